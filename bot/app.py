@@ -1,0 +1,152 @@
+"""App factory: wires the store, clients, services and Bolt into one aiohttp application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.notifier import Notifier, ParentHooks
+from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.webhooks import (
+    PERMISSION_UPDATED,
+    SIGNATURE_HEADER,
+    PayloadError,
+    parse_body,
+    parse_permission_updated,
+    verify_signature,
+)
+from bot.services.answers import AnswerService
+from bot.services.requests import RequestService
+from bot.slack.gateway import SlackGateway
+from bot.slack.listeners import register_listeners
+from bot.slack.listeners.context import ListenerContext
+from bot.store import Store
+from bot.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AskCall:
+    """Everything that lives as long as the process."""
+
+    settings: Settings
+    store: Store
+    tasks: Tasks
+    pilot: PilotStatusClient
+    session: aiohttp.ClientSession
+    slack_client: AsyncWebClient
+    notifier: Notifier
+    requests: RequestService
+    answers: AnswerService
+    bolt: AsyncApp
+
+    @classmethod
+    async def start(cls, settings: Settings) -> AskCall:
+        store = Store(settings.db_path)
+        await store.open()
+        tasks = Tasks()
+        pilot = PilotStatusClient(
+            base_url=settings.pilot_status_base_url,
+            api_key=settings.pilot_status_api_key,
+            retry=settings.pilot_status_retry,
+            timeout=settings.pilot_status_timeout,
+        )
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
+        slack_client = AsyncWebClient(
+            token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session, retry_handlers=[]
+        )
+        notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks)
+        requests = RequestService(
+            store, pilot, tasks, notifier.wake, retry_attempts=settings.pilot_status_retry.attempts
+        )
+        notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
+        answers = AnswerService(store, pilot, notifier.wake)
+        bolt = AsyncApp(
+            client=slack_client,
+            signing_secret=settings.slack_signing_secret or "insecure-dev",
+            request_verification_enabled=settings.slack_signing_secret is not None,
+            # Listeners persist, ack, and hand slow work to background tasks themselves, so the
+            # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
+            process_before_response=True,
+        )
+        register_listeners(bolt, ListenerContext(settings, requests, tasks, slack_client))
+        askcall = cls(settings, store, tasks, pilot, session, slack_client, notifier, requests, answers, bolt)
+        await askcall._recover()
+        notifier.start()
+        return askcall
+
+    async def _recover(self) -> None:
+        await self.notifier.recover()
+        await self.requests.recover()
+        for event_id in await self.answers.recover():
+            self.tasks.spawn(self.answers.process(event_id), name=f"answer-{event_id}")
+
+    async def close(self) -> None:
+        """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
+        await self.tasks.drain(self.settings.shutdown_grace)
+        await self.notifier.stop()
+        await self.tasks.drain(1.0)
+        await self.pilot.aclose()
+        await self.session.close()
+        await self.store.close()
+
+
+ASKCALL = web.AppKey("askcall", AskCall)
+
+
+def create_web_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=1024**2)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        app[ASKCALL] = await AskCall.start(settings)
+        log.info("AskCall ready on %s:%d", settings.host, settings.port)
+        yield
+        log.info("AskCall shutting down")
+        await app[ASKCALL].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/webhooks/pilot-status", pilot_status_webhook)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bolt = request.app[ASKCALL].bolt
+    response = await bolt.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+async def pilot_status_webhook(request: web.Request) -> web.Response:
+    askcall = request.app[ASKCALL]
+    body = await request.read()
+    secret = askcall.settings.pilot_status_webhook_secret
+    if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
+        return web.json_response({"error": "invalid signature"}, status=401)
+    try:
+        data = parse_body(body)
+        if data.get("event") != PERMISSION_UPDATED:
+            log.info("ignored Pilot Status event %r", str(data.get("event"))[:64])
+            return web.json_response({"ok": True, "ignored": True})
+        event = parse_permission_updated(data)
+    except PayloadError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    event_id, is_new = await askcall.answers.ingest(event, body)
+    if is_new:
+        askcall.tasks.spawn(askcall.answers.process(event_id), name=f"answer-{event_id}")
+    return web.json_response({"ok": True, "duplicate": not is_new})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,77 @@
+"""`askcall` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.config import ConfigError, Settings
+
+# Third-party loggers that would print URLs or payloads (phone numbers, tokens) at INFO/DEBUG.
+_QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "aiohttp.access")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def serve(settings: Settings) -> int:
+    from bot.app import create_web_app
+
+    if settings.insecure_dev:
+        logging.getLogger("bot").warning(
+            "ASKCALL_INSECURE_DEV is on: requests without valid signatures are accepted. Never use this in production."
+        )
+    web.run_app(
+        create_web_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_grace,
+        access_log=None,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="askcall",
+        description="AskCall: ask customers on WhatsApp (Pilot Status) for permission to call, from Slack.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    commands.add_parser(
+        "serve",
+        help="run the HTTP server (Slack events, Pilot Status webhook, health)",
+        description="Serve POST /slack/events, POST /webhooks/pilot-status and GET /healthz on HOST:PORT. "
+        "Configuration comes from the environment; see .env.example.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as error:
+        print(f"askcall: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return serve(settings)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

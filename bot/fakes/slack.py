@@ -1,0 +1,651 @@
+"""A fake Slack Web API (plus response_url endpoint) served by aiohttp on loopback.
+
+Used by the test-suite and by ``askcall demo``. Point ``AsyncWebClient(base_url=fake.api_url)``
+at it; Bolt's ``respond()`` can be pointed at ``fake.response_url("r1")``.
+
+Also contains helpers to build and sign the requests Slack itself would send to the app
+(slash commands, interaction payloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import urlencode
+
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+__all__ = [
+    "DEFAULT_SCOPES",
+    "FakeSlack",
+    "SlackCall",
+    "interaction_body",
+    "slack_signed_headers",
+    "slash_command_body",
+    "view_submission_payload",
+]
+
+DEFAULT_SCOPES = "commands,chat:write,chat:write.public,channels:history,groups:history"
+
+# Arguments that slack_sdk may send as JSON strings when the request is form-encoded.
+_JSON_ARGS = ("blocks", "metadata", "attachments", "view")
+# Arguments that arrive as "1"/"0"/"true"/"false" strings in form/query requests.
+_BOOL_TRUE = {"1", "true", "True", True}
+
+
+@dataclass
+class SlackCall:
+    """One Web API call received by :class:`FakeSlack`."""
+
+    method: str
+    args: dict[str, Any]
+    at: float  # time.monotonic() when the request arrived
+    wall: float  # time.time() when the request arrived
+    outcome: str = "pending"  # "ok", the Slack error string, or the scripted HTTP status
+
+
+@dataclass
+class _Scripted:
+    status: int = 200
+    error: str | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    remaining: int = 1
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    sec, _, frac = ts.partition(".")
+    return int(sec), int(frac or 0)
+
+
+def _truthy(value: Any) -> bool:
+    return value in _BOOL_TRUE
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as the API returns it (None-valued keys dropped, like Slack)."""
+    return {k: v for k, v in message.items() if v is not None}
+
+
+class FakeSlack:
+    """In-process fake of the Slack Web API methods AskCall uses."""
+
+    def __init__(self, token: str = "xoxb-test", bot_user_id: str = "UBOT", team_id: str = "T1") -> None:
+        self.token = token
+        self.bot_user_id = bot_user_id
+        self.team_id = team_id
+        self.scopes: str = DEFAULT_SCOPES
+
+        self.calls: list[SlackCall] = []
+        self.messages: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: list[dict[str, Any]] = []
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.responses: list[dict[str, Any]] = []
+        self.rejected_responses: list[dict[str, Any]] = []
+        self.joined_channels: set[str] = set()
+
+        self.unreachable_channels: dict[str, str] = {}
+        self.user_locales: dict[str, str] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.fail_response_urls: bool = False
+
+        self._scripts: dict[str, deque[_Scripted]] = {}
+        self._ts_counter = itertools.count(100)
+        self._last_sec = 0
+        self._view_counter = itertools.count(1)
+
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("POST", "/api/{method}", self._handle_api)
+        # slack_sdk sends some methods (conversations.replies, users.info, ...) as GET.
+        app.router.add_route("GET", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{name}", self._handle_response_url)
+        return app
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("FakeSlack is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.base_url}/response/{name}"
+
+    # ------------------------------------------------------------------ scripting
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: float | None = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next ``times`` calls to ``method`` with a failure.
+
+        ``error`` -> body ``{"ok": false, "error": error}`` (429 defaults to "ratelimited");
+        status >= 500 without error -> plain-text "upstream error"; other non-200 statuses
+        without error -> ``{"ok": false, "error": "http_<status>"}``; status 200 without
+        error -> answered normally after ``delay``. Failed calls store nothing.
+        """
+        if error is None and status == 429:
+            error = "ratelimited"
+        self._scripts.setdefault(method, deque()).append(
+            _Scripted(status=status, error=error, retry_after=retry_after, delay=delay, remaining=times)
+        )
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Sleep ``seconds`` before answering the next ``times`` calls to ``method`` normally."""
+        self.fail_next(method, delay=seconds, times=times)
+
+    def _take_script(self, method: str) -> _Scripted | None:
+        queue = self._scripts.get(method)
+        if not queue:
+            return None
+        script = queue[0]
+        script.remaining -= 1
+        if script.remaining <= 0:
+            queue.popleft()
+        return script
+
+    # ------------------------------------------------------------------ queries
+    def calls_to(self, method: str, only_ok: bool = True) -> list[SlackCall]:
+        return [c for c in self.calls if c.method == method and (not only_ok or c.outcome == "ok")]
+
+    def channel_messages(self, channel: str) -> list[dict[str, Any]]:
+        """All stored messages of ``channel`` (parents and replies), oldest first."""
+        return sorted((m for m in self.messages if m["channel"] == channel), key=lambda m: _ts_key(m["ts"]))
+
+    def thread_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Replies (parent excluded) of the thread ``thread_ts`` in ``channel``, oldest first."""
+        return [m for m in self.channel_messages(channel) if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
+
+    def find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        for m in self.messages:
+            if m["channel"] == channel and m["ts"] == ts:
+                return m
+        return None
+
+    def summary(self) -> str:
+        lines = [f"{len(self.calls)} Slack call(s):"]
+        for c in self.calls:
+            args = {k: v for k, v in c.args.items() if k in ("channel", "ts", "thread_ts", "text", "user")}
+            text = json.dumps(args, ensure_ascii=False, default=str)
+            if len(text) > 200:
+                text = text[:197] + "..."
+            lines.append(f"  {c.method} -> {c.outcome} {text}")
+        lines.append(f"{len(self.responses)} response_url post(s)")
+        return "\n".join(lines)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Poll ``predicate`` every 10 ms until it is true; AssertionError after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if predicate():
+                return
+            if loop.time() >= deadline:
+                name = getattr(predicate, "__name__", repr(predicate))
+                raise AssertionError(f"FakeSlack.wait_for({name}) timed out after {timeout}s\n{self.summary()}")
+            await asyncio.sleep(0.01)
+
+    # ------------------------------------------------------------------ helpers
+    def _new_ts(self) -> str:
+        self._last_sec = max(self._last_sec, int(time.time()))
+        return f"{self._last_sec}.{next(self._ts_counter):06d}"
+
+    @staticmethod
+    async def _read_args(request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            ctype = request.content_type
+            if ctype == "application/json":
+                raw = await request.text()
+                if raw.strip():
+                    body = json.loads(raw)
+                    if isinstance(body, dict):
+                        args.update(body)
+            elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                form = await request.post()
+                args.update({k: v for k, v in form.items() if isinstance(v, str)})
+        for key in _JSON_ARGS:
+            value = args.get(key)
+            if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+                with contextlib.suppress(ValueError):
+                    args[key] = json.loads(value)
+        return args
+
+    @staticmethod
+    def _ok(**payload: Any) -> dict[str, Any]:
+        return {"ok": True, **payload}
+
+    @staticmethod
+    def _err(error: str) -> dict[str, Any]:
+        return {"ok": False, "error": error}
+
+    # ------------------------------------------------------------------ HTTP handlers
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        now_mono, now_wall = time.monotonic(), time.time()
+        try:
+            args = await self._read_args(request)
+        except ValueError:
+            call = SlackCall(method, {}, now_mono, now_wall, outcome="invalid_json")
+            self.calls.append(call)
+            return web.json_response(self._err("invalid_json"))
+
+        token = args.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        call = SlackCall(method, args, now_mono, now_wall)
+        self.calls.append(call)
+
+        if token != self.token:
+            call.outcome = "invalid_auth"
+            return web.json_response(self._err("invalid_auth"))
+
+        script = self._take_script(method)
+        if script is not None:
+            if script.delay > 0:
+                await asyncio.sleep(script.delay)
+            failed = self._scripted_response(script, call)
+            if failed is not None:
+                return failed
+
+        handler = self._methods.get(method)
+        body = handler(self, args) if handler is not None else self._ok()
+        call.outcome = "ok" if body.get("ok") else str(body.get("error"))
+        headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
+        return web.json_response(body, headers=headers)
+
+    @staticmethod
+    def _scripted_response(script: _Scripted, call: SlackCall) -> web.Response | None:
+        headers: dict[str, str] = {}
+        if script.retry_after is not None:
+            ra = script.retry_after
+            headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+        if script.error is not None:
+            call.outcome = script.error
+            return web.json_response({"ok": False, "error": script.error}, status=script.status, headers=headers)
+        if script.status >= 500:
+            call.outcome = str(script.status)
+            return web.Response(status=script.status, text="upstream error", headers=headers)
+        if script.status != 200:
+            call.outcome = str(script.status)
+            return web.json_response(
+                {"ok": False, "error": f"http_{script.status}"}, status=script.status, headers=headers
+            )
+        return None  # status 200, no error: answer normally (after the delay)
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        raw = await request.text()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            body = dict(await request.post()) if raw else {}
+        if not isinstance(body, dict):
+            body = {"_body": body}
+        body["_name"] = name
+        if self.fail_response_urls:
+            self.rejected_responses.append(body)
+            return web.Response(status=404, text="expired_url")
+        self.responses.append(body)
+        return web.Response(text="ok")
+
+    # ------------------------------------------------------------------ API methods
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._ok(
+            url="https://fake.slack.com/",
+            team="Fake",
+            user="askcall",
+            team_id=self.team_id,
+            user_id=self.bot_user_id,
+            bot_id="BBOT",
+        )
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return self._err("channel_not_found")
+        if channel in self.unreachable_channels:
+            return self._err(self.unreachable_channels[channel])
+        if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
+            return self._err("no_text")
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None:
+            parent = self.find_message(channel, thread_ts)
+            if parent is None:
+                return self._err("thread_not_found")
+            # Replying to a reply lands in the parent's thread, like Slack.
+            thread_ts = parent.get("thread_ts") or parent["ts"]
+        message: dict[str, Any] = {
+            "type": "message",
+            "channel": channel,
+            "ts": self._new_ts(),
+            "thread_ts": thread_ts,
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks"),
+            "metadata": args.get("metadata"),
+            "user": self.bot_user_id,
+            "bot_id": "BBOT",
+        }
+        self.messages.append(message)
+        return self._ok(channel=channel, ts=message["ts"], message=_public(message))
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel"), args.get("ts")
+        if channel in self.unreachable_channels:
+            return self._err(self.unreachable_channels[channel])
+        message = self.find_message(channel or "", ts or "")
+        if message is None:
+            return self._err("message_not_found")
+        for key in ("text", "blocks", "metadata"):
+            if key in args:
+                message[key] = args[key]
+        self.updates.append(
+            {
+                "channel": channel,
+                "ts": ts,
+                "text": args.get("text"),
+                "blocks": args.get("blocks"),
+                "metadata": args.get("metadata"),
+                "at": time.monotonic(),
+            }
+        )
+        return self._ok(channel=channel, ts=ts, text=message.get("text", ""), message=_public(message))
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel")
+        if not channel:
+            return self._err("channel_not_found")
+        if channel in self.unreachable_channels:
+            return self._err(self.unreachable_channels[channel])
+        ts = self._new_ts()
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": args.get("user"),
+                "text": args.get("text", ""),
+                "blocks": args.get("blocks"),
+                "thread_ts": args.get("thread_ts"),
+                "message_ts": ts,
+            }
+        )
+        return self._ok(message_ts=ts)
+
+    def _with_thread_info(self, message: dict[str, Any]) -> dict[str, Any]:
+        out = _public(message)
+        if message.get("thread_ts") is None:
+            replies = self.thread_replies(message["channel"], message["ts"])
+            if replies:
+                out["thread_ts"] = message["ts"]
+                out["reply_count"] = len(replies)
+                out["latest_reply"] = replies[-1]["ts"]
+        return out
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel") or "", args.get("ts") or ""
+        if channel in self.unreachable_channels:
+            return self._err(self.unreachable_channels[channel])
+        message = self.find_message(channel, ts)
+        if message is None:
+            return self._err("thread_not_found")
+        parent_ts = message.get("thread_ts") or message["ts"]
+        parent = self.find_message(channel, parent_ts) or message
+        messages = [
+            self._with_thread_info(parent),
+            *(_public(m) for m in self.thread_replies(channel, parent_ts)),
+        ]
+        return self._ok(messages=messages, has_more=False, response_metadata={"next_cursor": ""})
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel") or ""
+        if channel in self.unreachable_channels:
+            return self._err(self.unreachable_channels[channel])
+        inclusive = _truthy(args.get("inclusive"))
+        oldest, latest = args.get("oldest"), args.get("latest")
+        top = [m for m in self.channel_messages(channel) if m.get("thread_ts") in (None, m["ts"])]
+        if oldest:
+            o = _ts_key(str(oldest))
+            top = [m for m in top if _ts_key(m["ts"]) > o or (inclusive and _ts_key(m["ts"]) == o)]
+        if latest:
+            la = _ts_key(str(latest))
+            top = [m for m in top if _ts_key(m["ts"]) < la or (inclusive and _ts_key(m["ts"]) == la)]
+        top.reverse()
+        limit = int(args.get("limit") or 0)
+        has_more = bool(limit) and len(top) > limit
+        if limit:
+            top = top[:limit]
+        return self._ok(
+            messages=[self._with_thread_info(m) for m in top],
+            has_more=has_more,
+            response_metadata={"next_cursor": ""},
+        )
+
+    def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel") or ""
+        error = self.unreachable_channels.get(channel)
+        if error is not None and error != "not_in_channel":
+            return self._err(error)  # e.g. private channel -> channel_not_found
+        self.unreachable_channels.pop(channel, None)
+        self.joined_channels.add(channel)
+        return self._ok(channel={"id": channel})
+
+    def _store_view(self, view: Any, view_id: str | None = None) -> dict[str, Any]:
+        body = dict(view) if isinstance(view, dict) else {}
+        return {**body, "id": view_id or f"V{next(self._view_counter)}"}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            return self._err("invalid_arguments")
+        if not isinstance(args.get("view"), dict):
+            return self._err("invalid_arguments")
+        view = self._store_view(args["view"])
+        self.views.append(view)
+        return self._ok(view=view)
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(args.get("view"), dict):
+            return self._err("invalid_arguments")
+        view_id = args.get("view_id")
+        external_id = args.get("external_id")
+        known = [
+            v
+            for v in self.views
+            if (view_id and v["id"] == view_id) or (external_id and v.get("external_id") == external_id)
+        ]
+        if not known:
+            return self._err("not_found")
+        view = self._store_view(args["view"], known[-1]["id"])
+        self.views.append(view)
+        return self._ok(view=view)
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = args.get("user_id")
+        if not user_id or not isinstance(args.get("view"), dict):
+            return self._err("invalid_arguments")
+        view = self._store_view(args["view"])
+        self.home_views[user_id] = view
+        return self._ok(view=view)
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user") or "")
+        if not user:
+            return self._err("user_not_found")
+        return self._ok(
+            user={
+                "id": user,
+                "team_id": self.team_id,
+                "name": user.lower(),
+                "locale": self.user_locales.get(user, "pt-BR"),
+                "tz": "America/Sao_Paulo",
+            }
+        )
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._ok(users=list(self.usergroups.get(str(args.get("usergroup") or ""), [])))
+
+    _methods: ClassVar[dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]]] = {
+        "auth.test": _auth_test,
+        "chat.postMessage": _chat_post_message,
+        "chat.update": _chat_update,
+        "chat.postEphemeral": _chat_post_ephemeral,
+        "conversations.replies": _conversations_replies,
+        "conversations.history": _conversations_history,
+        "conversations.join": _conversations_join,
+        "views.open": _views_open,
+        "views.update": _views_update,
+        "views.publish": _views_publish,
+        "users.info": _users_info,
+        "usergroups.users.list": _usergroups_users_list,
+    }
+
+
+# ---------------------------------------------------------------------- request builders / signing
+_trigger_counter = itertools.count(1)
+
+
+def _new_trigger_id() -> str:
+    return f"{next(_trigger_counter)}.{int(time.time())}.{uuid.uuid4().hex}"
+
+
+def slack_signed_headers(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack sends with a signed form-encoded request carrying ``body``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+
+
+def slash_command_body(
+    text: str,
+    *,
+    command: str = "/askcall",
+    user_id: str = "U1",
+    channel_id: str = "C1",
+    team_id: str = "T1",
+    trigger_id: str | None = None,
+    response_url: str = "http://127.0.0.1:9/response/unset",
+) -> str:
+    """Form-encoded body of a slash command invocation.
+
+    The default ``response_url`` points to a closed loopback port so a forgotten override
+    fails fast instead of reaching the internet; pass ``fake.response_url(...)``.
+    """
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "team_domain": "fake",
+            "channel_id": channel_id,
+            "channel_name": "general",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id or _new_trigger_id(),
+        }
+    )
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    """Form-encoded body ``payload=<urlencoded json>`` of an interactivity request."""
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_payload(
+    callback_id: str,
+    values: dict[str, dict[str, dict[str, Any]]],
+    private_metadata: str,
+    user_id: str = "U1",
+    team_id: str = "T1",
+    view_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``view_submission`` payload; ``values`` is ``{block_id: {action_id: state}}``."""
+    vid = view_id or f"V{uuid.uuid4().hex[:10].upper()}"
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "trigger_id": _new_trigger_id(),
+        "view": {
+            "id": vid,
+            "team_id": team_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
+            "hash": uuid.uuid4().hex[:16],
+            "title": {"type": "plain_text", "text": "AskCall"},
+            "blocks": [],
+            "app_id": "A1",
+            "bot_id": "BBOT",
+            "root_view_id": vid,
+            "previous_view_id": None,
+            "external_id": "",
+            "clear_on_close": False,
+            "notify_on_close": False,
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }

@@ -1,0 +1,212 @@
+"""Every user-facing text, in pt-BR (default) and en. One entry per key, both languages side by side.
+
+Placeholders use `str.format` names; a test checks both languages use the same ones.
+Texts that end up in Slack mrkdwn get their user-provided values escaped by the caller.
+"""
+
+from __future__ import annotations
+
+CATALOG: dict[str, dict[str, str]] = {
+    # --- usage and input errors -------------------------------------------------------------
+    "help": {
+        "pt-BR": (
+            "*Como usar o AskCall*\n"
+            "• `/askcall +55 11 98765-4321 Podemos te ligar para fechar o pedido?` pede ao cliente, "
+            "pelo WhatsApp, permissão para ligar. O motivo é opcional.\n"
+            "• `/askcall` sem texto abre um formulário.\n"
+            "• A resposta do cliente aparece na conversa (thread) da mensagem que o AskCall publica no canal.\n"
+            "O WhatsApp só permite 1 pedido a cada 24 h e 2 a cada 7 dias por cliente, e só enquanto a "
+            "janela de atendimento de 24 h estiver aberta (o cliente falou com vocês nas últimas 24 h)."
+        ),
+        "en": (
+            "*How to use AskCall*\n"
+            "• `/askcall +55 11 98765-4321 May we call you to close the order?` asks the customer, "
+            "over WhatsApp, for permission to call. The reason is optional.\n"
+            "• `/askcall` with no text opens a form.\n"
+            "• The customer's answer appears in the thread of the message AskCall posts in the channel.\n"
+            "WhatsApp allows 1 request per 24 h and 2 per 7 days per customer, and only while the 24 h "
+            "customer-service window is open (the customer messaged you in the last 24 h)."
+        ),
+    },
+    "example": {
+        "pt-BR": "Exemplo: `/askcall +55 11 98765-4321 Podemos te ligar para fechar o pedido?`",
+        "en": "Example: `/askcall +55 11 98765-4321 May we call you to close the order?`",
+    },
+    "error.phone_missing": {
+        "pt-BR": "Não encontrei um número de telefone. Comece com o número do cliente, com DDD.",
+        "en": "I couldn't find a phone number. Start with the customer's number, including the area code.",
+    },
+    "error.phone_invalid": {
+        "pt-BR": "`{raw}` não é um número de telefone válido. Confira o DDD e a quantidade de dígitos.",
+        "en": "`{raw}` is not a valid phone number. Check the area code and the number of digits.",
+    },
+    "error.phone_not_mobile": {
+        "pt-BR": "`{raw}` parece ser um telefone fixo. O WhatsApp precisa de um número de celular.",
+        "en": "`{raw}` looks like a landline. WhatsApp needs a mobile number.",
+    },
+    "error.reason_too_long": {
+        "pt-BR": "O motivo tem {length} caracteres; o WhatsApp aceita no máximo {limit}. Encurte o texto.",
+        "en": "The reason is {length} characters long; WhatsApp accepts at most {limit}. Please shorten it.",
+    },
+    "error.internal": {
+        "pt-BR": "Algo deu errado do nosso lado e nada foi enviado ao cliente. Tente de novo em instantes.",
+        "en": "Something went wrong on our side and nothing was sent to the customer. Try again shortly.",
+    },
+    "error.channel_unreachable": {
+        "pt-BR": (
+            "Não consigo publicar em <#{channel}>, então não enviei nada ao cliente. "
+            "Convide o app para o canal (`/invite @askcall`) e tente de novo, ou use o AskCall em um canal "
+            "em que ele já esteja."
+        ),
+        "en": (
+            "I can't post in <#{channel}>, so nothing was sent to the customer. "
+            "Invite the app to the channel (`/invite @askcall`) and try again, or use AskCall in a channel "
+            "it is already in."
+        ),
+    },
+    # --- modal ------------------------------------------------------------------------------
+    "modal.title": {"pt-BR": "Pedir para ligar", "en": "Ask to call"},
+    "modal.submit": {"pt-BR": "Enviar", "en": "Send"},
+    "modal.close": {"pt-BR": "Cancelar", "en": "Cancel"},
+    "modal.phone_label": {"pt-BR": "Celular do cliente", "en": "Customer's mobile"},
+    "modal.phone_hint": {
+        "pt-BR": "Com DDD. O +55 é opcional.",
+        "en": "Include the area code. +55 is optional for Brazilian numbers.",
+    },
+    "modal.reason_label": {"pt-BR": "Motivo (o cliente vai ler)", "en": "Reason (the customer reads it)"},
+    "modal.reason_placeholder": {
+        "pt-BR": "Podemos te ligar para fechar o pedido?",
+        "en": "May we call you to close the order?",
+    },
+    "modal.intro": {
+        "pt-BR": "O AskCall pede ao cliente, pelo WhatsApp, permissão para ligar. A resposta chega no canal.",
+        "en": "AskCall asks the customer, over WhatsApp, for permission to call. The answer arrives in the channel.",
+    },
+    # --- the request as the customer reads it -------------------------------------------------
+    "reason.default": {
+        "pt-BR": "Olá! Podemos te ligar pelo WhatsApp?",
+        "en": "Hello! May we call you on WhatsApp?",
+    },
+    # --- parent message ---------------------------------------------------------------------
+    "parent.headline": {
+        "pt-BR": "<@{user}> pediu permissão para ligar para *{phone}*",
+        "en": "<@{user}> asked for permission to call *{phone}*",
+    },
+    "parent.reason": {"pt-BR": "Motivo: {reason}", "en": "Reason: {reason}"},
+    "parent.fallback": {
+        "pt-BR": "Pedido de permissão para ligar para {phone}: {status}",
+        "en": "Call permission request for {phone}: {status}",
+    },
+    "status.sending": {"pt-BR": "⏳ Enviando o pedido ao cliente…", "en": "⏳ Sending the request to the customer…"},
+    "status.waiting": {"pt-BR": "⏳ Aguardando o cliente", "en": "⏳ Waiting for the customer"},
+    "status.unconfirmed": {
+        "pt-BR": "⏳ Aguardando o cliente (envio não confirmado)",
+        "en": "⏳ Waiting for the customer (delivery not confirmed)",
+    },
+    "status.temporary": {
+        "pt-BR": "✅ Pode ligar até {until}",
+        "en": "✅ You may call until {until}",
+    },
+    "status.permanent": {"pt-BR": "♾️ Pode ligar (permissão permanente)", "en": "♾️ You may call (permanent)"},
+    "status.denied": {"pt-BR": "❌ O cliente recusou", "en": "❌ The customer declined"},
+    "status.failed": {"pt-BR": "❌ Não enviado", "en": "❌ Not sent"},
+    # --- answers in the thread --------------------------------------------------------------
+    "answer.temporary": {
+        "pt-BR": "<@{user}> ✅ O cliente permitiu ligações por 7 dias. Pode ligar até {until}.",
+        "en": "<@{user}> ✅ The customer allowed calls for 7 days. You may call until {until}.",
+    },
+    "answer.permanent": {
+        "pt-BR": "<@{user}> ♾️ O cliente permitiu ligações sem prazo. Pode ligar quando quiser.",
+        "en": "<@{user}> ♾️ The customer allowed calls with no time limit. You may call any time.",
+    },
+    "answer.denied": {
+        "pt-BR": "<@{user}> ❌ O cliente recusou ligações. Não ligue; continue a conversa por mensagem.",
+        "en": "<@{user}> ❌ The customer declined calls. Don't call; keep the conversation in messages.",
+    },
+    "answer.changed": {
+        "pt-BR": "O cliente mudou a resposta.",
+        "en": "The customer changed their answer.",
+    },
+    # --- why a request was not sent -------------------------------------------------------
+    "failure.limit": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: o WhatsApp limita os pedidos de permissão a 1 a cada 24 h e 2 a cada "
+            "7 dias para o mesmo cliente, e esse limite já foi atingido. Tente de novo depois, ou peça pela "
+            "conversa que o cliente ligue para vocês."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: WhatsApp allows 1 permission request per 24 h and 2 per 7 days for the "
+            "same customer, and that limit has been reached. Try again later, or ask the customer in the "
+            "chat to call you."
+        ),
+    },
+    "failure.window": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: o cliente não fala com vocês pelo WhatsApp há mais de 24 h, e o pedido "
+            "só pode ser enviado dentro dessa janela. Peça que o cliente mande uma mensagem e tente de novo."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: the customer hasn't messaged you on WhatsApp in the last 24 h, and the "
+            "request can only be sent inside that window. Ask the customer to send a message, then try again."
+        ),
+    },
+    "failure.auth": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: a Pilot Status recusou a chave de API do AskCall. "
+            "Avise quem administra o AskCall (PILOT_STATUS_API_KEY)."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: Pilot Status rejected AskCall's API key. "
+            "Tell whoever runs AskCall (PILOT_STATUS_API_KEY)."
+        ),
+    },
+    "failure.tenant_scope": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: a chave de API configurada é da conta, mas ligações exigem a chave do "
+            "número de WhatsApp. Avise quem administra o AskCall."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: the configured API key is an account key, but calls need the WhatsApp "
+            "number's own key. Tell whoever runs AskCall."
+        ),
+    },
+    "failure.not_supported": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: o número de WhatsApp conectado não permite pedidos de ligação "
+            "(é preciso um número da API oficial da Meta). Avise quem administra o AskCall."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: the connected WhatsApp number can't request call permission "
+            "(a Meta Cloud API number is needed). Tell whoever runs AskCall."
+        ),
+    },
+    "failure.rejected": {
+        "pt-BR": "<@{user}> ❌ Não enviado: a Pilot Status recusou o pedido (`{code}`: {detail}).",
+        "en": "<@{user}> ❌ Not sent: Pilot Status rejected the request (`{code}`: {detail}).",
+    },
+    "failure.unavailable": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: a Pilot Status está fora do ar ou sobrecarregada ({detail}) e "
+            "continuou assim depois de {attempts} tentativas. Nada chegou ao cliente; tente de novo em alguns "
+            "minutos."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: Pilot Status is down or overloaded ({detail}) and stayed that way after "
+            "{attempts} attempts. Nothing reached the customer; try again in a few minutes."
+        ),
+    },
+    "failure.unconfirmed": {
+        "pt-BR": (
+            "<@{user}> ⚠️ A Pilot Status não confirmou o envio a tempo, então não sei se o pedido chegou ao "
+            "cliente. Para não gastar o limite do cliente, não vou reenviar. Se ele responder, a resposta "
+            "aparece aqui."
+        ),
+        "en": (
+            "<@{user}> ⚠️ Pilot Status didn't confirm the request in time, so I can't tell whether it reached "
+            "the customer. To avoid spending the customer's limit, I won't resend it. If they answer, it will "
+            "show up here."
+        ),
+    },
+    # --- dates --------------------------------------------------------------------------------
+    "date.fallback_suffix": {"pt-BR": "UTC", "en": "UTC"},
+}

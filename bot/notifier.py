@@ -1,0 +1,148 @@
+"""Delivers stored Slack messages: in order per request, with durable retries and backoff.
+
+Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
+`deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
+outcome; a failed call is rescheduled with backoff (or Slack's Retry-After). After a crash, rows
+left inflight are reconciled with Slack (was the message already posted?) before being resent,
+so a restart neither loses nor duplicates a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.config import RetryPolicy
+from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
+from bot.store import DEAD, DONE, PENDING, Delivery, Store
+from bot.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParentHooks:
+    """What the request pipeline wants to hear about its parent message."""
+
+    posted: Callable[[int, str], Awaitable[None]]
+    failed: Callable[[int, DeliveryError], Awaitable[None]]
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: Store,
+        gateway: SlackGateway,
+        policy: RetryPolicy,
+        tasks: Tasks,
+        *,
+        concurrency: int = 16,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._gateway = gateway
+        self._policy = policy
+        self._tasks = tasks
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self.hooks: ParentHooks | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="notifier")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+
+    async def recover(self) -> None:
+        """Settle deliveries a previous process left inflight: adopt what Slack already has, resend the rest."""
+        for delivery in await self._store.inflight_deliveries():
+            try:
+                ts = await self._gateway.find_posted(delivery)
+            except DeliveryError as error:
+                log.warning(
+                    "could not check whether delivery %d reached Slack (%s); sending again", delivery.id, error.code
+                )
+                ts = None
+            if ts:
+                log.info("delivery %d was already in Slack before the restart", delivery.id)
+                await self._succeeded(delivery, ts)
+            else:
+                await self._store.mark_delivery(delivery.id, PENDING)
+        self.wake()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                for delivery in await self._store.claim_due_deliveries(self._clock()):
+                    await self._slots.acquire()
+                    self._tasks.spawn(self._deliver(delivery), name=f"delivery-{delivery.id}")
+                timeout = await self._idle_time()
+            except Exception:
+                log.exception("notifier loop failed; retrying in 1 s")
+                timeout = 1.0
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _idle_time(self) -> float:
+        next_at = await self._store.next_delivery_time()
+        if next_at is None:
+            return 30.0
+        return min(max(next_at - self._clock(), 0.0), 30.0) or 0.001
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        try:
+            try:
+                ts = await self._gateway.execute(delivery)
+            except DeliveryError as error:
+                await self._failed(delivery, error)
+            else:
+                await self._succeeded(delivery, ts)
+        finally:
+            self._slots.release()
+            self.wake()
+
+    async def _succeeded(self, delivery: Delivery, ts: str | None) -> None:
+        await self._store.mark_delivery(delivery.id, DONE, result_ts=ts, count_attempt=True)
+        if delivery.kind == PARENT and self.hooks is not None and ts:
+            await self.hooks.posted(delivery.request_id, ts)
+
+    async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
+        attempt = delivery.attempts + 1
+        if error.transient and attempt < self._policy.attempts:
+            delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
+            log.warning(
+                "Slack %s for request %d failed (%s); retry %d in %.1fs",
+                delivery.kind,
+                delivery.request_id,
+                error.code,
+                attempt,
+                delay,
+            )
+            await self._store.mark_delivery(
+                delivery.id, PENDING, last_error=error.code, next_attempt_at=self._clock() + delay, count_attempt=True
+            )
+            return
+        log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
+        await self._store.mark_delivery(delivery.id, DEAD, last_error=error.code, count_attempt=True)
+        if delivery.kind == PARENT and self.hooks is not None:
+            await self.hooks.failed(delivery.request_id, error)
+
+    def _backoff(self, attempt: int) -> float:
+        return self._policy.delay(attempt) * (0.75 + random.random() / 4)

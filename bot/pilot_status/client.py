@@ -1,0 +1,197 @@
+"""Async Pilot Status client for the calls-permission endpoints (httpx)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any
+
+import httpx
+
+from bot.config import RetryPolicy
+from bot.pilot_status.errors import (
+    NetworkError,
+    PilotStatusError,
+    RateLimitError,
+    UnconfirmedError,
+    UnexpectedResponseError,
+    error_from_response,
+)
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ActionLimit:
+    time_period: str
+    max_allowed: int
+    current_usage: int
+
+
+@dataclass(frozen=True)
+class PermissionAction:
+    name: str
+    can_perform: bool
+    limits: list[ActionLimit] = field(default_factory=list)
+    limit_expiration_time: int | None = None
+
+
+@dataclass(frozen=True)
+class CallPermission:
+    """`GET /v1/calls/permissions?to=`: the customer's permission and what may be done now."""
+
+    status: str  # no_permission | temporary | permanent
+    expiration_time: int | None
+    actions: dict[str, PermissionAction]
+
+    @classmethod
+    def from_json(cls, body: Any) -> CallPermission:
+        if not isinstance(body, dict) or not isinstance(body.get("permission"), dict):
+            raise UnexpectedResponseError("permission object missing", code="UNEXPECTED_RESPONSE")
+        permission = body["permission"]
+        actions = {}
+        for raw in body.get("actions") or []:
+            if not isinstance(raw, dict) or "action_name" not in raw:
+                continue
+            limits = [
+                ActionLimit(str(x.get("time_period")), int(x.get("max_allowed", 0)), int(x.get("current_usage", 0)))
+                for x in raw.get("limits") or []
+                if isinstance(x, dict)
+            ]
+            expiry = raw.get("limit_expiration_time")
+            actions[raw["action_name"]] = PermissionAction(
+                name=raw["action_name"],
+                can_perform=bool(raw.get("can_perform_action")),
+                limits=limits,
+                limit_expiration_time=int(expiry) if isinstance(expiry, int | float) else None,
+            )
+        expiration = permission.get("expiration_time")
+        return cls(
+            status=str(permission.get("status", "no_permission")).lower(),
+            expiration_time=int(expiration) if isinstance(expiration, int | float) else None,
+            actions=actions,
+        )
+
+
+class PilotStatusClient:
+    """Calls Pilot Status with a number-scoped key.
+
+    POST /v1/calls/permissions/request is retried only when Pilot Status certainly did not accept
+    it (connection never made, 429, 5xx): a permission request spends the customer's quota, so a
+    request whose fate is unknown (read timeout) is reported as `UnconfirmedError`, never resent.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        retry: RetryPolicy,
+        timeout: float = 30.0,
+        http: httpx.AsyncClient | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"x-api-key": api_key, "accept": "application/json", "user-agent": "askcall/0.1"},
+        )
+        self._retry = retry
+        self._sleep = sleep
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def request_permission(self, to: str, text: str | None) -> str:
+        """Send the WhatsApp call-permission request; returns the message id (wamid)."""
+        body: dict[str, str] = {"to": to}
+        if text:
+            body["text"] = text
+        data = await self._call("POST", "/v1/calls/permissions/request", json=body, idempotent=False)
+        message_id = data.get("messageId") if isinstance(data, dict) else None
+        if not isinstance(message_id, str):
+            # Accepted (2xx) but the id is missing: still accepted, so it must not be resent.
+            log.warning("Pilot Status accepted a permission request without a messageId")
+            return ""
+        return message_id
+
+    async def get_permission(self, to: str) -> CallPermission:
+        data = await self._call("GET", "/v1/calls/permissions", params={"to": to}, idempotent=True)
+        return CallPermission.from_json(data)
+
+    async def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._once(method, path, idempotent=idempotent, **kwargs)
+            except PilotStatusError as error:
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    raise
+                log.warning(
+                    "Pilot Status %s %s failed (%s); retry %d/%d in %.1fs",
+                    method,
+                    path,
+                    error.label,
+                    attempt,
+                    self._retry.attempts - 1,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    def _retry_delay(self, error: PilotStatusError, attempt: int) -> float | None:
+        if not error.retryable or attempt >= self._retry.attempts:
+            return None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            if error.retry_after > self._retry.max_retry_after:
+                return None
+            return error.retry_after
+        # Full jitter keeps many AskCall requests from retrying in lockstep.
+        return self._retry.delay(attempt) * (0.5 + random.random() / 2)
+
+    async def _once(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
+        except httpx.TransportError as exc:
+            # Sent (maybe fully) but no answer: only safe to repeat for idempotent calls.
+            error_type = NetworkError if idempotent else UnconfirmedError
+            raise error_type(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
+        body = _json_or_none(response)
+        if response.is_success:
+            if body is None:
+                raise UnexpectedResponseError("response was not JSON", status=response.status_code)
+            return body
+        raise error_from_response(response.status_code, body, _retry_after(response))
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time(), 0.0)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,129 @@
+"""Customers' answers: store the webhook event once, match it to a request, queue the Slack messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from bot.i18n import Translator
+from bot.phones import mask
+from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.errors import PilotStatusError
+from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
+from bot.slack import messages
+from bot.slack.gateway import REPLY, UPDATE
+from bot.store import ANSWERED, NewDelivery, Request, Store, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_GRANT = 7 * 24 * 3600  # Meta: a temporary permission lasts 7 days from the approval
+
+
+class AnswerService:
+    def __init__(self, store: Store, pilot: PilotStatusClient, wake_notifier: Callable[[], None]) -> None:
+        self._store = store
+        self._pilot = pilot
+        self._wake_notifier = wake_notifier
+        # One answer at a time per customer, so two quick answers apply in order.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def ingest(self, event: PermissionUpdated, body: bytes) -> tuple[int, bool]:
+        """Persist the event (once). Returns (event id, is_new); runs before the webhook's 200."""
+        return await self._store.record_webhook_event(
+            dedup_key=event.dedup_key,
+            event=PERMISSION_UPDATED,
+            status=event.status,
+            from_phone=event.from_phone,
+            to_phone=event.to_phone,
+            event_ts=event.timestamp,
+            body=body.decode("utf-8", errors="replace"),
+        )
+
+    async def process(self, event_id: int) -> None:
+        event = await self._store.get_webhook_event(event_id)
+        if event is None or event.processed_at is not None or not event.phone_key:
+            return
+        async with self._locks[event.phone_key]:
+            await self._apply(event)
+
+    async def recover(self) -> list[int]:
+        return await self._store.unprocessed_webhook_events()
+
+    async def _apply(self, event: WebhookEvent) -> None:
+        answered_at = _epoch(event.event_ts)
+        customer = mask(event.from_phone or "")
+        request = await self._store.find_request_for_answer(event.phone_key or "", answered_at)
+        if request is None:
+            log.info("answer %s from %s matches no open request; stored only", event.status, customer)
+            await self._store.settle_webhook_event(event.id, "unmatched")
+            return
+        changed = request.outcome is not None
+        if changed:
+            previous_at = _epoch(request.answer_event_ts)
+            if answered_at < previous_at:
+                log.info("answer from %s older than the one on request %d; ignored", customer, request.id)
+                await self._store.settle_webhook_event(event.id, "stale", request_id=request.id)
+                return
+            if request.outcome == event.status:
+                await self._store.settle_webhook_event(event.id, "unchanged", request_id=request.id)
+                return
+        expires_at = await self._expiry(request, event.status or "", answered_at)
+        answered = replace(
+            request,
+            state=ANSWERED,
+            outcome=event.status,
+            answered_at=answered_at,
+            expires_at=expires_at,
+            answer_event_ts=event.event_ts,
+        )
+        tr = Translator(request.lang)
+        text = messages.answer_text(answered, tr)
+        if changed:
+            text = tr.t("answer.changed") + " " + text
+        deliveries = []
+        if request.parent_ts:
+            deliveries = [
+                NewDelivery(f"event{event.id}:reply", REPLY, messages.thread_reply(answered, text)),
+                NewDelivery(f"event{event.id}:update", UPDATE, messages.parent_update(answered)),
+            ]
+        settled = await self._store.settle_webhook_event(
+            event.id,
+            "changed" if changed else "matched",
+            request_id=request.id,
+            request_update={
+                "state": ANSWERED,
+                "outcome": event.status,
+                "answered_at": answered_at,
+                "expires_at": expires_at,
+                "answer_event_ts": event.event_ts,
+            },
+            deliveries=deliveries,
+        )
+        if settled:
+            log.info("request %d answered %s by %s", request.id, event.status, customer)
+            self._wake_notifier()
+
+    async def _expiry(self, request: Request, status: str, answered_at: float) -> float | None:
+        if status != "TEMPORARY":
+            return None
+        try:
+            permission = await self._pilot.get_permission(request.phone_e164)
+        except PilotStatusError as error:
+            log.warning("request %d: permission lookup failed (%s); assuming 7 days", request.id, error.label)
+        else:
+            if permission.status == "temporary" and permission.expiration_time:
+                return float(permission.expiration_time)
+        return answered_at + TEMPORARY_GRANT
+
+
+def _epoch(iso: str | None) -> float:
+    if not iso:
+        return 0.0
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -1,0 +1,524 @@
+"""SQLite store (aiosqlite): schema, migrations and every query AskCall makes.
+
+The store is the source of truth. Requests, webhook events and outgoing Slack messages
+("deliveries") are written here before anything is acknowledged or sent, and every worker
+reads its work back from here, so a crash at any point leaves a state that start-up resumes.
+
+One connection, one writer: SQLite serialises writers anyway, and a single aiosqlite connection
+shared by coroutines must not interleave two transactions, so every transaction holds `_lock`.
+No network call ever happens inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.phones import customer_key
+
+# Request states, in the order a request normally goes through them.
+NEW = "new"  # stored; the parent message is not posted yet
+READY = "ready"  # parent posted; Pilot Status not called yet
+SENDING = "sending"  # Pilot Status call in progress (a crash here leaves the outcome unknown)
+WAITING = "waiting"  # Pilot Status accepted; waiting for the customer
+UNCONFIRMED = "unconfirmed"  # Pilot Status may or may not have accepted; never resent
+FAILED = "failed"  # Pilot Status refused or stayed unavailable
+ANSWERED = "answered"  # the customer answered (outcome holds the answer)
+UNDELIVERABLE = "undeliverable"  # AskCall could not post in the channel; nothing was sent
+
+# States in which a customer's answer may belong to the request.
+CORRELATABLE = (SENDING, WAITING, UNCONFIRMED, ANSWERED)
+# Meta expires an unanswered request 7 days after delivery, and an answer can change until then.
+REQUEST_LIFETIME = 7 * 24 * 3600
+# Tolerance for clock differences between Pilot Status and this machine.
+CLOCK_SKEW = 5 * 60
+
+# Delivery states.
+PENDING = "pending"
+INFLIGHT = "inflight"
+DONE = "done"
+DEAD = "dead"
+
+# A delivery may go only when no earlier delivery of the same request is still open.
+_HEAD_OF_QUEUE = """d.id = (SELECT MIN(e.id) FROM deliveries e
+                      WHERE e.request_id = d.request_id AND e.state IN ('pending', 'inflight'))"""
+
+MIGRATIONS: list[str] = [
+    # 1: the core loop
+    """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        source_key TEXT UNIQUE,
+        team_id TEXT,
+        channel_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        phone_e164 TEXT NOT NULL,
+        phone_key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        response_url TEXT,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        error_code TEXT,
+        parent_ts TEXT,
+        message_id TEXT,
+        answer_event_ts TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        answered_at REAL,
+        expires_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX requests_by_customer ON requests (phone_key, created_at);
+    CREATE INDEX requests_by_state ON requests (state);
+
+    CREATE TABLE webhook_events (
+        id INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        event TEXT NOT NULL,
+        status TEXT,
+        from_phone TEXT,
+        to_phone TEXT,
+        phone_key TEXT,
+        event_ts TEXT,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        processed_at REAL,
+        request_id INTEGER REFERENCES requests (id),
+        result TEXT
+    );
+    CREATE INDEX webhook_events_unprocessed ON webhook_events (id) WHERE processed_at IS NULL;
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        result_ts TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX deliveries_open ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_by_request ON deliveries (request_id, state);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    source_key: str | None
+    team_id: str | None
+    channel_id: str
+    user_id: str
+    phone_e164: str
+    phone_key: str
+    reason: str
+    lang: str
+    response_url: str | None
+    state: str
+    outcome: str | None
+    error_code: str | None
+    parent_ts: str | None
+    message_id: str | None
+    answer_event_ts: str | None
+    created_at: float
+    sent_at: float | None
+    answered_at: float | None
+    expires_at: float | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    dedup_key: str
+    request_id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    result_ts: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: int
+    event: str
+    status: str | None
+    from_phone: str | None
+    to_phone: str | None
+    phone_key: str | None
+    event_ts: str | None
+    received_at: float
+    processed_at: float | None
+    request_id: int | None
+    result: str | None
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A Slack call to make later: `kind` names the Web API call, `payload` its arguments."""
+
+    dedup_key: str
+    kind: str
+    payload: dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        _ensure_parent_directory(self.path)
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        self._db.row_factory = aiosqlite.Row
+        # WAL: readers never block the writer; NORMAL sync is durable against process crashes
+        # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> None:
+        async with self.transaction() as db:
+            async with db.execute("PRAGMA user_version") as cursor:
+                row = await cursor.fetchone()
+            current = int(row[0]) if row else 0
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in _statements(script):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={version}")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self._lock, self.db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock, self.db.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    # --- requests -----------------------------------------------------------------------------
+    async def create_request(
+        self,
+        *,
+        source_key: str | None,
+        team_id: str | None,
+        channel_id: str,
+        user_id: str,
+        phone_e164: str,
+        reason: str,
+        lang: str,
+        response_url: str | None,
+        parent: NewDelivery,
+    ) -> tuple[int, bool]:
+        """Store a request and its parent-message delivery in one transaction.
+
+        Returns (request id, created). A second submission with the same `source_key` (Slack's
+        trigger id) returns the first request instead of creating another.
+        """
+        now = time.time()
+        async with self.transaction() as db:
+            if source_key:
+                async with db.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)) as cur:
+                    row = await cur.fetchone()
+                if row:
+                    return int(row[0]), False
+            cursor = await db.execute(
+                """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
+                       reason, lang, response_url, state, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    source_key,
+                    team_id,
+                    channel_id,
+                    user_id,
+                    phone_e164,
+                    customer_key(phone_e164),
+                    reason,
+                    lang,
+                    response_url,
+                    NEW,
+                    now,
+                    now,
+                ),
+            )
+            request_id = int(cursor.lastrowid or 0)
+            await _insert_deliveries(db, request_id, [parent], now)
+        return request_id, True
+
+    async def get_request(self, request_id: int) -> Request | None:
+        row = await self._fetchone("SELECT * FROM requests WHERE id = ?", (request_id,))
+        return Request(**dict(row)) if row else None
+
+    async def requests_in_state(self, *states: str) -> list[Request]:
+        marks = ",".join("?" * len(states))
+        rows = await self._fetchall(f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY id", states)
+        return [Request(**dict(r)) for r in rows]
+
+    async def transition(
+        self,
+        request_id: int,
+        from_states: Iterable[str],
+        to_state: str,
+        deliveries: Iterable[NewDelivery] = (),
+        **fields: Any,
+    ) -> bool:
+        """Move a request to `to_state` if it is in one of `from_states`, and queue `deliveries`.
+
+        The state check makes every step idempotent: a step replayed after a restart, or raced by
+        a duplicate, finds the request already moved on and does nothing.
+        """
+        now = time.time()
+        from_states = tuple(from_states)
+        columns = {"state": to_state, "updated_at": now, **fields}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        marks = ",".join("?" * len(from_states))
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
+                (*columns.values(), request_id, *from_states),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await _insert_deliveries(db, request_id, deliveries, now)
+        return True
+
+    async def update_request(self, request_id: int, **fields: Any) -> None:
+        columns = {**fields, "updated_at": time.time()}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        async with self.transaction() as db:
+            await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+
+    # --- webhook events ---------------------------------------------------------------------
+    async def record_webhook_event(
+        self,
+        *,
+        dedup_key: str,
+        event: str,
+        status: str | None,
+        from_phone: str | None,
+        to_phone: str | None,
+        event_ts: str | None,
+        body: str,
+    ) -> tuple[int, bool]:
+        """Store a webhook delivery once. Returns (event id, is_new)."""
+        now = time.time()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                """INSERT OR IGNORE INTO webhook_events
+                   (dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body, received_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    dedup_key,
+                    event,
+                    status,
+                    from_phone,
+                    to_phone,
+                    customer_key(from_phone or ""),
+                    event_ts,
+                    body,
+                    now,
+                ),
+            )
+            if cursor.rowcount == 1:
+                return int(cursor.lastrowid or 0), True
+            async with db.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (dedup_key,)) as cur:
+                row = await cur.fetchone()
+        return int(row[0]) if row else 0, False
+
+    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
+        row = await self._fetchone(
+            """SELECT id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
+                      processed_at, request_id, result
+               FROM webhook_events WHERE id = ?""",
+            (event_id,),
+        )
+        return WebhookEvent(**dict(row)) if row else None
+
+    async def unprocessed_webhook_events(self) -> list[int]:
+        rows = await self._fetchall("SELECT id FROM webhook_events WHERE processed_at IS NULL ORDER BY id")
+        return [int(r[0]) for r in rows]
+
+    async def find_request_for_answer(self, phone_key: str, answered_at: float) -> Request | None:
+        """The most recent request for this customer that an answer given at `answered_at` can belong to."""
+        row = await self._fetchone(
+            f"""SELECT * FROM requests
+                WHERE phone_key = ? AND state IN ({",".join("?" * len(CORRELATABLE))})
+                  AND created_at BETWEEN ? AND ?
+                ORDER BY created_at DESC, id DESC LIMIT 1""",
+            (phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
+        )
+        return Request(**dict(row)) if row else None
+
+    async def settle_webhook_event(
+        self,
+        event_id: int,
+        result: str,
+        *,
+        request_id: int | None = None,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+    ) -> bool:
+        """Mark an event processed and apply its effect on a request, atomically and only once."""
+        now = time.time()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?
+                   WHERE id = ? AND processed_at IS NULL""",
+                (now, result, request_id, event_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            if request_id is not None and request_update:
+                columns = {**request_update, "updated_at": now}
+                assignments = ", ".join(f"{name} = ?" for name in columns)
+                await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+            if request_id is not None:
+                await _insert_deliveries(db, request_id, deliveries, now)
+        return True
+
+    # --- deliveries ---------------------------------------------------------------------------
+    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
+        async with self.transaction() as db:
+            await _insert_deliveries(db, request_id, deliveries, time.time())
+
+    async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
+        """Take due pending deliveries (pending → inflight), at most one per request so that each
+        request's messages reach Slack in the order they were queued."""
+        async with self.transaction() as db:
+            async with db.execute(
+                f"""SELECT d.* FROM deliveries d
+                    WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
+                    ORDER BY d.next_attempt_at, d.id LIMIT ?""",
+                (now, limit),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            if rows:
+                ids = [row["id"] for row in rows]
+                marks = ",".join("?" * len(ids))
+                await db.execute(
+                    f"UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id IN ({marks})", (now, *ids)
+                )
+        return [_delivery(r) for r in rows]
+
+    async def next_delivery_time(self) -> float | None:
+        """When the next delivery that may go now (head of its request's queue) becomes due."""
+        row = await self._fetchone(
+            f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND {_HEAD_OF_QUEUE}"
+        )
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def inflight_deliveries(self) -> list[Delivery]:
+        rows = await self._fetchall("SELECT * FROM deliveries WHERE state = 'inflight' ORDER BY id")
+        return [_delivery(r) for r in rows]
+
+    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
+        row = await self._fetchone(
+            "SELECT * FROM deliveries WHERE request_id = ? AND kind = ? ORDER BY id LIMIT 1", (request_id, kind)
+        )
+        return _delivery(row) if row else None
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self._fetchone("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(row) if row else None
+
+    async def mark_delivery(
+        self,
+        delivery_id: int,
+        state: str,
+        *,
+        result_ts: str | None = None,
+        last_error: str | None = None,
+        next_attempt_at: float | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        now = time.time()
+        async with self.transaction() as db:
+            await db.execute(
+                """UPDATE deliveries SET state = ?, updated_at = ?,
+                       result_ts = COALESCE(?, result_ts),
+                       last_error = COALESCE(?, last_error),
+                       next_attempt_at = COALESCE(?, next_attempt_at),
+                       attempts = attempts + ?
+                   WHERE id = ?""",
+                (state, now, result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
+            )
+
+    async def pending_delivery_count(self) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')")
+        return int(row[0]) if row else 0
+
+
+async def _insert_deliveries(
+    db: aiosqlite.Connection, request_id: int, deliveries: Iterable[NewDelivery], now: float
+) -> None:
+    for d in deliveries:
+        await db.execute(
+            """INSERT OR IGNORE INTO deliveries
+               (dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+               VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)""",
+            (d.dedup_key, request_id, d.kind, json.dumps(d.payload), now, now, now),
+        )
+
+
+def _delivery(row: aiosqlite.Row) -> Delivery:
+    data = dict(row)
+    data["payload"] = json.loads(data["payload"])
+    data.pop("updated_at", None)
+    return Delivery(**data)
+
+
+def _ensure_parent_directory(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,147 @@
+"""Shared fixtures: loopback fakes of Slack and Pilot Status, and AskCall served over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import ASKCALL, AskCall, create_web_app
+from bot.config import RetryPolicy, Settings
+from bot.fakes.pilot_status import FakePilotStatus, permission_event, send_webhook
+from bot.fakes.slack import (
+    FakeSlack,
+    interaction_body,
+    slack_signed_headers,
+    slash_command_body,
+    view_submission_payload,
+)
+
+SIGNING_SECRET = "test-signing-secret"
+WEBHOOK_SECRET = "whsec_test"
+CHANNEL = "C1"
+REP = "U1"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def pilot() -> AsyncIterator[FakePilotStatus]:
+    async with FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+def make_settings(slack: FakeSlack, pilot: FakePilotStatus, db_path: Path, **overrides: Any) -> Settings:
+    settings = Settings(
+        slack_bot_token=slack.token,
+        slack_signing_secret=SIGNING_SECRET,
+        pilot_status_api_key=pilot.api_key,
+        pilot_status_webhook_secret=WEBHOOK_SECRET,
+        slack_api_url=slack.api_url,
+        pilot_status_base_url=pilot.base_url,
+        db_path=str(db_path),
+        host="127.0.0.1",
+        port=0,
+        # Fast retries keep the suite quick; Retry-After values sent by the fakes are still honoured.
+        pilot_status_retry=RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2, max_retry_after=5),
+        slack_retry=RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2, max_retry_after=5),
+        pilot_status_timeout=5.0,
+        shutdown_grace=2.0,
+    )
+    return replace(settings, **overrides)
+
+
+@dataclass
+class Server:
+    """AskCall running in this process, reached over loopback HTTP like Slack and Pilot Status would."""
+
+    url: str
+    runner: web.AppRunner
+    http: aiohttp.ClientSession
+    slack: FakeSlack
+    pilot: FakePilotStatus
+
+    @property
+    def askcall(self) -> AskCall:
+        return self.runner.app[ASKCALL]
+
+    async def command(self, text: str, **fields: Any) -> aiohttp.ClientResponse:
+        fields.setdefault("response_url", self.slack.response_url())
+        fields.setdefault("channel_id", CHANNEL)
+        fields.setdefault("user_id", REP)
+        body = slash_command_body(text, **fields)
+        return await self.post_slack(body)
+
+    async def submit_modal(self, phone: str, reason: str = "", *, metadata: dict[str, Any] | None = None, **kw: Any):
+        values = {
+            "phone": {"phone_value": {"type": "plain_text_input", "value": phone}},
+            "reason": {"reason_value": {"type": "plain_text_input", "value": reason or None}},
+        }
+        meta = metadata if metadata is not None else {"channel_id": CHANNEL, "response_url": self.slack.response_url()}
+        payload = view_submission_payload("askcall_request", values, json.dumps(meta), **kw)
+        return await self.post_slack(interaction_body(payload))
+
+    async def post_slack(self, body: str, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        headers = headers or slack_signed_headers(body, SIGNING_SECRET)
+        response = await self.http.post(self.url + "/slack/events", data=body.encode(), headers=headers)
+        await response.read()
+        return response
+
+    async def answer(self, customer: str, status: str, **kw: Any) -> tuple[int, str]:
+        return await send_webhook(
+            self.url + "/webhooks/pilot-status", permission_event(customer, status, **kw), secret=WEBHOOK_SECRET
+        )
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no background task and no pending delivery is left."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.askcall.tasks) == 0 and await self.askcall.store.pending_delivery_count() == 0:
+                return
+            await _sleep(0.01)
+        raise AssertionError("AskCall did not become idle:\n" + self.slack.summary())
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def start_server(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> Server:
+    runner = web.AppRunner(create_web_app(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return Server(f"http://127.0.0.1:{port}", runner, aiohttp.ClientSession(), slack, pilot)
+
+
+async def stop_server(server: Server) -> None:
+    await server.http.close()
+    await server.runner.cleanup()
+
+
+@pytest.fixture
+def settings(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> Settings:
+    return make_settings(slack, pilot, tmp_path / "askcall.db")
+
+
+@pytest.fixture
+async def server(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> AsyncIterator[Server]:
+    running = await start_server(settings, slack, pilot)
+    try:
+        yield running
+    finally:
+        await stop_server(running)

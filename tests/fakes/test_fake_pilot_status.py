@@ -1,0 +1,218 @@
+"""Tests of the fake Pilot Status API, driven by httpx over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot.fakes import FakePilotStatus, sign_pilot_status
+from bot.fakes.pilot_status import DAY, WEEK, permission_event, send_webhook
+
+CUSTOMER = "+5511999999999"
+REQUEST = "/v1/calls/permissions/request"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakePilotStatus]:
+    async with FakePilotStatus() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake: FakePilotStatus) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake.base_url, headers={"x-api-key": "ps_test"}) as c:
+        yield c
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_permission_request_succeeds_and_is_recorded(
+    fake: FakePilotStatus, client: httpx.AsyncClient
+) -> None:
+    resp = await client.post(REQUEST, json={"to": CUSTOMER, "text": "Podemos ligar?"})
+    assert resp.status_code == 200
+    assert resp.json() == {"messageId": "wamid.FAKE1"}
+    [record] = fake.permission_requests
+    assert (record.to, record.text, record.message_id) == (CUSTOMER, "Podemos ligar?", "wamid.FAKE1")
+    [req] = fake.requests_to("POST", REQUEST)
+    assert req.json == {"to": CUSTOMER, "text": "Podemos ligar?"}
+    assert req.headers["x-api-key"] == "ps_test" and req.status == 200
+
+
+async def test_auth_scope_and_validation_errors(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    bad = await client.post(REQUEST, json={"to": CUSTOMER}, headers={"x-api-key": "ps_wrong"})
+    assert (bad.status_code, bad.json()["code"]) == (401, "UNAUTHORIZED")
+    invalid = await client.post(REQUEST, json={"to": "5511999999999"})
+    assert (invalid.status_code, invalid.json()["code"]) == (400, "VALIDATION_ERROR")
+    fake.tenant_key = True
+    tenant = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert (tenant.status_code, tenant.json()["code"]) == (403, "TENANT_SCOPE_NOT_ALLOWED")
+    assert fake.permission_requests == []
+    assert len(fake.requests) == 3
+
+
+async def test_scripted_429_and_503_then_default(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    limited = {"error": "Too many", "code": "RATE_LIMITED", "retryAfterSeconds": 1}
+    fake.script("POST", REQUEST, status=429, body=limited, headers={"Retry-After": "1"})
+    fake.script("POST", REQUEST, status=503, body="Service Unavailable")
+
+    first = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert (first.status_code, first.headers["retry-after"], first.json()) == (429, "1", limited)
+    second = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert (second.status_code, second.text) == (503, "Service Unavailable")
+    third = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert third.status_code == 200
+    assert [r.status for r in fake.requests_to("POST", REQUEST)] == [429, 503, 200]
+    assert len(fake.permission_requests) == 1
+
+
+async def test_scripted_delay_and_dropped_connection(
+    fake: FakePilotStatus, client: httpx.AsyncClient
+) -> None:
+    fake.script("POST", REQUEST, delay=0.3)
+    started = time.monotonic()
+    slow = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert time.monotonic() - started >= 0.3
+    assert slow.json() == {"messageId": "wamid.FAKE1"}
+
+    fake.drop_connection_next("POST", REQUEST)
+    with pytest.raises(httpx.TransportError):
+        await client.post(REQUEST, json={"to": CUSTOMER})
+    assert len(fake.requests) == 2 and len(fake.permission_requests) == 1
+
+
+async def test_meta_quota_is_enforced(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    fake.now = clock = Clock()
+    fake.enforce_limits = True
+
+    async def ask() -> httpx.Response:
+        return await client.post(REQUEST, json={"to": CUSTOMER})
+
+    assert (await ask()).status_code == 200
+    again = await ask()
+    assert (again.status_code, again.json()["code"]) == (400, "META_CALL_PERMISSION_REQUEST_LIMIT")
+    clock.t += DAY + 60
+    assert (await ask()).status_code == 200
+    clock.t += DAY + 60
+    assert (await ask()).json()["code"] == "META_CALL_PERMISSION_REQUEST_LIMIT"  # 2 in 7 days
+
+    probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+    action = probe["actions"][0]
+    assert action["can_perform_action"] is False
+    assert [limit["current_usage"] for limit in action["limits"]] == [0, 2]
+    assert action["limit_expiration_time"] == int(1_800_000_000 + WEEK)
+    assert (await client.post(REQUEST, json={"to": "+5511777777777"})).status_code == 200
+
+
+async def test_permission_probe_shape(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    fake.now = clock = Clock()
+    probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+    assert probe["permission"] == {"status": "no_permission"}
+    names = [a["action_name"] for a in probe["actions"]]
+    assert names == ["send_call_permission_request", "start_call"]
+    assert probe["actions"][0]["can_perform_action"] is True
+    assert probe["actions"][0]["limits"][1] == {"time_period": "P7D", "max_allowed": 2, "current_usage": 0}
+
+    fake.set_permission(CUSTOMER, "TEMPORARY", expiration_time=int(clock.t) + 100)
+    probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+    assert probe["permission"] == {"status": "temporary", "expiration_time": int(clock.t) + 100}
+    assert probe["actions"][1]["can_perform_action"] is True
+    clock.t += 101
+    probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+    assert probe["permission"]["status"] == "no_permission"
+
+
+async def test_calling_settings(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    settings = (await client.get("/v1/calls/settings")).json()
+    assert settings["calling"]["status"] == "ENABLED"
+    assert settings["calling"]["callback_permission_status"] == "ENABLED"
+    fake.provider_supported = False
+    unsupported = await client.get("/v1/calls/settings")
+    assert (unsupported.status_code, unsupported.json()["code"]) == (400, "FEATURE_NOT_SUPPORTED")
+
+
+async def test_webhooks_crud(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    body = {"url": "https://askcall.example.com/webhooks/pilot", "events": ["call.permission_updated"]}
+    created = await client.post("/v1/webhooks", json=body)
+    assert created.status_code == 201
+    hook = created.json()
+    assert hook["id"] == "wh_1" and hook["active"] is True and hook["environment"] == "LIVE"
+    assert hook["name"] == "askcall.example.com" and hook["createdAt"].endswith("Z")
+
+    assert [h["id"] for h in (await client.get("/v1/webhooks")).json()] == ["wh_1"]
+    patched = await client.patch("/v1/webhooks/wh_1", json={"active": False, "events": ["*"]})
+    assert (patched.json()["active"], patched.json()["events"]) == (False, ["*"])
+    missing = await client.patch("/v1/webhooks/wh_9", json={"active": True})
+    assert (missing.status_code, missing.json()["code"]) == (404, "WEBHOOK_NOT_FOUND")
+    assert (await client.delete("/v1/webhooks/wh_1")).status_code == 200
+    assert fake.webhooks == {}
+    assert (await client.delete("/v1/webhooks/wh_1")).status_code == 404
+
+
+def test_signature_helper_matches_hmac() -> None:
+    body = b'{"event":"call.permission_updated"}'
+    expected = hmac.new(b"whsec_test", body, hashlib.sha256).hexdigest()
+    assert sign_pilot_status(body, "whsec_test") == expected
+
+
+def test_permission_event_matches_sdk_fixture() -> None:
+    event = permission_event("5511999999999", "TEMPORARY", timestamp="2026-07-03T15:00:00.000Z")
+    assert event == {
+        "event": "call.permission_updated",
+        "callId": None,
+        "direction": None,
+        "status": "TEMPORARY",
+        "from": "5511999999999",
+        "to": "5511888888888",
+        "timestamp": "2026-07-03T15:00:00.000Z",
+    }
+    assert permission_event("1", "PERMANENT")["timestamp"].endswith("Z")
+
+
+async def test_customer_answers_sends_signed_webhook(fake: FakePilotStatus) -> None:
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    async def receiver(request: web.Request) -> web.Response:
+        received.append((await request.read(), {k.lower(): v for k, v in request.headers.items()}))
+        return web.Response(text="thanks")
+
+    app = web.Application()
+    app.router.add_post("/hook", receiver)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        fake.now = clock = Clock()
+        assert await fake.customer_answers(url, CUSTOMER, "TEMPORARY") == (200, "thanks")
+        raw, headers = received[0]
+        payload: dict[str, Any] = json.loads(raw)
+        assert (payload["from"], payload["to"], payload["status"]) == (
+            "5511999999999",
+            "5511888888888",
+            "TEMPORARY",
+        )
+        assert payload["timestamp"] == "2027-01-15T08:00:00.000Z"
+        assert headers["x-pilot-status-signature"] == sign_pilot_status(raw, "whsec_test")
+        assert fake.permissions[CUSTOMER] == {"status": "temporary", "expiration_time": int(clock.t) + WEEK}
+
+        await send_webhook(url, payload, secret=None)
+        await send_webhook(url, b"{}", secret="whsec_test", signature="forged")
+        assert "x-pilot-status-signature" not in received[1][1]
+        assert received[2][1]["x-pilot-status-signature"] == "forged"
+    finally:
+        await runner.cleanup()
