@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from dotenv import load_dotenv
 
 from bot.config import ConfigError, Settings
 
@@ -24,6 +25,11 @@ def configure_logging(level: str) -> None:
     )
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused because AskCall hands it
+    # a configured client built from that same token; the warning would only confuse operators.
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(
+        lambda record: not str(record.msg).startswith("As you gave `client` as well")
+    )
 
 
 def serve(settings: Settings) -> int:
@@ -62,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A .env in the working directory fills in what the environment doesn't already set.
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as error:

@@ -267,6 +267,10 @@ class FakePilotStatus:
             _Script(status=status, body=body, headers=headers, delay=delay, remaining=times)
         )
 
+    def clear_scripts(self) -> None:
+        """Forget every scripted answer: the service is healthy again."""
+        self._scripts.clear()
+
     def drop_connection_next(self, method: str, path: str, times: int = 1) -> None:
         """Close the connection without answering the next ``times`` matching requests."""
         self._scripts.setdefault((method.upper(), path), deque()).append(

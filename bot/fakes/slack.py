@@ -183,6 +183,10 @@ class FakeSlack:
             _Scripted(status=status, error=error, retry_after=retry_after, delay=delay, remaining=times)
         )
 
+    def clear_scripts(self) -> None:
+        """Forget every scripted answer: the service is healthy again."""
+        self._scripts.clear()
+
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Sleep ``seconds`` before answering the next ``times`` calls to ``method`` normally."""
         self.fail_next(method, delay=seconds, times=times)
