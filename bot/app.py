@@ -93,9 +93,9 @@ class AskCall:
 
     async def close(self) -> None:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
-        await self.tasks.drain(self.settings.shutdown_grace)
+        # No new deliveries are claimed; those in flight and Pilot Status calls get the grace period.
         await self.notifier.stop()
-        await self.tasks.drain(1.0)
+        await self.tasks.drain(self.settings.shutdown_grace)
         await self.pilot.aclose()
         await self.session.close()
         await self.store.close()

@@ -10,7 +10,6 @@ so a restart neither loses nor duplicates a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -21,6 +20,7 @@ from bot.config import RetryPolicy
 from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
 from bot.store import DEAD, DONE, PENDING, Delivery, Store
 from bot.tasks import Tasks
+from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +50,17 @@ class Notifier:
         self._tasks = tasks
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
+        self._loop = DueWorkLoop("notifier", self._start_due, store.next_delivery_time, clock)
         self.hooks: ParentHooks | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._run(), name="notifier")
+        self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await self._loop.stop()
 
     async def recover(self) -> None:
         """Settle deliveries a previous process left inflight: adopt what Slack already has, resend the rest."""
@@ -86,25 +79,11 @@ class Notifier:
                 await self._store.mark_delivery(delivery.id, PENDING)
         self.wake()
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                for delivery in await self._store.claim_due_deliveries(self._clock()):
-                    await self._slots.acquire()
-                    self._tasks.spawn(self._deliver(delivery), name=f"delivery-{delivery.id}")
-                timeout = await self._idle_time()
-            except Exception:
-                log.exception("notifier loop failed; retrying in 1 s")
-                timeout = 1.0
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def _idle_time(self) -> float:
-        next_at = await self._store.next_delivery_time()
-        if next_at is None:
-            return 30.0
-        return min(max(next_at - self._clock(), 0.0), 30.0) or 0.001
+    async def _start_due(self) -> None:
+        for delivery in await self._store.claim_due_deliveries(self._clock()):
+            await self._slots.acquire()
+            if self._tasks.spawn(self._deliver(delivery), name=f"delivery-{delivery.id}") is None:
+                self._slots.release()  # shutting down: the row stays inflight and is reconciled at start-up
 
     async def _deliver(self, delivery: Delivery) -> None:
         try:

@@ -63,19 +63,22 @@ def split_phone_and_reason(text: str, region: str) -> PhoneParse:
     prefix_len = 0
     while prefix_len < len(tokens) and _PHONE_TOKEN.match(tokens[prefix_len]):
         prefix_len += 1
-    first_problem: PhoneProblem | None = None
+    failure: PhoneParse | None = None
     for end in range(prefix_len, 0, -1):
         candidate = " ".join(tokens[:end])
         e164, problem = parse_phone(candidate, region)
+        rest = _rest_after(text, tokens[:end])
         if e164:
-            return PhoneParse(e164=e164, rest=_rest_after(text, tokens[:end]), raw=candidate)
-        if end == prefix_len:
-            first_problem = problem
+            return PhoneParse(e164=e164, rest=rest, raw=candidate)
+        # A real number that is not a mobile (`11 3333-4444 2 pedidos`) explains the input better
+        # than "invalid" for the longest run, which swallowed the start of the reason.
+        if failure is None or (problem is PhoneProblem.NOT_MOBILE and failure.problem is not PhoneProblem.NOT_MOBILE):
+            failure = PhoneParse(None, rest, problem or PhoneProblem.INVALID, raw=candidate)
     match = _first_match_anywhere(text, region)
     if match is not None:
         return match
-    if prefix_len:
-        return PhoneParse(None, text, first_problem or PhoneProblem.INVALID, raw=" ".join(tokens[:prefix_len]))
+    if failure is not None:
+        return failure
     return PhoneParse(None, text, PhoneProblem.MISSING)
 
 
@@ -93,7 +96,7 @@ def _first_match_anywhere(text: str, region: str) -> PhoneParse | None:
         rest = re.sub(r"\s{2,}", " ", rest)
         if e164:
             return PhoneParse(e164=e164, rest=rest, raw=match.raw_string)
-        return PhoneParse(None, text, problem, raw=match.raw_string)
+        return PhoneParse(None, rest, problem, raw=match.raw_string)
     return None
 
 

@@ -33,6 +33,10 @@ UNCONFIRMED = "unconfirmed"  # Pilot Status may or may not have accepted; never 
 FAILED = "failed"  # Pilot Status refused or stayed unavailable
 ANSWERED = "answered"  # the customer answered (outcome holds the answer)
 UNDELIVERABLE = "undeliverable"  # AskCall could not post in the channel; nothing was sent
+EXPIRED = "expired"  # a temporary grant ran out (no webhook says so; a reminder found it)
+
+# States of a request still waiting for the customer (or about to): a second request would be wasted.
+OPEN = (NEW, READY, SENDING, WAITING, UNCONFIRMED)
 
 # States in which a customer's answer may belong to the request.
 CORRELATABLE = (SENDING, WAITING, UNCONFIRMED, ANSWERED)
@@ -40,6 +44,8 @@ CORRELATABLE = (SENDING, WAITING, UNCONFIRMED, ANSWERED)
 REQUEST_LIFETIME = 7 * 24 * 3600
 # Tolerance for clock differences between Pilot Status and this machine.
 CLOCK_SKEW = 5 * 60
+
+DEFAULT_NUMBER = "default"
 
 # Delivery states.
 PENDING = "pending"
@@ -114,6 +120,44 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_open ON deliveries (state, next_attempt_at);
     CREATE INDEX deliveries_by_request ON deliveries (request_id, state);
     """,
+    # 2: rep experience — threads started elsewhere, expiry reminders, per-user preferences
+    """
+    ALTER TABLE requests ADD COLUMN thread_ts TEXT;
+    CREATE INDEX requests_by_user ON requests (user_id, created_at);
+
+    CREATE TABLE reminders (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        due_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        fired_at REAL,
+        UNIQUE (request_id, kind, due_at)
+    );
+    CREATE INDEX reminders_due ON reminders (state, due_at);
+
+    CREATE TABLE user_prefs (
+        user_id TEXT PRIMARY KEY,
+        dm_answers INTEGER NOT NULL DEFAULT 0,
+        locale TEXT,
+        locale_fetched_at REAL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE handled_actions (
+        action_key TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    """,
+    # 3: operations — several WhatsApp numbers, retention
+    """
+    ALTER TABLE requests ADD COLUMN number_name TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE requests ADD COLUMN purged_at REAL;
+    ALTER TABLE webhook_events ADD COLUMN number_name TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX requests_by_customer;
+    CREATE INDEX requests_by_customer ON requests (number_name, phone_key, created_at);
+    CREATE INDEX requests_by_created ON requests (created_at);
+    """,
 ]
 
 
@@ -140,6 +184,14 @@ class Request:
     answered_at: float | None
     expires_at: float | None
     updated_at: float
+    thread_ts: str | None = None
+    number_name: str = "default"
+    purged_at: float | None = None
+
+    @property
+    def reply_thread(self) -> str | None:
+        """Where replies go: the thread the request started in, or its own status message."""
+        return self.thread_ts or self.parent_ts
 
 
 @dataclass(frozen=True)
@@ -170,6 +222,29 @@ class WebhookEvent:
     processed_at: float | None
     request_id: int | None
     result: str | None
+    number_name: str = "default"
+
+
+class OpenRequestExists(Exception):
+    def __init__(self, request: Request) -> None:
+        super().__init__(f"request {request.id} is still open for this customer")
+        self.request = request
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    request_id: int
+    kind: str
+    due_at: float
+    state: str
+    fired_at: float | None
+
+
+@dataclass(frozen=True)
+class NewReminder:
+    kind: str
+    due_at: float
 
 
 @dataclass(frozen=True)
@@ -258,36 +333,55 @@ class Store:
         lang: str,
         response_url: str | None,
         parent: NewDelivery,
+        thread_ts: str | None = None,
+        number_name: str = DEFAULT_NUMBER,
+        refuse_if_open: bool = False,
     ) -> tuple[int, bool]:
         """Store a request and its parent-message delivery in one transaction.
 
         Returns (request id, created). A second submission with the same `source_key` (Slack's
-        trigger id) returns the first request instead of creating another.
+        trigger id) returns the first request instead of creating another. With `refuse_if_open`,
+        raises OpenRequestExists when the customer already has an open request (checked in the
+        same transaction, so two reps asking at once can't both get through).
         """
         now = time.time()
+        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(phone_e164)
         async with self.transaction() as db:
             if source_key:
                 async with db.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)) as cur:
                     row = await cur.fetchone()
                 if row:
                     return int(row[0]), False
+            if refuse_if_open:
+                async with db.execute(
+                    f"""SELECT * FROM requests WHERE number_name = ? AND phone_key = ?
+                          AND state IN ({",".join("?" * len(OPEN))}) AND created_at >= ?
+                        ORDER BY created_at DESC, id DESC LIMIT 1""",
+                    (number_name, phone_key, *OPEN, now - REQUEST_LIFETIME),
+                ) as cur:
+                    row = await cur.fetchone()
+                if row:
+                    raise OpenRequestExists(Request(**dict(row)))
             cursor = await db.execute(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
-                       reason, lang, response_url, state, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     source_key,
                     team_id,
                     channel_id,
                     user_id,
                     phone_e164,
-                    customer_key(phone_e164),
+                    phone_key,
                     reason,
                     lang,
                     response_url,
                     NEW,
                     now,
                     now,
+                    thread_ts,
+                    number_name,
                 ),
             )
             request_id = int(cursor.lastrowid or 0)
@@ -309,6 +403,7 @@ class Store:
         from_states: Iterable[str],
         to_state: str,
         deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
         **fields: Any,
     ) -> bool:
         """Move a request to `to_state` if it is in one of `from_states`, and queue `deliveries`.
@@ -329,6 +424,7 @@ class Store:
             if cursor.rowcount != 1:
                 return False
             await _insert_deliveries(db, request_id, deliveries, now)
+            await _insert_reminders(db, request_id, reminders)
         return True
 
     async def update_request(self, request_id: int, **fields: Any) -> None:
@@ -377,7 +473,7 @@ class Store:
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
         row = await self._fetchone(
             """SELECT id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
-                      processed_at, request_id, result
+                      processed_at, request_id, result, number_name
                FROM webhook_events WHERE id = ?""",
             (event_id,),
         )
@@ -387,14 +483,16 @@ class Store:
         rows = await self._fetchall("SELECT id FROM webhook_events WHERE processed_at IS NULL ORDER BY id")
         return [int(r[0]) for r in rows]
 
-    async def find_request_for_answer(self, phone_key: str, answered_at: float) -> Request | None:
+    async def find_request_for_answer(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> Request | None:
         """The most recent request for this customer that an answer given at `answered_at` can belong to."""
         row = await self._fetchone(
             f"""SELECT * FROM requests
-                WHERE phone_key = ? AND state IN ({",".join("?" * len(CORRELATABLE))})
+                WHERE number_name = ? AND phone_key = ? AND state IN ({",".join("?" * len(CORRELATABLE))})
                   AND created_at BETWEEN ? AND ?
                 ORDER BY created_at DESC, id DESC LIMIT 1""",
-            (phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
+            (number_name, phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
         )
         return Request(**dict(row)) if row else None
 
@@ -406,6 +504,7 @@ class Store:
         request_id: int | None = None,
         request_update: dict[str, Any] | None = None,
         deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
     ) -> bool:
         """Mark an event processed and apply its effect on a request, atomically and only once."""
         now = time.time()
@@ -423,6 +522,7 @@ class Store:
                 await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
             if request_id is not None:
                 await _insert_deliveries(db, request_id, deliveries, now)
+                await _insert_reminders(db, request_id, reminders)
         return True
 
     # --- deliveries ---------------------------------------------------------------------------
@@ -495,6 +595,118 @@ class Store:
     async def pending_delivery_count(self) -> int:
         row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')")
         return int(row[0]) if row else 0
+
+    # --- reminders ----------------------------------------------------------------------------
+    async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
+        rows = await self._fetchall(
+            """SELECT id, request_id, kind, due_at, state, fired_at FROM reminders
+               WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?""",
+            (now, limit),
+        )
+        return [Reminder(**dict(r)) for r in rows]
+
+    async def next_reminder_time(self) -> float | None:
+        row = await self._fetchone("SELECT MIN(due_at) FROM reminders WHERE state = 'pending'")
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def reminders_for(self, request_id: int) -> list[Reminder]:
+        rows = await self._fetchall(
+            "SELECT id, request_id, kind, due_at, state, fired_at FROM reminders WHERE request_id = ? ORDER BY id",
+            (request_id,),
+        )
+        return [Reminder(**dict(r)) for r in rows]
+
+    async def complete_reminder(
+        self,
+        reminder_id: int,
+        state: str,
+        *,
+        request_id: int,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        """Record a reminder's outcome with its effects, once (a replay after a crash does nothing)."""
+        now = time.time()
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE reminders SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'",
+                (state, now, reminder_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            if request_update:
+                columns = {**request_update, "updated_at": now}
+                assignments = ", ".join(f"{name} = ?" for name in columns)
+                await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+            await _insert_deliveries(db, request_id, deliveries, now)
+            await _insert_reminders(db, request_id, reminders)
+        return True
+
+    # --- open requests, a rep's requests ------------------------------------------------------
+    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+        """A request for this customer that is still waiting for them (any rep)."""
+        row = await self._fetchone(
+            f"""SELECT * FROM requests
+                WHERE number_name = ? AND phone_key = ? AND state IN ({",".join("?" * len(OPEN))})
+                  AND created_at >= ?
+                ORDER BY created_at DESC, id DESC LIMIT 1""",
+            (number_name, phone_key, *OPEN, now - REQUEST_LIFETIME),
+        )
+        return Request(**dict(row)) if row else None
+
+    async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
+        rows = await self._fetchall(
+            "SELECT * FROM requests WHERE user_id = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
+            (user_id, since),
+        )
+        return [Request(**dict(r)) for r in rows]
+
+    # --- per-user preferences -------------------------------------------------------------------
+    async def user_prefs(self, user_id: str) -> tuple[bool, str | None, float | None]:
+        """(dm_answers, locale, locale_fetched_at) for a user; defaults when unknown."""
+        row = await self._fetchone(
+            "SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = ?", (user_id,)
+        )
+        if row is None:
+            return False, None, None
+        return bool(row[0]), row[1], row[2]
+
+    async def set_dm_answers(self, user_id: str, enabled: bool) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES (?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers,
+                                                       updated_at = excluded.updated_at""",
+                (user_id, int(enabled), time.time()),
+            )
+
+    async def set_locale(self, user_id: str, locale: str, fetched_at: float) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
+                       locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at""",
+                (user_id, locale, fetched_at, fetched_at),
+            )
+
+    # --- button clicks --------------------------------------------------------------------------
+    async def claim_action(self, action_key: str) -> bool:
+        """True the first time `action_key` is seen: double clicks and Slack retries act once."""
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO handled_actions (action_key, created_at) VALUES (?, ?)",
+                (action_key, time.time()),
+            )
+        return cursor.rowcount == 1
+
+
+async def _insert_reminders(db: aiosqlite.Connection, request_id: int, reminders: Iterable[NewReminder]) -> None:
+    for r in reminders:
+        await db.execute(
+            "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
+            (request_id, r.kind, r.due_at),
+        )
 
 
 async def _insert_deliveries(

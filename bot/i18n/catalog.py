@@ -207,6 +207,122 @@ CATALOG: dict[str, dict[str, str]] = {
             "show up here."
         ),
     },
+    # --- pre-check before sending (issue: never burn a request needlessly) ---------------------
+    "precheck.already_temporary": {
+        "pt-BR": "<@{user}> ✅ Nada foi enviado: o cliente já permite ligações até {until}. Pode ligar.",
+        "en": "<@{user}> ✅ Nothing was sent: the customer already allows calls until {until}. Go ahead and call.",
+    },
+    "precheck.already_permanent": {
+        "pt-BR": "<@{user}> ♾️ Nada foi enviado: o cliente já permite ligações sem prazo. Pode ligar.",
+        "en": "<@{user}> ♾️ Nothing was sent: the customer already allows calls with no time limit. Go ahead and call.",
+    },
+    "precheck.quota_until": {
+        "pt-BR": (
+            "<@{user}> ❌ Nada foi enviado: o limite do WhatsApp para pedidos a este cliente (1 a cada 24 h, "
+            "2 a cada 7 dias) já foi usado. Você pode pedir de novo a partir de {when}."
+        ),
+        "en": (
+            "<@{user}> ❌ Nothing was sent: WhatsApp's limit of requests to this customer (1 per 24 h, 2 per "
+            "7 days) is used up. You can ask again from {when}."
+        ),
+    },
+    "precheck.quota": {
+        "pt-BR": (
+            "<@{user}> ❌ Nada foi enviado: o WhatsApp não permite outro pedido a este cliente agora. O limite é "
+            "de 1 pedido a cada 24 h e 2 a cada 7 dias, e só com a janela de atendimento de 24 h aberta (o "
+            "cliente precisa ter mandado mensagem nas últimas 24 h). Tente de novo mais tarde."
+        ),
+        "en": (
+            "<@{user}> ❌ Nothing was sent: WhatsApp doesn't allow another request to this customer right now. "
+            "The limit is 1 request per 24 h and 2 per 7 days, and only while the 24 h customer-service window "
+            "is open (the customer must have messaged you in the last 24 h). Try again later."
+        ),
+    },
+    "precheck.open_elsewhere": {
+        "pt-BR": (
+            "Já existe um pedido aberto para {phone}, feito por <@{user}> em {when}. Nada foi enviado, para não "
+            "gastar o limite do cliente; acompanhe a resposta <{link}|nesta conversa>."
+        ),
+        "en": (
+            "There is already an open request for {phone}, made by <@{user}> on {when}. Nothing was sent, to "
+            "spare the customer's limit; follow the answer <{link}|in this thread>."
+        ),
+    },
+    # --- /askcall status ------------------------------------------------------------------------
+    "status.usage": {
+        "pt-BR": "Para consultar sem enviar nada: `/askcall status +55 11 98765-4321`",
+        "en": "To check without sending anything: `/askcall status +55 11 98765-4321`",
+    },
+    "status.report": {
+        "pt-BR": "*{phone}*: {permission}\nPedidos de permissão disponíveis: {left_day} de {max_day} em 24 h, {left_week} de {max_week} em 7 dias.",
+        "en": "*{phone}*: {permission}\nPermission requests available: {left_day} of {max_day} per 24 h, {left_week} of {max_week} per 7 days.",
+    },
+    "status.next_possible": {
+        "pt-BR": "Próximo pedido possível a partir de {when}.",
+        "en": "Next request possible from {when}.",
+    },
+    "status.cannot_request": {
+        "pt-BR": "O WhatsApp não aceita um pedido de permissão agora.",
+        "en": "WhatsApp won't accept a permission request right now.",
+    },
+    "status.unavailable": {
+        "pt-BR": "Não consegui consultar a Pilot Status agora ({detail}). Nada foi enviado; tente de novo em instantes.",
+        "en": "I couldn't reach Pilot Status just now ({detail}). Nothing was sent; try again shortly.",
+    },
+    "permission.none": {"pt-BR": "sem permissão para ligar", "en": "no permission to call"},
+    "permission.temporary": {"pt-BR": "✅ pode ligar até {until}", "en": "✅ you may call until {until}"},
+    "permission.permanent": {"pt-BR": "♾️ pode ligar (permanente)", "en": "♾️ you may call (permanent)"},
+    "status.expired": {"pt-BR": "⌛ Permissão expirada", "en": "⌛ Permission expired"},
+    "status.checked": {"pt-BR": "🔎 Verificado em {when}: {permission}", "en": "🔎 Checked on {when}: {permission}"},
+    # --- buttons --------------------------------------------------------------------------------
+    "button.check": {"pt-BR": "Verificar status", "en": "Check status"},
+    "button.again": {"pt-BR": "Pedir novamente", "en": "Ask again"},
+    "again.not_yours": {
+        "pt-BR": "Só <@{user}>, que fez este pedido, pode pedir novamente. Se você também precisa ligar, use `/askcall`.",
+        "en": "Only <@{user}>, who made this request, can ask again. If you need to call too, use `/askcall`.",
+    },
+    "again.not_now": {
+        "pt-BR": "Este pedido ainda está em andamento (ou já foi pedido de novo); não há o que reenviar.",
+        "en": "This request is still in progress (or was already asked again); there is nothing to resend.",
+    },
+    # --- expiry reminders ------------------------------------------------------------------------
+    "reminder.warning": {
+        "pt-BR": "<@{user}> ⏰ A permissão para ligar para {phone} expira amanhã, {until}. Se ainda precisa ligar, ligue antes.",
+        "en": "<@{user}> ⏰ The permission to call {phone} expires tomorrow, {until}. If you still need to call, call before then.",
+    },
+    "reminder.expired": {
+        "pt-BR": "<@{user}> ⌛ A permissão para ligar para {phone} expirou. Para ligar, peça de novo.",
+        "en": "<@{user}> ⌛ The permission to call {phone} has expired. To call, ask again.",
+    },
+    "reminder.renewed": {
+        "pt-BR": "<@{user}> ✅ O cliente renovou a permissão: pode ligar até {until}.",
+        "en": "<@{user}> ✅ The customer renewed the permission: you may call until {until}.",
+    },
+    "reminder.now_permanent": {
+        "pt-BR": "<@{user}> ♾️ O cliente agora permite ligações sem prazo.",
+        "en": "<@{user}> ♾️ The customer now allows calls with no time limit.",
+    },
+    # --- modal from shortcuts -------------------------------------------------------------------
+    "modal.channel_label": {"pt-BR": "Canal para acompanhar a resposta", "en": "Channel to follow the answer in"},
+    # --- App Home -------------------------------------------------------------------------------
+    "home.header": {"pt-BR": "Seus pedidos dos últimos 30 dias", "en": "Your requests from the last 30 days"},
+    "home.ready": {"pt-BR": "*Pode ligar*", "en": "*Ready to call*"},
+    "home.waiting": {"pt-BR": "*Aguardando o cliente*", "en": "*Waiting for the customer*"},
+    "home.closed": {"pt-BR": "*Recusados, expirados ou não enviados*", "en": "*Declined, expired or not sent*"},
+    "home.none": {"pt-BR": "_Nenhum._", "en": "_None._"},
+    "home.empty": {
+        "pt-BR": "Você não fez pedidos nos últimos 30 dias. Use `/askcall` em um canal para começar.",
+        "en": "You made no requests in the last 30 days. Use `/askcall` in a channel to start.",
+    },
+    "home.item": {
+        "pt-BR": "{marker} *{phone}* · {reason}\n{when} · <{link}|ver conversa>",
+        "en": "{marker} *{phone}* · {reason}\n{when} · <{link}|open thread>",
+    },
+    "home.dm_toggle": {
+        "pt-BR": "Receber também uma mensagem direta a cada resposta",
+        "en": "Also send me a direct message for every answer",
+    },
+    "dm.answer": {"pt-BR": "{text}\n<{link}|Ver a conversa>", "en": "{text}\n<{link}|Open the thread>"},
     # --- dates --------------------------------------------------------------------------------
     "date.fallback_suffix": {"pt-BR": "UTC", "en": "UTC"},
 }

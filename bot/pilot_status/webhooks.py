@@ -20,6 +20,8 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
         return False
     received = header.strip().lower().removeprefix("sha256=")
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not received.isascii():  # compare_digest raises TypeError on non-ASCII str; hex never is
+        return False
     return hmac.compare_digest(expected, received)
 
 

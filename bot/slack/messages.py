@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ MODAL_CALLBACK_ID = "askcall_request"
 PHONE_BLOCK, PHONE_ACTION = "phone", "phone_value"
 REASON_BLOCK, REASON_ACTION = "reason", "reason_value"
 REASON_MAX_LENGTH = 1024
+# Block Kit caps a section's text at 3000 characters; escaping can make a 1024-character reason longer.
+SECTION_TEXT_MAX_LENGTH = 3000
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -58,7 +61,10 @@ def parent_message(request: Request) -> dict[str, Any]:
         },
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": _quote(tr.t("parent.reason", reason=escape_mrkdwn(request.reason)))},
+            "text": {
+                "type": "mrkdwn",
+                "text": _fit(_quote(tr.t("parent.reason", reason=escape_mrkdwn(request.reason)))),
+            },
         },
         {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
     ]
@@ -70,7 +76,7 @@ def parent_message(request: Request) -> dict[str, Any]:
 
 
 def thread_reply(request: Request, text: str) -> dict[str, Any]:
-    return {"channel": request.channel_id, "thread_ts": request.parent_ts, "text": text}
+    return {"channel": request.channel_id, "thread_ts": request.reply_thread, "text": text}
 
 
 def parent_update(request: Request) -> dict[str, Any]:
@@ -130,3 +136,10 @@ def request_modal(tr: Translator, *, private_metadata: dict[str, Any], phone: st
 
 def _quote(text: str) -> str:
     return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+def _fit(text: str, limit: int = SECTION_TEXT_MAX_LENGTH) -> str:
+    """Shorten escaped mrkdwn to `limit` characters without leaving half an `&amp;`/`&lt;`/`&gt;`."""
+    if len(text) <= limit:
+        return text
+    return re.sub(r"&[a-z]{0,3}$", "", text[: limit - 1]) + "…"

@@ -34,16 +34,16 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], ctx: ListenerCo
         ctx.tasks.spawn(_open_modal(ctx, command["trigger_id"], tr, metadata), name="open-modal")
         return
     if text.lower() in HELP_WORDS:
-        await ack(text=tr.t("help"))
+        await ack(text=tr.t("help"), response_type="ephemeral")
         return
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
         lines = [problem_text(tr, p) for p in parsed] + [tr.t("example")]
-        await ack(text="\n".join(lines))
+        await ack(text="\n".join(lines), response_type="ephemeral")
         return
     try:
         await ctx.requests.submit(
-            source_key=f"cmd:{command.get('trigger_id')}",
+            source_key=f"cmd:{command['trigger_id']}" if command.get("trigger_id") else None,
             team_id=command.get("team_id"),
             channel_id=command["channel_id"],
             user_id=command["user_id"],
@@ -54,7 +54,7 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], ctx: ListenerCo
         )
     except Exception:
         log.exception("could not store a request")
-        await ack(text=tr.t("error.internal"))
+        await ack(text=tr.t("error.internal"), response_type="ephemeral")
         return
     await ack()
 

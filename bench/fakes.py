@@ -1,0 +1,118 @@
+"""The loopback fakes (bot.fakes) in their own processes, each with a small control API for the bench.
+
+    python -m bench.fakes slack   # FakeSlack; control: GET /calls, GET /count
+    python -m bench.fakes pilot   # FakePilotStatus; control: POST /delay, GET /stats
+
+Each prints one JSON line (its URLs) once it listens, and runs until SIGTERM. The control API is
+served on its own port so that it never shows up in the fakes' own request logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Iterator
+
+from aiohttp import web
+
+from bench.common import PILOT_API_KEY, SLACK_TOKEN, WEBHOOK_SECRET, Served
+from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.slack import FakeSlack, SlackCall
+
+PERMISSION_REQUEST = "/v1/calls/permissions/request"
+FOREVER = 10**9
+
+
+def _matching(slack: FakeSlack, request: web.Request) -> Iterator[SlackCall]:
+    """Calls from index `since`, filtered by `method`, `prefix` (channel) and `threaded` (0/1)."""
+    since = int(request.query.get("since", "0"))
+    method = request.query.get("method")
+    prefix = request.query.get("prefix", "")
+    threaded = request.query.get("threaded")
+    for call in slack.calls[since:]:
+        if method and call.method != method:
+            continue
+        channel = str(call.args.get("channel") or "")
+        if not channel.startswith(prefix):
+            continue
+        if threaded is not None and bool(call.args.get("thread_ts")) != (threaded == "1"):
+            continue
+        yield call
+
+
+def slack_control(slack: FakeSlack) -> web.Application:
+    async def calls(request: web.Request) -> web.Response:
+        rows = [
+            {
+                "method": c.method,
+                "channel": c.args.get("channel"),
+                "thread_ts": c.args.get("thread_ts"),
+                "wall": c.wall,
+                "outcome": c.outcome,
+                "text": str(c.args.get("text") or "")[:300],
+            }
+            for c in _matching(slack, request)
+        ]
+        return web.json_response({"total": len(slack.calls), "calls": rows})
+
+    async def count(request: web.Request) -> web.Response:
+        ok_only = request.query.get("ok") == "1"
+        n = sum(1 for c in _matching(slack, request) if not ok_only or c.outcome == "ok")
+        return web.json_response({"total": len(slack.calls), "count": n})
+
+    app = web.Application()
+    app.router.add_get("/calls", calls)
+    app.router.add_get("/count", count)
+    return app
+
+
+def pilot_control(pilot: FakePilotStatus) -> web.Application:
+    async def delay(request: web.Request) -> web.Response:
+        seconds = float(request.query.get("seconds", "0"))
+        pilot.clear_scripts()
+        if seconds > 0:
+            pilot.script("POST", PERMISSION_REQUEST, delay=seconds, times=FOREVER)
+        return web.json_response({"delay": seconds})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"requests": len(pilot.requests), "permission_requests": len(pilot.permission_requests)}
+        )
+
+    app = web.Application()
+    app.router.add_post("/delay", delay)
+    app.router.add_get("/stats", stats)
+    return app
+
+
+async def run_slack() -> None:
+    slack = FakeSlack(token=SLACK_TOKEN)
+    served = Served()
+    slack.port = await served.serve(slack.app)  # the fake's URLs are built from `port`
+    control = await served.serve(slack_control(slack))
+    await served.run_until_terminated(
+        {
+            "api_url": slack.api_url,
+            "response_url": slack.response_url("bench"),
+            "control": f"http://127.0.0.1:{control}",
+        }
+    )
+
+
+async def run_pilot() -> None:
+    pilot = FakePilotStatus(api_key=PILOT_API_KEY, webhook_secret=WEBHOOK_SECRET)
+    served = Served()
+    pilot.port = await served.serve(pilot.app)
+    control = await served.serve(pilot_control(pilot))
+    await served.run_until_terminated({"base_url": pilot.base_url, "control": f"http://127.0.0.1:{control}"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.fakes")
+    parser.add_argument("which", choices=["slack", "pilot"])
+    args = parser.parse_args()
+    asyncio.run(run_slack() if args.which == "slack" else run_pilot())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""A loop that runs stored work when it falls due: the shape shared by Slack deliveries and reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+# Even with nothing due, look again now and then: cheap, and a safety net for a missed wake-up.
+MAX_IDLE = 30.0
+
+
+class DueWorkLoop:
+    """Calls `run_due()` whenever work may be due, then sleeps until `next_due()` or a `wake()`.
+
+    `run_due` claims and starts what is due now; `next_due` says when the next item falls due
+    (None when nothing is scheduled). Both read the store, so the loop itself holds no state that
+    a crash could lose.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        run_due: Callable[[], Awaitable[None]],
+        next_due: Callable[[], Awaitable[float | None]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._name = name
+        self._run_due = run_due
+        self._next_due = next_due
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._run_due()
+                timeout = await self._idle_time()
+            except Exception:
+                log.exception("%s loop failed; retrying in 1 s", self._name)
+                timeout = 1.0
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _idle_time(self) -> float:
+        next_at = await self._next_due()
+        if next_at is None:
+            return MAX_IDLE
+        return min(max(next_at - self._clock(), 0.0), MAX_IDLE) or 0.001

@@ -1,0 +1,175 @@
+"""Helpers shared by the end-to-end tests: what the fakes saw, and what AskCall stored."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
+from bot.fakes.slack import FakeSlack, SlackCall
+from bot.store import Request
+from tests.conftest import CHANNEL, WEBHOOK_SECRET, Server, start_server, stop_server
+
+PERMISSION_REQUEST = "/v1/calls/permissions/request"
+PERMISSION_PROBE = "/v1/calls/permissions"
+
+PHONE = "+55 11 98765-4321"
+E164 = "+5511987654321"
+DIGITS = "5511987654321"
+MASKED = "+55 11 9••••-4321"
+REASON = "Podemos te ligar para fechar o pedido?"
+DAY = 24 * 3600
+
+EXAMPLE = "Exemplo: `/askcall +55 11 98765-4321"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def render(item: dict[str, Any] | SlackCall) -> str:
+    """Everything a Slack user could read in a message or a call's args (text and blocks), as one string."""
+    args = item.args if isinstance(item, SlackCall) else item
+    visible = {k: args.get(k) for k in ("text", "blocks", "attachments") if args.get(k) is not None}
+    return json.dumps(visible, ensure_ascii=False)
+
+
+def posts(pilot: FakePilotStatus) -> list[Any]:
+    """Every POST /v1/calls/permissions/request Pilot Status received (answered or not)."""
+    return pilot.requests_to("POST", PERMISSION_REQUEST)
+
+
+def slack_writes(slack: FakeSlack) -> list[SlackCall]:
+    """Every call that puts text in front of people (successful or not)."""
+    return [c for c in slack.calls if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")]
+
+
+def parents(slack: FakeSlack, channel: str = CHANNEL) -> list[dict[str, Any]]:
+    return [m for m in slack.channel_messages(channel) if m.get("thread_ts") is None]
+
+
+def only_parent(slack: FakeSlack, channel: str = CHANNEL) -> dict[str, Any]:
+    found = parents(slack, channel)
+    assert len(found) == 1, slack.summary()
+    return found[0]
+
+
+def replies(slack: FakeSlack, parent: dict[str, Any]) -> list[dict[str, Any]]:
+    return slack.thread_replies(parent["channel"], parent["ts"])
+
+
+def only_reply(slack: FakeSlack, parent: dict[str, Any]) -> dict[str, Any]:
+    found = replies(slack, parent)
+    assert len(found) == 1, slack.summary()
+    return found[0]
+
+
+def updates_of(slack: FakeSlack, parent: dict[str, Any]) -> list[dict[str, Any]]:
+    return [u for u in slack.updates if u["channel"] == parent["channel"] and u["ts"] == parent["ts"]]
+
+
+def reply_attempts(slack: FakeSlack, parent: dict[str, Any]) -> list[SlackCall]:
+    """chat.postMessage calls (any outcome) aimed at the parent's thread."""
+    return [
+        c
+        for c in slack.calls_to("chat.postMessage", only_ok=False)
+        if c.args.get("thread_ts") == parent["ts"] and c.args.get("channel") == parent["channel"]
+    ]
+
+
+def update_attempts(slack: FakeSlack, parent: dict[str, Any]) -> list[SlackCall]:
+    return [
+        c
+        for c in slack.calls_to("chat.update", only_ok=False)
+        if c.args.get("ts") == parent["ts"] and c.args.get("channel") == parent["channel"]
+    ]
+
+
+def db_rows(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Read AskCall's SQLite file directly (a second connection; WAL lets it read while AskCall runs)."""
+    connection = sqlite3.connect(settings.db_path)
+    connection.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in connection.execute(sql, params)]
+    finally:
+        connection.close()
+
+
+def db_execute(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> None:
+    connection = sqlite3.connect(settings.db_path)
+    try:
+        with connection:
+            connection.execute(sql, params)
+    finally:
+        connection.close()
+
+
+async def requests(server: Server) -> list[Request]:
+    """Every request AskCall stored, oldest first."""
+    rows = await server.askcall.store._fetchall("SELECT id FROM requests ORDER BY id")
+    found = [await server.askcall.store.get_request(int(row[0])) for row in rows]
+    return [r for r in found if r is not None]
+
+
+async def only_request(server: Server) -> Request:
+    found = await requests(server)
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def ask(server: Server, text: str = f"{PHONE} {REASON}", **fields: Any) -> dict[str, Any]:
+    """Run `/askcall text` to completion (acked, parent posted, Pilot Status called); return the parent."""
+    response = await server.command(text, **fields)
+    assert response.status == 200
+    assert await response.read() == b""
+    await server.wait_idle()
+    channel = fields.get("channel_id", CHANNEL)
+    found = parents(server.slack, channel)
+    assert found, server.slack.summary()
+    return found[-1]
+
+
+async def answer(server: Server, customer: str, status: str, *, at: float | None = None) -> dict[str, Any]:
+    """The customer answers (signed webhook); waits until AskCall has acted on it; returns the response JSON."""
+    code, text = await server.answer(customer, status, timestamp=iso_timestamp(time.time() if at is None else at))
+    assert code == 200, text
+    await server.wait_idle()
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+async def post_webhook(
+    server: Server, payload: dict[str, Any] | bytes, *, signature: str | None = None, signed: bool = True
+) -> tuple[int, str]:
+    return await send_webhook(
+        server.url + "/webhooks/pilot-status",
+        payload,
+        secret=WEBHOOK_SECRET if signed else None,
+        signature=signature,
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> AsyncIterator[Server]:
+    """AskCall with custom settings for the duration of a block."""
+    server = await start_server(settings, slack, pilot)
+    try:
+        yield server
+    finally:
+        await stop_server(server)
+
+
+async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(await response.read())
+    return body

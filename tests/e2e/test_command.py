@@ -1,0 +1,282 @@
+"""`/askcall` end to end: the ack, the parent message, Pilot Status, and the customer's answer in the thread."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bot.fakes.pilot_status import iso_timestamp
+from bot.fakes.slack import FakeSlack
+from tests.conftest import CHANNEL, REP, Server
+from tests.e2e.helpers import (
+    DAY,
+    DIGITS,
+    E164,
+    EXAMPLE,
+    MASKED,
+    PERMISSION_PROBE,
+    PHONE,
+    REASON,
+    answer,
+    ask,
+    db_rows,
+    only_parent,
+    only_reply,
+    only_request,
+    posts,
+    read_json,
+    render,
+    slack_writes,
+    updates_of,
+)
+
+
+# --- happy path ---------------------------------------------------------------------------------------------
+
+
+async def test_command_happy_path_temporary(server: Server) -> None:
+    slack, pilot = server.slack, server.pilot
+    response = await server.command(f"{PHONE} {REASON}")
+    assert response.status == 200
+    assert await response.read() == b""
+
+    await server.wait_idle()
+    sent = posts(pilot)
+    assert len(sent) == 1
+    assert sent[0].json == {"to": E164, "text": REASON}
+    assert sent[0].headers["x-api-key"] == pilot.api_key
+
+    parent = only_parent(slack)
+    shown = render(parent)
+    assert f"<@{REP}>" in shown
+    assert MASKED in shown
+    assert REASON in shown
+    assert "⏳" in shown
+    for secret in ("98765", "987654321", DIGITS):
+        assert secret not in shown
+    request = await only_request(server)
+    assert request.state == "waiting"
+    assert request.parent_ts == parent["ts"]
+    assert request.message_id == pilot.permission_requests[0].message_id
+
+    expiry = int(time.time()) + 3 * DAY + 1234
+    pilot.set_permission(E164, "TEMPORARY", expiry)
+    result = await answer(server, DIGITS, "TEMPORARY")
+    assert result["duplicate"] is False
+
+    reply = only_reply(slack, parent)
+    assert f"<@{REP}>" in reply["text"]
+    assert "✅" in reply["text"]
+    assert f"<!date^{expiry}^" in reply["text"]
+    probes = pilot.requests_to("GET", PERMISSION_PROBE)
+    assert [p.query for p in probes] == [{"to": E164}]
+
+    (update,) = updates_of(slack, parent)
+    assert "✅" in render(update)
+    assert f"<!date^{expiry}^" in render(update)
+    assert "⏳" not in render(update)
+    assert MASKED in render(update) and DIGITS not in render(update)
+    assert (await only_request(server)).state == "answered"
+
+
+@pytest.mark.parametrize(
+    ("status", "emoji", "fragment"),
+    [
+        ("PERMANENT", "♾️", "O cliente permitiu ligações sem prazo"),
+        ("NO_PERMISSION", "❌", "O cliente recusou ligações"),
+    ],
+)
+async def test_command_other_outcomes(server: Server, status: str, emoji: str, fragment: str) -> None:
+    parent = await ask(server)
+    await answer(server, DIGITS, status)
+
+    reply = only_reply(server.slack, parent)
+    assert reply["text"].startswith(f"<@{REP}> {emoji}")
+    assert fragment in reply["text"]
+    assert "<!date^" not in reply["text"]
+    (update,) = updates_of(server.slack, parent)
+    assert emoji in render(update)
+    assert "⏳" not in render(update)
+    assert (await only_request(server)).outcome == status
+
+
+async def test_temporary_expiry_falls_back_to_seven_days_when_the_lookup_fails(server: Server) -> None:
+    parent = await ask(server)
+    server.pilot.script("GET", PERMISSION_PROBE, status=500, times=20)
+    answered_at = int(time.time())
+    await answer(server, DIGITS, "TEMPORARY", at=answered_at)
+
+    assert server.pilot.requests_to("GET", PERMISSION_PROBE), "the expiry lookup was not even tried"
+    reply = only_reply(server.slack, parent)
+    assert f"<!date^{answered_at + 7 * DAY}^" in reply["text"]
+    (update,) = updates_of(server.slack, parent)
+    assert f"<!date^{answered_at + 7 * DAY}^" in render(update)
+
+
+async def test_empty_reason_uses_the_default_from_the_catalogue(server: Server) -> None:
+    parent = await ask(server, PHONE)
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "Olá! Podemos te ligar pelo WhatsApp?"}
+    assert "Olá! Podemos te ligar pelo WhatsApp?" in render(parent)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+55 (11) 98765-4321 motivo",
+        "11 98765-4321 motivo",
+        "(11)98765-4321 motivo",
+        "5511987654321 motivo",
+        "11.98765.4321 motivo",
+    ],
+)
+async def test_any_human_spelling_of_the_number_reaches_pilot_status_as_e164(server: Server, text: str) -> None:
+    await ask(server, text)
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "motivo"}
+
+
+# --- Slack escaping -----------------------------------------------------------------------------------------
+
+
+async def test_slack_escaped_text_reaches_the_customer_as_typed(server: Server) -> None:
+    parent = await ask(server, f"{PHONE} Preço &lt;R$ 100&gt; &amp; frete")
+    (sent,) = posts(server.pilot)
+    assert sent.json["text"] == "Preço <R$ 100> & frete"
+    # In Slack the reason is shown escaped again, so readers see exactly what the rep typed.
+    assert "Preço &lt;R$ 100&gt; &amp; frete" in render(parent)
+
+
+async def test_a_reason_with_mentions_never_pings_anyone(server: Server) -> None:
+    parent = await ask(server, f"{PHONE} Atenção &lt;!channel&gt; &lt;!here&gt; &lt;@U999&gt; ligar hoje")
+    (sent,) = posts(server.pilot)
+    assert sent.json["text"] == "Atenção <!channel> <!here> <@U999> ligar hoje"
+    await answer(server, DIGITS, "NO_PERMISSION")
+    await answer(server, DIGITS, "PERMANENT", at=time.time() + 60)
+
+    writes = slack_writes(server.slack)
+    assert len(writes) >= 5  # parent, two replies, two updates
+    for call in writes:
+        for dangerous in ("<!channel>", "<!here>", "<@U999>"):
+            assert dangerous not in render(call), call
+    assert "&lt;!channel&gt;" in render(parent)
+
+
+# --- the ack never waits for Pilot Status -------------------------------------------------------------------
+
+
+async def test_the_ack_does_not_wait_for_pilot_status(server: Server) -> None:
+    slack, pilot = server.slack, server.pilot
+    pilot.script("POST", "/v1/calls/permissions/request", delay=3.0)
+
+    response = await server.command(f"{PHONE} {REASON}")
+    assert response.status == 200
+    assert await response.read() == b""
+    # The command is answered; Pilot Status has not answered yet (it has not even been asked, or is sleeping).
+    assert pilot.permission_requests == []
+
+    await slack.wait_for(lambda: len(posts(pilot)) == 1)
+    assert posts(pilot)[0].status is None  # Pilot Status is still sleeping on it
+    assert (await only_request(server)).state == "sending"
+    # Slack keeps being answered while the Pilot Status call hangs.
+    help_response = await server.command("help")
+    assert help_response.status == 200
+    assert "Como usar o AskCall" in (await read_json(help_response))["text"]
+    assert pilot.permission_requests == []
+
+    await server.wait_idle(timeout=10)
+    assert len(pilot.permission_requests) == 1
+    assert posts(pilot)[0].status == 200
+    assert (await only_request(server)).state == "waiting"
+    parent = only_parent(slack)
+    assert "⏳" in render(parent)
+
+
+# --- input errors -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("hello", "Não encontrei um número de telefone"),
+        ("Podemos te ligar amanhã?", "Não encontrei um número de telefone"),
+        ("123 oi", "`123` não é um número de telefone válido"),
+        ("+55 11 1234 ligar", "`+55 11 1234` não é um número de telefone válido"),
+        ("(11) 3333-4444 ligar", "`(11) 3333-4444` parece ser um telefone fixo"),
+        (f"{PHONE} " + "a" * 1025, "O motivo tem 1025 caracteres; o WhatsApp aceita no máximo 1024"),
+        (f"{PHONE} " + "&amp;" * 1025, "O motivo tem 1025 caracteres"),
+    ],
+)
+async def test_input_errors_are_explained_and_nothing_is_sent(server: Server, text: str, fragment: str) -> None:
+    response = await server.command(text)
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    body = await read_json(response)
+    assert fragment in body["text"]
+    assert EXAMPLE in body["text"]
+    assert body["response_type"] == "ephemeral"
+
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
+    assert server.slack.calls_to("views.open", only_ok=False) == []
+    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+
+
+async def test_a_reason_of_exactly_1024_characters_is_accepted(server: Server) -> None:
+    # 1020 letters + 4 ampersands that Slack delivers as `&amp;`: 1024 characters as the rep typed them.
+    await ask(server, f"{PHONE} " + "a" * 1020 + "&amp;" * 4)
+    (sent,) = posts(server.pilot)
+    assert sent.json["text"] == "a" * 1020 + "&" * 4
+    assert len(sent.json["text"]) == 1024
+
+
+@pytest.mark.parametrize("word", ["help", "ajuda", "HELP", "  ajuda  "])
+async def test_help_shows_the_usage(server: Server, word: str) -> None:
+    response = await server.command(word)
+    assert response.status == 200
+    body = await read_json(response)
+    assert "Como usar o AskCall" in body["text"]
+    assert "/askcall +55 11 98765-4321" in body["text"]
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+async def test_bare_command_opens_the_modal(server: Server, text: str) -> None:
+    slack: FakeSlack = server.slack
+    response = await server.command(text, trigger_id="1234.5678.trigger")
+    assert response.status == 200
+    assert await response.read() == b""
+
+    await slack.wait_for(lambda: len(slack.calls_to("views.open")) == 1)
+    (call,) = slack.calls_to("views.open")
+    assert call.args["trigger_id"] == "1234.5678.trigger"
+    view = call.args["view"]
+    assert view["type"] == "modal"
+    assert view["callback_id"] == "askcall_request"
+    metadata = json.loads(view["private_metadata"])
+    assert metadata["channel_id"] == CHANNEL
+    assert metadata["response_url"] == slack.response_url()
+    inputs = {block["block_id"] for block in view["blocks"] if block["type"] == "input"}
+    assert inputs == {"phone", "reason"}
+
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    assert slack.calls_to("chat.postMessage", only_ok=False) == []
+
+
+async def test_an_unsigned_slash_command_is_refused(server: Server) -> None:
+    from bot.fakes.slack import slack_signed_headers, slash_command_body
+
+    body = slash_command_body(f"{PHONE} {REASON}", response_url=server.slack.response_url())
+    headers = slack_signed_headers(body, "not-the-signing-secret")
+    response = await server.post_slack(body, headers)
+    assert response.status == 401
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
+    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []

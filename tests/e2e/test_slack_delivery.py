@@ -1,0 +1,224 @@
+"""Posting to Slack through the deliveries outbox: retries, give-ups, and channels AskCall can't post in."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import CHANNEL, REP, Server
+from tests.e2e.helpers import (
+    DIGITS,
+    PHONE,
+    REASON,
+    answer,
+    ask,
+    db_rows,
+    only_parent,
+    only_reply,
+    only_request,
+    posts,
+    render,
+    replies,
+    reply_attempts,
+    update_attempts,
+    updates_of,
+)
+
+
+def deliveries(server: Server) -> list[dict[str, object]]:
+    return db_rows(server.askcall.settings, "SELECT * FROM deliveries ORDER BY id")
+
+
+# --- transient failures are retried until delivered once ---------------------------------------------------
+
+
+async def test_thread_reply_rate_limited_once_is_delivered_after_retry_after(server: Server) -> None:
+    parent = await ask(server)
+    server.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    await answer(server, DIGITS, "PERMANENT")
+
+    only_reply(server.slack, parent)
+    attempts = reply_attempts(server.slack, parent)
+    assert [a.outcome for a in attempts] == ["ratelimited", "ok"]
+    # Retry-After honoured: a lower bound, so it cannot flake on a slow machine.
+    assert attempts[1].at - attempts[0].at >= 0.95
+    assert len(updates_of(server.slack, parent)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fail", "outcomes"),
+    [
+        ({"status": 503, "times": 2}, ["503", "503", "ok"]),
+        ({"status": 500}, ["500", "ok"]),
+        ({"error": "internal_error"}, ["internal_error", "ok"]),
+        ({"error": "service_unavailable", "times": 2}, ["service_unavailable", "service_unavailable", "ok"]),
+        ({"status": 200, "error": "ratelimited"}, ["ratelimited", "ok"]),
+    ],
+)
+async def test_thread_reply_transient_failures_are_retried(
+    server: Server, fail: dict[str, object], outcomes: list[str]
+) -> None:
+    parent = await ask(server)
+    server.slack.fail_next("chat.postMessage", **fail)  # type: ignore[arg-type]
+    await answer(server, DIGITS, "NO_PERMISSION")
+
+    reply = only_reply(server.slack, parent)
+    assert "❌" in reply["text"]
+    assert [a.outcome for a in reply_attempts(server.slack, parent)] == outcomes
+    assert len(updates_of(server.slack, parent)) == 1
+
+
+async def test_parent_update_5xx_is_retried(server: Server) -> None:
+    parent = await ask(server)
+    server.slack.fail_next("chat.update", status=502, times=2)
+    await answer(server, DIGITS, "PERMANENT")
+    assert [a.outcome for a in update_attempts(server.slack, parent)] == ["502", "502", "ok"]
+    (update,) = updates_of(server.slack, parent)
+    assert "♾️" in render(update)
+
+
+async def test_parent_message_5xx_is_retried_and_pilot_status_called_once(server: Server) -> None:
+    server.slack.fail_next("chat.postMessage", status=503, times=2)
+    parent = await ask(server)
+    assert len(server.slack.calls_to("chat.postMessage", only_ok=False)) == 3
+    assert len(posts(server.pilot)) == 1
+    assert parent["ts"] == (await only_request(server)).parent_ts
+
+
+async def test_thread_reply_is_posted_before_the_parent_update(server: Server) -> None:
+    parent = await ask(server)
+    server.slack.fail_next("chat.postMessage", status=503)
+    await answer(server, DIGITS, "PERMANENT")
+    reply_ok = [c for c in reply_attempts(server.slack, parent) if c.outcome == "ok"]
+    update_ok = [c for c in update_attempts(server.slack, parent) if c.outcome == "ok"]
+    assert reply_ok[0].at <= update_ok[0].at
+
+
+# --- permanent failures give up, and don't hold anything else up --------------------------------------------
+
+
+async def test_permanent_error_is_not_retried_and_does_not_block_other_requests(server: Server) -> None:
+    slack = server.slack
+    parent_a = await ask(server, f"{PHONE} cliente A")
+    slack.fail_next("chat.update", error="message_not_found")
+    await answer(server, DIGITS, "PERMANENT")
+
+    assert [a.outcome for a in update_attempts(slack, parent_a)] == ["message_not_found"]
+    assert "♾️" in only_reply(slack, parent_a)["text"]
+    dead = [d for d in deliveries(server) if d["state"] == "dead"]
+    assert [(d["kind"], d["last_error"], d["attempts"]) for d in dead] == [("update", "message_not_found", 1)]
+
+    parent_b = await ask(server, "+55 21 99876-5432 cliente B")
+    await answer(server, "5521998765432", "NO_PERMISSION")
+    assert "❌" in only_reply(slack, parent_b)["text"]
+    assert len(updates_of(slack, parent_b)) == 1
+    # The dead update was never tried again.
+    assert len(update_attempts(slack, parent_a)) == 1
+
+
+async def test_endless_5xx_gives_up_after_the_configured_attempts(server: Server) -> None:
+    slack = server.slack
+    attempts = server.askcall.settings.slack_retry.attempts
+    parent = await ask(server)
+    slack.fail_next("chat.update", status=503, times=attempts)
+    await answer(server, DIGITS, "PERMANENT")
+
+    assert [a.outcome for a in update_attempts(slack, parent)] == ["503"] * attempts
+    (dead,) = [d for d in deliveries(server) if d["state"] == "dead"]
+    assert (dead["kind"], dead["attempts"]) == ("update", attempts)
+    # Later work for the same request and for others still flows.
+    parent_b = await ask(server, "+55 21 99876-5432 cliente B")
+    await answer(server, "5521998765432", "PERMANENT")
+    assert len(updates_of(slack, parent_b)) == 1
+    assert len(update_attempts(slack, parent)) == attempts
+
+
+async def test_a_request_waiting_on_retry_after_does_not_hold_up_another(server: Server) -> None:
+    slack = server.slack
+    parent_a = await ask(server, f"{PHONE} cliente A")
+    slack.fail_next("chat.postMessage", status=429, retry_after=3)
+    await server.answer(DIGITS, "PERMANENT")
+    await slack.wait_for(lambda: len(reply_attempts(slack, parent_a)) == 1)
+
+    # While A's reply waits out Retry-After, B's whole request and answer go through.
+    response = await server.command("+55 21 99876-5432 cliente B")
+    assert response.status == 200
+    await slack.wait_for(lambda: len(posts(server.pilot)) == 2)
+    await slack.wait_for(lambda: len(slack.channel_messages(CHANNEL)) == 2)
+    parent_b = [m for m in slack.channel_messages(CHANNEL) if m["ts"] != parent_a["ts"]][0]
+    await server.answer("5521998765432", "NO_PERMISSION")
+    await slack.wait_for(lambda: len(updates_of(slack, parent_b)) == 1)
+    assert replies(slack, parent_a) == []
+
+    await server.wait_idle(timeout=10)
+    assert "♾️" in only_reply(slack, parent_a)["text"]
+    assert [a.outcome for a in reply_attempts(slack, parent_a)] == ["ratelimited", "ok"]
+
+
+# --- the channel is out of reach ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel"])
+async def test_unreachable_channel_tells_the_rep_through_response_url(server: Server, error: str) -> None:
+    slack = server.slack
+    slack.unreachable_channels[CHANNEL] = error
+    response = await server.command(f"{PHONE} {REASON}")
+    assert response.status == 200
+    await server.wait_idle()
+
+    assert posts(server.pilot) == []
+    assert slack.messages == []
+    (notice,) = slack.responses
+    assert notice["_name"] == "r1"
+    assert notice["response_type"] == "ephemeral"
+    assert "/invite @askcall" in notice["text"]
+    assert f"<#{CHANNEL}>" in notice["text"]
+    assert "não enviei nada ao cliente" in notice["text"]
+    request = await only_request(server)
+    assert (request.state, request.error_code) == ("undeliverable", error)
+
+
+async def test_unreachable_channel_from_the_modal_without_response_url_sends_a_dm(server: Server) -> None:
+    slack = server.slack
+    slack.unreachable_channels[CHANNEL] = "channel_not_found"
+    response = await server.submit_modal(PHONE, REASON, metadata={"channel_id": CHANNEL})
+    assert response.status == 200
+    await server.wait_idle()
+
+    assert posts(server.pilot) == []
+    assert slack.responses == []
+    (dm,) = slack.messages
+    assert dm["channel"] == REP
+    assert "/invite @askcall" in dm["text"]
+
+
+async def test_unreachable_channel_from_the_modal_uses_the_commands_response_url(server: Server) -> None:
+    slack = server.slack
+    slack.unreachable_channels[CHANNEL] = "not_in_channel"
+    metadata = {"channel_id": CHANNEL, "response_url": slack.response_url("from-command")}
+    await server.submit_modal(PHONE, REASON, metadata=metadata)
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    (notice,) = slack.responses
+    assert notice["_name"] == "from-command"
+    assert "/invite @askcall" in notice["text"]
+
+
+async def test_other_permanent_parent_failure_is_reported_and_nothing_sent(server: Server) -> None:
+    server.slack.fail_next("chat.postMessage", error="invalid_blocks")
+    await server.command(f"{PHONE} {REASON}")
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    (notice,) = server.slack.responses
+    assert "nada foi enviado ao cliente" in notice["text"]
+    assert (await only_request(server)).state == "undeliverable"
+
+
+async def test_channel_reachable_again_works_for_the_next_request(server: Server) -> None:
+    slack = server.slack
+    slack.unreachable_channels[CHANNEL] = "not_in_channel"
+    await server.command(f"{PHONE} {REASON}")
+    await server.wait_idle()
+    del slack.unreachable_channels[CHANNEL]
+    parent = await ask(server)
+    assert len(posts(server.pilot)) == 1
+    assert parent == only_parent(slack)

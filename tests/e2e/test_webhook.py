@@ -1,0 +1,308 @@
+"""`POST /webhooks/pilot-status`: signatures, payload checks, deduplication and correlation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from bot.fakes.pilot_status import iso_timestamp, permission_event, sign_pilot_status
+from tests.conftest import REP, WEBHOOK_SECRET, Server
+from tests.e2e.helpers import (
+    DIGITS,
+    E164,
+    PERMISSION_REQUEST,
+    answer,
+    ask,
+    db_rows,
+    only_reply,
+    only_request,
+    post_webhook,
+    posts,
+    render,
+    replies,
+    updates_of,
+)
+
+
+def stored_events(server: Server) -> list[dict[str, object]]:
+    return db_rows(server.askcall.settings, "SELECT * FROM webhook_events ORDER BY id")
+
+
+# --- signatures -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,  # missing header
+        "",
+        "0" * 64,
+        "sha256=" + "0" * 64,
+        "not-hex-at-all",
+        "WRONG_SECRET",
+    ],
+)
+async def test_bad_or_missing_signature_is_refused(server: Server, signature: str | None) -> None:
+    parent = await ask(server)
+    payload = permission_event(DIGITS, "TEMPORARY")
+    body = json.dumps(payload).encode()
+    if signature == "WRONG_SECRET":
+        signature = sign_pilot_status(body, "some-other-secret")
+    status, text = await post_webhook(server, body, signature=signature, signed=False)
+    assert status == 401, text
+    await server.wait_idle()
+    assert stored_events(server) == []
+    assert replies(server.slack, parent) == []
+    assert updates_of(server.slack, parent) == []
+    assert (await only_request(server)).state == "waiting"
+
+
+@pytest.mark.parametrize("prefix", ["", "sha256=", "SHA256="])
+async def test_valid_signature_with_or_without_prefix_is_accepted(server: Server, prefix: str) -> None:
+    parent = await ask(server)
+    body = json.dumps(permission_event(DIGITS, "PERMANENT")).encode()
+    signature = prefix + sign_pilot_status(body, WEBHOOK_SECRET)
+    status, _ = await post_webhook(server, body, signature=signature, signed=False)
+    assert status == 200
+    await server.wait_idle()
+    assert "♾️" in only_reply(server.slack, parent)["text"]
+
+
+async def test_signature_covers_the_raw_body(server: Server) -> None:
+    """A body re-serialised differently from what was signed is refused."""
+    payload = permission_event(DIGITS, "TEMPORARY")
+    signed_body = json.dumps(payload, separators=(",", ":")).encode()
+    sent_body = json.dumps(payload, indent=2).encode()
+    status, _ = await post_webhook(server, sent_body, signature=sign_pilot_status(signed_body, WEBHOOK_SECRET))
+    assert status == 401
+    assert stored_events(server) == []
+
+
+# --- payloads -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b'"a string"', b"\xff\xfe"])
+async def test_malformed_body_is_a_400(server: Server, body: bytes) -> None:
+    status, _ = await post_webhook(server, body)
+    assert status == 400
+    assert stored_events(server) == []
+
+
+@pytest.mark.parametrize("event", ["call.ended", "call.ringing", "message.received", "brand.new.event"])
+async def test_other_events_are_accepted_and_ignored(server: Server, event: str) -> None:
+    parent = await ask(server)
+    payload = {**permission_event(DIGITS, "TEMPORARY"), "event": event}
+    status, text = await post_webhook(server, payload)
+    assert status == 200
+    assert json.loads(text)["ignored"] is True
+    await server.wait_idle()
+    assert stored_events(server) == []
+    assert replies(server.slack, parent) == []
+    assert (await only_request(server)).state == "waiting"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"from": None},
+        {"from": ""},
+        {"from": "+"},
+        {"status": "MAYBE"},
+        {"status": None},
+        {"timestamp": None},
+        {"timestamp": "yesterday"},
+    ],
+)
+async def test_unusable_permission_event_is_a_400(server: Server, change: dict[str, object]) -> None:
+    parent = await ask(server)
+    payload = {**permission_event(DIGITS, "TEMPORARY"), **change}
+    status, _ = await post_webhook(server, payload)
+    assert status == 400
+    await server.wait_idle()
+    assert stored_events(server) == []
+    assert replies(server.slack, parent) == []
+
+
+async def test_event_without_from_key_is_a_400(server: Server) -> None:
+    payload = permission_event(DIGITS, "TEMPORARY")
+    del payload["from"]
+    status, _ = await post_webhook(server, payload)
+    assert status == 400
+    assert stored_events(server) == []
+
+
+# --- deduplication --------------------------------------------------------------------------------------
+
+
+async def test_redelivered_event_makes_one_reply(server: Server) -> None:
+    parent = await ask(server)
+    payload = permission_event(DIGITS, "TEMPORARY", timestamp=iso_timestamp())
+    results = []
+    for _ in range(3):
+        status, text = await post_webhook(server, payload)
+        assert status == 200
+        results.append(json.loads(text))
+        await server.wait_idle()
+    assert [r["duplicate"] for r in results] == [False, True, True]
+    assert "✅" in only_reply(server.slack, parent)["text"]
+    assert len(updates_of(server.slack, parent)) == 1
+    assert len(stored_events(server)) == 1
+
+
+async def test_concurrent_redeliveries_make_one_reply(server: Server) -> None:
+    import asyncio
+
+    parent = await ask(server)
+    payload = permission_event(DIGITS, "NO_PERMISSION", timestamp=iso_timestamp())
+    results = await asyncio.gather(*(post_webhook(server, payload) for _ in range(5)))
+    assert all(status == 200 for status, _ in results)
+    assert sorted(json.loads(text)["duplicate"] for _, text in results) == [False, True, True, True, True]
+    await server.wait_idle()
+    assert "❌" in only_reply(server.slack, parent)["text"]
+    assert len(updates_of(server.slack, parent)) == 1
+
+
+async def test_from_with_and_without_plus_is_the_same_delivery(server: Server) -> None:
+    parent = await ask(server)
+    stamp = iso_timestamp()
+    for customer in (DIGITS, "+" + DIGITS):
+        status, _ = await post_webhook(server, permission_event(customer, "PERMANENT", timestamp=stamp))
+        assert status == 200
+        await server.wait_idle()
+    assert "♾️" in only_reply(server.slack, parent)["text"]
+    assert len(stored_events(server)) == 1
+
+
+# --- correlation ----------------------------------------------------------------------------------------
+
+
+async def test_answer_without_the_ninth_digit_reaches_the_right_thread(server: Server) -> None:
+    parent = await ask(server, "+55 31 98888-7777 Podemos ligar?")
+    (sent,) = posts(server.pilot)
+    assert sent.json["to"] == "+5531988887777"
+    await answer(server, "553188887777", "TEMPORARY")
+    reply = only_reply(server.slack, parent)
+    assert reply["text"].startswith(f"<@{REP}> ✅")
+    assert (await only_request(server)).outcome == "TEMPORARY"
+
+
+async def test_answer_without_the_ninth_digit_and_with_plus(server: Server) -> None:
+    parent = await ask(server, "(31) 98888-7777 Podemos ligar?")
+    await answer(server, "+553188887777", "PERMANENT")
+    assert "♾️" in only_reply(server.slack, parent)["text"]
+
+
+async def test_ninth_digit_folding_does_not_mix_up_different_customers(server: Server) -> None:
+    parent = await ask(server, "+55 31 98888-7777 Podemos ligar?")
+    # Same last digits, different area code / different digit: other customers.
+    await answer(server, "552188887777", "PERMANENT")
+    await answer(server, "553198888777", "PERMANENT")
+    assert replies(server.slack, parent) == []
+
+
+async def test_two_customers_answering_in_reverse_order(server: Server) -> None:
+    slack = server.slack
+    parent_a = await ask(server, "+55 11 98765-4321 Cliente A", user_id="UA")
+    parent_b = await ask(server, "+55 21 99876-5432 Cliente B", user_id="UB")
+    assert parent_a["ts"] != parent_b["ts"]
+    await answer(server, "5521998765432", "NO_PERMISSION")
+    await answer(server, "5511987654321", "PERMANENT")
+
+    reply_a = only_reply(slack, parent_a)
+    reply_b = only_reply(slack, parent_b)
+    assert reply_a["text"].startswith("<@UA> ♾️")
+    assert reply_b["text"].startswith("<@UB> ❌")
+    (update_a,) = updates_of(slack, parent_a)
+    (update_b,) = updates_of(slack, parent_b)
+    assert "♾️" in render(update_a) and "Cliente A" in render(update_a)
+    assert "❌" in render(update_b) and "Cliente B" in render(update_b)
+
+
+async def test_answer_goes_to_the_most_recent_open_request_for_the_customer(server: Server) -> None:
+    first = await ask(server, f"{E164} primeiro")
+    second = await ask(server, f"{E164} segundo")
+    await answer(server, DIGITS, "PERMANENT")
+    assert replies(server.slack, first) == []
+    assert "♾️" in only_reply(server.slack, second)["text"]
+
+
+async def test_answer_for_an_unknown_number_is_stored_and_posted_nowhere(server: Server) -> None:
+    parent = await ask(server)
+    writes_before = len(server.slack.calls)
+    result = await answer(server, "5521998765432", "TEMPORARY")
+    assert result["duplicate"] is False
+    assert len(server.slack.calls) == writes_before
+    assert replies(server.slack, parent) == []
+    (event,) = stored_events(server)
+    assert event["result"] == "unmatched"
+    assert event["processed_at"] is not None
+
+
+async def test_answer_before_any_request_is_not_applied_to_a_later_one(server: Server) -> None:
+    """An answer given long before a request was made belongs to an older request, not to this one."""
+    await answer(server, DIGITS, "PERMANENT", at=time.time() - 3600)
+    parent = await ask(server)
+    await server.wait_idle()
+    assert replies(server.slack, parent) == []
+    assert (await only_request(server)).state == "waiting"
+
+
+async def test_customer_changing_their_answer_gets_a_second_reply(server: Server) -> None:
+    parent = await ask(server)
+    now = time.time()
+    await answer(server, DIGITS, "NO_PERMISSION", at=now)
+    await answer(server, DIGITS, "TEMPORARY", at=now + 60)
+
+    first, second = replies(server.slack, parent)
+    assert "❌" in first["text"]
+    assert "O cliente mudou a resposta." in second["text"]
+    assert "✅" in second["text"]
+    assert f"<@{REP}>" in second["text"]
+    updates = updates_of(server.slack, parent)
+    assert len(updates) == 2
+    assert "✅" in render(updates[-1])
+    assert "✅" in render(server.slack.find_message(parent["channel"], parent["ts"]) or {})
+    assert (await only_request(server)).outcome == "TEMPORARY"
+
+
+async def test_an_older_answer_arriving_late_changes_nothing(server: Server) -> None:
+    parent = await ask(server)
+    now = time.time()
+    await answer(server, DIGITS, "PERMANENT", at=now + 60)
+    await answer(server, DIGITS, "NO_PERMISSION", at=now)
+
+    reply = only_reply(server.slack, parent)
+    assert "♾️" in reply["text"]
+    (update,) = updates_of(server.slack, parent)
+    assert "♾️" in render(update)
+    assert (await only_request(server)).outcome == "PERMANENT"
+
+
+async def test_the_same_answer_again_later_adds_nothing(server: Server) -> None:
+    parent = await ask(server)
+    now = time.time()
+    await answer(server, DIGITS, "PERMANENT", at=now)
+    await answer(server, DIGITS, "PERMANENT", at=now + 60)
+    assert len(replies(server.slack, parent)) == 1
+    assert len(updates_of(server.slack, parent)) == 1
+
+
+async def test_answer_arriving_while_the_request_is_still_being_sent(server: Server) -> None:
+    """The webhook can outrun Pilot Status's own HTTP answer; the answer must win and stay."""
+    slack, pilot = server.slack, server.pilot
+    pilot.script("POST", PERMISSION_REQUEST, delay=1.0)
+    await server.command(f"{E164} corrida")
+    await slack.wait_for(lambda: len(posts(pilot)) == 1)
+    assert (await only_request(server)).state == "sending"
+
+    status, _ = await server.answer(DIGITS, "PERMANENT")
+    assert status == 200
+    await server.wait_idle()
+    parent = slack.channel_messages("C1")[0]
+    assert "♾️" in only_reply(slack, parent)["text"]
+    request = await only_request(server)
+    assert (request.state, request.outcome) == ("answered", "PERMANENT")
+    assert request.message_id == pilot.permission_requests[0].message_id
+    assert "♾️" in render(slack.find_message(parent["channel"], parent["ts"]) or {})

@@ -1,0 +1,539 @@
+"""SQLite store: migrations, idempotent writes, correlation and the delivery queue (bot/store.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+
+from bot.phones import customer_key
+from bot.store import (
+    ANSWERED,
+    CLOCK_SKEW,
+    DONE,
+    FAILED,
+    INFLIGHT,
+    MIGRATIONS,
+    NEW,
+    PENDING,
+    READY,
+    REQUEST_LIFETIME,
+    SENDING,
+    UNCONFIRMED,
+    UNDELIVERABLE,
+    WAITING,
+    NewDelivery,
+    Store,
+)
+
+CUSTOMER = "+5531988887777"
+ANSWER_AT = 1_800_000_000.0
+FAR_FUTURE = 4_000_000_000.0
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(str(tmp_path / "askcall.db"))
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+async def new_request(
+    store: Store,
+    *,
+    phone: str = CUSTOMER,
+    source_key: str | None = None,
+    state: str | None = None,
+    created_at: float | None = None,
+    **kwargs: Any,
+) -> int:
+    n = next(_counter)
+    request_id, created = await store.create_request(
+        source_key=source_key if source_key is not None else f"src-{n}",
+        team_id="T1",
+        channel_id="C1",
+        user_id="U1",
+        phone_e164=phone,
+        reason="Podemos te ligar?",
+        lang="pt-BR",
+        response_url=None,
+        parent=NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
+        **kwargs,
+    )
+    assert created
+    if state is not None:
+        await store.update_request(request_id, state=state)
+    if created_at is not None:
+        await store.update_request(request_id, created_at=created_at)
+    return request_id
+
+
+def reply(key: str) -> NewDelivery:
+    return NewDelivery(key, "reply", {"channel": "C1", "thread_ts": "1.0", "text": key})
+
+
+# --- schema ------------------------------------------------------------------------------------
+async def test_migrations_set_user_version(store: Store) -> None:
+    assert await store.schema_version() == len(MIGRATIONS)
+
+
+async def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    path = str(tmp_path / "nested" / "dir" / "askcall.db")
+    first = Store(path)
+    await first.open()
+    request_id = await new_request(first)
+    await first.close()
+
+    second = Store(path)
+    await second.open()
+    try:
+        assert await second.schema_version() == len(MIGRATIONS)
+        request = await second.get_request(request_id)
+        assert request is not None
+        assert request.phone_e164 == CUSTOMER
+        assert await second.pending_delivery_count() == 1
+    finally:
+        await second.close()
+
+
+async def test_migrate_twice_changes_nothing(store: Store) -> None:
+    request_id = await new_request(store)
+
+    await store.migrate()
+
+    assert await store.schema_version() == len(MIGRATIONS)
+    assert await store.get_request(request_id) is not None
+
+
+async def test_wal_mode_is_on(store: Store, tmp_path: Path) -> None:
+    async with store.db.execute("PRAGMA journal_mode") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == "wal"
+    # WAL is a property of the file: a second connection sees it too.
+    async with aiosqlite.connect(str(tmp_path / "askcall.db")) as other, other.execute("PRAGMA journal_mode") as cur:
+        other_row = await cur.fetchone()
+    assert other_row is not None
+    assert other_row[0] == "wal"
+
+
+async def test_closed_store_refuses_queries(tmp_path: Path) -> None:
+    s = Store(str(tmp_path / "x.db"))
+    with pytest.raises(RuntimeError):
+        _ = s.db
+
+
+# --- requests ----------------------------------------------------------------------------------
+async def test_create_request_stores_fields_and_customer_key(store: Store) -> None:
+    request_id = await new_request(store, phone="+5531988887777")
+
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert request.state == NEW
+    assert request.phone_key == customer_key("553188887777")
+    assert request.channel_id == "C1"
+    assert request.outcome is None
+    delivery = await store.delivery_for(request_id, "parent")
+    assert delivery is not None
+    assert delivery.state == PENDING
+    assert delivery.payload["channel"] == "C1"
+    assert delivery.payload["text"].startswith("request ")
+
+
+async def test_same_source_key_twice_returns_the_first_request(store: Store) -> None:
+    args: dict[str, Any] = {
+        "source_key": "view:V1",
+        "team_id": "T1",
+        "channel_id": "C1",
+        "user_id": "U1",
+        "phone_e164": CUSTOMER,
+        "reason": "oi",
+        "lang": "pt-BR",
+        "response_url": None,
+    }
+    first_id, first_created = await store.create_request(**args, parent=NewDelivery("parent-a", "parent", {"n": 1}))
+    second_id, second_created = await store.create_request(**args, parent=NewDelivery("parent-b", "parent", {"n": 2}))
+
+    assert first_created is True
+    assert second_created is False
+    assert second_id == first_id
+    assert await store.pending_delivery_count() == 1
+    assert len(await store.requests_in_state(NEW)) == 1
+    delivery = await store.delivery_for(first_id, "parent")
+    assert delivery is not None
+    assert delivery.payload == {"n": 1}
+
+
+@pytest.mark.parametrize("source_key", ["", None])
+async def test_requests_without_source_key_are_never_merged(store: Store, source_key: str | None) -> None:
+    ids = set()
+    for n in range(2):
+        request_id, created = await store.create_request(
+            source_key=source_key,
+            team_id="T1",
+            channel_id="C1",
+            user_id="U1",
+            phone_e164=CUSTOMER,
+            reason="oi",
+            lang="pt-BR",
+            response_url=None,
+            parent=NewDelivery(f"parent-nokey-{n}", "parent", {}),
+        )
+        assert created is True
+        ids.add(request_id)
+
+    assert len(ids) == 2
+
+
+async def test_transition_is_guarded(store: Store) -> None:
+    request_id = await new_request(store)
+
+    assert await store.transition(request_id, [NEW], READY, parent_ts="1.0") is True
+    assert await store.transition(request_id, [NEW], READY, parent_ts="2.0") is False
+
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert request.state == READY
+    assert request.parent_ts == "1.0"
+
+
+async def test_refused_transition_queues_no_delivery(store: Store) -> None:
+    request_id = await new_request(store)
+    assert await store.transition(request_id, [NEW], READY)
+
+    assert await store.transition(request_id, [NEW], SENDING, deliveries=[reply("r1")]) is False
+
+    assert await store.delivery_for(request_id, "reply") is None
+
+
+async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
+    request_id = await new_request(store)
+
+    assert await store.transition(request_id, [NEW, READY], FAILED, deliveries=[reply("r1")], error_code="X")
+
+    delivery = await store.delivery_for(request_id, "reply")
+    assert delivery is not None
+    assert delivery.state == PENDING
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert (request.state, request.error_code) == (FAILED, "X")
+
+
+async def test_transition_of_unknown_request_is_false(store: Store) -> None:
+    assert await store.transition(999, [NEW], READY) is False
+
+
+async def test_requests_in_state(store: Store) -> None:
+    a = await new_request(store, state=WAITING)
+    await new_request(store, state=FAILED)
+    c = await new_request(store, state=UNCONFIRMED)
+
+    assert [r.id for r in await store.requests_in_state(WAITING, UNCONFIRMED)] == [a, c]
+
+
+# --- webhook events ----------------------------------------------------------------------------
+async def record(store: Store, key: str = "k1", from_phone: str = "553188887777") -> tuple[int, bool]:
+    return await store.record_webhook_event(
+        dedup_key=key,
+        event="call.permission_updated",
+        status="TEMPORARY",
+        from_phone=from_phone,
+        to_phone="5511888888888",
+        event_ts="2026-07-03T15:00:00.000Z",
+        body="{}",
+    )
+
+
+async def test_record_webhook_event_dedups(store: Store) -> None:
+    first_id, first_new = await record(store)
+    second_id, second_new = await record(store)
+    other_id, other_new = await record(store, key="k2")
+
+    assert first_new is True
+    assert (second_id, second_new) == (first_id, False)
+    assert other_new is True
+    assert other_id != first_id
+    assert await store.unprocessed_webhook_events() == [first_id, other_id]
+
+
+async def test_recorded_event_has_the_customer_key(store: Store) -> None:
+    event_id, _ = await record(store, from_phone="553188887777")
+
+    event = await store.get_webhook_event(event_id)
+    assert event is not None
+    assert event.phone_key == customer_key(CUSTOMER)
+    assert event.processed_at is None
+
+
+async def test_settle_webhook_event_only_once(store: Store) -> None:
+    request_id = await new_request(store, state=WAITING)
+    event_id, _ = await record(store)
+
+    first = await store.settle_webhook_event(
+        event_id,
+        "answered",
+        request_id=request_id,
+        request_update={"state": ANSWERED, "outcome": "TEMPORARY"},
+        deliveries=[reply("answer-1")],
+    )
+    second = await store.settle_webhook_event(
+        event_id,
+        "answered-again",
+        request_id=request_id,
+        request_update={"outcome": "NO_PERMISSION"},
+        deliveries=[reply("answer-2")],
+    )
+
+    assert (first, second) == (True, False)
+    event = await store.get_webhook_event(event_id)
+    assert event is not None
+    assert event.processed_at is not None
+    assert (event.result, event.request_id) == ("answered", request_id)
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert (request.state, request.outcome) == (ANSWERED, "TEMPORARY")
+    replies = [d for d in await claim_all(store) if d.kind == "reply"]
+    assert [d.dedup_key for d in replies] == ["answer-1"]
+    assert await store.unprocessed_webhook_events() == []
+
+
+async def test_settle_without_request(store: Store) -> None:
+    event_id, _ = await record(store)
+
+    assert await store.settle_webhook_event(event_id, "no_request") is True
+
+    event = await store.get_webhook_event(event_id)
+    assert event is not None
+    assert (event.result, event.request_id) == ("no_request", None)
+
+
+# --- correlation -------------------------------------------------------------------------------
+async def test_find_request_picks_the_most_recent_correlatable_one(store: Store) -> None:
+    await new_request(store, phone="+5531988887777", state=WAITING, created_at=ANSWER_AT - 3 * 3600)
+    newest = await new_request(store, phone="+55 31 98888-7777", state=UNCONFIRMED, created_at=ANSWER_AT - 3600)
+    await new_request(store, phone="+5531977776666", state=WAITING, created_at=ANSWER_AT - 60)
+
+    found = await store.find_request_for_answer(customer_key("553188887777"), ANSWER_AT)
+
+    assert found is not None
+    assert found.id == newest
+
+
+@pytest.mark.parametrize("state", [SENDING, WAITING, UNCONFIRMED, ANSWERED])
+async def test_find_request_accepts_correlatable_states(store: Store, state: str) -> None:
+    request_id = await new_request(store, state=state, created_at=ANSWER_AT - 60)
+
+    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+
+    assert found is not None
+    assert found.id == request_id
+
+
+@pytest.mark.parametrize("state", [NEW, READY, FAILED, UNDELIVERABLE])
+async def test_find_request_ignores_requests_that_never_reached_the_customer(store: Store, state: str) -> None:
+    older = await new_request(store, state=WAITING, created_at=ANSWER_AT - 7200)
+    await new_request(store, state=state, created_at=ANSWER_AT - 60)
+
+    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+
+    assert found is not None
+    assert found.id == older
+
+
+async def test_find_request_ignores_failed_and_new_only(store: Store) -> None:
+    await new_request(store, state=FAILED, created_at=ANSWER_AT - 60)
+    await new_request(store, created_at=ANSWER_AT - 30)
+
+    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+
+
+async def test_find_request_ignores_requests_older_than_seven_days(store: Store) -> None:
+    await new_request(store, state=WAITING, created_at=ANSWER_AT - REQUEST_LIFETIME - 1)
+
+    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+
+
+async def test_find_request_accepts_a_request_just_inside_seven_days(store: Store) -> None:
+    request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT - REQUEST_LIFETIME + 1)
+
+    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+
+    assert found is not None
+    assert found.id == request_id
+
+
+async def test_find_request_ignores_requests_newer_than_the_answer_plus_skew(store: Store) -> None:
+    await new_request(store, state=WAITING, created_at=ANSWER_AT + CLOCK_SKEW + 1)
+
+    assert CLOCK_SKEW == 5 * 60
+    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+
+
+async def test_find_request_tolerates_small_clock_skew(store: Store) -> None:
+    request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT + CLOCK_SKEW - 1)
+
+    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+
+    assert found is not None
+    assert found.id == request_id
+
+
+async def test_find_request_ignores_other_customers(store: Store) -> None:
+    await new_request(store, phone="+5531977776666", state=WAITING, created_at=ANSWER_AT - 60)
+
+    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+
+
+# --- deliveries --------------------------------------------------------------------------------
+async def claim_all(store: Store) -> list[Any]:
+    """Drain the queue, completing each delivery, and return them in the order they were claimed."""
+    claimed: list[Any] = []
+    while batch := await store.claim_due_deliveries(FAR_FUTURE):
+        claimed += batch
+        for delivery in batch:
+            await store.mark_delivery(delivery.id, DONE, result_ts="1.0")
+    return claimed
+
+
+async def test_claim_returns_at_most_one_delivery_per_request(store: Store) -> None:
+    a = await new_request(store)
+    b = await new_request(store)
+    await store.add_deliveries(a, [reply("a-1"), reply("a-2")])
+    await store.add_deliveries(b, [reply("b-1")])
+
+    claimed = await store.claim_due_deliveries(FAR_FUTURE)
+
+    assert sorted(d.request_id for d in claimed) == [a, b]
+    assert all(d.kind == "parent" for d in claimed)
+
+
+async def test_claim_marks_deliveries_inflight(store: Store) -> None:
+    request_id = await new_request(store)
+
+    [claimed] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    assert claimed.request_id == request_id
+    stored = await store.get_delivery(claimed.id)
+    assert stored is not None
+    assert stored.state == INFLIGHT
+    assert [d.id for d in await store.inflight_deliveries()] == [claimed.id]
+    assert await store.claim_due_deliveries(FAR_FUTURE) == []
+
+
+async def test_second_delivery_waits_until_the_first_is_done(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r-1"), reply("r-2")])
+
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert await store.claim_due_deliveries(FAR_FUTURE) == []
+
+    await store.mark_delivery(parent.id, DONE, result_ts="1.0")
+    [first] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert first.dedup_key == "r-1"
+    assert await store.claim_due_deliveries(FAR_FUTURE) == []
+
+    await store.mark_delivery(first.id, DONE)
+    [second] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert second.dedup_key == "r-2"
+
+
+async def test_head_rescheduled_to_pending_still_blocks_the_rest(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    # A failed attempt puts the head back as pending, due later: the reply must still wait.
+    await store.mark_delivery(parent.id, PENDING, next_attempt_at=FAR_FUTURE + 100, count_attempt=True)
+
+    assert await store.claim_due_deliveries(FAR_FUTURE) == []
+    [again] = await store.claim_due_deliveries(FAR_FUTURE + 100)
+    assert again.id == parent.id
+    assert again.attempts == 1
+
+
+async def test_claim_orders_by_due_time_then_id(store: Store) -> None:
+    a = await new_request(store)
+    b = await new_request(store)
+    c = await new_request(store)
+    parent_a = await store.delivery_for(a, "parent")
+    assert parent_a is not None
+    await store.mark_delivery(parent_a.id, PENDING, next_attempt_at=time.time() + 10)
+
+    claimed = await store.claim_due_deliveries(FAR_FUTURE)
+
+    assert [d.request_id for d in claimed] == [b, c, a]
+
+
+async def test_claim_skips_deliveries_not_yet_due(store: Store) -> None:
+    request_id = await new_request(store)
+    parent = await store.delivery_for(request_id, "parent")
+    assert parent is not None
+    await store.mark_delivery(parent.id, PENDING, next_attempt_at=FAR_FUTURE)
+
+    assert await store.claim_due_deliveries(FAR_FUTURE - 1) == []
+    assert [d.id for d in await store.claim_due_deliveries(FAR_FUTURE)] == [parent.id]
+
+
+async def test_claim_respects_limit(store: Store) -> None:
+    for _ in range(3):
+        await new_request(store)
+
+    assert len(await store.claim_due_deliveries(FAR_FUTURE, limit=2)) == 2
+    assert len(await store.claim_due_deliveries(FAR_FUTURE, limit=2)) == 1
+
+
+async def test_duplicate_delivery_key_is_queued_once(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("same"), reply("same")])
+    await store.add_deliveries(request_id, [reply("same")])
+
+    assert await store.pending_delivery_count() == 2  # the parent and one reply
+
+
+async def test_next_delivery_time_ignores_blocked_deliveries(store: Store) -> None:
+    blocked = await new_request(store)
+    await store.add_deliveries(blocked, [reply("blocked-reply")])
+    [head] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert head.request_id == blocked
+    queued = await store.delivery_for(blocked, "reply")
+    assert queued is not None
+    await store.mark_delivery(queued.id, PENDING, next_attempt_at=100.0)
+
+    assert await store.next_delivery_time() is None
+
+    other = await new_request(store)
+    other_parent = await store.delivery_for(other, "parent")
+    assert other_parent is not None
+    await store.mark_delivery(other_parent.id, PENDING, next_attempt_at=5000.0)
+
+    assert await store.next_delivery_time() == 5000.0
+
+    await store.mark_delivery(head.id, DONE)
+    assert await store.next_delivery_time() == 100.0
+
+
+async def test_next_delivery_time_of_empty_queue_is_none(store: Store) -> None:
+    assert await store.next_delivery_time() is None
+
+
+async def test_mark_delivery_keeps_earlier_values_and_counts_attempts(store: Store) -> None:
+    request_id = await new_request(store)
+    [delivery] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    await store.mark_delivery(delivery.id, PENDING, last_error="ratelimited", count_attempt=True)
+    await store.mark_delivery(delivery.id, DONE, result_ts="123.456", count_attempt=True)
+
+    stored = await store.delivery_for(request_id, "parent")
+    assert stored is not None
+    assert (stored.state, stored.attempts, stored.last_error, stored.result_ts) == (DONE, 2, "ratelimited", "123.456")
+    assert await store.pending_delivery_count() == 0
