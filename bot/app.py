@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -24,8 +25,13 @@ from bot.pilot_status.webhooks import (
     verify_signature,
 )
 from bot.services.answers import AnswerService
+from bot.services.home import HomeService
+from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
+from bot.services.status import StatusService
 from bot.slack.gateway import SlackGateway
+from bot.slack.languages import UserLanguages
+from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
 from bot.store import Store
@@ -47,10 +53,12 @@ class AskCall:
     notifier: Notifier
     requests: RequestService
     answers: AnswerService
+    reminders: ReminderService
+    workspace: Workspace
     bolt: AsyncApp
 
     @classmethod
-    async def start(cls, settings: Settings) -> AskCall:
+    async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
         store = Store(settings.db_path)
         await store.open()
         tasks = Tasks()
@@ -65,12 +73,25 @@ class AskCall:
         slack_client = AsyncWebClient(
             token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session, retry_handlers=[]
         )
+        # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
         notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks)
+        workspace = Workspace(slack_client)
+        await workspace.load()
+        reminders = ReminderService(store, pilot, notifier.wake, clock)
         requests = RequestService(
-            store, pilot, tasks, notifier.wake, retry_attempts=settings.pilot_status_retry.attempts
+            store,
+            pilot,
+            tasks,
+            notifier.wake,
+            retry_attempts=settings.pilot_status_retry.attempts,
+            workspace=workspace,
+            wake_reminders=reminders.wake,
+            clock=clock,
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
-        answers = AnswerService(store, pilot, notifier.wake)
+        answers = AnswerService(
+            store, pilot, notifier.wake, workspace=workspace, wake_reminders=reminders.wake, clock=clock
+        )
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -79,10 +100,29 @@ class AskCall:
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
         )
-        register_listeners(bolt, ListenerContext(settings, requests, tasks, slack_client))
-        askcall = cls(settings, store, tasks, pilot, session, slack_client, notifier, requests, answers, bolt)
+        status = StatusService(
+            store, pilot, notifier.wake, workspace=workspace, wake_reminders=reminders.wake, clock=clock
+        )
+        languages = UserLanguages(store, slack_client, settings.language, clock)
+        home = HomeService(store, workspace, clock)
+        register_listeners(bolt, ListenerContext(settings, requests, status, home, languages, tasks, slack_client))
+        askcall = cls(
+            settings,
+            store,
+            tasks,
+            pilot,
+            session,
+            slack_client,
+            notifier,
+            requests,
+            answers,
+            reminders,
+            workspace,
+            bolt,
+        )
         await askcall._recover()
         notifier.start()
+        reminders.start()
         return askcall
 
     async def _recover(self) -> None:
@@ -95,6 +135,7 @@ class AskCall:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
         # No new deliveries are claimed; those in flight and Pilot Status calls get the grace period.
         await self.notifier.stop()
+        await self.reminders.stop()
         await self.tasks.drain(self.settings.shutdown_grace)
         await self.pilot.aclose()
         await self.session.close()
@@ -104,11 +145,11 @@ class AskCall:
 ASKCALL = web.AppKey("askcall", AskCall)
 
 
-def create_web_app(settings: Settings) -> web.Application:
+def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(client_max_size=1024**2)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        app[ASKCALL] = await AskCall.start(settings)
+        app[ASKCALL] = await AskCall.start(settings, clock)
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         yield
         log.info("AskCall shutting down")

@@ -15,7 +15,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -332,7 +332,7 @@ class Store:
         reason: str,
         lang: str,
         response_url: str | None,
-        parent: NewDelivery,
+        parent: NewDelivery | Callable[[int], NewDelivery],
         thread_ts: str | None = None,
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
@@ -385,7 +385,10 @@ class Store:
                 ),
             )
             request_id = int(cursor.lastrowid or 0)
-            await _insert_deliveries(db, request_id, [parent], now)
+            # The parent message carries the request id (its buttons do), so it may be built here.
+            await _insert_deliveries(
+                db, request_id, [parent if isinstance(parent, NewDelivery) else parent(request_id)], now
+            )
         return request_id, True
 
     async def get_request(self, request_id: int) -> Request | None:
@@ -734,3 +737,143 @@ def _ensure_parent_directory(path: str) -> None:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# --- records: export and retention ---------------------------------------------------------------
+# Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
+# Retention erases what identifies the customer and keeps every row, so counts stay right.
+
+# A request in one of these states is still on its way to the customer; every other state is closed.
+OPEN_STATES = (NEW, READY, SENDING)
+FINISHED_DELIVERIES = (DONE, DEAD)
+# Results of a webhook event that set (or changed) a request's answer.
+SETTLING_RESULTS = ("matched", "changed")
+PURGED_PAYLOAD = "{}"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A request with the webhook event that settled its answer, when there is one."""
+
+    request: Request
+    source_event: str | None  # the event's dedup key
+    source_event_ts: str | None  # the event's own timestamp, as Pilot Status sent it
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    requests: int = 0
+    events: int = 0
+    deliveries: int = 0
+
+    def __add__(self, other: PurgeCounts) -> PurgeCounts:
+        return PurgeCounts(
+            self.requests + other.requests, self.events + other.events, self.deliveries + other.deliveries
+        )
+
+
+async def iter_request_records(
+    store: Store, since: float, until: float | None = None, batch_size: int = 500
+) -> AsyncIterator[RequestRecord]:
+    """Requests created in [since, until), oldest first, read in pages so any table size fits in memory."""
+    last_created, last_id = since, -1
+    while True:
+        params: list[Any] = [last_created, last_created, last_id]
+        upper = ""
+        if until is not None:
+            upper = "AND created_at < ?"
+            params.append(until)
+        rows = await store._fetchall(
+            f"""SELECT * FROM requests
+                WHERE (created_at > ? OR (created_at = ? AND id > ?)) {upper}
+                ORDER BY created_at, id LIMIT ?""",
+            (*params, batch_size),
+        )
+        if not rows:
+            return
+        requests = [Request(**dict(row)) for row in rows]
+        sources = await _settling_events(store, [r.id for r in requests])
+        for request in requests:
+            source = sources.get(request.id)
+            yield RequestRecord(request, source[0] if source else None, source[1] if source else None)
+        last_created, last_id = requests[-1].created_at, requests[-1].id
+
+
+async def _settling_events(store: Store, request_ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    """For each request, the (dedup key, timestamp) of the last event that set its answer."""
+    marks = ",".join("?" * len(request_ids))
+    rows = await store._fetchall(
+        f"""SELECT request_id, dedup_key, event_ts FROM webhook_events
+            WHERE request_id IN ({marks}) AND result IN ({",".join("?" * len(SETTLING_RESULTS))})
+            ORDER BY id""",
+        (*request_ids, *SETTLING_RESULTS),
+    )
+    return {int(row["request_id"]): (row["dedup_key"], row["event_ts"]) for row in rows}
+
+
+_PURGEABLE_REQUESTS = f"""FROM requests
+    WHERE created_at < ? AND purged_at IS NULL AND state NOT IN ({",".join("?" * len(OPEN_STATES))})"""
+
+
+# The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
+_ERASE_EVENTS = """UPDATE webhook_events
+    SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
+
+
+async def count_purgeable_requests(store: Store, cutoff: float) -> int:
+    """Closed requests created before `cutoff` whose phone and reason are still stored."""
+    row = await store._fetchone(f"SELECT COUNT(*) {_PURGEABLE_REQUESTS}", (cutoff, *OPEN_STATES))
+    return int(row[0]) if row else 0
+
+
+async def purge_requests_batch(store: Store, cutoff: float, limit: int = 500) -> PurgeCounts:
+    """Erase the customer's data from up to `limit` purgeable requests, their events and finished deliveries."""
+    now = time.time()
+    async with store.transaction() as db:
+        async with db.execute(
+            f"SELECT id {_PURGEABLE_REQUESTS} ORDER BY created_at, id LIMIT ?", (cutoff, *OPEN_STATES, limit)
+        ) as cursor:
+            ids = [int(row[0]) for row in await cursor.fetchall()]
+        if not ids:
+            return PurgeCounts()
+        marks = ",".join("?" * len(ids))
+        # message_id too: a WhatsApp message id (wamid) encodes the recipient's number.
+        await db.execute(
+            f"""UPDATE requests SET phone_e164 = '', phone_key = '', reason = '', response_url = NULL,
+                   message_id = NULL, purged_at = ?, updated_at = ?
+                WHERE id IN ({marks})""",
+            (now, now, *ids),
+        )
+        events = await db.execute(f"{_ERASE_EVENTS} WHERE request_id IN ({marks})", ids)
+        deliveries = await db.execute(
+            f"""UPDATE deliveries SET payload = ?, updated_at = ?
+                WHERE request_id IN ({marks}) AND state IN ({",".join("?" * len(FINISHED_DELIVERIES))})""",
+            (PURGED_PAYLOAD, now, *ids, *FINISHED_DELIVERIES),
+        )
+    return PurgeCounts(len(ids), events.rowcount, deliveries.rowcount)
+
+
+async def purge_leftovers_batch(store: Store, cutoff: float, limit: int = 500) -> PurgeCounts:
+    """Erase processed events older than `cutoff` that matched no request (or a purged one), and
+    deliveries of purged requests that finished after their request was purged."""
+    now = time.time()
+    async with store.transaction() as db:
+        events = await db.execute(
+            f"""{_ERASE_EVENTS} WHERE id IN (
+                    SELECT e.id FROM webhook_events e
+                    WHERE e.received_at < ? AND e.processed_at IS NOT NULL
+                      AND NOT e.dedup_key LIKE 'purged:%'
+                      AND (e.request_id IS NULL
+                           OR e.request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL))
+                    LIMIT ?)""",
+            (cutoff, limit),
+        )
+        deliveries = await db.execute(
+            f"""UPDATE deliveries SET payload = ?, updated_at = ? WHERE id IN (
+                    SELECT d.id FROM deliveries d JOIN requests r ON r.id = d.request_id
+                    WHERE r.purged_at IS NOT NULL AND d.payload != ?
+                      AND d.state IN ({",".join("?" * len(FINISHED_DELIVERIES))})
+                    LIMIT ?)""",
+            (PURGED_PAYLOAD, now, PURGED_PAYLOAD, *FINISHED_DELIVERIES, limit),
+        )
+    return PurgeCounts(0, events.rowcount, deliveries.rowcount)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,10 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def start_server(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> Server:
-    runner = web.AppRunner(create_web_app(settings))
+async def start_server(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: Callable[[], float] = time.time
+) -> Server:
+    runner = web.AppRunner(create_web_app(settings, clock))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -131,6 +133,19 @@ async def start_server(settings: Settings, slack: FakeSlack, pilot: FakePilotSta
 async def stop_server(server: Server) -> None:
     await server.http.close()
     await server.runner.cleanup()
+
+
+class ManualClock:
+    """A clock the test moves by hand: reminders days away fire without waiting."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture

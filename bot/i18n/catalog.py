@@ -248,6 +248,10 @@ CATALOG: dict[str, dict[str, str]] = {
             "spare the customer's limit; follow the answer <{link}|in this thread>."
         ),
     },
+    "precheck.open_elsewhere_short": {
+        "pt-BR": "Já existe um pedido aberto para este cliente. Nada foi enviado; acompanhe a resposta no canal.",
+        "en": "There is already an open request for this customer. Nothing was sent; follow the answer in the channel.",
+    },
     # --- /askcall status ------------------------------------------------------------------------
     "status.usage": {
         "pt-BR": "Para consultar sem enviar nada: `/askcall status +55 11 98765-4321`",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,9 +15,10 @@ from bot.phones import mask
 from bot.pilot_status.client import PilotStatusClient
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
+from bot.services.outcomes import outcome_effects
 from bot.slack import messages
-from bot.slack.gateway import REPLY, UPDATE
-from bot.store import ANSWERED, NewDelivery, Request, Store, WebhookEvent
+from bot.slack.links import Workspace
+from bot.store import Request, Store, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +26,22 @@ TEMPORARY_GRANT = 7 * 24 * 3600  # Meta: a temporary permission lasts 7 days fro
 
 
 class AnswerService:
-    def __init__(self, store: Store, pilot: PilotStatusClient, wake_notifier: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pilot: PilotStatusClient,
+        wake_notifier: Callable[[], None],
+        *,
+        workspace: Workspace,
+        wake_reminders: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._pilot = pilot
         self._wake_notifier = wake_notifier
+        self._wake_reminders = wake_reminders
+        self._workspace = workspace
+        self._clock = clock
         # One answer at a time per customer, so two quick answers apply in order.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -56,7 +70,7 @@ class AnswerService:
     async def _apply(self, event: WebhookEvent) -> None:
         answered_at = _epoch(event.event_ts)
         customer = mask(event.from_phone or "")
-        request = await self._store.find_request_for_answer(event.phone_key or "", answered_at)
+        request = await self._store.find_request_for_answer(event.phone_key or "", answered_at, event.number_name)
         if request is None:
             log.info("answer %s from %s matches no open request; stored only", event.status, customer)
             await self._store.settle_webhook_event(event.id, "unmatched")
@@ -72,40 +86,36 @@ class AnswerService:
                 await self._store.settle_webhook_event(event.id, "unchanged", request_id=request.id)
                 return
         expires_at = await self._expiry(request, event.status or "", answered_at)
-        answered = replace(
-            request,
-            state=ANSWERED,
-            outcome=event.status,
-            answered_at=answered_at,
-            expires_at=expires_at,
-            answer_event_ts=event.event_ts,
-        )
         tr = Translator(request.lang)
-        text = messages.answer_text(answered, tr)
+        preview = replace(request, outcome=event.status, expires_at=expires_at)
+        text = messages.answer_text(preview, tr)
         if changed:
             text = tr.t("answer.changed") + " " + text
-        deliveries = []
-        if request.parent_ts:
-            deliveries = [
-                NewDelivery(f"event{event.id}:reply", REPLY, messages.thread_reply(answered, text)),
-                NewDelivery(f"event{event.id}:update", UPDATE, messages.parent_update(answered)),
-            ]
+        dm, _, _ = await self._store.user_prefs(request.user_id)
+        _, effects = outcome_effects(
+            request,
+            outcome=event.status or "",
+            expires_at=expires_at,
+            answered_at=answered_at,
+            text=text,
+            key=f"event{event.id}",
+            now=self._clock(),
+            dm=dm,
+            workspace=self._workspace,
+            answer_event_ts=event.event_ts,
+        )
         settled = await self._store.settle_webhook_event(
             event.id,
             "changed" if changed else "matched",
             request_id=request.id,
-            request_update={
-                "state": ANSWERED,
-                "outcome": event.status,
-                "answered_at": answered_at,
-                "expires_at": expires_at,
-                "answer_event_ts": event.event_ts,
-            },
-            deliveries=deliveries,
+            request_update=effects.request_update,
+            deliveries=effects.deliveries,
+            reminders=effects.reminders,
         )
         if settled:
             log.info("request %d answered %s by %s", request.id, event.status, customer)
             self._wake_notifier()
+            self._wake_reminders()
 
     async def _expiry(self, request: Request, status: str, answered_at: float) -> float | None:
         if status != "TEMPORARY":

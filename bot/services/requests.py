@@ -1,4 +1,4 @@
-"""The life of a request: stored → parent posted → sent to Pilot Status → waiting (or failed).
+"""The life of a request: stored → parent posted → pre-checked → sent to Pilot Status → waiting.
 
 Each step is a state transition in the store, guarded by the state it starts from, so steps are
 idempotent and start-up recovery can replay whatever a crash interrupted.
@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from enum import Enum
 
 from bot.i18n import Translator
 from bot.phones import mask
@@ -24,9 +25,13 @@ from bot.pilot_status.errors import (
     TenantScopeError,
     UnconfirmedError,
 )
+from bot.services.outcomes import Effects, granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DIRECT, PARENT, REPLY, RESPOND, UPDATE, DeliveryError
+from bot.slack.links import Workspace
 from bot.store import (
+    ANSWERED,
+    DEFAULT_NUMBER,
     FAILED,
     NEW,
     READY,
@@ -52,12 +57,18 @@ class RequestService:
         wake_notifier: Callable[[], None],
         *,
         retry_attempts: int,
+        workspace: Workspace,
+        wake_reminders: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._pilot = pilot
         self._tasks = tasks
         self._wake_notifier = wake_notifier
+        self._wake_reminders = wake_reminders
         self._retry_attempts = retry_attempts
+        self._workspace = workspace
+        self._clock = clock
 
     async def submit(
         self,
@@ -70,10 +81,17 @@ class RequestService:
         reason: str,
         lang: str,
         response_url: str | None,
+        thread_ts: str | None = None,
+        number_name: str = DEFAULT_NUMBER,
     ) -> int:
-        """Persist the request with its parent message queued. Fast: this runs before Slack's ack."""
+        """Persist the request with its parent message queued. Fast: this runs before Slack's ack.
+
+        Raises OpenRequestExists when the customer already has an open request (from any rep):
+        a second one could only spend the customer's quota.
+        """
         reason = reason or Translator(lang).t("reason.default")
-        draft = _draft(channel_id, user_id, phone_e164, reason, lang)
+        draft = _draft(channel_id, user_id, phone_e164, reason, lang, thread_ts)
+        parent_key = f"{source_key or uuid.uuid4().hex}:parent"
         request_id, created = await self._store.create_request(
             source_key=source_key,
             team_id=team_id,
@@ -83,12 +101,47 @@ class RequestService:
             reason=reason,
             lang=lang,
             response_url=response_url,
-            parent=NewDelivery(f"{source_key or uuid.uuid4().hex}:parent", PARENT, messages.parent_message(draft)),
+            thread_ts=thread_ts,
+            number_name=number_name,
+            refuse_if_open=True,
+            parent=lambda request_id: NewDelivery(
+                parent_key, PARENT, messages.parent_message(replace(draft, id=request_id))
+            ),
         )
         if created:
             log.info("request %d stored for %s by %s", request_id, mask(phone_e164), user_id)
             self._wake_notifier()
         return request_id
+
+    async def owner_of(self, request_id: int) -> str | None:
+        request = await self._store.get_request(request_id)
+        return request.user_id if request else None
+
+    def link_to(self, request: Request) -> str:
+        return self._workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
+
+    async def ask_again(self, request_id: int, user_id: str) -> AskAgain:
+        """The "Ask again" button: a new request in the same thread, through the same pre-check."""
+        request = await self._store.get_request(request_id)
+        if request is None:
+            return AskAgain.NOT_NOW
+        if request.user_id != user_id:
+            return AskAgain.NOT_YOURS
+        if not messages.can_ask_again(request) or not await self._store.claim_action(f"again:{request_id}"):
+            return AskAgain.NOT_NOW
+        await self.submit(
+            source_key=f"again:{request_id}",
+            team_id=request.team_id,
+            channel_id=request.channel_id,
+            user_id=request.user_id,
+            phone_e164=request.phone_e164,
+            reason=request.reason,
+            lang=request.lang,
+            response_url=None,
+            thread_ts=request.reply_thread,
+            number_name=request.number_name,
+        )
+        return AskAgain.ASKED
 
     # --- notifier hooks -------------------------------------------------------------------
     async def parent_posted(self, request_id: int, ts: str) -> None:
@@ -112,10 +165,12 @@ class RequestService:
 
     # --- Pilot Status ---------------------------------------------------------------------
     async def send(self, request_id: int) -> None:
-        if not await self._store.transition(request_id, [READY], SENDING):
-            return
         request = await self._store.get_request(request_id)
-        if request is None:
+        if request is None or request.state != READY:
+            return
+        if await self._settled_by_precheck(request):
+            return
+        if not await self._store.transition(request_id, [READY], SENDING):
             return
         try:
             message_id = await self._pilot.request_permission(request.phone_e164, request.reason)
@@ -128,10 +183,74 @@ class RequestService:
         else:
             log.info("request %d sent to %s", request_id, mask(request.phone_e164))
             if not await self._store.transition(
-                request_id, [SENDING], WAITING, message_id=message_id, sent_at=time.time()
+                request_id, [SENDING], WAITING, message_id=message_id, sent_at=self._clock()
             ):
                 # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
-                await self._store.update_request(request_id, message_id=message_id, sent_at=time.time())
+                await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
+
+    async def _settled_by_precheck(self, request: Request) -> bool:
+        """Ask Pilot Status first, so a request that can't help is never sent. True if settled here.
+
+        When the probe itself fails, AskCall sends anyway and claims nothing it doesn't know.
+        """
+        try:
+            permission = await self._pilot.get_permission(request.phone_e164)
+        except PilotStatusError as error:
+            log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
+            return False
+        tr = Translator(request.lang)
+        now = self._clock()
+        grant = granted(permission)
+        if grant is not None:
+            outcome, expires_at = grant
+            text = (
+                tr.t("precheck.already_permanent", user=request.user_id)
+                if outcome == "PERMANENT"
+                else tr.t(
+                    "precheck.already_temporary", user=request.user_id, until=messages.slack_date(expires_at or 0)
+                )
+            )
+            dm, _, _ = await self._store.user_prefs(request.user_id)
+            _, effects = outcome_effects(
+                request,
+                outcome=outcome,
+                expires_at=expires_at,
+                answered_at=now,
+                text=text,
+                key=f"req{request.id}:precheck",
+                now=now,
+                dm=dm,
+                workspace=self._workspace,
+            )
+            settled = await self._store.transition(
+                request.id, [READY], ANSWERED, effects.deliveries, effects.reminders, **_without_state(effects)
+            )
+            if settled:
+                log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
+                self._wake_notifier()
+                self._wake_reminders()
+            return True
+        action = permission.actions.get("send_call_permission_request")
+        if action is not None and not action.can_perform:
+            when = action.limit_expiration_time
+            text = (
+                tr.t("precheck.quota_until", user=request.user_id, when=messages.slack_date(when))
+                if when
+                else tr.t("precheck.quota", user=request.user_id)
+            )
+            await self._fail_without_sending(request, "QUOTA_EXHAUSTED", text)
+            return True
+        return False
+
+    async def _fail_without_sending(self, request: Request, code: str, text: str) -> None:
+        failed = replace(request, state=FAILED, error_code=code)
+        deliveries = [
+            NewDelivery(f"req{request.id}:failure", REPLY, messages.thread_reply(failed, text)),
+            NewDelivery(f"req{request.id}:failure-update", UPDATE, messages.parent_update(failed)),
+        ]
+        if await self._store.transition(request.id, [READY], FAILED, deliveries, error_code=code):
+            log.info("request %d: not sent (%s)", request.id, code)
+            self._wake_notifier()
 
     async def _failed(self, request: Request, error: PilotStatusError) -> None:
         failed = _with(request, state=FAILED, error_code=error.code or error.label)
@@ -198,7 +317,7 @@ def _notice_to_rep(request: Request, text: str) -> NewDelivery:
     return NewDelivery(f"req{request.id}:notice", DIRECT, {"channel": request.user_id, "text": text})
 
 
-def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: str) -> Request:
+def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: str, thread_ts: str | None) -> Request:
     """A request as it will look once stored: what the parent message is rendered from."""
     return Request(
         id=0,
@@ -222,8 +341,19 @@ def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: st
         answered_at=None,
         expires_at=None,
         updated_at=0.0,
+        thread_ts=thread_ts,
     )
+
+
+def _without_state(effects: Effects) -> dict[str, object]:
+    return {k: v for k, v in effects.request_update.items() if k != "state"}
 
 
 def _with(request: Request, **changes: object) -> Request:
     return replace(request, **changes)  # type: ignore[arg-type]
+
+
+class AskAgain(Enum):
+    ASKED = "asked"
+    NOT_YOURS = "not_yours"
+    NOT_NOW = "not_now"

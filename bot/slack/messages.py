@@ -36,6 +36,8 @@ def slack_date(timestamp: float) -> str:
 
 
 def status_line(request: Request, tr: Translator) -> str:
+    if request.state == "expired":
+        return tr.t("status.expired")
     if request.outcome == "TEMPORARY" and request.expires_at:
         return tr.t("status.temporary", until=slack_date(request.expires_at))
     if request.outcome == "PERMANENT":
@@ -49,11 +51,28 @@ def status_line(request: Request, tr: Translator) -> str:
     return tr.t("status.waiting")
 
 
-def parent_message(request: Request) -> dict[str, Any]:
-    """The channel message that stands for the request; its thread collects everything about it."""
+CHECK_ACTION = "askcall_check"
+AGAIN_ACTION = "askcall_again"
+
+
+def can_ask_again(request: Request) -> bool:
+    """A new request makes sense only once this one is over without a usable grant."""
+    return request.state in ("failed", "expired") or request.outcome == "NO_PERMISSION"
+
+
+def parent_message(request: Request, checked: str | None = None) -> dict[str, Any]:
+    """AskCall's status message for the request: in the channel (its thread collects everything
+    about the request) or, for a request started from someone's message, the first reply in that
+    message's thread. `checked` is the result of the last "Check status" click, if any."""
     tr = Translator(request.lang)
     phone = mask(request.phone_e164)
     status = status_line(request, tr)
+    context = [{"type": "mrkdwn", "text": status}]
+    if checked:
+        context.append({"type": "mrkdwn", "text": checked})
+    buttons: list[dict[str, Any]] = [_button(tr.t("button.check"), CHECK_ACTION, request.id)]
+    if can_ask_again(request):
+        buttons.append(_button(tr.t("button.again"), AGAIN_ACTION, request.id))
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
@@ -66,12 +85,25 @@ def parent_message(request: Request) -> dict[str, Any]:
                 "text": _fit(_quote(tr.t("parent.reason", reason=escape_mrkdwn(request.reason)))),
             },
         },
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
+        {"type": "context", "elements": context},
+        {"type": "actions", "block_id": f"askcall_request_{request.id}", "elements": buttons},
     ]
-    return {
+    message: dict[str, Any] = {
         "channel": request.channel_id,
         "text": tr.t("parent.fallback", phone=phone, status=status),
         "blocks": blocks,
+    }
+    if request.thread_ts:
+        message["thread_ts"] = request.thread_ts
+    return message
+
+
+def _button(text: str, action_id: str, request_id: int) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text},
+        "value": str(request_id),
     }
 
 
@@ -79,8 +111,10 @@ def thread_reply(request: Request, text: str) -> dict[str, Any]:
     return {"channel": request.channel_id, "thread_ts": request.reply_thread, "text": text}
 
 
-def parent_update(request: Request) -> dict[str, Any]:
-    return {**parent_message(request), "ts": request.parent_ts}
+def parent_update(request: Request, checked: str | None = None) -> dict[str, Any]:
+    message = parent_message(request, checked)
+    message.pop("thread_ts", None)  # chat.update addresses the message by its own ts
+    return {**message, "ts": request.parent_ts}
 
 
 def answer_text(request: Request, tr: Translator) -> str:
@@ -92,7 +126,17 @@ def answer_text(request: Request, tr: Translator) -> str:
     return tr.t("answer.denied", user=request.user_id)
 
 
-def request_modal(tr: Translator, *, private_metadata: dict[str, Any], phone: str = "") -> dict[str, Any]:
+def dm_text(request: Request, text: str, link: str) -> str:
+    return Translator(request.lang).t("dm.answer", text=text, link=link)
+
+
+CHANNEL_BLOCK, CHANNEL_ACTION = "channel", "channel_value"
+
+
+def request_modal(
+    tr: Translator, *, private_metadata: dict[str, Any], phone: str = "", pick_channel: bool = False
+) -> dict[str, Any]:
+    """The request form. `pick_channel` adds a channel picker (a global shortcut carries no channel)."""
     phone_element: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": PHONE_ACTION,
@@ -110,6 +154,7 @@ def request_modal(tr: Translator, *, private_metadata: dict[str, Any], phone: st
         "close": {"type": "plain_text", "text": tr.t("modal.close")},
         "blocks": [
             {"type": "context", "elements": [{"type": "mrkdwn", "text": tr.t("modal.intro")}]},
+            *([_channel_picker(tr)] if pick_channel else []),
             {
                 "type": "input",
                 "block_id": PHONE_BLOCK,
@@ -131,6 +176,21 @@ def request_modal(tr: Translator, *, private_metadata: dict[str, Any], phone: st
                 },
             },
         ],
+    }
+
+
+def _channel_picker(tr: Translator) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": CHANNEL_BLOCK,
+        "label": {"type": "plain_text", "text": tr.t("modal.channel_label")},
+        "element": {
+            "type": "conversations_select",
+            "action_id": CHANNEL_ACTION,
+            "default_to_current_conversation": True,
+            "response_url_enabled": True,
+            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        },
     }
 
 

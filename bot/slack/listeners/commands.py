@@ -1,40 +1,46 @@
-"""`/askcall`: help, the modal, or a request straight from the command text."""
+"""`/askcall`: help, status, the modal, or a request straight from the command text."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.i18n import Translator
+from bot.phones import mask
 from bot.services.validation import ValidInput, from_command_text
 from bot.slack.listeners.context import ListenerContext, problem_text
-from bot.slack.messages import request_modal, unescape_slack
+from bot.slack.messages import slack_date, unescape_slack
+from bot.store import OpenRequestExists
 
 log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"help", "ajuda", "?", "-h", "--help"})
+STATUS_WORDS = frozenset({"status", "consultar"})
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
-    async def askcall(ack: AsyncAck, command: dict[str, Any]) -> None:
-        await handle_askcall(ack, command, ctx)
+    async def askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await handle_askcall(ack, command, respond, ctx)
 
     app.command("/askcall")(askcall)
 
 
-async def handle_askcall(ack: AsyncAck, command: dict[str, Any], ctx: ListenerContext) -> None:
-    tr = ctx.translator()
+async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext) -> None:
+    tr = await ctx.translator(command.get("user_id"))
     text = unescape_slack(command.get("text") or "").strip()
     if not text:
         await ack()
         metadata = {"channel_id": command.get("channel_id"), "response_url": command.get("response_url")}
-        ctx.tasks.spawn(_open_modal(ctx, command["trigger_id"], tr, metadata), name="open-modal")
+        ctx.open_modal(command["trigger_id"], tr, metadata)
         return
-    if text.lower() in HELP_WORDS:
+    first_word, _, rest = text.partition(" ")
+    if first_word.lower() in HELP_WORDS:
         await ack(text=tr.t("help"), response_type="ephemeral")
+        return
+    if first_word.lower() in STATUS_WORDS:
+        await _status(ack, respond, rest, tr, ctx)
         return
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
@@ -52,6 +58,9 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], ctx: ListenerCo
             lang=tr.lang,
             response_url=command.get("response_url"),
         )
+    except OpenRequestExists as exists:
+        await ack(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral")
+        return
     except Exception:
         log.exception("could not store a request")
         await ack(text=tr.t("error.internal"), response_type="ephemeral")
@@ -59,9 +68,26 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], ctx: ListenerCo
     await ack()
 
 
-async def _open_modal(ctx: ListenerContext, trigger_id: str, tr: Translator, metadata: dict[str, Any]) -> None:
-    # After the ack, but well within the trigger's 3 s lifetime.
-    view = request_modal(tr, private_metadata=metadata)
-    if len(json.dumps(metadata)) > 3000:
-        view = request_modal(tr, private_metadata={"channel_id": metadata.get("channel_id")})
-    await ctx.client.views_open(trigger_id=trigger_id, view=view)
+def open_elsewhere_text(exists: OpenRequestExists, tr: Translator, ctx: ListenerContext) -> str:
+    other = exists.request
+    return tr.t(
+        "precheck.open_elsewhere",
+        phone=mask(other.phone_e164),
+        user=other.user_id,
+        when=slack_date(other.created_at),
+        link=ctx.requests.link_to(other),
+    )
+
+
+async def _status(ack: AsyncAck, respond: AsyncRespond, text: str, tr: Translator, ctx: ListenerContext) -> None:
+    parsed = from_command_text(text, ctx.settings.default_region)
+    if not isinstance(parsed, ValidInput):
+        lines = [problem_text(tr, p) for p in parsed if p.field == "phone"] + [tr.t("status.usage")]
+        await ack(text="\n".join(lines), response_type="ephemeral")
+        return
+    await ack()
+
+    async def report() -> None:
+        await respond(text=await ctx.status.describe(parsed.phone_e164, tr), response_type="ephemeral")
+
+    ctx.tasks.spawn(report(), name="status-report")

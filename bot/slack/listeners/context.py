@@ -9,9 +9,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.services.home import HomeService
 from bot.services.requests import RequestService
+from bot.services.status import StatusService
 from bot.services.validation import Problem
-from bot.slack.messages import escape_mrkdwn
+from bot.slack.languages import UserLanguages
+from bot.slack.messages import escape_mrkdwn, request_modal
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -21,11 +24,27 @@ log = logging.getLogger(__name__)
 class ListenerContext:
     settings: Settings
     requests: RequestService
+    status: StatusService
+    home: HomeService
+    languages: UserLanguages
     tasks: Tasks
     client: AsyncWebClient
 
-    def translator(self) -> Translator:
-        return Translator(self.settings.language)
+    async def translator(self, user_id: str | None) -> Translator:
+        return Translator(await self.languages.language_for(user_id))
+
+    def open_modal(
+        self,
+        trigger_id: str,
+        tr: Translator,
+        metadata: dict[str, object],
+        *,
+        phone: str = "",
+        pick_channel: bool = False,
+    ) -> None:
+        """Open the request form after the ack (the trigger id stays valid for 3 s)."""
+        view = request_modal(tr, private_metadata=metadata, phone=phone, pick_channel=pick_channel)
+        self.tasks.spawn(self.client.views_open(trigger_id=trigger_id, view=view), name="open-modal")
 
 
 def problem_text(tr: Translator, problem: Problem) -> str:

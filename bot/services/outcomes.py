@@ -1,0 +1,81 @@
+"""What happens when a request gets an outcome: the state change, the messages, the reminders.
+
+One place for it, because an outcome can come from the customer's webhook, from the pre-check
+(already granted), from a "Check status" click, or from an expiry probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.pilot_status.client import CallPermission
+from bot.services.reminders import reminders_for_grant
+from bot.slack import messages
+from bot.slack.gateway import DIRECT, REPLY, UPDATE
+from bot.slack.links import Workspace
+from bot.store import ANSWERED, NewDelivery, NewReminder, Request
+
+
+@dataclass
+class Effects:
+    request_update: dict[str, Any]
+    deliveries: list[NewDelivery] = field(default_factory=list)
+    reminders: list[NewReminder] = field(default_factory=list)
+
+
+def outcome_effects(
+    request: Request,
+    *,
+    outcome: str,
+    expires_at: float | None,
+    answered_at: float,
+    text: str,
+    key: str,
+    now: float,
+    dm: bool,
+    workspace: Workspace,
+    answer_event_ts: str | None = None,
+) -> tuple[Request, Effects]:
+    """The request answered with `outcome`; `text` is the thread reply. `key` makes deliveries unique."""
+    answered = replace(
+        request,
+        state=ANSWERED,
+        outcome=outcome,
+        answered_at=answered_at,
+        expires_at=expires_at,
+        answer_event_ts=answer_event_ts,
+    )
+    effects = Effects(
+        request_update={
+            "state": ANSWERED,
+            "outcome": outcome,
+            "answered_at": answered_at,
+            "expires_at": expires_at,
+            "answer_event_ts": answer_event_ts,
+        }
+    )
+    if request.parent_ts:
+        effects.deliveries += [
+            NewDelivery(f"{key}:reply", REPLY, messages.thread_reply(answered, text)),
+            NewDelivery(f"{key}:update", UPDATE, messages.parent_update(answered)),
+        ]
+        if dm:
+            link = workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
+            dm_text = messages.dm_text(answered, text, link)
+            effects.deliveries.append(NewDelivery(f"{key}:dm", DIRECT, {"channel": request.user_id, "text": dm_text}))
+    if outcome == "TEMPORARY" and expires_at:
+        effects.reminders = reminders_for_grant(expires_at, now)
+    return answered, effects
+
+
+def granted(permission: CallPermission) -> tuple[str, float | None] | None:
+    """(outcome, expires_at) when a probe shows a usable grant; None otherwise.
+
+    A temporary grant without an expiry is not treated as usable: AskCall would have to invent one.
+    """
+    if permission.status == "permanent":
+        return "PERMANENT", None
+    if permission.status == "temporary" and permission.expiration_time:
+        return "TEMPORARY", float(permission.expiration_time)
+    return None

@@ -1,0 +1,134 @@
+"""What Pilot Status says about a customer right now: for `/askcall status` and "Check status"."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+
+from bot.i18n import Translator
+from bot.phones import mask
+from bot.pilot_status.client import CallPermission, PilotStatusClient
+from bot.pilot_status.errors import PilotStatusError
+from bot.services.outcomes import granted, outcome_effects
+from bot.slack import messages
+from bot.slack.gateway import UPDATE
+from bot.slack.links import Workspace
+from bot.store import ANSWERED, UNCONFIRMED, WAITING, NewDelivery, Request, Store
+
+log = logging.getLogger(__name__)
+
+SEND_REQUEST = "send_call_permission_request"
+
+
+def permission_text(permission: CallPermission, tr: Translator) -> str:
+    if permission.status == "permanent":
+        return tr.t("permission.permanent")
+    if permission.status == "temporary" and permission.expiration_time:
+        return tr.t("permission.temporary", until=messages.slack_date(permission.expiration_time))
+    return tr.t("permission.none")
+
+
+class StatusService:
+    def __init__(
+        self,
+        store: Store,
+        pilot: PilotStatusClient,
+        wake_notifier: Callable[[], None],
+        *,
+        workspace: Workspace,
+        wake_reminders: Callable[[], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._pilot = pilot
+        self._wake_notifier = wake_notifier
+        self._wake_reminders = wake_reminders
+        self._workspace = workspace
+        self._clock = clock
+
+    async def describe(self, phone_e164: str, tr: Translator) -> str:
+        """The `/askcall status` answer: permission and quota left, without sending anything."""
+        try:
+            permission = await self._pilot.get_permission(phone_e164)
+        except PilotStatusError as error:
+            return tr.t("status.unavailable", detail=error.label)
+        action = permission.actions.get(SEND_REQUEST)
+        limits = {limit.time_period: limit for limit in action.limits} if action else {}
+        day, week = limits.get("PT24H"), limits.get("P7D")
+        text = tr.t(
+            "status.report",
+            phone=mask(phone_e164),
+            permission=permission_text(permission, tr),
+            left_day=max(day.max_allowed - day.current_usage, 0) if day else "?",
+            max_day=day.max_allowed if day else 1,
+            left_week=max(week.max_allowed - week.current_usage, 0) if week else "?",
+            max_week=week.max_allowed if week else 2,
+        )
+        if action is not None and not action.can_perform:
+            when = action.limit_expiration_time
+            text += "\n" + (
+                tr.t("status.next_possible", when=messages.slack_date(when)) if when else tr.t("status.cannot_request")
+            )
+        return text
+
+    async def check_request(self, request_id: int) -> None:
+        """The "Check status" button: probe, and show what was found on the status message.
+
+        If the customer granted while the webhook never reached AskCall, this is where the request
+        learns it: it is settled exactly as if the answer had arrived.
+        """
+        request = await self._store.get_request(request_id)
+        if request is None or not request.parent_ts:
+            return
+        tr = Translator(request.lang)
+        try:
+            permission = await self._pilot.get_permission(request.phone_e164)
+        except PilotStatusError as error:
+            checked = tr.t("status.unavailable", detail=error.label)
+        else:
+            if await self._settle_missed_answer(request, permission, tr):
+                return
+            checked = tr.t(
+                "status.checked",
+                when=messages.slack_date(self._clock()),
+                permission=permission_text(permission, tr),
+            )
+        update = NewDelivery(
+            f"req{request.id}:check:{uuid.uuid4().hex}", UPDATE, messages.parent_update(request, checked)
+        )
+        await self._store.add_deliveries(request.id, [update])
+        self._wake_notifier()
+
+    async def _settle_missed_answer(self, request: Request, permission: CallPermission, tr: Translator) -> bool:
+        grant = granted(permission)
+        if request.state not in (WAITING, UNCONFIRMED) or grant is None:
+            return False
+        outcome, expires_at = grant
+        now = self._clock()
+        preview = _preview(request, outcome, expires_at)
+        dm, _, _ = await self._store.user_prefs(request.user_id)
+        _, effects = outcome_effects(
+            request,
+            outcome=outcome,
+            expires_at=expires_at,
+            answered_at=now,
+            text=messages.answer_text(preview, tr),
+            key=f"req{request.id}:checked-answer",
+            now=now,
+            dm=dm,
+            workspace=self._workspace,
+        )
+        update = {k: v for k, v in effects.request_update.items() if k != "state"}
+        if await self._store.transition(
+            request.id, [WAITING, UNCONFIRMED], ANSWERED, effects.deliveries, effects.reminders, **update
+        ):
+            log.info("request %d: found granted on a status check", request.id)
+            self._wake_notifier()
+            self._wake_reminders()
+        return True
+
+
+def _preview(request: Request, outcome: str, expires_at: float | None) -> Request:
+    return replace(request, outcome=outcome, expires_at=expires_at)

@@ -1,0 +1,93 @@
+"""The App Home tab: a rep's requests of the last 30 days, grouped by what they can do next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.i18n import Translator
+from bot.phones import mask
+from bot.slack.messages import escape_mrkdwn, slack_date
+from bot.store import EXPIRED, FAILED, UNDELIVERABLE, Request
+
+DM_TOGGLE_ACTION = "askcall_dm_toggle"
+DM_OPTION = "dm_answers"
+# Slack allows 100 blocks in a Home view; keep room for headers and the toggle.
+MAX_ITEMS_PER_GROUP = 25
+REASON_PREVIEW = 80
+
+
+def group_requests(requests: list[Request], now: float) -> dict[str, list[Request]]:
+    ready, waiting, closed = [], [], []
+    for request in requests:
+        if request.state in (FAILED, UNDELIVERABLE, EXPIRED) or request.outcome == "NO_PERMISSION":
+            closed.append(request)
+        elif request.outcome == "PERMANENT" or (request.outcome == "TEMPORARY" and (request.expires_at or 0) > now):
+            ready.append(request)
+        elif request.outcome == "TEMPORARY":
+            closed.append(request)  # expired, and the expiry reminder hasn't run yet
+        else:
+            waiting.append(request)
+    # Soonest expiry first: those are the calls to make now. Permanent grants last.
+    ready.sort(key=lambda r: r.expires_at if r.expires_at else float("inf"))
+    return {"ready": ready, "waiting": waiting, "closed": closed}
+
+
+def marker(request: Request, now: float) -> str:
+    if request.state == EXPIRED or (request.outcome == "TEMPORARY" and (request.expires_at or 0) <= now):
+        return "⌛"
+    if request.outcome == "PERMANENT":
+        return "♾️"
+    if request.outcome == "TEMPORARY":
+        return "✅"
+    if request.outcome == "NO_PERMISSION" or request.state in (FAILED, UNDELIVERABLE):
+        return "❌"
+    return "⏳"
+
+
+def home_view(
+    requests: list[Request],
+    *,
+    tr: Translator,
+    now: float,
+    dm_answers: bool,
+    link: Callable[[Request], str],
+) -> dict[str, Any]:
+    toggle_option = {"text": {"type": "plain_text", "text": tr.t("home.dm_toggle")}, "value": DM_OPTION}
+    checkbox: dict[str, Any] = {"type": "checkboxes", "action_id": DM_TOGGLE_ACTION, "options": [toggle_option]}
+    if dm_answers:
+        checkbox["initial_options"] = [toggle_option]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": tr.t("home.header")}},
+        {"type": "actions", "block_id": "askcall_prefs", "elements": [checkbox]},
+    ]
+    if not requests:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": tr.t("home.empty")}})
+        return {"type": "home", "blocks": blocks}
+    groups = group_requests(requests, now)
+    for key in ("ready", "waiting", "closed"):
+        blocks.append({"type": "divider"})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": tr.t(f"home.{key}")}})
+        items = groups[key][:MAX_ITEMS_PER_GROUP]
+        if not items:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": tr.t("home.none")}]})
+        for request in items:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _item(request, tr, now, link)}})
+    return {"type": "home", "blocks": blocks}
+
+
+def _item(request: Request, tr: Translator, now: float, link: Callable[[Request], str]) -> str:
+    reason = request.reason if len(request.reason) <= REASON_PREVIEW else request.reason[: REASON_PREVIEW - 1] + "…"
+    when = (
+        slack_date(request.expires_at)
+        if request.outcome == "TEMPORARY" and request.expires_at
+        else slack_date(request.created_at)
+    )
+    return tr.t(
+        "home.item",
+        marker=marker(request, now),
+        phone=mask(request.phone_e164),
+        reason=escape_mrkdwn(" ".join(reason.split())),
+        when=when,
+        link=link(request),
+    )

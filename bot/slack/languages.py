@@ -1,0 +1,80 @@
+"""Each rep's language, from their Slack locale (`users.info`), cached in memory and in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.i18n import normalize_language
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCALE_TTL = 24 * 3600
+# How long a first-time rep's command may wait for Slack to tell their locale (well inside Slack's 3 s).
+FIRST_LOOKUP_WAIT = 0.5
+
+
+class UserLanguages:
+    def __init__(
+        self,
+        store: Store,
+        client: AsyncWebClient,
+        default: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._default = default
+        self._clock = clock
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._refreshing: set[str] = set()
+        self._lookups: set[asyncio.Task[str]] = set()
+
+    async def language_for(self, user_id: str | None, wait: float = FIRST_LOOKUP_WAIT) -> str:
+        """The rep's language. Known reps never wait; an unknown one waits at most `wait` seconds."""
+        if not user_id:
+            return self._default
+        cached = self._cache.get(user_id)
+        if cached is None:
+            _, locale, fetched_at = await self._store.user_prefs(user_id)
+            if locale and fetched_at:
+                cached = (normalize_language(locale, self._default), fetched_at)
+                self._cache[user_id] = cached
+        if cached is not None:
+            if self._clock() - cached[1] > LOCALE_TTL and user_id not in self._refreshing:
+                self._lookup(user_id)
+            return cached[0]
+        try:
+            # Shielded: if Slack is slow, this rep gets the default now and their locale next time.
+            return await asyncio.wait_for(asyncio.shield(self._lookup(user_id)), wait)
+        except TimeoutError:
+            return self._default
+
+    def _lookup(self, user_id: str) -> asyncio.Task[str]:
+        self._refreshing.add(user_id)
+        task = asyncio.create_task(self._refresh(user_id), name=f"locale-{user_id}")
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+        return task
+
+    async def _refresh(self, user_id: str) -> str:
+        try:
+            response = await self._client.users_info(user=user_id, include_locale=True)
+            locale = str((response.get("user") or {}).get("locale") or "")
+        except (TimeoutError, SlackApiError, OSError) as error:
+            log.info("users.info failed for %s (%s); using the default language", user_id, type(error).__name__)
+            return self._default
+        finally:
+            self._refreshing.discard(user_id)
+        language = normalize_language(locale, self._default)
+        now = self._clock()
+        self._cache[user_id] = (language, now)
+        if locale:
+            await self._store.set_locale(user_id, locale, now)
+        return language

@@ -1,0 +1,51 @@
+"""Shortcuts: start a request from someone's message, or from anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.phones import parse_phone
+from bot.slack.listeners.context import ListenerContext
+from bot.slack.messages import unescape_slack
+
+MESSAGE_SHORTCUT = "askcall_message"
+GLOBAL_SHORTCUT = "askcall_global"
+
+
+def register(app: AsyncApp, ctx: ListenerContext) -> None:
+    async def from_message(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+        await ack()
+        await open_from_message(shortcut, ctx)
+
+    async def from_anywhere(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+        await ack()
+        tr = await ctx.translator(shortcut["user"]["id"])
+        ctx.open_modal(shortcut["trigger_id"], tr, {}, pick_channel=True)
+
+    app.message_shortcut(MESSAGE_SHORTCUT)(from_message)
+    app.global_shortcut(GLOBAL_SHORTCUT)(from_anywhere)
+
+
+def first_phone(text: str, region: str) -> str:
+    """The first phone number written in a message, as the rep would type it; '' when there is none."""
+    for match in phonenumbers.PhoneNumberMatcher(unescape_slack(text), region):
+        e164, _ = parse_phone(match.raw_string, region)
+        if e164:
+            return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return ""
+
+
+async def open_from_message(shortcut: dict[str, Any], ctx: ListenerContext) -> None:
+    """The form, pre-filled; the answer will land in the message's thread."""
+    message = shortcut.get("message") or {}
+    tr = await ctx.translator(shortcut["user"]["id"])
+    metadata = {
+        "channel_id": (shortcut.get("channel") or {}).get("id"),
+        "thread_ts": message.get("thread_ts") or message.get("ts"),
+        "response_url": shortcut.get("response_url"),
+    }
+    phone = first_phone(message.get("text") or "", ctx.settings.default_region)
+    ctx.open_modal(shortcut["trigger_id"], tr, metadata, phone=phone)

@@ -1,0 +1,339 @@
+"""Issue 3 end to end: pre-check, shortcuts, status buttons, expiry reminders, App Home, locale."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.slack import FakeSlack, interaction_body
+from tests.conftest import CHANNEL, REP, ManualClock, Server, make_settings, start_server, stop_server
+from tests.e2e.helpers import DAY, E164, posts, replies
+
+PROBE = "/v1/calls/permissions"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
+) -> AsyncIterator[Server]:
+    pilot.now = clock
+    running = await start_server(settings, slack, pilot, clock)
+    try:
+        yield running
+    finally:
+        await stop_server(running)
+
+
+def status_messages(slack: FakeSlack) -> list[dict[str, Any]]:
+    """AskCall's status messages: the ones carrying its buttons."""
+    return [m for m in slack.messages if "askcall_check" in json.dumps(m.get("blocks") or [])]
+
+
+def block_actions(action_id: str, value: str, *, user: str = REP, message: dict[str, Any] | None = None) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "111.222.abc",
+        "channel": {"id": CHANNEL, "name": "general"},
+        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": (message or {}).get("ts", "1.0")},
+        "message": message or {"ts": "1.0", "text": ""},
+        "response_url": "",
+        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": "1.1"}],
+    }
+    return interaction_body(payload)
+
+
+async def started_request(app: Server, text: str = "+55 11 98765-4321 Podemos ligar?") -> dict[str, Any]:
+    assert (await app.command(text)).status == 200
+    await app.slack.wait_for(lambda: len(posts(app.pilot)) == 1 or len(status_messages(app.slack)) == 1)
+    await app.wait_idle()
+    return status_messages(app.slack)[0]
+
+
+# --- never burn a request needlessly ----------------------------------------------------------------
+async def test_already_granted_sends_nothing_and_says_until_when(app: Server, clock: ManualClock) -> None:
+    expiry = int(clock() + 3 * DAY)
+    app.pilot.set_permission(E164, "temporary", expiration_time=expiry)
+    parent = await started_request(app)
+    await app.wait_idle()
+    assert posts(app.pilot) == []
+    [reply] = replies(app.slack, parent)
+    assert "✅" in reply["text"] and f"<!date^{expiry}^" in reply["text"]
+    assert "✅" in app.slack.updates[-1]["text"]
+
+
+async def test_permanent_already_sends_nothing(app: Server) -> None:
+    app.pilot.set_permission(E164, "permanent")
+    parent = await started_request(app)
+    assert posts(app.pilot) == []
+    assert "♾️" in replies(app.slack, parent)[0]["text"]
+
+
+async def test_quota_spent_sends_nothing_and_says_when_possible(app: Server, clock: ManualClock) -> None:
+    app.pilot.script(
+        "GET",
+        PROBE,
+        body={
+            "permission": {"status": "no_permission"},
+            "actions": [
+                {
+                    "action_name": "send_call_permission_request",
+                    "can_perform_action": False,
+                    "limits": [{"time_period": "P7D", "max_allowed": 2, "current_usage": 2}],
+                    "limit_expiration_time": int(clock() + DAY),
+                }
+            ],
+        },
+    )
+    parent = await started_request(app)
+    assert posts(app.pilot) == []
+    text = replies(app.slack, parent)[0]["text"]
+    assert "❌" in text and f"<!date^{int(clock() + DAY)}^" in text
+
+
+async def test_probe_failure_falls_back_to_sending(app: Server) -> None:
+    app.pilot.script("GET", PROBE, status=503, times=10)
+    await started_request(app)
+    await app.wait_idle()
+    assert len(posts(app.pilot)) == 1
+
+
+async def test_open_request_elsewhere_sends_nothing_and_links_to_it(app: Server) -> None:
+    parent = await started_request(app)
+    response = await app.command("+55 11 98765-4321 outra vez", user_id="U2")
+    body = await response.json()
+    assert "<@U1>" in body["text"] and f"p{parent['ts'].replace('.', '')}" in body["text"]
+    await app.wait_idle()
+    assert len(posts(app.pilot)) == 1
+    assert len(status_messages(app.slack)) == 1
+
+
+async def test_status_subcommand_shows_permission_and_quota_without_sending(app: Server) -> None:
+    response = await app.command("status +55 11 98765-4321")
+    assert response.status == 200
+    await app.slack.wait_for(lambda: len(app.slack.responses) == 1)
+    text = app.slack.responses[0]["text"]
+    assert "+55 11 9••••-4321" in text and "1 de 1" in text and "2 de 2" in text
+    assert posts(app.pilot) == [] and status_messages(app.slack) == []
+
+
+# --- shortcuts -------------------------------------------------------------------------------------
+async def test_message_shortcut_prefills_and_answers_in_that_thread(app: Server) -> None:
+    original = {"ts": "1700000000.000100", "text": "Cliente pediu retorno: (11) 98765-4321, falar com Ana"}
+    app.slack.messages.append({**original, "channel": CHANNEL, "thread_ts": None, "user": "U9"})
+    payload = {
+        "type": "message_action",
+        "callback_id": "askcall_message",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": REP, "name": "rep"},
+        "channel": {"id": CHANNEL, "name": "general"},
+        "message": original,
+        "trigger_id": "1.2.3",
+        "response_url": app.slack.response_url(),
+        "message_ts": original["ts"],
+    }
+    assert (await app.post_slack(interaction_body(payload))).status == 200
+    await app.slack.wait_for(lambda: len(app.slack.views) == 1)
+    view = app.slack.views[0]
+    phone_block = next(b for b in view["blocks"] if b.get("block_id") == "phone")
+    assert phone_block["element"]["initial_value"] == "+55 11 98765-4321"
+    metadata = json.loads(view["private_metadata"])
+    assert metadata["thread_ts"] == original["ts"]
+
+    await app.submit_modal("+55 11 98765-4321", "Podemos ligar?", metadata=metadata)
+    await app.slack.wait_for(lambda: len(posts(app.pilot)) == 1)
+    await app.wait_idle()
+    [status] = status_messages(app.slack)
+    assert status["thread_ts"] == original["ts"]  # AskCall's status message is the first reply
+    await app.answer("5511987654321", "PERMANENT")
+    await app.wait_idle()
+    in_thread = app.slack.thread_replies(CHANNEL, original["ts"])
+    assert len(in_thread) == 2 and "♾️" in in_thread[1]["text"]
+    assert app.slack.updates[-1]["ts"] == status["ts"]
+
+
+async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> None:
+    payload = {
+        "type": "shortcut",
+        "callback_id": "askcall_global",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": REP},
+        "trigger_id": "1.2.4",
+    }
+    assert (await app.post_slack(interaction_body(payload))).status == 200
+    await app.slack.wait_for(lambda: len(app.slack.views) == 1)
+    picker = next(b for b in app.slack.views[0]["blocks"] if b.get("block_id") == "channel")
+    assert picker["element"]["type"] == "conversations_select"
+    values = {
+        "channel": {"channel_value": {"type": "conversations_select", "selected_conversation": "C7"}},
+        "phone": {"phone_value": {"type": "plain_text_input", "value": "11987654321"}},
+        "reason": {"reason_value": {"type": "plain_text_input", "value": None}},
+    }
+    from bot.fakes.slack import view_submission_payload
+
+    submission = view_submission_payload("askcall_request", values, "{}")
+    submission["response_urls"] = [{"response_url": app.slack.response_url("picked"), "channel_id": "C7"}]
+    assert (await app.post_slack(interaction_body(submission))).status == 200
+    await app.slack.wait_for(lambda: len(posts(app.pilot)) == 1)
+    assert status_messages(app.slack)[0]["channel"] == "C7"
+
+
+# --- buttons ---------------------------------------------------------------------------------------
+async def test_check_status_button_updates_the_status_message(app: Server) -> None:
+    parent = await started_request(app)
+    before = len(app.slack.updates)
+    await app.post_slack(block_actions("askcall_check", _request_id(parent), message=parent))
+    await app.slack.wait_for(lambda: len(app.slack.updates) > before)
+    assert "🔎" in json.dumps(app.slack.updates[-1]["blocks"], ensure_ascii=False)
+
+
+async def test_check_status_finds_a_grant_whose_webhook_never_came(app: Server, clock: ManualClock) -> None:
+    parent = await started_request(app)
+    app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
+    await app.post_slack(block_actions("askcall_check", _request_id(parent), message=parent))
+    await app.slack.wait_for(lambda: len(replies(app.slack, parent)) == 1)
+    assert "✅" in replies(app.slack, parent)[0]["text"]
+
+
+async def test_ask_again_only_for_the_rep_and_only_once(app: Server) -> None:
+    app.pilot.script(
+        "POST", "/v1/calls/permissions/request", status=400, body={"error": "x", "code": "META_OUTSIDE_24H_WINDOW"}
+    )
+    parent = await started_request(app)
+    await app.wait_idle()
+    assert "askcall_again" in json.dumps(app.slack.updates[-1]["blocks"])
+    request_id = _request_id(parent)
+
+    body = block_actions("askcall_again", request_id, user="U2", message=parent)
+    payload = json.loads(__import__("urllib.parse").parse.parse_qs(body)["payload"][0])
+    payload["response_url"] = app.slack.response_url("again")
+    await app.post_slack(interaction_body(payload))
+    await app.slack.wait_for(lambda: len(app.slack.responses) == 1)
+    assert "<@U1>" in app.slack.responses[0]["text"]
+    assert len(posts(app.pilot)) == 1
+
+    for _ in range(3):  # a double click, and a retry
+        await app.post_slack(block_actions("askcall_again", request_id, message=parent))
+    await app.slack.wait_for(lambda: len(posts(app.pilot)) == 2)
+    await app.wait_idle()
+    assert len(posts(app.pilot)) == 2
+    assert len(status_messages(app.slack)) == 2
+    assert status_messages(app.slack)[1]["thread_ts"] == parent["ts"]
+
+
+# --- expiry reminders ------------------------------------------------------------------------------
+async def test_reminders_fire_once_each_across_restarts(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
+) -> None:
+    pilot.now = clock
+    app = await start_server(settings, slack, pilot, clock)
+    parent = await started_request(app)
+    expiry = int(clock() + 7 * DAY)
+    pilot.set_permission(E164, "temporary", expiration_time=expiry)
+    await app.answer("5511987654321", "TEMPORARY")
+    await app.wait_idle()
+    assert len(replies(slack, parent)) == 1
+
+    clock.advance(6 * DAY + 60)  # less than a day left
+    app.askcall.reminders.wake()
+    await slack.wait_for(lambda: len(replies(slack, parent)) == 2)
+    assert "⏰" in replies(slack, parent)[1]["text"]
+    await stop_server(app)
+
+    app = await start_server(settings, slack, pilot, clock)
+    await app.wait_idle()
+    assert len(replies(slack, parent)) == 2  # the heads-up did not fire again
+
+    clock.advance(DAY)  # past the expiry; the fake's grant has lapsed too
+    app.askcall.reminders.wake()
+    await slack.wait_for(lambda: len(replies(slack, parent)) == 3)
+    assert "⌛" in replies(slack, parent)[2]["text"]
+    assert "⌛" in slack.updates[-1]["text"]
+    await stop_server(app)
+
+    app = await start_server(settings, slack, pilot, clock)
+    clock.advance(DAY)
+    app.askcall.reminders.wake()
+    await app.wait_idle()
+    assert len(replies(slack, parent)) == 3
+    await stop_server(app)
+
+
+async def test_expiry_probe_showing_renewal_updates_instead(app: Server, clock: ManualClock) -> None:
+    parent = await started_request(app)
+    app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
+    await app.answer("5511987654321", "TEMPORARY")
+    await app.wait_idle()
+    renewed = int(clock() + 14 * DAY)
+    app.pilot.set_permission(E164, "temporary", expiration_time=renewed)
+    clock.advance(7 * DAY + 1)
+    app.askcall.reminders.wake()
+    await app.slack.wait_for(lambda: any(f"<!date^{renewed}^" in r["text"] for r in replies(app.slack, parent)))
+    assert not any("⌛" in r["text"] for r in replies(app.slack, parent))
+
+
+# --- App Home and locale ----------------------------------------------------------------------------
+async def test_home_tab_lists_only_that_reps_requests_in_groups(app: Server, clock: ManualClock) -> None:
+    await started_request(app, "+55 11 98765-4321 granted")
+    app.pilot.set_permission("+5511912345678", "no_permission")
+    await app.command("+55 11 91234-5678 waiting")
+    await app.command("+55 21 99876-5432 other rep", user_id="U2")
+    await app.slack.wait_for(lambda: len(posts(app.pilot)) == 3)
+    await app.answer("5511987654321", "PERMANENT")
+    await app.wait_idle()
+
+    event = {
+        "token": "t",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": REP, "channel": "D1", "tab": "home", "event_ts": "1.0"},
+    }
+    from bot.fakes.slack import slack_signed_headers
+    from tests.conftest import SIGNING_SECRET
+
+    raw = json.dumps(event)
+    headers = {**slack_signed_headers(raw, SIGNING_SECRET), "Content-Type": "application/json"}
+    assert (await app.post_slack(raw, headers)).status == 200
+    await app.slack.wait_for(lambda: REP in app.slack.home_views)
+    text = json.dumps(app.slack.home_views[REP]["blocks"], ensure_ascii=False)
+    assert text.index("♾️ *+55 11 9••••-4321*") < text.index("⏳ *+55 11 9••••-5678*")
+    assert "5432" not in text
+
+
+async def test_rep_sees_their_slack_locale(app: Server) -> None:
+    app.slack.user_locales["U3"] = "en-US"
+    response = await app.command("hello", user_id="U3")
+    assert "Example:" in (await response.json())["text"]
+
+
+def _request_id(parent: dict[str, Any]) -> str:
+    for block in parent["blocks"]:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "askcall_check":
+                return str(element["value"])
+    raise AssertionError("no status button")
+
+
+@pytest.fixture
+def settings_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+__all__ = ["make_settings"]
