@@ -157,11 +157,41 @@ def test_parent_message_content() -> None:
     message = parent_message(make_request(lang="en"))
 
     assert message["channel"] == "C1"
-    headline, reason, status = block_texts(message["blocks"])
+    headline, reason, status, check_button = block_texts(message["blocks"])
     assert headline == "<@U1> asked for permission to call *+55 11 9••••-4321*"
     assert reason == "> Reason: Podemos te ligar?"
     assert status == "⏳ Waiting for the customer"
+    assert check_button == {"type": "plain_text", "text": "Check status"}
     assert message["text"] == "Call permission request for +55 11 9••••-4321: ⏳ Waiting for the customer"
+    assert "thread_ts" not in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "again"),
+    [
+        ({}, False),
+        ({"state": "answered", "outcome": "TEMPORARY", "expires_at": EXPIRES}, False),
+        ({"state": "answered", "outcome": "NO_PERMISSION"}, True),
+        ({"state": "failed"}, True),
+        ({"state": "expired", "outcome": "TEMPORARY", "expires_at": EXPIRES}, True),
+    ],
+)
+def test_ask_again_button_only_once_the_request_is_over_without_a_grant(overrides: dict[str, Any], again: bool) -> None:
+    blocks = parent_message(make_request(**overrides))["blocks"]
+    action_ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert action_ids == (["askcall_check", "askcall_again"] if again else ["askcall_check"])
+
+
+def test_status_message_started_from_a_message_is_a_reply_in_its_thread() -> None:
+    request = make_request(thread_ts="1600000000.000001")
+    assert parent_message(request)["thread_ts"] == "1600000000.000001"
+    assert "thread_ts" not in parent_update(request)
+    assert thread_reply(request, "oi")["thread_ts"] == "1600000000.000001"
+
+
+def test_expired_grant_shows_hourglass() -> None:
+    request = make_request(state="expired", outcome="TEMPORARY", expires_at=EXPIRES, lang="en")
+    assert block_texts(parent_message(request)["blocks"])[2] == "⌛ Permission expired"
 
 
 def test_parent_message_never_shows_the_full_phone() -> None:
@@ -208,7 +238,7 @@ def test_parent_blocks_are_valid_block_kit(lang: str, overrides: dict[str, Any])
     message = parent_message(make_request(lang=lang, **overrides))
 
     parsed = Block.parse_all(message["blocks"])
-    assert len(parsed) == len(message["blocks"]) == 3
+    assert len(parsed) == len(message["blocks"]) == 4
     for block in parsed:
         assert block is not None
         block.validate_json()
