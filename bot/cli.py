@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from dotenv import load_dotenv
 
+from bot.admin.commands import add_admin_commands, run_admin_command
 from bot.config import ConfigError, Settings
 
 # Third-party loggers that would print URLs or payloads (phone numbers, tokens) at INFO/DEBUG.
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve POST /slack/events, POST /webhooks/pilot-status and GET /healthz on HOST:PORT. "
         "Configuration comes from the environment; see .env.example.",
     )
+    add_admin_commands(commands)
     return parser
 
 
@@ -70,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A .env in the working directory fills in what the environment doesn't already set.
     load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    if args.command != "serve":
+        # Admin commands print plain-English results; only warnings and errors get logged.
+        configure_logging("WARNING")
+        return run_admin_command(args, os.environ)
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as error:

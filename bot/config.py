@@ -55,6 +55,10 @@ class Settings:
         default_factory=lambda: RetryPolicy(attempts=12, base_delay=1.0, max_delay=300.0, max_retry_after=3600)
     )
     shutdown_grace: float = 10.0
+    # Erase phones and reasons of closed requests older than this many days (0: keep forever).
+    retention_days: int = 180
+    # Public base URL of this AskCall (e.g. https://askcall.example.com); `askcall check` uses it.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,6 +88,14 @@ class Settings:
         if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
             raise ConfigError(f"PORT={port_text!r} is not a port number")
         slack_api_url = get("SLACK_API_URL", DEFAULT_SLACK_API_URL)
+        retention_text = get("ASKCALL_RETENTION_DAYS", "180")
+        if not retention_text.isdigit():
+            raise ConfigError(
+                f"ASKCALL_RETENTION_DAYS={retention_text!r} is not a number of days (0 keeps data forever)"
+            )
+        public_url = get("ASKCALL_PUBLIC_URL").rstrip("/")
+        if public_url and not public_url.startswith(("https://", "http://")):
+            raise ConfigError(f"ASKCALL_PUBLIC_URL={public_url!r} must start with https://")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
@@ -98,4 +110,6 @@ class Settings:
             port=int(port_text),
             log_level=get("ASKCALL_LOG_LEVEL", "INFO").upper(),
             insecure_dev=insecure,
+            retention_days=int(retention_text),
+            public_url=public_url or None,
         )

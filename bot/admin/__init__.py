@@ -1,0 +1,1 @@
+"""Operator commands behind `askcall check | webhook | demo | export | purge`, and data retention."""

@@ -1,0 +1,275 @@
+"""`askcall check`: is this install ready? One line per check, with the fix when it is not."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.admin.webhooks import WEBHOOK_PATH, register_hint
+from bot.config import ConfigError, Settings
+from bot.pilot_status.admin import PERMISSION_UPDATED, PilotStatusAdmin, Webhook
+from bot.pilot_status.errors import (
+    AuthenticationError,
+    FeatureNotSupportedError,
+    NetworkError,
+    PilotStatusError,
+    TenantScopeError,
+)
+from bot.slack.scopes import missing_scopes
+from bot.store import MIGRATIONS, Store
+
+SECRETS = {
+    "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
+    "PILOT_STATUS_WEBHOOK_SECRET": "copy the webhook's signing secret from the Pilot Status dashboard (Webhooks)",
+}
+BAD_TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+REINSTALL = (
+    "reinstall the Slack app from manifest.yml: at https://api.slack.com/apps open AskCall → App Manifest, "
+    "paste manifest.yml and save, then Install App → Reinstall to Workspace"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    message: str
+    fix: str = ""
+
+    @property
+    def line(self) -> str:
+        return f"✓ {self.message}" if self.ok else f"✗ {self.message} — fix: {self.fix}"
+
+
+def passed(message: str) -> Check:
+    return Check(True, message)
+
+
+def failed(message: str, fix: str) -> Check:
+    return Check(False, message, fix)
+
+
+# --- configuration ---------------------------------------------------------------------------
+def load_settings(env: Mapping[str, str]) -> tuple[Settings | None, list[Check]]:
+    """Settings to check with, plus configuration problems. Missing signing secrets don't stop the
+    other checks (they can't be verified remotely anyway); other configuration errors do."""
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as error:
+        try:
+            relaxed = Settings.from_env({**env, "ASKCALL_INSECURE_DEV": "1"})
+        except ConfigError:
+            return None, [failed(str(error), "set it in the environment or in .env (see .env.example)")]
+        missing = [name for name in SECRETS if not (env.get(name) or "").strip()]
+        checks = [failed(f"{name} is not set", f"{SECRETS[name]} into {name}") for name in missing]
+        return replace(relaxed, insecure_dev=False), checks
+    if settings.insecure_dev:
+        return settings, [
+            failed(
+                "ASKCALL_INSECURE_DEV is on: requests are accepted without checking their signatures",
+                "remove ASKCALL_INSECURE_DEV (it is for local development only)",
+            )
+        ]
+    return settings, [passed("Configuration is complete (tokens, keys and signing secrets are set)")]
+
+
+# --- Slack -----------------------------------------------------------------------------------
+async def check_slack(settings: Settings) -> list[Check]:
+    client = AsyncWebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
+    )
+    try:
+        response = await client.auth_test()
+    except SlackApiError as error:
+        return [_slack_refused(error)]
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+        return [
+            failed(
+                f"Could not reach Slack at {settings.slack_api_url} ({type(error).__name__})",
+                "check this machine's internet connection (and SLACK_API_URL if you set it)",
+            )
+        ]
+    who = f"bot @{response.get('user') or '?'} in workspace {response.get('team') or '?'}"
+    checks = [passed(f"Slack bot token is valid ({who})")]
+    header = _header(response.headers, "x-oauth-scopes")
+    if header is None:
+        checks.append(
+            failed(
+                "Slack did not say which scopes the token has",
+                "put the Bot User OAuth Token (xoxb-…) in SLACK_BOT_TOKEN",
+            )
+        )
+    elif missing := missing_scopes(header):
+        checks.append(failed("The Slack app is missing scopes: " + ", ".join(missing), REINSTALL))
+    else:
+        checks.append(passed("The Slack app has every scope manifest.yml asks for"))
+    return checks
+
+
+def _slack_refused(error: SlackApiError) -> Check:
+    data = error.response.data
+    code = str((data.get("error") if isinstance(data, dict) else None) or f"HTTP {error.response.status_code}")
+    if code in BAD_TOKEN_ERRORS:
+        return failed(
+            f"Slack rejected SLACK_BOT_TOKEN ({code})",
+            "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page into "
+            "SLACK_BOT_TOKEN (install the app first if it is not installed)",
+        )
+    return failed(f"Slack answered auth.test with an error ({code})", "try again in a few minutes")
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == name:
+            return str(value)
+    return None
+
+
+# --- Pilot Status ----------------------------------------------------------------------------
+KEY_OK = "Pilot Status API key is valid and belongs to a WhatsApp number"
+
+
+async def check_pilot_status(admin: PilotStatusAdmin, base_url: str) -> list[Check]:
+    """Key valid, number-scoped, and the number can use calling (GET /v1/calls/settings)."""
+    try:
+        calling = await admin.get_calling_settings()
+    except FeatureNotSupportedError:
+        return [
+            passed(KEY_OK),
+            failed(
+                "The WhatsApp number cannot use calling: it is not a Meta Cloud API number (FEATURE_NOT_SUPPORTED)",
+                "connect a number through the Meta Cloud API (WhatsApp Business Platform) in Pilot Status and put "
+                "that number's key in PILOT_STATUS_API_KEY",
+            ),
+        ]
+    except PilotStatusError as error:
+        return [_pilot_status_refused(error, base_url)]
+    if calling.enabled:
+        return [passed(KEY_OK), passed("Calling is enabled on the WhatsApp number")]
+    return [
+        passed(KEY_OK),
+        failed(
+            f"Calling is {calling.status or 'not enabled'} on the WhatsApp number",
+            "enable calling for the number in the Pilot Status dashboard (Meta allows it only for numbers "
+            "with a messaging limit of at least 2,000 conversations a day)",
+        ),
+    ]
+
+
+def _pilot_status_refused(error: PilotStatusError, base_url: str) -> Check:
+    if isinstance(error, AuthenticationError):
+        return failed(
+            "Pilot Status rejected PILOT_STATUS_API_KEY (401): the key is wrong or was revoked",
+            "regenerate the number's key in the Pilot Status dashboard (API keys) and put it in PILOT_STATUS_API_KEY",
+        )
+    if isinstance(error, TenantScopeError):
+        return failed(
+            "PILOT_STATUS_API_KEY is an account key, but calls need the WhatsApp number's own key "
+            "(403 TENANT_SCOPE_NOT_ALLOWED)",
+            "copy the key of the number AskCall sends from (dashboard → API keys) into PILOT_STATUS_API_KEY",
+        )
+    if isinstance(error, NetworkError):
+        return failed(
+            f"Could not reach Pilot Status at {base_url} ({error.message})",
+            "check this machine's internet connection (and PILOT_STATUS_BASE_URL if you set it)",
+        )
+    return failed(
+        f"Pilot Status answered {error.label} when asked for the calling settings",
+        "try again in a few minutes; if it goes on, contact Pilot Status support with this code",
+    )
+
+
+async def check_webhook(admin: PilotStatusAdmin, public_url: str | None) -> Check:
+    try:
+        webhooks = await admin.list_webhooks()
+    except PilotStatusError as error:
+        return failed(
+            f"Could not list the Pilot Status webhooks ({error.label})",
+            "fix the Pilot Status API key or connection first (see above), then run askcall check again",
+        )
+    return evaluate_webhooks(webhooks, public_url)
+
+
+def evaluate_webhooks(webhooks: Sequence[Webhook], public_url: str | None) -> Check:
+    """A webhook that points at this AskCall, is active and sends `call.permission_updated`."""
+    target = f"{public_url.rstrip('/')}{WEBHOOK_PATH}" if public_url else None
+    candidates = [w for w in webhooks if _points_here(w.url, target)]
+    for webhook in candidates:
+        if webhook.active and webhook.receives_answers:
+            return passed(f"Pilot Status webhook {webhook.id} sends {PERMISSION_UPDATED} to {webhook.url}")
+    if not candidates:
+        where = target or f"…{WEBHOOK_PATH}"
+        others = f" ({len(webhooks)} other webhook(s) exist)" if webhooks else ""
+        return failed(f"No Pilot Status webhook points at {where}{others}", register_hint(target))
+    webhook = candidates[0]
+    if not webhook.active:
+        return failed(
+            f"The Pilot Status webhook {webhook.id} ({webhook.url}) is paused",
+            register_hint(webhook.url) + " (it turns the webhook back on)",
+        )
+    events = ", ".join(webhook.events) or "none"
+    return failed(
+        f"The Pilot Status webhook {webhook.id} ({webhook.url}) does not send {PERMISSION_UPDATED} (events: {events})",
+        register_hint(webhook.url) + " (it adds the event)",
+    )
+
+
+def _points_here(url: str, target: str | None) -> bool:
+    url = url.rstrip("/")
+    return url == target if target else url.endswith(WEBHOOK_PATH)
+
+
+# --- database ----------------------------------------------------------------------------------
+class _Rollback(Exception):
+    """Raised inside the probe transaction so nothing it wrote stays."""
+
+
+async def check_database(path: str) -> Check:
+    where = path
+    fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
+    store = Store(path)
+    try:
+        await store.open()  # creates and migrates the database, exactly as `askcall serve` would
+        version = await store.schema_version()
+        if version != len(MIGRATIONS):
+            return failed(
+                f"The database at {where} is at schema version {version}, this AskCall knows {len(MIGRATIONS)}",
+                "upgrade AskCall to the version that last used this database",
+            )
+        await _probe_write(store)
+    except (sqlite3.Error, OSError) as error:
+        return failed(f"The database at {where} cannot be used ({error})", fix)
+    finally:
+        await store.close()
+    return passed(f"Database {where} is writable and up to date (schema version {version})")
+
+
+async def _probe_write(store: Store) -> None:
+    try:
+        async with store.transaction() as db:
+            await db.execute("CREATE TABLE askcall_check_probe (x INTEGER)")
+            await db.execute("INSERT INTO askcall_check_probe (x) VALUES (1)")
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+# --- all together ------------------------------------------------------------------------------
+async def run_checks(env: Mapping[str, str]) -> list[Check]:
+    settings, checks = load_settings(env)
+    if settings is None:
+        return checks
+    async with PilotStatusAdmin(base_url=settings.pilot_status_base_url, api_key=settings.pilot_status_api_key) as ps:
+        slack, pilot, database, webhook = await asyncio.gather(
+            check_slack(settings),
+            check_pilot_status(ps, settings.pilot_status_base_url),
+            check_database(settings.db_path),
+            check_webhook(ps, settings.public_url),
+        )
+    return [*checks, *slack, *pilot, database, webhook]

@@ -1,0 +1,269 @@
+"""Argument parsing and dispatch for the admin commands (`askcall check | webhook | demo | export | purge`).
+
+Each command needs only the settings it uses: `webhook` only the Pilot Status key, `export` and
+`purge` only the database path, `demo` nothing at all. Exit status: 0 done, 1 failed, 2 bad
+configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from bot.config import ConfigError, Settings
+from bot.store import Store
+
+Env = Mapping[str, str]
+Handler = Callable[[argparse.Namespace, Env], int]
+
+
+def add_admin_commands(commands: Any) -> None:
+    """Add the admin subcommands to the `askcall` parser's subparsers."""
+    check = commands.add_parser(
+        "check",
+        help="check that this install is ready (Slack, Pilot Status, database, webhook)",
+        description="Check the Slack token and scopes, the Pilot Status key and calling, the database, and the "
+        "Pilot Status webhook. One line per check: ✓, or ✗ with how to fix it. Exit status 1 if any check fails.",
+    )
+    check.set_defaults(handler=_check)
+
+    webhook = commands.add_parser(
+        "webhook",
+        help="create or list the Pilot Status webhook that sends customers' answers to AskCall",
+        description="Manage the Pilot Status webhook of the WhatsApp number (needs only PILOT_STATUS_API_KEY).",
+    )
+    actions = webhook.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    register = actions.add_parser(
+        "register",
+        help="create the webhook, or update the one that already posts to the URL",
+        description="Make Pilot Status post call.permission_updated to URL. Safe to run again: a webhook that "
+        "already posts to URL is updated (turned on, event added) instead of duplicated.",
+    )
+    register.add_argument("--url", required=True, help="https://<your-host>/webhooks/pilot-status")
+    register.add_argument("--name", help="name shown in the Pilot Status dashboard (new webhooks: AskCall)")
+    register.add_argument("--allow-http", action="store_true", help="accept an http:// URL (local tests only)")
+    register.set_defaults(handler=_webhook_register)
+    listing = actions.add_parser(
+        "list", help="list the number's webhooks", description="One line per webhook: id, URL, active, events."
+    )
+    listing.set_defaults(handler=_webhook_list)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole loop on this machine, with stand-ins for Slack and Pilot Status",
+        description="Start AskCall with loopback fakes of Slack and Pilot Status, send a /askcall, let the "
+        "customer answer, and print the Slack messages a rep would read. Needs no account or setting. "
+        "Exit status 0 only if the answer reached the thread.",
+    )
+    demo.add_argument("--language", choices=["pt-BR", "en"], default="pt-BR", help="language of the messages")
+    demo.set_defaults(handler=_demo)
+
+    export = commands.add_parser(
+        "export",
+        help="export the consent records (one per request) as CSV or JSON Lines",
+        description="One record per request created between --since and --until (UTC dates, both included): "
+        "requested_at, requested_by (Slack user id), channel, number, phone (masked unless --full-phones), "
+        "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at. "
+        "Reads ASKCALL_DB_PATH.",
+    )
+    export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+    export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
+    export.add_argument("--format", required=True, choices=["csv", "jsonl"], dest="fmt", help="output format")
+    export.add_argument("--full-phones", action="store_true", help="full phone numbers instead of masked ones")
+    export.add_argument("--output", metavar="FILE", help="write to FILE (created private) instead of the screen")
+    export.set_defaults(handler=_export)
+
+    purge = commands.add_parser(
+        "purge",
+        help="erase phone numbers and reasons of closed requests older than an age",
+        description="Erase the customer's phone number and the reason of every closed request created more than "
+        "AGE ago, and the customer data of the webhook events and sent messages that belong to them. The "
+        "requests stay (with empty phone and reason), so counts do not change. Safe to run again. "
+        "AskCall also does this by itself every hour for ASKCALL_RETENTION_DAYS (default 180). "
+        "Reads ASKCALL_DB_PATH.",
+    )
+    purge.add_argument("--older-than", required=True, metavar="AGE", help="180d (days) or 12h (hours)")
+    purge.add_argument("--dry-run", action="store_true", help="only say how many requests would be purged")
+    purge.add_argument("--batch-size", type=int, default=500, help=argparse.SUPPRESS)
+    purge.set_defaults(handler=_purge)
+
+
+def run_admin_command(args: argparse.Namespace, env: Env) -> int:
+    handler: Handler = args.handler
+    try:
+        return handler(args, env)
+    except ConfigError as error:
+        return _fail(str(error), 2)
+    except sqlite3.Error as error:
+        return _fail(f"the database could not be read or written ({error})")
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"askcall: {message}", file=sys.stderr)
+    return status
+
+
+# --- check ---------------------------------------------------------------------------------------
+def _check(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.check import run_checks
+
+    checks = asyncio.run(run_checks(env))
+    for check in checks:
+        print(check.line)
+    failures = sum(1 for check in checks if not check.ok)
+    print("All checks passed." if not failures else f"{failures} check(s) failed.")
+    return 0 if not failures else 1
+
+
+# --- webhook -------------------------------------------------------------------------------------
+def _webhook_register(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.webhooks import WEBHOOK_PATH, admin_from_env, register, registration_report, validate_url
+
+    try:
+        url = validate_url(args.url, allow_http=args.allow_http)
+    except ValueError as error:
+        return _fail(f"{error}", 2)
+    if not url.rstrip("/").endswith(WEBHOOK_PATH):
+        print(f"Warning: AskCall receives answers at {WEBHOOK_PATH}; this URL ends differently.", file=sys.stderr)
+
+    async def run() -> list[str]:
+        async with admin_from_env(env) as admin:
+            return registration_report(await register(admin, url, args.name))
+
+    return _print_or_explain(run)
+
+
+def _webhook_list(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.webhooks import admin_from_env, describe, register_hint
+
+    async def run() -> list[str]:
+        async with admin_from_env(env) as admin:
+            webhooks = await admin.list_webhooks()
+        if not webhooks:
+            return ["This WhatsApp number has no Pilot Status webhook. To create one, " + register_hint(None)]
+        return [describe(webhook) for webhook in webhooks]
+
+    return _print_or_explain(run)
+
+
+def _print_or_explain(run: Callable[[], Any]) -> int:
+    from bot.admin.webhooks import explain_error
+    from bot.pilot_status.errors import PilotStatusError
+
+    try:
+        lines = asyncio.run(run())
+    except PilotStatusError as error:
+        return _fail(explain_error(error))
+    for line in lines:
+        print(line)
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------
+def _demo(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.demo import run_demo
+
+    return asyncio.run(run_demo(sys.stdout, language=args.language))
+
+
+# --- export and purge ----------------------------------------------------------------------------
+def existing_db_path(env: Env) -> str:
+    """ASKCALL_DB_PATH (same default as `askcall serve`); it must already exist."""
+    path = (env.get("ASKCALL_DB_PATH") or "").strip() or Settings.db_path
+    if not os.path.isfile(path):
+        raise ConfigError(f"no AskCall database at {os.path.abspath(path)}: set ASKCALL_DB_PATH to its path")
+    return path
+
+
+def _export(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.export import day_bounds, export, parse_date
+
+    try:
+        since = parse_date(args.since)
+        until = parse_date(args.until) if args.until else None
+    except ValueError as error:
+        return _fail(str(error), 2)
+    if until is not None and until < since:
+        return _fail("--until is before --since", 2)
+    start, end = day_bounds(since, until)
+    path = existing_db_path(env)
+
+    async def run(out: TextIO) -> int:
+        store = await _open_store(path)
+        try:
+            return await export(store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones)
+        finally:
+            await store.close()
+
+    with _output(args.output) as out:
+        count = asyncio.run(run(out))
+    phones = "full phone numbers" if args.full_phones else "phone numbers masked"
+    where = f" to {args.output}" if args.output else ""
+    print(f"Exported {count} record(s) from {since} to {until or 'today'} ({phones}){where}.", file=sys.stderr)
+    return 0
+
+
+def _output(path: str | None) -> AbstractContextManager[TextIO]:
+    if not path:
+        return nullcontext(sys.stdout)
+    # The file holds customers' data: readable by its owner only.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return open(descriptor, "w", encoding="utf-8", newline="")
+
+
+def _purge(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.retention import parse_age
+
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as error:
+        return _fail(str(error), 2)
+    if args.batch_size < 1:
+        return _fail("--batch-size must be at least 1", 2)
+    path = existing_db_path(env)
+    cutoff = datetime.now(UTC).timestamp() - age
+    return asyncio.run(_run_purge(path, cutoff, args.dry_run, args.batch_size))
+
+
+async def _run_purge(path: str, cutoff: float, dry_run: bool, batch_size: int) -> int:
+    from bot.admin.retention import purge
+    from bot.store import count_purgeable_requests
+
+    when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    store = await _open_store(path)
+    try:
+        if dry_run:
+            count = await count_purgeable_requests(store, cutoff)
+            print(f"Would erase the phone numbers and reasons of {count} closed request(s) created before {when}.")
+            return 0
+        counts = await purge(store, cutoff, batch_size, progress=_progress_printer(batch_size, sys.stderr))
+    finally:
+        await store.close()
+    print(
+        f"Erased the phone numbers and reasons of {counts.requests} closed request(s) created before {when}, "
+        f"and the customer data of {counts.events} webhook event(s) and {counts.deliveries} sent message(s). "
+        "The requests themselves are kept, so counts do not change."
+    )
+    return 0
+
+
+def _progress_printer(batch_size: int, stream: TextIO) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if total > batch_size:  # only long runs need a progress line
+            print(f"purged {done}/{total} requests…", file=stream, flush=True)
+
+    return show
+
+
+async def _open_store(path: str) -> Store:
+    store = Store(path)
+    await store.open()
+    return store

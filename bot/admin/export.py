@@ -1,0 +1,143 @@
+"""`askcall export`: the consent records, one per request, as CSV or JSON Lines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TextIO
+
+from bot.phones import mask
+from bot.store import (
+    ANSWERED,
+    FAILED,
+    REQUEST_LIFETIME,
+    UNCONFIRMED,
+    UNDELIVERABLE,
+    WAITING,
+    Request,
+    RequestRecord,
+    Store,
+    iter_request_records,
+)
+
+FIELDS = (
+    "request_id",
+    "requested_at",
+    "requested_by",
+    "channel",
+    "number",
+    "phone",
+    "reason",
+    "outcome",
+    "error_code",
+    "answered_at",
+    "expires_at",
+    "source_event",
+    "source_event_timestamp",
+    "purged_at",
+)
+ANSWER_OUTCOMES = {"TEMPORARY": "granted_temporary", "PERMANENT": "granted_permanent", "NO_PERMISSION": "denied"}
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date like 2025-01-31") from None
+
+
+def day_bounds(since: date, until: date | None) -> tuple[float, float | None]:
+    """[since 00:00 UTC, the day after `until` 00:00 UTC): both dates are included."""
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp()
+    if until is None:
+        return start, None
+    end = datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1)
+    return start, end.timestamp()
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def outcome_of(request: Request, now: float) -> str:
+    """One word for what happened to the request."""
+    if request.state == ANSWERED:
+        return ANSWER_OUTCOMES.get(request.outcome or "", (request.outcome or "answered").lower())
+    if request.state == FAILED:
+        return "failed"
+    if request.state == UNDELIVERABLE:
+        return "not_sent"
+    if request.state in (WAITING, UNCONFIRMED):
+        if now - (request.sent_at or request.created_at) > REQUEST_LIFETIME:
+            return "expired"  # Meta drops an unanswered request after 7 days
+        return "waiting" if request.state == WAITING else "unconfirmed"
+    return "pending"  # new / ready / sending: not sent to the customer yet
+
+
+def to_record(item: RequestRecord, *, full_phones: bool, now: float) -> dict[str, Any]:
+    request = item.request
+    phone = request.phone_e164 if full_phones else mask(request.phone_e164)
+    return {
+        "request_id": request.id,
+        "requested_at": iso(request.created_at),
+        "requested_by": request.user_id,
+        "channel": request.channel_id,
+        "number": request.number_name,
+        "phone": phone,
+        "reason": request.reason,
+        "outcome": outcome_of(request, now),
+        "error_code": request.error_code,
+        "answered_at": iso(request.answered_at),
+        "expires_at": iso(request.expires_at),
+        "source_event": item.source_event,
+        "source_event_timestamp": item.source_event_ts,
+        "purged_at": iso(request.purged_at),
+    }
+
+
+async def export(
+    store: Store, out: TextIO, *, since: float, until: float | None, fmt: str, full_phones: bool = False
+) -> int:
+    """Write the records of requests created in [since, until) to `out`; returns how many."""
+    records = _records(store, since, until, full_phones=full_phones)
+    if fmt == "csv":
+        return await _write_csv(records, out)
+    return await _write_jsonl(records, out)
+
+
+async def _records(
+    store: Store, since: float, until: float | None, *, full_phones: bool
+) -> AsyncIterator[dict[str, Any]]:
+    now = time.time()
+    async for item in iter_request_records(store, since, until):
+        yield to_record(item, full_phones=full_phones, now=now)
+
+
+async def _write_csv(records: AsyncIterator[dict[str, Any]], out: TextIO) -> int:
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    async for record in records:
+        writer.writerow({**record, "reason": _defuse_formula(record["reason"])})
+        count += 1
+    return count
+
+
+async def _write_jsonl(records: AsyncIterator[dict[str, Any]], out: TextIO) -> int:
+    count = 0
+    async for record in records:
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _defuse_formula(text: str) -> str:
+    """A reason typed as `=HYPERLINK(…)` stays text when the CSV is opened in a spreadsheet."""
+    return "'" + text if text.startswith(_FORMULA_START) else text

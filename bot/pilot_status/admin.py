@@ -1,0 +1,121 @@
+"""Pilot Status calls used by the `askcall` admin commands: calling settings and webhook management.
+
+Kept apart from :class:`bot.pilot_status.client.PilotStatusClient` (the request path) but maps
+errors the same way, so callers branch on the same exception types. No retries: an admin sees
+the failure at once and can run the command again (every command here is safe to repeat).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from bot.pilot_status.client import _json_or_none, _retry_after
+from bot.pilot_status.errors import NetworkError, UnexpectedResponseError, error_from_response
+
+PERMISSION_UPDATED = "call.permission_updated"
+ALL_EVENTS = "*"
+
+
+@dataclass(frozen=True)
+class CallingSettings:
+    """`GET /v1/calls/settings`: Meta's `calling` object for the key's number."""
+
+    status: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == "ENABLED"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: str
+    url: str
+    name: str
+    active: bool
+    events: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, body: Any) -> Webhook:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise UnexpectedResponseError("webhook object without an id", code="UNEXPECTED_RESPONSE")
+        events = body.get("events")
+        return cls(
+            id=body["id"],
+            url=str(body.get("url") or ""),
+            name=str(body.get("name") or ""),
+            active=bool(body.get("active")),
+            events=tuple(str(e) for e in events) if isinstance(events, list) else (),
+        )
+
+    @property
+    def receives_answers(self) -> bool:
+        """Subscribed to `call.permission_updated`, by name or through `*`."""
+        return PERMISSION_UPDATED in self.events or ALL_EVENTS in self.events
+
+
+class PilotStatusAdmin:
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout: float = 15.0, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"x-api-key": api_key, "accept": "application/json", "user-agent": "askcall-admin/0.1"},
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def get_calling_settings(self) -> CallingSettings:
+        body = await self._call("GET", "/v1/calls/settings")
+        calling = body.get("calling") if isinstance(body, dict) else None
+        if not isinstance(calling, dict):
+            raise UnexpectedResponseError("calling settings missing", code="UNEXPECTED_RESPONSE")
+        return CallingSettings(status=str(calling.get("status") or "").upper(), raw=calling)
+
+    async def list_webhooks(self) -> list[Webhook]:
+        body = await self._call("GET", "/v1/webhooks")
+        if isinstance(body, dict):  # tolerate an envelope around the documented flat array
+            body = body.get("webhooks", body.get("data"))
+        if not isinstance(body, list):
+            raise UnexpectedResponseError("webhook list missing", code="UNEXPECTED_RESPONSE")
+        return [Webhook.from_json(item) for item in body if isinstance(item, dict)]
+
+    async def create_webhook(self, *, url: str, name: str, events: list[str]) -> Webhook:
+        body = await self._call("POST", "/v1/webhooks", json={"url": url, "name": name, "events": events})
+        return Webhook.from_json(body)
+
+    async def update_webhook(self, webhook_id: str, **fields: Any) -> Webhook:
+        """`PATCH /v1/webhooks/{id}` with any of `name`, `url`, `active`, `events` (events replace the list)."""
+        body = await self._call("PATCH", f"/v1/webhooks/{webhook_id}", json=fields)
+        return Webhook.from_json(body)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
+        except httpx.TransportError as exc:
+            raise NetworkError(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
+        body = _json_or_none(response)
+        if response.is_success:
+            if body is None:
+                raise UnexpectedResponseError("response was not JSON", status=response.status_code)
+            return body
+        raise error_from_response(response.status_code, body, _retry_after(response))

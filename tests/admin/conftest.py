@@ -1,0 +1,71 @@
+"""Fixtures for the admin commands: the `askcall` CLI run in-process against the loopback fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.slack import FakeSlack
+from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    def line_with(self, text: str) -> str:
+        found = [line for line in self.lines if text in line]
+        assert len(found) == 1, f"expected one line with {text!r} in:\n{self.out}"
+        return found[0]
+
+
+RunCli = Callable[..., Awaitable[CliResult]]
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slack: FakeSlack, pilot: FakePilotStatus
+) -> dict[str, str]:
+    """A complete, valid configuration pointing at the fakes; nothing from the developer's environment."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "PILOT_STATUS_", "ASKCALL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    values = {
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "PILOT_STATUS_API_KEY": pilot.api_key,
+        "PILOT_STATUS_BASE_URL": pilot.base_url,
+        "PILOT_STATUS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ASKCALL_DB_PATH": str(tmp_path / "data" / "askcall.db"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run `askcall ARGS…` in a worker thread (it runs its own event loop) while the fakes serve on this one."""
+
+    async def run(*argv: str) -> CliResult:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

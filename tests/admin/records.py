@@ -1,0 +1,95 @@
+"""Consent records built through the real flow: AskCall in-process, the fakes as Slack and Pilot Status."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
+from bot.fakes.slack import FakeSlack
+from bot.store import Request, Store
+from tests.conftest import Server, start_server, stop_server
+
+PERMISSION_REQUEST = "/v1/calls/permissions/request"
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Customer:
+    phone: str  # as the rep types it
+    e164: str
+    masked: str
+    reason: str
+    user: str
+
+    @property
+    def digits(self) -> str:
+        return self.e164.lstrip("+")
+
+
+GRANTED = Customer("+55 11 98765-4321", "+5511987654321", "+55 11 9••••-4321", "Fechar o pedido 42", "UA")
+DENIED = Customer("+55 21 99876-5432", "+5521998765432", "+55 21 9••••-5432", "Renovar contrato", "UB")
+FAILED = Customer("+55 31 98888-7777", "+5531988887777", "+55 31 9••••-7777", "Proposta nova", "UC")
+WAITING = Customer("+55 11 91234-5678", "+5511912345678", "+55 11 9••••-5678", "=2+3 ligar amanhã", "UD")
+ANSWER_TS = iso_timestamp(time.time() - 60)
+
+
+async def ask(server: Server, customer: Customer) -> None:
+    sent = len(server.pilot.requests_to("POST", PERMISSION_REQUEST))
+    response = await server.command(f"{customer.phone} {customer.reason}", user_id=customer.user)
+    assert response.status == 200
+    await server.slack.wait_for(lambda: len(server.pilot.requests_to("POST", PERMISSION_REQUEST)) > sent)
+    await server.wait_idle()
+
+
+async def answer(server: Server, customer: Customer, status: str) -> None:
+    code, text = await server.answer(customer.digits, status, timestamp=ANSWER_TS)
+    assert code == 200, text
+    await server.wait_idle()
+
+
+async def build_records(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> dict[str, Request]:
+    """Four requests: granted (TEMPORARY), denied, failed at Pilot Status, still waiting. AskCall is stopped
+    afterwards; returns the stored requests by name."""
+    server = await start_server(settings, slack, pilot)
+    try:
+        for customer in (GRANTED, DENIED):
+            await ask(server, customer)
+        pilot.script(
+            "POST",
+            PERMISSION_REQUEST,
+            status=400,
+            body={"error": "Meta limits apply", "code": "META_CALL_PERMISSION_REQUEST_LIMIT"},
+        )
+        await ask(server, FAILED)
+        await ask(server, WAITING)
+        await answer(server, GRANTED, "TEMPORARY")
+        await answer(server, DENIED, "NO_PERMISSION")
+    finally:
+        await stop_server(server)
+    return await requests_by_name(settings.db_path)
+
+
+async def requests_by_name(db_path: str) -> dict[str, Request]:
+    names = {GRANTED.user: "granted", DENIED.user: "denied", FAILED.user: "failed", WAITING.user: "waiting"}
+    store = Store(db_path)
+    await store.open()
+    try:
+        every = await store.requests_in_state(
+            "new", "ready", "sending", "waiting", "unconfirmed", "failed", "answered", "undeliverable"
+        )
+    finally:
+        await store.close()
+    return {names.get(r.user_id, r.user_id): r for r in every}
+
+
+async def backdate(db_path: str, request_ids: list[int], days: float) -> None:
+    store = Store(db_path)
+    await store.open()
+    try:
+        for request_id in request_ids:
+            then = time.time() - days * DAY
+            await store.update_request(request_id, created_at=then, sent_at=then)
+    finally:
+        await store.close()

@@ -1,0 +1,146 @@
+"""`askcall export`: the consent records of requests made through the real flow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.admin.export import FIELDS
+from bot.config import Settings
+from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.slack import FakeSlack
+from bot.store import Request
+from tests.admin.conftest import RunCli
+from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
+from tests.conftest import CHANNEL
+
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+@pytest.fixture
+async def records(
+    cli_env, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch
+) -> dict[str, Request]:
+    monkeypatch.setenv("ASKCALL_DB_PATH", settings.db_path)
+    return await build_records(settings, slack, pilot)
+
+
+def by_user(rows: list[dict]) -> dict[str, dict]:
+    return {row["requested_by"]: row for row in rows}
+
+
+async def test_jsonl_has_one_masked_record_per_request(records, run_cli: RunCli) -> None:
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 0, result.err
+    rows = by_user([json.loads(line) for line in result.lines])
+    assert len(result.lines) == 4
+    granted = rows[GRANTED.user]
+    assert set(granted) == set(FIELDS)
+    assert granted["request_id"] == records["granted"].id
+    assert granted["channel"] == CHANNEL
+    assert granted["number"] == "default"
+    assert granted["phone"] == GRANTED.masked
+    assert granted["reason"] == GRANTED.reason
+    assert granted["outcome"] == "granted_temporary"
+    assert granted["requested_at"] == _iso(records["granted"].created_at)
+    assert granted["answered_at"] == _iso(records["granted"].answered_at)
+    assert granted["expires_at"] == _iso(records["granted"].expires_at)
+    assert granted["source_event_timestamp"] == ANSWER_TS
+    assert len(granted["source_event"]) == 64  # the event's dedup key
+    assert granted["purged_at"] is None
+
+    assert rows[DENIED.user]["outcome"] == "denied"
+    assert rows[DENIED.user]["expires_at"] is None
+    assert rows[FAILED.user]["outcome"] == "failed"
+    assert rows[FAILED.user]["error_code"] == "META_CALL_PERMISSION_REQUEST_LIMIT"
+    assert rows[FAILED.user]["source_event"] is None
+    assert rows[WAITING.user]["outcome"] == "waiting"
+    assert rows[WAITING.user]["answered_at"] is None
+    for customer in (GRANTED, DENIED, FAILED, WAITING):
+        assert customer.digits[-8:-4] not in result.out  # nothing but the last four digits shows
+    assert "Exported 4 record(s)" in result.err
+
+
+async def test_full_phones_on_request(records, run_cli: RunCli) -> None:
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl", "--full-phones")
+
+    rows = by_user([json.loads(line) for line in result.lines])
+    assert {user: row["phone"] for user, row in rows.items()} == {
+        c.user: c.e164 for c in (GRANTED, DENIED, FAILED, WAITING)
+    }
+
+
+async def test_csv_has_a_header_and_the_same_records(records, run_cli: RunCli) -> None:
+    result = await run_cli("export", "--since", TODAY, "--format", "csv")
+
+    assert result.code == 0
+    reader = csv.DictReader(io.StringIO(result.out))
+    assert tuple(reader.fieldnames or ()) == FIELDS
+    rows = by_user(list(reader))
+    assert len(rows) == 4
+    assert rows[GRANTED.user]["phone"] == GRANTED.masked
+    assert rows[GRANTED.user]["outcome"] == "granted_temporary"
+    assert rows[GRANTED.user]["source_event_timestamp"] == ANSWER_TS
+    assert rows[FAILED.user]["answered_at"] == ""
+    # A reason that a spreadsheet would run as a formula stays text.
+    assert rows[WAITING.user]["reason"] == "'" + WAITING.reason
+
+
+async def test_date_filters_include_both_days(records, run_cli: RunCli, settings: Settings) -> None:
+    await backdate(settings.db_path, [records["denied"].id], days=400)
+    old_day = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 400 * 86400, UTC).date().isoformat()
+
+    only_old = await run_cli("export", "--since", old_day, "--until", old_day, "--format", "jsonl")
+    recent = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+    everything = await run_cli("export", "--since", "2000-01-01", "--until", TODAY, "--format", "jsonl")
+
+    assert [json.loads(line)["requested_by"] for line in only_old.lines] == [DENIED.user]
+    assert DENIED.user not in by_user([json.loads(line) for line in recent.lines])
+    assert len(recent.lines) == 3
+    assert len(everything.lines) == 4
+
+
+async def test_a_request_unanswered_for_over_7_days_is_expired(records, run_cli: RunCli, settings: Settings) -> None:
+    await backdate(settings.db_path, [records["waiting"].id], days=8)
+
+    result = await run_cli("export", "--since", "2000-01-01", "--format", "jsonl")
+
+    assert by_user([json.loads(line) for line in result.lines])[WAITING.user]["outcome"] == "expired"
+
+
+async def test_output_file_is_private(records, run_cli: RunCli, tmp_path: Path) -> None:
+    target = tmp_path / "consent.csv"
+
+    result = await run_cli("export", "--since", TODAY, "--format", "csv", "--output", str(target), "--full-phones")
+
+    assert result.code == 0
+    assert result.out == ""
+    assert GRANTED.e164 in target.read_text(encoding="utf-8")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+async def test_bad_dates_and_missing_database(cli_env, run_cli: RunCli, tmp_path: Path, monkeypatch) -> None:
+    bad_date = await run_cli("export", "--since", "31/01/2025", "--format", "csv")
+    reversed_range = await run_cli("export", "--since", "2025-02-01", "--until", "2025-01-01", "--format", "csv")
+    monkeypatch.setenv("ASKCALL_DB_PATH", str(tmp_path / "nowhere.db"))
+    no_db = await run_cli("export", "--since", "2025-01-01", "--format", "csv")
+
+    assert (bad_date.code, reversed_range.code, no_db.code) == (2, 2, 2)
+    assert "is not a date like 2025-01-31" in bad_date.err
+    assert "--until is before --since" in reversed_range.err
+    assert "ASKCALL_DB_PATH" in no_db.err
+    assert not (tmp_path / "nowhere.db").exists()  # export never creates a database
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
