@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot import observability
+from bot.admin.retention import retention_loop
+from bot.config import Settings, WhatsAppNumber
 from bot.notifier import Notifier, ParentHooks
-from bot.pilot_status.client import PilotStatusClient
+from bot.observability import Metrics
+from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import (
     PERMISSION_UPDATED,
     SIGNATURE_HEADER,
@@ -24,6 +30,7 @@ from bot.pilot_status.webhooks import (
     parse_permission_updated,
     verify_signature,
 )
+from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
 from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
@@ -47,7 +54,7 @@ class AskCall:
     settings: Settings
     store: Store
     tasks: Tasks
-    pilot: PilotStatusClient
+    pilots: PilotStatusPool
     session: aiohttp.ClientSession
     slack_client: AsyncWebClient
     notifier: Notifier
@@ -56,18 +63,16 @@ class AskCall:
     reminders: ReminderService
     workspace: Workspace
     bolt: AsyncApp
+    metrics: Metrics = field(default_factory=Metrics)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    socket_mode: AsyncSocketModeHandler | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
         store = Store(settings.db_path)
         await store.open()
         tasks = Tasks()
-        pilot = PilotStatusClient(
-            base_url=settings.pilot_status_base_url,
-            api_key=settings.pilot_status_api_key,
-            retry=settings.pilot_status_retry,
-            timeout=settings.pilot_status_timeout,
-        )
+        pilot = PilotStatusPool(settings)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
         slack_client = AsyncWebClient(
@@ -87,6 +92,7 @@ class AskCall:
             workspace=workspace,
             wake_reminders=reminders.wake,
             clock=clock,
+            phone_display=settings.phone_display,
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
         answers = AnswerService(
@@ -105,7 +111,10 @@ class AskCall:
         )
         languages = UserLanguages(store, slack_client, settings.language, clock)
         home = HomeService(store, workspace, clock)
-        register_listeners(bolt, ListenerContext(settings, requests, status, home, languages, tasks, slack_client))
+        access = AccessPolicy(settings, slack_client)
+        register_listeners(
+            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client)
+        )
         askcall = cls(
             settings,
             store,
@@ -123,6 +132,11 @@ class AskCall:
         await askcall._recover()
         notifier.start()
         reminders.start()
+        askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
+        if settings.slack_app_token:
+            # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
+            askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
+            await askcall.socket_mode.connect_async()
         return askcall
 
     async def _recover(self) -> None:
@@ -133,11 +147,16 @@ class AskCall:
 
     async def close(self) -> None:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         # No new deliveries are claimed; those in flight and Pilot Status calls get the grace period.
         await self.notifier.stop()
         await self.reminders.stop()
         await self.tasks.drain(self.settings.shutdown_grace)
-        await self.pilot.aclose()
+        await self.pilots.aclose()
         await self.session.close()
         await self.store.close()
 
@@ -146,19 +165,27 @@ ASKCALL = web.AppKey("askcall", AskCall)
 
 
 def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+    metrics = Metrics()
+    app = web.Application(client_max_size=1024**2, middlewares=[observability.middleware(metrics)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[ASKCALL] = await AskCall.start(settings, clock)
+        app[ASKCALL].metrics = metrics
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         yield
         log.info("AskCall shutting down")
         await app[ASKCALL].close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/slack/events", slack_events)
-    app.router.add_post("/webhooks/pilot-status", pilot_status_webhook)
+    if not settings.slack_app_token:
+        app.router.add_post("/slack/events", slack_events)
+    for number in settings.numbers:
+        app.router.add_post(number.webhook_path, partial(pilot_status_webhook, number))
+    if settings.number_for_channel(None) is not None:
+        app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readiness)
+    app.router.add_get("/metrics", metrics_endpoint)
     return app
 
 
@@ -168,10 +195,10 @@ async def slack_events(request: web.Request) -> web.Response:
     return await to_aiohttp_response(response)
 
 
-async def pilot_status_webhook(request: web.Request) -> web.Response:
+async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
     body = await request.read()
-    secret = askcall.settings.pilot_status_webhook_secret
+    secret = number.webhook_secret
     if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
         log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
         return web.json_response({"error": "invalid signature"}, status=401)
@@ -183,7 +210,7 @@ async def pilot_status_webhook(request: web.Request) -> web.Response:
         event = parse_permission_updated(data)
     except PayloadError as error:
         return web.json_response({"error": str(error)}, status=400)
-    event_id, is_new = await askcall.answers.ingest(event, body)
+    event_id, is_new = await askcall.answers.ingest(event, body, number.name)
     if is_new:
         askcall.tasks.spawn(askcall.answers.process(event_id), name=f"answer-{event_id}")
     return web.json_response({"ok": True, "duplicate": not is_new})
@@ -191,3 +218,12 @@ async def pilot_status_webhook(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def readiness(request: web.Request) -> web.Response:
+    return await observability.readyz(request.app[ASKCALL].store)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    askcall = request.app[ASKCALL]
+    return observability.metrics_response(await askcall.metrics.render(askcall.store, time.time()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -12,6 +14,25 @@ from bot.i18n import LANGUAGES, normalize_language
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
 TRUTHY = {"1", "true", "yes", "on"}
+
+
+NUMBER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+DEFAULT_NUMBER = "default"
+
+
+@dataclass(frozen=True)
+class WhatsAppNumber:
+    """A WhatsApp business number AskCall sends from, with its own key, webhook and channels."""
+
+    name: str
+    api_key: str
+    webhook_secret: str | None
+    # Channels this number serves; empty for the default number, which serves every other channel.
+    channels: frozenset[str] = frozenset()
+
+    @property
+    def webhook_path(self) -> str:
+        return "/webhooks/pilot-status" if self.name == DEFAULT_NUMBER else f"/webhooks/pilot-status/{self.name}"
 
 
 class ConfigError(Exception):
@@ -59,6 +80,34 @@ class Settings:
     retention_days: int = 180
     # Public base URL of this AskCall (e.g. https://askcall.example.com); `askcall check` uses it.
     public_url: str | None = None
+    # More WhatsApp numbers, one per sales team (ASKCALL_CONFIG); the env's own number is "default".
+    extra_numbers: tuple[WhatsAppNumber, ...] = ()
+    # Who may use AskCall (Slack ids; empty = everyone) and whom a refused rep should ask.
+    allowed_channels: frozenset[str] = frozenset()
+    allowed_users: frozenset[str] = frozenset()
+    allowed_usergroups: frozenset[str] = frozenset()
+    access_contact: str = ""
+    # How channel messages show the customer's number: "masked" (+55 11 9••••-4321) or "full".
+    phone_display: str = "masked"
+    log_format: str = "text"
+    # With an app-level token (xapp-…), Slack traffic comes over Socket Mode instead of HTTP.
+    slack_app_token: str | None = None
+
+    @property
+    def numbers(self) -> tuple[WhatsAppNumber, ...]:
+        default = (
+            (WhatsAppNumber(DEFAULT_NUMBER, self.pilot_status_api_key, self.pilot_status_webhook_secret),)
+            if self.pilot_status_api_key
+            else ()
+        )
+        return default + self.extra_numbers
+
+    def number_for_channel(self, channel_id: str | None) -> WhatsAppNumber | None:
+        """The number serving a channel: the one listing it, else the default number (if any)."""
+        for number in self.extra_numbers:
+            if channel_id in number.channels:
+                return number
+        return next((n for n in self.numbers if n.name == DEFAULT_NUMBER), None)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -66,9 +115,12 @@ class Settings:
             return (env.get(name) or default).strip()
 
         insecure = get("ASKCALL_INSECURE_DEV").lower() in TRUTHY
-        required = ["SLACK_BOT_TOKEN", "PILOT_STATUS_API_KEY"]
+        extra_numbers = _numbers_from_file(get("ASKCALL_CONFIG"), env, insecure)
+        required = ["SLACK_BOT_TOKEN"] + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
         if not insecure:
-            required += ["SLACK_SIGNING_SECRET", "PILOT_STATUS_WEBHOOK_SECRET"]
+            required.append("SLACK_SIGNING_SECRET")
+            if get("PILOT_STATUS_API_KEY") or not extra_numbers:
+                required.append("PILOT_STATUS_WEBHOOK_SECRET")
         missing = [name for name in required if not get(name)]
         if missing:
             hint = (
@@ -96,6 +148,12 @@ class Settings:
         public_url = get("ASKCALL_PUBLIC_URL").rstrip("/")
         if public_url and not public_url.startswith(("https://", "http://")):
             raise ConfigError(f"ASKCALL_PUBLIC_URL={public_url!r} must start with https://")
+        phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
+        if phone_display not in ("masked", "full"):
+            raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
+        log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
@@ -112,4 +170,55 @@ class Settings:
             insecure_dev=insecure,
             retention_days=int(retention_text),
             public_url=public_url or None,
+            extra_numbers=extra_numbers,
+            allowed_channels=_ids(get("ASKCALL_ALLOWED_CHANNELS")),
+            allowed_users=_ids(get("ASKCALL_ALLOWED_USERS")),
+            allowed_usergroups=_ids(get("ASKCALL_ALLOWED_USERGROUPS")),
+            access_contact=get("ASKCALL_ACCESS_CONTACT"),
+            phone_display=phone_display,
+            log_format=log_format,
+            slack_app_token=get("SLACK_APP_TOKEN") or None,
         )
+
+
+def _ids(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def _numbers_from_file(path: str, env: Mapping[str, str], insecure: bool) -> tuple[WhatsAppNumber, ...]:
+    """Numbers declared in the ASKCALL_CONFIG TOML file. Keys and secrets stay in the environment:
+    the file names the variables that hold them."""
+    if not path:
+        return ()
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"ASKCALL_CONFIG={path!r} cannot be read: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"ASKCALL_CONFIG={path!r} is not valid TOML: {error}") from error
+    numbers: list[WhatsAppNumber] = []
+    for index, entry in enumerate(data.get("numbers") or [], start=1):
+        where = f"{path}: numbers #{index}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table ([[numbers]])")
+        if {"api_key", "webhook_secret", "key", "secret"} & entry.keys():
+            raise ConfigError(f"{where}: keys and secrets never go in the file; name their variables instead")
+        name = str(entry.get("name", ""))
+        if not NUMBER_NAME.match(name) or name == DEFAULT_NUMBER or name in {n.name for n in numbers}:
+            raise ConfigError(f"{where}: name {name!r} must be unique, lowercase letters, digits, - or _")
+        key_var = str(entry.get("api_key_env", ""))
+        secret_var = str(entry.get("webhook_secret_env", ""))
+        api_key = (env.get(key_var) or "").strip() if key_var else ""
+        secret = (env.get(secret_var) or "").strip() if secret_var else ""
+        if not api_key:
+            raise ConfigError(f"{where} ({name}): set api_key_env to a variable holding its key, and set that variable")
+        if not secret and not insecure:
+            raise ConfigError(
+                f"{where} ({name}): the variable named by webhook_secret_env ({secret_var or '?'}) is empty"
+            )
+        channels = entry.get("channels") or []
+        if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
+            raise ConfigError(f"{where} ({name}): channels must list the Slack channel ids this number serves")
+        numbers.append(WhatsAppNumber(name, api_key, secret or None, frozenset(channels)))
+    return tuple(numbers)

@@ -138,3 +138,15 @@ def mask(phone: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def display_phone(phone: str, full: bool) -> str:
+    """The number as people read it: `+55 11 98765-4321` when `full`, else masked."""
+    if not full:
+        return mask(phone)
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse("+" + digits(phone), None), PhoneNumberFormat.INTERNATIONAL
+        )
+    except NumberParseException:
+        return phone

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.phones import customer_key
+from bot.phones import customer_key, display_phone
 
 # Request states, in the order a request normally goes through them.
 NEW = "new"  # stored; the parent message is not posted yet
@@ -158,6 +158,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX requests_by_customer ON requests (number_name, phone_key, created_at);
     CREATE INDEX requests_by_created ON requests (created_at);
     """,
+    # 4: how channel messages show this request's number (ASKCALL_PHONE_DISPLAY when it was made)
+    """
+    ALTER TABLE requests ADD COLUMN phone_display TEXT NOT NULL DEFAULT 'masked';
+    """,
 ]
 
 
@@ -187,6 +191,12 @@ class Request:
     thread_ts: str | None = None
     number_name: str = "default"
     purged_at: float | None = None
+    phone_display: str = "masked"
+
+    @property
+    def shown_phone(self) -> str:
+        """The customer's number as channel messages show it."""
+        return display_phone(self.phone_e164, self.phone_display == "full")
 
     @property
     def reply_thread(self) -> str | None:
@@ -229,6 +239,16 @@ class OpenRequestExists(Exception):
     def __init__(self, request: Request) -> None:
         super().__init__(f"request {request.id} is still open for this customer")
         self.request = request
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    requests: dict[tuple[str, str | None], int]
+    webhook_events: dict[str | None, int]
+    delivery_attempts: dict[str, tuple[int, int]]
+    dead_deliveries: int
+    pending_deliveries: int
+    oldest_pending_at: float | None
 
 
 @dataclass(frozen=True)
@@ -336,6 +356,7 @@ class Store:
         thread_ts: str | None = None,
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
+        phone_display: str = "masked",
     ) -> tuple[int, bool]:
         """Store a request and its parent-message delivery in one transaction.
 
@@ -365,8 +386,9 @@ class Store:
                     raise OpenRequestExists(Request(**dict(row)))
             cursor = await db.execute(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
-                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
+                       phone_display)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     source_key,
                     team_id,
@@ -382,6 +404,7 @@ class Store:
                     now,
                     thread_ts,
                     number_name,
+                    phone_display,
                 ),
             )
             request_id = int(cursor.lastrowid or 0)
@@ -447,14 +470,15 @@ class Store:
         to_phone: str | None,
         event_ts: str | None,
         body: str,
+        number_name: str = DEFAULT_NUMBER,
     ) -> tuple[int, bool]:
         """Store a webhook delivery once. Returns (event id, is_new)."""
         now = time.time()
         async with self.transaction() as db:
             cursor = await db.execute(
-                """INSERT OR IGNORE INTO webhook_events
-                   (dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body, received_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                """INSERT OR IGNORE INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
+                       phone_key, event_ts, body, received_at, number_name)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     dedup_key,
                     event,
@@ -465,6 +489,7 @@ class Store:
                     event_ts,
                     body,
                     now,
+                    number_name,
                 ),
             )
             if cursor.rowcount == 1:
@@ -598,6 +623,26 @@ class Store:
     async def pending_delivery_count(self) -> int:
         row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')")
         return int(row[0]) if row else 0
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        requests = await self._fetchall("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
+        events = await self._fetchall("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
+        attempts = await self._fetchall(
+            """SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END)
+               FROM deliveries GROUP BY kind"""
+        )
+        dead = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'")
+        waiting = await self._fetchone(
+            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('pending', 'inflight')"
+        )
+        return MetricsSnapshot(
+            requests={(r[0], r[1]): int(r[2]) for r in requests},
+            webhook_events={r[0]: int(r[1]) for r in events},
+            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+            dead_deliveries=int(dead[0]) if dead else 0,
+            pending_deliveries=int(waiting[0]) if waiting else 0,
+            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
+        )
 
     # --- reminders ----------------------------------------------------------------------------
     async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:

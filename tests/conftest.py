@@ -103,7 +103,7 @@ class Server:
             self.url + "/webhooks/pilot-status", permission_event(customer, status, **kw), secret=WEBHOOK_SECRET
         )
 
-    async def wait_idle(self, timeout: float = 5.0) -> None:
+    async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until no background task and no pending delivery is left."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

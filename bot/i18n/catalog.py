@@ -327,6 +327,24 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Also send me a direct message for every answer",
     },
     "dm.answer": {"pt-BR": "{text}\n<{link}|Ver a conversa>", "en": "{text}\n<{link}|Open the thread>"},
+    # --- access control ----------------------------------------------------------------------
+    "access.user": {
+        "pt-BR": "Você ainda não tem acesso ao AskCall, então nada foi enviado.",
+        "en": "You don't have access to AskCall yet, so nothing was sent.",
+    },
+    "access.channel": {
+        "pt-BR": "O AskCall não está liberado em <#{channel}>, então nada foi enviado. Use-o em um canal de vendas liberado.",
+        "en": "AskCall isn't enabled in <#{channel}>, so nothing was sent. Use it in an enabled sales channel.",
+    },
+    "access.no_number": {
+        "pt-BR": "<#{channel}> não está ligado a nenhum número de WhatsApp do AskCall, então nada foi enviado.",
+        "en": "<#{channel}> isn't linked to any AskCall WhatsApp number, so nothing was sent.",
+    },
+    "access.ask_contact": {"pt-BR": "Peça acesso a {contact}.", "en": "Ask {contact} for access."},
+    "access.ask_admin": {
+        "pt-BR": "Peça acesso a quem administra o AskCall na sua empresa.",
+        "en": "Ask whoever runs AskCall at your company for access.",
+    },
     # --- dates --------------------------------------------------------------------------------
     "date.fallback_suffix": {"pt-BR": "UTC", "en": "UTC"},
 }

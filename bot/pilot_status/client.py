@@ -170,8 +170,10 @@ class PilotStatusClient:
             raise error_type(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
         body = _json_or_none(response)
         if response.is_success:
-            if body is None:
+            if body is None and idempotent:
                 raise UnexpectedResponseError("response was not JSON", status=response.status_code)
+            # A 2xx to a non-idempotent call means it was accepted, readable body or not: never report it
+            # as failed (the caller would tell the rep "not sent" while the customer got the request).
             return body
         raise error_from_response(response.status_code, body, _retry_after(response))
 

@@ -12,13 +12,13 @@ from datetime import datetime
 
 from bot.i18n import Translator
 from bot.phones import mask
-from bot.pilot_status.client import PilotStatusClient
 from bot.pilot_status.errors import PilotStatusError
+from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
 from bot.slack.links import Workspace
-from bot.store import Request, Store, WebhookEvent
+from bot.store import DEFAULT_NUMBER, Request, Store, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class AnswerService:
     def __init__(
         self,
         store: Store,
-        pilot: PilotStatusClient,
+        pilots: PilotStatusPool,
         wake_notifier: Callable[[], None],
         *,
         workspace: Workspace,
@@ -37,7 +37,7 @@ class AnswerService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._pilot = pilot
+        self._pilots = pilots
         self._wake_notifier = wake_notifier
         self._wake_reminders = wake_reminders
         self._workspace = workspace
@@ -45,16 +45,20 @@ class AnswerService:
         # One answer at a time per customer, so two quick answers apply in order.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def ingest(self, event: PermissionUpdated, body: bytes) -> tuple[int, bool]:
+    async def ingest(
+        self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER
+    ) -> tuple[int, bool]:
         """Persist the event (once). Returns (event id, is_new); runs before the webhook's 200."""
         return await self._store.record_webhook_event(
-            dedup_key=event.dedup_key,
+            # Two numbers may hear the same customer at the same instant: keep them apart.
+            dedup_key=event.dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{event.dedup_key}",
             event=PERMISSION_UPDATED,
             status=event.status,
             from_phone=event.from_phone,
             to_phone=event.to_phone,
             event_ts=event.timestamp,
             body=body.decode("utf-8", errors="replace"),
+            number_name=number_name,
         )
 
     async def process(self, event_id: int) -> None:
@@ -121,7 +125,7 @@ class AnswerService:
         if status != "TEMPORARY":
             return None
         try:
-            permission = await self._pilot.get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.warning("request %d: permission lookup failed (%s); assuming 7 days", request.id, error.label)
         else:

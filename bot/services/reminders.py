@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.i18n import Translator
-from bot.phones import mask
-from bot.pilot_status.client import PilotStatusClient
 from bot.pilot_status.errors import PilotStatusError
+from bot.pilot_status.pool import PilotStatusPool
 from bot.slack import messages
 from bot.slack.gateway import REPLY, UPDATE
 from bot.store import ANSWERED, EXPIRED, NewDelivery, NewReminder, Reminder, Request, Store
@@ -42,12 +41,12 @@ class ReminderService:
     def __init__(
         self,
         store: Store,
-        pilot: PilotStatusClient,
+        pilots: PilotStatusPool,
         wake_notifier: Callable[[], None],
         clock: Callable[[], float],
     ) -> None:
         self._store = store
-        self._pilot = pilot
+        self._pilots = pilots
         self._wake_notifier = wake_notifier
         self._clock = clock
         self._loop = DueWorkLoop("reminders", self._fire_due, store.next_reminder_time, clock)
@@ -85,7 +84,7 @@ class ReminderService:
         text = tr.t(
             "reminder.warning",
             user=request.user_id,
-            phone=mask(request.phone_e164),
+            phone=request.shown_phone,
             until=messages.slack_date(request.expires_at or 0),
         )
         reply = NewDelivery(f"reminder{reminder.id}:reply", REPLY, messages.thread_reply(request, text))
@@ -107,7 +106,7 @@ class ReminderService:
             new_reminders = reminders_for_grant(float(expiration), now)
         else:
             changed = replace(request, state=EXPIRED)
-            text = tr.t("reminder.expired", user=request.user_id, phone=mask(request.phone_e164))
+            text = tr.t("reminder.expired", user=request.user_id, phone=request.shown_phone)
             update = {"state": EXPIRED}
             new_reminders = []
         deliveries = [
@@ -126,7 +125,7 @@ class ReminderService:
 
     async def _probe(self, request: Request) -> tuple[str | None, int | None]:
         try:
-            permission = await self._pilot.get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             # Without a fresh answer, the grant is treated as expired: that is what Meta says happens.
             log.warning("request %d: expiry probe failed (%s)", request.id, error.label)

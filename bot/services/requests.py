@@ -15,7 +15,6 @@ from enum import Enum
 
 from bot.i18n import Translator
 from bot.phones import mask
-from bot.pilot_status.client import PilotStatusClient
 from bot.pilot_status.errors import (
     AuthenticationError,
     FeatureNotSupportedError,
@@ -25,6 +24,7 @@ from bot.pilot_status.errors import (
     TenantScopeError,
     UnconfirmedError,
 )
+from bot.pilot_status.pool import PilotStatusPool
 from bot.services.outcomes import Effects, granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DIRECT, PARENT, REPLY, RESPOND, UPDATE, DeliveryError
@@ -52,7 +52,7 @@ class RequestService:
     def __init__(
         self,
         store: Store,
-        pilot: PilotStatusClient,
+        pilots: PilotStatusPool,
         tasks: Tasks,
         wake_notifier: Callable[[], None],
         *,
@@ -60,9 +60,11 @@ class RequestService:
         workspace: Workspace,
         wake_reminders: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        phone_display: str = "masked",
     ) -> None:
+        self._phone_display = phone_display
         self._store = store
-        self._pilot = pilot
+        self._pilots = pilots
         self._tasks = tasks
         self._wake_notifier = wake_notifier
         self._wake_reminders = wake_reminders
@@ -90,7 +92,9 @@ class RequestService:
         a second one could only spend the customer's quota.
         """
         reason = reason or Translator(lang).t("reason.default")
-        draft = _draft(channel_id, user_id, phone_e164, reason, lang, thread_ts)
+        draft = replace(
+            _draft(channel_id, user_id, phone_e164, reason, lang, thread_ts), phone_display=self._phone_display
+        )
         parent_key = f"{source_key or uuid.uuid4().hex}:parent"
         request_id, created = await self._store.create_request(
             source_key=source_key,
@@ -104,6 +108,7 @@ class RequestService:
             thread_ts=thread_ts,
             number_name=number_name,
             refuse_if_open=True,
+            phone_display=self._phone_display,
             parent=lambda request_id: NewDelivery(
                 parent_key, PARENT, messages.parent_message(replace(draft, id=request_id))
             ),
@@ -173,7 +178,9 @@ class RequestService:
         if not await self._store.transition(request_id, [READY], SENDING):
             return
         try:
-            message_id = await self._pilot.request_permission(request.phone_e164, request.reason)
+            message_id = await self._pilots.get(request.number_name).request_permission(
+                request.phone_e164, request.reason
+            )
         except UnconfirmedError as error:
             log.warning("request %d: Pilot Status did not confirm (%s)", request_id, error.label)
             await self._unconfirmed(request)
@@ -194,7 +201,7 @@ class RequestService:
         When the probe itself fails, AskCall sends anyway and claims nothing it doesn't know.
         """
         try:
-            permission = await self._pilot.get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
             return False

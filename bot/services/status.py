@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.i18n import Translator
-from bot.phones import mask
-from bot.pilot_status.client import CallPermission, PilotStatusClient
+from bot.phones import display_phone
+from bot.pilot_status.client import CallPermission
 from bot.pilot_status.errors import PilotStatusError
+from bot.pilot_status.pool import PilotStatusPool
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import UPDATE
@@ -34,7 +35,7 @@ class StatusService:
     def __init__(
         self,
         store: Store,
-        pilot: PilotStatusClient,
+        pilots: PilotStatusPool,
         wake_notifier: Callable[[], None],
         *,
         workspace: Workspace,
@@ -42,16 +43,18 @@ class StatusService:
         clock: Callable[[], float],
     ) -> None:
         self._store = store
-        self._pilot = pilot
+        self._pilots = pilots
         self._wake_notifier = wake_notifier
         self._wake_reminders = wake_reminders
         self._workspace = workspace
         self._clock = clock
 
-    async def describe(self, phone_e164: str, tr: Translator) -> str:
-        """The `/askcall status` answer: permission and quota left, without sending anything."""
+    async def describe(self, phone_e164: str, number_name: str, tr: Translator) -> str:
+        """The `/askcall status` answer: permission and quota left, without sending anything.
+
+        Only the asking rep sees it (ephemeral), so the full number is shown."""
         try:
-            permission = await self._pilot.get_permission(phone_e164)
+            permission = await self._pilots.get(number_name).get_permission(phone_e164)
         except PilotStatusError as error:
             return tr.t("status.unavailable", detail=error.label)
         action = permission.actions.get(SEND_REQUEST)
@@ -59,7 +62,7 @@ class StatusService:
         day, week = limits.get("PT24H"), limits.get("P7D")
         text = tr.t(
             "status.report",
-            phone=mask(phone_e164),
+            phone=display_phone(phone_e164, full=True),
             permission=permission_text(permission, tr),
             left_day=max(day.max_allowed - day.current_usage, 0) if day else "?",
             max_day=day.max_allowed if day else 1,
@@ -84,7 +87,7 @@ class StatusService:
             return
         tr = Translator(request.lang)
         try:
-            permission = await self._pilot.get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             checked = tr.t("status.unavailable", detail=error.label)
         else:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.i18n import Translator
-from bot.phones import mask
+from bot.phones import display_phone
 from bot.slack.messages import escape_mrkdwn, slack_date
 from bot.store import EXPIRED, FAILED, UNDELIVERABLE, Request
 
@@ -86,7 +86,7 @@ def _item(request: Request, tr: Translator, now: float, link: Callable[[Request]
     return tr.t(
         "home.item",
         marker=marker(request, now),
-        phone=mask(request.phone_e164),
+        phone=display_phone(request.phone_e164, full=True),  # the Home tab is private to its rep
         reason=escape_mrkdwn(" ".join(reason.split())),
         when=when,
         link=link(request),

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.i18n import Translator
-from bot.phones import mask
 from bot.store import Request
 
 MODAL_CALLBACK_ID = "askcall_request"
@@ -65,7 +64,7 @@ def parent_message(request: Request, checked: str | None = None) -> dict[str, An
     about the request) or, for a request started from someone's message, the first reply in that
     message's thread. `checked` is the result of the last "Check status" click, if any."""
     tr = Translator(request.lang)
-    phone = mask(request.phone_e164)
+    phone = request.shown_phone
     status = status_line(request, tr)
     context = [{"type": "mrkdwn", "text": status}]
     if checked:
@@ -176,6 +175,16 @@ def request_modal(
                 },
             },
         ],
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (e.g. why a shortcut can't be used)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "OK"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
     }
 
 

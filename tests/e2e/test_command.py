@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from bot.fakes.pilot_status import iso_timestamp
-from bot.fakes.slack import FakeSlack
-from tests.conftest import CHANNEL, REP, Server
+from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from tests.conftest import CHANNEL, REP, SIGNING_SECRET, Server
 from tests.e2e.helpers import (
     DAY,
     DIGITS,
@@ -31,7 +30,6 @@ from tests.e2e.helpers import (
     slack_writes,
     updates_of,
 )
-
 
 # --- happy path ---------------------------------------------------------------------------------------------
 
@@ -63,6 +61,7 @@ async def test_command_happy_path_temporary(server: Server) -> None:
 
     expiry = int(time.time()) + 3 * DAY + 1234
     pilot.set_permission(E164, "TEMPORARY", expiry)
+    probes_before = len(pilot.requests_to("GET", PERMISSION_PROBE))
     result = await answer(server, DIGITS, "TEMPORARY")
     assert result["duplicate"] is False
 
@@ -70,7 +69,8 @@ async def test_command_happy_path_temporary(server: Server) -> None:
     assert f"<@{REP}>" in reply["text"]
     assert "✅" in reply["text"]
     assert f"<!date^{expiry}^" in reply["text"]
-    probes = pilot.requests_to("GET", PERMISSION_PROBE)
+    # The expiry was read from Pilot Status, for this customer.
+    probes = pilot.requests_to("GET", PERMISSION_PROBE)[probes_before:]
     assert [p.query for p in probes] == [{"to": E164}]
 
     (update,) = updates_of(slack, parent)
@@ -269,14 +269,40 @@ async def test_bare_command_opens_the_modal(server: Server, text: str) -> None:
     assert slack.calls_to("chat.postMessage", only_ok=False) == []
 
 
-async def test_an_unsigned_slash_command_is_refused(server: Server) -> None:
-    from bot.fakes.slack import slack_signed_headers, slash_command_body
-
+@pytest.mark.parametrize("forgery", ["wrong secret", "replayed", "unsigned"])
+async def test_a_forged_or_replayed_slash_command_is_refused(server: Server, forgery: str) -> None:
     body = slash_command_body(f"{PHONE} {REASON}", response_url=server.slack.response_url())
-    headers = slack_signed_headers(body, "not-the-signing-secret")
+    if forgery == "wrong secret":
+        headers = slack_signed_headers(body, "not-the-signing-secret")
+    elif forgery == "replayed":
+        headers = slack_signed_headers(body, SIGNING_SECRET, timestamp=int(time.time()) - 600)
+    else:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
     response = await server.post_slack(body, headers)
     assert response.status == 401
     await server.wait_idle()
     assert posts(server.pilot) == []
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
     assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+
+
+async def test_the_full_number_is_never_shown_in_slack_nor_logged(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    parent = await ask(server)
+    await answer(server, DIGITS, "TEMPORARY")
+    await answer(server, "5521998765432", "PERMANENT")  # matches nothing: logged, masked
+    assert len(slack_writes(server.slack)) == 3
+    for call in slack_writes(server.slack):
+        for spelled in (DIGITS, E164, "98765-4321", "987654321"):
+            assert spelled not in render(call)
+    # AskCall's own log lines (`askcall serve` quiets the HTTP libraries, which log full URLs at INFO).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot"))
+    assert MASKED in logged
+    assert "+55 21 9••••-5432" in logged
+    for spelled in (DIGITS, E164, "98765-4321", "5521998765432", "99876-5432"):
+        assert spelled not in logged
+    assert only_parent(server.slack) == parent

@@ -127,7 +127,7 @@ async def test_status_subcommand_shows_permission_and_quota_without_sending(app:
     assert response.status == 200
     await app.slack.wait_for(lambda: len(app.slack.responses) == 1)
     text = app.slack.responses[0]["text"]
-    assert "+55 11 9••••-4321" in text and "1 de 1" in text and "2 de 2" in text
+    assert "+55 11 98765-4321" in text and "1 de 1" in text and "2 de 2" in text  # ephemeral: full number
     assert posts(app.pilot) == [] and status_messages(app.slack) == []
 
 
@@ -313,7 +313,7 @@ async def test_home_tab_lists_only_that_reps_requests_in_groups(app: Server, clo
     assert (await app.post_slack(raw, headers)).status == 200
     await app.slack.wait_for(lambda: REP in app.slack.home_views)
     text = json.dumps(app.slack.home_views[REP]["blocks"], ensure_ascii=False)
-    assert text.index("♾️ *+55 11 9••••-4321*") < text.index("⏳ *+55 11 9••••-5678*")
+    assert text.index("♾️ *+55 11 98765-4321*") < text.index("⏳ *+55 11 91234-5678*")
     assert "5432" not in text
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bot.config import RetryPolicy, Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
@@ -213,3 +215,52 @@ async def test_answer_stored_but_not_processed_before_the_crash_is_processed_aft
         reply = only_reply(slack, parent)
         assert "✅" in reply["text"]
         assert (await only_request(second)).outcome == "TEMPORARY"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="find_posted() can only look for parents and thread replies; a DM notice (no response_url) left "
+    "inflight by a crash is sent again",
+)
+async def test_dm_notice_in_flight_during_a_crash_is_not_sent_twice(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    settings = patient(settings)
+    slack.unreachable_channels[CHANNEL] = "channel_not_found"
+    first = await start_server(settings, slack, pilot)
+    try:
+        slack.fail_next("chat.postMessage", error="channel_not_found")  # the parent
+        slack.delay_next("chat.postMessage", 1.0)  # the DM
+        await first.submit_modal("+55 11 98765-4321", "motivo", metadata={"channel_id": CHANNEL})
+        await slack.wait_for(lambda: len(slack.calls_to("chat.postMessage", only_ok=False)) == 2)
+    finally:
+        await stop_server(first)
+    await slack.wait_for(lambda: len(slack.messages) == 1)
+
+    async with running(settings, slack, pilot) as second:
+        await second.wait_idle()
+    assert [m["channel"] for m in slack.messages] == [REP]
+
+
+async def test_graceful_stop_lets_an_inflight_pilot_status_call_finish(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    """A SIGTERM-style stop within the grace period: the call completes and is recorded, nothing is unknown."""
+    assert settings.shutdown_grace >= 1.0
+    pilot.script("POST", PERMISSION_REQUEST, delay=0.5)
+    first = await start_server(settings, slack, pilot)
+    try:
+        await first.command("+55 11 98765-4321 Podemos te ligar?")
+        await slack.wait_for(lambda: len(posts(pilot)) == 1)
+    finally:
+        await stop_server(first)
+    assert [p.status for p in posts(pilot)] == [200]
+    assert [r["state"] for r in db_rows(settings, "SELECT state FROM requests")] == ["waiting"]
+
+    async with running(settings, slack, pilot) as second:
+        await second.wait_idle()
+        parent = only_parent(slack)
+        assert replies(slack, parent) == []
+        await answer(second, DIGITS, "PERMANENT")
+        assert "♾️" in only_reply(slack, parent)["text"]
+    assert len(posts(pilot)) == 1

@@ -144,7 +144,7 @@ async def test_a_request_waiting_on_retry_after_does_not_hold_up_another(server:
     assert response.status == 200
     await slack.wait_for(lambda: len(posts(server.pilot)) == 2)
     await slack.wait_for(lambda: len(slack.channel_messages(CHANNEL)) == 2)
-    parent_b = [m for m in slack.channel_messages(CHANNEL) if m["ts"] != parent_a["ts"]][0]
+    parent_b = next(m for m in slack.channel_messages(CHANNEL) if m["ts"] != parent_a["ts"])
     await server.answer("5521998765432", "NO_PERMISSION")
     await slack.wait_for(lambda: len(updates_of(slack, parent_b)) == 1)
     assert replies(slack, parent_a) == []

@@ -220,11 +220,15 @@ async def test_two_customers_answering_in_reverse_order(server: Server) -> None:
     assert "❌" in render(update_b) and "Cliente B" in render(update_b)
 
 
-async def test_answer_goes_to_the_most_recent_open_request_for_the_customer(server: Server) -> None:
+async def test_answer_goes_to_the_most_recent_request_for_the_customer(server: Server) -> None:
     first = await ask(server, f"{E164} primeiro")
+    await answer(server, DIGITS, "NO_PERMISSION")
+    server.pilot.now = lambda: time.time() + 2 * 24 * 3600  # Meta's 1-per-24 h quota has freed up again
     second = await ask(server, f"{E164} segundo")
-    await answer(server, DIGITS, "PERMANENT")
-    assert replies(server.slack, first) == []
+    assert [p.json["text"] for p in posts(server.pilot)] == ["primeiro", "segundo"]
+
+    await answer(server, DIGITS, "PERMANENT", at=time.time() + 60)
+    assert len(replies(server.slack, first)) == 1
     assert "♾️" in only_reply(server.slack, second)["text"]
 
 

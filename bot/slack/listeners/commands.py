@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.i18n import Translator
-from bot.phones import mask
+from bot.phones import display_phone
 from bot.services.validation import ValidInput, from_command_text
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import slack_date, unescape_slack
@@ -40,7 +40,7 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
         await ack(text=tr.t("help"), response_type="ephemeral")
         return
     if first_word.lower() in STATUS_WORDS:
-        await _status(ack, respond, rest, tr, ctx)
+        await _status(ack, respond, rest, tr, ctx, ctx.number_name(command.get("channel_id")))
         return
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
@@ -57,6 +57,7 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
             reason=parsed.reason,
             lang=tr.lang,
             response_url=command.get("response_url"),
+            number_name=ctx.number_name(command.get("channel_id")),
         )
     except OpenRequestExists as exists:
         await ack(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral")
@@ -72,14 +73,16 @@ def open_elsewhere_text(exists: OpenRequestExists, tr: Translator, ctx: Listener
     other = exists.request
     return tr.t(
         "precheck.open_elsewhere",
-        phone=mask(other.phone_e164),
+        phone=display_phone(other.phone_e164, full=True),  # ephemeral, to a rep who typed it
         user=other.user_id,
         when=slack_date(other.created_at),
         link=ctx.requests.link_to(other),
     )
 
 
-async def _status(ack: AsyncAck, respond: AsyncRespond, text: str, tr: Translator, ctx: ListenerContext) -> None:
+async def _status(
+    ack: AsyncAck, respond: AsyncRespond, text: str, tr: Translator, ctx: ListenerContext, number_name: str
+) -> None:
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
         lines = [problem_text(tr, p) for p in parsed if p.field == "phone"] + [tr.t("status.usage")]
@@ -88,6 +91,6 @@ async def _status(ack: AsyncAck, respond: AsyncRespond, text: str, tr: Translato
     await ack()
 
     async def report() -> None:
-        await respond(text=await ctx.status.describe(parsed.phone_e164, tr), response_type="ephemeral")
+        await respond(text=await ctx.status.describe(parsed.phone_e164, number_name, tr), response_type="ephemeral")
 
     ctx.tasks.spawn(report(), name="status-report")

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import DEFAULT_NUMBER, Settings
 from bot.i18n import Translator
+from bot.services.access import AccessPolicy
 from bot.services.home import HomeService
 from bot.services.requests import RequestService
 from bot.services.status import StatusService
@@ -25,10 +26,16 @@ class ListenerContext:
     settings: Settings
     requests: RequestService
     status: StatusService
+    access: AccessPolicy
     home: HomeService
     languages: UserLanguages
     tasks: Tasks
     client: AsyncWebClient
+
+    def number_name(self, channel_id: str | None) -> str:
+        """The WhatsApp number serving a channel (the access check already refused unserved ones)."""
+        number = self.settings.number_for_channel(channel_id)
+        return number.name if number else DEFAULT_NUMBER
 
     async def translator(self, user_id: str | None) -> Translator:
         return Translator(await self.languages.language_for(user_id))

@@ -1,0 +1,70 @@
+"""The access check, in front of every listener that can send something: the command, the form,
+shortcuts and buttons. A refused rep is told why and whom to ask, in the way each surface allows."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.slack.listeners.context import ListenerContext
+from bot.slack.messages import CHANNEL_ACTION, CHANNEL_BLOCK, PHONE_BLOCK, notice_modal
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, ctx: ListenerContext) -> None:
+    async def check_access(
+        body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond, next: Callable[[], Awaitable[None]]
+    ) -> None:
+        who_where = _user_and_channel(body)
+        if who_where is None:
+            await next()
+            return
+        user_id, channel_id = who_where
+        tr = await ctx.translator(user_id)
+        refusal = await ctx.access.refusal(user_id, channel_id, tr)
+        if refusal is None:
+            await next()
+            return
+        log.info("refused %s for %s in %s", body.get("type") or "command", user_id, channel_id)
+        await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
+
+    app.middleware(check_access)
+
+
+def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(user, channel) of a request that can lead to a WhatsApp message; None for the rest."""
+    if body.get("command"):
+        return body["user_id"], body.get("channel_id")
+    kind = body.get("type")
+    if kind in ("block_actions", "message_action"):
+        return body["user"]["id"], (body.get("channel") or {}).get("id")
+    if kind == "shortcut":
+        return body["user"]["id"], None
+    if kind == "view_submission":
+        view = body.get("view") or {}
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        picked = view.get("state", {}).get("values", {}).get(CHANNEL_BLOCK, {}).get(CHANNEL_ACTION) or {}
+        return body["user"]["id"], metadata.get("channel_id") or picked.get("selected_conversation")
+    return None
+
+
+async def _refuse(
+    body: dict[str, Any], text: str, ack: AsyncAck, respond: AsyncRespond, ctx: ListenerContext, title: str
+) -> None:
+    kind = body.get("type")
+    if body.get("command"):
+        await ack(text=text, response_type="ephemeral")
+    elif kind == "view_submission":
+        await ack(response_action="errors", errors={PHONE_BLOCK: text})
+    elif kind == "shortcut":
+        await ack()
+        ctx.tasks.spawn(ctx.client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")
+    else:
+        await ack()
+        if body.get("response_url"):
+            await respond(text=text, response_type="ephemeral", replace_original=False)
