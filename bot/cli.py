@@ -13,17 +13,20 @@ from dotenv import load_dotenv
 
 from bot.admin.commands import add_admin_commands, run_admin_command
 from bot.config import ConfigError, Settings
+from bot.observability import JsonFormatter, RequestIdFilter
 
 # Third-party loggers that would print URLs or payloads (phone numbers, tokens) at INFO/DEBUG.
 _QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "aiohttp.access")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler], force=True)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused because AskCall hands it
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"askcall: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
         return serve(settings)
     return 1

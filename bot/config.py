@@ -117,10 +117,10 @@ class Settings:
         insecure = get("ASKCALL_INSECURE_DEV").lower() in TRUTHY
         extra_numbers = _numbers_from_file(get("ASKCALL_CONFIG"), env, insecure)
         required = ["SLACK_BOT_TOKEN"] + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
-        if not insecure:
+        if not insecure and not get("SLACK_APP_TOKEN"):  # Socket Mode requests are not signed
             required.append("SLACK_SIGNING_SECRET")
-            if get("PILOT_STATUS_API_KEY") or not extra_numbers:
-                required.append("PILOT_STATUS_WEBHOOK_SECRET")
+        if not insecure and (get("PILOT_STATUS_API_KEY") or not extra_numbers):
+            required.append("PILOT_STATUS_WEBHOOK_SECRET")
         missing = [name for name in required if not get(name)]
         if missing:
             hint = (

@@ -32,6 +32,9 @@ EXPECTED_BOT_SCOPES = {
     # Only to check, after a crash, whether AskCall's own message was already posted.
     "channels:history",
     "groups:history",
+    # Each rep's locale (language), and membership of ASKCALL_ALLOWED_USERGROUPS.
+    "users:read",
+    "usergroups:read",
 }
 
 
@@ -165,3 +168,34 @@ def test_validator_rejects_broken_manifest(
     errors = _errors(validator, broken)
     assert errors, "the schema validator accepted a broken manifest"
     assert any(e.startswith(f"{error_path}: ") for e in errors), errors
+
+
+SOCKET_MANIFEST_PATH = REPO_ROOT / "manifest.socket.yml"
+
+
+@pytest.fixture(scope="module")
+def socket_manifest() -> dict[str, Any]:
+    with SOCKET_MANIFEST_PATH.open(encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+def test_socket_mode_manifest_validates_and_has_no_request_urls(
+    validator: Draft7Validator, socket_manifest: dict[str, Any], manifest: dict[str, Any]
+) -> None:
+    assert _errors(validator, socket_manifest) == []
+    assert socket_manifest["settings"]["socket_mode_enabled"] is True
+    assert "askcall.example.com" not in yaml.safe_dump(socket_manifest)
+    # Same app otherwise: same command, shortcuts, events and scopes as the HTTP manifest.
+    assert socket_manifest["oauth_config"] == manifest["oauth_config"]
+    assert socket_manifest["features"]["shortcuts"] == manifest["features"]["shortcuts"]
+    assert socket_manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+
+
+def test_shortcuts_and_home_match_the_listeners(manifest: dict[str, Any]) -> None:
+    from bot.slack.listeners.shortcuts import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT
+
+    shortcuts = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {MESSAGE_SHORTCUT: "message", GLOBAL_SHORTCUT: "global"}
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")

@@ -35,7 +35,7 @@ __all__ = [
     "view_submission_payload",
 ]
 
-DEFAULT_SCOPES = "commands,chat:write,chat:write.public,channels:history,groups:history"
+DEFAULT_SCOPES = "commands,chat:write,chat:write.public,channels:history,groups:history,users:read,usergroups:read"
 
 # Arguments that slack_sdk may send as JSON strings when the request is form-encoded.
 _JSON_ARGS = ("blocks", "metadata", "attachments", "view")

@@ -8,6 +8,8 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "chat:write.public",
     "channels:history",
     "groups:history",
+    "users:read",
+    "usergroups:read",
 )
 
 
