@@ -40,7 +40,7 @@ class AskCallProcess:
             sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log
         )
         async with aiohttp.ClientSession() as http:
-            for _ in range(500):
+            for _ in range(1500):  # up to ~30 s on a loaded machine
                 try:
                     async with http.get(self.url + "/healthz") as response:
                         if response.status == 200:
@@ -61,7 +61,7 @@ class AskCallProcess:
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), 20)
+        return await asyncio.wait_for(self.proc.wait(), 40)
 
     async def command(self, http: aiohttp.ClientSession, text: str, response_url: str) -> int:
         body = slash_command_body(text, response_url=response_url)
