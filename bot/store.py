@@ -281,6 +281,8 @@ class Store:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._event_queue: list[tuple[tuple[Any, ...], asyncio.Future[tuple[int, bool]]]] = []
+        self._event_writer: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
@@ -472,31 +474,64 @@ class Store:
         body: str,
         number_name: str = DEFAULT_NUMBER,
     ) -> tuple[int, bool]:
-        """Store a webhook delivery once. Returns (event id, is_new)."""
-        now = time.time()
+        """Store a webhook delivery once. Returns (event id, is_new) after it is committed.
+
+        Deliveries arriving together share one transaction (group commit): each caller still
+        returns only once its own row is durable, but N concurrent webhooks cost one commit.
+        """
+        row = (
+            dedup_key,
+            event,
+            status,
+            from_phone,
+            to_phone,
+            customer_key(from_phone or ""),
+            event_ts,
+            body,
+            time.time(),
+            number_name,
+        )
+        future: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
+        self._event_queue.append((row, future))
+        if self._event_writer is None or self._event_writer.done():
+            self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
+        return await future
+
+    async def _write_events(self) -> None:
+        while self._event_queue:
+            batch, self._event_queue = self._event_queue, []
+            try:
+                results = await self._insert_events([row for row, _ in batch])
+            except BaseException as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
+        results: list[tuple[int, bool]] = []
         async with self.transaction() as db:
-            cursor = await db.execute(
-                """INSERT OR IGNORE INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
-                       phone_key, event_ts, body, received_at, number_name)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    dedup_key,
-                    event,
-                    status,
-                    from_phone,
-                    to_phone,
-                    customer_key(from_phone or ""),
-                    event_ts,
-                    body,
-                    now,
-                    number_name,
-                ),
-            )
-            if cursor.rowcount == 1:
-                return int(cursor.lastrowid or 0), True
-            async with db.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (dedup_key,)) as cur:
-                row = await cur.fetchone()
-        return int(row[0]) if row else 0, False
+            for row in rows:
+                async with db.execute(
+                    """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
+                           phone_key, event_ts, body, received_at, number_name)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+                    row,
+                ) as cursor:
+                    inserted = await cursor.fetchone()
+                if inserted is not None:
+                    results.append((int(inserted[0]), True))
+                    continue
+                async with db.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (row[0],)) as cursor:
+                    existing = await cursor.fetchone()
+                results.append((int(existing[0]) if existing else 0, False))
+        return results
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
         row = await self._fetchone(
