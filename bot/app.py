@@ -88,7 +88,6 @@ class AskCall:
             pilot,
             tasks,
             notifier.wake,
-            retry_attempts=settings.pilot_status_retry.attempts,
             workspace=workspace,
             wake_reminders=reminders.wake,
             clock=clock,
@@ -140,8 +139,10 @@ class AskCall:
         return askcall
 
     async def _recover(self) -> None:
-        await self.notifier.recover()
+        # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
+        # recovery can start new sends (which also pass through the sending state).
         await self.requests.recover()
+        await self.notifier.recover()
         for event_id in await self.answers.recover():
             self.tasks.spawn(self.answers.process(event_id), name=f"answer-{event_id}")
 

@@ -71,9 +71,10 @@ class Settings:
     insecure_dev: bool = False
     pilot_status_timeout: float = 30.0
     pilot_status_retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Slack deliveries retry durably (from the store) with this backoff, capped at 5 minutes.
+    # Slack deliveries retry durably (from the store) with this backoff, capped at 5 minutes: about
+    # a day of trying before a transient failure counts as final (metrics show dead deliveries).
     slack_retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(attempts=12, base_delay=1.0, max_delay=300.0, max_retry_after=3600)
+        default_factory=lambda: RetryPolicy(attempts=300, base_delay=1.0, max_delay=300.0, max_retry_after=3600)
     )
     shutdown_grace: float = 10.0
     # Erase phones and reasons of closed requests older than this many days (0: keep forever).
@@ -212,6 +213,8 @@ def _numbers_from_file(path: str, env: Mapping[str, str], insecure: bool) -> tup
         api_key = (env.get(key_var) or "").strip() if key_var else ""
         secret = (env.get(secret_var) or "").strip() if secret_var else ""
         if not api_key:
+            if key_var:
+                raise ConfigError(f"{where} ({name}): the variable named by api_key_env ({key_var}) is empty or unset")
             raise ConfigError(f"{where} ({name}): set api_key_env to a variable holding its key, and set that variable")
         if not secret and not insecure:
             raise ConfigError(

@@ -287,7 +287,12 @@ class Store:
     # --- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
         _ensure_parent_directory(self.path)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        connection = aiosqlite.connect(self.path, isolation_level=None)
+        # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
+        # test, an aborted CLI command) would keep the process alive forever. Every write is
+        # committed before it is acknowledged, so letting the thread die with the process is safe.
+        connection._thread.daemon = True
+        self._db = await connection
         self._db.row_factory = aiosqlite.Row
         # WAL: readers never block the writer; NORMAL sync is durable against process crashes
         # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.

@@ -173,6 +173,8 @@ class FakePilotStatus:
         webhook_secret: str = "whsec_test",
     ) -> None:
         self.api_key = api_key
+        # More keys this fake answers to (other WhatsApp numbers of the same tenant sharing one fake).
+        self.accepted_keys: set[str] = set()
         self.business_number = business_number
         self.webhook_secret = webhook_secret
         self.now: Callable[[], float] = time.time
@@ -398,7 +400,8 @@ class FakePilotStatus:
         return web.Response(text=text, status=script.status, headers=script.headers)
 
     async def _default(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-        if request.headers.get("x-api-key") != self.api_key:
+        key = request.headers.get("x-api-key")
+        if key != self.api_key and key not in self.accepted_keys:
             return _error(401, "UNAUTHORIZED", "Unauthorized")
         if request.path.startswith("/v1/calls"):
             if self.tenant_key:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Self
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "interaction_body",
     "slack_signed_headers",
     "slash_command_body",
+    "slash_command_envelope",
     "view_submission_payload",
 ]
 
@@ -80,8 +81,12 @@ def _public(message: dict[str, Any]) -> dict[str, Any]:
 class FakeSlack:
     """In-process fake of the Slack Web API methods AskCall uses."""
 
-    def __init__(self, token: str = "xoxb-test", bot_user_id: str = "UBOT", team_id: str = "T1") -> None:
+    def __init__(
+        self, token: str = "xoxb-test", bot_user_id: str = "UBOT", team_id: str = "T1", app_token: str = "xapp-test"
+    ) -> None:
         self.token = token
+        # App-level token for Socket Mode: only `apps.connections.open` accepts it.
+        self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.team_id = team_id
         self.scopes: str = DEFAULT_SCOPES
@@ -101,6 +106,11 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.fail_response_urls: bool = False
 
+        # Socket Mode: open WebSockets (newest last), every connection ever made, and what clients sent.
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_connections: int = 0
+        self.socket_acks: list[dict[str, Any]] = []
+
         self._scripts: dict[str, deque[_Scripted]] = {}
         self._ts_counter = itertools.count(100)
         self._last_sec = 0
@@ -117,6 +127,7 @@ class FakeSlack:
         # slack_sdk sends some methods (conversations.replies, users.info, ...) as GET.
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
+        app.router.add_get("/socket", self._handle_socket)
         return app
 
     async def start(self) -> None:
@@ -130,6 +141,8 @@ class FakeSlack:
         self._runner = runner
 
     async def stop(self) -> None:
+        for socket in list(self.sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -158,6 +171,10 @@ class FakeSlack:
 
     def response_url(self, name: str = "r1") -> str:
         return f"{self.base_url}/response/{name}"
+
+    @property
+    def socket_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/socket"
 
     # ------------------------------------------------------------------ scripting
     def fail_next(
@@ -294,7 +311,7 @@ class FakeSlack:
         call = SlackCall(method, args, now_mono, now_wall)
         self.calls.append(call)
 
-        if token != self.token:
+        if token != (self.app_token if method == "apps.connections.open" else self.token):
             call.outcome = "invalid_auth"
             return web.json_response(self._err("invalid_auth"))
 
@@ -330,6 +347,41 @@ class FakeSlack:
                 {"ok": False, "error": f"http_{script.status}"}, status=script.status, headers=headers
             )
         return None  # status 200, no error: answer normally (after the delay)
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        """Socket Mode WebSocket: says hello, then relays envelopes sent with :meth:`socket_send`."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        self.socket_connections += 1
+        try:
+            await socket.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.sockets),
+                    "debug_info": {"host": "fake-slack", "approximate_connection_time": 3600},
+                    "connection_info": {"app_id": "A1"},
+                }
+            )
+            async for message in socket:
+                if message.type == WSMsgType.TEXT:
+                    with contextlib.suppress(ValueError):
+                        body = json.loads(message.data)
+                        if isinstance(body, dict):
+                            self.socket_acks.append(body)
+        finally:
+            self.sockets.remove(socket)
+        return socket
+
+    async def socket_send(self, envelope: dict[str, Any]) -> None:
+        """Send an envelope (e.g. from :func:`slash_command_envelope`) to the newest Socket Mode client."""
+        if not self.sockets:
+            raise AssertionError("no Socket Mode client is connected")
+        await self.sockets[-1].send_json(envelope)
+
+    def socket_ack(self, envelope_id: str) -> dict[str, Any] | None:
+        """The client's acknowledgement of an envelope, if it came."""
+        return next((a for a in self.socket_acks if a.get("envelope_id") == envelope_id), None)
 
     async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -540,6 +592,9 @@ class FakeSlack:
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._ok(users=list(self.usergroups.get(str(args.get("usergroup") or ""), [])))
 
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._ok(url=self.socket_url)
+
     _methods: ClassVar[dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]]] = {
         "auth.test": _auth_test,
         "chat.postMessage": _chat_post_message,
@@ -553,6 +608,7 @@ class FakeSlack:
         "views.publish": _views_publish,
         "users.info": _users_info,
         "usergroups.users.list": _usergroups_users_list,
+        "apps.connections.open": _apps_connections_open,
     }
 
 
@@ -607,6 +663,17 @@ def slash_command_body(
             "trigger_id": trigger_id or _new_trigger_id(),
         }
     )
+
+
+def slash_command_envelope(text: str, *, envelope_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A Socket Mode ``slash_commands`` envelope: the same fields as :func:`slash_command_body`, as JSON."""
+    payload = dict(parse_qsl(slash_command_body(text, **fields)))
+    return {
+        "envelope_id": envelope_id or uuid.uuid4().hex,
+        "type": "slash_commands",
+        "payload": payload,
+        "accepts_response_payload": True,
+    }
 
 
 def interaction_body(payload: dict[str, Any]) -> str:

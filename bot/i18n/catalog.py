@@ -195,6 +195,16 @@ CATALOG: dict[str, dict[str, str]] = {
             "{attempts} attempts. Nothing reached the customer; try again in a few minutes."
         ),
     },
+    "failure.busy": {
+        "pt-BR": (
+            "<@{user}> ❌ Não enviado: a Pilot Status está limitando os envios e pediu para esperar {seconds} s. "
+            "Nada chegou ao cliente; tente de novo daqui a alguns minutos."
+        ),
+        "en": (
+            "<@{user}> ❌ Not sent: Pilot Status is throttling requests and asked to wait {seconds} s. Nothing "
+            "reached the customer; try again in a few minutes."
+        ),
+    },
     "failure.unconfirmed": {
         "pt-BR": (
             "<@{user}> ⚠️ A Pilot Status não confirmou o envio a tempo, então não sei se o pedido chegou ao "

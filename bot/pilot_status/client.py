@@ -135,6 +135,7 @@ class PilotStatusClient:
             try:
                 return await self._once(method, path, idempotent=idempotent, **kwargs)
             except PilotStatusError as error:
+                error.attempts = attempt
                 delay = self._retry_delay(error, attempt)
                 if delay is None:
                     raise

@@ -21,6 +21,8 @@ class PilotStatusError(Exception):
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        # How many times the call was made before giving up (set by the client's retry loop).
+        self.attempts = 1
 
     @property
     def label(self) -> str:

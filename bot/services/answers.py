@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -42,8 +42,9 @@ class AnswerService:
         self._wake_reminders = wake_reminders
         self._workspace = workspace
         self._clock = clock
-        # One answer at a time per customer, so two quick answers apply in order.
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One answer at a time per customer, so two quick answers apply in order. Weak values: a
+        # customer's lock lives only while someone holds or awaits it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ingest(
         self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER
@@ -65,7 +66,10 @@ class AnswerService:
         event = await self._store.get_webhook_event(event_id)
         if event is None or event.processed_at is not None or not event.phone_key:
             return
-        async with self._locks[event.phone_key]:
+        lock = self._locks.get(event.phone_key)
+        if lock is None:
+            lock = self._locks[event.phone_key] = asyncio.Lock()
+        async with lock:
             await self._apply(event)
 
     async def recover(self) -> list[int]:
@@ -86,14 +90,16 @@ class AnswerService:
                 log.info("answer from %s older than the one on request %d; ignored", customer, request.id)
                 await self._store.settle_webhook_event(event.id, "stale", request_id=request.id)
                 return
-            if request.outcome == event.status:
-                await self._store.settle_webhook_event(event.id, "unchanged", request_id=request.id)
-                return
         expires_at = await self._expiry(request, event.status or "", answered_at)
         tr = Translator(request.lang)
         preview = replace(request, outcome=event.status, expires_at=expires_at)
         text = messages.answer_text(preview, tr)
-        if changed:
+        if changed and request.outcome == event.status:
+            if not _renewed(request, expires_at):
+                await self._store.settle_webhook_event(event.id, "unchanged", request_id=request.id)
+                return
+            text = tr.t("reminder.renewed", user=request.user_id, until=messages.slack_date(expires_at or 0))
+        elif changed:
             text = tr.t("answer.changed") + " " + text
         dm, _, _ = await self._store.user_prefs(request.user_id)
         _, effects = outcome_effects(
@@ -132,6 +138,11 @@ class AnswerService:
             if permission.status == "temporary" and permission.expiration_time:
                 return float(permission.expiration_time)
         return answered_at + TEMPORARY_GRANT
+
+
+def _renewed(request: Request, expires_at: float | None) -> bool:
+    """The same temporary answer again, but with a later expiry: the customer renewed the grant."""
+    return request.outcome == "TEMPORARY" and bool(expires_at) and (expires_at or 0) > (request.expires_at or 0) + 60
 
 
 def _epoch(iso: str | None) -> float:

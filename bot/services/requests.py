@@ -56,7 +56,6 @@ class RequestService:
         tasks: Tasks,
         wake_notifier: Callable[[], None],
         *,
-        retry_attempts: int,
         workspace: Workspace,
         wake_reminders: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
@@ -68,7 +67,6 @@ class RequestService:
         self._tasks = tasks
         self._wake_notifier = wake_notifier
         self._wake_reminders = wake_reminders
-        self._retry_attempts = retry_attempts
         self._workspace = workspace
         self._clock = clock
 
@@ -261,7 +259,7 @@ class RequestService:
 
     async def _failed(self, request: Request, error: PilotStatusError) -> None:
         failed = _with(request, state=FAILED, error_code=error.code or error.label)
-        text = _failure_text(failed, error, self._retry_attempts)
+        text = _failure_text(failed, error)
         deliveries = [
             NewDelivery(f"req{request.id}:failure", REPLY, messages.thread_reply(failed, text)),
             NewDelivery(f"req{request.id}:failure-update", UPDATE, messages.parent_update(failed)),
@@ -293,7 +291,7 @@ class RequestService:
             self._tasks.spawn(self.send(request.id), name=f"send-{request.id}")
 
 
-def _failure_text(request: Request, error: PilotStatusError, attempts: int) -> str:
+def _failure_text(request: Request, error: PilotStatusError) -> str:
     tr = Translator(request.lang)
     user = request.user_id
     if isinstance(error, RequestLimitError):
@@ -306,8 +304,11 @@ def _failure_text(request: Request, error: PilotStatusError, attempts: int) -> s
         return tr.t("failure.tenant_scope", user=user)
     if isinstance(error, FeatureNotSupportedError):
         return tr.t("failure.not_supported", user=user)
+    if error.retryable and error.attempts == 1 and error.retry_after:
+        # Pilot Status asked for a longer pause than a rep should wait on: say so, don't pretend we retried.
+        return tr.t("failure.busy", user=user, seconds=int(error.retry_after))
     if error.retryable:
-        return tr.t("failure.unavailable", user=user, detail=error.label, attempts=attempts)
+        return tr.t("failure.unavailable", user=user, detail=error.label, attempts=error.attempts)
     return tr.t(
         "failure.rejected",
         user=user,

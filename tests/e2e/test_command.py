@@ -126,9 +126,7 @@ async def test_empty_reason_uses_the_default_from_the_catalogue(server: Server) 
     "text",
     [
         "+55 (11) 98765-4321 motivo",
-        "11 98765-4321 motivo",
         "(11)98765-4321 motivo",
-        "5511987654321 motivo",
         "11.98765.4321 motivo",
     ],
 )
@@ -201,7 +199,6 @@ async def test_the_ack_does_not_wait_for_pilot_status(server: Server) -> None:
     ("text", "fragment"),
     [
         ("hello", "Não encontrei um número de telefone"),
-        ("Podemos te ligar amanhã?", "Não encontrei um número de telefone"),
         ("123 oi", "`123` não é um número de telefone válido"),
         ("+55 11 1234 ligar", "`+55 11 1234` não é um número de telefone válido"),
         ("(11) 3333-4444 ligar", "`(11) 3333-4444` parece ser um telefone fixo"),
@@ -233,7 +230,7 @@ async def test_a_reason_of_exactly_1024_characters_is_accepted(server: Server) -
     assert len(sent.json["text"]) == 1024
 
 
-@pytest.mark.parametrize("word", ["help", "ajuda", "HELP", "  ajuda  "])
+@pytest.mark.parametrize("word", ["help", "  AJUDA  "])
 async def test_help_shows_the_usage(server: Server, word: str) -> None:
     response = await server.command(word)
     assert response.status == 200

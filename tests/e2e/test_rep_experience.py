@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
 from bot.fakes.slack import FakeSlack, interaction_body
 from tests.conftest import CHANNEL, REP, ManualClock, Server, make_settings, start_server, stop_server
 from tests.e2e.helpers import DAY, E164, posts, replies
@@ -241,36 +242,55 @@ async def test_reminders_fire_once_each_across_restarts(
 ) -> None:
     pilot.now = clock
     app = await start_server(settings, slack, pilot, clock)
+    try:
+        parent = await started_request(app)
+        expiry = int(clock() + 7 * DAY)
+        pilot.set_permission(E164, "temporary", expiration_time=expiry)
+        await app.answer("5511987654321", "TEMPORARY")
+        await app.wait_idle()
+        assert len(replies(slack, parent)) == 1
+
+        clock.advance(6 * DAY + 60)  # less than a day left
+        app.askcall.reminders.wake()
+        await slack.wait_for(lambda: len(replies(slack, parent)) == 2)
+        assert "⏰" in replies(slack, parent)[1]["text"]
+    finally:
+        await stop_server(app)
+
+    app = await start_server(settings, slack, pilot, clock)
+    try:
+        await app.wait_idle()
+        assert len(replies(slack, parent)) == 2  # the heads-up did not fire again
+
+        clock.advance(DAY)  # past the expiry; the fake's grant has lapsed too
+        app.askcall.reminders.wake()
+        await slack.wait_for(lambda: len(replies(slack, parent)) == 3)
+        assert "⌛" in replies(slack, parent)[2]["text"]
+        await slack.wait_for(lambda: "⌛" in slack.updates[-1]["text"])
+    finally:
+        await stop_server(app)
+
+    app = await start_server(settings, slack, pilot, clock)
+    try:
+        clock.advance(DAY)
+        app.askcall.reminders.wake()
+        await app.wait_idle()
+        assert len(replies(slack, parent)) == 3
+    finally:
+        await stop_server(app)
+
+
+async def test_a_renewed_grant_is_announced_with_its_new_expiry(app: Server, clock: ManualClock) -> None:
     parent = await started_request(app)
-    expiry = int(clock() + 7 * DAY)
-    pilot.set_permission(E164, "temporary", expiration_time=expiry)
-    await app.answer("5511987654321", "TEMPORARY")
+    app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
+    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time()))
     await app.wait_idle()
-    assert len(replies(slack, parent)) == 1
-
-    clock.advance(6 * DAY + 60)  # less than a day left
-    app.askcall.reminders.wake()
-    await slack.wait_for(lambda: len(replies(slack, parent)) == 2)
-    assert "⏰" in replies(slack, parent)[1]["text"]
-    await stop_server(app)
-
-    app = await start_server(settings, slack, pilot, clock)
+    renewed = int(clock() + 9 * DAY)
+    app.pilot.set_permission(E164, "temporary", expiration_time=renewed)
+    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time() + 60))
     await app.wait_idle()
-    assert len(replies(slack, parent)) == 2  # the heads-up did not fire again
-
-    clock.advance(DAY)  # past the expiry; the fake's grant has lapsed too
-    app.askcall.reminders.wake()
-    await slack.wait_for(lambda: len(replies(slack, parent)) == 3)
-    assert "⌛" in replies(slack, parent)[2]["text"]
-    assert "⌛" in slack.updates[-1]["text"]
-    await stop_server(app)
-
-    app = await start_server(settings, slack, pilot, clock)
-    clock.advance(DAY)
-    app.askcall.reminders.wake()
-    await app.wait_idle()
-    assert len(replies(slack, parent)) == 3
-    await stop_server(app)
+    texts = [r["text"] for r in replies(app.slack, parent)]
+    assert len(texts) == 2 and f"<!date^{renewed}^" in texts[1]
 
 
 async def test_expiry_probe_showing_renewal_updates_instead(app: Server, clock: ManualClock) -> None:
