@@ -584,13 +584,8 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return False
-            if request_id is not None and request_update:
-                columns = {**request_update, "updated_at": now}
-                assignments = ", ".join(f"{name} = ?" for name in columns)
-                await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
             if request_id is not None:
-                await _insert_deliveries(db, request_id, deliveries, now)
-                await _insert_reminders(db, request_id, reminders)
+                await _apply_effects(db, request_id, request_update, deliveries, reminders, now)
         return True
 
     # --- deliveries ---------------------------------------------------------------------------
@@ -723,12 +718,7 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return False
-            if request_update:
-                columns = {**request_update, "updated_at": now}
-                assignments = ", ".join(f"{name} = ?" for name in columns)
-                await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
-            await _insert_deliveries(db, request_id, deliveries, now)
-            await _insert_reminders(db, request_id, reminders)
+            await _apply_effects(db, request_id, request_update, deliveries, reminders, now)
         return True
 
     # --- open requests, a rep's requests ------------------------------------------------------
@@ -787,6 +777,23 @@ class Store:
                 (action_key, time.time()),
             )
         return cursor.rowcount == 1
+
+
+async def _apply_effects(
+    db: aiosqlite.Connection,
+    request_id: int,
+    request_update: dict[str, Any] | None,
+    deliveries: Iterable[NewDelivery],
+    reminders: Iterable[NewReminder],
+    now: float,
+) -> None:
+    """What an outcome does to its request, inside the caller's transaction."""
+    if request_update:
+        columns = {**request_update, "updated_at": now}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+    await _insert_deliveries(db, request_id, deliveries, now)
+    await _insert_reminders(db, request_id, reminders)
 
 
 async def _insert_reminders(db: aiosqlite.Connection, request_id: int, reminders: Iterable[NewReminder]) -> None:
