@@ -15,12 +15,22 @@ from bot.admin.commands import add_admin_commands, run_admin_command
 from bot.config import ConfigError, Settings
 from bot.observability import JsonFormatter, RequestIdFilter
 
-# Third-party loggers that would print URLs or payloads (phone numbers, tokens) at INFO/DEBUG.
-_QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "aiohttp.access")
+# Third-party loggers that would print URLs, payloads or SQL parameters (phone numbers, tokens)
+# at INFO/DEBUG: only their warnings and errors are shown, whatever ASKCALL_LOG_LEVEL says.
+_QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "aiohttp.access", "aiosqlite")
+
+
+def _not_quieted(record: logging.LogRecord) -> bool:
+    """Drop INFO/DEBUG records of the quiet loggers at the handler: setting their level is not
+    enough, because Bolt gives each logger it creates (e.g. slack_bolt.AsyncApp) the root's level."""
+    if record.levelno >= logging.WARNING:
+        return True
+    return not any(record.name == name or record.name.startswith(name + ".") for name in _QUIET_LOGGERS)
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_not_quieted)
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.response import BoltResponse
 
 from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import CHANNEL_ACTION, CHANNEL_BLOCK, PHONE_BLOCK, notice_modal
@@ -19,19 +20,21 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
     async def check_access(
         body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond, next: Callable[[], Awaitable[None]]
-    ) -> None:
+    ) -> BoltResponse | None:
         who_where = _user_and_channel(body)
         if who_where is None:
             await next()
-            return
+            return None
         user_id, channel_id = who_where
         tr = await ctx.translator(user_id)
         refusal = await ctx.access.refusal(user_id, channel_id, tr)
         if refusal is None:
             await next()
-            return
+            return None
         log.info("refused %s for %s in %s", body.get("type") or "command", user_id, channel_id)
-        await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
+        # A global middleware that doesn't call next() must return the response itself: Bolt
+        # ignores what ack() recorded and would answer 404 (and log the whole request body).
+        return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
 
     app.middleware(check_access)
 
@@ -55,16 +58,15 @@ def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
 
 async def _refuse(
     body: dict[str, Any], text: str, ack: AsyncAck, respond: AsyncRespond, ctx: ListenerContext, title: str
-) -> None:
+) -> BoltResponse:
     kind = body.get("type")
     if body.get("command"):
-        await ack(text=text, response_type="ephemeral")
-    elif kind == "view_submission":
-        await ack(response_action="errors", errors={PHONE_BLOCK: text})
-    elif kind == "shortcut":
-        await ack()
+        return await ack(text=text, response_type="ephemeral")
+    if kind == "view_submission":
+        return await ack(response_action="errors", errors={PHONE_BLOCK: text})
+    response = await ack()
+    if kind == "shortcut":
         ctx.tasks.spawn(ctx.client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")
-    else:
-        await ack()
-        if body.get("response_url"):
-            await respond(text=text, response_type="ephemeral", replace_original=False)
+    elif body.get("response_url"):
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    return response
