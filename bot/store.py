@@ -14,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot.phones import customer_key, display_phone
+
+T = TypeVar("T")
 
 # Request states, in the order a request normally goes through them.
 NEW = "new"  # stored; the parent message is not posted yet
@@ -339,13 +342,36 @@ class Store:
                 raise
             await self.db.execute("COMMIT")
 
-    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._lock, self.db.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+    async def _in_db_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the database thread in one hop. Each aiosqlite call is a round trip
+        between the event loop and that thread; on the hot paths (the ack, webhook ingest,
+        deliveries) one round trip per transaction keeps latency low when the loop is busy."""
+        connection = self.db
+        async with self._lock:
+            return await connection._execute(work, connection._conn)
 
-    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self.db.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` inside BEGIN IMMEDIATE … COMMIT, in one hop to the database thread."""
+
+        def transact(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._in_db_thread(transact)
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        args = tuple(params)
+        return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchone())
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        args = tuple(params)
+        return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchall())
 
     # --- requests -----------------------------------------------------------------------------
     async def create_request(
@@ -375,23 +401,22 @@ class Store:
         now = time.time()
         source_key = source_key or None  # "" means no key; stored as NULL so it never collides
         phone_key = customer_key(phone_e164)
-        async with self.transaction() as db:
+
+        def create(conn: sqlite3.Connection) -> tuple[int, bool]:
             if source_key:
-                async with db.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)) as cur:
-                    row = await cur.fetchone()
+                row = conn.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)).fetchone()
                 if row:
                     return int(row[0]), False
             if refuse_if_open:
-                async with db.execute(
+                row = conn.execute(
                     f"""SELECT * FROM requests WHERE number_name = ? AND phone_key = ?
                           AND state IN ({",".join("?" * len(OPEN))}) AND created_at >= ?
                         ORDER BY created_at DESC, id DESC LIMIT 1""",
                     (number_name, phone_key, *OPEN, now - REQUEST_LIFETIME),
-                ) as cur:
-                    row = await cur.fetchone()
+                ).fetchone()
                 if row:
                     raise OpenRequestExists(Request(**dict(row)))
-            cursor = await db.execute(
+            cursor = conn.execute(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
                        reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
                        phone_display)
@@ -416,10 +441,11 @@ class Store:
             )
             request_id = int(cursor.lastrowid or 0)
             # The parent message carries the request id (its buttons do), so it may be built here.
-            await _insert_deliveries(
-                db, request_id, [parent if isinstance(parent, NewDelivery) else parent(request_id)], now
-            )
-        return request_id, True
+            first = parent if isinstance(parent, NewDelivery) else parent(request_id)
+            _insert_deliveries_sync(conn, request_id, [first], now)
+            return request_id, True
+
+        return await self._write(create)
 
     async def get_request(self, request_id: int) -> Request | None:
         row = await self._fetchone("SELECT * FROM requests WHERE id = ?", (request_id,))
@@ -449,16 +475,19 @@ class Store:
         columns = {"state": to_state, "updated_at": now, **fields}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         marks = ",".join("?" * len(from_states))
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        deliveries, reminders = list(deliveries), list(reminders)
+
+        def move(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
                 (*columns.values(), request_id, *from_states),
             )
             if cursor.rowcount != 1:
                 return False
-            await _insert_deliveries(db, request_id, deliveries, now)
-            await _insert_reminders(db, request_id, reminders)
-        return True
+            _apply_effects_sync(conn, request_id, None, deliveries, reminders, now)
+            return True
+
+        return await self._write(move)
 
     async def update_request(self, request_id: int, **fields: Any) -> None:
         columns = {**fields, "updated_at": time.time()}
@@ -519,24 +548,24 @@ class Store:
                     future.set_result(result)
 
     async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
-        results: list[tuple[int, bool]] = []
-        async with self.transaction() as db:
+        def insert(conn: sqlite3.Connection) -> list[tuple[int, bool]]:
+            results: list[tuple[int, bool]] = []
             for row in rows:
-                async with db.execute(
+                inserted = conn.execute(
                     """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
                            phone_key, event_ts, body, received_at, number_name)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
                     row,
-                ) as cursor:
-                    inserted = await cursor.fetchone()
+                ).fetchone()
                 if inserted is not None:
                     results.append((int(inserted[0]), True))
                     continue
-                async with db.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (row[0],)) as cursor:
-                    existing = await cursor.fetchone()
+                existing = conn.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (row[0],)).fetchone()
                 results.append((int(existing[0]) if existing else 0, False))
-        return results
+            return results
+
+        return await self._write(insert)
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
         row = await self._fetchone(
@@ -576,8 +605,10 @@ class Store:
     ) -> bool:
         """Mark an event processed and apply its effect on a request, atomically and only once."""
         now = time.time()
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        deliveries, reminders = list(deliveries), list(reminders)
+
+        def settle(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?
                    WHERE id = ? AND processed_at IS NULL""",
                 (now, result, request_id, event_id),
@@ -585,8 +616,10 @@ class Store:
             if cursor.rowcount != 1:
                 return False
             if request_id is not None:
-                await _apply_effects(db, request_id, request_update, deliveries, reminders, now)
-        return True
+                _apply_effects_sync(conn, request_id, request_update, deliveries, reminders, now)
+            return True
+
+        return await self._write(settle)
 
     # --- deliveries ---------------------------------------------------------------------------
     async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
@@ -596,21 +629,23 @@ class Store:
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each
         request's messages reach Slack in the order they were queued."""
-        async with self.transaction() as db:
-            async with db.execute(
+
+        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = conn.execute(
                 f"""SELECT d.* FROM deliveries d
                     WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
                     ORDER BY d.next_attempt_at, d.id LIMIT ?""",
                 (now, limit),
-            ) as cursor:
-                rows = list(await cursor.fetchall())
+            ).fetchall()
             if rows:
                 ids = [row["id"] for row in rows]
                 marks = ",".join("?" * len(ids))
-                await db.execute(
+                conn.execute(
                     f"UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id IN ({marks})", (now, *ids)
                 )
-        return [_delivery(r) for r in rows]
+            return rows
+
+        return [_delivery(r) for r in await self._write(claim)]
 
     async def next_delivery_time(self) -> float | None:
         """When the next delivery that may go now (head of its request's queue) becomes due."""
@@ -643,17 +678,18 @@ class Store:
         next_attempt_at: float | None = None,
         count_attempt: bool = False,
     ) -> None:
-        now = time.time()
-        async with self.transaction() as db:
-            await db.execute(
+        args = (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id)
+        await self._write(
+            lambda conn: conn.execute(
                 """UPDATE deliveries SET state = ?, updated_at = ?,
                        result_ts = COALESCE(?, result_ts),
                        last_error = COALESCE(?, last_error),
                        next_attempt_at = COALESCE(?, next_attempt_at),
                        attempts = attempts + ?
                    WHERE id = ?""",
-                (state, now, result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
+                args,
             )
+        )
 
     async def pending_delivery_count(self) -> int:
         row = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')")
@@ -777,6 +813,38 @@ class Store:
                 (action_key, time.time()),
             )
         return cursor.rowcount == 1
+
+
+def _apply_effects_sync(
+    conn: sqlite3.Connection,
+    request_id: int,
+    request_update: dict[str, Any] | None,
+    deliveries: Iterable[NewDelivery],
+    reminders: Iterable[NewReminder],
+    now: float,
+) -> None:
+    """What an outcome does to its request, inside the caller's transaction (database thread)."""
+    if request_update:
+        columns = {**request_update, "updated_at": now}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        conn.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+    _insert_deliveries_sync(conn, request_id, deliveries, now)
+    for r in reminders:
+        conn.execute(
+            "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
+            (request_id, r.kind, r.due_at),
+        )
+
+
+def _insert_deliveries_sync(
+    conn: sqlite3.Connection, request_id: int, deliveries: Iterable[NewDelivery], now: float
+) -> None:
+    conn.executemany(
+        """INSERT OR IGNORE INTO deliveries
+           (dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)""",
+        [(d.dedup_key, request_id, d.kind, json.dumps(d.payload), now, now, now) for d in deliveries],
+    )
 
 
 async def _apply_effects(
