@@ -112,7 +112,7 @@ class RequestService:
             ),
         )
         if created:
-            log.info("request %d stored for %s by %s", request_id, mask(phone_e164), user_id)
+            log.info("request %d stored (by %s)", request_id, user_id)
             self._wake_notifier()
         return request_id
 
