@@ -5,22 +5,88 @@
 
 Each prints one JSON line (its URLs) once it listens, and runs until SIGTERM. The control API is
 served on its own port so that it never shows up in the fakes' own request logs.
+
+The fakes were written for tests, where a linear scan of what they stored is free. Under load it is
+not: tens of thousands of messages and permission requests would make the fakes, not AskCall, the
+bottleneck (they share the machine's cores). The subclasses below index those lookups and otherwise
+behave exactly like `bot.fakes`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from aiohttp import web
 
 from bench.common import PILOT_API_KEY, SLACK_TOKEN, WEBHOOK_SECRET, Served
-from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.pilot_status import FakePilotStatus, PermissionRequestRecord
 from bot.fakes.slack import FakeSlack, SlackCall
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
 FOREVER = 10**9
+
+
+class MessageLog(list[dict[str, Any]]):
+    """FakeSlack.messages, also indexed by (channel, ts)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_key: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def append(self, message: dict[str, Any]) -> None:
+        super().append(message)
+        self.by_key.setdefault((message["channel"], message["ts"]), message)
+
+
+class IndexedFakeSlack(FakeSlack):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.messages: MessageLog = MessageLog()
+
+    def find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return self.messages.by_key.get((channel, ts))
+
+
+class PermissionLog(list[PermissionRequestRecord]):
+    """FakePilotStatus.permission_requests, also grouped by number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_number: defaultdict[str, list[PermissionRequestRecord]] = defaultdict(list)
+
+    def append(self, record: PermissionRequestRecord) -> None:
+        super().append(record)
+        self.by_number[record.to].append(record)
+
+
+class IndexedFakePilotStatus(FakePilotStatus):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.permission_requests: PermissionLog = PermissionLog()
+
+    @contextmanager
+    def _only(self, e164: str) -> Iterator[None]:
+        """Let the fake's own (scanning) logic see this number's requests only; sync, so no task interleaves."""
+        everything = self.permission_requests
+        number = "+" + e164.strip().removeprefix("+")
+        self.permission_requests = everything.by_number.get(number, [])  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            self.permission_requests = everything
+
+    def permission_usage(self, e164: str) -> tuple[int, int]:
+        with self._only(e164):
+            return super().permission_usage(e164)
+
+    def _limit_expiration(self, e164: str) -> int | None:
+        with self._only(e164):
+            return super()._limit_expiration(e164)
 
 
 def _matching(slack: FakeSlack, request: web.Request) -> Iterator[SlackCall]:
@@ -86,7 +152,7 @@ def pilot_control(pilot: FakePilotStatus) -> web.Application:
 
 
 async def run_slack() -> None:
-    slack = FakeSlack(token=SLACK_TOKEN)
+    slack = IndexedFakeSlack(token=SLACK_TOKEN)
     served = Served()
     slack.port = await served.serve(slack.app)  # the fake's URLs are built from `port`
     control = await served.serve(slack_control(slack))
@@ -100,7 +166,7 @@ async def run_slack() -> None:
 
 
 async def run_pilot() -> None:
-    pilot = FakePilotStatus(api_key=PILOT_API_KEY, webhook_secret=WEBHOOK_SECRET)
+    pilot = IndexedFakePilotStatus(api_key=PILOT_API_KEY, webhook_secret=WEBHOOK_SECRET)
     served = Served()
     pilot.port = await served.serve(pilot.app)
     control = await served.serve(pilot_control(pilot))

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,7 @@ def bare_app() -> web.Application:
 
     app = web.Application()
     app.router.add_post("/slack/events", handle)
+    app.router.add_post("/webhooks/pilot-status", handle)
     return app
 
 
@@ -74,7 +76,7 @@ def relay_app(slack_api_url: str) -> web.Application:
     tasks: set[asyncio.Task[Any]] = set()
     clients: list[AsyncWebClient] = []
 
-    async def lifecycle(app: web.Application) -> Any:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         clients.append(AsyncWebClient(token=SLACK_TOKEN, base_url=slack_api_url, session=session))
         yield
@@ -145,7 +147,7 @@ def main() -> None:
     if args.which == "sqlite":
         announce(asyncio.run(sqlite_floor(args.db, args.events, args.concurrency)))
         return
-    apps = {
+    apps: dict[str, Callable[[], web.Application]] = {
         "aiohttp": bare_app,
         "bolt-pbr": lambda: bolt_app(args.slack_api_url, process_before_response=True),
         "bolt-default": lambda: bolt_app(args.slack_api_url, process_before_response=False),

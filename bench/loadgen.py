@@ -3,7 +3,7 @@
 Every request body is built and signed before the clock starts, so the measured time is the
 server's plus the loopback round trip. Operations:
 
-- `slash`: signed `/askcall` commands, closed loop at `concurrency`; per-request latency.
+- `slash`: signed `/askcall` commands, closed loop at `concurrency` (or open loop at `rate`); latency.
 - `webhooks`: signed `call.permission_updated` webhooks, closed loop at `concurrency`; throughput.
 - `paced`: signed webhooks sent open loop at `rate` per second; the wall-clock send time of each.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import REASON, SIGNING_SECRET, WEBHOOK_SECRET, customer_e164, percentile, written
+from bench.common import REASON, SIGNING_SECRET, WEBHOOK_SECRET, announce, customer_e164, percentile, written
 from bot.fakes.pilot_status import sign_pilot_status
 from bot.fakes.slack import slack_signed_headers, slash_command_body
 
@@ -59,7 +59,10 @@ def webhook_requests(bodies: list[str]) -> list[Prepared]:
     prepared = []
     for text in bodies:
         body = text.encode()
-        headers = {"Content-Type": "application/json", "x-pilot-status-signature": sign_pilot_status(body, WEBHOOK_SECRET)}
+        headers = {
+            "Content-Type": "application/json",
+            "x-pilot-status-signature": sign_pilot_status(body, WEBHOOK_SECRET),
+        }
         prepared.append(Prepared(body, headers))
     return prepared
 
@@ -112,12 +115,51 @@ def webhook_check(status: int, body: bytes) -> str | None:
     return "duplicate" if isinstance(data, dict) and data.get("duplicate") else None
 
 
+async def open_loop(
+    url: str, requests: list[Prepared], rate: float, check: Callable[[int, bytes], str | None]
+) -> Outcome:
+    """Request k leaves at start + k/rate whatever the server does (no waiting for earlier answers)."""
+    outcome = Outcome(latencies=[0.0] * len(requests), failures=[])
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
+
+        async def send(i: int) -> None:
+            request = requests[i]
+            started = time.perf_counter()
+            try:
+                async with session.post(url, data=request.body, headers=request.headers) as response:
+                    body = await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as error:
+                outcome.failures.append(f"{type(error).__name__}: {error}")
+                return
+            outcome.latencies[i] = time.perf_counter() - started
+            problem = check(status, body)
+            if problem:
+                outcome.failures.append(problem)
+
+        tasks = []
+        start = loop.time()
+        for i in range(len(requests)):
+            wait = start + i / rate - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(send(i)))
+        await asyncio.gather(*tasks)
+    return outcome
+
+
 async def op_slash(spec: dict[str, Any]) -> dict[str, Any]:
+    """Closed loop at `concurrency`, or open loop at `rate` commands per second when given."""
     warmup = spec.get("warmup", 0)
     requests = slash_requests(spec)
     if warmup:
-        await closed_loop(spec["url"], requests[:warmup], spec["concurrency"], slash_check)
-    outcome = await closed_loop(spec["url"], requests[warmup:], spec["concurrency"], slash_check)
+        await closed_loop(spec["url"], requests[:warmup], spec.get("concurrency", 1), slash_check)
+    if spec.get("rate"):
+        outcome = await open_loop(spec["url"], requests[warmup:], float(spec["rate"]), slash_check)
+    else:
+        outcome = await closed_loop(spec["url"], requests[warmup:], spec["concurrency"], slash_check)
     ms = [x * 1000 for x in outcome.latencies]
     return {
         "count": len(ms),
@@ -188,6 +230,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
 
 async def serve_commands() -> None:
     loop = asyncio.get_running_loop()
+    announce({"ready": True})
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:

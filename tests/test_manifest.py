@@ -43,9 +43,7 @@ def _schema_path() -> Path:
         return SHARED_SCHEMA_PATH
     if BUNDLED_SCHEMA_PATH.is_file():
         return BUNDLED_SCHEMA_PATH
-    raise FileNotFoundError(
-        f"Slack manifest schema not found at {SHARED_SCHEMA_PATH} nor {BUNDLED_SCHEMA_PATH}"
-    )
+    raise FileNotFoundError(f"Slack manifest schema not found at {SHARED_SCHEMA_PATH} nor {BUNDLED_SCHEMA_PATH}")
 
 
 @pytest.fixture(scope="module")

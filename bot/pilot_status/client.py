@@ -26,6 +26,8 @@ from bot.pilot_status.errors import (
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+# Concurrent calls per number; Meta itself allows 5 permission lookups per second.
+MAX_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,18 @@ class PilotStatusClient:
         timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
+        max_concurrency: int = MAX_CONCURRENCY,
     ) -> None:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"x-api-key": api_key, "accept": "application/json", "user-agent": "askcall/0.1"},
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
         )
+        # Callers queue here rather than inside httpcore's pool, whose bookkeeping grows with the
+        # number of waiting requests (slow answers from Pilot Status would otherwise cost CPU).
+        self._slots = asyncio.Semaphore(max_concurrency)
         self._retry = retry
         self._sleep = sleep
 
@@ -162,7 +169,8 @@ class PilotStatusClient:
 
     async def _once(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with self._slots:
+                response = await self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
         except httpx.TransportError as exc:

@@ -40,9 +40,7 @@ class Clock:
         return self.t
 
 
-async def test_permission_request_succeeds_and_is_recorded(
-    fake: FakePilotStatus, client: httpx.AsyncClient
-) -> None:
+async def test_permission_request_succeeds_and_is_recorded(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
     resp = await client.post(REQUEST, json={"to": CUSTOMER, "text": "Podemos ligar?"})
     assert resp.status_code == 200
     assert resp.json() == {"messageId": "wamid.FAKE1"}
@@ -80,9 +78,7 @@ async def test_scripted_429_and_503_then_default(fake: FakePilotStatus, client: 
     assert len(fake.permission_requests) == 1
 
 
-async def test_scripted_delay_and_dropped_connection(
-    fake: FakePilotStatus, client: httpx.AsyncClient
-) -> None:
+async def test_scripted_delay_and_dropped_connection(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
     fake.script("POST", REQUEST, delay=0.3)
     started = time.monotonic()
     slow = await client.post(REQUEST, json={"to": CUSTOMER})

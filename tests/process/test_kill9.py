@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -80,6 +80,23 @@ class AskCallProcess:
 
 
 @pytest.fixture
+async def launch() -> AsyncIterator[Callable[[dict[str, str], Path], AskCallProcess]]:
+    """Makes AskCallProcess objects and kills whatever is still running at teardown, so a failing
+    test never leaves an `askcall serve` behind."""
+    made: list[AskCallProcess] = []
+
+    def make(env: dict[str, str], log_path: Path) -> AskCallProcess:
+        made.append(AskCallProcess(env, log_path))
+        return made[-1]
+
+    yield make
+    for app in made:
+        if app.proc is not None and app.proc.returncode is None:
+            app.proc.kill()
+            await app.proc.wait()
+
+
+@pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     async with FakeSlack() as slack, FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as pilot:
         yield slack, pilot
@@ -117,9 +134,9 @@ async def test_missing_secret_stops_startup_with_its_name(fakes, tmp_path: Path)
     assert b"PILOT_STATUS_WEBHOOK_SECRET" in stderr
 
 
-async def test_kill9_with_pending_reply_then_restart_delivers_exactly_once(fakes, tmp_path: Path) -> None:
+async def test_kill9_with_pending_reply_then_restart_delivers_exactly_once(fakes, tmp_path: Path, launch) -> None:
     slack, pilot = fakes
-    app = AskCallProcess(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
+    app = launch(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
     await app.start()
     async with aiohttp.ClientSession() as http:
         assert await app.command(http, "+55 11 98765-4321 Podemos ligar?", slack.response_url()) == 200
@@ -139,9 +156,9 @@ async def test_kill9_with_pending_reply_then_restart_delivers_exactly_once(fakes
     assert await app.terminate() == 0
 
 
-async def test_kill9_while_reply_is_in_flight_does_not_duplicate(fakes, tmp_path: Path) -> None:
+async def test_kill9_while_reply_is_in_flight_does_not_duplicate(fakes, tmp_path: Path, launch) -> None:
     slack, pilot = fakes
-    app = AskCallProcess(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
+    app = launch(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
     await app.start()
     async with aiohttp.ClientSession() as http:
         assert await app.command(http, "+55 11 98765-4321", slack.response_url()) == 200
@@ -160,9 +177,9 @@ async def test_kill9_while_reply_is_in_flight_does_not_duplicate(fakes, tmp_path
     assert await app.terminate() == 0
 
 
-async def test_kill9_during_pilot_status_call_never_resends(fakes, tmp_path: Path) -> None:
+async def test_kill9_during_pilot_status_call_never_resends(fakes, tmp_path: Path, launch) -> None:
     slack, pilot = fakes
-    app = AskCallProcess(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
+    app = launch(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
     await app.start()
     pilot.script("POST", "/v1/calls/permissions/request", delay=2.0)
     async with aiohttp.ClientSession() as http:

@@ -1,0 +1,150 @@
+"""The results table (stdout and bench/RESULTS.md) and the machine it was measured on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.processes import REPO
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table. `ratio` is AskCall / floor; `met` None means no target."""
+
+    figure: str
+    label: str
+    askcall: float | None
+    floor: float | None
+    unit: str
+    target: str = "—"
+    met: bool | None = None
+    floor_label: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.askcall is None or not self.floor:
+            return None
+        return self.askcall / self.floor
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # markdown sections
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def correct(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    if unit == "ms":
+        return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
+    if unit == "ev/s":
+        return f"{value:,.0f} ev/s"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:g} {unit}"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "—"
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def verdict(met: bool | None) -> str:
+    return "—" if met is None else ("yes" if met else "**no**")
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| # | figure | AskCall | floor | ratio | target | met? |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        floor = fmt(r.floor, r.unit) + (f" ({r.floor_label})" if r.floor_label and r.floor is not None else "")
+        lines.append(
+            f"| {r.figure} | {r.label} | {fmt(r.askcall, r.unit)} | {floor} | {fmt_ratio(r.ratio)} "
+            f"| {r.target} | {verdict(r.met)} |"
+        )
+    return "\n".join(lines)
+
+
+def checks_table(checks: list[Check]) -> str:
+    lines = ["| check | passed? | detail |", "|---|---|---|"]
+    lines += [f"| {c.name} | {'yes' if c.passed else '**NO**'} | {c.detail} |" for c in checks]
+    return "\n".join(lines)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if "model name" in line), ""
+    )
+    mem_kib = next(
+        (int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), 0
+    )
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "bot"], cwd=REPO, capture_output=True, text=True).stdout
+        commit = head.strip() + (" + uncommitted changes in bot/" if dirty.strip() else "")
+    except OSError:
+        commit = "unknown"
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": f"{os.cpu_count()} ({cpu})" if cpu else str(os.cpu_count()),
+        "memory": f"{mem_kib / 1024 / 1024:.1f} GiB",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": f"{platform.system()} {platform.release()}",
+        "sqlite": sqlite3.sqlite_version,
+        "libraries": ", ".join(f"{p} {version(p)}" for p in ("aiohttp", "aiosqlite", "slack-bolt", "slack-sdk")),
+        "askcall": commit,
+    }
+
+
+def render(report: Report, info: dict[str, str], command: str) -> str:
+    lines = [
+        "# AskCall benchmark results",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in info.items()],
+        "",
+        "## Figures (medians of the repetitions)",
+        "",
+        table(report.rows),
+        "",
+        "## Correctness under load",
+        "",
+        checks_table(report.checks),
+        "",
+    ]
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
+    lines += report.details
+    return "\n".join(lines).rstrip() + "\n"
