@@ -76,7 +76,11 @@ class AskCall:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
         slack_client = AsyncWebClient(
-            token=settings.slack_bot_token, base_url=settings.slack_api_url, session=session, retry_handlers=[]
+            token=settings.slack_bot_token,
+            base_url=settings.slack_api_url,
+            session=session,
+            retry_handlers=[],
+            logger=_quiet_sdk_logger(),
         )
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
         notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks)
@@ -163,6 +167,15 @@ class AskCall:
 
 
 ASKCALL = web.AppKey("askcall", AskCall)
+
+
+def _quiet_sdk_logger() -> logging.Logger:
+    """slack_sdk builds its DEBUG request/response messages whenever its logger's *own* level is
+    NOTSET, even if nothing would print them (and they carry message text): an explicit WARNING
+    level skips that work on every Slack call."""
+    logger = logging.getLogger("slack_sdk.web.askcall")
+    logger.setLevel(logging.WARNING)
+    return logger
 
 
 def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
