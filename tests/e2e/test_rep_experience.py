@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
 from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
-from bot.fakes.slack import FakeSlack, interaction_body
-from tests.conftest import CHANNEL, REP, ManualClock, Server, make_settings, start_server, stop_server
+from bot.fakes.slack import FakeSlack, interaction_body, slack_signed_headers, view_submission_payload
+from tests.conftest import CHANNEL, REP, SIGNING_SECRET, ManualClock, Server, start_server, stop_server
 from tests.e2e.helpers import DAY, E164, posts, replies
 
 PROBE = "/v1/calls/permissions"
@@ -184,8 +184,6 @@ async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> N
         "phone": {"phone_value": {"type": "plain_text_input", "value": "11987654321"}},
         "reason": {"reason_value": {"type": "plain_text_input", "value": None}},
     }
-    from bot.fakes.slack import view_submission_payload
-
     submission = view_submission_payload("askcall_request", values, "{}")
     submission["response_urls"] = [{"response_url": app.slack.response_url("picked"), "channel_id": "C7"}]
     assert (await app.post_slack(interaction_body(submission))).status == 200
@@ -220,7 +218,7 @@ async def test_ask_again_only_for_the_rep_and_only_once(app: Server) -> None:
     request_id = _request_id(parent)
 
     body = block_actions("askcall_again", request_id, user="U2", message=parent)
-    payload = json.loads(__import__("urllib.parse").parse.parse_qs(body)["payload"][0])
+    payload = json.loads(parse_qs(body)["payload"][0])
     payload["response_url"] = app.slack.response_url("again")
     await app.post_slack(interaction_body(payload))
     await app.slack.wait_for(lambda: len(app.slack.responses) == 1)
@@ -325,9 +323,6 @@ async def test_home_tab_lists_only_that_reps_requests_in_groups(app: Server, clo
         "event_time": 1,
         "event": {"type": "app_home_opened", "user": REP, "channel": "D1", "tab": "home", "event_ts": "1.0"},
     }
-    from bot.fakes.slack import slack_signed_headers
-    from tests.conftest import SIGNING_SECRET
-
     raw = json.dumps(event)
     headers = {**slack_signed_headers(raw, SIGNING_SECRET), "Content-Type": "application/json"}
     assert (await app.post_slack(raw, headers)).status == 200
@@ -349,11 +344,3 @@ def _request_id(parent: dict[str, Any]) -> str:
             if element.get("action_id") == "askcall_check":
                 return str(element["value"])
     raise AssertionError("no status button")
-
-
-@pytest.fixture
-def settings_dir(tmp_path: Path) -> Path:
-    return tmp_path
-
-
-__all__ = ["make_settings"]
