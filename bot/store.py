@@ -442,7 +442,7 @@ class Store:
             request_id = int(cursor.lastrowid or 0)
             # The parent message carries the request id (its buttons do), so it may be built here.
             first = parent if isinstance(parent, NewDelivery) else parent(request_id)
-            _insert_deliveries_sync(conn, request_id, [first], now)
+            _insert_deliveries(conn, request_id, [first], now)
             return request_id, True
 
         return await self._write(create)
@@ -484,7 +484,7 @@ class Store:
             )
             if cursor.rowcount != 1:
                 return False
-            _apply_effects_sync(conn, request_id, None, deliveries, reminders, now)
+            _apply_effects(conn, request_id, None, deliveries, reminders, now)
             return True
 
         return await self._write(move)
@@ -616,15 +616,15 @@ class Store:
             if cursor.rowcount != 1:
                 return False
             if request_id is not None:
-                _apply_effects_sync(conn, request_id, request_update, deliveries, reminders, now)
+                _apply_effects(conn, request_id, request_update, deliveries, reminders, now)
             return True
 
         return await self._write(settle)
 
     # --- deliveries ---------------------------------------------------------------------------
     async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
-        async with self.transaction() as db:
-            await _insert_deliveries(db, request_id, deliveries, time.time())
+        pending, now = list(deliveries), time.time()
+        await self._write(lambda conn: _insert_deliveries(conn, request_id, pending, now))
 
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each
@@ -747,15 +747,19 @@ class Store:
     ) -> bool:
         """Record a reminder's outcome with its effects, once (a replay after a crash does nothing)."""
         now = time.time()
-        async with self.transaction() as db:
-            cursor = await db.execute(
+        deliveries, reminders = list(deliveries), list(reminders)
+
+        def complete(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "UPDATE reminders SET state = ?, fired_at = ? WHERE id = ? AND state = 'pending'",
                 (state, now, reminder_id),
             )
             if cursor.rowcount != 1:
                 return False
-            await _apply_effects(db, request_id, request_update, deliveries, reminders, now)
-        return True
+            _apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            return True
+
+        return await self._write(complete)
 
     # --- open requests, a rep's requests ------------------------------------------------------
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
@@ -815,7 +819,7 @@ class Store:
         return cursor.rowcount == 1
 
 
-def _apply_effects_sync(
+def _apply_effects(
     conn: sqlite3.Connection,
     request_id: int,
     request_update: dict[str, Any] | None,
@@ -828,7 +832,7 @@ def _apply_effects_sync(
         columns = {**request_update, "updated_at": now}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         conn.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
-    _insert_deliveries_sync(conn, request_id, deliveries, now)
+    _insert_deliveries(conn, request_id, deliveries, now)
     for r in reminders:
         conn.execute(
             "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
@@ -836,7 +840,7 @@ def _apply_effects_sync(
         )
 
 
-def _insert_deliveries_sync(
+def _insert_deliveries(
     conn: sqlite3.Connection, request_id: int, deliveries: Iterable[NewDelivery], now: float
 ) -> None:
     conn.executemany(
@@ -845,43 +849,6 @@ def _insert_deliveries_sync(
            VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)""",
         [(d.dedup_key, request_id, d.kind, json.dumps(d.payload), now, now, now) for d in deliveries],
     )
-
-
-async def _apply_effects(
-    db: aiosqlite.Connection,
-    request_id: int,
-    request_update: dict[str, Any] | None,
-    deliveries: Iterable[NewDelivery],
-    reminders: Iterable[NewReminder],
-    now: float,
-) -> None:
-    """What an outcome does to its request, inside the caller's transaction."""
-    if request_update:
-        columns = {**request_update, "updated_at": now}
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        await db.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
-    await _insert_deliveries(db, request_id, deliveries, now)
-    await _insert_reminders(db, request_id, reminders)
-
-
-async def _insert_reminders(db: aiosqlite.Connection, request_id: int, reminders: Iterable[NewReminder]) -> None:
-    for r in reminders:
-        await db.execute(
-            "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
-            (request_id, r.kind, r.due_at),
-        )
-
-
-async def _insert_deliveries(
-    db: aiosqlite.Connection, request_id: int, deliveries: Iterable[NewDelivery], now: float
-) -> None:
-    for d in deliveries:
-        await db.execute(
-            """INSERT OR IGNORE INTO deliveries
-               (dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
-               VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)""",
-            (d.dedup_key, request_id, d.kind, json.dumps(d.payload), now, now, now),
-        )
 
 
 def _delivery(row: aiosqlite.Row) -> Delivery:

@@ -19,12 +19,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import web
+
+from bot.fakes.server import LoopbackServer
 
 __all__ = [
     "DAY",
@@ -163,7 +164,7 @@ def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
 
 
 # ---------------------------------------------------------------------- the fake server
-class FakePilotStatus:
+class FakePilotStatus(LoopbackServer):
     """In-process fake of the Pilot Status API endpoints AskCall uses."""
 
     def __init__(
@@ -194,9 +195,7 @@ class FakePilotStatus:
         self._message_counter = itertools.count(1)
         self._webhook_counter = itertools.count(1)
 
-        self._runner: web.AppRunner | None = None
-        self.port: int | None = None
-        self.app = self._build_app()
+        super().__init__(self._build_app())
 
     # ------------------------------------------------------------------ lifecycle
     def _build_app(self) -> web.Application:
@@ -213,39 +212,6 @@ class FakePilotStatus:
         r.add_delete("/v1/webhooks/{id}", self._delete_webhook)
         r.add_route("*", "/{tail:.*}", self._not_found)
         return app
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._runner = runner
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("FakePilotStatus is not started")
-        return f"http://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------------ scripting
     def script(

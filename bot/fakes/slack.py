@@ -18,12 +18,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
+
+from bot.fakes.server import LoopbackServer
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -78,7 +79,7 @@ def _public(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if v is not None}
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """In-process fake of the Slack Web API methods AskCall uses."""
 
     def __init__(
@@ -116,9 +117,7 @@ class FakeSlack:
         self._last_sec = 0
         self._view_counter = itertools.count(1)
 
-        self._runner: web.AppRunner | None = None
-        self.port: int | None = None
-        self.app = self._build_app()
+        super().__init__(self._build_app())
 
     # ------------------------------------------------------------------ lifecycle
     def _build_app(self) -> web.Application:
@@ -130,40 +129,10 @@ class FakeSlack:
         app.router.add_get("/socket", self._handle_socket)
         return app
 
-    async def start(self) -> None:
-        if self._runner is not None:
-            return
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(runner.addresses[0][1])
-        self._runner = runner
-
     async def stop(self) -> None:
         for socket in list(self.sockets):
             await socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self.port}"
+        await super().stop()
 
     @property
     def api_url(self) -> str:
