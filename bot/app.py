@@ -161,12 +161,17 @@ class AskCall:
         await self.notifier.stop()
         await self.reminders.stop()
         await self.tasks.drain(self.settings.shutdown_grace)
-        await self.pilots.aclose()
-        await self.session.close()
+        # Bounded: a client stuck on a connection must not keep the process from exiting.
+        for closing in (self.pilots.aclose(), self.session.close()):
+            try:
+                await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning("an HTTP client did not close within %.0f s", CLOSE_TIMEOUT)
         await self.store.close()
 
 
 ASKCALL = web.AppKey("askcall", AskCall)
+CLOSE_TIMEOUT = 5.0
 
 
 def _quiet_sdk_logger() -> logging.Logger:

@@ -46,4 +46,5 @@ class Tasks:
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                # A task that ignores its cancellation must not hold the shutdown hostage.
+                await asyncio.wait(pending, timeout=grace)

@@ -34,6 +34,7 @@ class DueWorkLoop:
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -42,6 +43,10 @@ class DueWorkLoop:
         self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
+        # The flag, not only the cancellation, ends the loop: on Python 3.11 a cancellation that
+        # races with the wake-up can be swallowed, and the loop would go on forever.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -49,7 +54,7 @@ class DueWorkLoop:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._run_due()
@@ -57,8 +62,11 @@ class DueWorkLoop:
             except Exception:
                 log.exception("%s loop failed; retrying in 1 s", self._name)
                 timeout = 1.0
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _idle_time(self) -> float:
         next_at = await self._next_due()
