@@ -32,6 +32,7 @@ from bot.pilot_status.webhooks import (
 )
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
+from bot.services.deps import ServiceDeps
 from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
@@ -87,20 +88,10 @@ class AskCall:
         workspace = Workspace(slack_client)
         await workspace.load()
         reminders = ReminderService(store, pilot, notifier.wake, clock)
-        requests = RequestService(
-            store,
-            pilot,
-            tasks,
-            notifier.wake,
-            workspace=workspace,
-            wake_reminders=reminders.wake,
-            clock=clock,
-            phone_display=settings.phone_display,
-        )
+        deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock)
+        requests = RequestService(deps, tasks, phone_display=settings.phone_display)
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
-        answers = AnswerService(
-            store, pilot, notifier.wake, workspace=workspace, wake_reminders=reminders.wake, clock=clock
-        )
+        answers = AnswerService(deps)
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -109,9 +100,7 @@ class AskCall:
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
         )
-        status = StatusService(
-            store, pilot, notifier.wake, workspace=workspace, wake_reminders=reminders.wake, clock=clock
-        )
+        status = StatusService(deps)
         languages = UserLanguages(store, slack_client, settings.language, clock)
         home = HomeService(store, workspace, clock)
         access = AccessPolicy(settings, slack_client)

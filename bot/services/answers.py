@@ -4,44 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from bot.i18n import Translator
 from bot.phones import mask
 from bot.pilot_status.errors import PilotStatusError
-from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
+from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
-from bot.slack.links import Workspace
-from bot.store import DEFAULT_NUMBER, Request, Store, WebhookEvent
+from bot.store import DEFAULT_NUMBER, Request, WebhookEvent
 
 log = logging.getLogger(__name__)
 
 TEMPORARY_GRANT = 7 * 24 * 3600  # Meta: a temporary permission lasts 7 days from the approval
 
 
-class AnswerService:
-    def __init__(
-        self,
-        store: Store,
-        pilots: PilotStatusPool,
-        wake_notifier: Callable[[], None],
-        *,
-        workspace: Workspace,
-        wake_reminders: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store
-        self._pilots = pilots
-        self._wake_notifier = wake_notifier
-        self._wake_reminders = wake_reminders
-        self._workspace = workspace
-        self._clock = clock
+class AnswerService(Service):
+    def __init__(self, deps: ServiceDeps) -> None:
+        super().__init__(deps)
         # One answer at a time per customer, so two quick answers apply in order. Weak values: a
         # customer's lock lives only while someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()

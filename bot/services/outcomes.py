@@ -23,6 +23,11 @@ class Effects:
     deliveries: list[NewDelivery] = field(default_factory=list)
     reminders: list[NewReminder] = field(default_factory=list)
 
+    @property
+    def changes(self) -> dict[str, Any]:
+        """The request's new fields for a state transition (which sets `state` itself)."""
+        return {k: v for k, v in self.request_update.items() if k != "state"}
+
 
 def outcome_effects(
     request: Request,

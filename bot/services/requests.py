@@ -7,9 +7,7 @@ idempotent and start-up recovery can replay whatever a crash interrupted.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
 
@@ -24,11 +22,10 @@ from bot.pilot_status.errors import (
     TenantScopeError,
     UnconfirmedError,
 )
-from bot.pilot_status.pool import PilotStatusPool
-from bot.services.outcomes import Effects, granted, outcome_effects
+from bot.services.deps import Service, ServiceDeps
+from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DIRECT, PARENT, REPLY, RESPOND, UPDATE, DeliveryError
-from bot.slack.links import Workspace
 from bot.store import (
     ANSWERED,
     DEFAULT_NUMBER,
@@ -41,34 +38,17 @@ from bot.store import (
     WAITING,
     NewDelivery,
     Request,
-    Store,
 )
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
 
-class RequestService:
-    def __init__(
-        self,
-        store: Store,
-        pilots: PilotStatusPool,
-        tasks: Tasks,
-        wake_notifier: Callable[[], None],
-        *,
-        workspace: Workspace,
-        wake_reminders: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.time,
-        phone_display: str = "masked",
-    ) -> None:
-        self._phone_display = phone_display
-        self._store = store
-        self._pilots = pilots
+class RequestService(Service):
+    def __init__(self, deps: ServiceDeps, tasks: Tasks, *, phone_display: str = "masked") -> None:
+        super().__init__(deps)
         self._tasks = tasks
-        self._wake_notifier = wake_notifier
-        self._wake_reminders = wake_reminders
-        self._workspace = workspace
-        self._clock = clock
+        self._phone_display = phone_display
 
     async def submit(
         self,
@@ -228,7 +208,7 @@ class RequestService:
                 workspace=self._workspace,
             )
             settled = await self._store.transition(
-                request.id, [READY], ANSWERED, effects.deliveries, effects.reminders, **_without_state(effects)
+                request.id, [READY], ANSWERED, effects.deliveries, effects.reminders, **effects.changes
             )
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
@@ -248,34 +228,31 @@ class RequestService:
         return False
 
     async def _fail_without_sending(self, request: Request, code: str, text: str) -> None:
-        failed = replace(request, state=FAILED, error_code=code)
-        deliveries = [
-            NewDelivery(f"req{request.id}:failure", REPLY, messages.thread_reply(failed, text)),
-            NewDelivery(f"req{request.id}:failure-update", UPDATE, messages.parent_update(failed)),
-        ]
-        if await self._store.transition(request.id, [READY], FAILED, deliveries, error_code=code):
+        if await self._settle(request, READY, FAILED, "failure", text, error_code=code):
             log.info("request %d: not sent (%s)", request.id, code)
-            self._wake_notifier()
 
     async def _failed(self, request: Request, error: PilotStatusError) -> None:
-        failed = _with(request, state=FAILED, error_code=error.code or error.label)
-        text = _failure_text(failed, error)
-        deliveries = [
-            NewDelivery(f"req{request.id}:failure", REPLY, messages.thread_reply(failed, text)),
-            NewDelivery(f"req{request.id}:failure-update", UPDATE, messages.parent_update(failed)),
-        ]
-        if await self._store.transition(request.id, [SENDING], FAILED, deliveries, error_code=failed.error_code):
-            self._wake_notifier()
+        code = error.code or error.label
+        text = _failure_text(replace(request, state=FAILED, error_code=code), error)
+        await self._settle(request, SENDING, FAILED, "failure", text, error_code=code)
 
     async def _unconfirmed(self, request: Request) -> None:
-        pending = _with(request, state=UNCONFIRMED)
         text = Translator(request.lang).t("failure.unconfirmed", user=request.user_id)
+        await self._settle(request, SENDING, UNCONFIRMED, "unconfirmed", text)
+
+    async def _settle(
+        self, request: Request, from_state: str, to_state: str, key: str, text: str, **fields: str
+    ) -> bool:
+        """Move the request on, saying why in its thread and showing it on the status message."""
+        settled = replace(request, state=to_state, **fields)
         deliveries = [
-            NewDelivery(f"req{request.id}:unconfirmed", REPLY, messages.thread_reply(pending, text)),
-            NewDelivery(f"req{request.id}:unconfirmed-update", UPDATE, messages.parent_update(pending)),
+            NewDelivery(f"req{request.id}:{key}", REPLY, messages.thread_reply(settled, text)),
+            NewDelivery(f"req{request.id}:{key}-update", UPDATE, messages.parent_update(settled)),
         ]
-        if await self._store.transition(request.id, [SENDING], UNCONFIRMED, deliveries):
-            self._wake_notifier()
+        if not await self._store.transition(request.id, [from_state], to_state, deliveries, **fields):
+            return False
+        self._wake_notifier()
+        return True
 
     # --- start-up -----------------------------------------------------------------------------
     async def recover(self) -> None:
@@ -351,14 +328,6 @@ def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: st
         updated_at=0.0,
         thread_ts=thread_ts,
     )
-
-
-def _without_state(effects: Effects) -> dict[str, object]:
-    return {k: v for k, v in effects.request_update.items() if k != "state"}
-
-
-def _with(request: Request, **changes: object) -> Request:
-    return replace(request, **changes)  # type: ignore[arg-type]
 
 
 class AskAgain(Enum):

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.pilot_status.client import CallPermission
 from bot.pilot_status.errors import PilotStatusError
-from bot.pilot_status.pool import PilotStatusPool
+from bot.services.deps import Service
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import UPDATE
-from bot.slack.links import Workspace
-from bot.store import ANSWERED, UNCONFIRMED, WAITING, NewDelivery, Request, Store
+from bot.store import ANSWERED, UNCONFIRMED, WAITING, NewDelivery, Request
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +29,7 @@ def permission_text(permission: CallPermission, tr: Translator) -> str:
     return tr.t("permission.none")
 
 
-class StatusService:
-    def __init__(
-        self,
-        store: Store,
-        pilots: PilotStatusPool,
-        wake_notifier: Callable[[], None],
-        *,
-        workspace: Workspace,
-        wake_reminders: Callable[[], None],
-        clock: Callable[[], float],
-    ) -> None:
-        self._store = store
-        self._pilots = pilots
-        self._wake_notifier = wake_notifier
-        self._wake_reminders = wake_reminders
-        self._workspace = workspace
-        self._clock = clock
-
+class StatusService(Service):
     async def describe(self, phone_e164: str, number_name: str, tr: Translator) -> str:
         """The `/askcall status` answer: permission and quota left, without sending anything.
 
@@ -110,7 +91,7 @@ class StatusService:
             return False
         outcome, expires_at = grant
         now = self._clock()
-        preview = _preview(request, outcome, expires_at)
+        preview = replace(request, outcome=outcome, expires_at=expires_at)
         dm, _, _ = await self._store.user_prefs(request.user_id)
         _, effects = outcome_effects(
             request,
@@ -123,15 +104,10 @@ class StatusService:
             dm=dm,
             workspace=self._workspace,
         )
-        update = {k: v for k, v in effects.request_update.items() if k != "state"}
         if await self._store.transition(
-            request.id, [WAITING, UNCONFIRMED], ANSWERED, effects.deliveries, effects.reminders, **update
+            request.id, [WAITING, UNCONFIRMED], ANSWERED, effects.deliveries, effects.reminders, **effects.changes
         ):
             log.info("request %d: found granted on a status check", request.id)
             self._wake_notifier()
             self._wake_reminders()
         return True
-
-
-def _preview(request: Request, outcome: str, expires_at: float | None) -> Request:
-    return replace(request, outcome=outcome, expires_at=expires_at)

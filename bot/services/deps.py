@@ -1,0 +1,31 @@
+"""What the request, answer and status services share, built once by the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.pilot_status.pool import PilotStatusPool
+from bot.slack.links import Workspace
+from bot.store import Store
+
+
+@dataclass(frozen=True)
+class ServiceDeps:
+    store: Store
+    pilots: PilotStatusPool
+    workspace: Workspace
+    # New deliveries or reminders were stored: their loops should look now rather than at their next tick.
+    wake_notifier: Callable[[], None]
+    wake_reminders: Callable[[], None]
+    clock: Callable[[], float]
+
+
+class Service:
+    def __init__(self, deps: ServiceDeps) -> None:
+        self._store = deps.store
+        self._pilots = deps.pilots
+        self._workspace = deps.workspace
+        self._wake_notifier = deps.wake_notifier
+        self._wake_reminders = deps.wake_reminders
+        self._clock = deps.clock
