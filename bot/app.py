@@ -198,13 +198,19 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    bolt = request.app[ASKCALL].bolt
-    response = await bolt.async_dispatch(await to_bolt_request(request))
-    return await to_aiohttp_response(response)
+    askcall = request.app[ASKCALL]
+    with askcall.tasks.inbound():
+        response = await askcall.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
 
 
 async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
+    with askcall.tasks.inbound():
+        return await _handle_webhook(askcall, number, request)
+
+
+async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, request: web.Request) -> web.Response:
     body = await request.read()
     secret = number.webhook_secret
     if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from bot.config import RetryPolicy
 from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
-from bot.store import DEAD, DONE, PENDING, Delivery, Store
+from bot.store import DEAD, PENDING, Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
@@ -74,7 +74,7 @@ class Notifier:
                 ts = None
             if ts:
                 log.info("delivery %d was already in Slack before the restart", delivery.id)
-                await self._succeeded(delivery, ts)
+                await self._succeeded(delivery, ts, claim_next=False)
             else:
                 await self._store.mark_delivery(delivery.id, PENDING)
         self.wake()
@@ -87,20 +87,30 @@ class Notifier:
 
     async def _deliver(self, delivery: Delivery) -> None:
         try:
-            try:
-                ts = await self._gateway.execute(delivery)
-            except DeliveryError as error:
-                await self._failed(delivery, error)
-            else:
-                await self._succeeded(delivery, ts)
+            next_up: Delivery | None = delivery
+            # A claimed message cut short by shutdown stays inflight: start-up reconciles it with Slack.
+            while next_up is not None:
+                next_up = await self._deliver_one(next_up)
         finally:
             self._slots.release()
             self.wake()
 
-    async def _succeeded(self, delivery: Delivery, ts: str | None) -> None:
-        await self._store.mark_delivery(delivery.id, DONE, result_ts=ts, count_attempt=True)
+    async def _deliver_one(self, delivery: Delivery) -> Delivery | None:
+        """Make one Slack call and record it; returns the request's next message when it is due now."""
+        await self._tasks.yield_to_inbound()
+        try:
+            ts = await self._gateway.execute(delivery)
+        except DeliveryError as error:
+            await self._failed(delivery, error)
+            return None
+        await self._tasks.yield_to_inbound()
+        return await self._succeeded(delivery, ts)
+
+    async def _succeeded(self, delivery: Delivery, ts: str | None, *, claim_next: bool = True) -> Delivery | None:
+        next_up = await self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next)
         if delivery.kind == PARENT and self.hooks is not None and ts:
             await self.hooks.posted(delivery.request_id, ts)
+        return next_up
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         attempt = delivery.attempts + 1

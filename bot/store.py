@@ -584,14 +584,27 @@ class Store:
         self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> Request | None:
         """The most recent request for this customer that an answer given at `answered_at` can belong to."""
+        request, _ = await self.answer_target(phone_key, answered_at, number_name)
+        return request
+
+    async def answer_target(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> tuple[Request | None, bool]:
+        """The request an answer given at `answered_at` belongs to (the customer's most recent open one),
+        and whether its rep wants answers by DM too, in one hop."""
         row = await self._fetchone(
-            f"""SELECT * FROM requests
-                WHERE number_name = ? AND phone_key = ? AND state IN ({",".join("?" * len(CORRELATABLE))})
-                  AND created_at BETWEEN ? AND ?
-                ORDER BY created_at DESC, id DESC LIMIT 1""",
+            f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
+                LEFT JOIN user_prefs p ON p.user_id = r.user_id
+                WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({",".join("?" * len(CORRELATABLE))})
+                  AND r.created_at BETWEEN ? AND ?
+                ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
             (number_name, phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
         )
-        return Request(**dict(row)) if row else None
+        if row is None:
+            return None, False
+        fields = dict(row)
+        dm = bool(fields.pop("dm_answers"))
+        return Request(**fields), dm
 
     async def settle_webhook_event(
         self,
@@ -667,6 +680,36 @@ class Store:
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = await self._fetchone("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
         return _delivery(row) if row else None
+
+    async def complete_delivery(
+        self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
+    ) -> Delivery | None:
+        """Mark `delivery` done and claim its request's next message if that one is due, in one hop.
+
+        A request's messages go out one after the other (reply, then status update); handing the
+        next one straight to the same worker saves a claim round trip and a pass of the loop.
+        """
+
+        def complete(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            conn.execute(
+                """UPDATE deliveries SET state = 'done', updated_at = ?, result_ts = COALESCE(?, result_ts),
+                       attempts = attempts + 1
+                   WHERE id = ?""",
+                (time.time(), result_ts, delivery.id),
+            )
+            if not claim_next:
+                return None
+            row = conn.execute(
+                f"""SELECT d.* FROM deliveries d
+                    WHERE d.request_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}""",
+                (delivery.request_id, now),
+            ).fetchone()
+            if row is not None:
+                conn.execute("UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id = ?", (now, row["id"]))
+            return row
+
+        row = await self._write(complete)
+        return _delivery(row) if row is not None else None
 
     async def mark_delivery(
         self,

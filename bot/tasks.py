@@ -1,13 +1,51 @@
-"""Background tasks that outlive the HTTP request that started them."""
+"""Background tasks that outlive the HTTP request that started them, and their priority."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# Longest a background step defers to inbound requests, so a steady stream of them cannot starve it.
+MAX_YIELD = 0.05
+
+
+class InboundFirst:
+    """Slack wants its ack within 3 s and a webhook sender its 200; background work (posting,
+    calling Pilot Status) has no such deadline. All of it shares one event loop, so background
+    steps wait at their checkpoints while a request is being handled (at most `max_yield`): a
+    request is not slowed down by work that can just as well run a moment later.
+    """
+
+    def __init__(self, *, max_yield: float = MAX_YIELD) -> None:
+        self._max_yield = max_yield
+        self._inbound = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def inbound(self) -> Iterator[None]:
+        """Marks an inbound HTTP request (Slack or webhook) as being handled."""
+        self._inbound += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._inbound -= 1
+            if self._inbound == 0:
+                self._idle.set()
+
+    async def wait(self) -> None:
+        """A background checkpoint: returns at once when no request is being handled."""
+        if self._inbound == 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._max_yield):
+                await self._idle.wait()
 
 
 class Tasks:
@@ -17,9 +55,16 @@ class Tasks:
     start-up recovery picks the work up again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, priority: InboundFirst | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
+        self.priority = priority or InboundFirst()
+
+    def inbound(self) -> contextlib.AbstractContextManager[None]:
+        return self.priority.inbound()
+
+    async def yield_to_inbound(self) -> None:
+        await self.priority.wait()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any] | None:
         if self.closing:

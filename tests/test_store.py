@@ -537,3 +537,57 @@ async def test_mark_delivery_keeps_earlier_values_and_counts_attempts(store: Sto
     assert stored is not None
     assert (stored.state, stored.attempts, stored.last_error, stored.result_ts) == (DONE, 2, "ratelimited", "123.456")
     assert await store.pending_delivery_count() == 0
+
+
+async def test_complete_delivery_hands_over_the_same_requests_next_message(store: Store) -> None:
+    a = await new_request(store)
+    b = await new_request(store)
+    await store.add_deliveries(a, [reply("a-1"), reply("a-2")])
+    await store.add_deliveries(b, [reply("b-1")])
+    parents = {d.request_id: d for d in await store.claim_due_deliveries(FAR_FUTURE)}
+
+    following = await store.complete_delivery(parents[a], "1.0", FAR_FUTURE)
+
+    assert following is not None
+    assert (following.request_id, following.dedup_key) == (a, "a-1")
+    stored = await store.get_delivery(following.id)
+    assert stored is not None and stored.state == INFLIGHT
+    done = await store.get_delivery(parents[a].id)
+    assert done is not None and (done.state, done.result_ts, done.attempts) == (DONE, "1.0", 1)
+    # Only the head of each queue moves: a-2 waits behind a-1, b's reply behind b's parent.
+    assert await store.claim_due_deliveries(FAR_FUTURE) == []
+
+
+async def test_complete_delivery_leaves_a_message_not_yet_due(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    # The reply was queued "now"; completing the parent at an earlier instant finds it not yet due.
+    assert await store.complete_delivery(parent, "1.0", time.time() - 3600) is None
+    [later] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert later.dedup_key == "r-1"
+
+
+async def test_complete_delivery_without_claiming_the_next(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    assert await store.complete_delivery(parent, "1.0", FAR_FUTURE, claim_next=False) is None
+
+    [following] = await store.claim_due_deliveries(FAR_FUTURE)
+    assert following.dedup_key == "r-1"
+
+
+async def test_answer_target_says_whether_the_rep_wants_a_dm(store: Store) -> None:
+    request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT - 60)
+
+    assert await store.answer_target(customer_key(CUSTOMER), ANSWER_AT) == (
+        await store.get_request(request_id),
+        False,
+    )
+    await store.set_dm_answers("U1", True)
+    request, dm = await store.answer_target(customer_key(CUSTOMER), ANSWER_AT)
+    assert request is not None and request.id == request_id
+    assert dm is True

@@ -15,6 +15,7 @@ import httpx
 
 from bot.pilot_status.client import _json_or_none, _retry_after
 from bot.pilot_status.errors import NetworkError, UnexpectedResponseError, error_from_response
+from bot.pilot_status.http import never_sent, new_http_client
 
 PERMISSION_UPDATED = "call.permission_updated"
 ALL_EVENTS = "*"
@@ -64,10 +65,8 @@ class PilotStatusAdmin:
         self, *, base_url: str, api_key: str, timeout: float = 15.0, http: httpx.AsyncClient | None = None
     ) -> None:
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"x-api-key": api_key, "accept": "application/json", "user-agent": "askcall-admin/0.1"},
+        self._http = http or new_http_client(
+            base_url=base_url, api_key=api_key, timeout=timeout, user_agent="askcall-admin/0.1"
         )
 
     async def __aenter__(self) -> Self:
@@ -109,9 +108,9 @@ class PilotStatusAdmin:
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
         except httpx.TransportError as exc:
+            if never_sent(exc):
+                raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
             raise NetworkError(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
         body = _json_or_none(response)
         if response.is_success:

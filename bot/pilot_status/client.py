@@ -1,4 +1,4 @@
-"""Async Pilot Status client for the calls-permission endpoints (httpx)."""
+"""Async Pilot Status client for the calls-permission endpoints (httpx on the aiohttp transport)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.pilot_status.errors import (
     UnexpectedResponseError,
     error_from_response,
 )
+from bot.pilot_status.http import never_sent, new_http_client
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +103,15 @@ class PilotStatusClient:
         max_concurrency: int = MAX_CONCURRENCY,
     ) -> None:
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
+        self._http = http or new_http_client(
             base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"x-api-key": api_key, "accept": "application/json", "user-agent": "askcall/0.1"},
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            api_key=api_key,
+            timeout=timeout,
+            user_agent="askcall/0.1",
+            max_connections=max_concurrency,
         )
-        # Callers queue here rather than inside httpcore's pool, whose bookkeeping grows with the
-        # number of waiting requests (slow answers from Pilot Status would otherwise cost CPU).
+        # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
+        # most `max_concurrency` requests in flight and the rest wait without a timeout ticking.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._retry = retry
         self._sleep = sleep
@@ -171,9 +173,9 @@ class PilotStatusClient:
         try:
             async with self._slots:
                 response = await self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
         except httpx.TransportError as exc:
+            if never_sent(exc):
+                raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
             # Sent (maybe fully) but no answer: only safe to repeat for idempotent calls.
             error_type = NetworkError if idempotent else UnconfirmedError
             raise error_type(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc

@@ -61,7 +61,7 @@ class AnswerService(Service):
     async def _apply(self, event: WebhookEvent) -> None:
         answered_at = _epoch(event.event_ts)
         customer = mask(event.from_phone or "")
-        request = await self._store.find_request_for_answer(event.phone_key or "", answered_at, event.number_name)
+        request, dm = await self._store.answer_target(event.phone_key or "", answered_at, event.number_name)
         if request is None:
             log.info("answer %s from %s matches no open request; stored only", event.status, customer)
             await self._store.settle_webhook_event(event.id, "unmatched")
@@ -84,7 +84,6 @@ class AnswerService(Service):
             text = tr.t("reminder.renewed", user=request.user_id, until=messages.slack_date(expires_at or 0))
         elif changed:
             text = tr.t("answer.changed") + " " + text
-        dm, _, _ = await self._store.user_prefs(request.user_id)
         _, effects = outcome_effects(
             request,
             outcome=event.status or "",

@@ -148,11 +148,13 @@ class RequestService(Service):
 
     # --- Pilot Status ---------------------------------------------------------------------
     async def send(self, request_id: int) -> None:
+        await self._tasks.yield_to_inbound()
         request = await self._store.get_request(request_id)
         if request is None or request.state != READY:
             return
         if await self._settled_by_precheck(request):
             return
+        await self._tasks.yield_to_inbound()
         if not await self._store.transition(request_id, [READY], SENDING):
             return
         try:
@@ -167,6 +169,7 @@ class RequestService(Service):
             await self._failed(request, error)
         else:
             log.info("request %d sent to %s", request_id, mask(request.phone_e164))
+            await self._tasks.yield_to_inbound()
             if not await self._store.transition(
                 request_id, [SENDING], WAITING, message_id=message_id, sent_at=self._clock()
             ):
@@ -183,6 +186,7 @@ class RequestService(Service):
         except PilotStatusError as error:
             log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
             return False
+        await self._tasks.yield_to_inbound()
         tr = Translator(request.lang)
         now = self._clock()
         grant = granted(permission)
