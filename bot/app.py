@@ -42,7 +42,7 @@ from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
-from bot.store import Store
+from bot.store import Store, checkpoint_loop
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,9 @@ class AskCall:
         notifier.start()
         reminders.start()
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
+        askcall.background.append(
+            asyncio.create_task(checkpoint_loop(store, tasks.yield_to_inbound), name="wal-checkpoint")
+        )
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
@@ -136,8 +139,8 @@ class AskCall:
         # recovery can start new sends (which also pass through the sending state).
         await self.requests.recover()
         await self.notifier.recover()
-        for event_id in await self.answers.recover():
-            self.tasks.spawn(self.answers.process(event_id), name=f"answer-{event_id}")
+        for event_id, phone_key in await self.answers.recover():
+            self.tasks.spawn(self.answers.process(event_id, phone_key), name=f"answer-{event_id}")
 
     async def close(self) -> None:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
@@ -226,7 +229,7 @@ async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, request: web
         return web.json_response({"error": str(error)}, status=400)
     event_id, is_new = await askcall.answers.ingest(event, body, number.name)
     if is_new:
-        askcall.tasks.spawn(askcall.answers.process(event_id), name=f"answer-{event_id}")
+        askcall.tasks.spawn(askcall.answers.process(event_id, event.customer_key), name=f"answer-{event_id}")
     return web.json_response({"ok": True, "duplicate": not is_new})
 
 

@@ -86,31 +86,38 @@ class Notifier:
                 self._slots.release()  # shutting down: the row stays inflight and is reconciled at start-up
 
     async def _deliver(self, delivery: Delivery) -> None:
+        drained = False
         try:
             next_up: Delivery | None = delivery
             # A claimed message cut short by shutdown stays inflight: start-up reconciles it with Slack.
             while next_up is not None:
-                next_up = await self._deliver_one(next_up)
+                next_up, drained = await self._deliver_one(next_up)
         finally:
             self._slots.release()
-            self.wake()
+            if not drained:
+                # A retry was scheduled or the request's next message is due later: the loop must
+                # look again. A request whose queue ran dry needs no extra pass (and no DB reads).
+                self.wake()
 
-    async def _deliver_one(self, delivery: Delivery) -> Delivery | None:
-        """Make one Slack call and record it; returns the request's next message when it is due now."""
+    async def _deliver_one(self, delivery: Delivery) -> tuple[Delivery | None, bool]:
+        """Make one Slack call and record it. Returns (the request's next message if it is due now,
+        whether the request has nothing else pending)."""
         await self._tasks.yield_to_inbound()
         try:
             ts = await self._gateway.execute(delivery)
         except DeliveryError as error:
             await self._failed(delivery, error)
-            return None
+            return None, False
         await self._tasks.yield_to_inbound()
         return await self._succeeded(delivery, ts)
 
-    async def _succeeded(self, delivery: Delivery, ts: str | None, *, claim_next: bool = True) -> Delivery | None:
-        next_up = await self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next)
+    async def _succeeded(
+        self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
+    ) -> tuple[Delivery | None, bool]:
+        completed = await self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next)
         if delivery.kind == PARENT and self.hooks is not None and ts:
             await self.hooks.posted(delivery.request_id, ts)
-        return next_up
+        return completed
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         attempt = delivery.attempts + 1

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.phones import customer_key, display_phone
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -238,6 +241,15 @@ class WebhookEvent:
     number_name: str = "default"
 
 
+@dataclass(frozen=True)
+class AnswerTarget:
+    """A webhook event being processed, the request it answers (None: none) and the rep's DM wish."""
+
+    event: WebhookEvent
+    request: Request | None
+    dm: bool
+
+
 class OpenRequestExists(Exception):
     def __init__(self, request: Request) -> None:
         super().__init__(f"request {request.id} is still open for this customer")
@@ -279,6 +291,36 @@ class NewDelivery:
     payload: dict[str, Any]
 
 
+# SQLite checkpoints the WAL into the database from inside the commit that crosses its threshold
+# (1,000 pages by default): 10-15 ms with the fsync, spent inside whichever ack or webhook was
+# committing. The server checkpoints from its own thread instead (`checkpoint_loop`); the automatic
+# one stays only as a safety net, far off (~80 MB of WAL with 4 KiB pages).
+AUTOCHECKPOINT_PAGES = 4_000
+CHECKPOINT_EVERY = 0.5
+RESTART_PAGES = 2_000
+
+
+async def checkpoint_loop(
+    store: Store, wait_idle: Callable[[], Awaitable[None]], every: float = CHECKPOINT_EVERY
+) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await store.checkpoint(wait_idle)
+        except sqlite3.Error as error:  # busy or I/O: the next round (or the safety net) catches up
+            log.warning("WAL checkpoint failed: %s", error)
+
+
+def _passive_checkpoint(path: str) -> int:
+    """Pages in the WAL, after copying what can be copied without waiting, from a connection of its own."""
+    connection = sqlite3.connect(path, timeout=0.2)
+    try:
+        _, wal_pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(wal_pages)
+    finally:
+        connection.close()
+
+
 class Store:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -303,7 +345,21 @@ class Store:
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA busy_timeout=5000")
         await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         await self.migrate()
+
+    async def checkpoint(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
+        """Copy committed WAL pages into the database file without stalling a request.
+
+        PASSIVE, from a connection and thread of its own, does the bulk (and its fsync) without
+        waiting for or blocking the writer. Under steady writes the WAL still never starts over, so
+        once it is long, a RESTART on the writer's own connection (nothing left to wait for) copies
+        the few pages written since, at a moment when no request is being handled.
+        """
+        wal_pages = await asyncio.to_thread(_passive_checkpoint, self.path)
+        if wal_pages >= RESTART_PAGES:
+            await wait_idle()
+            await self._in_db_thread(lambda conn: conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
 
     async def close(self) -> None:
         if self._db is not None:
@@ -568,17 +624,15 @@ class Store:
         return await self._write(insert)
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
-        row = await self._fetchone(
-            """SELECT id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
-                      processed_at, request_id, result, number_name
-               FROM webhook_events WHERE id = ?""",
-            (event_id,),
-        )
+        row = await self._fetchone(f"SELECT {_EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,))
         return WebhookEvent(**dict(row)) if row else None
 
-    async def unprocessed_webhook_events(self) -> list[int]:
-        rows = await self._fetchall("SELECT id FROM webhook_events WHERE processed_at IS NULL ORDER BY id")
-        return [int(r[0]) for r in rows]
+    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+        """(id, customer key) of every event not yet processed, oldest first."""
+        rows = await self._fetchall(
+            "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
 
     async def find_request_for_answer(
         self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
@@ -592,19 +646,35 @@ class Store:
     ) -> tuple[Request | None, bool]:
         """The request an answer given at `answered_at` belongs to (the customer's most recent open one),
         and whether its rep wants answers by DM too, in one hop."""
-        row = await self._fetchone(
-            f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
-                LEFT JOIN user_prefs p ON p.user_id = r.user_id
-                WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({",".join("?" * len(CORRELATABLE))})
-                  AND r.created_at BETWEEN ? AND ?
-                ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
-            (number_name, phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
-        )
-        if row is None:
-            return None, False
-        fields = dict(row)
-        dm = bool(fields.pop("dm_answers"))
-        return Request(**fields), dm
+        row = await self._in_db_thread(lambda conn: _answer_target_row(conn, phone_key, answered_at, number_name))
+        return _request_and_dm(row)
+
+    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+        """An unprocessed event, the request it answers and its rep's DM wish, in one hop.
+
+        None when the event is unknown or already processed. An event that answers no request is
+        settled as `unmatched` in the same transaction: most webhooks need this one hop only.
+        """
+        now = time.time()
+
+        def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
+            row = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,)).fetchone()
+            if row is None or row["processed_at"] is not None:
+                return None
+            event = WebhookEvent(**dict(row))
+            target = None
+            if event.phone_key:
+                target = _answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
+            if target is None:
+                conn.execute(
+                    """UPDATE webhook_events SET processed_at = ?, result = 'unmatched'
+                       WHERE id = ? AND processed_at IS NULL""",
+                    (now, event_id),
+                )
+            request, dm = _request_and_dm(target)
+            return AnswerTarget(event, request, dm)
+
+        return await self._write(open_)
 
     async def settle_webhook_event(
         self,
@@ -683,14 +753,15 @@ class Store:
 
     async def complete_delivery(
         self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
-    ) -> Delivery | None:
+    ) -> tuple[Delivery | None, bool]:
         """Mark `delivery` done and claim its request's next message if that one is due, in one hop.
 
         A request's messages go out one after the other (reply, then status update); handing the
         next one straight to the same worker saves a claim round trip and a pass of the loop.
+        Returns (the claimed next message, whether the request has nothing else pending).
         """
 
-        def complete(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        def complete(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
             conn.execute(
                 """UPDATE deliveries SET state = 'done', updated_at = ?, result_ts = COALESCE(?, result_ts),
                        attempts = attempts + 1
@@ -698,7 +769,7 @@ class Store:
                 (time.time(), result_ts, delivery.id),
             )
             if not claim_next:
-                return None
+                return None, False
             row = conn.execute(
                 f"""SELECT d.* FROM deliveries d
                     WHERE d.request_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}""",
@@ -706,10 +777,14 @@ class Store:
             ).fetchone()
             if row is not None:
                 conn.execute("UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id = ?", (now, row["id"]))
-            return row
+                return row, False
+            pending = conn.execute(
+                "SELECT 1 FROM deliveries WHERE request_id = ? AND state = 'pending' LIMIT 1", (delivery.request_id,)
+            ).fetchone()
+            return None, pending is None
 
-        row = await self._write(complete)
-        return _delivery(row) if row is not None else None
+        row, drained = await self._write(complete)
+        return (_delivery(row) if row is not None else None), drained
 
     async def mark_delivery(
         self,
@@ -1047,3 +1122,29 @@ async def purge_leftovers_batch(store: Store, cutoff: float, limit: int = 500) -
             (PURGED_PAYLOAD, now, PURGED_PAYLOAD, *FINISHED_DELIVERIES, limit),
         )
     return PurgeCounts(0, events.rowcount, deliveries.rowcount)
+
+
+_EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
+                    processed_at, request_id, result, number_name"""
+
+
+def _answer_target_row(
+    conn: sqlite3.Connection, phone_key: str, answered_at: float, number_name: str
+) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
+            LEFT JOIN user_prefs p ON p.user_id = r.user_id
+            WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({",".join("?" * len(CORRELATABLE))})
+              AND r.created_at BETWEEN ? AND ?
+            ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
+        (number_name, phone_key, *CORRELATABLE, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
+    ).fetchone()
+    return row
+
+
+def _request_and_dm(row: sqlite3.Row | None) -> tuple[Request | None, bool]:
+    if row is None:
+        return None, False
+    fields = dict(row)
+    dm = bool(fields.pop("dm_answers"))
+    return Request(**fields), dm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
+import bot.store as store_module
 from bot.phones import customer_key
 from bot.store import (
     ANSWERED,
@@ -263,7 +265,8 @@ async def test_record_webhook_event_dedups(store: Store) -> None:
     assert (second_id, second_new) == (first_id, False)
     assert other_new is True
     assert other_id != first_id
-    assert await store.unprocessed_webhook_events() == [first_id, other_id]
+    key = customer_key("553188887777")
+    assert await store.unprocessed_webhook_events() == [(first_id, key), (other_id, key)]
 
 
 async def test_recorded_event_has_the_customer_key(store: Store) -> None:
@@ -546,9 +549,9 @@ async def test_complete_delivery_hands_over_the_same_requests_next_message(store
     await store.add_deliveries(b, [reply("b-1")])
     parents = {d.request_id: d for d in await store.claim_due_deliveries(FAR_FUTURE)}
 
-    following = await store.complete_delivery(parents[a], "1.0", FAR_FUTURE)
+    following, drained = await store.complete_delivery(parents[a], "1.0", FAR_FUTURE)
 
-    assert following is not None
+    assert following is not None and drained is False
     assert (following.request_id, following.dedup_key) == (a, "a-1")
     stored = await store.get_delivery(following.id)
     assert stored is not None and stored.state == INFLIGHT
@@ -564,7 +567,7 @@ async def test_complete_delivery_leaves_a_message_not_yet_due(store: Store) -> N
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
 
     # The reply was queued "now"; completing the parent at an earlier instant finds it not yet due.
-    assert await store.complete_delivery(parent, "1.0", time.time() - 3600) is None
+    assert await store.complete_delivery(parent, "1.0", time.time() - 3600) == (None, False)
     [later] = await store.claim_due_deliveries(FAR_FUTURE)
     assert later.dedup_key == "r-1"
 
@@ -574,7 +577,7 @@ async def test_complete_delivery_without_claiming_the_next(store: Store) -> None
     await store.add_deliveries(request_id, [reply("r-1")])
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
 
-    assert await store.complete_delivery(parent, "1.0", FAR_FUTURE, claim_next=False) is None
+    assert await store.complete_delivery(parent, "1.0", FAR_FUTURE, claim_next=False) == (None, False)
 
     [following] = await store.claim_due_deliveries(FAR_FUTURE)
     assert following.dedup_key == "r-1"
@@ -591,3 +594,82 @@ async def test_answer_target_says_whether_the_rep_wants_a_dm(store: Store) -> No
     request, dm = await store.answer_target(customer_key(CUSTOMER), ANSWER_AT)
     assert request is not None and request.id == request_id
     assert dm is True
+
+
+def wal_pages(path: str) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        connection.close()
+
+
+async def test_commits_leave_checkpointing_to_the_server(store: Store) -> None:
+    async with store.db.execute("PRAGMA wal_autocheckpoint") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None and row[0] == store_module.AUTOCHECKPOINT_PAGES > 1000
+
+
+async def test_checkpoint_starts_a_long_wal_over_once_requests_are_idle(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RESTART_PAGES", 10)
+    for _ in range(30):
+        await new_request(store)
+    long_wal = wal_pages(store.path)
+    assert long_wal >= 10
+    waited: list[bool] = []
+
+    async def idle() -> None:
+        waited.append(True)
+
+    await store.checkpoint(idle)
+    await new_request(store)
+
+    assert waited == [True]
+    assert wal_pages(store.path) < long_wal  # the WAL started over from its first page
+    assert len(await store.requests_in_state(NEW)) == 31
+
+
+async def test_checkpoint_of_a_short_wal_does_not_wait(store: Store) -> None:
+    await new_request(store)
+
+    async def idle() -> None:
+        raise AssertionError("a short WAL needs no pause of the writer")
+
+    await store.checkpoint(idle)
+
+
+async def test_open_answer_returns_the_event_its_request_and_the_dm_wish(store: Store) -> None:
+    request_id = await new_request(store, phone="+5531988887777", state=WAITING)
+    await store.set_dm_answers("U1", True)
+    event_id, _ = await record(store)
+
+    target = await store.open_answer(event_id, lambda ts: time.time())
+
+    assert target is not None
+    assert target.event.id == event_id
+    assert target.request is not None and target.request.id == request_id
+    assert target.dm is True
+    assert [e for e, _ in await store.unprocessed_webhook_events()] == [event_id]  # applied later, by settle
+
+
+async def test_open_answer_settles_an_unmatched_event_in_the_same_hop(store: Store) -> None:
+    event_id, _ = await record(store, from_phone="5521977776666")
+
+    target = await store.open_answer(event_id, lambda ts: time.time())
+
+    assert target is not None and target.request is None
+    event = await store.get_webhook_event(event_id)
+    assert event is not None and event.result == "unmatched" and event.processed_at is not None
+    assert await store.open_answer(event_id, lambda ts: time.time()) is None
+
+
+async def test_complete_delivery_says_when_the_requests_queue_ran_dry(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+    following, _ = await store.complete_delivery(parent, "1.0", FAR_FUTURE)
+    assert following is not None
+
+    assert await store.complete_delivery(following, "2.0", FAR_FUTURE) == (None, True)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.phones import customer_key
+
 SIGNATURE_HEADER = "x-pilot-status-signature"
 PERMISSION_UPDATED = "call.permission_updated"
 PERMISSION_STATUSES = frozenset({"NO_PERMISSION", "TEMPORARY", "PERMANENT"})
@@ -36,6 +38,11 @@ class PermissionUpdated:
     to_phone: str | None
     timestamp: str
     answered_at: float
+
+    @property
+    def customer_key(self) -> str:
+        """The customer, however the number was spelled (see `bot.phones.customer_key`)."""
+        return customer_key(self.from_phone)
 
     @property
     def dedup_key(self) -> str:

@@ -45,27 +45,31 @@ class AnswerService(Service):
             number_name=number_name,
         )
 
-    async def process(self, event_id: int) -> None:
-        event = await self._store.get_webhook_event(event_id)
-        if event is None or event.processed_at is not None or not event.phone_key:
-            return
-        lock = self._locks.get(event.phone_key)
+    async def process(self, event_id: int, phone_key: str) -> None:
+        """Apply a stored answer. `phone_key` (the customer) orders answers from the same customer."""
+        lock = self._locks.get(phone_key)
         if lock is None:
-            lock = self._locks[event.phone_key] = asyncio.Lock()
+            lock = self._locks[phone_key] = asyncio.Lock()
         async with lock:
-            await self._apply(event)
+            target = await self._store.open_answer(event_id, _epoch)
+            if target is None:
+                return  # already processed (a redelivery raced us, or recovery ran twice)
+            if target.request is None:
+                log.info(
+                    "answer %s from %s matches no open request; stored only",
+                    target.event.status,
+                    mask(target.event.from_phone or ""),
+                )
+                return
+            await self._apply(target.event, target.request, target.dm)
 
-    async def recover(self) -> list[int]:
+    async def recover(self) -> list[tuple[int, str]]:
+        """(event id, customer key) of the answers a previous process stored but never applied."""
         return await self._store.unprocessed_webhook_events()
 
-    async def _apply(self, event: WebhookEvent) -> None:
+    async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
         answered_at = _epoch(event.event_ts)
         customer = mask(event.from_phone or "")
-        request, dm = await self._store.answer_target(event.phone_key or "", answered_at, event.number_name)
-        if request is None:
-            log.info("answer %s from %s matches no open request; stored only", event.status, customer)
-            await self._store.settle_webhook_event(event.id, "unmatched")
-            return
         changed = request.outcome is not None
         if changed:
             previous_at = _epoch(request.answer_event_ts)
