@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.phones import PhoneProblem, customer_key, digits, mask, parse_phone, split_phone_and_reason
+from bot.phones import PhoneProblem, customer_key, digits, log_phone, mask, parse_phone, split_phone_and_reason
 
 REGION = "BR"
 E164 = "+5511987654321"
@@ -206,3 +206,21 @@ def test_mask_never_contains_the_full_number(phone: str) -> None:
 
 def test_mask_of_empty_is_empty() -> None:
     assert mask("") == ""
+
+
+@pytest.mark.parametrize("spelling", ["+5511987654321", "5511987654321", "+55 (11) 98765-4321"])
+def test_log_phone_keeps_two_leading_and_four_trailing_digits(spelling: str) -> None:
+    assert log_phone(spelling) == "+55•••••••4321"
+
+
+@pytest.mark.parametrize("phone", ["+5531988887777", "553188887777", "+16502530000"])
+def test_log_phone_never_contains_the_full_number(phone: str) -> None:
+    logged = log_phone(phone)
+
+    assert digits(logged) == digits(phone)[:2] + digits(phone)[-4:]
+    assert "•" in logged
+
+
+@pytest.mark.parametrize("phone", ["1234", "123456", ""])
+def test_log_phone_of_a_short_number_shows_no_digit(phone: str) -> None:
+    assert digits(log_phone(phone)) == ""

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.i18n import Translator
-from bot.phones import mask
+from bot.phones import log_phone
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
 from bot.services.deps import Service, ServiceDeps
@@ -58,7 +58,7 @@ class AnswerService(Service):
                 log.info(
                     "answer %s from %s matches no open request; stored only",
                     target.event.status,
-                    mask(target.event.from_phone or ""),
+                    log_phone(target.event.from_phone or ""),
                 )
                 return
             await self._apply(target.event, target.request, target.dm)
@@ -69,7 +69,7 @@ class AnswerService(Service):
 
     async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
         answered_at = _epoch(event.event_ts)
-        customer = mask(event.from_phone or "")
+        customer = log_phone(event.from_phone or "")
         changed = request.outcome is not None
         if changed:
             previous_at = _epoch(request.answer_event_ts)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from enum import Enum
 
 from bot.i18n import Translator
-from bot.phones import mask
+from bot.phones import log_phone
 from bot.pilot_status.errors import (
     AuthenticationError,
     FeatureNotSupportedError,
@@ -168,7 +168,7 @@ class RequestService(Service):
             log.warning("request %d: Pilot Status refused (%s)", request_id, error.label)
             await self._failed(request, error)
         else:
-            log.info("request %d sent to %s", request_id, mask(request.phone_e164))
+            log.info("request %d sent to %s", request_id, log_phone(request.phone_e164))
             await self._tasks.yield_to_inbound()
             if not await self._store.transition(
                 request_id, [SENDING], WAITING, message_id=message_id, sent_at=self._clock()
