@@ -562,6 +562,18 @@ class Bench:
                 floor_label="aiosqlite, 1 INSERT+commit/event",
             )
         )
+        # The floor above does no HTTP; this row shows how close ingest is to what one Python HTTP
+        # process serves at all (the same webhooks to a bare aiohttp handler that only answers 200).
+        self.report.rows.append(
+            Row(
+                "2",
+                f"webhook ingest, {n:,} events, c=16 — vs HTTP ceiling",
+                askcall,
+                median(http_ceiling),
+                "ev/s",
+                floor_label="bare aiohttp handler, same webhooks",
+            )
+        )
         self.report.details += [
             "## Figure 2 — webhook ingest throughput",
             "",

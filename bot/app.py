@@ -227,10 +227,10 @@ async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, request: web
         event = parse_permission_updated(data)
     except PayloadError as error:
         return web.json_response({"error": str(error)}, status=400)
-    event_id, is_new = await askcall.answers.ingest(event, body, number.name)
-    if is_new:
-        askcall.tasks.spawn(askcall.answers.process(event_id, event.customer_key), name=f"answer-{event_id}")
-    return web.json_response({"ok": True, "duplicate": not is_new})
+    recorded = await askcall.answers.ingest(event, body, number.name)
+    if recorded.is_new and not recorded.unmatched:
+        askcall.tasks.spawn(askcall.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
+    return web.json_response({"ok": True, "duplicate": not recorded.is_new})
 
 
 async def healthz(request: web.Request) -> web.Response:

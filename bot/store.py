@@ -242,6 +242,16 @@ class WebhookEvent:
 
 
 @dataclass(frozen=True)
+class RecordedEvent:
+    """A stored webhook delivery: `is_new` False for a redelivery; `unmatched` when it was settled at
+    once because no request could own it (nothing left to process)."""
+
+    id: int
+    is_new: bool
+    unmatched: bool = False
+
+
+@dataclass(frozen=True)
 class AnswerTarget:
     """A webhook event being processed, the request it answers (None: none) and the rep's DM wish."""
 
@@ -563,11 +573,14 @@ class Store:
         event_ts: str | None,
         body: str,
         number_name: str = DEFAULT_NUMBER,
-    ) -> tuple[int, bool]:
-        """Store a webhook delivery once. Returns (event id, is_new) after it is committed.
+        answered_at: float | None = None,
+    ) -> RecordedEvent:
+        """Store a webhook delivery once; returns after it is committed.
 
         Deliveries arriving together share one transaction (group commit): each caller still
         returns only once its own row is durable, but N concurrent webhooks cost one commit.
+        With `answered_at`, a new answer that no request can own is settled `unmatched` in that
+        same transaction, so it needs no processing afterwards.
         """
         row = (
             dedup_key,
@@ -581,8 +594,8 @@ class Store:
             time.time(),
             number_name,
         )
-        future: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
-        self._event_queue.append((row, future))
+        future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
+        self._event_queue.append(((row, answered_at), future))
         if self._event_writer is None or self._event_writer.done():
             self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
         return await future
@@ -591,7 +604,7 @@ class Store:
         while self._event_queue:
             batch, self._event_queue = self._event_queue, []
             try:
-                results = await self._insert_events([row for row, _ in batch])
+                results = await self._insert_events([item for item, _ in batch])
             except BaseException as error:
                 for _, future in batch:
                     if not future.done():
@@ -603,10 +616,11 @@ class Store:
                 if not future.done():
                     future.set_result(result)
 
-    async def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, bool]]:
-        def insert(conn: sqlite3.Connection) -> list[tuple[int, bool]]:
-            results: list[tuple[int, bool]] = []
-            for row in rows:
+    async def _insert_events(self, items: list[tuple[tuple[Any, ...], float | None]]) -> list[RecordedEvent]:
+        def insert(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            now = time.time()
+            results: list[RecordedEvent] = []
+            for row, answered_at in items:
                 inserted = conn.execute(
                     """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
                            phone_key, event_ts, body, received_at, number_name)
@@ -614,11 +628,21 @@ class Store:
                        ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
                     row,
                 ).fetchone()
-                if inserted is not None:
-                    results.append((int(inserted[0]), True))
+                if inserted is None:
+                    existing = conn.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (row[0],)).fetchone()
+                    results.append(RecordedEvent(int(existing[0]) if existing else 0, is_new=False))
                     continue
-                existing = conn.execute("SELECT id FROM webhook_events WHERE dedup_key = ?", (row[0],)).fetchone()
-                results.append((int(existing[0]) if existing else 0, False))
+                event_id = int(inserted[0])
+                phone_key, number_name = row[5], row[9]
+                unmatched = answered_at is not None and (
+                    not phone_key or _answer_target_row(conn, phone_key, answered_at, number_name) is None
+                )
+                if unmatched:
+                    conn.execute(
+                        "UPDATE webhook_events SET processed_at = ?, result = 'unmatched' WHERE id = ?",
+                        (now, event_id),
+                    )
+                results.append(RecordedEvent(event_id, is_new=True, unmatched=unmatched))
             return results
 
         return await self._write(insert)

@@ -244,8 +244,10 @@ async def test_requests_in_state(store: Store) -> None:
 
 
 # --- webhook events ----------------------------------------------------------------------------
-async def record(store: Store, key: str = "k1", from_phone: str = "553188887777") -> tuple[int, bool]:
-    return await store.record_webhook_event(
+async def record(
+    store: Store, key: str = "k1", from_phone: str = "553188887777", answered_at: float | None = None
+) -> tuple[int, bool]:
+    recorded = await store.record_webhook_event(
         dedup_key=key,
         event="call.permission_updated",
         status="TEMPORARY",
@@ -253,7 +255,9 @@ async def record(store: Store, key: str = "k1", from_phone: str = "553188887777"
         to_phone="5511888888888",
         event_ts="2026-07-03T15:00:00.000Z",
         body="{}",
+        answered_at=answered_at,
     )
+    return recorded.id, recorded.is_new
 
 
 async def test_record_webhook_event_dedups(store: Store) -> None:
@@ -673,3 +677,30 @@ async def test_complete_delivery_says_when_the_requests_queue_ran_dry(store: Sto
     assert following is not None
 
     assert await store.complete_delivery(following, "2.0", FAR_FUTURE) == (None, True)
+
+
+async def test_an_answer_no_request_can_own_is_settled_when_it_is_stored(store: Store) -> None:
+    event_id, is_new = await record(store, from_phone="5521977776666", answered_at=time.time())
+
+    assert is_new is True
+    event = await store.get_webhook_event(event_id)
+    assert event is not None and event.result == "unmatched" and event.processed_at is not None
+    assert await store.unprocessed_webhook_events() == []
+
+
+async def test_an_answer_with_a_request_is_left_for_processing(store: Store) -> None:
+    await new_request(store, phone="+5531988887777", state=WAITING)
+
+    recorded = await store.record_webhook_event(
+        dedup_key="k-matched",
+        event="call.permission_updated",
+        status="TEMPORARY",
+        from_phone="553188887777",
+        to_phone="5511888888888",
+        event_ts="2026-07-03T15:00:00.000Z",
+        body="{}",
+        answered_at=time.time(),
+    )
+
+    assert (recorded.is_new, recorded.unmatched) == (True, False)
+    assert [event_id for event_id, _ in await store.unprocessed_webhook_events()] == [recorded.id]

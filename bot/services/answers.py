@@ -15,7 +15,7 @@ from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
 from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
-from bot.store import DEFAULT_NUMBER, Request, WebhookEvent
+from bot.store import DEFAULT_NUMBER, RecordedEvent, Request, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,10 @@ class AnswerService(Service):
         # customer's lock lives only while someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def ingest(
-        self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER
-    ) -> tuple[int, bool]:
-        """Persist the event (once). Returns (event id, is_new); runs before the webhook's 200."""
-        return await self._store.record_webhook_event(
+    async def ingest(self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER) -> RecordedEvent:
+        """Persist the event (once); runs before the webhook's 200. An answer that matches no request
+        is settled right there (and logged): only answers with a request need `process`."""
+        recorded = await self._store.record_webhook_event(
             # Two numbers may hear the same customer at the same instant: keep them apart.
             dedup_key=event.dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{event.dedup_key}",
             event=PERMISSION_UPDATED,
@@ -43,7 +42,11 @@ class AnswerService(Service):
             event_ts=event.timestamp,
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
+            answered_at=event.answered_at,
         )
+        if recorded.unmatched:
+            _log_unmatched(event.status, event.from_phone)
+        return recorded
 
     async def process(self, event_id: int, phone_key: str) -> None:
         """Apply a stored answer. `phone_key` (the customer) orders answers from the same customer."""
@@ -55,11 +58,7 @@ class AnswerService(Service):
             if target is None:
                 return  # already processed (a redelivery raced us, or recovery ran twice)
             if target.request is None:
-                log.info(
-                    "answer %s from %s matches no open request; stored only",
-                    target.event.status,
-                    log_phone(target.event.from_phone or ""),
-                )
+                _log_unmatched(target.event.status, target.event.from_phone)
                 return
             await self._apply(target.event, target.request, target.dm)
 
@@ -124,6 +123,10 @@ class AnswerService(Service):
             if permission.status == "temporary" and permission.expiration_time:
                 return float(permission.expiration_time)
         return answered_at + TEMPORARY_GRANT
+
+
+def _log_unmatched(status: str | None, from_phone: str | None) -> None:
+    log.info("answer %s from %s matches no open request; stored only", status, log_phone(from_phone or ""))
 
 
 def _renewed(request: Request, expires_at: float | None) -> bool:

@@ -60,7 +60,7 @@ async def test_purge_closed_works_in_batches_with_progress_and_is_idempotent(sto
 
 
 async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -> None:
-    matched_later, _ = await store.record_webhook_event(
+    matched_later = await store.record_webhook_event(
         dedup_key="k-unprocessed",
         event="call.permission_updated",
         status="TEMPORARY",
@@ -69,7 +69,7 @@ async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -
         event_ts="2026-01-01T00:00:00.000Z",
         body='{"from": "5511987654399"}',
     )
-    unmatched, _ = await store.record_webhook_event(
+    unmatched = await store.record_webhook_event(
         dedup_key="k-unmatched",
         event="call.permission_updated",
         status="PERMANENT",
@@ -78,14 +78,14 @@ async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -
         event_ts="2026-01-01T00:00:00.000Z",
         body='{"from": "5511987654398"}',
     )
-    await store.settle_webhook_event(unmatched, "unmatched")
+    await store.settle_webhook_event(unmatched.id, "unmatched")
 
     await purge_closed(store, cutoff=time.time() + 60)  # both events are older than this cutoff
 
-    erased = await store.get_webhook_event(unmatched)
+    erased = await store.get_webhook_event(unmatched.id)
     assert erased is not None
     assert (erased.from_phone, erased.to_phone, erased.phone_key, erased.status) == (None, None, None, "PERMANENT")
-    waiting = await store.get_webhook_event(matched_later)
+    waiting = await store.get_webhook_event(matched_later.id)
     assert waiting is not None and waiting.from_phone == "5511987654399"  # not processed yet: kept for AskCall
 
 
