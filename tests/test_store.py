@@ -29,6 +29,7 @@ from bot.store import (
     UNDELIVERABLE,
     WAITING,
     NewDelivery,
+    RecordedEvent,
     Store,
 )
 
@@ -244,10 +245,10 @@ async def test_requests_in_state(store: Store) -> None:
 
 
 # --- webhook events ----------------------------------------------------------------------------
-async def record(
+async def record_event(
     store: Store, key: str = "k1", from_phone: str = "553188887777", answered_at: float | None = None
-) -> tuple[int, bool]:
-    recorded = await store.record_webhook_event(
+) -> RecordedEvent:
+    return await store.record_webhook_event(
         dedup_key=key,
         event="call.permission_updated",
         status="TEMPORARY",
@@ -257,6 +258,12 @@ async def record(
         body="{}",
         answered_at=answered_at,
     )
+
+
+async def record(
+    store: Store, key: str = "k1", from_phone: str = "553188887777", answered_at: float | None = None
+) -> tuple[int, bool]:
+    recorded = await record_event(store, key, from_phone, answered_at)
     return recorded.id, recorded.is_new
 
 
@@ -691,16 +698,7 @@ async def test_an_answer_no_request_can_own_is_settled_when_it_is_stored(store: 
 async def test_an_answer_with_a_request_is_left_for_processing(store: Store) -> None:
     await new_request(store, phone="+5531988887777", state=WAITING)
 
-    recorded = await store.record_webhook_event(
-        dedup_key="k-matched",
-        event="call.permission_updated",
-        status="TEMPORARY",
-        from_phone="553188887777",
-        to_phone="5511888888888",
-        event_ts="2026-07-03T15:00:00.000Z",
-        body="{}",
-        answered_at=time.time(),
-    )
+    recorded = await record_event(store, answered_at=time.time())
 
     assert (recorded.is_new, recorded.unmatched) == (True, False)
     assert [event_id for event_id, _ in await store.unprocessed_webhook_events()] == [recorded.id]
