@@ -579,7 +579,7 @@ class Bench:
             "",
             f"{n:,} distinct signed `call.permission_updated` webhooks per run, 16 connections, closed loop, "
             f"{o.reps} run(s) (after {warmup} warm-up events). The customers have no request, so after the 200 "
-            "each event is also matched (to nothing) and settled in the background, as in production. "
+            "each event is also matched (to nothing) and settled, in the transaction that stores it, as in production. "
             "The floor is 16 coroutines on one aiosqlite connection, one INSERT + commit per event (WAL, "
             "synchronous=NORMAL), in its own process. For scale, the last column sends the same webhooks to the "
             "bare aiohttp handler (no verification, no store): the HTTP ceiling of one Python process here.",

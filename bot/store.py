@@ -306,6 +306,7 @@ class NewDelivery:
 # committing. The server checkpoints from its own thread instead (`checkpoint_loop`); the automatic
 # one stays only as a safety net, far off (~80 MB of WAL with 4 KiB pages).
 AUTOCHECKPOINT_PAGES = 4_000
+BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_EVERY = 0.5
 RESTART_PAGES = 2_000
 
@@ -319,6 +320,17 @@ async def checkpoint_loop(
             await store.checkpoint(wait_idle)
         except sqlite3.Error as error:  # busy or I/O: the next round (or the safety net) catches up
             log.warning("WAL checkpoint failed: %s", error)
+
+
+def _restart_wal(conn: sqlite3.Connection) -> None:
+    """RESTART without waiting: another process reading the database (an `askcall export`, someone's
+    sqlite3 shell) would otherwise hold every write for up to the busy timeout. If it is busy, the
+    checkpoint just copies what it can, and the next round tries again."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _passive_checkpoint(path: str) -> int:
@@ -353,7 +365,7 @@ class Store:
         # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         await self.migrate()
@@ -369,7 +381,7 @@ class Store:
         wal_pages = await asyncio.to_thread(_passive_checkpoint, self.path)
         if wal_pages >= RESTART_PAGES:
             await wait_idle()
-            await self._in_db_thread(lambda conn: conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
+            await self._in_db_thread(_restart_wal)
 
     async def close(self) -> None:
         if self._db is not None:

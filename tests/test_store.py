@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -616,19 +617,29 @@ def wal_pages(path: str) -> int:
 
 
 async def test_commits_leave_checkpointing_to_the_server(store: Store) -> None:
-    async with store.db.execute("PRAGMA wal_autocheckpoint") as cursor:
-        row = await cursor.fetchone()
-    assert row is not None and row[0] == store_module.AUTOCHECKPOINT_PAGES > 1000
+    assert await pragma(store, "wal_autocheckpoint") == store_module.AUTOCHECKPOINT_PAGES > 1000
 
 
-async def test_checkpoint_starts_a_long_wal_over_once_requests_are_idle(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def long_wal(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A store whose WAL is past the length at which the checkpointer restarts it."""
     monkeypatch.setattr(store_module, "RESTART_PAGES", 10)
     for _ in range(30):
         await new_request(store)
-    long_wal = wal_pages(store.path)
-    assert long_wal >= 10
+    return store
+
+
+async def pragma(store: Store, name: str) -> Any:
+    async with store.db.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_checkpoint_starts_a_long_wal_over_once_requests_are_idle(long_wal: Store) -> None:
+    store = long_wal
+    pages = wal_pages(store.path)
+    assert pages >= 10
     waited: list[bool] = []
 
     async def idle() -> None:
@@ -638,7 +649,7 @@ async def test_checkpoint_starts_a_long_wal_over_once_requests_are_idle(
     await new_request(store)
 
     assert waited == [True]
-    assert wal_pages(store.path) < long_wal  # the WAL started over from its first page
+    assert wal_pages(store.path) < pages  # the WAL started over from its first page
     assert len(await store.requests_in_state(NEW)) == 31
 
 
@@ -702,3 +713,21 @@ async def test_an_answer_with_a_request_is_left_for_processing(store: Store) -> 
 
     assert (recorded.is_new, recorded.unmatched) == (True, False)
     assert [event_id for event_id, _ in await store.unprocessed_webhook_events()] == [recorded.id]
+
+
+async def test_checkpoint_does_not_hold_writes_for_another_process_reading(long_wal: Store) -> None:
+    store = long_wal
+    reader = sqlite3.connect(store.path)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM requests").fetchone()  # an open read snapshot on the WAL
+
+        async def idle() -> None:
+            return None
+
+        # Well under the 5 s busy timeout: RESTART gives up at once instead of waiting for the reader.
+        await asyncio.wait_for(store.checkpoint(idle), timeout=2.5)
+        await asyncio.wait_for(new_request(store), timeout=2.5)
+    finally:
+        reader.close()
+    assert await pragma(store, "busy_timeout") == store_module.BUSY_TIMEOUT_MS
