@@ -50,7 +50,7 @@ class Notifier:
         self._tasks = tasks
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
-        self._loop = DueWorkLoop("notifier", self._start_due, store.next_delivery_time, clock)
+        self._loop = DueWorkLoop("notifier", self._start_due, clock)
         self.hooks: ParentHooks | None = None
 
     def wake(self) -> None:
@@ -79,11 +79,13 @@ class Notifier:
                 await self._store.mark_delivery(delivery.id, PENDING)
         self.wake()
 
-    async def _start_due(self) -> None:
-        for delivery in await self._store.claim_due_deliveries(self._clock()):
+    async def _start_due(self) -> float | None:
+        deliveries, next_at = await self._store.claim_due(self._clock())
+        for delivery in deliveries:
             await self._slots.acquire()
             if self._tasks.spawn(self._deliver(delivery), name=f"delivery-{delivery.id}") is None:
                 self._slots.release()  # shutting down: the row stays inflight and is reconciled at start-up
+        return next_at
 
     async def _deliver(self, delivery: Delivery) -> None:
         drained = False

@@ -548,22 +548,38 @@ class Store:
         The state check makes every step idempotent: a step replayed after a restart, or raced by
         a duplicate, finds the request already moved on and does nothing.
         """
+        return await self._move(request_id, tuple(from_states), to_state, deliveries, reminders, fields) is not None
+
+    async def advance(
+        self, request_id: int, from_states: Iterable[str], to_state: str, **fields: Any
+    ) -> Request | None:
+        """`transition` that returns the request as it is now (None if it was not moved), in the same hop."""
+        row = await self._move(request_id, tuple(from_states), to_state, (), (), fields)
+        return Request(**dict(row)) if row is not None else None
+
+    async def _move(
+        self,
+        request_id: int,
+        from_states: tuple[str, ...],
+        to_state: str,
+        deliveries: Iterable[NewDelivery],
+        reminders: Iterable[NewReminder],
+        fields: dict[str, Any],
+    ) -> sqlite3.Row | None:
         now = time.time()
-        from_states = tuple(from_states)
         columns = {"state": to_state, "updated_at": now, **fields}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         marks = ",".join("?" * len(from_states))
         deliveries, reminders = list(deliveries), list(reminders)
 
-        def move(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
+        def move(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row: sqlite3.Row | None = conn.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks}) RETURNING *",
                 (*columns.values(), request_id, *from_states),
-            )
-            if cursor.rowcount != 1:
-                return False
-            _apply_effects(conn, request_id, None, deliveries, reminders, now)
-            return True
+            ).fetchone()
+            if row is not None:
+                _apply_effects(conn, request_id, None, deliveries, reminders, now)
+            return row
 
         return await self._write(move)
 
@@ -748,8 +764,13 @@ class Store:
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each
         request's messages reach Slack in the order they were queued."""
+        deliveries, _ = await self.claim_due(now, limit)
+        return deliveries
 
-        def claim(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
+        """`claim_due_deliveries`, plus when the next delivery falls due afterwards, in the same hop."""
+
+        def claim(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], float | None]:
             rows = conn.execute(
                 f"""SELECT d.* FROM deliveries d
                     WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
@@ -762,16 +783,14 @@ class Store:
                 conn.execute(
                     f"UPDATE deliveries SET state = 'inflight', updated_at = ? WHERE id IN ({marks})", (now, *ids)
                 )
-            return rows
+            return rows, _next_delivery_time(conn)
 
-        return [_delivery(r) for r in await self._write(claim)]
+        rows, next_at = await self._write(claim)
+        return [_delivery(r) for r in rows], next_at
 
     async def next_delivery_time(self) -> float | None:
         """When the next delivery that may go now (head of its request's queue) becomes due."""
-        row = await self._fetchone(
-            f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND {_HEAD_OF_QUEUE}"
-        )
-        return float(row[0]) if row and row[0] is not None else None
+        return await self._in_db_thread(_next_delivery_time)
 
     async def inflight_deliveries(self) -> list[Delivery]:
         rows = await self._fetchall("SELECT * FROM deliveries WHERE state = 'inflight' ORDER BY id")
@@ -1184,3 +1203,10 @@ def _request_and_dm(row: sqlite3.Row | None) -> tuple[Request | None, bool]:
     fields = dict(row)
     dm = bool(fields.pop("dm_answers"))
     return Request(**fields), dm
+
+
+def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND {_HEAD_OF_QUEUE}"
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None

@@ -14,23 +14,21 @@ MAX_IDLE = 30.0
 
 
 class DueWorkLoop:
-    """Calls `run_due()` whenever work may be due, then sleeps until `next_due()` or a `wake()`.
+    """Calls `run_due()` whenever work may be due, then sleeps until the time it returns or a `wake()`.
 
-    `run_due` claims and starts what is due now; `next_due` says when the next item falls due
-    (None when nothing is scheduled). Both read the store, so the loop itself holds no state that
-    a crash could lose.
+    `run_due` claims and starts what is due now and returns when the next item falls due (None
+    when nothing is scheduled), typically read in the same database hop as the claim. Both come
+    from the store, so the loop itself holds no state that a crash could lose.
     """
 
     def __init__(
         self,
         name: str,
-        run_due: Callable[[], Awaitable[None]],
-        next_due: Callable[[], Awaitable[float | None]],
+        run_due: Callable[[], Awaitable[float | None]],
         clock: Callable[[], float],
     ) -> None:
         self._name = name
         self._run_due = run_due
-        self._next_due = next_due
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -57,8 +55,7 @@ class DueWorkLoop:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self._run_due()
-                timeout = await self._idle_time()
+                timeout = self._idle_time(await self._run_due())
             except Exception:
                 log.exception("%s loop failed; retrying in 1 s", self._name)
                 timeout = 1.0
@@ -68,8 +65,7 @@ class DueWorkLoop:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
-    async def _idle_time(self) -> float:
-        next_at = await self._next_due()
+    def _idle_time(self, next_at: float | None) -> float:
         if next_at is None:
             return MAX_IDLE
         return min(max(next_at - self._clock(), 0.0), MAX_IDLE) or 0.001

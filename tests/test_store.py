@@ -731,3 +731,26 @@ async def test_checkpoint_does_not_hold_writes_for_another_process_reading(long_
     finally:
         reader.close()
     assert await pragma(store, "busy_timeout") == store_module.BUSY_TIMEOUT_MS
+
+
+async def test_advance_returns_the_moved_request_in_its_new_state(store: Store) -> None:
+    request_id = await new_request(store)
+
+    moved = await store.advance(request_id, [NEW], READY, parent_ts="1.0")
+
+    assert moved is not None and (moved.id, moved.state, moved.parent_ts) == (request_id, READY, "1.0")
+    assert await store.advance(request_id, [NEW], READY) is None
+
+
+async def test_claim_due_says_when_the_next_delivery_falls_due(store: Store) -> None:
+    a = await new_request(store)
+    await new_request(store)
+    [parent_a, parent_b] = await store.claim_due_deliveries(FAR_FUTURE)
+    await store.mark_delivery(parent_b.id, PENDING, next_attempt_at=FAR_FUTURE + 50, count_attempt=True)
+    await store.complete_delivery(parent_a, "1.0", FAR_FUTURE, claim_next=False)
+    await store.add_deliveries(a, [reply("a-1")])
+
+    claimed, next_at = await store.claim_due(FAR_FUTURE)
+
+    assert [d.dedup_key for d in claimed] == ["a-1"]
+    assert next_at == FAR_FUTURE + 50 == await store.next_delivery_time()

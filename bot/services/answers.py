@@ -110,7 +110,8 @@ class AnswerService(Service):
         if settled:
             log.info("request %d answered %s by %s", request.id, event.status, customer)
             self._wake_notifier()
-            self._wake_reminders()
+            if effects.reminders:
+                self._wake_reminders()
 
     async def _expiry(self, request: Request, status: str, answered_at: float) -> float | None:
         if status != "TEMPORARY":

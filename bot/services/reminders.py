@@ -49,7 +49,7 @@ class ReminderService:
         self._pilots = pilots
         self._wake_notifier = wake_notifier
         self._clock = clock
-        self._loop = DueWorkLoop("reminders", self._fire_due, store.next_reminder_time, clock)
+        self._loop = DueWorkLoop("reminders", self._fire_due, clock)
 
     def start(self) -> None:
         self._loop.start()
@@ -60,13 +60,16 @@ class ReminderService:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _fire_due(self) -> None:
+    async def _fire_due(self) -> float | None:
+        """Fire what is due; returns when the next reminder falls due."""
+        due = await self._store.due_reminders(self._clock())
         # One at a time: reminders are rare, and each may probe Pilot Status (rate-limited by Meta).
-        for reminder in await self._store.due_reminders(self._clock()):
+        for reminder in due:
             try:
                 await self._fire(reminder)
             except Exception:
                 log.exception("reminder %d failed; it stays pending", reminder.id)
+        return await self._store.next_reminder_time()
 
     async def _fire(self, reminder: Reminder) -> None:
         request = await self._store.get_request(reminder.request_id)

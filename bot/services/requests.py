@@ -128,8 +128,9 @@ class RequestService(Service):
 
     # --- notifier hooks -------------------------------------------------------------------
     async def parent_posted(self, request_id: int, ts: str) -> None:
-        if await self._store.transition(request_id, [NEW], READY, parent_ts=ts):
-            self._tasks.spawn(self.send(request_id), name=f"send-{request_id}")
+        request = await self._store.advance(request_id, [NEW], READY, parent_ts=ts)
+        if request is not None:
+            self._tasks.spawn(self.send(request_id, request), name=f"send-{request_id}")
 
     async def parent_failed(self, request_id: int, error: DeliveryError) -> None:
         request = await self._store.get_request(request_id)
@@ -147,9 +148,11 @@ class RequestService(Service):
             self._wake_notifier()
 
     # --- Pilot Status ---------------------------------------------------------------------
-    async def send(self, request_id: int) -> None:
+    async def send(self, request_id: int, request: Request | None = None) -> None:
+        """Pre-check, then ask Pilot Status. `request` is the row as the caller just read it, if any."""
         await self._tasks.yield_to_inbound()
-        request = await self._store.get_request(request_id)
+        if request is None:
+            request = await self._store.get_request(request_id)
         if request is None or request.state != READY:
             return
         if await self._settled_by_precheck(request):
@@ -217,7 +220,8 @@ class RequestService(Service):
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
                 self._wake_notifier()
-                self._wake_reminders()
+                if effects.reminders:
+                    self._wake_reminders()
             return True
         action = permission.actions.get("send_call_permission_request")
         if action is not None and not action.can_perform:

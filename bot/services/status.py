@@ -109,5 +109,6 @@ class StatusService(Service):
         ):
             log.info("request %d: found granted on a status check", request.id)
             self._wake_notifier()
-            self._wake_reminders()
+            if effects.reminders:
+                self._wake_reminders()
         return True
