@@ -754,3 +754,25 @@ async def test_claim_due_says_when_the_next_delivery_falls_due(store: Store) -> 
 
     assert [d.dedup_key for d in claimed] == ["a-1"]
     assert next_at == FAR_FUTURE + 50 == await store.next_delivery_time()
+
+
+async def test_a_hop_waits_for_an_open_multi_statement_transaction(store: Store) -> None:
+    hop: asyncio.Task[int] | None = None
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as db:
+            await db.execute("INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES ('UX', 1, 0)")
+            hop = asyncio.create_task(new_request(store))
+            await asyncio.sleep(0.05)
+            assert not hop.done()  # it must not run between this BEGIN and COMMIT
+            raise RuntimeError("roll back")
+    assert hop is not None
+    await hop
+    assert await store.user_prefs("UX") == (False, None, None)  # rolled back, alone
+    assert len(await store.requests_in_state(NEW)) == 1  # the hop committed on its own
+
+
+async def test_hops_from_many_coroutines_all_commit(store: Store) -> None:
+    ids = await asyncio.gather(*(new_request(store) for _ in range(50)))
+
+    assert len(set(ids)) == 50
+    assert len(await store.requests_in_state(NEW)) == 50
