@@ -78,24 +78,36 @@ async def closed_loop(
 
         async def worker() -> None:
             for i in indexes:
-                request = requests[i]
-                started = time.perf_counter()
-                try:
-                    async with session.post(url, data=request.body, headers=request.headers) as response:
-                        body = await response.read()
-                        status = response.status
-                except (aiohttp.ClientError, TimeoutError) as error:
-                    outcome.failures.append(f"{type(error).__name__}: {error}")
-                    continue
-                outcome.latencies[i] = time.perf_counter() - started
-                problem = check(status, body)
-                if problem == "duplicate":
-                    outcome.duplicates += 1
-                elif problem:
-                    outcome.failures.append(problem)
+                await _send(session, url, requests, i, check, outcome)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcome
+
+
+async def _send(
+    session: aiohttp.ClientSession,
+    url: str,
+    requests: list[Prepared],
+    i: int,
+    check: Callable[[int, bytes], str | None],
+    outcome: Outcome,
+) -> None:
+    """POST request `i`, time it, and record what `check` says of the answer in `outcome`."""
+    request = requests[i]
+    started = time.perf_counter()
+    try:
+        async with session.post(url, data=request.body, headers=request.headers) as response:
+            body = await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as error:
+        outcome.failures.append(f"{type(error).__name__}: {error}")
+        return
+    outcome.latencies[i] = time.perf_counter() - started
+    problem = check(status, body)
+    if problem == "duplicate":
+        outcome.duplicates += 1
+    elif problem:
+        outcome.failures.append(problem)
 
 
 def slash_check(status: int, body: bytes) -> str | None:
@@ -125,19 +137,7 @@ async def open_loop(
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
         async def send(i: int) -> None:
-            request = requests[i]
-            started = time.perf_counter()
-            try:
-                async with session.post(url, data=request.body, headers=request.headers) as response:
-                    body = await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as error:
-                outcome.failures.append(f"{type(error).__name__}: {error}")
-                return
-            outcome.latencies[i] = time.perf_counter() - started
-            problem = check(status, body)
-            if problem:
-                outcome.failures.append(problem)
+            await _send(session, url, requests, i, check, outcome)
 
         tasks = []
         start = loop.time()

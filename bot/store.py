@@ -817,12 +817,7 @@ class Store:
         """
 
         def complete(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
-            conn.execute(
-                """UPDATE deliveries SET state = 'done', updated_at = ?, result_ts = COALESCE(?, result_ts),
-                       attempts = attempts + 1
-                   WHERE id = ?""",
-                (time.time(), result_ts, delivery.id),
-            )
+            _mark_delivery(conn, delivery.id, DONE, result_ts=result_ts, count_attempt=True)
             if not claim_next:
                 return None, False
             row = conn.execute(
@@ -851,16 +846,15 @@ class Store:
         next_attempt_at: float | None = None,
         count_attempt: bool = False,
     ) -> None:
-        args = (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id)
         await self._write(
-            lambda conn: conn.execute(
-                """UPDATE deliveries SET state = ?, updated_at = ?,
-                       result_ts = COALESCE(?, result_ts),
-                       last_error = COALESCE(?, last_error),
-                       next_attempt_at = COALESCE(?, next_attempt_at),
-                       attempts = attempts + ?
-                   WHERE id = ?""",
-                args,
+            lambda conn: _mark_delivery(
+                conn,
+                delivery_id,
+                state,
+                result_ts=result_ts,
+                last_error=last_error,
+                next_attempt_at=next_attempt_at,
+                count_attempt=count_attempt,
             )
         )
 
@@ -1210,3 +1204,24 @@ def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
         f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = 'pending' AND {_HEAD_OF_QUEUE}"
     ).fetchone()
     return float(row[0]) if row and row[0] is not None else None
+
+
+def _mark_delivery(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    state: str,
+    *,
+    result_ts: str | None = None,
+    last_error: str | None = None,
+    next_attempt_at: float | None = None,
+    count_attempt: bool = False,
+) -> None:
+    conn.execute(
+        """UPDATE deliveries SET state = ?, updated_at = ?,
+               result_ts = COALESCE(?, result_ts),
+               last_error = COALESCE(?, last_error),
+               next_attempt_at = COALESCE(?, next_attempt_at),
+               attempts = attempts + ?
+           WHERE id = ?""",
+        (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
+    )

@@ -31,6 +31,7 @@ __all__ = [
     "FakeSlack",
     "SlackCall",
     "interaction_body",
+    "shortcut_payload",
     "slack_signed_headers",
     "slash_command_body",
     "slash_command_envelope",
@@ -648,6 +649,34 @@ def slash_command_envelope(text: str, *, envelope_id: str | None = None, **field
 def interaction_body(payload: dict[str, Any]) -> str:
     """Form-encoded body ``payload=<urlencoded json>`` of an interactivity request."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+def shortcut_payload(
+    callback_id: str,
+    user_id: str,
+    *,
+    trigger_id: str,
+    message: dict[str, Any] | None = None,
+    channel_id: str | None = None,
+    response_url: str | None = None,
+    team_id: str = "T1",
+) -> dict[str, Any]:
+    """A global ``shortcut`` payload, or a ``message_action`` one when ``message`` is given."""
+    payload: dict[str, Any] = {
+        "type": "shortcut" if message is None else "message_action",
+        "callback_id": callback_id,
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user_id, "name": user_id.lower()},
+        "trigger_id": trigger_id,
+    }
+    if message is not None:
+        payload |= {
+            "channel": {"id": channel_id, "name": "general"},
+            "message": message,
+            "response_url": response_url,
+            "message_ts": message["ts"],
+        }
+    return payload
 
 
 def view_submission_payload(

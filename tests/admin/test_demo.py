@@ -8,22 +8,28 @@ import sys
 from pathlib import Path
 
 
-async def test_demo_runs_the_whole_loop_without_any_setting(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+async def run_demo(home: Path, *args: str) -> tuple[int | None, str, str]:
+    """`askcall demo` in a bare environment (no settings at all); (exit status, stdout, stderr)."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.cli",
         "demo",
-        cwd=tmp_path,
+        *args,
+        cwd=home,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    out = stdout.decode()
+    return proc.returncode, stdout.decode(), stderr.decode()
 
-    assert proc.returncode == 0, out + stderr.decode()
+
+async def test_demo_runs_the_whole_loop_without_any_setting(tmp_path: Path) -> None:
+    returncode, out, err = await run_demo(tmp_path)
+
+    assert returncode == 0, out + err
     assert "/askcall +55 11 98765-4321 Podemos te ligar para fechar o pedido?" in out
     # The channel message, the thread reply and the new status, as the rep reads them.
     assert "@rep pediu permissão para ligar para +55 11 9••••-4321" in out
@@ -35,19 +41,7 @@ async def test_demo_runs_the_whole_loop_without_any_setting(tmp_path: Path) -> N
 
 
 async def test_demo_in_english(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "demo",
-        "--language",
-        "en",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    stdout, _ = await asyncio.wait_for(proc.communicate(), 60)
+    returncode, out, _ = await run_demo(tmp_path, "--language", "en")
 
-    assert proc.returncode == 0
-    assert "@rep ✅ The customer allowed calls for 7 days." in stdout.decode()
+    assert returncode == 0
+    assert "@rep ✅ The customer allowed calls for 7 days." in out

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import ConfigError, RetryPolicy, Settings, WhatsAppNumber
 from bot.fakes.pilot_status import FakePilotStatus, PSRequest, permission_event, send_webhook
-from bot.fakes.slack import FakeSlack, interaction_body
+from bot.fakes.slack import FakeSlack, interaction_body, shortcut_payload
 from bot.store import MIGRATIONS
 from tests.conftest import CHANNEL, REP, SIGNING_SECRET, WEBHOOK_SECRET, Server, make_settings
 from tests.e2e.helpers import (
@@ -201,17 +201,14 @@ async def test_modal_submission_for_a_channel_not_allowed_is_refused(
 
 async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted: Server) -> None:
     slack = restricted.slack
-    payload = {
-        "type": "message_action",
-        "callback_id": "askcall_message",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": OTHER_REP, "name": "other"},
-        "channel": {"id": CHANNEL, "name": "general"},
-        "message": {"ts": "1700000000.000100", "text": f"Cliente: {PHONE}"},
-        "trigger_id": "1.2.3",
-        "response_url": slack.response_url("shortcut"),
-        "message_ts": "1700000000.000100",
-    }
+    payload = shortcut_payload(
+        "askcall_message",
+        OTHER_REP,
+        trigger_id="1.2.3",
+        message={"ts": "1700000000.000100", "text": f"Cliente: {PHONE}"},
+        channel_id=CHANNEL,
+        response_url=slack.response_url("shortcut"),
+    )
     assert (await restricted.post_slack(interaction_body(payload))).status == 200
     await slack.wait_for(lambda: len(slack.responses) == 1)
     [response] = slack.responses
@@ -224,13 +221,7 @@ async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted:
 
 async def test_global_shortcut_by_a_refused_rep_opens_a_notice_instead_of_the_form(restricted: Server) -> None:
     slack = restricted.slack
-    payload = {
-        "type": "shortcut",
-        "callback_id": "askcall_global",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": OTHER_REP},
-        "trigger_id": "1.2.4",
-    }
+    payload = shortcut_payload("askcall_global", OTHER_REP, trigger_id="1.2.4")
     assert (await restricted.post_slack(interaction_body(payload))).status == 200
     await slack.wait_for(lambda: len(slack.views) == 1)
     [view] = slack.views

@@ -12,7 +12,13 @@ import pytest
 
 from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
-from bot.fakes.slack import FakeSlack, interaction_body, slack_signed_headers, view_submission_payload
+from bot.fakes.slack import (
+    FakeSlack,
+    interaction_body,
+    shortcut_payload,
+    slack_signed_headers,
+    view_submission_payload,
+)
 from tests.conftest import CHANNEL, REP, SIGNING_SECRET, ManualClock, Server, start_server, stop_server
 from tests.e2e.helpers import DAY, E164, posts, replies
 
@@ -136,17 +142,14 @@ async def test_status_subcommand_shows_permission_and_quota_without_sending(app:
 async def test_message_shortcut_prefills_and_answers_in_that_thread(app: Server) -> None:
     original = {"ts": "1700000000.000100", "text": "Cliente pediu retorno: (11) 98765-4321, falar com Ana"}
     app.slack.messages.append({**original, "channel": CHANNEL, "thread_ts": None, "user": "U9"})
-    payload = {
-        "type": "message_action",
-        "callback_id": "askcall_message",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": REP, "name": "rep"},
-        "channel": {"id": CHANNEL, "name": "general"},
-        "message": original,
-        "trigger_id": "1.2.3",
-        "response_url": app.slack.response_url(),
-        "message_ts": original["ts"],
-    }
+    payload = shortcut_payload(
+        "askcall_message",
+        REP,
+        trigger_id="1.2.3",
+        message=original,
+        channel_id=CHANNEL,
+        response_url=app.slack.response_url(),
+    )
     assert (await app.post_slack(interaction_body(payload))).status == 200
     await app.slack.wait_for(lambda: len(app.slack.views) == 1)
     view = app.slack.views[0]
@@ -168,13 +171,7 @@ async def test_message_shortcut_prefills_and_answers_in_that_thread(app: Server)
 
 
 async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> None:
-    payload = {
-        "type": "shortcut",
-        "callback_id": "askcall_global",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": REP},
-        "trigger_id": "1.2.4",
-    }
+    payload = shortcut_payload("askcall_global", REP, trigger_id="1.2.4")
     assert (await app.post_slack(interaction_body(payload))).status == 200
     await app.slack.wait_for(lambda: len(app.slack.views) == 1)
     picker = next(b for b in app.slack.views[0]["blocks"] if b.get("block_id") == "channel")

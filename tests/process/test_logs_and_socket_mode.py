@@ -126,16 +126,7 @@ async def _command(app: AskCallProcess, http: aiohttp.ClientSession, text: str, 
 
 
 # --- Socket Mode ---------------------------------------------------------------------------------------
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def pilot() -> AsyncIterator[FakePilotStatus]:
-    async with FakePilotStatus() as fake:
-        yield fake
+# `slack` and `pilot` are the shared fakes from tests/conftest.py.
 
 
 async def test_socket_mode_takes_slack_traffic_while_http_serves_webhooks(
