@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import REASON, announce, customer_e164, percentile, without_ninth_digit
 from bot.phones import customer_key
-from bot.store import Store
+from bot.store.sqlite import SQLiteStore as Store
 
 DAY = 24 * 3600
 HISTORY_DAYS = 730  # two years of requests

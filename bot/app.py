@@ -42,7 +42,7 @@ from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
-from bot.store import Store, checkpoint_loop
+from bot.store import Store, create_store, sqlite_url
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class AskCall:
 
     @classmethod
     async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
-        store = Store(settings.db_path)
+        store = create_store(sqlite_url(settings.db_path))
         await store.open()
         tasks = Tasks()
         pilot = PilotStatusPool(settings)
@@ -125,9 +125,7 @@ class AskCall:
         notifier.start()
         reminders.start()
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
-        askcall.background.append(
-            asyncio.create_task(checkpoint_loop(store, tasks.yield_to_inbound), name="wal-checkpoint")
-        )
+        askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import RetryPolicy
+from bot.domain import DeliveryState
 from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
-from bot.store import DEAD, PENDING, Delivery, Store
+from bot.store import Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
@@ -76,7 +77,7 @@ class Notifier:
                 log.info("delivery %d was already in Slack before the restart", delivery.id)
                 await self._succeeded(delivery, ts, claim_next=False)
             else:
-                await self._store.mark_delivery(delivery.id, PENDING)
+                await self._store.mark_delivery(delivery.id, DeliveryState.PENDING)
         self.wake()
 
     async def _start_due(self) -> float | None:
@@ -134,11 +135,15 @@ class Notifier:
                 delay,
             )
             await self._store.mark_delivery(
-                delivery.id, PENDING, last_error=error.code, next_attempt_at=self._clock() + delay, count_attempt=True
+                delivery.id,
+                DeliveryState.PENDING,
+                last_error=error.code,
+                next_attempt_at=self._clock() + delay,
+                count_attempt=True,
             )
             return
         log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
-        await self._store.mark_delivery(delivery.id, DEAD, last_error=error.code, count_attempt=True)
+        await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True)
         if delivery.kind == PARENT and self.hooks is not None:
             await self.hooks.failed(delivery.request_id, error)
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
-from bot.store import MIGRATIONS, Store
+from bot.store import Store
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("askcall_request_id", default="-")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,7 +106,7 @@ async def readyz(store: Store) -> web.Response:
         version = await store.schema_version()
     except Exception as error:  # any failure to reach the database means "not ready"
         return web.json_response({"status": "unavailable", "database": type(error).__name__}, status=503)
-    if version != len(MIGRATIONS):
+    if version != store.latest_schema_version:
         return web.json_response({"status": "migrating", "schema": version}, status=503)
     return web.json_response({"status": "ready", "schema": version})
 

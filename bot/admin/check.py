@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,7 +22,7 @@ from bot.pilot_status.errors import (
     TenantScopeError,
 )
 from bot.slack.scopes import missing_scopes
-from bot.store import MIGRATIONS, Store
+from bot.store import StoreError, create_store, sqlite_url
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -226,38 +225,25 @@ def _points_here(url: str, target: str | None) -> bool:
 
 
 # --- database ----------------------------------------------------------------------------------
-class _Rollback(Exception):
-    """Raised inside the probe transaction so nothing it wrote stays."""
-
-
 async def check_database(path: str) -> Check:
     where = path
     fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
-    store = Store(path)
+    store = create_store(sqlite_url(path))
     try:
         await store.open()  # creates and migrates the database, exactly as `askcall serve` would
         version = await store.schema_version()
-        if version != len(MIGRATIONS):
+        if version != store.latest_schema_version:
             return failed(
-                f"The database at {where} is at schema version {version}, this AskCall knows {len(MIGRATIONS)}",
+                f"The database at {where} is at schema version {version}, "
+                f"this AskCall knows {store.latest_schema_version}",
                 "upgrade AskCall to the version that last used this database",
             )
-        await _probe_write(store)
-    except (sqlite3.Error, OSError) as error:
-        return failed(f"The database at {where} cannot be used ({error})", fix)
+        await store.probe_write()
+    except StoreError as error:
+        return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
     finally:
         await store.close()
     return passed(f"Database {where} is writable and up to date (schema version {version})")
-
-
-async def _probe_write(store: Store) -> None:
-    try:
-        async with store.transaction() as db:
-            await db.execute("CREATE TABLE askcall_check_probe (x INTEGER)")
-            await db.execute("INSERT INTO askcall_check_probe (x) VALUES (1)")
-            raise _Rollback
-    except _Rollback:
-        pass
 
 
 # --- all together ------------------------------------------------------------------------------

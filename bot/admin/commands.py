@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.config import ConfigError, Settings
-from bot.store import Store
+from bot.store import Store, StoreError, create_store, sqlite_url
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -102,7 +101,7 @@ def run_admin_command(args: argparse.Namespace, env: Env) -> int:
         return handler(args, env)
     except ConfigError as error:
         return _fail(str(error), 2)
-    except sqlite3.Error as error:
+    except StoreError as error:
         return _fail(f"the database could not be read or written ({error})")
 
 
@@ -235,13 +234,12 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 async def _run_purge(path: str, cutoff: float, dry_run: bool, batch_size: int) -> int:
     from bot.admin.retention import purge
-    from bot.store import count_purgeable_requests
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
     store = await _open_store(path)
     try:
         if dry_run:
-            count = await count_purgeable_requests(store, cutoff)
+            count = await store.count_purgeable_requests(cutoff)
             print(f"Would erase the phone numbers and reasons of {count} closed request(s) created before {when}.")
             return 0
         counts = await purge(store, cutoff, batch_size, progress=_progress_printer(batch_size, sys.stderr))
@@ -264,6 +262,10 @@ def _progress_printer(batch_size: int, stream: TextIO) -> Callable[[int, int], N
 
 
 async def _open_store(path: str) -> Store:
-    store = Store(path)
-    await store.open()
+    store = create_store(sqlite_url(path))
+    try:
+        await store.open()
+    except StoreError:
+        await store.close()
+        raise
     return store

@@ -9,19 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
+from bot.domain import REQUEST_LIFETIME, Outcome, Request, RequestState
 from bot.phones import mask
-from bot.store import (
-    ANSWERED,
-    FAILED,
-    REQUEST_LIFETIME,
-    UNCONFIRMED,
-    UNDELIVERABLE,
-    WAITING,
-    Request,
-    RequestRecord,
-    Store,
-    iter_request_records,
-)
+from bot.store import RequestRecord, Store
 
 FIELDS = (
     "request_id",
@@ -39,7 +29,11 @@ FIELDS = (
     "source_event_timestamp",
     "purged_at",
 )
-ANSWER_OUTCOMES = {"TEMPORARY": "granted_temporary", "PERMANENT": "granted_permanent", "NO_PERMISSION": "denied"}
+ANSWER_OUTCOMES = {
+    Outcome.TEMPORARY: "granted_temporary",
+    Outcome.PERMANENT: "granted_permanent",
+    Outcome.NO_PERMISSION: "denied",
+}
 # Spreadsheets run a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -68,16 +62,18 @@ def iso(timestamp: float | None) -> str | None:
 
 def outcome_of(request: Request, now: float) -> str:
     """One word for what happened to the request."""
-    if request.state == ANSWERED:
-        return ANSWER_OUTCOMES.get(request.outcome or "", (request.outcome or "answered").lower())
-    if request.state == FAILED:
+    if request.state is RequestState.ANSWERED:
+        return ANSWER_OUTCOMES[request.outcome] if request.outcome else "answered"
+    if request.state is RequestState.FAILED:
         return "failed"
-    if request.state == UNDELIVERABLE:
+    if request.state is RequestState.UNDELIVERABLE:
         return "not_sent"
-    if request.state in (WAITING, UNCONFIRMED):
+    if request.state is RequestState.EXPIRED:
+        return "expired"  # a temporary grant that ran out
+    if request.state in (RequestState.WAITING, RequestState.UNCONFIRMED):
         if now - (request.sent_at or request.created_at) > REQUEST_LIFETIME:
             return "expired"  # Meta drops an unanswered request after 7 days
-        return "waiting" if request.state == WAITING else "unconfirmed"
+        return request.state.value
     return "pending"  # new / ready / sending: not sent to the customer yet
 
 
@@ -116,7 +112,7 @@ async def _records(
     store: Store, since: float, until: float | None, *, full_phones: bool
 ) -> AsyncIterator[dict[str, Any]]:
     now = time.time()
-    async for item in iter_request_records(store, since, until):
+    async for item in store.request_records(since, until):
         yield to_record(item, full_phones=full_phones, now=now)
 
 

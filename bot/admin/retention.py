@@ -12,13 +12,7 @@ import re
 import time
 from collections.abc import Callable
 
-from bot.store import (
-    PurgeCounts,
-    Store,
-    count_purgeable_requests,
-    purge_leftovers_batch,
-    purge_requests_batch,
-)
+from bot.store import PurgeCounts, Store
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +35,10 @@ def parse_age(text: str) -> float:
 
 async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Progress | None = None) -> PurgeCounts:
     """Erase customer data of closed requests created before `cutoff` (epoch seconds); idempotent."""
-    total = await count_purgeable_requests(store, cutoff)
+    total = await store.count_purgeable_requests(cutoff)
     counts = PurgeCounts()
     while True:
-        batch = await purge_requests_batch(store, cutoff, batch_size)
+        batch = await store.purge_requests_batch(cutoff, batch_size)
         if batch.requests == 0:
             break
         counts += batch
@@ -52,7 +46,7 @@ async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Pr
             progress(counts.requests, max(total, counts.requests))
         await asyncio.sleep(0)  # let the app's own transactions in between batches
     while True:
-        batch = await purge_leftovers_batch(store, cutoff, batch_size)
+        batch = await store.purge_leftovers_batch(cutoff, batch_size)
         counts += batch
         if batch.events == 0 and batch.deliveries == 0:
             return counts

@@ -8,6 +8,7 @@ import weakref
 from dataclasses import replace
 from datetime import datetime
 
+from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request
 from bot.i18n import Translator
 from bot.phones import log_phone
 from bot.pilot_status.errors import PilotStatusError
@@ -15,11 +16,9 @@ from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
 from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
-from bot.store import DEFAULT_NUMBER, RecordedEvent, Request, WebhookEvent
+from bot.store import RecordedEvent, WebhookEvent
 
 log = logging.getLogger(__name__)
-
-TEMPORARY_GRANT = 7 * 24 * 3600  # Meta: a temporary permission lasts 7 days from the approval
 
 
 class AnswerService(Service):
@@ -67,6 +66,10 @@ class AnswerService(Service):
         return await self._store.unprocessed_webhook_events()
 
     async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
+        outcome = Outcome.parse(event.status)
+        if outcome is None:  # a status this AskCall doesn't know: stored, but it changes nothing
+            await self._store.settle_webhook_event(event.id, EventResult.IGNORED, request_id=request.id)
+            return
         answered_at = _epoch(event.event_ts)
         customer = log_phone(event.from_phone or "")
         changed = request.outcome is not None
@@ -74,22 +77,22 @@ class AnswerService(Service):
             previous_at = _epoch(request.answer_event_ts)
             if answered_at < previous_at:
                 log.info("answer from %s older than the one on request %d; ignored", customer, request.id)
-                await self._store.settle_webhook_event(event.id, "stale", request_id=request.id)
+                await self._store.settle_webhook_event(event.id, EventResult.STALE, request_id=request.id)
                 return
-        expires_at = await self._expiry(request, event.status or "", answered_at)
+        expires_at = await self._expiry(request, outcome, answered_at)
         tr = Translator(request.lang)
-        preview = replace(request, outcome=event.status, expires_at=expires_at)
+        preview = replace(request, outcome=outcome, expires_at=expires_at)
         text = messages.answer_text(preview, tr)
-        if changed and request.outcome == event.status:
+        if changed and request.outcome is outcome:
             if not _renewed(request, expires_at):
-                await self._store.settle_webhook_event(event.id, "unchanged", request_id=request.id)
+                await self._store.settle_webhook_event(event.id, EventResult.UNCHANGED, request_id=request.id)
                 return
             text = tr.t("reminder.renewed", user=request.user_id, until=messages.slack_date(expires_at or 0))
         elif changed:
             text = tr.t("answer.changed") + " " + text
         _, effects = outcome_effects(
             request,
-            outcome=event.status or "",
+            outcome=outcome,
             expires_at=expires_at,
             answered_at=answered_at,
             text=text,
@@ -101,7 +104,7 @@ class AnswerService(Service):
         )
         settled = await self._store.settle_webhook_event(
             event.id,
-            "changed" if changed else "matched",
+            EventResult.CHANGED if changed else EventResult.MATCHED,
             request_id=request.id,
             request_update=effects.request_update,
             deliveries=effects.deliveries,
@@ -113,8 +116,8 @@ class AnswerService(Service):
             if effects.reminders:
                 self._wake_reminders()
 
-    async def _expiry(self, request: Request, status: str, answered_at: float) -> float | None:
-        if status != "TEMPORARY":
+    async def _expiry(self, request: Request, status: Outcome, answered_at: float) -> float | None:
+        if status is not Outcome.TEMPORARY:
             return None
         try:
             permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
@@ -132,7 +135,9 @@ def _log_unmatched(status: str | None, from_phone: str | None) -> None:
 
 def _renewed(request: Request, expires_at: float | None) -> bool:
     """The same temporary answer again, but with a later expiry: the customer renewed the grant."""
-    return request.outcome == "TEMPORARY" and bool(expires_at) and (expires_at or 0) > (request.expires_at or 0) + 60
+    return (
+        request.outcome is Outcome.TEMPORARY and bool(expires_at) and (expires_at or 0) > (request.expires_at or 0) + 60
+    )
 
 
 def _epoch(iso: str | None) -> float:

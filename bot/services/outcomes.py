@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.domain import Outcome, Request, RequestState
 from bot.pilot_status.client import CallPermission
 from bot.services.reminders import reminders_for_grant
 from bot.slack import messages
 from bot.slack.gateway import DIRECT, REPLY, UPDATE
 from bot.slack.links import Workspace
-from bot.store import ANSWERED, NewDelivery, NewReminder, Request
+from bot.store import NewDelivery, NewReminder
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Effects:
 def outcome_effects(
     request: Request,
     *,
-    outcome: str,
+    outcome: Outcome,
     expires_at: float | None,
     answered_at: float,
     text: str,
@@ -45,7 +46,7 @@ def outcome_effects(
     """The request answered with `outcome`; `text` is the thread reply. `key` makes deliveries unique."""
     answered = replace(
         request,
-        state=ANSWERED,
+        state=RequestState.ANSWERED,
         outcome=outcome,
         answered_at=answered_at,
         expires_at=expires_at,
@@ -53,7 +54,7 @@ def outcome_effects(
     )
     effects = Effects(
         request_update={
-            "state": ANSWERED,
+            "state": RequestState.ANSWERED,
             "outcome": outcome,
             "answered_at": answered_at,
             "expires_at": expires_at,
@@ -69,18 +70,18 @@ def outcome_effects(
             link = workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
             dm_text = messages.dm_text(answered, text, link)
             effects.deliveries.append(NewDelivery(f"{key}:dm", DIRECT, {"channel": request.user_id, "text": dm_text}))
-    if outcome == "TEMPORARY" and expires_at:
+    if outcome is Outcome.TEMPORARY and expires_at:
         effects.reminders = reminders_for_grant(expires_at, now)
     return answered, effects
 
 
-def granted(permission: CallPermission) -> tuple[str, float | None] | None:
+def granted(permission: CallPermission) -> tuple[Outcome, float | None] | None:
     """(outcome, expires_at) when a probe shows a usable grant; None otherwise.
 
     A temporary grant without an expiry is not treated as usable: AskCall would have to invent one.
     """
     if permission.status == "permanent":
-        return "PERMANENT", None
+        return Outcome.PERMANENT, None
     if permission.status == "temporary" and permission.expiration_time:
-        return "TEMPORARY", float(permission.expiration_time)
+        return Outcome.TEMPORARY, float(permission.expiration_time)
     return None

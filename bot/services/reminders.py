@@ -11,19 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+from bot.domain import Outcome, ReminderKind, ReminderState, Request, RequestState
 from bot.i18n import Translator
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack import messages
 from bot.slack.gateway import REPLY, UPDATE
-from bot.store import ANSWERED, EXPIRED, NewDelivery, NewReminder, Reminder, Request, Store
+from bot.store import NewDelivery, NewReminder, Reminder, Store
 from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
 
-WARNING = "expiry_warning"
-EXPIRY = "expiry"
+WARNING = ReminderKind.WARNING
+EXPIRY = ReminderKind.EXPIRY
 WARNING_LEAD = 24 * 3600
 # A probe showing an expiry this far past the one we knew means the customer renewed the grant.
 RENEWAL_MARGIN = 60.0
@@ -74,7 +76,7 @@ class ReminderService:
     async def _fire(self, reminder: Reminder) -> None:
         request = await self._store.get_request(reminder.request_id)
         if request is None or not _still_applies(request, reminder):
-            await self._store.complete_reminder(reminder.id, "skipped", request_id=reminder.request_id)
+            await self._store.complete_reminder(reminder.id, ReminderState.SKIPPED, request_id=reminder.request_id)
             return
         if reminder.kind == WARNING:
             await self._warn(reminder, request)
@@ -91,16 +93,16 @@ class ReminderService:
             until=messages.slack_date(request.expires_at or 0),
         )
         reply = NewDelivery(f"reminder{reminder.id}:reply", REPLY, messages.thread_reply(request, text))
-        await self._store.complete_reminder(reminder.id, "fired", request_id=request.id, deliveries=[reply])
+        await self._store.complete_reminder(reminder.id, ReminderState.FIRED, request_id=request.id, deliveries=[reply])
 
     async def _expire(self, reminder: Reminder, request: Request) -> None:
         tr = Translator(request.lang)
         now = self._clock()
         status, expiration = await self._probe(request)
         if status == "permanent":
-            changed = replace(request, outcome="PERMANENT", expires_at=None)
+            changed = replace(request, outcome=Outcome.PERMANENT, expires_at=None)
             text = tr.t("reminder.now_permanent", user=request.user_id)
-            update = {"outcome": "PERMANENT", "expires_at": None}
+            update: dict[str, Any] = {"outcome": Outcome.PERMANENT, "expires_at": None}
             new_reminders: list[NewReminder] = []
         elif status == "temporary" and expiration and expiration > (request.expires_at or 0) + RENEWAL_MARGIN:
             changed = replace(request, expires_at=float(expiration))
@@ -108,9 +110,9 @@ class ReminderService:
             update = {"expires_at": float(expiration)}
             new_reminders = reminders_for_grant(float(expiration), now)
         else:
-            changed = replace(request, state=EXPIRED)
+            changed = replace(request, state=RequestState.EXPIRED)
             text = tr.t("reminder.expired", user=request.user_id, phone=request.shown_phone)
-            update = {"state": EXPIRED}
+            update = {"state": RequestState.EXPIRED}
             new_reminders = []
         deliveries = [
             NewDelivery(f"reminder{reminder.id}:reply", REPLY, messages.thread_reply(changed, text)),
@@ -118,7 +120,7 @@ class ReminderService:
         ]
         if await self._store.complete_reminder(
             reminder.id,
-            "fired",
+            ReminderState.FIRED,
             request_id=request.id,
             request_update=update,
             deliveries=deliveries,
@@ -138,7 +140,7 @@ class ReminderService:
 
 def _still_applies(request: Request, reminder: Reminder) -> bool:
     """The grant the reminder was set for is still the request's current one."""
-    if request.state != ANSWERED or request.outcome != "TEMPORARY" or not request.expires_at:
+    if request.state != RequestState.ANSWERED or request.outcome is not Outcome.TEMPORARY or not request.expires_at:
         return False
     target = reminder.due_at + (WARNING_LEAD if reminder.kind == WARNING else 0)
     return abs(target - request.expires_at) < 1.0

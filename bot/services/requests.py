@@ -11,6 +11,7 @@ import uuid
 from dataclasses import replace
 from enum import Enum
 
+from bot.domain import DEFAULT_NUMBER, DeliveryState, Outcome, Request, RequestState
 from bot.i18n import Translator
 from bot.phones import log_phone
 from bot.pilot_status.errors import (
@@ -26,19 +27,7 @@ from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DIRECT, PARENT, REPLY, RESPOND, UPDATE, DeliveryError
-from bot.store import (
-    ANSWERED,
-    DEFAULT_NUMBER,
-    FAILED,
-    NEW,
-    READY,
-    SENDING,
-    UNCONFIRMED,
-    UNDELIVERABLE,
-    WAITING,
-    NewDelivery,
-    Request,
-)
+from bot.store import NewDelivery
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -110,7 +99,7 @@ class RequestService(Service):
             return AskAgain.NOT_NOW
         if request.user_id != user_id:
             return AskAgain.NOT_YOURS
-        if not messages.can_ask_again(request) or not await self._store.claim_action(f"again:{request_id}"):
+        if not request.can_ask_again or not await self._store.claim_action(f"again:{request_id}"):
             return AskAgain.NOT_NOW
         await self.submit(
             source_key=f"again:{request_id}",
@@ -128,7 +117,7 @@ class RequestService(Service):
 
     # --- notifier hooks -------------------------------------------------------------------
     async def parent_posted(self, request_id: int, ts: str) -> None:
-        request = await self._store.advance(request_id, [NEW], READY, parent_ts=ts)
+        request = await self._store.advance(request_id, [RequestState.NEW], RequestState.READY, parent_ts=ts)
         if request is not None:
             self._tasks.spawn(self.send(request_id, request), name=f"send-{request_id}")
 
@@ -143,7 +132,9 @@ class RequestService(Service):
             else tr.t("error.internal")
         )
         notice = _notice_to_rep(request, text)
-        if await self._store.transition(request_id, [NEW], UNDELIVERABLE, [notice], error_code=error.code):
+        if await self._store.transition(
+            request_id, [RequestState.NEW], RequestState.UNDELIVERABLE, [notice], error_code=error.code
+        ):
             log.warning("request %d: could not post in the channel (%s); nothing sent", request_id, error.code)
             self._wake_notifier()
 
@@ -153,12 +144,12 @@ class RequestService(Service):
         await self._tasks.yield_to_inbound()
         if request is None:
             request = await self._store.get_request(request_id)
-        if request is None or request.state != READY:
+        if request is None or request.state != RequestState.READY:
             return
         if await self._settled_by_precheck(request):
             return
         await self._tasks.yield_to_inbound()
-        if not await self._store.transition(request_id, [READY], SENDING):
+        if not await self._store.transition(request_id, [RequestState.READY], RequestState.SENDING):
             return
         try:
             message_id = await self._pilots.get(request.number_name).request_permission(
@@ -174,7 +165,7 @@ class RequestService(Service):
             log.info("request %d sent to %s", request_id, log_phone(request.phone_e164))
             await self._tasks.yield_to_inbound()
             if not await self._store.transition(
-                request_id, [SENDING], WAITING, message_id=message_id, sent_at=self._clock()
+                request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
             ):
                 # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
                 await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
@@ -197,7 +188,7 @@ class RequestService(Service):
             outcome, expires_at = grant
             text = (
                 tr.t("precheck.already_permanent", user=request.user_id)
-                if outcome == "PERMANENT"
+                if outcome is Outcome.PERMANENT
                 else tr.t(
                     "precheck.already_temporary", user=request.user_id, until=messages.slack_date(expires_at or 0)
                 )
@@ -215,7 +206,12 @@ class RequestService(Service):
                 workspace=self._workspace,
             )
             settled = await self._store.transition(
-                request.id, [READY], ANSWERED, effects.deliveries, effects.reminders, **effects.changes
+                request.id,
+                [RequestState.READY],
+                RequestState.ANSWERED,
+                effects.deliveries,
+                effects.reminders,
+                **effects.changes,
             )
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
@@ -236,20 +232,20 @@ class RequestService(Service):
         return False
 
     async def _fail_without_sending(self, request: Request, code: str, text: str) -> None:
-        if await self._settle(request, READY, FAILED, "failure", text, error_code=code):
+        if await self._settle(request, RequestState.READY, RequestState.FAILED, "failure", text, error_code=code):
             log.info("request %d: not sent (%s)", request.id, code)
 
     async def _failed(self, request: Request, error: PilotStatusError) -> None:
         code = error.code or error.label
-        text = _failure_text(replace(request, state=FAILED, error_code=code), error)
-        await self._settle(request, SENDING, FAILED, "failure", text, error_code=code)
+        text = _failure_text(replace(request, state=RequestState.FAILED, error_code=code), error)
+        await self._settle(request, RequestState.SENDING, RequestState.FAILED, "failure", text, error_code=code)
 
     async def _unconfirmed(self, request: Request) -> None:
         text = Translator(request.lang).t("failure.unconfirmed", user=request.user_id)
-        await self._settle(request, SENDING, UNCONFIRMED, "unconfirmed", text)
+        await self._settle(request, RequestState.SENDING, RequestState.UNCONFIRMED, "unconfirmed", text)
 
     async def _settle(
-        self, request: Request, from_state: str, to_state: str, key: str, text: str, **fields: str
+        self, request: Request, from_state: RequestState, to_state: RequestState, key: str, text: str, **fields: str
     ) -> bool:
         """Move the request on, saying why in its thread and showing it on the status message."""
         settled = replace(request, state=to_state, **fields)
@@ -265,14 +261,14 @@ class RequestService(Service):
     # --- start-up -----------------------------------------------------------------------------
     async def recover(self) -> None:
         """Resume what a previous process left half-done."""
-        for request in await self._store.requests_in_state(SENDING):
+        for request in await self._store.requests_in_state(RequestState.SENDING):
             # It may have reached Pilot Status just before the crash; resending could burn quota.
             await self._unconfirmed(request)
-        for request in await self._store.requests_in_state(NEW):
+        for request in await self._store.requests_in_state(RequestState.NEW):
             parent = await self._store.delivery_for(request.id, PARENT)
-            if parent is not None and parent.state == "done" and parent.result_ts:
+            if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:
                 await self.parent_posted(request.id, parent.result_ts)
-        for request in await self._store.requests_in_state(READY):
+        for request in await self._store.requests_in_state(RequestState.READY):
             self._tasks.spawn(self.send(request.id), name=f"send-{request.id}")
 
 
@@ -323,7 +319,7 @@ def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: st
         reason=reason,
         lang=lang,
         response_url=None,
-        state=NEW,
+        state=RequestState.NEW,
         outcome=None,
         error_code=None,
         parent_ts=None,

@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import replace
 
+from bot.domain import Request, RequestState
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.pilot_status.client import CallPermission
@@ -14,7 +15,7 @@ from bot.services.deps import Service
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import UPDATE
-from bot.store import ANSWERED, UNCONFIRMED, WAITING, NewDelivery, Request
+from bot.store import NewDelivery
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class StatusService(Service):
 
     async def _settle_missed_answer(self, request: Request, permission: CallPermission, tr: Translator) -> bool:
         grant = granted(permission)
-        if request.state not in (WAITING, UNCONFIRMED) or grant is None:
+        if request.state not in (RequestState.WAITING, RequestState.UNCONFIRMED) or grant is None:
             return False
         outcome, expires_at = grant
         now = self._clock()
@@ -105,7 +106,12 @@ class StatusService(Service):
             workspace=self._workspace,
         )
         if await self._store.transition(
-            request.id, [WAITING, UNCONFIRMED], ANSWERED, effects.deliveries, effects.reminders, **effects.changes
+            request.id,
+            [RequestState.WAITING, RequestState.UNCONFIRMED],
+            RequestState.ANSWERED,
+            effects.deliveries,
+            effects.reminders,
+            **effects.changes,
         ):
             log.info("request %d: found granted on a status check", request.id)
             self._wake_notifier()

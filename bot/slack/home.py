@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.domain import Outcome, Request, Standing
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.slack.messages import escape_mrkdwn, slack_date
-from bot.store import EXPIRED, FAILED, UNDELIVERABLE, Request
 
 DM_TOGGLE_ACTION = "askcall_dm_toggle"
 DM_OPTION = "dm_answers"
@@ -18,29 +18,22 @@ REASON_PREVIEW = 80
 
 
 def group_requests(requests: list[Request], now: float) -> dict[str, list[Request]]:
-    ready, waiting, closed = [], [], []
+    groups: dict[str, list[Request]] = {standing.value: [] for standing in Standing}
     for request in requests:
-        if request.state in (FAILED, UNDELIVERABLE, EXPIRED) or request.outcome == "NO_PERMISSION":
-            closed.append(request)
-        elif request.outcome == "PERMANENT" or (request.outcome == "TEMPORARY" and (request.expires_at or 0) > now):
-            ready.append(request)
-        elif request.outcome == "TEMPORARY":
-            closed.append(request)  # expired, and the expiry reminder hasn't run yet
-        else:
-            waiting.append(request)
+        groups[request.standing(now).value].append(request)
     # Soonest expiry first: those are the calls to make now. Permanent grants last.
-    ready.sort(key=lambda r: r.expires_at if r.expires_at else float("inf"))
-    return {"ready": ready, "waiting": waiting, "closed": closed}
+    groups[Standing.READY_TO_CALL.value].sort(key=lambda r: r.expires_at if r.expires_at else float("inf"))
+    return groups
 
 
 def marker(request: Request, now: float) -> str:
-    if request.state == EXPIRED or (request.outcome == "TEMPORARY" and (request.expires_at or 0) <= now):
+    if request.grant_ran_out(now):
         return "⌛"
-    if request.outcome == "PERMANENT":
+    if request.outcome is Outcome.PERMANENT:
         return "♾️"
-    if request.outcome == "TEMPORARY":
+    if request.outcome is Outcome.TEMPORARY:
         return "✅"
-    if request.outcome == "NO_PERMISSION" or request.state in (FAILED, UNDELIVERABLE):
+    if request.declined or request.state.failed:
         return "❌"
     return "⏳"
 
@@ -65,7 +58,7 @@ def home_view(
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": tr.t("home.empty")}})
         return {"type": "home", "blocks": blocks}
     groups = group_requests(requests, now)
-    for key in ("ready", "waiting", "closed"):
+    for key in (standing.value for standing in Standing):
         blocks.append({"type": "divider"})
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": tr.t(f"home.{key}")}})
         items = groups[key][:MAX_ITEMS_PER_GROUP]
@@ -80,7 +73,7 @@ def _item(request: Request, tr: Translator, now: float, link: Callable[[Request]
     reason = request.reason if len(request.reason) <= REASON_PREVIEW else request.reason[: REASON_PREVIEW - 1] + "…"
     when = (
         slack_date(request.expires_at)
-        if request.outcome == "TEMPORARY" and request.expires_at
+        if request.outcome is Outcome.TEMPORARY and request.expires_at
         else slack_date(request.created_at)
     )
     return tr.t(

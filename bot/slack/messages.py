@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain import Outcome, Request, RequestState
 from bot.i18n import Translator
-from bot.store import Request
 
 MODAL_CALLBACK_ID = "askcall_request"
 PHONE_BLOCK, PHONE_ACTION = "phone", "phone_value"
@@ -35,28 +35,23 @@ def slack_date(timestamp: float) -> str:
 
 
 def status_line(request: Request, tr: Translator) -> str:
-    if request.state == "expired":
+    if request.state is RequestState.EXPIRED:
         return tr.t("status.expired")
-    if request.outcome == "TEMPORARY" and request.expires_at:
+    if request.outcome is Outcome.TEMPORARY and request.expires_at:
         return tr.t("status.temporary", until=slack_date(request.expires_at))
-    if request.outcome == "PERMANENT":
+    if request.outcome is Outcome.PERMANENT:
         return tr.t("status.permanent")
-    if request.outcome == "NO_PERMISSION":
+    if request.declined:
         return tr.t("status.denied")
-    if request.state in ("failed", "undeliverable"):
+    if request.state.failed:
         return tr.t("status.failed")
-    if request.state == "unconfirmed":
+    if request.state is RequestState.UNCONFIRMED:
         return tr.t("status.unconfirmed")
     return tr.t("status.waiting")
 
 
 CHECK_ACTION = "askcall_check"
 AGAIN_ACTION = "askcall_again"
-
-
-def can_ask_again(request: Request) -> bool:
-    """A new request makes sense only once this one is over without a usable grant."""
-    return request.state in ("failed", "expired") or request.outcome == "NO_PERMISSION"
 
 
 def parent_message(request: Request, checked: str | None = None) -> dict[str, Any]:
@@ -70,7 +65,7 @@ def parent_message(request: Request, checked: str | None = None) -> dict[str, An
     if checked:
         context.append({"type": "mrkdwn", "text": checked})
     buttons: list[dict[str, Any]] = [_button(tr.t("button.check"), CHECK_ACTION, request.id)]
-    if can_ask_again(request):
+    if request.can_ask_again:
         buttons.append(_button(tr.t("button.again"), AGAIN_ACTION, request.id))
     blocks: list[dict[str, Any]] = [
         {
@@ -117,10 +112,10 @@ def parent_update(request: Request, checked: str | None = None) -> dict[str, Any
 
 
 def answer_text(request: Request, tr: Translator) -> str:
-    if request.outcome == "TEMPORARY":
+    if request.outcome is Outcome.TEMPORARY:
         until = slack_date(request.expires_at) if request.expires_at else "?"
         return tr.t("answer.temporary", user=request.user_id, until=until)
-    if request.outcome == "PERMANENT":
+    if request.outcome is Outcome.PERMANENT:
         return tr.t("answer.permanent", user=request.user_id)
     return tr.t("answer.denied", user=request.user_id)
 

@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
 from bot.fakes.slack import FakeSlack
-from bot.store import Request, Store
+from bot.store.sqlite import SQLiteStore as Store
 from tests.conftest import Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"

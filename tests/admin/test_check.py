@@ -11,7 +11,8 @@ from bot.cli import main
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.pilot_status.admin import PilotStatusAdmin
-from bot.store import MIGRATIONS, Store
+from bot.store.sqlite import SQLiteStore as Store
+from bot.store.sqlite.schema import MIGRATIONS
 from tests.admin.conftest import RunCli
 
 URL = "https://askcall.example.com/webhooks/pilot-status"

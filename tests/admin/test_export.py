@@ -14,9 +14,9 @@ import pytest
 
 from bot.admin.export import FIELDS
 from bot.config import Settings
+from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
-from bot.store import Request
 from tests.admin.conftest import RunCli
 from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
 from tests.conftest import CHANNEL

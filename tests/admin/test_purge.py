@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
+from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
-from bot.store import NewDelivery, Request, Store
+from bot.store import NewDelivery
+from bot.store.sqlite import SQLiteStore as Store
 from tests.admin.conftest import RunCli
 from tests.admin.records import FAILED, GRANTED, WAITING, backdate, build_records, requests_by_name
 from tests.conftest import CHANNEL

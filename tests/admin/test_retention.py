@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.admin.retention import DAY, HOUR, parse_age, purge_closed, retention_loop
-from bot.store import FAILED, NEW, NewDelivery, Store
+from bot.domain import RequestState
+from bot.store import NewDelivery
+from bot.store.sqlite import SQLiteStore as Store
+
+FAILED, NEW = RequestState.FAILED, RequestState.NEW
 
 
 @pytest.fixture

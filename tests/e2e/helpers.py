@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 
 from bot.config import Settings
+from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
 from bot.fakes.slack import FakeSlack, SlackCall
-from bot.store import Request
 from tests.conftest import CHANNEL, WEBHOOK_SECRET, Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
@@ -117,9 +117,7 @@ def db_execute(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> No
 
 async def requests(server: Server) -> list[Request]:
     """Every request AskCall stored, oldest first."""
-    rows = await server.askcall.store._fetchall("SELECT id FROM requests ORDER BY id")
-    found = [await server.askcall.store.get_request(int(row[0])) for row in rows]
-    return [r for r in found if r is not None]
+    return [record.request async for record in server.askcall.store.request_records(0)]
 
 
 async def only_request(server: Server) -> Request:

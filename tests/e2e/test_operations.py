@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import ConfigError, RetryPolicy, Settings, WhatsAppNumber
 from bot.fakes.pilot_status import FakePilotStatus, PSRequest, permission_event, send_webhook
 from bot.fakes.slack import FakeSlack, interaction_body, shortcut_payload
-from bot.store import MIGRATIONS
+from bot.store.sqlite.schema import MIGRATIONS
 from tests.conftest import CHANNEL, REP, SIGNING_SECRET, WEBHOOK_SECRET, Server, make_settings
 from tests.e2e.helpers import (
     DIGITS,

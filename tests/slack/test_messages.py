@@ -12,6 +12,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.domain import Request
 from bot.i18n import LANGUAGES, Translator
 from bot.slack.messages import (
     MODAL_CALLBACK_ID,
@@ -30,7 +31,6 @@ from bot.slack.messages import (
     thread_reply,
     unescape_slack,
 )
-from bot.store import Request
 
 EXPIRES = datetime(2026, 7, 10, 15, 0, tzinfo=UTC).timestamp()
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.domain import OpenRequestExists
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
 from bot.slack.listeners.commands import open_elsewhere_text
 from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
-from bot.store import OpenRequestExists
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:

@@ -7,12 +7,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.domain import OpenRequestExists
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.services.validation import ValidInput, from_command_text
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import slack_date, unescape_slack
-from bot.store import OpenRequestExists
 
 log = logging.getLogger(__name__)
 

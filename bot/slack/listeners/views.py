@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.domain import OpenRequestExists
 from bot.services.validation import ValidInput, from_fields
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import (
@@ -19,7 +20,6 @@ from bot.slack.messages import (
     REASON_ACTION,
     REASON_BLOCK,
 )
-from bot.store import OpenRequestExists
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,213 @@
+"""The domain: a call-permission request, its states and outcomes, and the rules they follow.
+
+Everything else (views, services, both store backends) asks these types instead of comparing
+string literals, so a state or an outcome means the same thing everywhere. The enums are
+`StrEnum`s: each member *is* its stored string, so rows round-trip through any database unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from bot.phones import display_phone
+
+DEFAULT_NUMBER = "default"
+# Meta expires an unanswered request 7 days after delivery, and an answer can change until then.
+REQUEST_LIFETIME = 7 * 24 * 3600
+# Tolerance for clock differences between Pilot Status and this machine.
+CLOCK_SKEW = 5 * 60
+# Meta: a temporary permission lasts 7 days from the approval.
+TEMPORARY_GRANT = 7 * 24 * 3600
+
+
+class RequestState(StrEnum):
+    """Where a request is, in the order a request normally goes through them."""
+
+    NEW = "new"  # stored; the parent message is not posted yet
+    READY = "ready"  # parent posted; Pilot Status not called yet
+    SENDING = "sending"  # Pilot Status call in progress (a crash here leaves the outcome unknown)
+    WAITING = "waiting"  # Pilot Status accepted; waiting for the customer
+    UNCONFIRMED = "unconfirmed"  # Pilot Status may or may not have accepted; never resent
+    FAILED = "failed"  # Pilot Status refused or stayed unavailable
+    ANSWERED = "answered"  # the customer answered (the outcome holds the answer)
+    UNDELIVERABLE = "undeliverable"  # AskCall could not post in the channel; nothing was sent
+    EXPIRED = "expired"  # a temporary grant ran out (no webhook says so; a reminder found it)
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for the customer (or about to ask): a second request would be wasted."""
+        return self in OPEN_STATES
+
+    @property
+    def reached_customer(self) -> bool:
+        """A customer's answer may belong to a request in this state."""
+        return self in CORRELATABLE_STATES
+
+    @property
+    def failed(self) -> bool:
+        return self in (RequestState.FAILED, RequestState.UNDELIVERABLE)
+
+
+OPEN_STATES = (
+    RequestState.NEW,
+    RequestState.READY,
+    RequestState.SENDING,
+    RequestState.WAITING,
+    RequestState.UNCONFIRMED,
+)
+CORRELATABLE_STATES = (
+    RequestState.SENDING,
+    RequestState.WAITING,
+    RequestState.UNCONFIRMED,
+    RequestState.ANSWERED,
+)
+# Not yet at Pilot Status: retention never erases these.
+UNSENT_STATES = (RequestState.NEW, RequestState.READY, RequestState.SENDING)
+
+
+class Outcome(StrEnum):
+    """The customer's answer, as `call.permission_updated` spells it."""
+
+    TEMPORARY = "TEMPORARY"  # granted for 7 days
+    PERMANENT = "PERMANENT"
+    NO_PERMISSION = "NO_PERMISSION"  # declined
+
+    @classmethod
+    def parse(cls, value: str | None) -> Outcome | None:
+        """The outcome a status names, or None for a value AskCall doesn't know."""
+        try:
+            return cls(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+class Standing(Enum):
+    """What a rep can do next with a request: App Home groups requests by it."""
+
+    READY_TO_CALL = "ready"
+    WAITING = "waiting"
+    CLOSED = "closed"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    INFLIGHT = "inflight"
+    DONE = "done"
+    DEAD = "dead"
+
+
+FINISHED_DELIVERIES = (DeliveryState.DONE, DeliveryState.DEAD)
+
+
+class ReminderKind(StrEnum):
+    WARNING = "expiry_warning"  # 24 h before a temporary grant expires
+    EXPIRY = "expiry"  # at expiry: probe, then renewed / permanent / expired
+
+
+class ReminderState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    SKIPPED = "skipped"  # the grant it was set for changed meanwhile
+
+
+class EventResult(StrEnum):
+    """What processing a webhook event did."""
+
+    MATCHED = "matched"  # set a request's answer
+    CHANGED = "changed"  # changed a request's answer
+    UNCHANGED = "unchanged"  # the same answer again
+    STALE = "stale"  # older than the answer the request has
+    UNMATCHED = "unmatched"  # no request can own it
+    IGNORED = "ignored"  # signed, but nothing AskCall can use (an unknown event or status)
+
+    @property
+    def settles(self) -> bool:
+        """The event set (or changed) its request's answer."""
+        return self in (EventResult.MATCHED, EventResult.CHANGED)
+
+
+SETTLING_RESULTS = (EventResult.MATCHED, EventResult.CHANGED)
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    source_key: str | None
+    team_id: str | None
+    channel_id: str
+    user_id: str
+    phone_e164: str
+    phone_key: str
+    reason: str
+    lang: str
+    response_url: str | None
+    state: RequestState
+    outcome: Outcome | None
+    error_code: str | None
+    parent_ts: str | None
+    message_id: str | None
+    answer_event_ts: str | None
+    created_at: float
+    sent_at: float | None
+    answered_at: float | None
+    expires_at: float | None
+    updated_at: float
+    thread_ts: str | None = None
+    number_name: str = DEFAULT_NUMBER
+    purged_at: float | None = None
+    phone_display: str = "masked"
+
+    def __post_init__(self) -> None:
+        # Rows come back from the database as plain strings: give them their domain types once, here.
+        object.__setattr__(self, "state", RequestState(self.state))
+        if self.outcome is not None:
+            object.__setattr__(self, "outcome", Outcome(self.outcome))
+
+    @property
+    def shown_phone(self) -> str:
+        """The customer's number as channel messages show it."""
+        return display_phone(self.phone_e164, self.phone_display == "full")
+
+    @property
+    def reply_thread(self) -> str | None:
+        """Where replies go: the thread the request started in, or its own status message."""
+        return self.thread_ts or self.parent_ts
+
+    @property
+    def declined(self) -> bool:
+        return self.outcome is Outcome.NO_PERMISSION
+
+    @property
+    def can_ask_again(self) -> bool:
+        """A new request makes sense only once this one is over without a usable grant."""
+        return self.state in (RequestState.FAILED, RequestState.EXPIRED) or self.declined
+
+    def grant_is_usable(self, now: float) -> bool:
+        """The customer allows calls right now."""
+        if self.state is RequestState.EXPIRED:
+            return False
+        if self.outcome is Outcome.PERMANENT:
+            return True
+        return self.outcome is Outcome.TEMPORARY and (self.expires_at or 0) > now
+
+    def grant_ran_out(self, now: float) -> bool:
+        """A temporary grant whose time is over (the expiry reminder may not have run yet)."""
+        return self.state is RequestState.EXPIRED or (
+            self.outcome is Outcome.TEMPORARY and (self.expires_at or 0) <= now
+        )
+
+    def standing(self, now: float) -> Standing:
+        if self.state.failed or self.declined or self.grant_ran_out(now):
+            return Standing.CLOSED
+        if self.grant_is_usable(now):
+            return Standing.READY_TO_CALL
+        return Standing.WAITING
+
+
+class OpenRequestExists(Exception):
+    """The customer already has an open request (from any rep): a second one could only spend their quota."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(f"request {request.id} is still open for this customer")
+        self.request = request

@@ -1,0 +1,70 @@
+"""AskCall's store: the interface (`bot.store.base`) and a backend chosen by URL scheme.
+
+`open_store("sqlite:///abs/path.db")` or `open_store("postgresql://…")` returns an opened
+store. Callers use only the interface and the types re-exported here.
+"""
+
+from __future__ import annotations
+
+from bot.domain import OpenRequestExists
+from bot.store.base import (
+    AnswerTarget,
+    Delivery,
+    MetricsSnapshot,
+    NewDelivery,
+    NewReminder,
+    PurgeCounts,
+    RecordedEvent,
+    Reminder,
+    RequestRecord,
+    Store,
+    StoreError,
+    WebhookEvent,
+)
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def create_store(url: str, *, pool_size: int = 10) -> Store:
+    """An unopened store for `url`: `sqlite:///absolute/path` or `postgresql://user@host/db`."""
+    if url.startswith(SQLITE_PREFIX):
+        from bot.store.sqlite import SQLiteStore
+
+        return SQLiteStore("/" + url.removeprefix(SQLITE_PREFIX).lstrip("/"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from bot.store.postgres import PostgresStore
+
+        return PostgresStore(url, pool_size=pool_size)
+    raise ValueError(f"unknown database URL scheme in {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://")
+
+
+def sqlite_url(path: str) -> str:
+    import os
+
+    return SQLITE_PREFIX + os.path.abspath(path).lstrip("/")
+
+
+async def open_store(url: str, *, pool_size: int = 10) -> Store:
+    store = create_store(url, pool_size=pool_size)
+    await store.open()
+    return store
+
+
+__all__ = [
+    "AnswerTarget",
+    "Delivery",
+    "MetricsSnapshot",
+    "NewDelivery",
+    "NewReminder",
+    "OpenRequestExists",
+    "PurgeCounts",
+    "RecordedEvent",
+    "Reminder",
+    "RequestRecord",
+    "Store",
+    "StoreError",
+    "WebhookEvent",
+    "create_store",
+    "open_store",
+    "sqlite_url",
+]

@@ -1,0 +1,512 @@
+"""The store's interface: what AskCall asks of its database, and the types that cross it.
+
+The store is the source of truth. Requests, webhook events and outgoing Slack messages
+("deliveries") are written here before anything is acknowledged or sent, and every worker reads
+its work back from here, so a crash at any point leaves a state that start-up resumes.
+
+Every backend (one package each: `bot.store.sqlite`, `bot.store.postgres`) gives the same
+guarantees, proven by one contract test suite run against each:
+- each method is one transaction: it happens whole or not at all;
+- guarded steps (`transition`, `settle_webhook_event`, `complete_reminder`, `claim_action`) act
+  once, however many callers race them, in this process or another;
+- no network call ever happens inside a transaction.
+Nothing outside a backend's package sees its driver's types (rows, connections, errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain import (
+    DEFAULT_NUMBER,
+    DeliveryState,
+    EventResult,
+    Request,
+    RequestState,
+)
+from bot.phones import customer_key
+
+# Retention erases a finished delivery's payload down to this.
+PURGED_PAYLOAD = "{}"
+
+
+class StoreError(Exception):
+    """The database could not be reached, read or written. The message says what and why, with no
+    driver internals; callers answer "try again" rather than crash."""
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A Slack call to make later: `kind` names the Web API call, `payload` its arguments."""
+
+    dedup_key: str
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    dedup_key: str
+    request_id: int
+    kind: str
+    payload: dict[str, Any]
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    result_ts: str | None
+    created_at: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", DeliveryState(self.state))
+
+
+@dataclass(frozen=True)
+class NewReminder:
+    kind: str
+    due_at: float
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    request_id: int
+    kind: str
+    due_at: float
+    state: str
+    fired_at: float | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: int
+    event: str
+    status: str | None
+    from_phone: str | None
+    to_phone: str | None
+    phone_key: str | None
+    event_ts: str | None
+    received_at: float
+    processed_at: float | None
+    request_id: int | None
+    result: str | None
+    number_name: str = DEFAULT_NUMBER
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A stored webhook delivery: `is_new` False for a redelivery; `unmatched` when it was settled at
+    once because no request could own it (nothing left to process)."""
+
+    id: int
+    is_new: bool
+    unmatched: bool = False
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A webhook delivery about to be stored; `answered_at` is set for answers (see record_webhook_event)."""
+
+    dedup_key: str
+    event: str
+    status: str | None
+    from_phone: str | None
+    to_phone: str | None
+    phone_key: str
+    event_ts: str | None
+    body: str
+    received_at: float
+    number_name: str
+    answered_at: float | None
+
+
+@dataclass(frozen=True)
+class AnswerTarget:
+    """A webhook event being processed, the request it answers (None: none) and the rep's DM wish."""
+
+    event: WebhookEvent
+    request: Request | None
+    dm: bool
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    requests: dict[tuple[str, str | None], int]
+    webhook_events: dict[str | None, int]
+    delivery_attempts: dict[str, tuple[int, int]]
+    dead_deliveries: int
+    pending_deliveries: int
+    oldest_pending_at: float | None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A request with the webhook event that settled its answer, when there is one."""
+
+    request: Request
+    source_event: str | None  # the event's dedup key
+    source_event_ts: str | None  # the event's own timestamp, as Pilot Status sent it
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    requests: int = 0
+    events: int = 0
+    deliveries: int = 0
+
+    def __add__(self, other: PurgeCounts) -> PurgeCounts:
+        return PurgeCounts(
+            self.requests + other.requests, self.events + other.events, self.deliveries + other.deliveries
+        )
+
+
+class Store(ABC):
+    """What AskCall asks of its database. See the module docstring for the guarantees."""
+
+    def __init__(self) -> None:
+        self._event_queue: list[tuple[NewEvent, asyncio.Future[RecordedEvent]]] = []
+        self._event_writer: asyncio.Task[None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the data lives, safe to log (no password)."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def latest_schema_version(self) -> int:
+        """The schema version this AskCall knows."""
+
+    @abstractmethod
+    async def probe_write(self) -> None:
+        """Prove the database takes writes now (a write that is rolled back). Raises StoreError."""
+
+    async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
+        """Background housekeeping the backend needs while AskCall runs (forever; cancelled at
+        shutdown). `wait_idle` returns once no inbound request is being handled."""
+        await asyncio.Event().wait()
+
+    # --- requests -------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_request(
+        self,
+        *,
+        source_key: str | None,
+        team_id: str | None,
+        channel_id: str,
+        user_id: str,
+        phone_e164: str,
+        reason: str,
+        lang: str,
+        response_url: str | None,
+        parent: NewDelivery | Callable[[int], NewDelivery],
+        thread_ts: str | None = None,
+        number_name: str = DEFAULT_NUMBER,
+        refuse_if_open: bool = False,
+        phone_display: str = "masked",
+    ) -> tuple[int, bool]:
+        """Store a request and its parent-message delivery in one transaction.
+
+        Returns (request id, created). A second submission with the same `source_key` (Slack's
+        trigger id) returns the first request instead of creating another. With `refuse_if_open`,
+        raises OpenRequestExists when the customer already has an open request (checked in the
+        same transaction, so two reps asking at once can't both get through).
+        """
+
+    @abstractmethod
+    async def get_request(self, request_id: int) -> Request | None: ...
+
+    @abstractmethod
+    async def requests_in_state(self, *states: RequestState) -> list[Request]: ...
+
+    async def transition(
+        self,
+        request_id: int,
+        from_states: Iterable[RequestState],
+        to_state: RequestState,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+        **fields: Any,
+    ) -> bool:
+        """Move a request to `to_state` if it is in one of `from_states`, and queue `deliveries`.
+
+        The state check makes every step idempotent: a step replayed after a restart, or raced by
+        a duplicate, finds the request already moved on and does nothing.
+        """
+        moved = await self._move(request_id, tuple(from_states), to_state, list(deliveries), list(reminders), fields)
+        return moved is not None
+
+    async def advance(
+        self, request_id: int, from_states: Iterable[RequestState], to_state: RequestState, **fields: Any
+    ) -> Request | None:
+        """`transition` that returns the request as it is now (None if it was not moved), in the same hop."""
+        return await self._move(request_id, tuple(from_states), to_state, [], [], fields)
+
+    @abstractmethod
+    async def _move(
+        self,
+        request_id: int,
+        from_states: tuple[RequestState, ...],
+        to_state: RequestState,
+        deliveries: list[NewDelivery],
+        reminders: list[NewReminder],
+        fields: dict[str, Any],
+    ) -> Request | None:
+        """The guarded update behind `transition` and `advance`: the moved request, or None."""
+
+    @abstractmethod
+    async def update_request(self, request_id: int, **fields: Any) -> None: ...
+
+    @abstractmethod
+    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+        """A request for this customer that is still waiting for them (any rep)."""
+
+    @abstractmethod
+    async def requests_by_user(self, user_id: str, since: float) -> list[Request]: ...
+
+    # --- webhook events -------------------------------------------------------------------------
+    async def record_webhook_event(
+        self,
+        *,
+        dedup_key: str,
+        event: str,
+        status: str | None,
+        from_phone: str | None,
+        to_phone: str | None,
+        event_ts: str | None,
+        body: str,
+        number_name: str = DEFAULT_NUMBER,
+        answered_at: float | None = None,
+    ) -> RecordedEvent:
+        """Store a webhook delivery once; returns after it is committed.
+
+        Deliveries arriving together share one transaction (group commit): each caller still
+        returns only once its own row is durable, but N concurrent webhooks cost one commit.
+        With `answered_at`, a new answer that no request can own is settled `unmatched` in that
+        same transaction, so it needs no processing afterwards.
+        """
+        item = NewEvent(
+            dedup_key,
+            event,
+            status,
+            from_phone,
+            to_phone,
+            customer_key(from_phone or ""),
+            event_ts,
+            body,
+            time.time(),
+            number_name,
+            answered_at,
+        )
+        future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
+        self._event_queue.append((item, future))
+        if self._event_writer is None or self._event_writer.done():
+            self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
+        return await future
+
+    async def _write_events(self) -> None:
+        while self._event_queue:
+            batch, self._event_queue = self._event_queue, []
+            try:
+                results = await self._insert_events([item for item, _ in batch])
+            except BaseException as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error if isinstance(error, Exception) else RuntimeError("cancelled"))
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    @abstractmethod
+    async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
+        """Insert events (deduplicated by key) in one transaction, settling answers no request can own."""
+
+    @abstractmethod
+    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None: ...
+
+    @abstractmethod
+    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+        """(id, customer key) of every event not yet processed, oldest first."""
+
+    async def find_request_for_answer(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> Request | None:
+        """The most recent request for this customer that an answer given at `answered_at` can belong to."""
+        request, _ = await self.answer_target(phone_key, answered_at, number_name)
+        return request
+
+    @abstractmethod
+    async def answer_target(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> tuple[Request | None, bool]:
+        """The request an answer given at `answered_at` belongs to (the customer's most recent open one),
+        and whether its rep wants answers by DM too."""
+
+    @abstractmethod
+    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+        """An unprocessed event, the request it answers and its rep's DM wish.
+
+        None when the event is unknown or already processed. An event that answers no request is
+        settled as `unmatched` in the same transaction.
+        """
+
+    @abstractmethod
+    async def settle_webhook_event(
+        self,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        """Mark an event processed and apply its effect on a request, atomically and only once."""
+
+    # --- deliveries -----------------------------------------------------------------------------
+    @abstractmethod
+    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None: ...
+
+    async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
+        """Take due pending deliveries (pending → inflight), at most one per request so that each
+        request's messages reach Slack in the order they were queued."""
+        deliveries, _ = await self.claim_due(now, limit)
+        return deliveries
+
+    @abstractmethod
+    async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
+        """`claim_due_deliveries`, plus when the next delivery falls due afterwards."""
+
+    @abstractmethod
+    async def next_delivery_time(self) -> float | None:
+        """When the next delivery that may go now (head of its request's queue) becomes due."""
+
+    @abstractmethod
+    async def inflight_deliveries(self) -> list[Delivery]: ...
+
+    @abstractmethod
+    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None: ...
+
+    @abstractmethod
+    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    @abstractmethod
+    async def complete_delivery(
+        self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
+    ) -> tuple[Delivery | None, bool]:
+        """Mark `delivery` done and claim its request's next message if that one is due.
+
+        Returns (the claimed next message, whether the request has nothing else pending).
+        """
+
+    @abstractmethod
+    async def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        result_ts: str | None = None,
+        last_error: str | None = None,
+        next_attempt_at: float | None = None,
+        count_attempt: bool = False,
+    ) -> None: ...
+
+    @abstractmethod
+    async def pending_delivery_count(self) -> int: ...
+
+    @abstractmethod
+    async def metrics_snapshot(self) -> MetricsSnapshot: ...
+
+    # --- reminders ------------------------------------------------------------------------------
+    @abstractmethod
+    async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]: ...
+
+    @abstractmethod
+    async def next_reminder_time(self) -> float | None: ...
+
+    @abstractmethod
+    async def reminders_for(self, request_id: int) -> list[Reminder]: ...
+
+    @abstractmethod
+    async def complete_reminder(
+        self,
+        reminder_id: int,
+        state: str,
+        *,
+        request_id: int,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        """Record a reminder's outcome with its effects, once (a replay after a crash does nothing)."""
+
+    # --- per-user preferences, button clicks ----------------------------------------------------
+    @abstractmethod
+    async def user_prefs(self, user_id: str) -> tuple[bool, str | None, float | None]:
+        """(dm_answers, locale, locale_fetched_at) for a user; defaults when unknown."""
+
+    @abstractmethod
+    async def set_dm_answers(self, user_id: str, enabled: bool) -> None: ...
+
+    @abstractmethod
+    async def set_locale(self, user_id: str, locale: str, fetched_at: float) -> None: ...
+
+    @abstractmethod
+    async def claim_action(self, action_key: str) -> bool:
+        """True the first time `action_key` is seen: double clicks and Slack retries act once."""
+
+    # --- records: export and retention ------------------------------------------------------------
+    # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
+    # Retention erases what identifies the customer and keeps every row, so counts stay right.
+    async def request_records(
+        self, since: float, until: float | None = None, batch_size: int = 500
+    ) -> AsyncIterator[RequestRecord]:
+        """Requests created in [since, until), oldest first, read in pages so any table size fits in memory."""
+        after: tuple[float, int] = (since, -1)
+        while True:
+            page = await self._request_records_page(after, until, batch_size)
+            if not page:
+                return
+            for record in page:
+                yield record
+            last = page[-1].request
+            after = (last.created_at, last.id)
+
+    @abstractmethod
+    async def _request_records_page(
+        self, after: tuple[float, int], until: float | None, limit: int
+    ) -> list[RequestRecord]:
+        """Up to `limit` records created at or after after[0] (ids past after[1] at that instant), before `until`."""
+
+    @abstractmethod
+    async def count_purgeable_requests(self, cutoff: float) -> int:
+        """Closed requests created before `cutoff` whose phone and reason are still stored."""
+
+    @abstractmethod
+    async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+        """Erase the customer's data from up to `limit` purgeable requests, their events and finished deliveries."""
+
+    @abstractmethod
+    async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+        """Erase processed events older than `cutoff` that matched no request (or a purged one), and
+        deliveries of purged requests that finished after their request was purged."""

@@ -1,0 +1,215 @@
+"""The SQLite backend's connection: one aiosqlite connection, one writer, one hop per transaction.
+
+SQLite serialises writers anyway, and a single aiosqlite connection shared by coroutines must not
+interleave two transactions, so every transaction holds `_lock`. On the hot paths a whole
+transaction runs as one function on the database thread (`_write`), so an ack or a webhook costs
+one round trip between the event loop and that thread. WAL checkpoints run off the request path
+(`upkeep`). One process only: several replicas need the PostgreSQL backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from bot.store.base import Store, StoreError
+from bot.store.sqlite.schema import MIGRATIONS, statements
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# SQLite checkpoints the WAL into the database from inside the commit that crosses its threshold
+# (1,000 pages by default): 10-15 ms with the fsync, spent inside whichever ack or webhook was
+# committing. The server checkpoints from its own thread instead (`upkeep`); the automatic one
+# stays only as a safety net, far off (~80 MB of WAL with 4 KiB pages).
+AUTOCHECKPOINT_PAGES = 4_000
+BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_EVERY = 0.5
+RESTART_PAGES = 2_000
+
+
+class SQLiteConnection(Store):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"sqlite:///{os.path.abspath(self.path)}"
+
+    @property
+    def latest_schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            await self._open()
+        except (sqlite3.Error, OSError) as error:
+            await self.close()
+            raise StoreError(f"the database at {self.path} cannot be used ({error})") from error
+
+    async def _open(self) -> None:
+        _ensure_parent_directory(self.path)
+        connection = aiosqlite.connect(self.path, isolation_level=None)
+        # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
+        # test, an aborted CLI command) would keep the process alive forever. Every write is
+        # committed before it is acknowledged, so letting the thread die with the process is safe.
+        connection._thread.daemon = True
+        self._db = await connection
+        self._db.row_factory = aiosqlite.Row
+        # WAL: readers never block the writer; NORMAL sync is durable against process crashes
+        # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def schema_version(self) -> int:
+        try:
+            row = await self._fetchone("PRAGMA user_version")
+        except sqlite3.Error as error:
+            raise StoreError(f"the database at {self.path} cannot be read ({error})") from error
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> None:
+        async with self.transaction() as db:
+            async with db.execute("PRAGMA user_version") as cursor:
+                row = await cursor.fetchone()
+            current = int(row[0]) if row else 0
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements(script):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={version}")
+
+    async def probe_write(self) -> None:
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("CREATE TABLE askcall_write_probe (x INTEGER)")
+                conn.execute("INSERT INTO askcall_write_probe (x) VALUES (1)")
+            finally:
+                conn.execute("ROLLBACK")
+
+        try:
+            await self._in_db_thread(probe)
+        except sqlite3.Error as error:
+            raise StoreError(f"the database at {self.path} takes no writes ({error})") from error
+
+    # --- WAL upkeep ---------------------------------------------------------------------------
+    async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            try:
+                await self.checkpoint(wait_idle)
+            except sqlite3.Error as error:  # busy or I/O: the next round (or the safety net) catches up
+                log.warning("WAL checkpoint failed: %s", error)
+
+    async def checkpoint(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
+        """Copy committed WAL pages into the database file without stalling a request.
+
+        PASSIVE, from a connection and thread of its own, does the bulk (and its fsync) without
+        waiting for or blocking the writer. Under steady writes the WAL still never starts over, so
+        once it is long, a RESTART on the writer's own connection (nothing left to wait for) copies
+        the few pages written since, at a moment when no request is being handled.
+        """
+        wal_pages = await asyncio.to_thread(_passive_checkpoint, self.path)
+        if wal_pages >= RESTART_PAGES:
+            await wait_idle()
+            await self._in_db_thread(_restart_wal)
+
+    # --- transactions ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    async def _in_db_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the database thread in one hop. Each aiosqlite call is a round trip
+        between the event loop and that thread; on the hot paths (the ack, webhook ingest,
+        deliveries) one round trip per transaction keeps latency low when the loop is busy."""
+        connection = self.db
+        async with self._lock:
+            return await connection._execute(work, connection._conn)
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` inside BEGIN IMMEDIATE … COMMIT, in one hop to the database thread."""
+
+        def transact(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._in_db_thread(transact)
+
+    async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        args = tuple(params)
+        return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchone())
+
+    async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        args = tuple(params)
+        return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchall())
+
+
+def marks(values: Iterable[Any]) -> str:
+    """`?, ?, ?` for an IN list of these values."""
+    return ",".join("?" for _ in values)
+
+
+def _ensure_parent_directory(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+def _restart_wal(conn: sqlite3.Connection) -> None:
+    """RESTART without waiting: another process reading the database (an `askcall export`, someone's
+    sqlite3 shell) would otherwise hold every write for up to the busy timeout. If it is busy, the
+    checkpoint just copies what it can, and the next round tries again."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _passive_checkpoint(path: str) -> int:
+    """Pages in the WAL, after copying what can be copied without waiting, from a connection of its own."""
+    connection = sqlite3.connect(path, timeout=0.2)
+    try:
+        _, wal_pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(wal_pages)
+    finally:
+        connection.close()

@@ -1,0 +1,176 @@
+"""Deliveries: Slack calls queued per request, claimed in order, marked done, retried or given up."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+
+from bot.domain import DeliveryState
+from bot.store.base import Delivery, MetricsSnapshot, NewDelivery
+from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.sqlite.effects import insert_deliveries
+
+PENDING, INFLIGHT, DONE, DEAD = (
+    DeliveryState.PENDING.value,
+    DeliveryState.INFLIGHT.value,
+    DeliveryState.DONE.value,
+    DeliveryState.DEAD.value,
+)
+
+# A delivery may go only when no earlier delivery of the same request is still open.
+_HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
+                      WHERE e.request_id = d.request_id AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    data = dict(row)
+    data["payload"] = json.loads(data["payload"])
+    data.pop("updated_at", None)
+    return Delivery(**data)
+
+
+def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def _mark_delivery(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    state: DeliveryState,
+    *,
+    result_ts: str | None = None,
+    last_error: str | None = None,
+    next_attempt_at: float | None = None,
+    count_attempt: bool = False,
+) -> None:
+    conn.execute(
+        """UPDATE deliveries SET state = ?, updated_at = ?,
+               result_ts = COALESCE(?, result_ts),
+               last_error = COALESCE(?, last_error),
+               next_attempt_at = COALESCE(?, next_attempt_at),
+               attempts = attempts + ?
+           WHERE id = ?""",
+        (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
+    )
+
+
+class DeliveryQueries(SQLiteConnection):
+    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
+        pending, now = list(deliveries), time.time()
+        await self._write(lambda conn: insert_deliveries(conn, request_id, pending, now))
+
+    async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
+        def claim(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], float | None]:
+            rows = conn.execute(
+                f"""SELECT d.* FROM deliveries d
+                    WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
+                    ORDER BY d.next_attempt_at, d.id LIMIT ?""",
+                (now, limit),
+            ).fetchall()
+            if rows:
+                ids = [row["id"] for row in rows]
+                conn.execute(
+                    f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ? WHERE id IN ({marks(ids)})",
+                    (now, *ids),
+                )
+            return rows, _next_delivery_time(conn)
+
+        rows, next_at = await self._write(claim)
+        return [_delivery(r) for r in rows], next_at
+
+    async def next_delivery_time(self) -> float | None:
+        return await self._in_db_thread(_next_delivery_time)
+
+    async def inflight_deliveries(self) -> list[Delivery]:
+        rows = await self._fetchall(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
+        return [_delivery(r) for r in rows]
+
+    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
+        row = await self._fetchone(
+            "SELECT * FROM deliveries WHERE request_id = ? AND kind = ? ORDER BY id LIMIT 1", (request_id, kind)
+        )
+        return _delivery(row) if row else None
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self._fetchone("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(row) if row else None
+
+    async def complete_delivery(
+        self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
+    ) -> tuple[Delivery | None, bool]:
+        """A request's messages go out one after the other (reply, then status update); handing the
+        next one straight to the same worker saves a claim round trip and a pass of the loop."""
+
+        def complete(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
+            _mark_delivery(conn, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True)
+            if not claim_next:
+                return None, False
+            row = conn.execute(
+                f"""SELECT d.* FROM deliveries d
+                    WHERE d.request_id = ? AND d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}""",
+                (delivery.request_id, now),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ? WHERE id = ?", (now, row["id"])
+                )
+                return row, False
+            pending = conn.execute(
+                f"SELECT 1 FROM deliveries WHERE request_id = ? AND state = '{PENDING}' LIMIT 1",
+                (delivery.request_id,),
+            ).fetchone()
+            return None, pending is None
+
+        row, drained = await self._write(complete)
+        return (_delivery(row) if row is not None else None), drained
+
+    async def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        result_ts: str | None = None,
+        last_error: str | None = None,
+        next_attempt_at: float | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        await self._write(
+            lambda conn: _mark_delivery(
+                conn,
+                delivery_id,
+                state,
+                result_ts=result_ts,
+                last_error=last_error,
+                next_attempt_at=next_attempt_at,
+                count_attempt=count_attempt,
+            )
+        )
+
+    async def pending_delivery_count(self) -> int:
+        row = await self._fetchone(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')")
+        return int(row[0]) if row else 0
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        requests = await self._fetchall("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
+        events = await self._fetchall("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
+        attempts = await self._fetchall(
+            f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
+               FROM deliveries GROUP BY kind"""
+        )
+        dead = await self._fetchone(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'")
+        waiting = await self._fetchone(
+            f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
+        )
+        return MetricsSnapshot(
+            requests={(r[0], r[1]): int(r[2]) for r in requests},
+            webhook_events={r[0]: int(r[1]) for r in events},
+            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+            dead_deliveries=int(dead[0]) if dead else 0,
+            pending_deliveries=int(waiting[0]) if waiting else 0,
+            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
+        )

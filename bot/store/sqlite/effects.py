@@ -1,0 +1,47 @@
+"""What an outcome does to its request, inside the caller's transaction (on the database thread)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain import DeliveryState, Request
+from bot.store.base import NewDelivery, NewReminder
+
+
+def apply_effects(
+    conn: sqlite3.Connection,
+    request_id: int,
+    request_update: dict[str, Any] | None,
+    deliveries: Iterable[NewDelivery],
+    reminders: Iterable[NewReminder],
+    now: float,
+) -> None:
+    if request_update:
+        columns = {**request_update, "updated_at": now}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        conn.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
+    insert_deliveries(conn, request_id, deliveries, now)
+    for r in reminders:
+        conn.execute(
+            "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
+            (request_id, r.kind, r.due_at),
+        )
+
+
+def insert_deliveries(conn: sqlite3.Connection, request_id: int, deliveries: Iterable[NewDelivery], now: float) -> None:
+    conn.executemany(
+        """INSERT OR IGNORE INTO deliveries
+           (dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (d.dedup_key, request_id, d.kind, json.dumps(d.payload), DeliveryState.PENDING, now, now, now)
+            for d in deliveries
+        ],
+    )
+
+
+def request_from(row: sqlite3.Row) -> Request:
+    return Request(**dict(row))

@@ -1,0 +1,151 @@
+"""Webhook events: stored once (group commit), matched to the request they answer, settled once."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
+from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.sqlite.effects import apply_effects
+
+EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
+                   processed_at, request_id, result, number_name"""
+
+_ANSWER_TARGET = f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
+    LEFT JOIN user_prefs p ON p.user_id = r.user_id
+    WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({marks(CORRELATABLE_STATES)})
+      AND r.created_at BETWEEN ? AND ?
+    ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
+
+
+def answer_target_row(
+    conn: sqlite3.Connection, phone_key: str, answered_at: float, number_name: str
+) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        _ANSWER_TARGET,
+        (number_name, phone_key, *CORRELATABLE_STATES, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
+    ).fetchone()
+    return row
+
+
+def _request_and_dm(row: sqlite3.Row | None) -> tuple[Request | None, bool]:
+    if row is None:
+        return None, False
+    fields = dict(row)
+    dm = bool(fields.pop("dm_answers"))
+    return Request(**fields), dm
+
+
+def _settle_unmatched(conn: sqlite3.Connection, event_id: int, now: float) -> None:
+    conn.execute(
+        "UPDATE webhook_events SET processed_at = ?, result = ? WHERE id = ? AND processed_at IS NULL",
+        (now, EventResult.UNMATCHED, event_id),
+    )
+
+
+class EventQueries(SQLiteConnection):
+    async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
+        def insert(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            now = time.time()
+            results: list[RecordedEvent] = []
+            for item in items:
+                inserted = conn.execute(
+                    """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
+                           phone_key, event_ts, body, received_at, number_name)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+                    (
+                        item.dedup_key,
+                        item.event,
+                        item.status,
+                        item.from_phone,
+                        item.to_phone,
+                        item.phone_key,
+                        item.event_ts,
+                        item.body,
+                        item.received_at,
+                        item.number_name,
+                    ),
+                ).fetchone()
+                if inserted is None:
+                    existing = conn.execute(
+                        "SELECT id FROM webhook_events WHERE dedup_key = ?", (item.dedup_key,)
+                    ).fetchone()
+                    results.append(RecordedEvent(int(existing[0]) if existing else 0, is_new=False))
+                    continue
+                event_id = int(inserted[0])
+                unmatched = item.answered_at is not None and (
+                    not item.phone_key
+                    or answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None
+                )
+                if unmatched:
+                    _settle_unmatched(conn, event_id, now)
+                results.append(RecordedEvent(event_id, is_new=True, unmatched=unmatched))
+            return results
+
+        return await self._write(insert)
+
+    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
+        row = await self._fetchone(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,))
+        return WebhookEvent(**dict(row)) if row else None
+
+    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+        rows = await self._fetchall(
+            "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def answer_target(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> tuple[Request | None, bool]:
+        row = await self._in_db_thread(lambda conn: answer_target_row(conn, phone_key, answered_at, number_name))
+        return _request_and_dm(row)
+
+    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+        now = time.time()
+
+        def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
+            row = conn.execute(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,)).fetchone()
+            if row is None or row["processed_at"] is not None:
+                return None
+            event = WebhookEvent(**dict(row))
+            target = None
+            if event.phone_key:
+                target = answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
+            if target is None:
+                _settle_unmatched(conn, event_id, now)
+            request, dm = _request_and_dm(target)
+            return AnswerTarget(event, request, dm)
+
+        return await self._write(open_)
+
+    async def settle_webhook_event(
+        self,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        now = time.time()
+        deliveries, reminders = list(deliveries), list(reminders)
+
+        def settle(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?
+                   WHERE id = ? AND processed_at IS NULL""",
+                (now, result, request_id, event_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            if request_id is not None:
+                apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            return True
+
+        return await self._write(settle)

@@ -1,0 +1,50 @@
+"""Per-user preferences (answers by DM, cached Slack locale) and handled button clicks."""
+
+from __future__ import annotations
+
+import time
+
+from bot.store.sqlite.connection import SQLiteConnection
+
+
+class PreferenceQueries(SQLiteConnection):
+    async def user_prefs(self, user_id: str) -> tuple[bool, str | None, float | None]:
+        row = await self._fetchone(
+            "SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = ?", (user_id,)
+        )
+        if row is None:
+            return False, None, None
+        return bool(row[0]), row[1], row[2]
+
+    async def set_dm_answers(self, user_id: str, enabled: bool) -> None:
+        args = (user_id, int(enabled), time.time())
+        await self._write(
+            lambda conn: conn.execute(
+                """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES (?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers,
+                                                       updated_at = excluded.updated_at""",
+                args,
+            )
+        )
+
+    async def set_locale(self, user_id: str, locale: str, fetched_at: float) -> None:
+        args = (user_id, locale, fetched_at, fetched_at)
+        await self._write(
+            lambda conn: conn.execute(
+                """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
+                       locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at""",
+                args,
+            )
+        )
+
+    async def claim_action(self, action_key: str) -> bool:
+        args = (action_key, time.time())
+        rowcount = await self._write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT OR IGNORE INTO handled_actions (action_key, created_at) VALUES (?, ?)", args
+                ).rowcount
+            )
+        )
+        return rowcount == 1

@@ -1,0 +1,58 @@
+"""Reminders: expiry heads-ups and probes, due at a time, fired once with their effects."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain import ReminderState
+from bot.store.base import NewDelivery, NewReminder, Reminder
+from bot.store.sqlite.connection import SQLiteConnection
+from bot.store.sqlite.effects import apply_effects
+
+_COLUMNS = "id, request_id, kind, due_at, state, fired_at"
+
+
+class ReminderQueries(SQLiteConnection):
+    async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
+        rows = await self._fetchall(
+            f"""SELECT {_COLUMNS} FROM reminders
+               WHERE state = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?""",
+            (ReminderState.PENDING, now, limit),
+        )
+        return [Reminder(**dict(r)) for r in rows]
+
+    async def next_reminder_time(self) -> float | None:
+        row = await self._fetchone("SELECT MIN(due_at) FROM reminders WHERE state = ?", (ReminderState.PENDING,))
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def reminders_for(self, request_id: int) -> list[Reminder]:
+        rows = await self._fetchall(f"SELECT {_COLUMNS} FROM reminders WHERE request_id = ? ORDER BY id", (request_id,))
+        return [Reminder(**dict(r)) for r in rows]
+
+    async def complete_reminder(
+        self,
+        reminder_id: int,
+        state: str,
+        *,
+        request_id: int,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        now = time.time()
+        deliveries, reminders = list(deliveries), list(reminders)
+
+        def complete(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE reminders SET state = ?, fired_at = ? WHERE id = ? AND state = ?",
+                (state, now, reminder_id, ReminderState.PENDING),
+            )
+            if cursor.rowcount != 1:
+                return False
+            apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            return True
+
+        return await self._write(complete)

@@ -1,0 +1,143 @@
+"""Requests: creation (with the open-request check), guarded transitions, reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.domain import (
+    DEFAULT_NUMBER,
+    OPEN_STATES,
+    REQUEST_LIFETIME,
+    OpenRequestExists,
+    Request,
+    RequestState,
+)
+from bot.phones import customer_key
+from bot.store.base import NewDelivery, NewReminder
+from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.sqlite.effects import apply_effects, insert_deliveries, request_from
+
+_OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
+    WHERE number_name = ? AND phone_key = ? AND state IN ({marks(OPEN_STATES)}) AND created_at >= ?
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+
+
+class RequestQueries(SQLiteConnection):
+    async def create_request(
+        self,
+        *,
+        source_key: str | None,
+        team_id: str | None,
+        channel_id: str,
+        user_id: str,
+        phone_e164: str,
+        reason: str,
+        lang: str,
+        response_url: str | None,
+        parent: NewDelivery | Callable[[int], NewDelivery],
+        thread_ts: str | None = None,
+        number_name: str = DEFAULT_NUMBER,
+        refuse_if_open: bool = False,
+        phone_display: str = "masked",
+    ) -> tuple[int, bool]:
+        now = time.time()
+        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(phone_e164)
+
+        def create(conn: sqlite3.Connection) -> tuple[int, bool]:
+            if source_key:
+                row = conn.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)).fetchone()
+                if row:
+                    return int(row[0]), False
+            if refuse_if_open:
+                row = conn.execute(
+                    _OPEN_FOR_CUSTOMER, (number_name, phone_key, *OPEN_STATES, now - REQUEST_LIFETIME)
+                ).fetchone()
+                if row:
+                    raise OpenRequestExists(request_from(row))
+            cursor = conn.execute(
+                """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
+                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
+                       phone_display)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    source_key,
+                    team_id,
+                    channel_id,
+                    user_id,
+                    phone_e164,
+                    phone_key,
+                    reason,
+                    lang,
+                    response_url,
+                    RequestState.NEW,
+                    now,
+                    now,
+                    thread_ts,
+                    number_name,
+                    phone_display,
+                ),
+            )
+            request_id = int(cursor.lastrowid or 0)
+            # The parent message carries the request id (its buttons do), so it may be built here.
+            first = parent if isinstance(parent, NewDelivery) else parent(request_id)
+            insert_deliveries(conn, request_id, [first], now)
+            return request_id, True
+
+        return await self._write(create)
+
+    async def get_request(self, request_id: int) -> Request | None:
+        row = await self._fetchone("SELECT * FROM requests WHERE id = ?", (request_id,))
+        return request_from(row) if row else None
+
+    async def requests_in_state(self, *states: RequestState) -> list[Request]:
+        rows = await self._fetchall(f"SELECT * FROM requests WHERE state IN ({marks(states)}) ORDER BY id", states)
+        return [request_from(r) for r in rows]
+
+    async def _move(
+        self,
+        request_id: int,
+        from_states: tuple[RequestState, ...],
+        to_state: RequestState,
+        deliveries: list[NewDelivery],
+        reminders: list[NewReminder],
+        fields: dict[str, Any],
+    ) -> Request | None:
+        now = time.time()
+        columns = {"state": to_state, "updated_at": now, **fields}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+
+        def move(conn: sqlite3.Connection) -> Request | None:
+            row = conn.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks(from_states)}) RETURNING *",
+                (*columns.values(), request_id, *from_states),
+            ).fetchone()
+            if row is None:
+                return None
+            apply_effects(conn, request_id, None, deliveries, reminders, now)
+            return request_from(row)
+
+        return await self._write(move)
+
+    async def update_request(self, request_id: int, **fields: Any) -> None:
+        columns = {**fields, "updated_at": time.time()}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        await self._write(
+            lambda conn: conn.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id)
+            )
+        )
+
+    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+        row = await self._fetchone(_OPEN_FOR_CUSTOMER, (number_name, phone_key, *OPEN_STATES, now - REQUEST_LIFETIME))
+        return request_from(row) if row else None
+
+    async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
+        rows = await self._fetchall(
+            "SELECT * FROM requests WHERE user_id = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
+            (user_id, since),
+        )
+        return [request_from(r) for r in rows]

@@ -1,0 +1,114 @@
+"""The SQLite schema, as numbered migrations (`PRAGMA user_version` holds how many ran)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the core loop
+    """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        source_key TEXT UNIQUE,
+        team_id TEXT,
+        channel_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        phone_e164 TEXT NOT NULL,
+        phone_key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        response_url TEXT,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        error_code TEXT,
+        parent_ts TEXT,
+        message_id TEXT,
+        answer_event_ts TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        answered_at REAL,
+        expires_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX requests_by_customer ON requests (phone_key, created_at);
+    CREATE INDEX requests_by_state ON requests (state);
+
+    CREATE TABLE webhook_events (
+        id INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        event TEXT NOT NULL,
+        status TEXT,
+        from_phone TEXT,
+        to_phone TEXT,
+        phone_key TEXT,
+        event_ts TEXT,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        processed_at REAL,
+        request_id INTEGER REFERENCES requests (id),
+        result TEXT
+    );
+    CREATE INDEX webhook_events_unprocessed ON webhook_events (id) WHERE processed_at IS NULL;
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        result_ts TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX deliveries_open ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_by_request ON deliveries (request_id, state);
+    """,
+    # 2: rep experience — threads started elsewhere, expiry reminders, per-user preferences
+    """
+    ALTER TABLE requests ADD COLUMN thread_ts TEXT;
+    CREATE INDEX requests_by_user ON requests (user_id, created_at);
+
+    CREATE TABLE reminders (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        due_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        fired_at REAL,
+        UNIQUE (request_id, kind, due_at)
+    );
+    CREATE INDEX reminders_due ON reminders (state, due_at);
+
+    CREATE TABLE user_prefs (
+        user_id TEXT PRIMARY KEY,
+        dm_answers INTEGER NOT NULL DEFAULT 0,
+        locale TEXT,
+        locale_fetched_at REAL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE handled_actions (
+        action_key TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    """,
+    # 3: operations — several WhatsApp numbers, retention
+    """
+    ALTER TABLE requests ADD COLUMN number_name TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE requests ADD COLUMN purged_at REAL;
+    ALTER TABLE webhook_events ADD COLUMN number_name TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX requests_by_customer;
+    CREATE INDEX requests_by_customer ON requests (number_name, phone_key, created_at);
+    CREATE INDEX requests_by_created ON requests (created_at);
+    """,
+    # 4: how channel messages show this request's number (ASKCALL_PHONE_DISPLAY when it was made)
+    """
+    ALTER TABLE requests ADD COLUMN phone_display TEXT NOT NULL DEFAULT 'masked';
+    """,
+]
+
+
+def statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
