@@ -1,0 +1,183 @@
+"""The PostgreSQL backend's connection pool, transactions and migrations.
+
+Several AskCall replicas share one database, so nothing here relies on being the only writer:
+every method is one transaction on a pooled connection; guarded updates (`… WHERE state = …`),
+unique keys and row locks make racing replicas act once; the open-request check holds a
+transaction-scoped advisory lock on the customer; migrations run under a session advisory lock,
+so replicas that start together on an empty database migrate it exactly once.
+
+Driver errors never leave this package: a database that can't be reached or written raises
+StoreError. The pool reconnects by itself when the server is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from bot.store.base import Store, StoreError
+from bot.store.postgres.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+# Arbitrary, fixed keys for pg_advisory_lock: one for migrations, one namespace for customers.
+MIGRATION_LOCK = 0x41534B43  # "ASKC"
+CONNECT_TIMEOUT = 5.0
+# A statement that takes longer than this is treated as an outage rather than waited on forever.
+COMMAND_TIMEOUT = 15.0
+
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer AskCall; this one must not serve it."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and status lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+class PostgresConnection(Store):
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        super().__init__()
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def description(self) -> str:
+        return redact(self.url)
+
+    @property
+    def latest_schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+            )
+        except DRIVER_ERRORS as error:
+            raise StoreError(f"PostgreSQL at {self.description} cannot be reached ({_reason(error)})") from error
+        except ValueError as error:  # a malformed DSN
+            raise StoreError(f"the database URL {self.description} is not valid ({error})") from error
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await pool.close()
+            except DRIVER_ERRORS:
+                pool.terminate()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def schema_version(self) -> int:
+        async with self.connection() as conn:
+            return await _version(conn)
+
+    async def migrate(self) -> None:
+        """Bring the schema up to date, once, however many replicas start at the same moment."""
+        async with self.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS askcall_schema (version INTEGER NOT NULL)")
+                current = await _version(conn)
+                if current > len(MIGRATIONS):
+                    raise SchemaTooNew(
+                        f"the database at {self.description} is at schema version {current}, newer than this "
+                        f"AskCall knows ({len(MIGRATIONS)}): upgrade AskCall, or point it at another database"
+                    )
+                for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                    async with conn.transaction():
+                        await conn.execute(script)
+                        await conn.execute("DELETE FROM askcall_schema")
+                        await conn.execute("INSERT INTO askcall_schema (version) VALUES ($1)", version)
+                    log.info("database migrated to schema version %d", version)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+    async def probe_write(self) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("CREATE TEMPORARY TABLE askcall_write_probe (x INTEGER) ON COMMIT DROP")
+            await conn.execute("INSERT INTO askcall_write_probe (x) VALUES (1)")
+            # A read-only server (a standby, default_transaction_read_only) refuses the line above.
+
+    async def server_version(self) -> str:
+        async with self.connection() as conn:
+            return str(await conn.fetchval("SHOW server_version"))
+
+    # --- connections and transactions -----------------------------------------------------------
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; driver errors become StoreError."""
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except DRIVER_ERRORS as error:
+            raise StoreError(f"PostgreSQL at {self.description} failed ({_reason(error)})") from error
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            return list(await conn.fetch(sql, *args))
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(sql, *args)
+
+
+def texts(values: Iterable[Any]) -> list[str]:
+    """An IN list as one array parameter (`= ANY($n::text[])`)."""
+    return [str(v) for v in values]
+
+
+def assignments(columns: Iterable[str], first: int) -> str:
+    """`a = $2, b = $3` for the given column names, numbering from `first`."""
+    return ", ".join(f"{name} = ${n}" for n, name in enumerate(columns, start=first))
+
+
+async def _version(conn: asyncpg.Connection) -> int:
+    exists = await conn.fetchval("SELECT to_regclass('askcall_schema') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM askcall_schema"))
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) or type(error).__name__

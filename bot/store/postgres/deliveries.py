@@ -1,0 +1,175 @@
+"""Deliveries: Slack calls queued per request, claimed in order, marked done, retried or given up.
+
+Claims lock the rows they take (`FOR UPDATE SKIP LOCKED`): replicas claiming at the same moment
+never take the same delivery, and none waits for another.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+import asyncpg
+
+from bot.domain import DeliveryState
+from bot.store.base import Delivery, MetricsSnapshot, NewDelivery
+from bot.store.postgres.connection import PostgresConnection
+from bot.store.postgres.effects import insert_deliveries
+
+PENDING, INFLIGHT, DONE, DEAD = (s.value for s in DeliveryState)
+
+# A delivery may go only when no earlier delivery of the same request is still open.
+_HEAD_OF_QUEUE = f"""NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id AND e.id < d.id
+                                 AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
+
+
+def _delivery(row: asyncpg.Record) -> Delivery:
+    data = dict(row)
+    data["payload"] = json.loads(data["payload"])
+    data.pop("updated_at", None)
+    return Delivery(**data)
+
+
+async def _next_delivery_time(conn: asyncpg.Connection) -> float | None:
+    value = await conn.fetchval(
+        f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
+    )
+    return float(value) if value is not None else None
+
+
+async def _mark_delivery(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    state: DeliveryState,
+    *,
+    result_ts: str | None = None,
+    last_error: str | None = None,
+    next_attempt_at: float | None = None,
+    count_attempt: bool = False,
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET state = $2, updated_at = $3,
+               result_ts = COALESCE($4, result_ts),
+               last_error = COALESCE($5, last_error),
+               next_attempt_at = COALESCE($6, next_attempt_at),
+               attempts = attempts + $7
+           WHERE id = $1""",
+        delivery_id,
+        str(state),
+        time.time(),
+        result_ts,
+        last_error,
+        next_attempt_at,
+        1 if count_attempt else 0,
+    )
+
+
+class DeliveryQueries(PostgresConnection):
+    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
+        pending, now = list(deliveries), time.time()
+        async with self.transaction() as conn:
+            await insert_deliveries(conn, request_id, pending, now)
+
+    async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
+        async with self.transaction() as conn:
+            rows = await conn.fetch(
+                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1 WHERE id IN (
+                        SELECT d.id FROM deliveries d
+                        WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
+                        ORDER BY d.next_attempt_at, d.id LIMIT $2
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING *""",
+                now,
+                limit,
+            )
+            next_at = await _next_delivery_time(conn)
+        claimed = sorted((_delivery(r) for r in rows), key=lambda d: (d.next_attempt_at, d.id))
+        return claimed, next_at
+
+    async def next_delivery_time(self) -> float | None:
+        async with self.connection() as conn:
+            return await _next_delivery_time(conn)
+
+    async def inflight_deliveries(self) -> list[Delivery]:
+        rows = await self._fetch(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
+        return [_delivery(r) for r in rows]
+
+    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
+        row = await self._fetchrow(
+            "SELECT * FROM deliveries WHERE request_id = $1 AND kind = $2 ORDER BY id LIMIT 1", request_id, kind
+        )
+        return _delivery(row) if row else None
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self._fetchrow("SELECT * FROM deliveries WHERE id = $1", delivery_id)
+        return _delivery(row) if row else None
+
+    async def complete_delivery(
+        self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
+    ) -> tuple[Delivery | None, bool]:
+        async with self.transaction() as conn:
+            await _mark_delivery(conn, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True)
+            if not claim_next:
+                return None, False
+            row = await conn.fetchrow(
+                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $2 WHERE id = (
+                        SELECT d.id FROM deliveries d
+                        WHERE d.request_id = $1 AND d.state = '{PENDING}' AND d.next_attempt_at <= $2
+                          AND {_HEAD_OF_QUEUE}
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING *""",
+                delivery.request_id,
+                now,
+            )
+            if row is not None:
+                return _delivery(row), False
+            pending = await conn.fetchval(
+                f"SELECT 1 FROM deliveries WHERE request_id = $1 AND state = '{PENDING}' LIMIT 1", delivery.request_id
+            )
+            return None, pending is None
+
+    async def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        result_ts: str | None = None,
+        last_error: str | None = None,
+        next_attempt_at: float | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        async with self.transaction() as conn:
+            await _mark_delivery(
+                conn,
+                delivery_id,
+                state,
+                result_ts=result_ts,
+                last_error=last_error,
+                next_attempt_at=next_attempt_at,
+                count_attempt=count_attempt,
+            )
+
+    async def pending_delivery_count(self) -> int:
+        return int(await self._fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"))
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        async with self.connection() as conn:
+            requests = await conn.fetch("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
+            events = await conn.fetch("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
+            attempts = await conn.fetch(
+                f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
+                    FROM deliveries GROUP BY kind"""
+            )
+            dead = await conn.fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'")
+            waiting = await conn.fetchrow(
+                f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
+            )
+        return MetricsSnapshot(
+            requests={(r[0], r[1]): int(r[2]) for r in requests},
+            webhook_events={r[0]: int(r[1]) for r in events},
+            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+            dead_deliveries=int(dead or 0),
+            pending_deliveries=int(waiting[0]) if waiting else 0,
+            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
+        )

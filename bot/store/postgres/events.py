@@ -1,0 +1,146 @@
+"""Webhook events: stored once (group commit), matched to the request they answer, settled once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import asyncpg
+
+from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
+from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.postgres.connection import PostgresConnection, texts
+from bot.store.postgres.effects import apply_effects
+
+EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
+                   processed_at, request_id, result, number_name"""
+
+_ANSWER_TARGET = """SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
+    LEFT JOIN user_prefs p ON p.user_id = r.user_id
+    WHERE r.number_name = $1 AND r.phone_key = $2 AND r.state = ANY($3::text[])
+      AND r.created_at BETWEEN $4 AND $5
+    ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
+
+
+async def answer_target_row(
+    conn: asyncpg.Connection, phone_key: str, answered_at: float, number_name: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        _ANSWER_TARGET,
+        number_name,
+        phone_key,
+        texts(CORRELATABLE_STATES),
+        answered_at - REQUEST_LIFETIME,
+        answered_at + CLOCK_SKEW,
+    )
+
+
+def _request_and_dm(row: asyncpg.Record | None) -> tuple[Request | None, bool]:
+    if row is None:
+        return None, False
+    fields = dict(row)
+    dm = bool(fields.pop("dm_answers"))
+    return Request(**fields), dm
+
+
+async def _settle_unmatched(conn: asyncpg.Connection, event_id: int, now: float) -> None:
+    await conn.execute(
+        "UPDATE webhook_events SET processed_at = $2, result = $3 WHERE id = $1 AND processed_at IS NULL",
+        event_id,
+        now,
+        str(EventResult.UNMATCHED),
+    )
+
+
+class EventQueries(PostgresConnection):
+    async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
+        now = time.time()
+        results: list[RecordedEvent] = []
+        async with self.transaction() as conn:
+            for item in items:
+                event_id = await conn.fetchval(
+                    """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
+                           phone_key, event_ts, body, received_at, number_name)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                       ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+                    item.dedup_key,
+                    item.event,
+                    item.status,
+                    item.from_phone,
+                    item.to_phone,
+                    item.phone_key,
+                    item.event_ts,
+                    item.body,
+                    item.received_at,
+                    item.number_name,
+                )
+                if event_id is None:
+                    existing = await conn.fetchval("SELECT id FROM webhook_events WHERE dedup_key = $1", item.dedup_key)
+                    results.append(RecordedEvent(int(existing or 0), is_new=False))
+                    continue
+                unmatched = item.answered_at is not None and (
+                    not item.phone_key
+                    or await answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None
+                )
+                if unmatched:
+                    await _settle_unmatched(conn, int(event_id), now)
+                results.append(RecordedEvent(int(event_id), is_new=True, unmatched=unmatched))
+        return results
+
+    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
+        row = await self._fetchrow(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1", event_id)
+        return WebhookEvent(**dict(row)) if row else None
+
+    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+        rows = await self._fetch(
+            "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def answer_target(
+        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+    ) -> tuple[Request | None, bool]:
+        async with self.connection() as conn:
+            return _request_and_dm(await answer_target_row(conn, phone_key, answered_at, number_name))
+
+    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+        now = time.time()
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1", event_id)
+            if row is None or row["processed_at"] is not None:
+                return None
+            event = WebhookEvent(**dict(row))
+            target = None
+            if event.phone_key:
+                target = await answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
+            if target is None:
+                await _settle_unmatched(conn, event_id, now)
+            request, dm = _request_and_dm(target)
+            return AnswerTarget(event, request, dm)
+
+    async def settle_webhook_event(
+        self,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        request_update: dict[str, Any] | None = None,
+        deliveries: Iterable[NewDelivery] = (),
+        reminders: Iterable[NewReminder] = (),
+    ) -> bool:
+        now = time.time()
+        async with self.transaction() as conn:
+            status = await conn.execute(
+                """UPDATE webhook_events SET processed_at = $2, result = $3, request_id = $4
+                   WHERE id = $1 AND processed_at IS NULL""",
+                event_id,
+                now,
+                str(result),
+                request_id,
+            )
+            if status != "UPDATE 1":
+                return False
+            if request_id is not None:
+                await apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            return True

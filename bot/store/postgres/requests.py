@@ -1,0 +1,146 @@
+"""Requests: creation (with the open-request check), guarded transitions, reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.domain import (
+    DEFAULT_NUMBER,
+    OPEN_STATES,
+    REQUEST_LIFETIME,
+    OpenRequestExists,
+    Request,
+    RequestState,
+)
+from bot.phones import customer_key
+from bot.store.base import NewDelivery, NewReminder
+from bot.store.postgres.connection import PostgresConnection, assignments, texts
+from bot.store.postgres.effects import apply_effects, insert_deliveries, request_from
+
+_OPEN_FOR_CUSTOMER = """SELECT * FROM requests
+    WHERE number_name = $1 AND phone_key = $2 AND state = ANY($3::text[]) AND created_at >= $4
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+
+
+class RequestQueries(PostgresConnection):
+    async def create_request(
+        self,
+        *,
+        source_key: str | None,
+        team_id: str | None,
+        channel_id: str,
+        user_id: str,
+        phone_e164: str,
+        reason: str,
+        lang: str,
+        response_url: str | None,
+        parent: NewDelivery | Callable[[int], NewDelivery],
+        thread_ts: str | None = None,
+        number_name: str = DEFAULT_NUMBER,
+        refuse_if_open: bool = False,
+        phone_display: str = "masked",
+    ) -> tuple[int, bool]:
+        now = time.time()
+        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(phone_e164)
+        async with self.transaction() as conn:
+            if refuse_if_open:
+                # Two replicas asking for the same customer at once: the second waits here until the
+                # first commits, then sees its request. (Scoped to this transaction.)
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{number_name}:{phone_key}"
+                )
+            if source_key:
+                existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)
+                if existing is not None:
+                    return int(existing), False
+            if refuse_if_open:
+                row = await conn.fetchrow(
+                    _OPEN_FOR_CUSTOMER, number_name, phone_key, texts(OPEN_STATES), now - REQUEST_LIFETIME
+                )
+                if row is not None:
+                    raise OpenRequestExists(request_from(row))
+            request_id = await conn.fetchval(
+                """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
+                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
+                       phone_display)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                   ON CONFLICT (source_key) DO NOTHING RETURNING id""",
+                source_key,
+                team_id,
+                channel_id,
+                user_id,
+                phone_e164,
+                phone_key,
+                reason,
+                lang,
+                response_url,
+                str(RequestState.NEW),
+                now,
+                now,
+                thread_ts,
+                number_name,
+                phone_display,
+            )
+            if request_id is None:  # the same submission, committed by another replica meanwhile
+                existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)
+                return int(existing), False
+            # The parent message carries the request id (its buttons do), so it may be built here.
+            first = parent if isinstance(parent, NewDelivery) else parent(int(request_id))
+            await insert_deliveries(conn, int(request_id), [first], now)
+            return int(request_id), True
+
+    async def get_request(self, request_id: int) -> Request | None:
+        row = await self._fetchrow("SELECT * FROM requests WHERE id = $1", request_id)
+        return request_from(row) if row else None
+
+    async def requests_in_state(self, *states: RequestState) -> list[Request]:
+        rows = await self._fetch("SELECT * FROM requests WHERE state = ANY($1::text[]) ORDER BY id", texts(states))
+        return [request_from(r) for r in rows]
+
+    async def _move(
+        self,
+        request_id: int,
+        from_states: tuple[RequestState, ...],
+        to_state: RequestState,
+        deliveries: list[NewDelivery],
+        reminders: list[NewReminder],
+        fields: dict[str, Any],
+    ) -> Request | None:
+        now = time.time()
+        columns = {"state": str(to_state), "updated_at": now, **fields}
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                f"""UPDATE requests SET {assignments(columns, 3)}
+                    WHERE id = $1 AND state = ANY($2::text[]) RETURNING *""",
+                request_id,
+                texts(from_states),
+                *columns.values(),
+            )
+            if row is None:
+                return None
+            await apply_effects(conn, request_id, None, deliveries, reminders, now)
+            return request_from(row)
+
+    async def update_request(self, request_id: int, **fields: Any) -> None:
+        columns = {**fields, "updated_at": time.time()}
+        async with self.transaction() as conn:
+            await conn.execute(
+                f"UPDATE requests SET {assignments(columns, 2)} WHERE id = $1", request_id, *columns.values()
+            )
+
+    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+        row = await self._fetchrow(
+            _OPEN_FOR_CUSTOMER, number_name, phone_key, texts(OPEN_STATES), now - REQUEST_LIFETIME
+        )
+        return request_from(row) if row else None
+
+    async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
+        rows = await self._fetch(
+            "SELECT * FROM requests WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at DESC, id DESC",
+            user_id,
+            since,
+        )
+        return [request_from(r) for r in rows]
