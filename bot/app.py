@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import observability
 from bot.admin.retention import retention_loop
 from bot.config import Settings, WhatsAppNumber
+from bot.leases import HeldWork, LeaseKeeper
 from bot.notifier import Notifier, ParentHooks
 from bot.observability import Metrics
 from bot.pilot_status.pool import PilotStatusPool
@@ -42,7 +43,7 @@ from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
-from bot.store import Store, create_store, sqlite_url
+from bot.store import Store, create_store
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,17 @@ class AskCall:
     reminders: ReminderService
     workspace: Workspace
     bolt: AsyncApp
+    leases: LeaseKeeper
     metrics: Metrics = field(default_factory=Metrics)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
 
     @classmethod
     async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
-        store = create_store(sqlite_url(settings.db_path))
+        store = create_store(settings.store_url, pool_size=settings.db_pool_size, lease_seconds=settings.lease_seconds)
         await store.open()
         tasks = Tasks()
+        held = HeldWork()
         pilot = PilotStatusPool(settings)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
@@ -84,14 +87,14 @@ class AskCall:
             logger=_quiet_sdk_logger(),
         )
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
-        notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks)
+        notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held)
         workspace = Workspace(slack_client)
         await workspace.load()
-        reminders = ReminderService(store, pilot, notifier.wake, clock)
-        deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock)
+        reminders = ReminderService(store, pilot, notifier.wake, clock, held)
+        deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock, held)
         requests = RequestService(deps, tasks, phone_display=settings.phone_display)
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
-        answers = AnswerService(deps)
+        answers = AnswerService(deps, tasks)
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -120,8 +123,12 @@ class AskCall:
             reminders,
             workspace,
             bolt,
+            # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
+            # sweep can start new sends (which also pass through the sending state).
+            LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
         )
-        await askcall._recover()
+        await askcall.leases.sweep()
+        askcall.leases.start()
         notifier.start()
         reminders.start()
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
@@ -132,14 +139,6 @@ class AskCall:
             await askcall.socket_mode.connect_async()
         return askcall
 
-    async def _recover(self) -> None:
-        # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
-        # recovery can start new sends (which also pass through the sending state).
-        await self.requests.recover()
-        await self.notifier.recover()
-        for event_id, phone_key in await self.answers.recover():
-            self.tasks.spawn(self.answers.process(event_id, phone_key), name=f"answer-{event_id}")
-
     async def close(self) -> None:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
         if self.socket_mode is not None:
@@ -147,10 +146,16 @@ class AskCall:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
-        # No new deliveries are claimed; those in flight and Pilot Status calls get the grace period.
+        # No new work is claimed; deliveries in flight and Pilot Status calls get the grace period.
+        await self.leases.stop()
         await self.notifier.stop()
         await self.reminders.stop()
         await self.tasks.drain(self.settings.shutdown_grace)
+        try:
+            # What was cut short is taken over by another replica now, not when its lease runs out.
+            await self.store.release_leases()
+        except Exception as error:
+            log.warning("could not release this process's leases (%s); they run out by themselves", error)
         # Bounded: a client stuck on a connection must not keep the process from exiting.
         for closing in (self.pilots.aclose(), self.session.close()):
             try:

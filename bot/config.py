@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -93,6 +94,16 @@ class Settings:
     log_format: str = "text"
     # With an app-level token (xapp-…), Slack traffic comes over Socket Mode instead of HTTP.
     slack_app_token: str | None = None
+    # ASKCALL_DATABASE_URL (postgresql://… or sqlite:///…); unset: SQLite at db_path.
+    database_url: str | None = None
+    db_pool_size: int = 10
+    # How long a claim on a job (a delivery, a send, an answer, a reminder) outlives a silent owner:
+    # a dead replica's work is taken over within this plus a third of it.
+    lease_seconds: float = 30.0
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or "sqlite:///" + os.path.abspath(self.db_path).lstrip("/")
 
     @property
     def numbers(self) -> tuple[WhatsAppNumber, ...]:
@@ -152,6 +163,13 @@ class Settings:
         phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
         if phone_display not in ("masked", "full"):
             raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
+        lease_text = get("ASKCALL_LEASE_SECONDS", "30")
+        try:
+            lease_seconds = float(lease_text)
+        except ValueError:
+            lease_seconds = 0.0
+        if not 1.0 <= lease_seconds <= 600.0:
+            raise ConfigError(f"ASKCALL_LEASE_SECONDS={lease_text!r} must be a number of seconds from 1 to 600")
         log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
@@ -179,6 +197,7 @@ class Settings:
             phone_display=phone_display,
             log_format=log_format,
             slack_app_token=get("SLACK_APP_TOKEN") or None,
+            lease_seconds=lease_seconds,
         )
 
 

@@ -7,7 +7,7 @@ string literals, so a state or an outcome means the same thing everywhere. The e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
 
 from bot.phones import display_phone
@@ -203,6 +203,9 @@ class Request:
         if self.grant_is_usable(now):
             return Standing.READY_TO_CALL
         return Standing.WAITING
+
+
+REQUEST_FIELDS = frozenset(f.name for f in fields(Request))
 
 
 class OpenRequestExists(Exception):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.config import RetryPolicy
 from bot.domain import DeliveryState
+from bot.leases import DELIVERIES, HeldWork
 from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
 from bot.store import Delivery, Store
 from bot.tasks import Tasks
@@ -41,6 +42,7 @@ class Notifier:
         gateway: SlackGateway,
         policy: RetryPolicy,
         tasks: Tasks,
+        held: HeldWork,
         *,
         concurrency: int = 16,
         clock: Callable[[], float] = time.time,
@@ -49,6 +51,7 @@ class Notifier:
         self._gateway = gateway
         self._policy = policy
         self._tasks = tasks
+        self._held = held
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._loop = DueWorkLoop("notifier", self._start_due, clock)
@@ -63,22 +66,27 @@ class Notifier:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def recover(self) -> None:
-        """Settle deliveries a previous process left inflight: adopt what Slack already has, resend the rest."""
-        for delivery in await self._store.inflight_deliveries():
-            try:
-                ts = await self._gateway.find_posted(delivery)
-            except DeliveryError as error:
-                log.warning(
-                    "could not check whether delivery %d reached Slack (%s); sending again", delivery.id, error.code
-                )
-                ts = None
-            if ts:
-                log.info("delivery %d was already in Slack before the restart", delivery.id)
-                await self._succeeded(delivery, ts, claim_next=False)
-            else:
-                await self._store.mark_delivery(delivery.id, DeliveryState.PENDING)
+    async def sweep(self) -> None:
+        """Settle deliveries a dead process left inflight (their lease ran out): adopt what Slack
+        already has, resend the rest. A live process's deliveries are never touched."""
+        for delivery in await self._store.claim_abandoned_deliveries(time.time()):
+            with self._held.hold(DELIVERIES, delivery.id):
+                await self._reconcile(delivery)
         self.wake()
+
+    async def _reconcile(self, delivery: Delivery) -> None:
+        try:
+            ts = await self._gateway.find_posted(delivery)
+        except DeliveryError as error:
+            log.warning(
+                "could not check whether delivery %d reached Slack (%s); sending again", delivery.id, error.code
+            )
+            ts = None
+        if ts:
+            log.info("delivery %d was already in Slack before it was taken over", delivery.id)
+            await self._succeeded(delivery, ts, claim_next=False)
+        else:
+            await self._store.mark_delivery(delivery.id, DeliveryState.PENDING)
 
     async def _start_due(self) -> float | None:
         deliveries, next_at = await self._store.claim_due(self._clock())
@@ -94,7 +102,8 @@ class Notifier:
             next_up: Delivery | None = delivery
             # A claimed message cut short by shutdown stays inflight: start-up reconciles it with Slack.
             while next_up is not None:
-                next_up, drained = await self._deliver_one(next_up)
+                with self._held.hold(DELIVERIES, next_up.id):
+                    next_up, drained = await self._deliver_one(next_up)
         finally:
             self._slots.release()
             if not drained:

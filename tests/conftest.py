@@ -58,6 +58,8 @@ def make_settings(slack: FakeSlack, pilot: FakePilotStatus, db_path: Path, **ove
         slack_retry=RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2, max_retry_after=5),
         pilot_status_timeout=5.0,
         shutdown_grace=2.0,
+        # A killed process's work is taken over quickly (its leases run out).
+        lease_seconds=1.5,
     )
     return replace(settings, **overrides)
 

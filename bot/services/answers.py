@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from dataclasses import replace
 from datetime import datetime
 
 from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request
 from bot.i18n import Translator
+from bot.leases import WEBHOOK_EVENTS
 from bot.phones import log_phone
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
@@ -17,13 +19,15 @@ from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
 from bot.store import RecordedEvent, WebhookEvent
+from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
 
 class AnswerService(Service):
-    def __init__(self, deps: ServiceDeps) -> None:
+    def __init__(self, deps: ServiceDeps, tasks: Tasks) -> None:
         super().__init__(deps)
+        self._tasks = tasks
         # One answer at a time per customer, so two quick answers apply in order. Weak values: a
         # customer's lock lives only while someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -48,22 +52,32 @@ class AnswerService(Service):
         return recorded
 
     async def process(self, event_id: int, phone_key: str) -> None:
-        """Apply a stored answer. `phone_key` (the customer) orders answers from the same customer."""
+        """Apply a stored answer, then the customer's next one if it is waiting.
+
+        Answers from one customer apply in the order they were stored: in this process through a
+        lock per customer, across processes because the store hands out only a customer's oldest
+        unprocessed answer (under a lease), and whoever applies it goes on to the next.
+        """
         lock = self._locks.get(phone_key)
         if lock is None:
             lock = self._locks[phone_key] = asyncio.Lock()
         async with lock:
             target = await self._store.open_answer(event_id, _epoch)
             if target is None:
-                return  # already processed (a redelivery raced us, or recovery ran twice)
-            if target.request is None:
-                _log_unmatched(target.event.status, target.event.from_phone)
-                return
-            await self._apply(target.event, target.request, target.dm)
+                return  # processed already, held by another live process, or an earlier answer goes first
+            with self._held.hold(WEBHOOK_EVENTS, event_id):
+                if target.request is None:
+                    _log_unmatched(target.event.status, target.event.from_phone)
+                else:
+                    await self._apply(target.event, target.request, target.dm)
+            next_id = await self._store.next_event_for_customer(target.event)
+        if next_id is not None:
+            self._tasks.spawn(self.process(next_id, phone_key), name=f"answer-{next_id}")
 
-    async def recover(self) -> list[tuple[int, str]]:
-        """(event id, customer key) of the answers a previous process stored but never applied."""
-        return await self._store.unprocessed_webhook_events()
+    async def sweep(self) -> None:
+        """Apply the answers a dead process (or a failed step) stored but never applied."""
+        for event_id, phone_key in await self._store.abandoned_webhook_events(time.time()):
+            self._tasks.spawn(self.process(event_id, phone_key), name=f"answer-{event_id}")
 
     async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
         outcome = Outcome.parse(event.status)

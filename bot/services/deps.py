@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.leases import HeldWork
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack.links import Workspace
 from bot.store import Store
@@ -19,6 +20,7 @@ class ServiceDeps:
     wake_notifier: Callable[[], None]
     wake_reminders: Callable[[], None]
     clock: Callable[[], float]
+    held: HeldWork
 
 
 class Service:
@@ -29,3 +31,4 @@ class Service:
         self._wake_notifier = deps.wake_notifier
         self._wake_reminders = deps.wake_reminders
         self._clock = deps.clock
+        self._held = deps.held

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.domain import Outcome, ReminderKind, ReminderState, Request, RequestState
 from bot.i18n import Translator
+from bot.leases import REMINDERS, HeldWork
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack import messages
@@ -46,8 +47,10 @@ class ReminderService:
         pilots: PilotStatusPool,
         wake_notifier: Callable[[], None],
         clock: Callable[[], float],
+        held: HeldWork,
     ) -> None:
         self._store = store
+        self._held = held
         self._pilots = pilots
         self._wake_notifier = wake_notifier
         self._clock = clock
@@ -64,13 +67,14 @@ class ReminderService:
 
     async def _fire_due(self) -> float | None:
         """Fire what is due; returns when the next reminder falls due."""
-        due = await self._store.due_reminders(self._clock())
+        due = await self._store.claim_due_reminders(self._clock())
         # One at a time: reminders are rare, and each may probe Pilot Status (rate-limited by Meta).
         for reminder in due:
             try:
-                await self._fire(reminder)
+                with self._held.hold(REMINDERS, reminder.id):
+                    await self._fire(reminder)
             except Exception:
-                log.exception("reminder %d failed; it stays pending", reminder.id)
+                log.exception("reminder %d failed; it is tried again when its lease runs out", reminder.id)
         return await self._store.next_reminder_time()
 
     async def _fire(self, reminder: Reminder) -> None:

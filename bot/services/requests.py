@@ -7,12 +7,14 @@ idempotent and start-up recovery can replay whatever a crash interrupted.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import replace
 from enum import Enum
 
 from bot.domain import DEFAULT_NUMBER, DeliveryState, Outcome, Request, RequestState
 from bot.i18n import Translator
+from bot.leases import REQUESTS
 from bot.phones import log_phone
 from bot.pilot_status.errors import (
     AuthenticationError,
@@ -119,7 +121,7 @@ class RequestService(Service):
     async def parent_posted(self, request_id: int, ts: str) -> None:
         request = await self._store.advance(request_id, [RequestState.NEW], RequestState.READY, parent_ts=ts)
         if request is not None:
-            self._tasks.spawn(self.send(request_id, request), name=f"send-{request_id}")
+            self._tasks.spawn(self.send(request_id), name=f"send-{request_id}")
 
     async def parent_failed(self, request_id: int, error: DeliveryError) -> None:
         request = await self._store.get_request(request_id)
@@ -139,13 +141,17 @@ class RequestService(Service):
             self._wake_notifier()
 
     # --- Pilot Status ---------------------------------------------------------------------
-    async def send(self, request_id: int, request: Request | None = None) -> None:
-        """Pre-check, then ask Pilot Status. `request` is the row as the caller just read it, if any."""
+    async def send(self, request_id: int) -> None:
+        """Pre-check, then ask Pilot Status, under this process's lease on the request."""
         await self._tasks.yield_to_inbound()
+        request = await self._store.claim_request(request_id, RequestState.READY, time.time())
         if request is None:
-            request = await self._store.get_request(request_id)
-        if request is None or request.state != RequestState.READY:
-            return
+            return  # moved on, or another live process is sending it
+        with self._held.hold(REQUESTS, request_id):
+            await self._send(request)
+
+    async def _send(self, request: Request) -> None:
+        request_id = request.id
         if await self._settled_by_precheck(request):
             return
         await self._tasks.yield_to_inbound()
@@ -258,18 +264,22 @@ class RequestService(Service):
         self._wake_notifier()
         return True
 
-    # --- start-up -----------------------------------------------------------------------------
-    async def recover(self) -> None:
-        """Resume what a previous process left half-done."""
-        for request in await self._store.requests_in_state(RequestState.SENDING):
-            # It may have reached Pilot Status just before the crash; resending could burn quota.
-            await self._unconfirmed(request)
-        for request in await self._store.requests_in_state(RequestState.NEW):
-            parent = await self._store.delivery_for(request.id, PARENT)
-            if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:
-                await self.parent_posted(request.id, parent.result_ts)
-        for request in await self._store.requests_in_state(RequestState.READY):
-            self._tasks.spawn(self.send(request.id), name=f"send-{request.id}")
+    # --- takeover -----------------------------------------------------------------------------
+    async def sweep(self) -> None:
+        """Resume what a dead process (or a failed step) left half-done: requests nobody holds."""
+        for request in await self._store.abandoned_requests(time.time()):
+            if request.state is RequestState.NEW:
+                parent = await self._store.delivery_for(request.id, PARENT)
+                if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:
+                    await self.parent_posted(request.id, parent.result_ts)
+            elif request.state is RequestState.READY:
+                self._tasks.spawn(self.send(request.id), name=f"send-{request.id}")
+            elif request.state is RequestState.SENDING:
+                # Its sender died mid-call: it may have reached Pilot Status, and resending could
+                # burn the customer's quota. Only the process that takes it over says so.
+                taken = await self._store.claim_request(request.id, RequestState.SENDING, time.time())
+                if taken is not None:
+                    await self._unconfirmed(taken)
 
 
 def _failure_text(request: Request, error: PilotStatusError) -> str:

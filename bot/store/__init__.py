@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.domain import OpenRequestExists
 from bot.store.base import (
+    DEFAULT_LEASE_SECONDS,
     AnswerTarget,
     Delivery,
     MetricsSnapshot,
@@ -25,16 +26,19 @@ from bot.store.base import (
 SQLITE_PREFIX = "sqlite:///"
 
 
-def create_store(url: str, *, pool_size: int = 10) -> Store:
+def create_store(
+    url: str, *, pool_size: int = 10, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS
+) -> Store:
     """An unopened store for `url`: `sqlite:///absolute/path` or `postgresql://user@host/db`."""
     if url.startswith(SQLITE_PREFIX):
         from bot.store.sqlite import SQLiteStore
 
-        return SQLiteStore("/" + url.removeprefix(SQLITE_PREFIX).lstrip("/"))
+        path = "/" + url.removeprefix(SQLITE_PREFIX).lstrip("/")
+        return SQLiteStore(path, owner=owner, lease_seconds=lease_seconds)
     if url.startswith(("postgresql://", "postgres://")):
         from bot.store.postgres import PostgresStore
 
-        return PostgresStore(url, pool_size=pool_size)
+        return PostgresStore(url, pool_size=pool_size, owner=owner, lease_seconds=lease_seconds)
     raise ValueError(f"unknown database URL scheme in {url.split(':', 1)[0]!r}: use sqlite:/// or postgresql://")
 
 
@@ -44,8 +48,8 @@ def sqlite_url(path: str) -> str:
     return SQLITE_PREFIX + os.path.abspath(path).lstrip("/")
 
 
-async def open_store(url: str, *, pool_size: int = 10) -> Store:
-    store = create_store(url, pool_size=pool_size)
+async def open_store(url: str, *, pool_size: int = 10, owner: str | None = None) -> Store:
+    store = create_store(url, pool_size=pool_size, owner=owner)
     await store.open()
     return store
 

@@ -11,15 +11,25 @@ guarantees, proven by one contract test suite run against each:
   once, however many callers race them, in this process or another;
 - no network call ever happens inside a transaction.
 Nothing outside a backend's package sees its driver's types (rows, connections, errors).
+
+Work is claimed with leases. A store instance belongs to one process, its `owner`: claiming a
+job (a delivery, a request's send, a reminder, a webhook event) writes the owner and a time
+`lease_seconds` ahead. The owner renews its leases while it lives (`renew_leases`) and gives
+them up when it stops (`release_leases`); work whose lease ran out belongs to a dead process and
+is taken over by whoever sweeps first (`claim_abandoned_*`). A live process's work is never
+touched, so replicas never share a job and a restart never redoes a live one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from bot.domain import (
@@ -65,6 +75,9 @@ class Delivery:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DeliveryState(self.state))
+
+
+DELIVERY_FIELDS = frozenset(f.name for f in fields(Delivery))
 
 
 @dataclass(frozen=True)
@@ -166,10 +179,20 @@ class PurgeCounts:
         )
 
 
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def new_owner() -> str:
+    """A name for this process's leases: readable in `askcall db status`, unique across restarts."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Store(ABC):
     """What AskCall asks of its database. See the module docstring for the guarantees."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        self.owner = owner or new_owner()
+        self.lease_seconds = lease_seconds
         self._event_queue: list[tuple[NewEvent, asyncio.Future[RecordedEvent]]] = []
         self._event_writer: asyncio.Task[None] | None = None
 
@@ -197,6 +220,22 @@ class Store(ABC):
     @abstractmethod
     async def probe_write(self) -> None:
         """Prove the database takes writes now (a write that is rolled back). Raises StoreError."""
+
+    # --- leases ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+        """Extend this process's leases on the rows it is working on right now (`held`: ids by table:
+        requests, deliveries, reminders, webhook_events); returns how many. A lease this process took
+        but no longer works on (its job failed) is not renewed: it runs out, and the work is swept up
+        again. Called well within `lease_seconds`."""
+
+    @abstractmethod
+    async def release_leases(self) -> int:
+        """Give up every lease this process holds (at shutdown), so others may take the work at once."""
+
+    @abstractmethod
+    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
+        """(table, owner, how many, expired?) of every lease held: `askcall db status`."""
 
     async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
         """Background housekeeping the backend needs while AskCall runs (forever; cancelled at
@@ -275,6 +314,20 @@ class Store(ABC):
     async def update_request(self, request_id: int, **fields: Any) -> None: ...
 
     @abstractmethod
+    async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
+        """Lease a request in `state` to this process, unless another live process holds it.
+
+        The request's pipeline step (pre-check and send for READY, the takeover of a dead process's
+        send for SENDING) runs only under this lease; a transition out of the step releases it."""
+
+    @abstractmethod
+    async def abandoned_requests(self, now: float) -> list[Request]:
+        """Requests whose pipeline step nobody is running: READY or SENDING without a live lease, and
+        NEW ones whose first delivery (the parent message) is done. Taking one over still goes through
+        `claim_request` or a guarded transition, so racing a process that is just starting the step
+        costs at most a wasted read."""
+
+    @abstractmethod
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
         """A request for this customer that is still waiting for them (any rep)."""
 
@@ -348,6 +401,14 @@ class Store(ABC):
     async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
         """(id, customer key) of every event not yet processed, oldest first."""
 
+    @abstractmethod
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
+        """(id, customer key) of unprocessed events nobody is processing (no live lease), oldest first."""
+
+    @abstractmethod
+    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
+        """The customer's next unprocessed event after `event`, if any: answers apply in order."""
+
     async def find_request_for_answer(
         self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> Request | None:
@@ -366,8 +427,10 @@ class Store(ABC):
     async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
         """An unprocessed event, the request it answers and its rep's DM wish.
 
-        None when the event is unknown or already processed. An event that answers no request is
-        settled as `unmatched` in the same transaction.
+        None when the event is unknown, already processed, being processed by another live process,
+        or not the customer's oldest unprocessed event (answers from one customer apply in order,
+        across processes). Otherwise the event is leased to this process until it is settled. An
+        event that answers no request is settled as `unmatched` in the same transaction.
         """
 
     @abstractmethod
@@ -405,6 +468,11 @@ class Store(ABC):
     async def inflight_deliveries(self) -> list[Delivery]: ...
 
     @abstractmethod
+    async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
+        """Inflight deliveries whose owner died (lease ran out), leased to this process for
+        reconciliation: did the message reach Slack before the owner died?"""
+
+    @abstractmethod
     async def delivery_for(self, request_id: int, kind: str) -> Delivery | None: ...
 
     @abstractmethod
@@ -439,7 +507,12 @@ class Store(ABC):
 
     # --- reminders ------------------------------------------------------------------------------
     @abstractmethod
-    async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]: ...
+    async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
+        """Due pending reminders (read only)."""
+
+    @abstractmethod
+    async def claim_due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
+        """Due pending reminders that no live process holds, leased to this one until completed."""
 
     @abstractmethod
     async def next_reminder_time(self) -> float | None: ...

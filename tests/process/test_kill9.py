@@ -112,6 +112,8 @@ def process_env(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> dic
         PILOT_STATUS_BASE_URL=pilot.base_url,
         PILOT_STATUS_WEBHOOK_SECRET=WEBHOOK_SECRET,
         ASKCALL_DB_PATH=str(tmp_path / "data" / "askcall.db"),
+        # A killed process's work is taken over once its leases run out: keep that short here.
+        ASKCALL_LEASE_SECONDS="2",
         HOST="127.0.0.1",
         PORT=str(free_port()),
     )

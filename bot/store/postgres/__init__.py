@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from bot.store.postgres.deliveries import DeliveryQueries
 from bot.store.postgres.events import EventQueries
+from bot.store.postgres.leases import LeaseQueries
 from bot.store.postgres.preferences import PreferenceQueries
 from bot.store.postgres.records import RecordQueries
 from bot.store.postgres.reminders import ReminderQueries
 from bot.store.postgres.requests import RequestQueries
 
 
-class PostgresStore(RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries):
+class PostgresStore(
+    RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries, LeaseQueries
+):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 
 

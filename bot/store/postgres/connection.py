@@ -51,8 +51,8 @@ def redact(url: str) -> str:
 
 
 class PostgresConnection(Store):
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        super().__init__()
+    def __init__(self, url: str, *, pool_size: int = 10, **lease: Any) -> None:
+        super().__init__(**lease)
         self.url = url
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -152,6 +152,14 @@ class PostgresConnection(Store):
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self.connection() as conn:
             return await conn.fetchrow(sql, *args)
+
+    async def _fetchrow_in_transaction(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.transaction() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _fetch_in_transaction(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.transaction() as conn:
+            return list(await conn.fetch(sql, *args))
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self.connection() as conn:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from bot.domain import DeliveryState
-from bot.store.base import Delivery, MetricsSnapshot, NewDelivery
+from bot.store.base import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
 
@@ -27,8 +27,7 @@ _HEAD_OF_QUEUE = f"""NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id =
 def _delivery(row: asyncpg.Record) -> Delivery:
     data = dict(row)
     data["payload"] = json.loads(data["payload"])
-    data.pop("updated_at", None)
-    return Delivery(**data)
+    return Delivery(**{key: value for key, value in data.items() if key in DELIVERY_FIELDS})
 
 
 async def _next_delivery_time(conn: asyncpg.Connection) -> float | None:
@@ -49,7 +48,7 @@ async def _mark_delivery(
     count_attempt: bool = False,
 ) -> None:
     await conn.execute(
-        """UPDATE deliveries SET state = $2, updated_at = $3,
+        """UPDATE deliveries SET state = $2, updated_at = $3, lease_owner = NULL, lease_until = NULL,
                result_ts = COALESCE($4, result_ts),
                last_error = COALESCE($5, last_error),
                next_attempt_at = COALESCE($6, next_attempt_at),
@@ -74,7 +73,8 @@ class DeliveryQueries(PostgresConnection):
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         async with self.transaction() as conn:
             rows = await conn.fetch(
-                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1 WHERE id IN (
+                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, lease_owner = $3, lease_until = $4
+                    WHERE id IN (
                         SELECT d.id FROM deliveries d
                         WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
                         ORDER BY d.next_attempt_at, d.id LIMIT $2
@@ -82,6 +82,8 @@ class DeliveryQueries(PostgresConnection):
                     RETURNING *""",
                 now,
                 limit,
+                self.owner,
+                now + self.lease_seconds,
             )
             next_at = await _next_delivery_time(conn)
         claimed = sorted((_delivery(r) for r in rows), key=lambda d: (d.next_attempt_at, d.id))
@@ -94,6 +96,20 @@ class DeliveryQueries(PostgresConnection):
     async def inflight_deliveries(self) -> list[Delivery]:
         rows = await self._fetch(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
         return [_delivery(r) for r in rows]
+
+    async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
+        rows = await self._fetch_in_transaction(
+            f"""UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                    SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
+                      AND (lease_owner IS NULL OR lease_until < $3) ORDER BY id LIMIT $4
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING *""",
+            self.owner,
+            now + self.lease_seconds,
+            now,
+            limit,
+        )
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
     async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
         row = await self._fetchrow(
@@ -113,7 +129,8 @@ class DeliveryQueries(PostgresConnection):
             if not claim_next:
                 return None, False
             row = await conn.fetchrow(
-                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $2 WHERE id = (
+                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $2, lease_owner = $3, lease_until = $4
+                    WHERE id = (
                         SELECT d.id FROM deliveries d
                         WHERE d.request_id = $1 AND d.state = '{PENDING}' AND d.next_attempt_at <= $2
                           AND {_HEAD_OF_QUEUE}
@@ -121,6 +138,8 @@ class DeliveryQueries(PostgresConnection):
                     RETURNING *""",
                 delivery.request_id,
                 now,
+                self.owner,
+                now + self.lease_seconds,
             )
             if row is not None:
                 return _delivery(row), False

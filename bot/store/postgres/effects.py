@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.domain import DeliveryState, Request
+from bot.domain import REQUEST_FIELDS, DeliveryState, Request
 from bot.store.base import NewDelivery, NewReminder
 from bot.store.postgres.connection import assignments
 
@@ -54,4 +54,4 @@ async def insert_deliveries(
 
 
 def request_from(row: asyncpg.Record) -> Request:
-    return Request(**dict(row))
+    return Request(**{key: value for key, value in row.items() if key in REQUEST_FIELDS})

@@ -11,7 +11,7 @@ import asyncpg
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
 from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 from bot.store.postgres.connection import PostgresConnection, texts
-from bot.store.postgres.effects import apply_effects
+from bot.store.postgres.effects import apply_effects, request_from
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""
@@ -21,6 +21,12 @@ _ANSWER_TARGET = """SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM req
     WHERE r.number_name = $1 AND r.phone_key = $2 AND r.state = ANY($3::text[])
       AND r.created_at BETWEEN $4 AND $5
     ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
+
+
+_EARLIER_UNPROCESSED = """SELECT 1 FROM webhook_events
+    WHERE processed_at IS NULL AND number_name = $1 AND phone_key = $2 AND id < $3 LIMIT 1"""
+_NEXT_UNPROCESSED = """SELECT id FROM webhook_events
+    WHERE processed_at IS NULL AND number_name = $1 AND phone_key = $2 AND id > $3 ORDER BY id LIMIT 1"""
 
 
 async def answer_target_row(
@@ -39,14 +45,13 @@ async def answer_target_row(
 def _request_and_dm(row: asyncpg.Record | None) -> tuple[Request | None, bool]:
     if row is None:
         return None, False
-    fields = dict(row)
-    dm = bool(fields.pop("dm_answers"))
-    return Request(**fields), dm
+    return request_from(row), bool(row["dm_answers"])
 
 
 async def _settle_unmatched(conn: asyncpg.Connection, event_id: int, now: float) -> None:
     await conn.execute(
-        "UPDATE webhook_events SET processed_at = $2, result = $3 WHERE id = $1 AND processed_at IS NULL",
+        """UPDATE webhook_events SET processed_at = $2, result = $3, lease_owner = NULL, lease_until = NULL
+           WHERE id = $1 AND processed_at IS NULL""",
         event_id,
         now,
         str(EventResult.UNMATCHED),
@@ -98,6 +103,21 @@ class EventQueries(PostgresConnection):
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
+        rows = await self._fetch(
+            """SELECT id, COALESCE(phone_key, '') FROM webhook_events
+               WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < $1)
+               ORDER BY id LIMIT 500""",
+            now,
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
+        if not event.phone_key:
+            return None
+        value = await self._fetchval(_NEXT_UNPROCESSED, event.number_name, event.phone_key, event.id)
+        return int(value) if value is not None else None
+
     async def answer_target(
         self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
@@ -107,10 +127,27 @@ class EventQueries(PostgresConnection):
     async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
         now = time.time()
         async with self.transaction() as conn:
-            row = await conn.fetchrow(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1", event_id)
+            row = await conn.fetchrow(
+                f"SELECT {EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = $1 FOR UPDATE",
+                event_id,
+            )
             if row is None or row["processed_at"] is not None:
                 return None
-            event = WebhookEvent(**dict(row))
+            if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
+                return None  # another live process is applying it
+            fields = dict(row)
+            del fields["lease_owner"], fields["lease_until"]
+            event = WebhookEvent(**fields)
+            if event.phone_key and await conn.fetchval(
+                _EARLIER_UNPROCESSED, event.number_name, event.phone_key, event.id
+            ):
+                return None  # the customer's earlier answer goes first; its processor chains to this one
+            await conn.execute(
+                "UPDATE webhook_events SET lease_owner = $2, lease_until = $3 WHERE id = $1",
+                event_id,
+                self.owner,
+                now + self.lease_seconds,
+            )
             target = None
             if event.phone_key:
                 target = await answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
@@ -132,7 +169,8 @@ class EventQueries(PostgresConnection):
         now = time.time()
         async with self.transaction() as conn:
             status = await conn.execute(
-                """UPDATE webhook_events SET processed_at = $2, result = $3, request_id = $4
+                """UPDATE webhook_events SET processed_at = $2, result = $3, request_id = $4,
+                       lease_owner = NULL, lease_until = NULL
                    WHERE id = $1 AND processed_at IS NULL""",
                 event_id,
                 now,

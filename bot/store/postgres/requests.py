@@ -10,6 +10,7 @@ from bot.domain import (
     DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
+    DeliveryState,
     OpenRequestExists,
     Request,
     RequestState,
@@ -110,7 +111,7 @@ class RequestQueries(PostgresConnection):
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": str(to_state), "updated_at": now, **fields}
+        columns = {"state": str(to_state), "updated_at": now, **_lease_after(to_state), **fields}
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 f"""UPDATE requests SET {assignments(columns, 3)}
@@ -131,6 +132,35 @@ class RequestQueries(PostgresConnection):
                 f"UPDATE requests SET {assignments(columns, 2)} WHERE id = $1", request_id, *columns.values()
             )
 
+    async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
+        row = await self._fetchrow_in_transaction(
+            """UPDATE requests SET lease_owner = $3, lease_until = $4
+               WHERE id = $1 AND state = $2 AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $5)
+               RETURNING *""",
+            request_id,
+            str(state),
+            self.owner,
+            now + self.lease_seconds,
+            now,
+        )
+        return request_from(row) if row else None
+
+    async def abandoned_requests(self, now: float) -> list[Request]:
+        rows = await self._fetch(
+            f"""SELECT * FROM requests r
+                WHERE (
+                    (r.state IN ($1, $2) AND (r.lease_owner IS NULL OR r.lease_until < $3))
+                    OR (r.state = $4 AND EXISTS (
+                        SELECT 1 FROM deliveries d WHERE d.request_id = r.id AND d.state = '{DeliveryState.DONE}'
+                          AND d.id = (SELECT MIN(f.id) FROM deliveries f WHERE f.request_id = r.id))))
+                ORDER BY r.id LIMIT 200""",
+            str(RequestState.READY),
+            str(RequestState.SENDING),
+            now,
+            str(RequestState.NEW),
+        )
+        return [request_from(r) for r in rows]
+
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
         row = await self._fetchrow(
             _OPEN_FOR_CUSTOMER, number_name, phone_key, texts(OPEN_STATES), now - REQUEST_LIFETIME
@@ -144,3 +174,8 @@ class RequestQueries(PostgresConnection):
             since,
         )
         return [request_from(r) for r in rows]
+
+
+def _lease_after(to_state: RequestState) -> dict[str, Any]:
+    """A step's lease ends with the step: only READY → SENDING carries it on (the same send)."""
+    return {} if to_state is RequestState.SENDING else {"lease_owner": None, "lease_until": None}

@@ -112,4 +112,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE requests ADD COLUMN phone_display TEXT NOT NULL DEFAULT 'masked';
     """,
+    # 5: leases — work is claimed by one process (owner) until a time; a dead owner's work is resumed
+    """
+    ALTER TABLE requests ADD COLUMN lease_owner TEXT;
+    ALTER TABLE requests ADD COLUMN lease_until DOUBLE PRECISION;
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+    ALTER TABLE deliveries ADD COLUMN lease_until DOUBLE PRECISION;
+    ALTER TABLE reminders ADD COLUMN lease_owner TEXT;
+    ALTER TABLE reminders ADD COLUMN lease_until DOUBLE PRECISION;
+    ALTER TABLE webhook_events ADD COLUMN lease_owner TEXT;
+    ALTER TABLE webhook_events ADD COLUMN lease_until DOUBLE PRECISION;
+    CREATE INDEX webhook_events_by_customer ON webhook_events (number_name, phone_key, id)
+        WHERE processed_at IS NULL;
+    """,
 ]

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from bot.store.sqlite.deliveries import DeliveryQueries
 from bot.store.sqlite.events import EventQueries
+from bot.store.sqlite.leases import LeaseQueries
 from bot.store.sqlite.preferences import PreferenceQueries
 from bot.store.sqlite.records import RecordQueries
 from bot.store.sqlite.reminders import ReminderQueries
 from bot.store.sqlite.requests import RequestQueries
 
 
-class SQLiteStore(RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries):
+class SQLiteStore(
+    RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries, LeaseQueries
+):
     """AskCall's store in one SQLite file (WAL)."""
 
 

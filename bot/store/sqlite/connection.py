@@ -37,8 +37,8 @@ RESTART_PAGES = 2_000
 
 
 class SQLiteConnection(Store):
-    def __init__(self, path: str) -> None:
-        super().__init__()
+    def __init__(self, path: str, **lease: Any) -> None:
+        super().__init__(**lease)
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()

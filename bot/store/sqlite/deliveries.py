@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 
 from bot.domain import DeliveryState
-from bot.store.base import Delivery, MetricsSnapshot, NewDelivery
+from bot.store.base import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
 
@@ -27,8 +27,7 @@ _HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
 def _delivery(row: sqlite3.Row) -> Delivery:
     data = dict(row)
     data["payload"] = json.loads(data["payload"])
-    data.pop("updated_at", None)
-    return Delivery(**data)
+    return Delivery(**{key: value for key, value in data.items() if key in DELIVERY_FIELDS})
 
 
 def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
@@ -49,7 +48,7 @@ def _mark_delivery(
     count_attempt: bool = False,
 ) -> None:
     conn.execute(
-        """UPDATE deliveries SET state = ?, updated_at = ?,
+        """UPDATE deliveries SET state = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL,
                result_ts = COALESCE(?, result_ts),
                last_error = COALESCE(?, last_error),
                next_attempt_at = COALESCE(?, next_attempt_at),
@@ -75,8 +74,9 @@ class DeliveryQueries(SQLiteConnection):
             if rows:
                 ids = [row["id"] for row in rows]
                 conn.execute(
-                    f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ? WHERE id IN ({marks(ids)})",
-                    (now, *ids),
+                    f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ?
+                        WHERE id IN ({marks(ids)})""",
+                    (now, self.owner, now + self.lease_seconds, *ids),
                 )
             return rows, _next_delivery_time(conn)
 
@@ -89,6 +89,18 @@ class DeliveryQueries(SQLiteConnection):
     async def inflight_deliveries(self) -> list[Delivery]:
         rows = await self._fetchall(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
         return [_delivery(r) for r in rows]
+
+    async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
+        rows = await self._write(
+            lambda conn: conn.execute(
+                f"""UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (
+                        SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
+                          AND (lease_owner IS NULL OR lease_until < ?) ORDER BY id LIMIT ?)
+                    RETURNING *""",
+                (self.owner, now + self.lease_seconds, now, limit),
+            ).fetchall()
+        )
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
     async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
         row = await self._fetchone(
@@ -117,7 +129,9 @@ class DeliveryQueries(SQLiteConnection):
             ).fetchone()
             if row is not None:
                 conn.execute(
-                    f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ? WHERE id = ?", (now, row["id"])
+                    f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ?
+                        WHERE id = ?""",
+                    (now, self.owner, now + self.lease_seconds, row["id"]),
                 )
                 return row, False
             pending = conn.execute(

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from bot.domain import DeliveryState, Request
+from bot.domain import REQUEST_FIELDS, DeliveryState, Request
 from bot.store.base import NewDelivery, NewReminder
 
 
@@ -44,4 +44,4 @@ def insert_deliveries(conn: sqlite3.Connection, request_id: int, deliveries: Ite
 
 
 def request_from(row: sqlite3.Row) -> Request:
-    return Request(**dict(row))
+    return Request(**{key: row[key] for key in row.keys() if key in REQUEST_FIELDS})  # noqa: SIM118 (a Row iterates values)

@@ -10,7 +10,7 @@ from typing import Any
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
 from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 from bot.store.sqlite.connection import SQLiteConnection, marks
-from bot.store.sqlite.effects import apply_effects
+from bot.store.sqlite.effects import apply_effects, request_from
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""
@@ -20,6 +20,12 @@ _ANSWER_TARGET = f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM re
     WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({marks(CORRELATABLE_STATES)})
       AND r.created_at BETWEEN ? AND ?
     ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
+
+
+_EARLIER_UNPROCESSED = """SELECT 1 FROM webhook_events
+    WHERE processed_at IS NULL AND number_name = ? AND phone_key = ? AND id < ? LIMIT 1"""
+_NEXT_UNPROCESSED = """SELECT id FROM webhook_events
+    WHERE processed_at IS NULL AND number_name = ? AND phone_key = ? AND id > ? ORDER BY id LIMIT 1"""
 
 
 def answer_target_row(
@@ -35,14 +41,13 @@ def answer_target_row(
 def _request_and_dm(row: sqlite3.Row | None) -> tuple[Request | None, bool]:
     if row is None:
         return None, False
-    fields = dict(row)
-    dm = bool(fields.pop("dm_answers"))
-    return Request(**fields), dm
+    return request_from(row), bool(row["dm_answers"])
 
 
 def _settle_unmatched(conn: sqlite3.Connection, event_id: int, now: float) -> None:
     conn.execute(
-        "UPDATE webhook_events SET processed_at = ?, result = ? WHERE id = ? AND processed_at IS NULL",
+        """UPDATE webhook_events SET processed_at = ?, result = ?, lease_owner = NULL, lease_until = NULL
+           WHERE id = ? AND processed_at IS NULL""",
         (now, EventResult.UNMATCHED, event_id),
     )
 
@@ -99,6 +104,21 @@ class EventQueries(SQLiteConnection):
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
+        rows = await self._fetchall(
+            """SELECT id, COALESCE(phone_key, '') FROM webhook_events
+               WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < ?)
+               ORDER BY id LIMIT 500""",
+            (now,),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
+        if not event.phone_key:
+            return None
+        row = await self._fetchone(_NEXT_UNPROCESSED, (event.number_name, event.phone_key, event.id))
+        return int(row[0]) if row else None
+
     async def answer_target(
         self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
@@ -109,10 +129,25 @@ class EventQueries(SQLiteConnection):
         now = time.time()
 
         def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
-            row = conn.execute(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = ?", (event_id,)
+            ).fetchone()
             if row is None or row["processed_at"] is not None:
                 return None
-            event = WebhookEvent(**dict(row))
+            if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
+                return None  # another live process is applying it
+            fields = dict(row)
+            del fields["lease_owner"], fields["lease_until"]
+            event = WebhookEvent(**fields)
+            if (
+                event.phone_key
+                and conn.execute(_EARLIER_UNPROCESSED, (event.number_name, event.phone_key, event.id)).fetchone()
+            ):
+                return None  # the customer's earlier answer goes first; its processor chains to this one
+            conn.execute(
+                "UPDATE webhook_events SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                (self.owner, now + self.lease_seconds, event_id),
+            )
             target = None
             if event.phone_key:
                 target = answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
@@ -138,7 +173,8 @@ class EventQueries(SQLiteConnection):
 
         def settle(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?
+                """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?,
+                       lease_owner = NULL, lease_until = NULL
                    WHERE id = ? AND processed_at IS NULL""",
                 (now, result, request_id, event_id),
             )

@@ -24,8 +24,25 @@ class ReminderQueries(SQLiteConnection):
         )
         return [Reminder(**dict(r)) for r in rows]
 
+    async def claim_due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
+        rows = await self._write(
+            lambda conn: conn.execute(
+                f"""UPDATE reminders SET lease_owner = ?, lease_until = ? WHERE id IN (
+                        SELECT id FROM reminders WHERE state = ? AND due_at <= ?
+                          AND (lease_owner IS NULL OR lease_until < ?) ORDER BY due_at, id LIMIT ?)
+                    RETURNING {_COLUMNS}""",
+                (self.owner, now + self.lease_seconds, ReminderState.PENDING, now, now, limit),
+            ).fetchall()
+        )
+        return sorted((Reminder(**dict(r)) for r in rows), key=lambda r: (r.due_at, r.id))
+
     async def next_reminder_time(self) -> float | None:
-        row = await self._fetchone("SELECT MIN(due_at) FROM reminders WHERE state = ?", (ReminderState.PENDING,))
+        # A reminder held by a lease (its firing failed, or another process fires it) is next due
+        # when that lease runs out.
+        row = await self._fetchone(
+            "SELECT MIN(MAX(due_at, COALESCE(lease_until, 0))) FROM reminders WHERE state = ?",
+            (ReminderState.PENDING,),
+        )
         return float(row[0]) if row and row[0] is not None else None
 
     async def reminders_for(self, request_id: int) -> list[Reminder]:
@@ -47,7 +64,8 @@ class ReminderQueries(SQLiteConnection):
 
         def complete(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE reminders SET state = ?, fired_at = ? WHERE id = ? AND state = ?",
+                """UPDATE reminders SET state = ?, fired_at = ?, lease_owner = NULL, lease_until = NULL
+                   WHERE id = ? AND state = ?""",
                 (state, now, reminder_id, ReminderState.PENDING),
             )
             if cursor.rowcount != 1:

@@ -11,6 +11,7 @@ from bot.domain import (
     DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
+    DeliveryState,
     OpenRequestExists,
     Request,
     RequestState,
@@ -107,7 +108,7 @@ class RequestQueries(SQLiteConnection):
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": to_state, "updated_at": now, **fields}
+        columns = {"state": to_state, "updated_at": now, **_lease_after(to_state), **fields}
         assignments = ", ".join(f"{name} = ?" for name in columns)
 
         def move(conn: sqlite3.Connection) -> Request | None:
@@ -131,6 +132,30 @@ class RequestQueries(SQLiteConnection):
             )
         )
 
+    async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
+        row = await self._write(
+            lambda conn: conn.execute(
+                """UPDATE requests SET lease_owner = ?, lease_until = ?
+                   WHERE id = ? AND state = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)
+                   RETURNING *""",
+                (self.owner, now + self.lease_seconds, request_id, state, self.owner, now),
+            ).fetchone()
+        )
+        return request_from(row) if row else None
+
+    async def abandoned_requests(self, now: float) -> list[Request]:
+        rows = await self._fetchall(
+            f"""SELECT * FROM requests r
+                WHERE (
+                    (r.state IN (?, ?) AND (r.lease_owner IS NULL OR r.lease_until < ?))
+                    OR (r.state = ? AND EXISTS (
+                        SELECT 1 FROM deliveries d WHERE d.request_id = r.id AND d.state = '{DeliveryState.DONE}'
+                          AND d.id = (SELECT MIN(f.id) FROM deliveries f WHERE f.request_id = r.id))))
+                ORDER BY r.id LIMIT 200""",
+            (RequestState.READY, RequestState.SENDING, now, RequestState.NEW),
+        )
+        return [request_from(r) for r in rows]
+
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
         row = await self._fetchone(_OPEN_FOR_CUSTOMER, (number_name, phone_key, *OPEN_STATES, now - REQUEST_LIFETIME))
         return request_from(row) if row else None
@@ -141,3 +166,8 @@ class RequestQueries(SQLiteConnection):
             (user_id, since),
         )
         return [request_from(r) for r in rows]
+
+
+def _lease_after(to_state: RequestState) -> dict[str, Any]:
+    """A step's lease ends with the step: only READY → SENDING carries it on (the same send)."""
+    return {} if to_state is RequestState.SENDING else {"lease_owner": None, "lease_until": None}

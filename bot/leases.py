@@ -1,0 +1,93 @@
+"""Which stored jobs this process is working on right now, and the loop that keeps their leases.
+
+Every background job (a Slack delivery, a request's send, a webhook answer, a reminder) is claimed
+in the store with a lease: this process's name and a time `lease_seconds` ahead. While a job runs
+it is *held* here, and the lease loop renews the leases of held jobs only. A job that dies with
+its task (an exception, a failed write) is no longer held: its lease runs out and a sweep, here
+or in another replica, resumes the work. A process that dies renews nothing, so its work is
+resumed the same way within `lease_seconds` plus one sweep interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+REQUESTS = "requests"
+DELIVERIES = "deliveries"
+REMINDERS = "reminders"
+WEBHOOK_EVENTS = "webhook_events"
+
+
+class HeldWork:
+    """The stored jobs this process's tasks are running, by table."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Counter[int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, table: str, row_id: int) -> Iterator[None]:
+        counter = self._held.setdefault(table, Counter())
+        counter[row_id] += 1
+        try:
+            yield
+        finally:
+            counter[row_id] -= 1
+            if counter[row_id] <= 0:
+                del counter[row_id]
+
+    def snapshot(self) -> dict[str, list[int]]:
+        return {table: list(ids) for table, ids in self._held.items() if ids}
+
+    def __contains__(self, item: tuple[str, int]) -> bool:
+        table, row_id = item
+        return row_id in self._held.get(table, ())
+
+
+class LeaseKeeper:
+    """Renews the leases of held jobs, then sweeps up abandoned work, every `lease_seconds / 3`."""
+
+    def __init__(self, store: Store, held: HeldWork, sweeps: list[Callable[[], Awaitable[None]]]) -> None:
+        self._store = store
+        self._held = held
+        self._sweeps = sweeps
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def interval(self) -> float:
+        return self._store.lease_seconds / 3
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="lease-keeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def sweep(self) -> None:
+        """Take over whatever a dead process (or a failed job) left, now."""
+        for sweep in self._sweeps:
+            try:
+                await sweep()
+            except Exception as error:  # a database outage: the next round tries again
+                log.warning("sweeping abandoned work failed (%s); retrying in %.0f s", error, self.interval)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._store.renew_leases(time.time(), self._held.snapshot())
+            except Exception as error:
+                log.warning("renewing leases failed (%s); retrying in %.0f s", error, self.interval)
+            await self.sweep()

@@ -1,0 +1,56 @@
+"""Leases: this process's claims on work, renewed while it lives and released when it stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bot.store.postgres.connection import PostgresConnection
+
+LEASED_TABLES = ("requests", "deliveries", "reminders", "webhook_events")
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class LeaseQueries(PostgresConnection):
+    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+        renewed = 0
+        async with self.transaction() as conn:
+            for table in LEASED_TABLES:
+                ids = list(held.get(table, ()))
+                if ids:
+                    status = await conn.execute(
+                        f"UPDATE {table} SET lease_until = $2 WHERE lease_owner = $1 AND id = ANY($3::bigint[])",
+                        self.owner,
+                        now + self.lease_seconds,
+                        ids,
+                    )
+                    renewed += _count(status)
+        return renewed
+
+    async def release_leases(self) -> int:
+        async with self.transaction() as conn:
+            return sum(
+                [
+                    _count(
+                        await conn.execute(
+                            f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                            self.owner,
+                        )
+                    )
+                    for table in LEASED_TABLES
+                ]
+            )
+
+    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
+        found: list[tuple[str, str, int, bool]] = []
+        async with self.connection() as conn:
+            for table in LEASED_TABLES:
+                rows = await conn.fetch(
+                    f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < $1 AS expired FROM {table}
+                        WHERE lease_owner IS NOT NULL GROUP BY lease_owner, expired""",
+                    now,
+                )
+                found += [(table, str(r[0]), int(r[1]), bool(r[2])) for r in rows]
+        return found

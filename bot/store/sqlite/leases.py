@@ -1,0 +1,53 @@
+"""Leases: this process's claims on work, renewed while it lives and released when it stops."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+from bot.store.sqlite.connection import SQLiteConnection, marks
+
+LEASED_TABLES = ("requests", "deliveries", "reminders", "webhook_events")
+
+
+class LeaseQueries(SQLiteConnection):
+    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+        until = now + self.lease_seconds
+        work = {table: list(held.get(table, ())) for table in LEASED_TABLES}
+
+        def renew(conn: sqlite3.Connection) -> int:
+            return sum(
+                conn.execute(
+                    f"UPDATE {table} SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks(ids)})",
+                    (until, self.owner, *ids),
+                ).rowcount
+                for table, ids in work.items()
+                if ids
+            )
+
+        return await self._write(renew)
+
+    async def release_leases(self) -> int:
+        def release(conn: sqlite3.Connection) -> int:
+            return sum(
+                conn.execute(
+                    f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (self.owner,)
+                ).rowcount
+                for table in LEASED_TABLES
+            )
+
+        return await self._write(release)
+
+    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, int, bool]]:
+            found: list[tuple[str, str, int, bool]] = []
+            for table in LEASED_TABLES:
+                for owner, count, expired in conn.execute(
+                    f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < ? FROM {table}
+                        WHERE lease_owner IS NOT NULL GROUP BY lease_owner, COALESCE(lease_until, 0) < ?""",
+                    (now, now),
+                ):
+                    found.append((table, str(owner), int(count), bool(expired)))
+            return found
+
+        return await self._in_db_thread(read)

@@ -1,0 +1,253 @@
+"""The store contract for several processes: leases, takeovers, and races between two owners.
+
+`store` and `rival` are two stores (two owners, as two replicas are) on the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.domain import DeliveryState, OpenRequestExists, RequestState
+from bot.store import NewDelivery, NewReminder, Store
+from tests.store.conftest import LEASE_SECONDS
+from tests.store.helpers import CUSTOMER, new_request, reply
+
+ANSWER_AT = time.time()
+
+
+async def record(
+    store: Store, key: str, status: str = "TEMPORARY", phone: str = CUSTOMER, answered_at: float | None = None
+) -> int:
+    recorded = await store.record_webhook_event(
+        dedup_key=key,
+        event="call.permission_updated",
+        status=status,
+        from_phone=phone,
+        to_phone="+5511999990000",
+        event_ts="2026-12-01T12:00:00Z",
+        body="{}",
+        answered_at=answered_at,
+    )
+    return recorded.id
+
+
+def later() -> float:
+    """A moment when every lease taken until now has run out."""
+    return time.time() + LEASE_SECONDS + 1
+
+
+def epoch(_: str | None) -> float:
+    return ANSWER_AT
+
+
+# --- deliveries ----------------------------------------------------------------------------------
+async def test_a_claimed_delivery_is_not_taken_over_while_its_owner_lives(store: Store, rival: Store) -> None:
+    await new_request(store)
+    [_claimed] = await store.claim_due_deliveries(time.time())
+
+    assert await rival.claim_abandoned_deliveries(time.time()) == []
+    assert await rival.claim_due_deliveries(time.time()) == []
+
+
+async def test_a_dead_owners_delivery_is_taken_over_once_its_lease_runs_out(store: Store, rival: Store) -> None:
+    await new_request(store)
+    [claimed] = await store.claim_due_deliveries(time.time())
+
+    [taken] = await rival.claim_abandoned_deliveries(later())
+
+    assert (taken.id, taken.state) == (claimed.id, DeliveryState.INFLIGHT)
+    assert await store.claim_abandoned_deliveries(later()) == []  # the rival holds it now
+
+
+async def test_renewing_keeps_held_deliveries_only(store: Store, rival: Store) -> None:
+    await new_request(store)
+    await new_request(store)
+    held, dropped = await store.claim_due_deliveries(time.time())
+
+    assert await store.renew_leases(later() - 1, {"deliveries": [held.id]}) == 1
+
+    taken = await rival.claim_abandoned_deliveries(later())
+    assert [d.id for d in taken] == [dropped.id]
+
+
+async def test_released_leases_are_taken_over_at_once(store: Store, rival: Store) -> None:
+    await new_request(store)
+    [claimed] = await store.claim_due_deliveries(time.time())
+
+    assert await store.release_leases() == 1
+
+    assert [d.id for d in await rival.claim_abandoned_deliveries(time.time())] == [claimed.id]
+
+
+async def test_finishing_a_delivery_ends_its_lease(store: Store) -> None:
+    await new_request(store)
+    [claimed] = await store.claim_due_deliveries(time.time())
+    await store.complete_delivery(claimed, "1.0", time.time())
+
+    assert await store.open_leases(time.time()) == []
+
+
+async def test_rivals_claiming_at_once_never_share_a_delivery(store: Store, rival: Store) -> None:
+    for _ in range(40):
+        await new_request(store)
+
+    async def claim_all(s: Store) -> list[int]:
+        got: list[int] = []
+        for _ in range(10):
+            got += [d.id for d in await s.claim_due_deliveries(time.time(), limit=3)]
+        return got
+
+    mine, theirs = await asyncio.gather(claim_all(store), claim_all(rival))
+
+    assert not set(mine) & set(theirs)
+    assert len(mine) + len(theirs) == 40
+
+
+# --- requests ------------------------------------------------------------------------------------
+async def test_a_request_is_sent_under_one_owners_lease(store: Store, rival: Store) -> None:
+    request_id = await new_request(store, state=RequestState.READY)
+
+    assert await store.claim_request(request_id, RequestState.READY, time.time()) is not None
+    assert await rival.claim_request(request_id, RequestState.READY, time.time()) is None
+    assert await rival.abandoned_requests(time.time()) == []
+
+    taken = await rival.claim_request(request_id, RequestState.READY, later())
+    assert taken is not None and taken.id == request_id
+
+
+async def test_the_send_keeps_its_lease_and_any_other_step_ends_it(store: Store, rival: Store) -> None:
+    request_id = await new_request(store, state=RequestState.READY)
+    await store.claim_request(request_id, RequestState.READY, time.time())
+
+    assert await store.transition(request_id, [RequestState.READY], RequestState.SENDING)
+    assert await rival.abandoned_requests(time.time()) == []  # still being sent
+    assert [r.id for r in await rival.abandoned_requests(later())] == [request_id]  # its sender died
+
+    assert await store.transition(request_id, [RequestState.SENDING], RequestState.WAITING)
+    assert await store.open_leases(time.time()) == []
+
+
+async def test_abandoned_requests_include_new_ones_whose_parent_is_posted(store: Store) -> None:
+    posted = await new_request(store)
+    await new_request(store)  # its parent is not posted yet
+    [parent, _] = await store.claim_due_deliveries(time.time())
+    await store.complete_delivery(parent, "1.0", time.time(), claim_next=False)
+
+    assert [r.id for r in await store.abandoned_requests(time.time())] == [posted]
+
+
+async def test_two_owners_asking_for_one_customer_at_once_create_one_request(store: Store, rival: Store) -> None:
+    async def ask(s: Store, n: int) -> int | None:
+        try:
+            request_id, _ = await s.create_request(
+                source_key=f"race-{n}",
+                team_id="T1",
+                channel_id="C1",
+                user_id=f"U{n}",
+                phone_e164=CUSTOMER,
+                reason="?",
+                lang="pt-BR",
+                response_url=None,
+                parent=NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+                refuse_if_open=True,
+            )
+        except OpenRequestExists:
+            return None
+        return request_id
+
+    results = await asyncio.gather(*(ask(s, n) for n, s in enumerate([store, rival] * 4)))
+
+    assert len([r for r in results if r is not None]) == 1
+
+
+async def test_the_same_submission_on_two_owners_is_one_request(store: Store, rival: Store) -> None:
+    async def submit(s: Store, n: int) -> tuple[int, bool]:
+        return await s.create_request(
+            source_key="trigger-1",  # a Slack retry that reached another replica
+            team_id="T1",
+            channel_id="C1",
+            user_id="U1",
+            phone_e164=CUSTOMER,
+            reason="?",
+            lang="pt-BR",
+            response_url=None,
+            parent=NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+        )
+
+    results = await asyncio.gather(*(submit(s, n) for n, s in enumerate([store, rival, store, rival])))
+
+    assert len({request_id for request_id, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False, False, False, True]
+
+
+# --- webhook events ------------------------------------------------------------------------------
+async def test_an_answer_is_applied_under_one_owners_lease(store: Store, rival: Store) -> None:
+    await new_request(store, state=RequestState.WAITING)
+    event_id = await record(store, "e1")
+
+    assert await store.open_answer(event_id, epoch) is not None
+    assert await rival.open_answer(event_id, epoch) is None
+    assert await rival.abandoned_webhook_events(time.time()) == []
+    assert [e for e, _ in await rival.abandoned_webhook_events(later())] == [event_id]
+
+
+async def test_a_customers_answers_are_handed_out_in_order(store: Store, rival: Store) -> None:
+    await new_request(store, state=RequestState.WAITING)
+    first = await record(store, "e1")
+    second = await record(store, "e2", status="NO_PERMISSION")
+
+    assert await rival.open_answer(second, epoch) is None  # the first answer goes first
+    target = await store.open_answer(first, epoch)
+    assert target is not None
+    assert await store.next_event_for_customer(target.event) == second
+    assert await store.settle_webhook_event(first, "matched", request_id=target.request.id if target.request else None)
+
+    assert await rival.open_answer(second, epoch) is not None
+
+
+async def test_an_answer_for_nobody_is_settled_without_a_lease(store: Store) -> None:
+    event_id = await record(store, "e1", phone="+5521977776666", answered_at=ANSWER_AT)  # settled on ingest
+
+    assert await store.open_answer(event_id, epoch) is None
+    assert await store.open_leases(time.time()) == []
+    assert await store.next_event_for_customer(await _event(store, event_id)) is None
+
+
+async def _event(store: Store, event_id: int):  # type: ignore[no-untyped-def]
+    event = await store.get_webhook_event(event_id)
+    assert event is not None
+    return event
+
+
+# --- reminders -----------------------------------------------------------------------------------
+async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: Store) -> None:
+    request_id = await new_request(store, state=RequestState.ANSWERED)
+    await store.add_deliveries(request_id, [reply("r1")])
+    assert await store.transition(
+        request_id, [RequestState.ANSWERED], RequestState.ANSWERED, reminders=[NewReminder("expiry", 100.0)]
+    )
+
+    [mine] = await store.claim_due_reminders(200.0)
+    assert await rival.claim_due_reminders(200.0) == []
+    assert await store.next_reminder_time() == pytest.approx(200.0 + LEASE_SECONDS)
+
+    assert await store.complete_reminder(mine.id, "fired", request_id=request_id)
+    assert await rival.claim_due_reminders(later()) == []
+
+
+async def test_open_leases_name_their_owner(store: Store, rival: Store) -> None:
+    await new_request(store)
+    await new_request(store)
+    await store.claim_due_deliveries(time.time(), limit=1)
+    await rival.claim_due_deliveries(time.time(), limit=1)
+
+    leases = sorted(await store.open_leases(time.time()))
+
+    assert leases == [("deliveries", "replica-a", 1, False), ("deliveries", "replica-b", 1, False)]
+    assert sorted(await store.open_leases(later())) == [
+        ("deliveries", "replica-a", 1, True),
+        ("deliveries", "replica-b", 1, True),
+    ]
