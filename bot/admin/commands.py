@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, DatabaseConfig
 from bot.store import Store
 
 Env = Mapping[str, str]
@@ -72,7 +72,7 @@ def add_admin_commands(commands: Any) -> None:
         description="One record per request created between --since and --until (UTC dates, both included): "
         "requested_at, requested_by (Slack user id), channel, number, phone (masked unless --full-phones), "
         "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at. "
-        "Reads ASKCALL_DB_PATH.",
+        "Reads ASKCALL_DATABASE_URL (sqlite:///) or ASKCALL_DB_PATH.",
     )
     export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
     export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
@@ -88,7 +88,7 @@ def add_admin_commands(commands: Any) -> None:
         "AGE ago, and the customer data of the webhook events and sent messages that belong to them. The "
         "requests stay (with empty phone and reason), so counts do not change. Safe to run again. "
         "AskCall also does this by itself every hour for ASKCALL_RETENTION_DAYS (default 180). "
-        "Reads ASKCALL_DB_PATH.",
+        "Reads ASKCALL_DATABASE_URL (sqlite:///) or ASKCALL_DB_PATH.",
     )
     purge.add_argument("--older-than", required=True, metavar="AGE", help="180d (days) or 12h (hours)")
     purge.add_argument("--dry-run", action="store_true", help="only say how many requests would be purged")
@@ -176,10 +176,15 @@ def _demo(args: argparse.Namespace, env: Env) -> int:
 
 # --- export and purge ----------------------------------------------------------------------------
 def existing_db_path(env: Env) -> str:
-    """ASKCALL_DB_PATH (same default as `askcall serve`); it must already exist."""
-    path = (env.get("ASKCALL_DB_PATH") or "").strip() or Settings.db_path
+    """The SQLite file `askcall serve` would open (ASKCALL_DATABASE_URL, else ASKCALL_DB_PATH); it must exist."""
+    database = DatabaseConfig.from_env(env)
+    if database.sqlite_path is None:
+        raise ConfigError(f"ASKCALL_DATABASE_URL={database.redacted()} is PostgreSQL: this command reads SQLite only")
+    path = database.sqlite_path
     if not os.path.isfile(path):
-        raise ConfigError(f"no AskCall database at {os.path.abspath(path)}: set ASKCALL_DB_PATH to its path")
+        raise ConfigError(
+            f"no AskCall database at {os.path.abspath(path)}: set ASKCALL_DB_PATH (or ASKCALL_DATABASE_URL) to it"
+        )
     return path
 
 

@@ -144,3 +144,25 @@ def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_a_sqlite_database_url_wins_over_db_path(
+    records, run_cli: RunCli, settings: Settings, monkeypatch
+) -> None:
+    monkeypatch.setenv("ASKCALL_DB_PATH", "/nowhere/askcall.db")
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", "sqlite://" + settings.db_path)  # an absolute tmp path
+
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 0, result.err
+    assert len(result.lines) == 4
+
+
+async def test_a_postgresql_database_url_is_refused_clearly(cli_env, run_cli: RunCli, monkeypatch) -> None:
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", "postgresql://askcall:hunter2@db.internal/askcall")
+
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 2
+    assert "postgresql://askcall:***@db.internal/askcall is PostgreSQL" in result.err
+    assert "hunter2" not in result.err
