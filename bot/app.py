@@ -72,7 +72,9 @@ class AskCall:
 
     @classmethod
     async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
-        store = create_store(settings.store_url, pool_size=settings.db_pool_size, lease_seconds=settings.lease_seconds)
+        store = create_store(
+            settings.database.url, pool_size=settings.database.pool_size, lease_seconds=settings.lease_seconds
+        )
         await store.open()
         tasks = Tasks()
         held = HeldWork()

@@ -7,6 +7,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import phonenumbers
 
@@ -14,6 +16,8 @@ from bot.i18n import LANGUAGES, normalize_language
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
+DEFAULT_DB_PATH = "./askcall.db"
+DEFAULT_DB_POOL_SIZE = 10
 TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -55,6 +59,137 @@ class RetryPolicy:
         return min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+DATABASE_URL_FORMS = "postgresql://user:password@host:5432/askcall or sqlite:///absolute/path/askcall.db"
+# One entry of a PostgreSQL URL's host list: a name, an IPv4 or a bracketed IPv6 address, and an optional port.
+_POSTGRES_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[^:\[\]/]+)(?::(\d*))?$")
+
+
+@dataclass(frozen=True, repr=False)
+class DatabaseConfig:
+    """Where AskCall keeps its data: SQLite (`sqlite_path`) or PostgreSQL (`dsn`, the URL exactly as given,
+    for asyncpg). Exactly one of the two is set, matching `scheme`. Neither `repr()` nor `redacted()`
+    ever shows a password."""
+
+    scheme: Literal["sqlite", "postgresql"]
+    sqlite_path: str | None = None
+    dsn: str | None = None
+    # Connections in the PostgreSQL pool (ASKCALL_DB_POOL_SIZE); SQLite ignores it.
+    pool_size: int = DEFAULT_DB_POOL_SIZE
+
+    def __post_init__(self) -> None:
+        sqlite = self.scheme == "sqlite" and bool(self.sqlite_path) and self.dsn is None
+        postgresql = self.scheme == "postgresql" and bool(self.dsn) and self.sqlite_path is None
+        if not (sqlite or postgresql):
+            raise ConfigError("a database is either a SQLite path or a PostgreSQL DSN, matching its scheme")
+        if self.pool_size < 1:
+            raise ConfigError(f"the database pool size must be at least 1, not {self.pool_size}")
+
+    @classmethod
+    def sqlite(cls, path: str, pool_size: int = DEFAULT_DB_POOL_SIZE) -> DatabaseConfig:
+        return cls("sqlite", sqlite_path=path, pool_size=pool_size)
+
+    @classmethod
+    def from_url(
+        cls, url: str, pool_size: int = DEFAULT_DB_POOL_SIZE, *, variable: str = "ASKCALL_DATABASE_URL"
+    ) -> DatabaseConfig:
+        """Parse and check a `postgresql://`, `postgres://` or `sqlite:///` URL; errors name `variable`."""
+        shown = f"{variable}={redact_url(url)!r}"
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError as error:
+            raise ConfigError(f"{shown} is not a valid URL ({error}); use {DATABASE_URL_FORMS}") from error
+        if parts.scheme == "sqlite":
+            return cls.sqlite(_sqlite_path(parts, shown), pool_size)
+        if parts.scheme in POSTGRES_SCHEMES:
+            _check_postgres_url(parts, shown)
+            return cls("postgresql", dsn=url.strip(), pool_size=pool_size)
+        if not parts.scheme:
+            raise ConfigError(
+                f"{shown} is not a URL: use {DATABASE_URL_FORMS} (a plain file path goes in ASKCALL_DB_PATH)"
+            )
+        hint = " (drop the driver suffix after +)" if parts.scheme.startswith(POSTGRES_SCHEMES) else ""
+        raise ConfigError(f"{shown} has an unknown scheme {parts.scheme!r}{hint}: use {DATABASE_URL_FORMS}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DatabaseConfig:
+        """ASKCALL_DATABASE_URL when set, else SQLite at ASKCALL_DB_PATH; pool size from ASKCALL_DB_POOL_SIZE."""
+        pool_text = (env.get("ASKCALL_DB_POOL_SIZE") or "").strip() or str(DEFAULT_DB_POOL_SIZE)
+        if not pool_text.isdigit() or int(pool_text) < 1:
+            raise ConfigError(f"ASKCALL_DB_POOL_SIZE={pool_text!r} must be a whole number of connections, at least 1")
+        url = (env.get("ASKCALL_DATABASE_URL") or "").strip()
+        if url:
+            return cls.from_url(url, int(pool_text))
+        return cls.sqlite((env.get("ASKCALL_DB_PATH") or "").strip() or DEFAULT_DB_PATH, int(pool_text))
+
+    @property
+    def url(self) -> str:
+        """The database as a URL. It holds the password, if any: log `redacted()` instead."""
+        if self.dsn is not None:
+            return self.dsn
+        return "sqlite://" + os.path.abspath(str(self.sqlite_path))
+
+    def redacted(self) -> str:
+        """The URL with any password replaced by ***, for logs and `askcall check`."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"DatabaseConfig({self.redacted()!r}, pool_size={self.pool_size})"
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password (in the user part or a `password=` option) replaced by ***."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "<unreadable URL>"
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    netloc = f"{userinfo}@{hosts}" if at else hosts
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url.strip()
+    # By hand rather than urlunsplit, which would drop the // of a URL with no host (?host=/socket).
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def _sqlite_path(parts: SplitResult, shown: str) -> str:
+    example = "e.g. sqlite:///var/lib/askcall/askcall.db"
+    if parts.netloc or not parts.path.startswith("/"):
+        raise ConfigError(
+            f"{shown} needs an absolute path after sqlite:/// (three slashes), {example}; "
+            "for a path relative to the current folder, set ASKCALL_DB_PATH instead"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{shown}: a sqlite:/// URL takes no options (nothing after ? or #)")
+    path = "/" + unquote(parts.path).lstrip("/")
+    if path.endswith("/") or path == "/":
+        raise ConfigError(f"{shown} names a folder, not a database file: {example}")
+    if path.rsplit("/", 1)[-1] == ":memory:":
+        raise ConfigError(f"{shown}: an in-memory database loses everything at each restart; name a file, {example}")
+    return path
+
+
+def _check_postgres_url(parts: SplitResult, shown: str) -> None:
+    options = parse_qs(parts.query, keep_blank_values=True)
+    hosts = parts.netloc.rpartition("@")[2]
+    example = "e.g. postgresql://askcall:password@db.internal:5432/askcall"
+    if not hosts and not any(options.get("host", [])):
+        raise ConfigError(f"{shown} names no host: {example} (for a Unix socket, add ?host=/run/postgresql)")
+    for host in hosts.split(",") if hosts else ():
+        match = _POSTGRES_HOST.match(host)
+        port = match.group(1) if match else None
+        if match is None or (port is not None and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            raise ConfigError(f"{shown}: {host!r} is not a host[:port] with a port from 1 to 65535")
+    if not unquote(parts.path.lstrip("/")) and not any(options.get("dbname", [])):
+        raise ConfigError(f"{shown} names no database: add its name after the host, {example}")
+    for mode in options.get("sslmode", []):
+        if mode not in SSL_MODES:
+            raise ConfigError(f"{shown}: sslmode={mode!r} is not one of {', '.join(SSL_MODES)}")
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str
@@ -63,7 +198,14 @@ class Settings:
     pilot_status_webhook_secret: str | None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     pilot_status_base_url: str = DEFAULT_PILOT_STATUS_BASE_URL
-    db_path: str = "./askcall.db"
+    # The SQLite file: ASKCALL_DB_PATH, or the path of a sqlite:/// ASKCALL_DATABASE_URL. Unused on PostgreSQL.
+    db_path: str = DEFAULT_DB_PATH
+    # A postgresql:// URL (ASKCALL_DATABASE_URL), or None for SQLite at db_path. A sqlite:/// URL given here is
+    # folded into db_path, so the two never disagree. Out of repr: it may hold a password.
+    database_url: str | None = field(default=None, repr=False)
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
+    # The backend to open, derived from the three fields above.
+    database: DatabaseConfig = field(init=False, compare=False)
     default_region: str = "BR"
     language: str = "pt-BR"
     host: str = "0.0.0.0"
@@ -94,16 +236,20 @@ class Settings:
     log_format: str = "text"
     # With an app-level token (xapp-…), Slack traffic comes over Socket Mode instead of HTTP.
     slack_app_token: str | None = None
-    # ASKCALL_DATABASE_URL (postgresql://… or sqlite:///…); unset: SQLite at db_path.
-    database_url: str | None = None
-    db_pool_size: int = 10
     # How long a claim on a job (a delivery, a send, an answer, a reminder) outlives a silent owner:
     # a dead replica's work is taken over within this plus a third of it.
     lease_seconds: float = 30.0
 
-    @property
-    def store_url(self) -> str:
-        return self.database_url or "sqlite:///" + os.path.abspath(self.db_path).lstrip("/")
+    def __post_init__(self) -> None:
+        database = (
+            DatabaseConfig.from_url(self.database_url, self.db_pool_size)
+            if self.database_url
+            else DatabaseConfig.sqlite(self.db_path, self.db_pool_size)
+        )
+        if database.sqlite_path is not None:
+            object.__setattr__(self, "db_path", database.sqlite_path)
+            object.__setattr__(self, "database_url", None)
+        object.__setattr__(self, "database", database)
 
     @property
     def numbers(self) -> tuple[WhatsAppNumber, ...]:
@@ -173,6 +319,7 @@ class Settings:
         log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
+        database = DatabaseConfig.from_env(env)
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
@@ -180,7 +327,9 @@ class Settings:
             pilot_status_webhook_secret=get("PILOT_STATUS_WEBHOOK_SECRET") or None,
             slack_api_url=slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/",
             pilot_status_base_url=get("PILOT_STATUS_BASE_URL", DEFAULT_PILOT_STATUS_BASE_URL).rstrip("/"),
-            db_path=get("ASKCALL_DB_PATH", "./askcall.db"),
+            db_path=database.sqlite_path or get("ASKCALL_DB_PATH", DEFAULT_DB_PATH),
+            database_url=database.dsn,
+            db_pool_size=database.pool_size,
             default_region=region,
             language=language,
             host=get("HOST", "0.0.0.0"),

@@ -24,6 +24,9 @@ from bot.fakes.slack import (
     view_submission_payload,
 )
 
+# PostgreSQL for the tests: pg_server, pg_admin_url, pg_url and the two-backend database_url fixture.
+pytest_plugins = ["tests.postgres"]
+
 SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_SECRET = "whsec_test"
 CHANNEL = "C1"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from bot.config import ConfigError, RetryPolicy, Settings
+from bot.config import ConfigError, DatabaseConfig, RetryPolicy, Settings
 
 REQUIRED = {
     "SLACK_BOT_TOKEN": "xoxb-1",
@@ -149,3 +151,167 @@ def test_retry_policy_backoff_is_exponential_and_capped() -> None:
     policy = RetryPolicy(attempts=5, base_delay=1.0, max_delay=5.0)
 
     assert [policy.delay(n) for n in range(1, 6)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+# --- the database: ASKCALL_DATABASE_URL, ASKCALL_DB_PATH, ASKCALL_DB_POOL_SIZE ----------------------------------
+def test_database_defaults_to_sqlite_at_the_db_path() -> None:
+    settings = Settings.from_env(REQUIRED)
+
+    assert settings.database == DatabaseConfig("sqlite", sqlite_path="./askcall.db", pool_size=10)
+    assert settings.database_url is None
+
+
+def test_db_path_stays_the_sqlite_shortcut() -> None:
+    settings = Settings.from_env(env(ASKCALL_DB_PATH="data/askcall.db"))
+
+    assert settings.database.scheme == "sqlite"
+    assert settings.database.sqlite_path == settings.db_path == "data/askcall.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///var/lib/askcall/askcall.db", "/var/lib/askcall/askcall.db"),
+        ("  SQLITE:///data/askcall.db  ", "/data/askcall.db"),
+        ("sqlite:////data/askcall.db", "/data/askcall.db"),
+        ("sqlite:///data/my%20files/askcall.db", "/data/my files/askcall.db"),
+    ],
+)
+def test_sqlite_url_wins_over_db_path(url: str, path: str) -> None:
+    settings = Settings.from_env(env(ASKCALL_DATABASE_URL=url, ASKCALL_DB_PATH="/elsewhere/other.db"))
+
+    assert settings.database.scheme == "sqlite"
+    assert settings.database.sqlite_path == path
+    # Callers that still read db_path open the same file.
+    assert settings.db_path == path
+    assert settings.database.url == "sqlite://" + path
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://askcall:s3cret@db.internal:5432/askcall?sslmode=require",
+        "postgres://askcall@db.internal/askcall",
+        "postgresql://askcall@[::1]:5433/askcall",
+        "postgresql://askcall@db1:5432,db2:5432/askcall?target_session_attrs=read-write",
+        "postgresql:///askcall?host=/run/postgresql",
+    ],
+)
+def test_postgresql_url_wins_and_reaches_asyncpg_unchanged(url: str) -> None:
+    settings = Settings.from_env(env(ASKCALL_DATABASE_URL=url, ASKCALL_DB_PATH="/data/askcall.db"))
+
+    assert settings.database.scheme == "postgresql"
+    assert settings.database.dsn == url
+    assert settings.database.sqlite_path is None
+    assert settings.database.pool_size == 10
+
+
+def test_pool_size_is_read() -> None:
+    settings = Settings.from_env(env(ASKCALL_DATABASE_URL="postgresql://u@h/db", ASKCALL_DB_POOL_SIZE=" 25 "))
+
+    assert settings.database.pool_size == settings.db_pool_size == 25
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "ten", "2.5"])
+def test_bad_pool_size_is_rejected(size: str) -> None:
+    with pytest.raises(ConfigError, match=r"ASKCALL_DB_POOL_SIZE=.*at least 1"):
+        Settings.from_env(env(ASKCALL_DB_POOL_SIZE=size))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:p@h/db", "unknown scheme 'mysql'"),
+        ("postgresql+asyncpg://u@h/db", "drop the driver suffix"),
+        ("/data/askcall.db", "is not a URL.*ASKCALL_DB_PATH"),
+        ("sqlite://askcall.db", "needs an absolute path after sqlite:/// \\(three slashes\\)"),
+        ("sqlite:askcall.db", "needs an absolute path"),
+        ("sqlite://./data/askcall.db", "needs an absolute path"),
+        ("sqlite:///", "names a folder"),
+        ("sqlite:///data/", "names a folder"),
+        ("sqlite:///:memory:", "in-memory"),
+        ("sqlite:///data/askcall.db?mode=ro", "takes no options"),
+        ("postgresql:///askcall", "names no host"),
+        ("postgresql://u:p@/askcall", "names no host"),
+        ("postgresql://u:p@db.internal", "names no database"),
+        ("postgresql://u:p@db.internal:5432/", "names no database"),
+        ("postgresql://u:p@db.internal:99999/db", "port from 1 to 65535"),
+        ("postgresql://u:p@db.internal:54x2/db", "port from 1 to 65535"),
+        ("postgresql://u:p@db.internal/db?sslmode=requre", "sslmode='requre' is not one of"),
+        ("postgresql://u:p@[::1/db", "not a valid URL"),
+    ],
+)
+def test_bad_database_url_gets_a_clear_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="ASKCALL_DATABASE_URL") as info:
+        Settings.from_env(env(ASKCALL_DATABASE_URL=url))
+
+    assert info.match(message)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://askcall:hunter2@db.internal/db?sslmode=requre", "postgresql://askcall:hunter2@db.internal:0/db"],
+)
+def test_errors_never_show_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(ASKCALL_DATABASE_URL=url))
+
+    assert "hunter2" not in str(info.value)
+    assert "askcall:***@db.internal" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        (
+            "postgresql://askcall:hunter2@db.internal:5432/askcall?sslmode=require",
+            "postgresql://askcall:***@db.internal:5432/askcall?sslmode=require",
+        ),
+        ("postgresql://askcall:p%40ss@word@db.internal/askcall", "postgresql://askcall:***@db.internal/askcall"),
+        (
+            "postgresql://askcall@db.internal/askcall?password=hunter2&sslmode=disable",
+            "postgresql://askcall@db.internal/askcall?password=***&sslmode=disable",
+        ),
+        ("postgres://db.internal/askcall", "postgres://db.internal/askcall"),
+    ],
+)
+def test_redacted_hides_the_password(url: str, redacted: str) -> None:
+    database = Settings.from_env(env(ASKCALL_DATABASE_URL=url)).database
+
+    assert database.redacted() == redacted
+    assert "hunter2" not in repr(database)
+    assert database.dsn == url  # asyncpg still gets the real password
+
+
+def test_settings_repr_never_shows_the_database_password() -> None:
+    settings = Settings.from_env(env(ASKCALL_DATABASE_URL="postgresql://askcall:hunter2@db.internal/askcall"))
+
+    assert "hunter2" not in repr(settings)
+
+
+def test_sqlite_redacted_form_is_its_absolute_url() -> None:
+    database = DatabaseConfig.sqlite("/data/askcall.db")
+
+    assert database.redacted() == database.url == "sqlite:///data/askcall.db"
+
+
+def test_replacing_db_path_moves_the_sqlite_database() -> None:
+    """Tests build settings with dataclasses.replace: db_path and database must move together."""
+    settings = Settings.from_env(env(ASKCALL_DATABASE_URL="sqlite:///data/askcall.db"))
+
+    moved = replace(settings, db_path="/tmp/other.db")
+
+    assert moved.database.sqlite_path == moved.db_path == "/tmp/other.db"
+
+
+def test_settings_built_directly_check_their_database_url() -> None:
+    with pytest.raises(ConfigError, match="names no database"):
+        Settings("xoxb-1", None, "ps_key", None, database_url="postgresql://u@db.internal")
+    settings = Settings("xoxb-1", None, "ps_key", None, database_url="sqlite:///data/a.db", db_path="/data/b.db")
+    assert settings.db_path == "/data/a.db"  # the URL wins, as in the environment
+
+
+def test_redacted_keeps_a_socket_url_readable() -> None:
+    url = "postgresql://askcall:hunter2@/askcall?host=/run/postgresql"
+
+    assert DatabaseConfig.from_url(url).redacted() == "postgresql://askcall:***@/askcall?host=/run/postgresql"

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin.webhooks import WEBHOOK_PATH, register_hint
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, DatabaseConfig, Settings
 from bot.pilot_status.admin import PERMISSION_UPDATED, PilotStatusAdmin, Webhook
 from bot.pilot_status.errors import (
     AuthenticationError,
@@ -22,7 +22,7 @@ from bot.pilot_status.errors import (
     TenantScopeError,
 )
 from bot.slack.scopes import missing_scopes
-from bot.store import StoreError, create_store, sqlite_url
+from bot.store import StoreError, create_store
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -225,10 +225,14 @@ def _points_here(url: str, target: str | None) -> bool:
 
 
 # --- database ----------------------------------------------------------------------------------
-async def check_database(path: str) -> Check:
-    where = path
-    fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
-    store = create_store(sqlite_url(path))
+async def check_database(database: DatabaseConfig) -> Check:
+    if database.sqlite_path is not None:
+        where = database.sqlite_path
+        fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
+    else:
+        where = database.redacted()
+        fix = "check ASKCALL_DATABASE_URL (host, port, database, user, password) and that PostgreSQL is running"
+    store = create_store(database.url, pool_size=1)
     try:
         await store.open()  # creates and migrates the database, exactly as `askcall serve` would
         version = await store.schema_version()
@@ -243,7 +247,8 @@ async def check_database(path: str) -> Check:
         return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
     finally:
         await store.close()
-    return passed(f"Database {where} is writable and up to date (schema version {version})")
+    backend = "SQLite" if database.sqlite_path is not None else "PostgreSQL"
+    return passed(f"Database {where} ({backend}) is writable and up to date (schema version {version})")
 
 
 # --- all together ------------------------------------------------------------------------------
@@ -255,7 +260,7 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
         slack, pilot, database, webhook = await asyncio.gather(
             check_slack(settings),
             check_pilot_status(ps, settings.pilot_status_base_url),
-            check_database(settings.db_path),
+            check_database(settings.database),
             check_webhook(ps, settings.public_url),
         )
     return [*checks, *slack, *pilot, database, webhook]

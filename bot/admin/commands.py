@@ -16,8 +16,8 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.config import ConfigError, Settings
-from bot.store import Store, StoreError, create_store, sqlite_url
+from bot.config import ConfigError, DatabaseConfig
+from bot.store import Store, StoreError, create_store
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -71,7 +71,7 @@ def add_admin_commands(commands: Any) -> None:
         description="One record per request created between --since and --until (UTC dates, both included): "
         "requested_at, requested_by (Slack user id), channel, number, phone (masked unless --full-phones), "
         "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at. "
-        "Reads ASKCALL_DB_PATH.",
+        "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
     export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
     export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
@@ -87,7 +87,7 @@ def add_admin_commands(commands: Any) -> None:
         "AGE ago, and the customer data of the webhook events and sent messages that belong to them. The "
         "requests stay (with empty phone and reason), so counts do not change. Safe to run again. "
         "AskCall also does this by itself every hour for ASKCALL_RETENTION_DAYS (default 180). "
-        "Reads ASKCALL_DB_PATH.",
+        "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
     purge.add_argument("--older-than", required=True, metavar="AGE", help="180d (days) or 12h (hours)")
     purge.add_argument("--dry-run", action="store_true", help="only say how many requests would be purged")
@@ -174,12 +174,16 @@ def _demo(args: argparse.Namespace, env: Env) -> int:
 
 
 # --- export and purge ----------------------------------------------------------------------------
-def existing_db_path(env: Env) -> str:
-    """ASKCALL_DB_PATH (same default as `askcall serve`); it must already exist."""
-    path = (env.get("ASKCALL_DB_PATH") or "").strip() or Settings.db_path
-    if not os.path.isfile(path):
-        raise ConfigError(f"no AskCall database at {os.path.abspath(path)}: set ASKCALL_DB_PATH to its path")
-    return path
+def existing_database(env: Env) -> DatabaseConfig:
+    """The database `askcall serve` would open (ASKCALL_DATABASE_URL, else ASKCALL_DB_PATH). A SQLite
+    file must exist already: an admin command never creates an empty database by mistake."""
+    database = DatabaseConfig.from_env(env)
+    path = database.sqlite_path
+    if path is not None and not os.path.isfile(path):
+        raise ConfigError(
+            f"no AskCall database at {os.path.abspath(path)}: set ASKCALL_DB_PATH (or ASKCALL_DATABASE_URL) to it"
+        )
+    return database
 
 
 def _export(args: argparse.Namespace, env: Env) -> int:
@@ -193,10 +197,10 @@ def _export(args: argparse.Namespace, env: Env) -> int:
     if until is not None and until < since:
         return _fail("--until is before --since", 2)
     start, end = day_bounds(since, until)
-    path = existing_db_path(env)
+    database = existing_database(env)
 
     async def run(out: TextIO) -> int:
-        store = await _open_store(path)
+        store = await _open_store(database)
         try:
             return await export(store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones)
         finally:
@@ -227,16 +231,16 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
         return _fail(str(error), 2)
     if args.batch_size < 1:
         return _fail("--batch-size must be at least 1", 2)
-    path = existing_db_path(env)
+    database = existing_database(env)
     cutoff = datetime.now(UTC).timestamp() - age
-    return asyncio.run(_run_purge(path, cutoff, args.dry_run, args.batch_size))
+    return asyncio.run(_run_purge(database, cutoff, args.dry_run, args.batch_size))
 
 
-async def _run_purge(path: str, cutoff: float, dry_run: bool, batch_size: int) -> int:
+async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
     from bot.admin.retention import purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    store = await _open_store(path)
+    store = await _open_store(database)
     try:
         if dry_run:
             count = await store.count_purgeable_requests(cutoff)
@@ -261,8 +265,8 @@ def _progress_printer(batch_size: int, stream: TextIO) -> Callable[[int, int], N
     return show
 
 
-async def _open_store(path: str) -> Store:
-    store = create_store(sqlite_url(path))
+async def _open_store(database: DatabaseConfig) -> Store:
+    store = create_store(database.url, pool_size=database.pool_size)
     try:
         await store.open()
     except StoreError:

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
+from bot.store import NewDelivery, open_store
 from tests.admin.conftest import RunCli
 from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
 from tests.conftest import CHANNEL
@@ -144,3 +145,51 @@ def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_a_sqlite_database_url_wins_over_db_path(
+    records, run_cli: RunCli, settings: Settings, monkeypatch
+) -> None:
+    monkeypatch.setenv("ASKCALL_DB_PATH", "/nowhere/askcall.db")
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", "sqlite://" + settings.db_path)  # an absolute tmp path
+
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 0, result.err
+    assert len(result.lines) == 4
+
+
+async def test_export_reads_a_postgresql_database(cli_env, run_cli: RunCli, monkeypatch, pg_url: str) -> None:
+    store = await open_store(pg_url)
+    try:
+        await store.create_request(
+            source_key="k1",
+            team_id="T1",
+            channel_id=CHANNEL,
+            user_id="U9",
+            phone_e164=GRANTED.e164,
+            reason="Reunião",
+            lang="pt-BR",
+            response_url=None,
+            parent=NewDelivery("k1:parent", "parent", {"channel": CHANNEL, "text": "x"}),
+        )
+    finally:
+        await store.close()
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", pg_url)
+
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 0, result.err
+    [record] = [json.loads(line) for line in result.lines]
+    assert (record["requested_by"], record["phone"], record["outcome"]) == ("U9", GRANTED.masked, "pending")
+
+
+async def test_an_unreachable_postgresql_is_one_clear_line(cli_env, run_cli: RunCli, monkeypatch) -> None:
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", "postgresql://askcall:hunter2@127.0.0.1:9/askcall")
+
+    result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
+
+    assert result.code == 1
+    assert "postgresql://askcall:***@127.0.0.1:9/askcall" in result.err
+    assert "hunter2" not in result.err
+    assert "Traceback" not in result.err

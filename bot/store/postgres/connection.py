@@ -16,10 +16,10 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bot.config import redact_url
 from bot.store.base import Store, StoreError
 from bot.store.postgres.schema import MIGRATIONS
 
@@ -38,18 +38,6 @@ class SchemaTooNew(StoreError):
     """The database was migrated by a newer AskCall; this one must not serve it."""
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for logs and status lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
-
-
 class PostgresConnection(Store):
     def __init__(self, url: str, *, pool_size: int = 10, **lease: Any) -> None:
         super().__init__(**lease)
@@ -59,7 +47,7 @@ class PostgresConnection(Store):
 
     @property
     def description(self) -> str:
-        return redact(self.url)
+        return redact_url(self.url)
 
     @property
     def latest_schema_version(self) -> int:
