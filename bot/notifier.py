@@ -2,9 +2,18 @@
 
 Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
 `deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
-outcome; a failed call is rescheduled with backoff (or Slack's Retry-After). After a crash, rows
-left inflight are reconciled with Slack (was the message already posted?) before being resent,
-so a restart neither loses nor duplicates a message.
+outcome; a failed call is rescheduled with backoff (or Slack's Retry-After).
+
+Exactly once: a post whose outcome is unknown (left inflight by a crash, or failed in a way that
+may have reached Slack: a dropped connection, a 5xx) is marked "unconfirmed" in its `last_error`,
+durably. Before it is sent again, Slack is asked whether it already has it
+(:meth:`SlackGateway.find_posted`, which joins a public channel when that is what it takes to read
+it). Found → adopted; absent → sent; the check itself failing for a while (rate limit, network) →
+checked again later. Where Slack can't tell at all (a channel that can't be joined or read, a
+response_url, a missing scope), the delivery is NOT sent again: it is marked dead with
+`last_error` "unverifiable: …", logged and counted with the dead deliveries. A rare lost notice is
+better than a duplicate in front of a customer's team; the operator can see and act on it.
+Only chat.update is resent without a check: editing a message to the same content is idempotent.
 """
 
 from __future__ import annotations
@@ -17,12 +26,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import RetryPolicy
-from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
+from bot.slack.gateway import PARENT, UPDATE, DeliveryError, SlackGateway
 from bot.store import DEAD, PENDING, Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
+
+# `last_error` prefixes: the last attempt may have reached Slack / Slack could not tell whether it did.
+UNCONFIRMED = "unconfirmed: "
+UNVERIFIABLE = "unverifiable: "
+
+
+def unconfirmed(delivery: Delivery) -> bool:
+    """Whether the delivery's last attempt may have reached Slack (so it must be checked first)."""
+    return delivery.kind != UPDATE and (delivery.last_error or "").startswith(UNCONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -63,20 +81,9 @@ class Notifier:
         await self._loop.stop()
 
     async def recover(self) -> None:
-        """Settle deliveries a previous process left inflight: adopt what Slack already has, resend the rest."""
+        """Deliveries a previous process left inflight may have reached Slack: check each before any resend."""
         for delivery in await self._store.inflight_deliveries():
-            try:
-                ts = await self._gateway.find_posted(delivery)
-            except DeliveryError as error:
-                log.warning(
-                    "could not check whether delivery %d reached Slack (%s); sending again", delivery.id, error.code
-                )
-                ts = None
-            if ts:
-                log.info("delivery %d was already in Slack before the restart", delivery.id)
-                await self._succeeded(delivery, ts, claim_next=False)
-            else:
-                await self._store.mark_delivery(delivery.id, PENDING)
+            await self._store.mark_delivery(delivery.id, PENDING, last_error=f"{UNCONFIRMED}restart")
         self.wake()
 
     async def _start_due(self) -> float | None:
@@ -106,12 +113,48 @@ class Notifier:
         whether the request has nothing else pending)."""
         await self._tasks.yield_to_inbound()
         try:
+            if unconfirmed(delivery):
+                ts = await self._already_posted(delivery)
+                if ts is not None:
+                    log.info(
+                        "Slack %s for request %d had already landed; not sent again", delivery.kind, delivery.request_id
+                    )
+                    return await self._succeeded(delivery, ts)
             ts = await self._gateway.execute(delivery)
+        except _Unverifiable as unknown:
+            await self._unverifiable(delivery, unknown.error)
+            return None, False
         except DeliveryError as error:
             await self._failed(delivery, error)
             return None, False
         await self._tasks.yield_to_inbound()
         return await self._succeeded(delivery, ts)
+
+    async def _already_posted(self, delivery: Delivery) -> str | None:
+        """Slack's ts for the delivery if it landed. A transient failure to check keeps it unconfirmed."""
+        try:
+            return await self._gateway.find_posted(delivery)
+        except DeliveryError as error:
+            if not error.transient:
+                raise _Unverifiable(error) from error
+            raise DeliveryError(
+                f"{UNCONFIRMED}check failed: {error.code}",
+                transient=True,
+                retry_after=error.retry_after,
+                ambiguous=True,
+            ) from error
+
+    async def _unverifiable(self, delivery: Delivery, error: DeliveryError) -> None:
+        log.error(
+            "Slack %s for request %d may or may not have landed, and Slack can't tell (%s); not sent again",
+            delivery.kind,
+            delivery.request_id,
+            error.code,
+        )
+        code = f"{UNVERIFIABLE}{error.code}"
+        await self._store.mark_delivery(delivery.id, DEAD, last_error=code, count_attempt=True)
+        if delivery.kind == PARENT and self.hooks is not None:
+            await self.hooks.failed(delivery.request_id, DeliveryError(code, transient=False))
 
     async def _succeeded(
         self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
@@ -123,6 +166,10 @@ class Notifier:
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         attempt = delivery.attempts + 1
+        if error.ambiguous and not error.code.startswith(UNCONFIRMED):
+            error = DeliveryError(
+                f"{UNCONFIRMED}{error.code}", transient=error.transient, retry_after=error.retry_after, ambiguous=True
+            )
         if error.transient and attempt < self._policy.attempts:
             delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
             log.warning(
@@ -144,3 +191,11 @@ class Notifier:
 
     def _backoff(self, attempt: int) -> float:
         return self._policy.delay(attempt) * (0.75 + random.random() / 4)
+
+
+class _Unverifiable(Exception):
+    """Slack can't tell whether an unconfirmed delivery landed."""
+
+    def __init__(self, error: DeliveryError) -> None:
+        super().__init__(error.code)
+        self.error = error

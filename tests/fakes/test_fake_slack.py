@@ -41,6 +41,7 @@ async def test_auth_test_reports_identity_and_scopes(fake: FakeSlack, client: As
 
 
 async def test_thread_reply_update_and_replies(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_member("C1")  # invited: its history is readable
     parent = await client.chat_postMessage(
         channel="C1",
         text="Asking +55…",
@@ -62,6 +63,7 @@ async def test_thread_reply_update_and_replies(fake: FakeSlack, client: AsyncWeb
 
 
 async def test_history_is_newest_first_and_skips_replies(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_member("C1")
     first = await client.chat_postMessage(channel="C1", text="one")
     await client.chat_postMessage(channel="C1", text="in thread", thread_ts=first["ts"])
     second = await client.chat_postMessage(channel="C1", text="two")
@@ -154,9 +156,15 @@ async def test_form_encoded_json_args_are_normalised(fake: FakeSlack, client: As
 async def test_views_users_and_usergroups(fake: FakeSlack, client: AsyncWebClient) -> None:
     fake.user_locales["U2"] = "en-US"
     fake.usergroups["S1"] = ["U1", "U2"]
-    view = {"type": "modal", "callback_id": "askcall_modal", "title": {"type": "plain_text", "text": "A"}}
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]
+    view = {
+        "type": "modal",
+        "callback_id": "askcall_modal",
+        "title": {"type": "plain_text", "text": "A"},
+        "blocks": blocks,
+    }
     opened = await client.views_open(trigger_id="1.2.abc", view=view)
-    await client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    await client.views_publish(user_id="U1", view={"type": "home", "blocks": blocks})
 
     assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "askcall_modal"
     assert fake.views[0]["callback_id"] == "askcall_modal"
