@@ -26,16 +26,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import RetryPolicy
-from bot.slack.gateway import PARENT, UPDATE, DeliveryError, SlackGateway
+from bot.slack.gateway import PARENT, UNVERIFIABLE, UPDATE, DeliveryError, SlackGateway
 from bot.store import DEAD, PENDING, Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
 
-# `last_error` prefixes: the last attempt may have reached Slack / Slack could not tell whether it did.
+# `last_error` prefix: the last attempt may have reached Slack (UNVERIFIABLE: and Slack can't tell).
 UNCONFIRMED = "unconfirmed: "
-UNVERIFIABLE = "unverifiable: "
 
 
 def unconfirmed(delivery: Delivery) -> bool:

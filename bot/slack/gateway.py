@@ -47,6 +47,8 @@ UNREACHABLE_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archi
 # `ok: false` answers after which Slack may have carried the call out anyway (Slack's docs for
 # internal_error / fatal_error: "It's possible some aspect of the operation succeeded").
 AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
+# `DeliveryError.code` prefix of a post in doubt that Slack can't confirm either way.
+UNVERIFIABLE = "unverifiable: "
 # History pages read back when looking for a message (200 messages each).
 MAX_HISTORY_PAGES = 10
 
@@ -65,6 +67,11 @@ class DeliveryError(Exception):
     @property
     def unreachable(self) -> bool:
         return self.code in UNREACHABLE_ERRORS
+
+    @property
+    def unverifiable(self) -> bool:
+        """A post in doubt that Slack can't confirm either way: it must not be sent again."""
+        return self.code.startswith(UNVERIFIABLE)
 
 
 class SlackGateway:

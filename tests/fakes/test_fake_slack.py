@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
@@ -20,17 +19,6 @@ from bot.fakes import (
     slash_command_body,
     view_submission_payload,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def client(fake: FakeSlack) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
 
 
 async def test_auth_test_reports_identity_and_scopes(fake: FakeSlack, client: AsyncWebClient) -> None:
