@@ -298,6 +298,12 @@ class FakeSlack(LoopbackServer):
         """Someone ran ``/invite @askcall`` in ``channel_id``."""
         self.channel(channel_id).member = True
 
+    def add_message(self, channel_id: str, text: str, *, user: str = "U9", ts: str | None = None) -> dict[str, Any]:
+        """A message someone else wrote in ``channel_id`` (not through the API: no call is recorded)."""
+        message = {"type": "message", "channel": channel_id, "ts": ts or self._new_ts(), "text": text, "user": user}
+        self.messages.append(message)
+        return message
+
     @staticmethod
     def dm_channel(user_id: str) -> str:
         """The id of the app's DM with ``user_id`` (what chat.postMessage to a user id posts into)."""
@@ -418,6 +424,8 @@ class FakeSlack(LoopbackServer):
 
     def _read_error(self, channel_id: str) -> str | None:
         """Why conversations.history / conversations.replies can't read ``channel_id``, or None."""
+        if not channel_id:
+            return "channel_not_found"
         if channel_id in self.unreachable_channels:
             return self.unreachable_channels[channel_id]
         channel = self.channel(channel_id)
@@ -689,14 +697,19 @@ class FakeSlack(LoopbackServer):
             la = _ts_key(str(latest))
             top = [m for m in top if _ts_key(m["ts"]) < la or (inclusive and _ts_key(m["ts"]) == la)]
         top.reverse()
-        limit = int(args.get("limit") or 0)
-        has_more = bool(limit) and len(top) > limit
-        if limit:
-            top = top[:limit]
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            # Our cursors name the last message of the previous page; the next page starts below it.
+            below = _ts_key(cursor.removeprefix("next_ts:"))
+            top = [m for m in top if _ts_key(m["ts"]) < below]
+        # Slack's default page is 100 messages, at most 1000.
+        limit = min(int(args.get("limit") or 100), 1000)
+        has_more = len(top) > limit
+        top = top[:limit]
         return self._ok(
             messages=[self._with_thread_info(m) for m in top],
             has_more=has_more,
-            response_metadata={"next_cursor": ""},
+            response_metadata={"next_cursor": f"next_ts:{top[-1]['ts']}" if has_more else ""},
         )
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:

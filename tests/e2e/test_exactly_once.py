@@ -135,6 +135,45 @@ async def test_dm_notice_whose_answer_never_arrived_is_sent_once_after_a_crash(
     assert posts(pilot) == []
 
 
+async def test_parent_found_in_a_busy_channel_pages_back_through_history(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    """250 messages landed after the parent while AskCall was down: the check pages back until it finds it."""
+    settings = patient(settings)
+    await crash_while_the_parent_is_posted(settings, slack, pilot)
+    (parent,) = parents(slack)
+    for n in range(250):
+        slack.add_message(CHANNEL, f"chat {n}")
+
+    async with running(settings, slack, pilot) as second:
+        await second.wait_idle()
+        assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
+        assert len(slack.calls_to("conversations.history")) == 2  # 200 + the page holding the parent
+        assert (await only_request(second)).parent_ts == parent["ts"]
+
+
+async def test_status_message_in_a_reps_thread_is_posted_once_after_a_crash(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    """The message shortcut: AskCall's status message is a reply in the thread of the rep's message."""
+    settings = patient(settings)
+    original = slack.add_message(CHANNEL, REASON, user=REP)
+    metadata = {"channel_id": CHANNEL, "thread_ts": original["ts"], "response_url": slack.response_url()}
+    async with running(settings, slack, pilot) as first:
+        slack.hang_next("chat.postMessage")
+        assert (await first.submit_modal(PHONE, REASON, metadata=metadata)).status == 200
+        await slack.wait_for(lambda: slack.hanging == 1)
+    slack.release_hung(answer=False)
+
+    async with running(settings, slack, pilot) as second:
+        await second.wait_idle()
+        (status,) = slack.thread_replies(CHANNEL, original["ts"])
+        assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
+        assert [c.args["ts"] for c in slack.calls_to("conversations.replies")] == [original["ts"]]
+        assert (await only_request(second)).parent_ts == status["ts"]
+        assert len(posts(pilot)) == 1
+
+
 # --- no crash: the answer is lost on the wire ----------------------------------------------------------------
 
 

@@ -285,3 +285,19 @@ async def test_hung_call_released_by_dropping_the_connection(fake: FakeSlack) ->
     with pytest.raises(aiohttp.ClientError):
         await call
     assert len(fake.messages) == 1
+
+
+async def test_history_pages_with_a_cursor(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_member("C1")
+    for n in range(5):
+        await client.chat_postMessage(channel="C1", text=str(n))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await client.conversations_history(channel="C1", limit=2, cursor=cursor)
+        seen += [m["text"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        assert bool(cursor) == page["has_more"]
+        if not cursor:
+            break
+    assert seen == ["4", "3", "2", "1", "0"]
