@@ -167,6 +167,8 @@ class FakeSlack(LoopbackServer):
         self.home_views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self.rejected_responses: list[dict[str, Any]] = []
+        # Every Block Kit payload refused as real Slack would: (method or "response_url", why).
+        self.invalid_payloads: list[tuple[str, str]] = []
         self.joined_channels: set[str] = set()
 
         self.unreachable_channels: dict[str, str] = {}
@@ -492,10 +494,13 @@ class FakeSlack(LoopbackServer):
                 return missing
         if method in _BLOCK_METHODS:
             if args.get("blocks") is not None and (why := blockkit.message_blocks_error(args["blocks"])):
+                self.invalid_payloads.append((method, why))
                 return self._err("invalid_blocks", why)
             if why := blockkit.message_text_error(args.get("text")):
+                self.invalid_payloads.append((method, why))
                 return self._err("msg_too_long", why)
         if method in _VIEW_METHODS and (why := blockkit.view_error(args.get("view"))):
+            self.invalid_payloads.append((method, why))
             return self._err("invalid_arguments", why)
         handler = self._methods.get(method)
         return handler(self, args) if handler is not None else self._ok()
@@ -564,7 +569,8 @@ class FakeSlack(LoopbackServer):
         if not isinstance(body, dict):
             body = {"_body": body}
         body["_name"] = name
-        if body.get("blocks") is not None and blockkit.message_blocks_error(body["blocks"]):
+        if body.get("blocks") is not None and (why := blockkit.message_blocks_error(body["blocks"])):
+            self.invalid_payloads.append(("response_url", why))
             self.rejected_responses.append(body)
             return web.Response(status=400, text="invalid_blocks")
         if self.fail_response_urls:

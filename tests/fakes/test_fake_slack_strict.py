@@ -66,6 +66,7 @@ async def test_invalid_blocks_are_refused_and_nothing_is_stored(
     assert error["error"] == "invalid_blocks"
     assert error["response_metadata"]["messages"][0].startswith("[ERROR] ")
     assert fake.messages == []
+    assert [method for method, _ in fake.invalid_payloads] == ["chat.postMessage"]
 
     parent = await client.chat_postMessage(channel="C1", text="ok", blocks=[section()])
     assert (await slack_error(client.chat_update(channel="C1", ts=parent["ts"], text="t", blocks=blocks)))[
