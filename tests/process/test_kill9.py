@@ -100,6 +100,7 @@ async def launch() -> AsyncIterator[Callable[[dict[str, str], Path], AskCallProc
 async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     async with FakeSlack() as slack, FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as pilot:
         yield slack, pilot
+    assert slack.invalid_payloads == []
 
 
 def process_env(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> dict[str, str]:
