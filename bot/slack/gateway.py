@@ -49,8 +49,10 @@ UNREACHABLE_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archi
 AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 # `DeliveryError.code` prefix of a post in doubt that Slack can't confirm either way.
 UNVERIFIABLE = "unverifiable: "
-# History pages read back when looking for a message (200 messages each).
+# History pages read back when looking for a message (200 messages each, newest first).
 MAX_HISTORY_PAGES = 10
+# The search starts this long before the delivery was queued: Slack stamps messages with its own clock.
+CLOCK_SKEW_MARGIN = 300.0
 
 
 class DeliveryError(Exception):
@@ -148,7 +150,7 @@ class SlackGateway:
             else:
                 response = await self.client.conversations_history(
                     channel=channel,
-                    oldest=str(delivery.created_at - 60),
+                    oldest=str(delivery.created_at - CLOCK_SKEW_MARGIN),
                     include_all_metadata=True,
                     limit=200,
                     cursor=cursor,
