@@ -2,9 +2,18 @@
 
 Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
 `deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
-outcome; a failed call is rescheduled with backoff (or Slack's Retry-After). After a crash, rows
-left inflight are reconciled with Slack (was the message already posted?) before being resent,
-so a restart neither loses nor duplicates a message.
+outcome; a failed call is rescheduled with backoff (or Slack's Retry-After).
+
+Exactly once: a post whose outcome is unknown (left inflight by a crash, or failed in a way that
+may have reached Slack: a dropped connection, a 5xx) is marked "unconfirmed" in its `last_error`,
+durably. Before it is sent again, Slack is asked whether it already has it
+(:meth:`SlackGateway.find_posted`, which joins a public channel when that is what it takes to read
+it). Found → adopted; absent → sent; the check itself failing for a while (rate limit, network) →
+checked again later. Where Slack can't tell at all (a channel that can't be joined or read, a
+response_url, a missing scope), the delivery is NOT sent again: it is marked dead with
+`last_error` "unverifiable: …", logged and counted with the dead deliveries. A rare lost notice is
+better than a duplicate in front of a customer's team; the operator can see and act on it.
+Only chat.update is resent without a check: editing a message to the same content is idempotent.
 """
 
 from __future__ import annotations
@@ -19,12 +28,20 @@ from dataclasses import dataclass
 from bot.config import RetryPolicy
 from bot.domain import DeliveryState
 from bot.leases import DELIVERIES, HeldWork
-from bot.slack.gateway import PARENT, DeliveryError, SlackGateway
+from bot.slack.gateway import PARENT, UNVERIFIABLE, UPDATE, DeliveryError, SlackGateway
 from bot.store import Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
+
+# `last_error` prefix: the last attempt may have reached Slack (UNVERIFIABLE: and Slack can't tell).
+UNCONFIRMED = "unconfirmed: "
+
+
+def unconfirmed(delivery: Delivery) -> bool:
+    """Whether the delivery's last attempt may have reached Slack (so it must be checked first)."""
+    return delivery.kind != UPDATE and (delivery.last_error or "").startswith(UNCONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -67,40 +84,25 @@ class Notifier:
         await self._loop.stop()
 
     async def sweep(self) -> None:
-        """Settle deliveries a dead process left inflight (their lease ran out): adopt what Slack
-        already has, resend the rest. A live process's deliveries are never touched."""
+        """Deliveries a dead process left inflight (their lease ran out) may have reached Slack: each
+        is checked before any resend. A live process's deliveries are never touched."""
         for delivery in await self._store.claim_abandoned_deliveries(time.time()):
-            with self._held.hold(DELIVERIES, delivery.id):
-                await self._reconcile(delivery)
+            await self._store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error=f"{UNCONFIRMED}takeover")
         self.wake()
-
-    async def _reconcile(self, delivery: Delivery) -> None:
-        try:
-            ts = await self._gateway.find_posted(delivery)
-        except DeliveryError as error:
-            log.warning(
-                "could not check whether delivery %d reached Slack (%s); sending again", delivery.id, error.code
-            )
-            ts = None
-        if ts:
-            log.info("delivery %d was already in Slack before it was taken over", delivery.id)
-            await self._succeeded(delivery, ts, claim_next=False)
-        else:
-            await self._store.mark_delivery(delivery.id, DeliveryState.PENDING)
 
     async def _start_due(self) -> float | None:
         deliveries, next_at = await self._store.claim_due(self._clock())
         for delivery in deliveries:
             await self._slots.acquire()
             if self._tasks.spawn(self._deliver(delivery), name=f"delivery-{delivery.id}") is None:
-                self._slots.release()  # shutting down: the row stays inflight and is reconciled at start-up
+                self._slots.release()  # shutting down: the row stays inflight until its lease runs out
         return next_at
 
     async def _deliver(self, delivery: Delivery) -> None:
         drained = False
         try:
             next_up: Delivery | None = delivery
-            # A claimed message cut short by shutdown stays inflight: start-up reconciles it with Slack.
+            # A claimed message cut short by shutdown stays inflight: whoever takes it over checks Slack first.
             while next_up is not None:
                 with self._held.hold(DELIVERIES, next_up.id):
                     next_up, drained = await self._deliver_one(next_up)
@@ -116,12 +118,48 @@ class Notifier:
         whether the request has nothing else pending)."""
         await self._tasks.yield_to_inbound()
         try:
+            if unconfirmed(delivery):
+                ts = await self._already_posted(delivery)
+                if ts is not None:
+                    log.info(
+                        "Slack %s for request %d had already landed; not sent again", delivery.kind, delivery.request_id
+                    )
+                    return await self._succeeded(delivery, ts)
             ts = await self._gateway.execute(delivery)
+        except _Unverifiable as unknown:
+            await self._unverifiable(delivery, unknown.error)
+            return None, False
         except DeliveryError as error:
             await self._failed(delivery, error)
             return None, False
         await self._tasks.yield_to_inbound()
         return await self._succeeded(delivery, ts)
+
+    async def _already_posted(self, delivery: Delivery) -> str | None:
+        """Slack's ts for the delivery if it landed. A transient failure to check keeps it unconfirmed."""
+        try:
+            return await self._gateway.find_posted(delivery)
+        except DeliveryError as error:
+            if not error.transient:
+                raise _Unverifiable(error) from error
+            raise DeliveryError(
+                f"{UNCONFIRMED}check failed: {error.code}",
+                transient=True,
+                retry_after=error.retry_after,
+                ambiguous=True,
+            ) from error
+
+    async def _unverifiable(self, delivery: Delivery, error: DeliveryError) -> None:
+        log.error(
+            "Slack %s for request %d may or may not have landed, and Slack can't tell (%s); not sent again",
+            delivery.kind,
+            delivery.request_id,
+            error.code,
+        )
+        code = f"{UNVERIFIABLE}{error.code}"
+        await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=code, count_attempt=True)
+        if delivery.kind == PARENT and self.hooks is not None:
+            await self.hooks.failed(delivery.request_id, DeliveryError(code, transient=False))
 
     async def _succeeded(
         self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
@@ -133,6 +171,10 @@ class Notifier:
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
         attempt = delivery.attempts + 1
+        if error.ambiguous and not error.code.startswith(UNCONFIRMED):
+            error = DeliveryError(
+                f"{UNCONFIRMED}{error.code}", transient=error.transient, retry_after=error.retry_after, ambiguous=True
+            )
         if error.transient and attempt < self._policy.attempts:
             delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
             log.warning(
@@ -158,3 +200,11 @@ class Notifier:
 
     def _backoff(self, attempt: int) -> float:
         return self._policy.delay(attempt) * (0.75 + random.random() / 4)
+
+
+class _Unverifiable(Exception):
+    """Slack can't tell whether an unconfirmed delivery landed."""
+
+    def __init__(self, error: DeliveryError) -> None:
+        super().__init__(error.code)
+        self.error = error

@@ -29,9 +29,13 @@ EXPECTED_BOT_SCOPES = {
     "commands",
     "chat:write",
     "chat:write.public",
-    # Only to check, after a crash, whether AskCall's own message was already posted.
+    # Only to check, after a crash, whether AskCall's own message was already posted
+    # (reading a public channel's history needs membership: join it; a DM needs its D… id).
     "channels:history",
     "groups:history",
+    "im:history",
+    "channels:join",
+    "im:write",
     # Each rep's locale (language), and membership of ASKCALL_ALLOWED_USERGROUPS.
     "users:read",
     "usergroups:read",

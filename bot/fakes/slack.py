@@ -5,6 +5,22 @@ at it; Bolt's ``respond()`` can be pointed at ``fake.response_url("r1")``.
 
 Also contains helpers to build and sign the requests Slack itself would send to the app
 (slash commands, interaction payloads).
+
+Invariant: the fake is at least as strict as real Slack wherever AskCall depends on it, so a test that
+passes here does not fail against Slack for a rule the fake skipped:
+
+* scopes are the ones ``manifest.yml`` grants (``oauth_config.scopes.bot``); every method checks its
+  scope and answers ``missing_scope`` with ``needed`` / ``provided`` like Slack;
+* membership: history reads answer ``not_in_channel`` unless the bot joined or was invited; a public
+  channel (``C…`` by default) is one AskCall only posts into through ``chat:write.public``; a private
+  one (``G…`` by default) is one it was invited to; posting into a private channel it is not in
+  answers ``channel_not_found``; ``conversations.join`` refuses private channels; joining a public
+  channel makes its whole history readable; ``chat.postMessage`` to a user id posts in the app's DM
+  with that user (``D…``);
+* GET methods read their arguments from the query string only; POST from the query, form or JSON;
+* every Block Kit payload (messages, views, response_url bodies) is validated
+  (:mod:`bot.fakes.blockkit`) and refused with ``invalid_blocks`` / ``invalid_arguments``;
+* :meth:`FakeSlack.hang_next` carries a call out and then never answers it (the caller dies meanwhile).
 """
 
 from __future__ import annotations
@@ -18,19 +34,24 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
 
+import yaml
 from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from bot.fakes import blockkit
 from bot.fakes.server import LoopbackServer
+from bot.slack.scopes import REQUIRED_BOT_SCOPES
 
 __all__ = [
-    "DEFAULT_SCOPES",
+    "FakeChannel",
     "FakeSlack",
     "SlackCall",
     "interaction_body",
+    "manifest_scopes",
     "shortcut_payload",
     "slack_signed_headers",
     "slash_command_body",
@@ -38,7 +59,38 @@ __all__ = [
     "view_submission_payload",
 ]
 
-DEFAULT_SCOPES = "commands,chat:write,chat:write.public,channels:history,groups:history,users:read,usergroups:read"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+
+# The scope each method needs (history reads depend on the conversation's kind, see _HISTORY_SCOPES).
+_METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.join": "channels:join",
+    "conversations.open": "im:write",
+    "users.info": "users:read",
+    "usergroups.users.list": "usergroups:read",
+}
+PUBLIC, PRIVATE, IM = "public", "private", "im"
+_HISTORY_SCOPES = {PUBLIC: "channels:history", PRIVATE: "groups:history", IM: "im:history"}
+_HISTORY_METHODS = ("conversations.history", "conversations.replies")
+_BLOCK_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+_VIEW_METHODS = ("views.open", "views.update", "views.publish")
+# A hung call is answered (or dropped) at the latest after this long, so a forgotten test can't hang forever.
+HANG_LIMIT = 60.0
+
+
+def manifest_scopes(path: Path = MANIFEST) -> str:
+    """The bot scopes ``manifest.yml`` grants, comma separated like Slack's ``x-oauth-scopes``.
+
+    Installed without the repository (``askcall demo`` from a wheel) there is no manifest: then the
+    scopes AskCall requires, which tests/test_manifest.py keeps equal to the manifest's.
+    """
+    if not path.is_file():
+        return ",".join(REQUIRED_BOT_SCOPES)
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return ",".join(manifest["oauth_config"]["scopes"]["bot"])
+
 
 # Arguments that slack_sdk may send as JSON strings when the request is form-encoded.
 _JSON_ARGS = ("blocks", "metadata", "attachments", "view")
@@ -58,12 +110,24 @@ class SlackCall:
 
 
 @dataclass
+class FakeChannel:
+    """One conversation as the fake sees it: its kind and whether the bot is in it."""
+
+    id: str
+    kind: str  # PUBLIC, PRIVATE or IM
+    member: bool
+    archived: bool = False
+    join_error: str | None = None  # what conversations.join answers instead (e.g. a Slack Connect channel)
+
+
+@dataclass
 class _Scripted:
     status: int = 200
     error: str | None = None
     retry_after: float | None = None
     delay: float = 0.0
     remaining: int = 1
+    hang: bool = False
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -84,14 +148,24 @@ class FakeSlack(LoopbackServer):
     """In-process fake of the Slack Web API methods AskCall uses."""
 
     def __init__(
-        self, token: str = "xoxb-test", bot_user_id: str = "UBOT", team_id: str = "T1", app_token: str = "xapp-test"
+        self,
+        token: str = "xoxb-test",
+        bot_user_id: str = "UBOT",
+        team_id: str = "T1",
+        app_token: str = "xapp-test",
+        *,
+        validate_blocks: bool = True,
     ) -> None:
         self.token = token
+        # Block Kit validation costs ~0.6 ms of CPU a message; only the benchmark's load fake turns it off.
+        self.validate_blocks = validate_blocks
         # App-level token for Socket Mode: only `apps.connections.open` accepts it.
         self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.team_id = team_id
-        self.scopes: str = DEFAULT_SCOPES
+        # Comma separated, like Slack's x-oauth-scopes header; tests may narrow it.
+        self.scopes: str = manifest_scopes()
+        self.channels: dict[str, FakeChannel] = {}
 
         self.calls: list[SlackCall] = []
         self.messages: list[dict[str, Any]] = []
@@ -101,6 +175,8 @@ class FakeSlack(LoopbackServer):
         self.home_views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self.rejected_responses: list[dict[str, Any]] = []
+        # Every Block Kit payload refused as real Slack would: (method or "response_url", why).
+        self.invalid_payloads: list[tuple[str, str]] = []
         self.joined_channels: set[str] = set()
 
         self.unreachable_channels: dict[str, str] = {}
@@ -117,6 +193,7 @@ class FakeSlack(LoopbackServer):
         self._ts_counter = itertools.count(100)
         self._last_sec = 0
         self._view_counter = itertools.count(1)
+        self._hung: list[asyncio.Future[bool]] = []
 
         super().__init__(self._build_app())
 
@@ -131,6 +208,7 @@ class FakeSlack(LoopbackServer):
         return app
 
     async def stop(self) -> None:
+        self.release_hung(answer=False)
         for socket in list(self.sockets):
             await socket.close()
         await super().stop()
@@ -173,6 +251,81 @@ class FakeSlack(LoopbackServer):
     def clear_scripts(self) -> None:
         """Forget every scripted answer: the service is healthy again."""
         self._scripts.clear()
+
+    def hang_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next ``times`` calls to ``method`` (a message IS stored), then never answer.
+
+        The response waits until :meth:`release_hung` (or :data:`HANG_LIMIT`): the caller gives up
+        or dies meanwhile, not knowing whether Slack did it. :attr:`hanging` counts the waiting calls.
+        """
+        self._scripts.setdefault(method, deque()).append(_Scripted(hang=True, remaining=times))
+
+    def release_hung(self, *, answer: bool = True) -> None:
+        """Let every hung call finish: with its real answer, or (``answer=False``) by dropping the connection."""
+        for waiter in self._hung:
+            if not waiter.done():
+                waiter.set_result(answer)
+        self._hung.clear()
+
+    @property
+    def hanging(self) -> int:
+        return sum(1 for waiter in self._hung if not waiter.done())
+
+    # ------------------------------------------------------------------ channels and membership
+    def channel(self, channel_id: str) -> FakeChannel:
+        """The conversation ``channel_id``; unknown ids get defaults from their prefix.
+
+        ``D…``: the app's DM with a user. ``G…``: a private channel the bot was invited to (the only
+        way it can post there). Anything else (``C…``): a public channel the bot is NOT a member of
+        and posts into with ``chat:write.public``; :meth:`add_member` models an invitation.
+        """
+        found = self.channels.get(channel_id)
+        if found is None:
+            if channel_id.startswith("D"):
+                found = FakeChannel(channel_id, IM, member=True)
+            elif channel_id.startswith("G"):
+                found = FakeChannel(channel_id, PRIVATE, member=True)
+            else:
+                found = FakeChannel(channel_id, PUBLIC, member=False)
+            self.channels[channel_id] = found
+        return found
+
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        private: bool = False,
+        member: bool = False,
+        archived: bool = False,
+        join_error: str | None = None,
+    ) -> FakeChannel:
+        """Declare a conversation explicitly (e.g. a private ``C…`` channel, an archived or Slack Connect one)."""
+        channel = FakeChannel(channel_id, PRIVATE if private else PUBLIC, member, archived, join_error)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_member(self, channel_id: str) -> None:
+        """Someone ran ``/invite @askcall`` in ``channel_id``."""
+        self.channel(channel_id).member = True
+
+    def add_message(self, channel_id: str, text: str, *, user: str = "U9", ts: str | None = None) -> dict[str, Any]:
+        """A message someone else wrote in ``channel_id`` (not through the API: no call is recorded)."""
+        message = {"type": "message", "channel": channel_id, "ts": ts or self._new_ts(), "text": text, "user": user}
+        self.messages.append(message)
+        return message
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The id of the app's DM with ``user_id`` (what chat.postMessage to a user id posts into)."""
+        return f"D{user_id}"
+
+    def granted(self) -> set[str]:
+        return {scope.strip() for scope in self.scopes.split(",") if scope.strip()}
+
+    def _missing_scope(self, needed: str) -> dict[str, Any] | None:
+        if needed in self.granted():
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": needed, "provided": self.scopes}
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Sleep ``seconds`` before answering the next ``times`` calls to ``method`` normally."""
@@ -237,7 +390,8 @@ class FakeSlack(LoopbackServer):
     @staticmethod
     async def _read_args(request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
-        if request.can_read_body:
+        # Like Slack, a GET's arguments come from the query string only: a GET body is ignored.
+        if request.method == "POST" and request.can_read_body:
             ctype = request.content_type
             if ctype == "application/json":
                 raw = await request.text()
@@ -260,8 +414,34 @@ class FakeSlack(LoopbackServer):
         return {"ok": True, **payload}
 
     @staticmethod
-    def _err(error: str) -> dict[str, Any]:
-        return {"ok": False, "error": error}
+    def _err(error: str, why: str | None = None) -> dict[str, Any]:
+        if why is None:
+            return {"ok": False, "error": error}
+        return {"ok": False, "error": error, "response_metadata": {"messages": [f"[ERROR] {why}"]}}
+
+    def _post_error(self, channel_id: str) -> str | None:
+        """Why chat.postMessage / chat.postEphemeral can't post in ``channel_id``, or None."""
+        if channel_id in self.unreachable_channels:
+            return self.unreachable_channels[channel_id]
+        channel = self.channel(channel_id)
+        if channel.archived:
+            return "is_archived"
+        if channel.member:
+            return None
+        if channel.kind == PRIVATE:
+            return "channel_not_found"  # a private channel the bot is not in does not exist for it
+        return None if "chat:write.public" in self.granted() else "not_in_channel"
+
+    def _read_error(self, channel_id: str) -> str | None:
+        """Why conversations.history / conversations.replies can't read ``channel_id``, or None."""
+        if not channel_id:
+            return "channel_not_found"
+        if channel_id in self.unreachable_channels:
+            return self.unreachable_channels[channel_id]
+        channel = self.channel(channel_id)
+        if channel.member:
+            return None
+        return "channel_not_found" if channel.kind == PRIVATE else "not_in_channel"
 
     # ------------------------------------------------------------------ HTTP handlers
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
@@ -286,18 +466,52 @@ class FakeSlack(LoopbackServer):
             return web.json_response(self._err("invalid_auth"))
 
         script = self._take_script(method)
-        if script is not None:
+        if script is not None and not script.hang:
             if script.delay > 0:
                 await asyncio.sleep(script.delay)
             failed = self._scripted_response(script, call)
             if failed is not None:
                 return failed
 
-        handler = self._methods.get(method)
-        body = handler(self, args) if handler is not None else self._ok()
+        body = self._answer(method, args)
         call.outcome = "ok" if body.get("ok") else str(body.get("error"))
+        if script is not None and script.hang and not await self._hang():
+            if request.transport is not None:
+                request.transport.abort()  # the answer never arrives
+            return web.Response(status=504)
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return web.json_response(body, headers=headers)
+
+    async def _hang(self) -> bool:
+        """Wait for :meth:`release_hung`; True to answer, False to drop the connection."""
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._hung.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, HANG_LIMIT)
+        except TimeoutError:
+            return False
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Scope and payload checks shared by every method, then the method itself."""
+        needed = _METHOD_SCOPES.get(method)
+        if needed is not None and (missing := self._missing_scope(needed)) is not None:
+            return missing
+        if method in _HISTORY_METHODS:
+            channel = self.channel(str(args.get("channel") or ""))
+            if (missing := self._missing_scope(_HISTORY_SCOPES[channel.kind])) is not None:
+                return missing
+        if method in _BLOCK_METHODS and self.validate_blocks:
+            if args.get("blocks") is not None and (why := blockkit.message_blocks_error(args["blocks"])):
+                self.invalid_payloads.append((method, why))
+                return self._err("invalid_blocks", why)
+            if why := blockkit.message_text_error(args.get("text")):
+                self.invalid_payloads.append((method, why))
+                return self._err("msg_too_long", why)
+        if method in _VIEW_METHODS and self.validate_blocks and (why := blockkit.view_error(args.get("view"))):
+            self.invalid_payloads.append((method, why))
+            return self._err("invalid_arguments", why)
+        handler = self._methods.get(method)
+        return handler(self, args) if handler is not None else self._ok()
 
     @staticmethod
     def _scripted_response(script: _Scripted, call: SlackCall) -> web.Response | None:
@@ -363,6 +577,11 @@ class FakeSlack(LoopbackServer):
         if not isinstance(body, dict):
             body = {"_body": body}
         body["_name"] = name
+        blocks = body.get("blocks") if self.validate_blocks else None
+        if blocks is not None and (why := blockkit.message_blocks_error(blocks)):
+            self.invalid_payloads.append(("response_url", why))
+            self.rejected_responses.append(body)
+            return web.Response(status=400, text="invalid_blocks")
         if self.fail_response_urls:
             self.rejected_responses.append(body)
             return web.Response(status=404, text="expired_url")
@@ -384,8 +603,10 @@ class FakeSlack(LoopbackServer):
         channel = args.get("channel")
         if not channel:
             return self._err("channel_not_found")
-        if channel in self.unreachable_channels:
-            return self._err(self.unreachable_channels[channel])
+        if channel[:1] in ("U", "W") and channel not in self.unreachable_channels:
+            channel = self.dm_channel(channel)  # a user id: the app's DM with that user
+        if error := self._post_error(channel):
+            return self._err(error)
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             return self._err("no_text")
         thread_ts = args.get("thread_ts") or None
@@ -413,6 +634,8 @@ class FakeSlack(LoopbackServer):
         channel, ts = args.get("channel"), args.get("ts")
         if channel in self.unreachable_channels:
             return self._err(self.unreachable_channels[channel])
+        if self.channel(channel or "").archived:
+            return self._err("is_archived")
         message = self.find_message(channel or "", ts or "")
         if message is None:
             return self._err("message_not_found")
@@ -435,8 +658,8 @@ class FakeSlack(LoopbackServer):
         channel = args.get("channel")
         if not channel:
             return self._err("channel_not_found")
-        if channel in self.unreachable_channels:
-            return self._err(self.unreachable_channels[channel])
+        if error := self._post_error(channel):
+            return self._err(error)
         ts = self._new_ts()
         self.ephemerals.append(
             {
@@ -462,8 +685,8 @@ class FakeSlack(LoopbackServer):
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel") or "", args.get("ts") or ""
-        if channel in self.unreachable_channels:
-            return self._err(self.unreachable_channels[channel])
+        if error := self._read_error(channel):
+            return self._err(error)
         message = self.find_message(channel, ts)
         if message is None:
             return self._err("thread_not_found")
@@ -477,8 +700,8 @@ class FakeSlack(LoopbackServer):
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel") or ""
-        if channel in self.unreachable_channels:
-            return self._err(self.unreachable_channels[channel])
+        if error := self._read_error(channel):
+            return self._err(error)
         inclusive = _truthy(args.get("inclusive"))
         oldest, latest = args.get("oldest"), args.get("latest")
         top = [m for m in self.channel_messages(channel) if m.get("thread_ts") in (None, m["ts"])]
@@ -489,24 +712,46 @@ class FakeSlack(LoopbackServer):
             la = _ts_key(str(latest))
             top = [m for m in top if _ts_key(m["ts"]) < la or (inclusive and _ts_key(m["ts"]) == la)]
         top.reverse()
-        limit = int(args.get("limit") or 0)
-        has_more = bool(limit) and len(top) > limit
-        if limit:
-            top = top[:limit]
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            # Our cursors name the last message of the previous page; the next page starts below it.
+            below = _ts_key(cursor.removeprefix("next_ts:"))
+            top = [m for m in top if _ts_key(m["ts"]) < below]
+        # Slack's default page is 100 messages, at most 1000.
+        limit = min(int(args.get("limit") or 100), 1000)
+        has_more = len(top) > limit
+        top = top[:limit]
         return self._ok(
             messages=[self._with_thread_info(m) for m in top],
             has_more=has_more,
-            response_metadata={"next_cursor": ""},
+            response_metadata={"next_cursor": f"next_ts:{top[-1]['ts']}" if has_more else ""},
         )
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = args.get("channel") or ""
-        error = self.unreachable_channels.get(channel)
+        channel_id = args.get("channel") or ""
+        error = self.unreachable_channels.get(channel_id)
         if error is not None and error != "not_in_channel":
             return self._err(error)  # e.g. private channel -> channel_not_found
-        self.unreachable_channels.pop(channel, None)
-        self.joined_channels.add(channel)
-        return self._ok(channel={"id": channel})
+        channel = self.channel(channel_id)
+        if channel.kind != PUBLIC:
+            return self._err("method_not_supported_for_channel_type")
+        if channel.archived:
+            return self._err("is_archived")
+        if channel.join_error is not None:
+            return self._err(channel.join_error)
+        self.unreachable_channels.pop(channel_id, None)
+        self.joined_channels.add(channel_id)
+        if channel.member:
+            return self._ok(channel={"id": channel_id}, warning="already_in_channel")
+        channel.member = True  # the whole history is readable from now on, like Slack
+        return self._ok(channel={"id": channel_id})
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            return self._err("users_list_not_supplied" if not users else "not_supported")
+        channel = self.channel(self.dm_channel(users[0]))
+        return self._ok(channel={"id": channel.id})
 
     def _store_view(self, view: Any, view_id: str | None = None) -> dict[str, Any]:
         body = dict(view) if isinstance(view, dict) else {}
@@ -573,6 +818,7 @@ class FakeSlack(LoopbackServer):
         "conversations.replies": _conversations_replies,
         "conversations.history": _conversations_history,
         "conversations.join": _conversations_join,
+        "conversations.open": _conversations_open,
         "views.open": _views_open,
         "views.update": _views_update,
         "views.publish": _views_publish,

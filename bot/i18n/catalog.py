@@ -52,6 +52,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Algo deu errado do nosso lado e nada foi enviado ao cliente. Tente de novo em instantes.",
         "en": "Something went wrong on our side and nothing was sent to the customer. Try again shortly.",
     },
+    "error.unverifiable": {
+        "pt-BR": (
+            "O AskCall reiniciou enquanto publicava seu pedido em <#{channel}> e o Slack não deixa conferir se a "
+            "mensagem chegou, então não publiquei de novo nem enviei nada ao cliente. Se a mensagem não estiver "
+            "no canal, tente de novo."
+        ),
+        "en": (
+            "AskCall restarted while posting your request in <#{channel}>, and Slack doesn't let it check whether "
+            "the message arrived, so I didn't post it again and sent nothing to the customer. If the message is not "
+            "in the channel, try again."
+        ),
+    },
     "error.channel_unreachable": {
         "pt-BR": (
             "Não consigo publicar em <#{channel}>, então não enviei nada ao cliente. "

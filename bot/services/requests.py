@@ -128,11 +128,12 @@ class RequestService(Service):
         if request is None:
             return
         tr = Translator(request.lang)
-        text = (
-            tr.t("error.channel_unreachable", channel=request.channel_id)
-            if error.unreachable
-            else tr.t("error.internal")
-        )
+        if error.unverifiable:
+            text = tr.t("error.unverifiable", channel=request.channel_id)
+        elif error.unreachable:
+            text = tr.t("error.channel_unreachable", channel=request.channel_id)
+        else:
+            text = tr.t("error.internal")
         notice = _notice_to_rep(request, text)
         if await self._store.transition(
             request_id, [RequestState.NEW], RequestState.UNDELIVERABLE, [notice], error_code=error.code

@@ -8,6 +8,9 @@ REQUIRED_BOT_SCOPES: tuple[str, ...] = (
     "chat:write.public",
     "channels:history",
     "groups:history",
+    "im:history",
+    "channels:join",
+    "im:write",
     "users:read",
     "usergroups:read",
 )

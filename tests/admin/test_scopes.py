@@ -19,11 +19,14 @@ def test_required_scopes_equal_the_manifest_bot_scopes() -> None:
 
 
 def test_missing_scopes_reads_the_header_as_slack_sends_it() -> None:
-    assert missing_scopes(",".join(REQUIRED_BOT_SCOPES) + ",im:write") == []
+    assert missing_scopes(",".join(REQUIRED_BOT_SCOPES) + ",reactions:write") == []
     assert missing_scopes("commands, chat:write") == [
         "chat:write.public",
         "channels:history",
         "groups:history",
+        "im:history",
+        "channels:join",
+        "im:write",
         "users:read",
         "usergroups:read",
     ]

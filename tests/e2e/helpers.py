@@ -8,11 +8,12 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
-from bot.config import Settings
+from bot.config import RetryPolicy, Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
 from bot.fakes.slack import FakeSlack, SlackCall
@@ -29,6 +30,15 @@ REASON = "Podemos te ligar para fechar o pedido?"
 DAY = 24 * 3600
 
 EXAMPLE = "Exemplo: `/askcall +55 11 98765-4321"
+
+
+def patient(settings: Settings) -> Settings:
+    """Slack retries that don't give up during the test, and a short shutdown grace (a crash, near enough)."""
+    return replace(
+        settings,
+        slack_retry=RetryPolicy(attempts=1000, base_delay=0.05, max_delay=0.1, max_retry_after=5),
+        shutdown_grace=0.1,
+    )
 
 
 def free_port() -> int:

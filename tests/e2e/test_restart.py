@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import pytest
-
-from bot.config import RetryPolicy, Settings
+from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from tests.conftest import CHANNEL, REP, start_server, stop_server
@@ -21,6 +17,7 @@ from tests.e2e.helpers import (
     only_parent,
     only_reply,
     only_request,
+    patient,
     posts,
     render,
     replies,
@@ -28,15 +25,6 @@ from tests.e2e.helpers import (
     running,
     updates_of,
 )
-
-
-def patient(settings: Settings) -> Settings:
-    """Slack retries that don't give up during the test, and a short shutdown grace (a crash, near enough)."""
-    return replace(
-        settings,
-        slack_retry=RetryPolicy(attempts=1000, base_delay=0.05, max_delay=0.1, max_retry_after=5),
-        shutdown_grace=0.1,
-    )
 
 
 def reply_delivery(settings: Settings) -> dict[str, object]:
@@ -217,16 +205,12 @@ async def test_answer_stored_but_not_processed_before_the_crash_is_processed_aft
         assert (await only_request(second)).outcome == "TEMPORARY"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="find_posted() can only look for parents and thread replies; a DM notice (no response_url) left "
-    "inflight by a crash is sent again",
-)
 async def test_dm_notice_in_flight_during_a_crash_is_not_sent_twice(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
 ) -> None:
+    """The modal has no response_url: the rep's notice is a DM. Slack stores it; AskCall dies before the answer."""
     settings = patient(settings)
-    slack.unreachable_channels[CHANNEL] = "channel_not_found"
+    slack.add_channel(CHANNEL, private=True)  # private and AskCall not invited: channel_not_found
     first = await start_server(settings, slack, pilot)
     try:
         slack.fail_next("chat.postMessage", error="channel_not_found")  # the parent
@@ -239,7 +223,10 @@ async def test_dm_notice_in_flight_during_a_crash_is_not_sent_twice(
 
     async with running(settings, slack, pilot) as second:
         await second.wait_idle()
-    assert [m["channel"] for m in slack.messages] == [REP]
+    dm = slack.dm_channel(REP)
+    assert [m["channel"] for m in slack.messages] == [dm]
+    assert [c.args["users"] for c in slack.calls_to("conversations.open")] == [REP]
+    assert [c.args["channel"] for c in slack.calls_to("conversations.history")] == [dm]
 
 
 async def test_graceful_stop_lets_an_inflight_pilot_status_call_finish(

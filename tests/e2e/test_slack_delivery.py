@@ -186,7 +186,7 @@ async def test_unreachable_channel_from_the_modal_without_response_url_sends_a_d
     assert posts(server.pilot) == []
     assert slack.responses == []
     (dm,) = slack.messages
-    assert dm["channel"] == REP
+    assert dm["channel"] == slack.dm_channel(REP)
     assert "/invite @askcall" in dm["text"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
@@ -22,17 +21,6 @@ from bot.fakes import (
 )
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as server:
-        yield server
-
-
-@pytest.fixture
-def client(fake: FakeSlack) -> AsyncWebClient:
-    return AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-
-
 async def test_auth_test_reports_identity_and_scopes(fake: FakeSlack, client: AsyncWebClient) -> None:
     fake.scopes = "commands,chat:write"
     resp = await client.auth_test()
@@ -41,6 +29,7 @@ async def test_auth_test_reports_identity_and_scopes(fake: FakeSlack, client: As
 
 
 async def test_thread_reply_update_and_replies(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_member("C1")  # invited: its history is readable
     parent = await client.chat_postMessage(
         channel="C1",
         text="Asking +55…",
@@ -62,6 +51,7 @@ async def test_thread_reply_update_and_replies(fake: FakeSlack, client: AsyncWeb
 
 
 async def test_history_is_newest_first_and_skips_replies(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_member("C1")
     first = await client.chat_postMessage(channel="C1", text="one")
     await client.chat_postMessage(channel="C1", text="in thread", thread_ts=first["ts"])
     second = await client.chat_postMessage(channel="C1", text="two")
@@ -154,9 +144,15 @@ async def test_form_encoded_json_args_are_normalised(fake: FakeSlack, client: As
 async def test_views_users_and_usergroups(fake: FakeSlack, client: AsyncWebClient) -> None:
     fake.user_locales["U2"] = "en-US"
     fake.usergroups["S1"] = ["U1", "U2"]
-    view = {"type": "modal", "callback_id": "askcall_modal", "title": {"type": "plain_text", "text": "A"}}
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]
+    view = {
+        "type": "modal",
+        "callback_id": "askcall_modal",
+        "title": {"type": "plain_text", "text": "A"},
+        "blocks": blocks,
+    }
     opened = await client.views_open(trigger_id="1.2.abc", view=view)
-    await client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    await client.views_publish(user_id="U1", view={"type": "home", "blocks": blocks})
 
     assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "askcall_modal"
     assert fake.views[0]["callback_id"] == "askcall_modal"

@@ -100,6 +100,7 @@ async def launch() -> AsyncIterator[Callable[[dict[str, str], Path], AskCallProc
 async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     async with FakeSlack() as slack, FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as pilot:
         yield slack, pilot
+    assert slack.invalid_payloads == []
 
 
 def process_env(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> dict[str, str]:
@@ -200,3 +201,27 @@ async def test_kill9_during_pilot_status_call_never_resends(fakes, tmp_path: Pat
     log = (tmp_path / "askcall.log").read_text()
     assert "98765-4321" not in log and "5511987654321" not in log
     assert slack.token not in log and pilot.api_key not in log
+
+
+async def test_kill9_after_slack_stored_the_parent_in_a_channel_askcall_never_joined(
+    fakes, tmp_path: Path, launch
+) -> None:
+    """chat:write.public: C1 is public and AskCall is not a member, so reading it back means joining it first."""
+    slack, pilot = fakes
+    assert not slack.channel("C1").member
+    app = launch(process_env(slack, pilot, tmp_path), tmp_path / "askcall.log")
+    await app.start()
+    slack.hang_next("chat.postMessage")  # Slack stores the parent; its answer never arrives
+    async with aiohttp.ClientSession() as http:
+        assert await app.command(http, "+55 11 98765-4321 Podemos ligar?", slack.response_url()) == 200
+    await slack.wait_for(lambda: slack.hanging == 1, timeout=10)
+    await app.kill9()
+    slack.release_hung(answer=False)
+
+    await app.start()
+    await slack.wait_for(lambda: len(pilot.permission_requests) == 1, timeout=15)
+    await asyncio.sleep(0.5)  # nothing else may arrive
+    assert len([m for m in slack.messages if not m.get("thread_ts")]) == 1
+    assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
+    assert [c.args["channel"] for c in slack.calls_to("conversations.join")] == ["C1"]
+    assert await app.terminate() == 0

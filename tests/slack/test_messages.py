@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 from bot.domain import Request
+from bot.fakes import blockkit
 from bot.i18n import LANGUAGES, Translator
+from bot.slack.home import MAX_ITEMS_PER_GROUP, home_view
 from bot.slack.messages import (
     MODAL_CALLBACK_ID,
     PHONE_ACTION,
@@ -239,9 +240,9 @@ def test_parent_blocks_are_valid_block_kit(lang: str, overrides: dict[str, Any])
 
     parsed = Block.parse_all(message["blocks"])
     assert len(parsed) == len(message["blocks"]) == 4
-    for block in parsed:
-        assert block is not None
-        block.validate_json()
+    # The fake Slack's checks: slack_sdk's validators, recursively, plus the limits it leaves out.
+    assert blockkit.message_blocks_error(message["blocks"]) is None
+    assert blockkit.message_text_error(message["text"]) is None
 
 
 @pytest.mark.parametrize("reason", ["&" * REASON_MAX_LENGTH, "a<<" * 341, "x>>" * 341, "<\n" * 512])
@@ -272,11 +273,7 @@ def test_request_modal_is_a_valid_view(lang: str, phone: str) -> None:
     metadata = {"channel_id": "C1", "response_url": "https://hooks.slack.com/commands/T1/1/abc"}
     modal = request_modal(Translator(lang), private_metadata=metadata, phone=phone)
 
-    View(**modal).validate_json()
-    parsed = Block.parse_all(modal["blocks"])
-    for block in parsed:
-        assert block is not None
-        block.validate_json()
+    assert blockkit.view_error(modal) is None
 
 
 def test_request_modal_structure() -> None:
@@ -372,3 +369,16 @@ def test_status_line_outcome_wins_over_state() -> None:
 )
 def test_answer_text(overrides: dict[str, Any], expected: str) -> None:
     assert answer_text(make_request(state="answered", **overrides), Translator("en")) == expected
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_fullest_home_tab_is_a_valid_view(lang: str) -> None:
+    """Every group over its cap, every reason at the longest and most escaped: still within Slack's limits."""
+    now = 1_700_000_000.0
+    kinds = [{"outcome": "PERMANENT"}, {}, {"outcome": "NO_PERMISSION"}]
+    requests = [
+        make_request(id=n, reason="<&>" * REASON_MAX_LENGTH, **kinds[n % 3]) for n in range(3 * MAX_ITEMS_PER_GROUP + 9)
+    ]
+    view = home_view(requests, tr=Translator(lang), now=now, dm_answers=True, link=lambda r: f"<https://x/{r.id}|x>")
+    assert blockkit.view_error(view) is None
+    assert len(view["blocks"]) <= blockkit.MAX_VIEW_BLOCKS
