@@ -201,7 +201,7 @@ def _read(text: str, start: int, shape: _Shape, region: str, *, international: b
 
 
 def _refused(raw: str) -> PhoneParse:
-    """A run that is no number, and whose end is unknown: nothing after it is read as a reason."""
+    """Refused before a reason is looked for (the run is too long, or a letter is glued to it)."""
     return PhoneParse(None, "", PhoneProblem.INVALID, raw=_shorten(raw))
 
 

@@ -246,7 +246,7 @@ async def test_a_reason_of_exactly_1024_characters_is_accepted(server: Server) -
     assert len(sent.json["text"]) == 1024
 
 
-@pytest.mark.parametrize("word", ["help", "  AJUDA  "])
+@pytest.mark.parametrize("word", ["help", "  AJUDA  ", "\u200bajuda\u200e"])
 async def test_help_shows_the_usage(server: Server, word: str) -> None:
     response = await server.command(word)
     assert response.status == 200
@@ -258,7 +258,7 @@ async def test_help_shows_the_usage(server: Server, word: str) -> None:
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
 
 
-@pytest.mark.parametrize("text", ["", "   "])
+@pytest.mark.parametrize("text", ["", "   ", "\u200b \u2060"])
 async def test_bare_command_opens_the_modal(server: Server, text: str) -> None:
     slack: FakeSlack = server.slack
     response = await server.command(text, trigger_id="1234.5678.trigger")
