@@ -13,6 +13,10 @@ CATALOG: dict[str, dict[str, str]] = {
             "*Como usar o AskCall*\n"
             "• `/askcall +55 11 98765-4321 Podemos te ligar para fechar o pedido?` pede ao cliente, "
             "pelo WhatsApp, permissão para ligar. O motivo é opcional.\n"
+            "• O número vem primeiro, escrito como quiser (`11987654321`, `(11) 98765-4321`, "
+            "`tel:+5511987654321`, `https://wa.me/5511987654321`). Ele vai até a primeira letra, vírgula ou "
+            "quebra de linha: se o motivo começa com um número, separe com uma vírgula "
+            "(`/askcall 11 98765-4321, 2 pedidos atrasados`).\n"
             "• `/askcall` sem texto abre um formulário.\n"
             "• A resposta do cliente aparece na conversa (thread) da mensagem que o AskCall publica no canal.\n"
             "O WhatsApp só permite 1 pedido a cada 24 h e 2 a cada 7 dias por cliente, e só enquanto a "
@@ -22,6 +26,10 @@ CATALOG: dict[str, dict[str, str]] = {
             "*How to use AskCall*\n"
             "• `/askcall +55 11 98765-4321 May we call you to close the order?` asks the customer, "
             "over WhatsApp, for permission to call. The reason is optional.\n"
+            "• The number comes first, written any way you like (`11987654321`, `(11) 98765-4321`, "
+            "`tel:+5511987654321`, `https://wa.me/5511987654321`). It runs up to the first letter, comma or "
+            "line break: if your reason starts with a number, put a comma after the phone "
+            "(`/askcall 11 98765-4321, 2 late orders`).\n"
             "• `/askcall` with no text opens a form.\n"
             "• The customer's answer appears in the thread of the message AskCall posts in the channel.\n"
             "WhatsApp allows 1 request per 24 h and 2 per 7 days per customer, and only while the 24 h "
@@ -39,6 +47,19 @@ CATALOG: dict[str, dict[str, str]] = {
     "error.phone_invalid": {
         "pt-BR": "`{raw}` não é um número de telefone válido. Confira o DDD e a quantidade de dígitos.",
         "en": "`{raw}` is not a valid phone number. Check the area code and the number of digits.",
+    },
+    "error.phone_invalid_command": {
+        "pt-BR": (
+            "Li `{raw}` como o número do cliente, e não é um número de telefone válido: nada foi enviado. "
+            "Confira o DDD e a quantidade de dígitos. O número vai até a primeira letra, vírgula ou quebra de "
+            "linha; se o motivo começa com um número, separe com uma vírgula: `/askcall 11 98765-4321, 2 pedidos`"
+        ),
+        "en": (
+            "I read `{raw}` as the customer's number, and it is not a valid phone number: nothing was sent. "
+            "Check the area code and the number of digits. The number runs up to the first letter, comma or line "
+            "break; if your reason starts with a number, put a comma after the phone: "
+            "`/askcall 11 98765-4321, 2 orders`"
+        ),
     },
     "error.phone_not_mobile": {
         "pt-BR": "`{raw}` parece ser um telefone fixo. O WhatsApp precisa de um número de celular.",

@@ -1,10 +1,16 @@
-"""What a rep typed → a phone number and a reason, or the problems to show them."""
+"""What a rep typed → a phone number and a reason, or the problems to show them.
+
+Invariant: a phone is accepted only as `bot.phones` reads it (the whole leading number, never a
+number found elsewhere), and a reason is what the customer will read: without invisible
+characters, trimmed, at most `REASON_MAX_LENGTH` characters. An empty reason stays empty here;
+`RequestService.submit` replaces it with the catalogue's default question.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.phones import PhoneProblem, parse_phone, split_phone_and_reason
+from bot.phones import PhoneProblem, read_phone_field, split_phone_and_reason, strip_invisible
 from bot.slack.messages import REASON_MAX_LENGTH
 
 PHONE_FIELD = "phone"
@@ -15,6 +21,8 @@ _PHONE_MESSAGES = {
     PhoneProblem.INVALID: "error.phone_invalid",
     PhoneProblem.NOT_MOBILE: "error.phone_not_mobile",
 }
+# In a command the rep also needs to know where AskCall thinks the number ends.
+_COMMAND_PHONE_MESSAGES = {**_PHONE_MESSAGES, PhoneProblem.INVALID: "error.phone_invalid_command"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ def from_command_text(text: str, region: str) -> ValidInput | list[Problem]:
     parsed = split_phone_and_reason(text, region)
     problems: list[Problem] = []
     if parsed.problem is not None:
-        problems.append(_phone_problem(parsed.problem, parsed.raw))
+        problems.append(_phone_problem(_COMMAND_PHONE_MESSAGES[parsed.problem], parsed.raw))
     problems += _reason_problems(parsed.rest)
     if problems or parsed.e164 is None:
         return problems
@@ -44,20 +52,21 @@ def from_command_text(text: str, region: str) -> ValidInput | list[Problem]:
 
 
 def from_fields(phone: str, reason: str, region: str) -> ValidInput | list[Problem]:
-    e164, problem = parse_phone(phone.strip(), region)
+    parsed = read_phone_field(phone, region)
+    reason = strip_invisible(reason).strip()
     problems: list[Problem] = []
-    if problem is not None:
-        problems.append(_phone_problem(problem, phone.strip()))
-    problems += _reason_problems(reason.strip())
-    if problems or e164 is None:
+    if parsed.problem is not None:
+        problems.append(_phone_problem(_PHONE_MESSAGES[parsed.problem], parsed.raw))
+    problems += _reason_problems(reason)
+    if problems or parsed.e164 is None:
         return problems
-    return ValidInput(e164, reason.strip())
+    return ValidInput(parsed.e164, reason)
 
 
-def _phone_problem(problem: PhoneProblem, raw: str) -> Problem:
-    # The raw text is shown back inside a code span; keep it short and free of backticks.
-    shown = raw.replace("`", "'")[:40]
-    return Problem(PHONE_FIELD, _PHONE_MESSAGES[problem], {"raw": shown})
+def _phone_problem(message_key: str, raw: str) -> Problem:
+    # The raw text is shown back inside a code span (bot.phones keeps it short): no backticks, one line.
+    shown = raw.replace("`", "'").replace("\n", " ")
+    return Problem(PHONE_FIELD, message_key, {"raw": shown})
 
 
 def _reason_problems(reason: str) -> list[Problem]:

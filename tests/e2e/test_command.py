@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -30,6 +31,7 @@ from tests.e2e.helpers import (
     slack_writes,
     updates_of,
 )
+from tests.opcount import python_lines
 
 # --- happy path ---------------------------------------------------------------------------------------------
 
@@ -128,6 +130,11 @@ async def test_empty_reason_uses_the_default_from_the_catalogue(server: Server) 
         "+55 (11) 98765-4321 motivo",
         "(11)98765-4321 motivo",
         "11.98765.4321 motivo",
+        "11987654321, motivo",
+        "tel:+5511987654321 motivo",
+        "https://wa.me/5511987654321 motivo",
+        "https://wa.me/5511987654321?text=Ol%C3%A1 motivo",
+        "\u202a+55 11 98765-4321\u202c \u200bmotivo\u200e",
     ],
 )
 async def test_any_human_spelling_of_the_number_reaches_pilot_status_as_e164(server: Server, text: str) -> None:
@@ -199,8 +206,17 @@ async def test_the_ack_does_not_wait_for_pilot_status(server: Server) -> None:
     ("text", "fragment"),
     [
         ("hello", "Não encontrei um número de telefone"),
-        ("123 oi", "`123` não é um número de telefone válido"),
-        ("+55 11 1234 ligar", "`+55 11 1234` não é um número de telefone válido"),
+        ("123 oi", "Li `123` como o número do cliente, e não é um número de telefone válido"),
+        ("+55 11 1234 ligar", "Li `+55 11 1234` como o número do cliente"),
+        # A typo is refused as read, never mined for another valid number inside it (issue 10).
+        ("+55 11 98765-43210 oi", "Li `+55 11 98765-43210` como o número do cliente"),
+        ("11 1198765-4321 oi", "Li `11 1198765-4321` como o número do cliente"),
+        ("11 98765-432O oi", "Li `11 98765-432O` como o número do cliente"),
+        # Digits right after the number are part of it: the rep is told to separate them.
+        ("11987654321 2 pedidos", "Li `11987654321 2` como o número do cliente"),
+        ("11987654321 2 pedidos", "separe com uma vírgula: `/askcall 11 98765-4321, 2 pedidos`"),
+        ("1198765432 1 pedido", "Li `1198765432 1` como o número do cliente"),
+        ("Ligar para 11 98765-4321 amanhã", "Não encontrei um número de telefone"),
         ("(11) 3333-4444 ligar", "`(11) 3333-4444` parece ser um telefone fixo"),
         (f"{PHONE} " + "a" * 1025, "O motivo tem 1025 caracteres; o WhatsApp aceita no máximo 1024"),
         (f"{PHONE} " + "&amp;" * 1025, "O motivo tem 1025 caracteres"),
@@ -230,7 +246,7 @@ async def test_a_reason_of_exactly_1024_characters_is_accepted(server: Server) -
     assert len(sent.json["text"]) == 1024
 
 
-@pytest.mark.parametrize("word", ["help", "  AJUDA  "])
+@pytest.mark.parametrize("word", ["help", "  AJUDA  ", "\u200bajuda\u200e"])
 async def test_help_shows_the_usage(server: Server, word: str) -> None:
     response = await server.command(word)
     assert response.status == 200
@@ -242,7 +258,7 @@ async def test_help_shows_the_usage(server: Server, word: str) -> None:
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
 
 
-@pytest.mark.parametrize("text", ["", "   "])
+@pytest.mark.parametrize("text", ["", "   ", "\u200b \u2060"])
 async def test_bare_command_opens_the_modal(server: Server, text: str) -> None:
     slack: FakeSlack = server.slack
     response = await server.command(text, trigger_id="1234.5678.trigger")
@@ -303,3 +319,80 @@ async def test_the_full_number_is_never_shown_in_slack_nor_logged(
     for spelled in (DIGITS, E164, "98765-4321", "5521998765432", "99876-5432"):
         assert spelled not in logged
     assert only_parent(server.slack) == parent
+
+
+# --- what the customer reads ----------------------------------------------------------------------------------
+
+
+async def test_a_reason_starting_with_digits_after_a_comma_reaches_the_customer(server: Server) -> None:
+    await ask(server, f"{PHONE}, 2 pedidos atrasados")
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "2 pedidos atrasados"}
+
+
+@pytest.mark.parametrize("reason", ["\u200b", "\u200e\u200f \u2066\u2069", "\ufeff\u2060\u00ad"])
+async def test_a_reason_of_only_invisible_characters_gets_the_default_question(server: Server, reason: str) -> None:
+    parent = await ask(server, f"{PHONE} {reason}")
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "Olá! Podemos te ligar pelo WhatsApp?"}
+    assert "Olá! Podemos te ligar pelo WhatsApp?" in render(parent)
+
+
+async def test_invisible_characters_never_reach_the_customer(server: Server) -> None:
+    await ask(server, f"{PHONE} Po\u200bdemos\u00ad ligar\u2060 amanhã? 👩\u200d💻\u200f")
+    (sent,) = posts(server.pilot)
+    assert sent.json["text"] == "Podemos ligar amanhã? 👩\u200d💻"
+
+
+# --- hostile sizes ------------------------------------------------------------------------------------------
+
+# Just under the 1 MB body limit once form-encoded (a space is one `+`).
+HUGE_RUN = "9 " * 450_000
+HUGE_REASON = f"{PHONE} " + "a" * 950_000
+
+
+async def _command_work(server: Server, text: str) -> tuple[int, str]:
+    """Python lines AskCall, Bolt and libphonenumber executed to answer `/askcall text`, and the answer."""
+    with python_lines("bot", "phonenumbers", "slack_bolt", "slack_sdk") as count:
+        response = await server.command(text)
+        body = await read_json(response)
+    return count.lines, body["text"]
+
+
+async def test_a_huge_command_costs_what_a_short_one_does(server: Server) -> None:
+    # Before issue 10, 450,000 phone-looking tokens took the server minutes (a loop over them, each
+    # step joining and reparsing the text) and nobody else was answered meanwhile.
+    for first_use in ("9 " * 30, f"{PHONE} " + "a" * 2000):  # translations, libphonenumber metadata
+        await _command_work(server, first_use)
+    short_run, _ = await _command_work(server, "9 " * 30)
+    huge_run, answer_text = await _command_work(server, HUGE_RUN)
+    assert "Li `9 9 9 9 9" in answer_text and "…`" in answer_text
+    short_reason, _ = await _command_work(server, f"{PHONE} " + "a" * 2000)
+    huge_reason, answer_text = await _command_work(server, HUGE_REASON)
+    assert "O motivo tem 950000 caracteres" in answer_text
+
+    # The same Python work whatever the size, give or take what background loops did meanwhile.
+    assert huge_run <= short_run * 3 // 2 + 200, (huge_run, short_run)
+    assert huge_reason <= short_reason * 3 // 2 + 200, (huge_reason, short_reason)
+    await server.wait_idle()
+    assert posts(server.pilot) == []
+    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+
+
+async def test_requests_sent_beside_huge_commands_are_all_answered(server: Server) -> None:
+    huge, valid, help_, huge_reason = await asyncio.gather(
+        server.command(HUGE_RUN),
+        server.command(f"{PHONE} {REASON}"),
+        server.command("help"),
+        server.command(HUGE_REASON),
+    )
+
+    assert huge.status == valid.status == help_.status == huge_reason.status == 200
+    assert "Li `9 9 9" in (await read_json(huge))["text"]
+    assert await valid.read() == b""
+    assert "Como usar o AskCall" in (await read_json(help_))["text"]
+    assert "O motivo tem 950000 caracteres" in (await read_json(huge_reason))["text"]
+    await server.wait_idle()
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": REASON}
+    assert "⏳" in render(only_parent(server.slack))

@@ -85,6 +85,11 @@ async def test_modal_without_reason_uses_the_default(server: Server) -> None:
         ("12345", "`12345` não é um número de telefone válido"),
         ("(11) 3333-4444", "`(11) 3333-4444` parece ser um telefone fixo"),
         ("ligue já", "Não encontrei um número de telefone"),
+        # The field holds one number and nothing else; nothing is picked out of it (issue 10).
+        ("11 98765-4321 ramal 2", "`11 98765-4321 ramal 2` não é um número de telefone válido"),
+        ("+55 11 98765-43210", "`+55 11 98765-43210` não é um número de telefone válido"),
+        ("Maria 11 98765-4321", "Não encontrei um número de telefone"),
+        ("9 " * 200_000, "`9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9…` não é um número"),
     ],
 )
 async def test_modal_phone_errors_appear_next_to_the_field(server: Server, phone: str, fragment: str) -> None:
@@ -96,6 +101,24 @@ async def test_modal_phone_errors_appear_next_to_the_field(server: Server, phone
     assert fragment in body["errors"]["phone"]
     await server.wait_idle()
     assert_nothing_happened(server)
+
+
+@pytest.mark.parametrize(
+    "phone", ["tel:+5511987654321", "https://wa.me/5511987654321", "\u202a+55 11 98765-4321\u202c", " 11987654321 "]
+)
+async def test_modal_reads_links_and_numbers_copied_with_invisible_marks(server: Server, phone: str) -> None:
+    response = await server.submit_modal(phone, "\u200bOi\u200e")
+    assert await response.read() == b""
+    await server.wait_idle()
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "Oi"}
+
+
+async def test_modal_reason_of_only_invisible_characters_gets_the_default(server: Server) -> None:
+    await server.submit_modal(PHONE, "\u200b\u2060\ufeff")
+    await server.wait_idle()
+    (sent,) = posts(server.pilot)
+    assert sent.json == {"to": E164, "text": "Olá! Podemos te ligar pelo WhatsApp?"}
 
 
 async def test_modal_reason_too_long_errors_on_the_reason_field(server: Server) -> None:

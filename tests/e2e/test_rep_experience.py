@@ -170,6 +170,24 @@ async def test_message_shortcut_prefills_and_answers_in_that_thread(app: Server)
     assert app.slack.updates[-1]["ts"] == status["ts"]
 
 
+@pytest.mark.parametrize(
+    ("text", "prefilled"),
+    [
+        ("ligar p/ \u202a+55 11 98765-4321\u202c hoje", "+55 11 98765-4321"),  # copied from WhatsApp
+        ("blá " * 10_000 + "(11) 98765-4321", None),  # past the scanned start of a 40,000-character message
+    ],
+)
+async def test_message_shortcut_prefills_only_from_the_start_of_a_message(
+    app: Server, text: str, prefilled: str | None
+) -> None:
+    original = {"ts": "1700000000.000200", "text": text}
+    payload = shortcut_payload("askcall_message", REP, trigger_id="1.2.5", message=original, channel_id=CHANNEL)
+    assert (await app.post_slack(interaction_body(payload))).status == 200
+    await app.slack.wait_for(lambda: len(app.slack.views) == 1)
+    phone_block = next(b for b in app.slack.views[0]["blocks"] if b.get("block_id") == "phone")
+    assert phone_block["element"].get("initial_value") == prefilled
+
+
 async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> None:
     payload = shortcut_payload("askcall_global", REP, trigger_id="1.2.4")
     assert (await app.post_slack(interaction_body(payload))).status == 200

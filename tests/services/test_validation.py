@@ -29,8 +29,16 @@ def test_command_with_phone_only_is_valid_with_empty_reason() -> None:
     assert from_command_text("11 98765-4321", REGION) == ValidInput(E164, "")
 
 
-def test_command_reason_starting_with_digits_is_kept() -> None:
-    assert from_command_text("11987654321 2 pedidos", REGION) == ValidInput(E164, "2 pedidos")
+def test_command_reason_starting_with_digits_is_kept_after_a_comma() -> None:
+    assert from_command_text("11987654321, 2 pedidos", REGION) == ValidInput(E164, "2 pedidos")
+
+
+def test_command_reason_starting_with_digits_without_a_separator_is_refused_showing_the_number_read() -> None:
+    # Before issue 10 this was accepted as the number plus "2 pedidos"; one digit fewer in the number
+    # would have made AskCall ask a stranger. Now the rep sees what was read and how to separate.
+    result = from_command_text("11987654321 2 pedidos", REGION)
+
+    assert result == [Problem(PHONE_FIELD, "error.phone_invalid_command", {"raw": "11987654321 2"})]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "Podemos te ligar?"])
@@ -44,7 +52,48 @@ def test_command_without_phone_reports_phone_missing(text: str) -> None:
 def test_command_with_invalid_phone_reports_it_with_the_raw_text() -> None:
     result = from_command_text("12345 oi", REGION)
 
-    assert result == [Problem(PHONE_FIELD, "error.phone_invalid", {"raw": "12345"})]
+    assert result == [Problem(PHONE_FIELD, "error.phone_invalid_command", {"raw": "12345"})]
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [("+55 11 98765-43210 oi", "+55 11 98765-43210"), ("(11) 98765-4321 9 caixas", "(11) 98765-4321 9")],
+)
+def test_command_with_a_typo_is_refused_never_read_as_another_number(text: str, raw: str) -> None:
+    assert from_command_text(text, REGION) == [Problem(PHONE_FIELD, "error.phone_invalid_command", {"raw": raw})]
+
+
+def test_command_number_not_at_the_start_is_missing() -> None:
+    result = from_command_text("Ligar para 11 98765-4321", REGION)
+
+    assert isinstance(result, list)
+    assert [p.message_key for p in result] == ["error.phone_missing"]
+
+
+@pytest.mark.parametrize("reason", ["\u200b", " \u200e\u200f ", "\ufeff\u2060\u00ad"])
+def test_command_reason_of_only_invisible_characters_is_empty(reason: str) -> None:
+    assert from_command_text(f"11 98765-4321 {reason}", REGION) == ValidInput(E164, "")
+
+
+def test_command_reason_length_is_counted_without_invisible_characters() -> None:
+    reason = "\u200b".join("a" * REASON_MAX_LENGTH)
+
+    assert from_command_text(f"11 98765-4321 {reason}", REGION) == ValidInput(E164, "a" * REASON_MAX_LENGTH)
+
+
+def test_a_huge_command_is_refused_with_the_start_of_what_was_read() -> None:
+    result = from_command_text("9 " * 500_000, REGION)
+
+    assert isinstance(result, list)
+    (problem,) = result
+    assert problem.message_key == "error.phone_invalid_command"
+    assert str(problem.values["raw"]).endswith("…")
+
+
+def test_a_huge_reason_is_refused_with_its_length() -> None:
+    result = from_command_text("11 98765-4321 " + "a" * 1_000_000, REGION)
+
+    assert result == [Problem(REASON_FIELD, "error.reason_too_long", {"length": 1_000_000, "limit": 1024})]
 
 
 def test_command_with_landline_reports_not_mobile() -> None:
@@ -102,6 +151,37 @@ def test_fields_phone_missing(phone: str) -> None:
 
 def test_fields_phone_invalid() -> None:
     assert from_fields("12345", "oi", REGION) == [Problem(PHONE_FIELD, "error.phone_invalid", {"raw": "12345"})]
+
+
+@pytest.mark.parametrize(
+    ("phone", "raw"),
+    [
+        ("11 98765-4321 ramal 2", "11 98765-4321 ramal 2"),
+        ("11 98765-4321 x", "11 98765-4321 x"),
+        ("+55 11 98765-43210", "+55 11 98765-43210"),
+        ("1" * 100_000, "1" * 39 + "…"),
+    ],
+)
+def test_fields_phone_with_anything_but_one_number_is_invalid(phone: str, raw: str) -> None:
+    assert from_fields(phone, "oi", REGION) == [Problem(PHONE_FIELD, "error.phone_invalid", {"raw": raw})]
+
+
+@pytest.mark.parametrize(
+    "phone", ["tel:+5511987654321", "https://wa.me/5511987654321", "\u202a+55 11 98765-4321\u202c"]
+)
+def test_fields_phone_as_a_link_or_with_bidi_marks_is_valid(phone: str) -> None:
+    assert from_fields(phone, "oi", REGION) == ValidInput(E164, "oi")
+
+
+@pytest.mark.parametrize("reason", ["\u200b", "\u200e \u200f", "\ufeff"])
+def test_fields_reason_of_only_invisible_characters_is_empty(reason: str) -> None:
+    assert from_fields("11 98765-4321", reason, REGION) == ValidInput(E164, "")
+
+
+def test_fields_reason_keeps_emoji_and_loses_invisible_characters() -> None:
+    result = from_fields("11 98765-4321", "\u200bOi 👩\u200d💻\u2060!", REGION)
+
+    assert result == ValidInput(E164, "Oi 👩\u200d💻!")
 
 
 def test_fields_phone_landline() -> None:

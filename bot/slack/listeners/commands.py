@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.domain import OpenRequestExists
 from bot.i18n import Translator
-from bot.phones import display_phone
+from bot.phones import display_phone, strip_invisible
 from bot.services.validation import ValidInput, from_command_text
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import slack_date, unescape_slack
@@ -29,7 +29,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 
 async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext) -> None:
     tr = await ctx.translator(command.get("user_id"))
-    text = unescape_slack(command.get("text") or "").strip()
+    text = strip_invisible(unescape_slack(command.get("text") or "")).strip()
     if not text:
         await ack()
         metadata = {"channel_id": command.get("channel_id"), "response_url": command.get("response_url")}

@@ -7,11 +7,14 @@ from typing import Any
 import phonenumbers
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.phones import parse_phone
+from bot.phones import parse_phone, strip_invisible
 from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import unescape_slack
 
 MESSAGE_SHORTCUT = "askcall_message"
+# How much of a message is searched for a phone number to pre-fill the form: the matcher's cost grows
+# with the text, and a Slack message may hold 40,000 characters.
+FIRST_PHONE_SCAN_CHARS = 3000
 GLOBAL_SHORTCUT = "askcall_global"
 
 
@@ -30,8 +33,11 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 
 
 def first_phone(text: str, region: str) -> str:
-    """The first phone number written in a message, as the rep would type it; '' when there is none."""
-    for match in phonenumbers.PhoneNumberMatcher(unescape_slack(text), region):
+    """The first phone number written in the start of a message, as the rep would type it; '' when
+    there is none. It only pre-fills the form, which the rep reviews and which is read strictly."""
+    for match in phonenumbers.PhoneNumberMatcher(
+        strip_invisible(unescape_slack(text[:FIRST_PHONE_SCAN_CHARS])), region
+    ):
         e164, _ = parse_phone(match.raw_string, region)
         if e164:
             return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
