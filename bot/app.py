@@ -135,11 +135,17 @@ class AskCall:
         reminders.start()
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
+        askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
             await askcall.socket_mode.connect_async()
         return askcall
+
+    def _work_stored(self) -> None:
+        """Another replica stored deliveries or reminders: look now, not at the next poll."""
+        self.notifier.wake()
+        self.reminders.wake()
 
     async def close(self) -> None:
         """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""

@@ -68,9 +68,10 @@ async def retention_loop(
         return
     while True:
         try:
-            counts = await purge(store, clock() - days * DAY)
-        except Exception:  # a failed run must not end retention; the next one retries
-            log.exception("data retention run failed")
+            async with store.exclusive("retention") as mine:  # one replica purges; the others skip this round
+                counts = await purge(store, clock() - days * DAY) if mine else PurgeCounts()
+        except Exception as error:  # a failed run must not end retention; the next one retries
+            log.warning("data retention run failed (%s); next run in %.0f s", error, interval)
         else:
             if counts.requests or counts.events:
                 log.info(

@@ -29,6 +29,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -236,6 +237,18 @@ class Store(ABC):
     @abstractmethod
     async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
         """(table, owner, how many, expired?) of every lease held: `askcall db status`."""
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[bool]:
+        """Whether this process runs the periodic `job` now: at most one process at a time does, across
+        replicas. One process alone (SQLite) always does."""
+        yield True
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever another process stores work this one may run (new deliveries or
+        reminders), so it runs at once rather than at the next poll. Runs until cancelled. One process
+        alone (SQLite) wakes itself in memory, so the default listens to nothing."""
+        await asyncio.Event().wait()
 
     async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
         """Background housekeeping the backend needs while AskCall runs (forever; cancelled at

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.domain import DeliveryState, OpenRequestExists, RequestState
-from bot.store import NewDelivery, NewReminder, Store
+from bot.store import NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
@@ -251,3 +251,36 @@ async def test_open_leases_name_their_owner(store: Store, rival: Store) -> None:
         ("deliveries", "replica-a", 1, True),
         ("deliveries", "replica-b", 1, True),
     ]
+
+
+# --- periodic singletons -------------------------------------------------------------------------
+async def test_a_periodic_job_runs_in_one_process_at_a_time(store: Store, rival: Store, database_url: str) -> None:
+    async with store.exclusive("retention") as mine:
+        assert mine
+        async with rival.exclusive("retention") as theirs:
+            # PostgreSQL: an advisory lock across replicas. SQLite serves one process, which always runs it.
+            assert theirs is database_url.startswith("sqlite")
+        async with rival.exclusive("another-job") as other:
+            assert other
+    async with rival.exclusive("retention") as theirs_now:
+        assert theirs_now
+
+
+async def test_work_stored_by_another_replica_wakes_listeners_at_once(pg_url: str) -> None:
+    listener = create_store(pg_url, owner="replica-a")
+    writer = create_store(pg_url, owner="replica-b")
+    await listener.open()
+    await writer.open()
+    woken = asyncio.Event()
+    listening = asyncio.create_task(listener.listen(woken.set))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # (re)connecting wakes once, for what was stored meanwhile
+        woken.clear()
+        await new_request(writer)  # its parent message is a new delivery
+
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await listener.close()
+        await writer.close()

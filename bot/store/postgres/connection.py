@@ -12,8 +12,9 @@ StoreError. The pool reconnects by itself when the server is back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +31,10 @@ MIGRATION_LOCK = 0x41534B43  # "ASKC"
 CONNECT_TIMEOUT = 5.0
 # A statement that takes longer than this is treated as an outage rather than waited on forever.
 COMMAND_TIMEOUT = 15.0
+
+# LISTEN/NOTIFY channel: "work was stored" (new deliveries or reminders), for every replica.
+WORK_CHANNEL = "askcall_work"
+LISTEN_RETRY = 2.0
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -117,6 +122,37 @@ class PostgresConnection(Store):
             await conn.execute("CREATE TEMPORARY TABLE askcall_write_probe (x INTEGER) ON COMMIT DROP")
             await conn.execute("INSERT INTO askcall_write_probe (x) VALUES (1)")
             # A read-only server (a standby, default_transaction_read_only) refuses the line above.
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[bool]:
+        """A session advisory lock on `job`, held on one pooled connection for the job's duration."""
+        async with self.connection() as conn:
+            mine = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", job))
+            try:
+                yield mine
+            finally:
+                if mine:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", job)
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own (not from the pool), reconnecting after an outage; each
+        reconnection also wakes, in case something was stored while nobody listened."""
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
+                await connection.add_listener(WORK_CHANNEL, lambda *_: wake())
+                wake()
+                await lost.wait()
+                log.warning("lost the LISTEN connection to PostgreSQL; reconnecting")
+            except DRIVER_ERRORS as error:
+                log.warning("cannot LISTEN on PostgreSQL (%s); retrying in %.0f s", _reason(error), LISTEN_RETRY)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    connection.terminate()
+            await asyncio.sleep(LISTEN_RETRY)
 
     async def server_version(self) -> str:
         async with self.connection() as conn:

@@ -10,7 +10,7 @@ import asyncpg
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request
 from bot.store.base import NewDelivery, NewReminder
-from bot.store.postgres.connection import assignments
+from bot.store.postgres.connection import WORK_CHANNEL, assignments
 
 
 async def apply_effects(
@@ -34,6 +34,7 @@ async def apply_effects(
                ON CONFLICT (request_id, kind, due_at) DO NOTHING""",
             [(request_id, str(r.kind), r.due_at) for r in reminders],
         )
+        await notify_work(conn)
 
 
 async def insert_deliveries(
@@ -51,6 +52,13 @@ async def insert_deliveries(
                ON CONFLICT (dedup_key) DO NOTHING""",
             rows,
         )
+        await notify_work(conn)
+
+
+async def notify_work(conn: asyncpg.Connection) -> None:
+    """Tell every replica listening (`PostgresConnection.listen`) that work was stored; PostgreSQL
+    delivers it when this transaction commits, and folds repeats within one transaction."""
+    await conn.execute("SELECT pg_notify($1, '')", WORK_CHANNEL)
 
 
 def request_from(row: asyncpg.Record) -> Request:
