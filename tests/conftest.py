@@ -156,8 +156,9 @@ class ManualClock:
 
 
 @pytest.fixture
-def settings(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> Settings:
-    return make_settings(slack, pilot, tmp_path / "askcall.db")
+def settings(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str) -> Settings:
+    """AskCall's settings against the fakes; every test that uses them runs on both backends."""
+    return make_settings(slack, pilot, tmp_path / "askcall.db", database_url=database_url)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import socket
 import sqlite3
 import time
@@ -12,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from bot.config import RetryPolicy, Settings
 from bot.domain import Request
@@ -106,23 +109,36 @@ def update_attempts(slack: FakeSlack, parent: dict[str, Any]) -> list[SlackCall]
     ]
 
 
-def db_rows(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Read AskCall's SQLite file directly (a second connection; WAL lets it read while AskCall runs)."""
-    connection = sqlite3.connect(settings.db_path)
-    connection.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in connection.execute(sql, params)]
-    finally:
-        connection.close()
+async def db_rows(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Read AskCall's database directly, on either backend, through a connection of the test's own.
+    `sql` uses `?` placeholders."""
+    return await _run_sql(settings, sql, params, fetch=True)
 
 
-def db_execute(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> None:
-    connection = sqlite3.connect(settings.db_path)
+async def db_execute(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> None:
+    await _run_sql(settings, sql, params, fetch=False)
+
+
+async def _run_sql(settings: Settings, sql: str, params: tuple[Any, ...], *, fetch: bool) -> list[dict[str, Any]]:
+    if settings.database.dsn is not None:
+        counter = itertools.count(1)
+        numbered = re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+        connection = await asyncpg.connect(settings.database.dsn)
+        try:
+            if fetch:
+                return [dict(row) for row in await connection.fetch(numbered, *params)]
+            await connection.execute(numbered, *params)
+            return []
+        finally:
+            await connection.close()
+    sqlite = sqlite3.connect(settings.db_path)
+    sqlite.row_factory = sqlite3.Row
     try:
-        with connection:
-            connection.execute(sql, params)
+        with sqlite:
+            rows = [dict(row) for row in sqlite.execute(sql, params)]
+        return rows if fetch else []
     finally:
-        connection.close()
+        sqlite.close()
 
 
 async def requests(server: Server) -> list[Request]:

@@ -235,7 +235,7 @@ async def test_input_errors_are_explained_and_nothing_is_sent(server: Server, te
     assert posts(server.pilot) == []
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
     assert server.slack.calls_to("views.open", only_ok=False) == []
-    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+    assert await db_rows(server.askcall.settings, "SELECT id FROM requests") == []
 
 
 async def test_a_reason_of_exactly_1024_characters_is_accepted(server: Server) -> None:
@@ -296,7 +296,7 @@ async def test_a_forged_or_replayed_slash_command_is_refused(server: Server, for
     await server.wait_idle()
     assert posts(server.pilot) == []
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
-    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+    assert await db_rows(server.askcall.settings, "SELECT id FROM requests") == []
 
 
 async def test_the_full_number_is_never_shown_in_slack_nor_logged(
@@ -376,7 +376,7 @@ async def test_a_huge_command_costs_what_a_short_one_does(server: Server) -> Non
     assert huge_reason <= short_reason * 3 // 2 + 200, (huge_reason, short_reason)
     await server.wait_idle()
     assert posts(server.pilot) == []
-    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+    assert await db_rows(server.askcall.settings, "SELECT id FROM requests") == []
 
 
 async def test_requests_sent_beside_huge_commands_are_all_answered(server: Server) -> None:

@@ -35,8 +35,8 @@ from tests.e2e.helpers import (
 )
 
 
-def deliveries(settings: Settings, kind: str) -> list[dict[str, object]]:
-    return db_rows(settings, "SELECT * FROM deliveries WHERE kind = ? ORDER BY id", (kind,))
+async def deliveries(settings: Settings, kind: str) -> list[dict[str, object]]:
+    return await db_rows(settings, "SELECT * FROM deliveries WHERE kind = ? ORDER BY id", (kind,))
 
 
 def joins(slack: FakeSlack) -> list[str]:
@@ -52,7 +52,7 @@ async def crash_while_the_parent_is_posted(settings: Settings, slack: FakeSlack,
         await slack.wait_for(lambda: slack.hanging == 1)
     slack.release_hung(answer=False)
     assert len(parents(slack)) == 1  # Slack has it; AskCall could not know
-    assert [d["state"] for d in deliveries(settings, "parent")] == ["inflight"]
+    assert [d["state"] for d in await deliveries(settings, "parent")] == ["inflight"]
     assert posts(pilot) == []
 
 
@@ -68,7 +68,7 @@ async def crash_while_the_reply_is_posted(
         await slack.wait_for(lambda: slack.hanging == 1)
     slack.release_hung(answer=False)
     assert len(replies(slack, parent)) == 1
-    assert [d["state"] for d in deliveries(settings, "reply")] == ["inflight"]
+    assert [d["state"] for d in await deliveries(settings, "reply")] == ["inflight"]
     return parent
 
 
@@ -90,7 +90,7 @@ async def test_parent_in_a_public_channel_askcall_never_joined_is_posted_once_af
         assert len(posts(pilot)) == 1
         request = await only_request(second)
         assert (request.state, request.parent_ts) == ("waiting", parent["ts"])
-    (row,) = deliveries(settings, "parent")
+    (row,) = await deliveries(settings, "parent")
     assert (row["state"], row["result_ts"]) == ("done", parent["ts"])
 
 
@@ -108,7 +108,7 @@ async def test_thread_reply_in_a_public_channel_askcall_never_joined_is_posted_o
         assert joins(slack) == [CHANNEL]
         (update,) = updates_of(slack, parent)
         assert "♾️" in render(update)
-    (row,) = deliveries(settings, "reply")
+    (row,) = await deliveries(settings, "reply")
     assert (row["state"], row["result_ts"]) == ("done", reply["ts"])
 
 
@@ -131,7 +131,7 @@ async def test_dm_notice_whose_answer_never_arrived_is_sent_once_after_a_crash(
     (notice,) = slack.messages
     assert "/invite @askcall" in notice["text"]
     assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == [REP]
-    assert deliveries(settings, "direct")[0]["state"] == "done"
+    assert (await deliveries(settings, "direct"))[0]["state"] == "done"
     assert posts(pilot) == []
 
 
@@ -263,7 +263,7 @@ async def test_parent_that_cannot_be_checked_is_not_posted_again(
         request = await only_request(second)
         assert request.state == "undeliverable"
         assert (request.error_code or "").startswith("unverifiable: ")
-    (row,) = deliveries(settings, "parent")
+    (row,) = await deliveries(settings, "parent")
     assert row["state"] == "dead"
     assert str(row["last_error"]).startswith("unverifiable: ") and reason in str(row["last_error"])
     (notice,) = slack.responses  # the rep is told, through the command's response_url
@@ -281,5 +281,5 @@ async def test_reply_that_cannot_be_checked_is_not_posted_again(
         await second.wait_idle()
     assert len(reply_attempts(slack, parent)) == 1
     assert len(replies(slack, parent)) == 1
-    (row,) = deliveries(settings, "reply")
+    (row,) = await deliveries(settings, "reply")
     assert (row["state"], row["last_error"]) == ("dead", "unverifiable: is_archived")

@@ -24,11 +24,11 @@ from tests.e2e.helpers import (
 )
 
 
-def assert_nothing_happened(server: Server) -> None:
+async def assert_nothing_happened(server: Server) -> None:
     assert posts(server.pilot) == []
     assert server.slack.calls_to("chat.postMessage", only_ok=False) == []
     assert server.slack.responses == []
-    assert db_rows(server.askcall.settings, "SELECT id FROM requests") == []
+    assert await db_rows(server.askcall.settings, "SELECT id FROM requests") == []
 
 
 async def test_modal_happy_path_in_the_channel_from_private_metadata(server: Server) -> None:
@@ -100,7 +100,7 @@ async def test_modal_phone_errors_appear_next_to_the_field(server: Server, phone
     assert set(body["errors"]) == {"phone"}
     assert fragment in body["errors"]["phone"]
     await server.wait_idle()
-    assert_nothing_happened(server)
+    await assert_nothing_happened(server)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ async def test_modal_reason_too_long_errors_on_the_reason_field(server: Server) 
         "errors": {"reason": "O motivo tem 1025 caracteres; o WhatsApp aceita no máximo 1024. Encurte o texto."},
     }
     await server.wait_idle()
-    assert_nothing_happened(server)
+    await assert_nothing_happened(server)
 
 
 async def test_modal_reports_both_fields_at_once(server: Server) -> None:
@@ -138,7 +138,7 @@ async def test_modal_reports_both_fields_at_once(server: Server) -> None:
     assert body["response_action"] == "errors"
     assert set(body["errors"]) == {"phone", "reason"}
     await server.wait_idle()
-    assert_nothing_happened(server)
+    await assert_nothing_happened(server)
 
 
 async def test_modal_accepts_a_reason_of_1024_characters(server: Server) -> None:
@@ -157,7 +157,7 @@ async def test_duplicate_submission_of_the_same_view_makes_one_request(server: S
     await server.wait_idle()
     assert len(posts(server.pilot)) == 1
     assert len(server.slack.calls_to("chat.postMessage")) == 1
-    assert len(db_rows(server.askcall.settings, "SELECT id FROM requests")) == 1
+    assert len(await db_rows(server.askcall.settings, "SELECT id FROM requests")) == 1
 
 
 async def test_two_different_views_make_two_requests(server: Server) -> None:

@@ -311,7 +311,9 @@ async def test_each_number_sends_with_its_own_key_and_answers_reach_their_own_th
     await server.wait_idle()
     assert "❌" in only_reply(slack, rio)["text"]
     assert "✅" in only_reply(slack, sao_paulo)["text"]
-    outcomes = db_rows(server.askcall.settings, "SELECT channel_id, number_name, outcome FROM requests ORDER BY id")
+    outcomes = await db_rows(
+        server.askcall.settings, "SELECT channel_id, number_name, outcome FROM requests ORDER BY id"
+    )
     assert outcomes == [
         {"channel_id": CHANNEL, "number_name": "default", "outcome": "TEMPORARY"},
         {"channel_id": RJ_CHANNEL, "number_name": RJ, "outcome": "NO_PERMISSION"},
@@ -326,7 +328,7 @@ async def test_a_numbers_webhook_refuses_another_numbers_secret(two_numbers: Ser
     )
     assert code == 401
     await server.wait_idle()
-    assert db_rows(server.askcall.settings, "SELECT id FROM webhook_events") == []
+    assert await db_rows(server.askcall.settings, "SELECT id FROM webhook_events") == []
     assert replies(server.slack, rio) == []
 
 

@@ -27,8 +27,8 @@ from tests.e2e.helpers import (
 )
 
 
-def reply_delivery(settings: Settings) -> dict[str, object]:
-    (row,) = db_rows(settings, "SELECT * FROM deliveries WHERE kind = 'reply'")
+async def reply_delivery(settings: Settings) -> dict[str, object]:
+    (row,) = await db_rows(settings, "SELECT * FROM deliveries WHERE kind = 'reply'")
     return row
 
 
@@ -46,7 +46,7 @@ async def test_reply_pending_while_slack_is_down_reaches_the_thread_after_a_rest
     finally:
         await stop_server(first)
     assert replies(slack, parent) == []
-    assert reply_delivery(settings)["state"] in ("pending", "inflight")
+    assert (await reply_delivery(settings))["state"] in ("pending", "inflight")
 
     slack.clear_scripts()  # Slack is healthy again
     async with running(settings, slack, pilot) as second:
@@ -56,7 +56,7 @@ async def test_reply_pending_while_slack_is_down_reaches_the_thread_after_a_rest
         (update,) = updates_of(slack, parent)
         assert "✅" in render(update)
         assert (await only_request(second)).state == "answered"
-    assert reply_delivery(settings)["state"] == "done"
+    assert (await reply_delivery(settings))["state"] == "done"
     assert len(posts(pilot)) == 1
 
 
@@ -73,7 +73,7 @@ async def test_reply_already_in_slack_when_the_process_died_is_not_posted_again(
         await slack.wait_for(lambda: len(reply_attempts(slack, parent)) == 1)
     finally:
         await stop_server(first)  # the reply is still in Slack's hands: AskCall can't know it landed
-    assert reply_delivery(settings)["state"] == "inflight"
+    assert (await reply_delivery(settings))["state"] == "inflight"
     await slack.wait_for(lambda: len(replies(slack, parent)) == 1)  # ...and then Slack did store it
 
     async with running(settings, slack, pilot) as second:
@@ -84,8 +84,8 @@ async def test_reply_already_in_slack_when_the_process_died_is_not_posted_again(
         assert [(c.args["channel"], c.args["ts"]) for c in lookups] == [(CHANNEL, parent["ts"])]
         (update,) = updates_of(slack, parent)
         assert "♾️" in render(update)
-    assert reply_delivery(settings)["state"] == "done"
-    assert reply_delivery(settings)["result_ts"] == replies(slack, parent)[0]["ts"]
+    assert (await reply_delivery(settings))["state"] == "done"
+    assert (await reply_delivery(settings))["result_ts"] == replies(slack, parent)[0]["ts"]
 
 
 async def test_reply_lost_with_the_process_is_posted_exactly_once_after_restart(
@@ -101,7 +101,7 @@ async def test_reply_lost_with_the_process_is_posted_exactly_once_after_restart(
         await slack.wait_for(lambda: len(reply_attempts(slack, parent)) == 1)
     finally:
         await stop_server(first)
-    assert reply_delivery(settings)["state"] == "inflight"
+    assert (await reply_delivery(settings))["state"] == "inflight"
     await slack.wait_for(lambda: reply_attempts(slack, parent)[0].outcome == "503")
     assert replies(slack, parent) == []
 
@@ -122,14 +122,14 @@ async def test_inflight_row_left_in_the_database_is_reconciled(
         parent = await ask(first)
         await answer(first, DIGITS, "PERMANENT")
     only_reply(slack, parent)
-    db_execute(settings, "UPDATE deliveries SET state = 'inflight', result_ts = NULL WHERE kind = 'reply'")
+    await db_execute(settings, "UPDATE deliveries SET state = 'inflight', result_ts = NULL WHERE kind = 'reply'")
 
     async with running(settings, slack, pilot) as second:
         await second.wait_idle()
     only_reply(slack, parent)
     assert len(reply_attempts(slack, parent)) == 1
-    assert reply_delivery(settings)["state"] == "done"
-    assert reply_delivery(settings)["result_ts"] == replies(slack, parent)[0]["ts"]
+    assert (await reply_delivery(settings))["state"] == "done"
+    assert (await reply_delivery(settings))["result_ts"] == replies(slack, parent)[0]["ts"]
 
 
 async def test_parent_already_in_slack_when_the_process_died_is_adopted(
@@ -194,7 +194,7 @@ async def test_answer_stored_but_not_processed_before_the_crash_is_processed_aft
         await slack.wait_for(lambda: len(pilot.requests_to("GET", PERMISSION_PROBE)) == 1)
     finally:
         await stop_server(first)
-    (event,) = db_rows(settings, "SELECT * FROM webhook_events")
+    (event,) = await db_rows(settings, "SELECT * FROM webhook_events")
     assert event["processed_at"] is None
     assert replies(slack, parent) == []
 
@@ -242,7 +242,7 @@ async def test_graceful_stop_lets_an_inflight_pilot_status_call_finish(
     finally:
         await stop_server(first)
     assert [p.status for p in posts(pilot)] == [200]
-    assert [r["state"] for r in db_rows(settings, "SELECT state FROM requests")] == ["waiting"]
+    assert [r["state"] for r in await db_rows(settings, "SELECT state FROM requests")] == ["waiting"]
 
     async with running(settings, slack, pilot) as second:
         await second.wait_idle()

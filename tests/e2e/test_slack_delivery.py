@@ -24,8 +24,8 @@ from tests.e2e.helpers import (
 )
 
 
-def deliveries(server: Server) -> list[dict[str, object]]:
-    return db_rows(server.askcall.settings, "SELECT * FROM deliveries ORDER BY id")
+async def deliveries(server: Server) -> list[dict[str, object]]:
+    return await db_rows(server.askcall.settings, "SELECT * FROM deliveries ORDER BY id")
 
 
 # --- transient failures are retried until delivered once ---------------------------------------------------
@@ -103,7 +103,7 @@ async def test_permanent_error_is_not_retried_and_does_not_block_other_requests(
 
     assert [a.outcome for a in update_attempts(slack, parent_a)] == ["message_not_found"]
     assert "♾️" in only_reply(slack, parent_a)["text"]
-    dead = [d for d in deliveries(server) if d["state"] == "dead"]
+    dead = [d for d in await deliveries(server) if d["state"] == "dead"]
     assert [(d["kind"], d["last_error"], d["attempts"]) for d in dead] == [("update", "message_not_found", 1)]
 
     parent_b = await ask(server, "+55 21 99876-5432 cliente B")
@@ -122,7 +122,7 @@ async def test_endless_5xx_gives_up_after_the_configured_attempts(server: Server
     await answer(server, DIGITS, "PERMANENT")
 
     assert [a.outcome for a in update_attempts(slack, parent)] == ["503"] * attempts
-    (dead,) = [d for d in deliveries(server) if d["state"] == "dead"]
+    (dead,) = [d for d in await deliveries(server) if d["state"] == "dead"]
     assert (dead["kind"], dead["attempts"]) == ("update", attempts)
     # Later work for the same request and for others still flows.
     parent_b = await ask(server, "+55 21 99876-5432 cliente B")

@@ -26,8 +26,8 @@ from tests.e2e.helpers import (
 )
 
 
-def stored_events(server: Server) -> list[dict[str, object]]:
-    return db_rows(server.askcall.settings, "SELECT * FROM webhook_events ORDER BY id")
+async def stored_events(server: Server) -> list[dict[str, object]]:
+    return await db_rows(server.askcall.settings, "SELECT * FROM webhook_events ORDER BY id")
 
 
 # --- signatures -----------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ async def test_bad_or_missing_signature_is_refused(server: Server, signature: st
     status, text = await post_webhook(server, body, signature=signature, signed=False)
     assert status == 401, text
     await server.wait_idle()
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
     assert updates_of(server.slack, parent) == []
     assert (await only_request(server)).state == "waiting"
@@ -75,7 +75,7 @@ async def test_signature_covers_the_raw_body(server: Server) -> None:
     sent_body = json.dumps(payload, indent=2).encode()
     status, _ = await post_webhook(server, sent_body, signature=sign_pilot_status(signed_body, WEBHOOK_SECRET))
     assert status == 401
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
 
 
 # --- payloads -------------------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ async def test_signature_covers_the_raw_body(server: Server) -> None:
 async def test_malformed_body_is_a_400(server: Server, body: bytes) -> None:
     status, _ = await post_webhook(server, body)
     assert status == 400
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
 
 
 @pytest.mark.parametrize("event", ["call.ended", "message.received", "brand.new.event"])
@@ -96,7 +96,7 @@ async def test_other_events_are_accepted_and_ignored(server: Server, event: str)
     assert status == 200
     assert json.loads(text)["ignored"] is True
     await server.wait_idle()
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
     assert (await only_request(server)).state == "waiting"
 
@@ -116,7 +116,7 @@ async def test_unusable_permission_event_is_a_400(server: Server, change: dict[s
     status, _ = await post_webhook(server, payload)
     assert status == 400
     await server.wait_idle()
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
 
 
@@ -125,7 +125,7 @@ async def test_event_without_from_key_is_a_400(server: Server) -> None:
     del payload["from"]
     status, _ = await post_webhook(server, payload)
     assert status == 400
-    assert stored_events(server) == []
+    assert await stored_events(server) == []
 
 
 # --- deduplication --------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ async def test_redelivered_event_makes_one_reply(server: Server) -> None:
     assert [r["duplicate"] for r in results] == [False, True, True]
     assert "✅" in only_reply(server.slack, parent)["text"]
     assert len(updates_of(server.slack, parent)) == 1
-    assert len(stored_events(server)) == 1
+    assert len(await stored_events(server)) == 1
 
 
 async def test_concurrent_redeliveries_make_one_reply(server: Server) -> None:
@@ -167,7 +167,7 @@ async def test_from_with_and_without_plus_is_the_same_delivery(server: Server) -
         assert status == 200
         await server.wait_idle()
     assert "♾️" in only_reply(server.slack, parent)["text"]
-    assert len(stored_events(server)) == 1
+    assert len(await stored_events(server)) == 1
 
 
 # --- correlation ----------------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ async def test_answer_for_an_unknown_number_is_stored_and_posted_nowhere(server:
     assert result["duplicate"] is False
     assert len(server.slack.calls) == writes_before
     assert replies(server.slack, parent) == []
-    (event,) = stored_events(server)
+    (event,) = await stored_events(server)
     assert event["result"] == "unmatched"
     assert event["processed_at"] is not None
 
