@@ -11,7 +11,7 @@ from functools import partial
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,12 +20,12 @@ from bot import observability
 from bot.admin.retention import retention_loop
 from bot.config import Settings, WhatsAppNumber
 from bot.notifier import Notifier, ParentHooks
-from bot.observability import Metrics
+from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import (
-    PERMISSION_UPDATED,
     SIGNATURE_HEADER,
     PayloadError,
+    UnusableEvent,
     parse_body,
     parse_permission_updated,
     verify_signature,
@@ -37,12 +37,13 @@ from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.status import StatusService
+from bot.slack import inbound
 from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
-from bot.store import Store, checkpoint_loop
+from bot.store import CLOCK_SKEW, Store, checkpoint_loop
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class AskCall:
     workspace: Workspace
     bolt: AsyncApp
     metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
 
@@ -121,6 +123,7 @@ class AskCall:
             workspace,
             bolt,
         )
+        askcall.readiness = Readiness(store)
         await askcall._recover()
         notifier.start()
         reminders.start()
@@ -142,8 +145,11 @@ class AskCall:
         for event_id, phone_key in await self.answers.recover():
             self.tasks.spawn(self.answers.process(event_id, phone_key), name=f"answer-{event_id}")
 
-    async def close(self) -> None:
-        """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
+    async def close(self, grace: float | None = None) -> None:
+        """Graceful stop within `grace` seconds (default: the settings' shutdown grace): let in-flight
+        work finish (or leave it persisted), then close everything."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.settings.shutdown_grace if grace is None else grace)
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
         for task in self.background:
@@ -152,18 +158,24 @@ class AskCall:
         # No new deliveries are claimed; those in flight and Pilot Status calls get the grace period.
         await self.notifier.stop()
         await self.reminders.stop()
-        await self.tasks.drain(self.settings.shutdown_grace)
+        # Background work gets most of what is left of the grace; closing the clients the rest.
+        budget = max(deadline - loop.time(), 0.1)
+        await self.tasks.drain(budget * 0.75, cancel_wait=budget * 0.1)
         # Bounded: a client stuck on a connection must not keep the process from exiting.
         for closing in (self.pilots.aclose(), self.session.close()):
             try:
-                await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+                await asyncio.wait_for(closing, max(min(deadline - loop.time(), CLOSE_TIMEOUT), 0.1))
             except TimeoutError:
-                log.warning("an HTTP client did not close within %.0f s", CLOSE_TIMEOUT)
+                log.warning("an HTTP client did not close in time")
         await self.store.close()
 
 
 ASKCALL = web.AppKey("askcall", AskCall)
-CLOSE_TIMEOUT = 5.0
+# Of the shutdown grace: what closing the HTTP clients may take at most.
+CLOSE_TIMEOUT = 1.0
+# Of the shutdown grace: how long open connections (requests being handled, bodies still arriving)
+# get before they are cancelled; the rest goes to background work (`AskCall.close`).
+HTTP_SHARE = 1 / 3
 
 
 def _quiet_sdk_logger() -> logging.Logger:
@@ -175,9 +187,24 @@ def _quiet_sdk_logger() -> logging.Logger:
     return logger
 
 
+MAX_BODY = 1024**2  # larger bodies get 413 (Slack's and Pilot Status's are a few KiB)
+LINGERING_TIME = 1.0
+
+
+def http_shutdown_timeout(settings: Settings) -> float:
+    """`shutdown_timeout` for aiohttp: the HTTP share of the shutdown grace."""
+    return settings.shutdown_grace * HTTP_SHARE
+
+
 def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
-    metrics = Metrics()
-    app = web.Application(client_max_size=1024**2, middlewares=[observability.middleware(metrics)])
+    metrics = Metrics(max_age=settings.metrics_max_age)
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[observability.middleware(metrics)],
+        # After answering a request whose body never finished (408), aiohttp drains the rest for
+        # this long before closing; its default (10 s) would let a stalled client keep the socket.
+        handler_args={"lingering_time": LINGERING_TIME},
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[ASKCALL] = await AskCall.start(settings, clock)
@@ -185,7 +212,7 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         yield
         log.info("AskCall shutting down")
-        await app[ASKCALL].close()
+        await app[ASKCALL].close(settings.shutdown_grace * (1 - HTTP_SHARE))
 
     app.cleanup_ctx.append(lifecycle)
     if not settings.slack_app_token:
@@ -200,33 +227,63 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
     return app
 
 
+async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASYNC109
+    """The whole body, or 408 when the client has not sent it within `timeout` (413 past the size limit).
+
+    A slow or stalled client holds nothing but its own connection: no request counts as inbound work
+    until its body is here, and the connection is closed soon after the 408 (`LINGERING_TIME`).
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        log.warning("a client did not send its request body within %.1f s", timeout)
+        raise web.HTTPRequestTimeout(
+            text='{"error": "request body not received in time"}', content_type="application/json"
+        ) from None
+
+
 async def slack_events(request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
+    body = await read_body(request, askcall.settings.body_timeout)
+    secret = askcall.settings.slack_signing_secret
+    try:
+        bolt_request = inbound.bolt_request(body, request.query_string, request.headers, secret, time.time())
+    except inbound.Refused as refused:
+        log.warning("refused a Slack request: %s", refused.reason)
+        return web.json_response({"error": refused.reason}, status=refused.status)
     with askcall.tasks.inbound():
-        response = await askcall.bolt.async_dispatch(await to_bolt_request(request))
+        response = await askcall.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
 
 async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
-    with askcall.tasks.inbound():
-        return await _handle_webhook(askcall, number, request)
-
-
-async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, request: web.Request) -> web.Response:
-    body = await request.read()
+    body = await read_body(request, askcall.settings.body_timeout)
     secret = number.webhook_secret
     if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
         log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
         return web.json_response({"error": "invalid signature"}, status=401)
+    with askcall.tasks.inbound():
+        return await _handle_webhook(askcall, number, body)
+
+
+async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes) -> web.Response:
     try:
         data = parse_body(body)
-        if data.get("event") != PERMISSION_UPDATED:
-            log.info("ignored Pilot Status event %r", str(data.get("event"))[:64])
-            return web.json_response({"ok": True, "ignored": True})
-        event = parse_permission_updated(data)
     except PayloadError as error:
+        log.warning("refused a Pilot Status webhook: %s", error)
         return web.json_response({"error": str(error)}, status=400)
+    try:
+        event = parse_permission_updated(data)
+    except UnusableEvent as unusable:
+        # Signed, but nothing AskCall can act on (a new status, another event): refusing it would
+        # only make Pilot Status retry for days. Kept and counted instead.
+        recorded = await askcall.answers.ignore(data, body, number.name, str(unusable))
+        return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
+    if event.answered_at > time.time() + CLOCK_SKEW:
+        log.warning("refused a Pilot Status webhook stamped %.0f s in the future", event.answered_at - time.time())
+        return web.json_response({"error": "timestamp is in the future"}, status=400)
     recorded = await askcall.answers.ingest(event, body, number.name)
     if recorded.is_new and not recorded.unmatched:
         askcall.tasks.spawn(askcall.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
@@ -238,9 +295,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readiness(request: web.Request) -> web.Response:
-    return await observability.readyz(request.app[ASKCALL].store)
+    return await request.app[ASKCALL].readiness.response()
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
+    if not observability.authorized(request, askcall.settings.metrics_token):
+        return web.json_response(
+            {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
     return observability.metrics_response(await askcall.metrics.render(askcall.store, time.time()))

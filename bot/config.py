@@ -16,6 +16,8 @@ DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
 TRUTHY = {"1", "true", "yes", "on"}
 
 
+# "#sales-ops" or "@maria": Slack shows these as plain text; links need ids (<#C…>, <@U…>).
+BARE_MENTION = re.compile(r"^[#@][\w.-]+$")
 NUMBER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DEFAULT_NUMBER = "default"
 
@@ -76,7 +78,15 @@ class Settings:
     slack_retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=300, base_delay=1.0, max_delay=300.0, max_retry_after=3600)
     )
-    shutdown_grace: float = 10.0
+    # The whole graceful stop (open connections, then background work, then clients) fits in this,
+    # well under a container's default 10 s between SIGTERM and SIGKILL.
+    shutdown_grace: float = 6.0
+    # A client must send its whole request body within this many seconds (else 408).
+    body_timeout: float = 10.0
+    # /metrics: a bearer token that must come with each scrape (None: open), and how old the
+    # counts read from the database may be (they are refreshed off the request path).
+    metrics_token: str | None = None
+    metrics_max_age: float = 10.0
     # Erase phones and reasons of closed requests older than this many days (0: keep forever).
     retention_days: int = 180
     # Public base URL of this AskCall (e.g. https://askcall.example.com); `askcall check` uses it.
@@ -109,6 +119,37 @@ class Settings:
             if channel_id in number.channels:
                 return number
         return next((n for n in self.numbers if n.name == DEFAULT_NUMBER), None)
+
+    def startup_warnings(self) -> list[str]:
+        """Settings that work but probably not as intended; logged when the server starts."""
+        warnings: list[str] = []
+        if self.insecure_dev:
+            skipped = []
+            if self.slack_signing_secret is None and not self.slack_app_token:
+                skipped.append("Slack requests to /slack/events (SLACK_SIGNING_SECRET is unset)")
+            skipped += [
+                f"Pilot Status webhooks to {n.webhook_path} (number {n.name!r} has no webhook secret)"
+                for n in self.numbers
+                if n.webhook_secret is None
+            ]
+            if skipped:
+                warnings.append(
+                    "ASKCALL_INSECURE_DEV is on: signatures are NOT checked for "
+                    + "; ".join(skipped)
+                    + ". Anyone who can reach this server can forge them. Never use this in production."
+                )
+            else:
+                warnings.append(
+                    "ASKCALL_INSECURE_DEV is on, but every signing secret is set: every request is still "
+                    "verified. Remove ASKCALL_INSECURE_DEV."
+                )
+        if BARE_MENTION.match(self.access_contact):
+            warnings.append(
+                f"ASKCALL_ACCESS_CONTACT={self.access_contact} shows as plain text in Slack, not as a link: write "
+                "a channel as <#C0123456789>, a person as <@U0123456789> or a user group as <!subteam^S0123456789> "
+                "(ids from their Slack profile or channel details)"
+            )
+        return warnings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -152,6 +193,11 @@ class Settings:
         phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
         if phone_display not in ("masked", "full"):
             raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
+        metrics_token = get("ASKCALL_METRICS_TOKEN")
+        if metrics_token and (
+            len(metrics_token) < 16 or not metrics_token.isascii() or not metrics_token.isprintable()
+        ):
+            raise ConfigError("ASKCALL_METRICS_TOKEN must be at least 16 printable ASCII characters (or unset)")
         log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
@@ -179,6 +225,7 @@ class Settings:
             phone_display=phone_display,
             log_format=log_format,
             slack_app_token=get("SLACK_APP_TOKEN") or None,
+            metrics_token=metrics_token or None,
         )
 
 

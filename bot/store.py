@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -52,6 +53,8 @@ REQUEST_LIFETIME = 7 * 24 * 3600
 CLOCK_SKEW = 5 * 60
 
 DEFAULT_NUMBER = "default"
+# hygiene: webhook_events.result of a signed event AskCall cannot use (stored settled, and counted).
+IGNORED = "ignored"
 
 # Delivery states.
 PENDING = "pending"
@@ -307,6 +310,8 @@ class NewDelivery:
 # one stays only as a safety net, far off (~80 MB of WAL with 4 KiB pages).
 AUTOCHECKPOINT_PAGES = 4_000
 BUSY_TIMEOUT_MS = 5000
+# hygiene: how long the readiness write probe waits for the write lock before calling the store unready.
+PROBE_TIMEOUT = 0.5
 CHECKPOINT_EVERY = 0.5
 RESTART_PAGES = 2_000
 
@@ -348,27 +353,34 @@ class Store:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._event_queue: list[tuple[tuple[Any, ...], asyncio.Future[tuple[int, bool]]]] = []
+        self._event_queue: list[tuple[tuple[Any, ...], asyncio.Future[RecordedEvent]]] = []
         self._event_writer: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
-        _ensure_parent_directory(self.path)
+        """Open (creating it if needed), check and migrate the database; `StoreUnavailable` (one line
+        naming the problem and its fix) when it can't be used."""
+        _preflight(self.path)  # hygiene block below
         connection = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
         connection._thread.daemon = True
-        self._db = await connection
-        self._db.row_factory = aiosqlite.Row
-        # WAL: readers never block the writer; NORMAL sync is durable against process crashes
-        # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-        await self.migrate()
+        try:
+            self._db = await connection
+            self._db.row_factory = aiosqlite.Row
+            # WAL: readers never block the writer; NORMAL sync is durable against process crashes
+            # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+            await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            await self._in_db_thread(_quick_check)  # hygiene block below
+            await self.migrate()
+        except (sqlite3.Error, OSError) as error:
+            await self.close()
+            raise StoreUnavailable(_explain(self.path, error)) from error
 
     async def checkpoint(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
         """Copy committed WAL pages into the database file without stalling a request.
@@ -602,8 +614,12 @@ class Store:
         body: str,
         number_name: str = DEFAULT_NUMBER,
         answered_at: float | None = None,
+        result: str | None = None,
     ) -> RecordedEvent:
         """Store a webhook delivery once; returns after it is committed.
+
+        With `result` (e.g. IGNORED) the event is stored already settled, in the same transaction:
+        it is never processed, recovered or applied to a request.
 
         Deliveries arriving together share one transaction (group commit): each caller still
         returns only once its own row is durable, but N concurrent webhooks cost one commit.
@@ -623,7 +639,7 @@ class Store:
             number_name,
         )
         future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
-        self._event_queue.append(((row, answered_at), future))
+        self._event_queue.append(((row, answered_at, result), future))
         if self._event_writer is None or self._event_writer.done():
             self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
         return await future
@@ -644,11 +660,13 @@ class Store:
                 if not future.done():
                     future.set_result(result)
 
-    async def _insert_events(self, items: list[tuple[tuple[Any, ...], float | None]]) -> list[RecordedEvent]:
+    async def _insert_events(
+        self, items: list[tuple[tuple[Any, ...], float | None, str | None]]
+    ) -> list[RecordedEvent]:
         def insert(conn: sqlite3.Connection) -> list[RecordedEvent]:
             now = time.time()
             results: list[RecordedEvent] = []
-            for row, answered_at in items:
+            for row, answered_at, settled in items:
                 inserted = conn.execute(
                     """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
                            phone_key, event_ts, body, received_at, number_name)
@@ -661,6 +679,12 @@ class Store:
                     results.append(RecordedEvent(int(existing[0]) if existing else 0, is_new=False))
                     continue
                 event_id = int(inserted[0])
+                if settled is not None:
+                    conn.execute(
+                        "UPDATE webhook_events SET processed_at = ?, result = ? WHERE id = ?", (now, settled, event_id)
+                    )
+                    results.append(RecordedEvent(event_id, is_new=True, unmatched=False))
+                    continue
                 phone_key, number_name = row[5], row[9]
                 unmatched = answered_at is not None and (
                     not phone_key or _answer_target_row(conn, phone_key, answered_at, number_name) is None
@@ -863,24 +887,14 @@ class Store:
         return int(row[0]) if row else 0
 
     async def metrics_snapshot(self) -> MetricsSnapshot:
-        requests = await self._fetchall("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
-        events = await self._fetchall("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
-        attempts = await self._fetchall(
-            """SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END)
-               FROM deliveries GROUP BY kind"""
-        )
-        dead = await self._fetchone("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'")
-        waiting = await self._fetchone(
-            "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('pending', 'inflight')"
-        )
-        return MetricsSnapshot(
-            requests={(r[0], r[1]): int(r[2]) for r in requests},
-            webhook_events={r[0]: int(r[1]) for r in events},
-            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
-            dead_deliveries=int(dead[0]) if dead else 0,
-            pending_deliveries=int(waiting[0]) if waiting else 0,
-            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
-        )
+        """Counts for /metrics, from a read-only connection of its own in a worker thread: the scans
+        never take the writer's connection or lock (WAL readers don't block the writer)."""
+        return await asyncio.to_thread(_read_only, self.path, _metrics_snapshot)
+
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+        """A tiny committed write from a connection of its own (raises `sqlite3.Error` or `OSError`
+        when the database can't be written: lock held elsewhere, disk full, read-only, corrupt)."""
+        await asyncio.to_thread(_probe_write, self.path, timeout)
 
     # --- reminders ----------------------------------------------------------------------------
     async def due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
@@ -1025,12 +1039,124 @@ def _delivery(row: aiosqlite.Row) -> Delivery:
     return Delivery(**data)
 
 
-def _ensure_parent_directory(path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+# --- hygiene: start-up checks, the readiness write probe, read-only snapshots -------------------
+# Kept apart (issue 10 §4): nothing here touches the writer's connection or its lock.
+
+
+class StoreUnavailable(Exception):
+    """The database can't be used; the message is one line naming the problem and the fix."""
+
+
+def _preflight(path: str) -> None:
+    """Fail early and plainly on what SQLite would report as 'unable to open database file'."""
+    where = os.path.abspath(path)
+    folder = os.path.dirname(where)
+    fix = "or set ASKCALL_DB_PATH to a writable location"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise StoreUnavailable(
+            f"cannot create the database folder {folder} ({error.strerror}): create it and make it writable "
+            f"by the user running AskCall, {fix}"
+        ) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreUnavailable(
+            f"the database folder {folder} is not writable (SQLite keeps its -wal and -shm files next to the "
+            f"database): make it writable by the user running AskCall, {fix}"
+        )
+    if os.path.isdir(where):
+        raise StoreUnavailable(f"the database path {where} is a folder: point ASKCALL_DB_PATH at a file in it")
+    if os.path.exists(where) and not os.access(where, os.R_OK):
+        raise StoreUnavailable(
+            f"cannot read the database {where} (permission denied): give the user running AskCall read and "
+            f"write access to it (chown/chmod), {fix}"
+        )
+    if os.path.exists(where) and not os.access(where, os.W_OK):
+        raise StoreUnavailable(
+            f"the database {where} is read-only: give the user running AskCall write access to it (chmod u+w), {fix}"
+        )
+
+
+def _quick_check(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    if [tuple(r) for r in rows] != [("ok",)]:
+        raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+
+
+def _explain(path: str, error: BaseException) -> str:
+    where = os.path.abspath(path)
+    text = str(error)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return (
+            f"the database {where} is read-only ({text}): make it and its folder writable by the user running "
+            "AskCall, or set ASKCALL_DB_PATH to a writable location"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "quick_check" in lowered or "corrupt" in lowered:
+        return (
+            f"the database {where} is corrupt ({text}): restore it from a backup, or move it aside to start "
+            "with an empty one"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return f"the database {where} is locked by another process ({text}): stop that process and start again"
+    if "disk" in lowered and "full" in lowered:
+        return f"the disk holding the database {where} is full ({text}): free some space and start again"
+    return f"the database {where} cannot be used ({text}): check its permissions and free space, or restore it"
+
+
+def _read_only(path: str, work: Callable[[sqlite3.Connection], T]) -> T:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return work(connection)
+    finally:
+        connection.close()
+
+
+def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
+    requests = conn.execute("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome").fetchall()
+    events = conn.execute("SELECT result, COUNT(*) FROM webhook_events GROUP BY result").fetchall()
+    attempts = conn.execute(
+        """SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END)
+           FROM deliveries GROUP BY kind"""
+    ).fetchall()
+    dead = conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'").fetchone()
+    waiting = conn.execute(
+        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('pending', 'inflight')"
+    ).fetchone()
+    return MetricsSnapshot(
+        requests={(r[0], r[1]): int(r[2]) for r in requests},
+        webhook_events={r[0]: int(r[1]) for r in events},
+        delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+        dead_deliveries=int(dead[0]) if dead else 0,
+        pending_deliveries=int(waiting[0]) if waiting else 0,
+        oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
+    )
+
+
+def _probe_write(path: str, timeout: float) -> None:
+    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT: the WAL
+    grows by a page, so a full disk or a read-only file fails here as a real write would."""
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, probed_at REAL NOT NULL)")
+            connection.execute(
+                "INSERT INTO health (id, probed_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET probed_at = ?",
+                (time.time(), time.time()),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
 
 
 # --- records: export and retention ---------------------------------------------------------------

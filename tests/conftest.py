@@ -58,6 +58,7 @@ def make_settings(slack: FakeSlack, pilot: FakePilotStatus, db_path: Path, **ove
         slack_retry=RetryPolicy(attempts=6, base_delay=0.05, max_delay=0.2, max_retry_after=5),
         pilot_status_timeout=5.0,
         shutdown_grace=2.0,
+        metrics_max_age=0.0,  # every scrape reads the store (tests of the cache set their own)
     )
     return replace(settings, **overrides)
 

@@ -23,7 +23,7 @@ from bot.pilot_status.errors import (
     TenantScopeError,
 )
 from bot.slack.scopes import missing_scopes
-from bot.store import MIGRATIONS, Store
+from bot.store import MIGRATIONS, Store, StoreUnavailable
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -243,7 +243,7 @@ async def check_database(path: str) -> Check:
                 "upgrade AskCall to the version that last used this database",
             )
         await _probe_write(store)
-    except (sqlite3.Error, OSError) as error:
+    except (sqlite3.Error, OSError, StoreUnavailable) as error:
         return failed(f"The database at {where} cannot be used ({error})", fix)
     finally:
         await store.close()

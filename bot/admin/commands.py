@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.config import ConfigError, Settings
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -102,6 +102,8 @@ def run_admin_command(args: argparse.Namespace, env: Env) -> int:
         return handler(args, env)
     except ConfigError as error:
         return _fail(str(error), 2)
+    except StoreUnavailable as error:
+        return _fail(str(error))
     except sqlite3.Error as error:
         return _fail(f"the database could not be read or written ({error})")
 
