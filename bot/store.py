@@ -1139,8 +1139,13 @@ def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
 
 
 def _probe_write(path: str, timeout: float) -> None:
-    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT: the WAL
-    grows by a page, so a full disk or a read-only file fails here as a real write would."""
+    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT.
+
+    The file's own permission is asked first: SQLite reuses the process's open descriptors, so a
+    file made read-only (chmod, a read-only remount, the immutable flag) would still take the write.
+    """
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise sqlite3.OperationalError(f"attempt to write a readonly database ({os.path.abspath(path)} is read-only)")
     connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
         connection.execute("PRAGMA synchronous=NORMAL")

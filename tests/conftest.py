@@ -84,10 +84,19 @@ class Server:
         body = slash_command_body(text, **fields)
         return await self.post_slack(body)
 
-    async def submit_modal(self, phone: str, reason: str = "", *, metadata: dict[str, Any] | None = None, **kw: Any):
+    async def submit_modal(
+        self,
+        phone: str,
+        reason: str = "",
+        *,
+        metadata: dict[str, Any] | None = None,
+        extra_values: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> aiohttp.ClientResponse:
         values = {
             "phone": {"phone_value": {"type": "plain_text_input", "value": phone}},
             "reason": {"reason_value": {"type": "plain_text_input", "value": reason or None}},
+            **(extra_values or {}),
         }
         meta = metadata if metadata is not None else {"channel_id": CHANNEL, "response_url": self.slack.response_url()}
         payload = view_submission_payload("askcall_request", values, json.dumps(meta), **kw)

@@ -201,6 +201,37 @@ async def test_modal_submission_for_a_channel_not_allowed_is_refused(
         await assert_nothing_happened(server)
 
 
+@pytest.mark.parametrize("refused_by", ["allow-list", "no-number"])
+async def test_global_shortcut_form_shows_a_channel_refusal_under_the_channel_picker(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, refused_by: str
+) -> None:
+    """The rep picked a channel AskCall may not be used in: the error belongs next to that picker."""
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", allowed_channels=frozenset({CHANNEL}))
+    if refused_by == "no-number":  # the channel is allowed, but no WhatsApp number serves it
+        settings = make_settings(
+            slack,
+            pilot,
+            tmp_path / "askcall.db",
+            pilot_status_api_key="",
+            extra_numbers=(WhatsAppNumber(RJ, RJ_KEY, RJ_SECRET, frozenset({RJ_CHANNEL})),),
+        )
+    values = {"channel": {"channel_value": {"type": "conversations_select", "selected_conversation": "C9"}}}
+    async with running(settings, slack, pilot) as server:
+        body = await json_body(await server.submit_modal(PHONE, REASON, metadata={}, extra_values=values))
+        assert body["response_action"] == "errors"
+        assert set(body["errors"]) == {"channel"}
+        assert "<#C9>" in body["errors"]["channel"]
+        await assert_nothing_happened(server)
+
+
+async def test_global_shortcut_form_of_a_refused_rep_shows_the_refusal_under_the_phone(restricted: Server) -> None:
+    values = {"channel": {"channel_value": {"type": "conversations_select", "selected_conversation": CHANNEL}}}
+    response = await restricted.submit_modal(PHONE, REASON, metadata={}, extra_values=values, user_id=OTHER_REP)
+    body = await json_body(response)
+    assert set(body["errors"]) == {"phone"} and NO_ACCESS in body["errors"]["phone"]
+    await assert_nothing_happened(restricted)
+
+
 async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted: Server) -> None:
     slack = restricted.slack
     payload = shortcut_payload(
