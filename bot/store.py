@@ -1082,14 +1082,14 @@ def _preflight(path: str) -> None:
 
 
 def _quick_check(conn: sqlite3.Connection) -> None:
-    rows = conn.execute("PRAGMA quick_check").fetchall()
+    rows = conn.execute("PRAGMA quick_check(3)").fetchall()
     if [tuple(r) for r in rows] != [("ok",)]:
-        raise sqlite3.DatabaseError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+        raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in rows))
 
 
 def _explain(path: str, error: BaseException) -> str:
     where = os.path.abspath(path)
-    text = str(error)
+    text = " ".join(str(error).split())[:200]  # one line, whatever SQLite said
     lowered = text.lower()
     if "readonly" in lowered or "read-only" in lowered:
         return (
