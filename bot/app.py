@@ -66,7 +66,7 @@ class AskCall:
     workspace: Workspace
     bolt: AsyncApp
     metrics: Metrics = field(default_factory=Metrics)
-    readiness: Readiness | None = None
+    readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
 
@@ -123,7 +123,6 @@ class AskCall:
             workspace,
             bolt,
         )
-        askcall.readiness = Readiness(store)
         await askcall._recover()
         notifier.start()
         reminders.start()
@@ -136,6 +135,9 @@ class AskCall:
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
             await askcall.socket_mode.connect_async()
         return askcall
+
+    def __post_init__(self) -> None:
+        self.readiness = Readiness(self.store)
 
     async def _recover(self) -> None:
         # Requests first: one caught mid-send must be marked unconfirmed before the notifier's

@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -126,7 +125,8 @@ def middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[w
             raise
         finally:
             metrics.latency.labels(route=route_name(request)).observe(time.perf_counter() - started)
-        response.headers[REQUEST_ID_HEADER] = request_id
+        if not response.prepared:  # a streamed response has sent its headers already
+            response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
     return observe
@@ -172,7 +172,7 @@ class Readiness:
             if version != len(MIGRATIONS):
                 return 503, {"status": "migrating", "schema": version}
             await self._store.probe_write()
-        except (sqlite3.Error, OSError, RuntimeError) as error:
+        except Exception as error:  # any failure to reach or write the database means "not ready"
             log.warning("not ready: the database can't be written (%s)", error)
             return 503, {"status": "unavailable", "database": str(error)[:200]}
         return 200, {"status": "ready", "schema": version}

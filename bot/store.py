@@ -353,7 +353,7 @@ class Store:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._event_queue: list[tuple[tuple[Any, ...], asyncio.Future[RecordedEvent]]] = []
+        self._event_queue: list[tuple[tuple[Any, ...], asyncio.Future[tuple[int, bool]]]] = []
         self._event_writer: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -361,26 +361,29 @@ class Store:
         """Open (creating it if needed), check and migrate the database; `StoreUnavailable` (one line
         naming the problem and its fix) when it can't be used."""
         _preflight(self.path)  # hygiene block below
+        try:
+            await self._open()
+        except (sqlite3.Error, OSError) as error:
+            await self.close()
+            raise StoreUnavailable(_explain(self.path, error)) from error
+
+    async def _open(self) -> None:
         connection = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
         connection._thread.daemon = True
-        try:
-            self._db = await connection
-            self._db.row_factory = aiosqlite.Row
-            # WAL: readers never block the writer; NORMAL sync is durable against process crashes
-            # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await self._db.execute("PRAGMA foreign_keys=ON")
-            await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-            await self._in_db_thread(_quick_check)  # hygiene block below
-            await self.migrate()
-        except (sqlite3.Error, OSError) as error:
-            await self.close()
-            raise StoreUnavailable(_explain(self.path, error)) from error
+        self._db = await connection
+        self._db.row_factory = aiosqlite.Row
+        # WAL: readers never block the writer; NORMAL sync is durable against process crashes
+        # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        await self._in_db_thread(_quick_check)  # hygiene block below
+        await self.migrate()
 
     async def checkpoint(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
         """Copy committed WAL pages into the database file without stalling a request.

@@ -17,7 +17,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.home import DM_TOGGLE_ACTION
-from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION, MODAL_CALLBACK_ID
+from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
 
 # Slack refuses requests older than five minutes; so does AskCall (replays).
 MAX_AGE = 5 * 60
@@ -108,7 +108,7 @@ def _objects(body: Mapping[str, Any], *paths: str) -> str | None:
 def payload_problem(body: Mapping[str, Any]) -> str | None:
     """What makes a parsed payload unusable for AskCall's listeners; None when it is usable."""
     if "command" in body:
-        return _strings(body, ("command", "user_id", "channel_id"), ("text", "trigger_id", "response_url", "team_id"))
+        return _strings(body, ("command", "user_id", "channel_id", "trigger_id"), ("text", "response_url", "team_id"))
     kind = body.get("type")
     common = _objects(body, "team", "channel", "message", "view") or _strings(body, (), ("team.id", "response_url"))
     if common is not None:
@@ -117,7 +117,9 @@ def payload_problem(body: Mapping[str, Any]) -> str | None:
         return _strings(body, ("user.id",), ("channel.id",)) or _actions_problem(body.get("actions"))
     if kind in ("shortcut", "message_action"):
         return _strings(
-            body, ("user.id", "trigger_id"), ("channel.id", "message.text", "message.ts", "message.thread_ts")
+            body,
+            ("user.id", "trigger_id", "callback_id"),
+            ("channel.id", "message.text", "message.ts", "message.thread_ts"),
         )
     if kind == "view_submission":
         return _view_problem(body)
@@ -149,8 +151,8 @@ def _actions_problem(actions: Any) -> str | None:
 
 
 def _view_problem(body: Mapping[str, Any]) -> str | None:
-    problem = _strings(body, ("user.id", "view.id"), ("view.private_metadata", "view.callback_id"))
-    if problem is not None or _at(body, "view.callback_id") != MODAL_CALLBACK_ID:
+    problem = _strings(body, ("user.id", "view.id", "view.callback_id"), ("view.private_metadata",))
+    if problem is not None:
         return problem
     metadata = _at(body, "view.private_metadata")
     if metadata not in (_MISSING, None, ""):

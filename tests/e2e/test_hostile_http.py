@@ -230,6 +230,13 @@ MALFORMED_PAYLOADS: dict[str, dict[str, Any]] = {
         "askcall_message", "U1", trigger_id="t", message={"ts": "1.2", "text": "x"}, channel_id="C1"
     )
     | {"message": "hello"},
+    "shortcut-without-callback-id": {
+        k: v for k, v in shortcut_payload("askcall_global", "U1", trigger_id="t").items() if k != "callback_id"
+    },
+    "submission-without-callback-id": _submission("{}", view={"id": "V1", "private_metadata": ""}),
+    "another-views-metadata-not-json": _submission(
+        "{not json", view={"id": "V1", "callback_id": "someone_elses_modal", "private_metadata": "{not json"}
+    ),
     "event-a-string": {"type": "event_callback", "event": "app_home_opened", "team_id": "T1", "api_app_id": "A1"},
     "home-opened-without-user": {
         "type": "event_callback",
@@ -259,6 +266,7 @@ async def test_signed_slack_payloads_missing_fields_or_of_wrong_types_get_400(
 COMMAND_FIELDS = {
     "without-user": {"user_id": None},
     "without-channel": {"channel_id": None},
+    "without-trigger": {"trigger_id": None},
 }
 
 
@@ -427,3 +435,20 @@ async def test_a_newline_in_a_request_id_cannot_split_a_log_line(
     assert status in (400, 401)
     for record in caplog.records:
         assert "\n" not in record.request_id and "\r" not in record.request_id  # type: ignore[attr-defined]
+
+
+# --- Socket Mode: the same payload checks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["actions-without-user", "check-value-not-a-number", "submission-metadata-not-json"])
+async def test_malformed_payloads_over_socket_mode_are_refused_without_a_traceback(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", slack_app_token=slack.app_token)
+    async with running(settings, slack, pilot) as server:
+        await slack.wait_for(lambda: len(slack.sockets) == 1)
+        envelope = {"envelope_id": f"env-{case}", "type": "interactive", "payload": MALFORMED_PAYLOADS[case]}
+        await slack.socket_send(envelope)
+        await slack.wait_for(lambda: slack.socket_ack(envelope["envelope_id"]) is not None)
+        await nothing_happened(server)
+    assert_no_error_logged(caplog)
