@@ -204,3 +204,26 @@ async def test_sigterm_ends_within_the_grace_while_clients_never_finish_their_bo
     assert grace + 1.0 < 9.0  # well under a container's 10 s between SIGTERM and SIGKILL
     log = log_path.read_text()
     assert "Traceback" not in log and " ERROR " not in log, log
+
+
+# --- start-up warnings ----------------------------------------------------------------------------------
+
+
+async def test_serve_logs_what_insecure_dev_really_skips_and_a_bare_channel_contact(
+    fakes: tuple[FakeSlack, FakePilotStatus],  # noqa: F811
+    tmp_path: Path,
+    launch: Callable[[dict[str, str], Path], AskCallProcess],  # noqa: F811
+) -> None:
+    slack, pilot = fakes
+    env = process_env(slack, pilot, tmp_path)
+    env.update(ASKCALL_INSECURE_DEV="1", ASKCALL_ACCESS_CONTACT="#sales-ops")
+    del env["PILOT_STATUS_WEBHOOK_SECRET"]  # Slack's secret stays set: its checks stay on
+    log_path = tmp_path / "askcall.log"
+    app = launch(env, log_path)
+    await app.start()
+    assert await app.terminate() == 0
+    log = log_path.read_text()
+    (insecure,) = [line for line in log.splitlines() if "ASKCALL_INSECURE_DEV" in line]
+    assert "Pilot Status webhooks to /webhooks/pilot-status" in insecure
+    assert "Slack requests" not in insecure and "requests without valid signatures are accepted" not in insecure
+    assert any("ASKCALL_ACCESS_CONTACT=#sales-ops shows as plain text" in line for line in log.splitlines())
