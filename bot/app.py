@@ -211,9 +211,12 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[ASKCALL] = await AskCall.start(settings, clock)
         app[ASKCALL].metrics = metrics
+        metrics_runner = await _serve_metrics(app[ASKCALL], settings) if settings.metrics_port is not None else None
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         yield
         log.info("AskCall shutting down")
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await app[ASKCALL].close(settings.shutdown_grace * (1 - HTTP_SHARE))
 
     app.cleanup_ctx.append(lifecycle)
@@ -225,8 +228,22 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
         app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", metrics_endpoint)
     return app
+
+
+async def _serve_metrics(askcall: AskCall, settings: Settings) -> web.AppRunner:
+    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
+    metrics_app = web.Application()
+    metrics_app[ASKCALL] = askcall
+    metrics_app.router.add_get("/metrics", metrics_endpoint)
+    runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.metrics_port)
+    await site.start()
+    log.info("metrics on %s:%d", settings.host, settings.metrics_port)
+    return runner
 
 
 async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASYNC109

@@ -87,6 +87,8 @@ class Settings:
     # counts read from the database may be (they are refreshed off the request path).
     metrics_token: str | None = None
     metrics_max_age: float = 10.0
+    # Serve /metrics on this port only (e.g. one only the Prometheus network reaches); None: on PORT.
+    metrics_port: int | None = None
     # Erase phones and reasons of closed requests older than this many days (0: keep forever).
     retention_days: int = 180
     # Public base URL of this AskCall (e.g. https://askcall.example.com); `askcall check` uses it.
@@ -193,6 +195,11 @@ class Settings:
         phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
         if phone_display not in ("masked", "full"):
             raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
+        metrics_port_text = get("ASKCALL_METRICS_PORT")
+        if metrics_port_text and (
+            not metrics_port_text.isdigit() or not 0 < int(metrics_port_text) <= 65535 or metrics_port_text == port_text
+        ):
+            raise ConfigError(f"ASKCALL_METRICS_PORT={metrics_port_text!r} must be a port number other than PORT")
         metrics_token = get("ASKCALL_METRICS_TOKEN")
         if metrics_token and (
             len(metrics_token) < 16 or not metrics_token.isascii() or not metrics_token.isprintable()
@@ -226,6 +233,7 @@ class Settings:
             log_format=log_format,
             slack_app_token=get("SLACK_APP_TOKEN") or None,
             metrics_token=metrics_token or None,
+            metrics_port=int(metrics_port_text) if metrics_port_text else None,
         )
 
 

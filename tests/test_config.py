@@ -205,3 +205,11 @@ def test_a_bare_channel_or_mention_as_access_contact_is_warned_about(contact: st
 @pytest.mark.parametrize("contact", ["<#C0123456789>", "<@U0123456789>", "<!subteam^S0123>", "Maria in sales ops"])
 def test_a_linked_or_plain_access_contact_is_fine(contact: str) -> None:
     assert Settings.from_env(env(ASKCALL_ACCESS_CONTACT=contact)).startup_warnings() == []
+
+
+def test_metrics_port_is_read_and_checked() -> None:
+    assert Settings.from_env(env(ASKCALL_METRICS_PORT="9100")).metrics_port == 9100
+    assert Settings.from_env(env()).metrics_port is None
+    for bad in ("metrics", "0", "70000", "3000"):  # 3000 is PORT's default
+        with pytest.raises(ConfigError, match="ASKCALL_METRICS_PORT"):
+            Settings.from_env(env(ASKCALL_METRICS_PORT=bad))

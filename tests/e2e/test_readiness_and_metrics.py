@@ -17,7 +17,7 @@ import pytest
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from tests.conftest import Server, make_settings
-from tests.e2e.helpers import ask, running
+from tests.e2e.helpers import ask, free_port, running
 from tests.e2e.test_operations import readiness_becomes, scrape, total
 
 TOKEN = "metrics-token-0123456789"
@@ -28,9 +28,11 @@ TOKEN = "metrics-token-0123456789"
 
 async def test_not_ready_while_another_process_holds_the_write_lock(server: Server) -> None:
     await readiness_becomes(server, 200)
-    other = sqlite3.connect(server.askcall.settings.db_path, isolation_level=None)
+    other = sqlite3.connect(server.askcall.settings.db_path, isolation_level=None, check_same_thread=False)
     try:
-        other.execute("BEGIN IMMEDIATE")  # e.g. someone's sqlite3 shell in the middle of an edit
+        # e.g. someone's sqlite3 shell in the middle of an edit. Taken from a thread, so that AskCall's
+        # own transactions (the retention pass at start-up) can finish meanwhile.
+        await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")
         body = await readiness_becomes(server, 503)
         assert body["status"] == "unavailable" and "locked" in str(body["database"])
         async with server.http.get(server.url + "/healthz") as response:
@@ -143,3 +145,20 @@ async def test_metrics_with_the_right_token_are_served(protected: Server, scheme
         assert "askcall_requests" in await response.text() or "askcall_pending_deliveries" in await response.text()
     async with protected.http.get(protected.url + "/healthz") as response:
         assert response.status == 200  # only /metrics is protected
+
+
+async def test_metrics_on_their_own_port_only(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", metrics_port=port, metrics_token=TOKEN)
+    async with running(settings, slack, pilot) as server:
+        await ask(server)
+        async with server.http.get(server.url + "/metrics") as response:
+            assert response.status == 404  # not on the public port any more
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        async with server.http.get(metrics_url) as response:
+            assert response.status == 401  # the token still applies
+        async with server.http.get(metrics_url, headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+            assert response.status == 200
+            assert 'askcall_requests{outcome="none",state="waiting"} 1.0' in await response.text()
+        async with server.http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 404  # that port serves metrics and nothing else
