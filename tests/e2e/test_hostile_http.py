@@ -452,3 +452,21 @@ async def test_malformed_payloads_over_socket_mode_are_refused_without_a_traceba
         await slack.wait_for(lambda: slack.socket_ack(envelope["envelope_id"]) is not None)
         await nothing_happened(server)
     assert_no_error_logged(caplog)
+
+
+async def test_without_a_signing_secret_garbage_still_gets_400(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ASKCALL_INSECURE_DEV skips the signature, not the parsing and the payload checks."""
+    settings = make_settings(
+        slack, pilot, tmp_path / "askcall.db", slack_signing_secret=None, pilot_status_webhook_secret=None
+    )
+    async with running(settings, slack, pilot) as server:
+        for body in (UNPARSEABLE["payload-nested-deep"], interaction_body(MALFORMED_PAYLOADS["actions-without-user"])):
+            raw = body if isinstance(body, bytes) else body.encode()
+            status, _ = await post_slack_raw(server, raw, [(b"Content-Type", b"application/x-www-form-urlencoded")])
+            assert status == 400
+        status, _, _ = await raw_request(server.url, "/webhooks/pilot-status", [], DEEP.encode())
+        assert status == 400
+        await nothing_happened(server)
+    assert_no_error_logged(caplog)

@@ -309,6 +309,15 @@ async def two_numbers(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) 
         yield server
 
 
+async def test_the_same_unusable_event_on_two_numbers_is_kept_once_per_number(two_numbers: Server) -> None:
+    payload = json.dumps(permission_event(DIGITS, "SOMETHING_NEW")).encode()
+    for path, secret in (("/webhooks/pilot-status", WEBHOOK_SECRET), (f"/webhooks/pilot-status/{RJ}", RJ_SECRET)):
+        code, text = await send_webhook(two_numbers.url + path, payload, secret=secret)
+        assert (code, json.loads(text)) == (200, {"ok": True, "ignored": True, "duplicate": False}), path
+    rows = db_rows(two_numbers.askcall.settings, "SELECT number_name, result FROM webhook_events ORDER BY id")
+    assert rows == [{"number_name": "default", "result": "ignored"}, {"number_name": RJ, "result": "ignored"}]
+
+
 def keys_used(found: list[PSRequest]) -> set[str | None]:
     return {r.headers.get("x-api-key") for r in found}
 
