@@ -247,7 +247,8 @@ async def _serve_metrics(askcall: AskCall, settings: Settings) -> web.AppRunner:
 
 
 async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASYNC109
-    """The whole body, or 408 when the client has not sent it within `timeout` (413 past the size limit).
+    """The whole body; else 408 when the client has not sent it within `timeout`, 413 past the size
+    limit, 400 (logged at INFO, no traceback) when it hung up halfway.
 
     A slow or stalled client holds nothing but its own connection: no request counts as inbound work
     until its body is here, and the connection is closed soon after the 408 (`LINGERING_TIME`).
@@ -260,6 +261,9 @@ async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASY
         raise web.HTTPRequestTimeout(
             text='{"error": "request body not received in time"}', content_type="application/json"
         ) from None
+    except ConnectionResetError:  # the client hung up mid-body: nobody is left to answer
+        log.info("a client hung up before sending its whole request body")
+        raise web.HTTPBadRequest(text='{"error": "connection lost"}', content_type="application/json") from None
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -362,20 +362,23 @@ async def test_a_body_that_never_finishes_gets_408_and_holds_no_priority(
         assert server.askcall.tasks.priority._inbound == 0
         answer = await asyncio.wait_for(reader.read(), 5)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4  # 0.5 s body timeout, then at most 1 s lingering
     # Meanwhile and afterwards, everyone else is served normally.
     parent = await ask(server)
     assert replies(server.slack, parent) == []
     assert_no_error_logged(caplog)
 
 
-async def test_requests_are_served_while_a_client_stalls(quick_timeout: Server) -> None:
-    server = quick_timeout
-    async with trickling(server.url, "/slack/events"):
+async def test_requests_are_served_while_a_client_stalls(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    """With the default 10 s body timeout: others are answered long before the stalled body times out."""
+    async with trickling(server.url, "/slack/events"), trickling(server.url, "/webhooks/pilot-status"):
+        await asyncio.sleep(0.1)
         began = time.monotonic()
         response = await server.command("help")
         assert response.status == 200
-        assert time.monotonic() - began < 0.4  # not behind the stalled body
+        assert time.monotonic() - began < 2  # not behind the stalled bodies
+    await asyncio.sleep(0.2)  # the stalled clients hang up mid-body: not an error either
+    assert_no_error_logged(caplog)
 
 
 # --- X-Request-Id ---------------------------------------------------------------------------------------
