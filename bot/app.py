@@ -205,7 +205,8 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
         middlewares=[observability.middleware(metrics)],
         # After answering a request whose body never finished (408), aiohttp drains the rest for
         # this long before closing; its default (10 s) would let a stalled client keep the socket.
-        handler_args={"lingering_time": LINGERING_TIME},
+        # Requests it can't parse are logged as warnings, not as ERROR tracebacks.
+        handler_args={"lingering_time": LINGERING_TIME, "logger": observability.server_log()},
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
 from bot.store import MIGRATIONS, Store
@@ -182,6 +183,24 @@ def metrics_response(body: bytes) -> web.Response:
     response = web.Response(body=body)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
+
+
+class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with requests it could not even parse (the client's garbage: a bad request
+    line, oversized or malformed headers, a broken body encoding) as one-line warnings instead of
+    ERROR tracebacks. Errors raised by AskCall's own handlers stay errors, with their traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kwargs: object) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else None
+        if isinstance(error, HttpProcessingError):
+            # The exception's text quotes the client's bytes: only its kind goes in the log.
+            self.warning("refused a malformed HTTP request (%s %s)", error.code, type(error).__name__)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
+
+
+def server_log() -> ServerLog:
+    return ServerLog(logging.getLogger("aiohttp.server"), {})
 
 
 class RequestIdFilter(logging.Filter):

@@ -85,6 +85,38 @@ async def nothing_happened(server: Server) -> None:
     assert server.slack.messages == [] and server.pilot.requests == []
 
 
+# --- HTTP itself ----------------------------------------------------------------------------------------
+
+BROKEN_HTTP = {
+    "request-line": b"GARBAGE\r\n\r\n",
+    "header-too-long": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    "content-length-not-a-number": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    "bad-chunk": b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n",
+    "two-content-lengths": b"POST /webhooks/pilot-status HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+    b"Content-Length: 6\r\n\r\nhello",
+    "control-char-in-header": b"POST /webhooks/pilot-status HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\x01b\r\n"
+    b"Content-Length: 0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_HTTP))
+async def test_requests_http_cannot_parse_get_400_and_a_one_line_warning(
+    server: Server, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    where = urlparse(server.url)
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    writer.write(BROKEN_HTTP[case])
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.split(b" ")[1] == b"400", answer[:80]
+    assert_no_error_logged(caplog)
+    warnings = [r.getMessage() for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    assert len(warnings) == (0 if case == "request-line" else 1)  # not HTTP at all: aiohttp logs it at DEBUG
+    assert not any("\n" in w or "GARBAGE" in w for w in warnings)
+    await nothing_happened(server)
+
+
 # --- Slack: unsigned or unparseable -------------------------------------------------------------------
 
 VALID_COMMAND = slash_command_body("+55 11 98765-4321 Podemos ligar?")
