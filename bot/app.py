@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -328,4 +329,9 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )
-    return observability.metrics_response(await askcall.metrics.render(askcall.store, time.time()))
+    try:
+        body = await askcall.metrics.render(askcall.store, time.time())
+    except (sqlite3.Error, OSError) as error:  # the scrape fails (Prometheus marks it down), not the server
+        log.warning("could not read the counts for /metrics (%s)", error)
+        return web.json_response({"error": "the database can't be read"}, status=503)
+    return observability.metrics_response(body)

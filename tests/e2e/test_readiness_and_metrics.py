@@ -4,6 +4,7 @@ connection, is cached, and can require a bearer token."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import sqlite3
@@ -162,3 +163,13 @@ async def test_metrics_on_their_own_port_only(slack: FakeSlack, pilot: FakePilot
             assert 'askcall_requests{outcome="none",state="waiting"} 1.0' in await response.text()
         async with server.http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 404  # that port serves metrics and nothing else
+
+
+async def test_a_scrape_that_cannot_read_the_database_is_a_503_not_a_traceback(
+    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.askcall.store.path = str(tmp_path / "gone" / "askcall.db")  # as if the file had vanished
+    async with server.http.get(server.url + "/metrics") as response:
+        assert response.status == 503
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert any("could not read the counts for /metrics" in r.getMessage() for r in caplog.records)
