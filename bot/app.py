@@ -11,7 +11,7 @@ from functools import partial
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,14 +19,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import observability
 from bot.admin.retention import retention_loop
 from bot.config import Settings, WhatsAppNumber
+from bot.domain import CLOCK_SKEW
 from bot.leases import HeldWork, LeaseKeeper
 from bot.notifier import Notifier, ParentHooks
-from bot.observability import Metrics
+from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import (
-    PERMISSION_UPDATED,
     SIGNATURE_HEADER,
     PayloadError,
+    UnusableEvent,
     parse_body,
     parse_permission_updated,
     verify_signature,
@@ -38,12 +39,13 @@ from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.status import StatusService
+from bot.slack import inbound
 from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
-from bot.store import Store, create_store
+from bot.store import Store, StoreError, create_store
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class AskCall:
     bolt: AsyncApp
     leases: LeaseKeeper
     metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
 
@@ -142,13 +145,19 @@ class AskCall:
             await askcall.socket_mode.connect_async()
         return askcall
 
+    def __post_init__(self) -> None:
+        self.readiness = Readiness(self.store)
+
     def _work_stored(self) -> None:
         """Another replica stored deliveries or reminders: look now, not at the next poll."""
         self.notifier.wake()
         self.reminders.wake()
 
-    async def close(self) -> None:
-        """Graceful stop: let in-flight work finish (or leave it persisted), then close everything."""
+    async def close(self, grace: float | None = None) -> None:
+        """Graceful stop within `grace` seconds (default: the settings' shutdown grace): let in-flight
+        work finish (or leave it persisted), then close everything."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.settings.shutdown_grace if grace is None else grace)
         if self.socket_mode is not None:
             await self.socket_mode.close_async()
         for task in self.background:
@@ -158,7 +167,9 @@ class AskCall:
         await self.leases.stop()
         await self.notifier.stop()
         await self.reminders.stop()
-        await self.tasks.drain(self.settings.shutdown_grace)
+        # Background work gets most of what is left of the grace; closing the clients the rest.
+        budget = max(deadline - loop.time(), 0.1)
+        await self.tasks.drain(budget * 0.75, cancel_wait=budget * 0.1)
         try:
             # What was cut short is taken over by another replica now, not when its lease runs out.
             await self.store.release_leases()
@@ -167,14 +178,18 @@ class AskCall:
         # Bounded: a client stuck on a connection must not keep the process from exiting.
         for closing in (self.pilots.aclose(), self.session.close()):
             try:
-                await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+                await asyncio.wait_for(closing, max(min(deadline - loop.time(), CLOSE_TIMEOUT), 0.1))
             except TimeoutError:
-                log.warning("an HTTP client did not close within %.0f s", CLOSE_TIMEOUT)
+                log.warning("an HTTP client did not close in time")
         await self.store.close()
 
 
 ASKCALL = web.AppKey("askcall", AskCall)
-CLOSE_TIMEOUT = 5.0
+# Of the shutdown grace: what closing the HTTP clients may take at most.
+CLOSE_TIMEOUT = 1.0
+# Of the shutdown grace: how long open connections (requests being handled, bodies still arriving)
+# get before they are cancelled; the rest goes to background work (`AskCall.close`).
+HTTP_SHARE = 1 / 3
 
 
 def _quiet_sdk_logger() -> logging.Logger:
@@ -186,17 +201,36 @@ def _quiet_sdk_logger() -> logging.Logger:
     return logger
 
 
+MAX_BODY = 1024**2  # larger bodies get 413 (Slack's and Pilot Status's are a few KiB)
+LINGERING_TIME = 1.0
+
+
+def http_shutdown_timeout(settings: Settings) -> float:
+    """`shutdown_timeout` for aiohttp: the HTTP share of the shutdown grace."""
+    return settings.shutdown_grace * HTTP_SHARE
+
+
 def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
-    metrics = Metrics()
-    app = web.Application(client_max_size=1024**2, middlewares=[observability.middleware(metrics)])
+    metrics = Metrics(max_age=settings.metrics_max_age)
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[observability.middleware(metrics)],
+        # After answering a request whose body never finished (408), aiohttp drains the rest for
+        # this long before closing; its default (10 s) would let a stalled client keep the socket.
+        # Requests it can't parse are logged as warnings, not as ERROR tracebacks.
+        handler_args={"lingering_time": LINGERING_TIME, "logger": observability.server_log()},
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[ASKCALL] = await AskCall.start(settings, clock)
         app[ASKCALL].metrics = metrics
+        metrics_runner = await _serve_metrics(app[ASKCALL], settings) if settings.metrics_port is not None else None
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         yield
         log.info("AskCall shutting down")
-        await app[ASKCALL].close()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+        await app[ASKCALL].close(settings.shutdown_grace * (1 - HTTP_SHARE))
 
     app.cleanup_ctx.append(lifecycle)
     if not settings.slack_app_token:
@@ -207,37 +241,85 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
         app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", metrics_endpoint)
     return app
+
+
+async def _serve_metrics(askcall: AskCall, settings: Settings) -> web.AppRunner:
+    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
+    metrics_app = web.Application()
+    metrics_app[ASKCALL] = askcall
+    metrics_app.router.add_get("/metrics", metrics_endpoint)
+    runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.metrics_port)
+    await site.start()
+    log.info("metrics on %s:%d", settings.host, settings.metrics_port)
+    return runner
+
+
+async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASYNC109
+    """The whole body; else 408 when the client has not sent it within `timeout`, 413 past the size
+    limit, 400 (logged at INFO, no traceback) when it hung up halfway.
+
+    A slow or stalled client holds nothing but its own connection: no request counts as inbound work
+    until its body is here, and the connection is closed soon after the 408 (`LINGERING_TIME`).
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        log.warning("a client did not send its request body within %.1f s", timeout)
+        raise web.HTTPRequestTimeout(
+            text='{"error": "request body not received in time"}', content_type="application/json"
+        ) from None
+    except ConnectionResetError:  # the client hung up mid-body: nobody is left to answer
+        log.info("a client hung up before sending its whole request body")
+        raise web.HTTPBadRequest(text='{"error": "connection lost"}', content_type="application/json") from None
 
 
 async def slack_events(request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
+    body = await read_body(request, askcall.settings.body_timeout)
+    secret = askcall.settings.slack_signing_secret
+    try:
+        bolt_request = inbound.bolt_request(body, request.query_string, request.headers, secret, time.time())
+    except inbound.Refused as refused:
+        log.warning("refused a Slack request: %s", refused.reason)
+        return web.json_response({"error": refused.reason}, status=refused.status)
     with askcall.tasks.inbound():
-        response = await askcall.bolt.async_dispatch(await to_bolt_request(request))
+        response = await askcall.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
 
 async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
-    with askcall.tasks.inbound():
-        return await _handle_webhook(askcall, number, request)
-
-
-async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, request: web.Request) -> web.Response:
-    body = await request.read()
+    body = await read_body(request, askcall.settings.body_timeout)
     secret = number.webhook_secret
     if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
         log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
         return web.json_response({"error": "invalid signature"}, status=401)
+    with askcall.tasks.inbound():
+        return await _handle_webhook(askcall, number, body)
+
+
+async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes) -> web.Response:
     try:
         data = parse_body(body)
-        if data.get("event") != PERMISSION_UPDATED:
-            log.info("ignored Pilot Status event %r", str(data.get("event"))[:64])
-            return web.json_response({"ok": True, "ignored": True})
-        event = parse_permission_updated(data)
     except PayloadError as error:
+        log.warning("refused a Pilot Status webhook: %s", error)
         return web.json_response({"error": str(error)}, status=400)
+    try:
+        event = parse_permission_updated(data)
+    except UnusableEvent as unusable:
+        # Signed, but nothing AskCall can act on (a new status, another event): refusing it would
+        # only make Pilot Status retry for days. Kept and counted instead.
+        recorded = await askcall.answers.ignore(data, body, number.name, str(unusable))
+        return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
+    if event.answered_at > time.time() + CLOCK_SKEW:
+        log.warning("refused a Pilot Status webhook stamped %.0f s in the future", event.answered_at - time.time())
+        return web.json_response({"error": "timestamp is in the future"}, status=400)
     recorded = await askcall.answers.ingest(event, body, number.name)
     if recorded.is_new and not recorded.unmatched:
         askcall.tasks.spawn(askcall.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
@@ -249,9 +331,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readiness(request: web.Request) -> web.Response:
-    return await observability.readyz(request.app[ASKCALL].store)
+    return await request.app[ASKCALL].readiness.response()
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     askcall = request.app[ASKCALL]
-    return observability.metrics_response(await askcall.metrics.render(askcall.store, time.time()))
+    if not observability.authorized(request, askcall.settings.metrics_token):
+        return web.json_response(
+            {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        body = await askcall.metrics.render(askcall.store, time.time())
+    except StoreError as error:  # the scrape fails (Prometheus marks it down), not the server
+        log.warning("could not read the counts for /metrics (%s)", error)
+        return web.json_response({"error": "the database can't be read"}, status=503)
+    return observability.metrics_response(body)

@@ -14,6 +14,7 @@ from dotenv import load_dotenv
 from bot.admin.commands import add_admin_commands, run_admin_command
 from bot.config import ConfigError, Settings
 from bot.observability import JsonFormatter, RequestIdFilter
+from bot.store import StoreError
 
 # Third-party loggers that would print URLs, payloads or SQL parameters (phone numbers, tokens)
 # at INFO/DEBUG: only their warnings and errors are shown, whatever ASKCALL_LOG_LEVEL says.
@@ -47,20 +48,24 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 
 def serve(settings: Settings) -> int:
-    from bot.app import create_web_app
+    from bot.app import create_web_app, http_shutdown_timeout
 
-    if settings.insecure_dev:
-        logging.getLogger("bot").warning(
-            "ASKCALL_INSECURE_DEV is on: requests without valid signatures are accepted. Never use this in production."
+    for warning in settings.startup_warnings():
+        logging.getLogger("bot").warning("%s", warning)
+    try:
+        web.run_app(
+            create_web_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            # Open connections (requests being handled, bodies still arriving) get this share of
+            # the grace; the app's cleanup gets the rest (see bot.app).
+            shutdown_timeout=http_shutdown_timeout(settings),
+            access_log=None,
         )
-    web.run_app(
-        create_web_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=settings.shutdown_grace,
-        access_log=None,
-    )
+    except StoreError as error:
+        print(f"askcall: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,8 @@ DEFAULT_DB_POOL_SIZE = 10
 TRUTHY = {"1", "true", "yes", "on"}
 
 
+# "#sales-ops" or "@maria": Slack shows these as plain text; links need ids (<#C…>, <@U…>).
+BARE_MENTION = re.compile(r"^[#@][\w.-]+$")
 NUMBER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DEFAULT_NUMBER = "default"
 
@@ -219,7 +221,17 @@ class Settings:
     slack_retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(attempts=300, base_delay=1.0, max_delay=300.0, max_retry_after=3600)
     )
-    shutdown_grace: float = 10.0
+    # The whole graceful stop (open connections, then background work, then clients) fits in this,
+    # well under a container's default 10 s between SIGTERM and SIGKILL.
+    shutdown_grace: float = 6.0
+    # A client must send its whole request body within this many seconds (else 408).
+    body_timeout: float = 10.0
+    # /metrics: a bearer token that must come with each scrape (None: open), and how old the
+    # counts read from the database may be (they are refreshed off the request path).
+    metrics_token: str | None = None
+    metrics_max_age: float = 10.0
+    # Serve /metrics on this port only (e.g. one only the Prometheus network reaches); None: on PORT.
+    metrics_port: int | None = None
     # Erase phones and reasons of closed requests older than this many days (0: keep forever).
     retention_days: int = 180
     # Public base URL of this AskCall (e.g. https://askcall.example.com); `askcall check` uses it.
@@ -266,6 +278,37 @@ class Settings:
             if channel_id in number.channels:
                 return number
         return next((n for n in self.numbers if n.name == DEFAULT_NUMBER), None)
+
+    def startup_warnings(self) -> list[str]:
+        """Settings that work but probably not as intended; logged when the server starts."""
+        warnings: list[str] = []
+        if self.insecure_dev:
+            skipped = []
+            if self.slack_signing_secret is None and not self.slack_app_token:
+                skipped.append("Slack requests to /slack/events (SLACK_SIGNING_SECRET is unset)")
+            skipped += [
+                f"Pilot Status webhooks to {n.webhook_path} (number {n.name!r} has no webhook secret)"
+                for n in self.numbers
+                if n.webhook_secret is None
+            ]
+            if skipped:
+                warnings.append(
+                    "ASKCALL_INSECURE_DEV is on: signatures are NOT checked for "
+                    + "; ".join(skipped)
+                    + ". Anyone who can reach this server can forge them. Never use this in production."
+                )
+            else:
+                warnings.append(
+                    "ASKCALL_INSECURE_DEV is on, but every signing secret is set: every request is still "
+                    "verified. Remove ASKCALL_INSECURE_DEV."
+                )
+        if BARE_MENTION.match(self.access_contact):
+            warnings.append(
+                f"ASKCALL_ACCESS_CONTACT={self.access_contact} shows as plain text in Slack, not as a link: write "
+                "a channel as <#C0123456789>, a person as <@U0123456789> or a user group as <!subteam^S0123456789> "
+                "(ids from their Slack profile or channel details)"
+            )
+        return warnings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -316,6 +359,16 @@ class Settings:
             lease_seconds = 0.0
         if not 1.0 <= lease_seconds <= 600.0:
             raise ConfigError(f"ASKCALL_LEASE_SECONDS={lease_text!r} must be a number of seconds from 1 to 600")
+        metrics_port_text = get("ASKCALL_METRICS_PORT")
+        if metrics_port_text and (
+            not metrics_port_text.isdigit() or not 0 < int(metrics_port_text) <= 65535 or metrics_port_text == port_text
+        ):
+            raise ConfigError(f"ASKCALL_METRICS_PORT={metrics_port_text!r} must be a port number other than PORT")
+        metrics_token = get("ASKCALL_METRICS_TOKEN")
+        if metrics_token and (
+            len(metrics_token) < 16 or not metrics_token.isascii() or not metrics_token.isprintable()
+        ):
+            raise ConfigError("ASKCALL_METRICS_TOKEN must be at least 16 printable ASCII characters (or unset)")
         log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
@@ -347,6 +400,8 @@ class Settings:
             log_format=log_format,
             slack_app_token=get("SLACK_APP_TOKEN") or None,
             lease_seconds=lease_seconds,
+            metrics_token=metrics_token or None,
+            metrics_port=int(metrics_port_text) if metrics_port_text else None,
         )
 
 

@@ -1,30 +1,45 @@
 """Readiness, Prometheus metrics, request ids and JSON logs.
 
 Counts (requests by outcome, webhook events by result, Slack delivery attempts, pending work) are
-read from the store at scrape time: they are facts about persisted rows, so they are right after a
-restart too. Only handler latency is measured in process.
+read from the store: they are facts about persisted rows, so they are right after a restart too.
+They are read at most once every `max_age` seconds, on a read-only connection in a worker thread,
+never on the request path's connection. Only handler latency is measured in process.
+
+A request id comes from `X-Request-Id` only when it is short and safe (it ends up in every log
+line); otherwise one is generated. Readiness means the database can be written right now.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
 from bot.store import Store
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("askcall_request_id", default="-")
+REQUEST_ID_HEADER = "X-Request-Id"
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+READY_MAX_AGE = 1.0
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, max_age: float = 10.0) -> None:
+        self.max_age = max_age
+        self._rendered: tuple[float, bytes] | None = None
+        self._refresh = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "askcall_http_request_duration_seconds",
@@ -66,6 +81,17 @@ class Metrics:
         )
 
     async def render(self, store: Store, now: float) -> bytes:
+        """The exposition; the stored counts are re-read only when older than `max_age`, by one
+        scrape at a time (the others wait for it and share its result)."""
+        async with self._refresh:
+            if self._rendered is None or time.monotonic() - self._rendered[0] >= self.max_age:
+                await self._read_counts(store, now)
+                self._rendered = (time.monotonic(), generate_latest(self.registry))
+            else:  # latency is in process: always current
+                self._rendered = (self._rendered[0], generate_latest(self.registry))
+            return self._rendered[1]
+
+    async def _read_counts(self, store: Store, now: float) -> None:
         snapshot = await store.metrics_snapshot()
         self.requests.clear()
         for (state, outcome), count in snapshot.requests.items():
@@ -79,7 +105,6 @@ class Metrics:
         self.deliveries_dead.set(snapshot.dead_deliveries)
         self.pending.set(snapshot.pending_deliveries)
         self.oldest_pending.set(max(now - snapshot.oldest_pending_at, 0.0) if snapshot.oldest_pending_at else 0.0)
-        return generate_latest(self.registry)
 
 
 def route_name(request: web.Request) -> str:
@@ -91,30 +116,91 @@ def middleware(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[w
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Background work spawned while handling inherits this id (tasks copy the context).
-        REQUEST_ID.set(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])
+        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        REQUEST_ID.set(request_id)
         started = time.perf_counter()
         try:
-            return await handler(request)
+            response = await handler(request)
+        except web.HTTPException as answer:  # 408, 413…: answers too
+            answer.headers[REQUEST_ID_HEADER] = request_id
+            raise
         finally:
             metrics.latency.labels(route=route_name(request)).observe(time.perf_counter() - started)
+        if not response.prepared:  # a streamed response has sent its headers already
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     return observe
 
 
-async def readyz(store: Store) -> web.Response:
-    try:
-        version = await store.schema_version()
-    except Exception as error:  # any failure to reach the database means "not ready"
-        return web.json_response({"status": "unavailable", "database": type(error).__name__}, status=503)
-    if version != store.latest_schema_version:
-        return web.json_response({"status": "migrating", "schema": version}, status=503)
-    return web.json_response({"status": "ready", "schema": version})
+def request_id_from(header: str | None) -> str:
+    """The caller's id when it is short and plain (it is written into every log line); else a new one."""
+    if header is not None and SAFE_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex[:16]
+
+
+def authorized(request: web.Request, token: str | None) -> bool:
+    """No token configured, or `Authorization: Bearer <token>` (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class Readiness:
+    """Ready means the schema is current AND the database takes a write right now (a lock held
+    elsewhere, a full disk, a read-only or corrupt file all make it unready). The answer is reused
+    for `max_age` seconds, so probes cost one tiny write per second at most."""
+
+    def __init__(self, store: Store, max_age: float = READY_MAX_AGE) -> None:
+        self._store = store
+        self._max_age = max_age
+        self._lock = asyncio.Lock()
+        self._last: tuple[float, int, dict[str, object]] | None = None
+
+    async def response(self) -> web.Response:
+        async with self._lock:
+            if self._last is None or time.monotonic() - self._last[0] >= self._max_age:
+                status, body = await self._check()
+                self._last = (time.monotonic(), status, body)
+            _, status, body = self._last
+        return web.json_response(body, status=status)
+
+    async def _check(self) -> tuple[int, dict[str, object]]:
+        try:
+            version = await self._store.schema_version()
+            if version != self._store.latest_schema_version:
+                return 503, {"status": "migrating", "schema": version}
+            await self._store.probe_write()
+        except Exception as error:  # any failure to reach or write the database means "not ready"
+            log.warning("not ready: the database can't be written (%s)", error)
+            return 503, {"status": "unavailable", "database": str(error)[:200]}
+        return 200, {"status": "ready", "schema": version}
 
 
 def metrics_response(body: bytes) -> web.Response:
     response = web.Response(body=body)
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
+
+
+class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with requests it could not even parse (the client's garbage: a bad request
+    line, oversized or malformed headers, a broken body encoding) as one-line warnings instead of
+    ERROR tracebacks. Errors raised by AskCall's own handlers stay errors, with their traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kwargs: object) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else None
+        if isinstance(error, HttpProcessingError):
+            # The exception's text quotes the client's bytes: only its kind goes in the log.
+            self.warning("refused a malformed HTTP request (%s %s)", error.code, type(error).__name__)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
+
+
+def server_log() -> ServerLog:
+    return ServerLog(logging.getLogger("aiohttp.server"), {})
 
 
 class RequestIdFilter(logging.Filter):

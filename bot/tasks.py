@@ -83,8 +83,9 @@ class Tasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, grace: float) -> None:
-        """Stop taking new work, give running tasks `grace` seconds, then cancel the rest."""
+    async def drain(self, grace: float, cancel_wait: float | None = None) -> None:
+        """Stop taking new work, give running tasks `grace` seconds, then cancel the rest and wait
+        for them at most `cancel_wait` seconds (default: `grace`)."""
         self.closing = True
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
@@ -92,4 +93,4 @@ class Tasks:
                 task.cancel()
             if pending:
                 # A task that ignores its cancellation must not hold the shutdown hostage.
-                await asyncio.wait(pending, timeout=grace)
+                await asyncio.wait(pending, timeout=grace if cancel_wait is None else cancel_wait)

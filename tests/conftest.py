@@ -65,6 +65,7 @@ def make_settings(slack: FakeSlack, pilot: FakePilotStatus, db_path: Path, **ove
         shutdown_grace=2.0,
         # A killed process's work is taken over quickly (its leases run out).
         lease_seconds=1.5,
+        metrics_max_age=0.0,  # every scrape reads the store (tests of the cache set their own)
     )
     return replace(settings, **overrides)
 
@@ -90,10 +91,19 @@ class Server:
         body = slash_command_body(text, **fields)
         return await self.post_slack(body)
 
-    async def submit_modal(self, phone: str, reason: str = "", *, metadata: dict[str, Any] | None = None, **kw: Any):
+    async def submit_modal(
+        self,
+        phone: str,
+        reason: str = "",
+        *,
+        metadata: dict[str, Any] | None = None,
+        extra_values: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> aiohttp.ClientResponse:
         values = {
             "phone": {"phone_value": {"type": "plain_text_input", "value": phone}},
             "reason": {"reason_value": {"type": "plain_text_input", "value": reason or None}},
+            **(extra_values or {}),
         }
         meta = metadata if metadata is not None else {"channel_id": CHANNEL, "response_url": self.slack.response_url()}
         payload = view_submission_payload("askcall_request", values, json.dumps(meta), **kw)

@@ -315,3 +315,67 @@ def test_redacted_keeps_a_socket_url_readable() -> None:
     url = "postgresql://askcall:hunter2@/askcall?host=/run/postgresql"
 
     assert DatabaseConfig.from_url(url).redacted() == "postgresql://askcall:***@/askcall?host=/run/postgresql"
+
+
+# --- metrics token, start-up warnings (issue 10) ------------------------------------------------------
+
+
+def test_metrics_token_is_read() -> None:
+    token = "0123456789abcdef-token"
+    assert Settings.from_env(env(ASKCALL_METRICS_TOKEN=token)).metrics_token == token
+    assert Settings.from_env(env()).metrics_token is None
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 15, "tokén-with-accents-1234", "tab\tin-the-middle-123"])
+def test_a_weak_or_unprintable_metrics_token_is_refused(token: str) -> None:
+    with pytest.raises(ConfigError, match="ASKCALL_METRICS_TOKEN"):
+        Settings.from_env(env(ASKCALL_METRICS_TOKEN=token))
+
+
+def test_insecure_dev_with_both_secrets_says_everything_is_still_verified() -> None:
+    (warning,) = Settings.from_env(env(ASKCALL_INSECURE_DEV="1")).startup_warnings()
+    assert "every request is still verified" in warning
+    assert "NOT checked" not in warning
+
+
+def test_insecure_dev_names_exactly_the_checks_it_skips() -> None:
+    no_slack = env(ASKCALL_INSECURE_DEV="1", SLACK_SIGNING_SECRET="")
+    (warning,) = Settings.from_env(no_slack).startup_warnings()
+    assert "NOT checked for Slack requests" in warning and "Pilot Status" not in warning
+
+    no_webhook = env(ASKCALL_INSECURE_DEV="1", PILOT_STATUS_WEBHOOK_SECRET="")
+    (warning,) = Settings.from_env(no_webhook).startup_warnings()
+    assert "Pilot Status webhooks to /webhooks/pilot-status" in warning and "Slack requests" not in warning
+
+    neither = env(ASKCALL_INSECURE_DEV="1", SLACK_SIGNING_SECRET="", PILOT_STATUS_WEBHOOK_SECRET="")
+    (warning,) = Settings.from_env(neither).startup_warnings()
+    assert "Slack requests" in warning and "Pilot Status webhooks" in warning
+
+
+def test_socket_mode_without_signing_secret_is_not_called_unverified() -> None:
+    settings = Settings.from_env(env(ASKCALL_INSECURE_DEV="1", SLACK_SIGNING_SECRET="", SLACK_APP_TOKEN="xapp-1"))
+    (warning,) = settings.startup_warnings()
+    assert "Slack requests" not in warning  # Socket Mode traffic is authenticated by the app token
+
+
+def test_no_warnings_for_a_normal_configuration() -> None:
+    assert Settings.from_env(env()).startup_warnings() == []
+
+
+@pytest.mark.parametrize("contact", ["#sales-ops", "@maria", "#vendas.sp"])
+def test_a_bare_channel_or_mention_as_access_contact_is_warned_about(contact: str) -> None:
+    (warning,) = Settings.from_env(env(ASKCALL_ACCESS_CONTACT=contact)).startup_warnings()
+    assert contact in warning and "<#C0123456789>" in warning
+
+
+@pytest.mark.parametrize("contact", ["<#C0123456789>", "<@U0123456789>", "<!subteam^S0123>", "Maria in sales ops"])
+def test_a_linked_or_plain_access_contact_is_fine(contact: str) -> None:
+    assert Settings.from_env(env(ASKCALL_ACCESS_CONTACT=contact)).startup_warnings() == []
+
+
+def test_metrics_port_is_read_and_checked() -> None:
+    assert Settings.from_env(env(ASKCALL_METRICS_PORT="9100")).metrics_port == 9100
+    assert Settings.from_env(env()).metrics_port is None
+    for bad in ("metrics", "0", "70000", "3000"):  # 3000 is PORT's default
+        with pytest.raises(ConfigError, match="ASKCALL_METRICS_PORT"):
+            Settings.from_env(env(ASKCALL_METRICS_PORT=bad))

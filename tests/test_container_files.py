@@ -67,3 +67,12 @@ def test_example_numbers_file_is_valid() -> None:
     assert settings.number_for_channel("C0333333333").name == "vendas-rj"
     assert settings.number_for_channel("C0999999999") is None
     assert os.path.basename(settings.numbers[1].webhook_path) == "vendas-rj"
+
+
+def test_access_contact_examples_are_slack_links() -> None:
+    """A bare #channel shows as plain text in Slack: the docs must not suggest one."""
+    root = Path(__file__).resolve().parent.parent
+    for name in ("README.md", ".env.example"):
+        lines = [line for line in (root / name).read_text().splitlines() if "ACCESS_CONTACT" in line]
+        assert lines, name
+        assert not any(re.search(r"(?<![<\w])#[a-z][\w-]*", line) and "shows" not in line for line in lines), lines

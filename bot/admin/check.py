@@ -22,7 +22,7 @@ from bot.pilot_status.errors import (
     TenantScopeError,
 )
 from bot.slack.scopes import missing_scopes
-from bot.store import StoreError, create_store
+from bot.store import SchemaTooNew, StoreError, create_store
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -243,6 +243,11 @@ async def check_database(database: DatabaseConfig) -> Check:
                 "upgrade AskCall to the version that last used this database",
             )
         await store.probe_write()
+    except SchemaTooNew as error:
+        return failed(
+            f"The database at {where} is at schema version {error.version}, this AskCall knows {error.known}",
+            "upgrade AskCall to the version that last used this database",
+        )
     except StoreError as error:
         return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
     finally:

@@ -1,4 +1,10 @@
-"""Pilot Status webhooks: signature check and the `call.permission_updated` payload."""
+"""Pilot Status webhooks: signature check and the `call.permission_updated` payload.
+
+Two kinds of bad input, answered differently: a body that is not a JSON object (`PayloadError`, a
+400: the sender has a bug) and a well-formed, signed event AskCall cannot use (`UnusableEvent`: a
+new status value, another event, an unreadable timestamp). The latter is acknowledged and kept, since
+refusing it would only make Pilot Status retry for days something that can never succeed.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,10 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
 
 class PayloadError(ValueError):
     """The body is not something AskCall can read; the message says why (safe to return to the sender)."""
+
+
+class UnusableEvent(ValueError):
+    """A readable event AskCall has no use for; the message says why (safe to log: no phone number)."""
 
 
 @dataclass(frozen=True)
@@ -62,25 +72,30 @@ def parse_body(body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError("body is not valid JSON") from exc
+    except RecursionError as exc:  # nested thousands of levels deep
+        raise PayloadError("body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise PayloadError("body is not a JSON object")
     return data
 
 
 def parse_permission_updated(data: dict[str, Any]) -> PermissionUpdated:
+    event = data.get("event")
+    if event != PERMISSION_UPDATED:
+        raise UnusableEvent(f"event {_shown(event)} is not {PERMISSION_UPDATED}")
     status = data.get("status")
     if not isinstance(status, str) or status.upper() not in PERMISSION_STATUSES:
-        raise PayloadError("status must be one of NO_PERMISSION, TEMPORARY, PERMANENT")
+        raise UnusableEvent(f"status {_shown(status)} is not one of NO_PERMISSION, TEMPORARY, PERMANENT")
     from_phone = data.get("from")
     if not isinstance(from_phone, str) or not _digits(from_phone):
-        raise PayloadError("from (the customer's number) is missing")
+        raise UnusableEvent("from (the customer's number) is missing")
     timestamp = data.get("timestamp")
     if not isinstance(timestamp, str):
-        raise PayloadError("timestamp is missing")
+        raise UnusableEvent("timestamp is missing")
     try:
         answered_at = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise PayloadError("timestamp is not ISO-8601") from exc
+    except (ValueError, OverflowError, OSError) as exc:
+        raise UnusableEvent(f"timestamp {_shown(timestamp)} is not ISO-8601") from exc
     to_phone = data.get("to")
     return PermissionUpdated(
         status=status.upper(),
@@ -93,3 +108,13 @@ def parse_permission_updated(data: dict[str, Any]) -> PermissionUpdated:
 
 def _digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
+
+
+def _shown(value: object) -> str:
+    """A sender's value for a log line: short, quoted, control characters escaped."""
+    return ascii(value if isinstance(value, str | int | float | bool | None) else type(value).__name__)[:40]
+
+
+def ignored_dedup_key(body: bytes) -> str:
+    """Redeliveries of an unusable event repeat its body byte for byte."""
+    return "ignored:" + hashlib.sha256(body).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 USERGROUP_TTL = 300.0
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a rep may not use AskCall here (a text for them); `channel` when the channel is the reason."""
+
+    text: str
+    channel: bool = False
+
+
 class AccessPolicy:
     def __init__(self, settings: Settings, client: AsyncWebClient, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
@@ -25,20 +34,20 @@ class AccessPolicy:
         self._clock = clock
         self._members: dict[str, tuple[frozenset[str], float]] = {}
 
-    async def refusal(self, user_id: str, channel_id: str | None, tr: Translator) -> str | None:
-        """Why this rep may not use AskCall here (a text for them), or None when they may.
+    async def refusal(self, user_id: str, channel_id: str | None, tr: Translator) -> Refusal | None:
+        """Why this rep may not use AskCall here, or None when they may.
 
         `channel_id` None means "not known yet" (a global shortcut): only the rep is checked.
         """
         settings = self._settings
         if not await self._user_allowed(user_id):
-            return tr.t("access.user") + " " + self._whom_to_ask(tr)
+            return Refusal(tr.t("access.user") + " " + self._whom_to_ask(tr))
         if channel_id is None:
             return None
         if settings.allowed_channels and channel_id not in settings.allowed_channels:
-            return tr.t("access.channel", channel=channel_id) + " " + self._whom_to_ask(tr)
+            return Refusal(tr.t("access.channel", channel=channel_id) + " " + self._whom_to_ask(tr), channel=True)
         if settings.number_for_channel(channel_id) is None:
-            return tr.t("access.no_number", channel=channel_id) + " " + self._whom_to_ask(tr)
+            return Refusal(tr.t("access.no_number", channel=channel_id) + " " + self._whom_to_ask(tr), channel=True)
         return None
 
     def _whom_to_ask(self, tr: Translator) -> str:

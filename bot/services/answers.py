@@ -7,14 +7,15 @@ import logging
 import time
 import weakref
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request
 from bot.i18n import Translator
 from bot.leases import WEBHOOK_EVENTS
 from bot.phones import log_phone
 from bot.pilot_status.errors import PilotStatusError
-from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated
+from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated, ignored_dedup_key
 from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
@@ -36,8 +37,7 @@ class AnswerService(Service):
         """Persist the event (once); runs before the webhook's 200. An answer that matches no request
         is settled right there (and logged): only answers with a request need `process`."""
         recorded = await self._store.record_webhook_event(
-            # Two numbers may hear the same customer at the same instant: keep them apart.
-            dedup_key=event.dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{event.dedup_key}",
+            dedup_key=_scoped(event.dedup_key, number_name),
             event=PERMISSION_UPDATED,
             status=event.status,
             from_phone=event.from_phone,
@@ -49,6 +49,26 @@ class AnswerService(Service):
         )
         if recorded.unmatched:
             _log_unmatched(event.status, event.from_phone)
+        return recorded
+
+    async def ignore(self, data: dict[str, Any], body: bytes, number_name: str, why: str) -> RecordedEvent:
+        """Keep a signed event AskCall cannot use, settled as `ignored` (so it is counted, and never
+        processed), before the webhook's 200."""
+        status, from_phone, to_phone, event_ts = (data.get(k) for k in ("status", "from", "to", "timestamp"))
+        event = data.get("event")
+        recorded = await self._store.record_webhook_event(
+            dedup_key=_scoped(ignored_dedup_key(body), number_name),
+            event=event[:100] if isinstance(event, str) else "",
+            status=status[:100] if isinstance(status, str) else None,
+            from_phone=from_phone[:100] if isinstance(from_phone, str) else None,
+            to_phone=to_phone[:100] if isinstance(to_phone, str) else None,
+            event_ts=event_ts[:100] if isinstance(event_ts, str) else None,
+            body=body.decode("utf-8", errors="replace"),
+            number_name=number_name,
+            result=EventResult.IGNORED,
+        )
+        if recorded.is_new:
+            log.warning("ignored a Pilot Status webhook AskCall cannot use (%s); stored as event %d", why, recorded.id)
         return recorded
 
     async def process(self, event_id: int, phone_key: str) -> None:
@@ -84,7 +104,10 @@ class AnswerService(Service):
         if outcome is None:  # a status this AskCall doesn't know: stored, but it changes nothing
             await self._store.settle_webhook_event(event.id, EventResult.IGNORED, request_id=request.id)
             return
-        answered_at = _epoch(event.event_ts)
+        # Answers are ordered by when they were given, but never later than when AskCall heard of
+        # them: an event stamped in the future must not outrank the customer's real, later answer.
+        answered_at = min(_epoch(event.event_ts), event.received_at)
+        answer_ts = event.event_ts if answered_at == _epoch(event.event_ts) else _iso(answered_at)
         customer = log_phone(event.from_phone or "")
         changed = request.outcome is not None
         if changed:
@@ -114,7 +137,7 @@ class AnswerService(Service):
             now=self._clock(),
             dm=dm,
             workspace=self._workspace,
-            answer_event_ts=event.event_ts,
+            answer_event_ts=answer_ts,
         )
         settled = await self._store.settle_webhook_event(
             event.id,
@@ -152,6 +175,15 @@ def _renewed(request: Request, expires_at: float | None) -> bool:
     return (
         request.outcome is Outcome.TEMPORARY and bool(expires_at) and (expires_at or 0) > (request.expires_at or 0) + 60
     )
+
+
+def _scoped(dedup_key: str, number_name: str) -> str:
+    """Two numbers may hear the same customer at the same instant: keep their events apart."""
+    return dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{dedup_key}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _epoch(iso: str | None) -> float:

@@ -42,6 +42,8 @@ from bot.domain import (
 )
 from bot.phones import customer_key
 
+# How long the readiness write probe waits for a lock before calling the store unready.
+PROBE_TIMEOUT = 0.5
 # Retention erases a finished delivery's payload down to this.
 PURGED_PAYLOAD = "{}"
 
@@ -49,6 +51,18 @@ PURGED_PAYLOAD = "{}"
 class StoreError(Exception):
     """The database could not be reached, read or written. The message says what and why, with no
     driver internals; callers answer "try again" rather than crash."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer AskCall; this one must not serve it."""
+
+    def __init__(self, where: str, version: int, known: int) -> None:
+        super().__init__(
+            f"the database {where} is at schema version {version}, newer than this AskCall knows ({known}): "
+            "upgrade AskCall, or point it at another database"
+        )
+        self.version = version
+        self.known = known
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,7 @@ class NewEvent:
     received_at: float
     number_name: str
     answered_at: float | None
+    result: EventResult | None = None  # stored already settled with this result (e.g. IGNORED)
 
 
 @dataclass(frozen=True)
@@ -219,8 +234,10 @@ class Store(ABC):
         """The schema version this AskCall knows."""
 
     @abstractmethod
-    async def probe_write(self) -> None:
-        """Prove the database takes writes now (a write that is rolled back). Raises StoreError."""
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Prove the database takes a committed write now, waiting at most `timeout` for locks: a
+        lock held elsewhere, a full disk, a read-only or corrupt database raise StoreError. Used by
+        /readyz and `askcall check`; it never touches the connections the request path uses."""
 
     # --- leases ---------------------------------------------------------------------------------
     @abstractmethod
@@ -360,8 +377,12 @@ class Store(ABC):
         body: str,
         number_name: str = DEFAULT_NUMBER,
         answered_at: float | None = None,
+        result: EventResult | None = None,
     ) -> RecordedEvent:
         """Store a webhook delivery once; returns after it is committed.
+
+        With `result` (e.g. IGNORED) the event is stored already settled, in the same transaction:
+        it is never processed, taken over or applied to a request.
 
         Deliveries arriving together share one transaction (group commit): each caller still
         returns only once its own row is durable, but N concurrent webhooks cost one commit.
@@ -380,6 +401,7 @@ class Store(ABC):
             time.time(),
             number_name,
             answered_at,
+            result,
         )
         future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
         self._event_queue.append((item, future))
@@ -516,7 +538,8 @@ class Store(ABC):
     async def pending_delivery_count(self) -> int: ...
 
     @abstractmethod
-    async def metrics_snapshot(self) -> MetricsSnapshot: ...
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        """Counts for /metrics, read off the request path (never on the writer's connection or lock)."""
 
     # --- reminders ------------------------------------------------------------------------------
     @abstractmethod

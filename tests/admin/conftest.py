@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
@@ -33,6 +34,13 @@ class CliResult:
 
 
 RunCli = Callable[..., Awaitable[CliResult]]
+
+
+def use_database(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Point the CLI at the database a test's AskCall used (SQLite or PostgreSQL)."""
+    monkeypatch.setenv("ASKCALL_DB_PATH", settings.db_path)
+    if settings.database.dsn is not None:
+        monkeypatch.setenv("ASKCALL_DATABASE_URL", settings.database.dsn)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.domain import Request
+from bot.domain import Request, RequestState
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
 from bot.fakes.slack import FakeSlack
-from bot.store.sqlite import SQLiteStore as Store
+from bot.store import open_store
 from tests.conftest import Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
@@ -69,25 +69,21 @@ async def build_records(settings: Settings, slack: FakeSlack, pilot: FakePilotSt
         await answer(server, DENIED, "NO_PERMISSION")
     finally:
         await stop_server(server)
-    return await requests_by_name(settings.db_path)
+    return await requests_by_name(settings.database.url)
 
 
-async def requests_by_name(db_path: str) -> dict[str, Request]:
+async def requests_by_name(url: str) -> dict[str, Request]:
     names = {GRANTED.user: "granted", DENIED.user: "denied", FAILED.user: "failed", WAITING.user: "waiting"}
-    store = Store(db_path)
-    await store.open()
+    store = await open_store(url)
     try:
-        every = await store.requests_in_state(
-            "new", "ready", "sending", "waiting", "unconfirmed", "failed", "answered", "undeliverable"
-        )
+        every = await store.requests_in_state(*RequestState)
     finally:
         await store.close()
     return {names.get(r.user_id, r.user_id): r for r in every}
 
 
-async def backdate(db_path: str, request_ids: list[int], days: float) -> None:
-    store = Store(db_path)
-    await store.open()
+async def backdate(url: str, request_ids: list[int], days: float) -> None:
+    store = await open_store(url)
     try:
         for request_id in request_ids:
             then = time.time() - days * DAY

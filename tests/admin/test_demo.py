@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
+
+from tests.cli_process import run_askcall
 
 
 async def run_demo(home: Path, *args: str) -> tuple[int | None, str, str]:
     """`askcall demo` in a bare environment (no settings at all); (exit status, stdout, stderr)."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "demo",
-        *args,
-        cwd=home,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, stdout.decode(), stderr.decode()
+    return await run_askcall("demo", *args, env=env, cwd=home)
 
 
 async def test_demo_runs_the_whole_loop_without_any_setting(tmp_path: Path) -> None:

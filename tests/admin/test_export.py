@@ -18,7 +18,7 @@ from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.store import NewDelivery, open_store
-from tests.admin.conftest import RunCli
+from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
 from tests.conftest import CHANNEL
 
@@ -29,7 +29,7 @@ TODAY = datetime.now(UTC).date().isoformat()
 async def records(
     cli_env, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch
 ) -> dict[str, Request]:
-    monkeypatch.setenv("ASKCALL_DB_PATH", settings.db_path)
+    use_database(monkeypatch, settings)
     return await build_records(settings, slack, pilot)
 
 
@@ -96,7 +96,7 @@ async def test_csv_has_a_header_and_the_same_records(records, run_cli: RunCli) -
 
 
 async def test_date_filters_include_both_days(records, run_cli: RunCli, settings: Settings) -> None:
-    await backdate(settings.db_path, [records["denied"].id], days=400)
+    await backdate(settings.database.url, [records["denied"].id], days=400)
     old_day = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 400 * 86400, UTC).date().isoformat()
 
     only_old = await run_cli("export", "--since", old_day, "--until", old_day, "--format", "jsonl")
@@ -110,7 +110,7 @@ async def test_date_filters_include_both_days(records, run_cli: RunCli, settings
 
 
 async def test_a_request_unanswered_for_over_7_days_is_expired(records, run_cli: RunCli, settings: Settings) -> None:
-    await backdate(settings.db_path, [records["waiting"].id], days=8)
+    await backdate(settings.database.url, [records["waiting"].id], days=8)
 
     result = await run_cli("export", "--since", "2000-01-01", "--format", "jsonl")
 
@@ -147,6 +147,7 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a SQLite file, named two ways
 async def test_a_sqlite_database_url_wins_over_db_path(
     records, run_cli: RunCli, settings: Settings, monkeypatch
 ) -> None:

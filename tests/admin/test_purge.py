@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -12,11 +11,11 @@ from bot.config import Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
-from bot.store import NewDelivery
-from bot.store.sqlite import SQLiteStore as Store
-from tests.admin.conftest import RunCli
+from bot.store import NewDelivery, open_store
+from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import FAILED, GRANTED, WAITING, backdate, build_records, requests_by_name
 from tests.conftest import CHANNEL
+from tests.e2e.helpers import db_rows
 
 OPEN_PHONE = "+5511955554444"
 
@@ -26,10 +25,9 @@ async def old_records(
     cli_env, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch
 ) -> dict[str, Request]:
     """granted, failed and an open (new) request made 200 days ago; denied and waiting made today."""
-    monkeypatch.setenv("ASKCALL_DB_PATH", settings.db_path)
+    use_database(monkeypatch, settings)
     requests = await build_records(settings, slack, pilot)
-    store = Store(settings.db_path)
-    await store.open()
+    store = await open_store(settings.database.url)
     try:
         open_id, _ = await store.create_request(
             source_key=None,
@@ -44,32 +42,25 @@ async def old_records(
         )
     finally:
         await store.close()
-    await backdate(settings.db_path, [requests["granted"].id, requests["failed"].id, open_id], days=200)
-    return await requests_by_name(settings.db_path)
+    await backdate(settings.database.url, [requests["granted"].id, requests["failed"].id, open_id], days=200)
+    return await requests_by_name(settings.database.url)
 
 
-def table(db_path: str, sql: str, *params: Any) -> list[dict[str, Any]]:
-    with sqlite3.connect(db_path) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute(sql, params)]
-
-
-def snapshot(db_path: str) -> dict[str, list[dict[str, Any]]]:
+async def snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return {
-        name: table(db_path, f"SELECT * FROM {name} ORDER BY id")
+        name: await db_rows(settings, f"SELECT * FROM {name} ORDER BY id")
         for name in ("requests", "webhook_events", "deliveries")
     }
 
 
 async def test_purge_erases_only_old_closed_requests(old_records, run_cli: RunCli, settings: Settings) -> None:
-    path = settings.db_path
-    before = snapshot(path)
+    before = await snapshot(settings)
 
     result = await run_cli("purge", "--older-than", "180d")
 
     assert result.code == 0, result.err
     assert result.lines[0].startswith("Erased the phone numbers and reasons of 2 closed request(s) created before ")
-    after = await requests_by_name(path)
+    after = await requests_by_name(settings.database.url)
     for name in ("granted", "failed"):
         purged = after[name]
         assert (purged.phone_e164, purged.phone_key, purged.reason) == ("", "", "")
@@ -87,7 +78,7 @@ async def test_purge_erases_only_old_closed_requests(old_records, run_cli: RunCl
     assert after["UE"] == old_records["UE"]  # open request: untouched although old
     assert after["denied"] == old_records["denied"]  # closed but recent
     assert after["waiting"] == old_records["waiting"]
-    assert {name: len(rows) for name, rows in snapshot(path).items()} == {
+    assert {name: len(rows) for name, rows in (await snapshot(settings)).items()} == {
         name: len(rows) for name, rows in before.items()
     }
 
@@ -95,35 +86,36 @@ async def test_purge_erases_only_old_closed_requests(old_records, run_cli: RunCl
 async def test_purge_erases_the_webhook_events_and_sent_messages_of_purged_requests(
     old_records, run_cli: RunCli, settings: Settings
 ) -> None:
-    path = settings.db_path
     granted, denied = old_records["granted"].id, old_records["denied"].id
 
     await run_cli("purge", "--older-than", "180d")
 
-    (event,) = table(path, "SELECT * FROM webhook_events WHERE request_id = ?", granted)
+    (event,) = await db_rows(settings, "SELECT * FROM webhook_events WHERE request_id = ?", (granted,))
     assert (event["body"], event["from_phone"], event["to_phone"], event["phone_key"]) == ("", None, None, None)
     assert event["dedup_key"] == f"purged:{event['id']}"
     assert event["status"] == "TEMPORARY"  # the answer itself stays
-    deliveries = table(path, "SELECT * FROM deliveries WHERE request_id = ?", granted)
+    deliveries = await db_rows(settings, "SELECT * FROM deliveries WHERE request_id = ?", (granted,))
     assert deliveries and all(d["payload"] == "{}" for d in deliveries)
-    (recent_event,) = table(path, "SELECT * FROM webhook_events WHERE request_id = ?", denied)
+    (recent_event,) = await db_rows(settings, "SELECT * FROM webhook_events WHERE request_id = ?", (denied,))
     assert recent_event["from_phone"] == "5521998765432"
-    recent_payloads = [d["payload"] for d in table(path, "SELECT * FROM deliveries WHERE request_id = ?", denied)]
+    recent_payloads = [
+        d["payload"] for d in await db_rows(settings, "SELECT * FROM deliveries WHERE request_id = ?", (denied,))
+    ]
     assert all(json.loads(p) for p in recent_payloads)
-    assert GRANTED.digits not in json.dumps(snapshot(path))
-    assert GRANTED.reason not in json.dumps(snapshot(path), ensure_ascii=False)
-    assert FAILED.reason not in json.dumps(snapshot(path), ensure_ascii=False)
+    assert GRANTED.digits not in json.dumps(await snapshot(settings))
+    assert GRANTED.reason not in json.dumps((await snapshot(settings)), ensure_ascii=False)
+    assert FAILED.reason not in json.dumps((await snapshot(settings)), ensure_ascii=False)
 
 
 async def test_purge_is_idempotent(old_records, run_cli: RunCli, settings: Settings) -> None:
     await run_cli("purge", "--older-than", "180d")
-    first = snapshot(settings.db_path)
+    first = await snapshot(settings)
 
     again = await run_cli("purge", "--older-than", "180d")
 
     assert again.code == 0
     assert "of 0 closed request(s)" in again.out
-    assert snapshot(settings.db_path) == first
+    assert (await snapshot(settings)) == first
 
 
 async def test_export_after_purge_shows_empty_phone_and_reason(old_records, run_cli: RunCli) -> None:
@@ -140,17 +132,17 @@ async def test_export_after_purge_shows_empty_phone_and_reason(old_records, run_
 
 
 async def test_dry_run_changes_nothing(old_records, run_cli: RunCli, settings: Settings) -> None:
-    before = snapshot(settings.db_path)
+    before = await snapshot(settings)
 
     result = await run_cli("purge", "--older-than", "180d", "--dry-run")
 
     assert result.code == 0
     assert result.lines[0].startswith("Would erase the phone numbers and reasons of 2 closed request(s)")
-    assert snapshot(settings.db_path) == before
+    assert (await snapshot(settings)) == before
 
 
 async def test_hours_and_progress(old_records, run_cli: RunCli, settings: Settings) -> None:
-    await backdate(settings.db_path, [old_records["denied"].id], days=1)
+    await backdate(settings.database.url, [old_records["denied"].id], days=1)
 
     result = await run_cli("purge", "--older-than", "12h", "--batch-size", "1")
 

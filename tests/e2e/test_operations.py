@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -199,6 +201,37 @@ async def test_modal_submission_for_a_channel_not_allowed_is_refused(
         await assert_nothing_happened(server)
 
 
+@pytest.mark.parametrize("refused_by", ["allow-list", "no-number"])
+async def test_global_shortcut_form_shows_a_channel_refusal_under_the_channel_picker(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, refused_by: str
+) -> None:
+    """The rep picked a channel AskCall may not be used in: the error belongs next to that picker."""
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", allowed_channels=frozenset({CHANNEL}))
+    if refused_by == "no-number":  # the channel is allowed, but no WhatsApp number serves it
+        settings = make_settings(
+            slack,
+            pilot,
+            tmp_path / "askcall.db",
+            pilot_status_api_key="",
+            extra_numbers=(WhatsAppNumber(RJ, RJ_KEY, RJ_SECRET, frozenset({RJ_CHANNEL})),),
+        )
+    values = {"channel": {"channel_value": {"type": "conversations_select", "selected_conversation": "C9"}}}
+    async with running(settings, slack, pilot) as server:
+        body = await json_body(await server.submit_modal(PHONE, REASON, metadata={}, extra_values=values))
+        assert body["response_action"] == "errors"
+        assert set(body["errors"]) == {"channel"}
+        assert "<#C9>" in body["errors"]["channel"]
+        await assert_nothing_happened(server)
+
+
+async def test_global_shortcut_form_of_a_refused_rep_shows_the_refusal_under_the_phone(restricted: Server) -> None:
+    values = {"channel": {"channel_value": {"type": "conversations_select", "selected_conversation": CHANNEL}}}
+    response = await restricted.submit_modal(PHONE, REASON, metadata={}, extra_values=values, user_id=OTHER_REP)
+    body = await json_body(response)
+    assert set(body["errors"]) == {"phone"} and NO_ACCESS in body["errors"]["phone"]
+    await assert_nothing_happened(restricted)
+
+
 async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted: Server) -> None:
     slack = restricted.slack
     payload = shortcut_payload(
@@ -274,6 +307,15 @@ async def two_numbers(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) 
     )
     async with running(settings, slack, pilot) as server:
         yield server
+
+
+async def test_the_same_unusable_event_on_two_numbers_is_kept_once_per_number(two_numbers: Server) -> None:
+    payload = json.dumps(permission_event(DIGITS, "SOMETHING_NEW")).encode()
+    for path, secret in (("/webhooks/pilot-status", WEBHOOK_SECRET), (f"/webhooks/pilot-status/{RJ}", RJ_SECRET)):
+        code, text = await send_webhook(two_numbers.url + path, payload, secret=secret)
+        assert (code, json.loads(text)) == (200, {"ok": True, "ignored": True, "duplicate": False}), path
+    rows = await db_rows(two_numbers.askcall.settings, "SELECT number_name, result FROM webhook_events ORDER BY id")
+    assert rows == [{"number_name": "default", "result": "ignored"}, {"number_name": RJ, "result": "ignored"}]
 
 
 def keys_used(found: list[PSRequest]) -> set[str | None]:
@@ -470,16 +512,25 @@ async def test_ready_with_schema_version_and_not_ready_without_database(server: 
 
     await server.askcall.store.close()  # the database goes away
     try:
-        async with server.http.get(server.url + "/readyz") as response:
-            assert response.status == 503
-            assert (await response.json())["status"] == "unavailable"
+        assert (await readiness_becomes(server, 503))["status"] == "unavailable"  # within its 1 s cache
         async with server.http.get(server.url + "/healthz") as response:
             assert response.status == 200  # alive, just not ready
     finally:
         await server.askcall.store.open()
 
-    async with server.http.get(server.url + "/readyz") as response:
-        assert response.status == 200
+    await readiness_becomes(server, 200)
+
+
+async def readiness_becomes(server: Server, status: int, within: float = 3.0) -> dict[str, object]:
+    """Poll /readyz (its answer is cached for a second) until it answers `status`; its JSON body."""
+    deadline = time.monotonic() + within
+    while True:
+        async with server.http.get(server.url + "/readyz") as response:
+            body: dict[str, object] = await response.json()
+            if response.status == status:
+                return body
+        assert time.monotonic() < deadline, f"/readyz stayed {response.status}: {body}"
+        await asyncio.sleep(0.05)
 
 
 async def test_metrics_count_requests_answers_and_handler_latency(server: Server) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
 
-from bot.fakes.pilot_status import iso_timestamp, permission_event, sign_pilot_status
-from tests.conftest import REP, WEBHOOK_SECRET, Server
+from bot.config import Settings
+from bot.domain import CLOCK_SKEW
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, sign_pilot_status
+from bot.fakes.slack import FakeSlack
+from tests.conftest import REP, WEBHOOK_SECRET, Server, stop_server
 from tests.e2e.helpers import (
     DIGITS,
     E164,
@@ -22,6 +26,7 @@ from tests.e2e.helpers import (
     posts,
     render,
     replies,
+    running,
     updates_of,
 )
 
@@ -81,51 +86,120 @@ async def test_signature_covers_the_raw_body(server: Server) -> None:
 # --- payloads -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"])
-async def test_malformed_body_is_a_400(server: Server, body: bytes) -> None:
-    status, _ = await post_webhook(server, body)
-    assert status == 400
-    assert await stored_events(server) == []
-
-
-@pytest.mark.parametrize("event", ["call.ended", "message.received", "brand.new.event"])
-async def test_other_events_are_accepted_and_ignored(server: Server, event: str) -> None:
-    parent = await ask(server)
-    payload = {**permission_event(DIGITS, "TEMPORARY"), "event": event}
-    status, text = await post_webhook(server, payload)
-    assert status == 200
-    assert json.loads(text)["ignored"] is True
-    await server.wait_idle()
-    assert await stored_events(server) == []
-    assert replies(server.slack, parent) == []
-    assert (await only_request(server)).state == "waiting"
-
-
 @pytest.mark.parametrize(
-    "change",
+    "body",
     [
-        {"from": None},
-        {"from": "+"},
-        {"status": "MAYBE"},
-        {"timestamp": "yesterday"},
+        b"{not json",
+        b"[1, 2]",
+        b"\xff\xfe",
+        b"",
+        b'"just a string"',
+        b"[" * 100_000 + b"]" * 100_000,  # nested far deeper than any parser's recursion limit
+        b'{"event": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
     ],
+    ids=["broken", "array", "not-utf8", "empty", "string", "deep-array", "deep-object"],
 )
-async def test_unusable_permission_event_is_a_400(server: Server, change: dict[str, object]) -> None:
+async def test_signed_but_unparseable_body_is_a_400_without_a_traceback(
+    server: Server, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, text = await post_webhook(server, body)
+    assert status == 400, text
+    assert "error" in json.loads(text)
+    assert await stored_events(server) == []
+    assert_no_error_logged(caplog)
+
+
+def assert_no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [f"{r.name}: {r.getMessage()}" for r in bad]
+
+
+UNUSABLE = [
+    {"event": "call.ended"},
+    {"event": "message.received"},
+    {"event": None},
+    {"event": ["call.permission_updated"]},
+    {"status": "MAYBE"},  # a status value Pilot Status may add one day
+    {"status": 7},
+    {"timestamp": "yesterday"},
+    {"timestamp": 1_700_000_000},
+    {"timestamp": "2026-13-45T25:61:00Z"},  # shaped like ISO, but no such date
+    {"from": None},
+    {"from": "+"},
+]
+
+
+@pytest.mark.parametrize("change", UNUSABLE, ids=[json.dumps(c) for c in UNUSABLE])
+async def test_signed_event_askcall_cannot_use_is_acknowledged_stored_and_counted(
+    server: Server, change: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 400 would make Pilot Status retry for days: it gets 200 `ignored`, is kept, logged and counted."""
     parent = await ask(server)
     payload = {**permission_event(DIGITS, "TEMPORARY"), **change}
-    status, _ = await post_webhook(server, payload)
-    assert status == 400
+    status, text = await post_webhook(server, payload)
+    assert status == 200, text
+    assert json.loads(text) == {"ok": True, "ignored": True, "duplicate": False}
+    status, text = await post_webhook(server, payload)  # a redelivery is recognised
+    assert (status, json.loads(text)["duplicate"]) == (200, True)
+    await server.wait_idle()
+    (event,) = await stored_events(server)
+    assert event["result"] == "ignored" and event["processed_at"] is not None and event["request_id"] is None
+    assert json.loads(str(event["body"])) == payload
+    assert replies(server.slack, parent) == []
+    assert (await only_request(server)).state == "waiting"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("ignored a Pilot Status webhook" in w for w in warnings) == 1
+    assert not any(DIGITS in w for w in warnings)  # the customer's number stays out of the log
+    assert_no_error_logged(caplog)
+    async with server.http.get(server.url + "/metrics") as response:
+        assert 'askcall_webhook_events{result="ignored"} 1.0' in await response.text()
+
+
+async def test_event_without_from_key_is_ignored(server: Server) -> None:
+    payload = permission_event(DIGITS, "TEMPORARY")
+    del payload["from"]
+    status, text = await post_webhook(server, payload)
+    assert (status, json.loads(text)["ignored"]) == (200, True)
+    assert [e["result"] for e in await stored_events(server)] == ["ignored"]
+
+
+async def test_ignored_events_are_not_processed_after_a_restart(
+    server: Server, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    parent = await ask(server)
+    await post_webhook(server, {**permission_event(DIGITS, "MAYBE")})
+    await stop_server(server)
+    async with running(settings, slack, pilot) as again:
+        await again.wait_idle()
+        assert replies(slack, parent) == []
+        assert (await only_request(again)).state == "waiting"
+
+
+# --- timestamps -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ahead", [CLOCK_SKEW + 60, 365 * 24 * 3600])
+async def test_event_stamped_beyond_the_clock_skew_in_the_future_is_refused(server: Server, ahead: float) -> None:
+    parent = await ask(server)
+    payload = permission_event(DIGITS, "PERMANENT", timestamp=iso_timestamp(time.time() + ahead))
+    status, text = await post_webhook(server, payload)
+    assert status == 400, text
+    assert "future" in json.loads(text)["error"]
     await server.wait_idle()
     assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
 
 
-async def test_event_without_from_key_is_a_400(server: Server) -> None:
-    payload = permission_event(DIGITS, "TEMPORARY")
-    del payload["from"]
-    status, _ = await post_webhook(server, payload)
-    assert status == 400
-    assert await stored_events(server) == []
+async def test_a_future_dated_answer_never_shadows_the_customers_real_later_answer(server: Server) -> None:
+    """Stamped a few minutes ahead (within the tolerance), an event counts as given when it arrived."""
+    parent = await ask(server)
+    await answer(server, DIGITS, "NO_PERMISSION", at=time.time() + CLOCK_SKEW - 30)
+    await answer(server, DIGITS, "PERMANENT")  # the customer changes their mind, for real, afterwards
+    first, second = replies(server.slack, parent)
+    assert "❌" in first["text"]
+    assert "O cliente mudou a resposta." in second["text"] and "♾️" in second["text"]
+    assert (await only_request(server)).outcome == "PERMANENT"
+    assert [e["result"] for e in await stored_events(server)] == ["matched", "changed"]
 
 
 # --- deduplication --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from bot.pilot_status.webhooks import (
     SIGNATURE_HEADER,
     PayloadError,
     PermissionUpdated,
+    UnusableEvent,
     parse_body,
     parse_permission_updated,
     verify_signature,
@@ -187,11 +188,22 @@ _DELETE = object()
         {"timestamp": 1783090800},
         {"timestamp": "yesterday"},
         {"timestamp": ""},
+        {"timestamp": "2026-13-45T25:61:00Z"},
+        {"event": "call.ended"},
+        {"event": None},
     ],
 )
-def test_bad_payload_is_payload_error(changes: dict[str, Any]) -> None:
-    with pytest.raises(PayloadError):
+def test_signed_payload_askcall_cannot_use_is_an_unusable_event(changes: dict[str, Any]) -> None:
+    """Not a PayloadError (400): the webhook acknowledges and keeps these (see tests/e2e/test_webhook.py)."""
+    with pytest.raises(UnusableEvent) as raised:
         parse_permission_updated(fixture_with(**changes))
+    assert not isinstance(raised.value, PayloadError)
+    assert "5511999999999" not in str(raised.value)  # the reason is logged: no phone number in it
+
+
+def test_json_nested_too_deeply_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="nested too deeply"):
+        parse_body(b"[" * 100_000 + b"]" * 100_000)
 
 
 def test_dedup_key_ignores_plus_on_from_and_to() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bot.fakes.pilot_status import FakePilotStatus, permission_event, send_webhook
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from tests.cli_process import run_askcall
 
 SIGNING_SECRET = "process-signing-secret"
 WEBHOOK_SECRET = "process-webhook-secret"
@@ -129,12 +130,9 @@ async def test_missing_secret_stops_startup_with_its_name(fakes, tmp_path: Path)
     slack, pilot = fakes
     env = process_env(slack, pilot, tmp_path)
     del env["PILOT_STATUS_WEBHOOK_SECRET"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", env=env, stderr=asyncio.subprocess.PIPE, cwd=tmp_path
-    )
-    _, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode != 0
-    assert b"PILOT_STATUS_WEBHOOK_SECRET" in stderr
+    code, _, stderr = await run_askcall("serve", env=env, cwd=tmp_path, timeout=20)
+    assert code != 0
+    assert "PILOT_STATUS_WEBHOOK_SECRET" in stderr
 
 
 async def test_kill9_with_pending_reply_then_restart_delivers_exactly_once(fakes, tmp_path: Path, launch) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.response import BoltResponse
 
+from bot.services.access import Refusal
+from bot.slack.inbound import payload_problem
 from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import CHANNEL_ACTION, CHANNEL_BLOCK, PHONE_BLOCK, notice_modal
 
@@ -36,6 +38,17 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
         # ignores what ack() recorded and would answer 404 (and log the whole request body).
         return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
 
+    async def well_formed(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        # HTTP requests were checked (and answered 400) before Bolt saw them (bot.slack.inbound): what
+        # is caught here came over Socket Mode, where only an ack stops Slack from redelivering it.
+        problem = payload_problem(body)
+        if problem is not None:
+            log.warning("ignored a malformed Slack payload: %s", problem)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    app.middleware(well_formed)  # first: check_access reads the payload's fields
     app.middleware(check_access)
 
 
@@ -57,13 +70,16 @@ def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
 
 
 async def _refuse(
-    body: dict[str, Any], text: str, ack: AsyncAck, respond: AsyncRespond, ctx: ListenerContext, title: str
+    body: dict[str, Any], refusal: Refusal, ack: AsyncAck, respond: AsyncRespond, ctx: ListenerContext, title: str
 ) -> BoltResponse:
-    kind = body.get("type")
+    kind, text = body.get("type"), refusal.text
     if body.get("command"):
         return await ack(text=text, response_type="ephemeral")
     if kind == "view_submission":
-        return await ack(response_action="errors", errors={PHONE_BLOCK: text})
+        # Under the channel picker when the picked channel is the reason (a global shortcut's form).
+        values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+        block = CHANNEL_BLOCK if refusal.channel and CHANNEL_BLOCK in values else PHONE_BLOCK
+        return await ack(response_action="errors", errors={block: text})
     response = await ack()
     if kind == "shortcut":
         ctx.tasks.spawn(ctx.client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from bot.config import redact_url
-from bot.store.base import Store, StoreError
+from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
 from bot.store.postgres.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,6 @@ WORK_CHANNEL = "askcall_work"
 LISTEN_RETRY = 2.0
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-class SchemaTooNew(StoreError):
-    """The database was migrated by a newer AskCall; this one must not serve it."""
 
 
 class PostgresConnection(Store):
@@ -104,10 +101,7 @@ class PostgresConnection(Store):
                 await conn.execute("CREATE TABLE IF NOT EXISTS askcall_schema (version INTEGER NOT NULL)")
                 current = await _version(conn)
                 if current > len(MIGRATIONS):
-                    raise SchemaTooNew(
-                        f"the database at {self.description} is at schema version {current}, newer than this "
-                        f"AskCall knows ({len(MIGRATIONS)}): upgrade AskCall, or point it at another database"
-                    )
+                    raise SchemaTooNew(self.description, current, len(MIGRATIONS))
                 for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                     async with conn.transaction():
                         await conn.execute(script)
@@ -117,11 +111,21 @@ class PostgresConnection(Store):
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
 
-    async def probe_write(self) -> None:
-        async with self.transaction() as conn:
-            await conn.execute("CREATE TEMPORARY TABLE askcall_write_probe (x INTEGER) ON COMMIT DROP")
-            await conn.execute("INSERT INTO askcall_write_probe (x) VALUES (1)")
-            # A read-only server (a standby, default_transaction_read_only) refuses the line above.
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+        """A one-row upsert of this process's own `health` row (no two replicas contend for it). A
+        read-only server (a standby, default_transaction_read_only) or a full disk refuses it."""
+        try:
+            async with asyncio.timeout(timeout * 4):  # connecting included
+                async with self.transaction() as conn:
+                    await conn.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+                    await conn.execute(
+                        """INSERT INTO health (owner, probed_at) VALUES ($1, $2)
+                           ON CONFLICT (owner) DO UPDATE SET probed_at = excluded.probed_at""",
+                        self.owner,
+                        time.time(),
+                    )
+        except TimeoutError as error:
+            raise StoreError(f"PostgreSQL at {self.description} did not take a write in time") from error
 
     @asynccontextmanager
     async def exclusive(self, job: str) -> AsyncIterator[bool]:

@@ -84,6 +84,15 @@ class EventQueries(PostgresConnection):
                     existing = await conn.fetchval("SELECT id FROM webhook_events WHERE dedup_key = $1", item.dedup_key)
                     results.append(RecordedEvent(int(existing or 0), is_new=False))
                     continue
+                if item.result is not None:  # stored already settled (an event AskCall can't use)
+                    await conn.execute(
+                        "UPDATE webhook_events SET processed_at = $2, result = $3 WHERE id = $1",
+                        int(event_id),
+                        now,
+                        str(item.result),
+                    )
+                    results.append(RecordedEvent(int(event_id), is_new=True))
+                    continue
                 unmatched = item.answered_at is not None and (
                     not item.phone_key
                     or await answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None

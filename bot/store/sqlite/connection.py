@@ -13,13 +13,15 @@ import asyncio
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.store.base import Store, StoreError
+from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
 from bot.store.sqlite.schema import MIGRATIONS, statements
 
 log = logging.getLogger(__name__)
@@ -53,14 +55,19 @@ class SQLiteConnection(Store):
 
     # --- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
+        """Open (creating it if needed), check and migrate the database; StoreError (one line naming the
+        problem and its fix) when it can't be used."""
+        _preflight(self.path)
         try:
             await self._open()
+        except StoreError:
+            await self.close()
+            raise
         except (sqlite3.Error, OSError) as error:
             await self.close()
-            raise StoreError(f"the database at {self.path} cannot be used ({error})") from error
+            raise StoreError(_explain(self.path, error)) from error
 
     async def _open(self) -> None:
-        _ensure_parent_directory(self.path)
         connection = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
@@ -75,6 +82,7 @@ class SQLiteConnection(Store):
         await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        await self._in_db_thread(_quick_check)
         await self.migrate()
 
     async def close(self) -> None:
@@ -100,24 +108,26 @@ class SQLiteConnection(Store):
             async with db.execute("PRAGMA user_version") as cursor:
                 row = await cursor.fetchone()
             current = int(row[0]) if row else 0
+            if current > len(MIGRATIONS):
+                raise SchemaTooNew(self.path, current, len(MIGRATIONS))
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in statements(script):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={version}")
 
-    async def probe_write(self) -> None:
-        def probe(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("CREATE TABLE askcall_write_probe (x INTEGER)")
-                conn.execute("INSERT INTO askcall_write_probe (x) VALUES (1)")
-            finally:
-                conn.execute("ROLLBACK")
-
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
         try:
-            await self._in_db_thread(probe)
-        except sqlite3.Error as error:
-            raise StoreError(f"the database at {self.path} takes no writes ({error})") from error
+            await asyncio.to_thread(_probe_write, self.path, self.owner, timeout)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(_explain(self.path, error)) from error
+
+    async def _read_only(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on a read-only connection of its own, in a worker thread: it never takes the writer's
+        connection or lock (WAL readers don't block the writer)."""
+        try:
+            return await asyncio.to_thread(_read_only, self.path, work)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(_explain(self.path, error)) from error
 
     # --- WAL upkeep ---------------------------------------------------------------------------
     async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
@@ -190,10 +200,6 @@ def marks(values: Iterable[Any]) -> str:
     return ",".join("?" for _ in values)
 
 
-def _ensure_parent_directory(path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-
 def _restart_wal(conn: sqlite3.Connection) -> None:
     """RESTART without waiting: another process reading the database (an `askcall export`, someone's
     sqlite3 shell) would otherwise hold every write for up to the busy timeout. If it is busy, the
@@ -211,5 +217,101 @@ def _passive_checkpoint(path: str) -> int:
     try:
         _, wal_pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(wal_pages)
+    finally:
+        connection.close()
+
+
+# --- start-up checks, the readiness write probe, read-only snapshots ---------------------------
+# None of these touch the writer's connection or its lock.
+
+
+def _preflight(path: str) -> None:
+    """Fail early and plainly on what SQLite would report as 'unable to open database file'."""
+    where = os.path.abspath(path)
+    folder = os.path.dirname(where)
+    fix = "or set ASKCALL_DB_PATH to a writable location"
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the database folder {folder} ({error.strerror}): create it and make it writable "
+            f"by the user running AskCall, {fix}"
+        ) from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the database folder {folder} is not writable (SQLite keeps its -wal and -shm files next to the "
+            f"database): make it writable by the user running AskCall, {fix}"
+        )
+    if os.path.isdir(where):
+        raise StoreError(f"the database path {where} is a folder: point ASKCALL_DB_PATH at a file in it")
+    if os.path.exists(where) and not os.access(where, os.R_OK):
+        raise StoreError(
+            f"cannot read the database {where} (permission denied): give the user running AskCall read and "
+            f"write access to it (chown/chmod), {fix}"
+        )
+    if os.path.exists(where) and not os.access(where, os.W_OK):
+        raise StoreError(
+            f"the database {where} is read-only: give the user running AskCall write access to it (chmod u+w), {fix}"
+        )
+
+
+def _quick_check(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+    if [tuple(r) for r in rows] != [("ok",)]:
+        raise sqlite3.DatabaseError("quick_check: " + "; ".join(str(r[0]) for r in rows))
+
+
+def _explain(path: str, error: BaseException) -> str:
+    """One line naming what is wrong with the database and what to do about it."""
+    where = os.path.abspath(path)
+    text = " ".join(str(error).split())[:200]  # one line, whatever SQLite said
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return (
+            f"the database {where} is read-only ({text}): make it and its folder writable by the user running "
+            "AskCall, or set ASKCALL_DB_PATH to a writable location"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "quick_check" in lowered or "corrupt" in lowered:
+        return (
+            f"the database {where} is corrupt ({text}): restore it from a backup, or move it aside to start "
+            "with an empty one"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return f"the database {where} is locked by another process ({text}): stop that process and start again"
+    if "disk" in lowered and "full" in lowered:
+        return f"the disk holding the database {where} is full ({text}): free some space and start again"
+    return f"the database {where} cannot be used ({text}): check its permissions and free space, or restore it"
+
+
+def _read_only(path: str, work: Callable[[sqlite3.Connection], T]) -> T:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        return work(connection)
+    finally:
+        connection.close()
+
+
+def _probe_write(path: str, owner: str, timeout: float) -> None:
+    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT.
+
+    The file's own permission is asked first: SQLite reuses the process's open descriptors, so a
+    file made read-only (chmod, a read-only remount, the immutable flag) would still take the write.
+    """
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise sqlite3.OperationalError(f"attempt to write a readonly database ({os.path.abspath(path)} is read-only)")
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(
+                "INSERT INTO health (owner, probed_at) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET probed_at = ?",
+                (owner, time.time(), time.time()),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
     finally:
         connection.close()

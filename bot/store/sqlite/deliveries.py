@@ -170,21 +170,25 @@ class DeliveryQueries(SQLiteConnection):
         return int(row[0]) if row else 0
 
     async def metrics_snapshot(self) -> MetricsSnapshot:
-        requests = await self._fetchall("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
-        events = await self._fetchall("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
-        attempts = await self._fetchall(
-            f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
-               FROM deliveries GROUP BY kind"""
-        )
-        dead = await self._fetchone(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'")
-        waiting = await self._fetchone(
-            f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
-        )
-        return MetricsSnapshot(
-            requests={(r[0], r[1]): int(r[2]) for r in requests},
-            webhook_events={r[0]: int(r[1]) for r in events},
-            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
-            dead_deliveries=int(dead[0]) if dead else 0,
-            pending_deliveries=int(waiting[0]) if waiting else 0,
-            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
-        )
+        return await self._read_only(_metrics_snapshot)
+
+
+def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
+    requests = conn.execute("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome").fetchall()
+    events = conn.execute("SELECT result, COUNT(*) FROM webhook_events GROUP BY result").fetchall()
+    attempts = conn.execute(
+        f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
+            FROM deliveries GROUP BY kind"""
+    ).fetchall()
+    dead = conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'").fetchone()
+    waiting = conn.execute(
+        f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
+    ).fetchone()
+    return MetricsSnapshot(
+        requests={(r[0], r[1]): int(r[2]) for r in requests},
+        webhook_events={r[0]: int(r[1]) for r in events},
+        delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+        dead_deliveries=int(dead[0]) if dead else 0,
+        pending_deliveries=int(waiting[0]) if waiting else 0,
+        oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
+    )

@@ -83,6 +83,13 @@ class EventQueries(SQLiteConnection):
                     results.append(RecordedEvent(int(existing[0]) if existing else 0, is_new=False))
                     continue
                 event_id = int(inserted[0])
+                if item.result is not None:  # stored already settled (an event AskCall can't use)
+                    conn.execute(
+                        "UPDATE webhook_events SET processed_at = ?, result = ? WHERE id = ?",
+                        (now, item.result, event_id),
+                    )
+                    results.append(RecordedEvent(event_id, is_new=True))
+                    continue
                 unmatched = item.answered_at is not None and (
                     not item.phone_key
                     or answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None

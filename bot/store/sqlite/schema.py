@@ -120,6 +120,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX webhook_events_by_customer ON webhook_events (number_name, phone_key, id)
         WHERE processed_at IS NULL;
     """,
+    # 6: readiness — each process's last successful write probe
+    """
+    CREATE TABLE health (
+        owner TEXT PRIMARY KEY,
+        probed_at REAL NOT NULL
+    );
+    """,
 ]
 
 
