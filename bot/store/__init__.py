@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.domain import OpenRequestExists
 from bot.store.base import (
+    DATA_TABLES,
     DEFAULT_LEASE_SECONDS,
     AnswerTarget,
     Delivery,
@@ -18,6 +19,7 @@ from bot.store.base import (
     RecordedEvent,
     Reminder,
     RequestRecord,
+    SchemaTooNew,
     Store,
     StoreError,
     WebhookEvent,
@@ -55,6 +57,7 @@ async def open_store(url: str, *, pool_size: int = 10, owner: str | None = None)
 
 
 __all__ = [
+    "DATA_TABLES",
     "AnswerTarget",
     "Delivery",
     "MetricsSnapshot",
@@ -65,6 +68,7 @@ __all__ = [
     "RecordedEvent",
     "Reminder",
     "RequestRecord",
+    "SchemaTooNew",
     "Store",
     "StoreError",
     "WebhookEvent",

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from bot.config import redact_url
-from bot.store.base import Store, StoreError
+from bot.store.base import Store, StoreError, schema_too_new
 from bot.store.postgres.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 15.0
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-class SchemaTooNew(StoreError):
-    """The database was migrated by a newer AskCall; this one must not serve it."""
 
 
 class PostgresConnection(Store):
@@ -54,7 +50,9 @@ class PostgresConnection(Store):
         return len(MIGRATIONS)
 
     # --- lifecycle --------------------------------------------------------------------------
-    async def open(self) -> None:
+    async def connect(self, *, read_only: bool = False) -> None:
+        # Read-only: the server itself refuses every write in every session of the pool.
+        settings = {"default_transaction_read_only": "on"} if read_only else None
         try:
             self._pool = await asyncpg.create_pool(
                 self.url,
@@ -62,16 +60,12 @@ class PostgresConnection(Store):
                 max_size=self.pool_size,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
+                server_settings=settings,
             )
         except DRIVER_ERRORS as error:
             raise StoreError(f"PostgreSQL at {self.description} cannot be reached ({_reason(error)})") from error
         except ValueError as error:  # a malformed DSN
             raise StoreError(f"the database URL {self.description} is not valid ({error})") from error
-        try:
-            await self.migrate()
-        except BaseException:
-            await self.close()
-            raise
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -99,10 +93,7 @@ class PostgresConnection(Store):
                 await conn.execute("CREATE TABLE IF NOT EXISTS askcall_schema (version INTEGER NOT NULL)")
                 current = await _version(conn)
                 if current > len(MIGRATIONS):
-                    raise SchemaTooNew(
-                        f"the database at {self.description} is at schema version {current}, newer than this "
-                        f"AskCall knows ({len(MIGRATIONS)}): upgrade AskCall, or point it at another database"
-                    )
+                    raise schema_too_new(self.description, current, len(MIGRATIONS))
                 for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                     async with conn.transaction():
                         await conn.execute(script)

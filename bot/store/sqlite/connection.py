@@ -16,10 +16,11 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 
-from bot.store.base import Store, StoreError
+from bot.store.base import Store, StoreError, schema_too_new
 from bot.store.sqlite.schema import MIGRATIONS, statements
 
 log = logging.getLogger(__name__)
@@ -52,30 +53,35 @@ class SQLiteConnection(Store):
         return len(MIGRATIONS)
 
     # --- lifecycle --------------------------------------------------------------------------
-    async def open(self) -> None:
+    async def connect(self, *, read_only: bool = False) -> None:
         try:
-            await self._open()
+            await self._connect(read_only)
         except (sqlite3.Error, OSError) as error:
             await self.close()
             raise StoreError(f"the database at {self.path} cannot be used ({error})") from error
 
-    async def _open(self) -> None:
-        _ensure_parent_directory(self.path)
-        connection = aiosqlite.connect(self.path, isolation_level=None)
+    async def _connect(self, read_only: bool) -> None:
+        if read_only:
+            # mode=ro: SQLite itself refuses every write on this connection.
+            connection = aiosqlite.connect(_read_only_uri(self.path), uri=True)
+        else:
+            _ensure_parent_directory(self.path)
+            connection = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
         connection._thread.daemon = True
         self._db = await connection
         self._db.row_factory = aiosqlite.Row
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if read_only:
+            return
         # WAL: readers never block the writer; NORMAL sync is durable against process crashes
         # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-        await self.migrate()
 
     async def close(self) -> None:
         if self._db is not None:
@@ -96,10 +102,18 @@ class SQLiteConnection(Store):
         return int(row[0]) if row else 0
 
     async def migrate(self) -> None:
+        try:
+            await self._migrate()
+        except sqlite3.Error as error:
+            raise StoreError(f"the database at {self.path} cannot be migrated ({error})") from error
+
+    async def _migrate(self) -> None:
         async with self.transaction() as db:
             async with db.execute("PRAGMA user_version") as cursor:
                 row = await cursor.fetchone()
             current = int(row[0]) if row else 0
+            if current > len(MIGRATIONS):
+                raise schema_too_new(self.path, current, len(MIGRATIONS))
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in statements(script):
                     await db.execute(statement)
@@ -188,6 +202,11 @@ class SQLiteConnection(Store):
 def marks(values: Iterable[Any]) -> str:
     """`?, ?, ?` for an IN list of these values."""
     return ",".join("?" for _ in values)
+
+
+def _read_only_uri(path: str) -> str:
+    """A URI that opens `path` read-only (a missing file is an error, not a new database)."""
+    return f"file:{quote(os.path.abspath(path))}?mode=ro"
 
 
 def _ensure_parent_directory(path: str) -> None:
