@@ -30,6 +30,7 @@ import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -211,15 +212,22 @@ def pg_admin_url(pg_server: PostgresServer) -> str:
     return pg_server.admin_url
 
 
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A `postgresql://` URL to a new, empty database, dropped when the block ends."""
+    name = DATABASE_PREFIX + secrets.token_hex(8)
+    create_database(server, name)
+    try:
+        yield server.url_for(name)
+    finally:
+        drop_database(server, name)
+
+
 @pytest.fixture
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     """A `postgresql://` URL to a new, empty database of this test's own, dropped after the test."""
-    name = DATABASE_PREFIX + secrets.token_hex(8)
-    create_database(pg_server, name)
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        drop_database(pg_server, name)
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

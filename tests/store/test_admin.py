@@ -6,48 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.domain import RequestState
-from bot.store import DATA_TABLES, NewReminder, SchemaTooNew, Store, StoreError, create_store
-from tests.postgres import DATABASE_PREFIX, PostgresServer, create_database, drop_database
-from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request, reply
-
-TABLES = [table for table, _ in DATA_TABLES]
-
-
-async def fill(store: Store, requests: int = 3) -> None:
-    """Rows in every AskCall table, with leases, NULLs, floats and text keys."""
-    for n in range(requests):
-        request_id = await new_request(store, phone=f"+55319888877{n:02d}")
-        await store.transition(
-            request_id,
-            [RequestState.NEW],
-            RequestState.WAITING,
-            deliveries=[reply(f"reply-{request_id}")],
-            reminders=[NewReminder("expiry", ANSWER_AT + n)],
-            sent_at=ANSWER_AT - 0.125,
-        )
-    await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
-    await store.record_webhook_event(
-        dedup_key="evt-1",
-        event="call.permission_updated",
-        status="PERMANENT",
-        from_phone=CUSTOMER,
-        to_phone=None,
-        event_ts="2027-01-15T10:00:00.000Z",
-        body='{"x": "ção"}',
-    )
-    await store.set_dm_answers("U1", True)
-    await store.set_locale("U2", "en-US", ANSWER_AT)
-    for key in ("b-action", "a-action", "c-action"):
-        assert await store.claim_action(key)
-
-
-async def all_rows(store: Store, batch: int = 1000) -> dict[str, list[dict[str, Any]]]:
-    return {table: await store.export_rows(table, None, batch) for table in TABLES}
+from bot.store import SchemaTooNew, Store, StoreError, create_store
+from tests.postgres import fresh_database
+from tests.store.helpers import ANSWER_AT, TABLES, all_rows, fill, new_request
 
 
 @pytest.fixture
@@ -56,13 +20,8 @@ def other_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest)
     if database_url.startswith("sqlite"):
         yield f"sqlite://{tmp_path.resolve()}/other.db"
         return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = DATABASE_PREFIX + "other_" + Path(tmp_path).name[-8:].replace("-", "_")
-    create_database(server, name)
-    try:
-        yield server.url_for(name)
-    finally:
-        drop_database(server, name)
+    with fresh_database(request.getfixturevalue("pg_server")) as url:
+        yield url
 
 
 @pytest.fixture
