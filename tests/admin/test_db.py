@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -18,19 +18,12 @@ from bot.config import DatabaseConfig
 from bot.store import Store, create_store
 from bot.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
-from tests.admin.conftest import RunCli
+from tests.admin.conftest import PASSWORD, RunCli, with_password
 from tests.e2e.helpers import free_port
 from tests.postgres import PostgresServer, fresh_database
 from tests.store.helpers import TABLES, all_rows, fill, new_request
 
 LATEST = len(SQLITE_MIGRATIONS)
-PASSWORD = "s3cret-Pa55word"
-
-
-def with_password(url: str, password: str = PASSWORD) -> str:
-    parts = urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':')[0]}:{password}@{hosts}"))
 
 
 def other_backend(url: str, tmp_path: Path, server: PostgresServer | None) -> Iterator[str]:
