@@ -223,6 +223,27 @@ def fresh_database(server: PostgresServer) -> Iterator[str]:
         drop_database(server, name)
 
 
+def backend_of(url: str) -> str:
+    """`sqlite` or `postgresql`: the backend a database URL names."""
+    return "sqlite" if url.startswith("sqlite:") else MARKER
+
+
+def other_backend(url: str) -> str:
+    """The backend that `url` is not on."""
+    return MARKER if backend_of(url) == "sqlite" else "sqlite"
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path, request: pytest.FixtureRequest, name: str) -> Iterator[str]:
+    """A URL to a new, empty database on `backend`: a SQLite file `name` in `folder`, or a PostgreSQL database
+    on the session's server (dropped when the block ends)."""
+    if backend == "sqlite":
+        yield f"sqlite://{folder}/{name}"
+        return
+    with fresh_database(request.getfixturevalue("pg_server")) as url:
+        yield url
+
+
 @pytest.fixture
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     """A `postgresql://` URL to a new, empty database of this test's own, dropped after the test."""

@@ -289,7 +289,20 @@ async def test_insecure_dev_mode_fails_the_check(cli_env, run_cli: RunCli, pilot
 
 
 @pytest.mark.parametrize(
-    "command", [["check"], ["webhook"], ["webhook", "register"], ["webhook", "list"], ["demo"], ["export"], ["purge"]]
+    "command",
+    [
+        ["check"],
+        ["webhook"],
+        ["webhook", "register"],
+        ["webhook", "list"],
+        ["demo"],
+        ["export"],
+        ["purge"],
+        ["db"],
+        ["db", "status"],
+        ["db", "migrate"],
+        ["db", "copy"],
+    ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

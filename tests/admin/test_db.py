@@ -13,33 +13,30 @@ import asyncpg
 import pytest
 
 from bot.admin.dbcopy import copy_database
-from bot.cli import main
 from bot.config import DatabaseConfig
 from bot.store import Store, create_store
 from bot.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.admin.conftest import PASSWORD, RunCli, with_password
 from tests.e2e.helpers import free_port
-from tests.postgres import PostgresServer, fresh_database
+from tests.postgres import backend_of, empty_database, other_backend
 from tests.store.helpers import TABLES, all_rows, fill, new_request
 
 LATEST = len(SQLITE_MIGRATIONS)
 
 
-def other_backend(url: str, tmp_path: Path, server: PostgresServer | None) -> Iterator[str]:
-    if url.startswith("postgresql"):
-        yield f"sqlite://{tmp_path}/copied.db"
-        return
-    assert server is not None
-    with fresh_database(server) as fresh:
-        yield fresh
-
-
 @pytest.fixture
 def target_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database on the OTHER backend than `database_url`: the copy crosses backends both ways."""
-    server = request.getfixturevalue("pg_server") if database_url.startswith("sqlite") else None
-    yield from other_backend(database_url, tmp_path, server)
+    with empty_database(other_backend(database_url), tmp_path, request, "copied.db") as url:
+        yield url
+
+
+@pytest.fixture
+def back_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A third, empty database on the SAME backend as `database_url`."""
+    with empty_database(backend_of(database_url), tmp_path, request, "back.db") as url:
+        yield url
 
 
 async def opened(url: str, owner: str = "replica-a", lease_seconds: float = 30.0) -> Store:
@@ -94,16 +91,6 @@ async def test_copy_moves_every_row_across_backends_and_reports_progress(
         assert f"  {table}: {len(rows[table])}/{len(rows[table])} rows" in result.err.splitlines()
     total = sum(len(r) for r in rows.values())
     assert f"Copied {total} rows; the row counts of all {len(TABLES)} tables match." in result.out
-
-
-@pytest.fixture
-def back_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A third, empty database on the SAME backend as `database_url`."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite://{tmp_path}/back.db"
-        return
-    with fresh_database(request.getfixturevalue("pg_server")) as url:
-        yield url
 
 
 async def test_round_trip_gives_back_identical_rows(
@@ -404,13 +391,3 @@ async def test_migrate_creates_a_new_database(cli_env, run_cli: RunCli) -> None:
 
     assert result.code == 0 and f"migrated from schema version 0 to {LATEST}." in result.out
     assert exists(Path(cli_env["ASKCALL_DB_PATH"]))
-
-
-@pytest.mark.parametrize("command", [["db"], ["db", "status"], ["db", "migrate"], ["db", "copy"]])
-def test_db_commands_have_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main([*command, "--help"])
-
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"usage: askcall {' '.join(command)}")

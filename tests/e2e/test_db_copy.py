@@ -32,7 +32,7 @@ from tests.e2e.helpers import (
     running,
     updates_of,
 )
-from tests.postgres import fresh_database
+from tests.postgres import empty_database, other_backend
 
 OTHER_CUSTOMER = "+55 21 99876-5432"
 OTHER_DIGITS = "5521998765432"
@@ -41,10 +41,7 @@ OTHER_DIGITS = "5521998765432"
 @pytest.fixture
 def moved_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database on the other backend than `database_url`: the move goes both ways."""
-    if database_url.startswith("postgresql"):
-        yield f"sqlite://{tmp_path}/moved.db"
-        return
-    with fresh_database(request.getfixturevalue("pg_server")) as url:
+    with empty_database(other_backend(database_url), tmp_path, request, "moved.db") as url:
         yield url
 
 

@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 
 from bot.store import SchemaTooNew, Store, StoreError, create_store
-from tests.postgres import fresh_database
+from tests.postgres import backend_of, empty_database
 from tests.store.helpers import ANSWER_AT, TABLES, all_rows, fill, new_request
 
 
 @pytest.fixture
 def other_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A second, empty database on the same backend as `database_url`."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite://{tmp_path.resolve()}/other.db"
-        return
-    with fresh_database(request.getfixturevalue("pg_server")) as url:
+    with empty_database(backend_of(database_url), tmp_path, request, "other.db") as url:
         yield url
 
 

@@ -71,7 +71,13 @@ class SQLiteConnection(Store):
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
         connection._thread.daemon = True
-        self._db = await connection
+        try:
+            self._db = await connection
+        except BaseException:
+            # aiosqlite stops its thread without waiting for it; waiting here keeps that thread from
+            # reporting back to an event loop that may be closed by then.
+            await asyncio.to_thread(connection._thread.join, 1.0)
+            raise
         self._db.row_factory = aiosqlite.Row
         await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if read_only:
