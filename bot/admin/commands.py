@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.config import ConfigError, DatabaseConfig
-from bot.store import Store, StoreError, create_store
+from bot.store import SchemaTooNew, Store, StoreError, create_store
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -338,7 +338,10 @@ def _db_migrate(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.database import migrate_database
 
     database = DatabaseConfig.from_env(env)
-    done = asyncio.run(migrate_database(database))
+    try:
+        done = asyncio.run(migrate_database(database))
+    except SchemaTooNew as error:
+        return _fail(f"nothing migrated: {error}")
     if done.before == done.after:
         print(f"{database.redacted()}: schema already at version {done.after}, nothing to migrate.")
     else:

@@ -167,12 +167,18 @@ async def test_a_source_at_another_schema_version_is_refused_and_not_migrated(
 
     old = await run_cli("db", "copy", "--from", f"sqlite://{older}", "--to", pg_url)
     new = await run_cli("db", "copy", "--from", f"sqlite://{newer}", "--to", pg_url)
+    foreign = tmp_path / "not-askcall.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (x TEXT)")
+    other = await run_cli("db", "copy", "--from", f"sqlite://{foreign}", "--to", pg_url)
 
     assert old.code == 1 and f"is at schema version 3, this AskCall knows {LATEST}" in old.err
     assert "askcall db migrate" in old.err
     assert new.code == 1 and f"schema version {LATEST + 1}, NEWER than this AskCall" in new.err
+    assert other.code == 1 and "holds no AskCall database (no schema)" in other.err
     with sqlite3.connect(older) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert await schema_version(pg_url) == 0  # refused before the target was touched
 
 
 async def test_copying_a_database_onto_itself_is_refused(cli_env, run_cli: RunCli, database_url: str) -> None:
@@ -222,6 +228,24 @@ async def schema_version(url: str) -> int | None:
         await store.close()
 
 
+async def test_a_target_that_a_live_askcall_works_on_is_refused_even_with_force(
+    cli_env, run_cli: RunCli, database_url: str, target_url: str
+) -> None:
+    rows = await filled(database_url)
+    store = await opened(target_url, owner="web-1b2c:7")
+    try:
+        await new_request(store)
+        await store.claim_due_deliveries(time.time() + 1)
+
+        result = await run_cli("db", "copy", "--from", database_url, "--to", target_url, "--force")
+    finally:
+        await store.close()
+
+    assert result.code == 1 and "AskCall is still running on" in result.err and "web-1b2c:7" in result.err
+    assert len((await snapshot(target_url))["requests"]) == 1
+    assert await snapshot(database_url) == rows
+
+
 async def test_rows_added_to_the_source_during_the_copy_fail_the_count_check(tmp_path: Path, pg_url: str) -> None:
     source = tmp_path / "busy.db"
     await filled(f"sqlite://{source}")
@@ -253,11 +277,14 @@ async def test_passwords_are_never_printed(
     monkeypatch.setenv("ASKCALL_DATABASE_URL", with_password(pg_url))
     status = await run_cli("db", "status")
     migrate = await run_cli("db", "migrate")
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", unreachable)
+    down = await run_cli("db", "status")
 
     assert copied.code == 0, copied.err
     assert failed.code == 1 and "cannot be reached" in failed.err and "askcall:***@127.0.0.1" in failed.err
     assert (status.code, migrate.code) == (0, 0), status.err + migrate.err
-    for result in (copied, failed, status, migrate):
+    assert down.code == 1 and "cannot be reached" in down.err and "askcall:***@127.0.0.1" in down.err
+    for result in (copied, failed, status, migrate, down):
         assert PASSWORD not in result.out + result.err
     assert ":***@" in copied.out and ":***@" in status.out and ":***@" in migrate.out
 
@@ -376,7 +403,8 @@ async def test_a_database_newer_than_this_askcall(
 
     assert status.code == 1
     assert "the database is NEWER than this AskCall" in status.line_with("Pending migrations:")
-    assert migrate.code == 1 and f"newer than this AskCall knows ({LATEST})" in migrate.err
+    assert migrate.code == 1 and "nothing migrated: the database at " in migrate.err
+    assert f"is at schema version {LATEST + 1}, newer than this AskCall knows ({LATEST})" in migrate.err
 
 
 async def test_status_of_a_missing_sqlite_file_creates_nothing(cli_env, run_cli: RunCli, tmp_path: Path) -> None:
