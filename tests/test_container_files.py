@@ -71,6 +71,7 @@ def test_compose_runs_postgresql_with_a_volume_and_a_healthcheck() -> None:
     volume = next(v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data"))
     assert volume.split(":")[0] in compose()["volumes"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "POSTGRES_PASSWORD=" in (ROOT / ".env.example").read_text()  # where the compose file reads it from
 
 
 def test_compose_runs_two_askcall_replicas_on_it() -> None:

@@ -365,6 +365,11 @@ def _db_copy(args: argparse.Namespace, env: Env) -> int:
         counts = asyncio.run(copy_database(source, target, force=args.force, batch_size=args.batch_size, progress=show))
     except CopyRefused as error:
         return _fail(f"nothing copied: {error}")
+    except StoreError as error:
+        return _fail(
+            f"the copy did not finish ({error}). The source is unchanged; once the problem is fixed, run the copy "
+            "again (with --force if the target got some rows already)."
+        )
     wrong = [count for count in counts if not count.matches]
     for count in wrong:
         print(f"  {count.table}: {count.source} rows in the source, {count.target} in the target", file=sys.stderr)

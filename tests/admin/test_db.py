@@ -282,6 +282,7 @@ async def test_passwords_are_never_printed(
 
     assert copied.code == 0, copied.err
     assert failed.code == 1 and "cannot be reached" in failed.err and "askcall:***@127.0.0.1" in failed.err
+    assert "the copy did not finish" in failed.err and "The source is unchanged" in failed.err
     assert (status.code, migrate.code) == (0, 0), status.err + migrate.err
     assert down.code == 1 and "cannot be reached" in down.err and "askcall:***@127.0.0.1" in down.err
     for result in (copied, failed, status, migrate, down):
