@@ -72,6 +72,10 @@ def exists(path: Path) -> bool:
     return path.exists()
 
 
+def listing(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -112,11 +116,13 @@ async def test_source_is_left_untouched(cli_env, run_cli: RunCli, tmp_path: Path
     source = f"sqlite://{tmp_path}/source.db"
     await filled(source)
     before = file_digest(sqlite_file(source))
+    files = listing(tmp_path)
 
     result = await run_cli("db", "copy", "--from", source, "--to", pg_url)
 
     assert result.code == 0, result.err
     assert file_digest(sqlite_file(source)) == before
+    assert listing(tmp_path) == files == ["source.db"]  # no -wal or -shm left behind either
 
 
 async def test_new_rows_after_a_copy_get_fresh_ids(

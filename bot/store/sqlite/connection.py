@@ -10,6 +10,7 @@ one round trip between the event loop and that thread. WAL checkpoints run off t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -43,6 +44,8 @@ class SQLiteConnection(Store):
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # WAL side files that a read-only connection created (see `close`).
+        self._created_side_files: list[str] = []
 
     @property
     def description(self) -> str:
@@ -63,6 +66,7 @@ class SQLiteConnection(Store):
     async def _connect(self, read_only: bool) -> None:
         if read_only:
             # mode=ro: SQLite itself refuses every write on this connection.
+            self._created_side_files = _missing_side_files(self.path)
             connection = aiosqlite.connect(_read_only_uri(self.path), uri=True)
         else:
             _ensure_parent_directory(self.path)
@@ -93,6 +97,9 @@ class SQLiteConnection(Store):
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
+        if self._created_side_files:
+            created, self._created_side_files = self._created_side_files, []
+            _remove_empty_side_files(created)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -213,6 +220,23 @@ def marks(values: Iterable[Any]) -> str:
 def _read_only_uri(path: str) -> str:
     """A URI that opens `path` read-only (a missing file is an error, not a new database)."""
     return f"file:{quote(os.path.abspath(path))}?mode=ro"
+
+
+def _missing_side_files(path: str) -> list[str]:
+    return [path + suffix for suffix in ("-wal", "-shm") if not os.path.exists(path + suffix)]
+
+
+def _remove_empty_side_files(created: list[str]) -> None:
+    """Remove the -wal and -shm files that a read-only connection created, as SQLite itself does when the
+    last read-write connection closes: a read-only one can't, and would leave them owned by whoever read
+    (root, say), where AskCall might not be able to write them. Only when the WAL is empty: nothing in it
+    is lost, and no other process can be using it (it would have created them first)."""
+    wal = next((name for name in created if name.endswith("-wal")), None)
+    if wal is not None and os.path.exists(wal) and os.path.getsize(wal) > 0:
+        return
+    for name in created:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(name)
 
 
 def _ensure_parent_directory(path: str) -> None:
