@@ -61,7 +61,7 @@ async def copy_database(
     progress: Progress = lambda table, done, total: None,
 ) -> list[TableCount]:
     """Copy every AskCall row from source to target; returns the row counts of both, table by table.
-    Raises CopyRefused before writing anything when the copy must not happen."""
+    Raises CopyRefused, before any row is written or erased, when the copy must not happen."""
     check_arguments(source_config, target_config)
     source = create_store(source_config.url, pool_size=2, owner="askcall-db-copy")
     target = create_store(target_config.url, pool_size=2, owner="askcall-db-copy")
@@ -128,7 +128,8 @@ async def _refuse_live_leases(store: Store, where: str) -> None:
     if live:
         raise CopyRefused(
             f"AskCall is still running on {where}: {', '.join(live)} hold(s) work in it. Stop every AskCall process "
-            f"that uses it first (the work of one that died is let go within {store.lease_seconds:.0f} s)"
+            "that uses it first (the leases of a process that died run out within ASKCALL_LEASE_SECONDS, 30 s by "
+            "default)"
         )
 
 
