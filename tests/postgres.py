@@ -30,6 +30,7 @@ import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -211,15 +212,43 @@ def pg_admin_url(pg_server: PostgresServer) -> str:
     return pg_server.admin_url
 
 
+@contextmanager
+def fresh_database(server: PostgresServer) -> Iterator[str]:
+    """A `postgresql://` URL to a new, empty database, dropped when the block ends."""
+    name = DATABASE_PREFIX + secrets.token_hex(8)
+    create_database(server, name)
+    try:
+        yield server.url_for(name)
+    finally:
+        drop_database(server, name)
+
+
+def backend_of(url: str) -> str:
+    """`sqlite` or `postgresql`: the backend a database URL names."""
+    return "sqlite" if url.startswith("sqlite:") else MARKER
+
+
+def other_backend(url: str) -> str:
+    """The backend that `url` is not on."""
+    return MARKER if backend_of(url) == "sqlite" else "sqlite"
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path, request: pytest.FixtureRequest, name: str) -> Iterator[str]:
+    """A URL to a new, empty database on `backend`: a SQLite file `name` in `folder`, or a PostgreSQL database
+    on the session's server (dropped when the block ends)."""
+    if backend == "sqlite":
+        yield f"sqlite://{folder}/{name}"
+        return
+    with fresh_database(request.getfixturevalue("pg_server")) as url:
+        yield url
+
+
 @pytest.fixture
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     """A `postgresql://` URL to a new, empty database of this test's own, dropped after the test."""
-    name = DATABASE_PREFIX + secrets.token_hex(8)
-    create_database(pg_server, name)
-    try:
-        yield pg_server.url_for(name)
-    finally:
-        drop_database(pg_server, name)
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKENS = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "s",
+    "PILOT_STATUS_API_KEY": "ps_1",
+    "PILOT_STATUS_WEBHOOK_SECRET": "w",
+}
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -37,13 +45,66 @@ def test_dockerignore_keeps_secrets_and_databases_out() -> None:
     assert ".env" in ignored and "*.db" in ignored and ".git" in ignored
 
 
-def test_compose_example_uses_the_volume_and_readiness() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def test_single_instance_compose_example_uses_the_volume_and_readiness() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.sqlite.yml").read_text())
     service = compose["services"]["askcall"]
     assert "askcall-data:/data" in service["volumes"]
     assert service["environment"]["ASKCALL_DB_PATH"] == "/data/askcall.db"
     assert "/readyz" in " ".join(service["healthcheck"]["test"])
     assert "askcall-data" in compose["volumes"]
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def replicas(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The AskCall services: those that run on a database URL."""
+    return {name: s for name, s in services.items() if "ASKCALL_DATABASE_URL" in s.get("environment", {})}
+
+
+def test_compose_runs_postgresql_with_a_volume_and_a_healthcheck() -> None:
+    services = compose()["services"]
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:15"
+    volume = next(v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data"))
+    assert volume.split(":")[0] in compose()["volumes"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "POSTGRES_PASSWORD=" in (ROOT / ".env.example").read_text()  # where the compose file reads it from
+
+
+def test_compose_runs_two_askcall_replicas_on_it() -> None:
+    services = compose()["services"]
+    found = replicas(services)
+    assert len(found) == 2
+    for service in found.values():
+        url = urlsplit(service["environment"]["ASKCALL_DATABASE_URL"])
+        assert url.scheme == "postgresql" and url.hostname == "postgres" and url.port == 5432
+        assert url.password is None  # it comes from PGPASSWORD, which asyncpg reads
+        assert service["environment"]["PGPASSWORD"] == services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "/readyz" in " ".join(service["healthcheck"]["test"])
+        assert "ports" not in service  # reached only through the proxy
+        grace = float(service["environment"]["ASKCALL_SHUTDOWN_GRACE"])
+        assert float(service["stop_grace_period"].rstrip("s")) > grace
+        # The settings the replicas get are valid (the tokens come from .env).
+        env = {**service["environment"], **TOKENS}
+        assert Settings.from_env(env).database.dsn == service["environment"]["ASKCALL_DATABASE_URL"]
+
+
+def test_compose_puts_a_reverse_proxy_with_readiness_checks_in_front() -> None:
+    services = compose()["services"]
+    proxy = services["proxy"]
+    assert proxy["image"].split(":")[0] == "caddy"
+    assert len(proxy["ports"]) == 1
+    mount = next(v for v in proxy["volumes"] if v.endswith(":/etc/caddy/Caddyfile:ro"))
+    caddyfile = (ROOT / mount.split(":")[0]).read_text()
+    upstreams = re.search(r"reverse_proxy ([^{]+)\{", caddyfile)
+    assert upstreams is not None
+    assert sorted(upstreams.group(1).split()) == sorted(f"{name}:3000" for name in replicas(services))
+    assert re.search(r"^\s*health_uri /readyz$", caddyfile, re.MULTILINE)
+    assert set(proxy["depends_on"]) == set(replicas(services))
 
 
 def test_env_example_lists_every_variable_the_code_reads() -> None:

@@ -1,7 +1,7 @@
-"""Argument parsing and dispatch for the admin commands (`askcall check | webhook | demo | export | purge`).
+"""Argument parsing and dispatch for the admin commands (`askcall check | webhook | demo | export | purge | db`).
 
-Each command needs only the settings it uses: `webhook` only the Pilot Status key, `export` and
-`purge` only the database path, `demo` nothing at all. Exit status: 0 done, 1 failed, 2 bad
+Each command needs only the settings it uses: `webhook` only the Pilot Status key, `export`,
+`purge` and `db` only the database, `demo` nothing at all. Exit status: 0 done, 1 failed, 2 bad
 configuration or arguments.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.config import ConfigError, DatabaseConfig
-from bot.store import Store, StoreError, create_store
+from bot.store import SchemaTooNew, Store, StoreError, create_store
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -93,6 +93,55 @@ def add_admin_commands(commands: Any) -> None:
     purge.add_argument("--dry-run", action="store_true", help="only say how many requests would be purged")
     purge.add_argument("--batch-size", type=int, default=500, help=argparse.SUPPRESS)
     purge.set_defaults(handler=_purge)
+    add_db_commands(commands)
+
+
+def add_db_commands(commands: Any) -> None:
+    db = commands.add_parser(
+        "db",
+        help="show, migrate or copy AskCall's database (SQLite or PostgreSQL)",
+        description="Operate AskCall's database. status and migrate use the database askcall serve would use "
+        "(ASKCALL_DATABASE_URL, else ASKCALL_DB_PATH); copy takes both databases as arguments.",
+    )
+    actions = db.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    status = actions.add_parser(
+        "status",
+        help="backend, server version, schema version, pending migrations and open leases",
+        description="Show the database's backend and server version, its schema version against the one this "
+        "AskCall knows (pending migrations, or a database NEWER than this AskCall), and the work leases "
+        "replicas hold (owner, table, how many, live or expired). Changes nothing. Exit status 0 when the "
+        "schema is up to date, 1 when it is not (or the database cannot be read).",
+    )
+    status.set_defaults(handler=_db_status)
+    migrate = actions.add_parser(
+        "migrate",
+        help="bring the database's schema up to this AskCall's version",
+        description="Apply the pending schema migrations and print the version before and after (askcall serve "
+        "also does this at start-up). Safe to run again, and while replicas run: migrations take a lock. "
+        "Refuses a database that a newer AskCall migrated. A missing SQLite file is created.",
+    )
+    migrate.set_defaults(handler=_db_migrate)
+    copy = actions.add_parser(
+        "copy",
+        help="copy all of AskCall's data from one database to another (SQLite ⇄ PostgreSQL)",
+        description="Copy every AskCall row from SRC to DST, ids included, so answers to requests made before the "
+        "move still reach their threads. SRC and DST are each sqlite:///absolute/path or "
+        "postgresql://user@host:port/database (put the password in PGPASSWORD or ~/.pgpass rather than on the "
+        "command line). Stop every AskCall that uses SRC first. SRC is opened read-only and never migrated; its "
+        "schema must be this AskCall's. DST is migrated first and must hold no AskCall rows, unless --force. "
+        "Progress goes to stderr; at the end the row counts of every table are compared (exit status 1 if they "
+        "differ).",
+    )
+    copy.add_argument("--from", required=True, dest="source", metavar="SRC", help="the database to copy from")
+    copy.add_argument("--to", required=True, dest="target", metavar="DST", help="the database to copy into")
+    copy.add_argument(
+        "--force",
+        action="store_true",
+        help="if DST already holds AskCall data, delete every row of its AskCall tables first (nothing else)",
+    )
+    copy.add_argument("--batch-size", type=int, default=1000, help="rows read and written at a time (default 1000)")
+    copy.set_defaults(handler=_db_copy)
 
 
 def run_admin_command(args: argparse.Namespace, env: Env) -> int:
@@ -273,3 +322,63 @@ async def _open_store(database: DatabaseConfig) -> Store:
         await store.close()
         raise
     return store
+
+
+# --- db ------------------------------------------------------------------------------------------
+def _db_status(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import database_status
+
+    status = asyncio.run(database_status(existing_database(env)))
+    for line in status.lines:
+        print(line)
+    return 0 if status.up_to_date else 1
+
+
+def _db_migrate(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import migrate_database
+
+    database = DatabaseConfig.from_env(env)
+    try:
+        done = asyncio.run(migrate_database(database))
+    except SchemaTooNew as error:
+        return _fail(f"nothing migrated: {error}")
+    if done.before == done.after:
+        print(f"{database.redacted()}: schema already at version {done.after}, nothing to migrate.")
+    else:
+        print(f"{database.redacted()}: migrated from schema version {done.before} to {done.after}.")
+    return 0
+
+
+def _db_copy(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.dbcopy import CopyRefused, copy_database
+
+    if args.batch_size < 1:
+        return _fail("--batch-size must be at least 1", 2)
+    source = DatabaseConfig.from_url(args.source, variable="--from")
+    target = DatabaseConfig.from_url(args.target, variable="--to")
+    print(f"Copying {source.redacted()} → {target.redacted()}", file=sys.stderr)
+
+    def show(table: str, done: int, total: int) -> None:
+        print(f"  {table}: {done}/{total} rows", file=sys.stderr, flush=True)
+
+    try:
+        counts = asyncio.run(copy_database(source, target, force=args.force, batch_size=args.batch_size, progress=show))
+    except CopyRefused as error:
+        return _fail(f"nothing copied: {error}")
+    except StoreError as error:
+        return _fail(
+            f"the copy did not finish ({error}). The source is unchanged; once the problem is fixed, run the copy "
+            "again (with --force if the target got some rows already)."
+        )
+    wrong = [count for count in counts if not count.matches]
+    for count in wrong:
+        print(f"  {count.table}: {count.source} rows in the source, {count.target} in the target", file=sys.stderr)
+    if wrong:
+        return _fail(
+            "the copy is incomplete: row counts differ (above). Make sure no AskCall uses either database, then "
+            "copy again with --force."
+        )
+    total = sum(count.target for count in counts)
+    print(f"Copied {total} rows; the row counts of all {len(counts)} tables match. Point AskCall at the new database:")
+    print(f"  ASKCALL_DATABASE_URL={target.redacted()}")
+    return 0

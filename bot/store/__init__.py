@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.domain import OpenRequestExists
 from bot.store.base import (
+    DATA_TABLES,
     DEFAULT_LEASE_SECONDS,
     AnswerTarget,
     Delivery,
@@ -56,6 +57,7 @@ async def open_store(url: str, *, pool_size: int = 10, owner: str | None = None)
 
 
 __all__ = [
+    "DATA_TABLES",
     "AnswerTarget",
     "Delivery",
     "MetricsSnapshot",

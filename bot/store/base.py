@@ -58,7 +58,7 @@ class SchemaTooNew(StoreError):
 
     def __init__(self, where: str, version: int, known: int) -> None:
         super().__init__(
-            f"the database {where} is at schema version {version}, newer than this AskCall knows ({known}): "
+            f"the database at {where} is at schema version {version}, newer than this AskCall knows ({known}): "
             "upgrade AskCall, or point it at another database"
         )
         self.version = version
@@ -218,9 +218,25 @@ class Store(ABC):
     def description(self) -> str:
         """Where the data lives, safe to log (no password)."""
 
-    @abstractmethod
     async def open(self) -> None:
-        """Connect and bring the schema up to date."""
+        """Connect and bring the schema up to date (what `askcall serve` does)."""
+        await self.connect()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    @abstractmethod
+    async def connect(self, *, read_only: bool = False) -> None:
+        """Connect without touching the schema. `read_only`: every write is refused (the source of
+        `askcall db copy`); a SQLite file that does not exist is then an error, not a new database.
+        Raises StoreError."""
+
+    @abstractmethod
+    async def migrate(self) -> None:
+        """Bring the schema up to date, once, however many processes try at the same moment. Raises
+        StoreError (SchemaTooNew) for a database migrated by a newer AskCall."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -619,3 +635,54 @@ class Store(ABC):
     async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
         """Erase processed events older than `cutoff` that matched no request (or a purged one), and
         deliveries of purged requests that finished after their request was purged."""
+
+    # --- administration: `askcall db status | migrate | copy` ----------------------------------------
+    # Whole-table access by key, for moving an install between backends. Both backends hold the
+    # same columns at the same schema version, so a row read from one can be written to the other.
+    @property
+    @abstractmethod
+    def backend(self) -> str:
+        """The backend's name for people: "SQLite" or "PostgreSQL"."""
+
+    @abstractmethod
+    async def server_version(self) -> str:
+        """The database software's version (the SQLite library's, or PostgreSQL's `server_version`)."""
+
+    @abstractmethod
+    async def row_counts(self) -> dict[str, int]:
+        """How many rows each of `DATA_TABLES` holds, in that order."""
+
+    @abstractmethod
+    async def export_rows(self, table: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` rows of `table` (one of `DATA_TABLES`), column name → value, in key order,
+        starting after the key `after` (None: from the first). Values are ints, floats, strings or
+        None, whatever the backend."""
+
+    @abstractmethod
+    async def import_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` (as `export_rows` returns them, keys included) into `table`, in one
+        transaction. New rows made afterwards get keys past every imported one."""
+
+    @abstractmethod
+    async def erase_all_rows(self) -> None:
+        """Delete every row of every AskCall table, in one transaction (`askcall db copy --force`)."""
+
+
+# The tables that hold AskCall's data, parents before children, with the key each is read in order of.
+DATA_TABLES: tuple[tuple[str, str], ...] = (
+    ("requests", "id"),
+    ("webhook_events", "id"),
+    ("deliveries", "id"),
+    ("reminders", "id"),
+    ("user_prefs", "user_id"),
+    ("handled_actions", "action_key"),
+)
+
+
+def data_table_key(table: str) -> str:
+    """The key column of `table`; ValueError for anything that is not one of `DATA_TABLES`
+    (table names go into SQL text, so only these are ever accepted)."""
+    for name, key in DATA_TABLES:
+        if name == table:
+            return key
+    raise ValueError(f"{table!r} is not an AskCall table")

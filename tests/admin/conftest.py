@@ -7,6 +7,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -34,6 +35,15 @@ class CliResult:
 
 
 RunCli = Callable[..., Awaitable[CliResult]]
+# A password put into database URLs, to prove it is never printed.
+PASSWORD = "s3cret-Pa55word"
+
+
+def with_password(url: str, password: str = PASSWORD) -> str:
+    """`url` with `password` in its user part (the test servers trust local users, so it is never checked)."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':')[0]}:{password}@{hosts}"))
 
 
 def use_database(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:

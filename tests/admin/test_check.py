@@ -5,15 +5,17 @@ from __future__ import annotations
 import socket
 import sqlite3
 
+import asyncpg
 import pytest
 
 from bot.cli import main
+from bot.config import redact_url
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.pilot_status.admin import PilotStatusAdmin
 from bot.store.sqlite import SQLiteStore as Store
 from bot.store.sqlite.schema import MIGRATIONS
-from tests.admin.conftest import RunCli
+from tests.admin.conftest import PASSWORD, RunCli, with_password
 
 URL = "https://askcall.example.com/webhooks/pilot-status"
 
@@ -287,7 +289,20 @@ async def test_insecure_dev_mode_fails_the_check(cli_env, run_cli: RunCli, pilot
 
 
 @pytest.mark.parametrize(
-    "command", [["check"], ["webhook"], ["webhook", "register"], ["webhook", "list"], ["demo"], ["export"], ["purge"]]
+    "command",
+    [
+        ["check"],
+        ["webhook"],
+        ["webhook", "register"],
+        ["webhook", "list"],
+        ["demo"],
+        ["export"],
+        ["purge"],
+        ["db"],
+        ["db", "status"],
+        ["db", "migrate"],
+        ["db", "copy"],
+    ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -313,4 +328,50 @@ async def test_services_in_trouble_are_check_lines(
     assert result.line_with("calling settings").startswith(
         "✗ Pilot Status answered HTTP 503 UPSTREAM_ERROR when asked for the calling settings"
     )
+    assert "Traceback" not in result.out + result.err
+
+
+async def test_database_line_names_the_backend_and_its_version(
+    cli_env, run_cli: RunCli, pilot: FakePilotStatus
+) -> None:
+    await add_webhook(pilot)
+
+    result = await run_cli("check")
+
+    line = result.line_with("Database")
+    assert line.startswith(f"✓ Database {cli_env['ASKCALL_DB_PATH']} (SQLite {sqlite3.sqlite_version}) is writable")
+
+
+async def test_postgresql_database_passes_with_its_server_version(
+    cli_env, run_cli: RunCli, pilot: FakePilotStatus, pg_url: str, monkeypatch
+) -> None:
+    await add_webhook(pilot)
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", with_password(pg_url))
+    connection = await asyncpg.connect(pg_url)
+    version = await connection.fetchval("SHOW server_version")
+    await connection.close()
+
+    result = await run_cli("check")
+
+    assert result.code == 0, result.out
+    line = result.line_with("Database")
+    assert line.startswith(f"✓ Database {redact_url(with_password(pg_url))} (PostgreSQL {version}) is writable")
+    assert f"schema version {len(MIGRATIONS)}" in line
+    assert PASSWORD not in result.out + result.err
+
+
+async def test_unreachable_postgresql_is_a_clear_line_with_the_password_hidden(
+    cli_env, run_cli: RunCli, pilot: FakePilotStatus, monkeypatch
+) -> None:
+    await add_webhook(pilot)
+    port = int(closed_port_url().rsplit(":", 1)[1])
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", f"postgresql://askcall:{PASSWORD}@127.0.0.1:{port}/askcall")
+
+    result = await run_cli("check")
+
+    assert result.code == 1
+    line = result.line_with("The database at")
+    assert line.startswith(f"✗ The database at postgresql://askcall:***@127.0.0.1:{port}/askcall cannot be used (")
+    assert "fix: check ASKCALL_DATABASE_URL (host, port, database, user, password)" in line
+    assert PASSWORD not in result.out + result.err
     assert "Traceback" not in result.out + result.err

@@ -1,15 +1,16 @@
-"""Helpers shared by the store tests: a request with its parent delivery, a reply delivery."""
+"""Helpers shared by the store tests: a request with its parent delivery, a reply delivery, every table filled."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.domain import RequestState
-from bot.store import NewDelivery, Store
+from bot.store import DATA_TABLES, NewDelivery, NewReminder, Store
 
 CUSTOMER = "+5531988887777"
 ANSWER_AT = 1_800_000_000.0
 FAR_FUTURE = 4_000_000_000.0
+TABLES = [table for table, _ in DATA_TABLES]
 
 
 _counter = iter(range(1, 1_000_000))
@@ -47,3 +48,35 @@ async def new_request(
 
 def reply(key: str) -> NewDelivery:
     return NewDelivery(key, "reply", {"channel": "C1", "thread_ts": "1.0", "text": key})
+
+
+async def fill(store: Store, requests: int = 3) -> None:
+    """Rows in every AskCall table, with leases, NULLs, floats and text keys."""
+    for n in range(requests):
+        request_id = await new_request(store, phone=f"+55319888877{n:02d}")
+        await store.transition(
+            request_id,
+            [RequestState.NEW],
+            RequestState.WAITING,
+            deliveries=[reply(f"reply-{request_id}")],
+            reminders=[NewReminder("expiry", ANSWER_AT + n)],
+            sent_at=ANSWER_AT - 0.125,
+        )
+    await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
+    await store.record_webhook_event(
+        dedup_key="evt-1",
+        event="call.permission_updated",
+        status="PERMANENT",
+        from_phone=CUSTOMER,
+        to_phone=None,
+        event_ts="2027-01-15T10:00:00.000Z",
+        body='{"x": "ção"}',
+    )
+    await store.set_dm_answers("U1", True)
+    await store.set_locale("U2", "en-US", ANSWER_AT)
+    for key in ("b-action", "a-action", "c-action"):
+        assert await store.claim_action(key)
+
+
+async def all_rows(store: Store, batch: int = 1000) -> dict[str, list[dict[str, Any]]]:
+    return {table: await store.export_rows(table, None, batch) for table in TABLES}

@@ -6,6 +6,7 @@ Nothing outside this package sees asyncpg types.
 
 from __future__ import annotations
 
+from bot.store.postgres.admin import AdminQueries
 from bot.store.postgres.deliveries import DeliveryQueries
 from bot.store.postgres.events import EventQueries
 from bot.store.postgres.leases import LeaseQueries
@@ -16,7 +17,14 @@ from bot.store.postgres.requests import RequestQueries
 
 
 class PostgresStore(
-    RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries, LeaseQueries
+    RequestQueries,
+    EventQueries,
+    DeliveryQueries,
+    ReminderQueries,
+    PreferenceQueries,
+    RecordQueries,
+    LeaseQueries,
+    AdminQueries,
 ):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 

@@ -56,7 +56,9 @@ class PostgresConnection(Store):
         return len(MIGRATIONS)
 
     # --- lifecycle --------------------------------------------------------------------------
-    async def open(self) -> None:
+    async def connect(self, *, read_only: bool = False) -> None:
+        # Read-only: the server itself refuses every write in every session of the pool.
+        settings = {"default_transaction_read_only": "on"} if read_only else None
         try:
             self._pool = await asyncpg.create_pool(
                 self.url,
@@ -64,16 +66,12 @@ class PostgresConnection(Store):
                 max_size=self.pool_size,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
+                server_settings=settings,
             )
         except DRIVER_ERRORS as error:
             raise StoreError(f"PostgreSQL at {self.description} cannot be reached ({_reason(error)})") from error
         except ValueError as error:  # a malformed DSN
             raise StoreError(f"the database URL {self.description} is not valid ({error})") from error
-        try:
-            await self.migrate()
-        except BaseException:
-            await self.close()
-            raise
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -6,6 +6,7 @@ Nothing outside this package sees sqlite3 or aiosqlite types.
 
 from __future__ import annotations
 
+from bot.store.sqlite.admin import AdminQueries
 from bot.store.sqlite.deliveries import DeliveryQueries
 from bot.store.sqlite.events import EventQueries
 from bot.store.sqlite.leases import LeaseQueries
@@ -16,7 +17,14 @@ from bot.store.sqlite.requests import RequestQueries
 
 
 class SQLiteStore(
-    RequestQueries, EventQueries, DeliveryQueries, ReminderQueries, PreferenceQueries, RecordQueries, LeaseQueries
+    RequestQueries,
+    EventQueries,
+    DeliveryQueries,
+    ReminderQueries,
+    PreferenceQueries,
+    RecordQueries,
+    LeaseQueries,
+    AdminQueries,
 ):
     """AskCall's store in one SQLite file (WAL)."""
 

@@ -10,6 +10,7 @@ one round trip between the event loop and that thread. WAL checkpoints run off t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -44,6 +46,8 @@ class SQLiteConnection(Store):
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # WAL side files that a read-only connection created (see `close`).
+        self._created_side_files: list[str] = []
 
     @property
     def description(self) -> str:
@@ -54,12 +58,12 @@ class SQLiteConnection(Store):
         return len(MIGRATIONS)
 
     # --- lifecycle --------------------------------------------------------------------------
-    async def open(self) -> None:
-        """Open (creating it if needed), check and migrate the database; StoreError (one line naming the
-        problem and its fix) when it can't be used."""
-        _preflight(self.path)
+    async def connect(self, *, read_only: bool = False) -> None:
+        """StoreError (one line naming the problem and its fix) when the database can't be used."""
+        if not read_only:
+            _preflight(self.path)
         try:
-            await self._open()
+            await self._connect(read_only)
         except StoreError:
             await self.close()
             raise
@@ -67,28 +71,43 @@ class SQLiteConnection(Store):
             await self.close()
             raise StoreError(_explain(self.path, error)) from error
 
-    async def _open(self) -> None:
-        connection = aiosqlite.connect(self.path, isolation_level=None)
+    async def _connect(self, read_only: bool) -> None:
+        if read_only:
+            # mode=ro: SQLite itself refuses every write on this connection.
+            self._created_side_files = _missing_side_files(self.path)
+            connection = aiosqlite.connect(_read_only_uri(self.path), uri=True)
+        else:
+            connection = aiosqlite.connect(self.path, isolation_level=None)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
         connection._thread.daemon = True
-        self._db = await connection
+        try:
+            self._db = await connection
+        except BaseException:
+            # aiosqlite stops its thread without waiting for it; waiting here keeps that thread from
+            # reporting back to an event loop that may be closed by then.
+            await asyncio.to_thread(connection._thread.join, 1.0)
+            raise
         self._db.row_factory = aiosqlite.Row
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await self._in_db_thread(_quick_check)
+        if read_only:
+            return
         # WAL: readers never block the writer; NORMAL sync is durable against process crashes
         # (kill -9) because committed pages live in the WAL, and costs no fsync per commit.
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-        await self._in_db_thread(_quick_check)
-        await self.migrate()
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
+        if self._created_side_files:
+            created, self._created_side_files = self._created_side_files, []
+            _remove_empty_side_files(created)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -104,6 +123,12 @@ class SQLiteConnection(Store):
         return int(row[0]) if row else 0
 
     async def migrate(self) -> None:
+        try:
+            await self._migrate()
+        except sqlite3.Error as error:
+            raise StoreError(f"the database at {self.path} cannot be migrated ({error})") from error
+
+    async def _migrate(self) -> None:
         async with self.transaction() as db:
             async with db.execute("PRAGMA user_version") as cursor:
                 row = await cursor.fetchone()
@@ -198,6 +223,28 @@ class SQLiteConnection(Store):
 def marks(values: Iterable[Any]) -> str:
     """`?, ?, ?` for an IN list of these values."""
     return ",".join("?" for _ in values)
+
+
+def _read_only_uri(path: str) -> str:
+    """A URI that opens `path` read-only (a missing file is an error, not a new database)."""
+    return f"file:{quote(os.path.abspath(path))}?mode=ro"
+
+
+def _missing_side_files(path: str) -> list[str]:
+    return [path + suffix for suffix in ("-wal", "-shm") if not os.path.exists(path + suffix)]
+
+
+def _remove_empty_side_files(created: list[str]) -> None:
+    """Remove the -wal and -shm files that a read-only connection created, as SQLite itself does when the
+    last read-write connection closes: a read-only one can't, and would leave them owned by whoever read
+    (root, say), where AskCall might not be able to write them. Only when the WAL is empty: nothing in it
+    is lost, and no other process can be using it (it would have created them first)."""
+    wal = next((name for name in created if name.endswith("-wal")), None)
+    if wal is not None and os.path.exists(wal) and os.path.getsize(wal) > 0:
+        return
+    for name in created:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(name)
 
 
 def _restart_wal(conn: sqlite3.Connection) -> None:

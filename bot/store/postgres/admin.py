@@ -1,0 +1,63 @@
+"""Administration: row counts, and whole-table export and import (`askcall db …`).
+
+Table names come only from `DATA_TABLES` (checked by `data_table_key`); column names only from the
+table itself, so no text from outside ever reaches SQL unchecked. Imported rows keep their ids; the
+table's identity sequence is then moved past the largest one, in the same transaction, so rows made
+afterwards never collide with copied ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.store.base import DATA_TABLES, StoreError, data_table_key
+from bot.store.postgres.connection import PostgresConnection
+
+
+class AdminQueries(PostgresConnection):
+    @property
+    def backend(self) -> str:
+        return "PostgreSQL"
+
+    async def row_counts(self) -> dict[str, int]:
+        async with self.connection() as conn:
+            return {table: int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}")) for table, _ in DATA_TABLES}
+
+    async def export_rows(self, table: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        key = data_table_key(table)
+        if after is None:
+            rows = await self._fetch(f"SELECT * FROM {table} ORDER BY {key} LIMIT $1", limit)
+        else:
+            rows = await self._fetch(f"SELECT * FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2", after, limit)
+        return [dict(row) for row in rows]
+
+    async def import_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        key = data_table_key(table)
+        if not rows:
+            return
+        columns = list(rows[0])
+        async with self.transaction() as conn:
+            known = set(
+                await conn.fetchval(
+                    "SELECT array_agg(column_name::text) FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = $1",
+                    table,
+                )
+                or ()
+            )
+            unknown = [name for name in columns if name not in known]
+            if unknown:
+                raise StoreError(f"{table} in {self.description} has no column(s) {', '.join(unknown)}")
+            await conn.copy_records_to_table(
+                table, records=[tuple(row[name] for name in columns) for row in rows], columns=columns
+            )
+            if key == "id":
+                await conn.execute(
+                    f"""SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                      GREATEST(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table}"""
+                )
+
+    async def erase_all_rows(self) -> None:
+        tables = ", ".join(table for table, _ in DATA_TABLES)
+        async with self.transaction() as conn:
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
