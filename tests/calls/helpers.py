@@ -23,12 +23,12 @@ class Delivery:
 
 
 class WebhookSink(LoopbackServer):
-    """Receives webhooks on ``POST /hook``; a test awaits the events it expects."""
+    """Receives webhooks on ``POST /hook`` (of ``app`` when given); a test awaits the events it expects."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: web.Application | None = None) -> None:
         self.deliveries: list[Delivery] = []
         self._arrived = asyncio.Condition()
-        app = web.Application()
+        app = app or web.Application()
         app.router.add_post("/hook", self._receive)
         super().__init__(app)
 
@@ -47,11 +47,18 @@ class WebhookSink(LoopbackServer):
     def events(self) -> list[str]:
         return [d.payload["event"] for d in self.deliveries]
 
-    async def wait_for(self, event: str, timeout: float = 10.0) -> Delivery:  # noqa: ASYNC109
-        """The first delivery of ``event``, waiting for it if needed."""
+    async def wait_for(self, *events: str, call_id: str | None = None, timeout: float = 10.0) -> Delivery:  # noqa: ASYNC109
+        """The first delivery of any of ``events`` (for ``call_id`` when given), waiting for it if needed."""
 
         def found() -> Delivery | None:
-            return next((d for d in self.deliveries if d.payload["event"] == event), None)
+            return next(
+                (
+                    d
+                    for d in self.deliveries
+                    if d.payload["event"] in events and call_id in (None, d.payload.get("callId"))
+                ),
+                None,
+            )
 
         async with asyncio.timeout(timeout), self._arrived:
             await self._arrived.wait_for(lambda: found() is not None)
