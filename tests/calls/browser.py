@@ -1,8 +1,9 @@
 """Headless Chromium for the call tests: Debian's package driven by Playwright (never ``playwright install``).
 
-Invariant: the browser gets no ICE server, a fresh profile, no background networking, a fake microphone and
-camera with the permission prompt auto-accepted, and loopback ICE candidates allowed; with Chromium missing, a
-test using it fails under CI (``CI`` set) and is skipped elsewhere, never silently passed.
+Invariant: the browser gets no ICE server, a fresh profile (Playwright's own temporary one), no background
+networking, a fake microphone and camera with the permission prompt auto-accepted, and loopback ICE candidates
+allowed; with Chromium missing, a test using it fails under CI (``CI`` set) and is skipped elsewhere, never
+silently passed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright
+from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = Path(os.environ.get("ASKCALL_CHROMIUM", "/usr/bin/chromium"))
 # Playwright adds --headless and --no-sandbox itself (headless=True, chromium_sandbox=False).
@@ -66,19 +67,21 @@ def write_tone_wav(path: Path, frequency: int = MIC_TONE_HZ, seconds: float = 1.
 
 
 @asynccontextmanager
-async def chromium(workdir: Path) -> AsyncIterator[BrowserContext]:
-    """A headless Chromium context with a fresh profile in ``workdir`` and a tone as the microphone."""
+async def chromium(workdir: Path) -> AsyncIterator[Browser]:
+    """A headless Chromium (fresh temporary profile, made by Playwright) with a tone as the microphone.
+
+    Give each test its own ``browser.new_context()``: contexts share nothing (cookies, storage, permissions).
+    """
     require_chromium()
     mic = write_tone_wav(workdir / "mic.wav")
     async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(workdir / "profile"),
+        browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
             chromium_sandbox=False,
             args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={mic}"],
         )
         try:
-            yield context
+            yield browser
         finally:
-            await context.close()
+            await browser.close()

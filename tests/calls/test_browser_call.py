@@ -1,6 +1,7 @@
-"""A real browser calls the fake WhatsApp customer: headless Chromium ⇄ aiortc over loopback, audio both ways.
+"""A real browser on AskCall's call page (bot/web) calls the fake WhatsApp customer: headless Chromium ⇄ aiortc
+over loopback, audio proven both ways, and every way a call ends.
 
-Runs when Chromium is present; under CI a missing Chromium fails the test instead of skipping it.
+Runs when Chromium is present; under CI a missing Chromium, or a network other than loopback, fails these tests.
 """
 
 from __future__ import annotations
@@ -8,104 +9,234 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
+from bot.web import CALL_PAGE_CSP, page_strings
 from tests.calls.browser import chromium, loopback_only_network, require_chromium
 from tests.calls.conftest import CUSTOMER
 from tests.calls.helpers import wait_until
 from tests.calls.relay import CallRelay
 from tests.conftest import WEBHOOK_SECRET
 
-STATIC = Path(__file__).parent / "static"
+EN = page_strings("en")
+INBOUND_AUDIO = """async () => {
+  const stats = await window.askcallCall.pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      const codec = report.codecId ? stats.get(report.codecId) : null;
+      return {packets: report.packetsReceived || 0, samples: report.totalSamplesReceived || 0,
+              codec: codec ? codec.mimeType : null};
+    }
+  }
+  return {packets: 0, samples: 0, codec: null};
+}"""
+# One Chromium for the module (its start costs ~2 s), a fresh context per test: the tests share the module's loop.
+pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium_browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
     require_chromium()
     if os.environ.get("CI") and not loopback_only_network():
         pytest.fail("CI runs the browser tests in a loopback-only network namespace: see .ci/run")
-    async with chromium(tmp_path) as context:
+    async with chromium(tmp_path_factory.mktemp("chromium")) as browser:
+        yield browser
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
+    context = await chromium_browser.new_context()
+    try:
         yield context
+    finally:
+        await context.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
+async def pilot() -> AsyncIterator[FakePilotStatus]:
+    async with FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def relay(pilot: FakePilotStatus) -> AsyncIterator[CallRelay]:
     pilot.set_permission(CUSTOMER, "PERMANENT")
-    async with CallRelay(pilot, CUSTOMER, STATIC) as server:
+    async with CallRelay(pilot, CUSTOMER) as server:
         yield server
 
 
-async def inbound_audio(page: Page) -> dict[str, Any]:
-    stats: dict[str, Any] | None = await page.evaluate("harness.inboundAudio()")
-    return stats or {"packetsReceived": 0, "totalSamplesReceived": 0, "codec": None}
+async def open_page(browser: BrowserContext, relay: CallRelay, errors: list[str] | None = None) -> Page:
+    page = await browser.new_page()
+    if errors is not None:
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    response = await page.goto(relay.base_url)
+    assert response is not None
+    assert response.headers["content-security-policy"] == CALL_PAGE_CSP
+    assert response.headers["referrer-policy"] == "no-referrer"
+    await expect(page.get_by_test_id("call-state")).to_have_text("idle")
+    return page
 
 
-@pytest.mark.timeout(30)
-async def test_browser_calls_the_customer_with_audio_both_ways(
+async def inbound_audio(page: Page, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    """The page's inbound-rtp audio counters, once samples have been received (or the last reading)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats: dict[str, Any] = await page.evaluate(INBOUND_AUDIO)
+        if stats["samples"] > 0 or time.monotonic() > deadline:
+            return stats
+        await page.wait_for_timeout(100)
+
+
+async def test_call_with_audio_both_ways_mute_and_hang_up(
     browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus
 ) -> None:
     started = time.monotonic()
-    pilot.call_behaviour = CallBehaviour(answer_after=0.2)
-    page = await browser.new_page()
+    pilot.call_behaviour = CallBehaviour(answer_after=0.3)
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    response = await page.goto(relay.base_url)
-    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+    page = await open_page(browser, relay, errors)
     state = page.get_by_test_id("call-state")
-    await expect(state).to_have_text("idle")
+    assert await page.get_by_test_id("customer").text_content() == "+55 11 9••••-9999"
+    assert await page.get_by_test_id("validity-label").text_content() == EN["permanent"]
+    assert await page.get_by_test_id("call").text_content() == EN["call"]
+    assert await page.get_by_test_id("hangup").is_disabled()
 
     await page.get_by_test_id("call").click()
+    await expect(state).to_have_text("ringing", timeout=5_000)
     await expect(state).to_have_text("connected", timeout=10_000)
+    await expect(page.get_by_test_id("status-text")).to_have_text(EN["state.connected"])
     call = pilot.calls["call_FAKE1"]
     assert call.peer is not None and call.status == "ACCEPTED"
     assert "a=setup:active" in call.sdp_offer and "a=setup:actpass" not in call.sdp_offer
 
-    # Audio both ways: the fake phone decodes the browser's microphone (a tone), the browser receives the phone's.
+    # Audio both ways: the customer's phone decodes the browser's microphone, the browser decodes the phone's tone.
     phone = call.peer
-    await wait_until(lambda: phone.audible_frames_received > 5, what="the customer to hear the browser's tone")
+    await wait_until(lambda: phone.frames_received > 10, what="the customer to receive the browser's audio")
     received = await inbound_audio(page)
-    deadline = time.monotonic() + 5
-    while received["totalSamplesReceived"] == 0 and time.monotonic() < deadline:
-        await page.wait_for_timeout(100)
-        received = await inbound_audio(page)
-    assert received["packetsReceived"] > 0 and received["totalSamplesReceived"] > 0, received
+    assert received["packets"] > 0 and received["samples"] > 0, received
     assert received["codec"] == "audio/opus"
-    assert phone.tone.frames_sent > 0
+    assert float(await page.get_by_test_id("mic-level").get_attribute("value") or 0) >= 0
+    await expect(page.get_by_test_id("timer")).not_to_have_text("0:00", timeout=3_000)
+
+    # Mute: the customer stops hearing the tone, the button says so.
+    await wait_until(lambda: phone.audible_frames_received > 5, what="the customer to hear the microphone's tone")
+    await page.get_by_test_id("mute").click()
+    await expect(page.get_by_test_id("mute")).to_have_attribute("aria-pressed", "true")
+    await expect(page.get_by_test_id("mute")).to_have_text(EN["unmute"])
+    await page.wait_for_timeout(300)  # frames already on the way
+    heard = phone.audible_frames_received
+    await page.wait_for_timeout(500)
+    assert phone.audible_frames_received - heard <= 2
+    assert phone.frames_received > 0
 
     await page.get_by_test_id("hangup").click()
     await expect(state).to_have_text("ended")
+    await expect(page.get_by_test_id("message")).to_have_text(EN["ended.completed"])
     ended = await relay.wait_for("call.ended", call_id="call_FAKE1")
     assert ended.payload["status"] == "COMPLETED" and isinstance(ended.payload["duration"], int)
     assert relay.events() == ["call.ringing", "call.connected", "call.ended"]
     assert relay.all_signed_with(WEBHOOK_SECRET)
+    assert relay.hangups == 1 and await page.get_by_test_id("call").is_disabled()
     assert errors == []
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.timeout(30)
-async def test_browser_sees_a_missed_call_end(
-    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus
-) -> None:
-    pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=0.3)
-    page = await browser.new_page()
-    await page.goto(relay.base_url)
+async def test_missed_call(browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus) -> None:
+    pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=0.5)
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("ringing", timeout=5_000)
+    await expect(page.get_by_test_id("call-state")).to_have_text("ended", timeout=5_000)
+    await expect(page.get_by_test_id("message")).to_have_text(EN["ended.missed"])
+    assert relay.events() == ["call.ringing", "call.missed"] and relay.hangups == 0
+
+
+async def test_rejected_call(browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus) -> None:
+    pilot.call_behaviour = CallBehaviour(answer_after=0.2, reject=True)
+    page = await open_page(browser, relay)
     await page.get_by_test_id("call").click()
     await expect(page.get_by_test_id("call-state")).to_have_text("ended", timeout=5_000)
-    assert relay.events() == ["call.ringing", "call.missed"]
-    assert pilot.calls["call_FAKE1"].peer is None
+    await expect(page.get_by_test_id("message")).to_have_text(EN["ended.rejected"])
 
 
-def test_missing_chromium_fails_under_ci_and_skips_elsewhere(tmp_path: Path) -> None:
-    absent = tmp_path / "no-chromium"
-    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
-        require_chromium(absent, ci=True)
-    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
-        require_chromium(absent, ci=False)
-    present = tmp_path / "chromium"
-    present.touch()
-    require_chromium(present, ci=True)
+async def test_expired_permission_says_ask_again(
+    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus
+) -> None:
+    pilot.permissions.clear()
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("failed", timeout=5_000)
+    await expect(page.get_by_test_id("message")).to_have_text(EN["error.permission_required"])
+    assert pilot.calls == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "key"),
+    [
+        (429, "RATE_LIMITED", "error.rate_limited"),
+        (503, "UPSTREAM_ERROR", "error.provider"),
+        (400, "FEATURE_NOT_SUPPORTED", "error.web_number"),
+    ],
+)
+async def test_provider_errors_say_what_to_do(
+    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus, status: int, code: str, key: str
+) -> None:
+    pilot.script("POST", "/v1/calls", status=status, body={"error": "no", "code": code})
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("failed", timeout=5_000)
+    await expect(page.get_by_test_id("message")).to_have_text(EN[key])
+    assert await page.get_by_test_id("call").is_enabled()  # nothing started: the rep may try again
+
+
+@pytest.mark.parametrize(
+    ("script", "key"),
+    [
+        ("delete window.RTCPeerConnection;", "error.no_webrtc"),
+        (
+            "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));",
+            "error.mic_denied",
+        ),
+        (
+            "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotFoundError'));",
+            "error.mic_missing",
+        ),
+    ],
+)
+async def test_browser_problems_say_what_to_do(
+    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus, script: str, key: str
+) -> None:
+    await browser.add_init_script(script)
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("failed", timeout=5_000)
+    await expect(page.get_by_test_id("message")).to_have_text(EN[key])
+    assert pilot.calls == {}
+
+
+async def test_closing_the_tab_mid_call_terminates_it(
+    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus
+) -> None:
+    pilot.call_behaviour = CallBehaviour(answer_after=0.1)
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("connected", timeout=10_000)
+    await page.close(run_before_unload=True)
+    ended = await relay.wait_for("call.ended", call_id="call_FAKE1", timeout=5)
+    assert ended.payload["status"] == "COMPLETED" and "duration" in ended.payload
+    assert relay.hangups == 1
+
+
+async def test_the_page_speaks_portuguese(browser: BrowserContext, pilot: FakePilotStatus) -> None:
+    async with CallRelay(pilot, CUSTOMER, lang="pt-BR", valid_until="2026-12-08T15:00:00Z") as relay:
+        page = await open_page(browser, relay)
+        pt = page_strings("pt-BR")
+        assert await page.get_attribute("html", "lang") == "pt-BR"
+        assert await page.get_by_test_id("call").text_content() == pt["call"]
+        assert await page.get_by_test_id("status-text").text_content() == pt["state.idle"]
+        assert await page.get_by_test_id("validity-label").text_content() == pt["valid_until"]
+        assert "2026" in (await page.get_by_test_id("valid-until").text_content() or "")
