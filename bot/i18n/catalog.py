@@ -403,9 +403,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "A permissão do cliente para receber ligações expirou ou foi retirada. Peça de novo pelo Slack (/askcall).",
         "en": "The customer's permission to be called has expired or was withdrawn. Ask again from Slack (/askcall).",
     },
-    "callpage.error.web_number": {
-        "pt-BR": "Este número de WhatsApp é do tipo web, que não faz ligações pelo navegador. Use um número da API oficial da Meta.",
-        "en": "This WhatsApp number is a web number, which can't make browser calls. Use a Meta Cloud API number.",
+    "callpage.error.number_unsupported": {
+        "pt-BR": "Este número de WhatsApp não faz ligações pelo navegador: só números da API oficial da Meta fazem (números web não). Ligue por um número da API oficial.",
+        "en": "This WhatsApp number can't make browser calls: only Meta Cloud API numbers can (web numbers can't). Call from a Meta Cloud API number.",
     },
     "callpage.error.rate_limited": {
         "pt-BR": "A Pilot Status está limitando as chamadas agora. Espere um minuto e tente de novo.",

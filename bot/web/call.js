@@ -8,7 +8,8 @@
 //   POST offer   {sdp} -> {callId}; an error answers {code, error} (e.g. META_CALL_PERMISSION_REQUIRED)
 //   GET  events  Server-Sent Events named "state", data {state: "ringing"|"connected"|"ended"|"failed",
 //                sdpAnswer? (with "connected"), reason? ("completed"|"missed"|"rejected"|"failed"|an error code)}
-//   POST hangup  also sent as a beacon when the tab is closed mid-call
+//   POST hangup  no body; also sent as a beacon when the tab is closed mid-call
+// The server sends the call's states again on each (re)connection of the EventSource; repeats change nothing here.
 // [data-testid=call-state] always holds one of: idle | connecting | ringing | connected | ended | failed.
 "use strict";
 
@@ -88,7 +89,7 @@
 
   function errorKey(status, code) {
     if (code === "META_CALL_PERMISSION_REQUIRED") return "error.permission_required";
-    if (code === "FEATURE_NOT_SUPPORTED" || code === "WEB_NUMBER_NOT_SUPPORTED") return "error.web_number";
+    if (code === "FEATURE_NOT_SUPPORTED" || code === "WEB_NUMBER_NOT_SUPPORTED") return "error.number_unsupported";
     if (status === 429 || code === "RATE_LIMITED") return "error.rate_limited";
     return "error.provider";
   }
@@ -103,7 +104,11 @@
       call.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     } catch (error) {
       const missing = error && ["NotFoundError", "OverconstrainedError", "NotReadableError"].includes(error.name);
-      setState("failed", missing ? "error.mic_missing" : "error.mic_denied");
+      if (call.state === "connecting") setState("failed", missing ? "error.mic_missing" : "error.mic_denied");
+      return;
+    }
+    if (call.state !== "connecting") {
+      stop(); // hung up while the browser asked for the microphone
       return;
     }
     startMeter(call.stream);
@@ -116,6 +121,7 @@
       pc.addEventListener("connectionstatechange", onConnectionState);
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc); // the API takes one SDP: no trickle ICE
+      if (call.state !== "connecting") return; // hung up meanwhile: stop() has closed everything
       // Meta wants the business offer to say a=setup:active, but Chromium refuses its own offer munged that way
       // when the answer arrives: keep the local description as it is and rewrite only the copy that is sent.
       const sdp = pc.localDescription.sdp.replace(/a=setup:actpass/g, "a=setup:active");
@@ -126,6 +132,11 @@
         body: JSON.stringify({ sdp }),
       });
       const body = await response.json().catch(() => ({}));
+      if (call.state !== "connecting") {
+        // Hung up while the offer was on its way: the call it started must not ring on.
+        if (response.ok) sendHangup();
+        return;
+      }
       if (!response.ok) {
         stop();
         setState("failed", errorKey(response.status, body.code));
@@ -135,6 +146,7 @@
       listen();
     } catch (error) {
       console.warn(error);
+      if (call.state !== "connecting") return;
       stop();
       setState("failed", "error.connection");
     }
@@ -180,12 +192,14 @@
     }
   }
 
+  function sendHangup() {
+    fetch("hangup", { method: "POST", credentials: "same-origin", keepalive: true }).catch((error) =>
+      console.warn(error),
+    );
+  }
+
   function hangUp(state = "ended", messageKey = "ended.completed") {
-    if (active()) {
-      fetch("hangup", { method: "POST", credentials: "same-origin", keepalive: true }).catch((error) =>
-        console.warn(error),
-      );
-    }
+    if (active()) sendHangup();
     stop();
     setState(state, messageKey);
   }

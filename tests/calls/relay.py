@@ -125,7 +125,10 @@ class CallRelay(WebhookSink):
                 for delivery in self._call_deliveries()[len(sent) :]:
                     sent.append(delivery)
                     update = await self._page_state(delivery.payload)
-                    await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
+                    try:
+                        await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
+                    except ConnectionResetError:  # the page went away (tab closed): nothing to tell it
+                        return response
                     if update["state"] == "ended":
                         return response
         finally:

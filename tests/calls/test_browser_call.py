@@ -135,7 +135,8 @@ async def test_call_with_audio_both_ways_mute_and_hang_up(
     received = await inbound_audio(page)
     assert received["packets"] > 0 and received["samples"] > 0, received
     assert received["codec"] == "audio/opus"
-    assert float(await page.get_by_test_id("mic-level").get_attribute("value") or 0) >= 0
+    level = page.get_by_test_id("mic-level")
+    await expect(level).not_to_have_js_property("value", 0)  # the microphone's tone moves the meter
     await expect(page.get_by_test_id("timer")).not_to_have_text("0:00", timeout=3_000)
 
     # Mute: the customer stops hearing the tone, the button says so.
@@ -197,7 +198,7 @@ async def test_expired_permission_says_ask_again(
     [
         (429, "RATE_LIMITED", "error.rate_limited"),
         (503, "UPSTREAM_ERROR", "error.provider"),
-        (400, "FEATURE_NOT_SUPPORTED", "error.web_number"),
+        (400, "FEATURE_NOT_SUPPORTED", "error.number_unsupported"),
     ],
 )
 async def test_provider_errors_say_what_to_do(
@@ -234,6 +235,22 @@ async def test_browser_problems_say_what_to_do(
     await expect(page.get_by_test_id("call-state")).to_have_text("failed", timeout=5_000)
     await expect(page.get_by_test_id("message")).to_have_text(EN[key])
     assert pilot.calls == {}
+
+
+async def test_hanging_up_while_the_offer_is_on_its_way_ends_that_call(
+    browser: BrowserContext, relay: CallRelay, pilot: FakePilotStatus
+) -> None:
+    pilot.call_behaviour = CallBehaviour(ring_after=2, answer_after=0.1)
+    pilot.script("POST", "/v1/calls", delay=0.8)  # Pilot Status is slow to start the call
+    page = await open_page(browser, relay)
+    await page.get_by_test_id("call").click()
+    await wait_until(lambda: bool(pilot.requests_to("POST", "/v1/calls")), what="the offer to reach Pilot Status")
+    await page.get_by_test_id("hangup").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("ended")
+    ended = await relay.wait_for("call.ended", call_id="call_FAKE1", timeout=5)
+    assert ended.payload["status"] == "COMPLETED" and "duration" not in ended.payload
+    assert relay.hangups == 1 and await states(page) == ["idle", "connecting", "ended"]
+    assert [e["event"] for e in pilot.calls["call_FAKE1"].events] == ["call.ended"]
 
 
 async def test_closing_the_tab_mid_call_terminates_it(
