@@ -9,8 +9,9 @@ Calls (Meta numbers): ``POST /v1/calls`` takes the business's WebRTC offer, and 
 phone, played with aiortc by :mod:`bot.fakes.whatsapp_peer` (imported only when a call starts,
 so ``askcall demo`` runs without the test extra), rings, then answers, rejects or never picks up
 as :attr:`FakePilotStatus.call_behaviour` says; ``GET /v1/calls/{id}?includeSdp=1`` shows the
-answer SDP once answered; ``POST /v1/calls/{id}/terminate`` hangs up. Each step sends a flat,
-signed ``call.*`` webhook to every active webhook subscribed to it (:meth:`FakePilotStatus.subscribe`).
+answer SDP once answered; ``GET /v1/calls`` lists them newest first;
+``POST /v1/calls/{id}/terminate`` hangs up. Each step sends a flat, signed ``call.*`` webhook to
+every active webhook subscribed to it (:meth:`FakePilotStatus.subscribe`).
 Invariant: one task per call is the only sender of that call's webhooks, so they arrive in order
 (``call.ringing`` → ``call.connected`` → ``call.ended``, or ``call.missed``), exactly one final
 event per call, and ``call.ended`` carries ``duration`` only when the customer answered.
@@ -362,6 +363,7 @@ class FakePilotStatus(LoopbackServer):
         r.add_get("/v1/calls/settings", self._get_settings)
         r.add_put("/v1/calls/settings", self._put_settings)
         r.add_post("/v1/calls", self._start_call)
+        r.add_get("/v1/calls", self._list_calls)
         r.add_get("/v1/calls/{id}", self._get_call)
         r.add_post("/v1/calls/{id}/terminate", self._terminate_call)
         r.add_get("/v1/webhooks", self._list_webhooks)
@@ -662,6 +664,24 @@ class FakePilotStatus(LoopbackServer):
         self.calls[call.id] = call
         call.task = asyncio.ensure_future(self._run_call(call))
         return web.json_response({"id": call.id, "externalCallId": call.external_id, "status": call.status})
+
+    async def _list_calls(self, request: web.Request) -> web.StreamResponse:
+        raw_limit, before = request.query.get("limit", "25"), request.query.get("before")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            return _error(400, "VALIDATION_ERROR", "`limit` must be an integer from 1 to 100")
+        cutoff: float | None = None
+        if before is not None:
+            try:
+                cutoff = datetime.fromisoformat(before.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return _error(400, "VALIDATION_ERROR", "`before` must be an ISO-8601 date-time")
+        newest_first = sorted(self.calls.values(), key=lambda c: (c.created_at, int(c.id.removeprefix("call_FAKE"))))
+        newest_first.reverse()
+        # The cursor compares at the millisecond precision of the `createdAt` it comes from.
+        listed = [c for c in newest_first if cutoff is None or round(c.created_at, 3) < round(cutoff, 3)]
+        return web.json_response(
+            {"calls": [c.dto(self.business_number, include_sdp=False) for c in listed[: int(raw_limit)]]}
+        )
 
     def _call_or_404(self, request: web.Request) -> FakeCall | web.Response:
         # "Call not found" has no documented code: the fake picks CALL_NOT_FOUND.

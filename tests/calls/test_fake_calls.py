@@ -5,6 +5,8 @@ Audio is proven both ways by decoded frames on each side; each webhook is checke
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -292,3 +294,47 @@ async def test_stopping_the_fake_ends_running_calls(pilot: FakePilotStatus, call
         assert task is not None and task.done()
     finally:
         await caller.close()
+
+
+def test_the_fake_loads_without_aiortc() -> None:
+    """``askcall demo`` runs from the production image, which has no test extra: aiortc loads only for a call."""
+    code = "import sys, bot.fakes, bot.admin.demo; assert 'aiortc' not in sys.modules and 'av' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_call_without_aiortc_is_refused_clearly(
+    pilot: FakePilotStatus, calls: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caller = AiortcCaller()
+    try:
+        offer = await caller.offer()
+    finally:
+        await caller.close()
+    monkeypatch.setitem(sys.modules, "bot.fakes.whatsapp_peer", None)  # what a missing aiortc looks like
+    response = await calls.post(CALLS, json={"to": CUSTOMER, "sdp": offer})
+    assert (response.status_code, response.json()["code"]) == (503, "FAKE_NEEDS_AIORTC")
+    assert pilot.calls == {}
+
+
+async def test_list_calls_newest_first_with_cursor(pilot: FakePilotStatus, calls: httpx.AsyncClient) -> None:
+    pilot.now = clock = ManualClock(1_800_000_000.0)
+    pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=30)
+    caller = AiortcCaller()
+    try:
+        offer = await caller.offer()
+        for _ in range(3):
+            assert (await calls.post(CALLS, json={"to": CUSTOMER, "sdp": offer})).status_code == 200
+            clock.advance(1)
+    finally:
+        await caller.close()
+    listed = (await calls.get(CALLS)).json()["calls"]
+    assert [c["id"] for c in listed] == ["call_FAKE3", "call_FAKE2", "call_FAKE1"]
+    assert all("sdpOffer" not in c and "sdpAnswer" not in c for c in listed)
+    assert listed[0]["peerNumber"] == "5511999999999" and listed[0]["direction"] == "OUTBOUND"
+    page = (await calls.get(CALLS, params={"limit": "2"})).json()["calls"]
+    assert [c["id"] for c in page] == ["call_FAKE3", "call_FAKE2"]
+    rest = (await calls.get(CALLS, params={"before": page[-1]["createdAt"]})).json()["calls"]
+    assert [c["id"] for c in rest] == ["call_FAKE1"]
+    for params in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"before": "yesterday"}):
+        bad = await calls.get(CALLS, params=params)
+        assert (bad.status_code, bad.json()["code"]) == (400, "VALIDATION_ERROR"), params
