@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,19 @@ class AskCall:
 
     def __post_init__(self) -> None:
         self.readiness = Readiness(self.store)
+        self.draining = False
+
+    async def begin_shutdown(self) -> None:
+        """SIGTERM: from this moment /readyz answers 503 and no new work is claimed; requests still
+        arriving are served (and stored, for another replica to run), and work in flight goes on."""
+        if self.draining:
+            return
+        self.draining = True
+        self.readiness.stopping = True
+        self.leases.sweeping = False
+        log.info("stopping: not ready any more, claiming no new work")
+        await self.notifier.stop()
+        await self.reminders.stop()
 
     def _work_stored(self) -> None:
         """Another replica stored deliveries or reminders: look now, not at the next poll."""
@@ -163,13 +177,13 @@ class AskCall:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
-        # No new work is claimed; deliveries in flight and Pilot Status calls get the grace period.
-        await self.leases.stop()
-        await self.notifier.stop()
-        await self.reminders.stop()
+        # No new work is claimed; deliveries in flight and Pilot Status calls get the grace period,
+        # with their leases still renewed.
+        await self.begin_shutdown()
         # Background work gets most of what is left of the grace; closing the clients the rest.
         budget = max(deadline - loop.time(), 0.1)
         await self.tasks.drain(budget * 0.75, cancel_wait=budget * 0.1)
+        await self.leases.stop()
         try:
             # What was cut short is taken over by another replica now, not when its lease runs out.
             await self.store.release_leases()
@@ -201,16 +215,45 @@ def _quiet_sdk_logger() -> logging.Logger:
     return logger
 
 
+# What a 503 asks the sender to wait before retrying, while the database is unreachable.
+RETRY_AFTER = 30
 MAX_BODY = 1024**2  # larger bodies get 413 (Slack's and Pilot Status's are a few KiB)
 LINGERING_TIME = 1.0
 
 
+# Open HTTP connections (a request being handled, a body still arriving) get at most this long at
+# shutdown: a stalled client never holds the stop anywhere near a container's 10 s stop timeout.
+HTTP_SHUTDOWN_MAX = 3.0
+# Between SIGTERM and closing the listener: /readyz already says 503, so a load balancer stops
+# sending new traffic, while whatever still arrives is served.
+DRAIN_SECONDS = 2.0
+
+
 def http_shutdown_timeout(settings: Settings) -> float:
-    """`shutdown_timeout` for aiohttp: the HTTP share of the shutdown grace."""
-    return settings.shutdown_grace * HTTP_SHARE
+    """`shutdown_timeout` for aiohttp: the HTTP share of the shutdown grace, a few seconds at most."""
+    return min(settings.shutdown_grace * HTTP_SHARE, HTTP_SHUTDOWN_MAX)
 
 
-def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
+def drain_seconds(settings: Settings) -> float:
+    return min(DRAIN_SECONDS, settings.shutdown_grace / 4)
+
+
+def _on_sigterm(app: web.Application, settings: Settings) -> None:
+    """SIGTERM from `askcall serve`: not ready at once, stop claiming work, and close the listener a
+    moment later (aiohttp's own graceful stop then lets open requests and background work finish)."""
+    loop = asyncio.get_running_loop()
+
+    def stop_serving() -> None:
+        raise web.GracefulExit()  # propagates out of the loop, as aiohttp's own signal handler does
+
+    if ASKCALL in app and not app[ASKCALL].draining:
+        app[ASKCALL].tasks.spawn(app[ASKCALL].begin_shutdown(), name="begin-shutdown")
+        loop.call_later(drain_seconds(settings), stop_serving)
+
+
+def create_web_app(
+    settings: Settings, clock: Callable[[], float] = time.time, *, handle_sigterm: bool = False
+) -> web.Application:
     metrics = Metrics(max_age=settings.metrics_max_age)
     app = web.Application(
         client_max_size=MAX_BODY,
@@ -226,11 +269,14 @@ def create_web_app(settings: Settings, clock: Callable[[], float] = time.time) -
         app[ASKCALL].metrics = metrics
         metrics_runner = await _serve_metrics(app[ASKCALL], settings) if settings.metrics_port is not None else None
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
+        if handle_sigterm:  # replaces aiohttp's handler, which would close the listener at once
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _on_sigterm, app, settings)
         yield
         log.info("AskCall shutting down")
         if metrics_runner is not None:
             await metrics_runner.cleanup()
-        await app[ASKCALL].close(settings.shutdown_grace * (1 - HTTP_SHARE))
+        left = settings.shutdown_grace - drain_seconds(settings) - http_shutdown_timeout(settings)
+        await app[ASKCALL].close(max(left, 1.0))
 
     app.cleanup_ctx.append(lifecycle)
     if not settings.slack_app_token:
@@ -301,7 +347,14 @@ async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> 
         log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
         return web.json_response({"error": "invalid signature"}, status=401)
     with askcall.tasks.inbound():
-        return await _handle_webhook(askcall, number, body)
+        try:
+            return await _handle_webhook(askcall, number, body)
+        except StoreError as error:
+            # Never a 200 for what was not stored: Pilot Status retries it once the database is back.
+            log.warning("could not store a Pilot Status webhook (%s); answered 503", error)
+            return web.json_response(
+                {"error": "temporarily unavailable"}, status=503, headers={"Retry-After": str(RETRY_AFTER)}
+            )
 
 
 async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes) -> web.Response:

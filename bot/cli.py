@@ -54,7 +54,7 @@ def serve(settings: Settings) -> int:
         logging.getLogger("bot").warning("%s", warning)
     try:
         web.run_app(
-            create_web_app(settings),
+            create_web_app(settings, handle_sigterm=True),
             host=settings.host,
             port=settings.port,
             print=None,

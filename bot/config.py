@@ -223,7 +223,9 @@ class Settings:
     )
     # The whole graceful stop (open connections, then background work, then clients) fits in this,
     # well under a container's default 10 s between SIGTERM and SIGKILL.
-    shutdown_grace: float = 6.0
+    # SIGTERM: seconds for in-flight work to finish (ASKCALL_SHUTDOWN_GRACE). Stalled clients never
+    # hold the stop this long: open HTTP connections get at most a few seconds of it (bot.app).
+    shutdown_grace: float = 20.0
     # A client must send its whole request body within this many seconds (else 408).
     body_timeout: float = 10.0
     # /metrics: a bearer token that must come with each scrape (None: open), and how old the
@@ -352,6 +354,13 @@ class Settings:
         phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
         if phone_display not in ("masked", "full"):
             raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
+        grace_text = get("ASKCALL_SHUTDOWN_GRACE", "20")
+        try:
+            shutdown_grace = float(grace_text)
+        except ValueError:
+            shutdown_grace = -1.0
+        if not 1.0 <= shutdown_grace <= 600.0:
+            raise ConfigError(f"ASKCALL_SHUTDOWN_GRACE={grace_text!r} must be a number of seconds from 1 to 600")
         lease_text = get("ASKCALL_LEASE_SECONDS", "30")
         try:
             lease_seconds = float(lease_text)
@@ -400,6 +409,7 @@ class Settings:
             log_format=log_format,
             slack_app_token=get("SLACK_APP_TOKEN") or None,
             lease_seconds=lease_seconds,
+            shutdown_grace=shutdown_grace,
             metrics_token=metrics_token or None,
             metrics_port=int(metrics_port_text) if metrics_port_text else None,
         )

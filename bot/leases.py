@@ -60,6 +60,8 @@ class LeaseKeeper:
         self._held = held
         self._sweeps = sweeps
         self._task: asyncio.Task[None] | None = None
+        # Off while the process stops: it keeps the leases of the work it finishes, takes on nothing new.
+        self.sweeping = True
 
     @property
     def interval(self) -> float:
@@ -90,4 +92,5 @@ class LeaseKeeper:
                 await self._store.renew_leases(time.time(), self._held.snapshot())
             except Exception as error:
                 log.warning("renewing leases failed (%s); retrying in %.0f s", error, self.interval)
-            await self.sweep()
+            if self.sweeping:
+                await self.sweep()

@@ -159,7 +159,11 @@ class Readiness:
         self._lock = asyncio.Lock()
         self._last: tuple[float, int, dict[str, object]] | None = None
 
+    stopping = False  # set on SIGTERM: not ready from that moment on, whatever the database says
+
     async def response(self) -> web.Response:
+        if self.stopping:
+            return web.json_response({"status": "stopping"}, status=503)
         async with self._lock:
             if self._last is None or time.monotonic() - self._last[0] >= self._max_age:
                 status, body = await self._check()

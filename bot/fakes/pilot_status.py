@@ -4,11 +4,24 @@ Emulates the parts AskCall uses: call-permission request/probe, calling settings
 management, with scriptable failures (status/body/delay/dropped connection). It can also play
 the customer: :meth:`FakePilotStatus.customer_answers` sends a signed
 ``call.permission_updated`` webhook to the app.
+
+Calls (Meta numbers): ``POST /v1/calls`` takes the business's WebRTC offer, and the customer's
+phone, played with aiortc by :mod:`bot.fakes.whatsapp_peer` (imported only when a call starts,
+so ``askcall demo`` runs without the test extra), rings, then answers, rejects or never picks up
+as :attr:`FakePilotStatus.call_behaviour` says; ``GET /v1/calls/{id}?includeSdp=1`` shows the
+answer SDP once answered; ``GET /v1/calls`` lists them newest first;
+``POST /v1/calls/{id}/terminate`` hangs up. Each step sends a flat, signed ``call.*`` webhook to
+every active webhook subscribed to it (:meth:`FakePilotStatus.subscribe`).
+Invariant: one task per call is the only sender of that call's webhooks, so they arrive in order
+(``call.ringing`` → ``call.connected`` → ``call.ended``, or ``call.missed``), exactly one final
+event per call, and ``call.ended`` carries ``duration`` only when the customer answered.
+Where the vendor documents no behaviour the fake picks the strict one and says so below.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -17,9 +30,9 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import aiohttp
@@ -27,13 +40,19 @@ from aiohttp import web
 
 from bot.fakes.server import LoopbackServer
 
+if TYPE_CHECKING:
+    from bot.fakes.whatsapp_peer import WhatsAppPeer
+
 __all__ = [
     "DAY",
     "WEEK",
+    "CallBehaviour",
+    "FakeCall",
     "FakePilotStatus",
     "PSRequest",
     "PermissionRequestRecord",
     "WebhookDelivery",
+    "call_event",
     "iso_timestamp",
     "permission_event",
     "send_webhook",
@@ -85,6 +104,91 @@ class WebhookDelivery:
     text: str
 
 
+@dataclass(frozen=True)
+class CallBehaviour:
+    """How the fake customer handles a business-initiated call (set before the call starts).
+
+    Times are real seconds. ``answer_after=None`` (or not below ``ring_timeout``) means the phone
+    rings until ``ring_timeout`` and the call is missed.
+    """
+
+    ring_after: float = 0.05  # INITIATED -> RINGING (call.ringing)
+    answer_after: float | None = 0.2  # seconds of ringing before the customer picks up
+    reject: bool = False  # the customer declines (call.ended REJECTED) instead of picking up
+    ring_timeout: float = 30.0  # unanswered this long -> call.missed
+    hang_up_after: float | None = None  # the customer hangs up this long after picking up
+    media_timeout: float = 10.0  # picked up but no WebRTC connection this long -> call.ended FAILED
+    tone_hz: float = 440.0  # what the customer's phone plays
+
+
+@dataclass
+class FakeCall:
+    """One business-initiated call as the fake knows it."""
+
+    id: str
+    external_id: str
+    to: str  # customer, E.164 with '+'
+    sdp_offer: str
+    behaviour: CallBehaviour
+    biz_opaque: str | None
+    created_at: float  # fake.now()
+    status: str = "INITIATED"
+    updated_at: float = 0.0
+    sdp_answer: str | None = None
+    connected_at: float | None = None  # when the customer picked up
+    ended_at: float | None = None
+    duration: int | None = None  # whole seconds, only when the customer picked up
+    error_code: str | None = None
+    error_message: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # call.* payloads sent, in order
+    peer: WhatsAppPeer | None = None
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def end(self, status: str, at: float, *, error: tuple[str, str] | None = None) -> bool:
+        """Move to the final ``status`` unless already ended; True when this call did it."""
+        if self.ended_at is not None:
+            return False
+        self.status, self.ended_at, self.updated_at = status, at, at
+        if self.connected_at is not None:
+            self.duration = max(0, round(at - self.connected_at))
+        if error is not None:
+            self.error_code, self.error_message = error
+        return True
+
+    async def lasts(self, seconds: float | None) -> bool:
+        """Wait ``seconds`` (None: for ever); False as soon as the call has ended (e.g. the business hung up)."""
+        if self.ended_at is not None:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hung_up.wait(), seconds)
+        return self.ended_at is None
+
+    def dto(self, business: str, *, include_sdp: bool) -> dict[str, Any]:
+        """The SDK's ``CallDetails`` shape (phones as digits, no '+')."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "externalCallId": self.external_id,
+            "direction": "OUTBOUND",
+            "status": self.status,
+            "peerNumber": _digits(self.to),
+            "fromNumber": business,
+            "conversationId": None,
+            "bizOpaqueCallbackData": self.biz_opaque,
+            "startedAt": iso_timestamp(self.created_at),
+            "connectedAt": _iso_or_none(self.connected_at),
+            "endedAt": _iso_or_none(self.ended_at),
+            "durationSeconds": self.duration,
+            "errorCode": self.error_code,
+            "errorMessage": self.error_message,
+            "createdAt": iso_timestamp(self.created_at),
+            "updatedAt": iso_timestamp(self.updated_at or self.created_at),
+        }
+        if include_sdp:
+            body["sdpOffer"], body["sdpAnswer"] = self.sdp_offer, self.sdp_answer
+        return body
+
+
 @dataclass
 class _Script:
     status: int
@@ -129,6 +233,37 @@ def permission_event(
     }
 
 
+def call_event(
+    event: str,
+    call_id: str,
+    status: str,
+    *,
+    customer: str,
+    business: str = "5511888888888",
+    external_call_id: str | None = None,
+    timestamp: str | None = None,
+    duration: int | None = None,
+) -> dict[str, Any]:
+    """A flat outbound ``call.*`` payload shaped like the SDK's ``call.ended`` fixture.
+
+    ``from`` is the business and ``to`` the customer, both digits without '+'; ``duration`` is
+    present only when given (the call was answered).
+    """
+    payload: dict[str, Any] = {
+        "event": event,
+        "callId": call_id,
+        "externalCallId": external_call_id,
+        "direction": "OUTBOUND",
+        "status": status,
+        "from": _digits(business),
+        "to": _digits(customer),
+        "timestamp": timestamp or iso_timestamp(),
+    }
+    if duration is not None:
+        payload["duration"] = duration
+    return payload
+
+
 async def send_webhook(
     url: str,
     payload: dict[str, Any] | bytes,
@@ -159,8 +294,27 @@ def _digits(phone: str) -> str:
     return phone.strip().removeprefix("+")
 
 
+def _iso_or_none(epoch: float | None) -> str | None:
+    return None if epoch is None else iso_timestamp(epoch)
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, "code": code, **extra}, status=status)
+
+
+def _offer_problem(sdp: str) -> str | None:
+    """Why ``sdp`` is not an offer Meta takes, or None.
+
+    Meta asks the business side to be the DTLS client (``a=setup:active``); what Pilot Status
+    answers to another value is not documented, so the fake refuses it outright.
+    """
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if lines[0].strip() != "v=0" or not any(line.startswith("m=audio ") for line in lines):
+        return "`sdp` must be an SDP offer (v=0) with an audio section"
+    setups = {line.strip() for line in lines if line.startswith("a=setup:")}
+    if setups != {"a=setup:active"}:
+        return "`sdp` must say a=setup:active (the business side is the DTLS client)"
+    return None
 
 
 # ---------------------------------------------------------------------- the fake server
@@ -190,10 +344,13 @@ class FakePilotStatus(LoopbackServer):
         self.permissions: dict[str, dict[str, Any]] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.deliveries: list[WebhookDelivery] = []
+        self.call_behaviour = CallBehaviour()  # applies to calls started from now on
+        self.calls: dict[str, FakeCall] = {}
 
         self._scripts: dict[tuple[str, str], deque[_Script]] = {}
         self._message_counter = itertools.count(1)
         self._webhook_counter = itertools.count(1)
+        self._call_counter = itertools.count(1)
 
         super().__init__(self._build_app())
 
@@ -205,6 +362,10 @@ class FakePilotStatus(LoopbackServer):
         r.add_get("/v1/calls/permissions", self._permission_probe)
         r.add_get("/v1/calls/settings", self._get_settings)
         r.add_put("/v1/calls/settings", self._put_settings)
+        r.add_post("/v1/calls", self._start_call)
+        r.add_get("/v1/calls", self._list_calls)
+        r.add_get("/v1/calls/{id}", self._get_call)
+        r.add_post("/v1/calls/{id}/terminate", self._terminate_call)
         r.add_get("/v1/webhooks", self._list_webhooks)
         r.add_post("/v1/webhooks", self._create_webhook)
         r.add_get("/v1/webhooks/{id}", self._get_webhook)
@@ -212,6 +373,14 @@ class FakePilotStatus(LoopbackServer):
         r.add_delete("/v1/webhooks/{id}", self._delete_webhook)
         r.add_route("*", "/{tail:.*}", self._not_found)
         return app
+
+    async def stop(self) -> None:
+        """Hang up every call still running (no more webhooks), then stop serving."""
+        tasks = [call.task for call in self.calls.values() if call.task is not None and not call.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await super().stop()
 
     # ------------------------------------------------------------------ scripting
     def script(
@@ -294,6 +463,35 @@ class FakePilotStatus(LoopbackServer):
         if state["status"] == "temporary" and expires is not None and expires <= self.now():
             return {"status": "no_permission"}
         return state
+
+    def subscribe(self, url: str, events: list[str] | None = None) -> dict[str, Any]:
+        """Register a webhook as ``POST /v1/webhooks`` would (default: every event)."""
+        stamp = iso_timestamp(self.now())
+        webhook = {
+            "id": f"wh_{next(self._webhook_counter)}",
+            "tenantId": "tenant_fake",
+            "name": urlparse(url).hostname or url,
+            "url": url,
+            "environment": "LIVE",
+            "active": True,
+            "events": ["*"] if events is None else list(events),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        self.webhooks[webhook["id"]] = webhook
+        return webhook
+
+    def _subscribers(self, event: str) -> list[str]:
+        return [
+            hook["url"]
+            for hook in self.webhooks.values()
+            if hook["active"] and ("*" in hook["events"] or event in hook["events"])
+        ]
+
+    def find_call(self, call_id: str) -> FakeCall | None:
+        """A call by its Pilot Status id or its provider (``wacid``) id."""
+        found = self.calls.get(call_id)
+        return found or next((c for c in self.calls.values() if c.external_id == call_id), None)
 
     # ------------------------------------------------------------------ customer emulation
     async def customer_answers(
@@ -426,6 +624,165 @@ class FakePilotStatus(LoopbackServer):
             "limits": [{"time_period": "PT24H", "max_allowed": 10, "current_usage": 0}],
         }
         return web.json_response({"permission": permission, "actions": [request_action, start_call]})
+
+    async def _start_call(self, request: web.Request) -> web.StreamResponse:
+        body = self._json_body(request)
+        if body is None:
+            return _error(400, "VALIDATION_ERROR", "Body must be a JSON object")
+        to, sdp, opaque = body.get("to"), body.get("sdp"), body.get("bizOpaqueCallbackData")
+        if not isinstance(to, str) or not E164_RE.match(to):
+            return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
+        if not isinstance(sdp, str) or not sdp.strip():
+            return _error(400, "VALIDATION_ERROR", "`sdp` (the WebRTC offer) is required on Meta numbers")
+        if body.get("sdpType", "offer") != "offer":
+            return _error(400, "VALIDATION_ERROR", '`sdpType` must be "offer"')
+        if opaque is not None and not isinstance(opaque, str):
+            return _error(400, "VALIDATION_ERROR", "`bizOpaqueCallbackData` must be a string")
+        problem = _offer_problem(sdp)
+        if problem is not None:
+            return _error(400, "VALIDATION_ERROR", problem)
+        if self._current_permission(to)["status"] not in ("temporary", "permanent"):
+            return _error(
+                400, "META_CALL_PERMISSION_REQUIRED", "(#138006) The user has not granted permission to be called"
+            )
+        try:
+            import bot.fakes.whatsapp_peer  # noqa: F401  (the customer's phone needs aiortc)
+        except ImportError:
+            return _error(503, "FAKE_NEEDS_AIORTC", "The fake's calls need aiortc: pip install -e '.[test]'")
+        number = next(self._call_counter)
+        now = self.now()
+        call = FakeCall(
+            id=f"call_FAKE{number}",
+            external_id=f"wacid.FAKE{number}",
+            to=to,
+            sdp_offer=sdp,
+            behaviour=self.call_behaviour,
+            biz_opaque=opaque,
+            created_at=now,
+            updated_at=now,
+        )
+        self.calls[call.id] = call
+        call.task = asyncio.ensure_future(self._run_call(call))
+        return web.json_response({"id": call.id, "externalCallId": call.external_id, "status": call.status})
+
+    async def _list_calls(self, request: web.Request) -> web.StreamResponse:
+        raw_limit, before = request.query.get("limit", "25"), request.query.get("before")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            return _error(400, "VALIDATION_ERROR", "`limit` must be an integer from 1 to 100")
+        cutoff: float | None = None
+        if before is not None:
+            try:
+                cutoff = datetime.fromisoformat(before.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return _error(400, "VALIDATION_ERROR", "`before` must be an ISO-8601 date-time")
+        newest_first = sorted(self.calls.values(), key=lambda c: (c.created_at, int(c.id.removeprefix("call_FAKE"))))
+        newest_first.reverse()
+        # The cursor compares at the millisecond precision of the `createdAt` it comes from.
+        listed = [c for c in newest_first if cutoff is None or round(c.created_at, 3) < round(cutoff, 3)]
+        return web.json_response(
+            {"calls": [c.dto(self.business_number, include_sdp=False) for c in listed[: int(raw_limit)]]}
+        )
+
+    def _call_or_404(self, request: web.Request) -> FakeCall | web.Response:
+        # "Call not found" has no documented code: the fake picks CALL_NOT_FOUND.
+        call = self.find_call(request.match_info["id"])
+        return _error(404, "CALL_NOT_FOUND", "Call not found") if call is None else call
+
+    async def _get_call(self, request: web.Request) -> web.StreamResponse:
+        found = self._call_or_404(request)
+        if isinstance(found, web.Response):
+            return found
+        include_sdp = request.query.get("includeSdp", "").lower() in ("1", "true")
+        return web.json_response(found.dto(self.business_number, include_sdp=include_sdp))
+
+    async def _terminate_call(self, request: web.Request) -> web.StreamResponse:
+        found = self._call_or_404(request)
+        if isinstance(found, web.Response):
+            return found
+        # Terminating an ended call is not documented: the fake refuses it, so callers learn to expect it.
+        if not found.end("COMPLETED", self.now()):
+            return _error(409, "CALL_ALREADY_ENDED", f"The call has already ended ({found.status})")
+        found.hung_up.set()
+        return web.json_response({"success": True, "id": found.id, "status": found.status})
+
+    # ------------------------------------------------------------------ the customer's phone
+    async def _run_call(self, call: FakeCall) -> None:
+        """The call's life, from ringing to its one final webhook; the peer is closed whatever happens."""
+        try:
+            final = await self._ring_and_talk(call)
+            await self._emit(call, final)
+        finally:
+            if call.peer is not None:
+                await call.peer.close()
+
+    async def _ring_and_talk(self, call: FakeCall) -> str:
+        """Play the customer until the call ends; return the final event (``call.ended`` or ``call.missed``)."""
+        behaviour = call.behaviour
+        if not await call.lasts(behaviour.ring_after):
+            return "call.ended"
+        call.status, call.updated_at = "RINGING", self.now()
+        await self._emit(call, "call.ringing")
+        answer_after = behaviour.answer_after
+        if answer_after is None or answer_after >= behaviour.ring_timeout:
+            if await call.lasts(behaviour.ring_timeout):
+                call.end("MISSED", self.now())
+                return "call.missed"
+            return "call.ended"
+        if not await call.lasts(answer_after):
+            return "call.ended"
+        if behaviour.reject:
+            call.end("REJECTED", self.now())
+            return "call.ended"
+        return await self._talk(call)
+
+    async def _talk(self, call: FakeCall) -> str:
+        from bot.fakes.whatsapp_peer import WhatsAppPeer
+
+        call.peer = peer = WhatsAppPeer(call.behaviour.tone_hz)
+        try:
+            answer = await peer.answer(call.sdp_offer)
+        except Exception as exc:  # aiortc refuses the offer: the call fails like a real one would
+            call.end("FAILED", self.now(), error=("SDP_REJECTED", f"The offer could not be answered: {exc}"))
+            return "call.ended"
+        if call.ended_at is not None:
+            return "call.ended"
+        now = self.now()
+        call.sdp_answer, call.status, call.connected_at, call.updated_at = answer, "ACCEPTED", now, now
+        await self._emit(call, "call.connected")
+        media = asyncio.ensure_future(peer.wait_connected(call.behaviour.media_timeout))
+        hung_up = asyncio.ensure_future(call.hung_up.wait())
+        await asyncio.wait([media, hung_up], return_when=asyncio.FIRST_COMPLETED)
+        media.cancel()
+        hung_up.cancel()
+        if call.ended_at is not None:
+            return "call.ended"
+        if not media.result():  # still running, so the wait ended with the media outcome
+            call.end("FAILED", self.now(), error=("MEDIA_TIMEOUT", "No WebRTC connection with the customer"))
+            return "call.ended"
+        hang_up_after = call.behaviour.hang_up_after
+        if await call.lasts(hang_up_after):
+            call.end("COMPLETED", self.now())  # the customer hung up
+        return "call.ended"
+
+    async def _emit(self, call: FakeCall, event: str) -> None:
+        """Send one ``call.*`` webhook to every subscriber (a failed delivery is recorded, not retried)."""
+        payload = call_event(
+            event,
+            call.id,
+            call.status,
+            customer=call.to,
+            business=self.business_number,
+            external_call_id=call.external_id,
+            timestamp=iso_timestamp(self.now()),
+            duration=call.duration if event == "call.ended" else None,
+        )
+        call.events.append(payload)
+        for url in self._subscribers(event):
+            try:
+                status, text = await send_webhook(url, payload, secret=self.webhook_secret)
+            except (aiohttp.ClientError, OSError) as exc:
+                status, text = 0, repr(exc)
+            self.deliveries.append(WebhookDelivery(url, payload, status, text))
 
     async def _get_settings(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"calling": self.calling_settings})

@@ -73,6 +73,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Algo deu errado do nosso lado e nada foi enviado ao cliente. Tente de novo em instantes.",
         "en": "Something went wrong on our side and nothing was sent to the customer. Try again shortly.",
     },
+    "error.unavailable": {
+        "pt-BR": (
+            "O AskCall está temporariamente indisponível (sem acesso ao banco de dados) e nada foi enviado ao "
+            "cliente. Tente de novo em um minuto."
+        ),
+        "en": (
+            "AskCall is temporarily unavailable (it can't reach its database) and nothing was sent to the "
+            "customer. Try again in a minute."
+        ),
+    },
     "error.unverifiable": {
         "pt-BR": (
             "O AskCall reiniciou enquanto publicava seu pedido em <#{channel}> e o Slack não deixa conferir se a "
@@ -390,4 +400,66 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     # --- dates --------------------------------------------------------------------------------
     "date.fallback_suffix": {"pt-BR": "UTC", "en": "UTC"},
+    # --- the call page (bot/web), sent to the page as JSON; "{name}" is filled in by call.js ----
+    "callpage.title": {"pt-BR": "Ligar para o cliente", "en": "Call the customer"},
+    "callpage.customer": {"pt-BR": "Cliente", "en": "Customer"},
+    "callpage.asked_by": {"pt-BR": "Pedido por", "en": "Asked by"},
+    "callpage.reason": {"pt-BR": "Motivo", "en": "Reason"},
+    "callpage.valid_until": {"pt-BR": "Permissão válida até", "en": "Permission valid until"},
+    "callpage.permanent": {"pt-BR": "Permissão permanente", "en": "Permanent permission"},
+    "callpage.call": {"pt-BR": "Ligar", "en": "Call"},
+    "callpage.hangup": {"pt-BR": "Desligar", "en": "Hang up"},
+    "callpage.mute": {"pt-BR": "Silenciar", "en": "Mute"},
+    "callpage.unmute": {"pt-BR": "Ativar microfone", "en": "Unmute"},
+    "callpage.mic_level": {"pt-BR": "Nível do microfone", "en": "Microphone level"},
+    "callpage.state.idle": {"pt-BR": "Pronto para ligar", "en": "Ready to call"},
+    "callpage.state.connecting": {"pt-BR": "Conectando…", "en": "Connecting…"},
+    "callpage.state.ringing": {"pt-BR": "Chamando…", "en": "Ringing…"},
+    "callpage.state.connected": {"pt-BR": "Em ligação", "en": "In call"},
+    "callpage.state.ended": {"pt-BR": "Ligação encerrada", "en": "Call ended"},
+    "callpage.state.failed": {"pt-BR": "A ligação não foi feita", "en": "The call didn't go through"},
+    "callpage.ended.completed": {
+        "pt-BR": "Ligação encerrada. Já pode fechar esta página.",
+        "en": "The call has ended. You can close this page.",
+    },
+    "callpage.ended.missed": {
+        "pt-BR": "O cliente não atendeu. Tente de novo mais tarde ou mande uma mensagem.",
+        "en": "The customer didn't answer. Try again later or send a message.",
+    },
+    "callpage.ended.rejected": {
+        "pt-BR": "O cliente recusou a ligação. Combine um horário por mensagem antes de tentar de novo.",
+        "en": "The customer declined the call. Agree on a time by message before trying again.",
+    },
+    "callpage.error.no_webrtc": {
+        "pt-BR": "Este navegador não faz ligações pela web. Abra o link no Chrome, Edge, Firefox ou Safari atualizados.",
+        "en": "This browser can't make web calls. Open the link in an up-to-date Chrome, Edge, Firefox or Safari.",
+    },
+    "callpage.error.mic_denied": {
+        "pt-BR": "O navegador bloqueou o microfone. Permita o microfone para esta página (ícone ao lado do endereço) e tente de novo.",
+        "en": "The browser blocked the microphone. Allow the microphone for this page (icon next to the address) and try again.",
+    },
+    "callpage.error.mic_missing": {
+        "pt-BR": "Nenhum microfone encontrado. Conecte um microfone ou fone com microfone e tente de novo.",
+        "en": "No microphone found. Plug in a microphone or headset and try again.",
+    },
+    "callpage.error.permission_required": {
+        "pt-BR": "A permissão do cliente para receber ligações expirou ou foi retirada. Peça de novo pelo Slack (/askcall).",
+        "en": "The customer's permission to be called has expired or was withdrawn. Ask again from Slack (/askcall).",
+    },
+    "callpage.error.number_unsupported": {
+        "pt-BR": "Este número de WhatsApp não faz ligações pelo navegador: só números da API oficial da Meta fazem (números web não). Ligue por um número da API oficial.",
+        "en": "This WhatsApp number can't make browser calls: only Meta Cloud API numbers can (web numbers can't). Call from a Meta Cloud API number.",
+    },
+    "callpage.error.rate_limited": {
+        "pt-BR": "A Pilot Status está limitando as chamadas agora. Espere um minuto e tente de novo.",
+        "en": "Pilot Status is rate-limiting calls right now. Wait a minute and try again.",
+    },
+    "callpage.error.provider": {
+        "pt-BR": "A Pilot Status não conseguiu iniciar a ligação. Tente de novo em instantes; se continuar, avise quem administra o AskCall.",
+        "en": "Pilot Status couldn't start the call. Try again shortly; if it keeps failing, tell whoever runs AskCall.",
+    },
+    "callpage.error.connection": {
+        "pt-BR": "A conexão de áudio caiu. Verifique sua internet e tente de novo.",
+        "en": "The audio connection dropped. Check your internet connection and try again.",
+    },
 }

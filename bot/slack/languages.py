@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.i18n import normalize_language
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,10 @@ class UserLanguages:
             return self._default
         cached = self._cache.get(user_id)
         if cached is None:
-            _, locale, fetched_at = await self._store.user_prefs(user_id)
+            try:
+                _, locale, fetched_at = await self._store.user_prefs(user_id)
+            except StoreError:  # the database is down: answer in the default language, don't fail
+                return self._default
             if locale and fetched_at:
                 cached = (normalize_language(locale, self._default), fetched_at)
                 self._cache[user_id] = cached

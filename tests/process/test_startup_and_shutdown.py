@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from tests.cli_process import run_askcall
@@ -198,10 +197,10 @@ async def test_sigterm_ends_within_the_grace_while_clients_never_finish_their_bo
     finally:
         for writer in stalled:
             writer.close()
-    grace = Settings.__dataclass_fields__["shutdown_grace"].default
     assert code == 0, log_path.read_text()
-    assert took < grace + 1.0, f"stopping took {took:.1f} s (grace {grace} s)\n" + log_path.read_text()
-    assert grace + 1.0 < 9.0  # well under a container's 10 s between SIGTERM and SIGKILL
+    # Nothing was in flight: the default grace (for work in flight) is not spent on stalled clients,
+    # and the stop comes well under a container's 10 s between SIGTERM and SIGKILL.
+    assert took < 7.0, f"stopping took {took:.1f} s\n" + log_path.read_text()
     log = log_path.read_text()
     assert "Traceback" not in log and " ERROR " not in log, log
 

@@ -13,6 +13,7 @@ from bot.phones import display_phone, strip_invisible
 from bot.services.validation import ValidInput, from_command_text
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import slack_date, unescape_slack
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
         )
     except OpenRequestExists as exists:
         await ack(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral")
+        return
+    except StoreError as error:
+        log.warning("could not store a request (%s); the rep was asked to try again", error)
+        await ack(text=tr.t("error.unavailable"), response_type="ephemeral")
         return
     except Exception:
         log.exception("could not store a request")

@@ -20,6 +20,7 @@ from bot.slack.messages import (
     REASON_ACTION,
     REASON_BLOCK,
 )
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ async def handle_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str,
         )
     except OpenRequestExists:
         await ack(response_action="errors", errors={PHONE_BLOCK: tr.t("precheck.open_elsewhere_short")})
+        return
+    except StoreError as error:
+        log.warning("could not store a request from the form (%s); the rep was asked to try again", error)
+        await ack(response_action="errors", errors={PHONE_BLOCK: tr.t("error.unavailable")})
         return
     except Exception:
         log.exception("could not store a request from the modal")

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 # Arbitrary, fixed keys for pg_advisory_lock: one for migrations, one namespace for customers.
 MIGRATION_LOCK = 0x41534B43  # "ASKC"
-CONNECT_TIMEOUT = 5.0
+# Short enough that a slash command arriving while the database is down is answered inside Slack's 3 s.
+CONNECT_TIMEOUT = 2.0
 # A statement that takes longer than this is treated as an outage rather than waited on forever.
 COMMAND_TIMEOUT = 15.0
 
