@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.fakes.pilot_status import FakePilotStatus
@@ -226,3 +227,31 @@ async def test_serve_logs_what_insecure_dev_really_skips_and_a_bare_channel_cont
     assert "Pilot Status webhooks to /webhooks/pilot-status" in insecure
     assert "Slack requests" not in insecure and "requests without valid signatures are accepted" not in insecure
     assert any("ASKCALL_ACCESS_CONTACT=#sales-ops shows as plain text" in line for line in log.splitlines())
+
+
+async def test_sigterm_makes_it_unready_at_once_and_serves_what_still_arrives(
+    fakes: tuple[FakeSlack, FakePilotStatus],  # noqa: F811
+    tmp_path: Path,
+    launch: Callable[[dict[str, str], Path], AskCallProcess],  # noqa: F811
+) -> None:
+    """A load balancer sees /readyz turn 503 the moment SIGTERM arrives; a command that still reaches
+    the replica in that moment is acknowledged and stored, and the process exits 0."""
+    slack, pilot = fakes
+    log_path = tmp_path / "askcall.log"
+    app = launch(process_env(slack, pilot, tmp_path), log_path)
+    await app.start()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(app.url + "/readyz") as response:
+            assert response.status == 200
+        assert app.proc is not None
+        app.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        async with http.get(app.url + "/readyz") as response:
+            assert response.status == 503
+            assert (await response.json())["status"] == "stopping"
+        assert await app.command(http, "+55 11 98765-4321 Podemos ligar?", slack.response_url()) == 200
+    code = await asyncio.wait_for(app.proc.wait(), 30)
+    assert code == 0, log_path.read_text()
+    log = log_path.read_text()
+    assert "stopping: not ready any more" in log and "request 1 stored" in log, log
+    assert "Traceback" not in log and " ERROR " not in log, log
