@@ -32,6 +32,7 @@ import pytest
 
 from bot.fakes.pilot_status import FakePilotStatus, permission_event, sign_pilot_status
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from bot.store.postgres.schema import MIGRATIONS
 from tests.process.test_kill9 import SIGNING_SECRET, WEBHOOK_SECRET, fakes, free_port, process_env  # noqa: F401
 
 REPLICAS = 3
@@ -309,5 +310,68 @@ async def test_commands_and_webhooks_spread_over_replicas_with_duplicates_elsewh
     assert all(status == 200 for status, _ in again), again
     await asyncio.sleep(QUIET)  # nothing more may arrive
     assert_exactly_once(fleet, customers)
+    assert await fleet.stop_all() == [0] * REPLICAS
+    assert_clean_logs(fleet, customers)
+
+
+# --- 2. kill -9 of the replicas holding deliveries in flight --------------------------------------------------
+async def test_kill9_of_replicas_holding_hung_slack_calls_the_survivor_never_posts_twice(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()
+    customers = [0, 1]
+    for n in customers:
+        status, _ = await fleet.command(fleet.replicas[n], n)
+        assert status == 200
+    await eventually(lambda: len(fleet.pilot.permission_requests) == len(customers), "both requests sent", fleet)
+    await eventually(lambda: len(parents(fleet.slack)) == len(customers), "both parents posted", fleet)
+
+    # Slack stores both thread replies but never answers: the replicas holding them wait.
+    fleet.slack.hang_next("chat.postMessage", times=len(customers))
+    for n in customers:
+        status, _ = await fleet.answer(fleet.replicas[n], answer_body(n, "PERMANENT"))
+        assert status == 200
+    await eventually(lambda: fleet.slack.hanging == len(customers), "both replies hanging", fleet)
+    assert len(replies(fleet.slack)) == len(customers)  # Slack did store them
+
+    # Who holds them: the lease owner names the process (host:pid:…).
+    held = await fleet.rows("SELECT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL")
+    pids = {int(row["lease_owner"].split(":")[1]) for row in held}
+    holders = [fleet.replica_of_pid(pid) for pid in pids]
+    assert 1 <= len(holders) < REPLICAS, held
+    for holder in holders:
+        await holder.kill9()
+    fleet.slack.release_hung()  # the calls succeed after all; their answers reach dead processes
+
+    # A survivor takes the deliveries over once the leases run out, reads the threads and posts nothing.
+    await eventually(
+        lambda: sum("♾️" in (u.get("text") or "") for u in fleet.slack.updates) >= len(customers),
+        "both parents updated by a survivor",
+        fleet,
+    )
+    await asyncio.sleep(QUIET)
+    assert_exactly_once(fleet, customers)
+    assert len(fleet.slack.calls_to("chat.postMessage", only_ok=False)) == 2 * len(customers)  # parents + replies
+    survivors = [r for r in fleet.replicas if r.running]
+    assert await fleet.stop_all() == [0] * len(survivors)
+
+
+# --- 4. a simultaneous start on an empty database -------------------------------------------------------------
+async def test_replicas_started_together_on_an_empty_database_migrate_it_once_and_all_become_ready(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()  # spawned at the same moment; each must answer /readyz 200
+    assert await fleet.rows("SELECT version FROM askcall_schema") == [{"version": len(MIGRATIONS)}]
+    logs = fleet.logs()
+    for version in range(1, len(MIGRATIONS) + 1):
+        assert logs.count(f"database migrated to schema version {version}\n") == 1, logs
+    # and they serve: one command through each
+    for n, replica in enumerate(fleet.replicas):
+        assert await fleet.command(replica, n) == (200, "")
+    customers = list(range(REPLICAS))
+    await eventually(lambda: len(fleet.pilot.permission_requests) == REPLICAS, "every request sent", fleet)
+    assert sends_per_customer(fleet.pilot) == {customer(n): 1 for n in customers}
     assert await fleet.stop_all() == [0] * REPLICAS
     assert_clean_logs(fleet, customers)
