@@ -32,7 +32,9 @@ import pytest
 
 from bot.fakes.pilot_status import FakePilotStatus, permission_event, sign_pilot_status
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from bot.i18n.catalog import CATALOG
 from bot.store.postgres.schema import MIGRATIONS
+from tests.postgres import PrivateServer, execute
 from tests.process.test_kill9 import SIGNING_SECRET, WEBHOOK_SECRET, fakes, free_port, process_env  # noqa: F401
 
 REPLICAS = 3
@@ -375,3 +377,59 @@ async def test_replicas_started_together_on_an_empty_database_migrate_it_once_an
     assert sends_per_customer(fleet.pilot) == {customer(n): 1 for n in customers}
     assert await fleet.stop_all() == [0] * REPLICAS
     assert_clean_logs(fleet, customers)
+
+
+# --- 5. the database stopped and started under the replicas ---------------------------------------------------
+UNAVAILABLE = CATALOG["error.unavailable"]["pt-BR"]
+
+
+async def test_database_stopped_and_started_under_the_replicas(
+    make_fleet: Callable[[str], Fleet], pg_private_server: PrivateServer
+) -> None:
+    server = pg_private_server
+    await execute(server.info.admin_url, "CREATE DATABASE askcall")
+    fleet = make_fleet(server.info.url_for("askcall"))
+    await fleet.start_all()
+    replicas = fleet.replicas
+    pids = [replica.pid for replica in replicas]
+    assert await fleet.command(replicas[0], 0) == (200, "")
+    await eventually(lambda: len(fleet.pilot.permission_requests) == 1, "the first request sent", fleet)
+    await eventually(lambda: len(parents(fleet.slack)) == 1, "the first parent posted", fleet)
+
+    await asyncio.to_thread(server.stop)
+    # Not ready, on every replica (readiness is cached for a second at most).
+    for replica in replicas:
+        deadline = time.monotonic() + 10
+        while await replica.readiness(fleet.http) != 503:
+            assert time.monotonic() < deadline, f"{replica.name} still ready with the database down\n{fleet.logs()}"
+            await asyncio.sleep(0.1)
+    # An answer that can't be stored is refused (Pilot Status retries), never acknowledged.
+    answer = answer_body(0, "TEMPORARY")
+    status, _ = await fleet.answer(replicas[1], answer)
+    assert status == 503
+    # A command gets the "try again in a minute" ephemeral inside Slack's 3 s.
+    began = time.monotonic()
+    status, text = await fleet.command(replicas[2], 1)
+    took = time.monotonic() - began
+    assert status == 200 and took < ACK_LIMIT, (status, took)
+    assert json.loads(text) == {"text": UNAVAILABLE, "response_type": "ephemeral"}
+
+    await asyncio.to_thread(server.start)
+    # Every replica is ready again without a restart.
+    await asyncio.gather(*(replica.wait_ready(fleet.http, timeout=SETTLE) for replica in replicas))
+    # Pilot Status retries the refused answer: one reply.
+    status, _ = await fleet.answer(replicas[2], answer)
+    assert status == 200
+    await eventually(lambda: len(replies(fleet.slack)) == 1, "the retried answer replied", fleet)
+    # New commands work end to end, on every replica.
+    customers = [0, 2, 3, 4]
+    for n, replica in zip(customers[1:], replicas, strict=False):
+        assert await fleet.command(replica, n) == (200, "")
+    await eventually(lambda: len(fleet.pilot.permission_requests) == len(customers), "new requests sent", fleet)
+    for n, replica in zip(customers[1:], reversed(replicas), strict=False):
+        assert (await fleet.answer(replica, answer_body(n, "NO_PERMISSION")))[0] == 200
+    await eventually(lambda: len(replies(fleet.slack)) == len(customers), "new answers replied", fleet)
+    await asyncio.sleep(QUIET)
+    assert_exactly_once(fleet, customers)
+    assert [replica.pid for replica in replicas if replica.running] == pids  # none restarted
+    assert await fleet.stop_all() == [0] * REPLICAS
