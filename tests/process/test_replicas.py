@@ -433,3 +433,119 @@ async def test_database_stopped_and_started_under_the_replicas(
     assert_exactly_once(fleet, customers)
     assert [replica.pid for replica in replicas if replica.running] == pids  # none restarted
     assert await fleet.stop_all() == [0] * REPLICAS
+
+
+# --- 3. a rolling restart under steady traffic ----------------------------------------------------------------
+class Balancer:
+    """A tiny client-side load balancer: it polls every replica's /readyz, sends round-robin to the ready ones
+    only, and tries the next one when a replica refuses the connection. One fresh connection per request, like
+    a proxy that never reuses a connection to a replica that may be going away."""
+
+    POLL = 0.1
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.ready: dict[str, bool] = {r.name: False for r in fleet.replicas}
+        self.turn = itertools.count()
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        self.skipped = 0  # connections refused, then sent elsewhere
+
+    async def poll(self) -> None:
+        while True:
+            statuses = await asyncio.gather(*(r.readiness(self.http) for r in self.fleet.replicas))
+            for replica, status in zip(self.fleet.replicas, statuses, strict=True):
+                self.ready[replica.name] = status == 200
+            await asyncio.sleep(self.POLL)
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, float]:
+        """(status, body, seconds) from the first ready replica that takes the connection."""
+        began = time.monotonic()
+        while time.monotonic() - began < SETTLE:
+            up = [r for r in self.fleet.replicas if self.ready[r.name]]
+            if not up:
+                await asyncio.sleep(0.02)
+                continue
+            replica = up[next(self.turn) % len(up)]
+            try:
+                async with self.http.post(
+                    replica.url + path, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+                ) as response:
+                    return response.status, await response.text(), time.monotonic() - began
+            except aiohttp.ClientConnectorError:  # refused: nothing was sent
+                self.ready[replica.name] = False
+                self.skipped += 1
+        raise AssertionError("no replica took the request")
+
+
+async def test_rolling_restart_under_steady_traffic_fails_no_command_and_doubles_nothing(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    # Slow upstreams: every SIGTERM finds Slack posts and Pilot Status sends in flight.
+    fleet.slack.delay_next("chat.postMessage", 0.3, times=100_000)
+    fleet.slack.delay_next("chat.update", 0.3, times=100_000)
+    fleet.pilot.script("POST", "/v1/calls/permissions/request", delay=0.3, times=100_000)
+    await fleet.start_all()
+    balancer = Balancer(fleet)
+    poller = asyncio.create_task(balancer.poll())
+    commands: dict[int, tuple[int, str, float]] = {}
+    answers: dict[int, tuple[int, str, float]] = {}
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def command(n: int) -> None:
+        body, headers = fleet.command_request(n)
+        commands[n] = await balancer.post("/slack/events", body, headers)
+
+    async def answer(n: int) -> None:
+        body = answer_body(n, ("TEMPORARY", "PERMANENT", "NO_PERMISSION")[n % 3])
+        answers[n] = await balancer.post("/webhooks/pilot-status", body, answer_headers(body))
+
+    def spawn(work: Any) -> None:
+        task = asyncio.create_task(work)
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+
+    sent = itertools.count()
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        """A command every 0.15 s; each customer answers as soon as Pilot Status has the request."""
+        while not stop.is_set():
+            spawn(command(next(sent)))
+            asked = {int(record.to[-4:]) for record in fleet.pilot.permission_requests}
+            for n in sorted(asked - answers.keys() - {a for a in pending_answers}):
+                pending_answers.add(n)
+                spawn(answer(n))
+            await asyncio.sleep(0.15)
+
+    pending_answers: set[int] = set()
+    loader = asyncio.create_task(load())
+    try:
+        await asyncio.sleep(1.0)
+        for replica in fleet.replicas:
+            code = await replica.terminate()
+            assert code == 0, replica.log()
+            await replica.start(fleet.http)
+            await asyncio.sleep(1.0)  # traffic on the full set again before the next one goes
+        stop.set()
+        await loader
+        await asyncio.wait_for(asyncio.gather(*in_flight), SETTLE)
+        customers = sorted(commands)
+        await eventually(lambda: len(fleet.pilot.permission_requests) >= len(customers), "every request sent", fleet)
+        for n in sorted(set(customers) - pending_answers):
+            await answer(n)
+        await eventually(lambda: len(replies(fleet.slack)) >= len(customers), "every answer replied", fleet)
+    finally:
+        stop.set()
+        poller.cancel()
+        await balancer.http.close()
+
+    failed = {n: result for n, result in commands.items() if result[:2] != (200, "") or result[2] >= ACK_LIMIT}
+    assert failed == {}, failed
+    assert {n: r for n, r in answers.items() if r[0] != 200} == {}
+    assert len(customers) >= 30, len(customers)  # steady traffic throughout
+    await asyncio.sleep(QUIET)
+    assert_exactly_once(fleet, customers)
+    assert await fleet.stop_all() == [0] * REPLICAS
+    assert [r.exits for r in fleet.replicas] == [[0, 0]] * REPLICAS
+    assert_clean_logs(fleet, customers)
