@@ -29,6 +29,22 @@ def _not_quieted(record: logging.LogRecord) -> bool:
     return not any(record.name == name or record.name.startswith(name + ".") for name in _QUIET_LOGGERS)
 
 
+# Third-party loggers that log an expected outage (the database unreachable) with a traceback on
+# every retry: their warnings are kept, as one line naming the error.
+_ONE_LINE_LOGGERS = ("asyncpg.pool",)
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """Fold a warning's traceback into its message: `… (ConnectionRefusedError: …)`. Errors stay as they are."""
+    if record.levelno < logging.ERROR and record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_not_quieted)
@@ -40,6 +56,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler], force=True)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _ONE_LINE_LOGGERS:
+        logging.getLogger(name).addFilter(_one_line)
     # Bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused because AskCall hands it
     # a configured client built from that same token; the warning would only confuse operators.
     logging.getLogger("slack_bolt.AsyncApp").addFilter(

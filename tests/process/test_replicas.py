@@ -437,6 +437,8 @@ async def test_database_stopped_and_started_under_the_replicas(
     assert_exactly_once(fleet, customers)
     assert [replica.pid for replica in replicas if replica.running] == pids  # none restarted
     assert await fleet.stop_all() == [0] * REPLICAS
+    # The outage is told in one-line warnings, with no traceback, error or phone number.
+    assert_clean_logs(fleet, [*customers, 1])
 
 
 # --- 3. a rolling restart under steady traffic ----------------------------------------------------------------
