@@ -8,6 +8,8 @@ import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from bot.store import StoreError
+
 log = logging.getLogger(__name__)
 
 # Longest a background step defers to inbound requests, so a steady stream of them cannot starve it.
@@ -77,8 +79,13 @@ class Tasks:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        if isinstance(error, StoreError):
+            # An outage, not a bug: the job's lease runs out and a sweep (here or elsewhere) resumes it.
+            log.warning("background task %s stopped: %s; it resumes when the database is back", task.get_name(), error)
+            return
+        log.error("background task %s failed", task.get_name(), exc_info=error)
 
     def __len__(self) -> int:
         return len(self._tasks)

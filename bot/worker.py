@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.store import StoreError
+
 log = logging.getLogger(__name__)
 
 # Even with nothing due, look again now and then: cheap, and a safety net for a missed wake-up.
@@ -56,6 +58,9 @@ class DueWorkLoop:
             self._wake.clear()
             try:
                 timeout = self._idle_time(await self._run_due())
+            except StoreError as error:  # an outage: one line, not a traceback every second
+                log.warning("%s loop: %s; retrying in 1 s", self._name, error)
+                timeout = 1.0
             except Exception:
                 log.exception("%s loop failed; retrying in 1 s", self._name)
                 timeout = 1.0

@@ -1,10 +1,16 @@
-"""Background tasks yield to inbound requests (bot/tasks.py)."""
+"""Background tasks yield to inbound requests (bot/tasks.py); a database outage stopping background work
+is told in one warning line, a bug with its traceback (bot/tasks.py, bot/worker.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
+
+from bot.store import StoreError
 from bot.tasks import InboundFirst, Tasks
+from bot.worker import DueWorkLoop
 
 
 async def spin(rounds: int = 20) -> None:
@@ -44,3 +50,53 @@ async def test_tasks_route_their_checkpoints_through_the_priority() -> None:
         await spin()
         assert not step.done()
     await asyncio.wait_for(step, timeout=1)
+
+
+async def _fail(error: Exception) -> None:
+    raise error
+
+
+async def test_a_task_stopped_by_a_database_outage_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    tasks = Tasks()
+    task = tasks.spawn(_fail(StoreError("PostgreSQL at postgresql://db/askcall failed (refused)")), name="delivery-7")
+    assert task is not None
+    await asyncio.gather(task, return_exceptions=True)
+    await spin()
+    records = [r for r in caplog.records if r.name == "bot.tasks"]
+    assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None)]
+    assert "delivery-7" in records[0].getMessage() and "(refused)" in records[0].getMessage()
+
+
+async def test_a_task_that_fails_otherwise_is_an_error_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    tasks = Tasks()
+    task = tasks.spawn(_fail(ValueError("a bug")), name="delivery-8")
+    assert task is not None
+    await asyncio.gather(task, return_exceptions=True)
+    await spin()
+    (record,) = [r for r in caplog.records if r.name == "bot.tasks"]
+    assert record.levelname == "ERROR" and record.exc_info is not None
+
+
+async def test_a_due_work_loop_tells_a_database_outage_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+
+    async def run_due() -> float | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreError("PostgreSQL at postgresql://db/askcall failed (refused)")
+        if calls == 2:
+            raise ValueError("a bug")
+        return None
+
+    loop = DueWorkLoop("notifier", run_due, time.time)
+    loop.start()
+    try:
+        for _ in range(300):  # the loop retries after 1 s
+            if calls >= 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await loop.stop()
+    records = [(r.levelname, r.exc_info is not None) for r in caplog.records if r.name == "bot.worker"]
+    assert records == [("WARNING", False), ("ERROR", True)]

@@ -555,3 +555,33 @@ async def test_rolling_restart_under_steady_traffic_fails_no_command_and_doubles
     assert await fleet.stop_all() == [0] * REPLICAS
     assert [r.exits for r in fleet.replicas] == [[0, 0]] * REPLICAS
     assert_clean_logs(fleet, customers)
+
+
+async def test_database_stopped_while_a_slack_reply_hangs_then_started_the_reply_is_posted_once(
+    make_fleet: Callable[[str], Fleet], pg_private_server: PrivateServer
+) -> None:
+    """Slack posts the reply while the database is down, so the replica can't record it: once the database is
+    back, whoever resumes the delivery finds it in the thread and posts nothing more."""
+    server = pg_private_server
+    await execute(server.info.admin_url, "CREATE DATABASE askcall")
+    fleet = make_fleet(server.info.url_for("askcall"))
+    await fleet.start_all()
+    assert await fleet.command(fleet.replicas[0], 0) == (200, "")
+    await eventually(lambda: len(parents(fleet.slack)) == 1, "the parent posted", fleet)
+    await eventually(lambda: len(fleet.pilot.permission_requests) == 1, "the request sent", fleet)
+    fleet.slack.hang_next("chat.postMessage")
+    assert (await fleet.answer(fleet.replicas[1], answer_body(0, "PERMANENT")))[0] == 200
+    await eventually(lambda: fleet.slack.hanging == 1, "the reply hanging", fleet)
+
+    await asyncio.to_thread(server.stop)
+    fleet.slack.release_hung()  # Slack answers "ok" while the database is down
+    await asyncio.sleep(2 * 2.0)  # longer than a lease: nobody can renew or record anything meanwhile
+    await asyncio.to_thread(server.start)
+
+    await eventually(
+        lambda: any("♾️" in (u.get("text") or "") for u in fleet.slack.updates), "the parent updated", fleet
+    )
+    await asyncio.sleep(QUIET)
+    assert_exactly_once(fleet, [0])
+    assert await fleet.stop_all() == [0] * REPLICAS
+    assert_clean_logs(fleet, [0])
