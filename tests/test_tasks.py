@@ -4,6 +4,7 @@ is told in one warning line, a bug with its traceback (bot/tasks.py, bot/worker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -52,28 +53,27 @@ async def test_tasks_route_their_checkpoints_through_the_priority() -> None:
     await asyncio.wait_for(step, timeout=1)
 
 
-async def _fail(error: Exception) -> None:
-    raise error
+async def task_log(error: Exception, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """What bot.tasks logs when a background task fails with `error`."""
 
+    async def fail() -> None:
+        raise error
 
-async def test_a_task_stopped_by_a_database_outage_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
-    tasks = Tasks()
-    task = tasks.spawn(_fail(StoreError("PostgreSQL at postgresql://db/askcall failed (refused)")), name="delivery-7")
+    task = Tasks().spawn(fail(), name="delivery-7")
     assert task is not None
     await asyncio.gather(task, return_exceptions=True)
     await spin()
-    records = [r for r in caplog.records if r.name == "bot.tasks"]
+    return [r for r in caplog.records if r.name == "bot.tasks"]
+
+
+async def test_a_task_stopped_by_a_database_outage_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    records = await task_log(StoreError("PostgreSQL at postgresql://db/askcall failed (refused)"), caplog)
     assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None)]
     assert "delivery-7" in records[0].getMessage() and "(refused)" in records[0].getMessage()
 
 
 async def test_a_task_that_fails_otherwise_is_an_error_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    tasks = Tasks()
-    task = tasks.spawn(_fail(ValueError("a bug")), name="delivery-8")
-    assert task is not None
-    await asyncio.gather(task, return_exceptions=True)
-    await spin()
-    (record,) = [r for r in caplog.records if r.name == "bot.tasks"]
+    (record,) = await task_log(ValueError("a bug"), caplog)
     assert record.levelname == "ERROR" and record.exc_info is not None
 
 
