@@ -175,6 +175,11 @@ class Fleet:
         finally:
             await connection.close()
 
+    async def holders(self, table: str) -> list[Replica]:
+        """The running replicas holding leases on rows of `table` (a lease owner names its process: host:pid:…)."""
+        held = await self.rows(f"SELECT DISTINCT lease_owner FROM {table} WHERE lease_owner IS NOT NULL")
+        return [self.replica_of_pid(int(row["lease_owner"].split(":")[1])) for row in held]
+
     async def stop_all(self) -> list[int]:
         return list(await asyncio.gather(*(r.terminate() for r in self.replicas if r.running)))
 
@@ -338,11 +343,8 @@ async def test_kill9_of_replicas_holding_hung_slack_calls_the_survivor_never_pos
     await eventually(lambda: fleet.slack.hanging == len(customers), "both replies hanging", fleet)
     assert len(replies(fleet.slack)) == len(customers)  # Slack did store them
 
-    # Who holds them: the lease owner names the process (host:pid:…).
-    held = await fleet.rows("SELECT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL")
-    pids = {int(row["lease_owner"].split(":")[1]) for row in held}
-    holders = [fleet.replica_of_pid(pid) for pid in pids]
-    assert 1 <= len(holders) < REPLICAS, held
+    holders = await fleet.holders("deliveries")
+    assert 1 <= len(holders) < REPLICAS
     for holder in holders:
         await holder.kill9()
     fleet.slack.release_hung()  # the calls succeed after all; their answers reach dead processes
@@ -585,3 +587,52 @@ async def test_database_stopped_while_a_slack_reply_hangs_then_started_the_reply
     assert_exactly_once(fleet, [0])
     assert await fleet.stop_all() == [0] * REPLICAS
     assert_clean_logs(fleet, [0])
+
+
+async def test_kill9_of_the_replica_holding_a_hung_parent_post_another_finds_it_and_asks_once(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()
+    fleet.slack.hang_next("chat.postMessage")  # Slack stores the channel message, its answer never arrives
+    assert await fleet.command(fleet.replicas[1], 0) == (200, "")
+    await eventually(lambda: fleet.slack.hanging == 1, "the parent post hanging", fleet)
+    (holder,) = await fleet.holders("deliveries")  # the channel message is a delivery too
+    await holder.kill9()
+    fleet.slack.release_hung()
+
+    # A survivor resumes the request: it finds the parent in the channel's history, then asks the customer.
+    await eventually(lambda: len(fleet.pilot.permission_requests) == 1, "the request sent by a survivor", fleet)
+    survivor = next(r for r in fleet.replicas if r.running)
+    assert (await fleet.answer(survivor, answer_body(0, "NO_PERMISSION")))[0] == 200
+    await eventually(lambda: len(replies(fleet.slack)) == 1, "the answer replied", fleet)
+    await asyncio.sleep(QUIET)
+    assert_exactly_once(fleet, [0])
+    assert len(fleet.slack.calls_to("chat.postMessage", only_ok=False)) == 2  # the parent once, the reply once
+    assert await fleet.stop_all() == [0] * (REPLICAS - 1)
+
+
+async def test_kill9_of_the_replica_calling_pilot_status_the_request_is_never_resent(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()
+    fleet.pilot.script("POST", "/v1/calls/permissions/request", delay=3.0)  # accepted, but too late for the caller
+    assert await fleet.command(fleet.replicas[2], 0) == (200, "")
+    await eventually(
+        lambda: len(fleet.pilot.requests_to("POST", "/v1/calls/permissions/request")) == 1, "the send started", fleet
+    )
+    (holder,) = await fleet.holders("requests")
+    await holder.kill9()
+
+    # A survivor takes the request over: the outcome is unknown, so it says so in the thread and never resends.
+    await eventually(lambda: len(replies(fleet.slack)) == 1, "the unconfirmed send told in the thread", fleet)
+    assert "⚠️" in replies(fleet.slack)[0]["text"]
+    # The customer got it after all and answers: the answer still reaches the thread.
+    survivor = next(r for r in fleet.replicas if r.running)
+    assert (await fleet.answer(survivor, answer_body(0, "TEMPORARY")))[0] == 200
+    await eventually(lambda: len(replies(fleet.slack)) == 2, "the answer replied", fleet)
+    await asyncio.sleep(QUIET)
+    assert len(fleet.pilot.requests_to("POST", "/v1/calls/permissions/request")) == 1
+    assert len(parents(fleet.slack)) == 1
+    assert await fleet.stop_all() == [0] * (REPLICAS - 1)
