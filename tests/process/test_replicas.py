@@ -30,7 +30,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.fakes.pilot_status import FakePilotStatus, permission_event, sign_pilot_status
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, sign_pilot_status
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
 from bot.i18n.catalog import CATALOG
 from bot.store.postgres.schema import MIGRATIONS
@@ -636,3 +636,46 @@ async def test_kill9_of_the_replica_calling_pilot_status_the_request_is_never_re
     assert len(fleet.pilot.requests_to("POST", "/v1/calls/permissions/request")) == 1
     assert len(parents(fleet.slack)) == 1
     assert await fleet.stop_all() == [0] * (REPLICAS - 1)
+
+
+# --- a customer's answers in order, across replicas ---------------------------------------------------------
+async def test_a_customers_two_answers_on_two_replicas_at_once_end_on_the_later_one(
+    make_fleet: Callable[[str], Fleet], pg_url: str
+) -> None:
+    """A customer says no, then yes a second later; Pilot Status delivers both at the same moment, each to
+    another replica. Whatever the arrival order, the thread and the channel message end on the later answer."""
+    fleet = make_fleet(pg_url)
+    await fleet.start_all()
+    customers = list(range(6))
+    for n in customers:
+        assert await fleet.command(fleet.replicas[n % REPLICAS], n) == (200, "")
+    await eventually(lambda: len(fleet.pilot.permission_requests) == len(customers), "every request sent", fleet)
+    now = time.time()
+
+    def stamped(n: int, status: str, at: float) -> bytes:
+        event = permission_event(customer(n).lstrip("+"), status, timestamp=iso_timestamp(at))
+        return json.dumps(event, separators=(",", ":")).encode()
+
+    async def both(n: int) -> list[tuple[int, str]]:
+        first = fleet.answer(fleet.replicas[n % REPLICAS], stamped(n, "NO_PERMISSION", now - 1))
+        later = fleet.answer(fleet.replicas[(n + 1) % REPLICAS], stamped(n, "PERMANENT", now))
+        pair = (later, first) if n % 2 else (first, later)
+        return list(await asyncio.gather(*pair))
+
+    results = await asyncio.gather(*(both(n) for n in customers))
+    assert all(status == 200 for pair in results for status, _ in pair), results
+
+    def settled(n: int) -> bool:
+        updates = [u for u in fleet.slack.updates if u["ts"] == parent_of(fleet.slack, n)["ts"]]
+        return bool(updates) and "♾️" in (updates[-1].get("text") or "")
+
+    await eventually(lambda: all(settled(n) for n in customers), "every channel message ends on ♾️", fleet)
+    await asyncio.sleep(QUIET)
+    assert all(settled(n) for n in customers), fleet.slack.summary()
+    rows = await fleet.rows("SELECT outcome FROM requests ORDER BY id")
+    assert [row["outcome"] for row in rows] == ["PERMANENT"] * len(customers)
+    for n in customers:
+        thread = fleet.slack.thread_replies("C1", parent_of(fleet.slack, n)["ts"])
+        assert 1 <= len(thread) <= 2 and "♾️" in thread[-1]["text"], thread  # a "no" first, if it came first
+    assert sends_per_customer(fleet.pilot) == {customer(n): 1 for n in customers}
+    assert await fleet.stop_all() == [0] * REPLICAS
