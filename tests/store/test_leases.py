@@ -15,7 +15,6 @@ from bot.store import NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
-ANSWER_AT = time.time()
 
 
 async def record(
@@ -40,7 +39,8 @@ def later() -> float:
 
 
 def epoch(_: str | None) -> float:
-    return ANSWER_AT
+    """The answer was given now (within the clock skew of the requests the test just made)."""
+    return time.time()
 
 
 # --- deliveries ----------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ async def test_a_customers_answers_are_handed_out_in_order(store: Store, rival: 
 
 
 async def test_an_answer_for_nobody_is_settled_without_a_lease(store: Store) -> None:
-    event_id = await record(store, "e1", phone="+5521977776666", answered_at=ANSWER_AT)  # settled on ingest
+    event_id = await record(store, "e1", phone="+5521977776666", answered_at=time.time())  # settled on ingest
 
     assert await store.open_answer(event_id, epoch) is None
     assert await store.open_leases(time.time()) == []
