@@ -16,7 +16,6 @@ from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
 
-
 async def record(
     store: Store, key: str, status: str = "TEMPORARY", phone: str = CUSTOMER, answered_at: float | None = None
 ) -> int:
