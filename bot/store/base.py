@@ -174,6 +174,31 @@ class MetricsSnapshot:
     oldest_pending_at: float | None
 
 
+_OPEN = f"('{DeliveryState.PENDING}', '{DeliveryState.INFLIGHT}')"
+# The /metrics counts: plain SQL that both backends run as it is, in this order (see `metrics_from`).
+METRICS_QUERIES = (
+    "SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome",
+    "SELECT result, COUNT(*) FROM webhook_events GROUP BY result",
+    f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DeliveryState.DONE}' THEN 1 ELSE 0 END)
+        FROM deliveries GROUP BY kind""",
+    f"SELECT COUNT(*), 0 FROM deliveries WHERE state = '{DeliveryState.DEAD}'",
+    f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN {_OPEN}",
+)
+
+
+def metrics_from(results: list[list[Any]]) -> MetricsSnapshot:
+    """The snapshot from the rows of METRICS_QUERIES, whatever the driver's row type (indexable)."""
+    requests, events, attempts, (dead,), (waiting,) = results
+    return MetricsSnapshot(
+        requests={(r[0], r[1]): int(r[2]) for r in requests},
+        webhook_events={r[0]: int(r[1]) for r in events},
+        delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+        dead_deliveries=int(dead[0] or 0),
+        pending_deliveries=int(waiting[0] or 0),
+        oldest_pending_at=float(waiting[1]) if waiting[1] is not None else None,
+    )
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """A request with the webhook event that settled its answer, when there is one."""
