@@ -1018,19 +1018,6 @@ class Bench:
                 "Bolt pbr=True floor",
             )
         )
-        if self.cpu:
-            self.report.details += [
-                "## AskCall CPU time per operation",
-                "",
-                "User + system CPU of the AskCall process (all threads, /proc/<pid>/stat), from the start of a "
-                "run until AskCall was idle again, divided by the operations of the run; medians of the runs. "
-                "On one event loop this bounds what one process can sustain: 1000 ms ÷ CPU per operation.",
-                "",
-                "| operation | CPU | sustainable rate on one core |",
-                "|---|---|---|",
-                *[f"| {k} | {v:.2f} ms | {1000 / v:,.0f}/s |" for k, v in self.cpu.items() if v > 0],
-                "",
-            ]
         others = [c for c in self.children if c.proc and c.proc.returncode is None]
         self.report.notes.append(
             "CPU seconds used over figures 1–3, to judge how much the rest of the bench competed with AskCall: "
@@ -1041,6 +1028,23 @@ class Bench:
             f"Figure 5 is VmHWM from /proc/<pid>/status after the last phase (MB = 10^6 bytes); AskCall's RSS "
             f"at that moment was {askcall['VmRSS'] * 1024 / 1e6:.1f} MB."
         )
+
+    def cpu_details(self) -> None:
+        if not self.cpu:
+            return
+        self.report.details += [
+            "## AskCall CPU time per operation",
+            "",
+            "User + system CPU of the AskCall process(es) (all threads, /proc/<pid>/stat; summed over the "
+            "processes of a deployment), from the start of a run until AskCall was idle again, divided by the "
+            "operations of the run; medians of the runs. On one event loop this bounds what one process can "
+            "sustain: 1000 ms ÷ CPU per operation.",
+            "",
+            "| operation | CPU | sustainable rate on one core |",
+            "|---|---|---|",
+            *[f"| {k} | {v:.2f} ms | {1000 / v:,.0f}/s |" for k, v in self.cpu.items() if v > 0],
+            "",
+        ]
 
     # --- all ----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -1056,6 +1060,7 @@ class Bench:
             finally:
                 await self.stop_servers()
                 self.stop_checks()
+            self.cpu_details()
         if 4 in phases:
             await self.figure4()
 
