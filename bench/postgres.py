@@ -35,6 +35,16 @@ async def server_version(admin_url: str) -> str:
         await conn.close()
 
 
+async def checkpoints(admin_url: str) -> int:
+    """Checkpoints the server has run so far (timed and requested). Other clients' CREATE/DROP
+    DATABASE each request one, and a checkpoint stalls every commit on the server while it flushes."""
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        return int(await conn.fetchval("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"))
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def fresh_database(admin_url: str) -> AsyncIterator[str]:
     """A new empty database on the server at `admin_url`; yields its URL and drops it afterwards."""
