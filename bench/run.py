@@ -217,6 +217,7 @@ class Bench:
         self.offsets: dict[int, int] = defaultdict(int)
         self.cpu: dict[str, float] = {}  # AskCall CPU ms per operation, by figure
         self.relay_runs: dict[int, list[float]] = {}  # figure 3 floor latencies, by repetition
+        self.seed_cpu: dict[str, list[float]] = defaultdict(list)  # figure 3 seeding: CPU ms per command
         self.sqlite: Deployment | None = None
         self.postgres_version = ""
         self.stopped: list[tuple[str, int | None, Path]] = []  # (process, exit code, log) of every AskCall
@@ -782,9 +783,11 @@ class Bench:
         first = self.take_offset(AREA_ANSWERS, CUSTOMERS_PER_REP)
         tag = f"P{len(dep.replicas)}" if dep.postgres else ""
         prefix, user_prefix = f"C3{tag}R{rep}N", f"U3{tag}R{rep}N"
+        cpu_before = dep.cpu_seconds()
         if not await self.seed(dep, first, prefix, user_prefix):
             raise BenchError(f"figure 3{on}: the seeded requests never all reached 'waiting'")
         await self.settle(dep, f"figure 3 seeding {rep + 1}")
+        self.seed_cpu[dep.label].append((dep.cpu_seconds() - cpu_before) / o.answers * 1000)
 
         _, mark = await self.slack_count(method="-")
         events = self.answer_events(first, iso_timestamp(), len(dep.replicas))
@@ -889,6 +892,9 @@ class Bench:
                 )
             )
             await self.settle(dep, f"figure 3 run {rep + 1}")
+        self.cpu[f"figure 3 seeding (per command: ack, parent message, Pilot Status request){on}"] = median(
+            self.seed_cpu[dep.label]
+        )
         self.cpu[f"figure 3 (per answer: webhook, reply, parent update){on}"] = median(cpu_runs)
         p50, p99 = median([r[0] for r in per_run]), median([r[1] for r in per_run])
         floor50, floor99 = median([r[2] for r in per_run]), median([r[3] for r in per_run])
