@@ -812,9 +812,20 @@ class Bench:
             doubled += len(got) > 1
             unmentioned += f"<@{user_prefix}{number:08d}>" not in got[0]["text"]
             latencies.append((got[0]["wall"] - sent[f"a{number}"]["wall"]) * 1000)
-        duplicates = [s for s in result["sent"] if s["key"].startswith("d")]
-        dup_ok = sum(s["problem"] == "duplicate" for s in duplicates)
-        bad = [s["problem"] for s in result["sent"] if s["key"].startswith("a") and s["problem"]]
+        # An answer and its redelivery: exactly one is stored and the other answered `duplicate`. With
+        # several processes the redelivery, sent to another one, may be stored first when AskCall lags.
+        redelivered = {s["key"][1:]: s for s in result["sent"] if s["key"].startswith("d")}
+        dup_ok = sum(
+            {s["problem"], sent["a" + number]["problem"]} == {None, "duplicate"} for number, s in redelivered.items()
+        )
+        duplicates = list(redelivered.values())
+        bad = [
+            s["problem"]
+            for s in result["sent"]
+            if s["key"].startswith("a")
+            and s["problem"]
+            and not (s["problem"] == "duplicate" and s["key"][1:] in redelivered)
+        ]
         answered = await dep.db.scalar(
             "SELECT COUNT(*) FROM requests WHERE channel_id LIKE ? AND state = 'answered'", (prefix + "%",)
         )
@@ -826,9 +837,10 @@ class Bench:
                 f"{len(bad)} webhooks refused {bad[:2] or ''}",
             ),
             Check(
-                f"figure 3{on} run {rep + 1}: redeliveries acknowledged as duplicates, no second reply",
+                f"figure 3{on} run {rep + 1}: of each answer and its redelivery, one stored and one answered "
+                "duplicate; no second reply",
                 dup_ok == len(duplicates) and doubled == 0,
-                f"{dup_ok}/{len(duplicates)} answered duplicate",
+                f"{dup_ok}/{len(duplicates)} pairs",
             ),
             Check(
                 f"figure 3{on} run {rep + 1}: replies mention the rep; requests marked answered",
