@@ -15,7 +15,7 @@ from enum import Enum
 
 from bot.domain import DEFAULT_NUMBER, BudgetSpent, DeliveryState, OpenRequestExists, Outcome, Request, RequestState
 from bot.i18n import Translator
-from bot.leases import REQUESTS
+from bot.leases import REQUESTS, until_recorded
 from bot.phones import log_phone
 from bot.pilot_status.errors import (
     AuthenticationError,
@@ -210,11 +210,14 @@ class RequestService(Service):
         else:
             log.info("request %d sent to %s", request_id, log_phone(request.phone_e164))
             await self._tasks.yield_to_inbound()
-            if not await self._store.transition(
-                request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
-            ):
-                # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
-                await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
+            await until_recorded(lambda: self._sent(request_id, message_id), f"request {request_id}'s send")
+
+    async def _sent(self, request_id: int, message_id: str) -> None:
+        if not await self._store.transition(
+            request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
+        ):
+            # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
+            await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
 
     async def _settled_by_precheck(self, request: Request) -> bool:
         """Ask Pilot Status first, so a request that can't help is never sent. True if settled here.
@@ -299,7 +302,11 @@ class RequestService(Service):
             NewDelivery(f"req{request.id}:{key}", REPLY, messages.thread_reply(settled, text)),
             NewDelivery(f"req{request.id}:{key}-update", UPDATE, messages.parent_update(settled)),
         ]
-        if not await self._store.transition(request.id, [from_state], to_state, deliveries, **fields):
+        moved = await until_recorded(
+            lambda: self._store.transition(request.id, [from_state], to_state, deliveries, **fields),
+            f"request {request.id}'s {to_state}",
+        )
+        if not moved:
             return False
         self._wake_notifier()
         return True
@@ -308,6 +315,8 @@ class RequestService(Service):
     async def sweep(self) -> None:
         """Resume what a dead process (or a failed step) left half-done: requests nobody holds."""
         for request in await self._store.abandoned_requests(time.time()):
+            if (REQUESTS, request.id) in self._held:
+                continue  # a task of this process is on it (its lease lapsed while the database was down)
             if request.state is RequestState.NEW:
                 parent = await self._store.delivery_for(request.id, PARENT)
                 if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:

@@ -10,6 +10,7 @@ one round trip between the event loop and that thread. WAL checkpoints run off t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -155,13 +156,13 @@ class SQLiteConnection(Store):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+            await self._in_db_thread_unlocked(_begin)
             try:
                 yield self.db
+                await self.db.execute("COMMIT")
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                await self._in_db_thread_unlocked(_rollback)
                 raise
-            await self.db.execute("COMMIT")
 
     async def _in_db_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the database thread in one hop. Each aiosqlite call is a round trip
@@ -171,17 +172,21 @@ class SQLiteConnection(Store):
         async with self._lock:
             return await connection._execute(work, connection._conn)
 
+    async def _in_db_thread_unlocked(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self.db
+        return await connection._execute(work, connection._conn)
+
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` inside BEGIN IMMEDIATE … COMMIT, in one hop to the database thread."""
 
         def transact(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             try:
                 result = work(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
             return result
 
         return await self._in_db_thread(transact)
@@ -193,6 +198,22 @@ class SQLiteConnection(Store):
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         args = tuple(params)
         return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchall())
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # left open by a failure nothing could roll back: start clean
+        _rollback(conn)
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction, whatever state the failure left it in. A failed COMMIT (a full disk,
+    a lock timeout) may leave the transaction open: without this, every later BEGIN on this
+    connection would fail and background work would be stuck until a restart. SQLite may also
+    have rolled back by itself already, and then ROLLBACK has nothing to do."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def marks(values: Iterable[Any]) -> str:
