@@ -48,7 +48,10 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> None:
     """A note only the clicker sees, when Slack gave a way to answer (a response_url)."""
     if body.get("response_url"):
-        await respond(text=text, response_type="ephemeral", replace_original=False)
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as error:  # Slack's response_url unreachable or expired: the note is lost, nothing else
+            log.warning("could not answer a button click (%s)", type(error).__name__)
 
 
 async def button_request(
