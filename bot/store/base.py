@@ -331,13 +331,16 @@ class Store(ABC):
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
         phone_display: str = "masked",
+        max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         """Store a request and its parent-message delivery in one transaction.
 
         Returns (request id, created). A second submission with the same `source_key` (Slack's
         trigger id) returns the first request instead of creating another. With `refuse_if_open`,
         raises OpenRequestExists when the customer already has an open request (checked in the
-        same transaction, so two reps asking at once can't both get through).
+        same transaction, so two reps asking at once can't both get through). With
+        `max_per_user_hour` > 0, raises BudgetSpent when `user_id` already created that many requests
+        in the last hour (counted in the same transaction, serialised per user across replicas).
         """
 
     @abstractmethod
@@ -624,6 +627,17 @@ class Store(ABC):
     @abstractmethod
     async def claim_action(self, action_key: str) -> bool:
         """True the first time `action_key` is seen: double clicks and Slack retries act once."""
+
+    @abstractmethod
+    async def claim_status_check(self, request_id: int, now: float, interval: float) -> tuple[bool, str | None]:
+        """(whether the caller may probe Pilot Status for this request now, the last probe's result).
+
+        True at most once per `interval` per request, however many callers race it (in this process
+        or another); the others get the last recorded result (None while the first probe runs)."""
+
+    @abstractmethod
+    async def record_status_check(self, request_id: int, result: str) -> None:
+        """Keep what the probe claimed by `claim_status_check` found, for the clicks that follow."""
 
     # --- records: export and retention ------------------------------------------------------------
     # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
