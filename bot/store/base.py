@@ -710,6 +710,7 @@ class Store(ABC):
 # The tables that hold AskCall's data, parents before children, with the key each is read in order of.
 DATA_TABLES: tuple[tuple[str, str], ...] = (
     ("requests", "id"),
+    ("status_checks", "request_id"),
     ("webhook_events", "id"),
     ("deliveries", "id"),
     ("reminders", "id"),
