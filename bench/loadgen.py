@@ -1,7 +1,9 @@
 """The load generator: its own process, driven by the bench over stdin/stdout (one JSON object a line).
 
 Every request body is built and signed before the clock starts, so the measured time is the
-server's plus the loopback round trip. Operations:
+server's plus the loopback round trip. A spec names one server (`url`) or several (`urls`: request
+i goes to `urls[(i + shift) % len(urls)]`, round robin; a paced event may name its own `target`
+index instead). Operations:
 
 - `slash`: signed `/askcall` commands, closed loop at `concurrency` (or open loop at `rate`); latency.
 - `webhooks`: signed `call.permission_updated` webhooks, closed loop at `concurrency`; throughput.
@@ -67,8 +69,21 @@ def webhook_requests(bodies: list[str]) -> list[Prepared]:
     return prepared
 
 
+def targets(spec: dict[str, Any]) -> list[str]:
+    """The servers a spec spreads its requests over (round robin by request index)."""
+    return list(spec["urls"]) if spec.get("urls") else [spec["url"]]
+
+
+def url_for(urls: list[str], i: int, shift: int = 0) -> str:
+    return urls[(i + shift) % len(urls)]
+
+
 async def closed_loop(
-    url: str, requests: list[Prepared], concurrency: int, check: Callable[[int, bytes], str | None]
+    urls: list[str],
+    requests: list[Prepared],
+    concurrency: int,
+    check: Callable[[int, bytes], str | None],
+    shift: int = 0,
 ) -> Outcome:
     """Send `requests` with `concurrency` workers, each waiting for its answer before the next."""
     outcome = Outcome(latencies=[0.0] * len(requests), failures=[])
@@ -78,7 +93,7 @@ async def closed_loop(
 
         async def worker() -> None:
             for i in indexes:
-                await _send(session, url, requests, i, check, outcome)
+                await _send(session, url_for(urls, i, shift), requests, i, check, outcome)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcome
@@ -128,7 +143,7 @@ def webhook_check(status: int, body: bytes) -> str | None:
 
 
 async def open_loop(
-    url: str, requests: list[Prepared], rate: float, check: Callable[[int, bytes], str | None]
+    urls: list[str], requests: list[Prepared], rate: float, check: Callable[[int, bytes], str | None]
 ) -> Outcome:
     """Request k leaves at start + k/rate whatever the server does (no waiting for earlier answers)."""
     outcome = Outcome(latencies=[0.0] * len(requests), failures=[])
@@ -137,7 +152,7 @@ async def open_loop(
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
         async def send(i: int) -> None:
-            await _send(session, url, requests, i, check, outcome)
+            await _send(session, url_for(urls, i), requests, i, check, outcome)
 
         tasks = []
         start = loop.time()
@@ -154,12 +169,13 @@ async def op_slash(spec: dict[str, Any]) -> dict[str, Any]:
     """Closed loop at `concurrency`, or open loop at `rate` commands per second when given."""
     warmup = spec.get("warmup", 0)
     requests = slash_requests(spec)
+    urls = targets(spec)
     if warmup:
-        await closed_loop(spec["url"], requests[:warmup], spec.get("concurrency", 1), slash_check)
+        await closed_loop(urls, requests[:warmup], spec.get("concurrency", 1), slash_check)
     if spec.get("rate"):
-        outcome = await open_loop(spec["url"], requests[warmup:], float(spec["rate"]), slash_check)
+        outcome = await open_loop(urls, requests[warmup:], float(spec["rate"]), slash_check)
     else:
-        outcome = await closed_loop(spec["url"], requests[warmup:], spec["concurrency"], slash_check)
+        outcome = await closed_loop(urls, requests[warmup:], spec["concurrency"], slash_check)
     ms = [x * 1000 for x in outcome.latencies]
     return {
         "count": len(ms),
@@ -174,7 +190,7 @@ async def op_slash(spec: dict[str, Any]) -> dict[str, Any]:
 async def op_webhooks(spec: dict[str, Any]) -> dict[str, Any]:
     requests = webhook_requests(spec["bodies"])
     started = time.perf_counter()
-    outcome = await closed_loop(spec["url"], requests, spec["concurrency"], webhook_check)
+    outcome = await closed_loop(targets(spec), requests, spec["concurrency"], webhook_check, spec.get("shift", 0))
     seconds = time.perf_counter() - started
     ms = [x * 1000 for x in outcome.latencies]
     return {
@@ -193,16 +209,18 @@ async def op_paced(spec: dict[str, Any]) -> dict[str, Any]:
     """Open loop: webhook k leaves at start + k/rate whatever the server does; records when it left."""
     requests = webhook_requests([e["body"] for e in spec["events"]])
     keys = [e["key"] for e in spec["events"]]
+    urls = targets(spec)
+    event_urls = [url_for(urls, e.get("target", i)) for i, e in enumerate(spec["events"])]
     rate = float(spec["rate"])
     sent: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
 
-        async def send(key: str, request: Prepared) -> None:
+        async def send(key: str, url: str, request: Prepared) -> None:
             wall = time.time()
             try:
-                async with session.post(spec["url"], data=request.body, headers=request.headers) as response:
+                async with session.post(url, data=request.body, headers=request.headers) as response:
                     body = await response.read()
                     problem = webhook_check(response.status, body)
             except (aiohttp.ClientError, TimeoutError) as error:
@@ -211,11 +229,11 @@ async def op_paced(spec: dict[str, Any]) -> dict[str, Any]:
 
         tasks = []
         start = loop.time()
-        for k, (key, request) in enumerate(zip(keys, requests, strict=True)):
+        for k, (key, url, request) in enumerate(zip(keys, event_urls, requests, strict=True)):
             wait = start + k / rate - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(send(key, request)))
+            tasks.append(asyncio.create_task(send(key, url, request)))
         await asyncio.gather(*tasks)
         elapsed = loop.time() - start
     return {"sent": sent, "seconds": elapsed, "achieved_rate": len(sent) / elapsed if elapsed else 0.0}

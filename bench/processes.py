@@ -151,21 +151,16 @@ async def wait_healthy(url: str, child: Child, within: float = 60.0) -> None:
     raise BenchError(f"{child.name} did not become healthy at {url}:\n{child.tail()}")
 
 
-class Database:
-    """Read-only questions to AskCall's SQLite file, asked from the bench process (WAL: no blocking)."""
+class WorkQuestions:
+    """Read-only questions about AskCall's work, asked of its database from the bench process.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
-        try:
-            return list(conn.execute(sql, tuple(params)).fetchall())
-        finally:
-            conn.close()
+    SQL uses `?` placeholders; each backend's subclass answers `query`."""
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return await asyncio.to_thread(self._query, sql, params)
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = await self.query(sql, params)
@@ -196,3 +191,20 @@ class Database:
                 return True, backlog
             await asyncio.sleep(0.25)
         return False, backlog
+
+
+class Database(WorkQuestions):
+    """AskCall's SQLite file, read from the bench process (WAL: no blocking)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        try:
+            return list(conn.execute(sql, tuple(params)).fetchall())
+        finally:
+            conn.close()
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._query, sql, params)

@@ -120,7 +120,9 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": f"{platform.system()} {platform.release()}",
         "sqlite": sqlite3.sqlite_version,
-        "libraries": ", ".join(f"{p} {version(p)}" for p in ("aiohttp", "aiosqlite", "slack-bolt", "slack-sdk")),
+        "libraries": ", ".join(
+            f"{p} {version(p)}" for p in ("aiohttp", "aiosqlite", "asyncpg", "slack-bolt", "slack-sdk")
+        ),
         "askcall": commit,
     }
 

@@ -75,7 +75,10 @@ class AskCall:
     socket_mode: AsyncSocketModeHandler | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, clock: Callable[[], float] = time.time) -> AskCall:
+    async def start(
+        cls, settings: Settings, clock: Callable[[], float] = time.time, metrics: Metrics | None = None
+    ) -> AskCall:
+        metrics = metrics or Metrics(max_age=settings.metrics_max_age)
         store = create_store(
             settings.database.url, pool_size=settings.database.pool_size, lease_seconds=settings.lease_seconds
         )
@@ -98,7 +101,13 @@ class AskCall:
         await workspace.load()
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
         deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock, held)
-        requests = RequestService(deps, tasks, phone_display=settings.phone_display)
+        requests = RequestService(
+            deps,
+            tasks,
+            phone_display=settings.phone_display,
+            max_per_rep_per_hour=settings.max_requests_per_rep_per_hour,
+            on_refused=metrics.count_refusal,
+        )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
         answers = AnswerService(deps, tasks)
         bolt = AsyncApp(
@@ -132,6 +141,7 @@ class AskCall:
             # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
             # sweep can start new sends (which also pass through the sending state).
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
+            metrics,
         )
         await askcall.leases.sweep()
         askcall.leases.start()
@@ -265,8 +275,7 @@ def create_web_app(
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        app[ASKCALL] = await AskCall.start(settings, clock)
-        app[ASKCALL].metrics = metrics
+        app[ASKCALL] = await AskCall.start(settings, clock, metrics)
         metrics_runner = await _serve_metrics(app[ASKCALL], settings) if settings.metrics_port is not None else None
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         if handle_sigterm:  # replaces aiohttp's handler, which would close the listener at once

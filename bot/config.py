@@ -253,6 +253,9 @@ class Settings:
     # How long a claim on a job (a delivery, a send, an answer, a reminder) outlives a silent owner:
     # a dead replica's work is taken over within this plus a third of it.
     lease_seconds: float = 30.0
+    # How many requests one rep may make in an hour (0: no limit): a burst of permission requests
+    # hurts the WhatsApp number's quality rating.
+    max_requests_per_rep_per_hour: int = 30
 
     def __post_init__(self) -> None:
         database = (
@@ -368,6 +371,11 @@ class Settings:
             lease_seconds = 0.0
         if not 1.0 <= lease_seconds <= 600.0:
             raise ConfigError(f"ASKCALL_LEASE_SECONDS={lease_text!r} must be a number of seconds from 1 to 600")
+        budget_text = get("ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR", "30")
+        if not budget_text.isdigit() or int(budget_text) > 100_000:
+            raise ConfigError(
+                f"ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR={budget_text!r} must be a whole number (0: no limit)"
+            )
         metrics_port_text = get("ASKCALL_METRICS_PORT")
         if metrics_port_text and (
             not metrics_port_text.isdigit() or not 0 < int(metrics_port_text) <= 65535 or metrics_port_text == port_text
@@ -410,6 +418,7 @@ class Settings:
             slack_app_token=get("SLACK_APP_TOKEN") or None,
             lease_seconds=lease_seconds,
             shutdown_grace=shutdown_grace,
+            max_requests_per_rep_per_hour=int(budget_text),
             metrics_token=metrics_token or None,
             metrics_port=int(metrics_port_text) if metrics_port_text else None,
         )

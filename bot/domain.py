@@ -214,3 +214,19 @@ class OpenRequestExists(Exception):
     def __init__(self, request: Request) -> None:
         super().__init__(f"request {request.id} is still open for this customer")
         self.request = request
+
+
+class BudgetSpent(Exception):
+    """The rep made as many requests in the last hour as ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR allows:
+    a burst of permission requests hurts the WhatsApp number's quality rating."""
+
+    def __init__(self, user_id: str, limit: int, refills_at: float) -> None:
+        super().__init__(f"{user_id} made {limit} requests in the last hour")
+        self.user_id = user_id
+        self.limit = limit
+        self.refills_at = refills_at  # when the oldest counted request stops counting
+
+
+# How long a request counts against its rep's budget, and how often one status message may probe.
+BUDGET_WINDOW = 3600.0
+STATUS_CHECK_INTERVAL = 10.0

@@ -16,10 +16,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a held job keeps retrying the write that records what the outside world already did
+# (Slack took the message, Pilot Status took the request) before giving the job up to the sweep.
+RECORD_PATIENCE = 600.0
 
 REQUESTS = "requests"
 DELIVERIES = "deliveries"
@@ -50,6 +56,28 @@ class HeldWork:
     def __contains__(self, item: tuple[str, int]) -> bool:
         table, row_id = item
         return row_id in self._held.get(table, ())
+
+
+async def until_recorded(write: Callable[[], Awaitable[T]], what: str, patience: float = RECORD_PATIENCE) -> T:
+    """Run `write` until it succeeds, backing off, for at most `patience` seconds (then the last error).
+
+    For the write that records an outside effect that can't be taken back (a message Slack took, a
+    request Pilot Status took). Run while the job is held: its lease is renewed as soon as the
+    database takes writes again, so no sweep takes the job over meanwhile, and the effect is
+    recorded as what it was instead of being rechecked or reported as unknown.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    delay = 0.2
+    while True:
+        try:
+            return await write()
+        except Exception as error:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("recording %s failed (%s); retrying in %.1f s", what, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class LeaseKeeper:

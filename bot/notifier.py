@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from bot.config import RetryPolicy
 from bot.domain import DeliveryState
-from bot.leases import DELIVERIES, HeldWork
+from bot.leases import DELIVERIES, HeldWork, until_recorded
 from bot.slack.gateway import PARENT, UNVERIFIABLE, UPDATE, DeliveryError, SlackGateway
 from bot.store import Delivery, Store
 from bot.tasks import Tasks
@@ -87,6 +87,8 @@ class Notifier:
         """Deliveries a dead process left inflight (their lease ran out) may have reached Slack: each
         is checked before any resend. A live process's deliveries are never touched."""
         for delivery in await self._store.claim_abandoned_deliveries(time.time()):
+            if (DELIVERIES, delivery.id) in self._held:
+                continue  # a task of this process is on it (its lease lapsed while the database was down)
             await self._store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error=f"{UNCONFIRMED}takeover")
         self.wake()
 
@@ -164,7 +166,11 @@ class Notifier:
     async def _succeeded(
         self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
     ) -> tuple[Delivery | None, bool]:
-        completed = await self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next)
+        # Slack has the message: record that, rather than leave it to an "is it there?" check later.
+        completed = await until_recorded(
+            lambda: self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next),
+            f"Slack {delivery.kind} for request {delivery.request_id}",
+        )
         if delivery.kind == PARENT and self.hooks is not None and ts:
             await self.hooks.posted(delivery.request_id, ts)
         return completed

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.store import Store
 
@@ -79,6 +79,17 @@ class Metrics:
         self.oldest_pending = Gauge(
             "askcall_oldest_pending_delivery_age_seconds", "Age of the oldest pending delivery", registry=self.registry
         )
+
+        # Counted in process (since this process started), like latency.
+        self.refused = Counter(
+            "askcall_requests_refused",
+            "Requests refused before anything was stored or sent, by reason (budget, open_request)",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def count_refusal(self, reason: str) -> None:
+        self.refused.labels(reason=reason).inc()
 
     async def render(self, store: Store, now: float) -> bytes:
         """The exposition; the stored counts are re-read only when older than `max_age`, by one

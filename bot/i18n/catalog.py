@@ -338,6 +338,25 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Só <@{user}>, que fez este pedido, pode pedir novamente. Se você também precisa ligar, use `/askcall`.",
         "en": "Only <@{user}>, who made this request, can ask again. If you need to call too, use `/askcall`.",
     },
+    "button.misplaced": {
+        "pt-BR": "Este botão não pertence a esta mensagem; nada foi feito.",
+        "en": "This button doesn't belong to this message; nothing was done.",
+    },
+    "budget.spent": {
+        "pt-BR": (
+            "Você já fez {limit} pedidos na última hora, o limite por pessoa (muitos pedidos de uma vez "
+            "prejudicam a reputação do número de WhatsApp). Nada foi enviado; você pode pedir de novo a partir "
+            "de {when}."
+        ),
+        "en": (
+            "You made {limit} requests in the last hour, the limit per person (a burst of requests hurts the "
+            "WhatsApp number's quality rating). Nothing was sent; you can ask again from {when}."
+        ),
+    },
+    "budget.spent_short": {
+        "pt-BR": "Você atingiu o limite de pedidos por hora. Nada foi enviado; tente de novo em {minutes} min.",
+        "en": "You reached the limit of requests per hour. Nothing was sent; try again in {minutes} min.",
+    },
     "again.not_now": {
         "pt-BR": "Este pedido ainda está em andamento (ou já foi pedido de novo); não há o que reenviar.",
         "en": "This request is still in progress (or was already asked again); there is nothing to resend.",

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
 
-from bot.domain import DEFAULT_NUMBER, DeliveryState, Outcome, Request, RequestState
+from bot.domain import DEFAULT_NUMBER, BudgetSpent, DeliveryState, OpenRequestExists, Outcome, Request, RequestState
 from bot.i18n import Translator
-from bot.leases import REQUESTS
+from bot.leases import REQUESTS, until_recorded
 from bot.phones import log_phone
 from bot.pilot_status.errors import (
     AuthenticationError,
@@ -36,10 +37,20 @@ log = logging.getLogger(__name__)
 
 
 class RequestService(Service):
-    def __init__(self, deps: ServiceDeps, tasks: Tasks, *, phone_display: str = "masked") -> None:
+    def __init__(
+        self,
+        deps: ServiceDeps,
+        tasks: Tasks,
+        *,
+        phone_display: str = "masked",
+        max_per_rep_per_hour: int = 0,
+        on_refused: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         super().__init__(deps)
         self._tasks = tasks
         self._phone_display = phone_display
+        self._max_per_rep_per_hour = max_per_rep_per_hour
+        self._on_refused = on_refused
 
     async def submit(
         self,
@@ -54,56 +65,84 @@ class RequestService(Service):
         response_url: str | None,
         thread_ts: str | None = None,
         number_name: str = DEFAULT_NUMBER,
-    ) -> int:
+    ) -> tuple[int, bool]:
         """Persist the request with its parent message queued. Fast: this runs before Slack's ack.
 
+        Returns (request id, whether this call created it: False when `source_key` had one already).
         Raises OpenRequestExists when the customer already has an open request (from any rep):
-        a second one could only spend the customer's quota.
+        a second one could only spend the customer's quota. Raises BudgetSpent when the rep made
+        ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR requests in the last hour.
         """
         reason = reason or Translator(lang).t("reason.default")
         draft = replace(
             _draft(channel_id, user_id, phone_e164, reason, lang, thread_ts), phone_display=self._phone_display
         )
         parent_key = f"{source_key or uuid.uuid4().hex}:parent"
-        request_id, created = await self._store.create_request(
-            source_key=source_key,
-            team_id=team_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            phone_e164=phone_e164,
-            reason=reason,
-            lang=lang,
-            response_url=response_url,
-            thread_ts=thread_ts,
-            number_name=number_name,
-            refuse_if_open=True,
-            phone_display=self._phone_display,
-            parent=lambda request_id: NewDelivery(
-                parent_key, PARENT, messages.parent_message(replace(draft, id=request_id))
-            ),
-        )
+        try:
+            request_id, created = await self._store.create_request(
+                source_key=source_key,
+                team_id=team_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                phone_e164=phone_e164,
+                reason=reason,
+                lang=lang,
+                response_url=response_url,
+                thread_ts=thread_ts,
+                number_name=number_name,
+                refuse_if_open=True,
+                phone_display=self._phone_display,
+                parent=lambda request_id: NewDelivery(
+                    parent_key, PARENT, messages.parent_message(replace(draft, id=request_id))
+                ),
+                max_per_user_hour=self._max_per_rep_per_hour,
+            )
+        except BudgetSpent as spent:
+            log.warning("request by %s refused: %d requests in the last hour (the budget)", user_id, spent.limit)
+            self._on_refused("budget")
+            raise
+        except OpenRequestExists as exists:
+            log.info("request by %s refused: request %d is still open for this customer", user_id, exists.request.id)
+            self._on_refused("open_request")
+            raise
         if created:
             log.info("request %d stored (by %s)", request_id, user_id)
             self._wake_notifier()
-        return request_id
-
-    async def owner_of(self, request_id: int) -> str | None:
-        request = await self._store.get_request(request_id)
-        return request.user_id if request else None
+        return request_id, created
 
     def link_to(self, request: Request) -> str:
         return self._workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
 
-    async def ask_again(self, request_id: int, user_id: str) -> AskAgain:
-        """The "Ask again" button: a new request in the same thread, through the same pre-check."""
+    async def on_its_message(self, request_id: int, channel_id: str | None, message_ts: str | None) -> Request | None:
+        """The request a status button names, if the click came from that request's own status
+        message (same channel, same message): a button can't act on a request elsewhere."""
         request = await self._store.get_request(request_id)
-        if request is None:
-            return AskAgain.NOT_NOW
+        if request is None or not request.parent_ts:
+            return None
+        if channel_id != request.channel_id or message_ts != request.parent_ts:
+            log.warning("a button for request %d came from another message; ignored", request_id)
+            return None
+        return request
+
+    async def claim_click(self, request: Request, action_id: str, action_ts: str | None) -> bool:
+        """True the first time this click is seen: Slack's retries of one click act once."""
+        if not action_ts:
+            return True
+        return await self._store.claim_action(f"{action_id}:{request.id}:{action_ts[:40]}")
+
+    async def ask_again(self, request: Request, user_id: str) -> AskAgain:
+        """The "Ask again" button: a new request in the same thread, through the same pre-check.
+
+        Once per status message: the new request's source key is the button's, so a double click, a
+        retry or a replica racing this one finds it (in the same transaction as the create). A
+        refusal (another open request, the rep's budget) stores nothing: the button still works later.
+        """
         if request.user_id != user_id:
             return AskAgain.NOT_YOURS
-        if not request.can_ask_again or not await self._store.claim_action(f"again:{request_id}"):
+        if not request.can_ask_again:
             return AskAgain.NOT_NOW
-        await self.submit(
+        request_id = request.id
+        _, created = await self.submit(
             source_key=f"again:{request_id}",
             team_id=request.team_id,
             channel_id=request.channel_id,
@@ -115,7 +154,7 @@ class RequestService(Service):
             thread_ts=request.reply_thread,
             number_name=request.number_name,
         )
-        return AskAgain.ASKED
+        return AskAgain.ASKED if created else AskAgain.NOT_NOW
 
     # --- notifier hooks -------------------------------------------------------------------
     async def parent_posted(self, request_id: int, ts: str) -> None:
@@ -171,11 +210,14 @@ class RequestService(Service):
         else:
             log.info("request %d sent to %s", request_id, log_phone(request.phone_e164))
             await self._tasks.yield_to_inbound()
-            if not await self._store.transition(
-                request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
-            ):
-                # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
-                await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
+            await until_recorded(lambda: self._sent(request_id, message_id), f"request {request_id}'s send")
+
+    async def _sent(self, request_id: int, message_id: str) -> None:
+        if not await self._store.transition(
+            request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
+        ):
+            # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
+            await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
 
     async def _settled_by_precheck(self, request: Request) -> bool:
         """Ask Pilot Status first, so a request that can't help is never sent. True if settled here.
@@ -260,7 +302,11 @@ class RequestService(Service):
             NewDelivery(f"req{request.id}:{key}", REPLY, messages.thread_reply(settled, text)),
             NewDelivery(f"req{request.id}:{key}-update", UPDATE, messages.parent_update(settled)),
         ]
-        if not await self._store.transition(request.id, [from_state], to_state, deliveries, **fields):
+        moved = await until_recorded(
+            lambda: self._store.transition(request.id, [from_state], to_state, deliveries, **fields),
+            f"request {request.id}'s {to_state}",
+        )
+        if not moved:
             return False
         self._wake_notifier()
         return True
@@ -269,6 +315,8 @@ class RequestService(Service):
     async def sweep(self) -> None:
         """Resume what a dead process (or a failed step) left half-done: requests nobody holds."""
         for request in await self._store.abandoned_requests(time.time()):
+            if (REQUESTS, request.id) in self._held:
+                continue  # a task of this process is on it (its lease lapsed while the database was down)
             if request.state is RequestState.NEW:
                 parent = await self._store.delivery_for(request.id, PARENT)
                 if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:

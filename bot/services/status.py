@@ -6,7 +6,7 @@ import logging
 import uuid
 from dataclasses import replace
 
-from bot.domain import Request, RequestState
+from bot.domain import STATUS_CHECK_INTERVAL, Request, RequestState
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.pilot_status.client import CallPermission
@@ -58,8 +58,13 @@ class StatusService(Service):
             )
         return text
 
+    async def claim_check(self, request: Request) -> tuple[bool, str | None]:
+        """Whether this click may probe Pilot Status now (at most once per request every
+        STATUS_CHECK_INTERVAL seconds, across replicas), and the last probe's result otherwise."""
+        return await self._store.claim_status_check(request.id, self._clock(), STATUS_CHECK_INTERVAL)
+
     async def check_request(self, request_id: int) -> None:
-        """The "Check status" button: probe, and show what was found on the status message.
+        """The "Check status" button (once claimed): probe, and show what was found on the status message.
 
         If the customer granted while the webhook never reached AskCall, this is where the request
         learns it: it is settled exactly as if the answer had arrived.
@@ -72,14 +77,16 @@ class StatusService(Service):
             permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             checked = tr.t("status.unavailable", detail=error.label)
+            await self._store.record_status_check(request.id, checked)
         else:
-            if await self._settle_missed_answer(request, permission, tr):
-                return
             checked = tr.t(
                 "status.checked",
                 when=messages.slack_date(self._clock()),
                 permission=permission_text(permission, tr),
             )
+            await self._store.record_status_check(request.id, checked)
+            if await self._settle_missed_answer(request, permission, tr):
+                return
         update = NewDelivery(
             f"req{request.id}:check:{uuid.uuid4().hex}", UPDATE, messages.parent_update(request, checked)
         )

@@ -174,6 +174,31 @@ class MetricsSnapshot:
     oldest_pending_at: float | None
 
 
+_OPEN = f"('{DeliveryState.PENDING}', '{DeliveryState.INFLIGHT}')"
+# The /metrics counts: plain SQL that both backends run as it is, in this order (see `metrics_from`).
+METRICS_QUERIES = (
+    "SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome",
+    "SELECT result, COUNT(*) FROM webhook_events GROUP BY result",
+    f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DeliveryState.DONE}' THEN 1 ELSE 0 END)
+        FROM deliveries GROUP BY kind""",
+    f"SELECT COUNT(*), 0 FROM deliveries WHERE state = '{DeliveryState.DEAD}'",
+    f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN {_OPEN}",
+)
+
+
+def metrics_from(results: list[list[Any]]) -> MetricsSnapshot:
+    """The snapshot from the rows of METRICS_QUERIES, whatever the driver's row type (indexable)."""
+    requests, events, attempts, (dead,), (waiting,) = results
+    return MetricsSnapshot(
+        requests={(r[0], r[1]): int(r[2]) for r in requests},
+        webhook_events={r[0]: int(r[1]) for r in events},
+        delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
+        dead_deliveries=int(dead[0] or 0),
+        pending_deliveries=int(waiting[0] or 0),
+        oldest_pending_at=float(waiting[1]) if waiting[1] is not None else None,
+    )
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """A request with the webhook event that settled its answer, when there is one."""
@@ -306,13 +331,16 @@ class Store(ABC):
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
         phone_display: str = "masked",
+        max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         """Store a request and its parent-message delivery in one transaction.
 
         Returns (request id, created). A second submission with the same `source_key` (Slack's
         trigger id) returns the first request instead of creating another. With `refuse_if_open`,
         raises OpenRequestExists when the customer already has an open request (checked in the
-        same transaction, so two reps asking at once can't both get through).
+        same transaction, so two reps asking at once can't both get through). With
+        `max_per_user_hour` > 0, raises BudgetSpent when `user_id` already created that many requests
+        in the last hour (counted in the same transaction, serialised per user across replicas).
         """
 
     @abstractmethod
@@ -600,6 +628,17 @@ class Store(ABC):
     async def claim_action(self, action_key: str) -> bool:
         """True the first time `action_key` is seen: double clicks and Slack retries act once."""
 
+    @abstractmethod
+    async def claim_status_check(self, request_id: int, now: float, interval: float) -> tuple[bool, str | None]:
+        """(whether the caller may probe Pilot Status for this request now, the last probe's result).
+
+        True at most once per `interval` per request, however many callers race it (in this process
+        or another); the others get the last recorded result (None while the first probe runs)."""
+
+    @abstractmethod
+    async def record_status_check(self, request_id: int, result: str) -> None:
+        """Keep what the probe claimed by `claim_status_check` found, for the clicks that follow."""
+
     # --- records: export and retention ------------------------------------------------------------
     # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
     # Retention erases what identifies the customer and keeps every row, so counts stay right.
@@ -671,6 +710,7 @@ class Store(ABC):
 # The tables that hold AskCall's data, parents before children, with the key each is read in order of.
 DATA_TABLES: tuple[tuple[str, str], ...] = (
     ("requests", "id"),
+    ("status_checks", "request_id"),
     ("webhook_events", "id"),
     ("deliveries", "id"),
     ("reminders", "id"),

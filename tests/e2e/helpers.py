@@ -19,7 +19,7 @@ import asyncpg
 from bot.config import RetryPolicy, Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
-from bot.fakes.slack import FakeSlack, SlackCall
+from bot.fakes.slack import FakeSlack, SlackCall, interaction_body
 from tests.conftest import CHANNEL, WEBHOOK_SECRET, Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
@@ -197,3 +197,47 @@ async def running(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(await response.read())
     return body
+
+
+def status_messages(slack: FakeSlack) -> list[dict[str, Any]]:
+    """AskCall's status messages: the ones carrying its buttons."""
+    return [m for m in slack.messages if "askcall_check" in json.dumps(m.get("blocks") or [])]
+
+
+def button(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    message: dict[str, Any],
+    response_url: str,
+    channel: str | None = None,
+    ts: str | None = None,
+    action_ts: str = "1.1",
+) -> str:
+    """A click on one of AskCall's buttons, as Slack posts it (from `message`, or from the channel and
+    message a forged payload claims)."""
+    channel = channel or message["channel"]
+    ts = ts or message["ts"]
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "111.222.abc",
+        "channel": {"id": channel, "name": "general"},
+        "container": {"type": "message", "channel_id": channel, "message_ts": ts},
+        "message": {**message, "ts": ts},
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": action_ts}],
+    }
+    return interaction_body(payload)
+
+
+def button_value(message: dict[str, Any], action_id: str = "askcall_check") -> str:
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button in {message}")

@@ -320,7 +320,10 @@ async def test_a_well_formed_button_still_works_after_the_checks(server: Server)
     """The checks refuse only what is malformed: the real buttons and forms keep working."""
     await ask(server)
     request = await only_request(server)
-    body = interaction_body(_block_actions(actions=[{"action_id": CHECK_ACTION, "value": str(request.id)}]))
+    # As real Slack sends it: from the request's own status message.
+    own_message = {"type": "message", "channel_id": request.channel_id, "message_ts": request.parent_ts}
+    actions = [{"action_id": CHECK_ACTION, "value": str(request.id)}]
+    body = interaction_body(_block_actions(actions=actions, container=own_message))
     status, _ = await post_slack_raw(server, body.encode(), signed(body))
     assert status == 200
     response = await server.submit_modal("+55 21 99876-5432", "outro cliente")

@@ -25,6 +25,8 @@ from tests.e2e.helpers import (
     REASON,
     answer,
     ask,
+    button,
+    button_value,
     db_rows,
     only_parent,
     only_reply,
@@ -48,32 +50,6 @@ OTHER_PHONE = "+55 21 99876-5432"
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-def button(action_id: str, value: str, *, user: str, message: dict[str, Any], response_url: str) -> str:
-    """A click on one of AskCall's buttons, as Slack posts it."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": message["channel"], "name": "general"},
-        "container": {"type": "message", "channel_id": message["channel"], "message_ts": message["ts"]},
-        "message": message,
-        "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": "1.1"}],
-    }
-    return interaction_body(payload)
-
-
-def button_value(message: dict[str, Any], action_id: str) -> str:
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == action_id:
-                return str(element["value"])
-    raise AssertionError(f"no {action_id} button in {message}")
-
-
 async def json_body(response: Any) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(await response.read())
     return body

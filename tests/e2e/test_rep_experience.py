@@ -20,7 +20,7 @@ from bot.fakes.slack import (
     view_submission_payload,
 )
 from tests.conftest import CHANNEL, REP, SIGNING_SECRET, ManualClock, Server, start_server, stop_server
-from tests.e2e.helpers import DAY, E164, posts, replies
+from tests.e2e.helpers import DAY, E164, button, button_value, posts, replies, status_messages
 
 PROBE = "/v1/calls/permissions"
 
@@ -42,26 +42,8 @@ async def app(
         await stop_server(running)
 
 
-def status_messages(slack: FakeSlack) -> list[dict[str, Any]]:
-    """AskCall's status messages: the ones carrying its buttons."""
-    return [m for m in slack.messages if "askcall_check" in json.dumps(m.get("blocks") or [])]
-
-
-def block_actions(action_id: str, value: str, *, user: str = REP, message: dict[str, Any] | None = None) -> str:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": CHANNEL, "name": "general"},
-        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": (message or {}).get("ts", "1.0")},
-        "message": message or {"ts": "1.0", "text": ""},
-        "response_url": "",
-        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": "1.1"}],
-    }
-    return interaction_body(payload)
+def block_actions(action_id: str, value: str, *, user: str = REP, message: dict[str, Any]) -> str:
+    return button(action_id, value, user=user, message=message, response_url="")
 
 
 async def started_request(app: Server, text: str = "+55 11 98765-4321 Podemos ligar?") -> dict[str, Any]:
@@ -210,7 +192,7 @@ async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> N
 async def test_check_status_button_updates_the_status_message(app: Server) -> None:
     parent = await started_request(app)
     before = len(app.slack.updates)
-    await app.post_slack(block_actions("askcall_check", _request_id(parent), message=parent))
+    await app.post_slack(block_actions("askcall_check", button_value(parent), message=parent))
     await app.slack.wait_for(lambda: len(app.slack.updates) > before)
     assert "🔎" in json.dumps(app.slack.updates[-1]["blocks"], ensure_ascii=False)
 
@@ -218,7 +200,7 @@ async def test_check_status_button_updates_the_status_message(app: Server) -> No
 async def test_check_status_finds_a_grant_whose_webhook_never_came(app: Server, clock: ManualClock) -> None:
     parent = await started_request(app)
     app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
-    await app.post_slack(block_actions("askcall_check", _request_id(parent), message=parent))
+    await app.post_slack(block_actions("askcall_check", button_value(parent), message=parent))
     await app.slack.wait_for(lambda: len(replies(app.slack, parent)) == 1)
     assert "✅" in replies(app.slack, parent)[0]["text"]
 
@@ -230,7 +212,7 @@ async def test_ask_again_only_for_the_rep_and_only_once(app: Server) -> None:
     parent = await started_request(app)
     await app.wait_idle()
     assert "askcall_again" in json.dumps(app.slack.updates[-1]["blocks"])
-    request_id = _request_id(parent)
+    request_id = button_value(parent)
 
     body = block_actions("askcall_again", request_id, user="U2", message=parent)
     payload = json.loads(parse_qs(body)["payload"][0])
@@ -351,11 +333,3 @@ async def test_rep_sees_their_slack_locale(app: Server) -> None:
     app.slack.user_locales["U3"] = "en-US"
     response = await app.command("hello", user_id="U3")
     assert "Example:" in (await response.json())["text"]
-
-
-def _request_id(parent: dict[str, Any]) -> str:
-    for block in parent["blocks"]:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == "askcall_check":
-                return str(element["value"])
-    raise AssertionError("no status button")

@@ -4,12 +4,15 @@ a read-only connection that writes nothing, and a schema newer than this AskCall
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.store import SchemaTooNew, Store, StoreError, create_store
+from bot.store import DATA_TABLES, SchemaTooNew, Store, StoreError, create_store
+from bot.store.postgres import schema as postgres_schema
+from bot.store.sqlite import schema as sqlite_schema
 from tests.postgres import backend_of, empty_database
 from tests.store.helpers import ANSWER_AT, TABLES, all_rows, fill, new_request
 
@@ -46,6 +49,7 @@ async def test_row_counts_name_every_table(store: Store) -> None:
     assert list(counts) == TABLES
     assert counts == {
         "requests": 3,
+        "status_checks": 0,
         "webhook_events": 1,
         "deliveries": 6,
         "reminders": 3,
@@ -204,3 +208,14 @@ async def _set_schema_version(store: Store, version: int) -> None:
         assert isinstance(store, PostgresStore)
         async with store.transaction() as conn:
             await conn.execute("UPDATE askcall_schema SET version = $1", version)
+
+
+@pytest.mark.parametrize(
+    "migrations", [sqlite_schema.MIGRATIONS, postgres_schema.MIGRATIONS], ids=["sqlite", "postgresql"]
+)
+def test_every_table_of_the_schema_is_copied_except_each_processs_health(migrations: list[str]) -> None:
+    """A table added by a migration but missing from DATA_TABLES would be lost by `askcall db copy`
+    (and would block its --force on PostgreSQL, through its foreign keys)."""
+    created = {name.lower() for script in migrations for name in re.findall(r"CREATE TABLE (\w+)", script)}
+
+    assert created == {table for table, _ in DATA_TABLES} | {"health"}

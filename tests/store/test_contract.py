@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -548,6 +549,34 @@ async def test_an_answer_with_a_request_is_left_for_processing(store: Store) -> 
 
     assert (recorded.is_new, recorded.unmatched) == (True, False)
     assert [event_id for event_id, _ in await store.unprocessed_webhook_events()] == [recorded.id]
+
+
+async def test_webhooks_arriving_together_are_stored_once_each_in_arrival_order(store: Store) -> None:
+    await new_request(store, phone="+5531988887777", state=WAITING)
+    already, _ = await record(store, key="old")
+    now = time.time()
+
+    # Arriving together, they share one write: a key twice, a redelivery of a stored one, an answer
+    # that a request owns and one that none can own.
+    results = await asyncio.gather(
+        record_event(store, "a", "553188887777", now),
+        record_event(store, "a", "553188887777", now),
+        record_event(store, "old"),
+        record_event(store, "b", "5521977776666", now),
+        record_event(store, "c", "553188887777"),
+    )
+
+    a, a_again, old, b, c = results
+    assert (a.is_new, a.unmatched) == (True, False)
+    assert (a_again.id, a_again.is_new) == (a.id, False)
+    assert (old.id, old.is_new) == (already, False)
+    assert (b.is_new, b.unmatched) == (True, True)
+    assert (c.is_new, c.unmatched) == (True, False)
+    assert a.id < b.id < c.id
+    unprocessed = [event_id for event_id, _ in await store.unprocessed_webhook_events()]
+    assert unprocessed == [already, a.id, c.id]
+    settled = await store.get_webhook_event(b.id)
+    assert settled is not None and settled.result == "unmatched"
 
 
 async def test_advance_returns_the_moved_request_in_its_new_state(store: Store) -> None:

@@ -38,8 +38,7 @@ def later() -> float:
 
 
 def epoch(_: str | None) -> float:
-    """When the customer answered: now (read when asked, never at import: a long run would make it older than
-    the requests the test makes, and an answer from before a request matches nothing)."""
+    """The answer was given now (within the clock skew of the requests the test just made)."""
     return time.time()
 
 

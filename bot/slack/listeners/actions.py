@@ -1,27 +1,37 @@
-"""Buttons on AskCall's status message, and the App Home toggle."""
+"""Buttons on AskCall's status message, and the App Home toggle.
+
+A status button acts only on the request whose status message carries it: the click's channel and
+message must be the request's own (a forged or copied payload naming another request changes
+nothing, probes nothing and sends nothing).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.domain import OpenRequestExists
+from bot.domain import BudgetSpent, OpenRequestExists, Request
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
-from bot.slack.listeners.commands import open_elsewhere_text
+from bot.slack.listeners.commands import budget_text, open_elsewhere_text
 from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
 
+log = logging.getLogger(__name__)
+
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
-    async def check(ack: AsyncAck, action: dict[str, Any]) -> None:
+    async def check(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        ctx.tasks.spawn(ctx.status.check_request(int(action["value"])), name="check-status")
+        await check_status(action, body, respond, ctx)
 
     async def again(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await ask_again(int(action["value"]), body["user"]["id"], respond, ctx)
+        request = await button_request(action, body, respond, ctx)
+        if request is not None:
+            await ask_again(request, body["user"]["id"], respond, ctx)
 
     async def toggle_dm(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any]) -> None:
         await ack()
@@ -35,16 +45,62 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     app.action(DM_TOGGLE_ACTION)(toggle_dm)
 
 
-async def ask_again(request_id: int, user_id: str, respond: AsyncRespond, ctx: ListenerContext) -> None:
+async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> None:
+    """A note only the clicker sees, when Slack gave a way to answer (a response_url)."""
+    if body.get("response_url"):
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as error:  # Slack's response_url unreachable or expired: the note is lost, nothing else
+            log.warning("could not answer a button click (%s)", type(error).__name__)
+
+
+async def button_request(
+    action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
+) -> Request | None:
+    """The request a status button names, if the click came from that request's status message."""
+    value = str(action.get("value") or "")
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+    request = (
+        await ctx.requests.on_its_message(int(value), channel_id, message_ts)
+        if value.isdigit() and len(value) < 19
+        else None
+    )
+    if request is None:
+        tr = await ctx.translator((body.get("user") or {}).get("id"))
+        await ephemeral(respond, body, tr.t("button.misplaced"))
+    return request
+
+
+async def check_status(
+    action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
+) -> None:
+    """Dedupe Slack's retries of one click, then probe at most once per interval; later clicks get
+    the last result."""
+    request = await button_request(action, body, respond, ctx)
+    if request is None or not await ctx.requests.claim_click(request, CHECK_ACTION, action.get("action_ts")):
+        return
+    probe, last = await ctx.status.claim_check(request)
+    if probe:
+        ctx.tasks.spawn(ctx.status.check_request(request.id), name="check-status")
+    elif last:
+        await ephemeral(respond, body, last)
+
+
+async def ask_again(request: Request, user_id: str, respond: AsyncRespond, ctx: ListenerContext) -> None:
     tr = await ctx.translator(user_id)
     try:
-        outcome = await ctx.requests.ask_again(request_id, user_id)
+        outcome = await ctx.requests.ask_again(request, user_id)
     except OpenRequestExists as exists:
         await respond(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral", replace_original=False)
         return
+    except BudgetSpent as spent:
+        await respond(text=budget_text(spent, tr), response_type="ephemeral", replace_original=False)
+        return
     if outcome is AskAgain.NOT_YOURS:
-        owner = await ctx.requests.owner_of(request_id)
-        await respond(text=tr.t("again.not_yours", user=owner), response_type="ephemeral", replace_original=False)
+        await respond(
+            text=tr.t("again.not_yours", user=request.user_id), response_type="ephemeral", replace_original=False
+        )
     elif outcome is AskAgain.NOT_NOW:
         await respond(text=tr.t("again.not_now"), response_type="ephemeral", replace_original=False)
 

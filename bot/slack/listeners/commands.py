@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.domain import OpenRequestExists
+from bot.domain import BudgetSpent, OpenRequestExists
 from bot.i18n import Translator
 from bot.phones import display_phone, strip_invisible
 from bot.services.validation import ValidInput, from_command_text
@@ -63,6 +63,9 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
     except OpenRequestExists as exists:
         await ack(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral")
         return
+    except BudgetSpent as spent:
+        await ack(text=budget_text(spent, tr), response_type="ephemeral")
+        return
     except StoreError as error:
         log.warning("could not store a request (%s); the rep was asked to try again", error)
         await ack(text=tr.t("error.unavailable"), response_type="ephemeral")
@@ -83,6 +86,10 @@ def open_elsewhere_text(exists: OpenRequestExists, tr: Translator, ctx: Listener
         when=slack_date(other.created_at),
         link=ctx.requests.link_to(other),
     )
+
+
+def budget_text(spent: BudgetSpent, tr: Translator) -> str:
+    return tr.t("budget.spent", limit=spent.limit, when=slack_date(spent.refills_at))
 
 
 async def _status(

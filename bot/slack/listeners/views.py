@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.domain import OpenRequestExists
+from bot.domain import BudgetSpent, OpenRequestExists
 from bot.services.validation import ValidInput, from_fields
 from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import (
@@ -72,6 +74,11 @@ async def handle_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str,
         )
     except OpenRequestExists:
         await ack(response_action="errors", errors={PHONE_BLOCK: tr.t("precheck.open_elsewhere_short")})
+        return
+    except BudgetSpent as spent:
+        # A form error is plain text (no Slack date): say it in minutes.
+        minutes = max(math.ceil((spent.refills_at - time.time()) / 60), 1)
+        await ack(response_action="errors", errors={PHONE_BLOCK: tr.t("budget.spent_short", minutes=minutes)})
         return
     except StoreError as error:
         log.warning("could not store a request from the form (%s); the rep was asked to try again", error)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
+from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
 
@@ -173,22 +173,5 @@ class DeliveryQueries(PostgresConnection):
         return int(await self._fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"))
 
     async def metrics_snapshot(self) -> MetricsSnapshot:
-        async with self.connection() as conn:
-            requests = await conn.fetch("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome")
-            events = await conn.fetch("SELECT result, COUNT(*) FROM webhook_events GROUP BY result")
-            attempts = await conn.fetch(
-                f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
-                    FROM deliveries GROUP BY kind"""
-            )
-            dead = await conn.fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'")
-            waiting = await conn.fetchrow(
-                f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
-            )
-        return MetricsSnapshot(
-            requests={(r[0], r[1]): int(r[2]) for r in requests},
-            webhook_events={r[0]: int(r[1]) for r in events},
-            delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
-            dead_deliveries=int(dead or 0),
-            pending_deliveries=int(waiting[0]) if waiting else 0,
-            oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
-        )
+        async with self.connection() as conn:  # a pooled connection: never one a request is using
+            return metrics_from([list(await conn.fetch(sql)) for sql in METRICS_QUERIES])

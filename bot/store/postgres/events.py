@@ -29,6 +29,60 @@ _NEXT_UNPROCESSED = """SELECT id FROM webhook_events
     WHERE processed_at IS NULL AND number_name = $1 AND phone_key = $2 AND id > $3 ORDER BY id LIMIT 1"""
 
 
+# One batch of webhook deliveries in one statement: insert what is new (by dedup key), settling at
+# once each answer that no request can own (as `answer_target_row` would find none) and each event
+# stored with a result already (e.g. ignored), and give back,
+# in input order, the new row's id or the id already stored under that key.
+_INSERT_BATCH = """
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::float8[], $10::text[], $11::float8[], $12::text[])
+        WITH ORDINALITY AS t(dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
+                             received_at, number_name, answered_at, result, ord)
+),
+decided AS (
+    SELECT i.*, (i.result IS NULL AND i.answered_at IS NOT NULL AND (COALESCE(i.phone_key, '') = '' OR NOT EXISTS (
+        SELECT 1 FROM requests r
+        WHERE r.number_name = i.number_name AND r.phone_key = i.phone_key AND r.state = ANY($13::text[])
+          AND r.created_at BETWEEN i.answered_at - $14::float8 AND i.answered_at + $15::float8
+    ))) AS unmatched
+    FROM input i
+),
+inserted AS (
+    INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
+                                received_at, number_name, processed_at, result)
+    SELECT dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body, received_at, number_name,
+           CASE WHEN unmatched OR result IS NOT NULL THEN $16::float8 END,
+           COALESCE(result, CASE WHEN unmatched THEN $17::text END)
+    FROM decided ORDER BY ord
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING id, dedup_key, result IS NOT DISTINCT FROM $17::text AS unmatched
+)
+SELECT i.dedup_key, n.id AS new_id, n.unmatched, w.id AS old_id
+FROM input i
+LEFT JOIN inserted n ON n.dedup_key = i.dedup_key
+LEFT JOIN webhook_events w ON n.id IS NULL AND w.dedup_key = i.dedup_key
+ORDER BY i.ord"""
+_IDS_BY_KEY = "SELECT dedup_key, id FROM webhook_events WHERE dedup_key = ANY($1::text[])"
+
+
+def _event_values(item: NewEvent) -> tuple[Any, ...]:
+    return (
+        item.dedup_key,
+        item.event,
+        item.status,
+        item.from_phone,
+        item.to_phone,
+        item.phone_key,
+        item.event_ts,
+        item.body,
+        item.received_at,
+        item.number_name,
+        item.answered_at,
+        str(item.result) if item.result is not None else None,
+    )
+
+
 async def answer_target_row(
     conn: asyncpg.Connection, phone_key: str, answered_at: float, number_name: str
 ) -> asyncpg.Record | None:
@@ -60,46 +114,39 @@ async def _settle_unmatched(conn: asyncpg.Connection, event_id: int, now: float)
 
 class EventQueries(PostgresConnection):
     async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
-        now = time.time()
-        results: list[RecordedEvent] = []
-        async with self.transaction() as conn:
-            for item in items:
-                event_id = await conn.fetchval(
-                    """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
-                           phone_key, event_ts, body, received_at, number_name)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                       ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
-                    item.dedup_key,
-                    item.event,
-                    item.status,
-                    item.from_phone,
-                    item.to_phone,
-                    item.phone_key,
-                    item.event_ts,
-                    item.body,
-                    item.received_at,
-                    item.number_name,
-                )
-                if event_id is None:
-                    existing = await conn.fetchval("SELECT id FROM webhook_events WHERE dedup_key = $1", item.dedup_key)
-                    results.append(RecordedEvent(int(existing or 0), is_new=False))
-                    continue
-                if item.result is not None:  # stored already settled (an event AskCall can't use)
-                    await conn.execute(
-                        "UPDATE webhook_events SET processed_at = $2, result = $3 WHERE id = $1",
-                        int(event_id),
-                        now,
-                        str(item.result),
-                    )
-                    results.append(RecordedEvent(int(event_id), is_new=True))
-                    continue
-                unmatched = item.answered_at is not None and (
-                    not item.phone_key
-                    or await answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None
-                )
-                if unmatched:
-                    await _settle_unmatched(conn, int(event_id), now)
-                results.append(RecordedEvent(int(event_id), is_new=True, unmatched=unmatched))
+        # The whole batch is one statement: one round trip, committed on its own. A key that comes
+        # twice in the batch is sent once; its later copies are redeliveries of the first.
+        index: dict[str, int] = {}
+        unique: list[NewEvent] = []
+        for item in items:
+            if item.dedup_key not in index:
+                index[item.dedup_key] = len(unique)
+                unique.append(item)
+        columns = zip(*(_event_values(item) for item in unique), strict=True)
+        async with self.connection() as conn:
+            rows = await conn.fetch(
+                _INSERT_BATCH,
+                *(list(column) for column in columns),
+                texts(CORRELATABLE_STATES),
+                REQUEST_LIFETIME,
+                CLOCK_SKEW,
+                time.time(),
+                str(EventResult.UNMATCHED),
+            )
+            late = [row["dedup_key"] for row in rows if row["new_id"] is None and row["old_id"] is None]
+            # A key stored by another transaction after this statement's snapshot: read it again.
+            found = dict(await conn.fetch(_IDS_BY_KEY, late)) if late else {}
+        stored = [
+            RecordedEvent(int(row["new_id"]), is_new=True, unmatched=bool(row["unmatched"]))
+            if row["new_id"] is not None
+            else RecordedEvent(int(row["old_id"] or found.get(row["dedup_key"]) or 0), is_new=False)
+            for row in rows
+        ]
+        results, seen = [], set()
+        for item in items:
+            recorded = stored[index[item.dedup_key]]
+            results.append(recorded if item.dedup_key not in seen else RecordedEvent(recorded.id, is_new=False))
+            seen.add(item.dedup_key)
         return results
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:

@@ -1,4 +1,4 @@
-"""Per-user preferences (answers by DM, cached Slack locale) and handled button clicks."""
+"""Per-user preferences (answers by DM, cached Slack locale), handled button clicks, status checks."""
 
 from __future__ import annotations
 
@@ -47,3 +47,24 @@ class PreferenceQueries(PostgresConnection):
                 time.time(),
             )
         return bool(status == "INSERT 0 1")
+
+    async def claim_status_check(self, request_id: int, now: float, interval: float) -> tuple[bool, str | None]:
+        async with self.transaction() as conn:
+            # The row lock (taken by the upsert, or held by a racing claim) serialises the claims.
+            await conn.execute(
+                """INSERT INTO status_checks (request_id, checked_at) VALUES ($1, $2)
+                   ON CONFLICT (request_id) DO NOTHING""",
+                request_id,
+                float("-inf"),
+            )
+            row = await conn.fetchrow(
+                "SELECT checked_at, result FROM status_checks WHERE request_id = $1 FOR UPDATE", request_id
+            )
+            if row is None or now - float(row["checked_at"]) < interval:
+                return False, row["result"] if row is not None else None
+            await conn.execute("UPDATE status_checks SET checked_at = $2 WHERE request_id = $1", request_id, now)
+            return True, row["result"]
+
+    async def record_status_check(self, request_id: int, result: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("UPDATE status_checks SET result = $2 WHERE request_id = $1", request_id, result)

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain import (
+    BUDGET_WINDOW,
     DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
+    BudgetSpent,
     DeliveryState,
     OpenRequestExists,
     Request,
@@ -42,6 +44,7 @@ class RequestQueries(PostgresConnection):
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
         phone_display: str = "masked",
+        max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
         source_key = source_key or None  # "" means no key; stored as NULL so it never collides
@@ -53,6 +56,10 @@ class RequestQueries(PostgresConnection):
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{number_name}:{phone_key}"
                 )
+            if max_per_user_hour > 0:
+                # The same for one rep's budget: concurrent commands on several replicas count in turn.
+                # (Always taken after the customer's lock, so two transactions never wait on each other.)
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"budget:{user_id}")
             if source_key:
                 existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)
                 if existing is not None:
@@ -63,6 +70,15 @@ class RequestQueries(PostgresConnection):
                 )
                 if row is not None:
                     raise OpenRequestExists(request_from(row))
+            if max_per_user_hour > 0:
+                counted = await conn.fetch(
+                    "SELECT created_at FROM requests WHERE user_id = $1 AND created_at > $2 ORDER BY created_at",
+                    user_id,
+                    now - BUDGET_WINDOW,
+                )
+                if len(counted) >= max_per_user_hour:
+                    refills = float(counted[len(counted) - max_per_user_hour][0]) + BUDGET_WINDOW
+                    raise BudgetSpent(user_id, max_per_user_hour, refills)
             request_id = await conn.fetchval(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
                        reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,

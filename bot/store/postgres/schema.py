@@ -132,4 +132,12 @@ MIGRATIONS: list[str] = [
         probed_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 7: "Check status" — the last Pilot Status probe of each status message (one per interval)
+    """
+    CREATE TABLE status_checks (
+        request_id BIGINT PRIMARY KEY REFERENCES requests (id),
+        checked_at DOUBLE PRECISION NOT NULL,
+        result TEXT
+    );
+    """,
 ]

@@ -160,7 +160,7 @@ class SQLiteConnection(Store):
             await asyncio.sleep(CHECKPOINT_EVERY)
             try:
                 await self.checkpoint(wait_idle)
-            except sqlite3.Error as error:  # busy or I/O: the next round (or the safety net) catches up
+            except (sqlite3.Error, StoreError) as error:  # busy or I/O: the next round (or the safety net) catches up
                 log.warning("WAL checkpoint failed: %s", error)
 
     async def checkpoint(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
@@ -180,13 +180,13 @@ class SQLiteConnection(Store):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+            await self._in_db_thread_unlocked(_begin)
             try:
                 yield self.db
+                await self.db.execute("COMMIT")
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                await self._in_db_thread_unlocked(_rollback)
                 raise
-            await self.db.execute("COMMIT")
 
     async def _in_db_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the database thread in one hop. Each aiosqlite call is a round trip
@@ -194,19 +194,26 @@ class SQLiteConnection(Store):
         deliveries) one round trip per transaction keeps latency low when the loop is busy."""
         connection = self.db
         async with self._lock:
-            return await connection._execute(work, connection._conn)
+            try:
+                return await connection._execute(work, connection._conn)
+            except sqlite3.Error as error:  # a full disk, a lock held too long, a corrupt page
+                raise StoreError(_explain(self.path, error)) from error
+
+    async def _in_db_thread_unlocked(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self.db
+        return await connection._execute(work, connection._conn)
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` inside BEGIN IMMEDIATE … COMMIT, in one hop to the database thread."""
 
         def transact(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             try:
                 result = work(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
             return result
 
         return await self._in_db_thread(transact)
@@ -218,6 +225,22 @@ class SQLiteConnection(Store):
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         args = tuple(params)
         return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchall())
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # left open by a failure nothing could roll back: start clean
+        _rollback(conn)
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction, whatever state the failure left it in. A failed COMMIT (a full disk,
+    a lock timeout) may leave the transaction open: without this, every later BEGIN on this
+    connection would fail and background work would be stuck until a restart. SQLite may also
+    have rolled back by itself already, and then ROLLBACK has nothing to do."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def marks(values: Iterable[Any]) -> str:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
+from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
 
@@ -174,21 +174,4 @@ class DeliveryQueries(SQLiteConnection):
 
 
 def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
-    requests = conn.execute("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome").fetchall()
-    events = conn.execute("SELECT result, COUNT(*) FROM webhook_events GROUP BY result").fetchall()
-    attempts = conn.execute(
-        f"""SELECT kind, SUM(attempts), SUM(attempts) - SUM(CASE WHEN state = '{DONE}' THEN 1 ELSE 0 END)
-            FROM deliveries GROUP BY kind"""
-    ).fetchall()
-    dead = conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE state = '{DEAD}'").fetchone()
-    waiting = conn.execute(
-        f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
-    ).fetchone()
-    return MetricsSnapshot(
-        requests={(r[0], r[1]): int(r[2]) for r in requests},
-        webhook_events={r[0]: int(r[1]) for r in events},
-        delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
-        dead_deliveries=int(dead[0]) if dead else 0,
-        pending_deliveries=int(waiting[0]) if waiting else 0,
-        oldest_pending_at=float(waiting[1]) if waiting and waiting[1] is not None else None,
-    )
+    return metrics_from([conn.execute(sql).fetchall() for sql in METRICS_QUERIES])

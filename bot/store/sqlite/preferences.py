@@ -1,7 +1,8 @@
-"""Per-user preferences (answers by DM, cached Slack locale) and handled button clicks."""
+"""Per-user preferences (answers by DM, cached Slack locale), handled button clicks, status checks."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from bot.store.sqlite.connection import SQLiteConnection
@@ -48,3 +49,24 @@ class PreferenceQueries(SQLiteConnection):
             )
         )
         return rowcount == 1
+
+    async def claim_status_check(self, request_id: int, now: float, interval: float) -> tuple[bool, str | None]:
+        def claim(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+            row = conn.execute(
+                "SELECT checked_at, result FROM status_checks WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            if row is not None and now - float(row[0]) < interval:
+                return False, row[1]
+            conn.execute(
+                """INSERT INTO status_checks (request_id, checked_at) VALUES (?, ?)
+                   ON CONFLICT (request_id) DO UPDATE SET checked_at = excluded.checked_at""",
+                (request_id, now),
+            )
+            return True, row[1] if row is not None else None
+
+        return await self._write(claim)
+
+    async def record_status_check(self, request_id: int, result: str) -> None:
+        await self._write(
+            lambda conn: conn.execute("UPDATE status_checks SET result = ? WHERE request_id = ?", (result, request_id))
+        )

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain import (
+    BUDGET_WINDOW,
     DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
+    BudgetSpent,
     DeliveryState,
     OpenRequestExists,
     Request,
@@ -43,6 +45,7 @@ class RequestQueries(SQLiteConnection):
         number_name: str = DEFAULT_NUMBER,
         refuse_if_open: bool = False,
         phone_display: str = "masked",
+        max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
         source_key = source_key or None  # "" means no key; stored as NULL so it never collides
@@ -59,6 +62,15 @@ class RequestQueries(SQLiteConnection):
                 ).fetchone()
                 if row:
                     raise OpenRequestExists(request_from(row))
+            if max_per_user_hour > 0:
+                # One writer at a time (BEGIN IMMEDIATE): nothing can slip in between count and insert.
+                counted = conn.execute(
+                    "SELECT created_at FROM requests WHERE user_id = ? AND created_at > ? ORDER BY created_at",
+                    (user_id, now - BUDGET_WINDOW),
+                ).fetchall()
+                if len(counted) >= max_per_user_hour:
+                    refills = float(counted[len(counted) - max_per_user_hour][0]) + BUDGET_WINDOW
+                    raise BudgetSpent(user_id, max_per_user_hour, refills)
             cursor = conn.execute(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
                        reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,

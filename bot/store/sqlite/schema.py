@@ -127,6 +127,14 @@ MIGRATIONS: list[str] = [
         probed_at REAL NOT NULL
     );
     """,
+    # 7: "Check status" — the last Pilot Status probe of each status message (one per interval)
+    """
+    CREATE TABLE status_checks (
+        request_id INTEGER PRIMARY KEY REFERENCES requests (id),
+        checked_at REAL NOT NULL,
+        result TEXT
+    );
+    """,
 ]
 
 
