@@ -42,6 +42,7 @@ START_TIMEOUT = 40.0  # a cold start of three processes on a loaded 2-core machi
 SETTLE = 30.0  # bound on waiting for background work (Slack posts, Pilot Status sends, takeovers)
 QUIET = 1.0  # after everything arrived, how long nothing more may arrive
 ACK_LIMIT = 3.0  # Slack's limit for answering a slash command
+REPS = 20  # reps sending the rolling restart's traffic
 PHONE_BASE = 87650000  # customers +55 11 9 8765 0000, +55 11 9 8765 0001, …
 
 
@@ -140,10 +141,11 @@ class Fleet:
         await asyncio.gather(*(r.spawn() for r in self.replicas))
         await asyncio.gather(*(r.wait_ready(self.http) for r in self.replicas))
 
-    def command_request(self, number: int, text: str | None = None) -> tuple[bytes, dict[str, str]]:
+    def command_request(self, number: int, user: str = "U1") -> tuple[bytes, dict[str, str]]:
         """A signed slash command asking customer `number`; the same bytes again are a Slack retry."""
         body = slash_command_body(
-            text or f"{spoken(number)} Podemos ligar?",
+            f"{spoken(number)} Podemos ligar?",
+            user_id=user,
             response_url=self.slack.response_url(f"r{next(self.responses)}"),
         )
         return body.encode(), slack_signed_headers(body, SIGNING_SECRET)
@@ -501,7 +503,8 @@ async def test_rolling_restart_under_steady_traffic_fails_no_command_and_doubles
     in_flight: set[asyncio.Task[None]] = set()
 
     async def command(n: int) -> None:
-        body, headers = fleet.command_request(n)
+        # Many reps, as on a real team: each stays well within the hourly budget of requests per rep.
+        body, headers = fleet.command_request(n, user=f"U{100 + n % REPS}")
         commands[n] = await balancer.post("/slack/events", body, headers)
 
     async def answer(n: int) -> None:
