@@ -120,6 +120,7 @@ class EventResult(StrEnum):
     STALE = "stale"  # older than the answer the request has
     UNMATCHED = "unmatched"  # no request can own it
     IGNORED = "ignored"  # signed, but nothing AskCall can use (an unknown event or status)
+    CALL = "call"  # a call.* event of a browser call, applied to that call when it arrived
 
     @property
     def settles(self) -> bool:

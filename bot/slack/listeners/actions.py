@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -9,9 +10,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.domain import OpenRequestExists
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
+from bot.slack.listeners.calls import call_now
 from bot.slack.listeners.commands import open_elsewhere_text
 from bot.slack.listeners.context import ListenerContext
-from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
+from bot.slack.messages import AGAIN_ACTION, CALL_ACTION, CHECK_ACTION
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
@@ -33,6 +35,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     app.action(CHECK_ACTION)(check)
     app.action(AGAIN_ACTION)(again)
     app.action(DM_TOGGLE_ACTION)(toggle_dm)
+    app.action(CALL_ACTION)(partial(call_now, ctx=ctx))
 
 
 async def ask_again(request_id: int, user_id: str, respond: AsyncRespond, ctx: ListenerContext) -> None:
