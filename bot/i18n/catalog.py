@@ -369,6 +369,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "⚠️ <@{user}> tentou ligar — a ligação não se completou",
         "en": "⚠️ <@{user}> tried to call — the call didn't go through",
     },
+    "call.permission_required": {
+        "pt-BR": "⚠️ <@{user}> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo.",
+        "en": "⚠️ <@{user}> tried to call, but the customer's permission has expired or was withdrawn: ask again.",
+    },
+    "call.unsupported": {
+        "pt-BR": (
+            "⚠️ <@{user}> tentou ligar, mas este número do WhatsApp (web) não faz ligações pelo navegador: "
+            "use um número da API oficial (Meta)."
+        ),
+        "en": (
+            "⚠️ <@{user}> tried to call, but this (web) WhatsApp number can't place browser calls: "
+            "use an official API (Meta) number."
+        ),
+    },
     "call.duration": {"pt-BR": "{minutes} min {seconds} s", "en": "{minutes} min {seconds} s"},
     "call.seconds": {"pt-BR": "{seconds} s", "en": "{seconds} s"},
     "callrefused.title": {"pt-BR": "Link inválido", "en": "Link not valid"},

@@ -46,6 +46,8 @@ CORRELATE_WAIT = 3.0
 # The page's event stream re-reads the call this often (another replica may have taken its webhooks).
 POLL_INTERVAL = 1.0
 END_REASONS = ("completed", "missed", "rejected", "failed")
+# Start failures the thread is told about (the others, e.g. a 429, are the rep's alone: they try again).
+TOLD_FAILURES = ("META_CALL_PERMISSION_REQUIRED", "FEATURE_NOT_SUPPORTED")
 
 
 def digest(secret: str) -> str:
@@ -138,7 +140,12 @@ class CallService(Service):
         except PilotStatusError as error:
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
-            await self._store.advance_call(call.id, ["started"], {"state": "failed", "end_reason": code[:100]})
+            told = []
+            if code in TOLD_FAILURES and request.reply_thread:  # the team should know: no one can call now
+                text = messages.call_line(Translator(request.lang), session.user_id, "failed", code, None)
+                told.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+            await self._store.advance_call(call.id, ["started"], {"state": "failed", "end_reason": code[:100]}, told)
+            self._wake_notifier()
             raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
         deliveries = []
         if request.reply_thread:

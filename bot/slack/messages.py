@@ -144,6 +144,10 @@ def call_line(tr: Translator, user_id: str, state: str, end_reason: str | None, 
         return tr.t("call.completed", user=user_id, duration=duration_text(duration, tr))
     if end_reason in ("missed", "rejected", "completed"):
         return tr.t(f"call.{end_reason}", user=user_id)
+    if end_reason == "META_CALL_PERMISSION_REQUIRED":
+        return tr.t("call.permission_required", user=user_id)
+    if end_reason == "FEATURE_NOT_SUPPORTED":
+        return tr.t("call.unsupported", user=user_id)
     return tr.t("call.failed", user=user_id)
 
 

@@ -80,7 +80,7 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
 
     reused = await redeem(app, link)
     assert reused.status == 403 and "askcall_call" not in reused.cookies
-    assert "Clique de novo" in await reused.text() or "again" in await reused.text()
+    assert "Clique de novo em “📞 Ligar agora”" in await reused.text()
     assert reused.headers["Referrer-Policy"] == "no-referrer"
 
 
@@ -231,7 +231,7 @@ async def test_a_missed_call_says_so_in_the_thread(app: Server) -> None:
 
 
 async def test_an_expired_permission_is_refused_by_pilot_status_and_nothing_rings(app: Server) -> None:
-    request_id, _ = await granted_request(app)
+    request_id, parent = await granted_request(app)
     first = await redeem(app, link_in(await click_call_now(app, request_id)))
     app.pilot.permissions.clear()
     caller = AiortcCaller()
@@ -247,3 +247,6 @@ async def test_an_expired_permission_is_refused_by_pilot_status_and_nothing_ring
     assert app.pilot.calls == {}
     rows = await db_rows(app.askcall.settings, "SELECT state, end_reason FROM calls")
     assert rows == [{"state": "failed", "end_reason": "META_CALL_PERMISSION_REQUIRED"}]
+    await app.wait_idle()
+    told = [m["text"] for m in replies(app.slack, parent) if "<@U1> tentou ligar" in m.get("text", "")]
+    assert told == ["⚠️ <@U1> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo."]

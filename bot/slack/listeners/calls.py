@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_sdk.errors import SlackApiError
 
 from bot.services.calls import LinkProblem
 from bot.slack.listeners.context import ListenerContext
 
 
-async def call_now(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], ctx: ListenerContext) -> None:
+async def call_now(
+    ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
+) -> None:
     await ack()
     user_id = body["user"]["id"]
     tr = await ctx.translator(user_id)
@@ -31,4 +34,7 @@ async def call_now(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], 
     args: dict[str, Any] = {"channel": channel, "user": user_id, "text": text}
     if thread_ts:
         args["thread_ts"] = thread_ts
-    await ctx.client.chat_postEphemeral(**args)
+    try:
+        await ctx.client.chat_postEphemeral(**args)
+    except SlackApiError:  # a conversation AskCall can't post in: the click's own response_url, ephemeral too
+        await respond(text=text, response_type="ephemeral", replace_original=False)
