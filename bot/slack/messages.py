@@ -142,8 +142,10 @@ def call_line(tr: Translator, user_id: str, state: str, end_reason: str | None, 
         return tr.t("call.in_progress", user=user_id)
     if end_reason == "completed" and duration is not None:
         return tr.t("call.completed", user=user_id, duration=duration_text(duration, tr))
-    if end_reason in ("missed", "rejected", "completed"):
-        return tr.t(f"call.{end_reason}", user=user_id)
+    if end_reason in ("missed", "completed"):  # ended with no duration: never answered (hung up while ringing)
+        return tr.t("call.missed", user=user_id)
+    if end_reason == "rejected":
+        return tr.t("call.rejected", user=user_id)
     if end_reason == "META_CALL_PERMISSION_REQUIRED":
         return tr.t("call.permission_required", user=user_id)
     if end_reason == "FEATURE_NOT_SUPPORTED":

@@ -30,7 +30,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.domain import (
@@ -172,6 +172,8 @@ class MetricsSnapshot:
     dead_deliveries: int
     pending_deliveries: int
     oldest_pending_at: float | None
+    # Browser calls by (state, end reason): (how many, how many connected, their total duration in seconds).
+    calls: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

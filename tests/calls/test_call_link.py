@@ -194,6 +194,11 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
     assert len(rows) == 1 and rows[0]["user_id"] == OTHER_REP and rows[0]["pilot_call_id"] == call_id
     assert rows[0]["state"] == "ended" and rows[0]["end_reason"] == "completed" and rows[0]["duration"] >= 1
 
+    metrics = await (await app.http.get(f"{app.url}/metrics")).text()
+    assert 'askcall_calls{end_reason="completed",state="ended"} 1.0' in metrics
+    assert "askcall_calls_connected 1.0" in metrics
+    assert f"askcall_call_duration_seconds_total {float(rows[0]['duration'])}" in metrics
+
     # The call's webhooks were stored once each; a redelivery changes nothing.
     stored = await db_rows(app.askcall.settings, "SELECT event, result FROM webhook_events WHERE event LIKE 'call.%'")
     assert sorted(e["event"] for e in stored if e["event"] != "call.permission_updated") == [
@@ -247,6 +252,8 @@ async def test_an_expired_permission_is_refused_by_pilot_status_and_nothing_ring
     assert app.pilot.calls == {}
     rows = await db_rows(app.askcall.settings, "SELECT state, end_reason FROM calls")
     assert rows == [{"state": "failed", "end_reason": "META_CALL_PERMISSION_REQUIRED"}]
+    metrics = await (await app.http.get(f"{app.url}/metrics")).text()
+    assert 'askcall_calls{end_reason="META_CALL_PERMISSION_REQUIRED",state="failed"} 1.0' in metrics
     await app.wait_idle()
     told = [m["text"] for m in replies(app.slack, parent) if "<@U1> tentou ligar" in m.get("text", "")]
     assert told == ["⚠️ <@U1> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo."]

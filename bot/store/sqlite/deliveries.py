@@ -184,7 +184,12 @@ def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
     waiting = conn.execute(
         f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"
     ).fetchone()
+    calls = conn.execute(
+        """SELECT state, COALESCE(end_reason, ''), COUNT(*), COUNT(connected_at), COALESCE(SUM(duration), 0)
+           FROM calls GROUP BY state, end_reason"""
+    ).fetchall()
     return MetricsSnapshot(
+        calls={(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in calls},
         requests={(r[0], r[1]): int(r[2]) for r in requests},
         webhook_events={r[0]: int(r[1]) for r in events},
         delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
