@@ -158,6 +158,8 @@ class Request:
     number_name: str = DEFAULT_NUMBER
     purged_at: float | None = None
     phone_display: str = "masked"
+    # The thread's line about the request's last browser call (its status message shows it).
+    last_call: str | None = None
 
     def __post_init__(self) -> None:
         # Rows come back from the database as plain strings: give them their domain types once, here.

@@ -215,25 +215,27 @@ class CallService(Service):
             fields: dict[str, Any] = {"state": "ended", "ended_at": now, "end_reason": reason}
             if event.duration is not None:
                 fields["duration"] = event.duration
-            moved = await self._store.advance_call(
-                call.id, LIVE_STATES, fields, await self._outcome_deliveries(call, reason, event.duration)
-            )
+            line, deliveries = await self._outcome(call, reason, event.duration)
+            moved = await self._store.advance_call(call.id, LIVE_STATES, fields, deliveries, last_call=line)
             if moved is not None:
                 self._wake_notifier()
         if moved is not None:
             self._notify()
 
-    async def _outcome_deliveries(self, call: Call, reason: str, duration: int | None) -> list[NewDelivery]:
+    async def _outcome(self, call: Call, reason: str, duration: int | None) -> tuple[str | None, list[NewDelivery]]:
+        """The call's final line (kept on the request for its status message) and the thread's updates."""
         request = await self._store.get_request(call.request_id)
-        if request is None or not request.reply_thread:
-            return []
+        if request is None:
+            return None, []
         line = messages.call_line(Translator(request.lang), call.user_id, "ended", reason, duration)
+        if not request.reply_thread:
+            return line, []
         update = {"channel": request.channel_id, "ts_of": _post_key(call), "text": line}
         deliveries = [NewDelivery(f"{call.delivery_key}:ended", UPDATE, update)]
         if request.parent_ts:
             parent = messages.parent_update(request, last_call=line)
             deliveries.append(NewDelivery(f"{call.delivery_key}:parent", UPDATE, parent))
-        return deliveries
+        return line, deliveries
 
     # ------------------------------------------------------------------ the page's event stream
     def _notify(self) -> None:

@@ -62,11 +62,13 @@ def parent_message(
     """AskCall's status message for the request: in the channel (its thread collects everything
     about the request) or, for a request started from someone's message, the first reply in that
     message's thread. `checked` is the result of the last "Check status" click, if any; `last_call`
-    the line about the request's last call (see `call_line`). "Call now" shows while the grant holds."""
+    the line about the request's last call (see `call_line`; default: the one the request keeps).
+    "Call now" shows while the grant holds."""
     tr = Translator(request.lang)
     phone = request.shown_phone
     status = status_line(request, tr)
     context = [{"type": "mrkdwn", "text": status}]
+    last_call = last_call or request.last_call
     if last_call:
         context.append({"type": "mrkdwn", "text": tr.t("status.last_call", call=last_call)})
     if checked:

@@ -685,10 +685,13 @@ class Store(ABC):
         from_states: Iterable[str],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
     ) -> Call | None:
         """Set `fields` (state, pilot_call_id, connected_at, …) only while the call is in one of
-        `from_states`, and store `deliveries` (for the call's request) in the same transaction.
-        The updated call, or None when the guard did not hold (nothing changed)."""
+        `from_states`, and store `deliveries` (for the call's request) and the request's `last_call`
+        line (when given) in the same transaction. The updated call, or None when the guard did not
+        hold (nothing changed)."""
 
     @abstractmethod
     async def posted_ts(self, dedup_key: str) -> str | None:

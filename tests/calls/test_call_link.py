@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus, call_event
 from bot.fakes.slack import FakeSlack
 from bot.web import CALL_PAGE_CSP
-from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
+from tests.calls.askcall import call_click, calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.helpers import AiortcCaller, wait_until
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import E164, db_execute, db_rows, post_webhook, replies, updates_of
@@ -141,6 +141,11 @@ async def test_without_a_public_url_the_button_says_what_to_set(
         assert await db_rows(server.askcall.settings, "SELECT * FROM call_links") == []
 
 
+def check_click(request_id: int, parent: dict[str, Any]) -> str:
+    """The "Check status" click on the status message."""
+    return call_click(request_id, message=parent).replace("askcall_call", "askcall_check")
+
+
 def same_origin_get(headers: dict[str, str]) -> dict[str, str]:
     """What a browser sends with the page's EventSource: the cookie, no Origin, Sec-Fetch-Site."""
     return {"Cookie": headers["Cookie"], "Sec-Fetch-Site": "same-origin"}
@@ -190,6 +195,15 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
     assert any(
         "Última ligação" in json.dumps(u.get("blocks"), ensure_ascii=False) for u in updates_of(app.slack, parent)
     )
+    # Kept on the request: a later rebuild of the status message ("Check status") still shows the last call.
+    kept = await app.askcall.store.get_request(request_id)
+    assert kept is not None and kept.last_call == call_messages[0]["text"]
+    before = len(updates_of(app.slack, parent))
+    assert (await app.post_slack(check_click(request_id, parent))).status == 200
+    await app.slack.wait_for(lambda: len(updates_of(app.slack, parent)) > before)
+    await app.wait_idle()
+    checked = json.dumps(updates_of(app.slack, parent)[-1].get("blocks"), ensure_ascii=False)
+    assert "Verificado em" in checked and "Última ligação" in checked
     rows = await db_rows(app.askcall.settings, "SELECT * FROM calls")
     assert len(rows) == 1 and rows[0]["user_id"] == OTHER_REP and rows[0]["pilot_call_id"] == call_id
     assert rows[0]["state"] == "ended" and rows[0]["end_reason"] == "completed" and rows[0]["duration"] >= 1

@@ -100,6 +100,8 @@ class CallQueries(PostgresConnection):
         from_states: Iterable[str],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
     ) -> Call | None:
         changes, states = call_fields(fields), list(from_states)
         now = time.time()
@@ -117,6 +119,8 @@ class CallQueries(PostgresConnection):
                 return None
             call = _call(row)
             await insert_deliveries(conn, call.request_id, deliveries, now)
+            if last_call is not None:
+                await conn.execute("UPDATE requests SET last_call = $1 WHERE id = $2", last_call, call.request_id)
         return call
 
     async def posted_ts(self, dedup_key: str) -> str | None:

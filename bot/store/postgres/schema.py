@@ -166,5 +166,6 @@ MIGRATIONS: list[str] = [
         updated_at DOUBLE PRECISION NOT NULL
     );
     CREATE INDEX calls_by_request ON calls (request_id, id);
+    ALTER TABLE requests ADD COLUMN last_call TEXT;
     """,
 ]

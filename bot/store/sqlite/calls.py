@@ -91,6 +91,8 @@ class CallQueries(SQLiteConnection):
         from_states: Iterable[str],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
     ) -> Call | None:
         changes, states, pending = call_fields(fields), list(from_states), list(deliveries)
 
@@ -106,6 +108,8 @@ class CallQueries(SQLiteConnection):
                 return None
             call = _call(row)
             insert_deliveries(conn, call.request_id, pending, now)
+            if last_call is not None:
+                conn.execute("UPDATE requests SET last_call = ? WHERE id = ?", (last_call, call.request_id))
             return call
 
         return await self._write(advance)

@@ -161,6 +161,7 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     CREATE INDEX calls_by_request ON calls (request_id, id);
+    ALTER TABLE requests ADD COLUMN last_call TEXT;
     """,
 ]
 
