@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -26,15 +27,18 @@ from bot.notifier import Notifier, ParentHooks
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import (
+    CALL_EVENTS,
     SIGNATURE_HEADER,
     PayloadError,
     UnusableEvent,
     parse_body,
+    parse_call_event,
     parse_permission_updated,
     verify_signature,
 )
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
+from bot.services.calls import CallService
 from bot.services.deps import ServiceDeps
 from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
@@ -48,6 +52,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.listeners.context import ListenerContext
 from bot.store import Store, StoreError, create_store
 from bot.tasks import Tasks
+from bot.web.routes import CallPages
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ class AskCall:
     notifier: Notifier
     requests: RequestService
     answers: AnswerService
+    calls: CallService
     reminders: ReminderService
     workspace: Workspace
     bolt: AsyncApp
@@ -110,6 +116,7 @@ class AskCall:
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
         answers = AnswerService(deps, tasks)
+        calls = CallService(deps, public_url=settings.public_url, phone_display=settings.phone_display)
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -123,7 +130,7 @@ class AskCall:
         home = HomeService(store, workspace, clock)
         access = AccessPolicy(settings, slack_client)
         register_listeners(
-            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client)
+            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client, calls)
         )
         askcall = cls(
             settings,
@@ -135,6 +142,7 @@ class AskCall:
             notifier,
             requests,
             answers,
+            calls,
             reminders,
             workspace,
             bolt,
@@ -294,6 +302,9 @@ def create_web_app(
         app.router.add_post(number.webhook_path, partial(pilot_status_webhook, number))
     if settings.number_for_channel(None) is not None:
         app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
+    CallPages(lambda: app[ASKCALL].calls, public_url=settings.public_url, language=settings.language).register(
+        app.router
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness)
     if settings.metrics_port is None:
@@ -372,6 +383,8 @@ async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes)
     except PayloadError as error:
         log.warning("refused a Pilot Status webhook: %s", error)
         return web.json_response({"error": str(error)}, status=400)
+    if isinstance(data.get("event"), str) and data["event"] in CALL_EVENTS:
+        return await _handle_call_event(askcall, number, data, body)
     try:
         event = parse_permission_updated(data)
     except UnusableEvent as unusable:
@@ -386,6 +399,19 @@ async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes)
     if recorded.is_new and not recorded.unmatched:
         askcall.tasks.spawn(askcall.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
     return web.json_response({"ok": True, "duplicate": not recorded.is_new})
+
+
+async def _handle_call_event(
+    askcall: AskCall, number: WhatsAppNumber, data: dict[str, Any], body: bytes
+) -> web.Response:
+    """A browser call's call.* event: applied to its call (by callId), stored once, pushed to its page."""
+    try:
+        event = parse_call_event(data)
+    except UnusableEvent as unusable:
+        recorded = await askcall.answers.ignore(data, body, number.name, str(unusable))
+        return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
+    is_new = await askcall.calls.on_event(event, body, number.name)
+    return web.json_response({"ok": True, "duplicate": not is_new})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -120,6 +120,7 @@ class EventResult(StrEnum):
     STALE = "stale"  # older than the answer the request has
     UNMATCHED = "unmatched"  # no request can own it
     IGNORED = "ignored"  # signed, but nothing AskCall can use (an unknown event or status)
+    CALL = "call"  # a call.* event of a browser call, applied to that call when it arrived
 
     @property
     def settles(self) -> bool:
@@ -157,6 +158,8 @@ class Request:
     number_name: str = DEFAULT_NUMBER
     purged_at: float | None = None
     phone_display: str = "masked"
+    # The thread's line about the request's last browser call (its status message shows it).
+    last_call: str | None = None
 
     def __post_init__(self) -> None:
         # Rows come back from the database as plain strings: give them their domain types once, here.

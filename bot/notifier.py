@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.config import RetryPolicy
 from bot.domain import DeliveryState
@@ -127,7 +127,7 @@ class Notifier:
                         "Slack %s for request %d had already landed; not sent again", delivery.kind, delivery.request_id
                     )
                     return await self._succeeded(delivery, ts)
-            ts = await self._gateway.execute(delivery)
+            ts = await self._gateway.execute(await self._addressed(delivery))
         except _Unverifiable as unknown:
             await self._unverifiable(delivery, unknown.error)
             return None, False
@@ -136,6 +136,18 @@ class Notifier:
             return None, False
         await self._tasks.yield_to_inbound()
         return await self._succeeded(delivery, ts)
+
+    async def _addressed(self, delivery: Delivery) -> Delivery:
+        """An update of a message AskCall posted earlier names that post's delivery key (`ts_of`):
+        its ts is known only once it was posted (deliveries of a request go in order)."""
+        key = delivery.payload.get("ts_of") if delivery.kind == UPDATE else None
+        if not key:
+            return delivery
+        ts = await self._store.posted_ts(str(key))
+        if ts is None:
+            raise DeliveryError("message_not_posted", transient=True)
+        payload = {name: value for name, value in delivery.payload.items() if name != "ts_of"}
+        return replace(delivery, payload={**payload, "ts": ts})
 
     async def _already_posted(self, delivery: Delivery) -> str | None:
         """Slack's ts for the delivery if it landed. A transient failure to check keeps it unconfirmed."""

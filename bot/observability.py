@@ -1,6 +1,6 @@
 """Readiness, Prometheus metrics, request ids and JSON logs.
 
-Counts (requests by outcome, webhook events by result, Slack delivery attempts, pending work) are
+Counts (requests by outcome, webhook events by result, browser calls, Slack delivery attempts, pending work) are
 read from the store: they are facts about persisted rows, so they are right after a restart too.
 They are read at most once every `max_age` seconds, on a read-only connection in a worker thread,
 never on the request path's connection. Only handler latency is measured in process.
@@ -75,6 +75,18 @@ class Metrics:
         self.deliveries_dead = Gauge(
             "askcall_slack_deliveries_dead", "Deliveries given up after their retries", registry=self.registry
         )
+        self.calls = Gauge(
+            "askcall_calls",
+            "Browser calls, by state (started, ringing, connected, ended, failed) and end reason",
+            ["state", "end_reason"],
+            registry=self.registry,
+        )
+        self.calls_connected = Gauge(
+            "askcall_calls_connected", "Browser calls the customer answered", registry=self.registry
+        )
+        self.call_seconds = Gauge(
+            "askcall_call_duration_seconds_total", "Total duration of answered browser calls", registry=self.registry
+        )
         self.pending = Gauge("askcall_pending_deliveries", "Slack deliveries not done yet", registry=self.registry)
         self.oldest_pending = Gauge(
             "askcall_oldest_pending_delivery_age_seconds", "Age of the oldest pending delivery", registry=self.registry
@@ -113,6 +125,11 @@ class Metrics:
         for kind, (attempts, failures) in snapshot.delivery_attempts.items():
             self.delivery_attempts.labels(kind=kind).set(attempts)
             self.delivery_failures.labels(kind=kind).set(failures)
+        self.calls.clear()
+        for (state, reason), (count, _connected, _seconds) in snapshot.calls.items():
+            self.calls.labels(state=state, end_reason=reason or "none").set(count)
+        self.calls_connected.set(sum(connected for _count, connected, _seconds in snapshot.calls.values()))
+        self.call_seconds.set(sum(seconds for _count, _connected, seconds in snapshot.calls.values()))
         self.deliveries_dead.set(snapshot.dead_deliveries)
         self.pending.set(snapshot.pending_deliveries)
         self.oldest_pending.set(max(now - snapshot.oldest_pending_at, 0.0) if snapshot.oldest_pending_at else 0.0)

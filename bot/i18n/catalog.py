@@ -334,6 +334,68 @@ CATALOG: dict[str, dict[str, str]] = {
     # --- buttons --------------------------------------------------------------------------------
     "button.check": {"pt-BR": "Verificar status", "en": "Check status"},
     "button.again": {"pt-BR": "Pedir novamente", "en": "Ask again"},
+    "button.call": {"pt-BR": "📞 Ligar agora", "en": "📞 Call now"},
+    "status.last_call": {"pt-BR": "Última ligação: {call}", "en": "Last call: {call}"},
+    # --- calls from the browser ----------------------------------------------------------------
+    "call.link": {
+        "pt-BR": (
+            "📞 Seu link para ligar para {phone}: <{url}|abrir a página de ligação>\n"
+            "Só você pode usá-lo: vale uma vez, por 10 minutos. Não compartilhe."
+        ),
+        "en": (
+            "📞 Your link to call {phone}: <{url}|open the call page>\n"
+            "Only you can use it: once, within 10 minutes. Don't share it."
+        ),
+    },
+    "call.no_public_url": {
+        "pt-BR": (
+            "📞 Ligar pelo navegador ainda não está configurado: peça ao administrador do AskCall para definir "
+            "`ASKCALL_PUBLIC_URL` (o endereço https público do AskCall, o mesmo dos webhooks)."
+        ),
+        "en": (
+            "📞 Calling from the browser isn't set up yet: ask your AskCall admin to set `ASKCALL_PUBLIC_URL` "
+            "(AskCall's public https address, the same as for the webhooks)."
+        ),
+    },
+    "call.not_callable": {
+        "pt-BR": "A permissão deste cliente não vale mais: peça de novo antes de ligar.",
+        "en": "This customer's permission no longer holds: ask again before calling.",
+    },
+    "call.in_progress": {"pt-BR": "📞 <@{user}> ligou — em andamento", "en": "📞 <@{user}> called — in progress"},
+    "call.completed": {"pt-BR": "📞 <@{user}> ligou — {duration}", "en": "📞 <@{user}> called — {duration}"},
+    "call.missed": {"pt-BR": "📵 <@{user}> ligou — não atendeu", "en": "📵 <@{user}> called — no answer"},
+    "call.rejected": {"pt-BR": "📵 <@{user}> ligou — recusou", "en": "📵 <@{user}> called — declined"},
+    "call.failed": {
+        "pt-BR": "⚠️ <@{user}> tentou ligar — a ligação não se completou",
+        "en": "⚠️ <@{user}> tried to call — the call didn't go through",
+    },
+    "call.permission_required": {
+        "pt-BR": "⚠️ <@{user}> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo.",
+        "en": "⚠️ <@{user}> tried to call, but the customer's permission has expired or was withdrawn: ask again.",
+    },
+    "call.unsupported": {
+        "pt-BR": (
+            "⚠️ <@{user}> tentou ligar, mas este número do WhatsApp (web) não faz ligações pelo navegador: "
+            "use um número da API oficial (Meta)."
+        ),
+        "en": (
+            "⚠️ <@{user}> tried to call, but this (web) WhatsApp number can't place browser calls: "
+            "use an official API (Meta) number."
+        ),
+    },
+    "call.duration": {"pt-BR": "{minutes} min {seconds} s", "en": "{minutes} min {seconds} s"},
+    "call.seconds": {"pt-BR": "{seconds} s", "en": "{seconds} s"},
+    "callrefused.title": {"pt-BR": "Link inválido", "en": "Link not valid"},
+    "callrefused.text": {
+        "pt-BR": (
+            "Este link de ligação já foi usado, expirou ou não é seu. "
+            "Clique de novo em “📞 Ligar agora” no Slack para receber um link novo."
+        ),
+        "en": (
+            "This call link was already used, has expired or isn't yours. "
+            "Click “📞 Call now” in Slack again to get a new link."
+        ),
+    },
     "again.not_yours": {
         "pt-BR": "Só <@{user}>, que fez este pedido, pode pedir novamente. Se você também precisa ligar, use `/askcall`.",
         "en": "Only <@{user}>, who made this request, can ask again. If you need to call too, use `/askcall`.",

@@ -1,4 +1,4 @@
-"""Async Pilot Status client for the calls-permission endpoints (httpx on the aiohttp transport)."""
+"""Async Pilot Status client for the calls-permission and calls endpoints (httpx on the aiohttp transport)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -83,6 +84,29 @@ class CallPermission:
         )
 
 
+@dataclass(frozen=True)
+class CallDetails:
+    """`GET /v1/calls/{id}`: the call's status (INITIATED, RINGING, ACCEPTED, …) and, asked for, its answer SDP."""
+
+    id: str
+    status: str
+    sdp_answer: str | None = None
+    duration: int | None = None
+
+    @classmethod
+    def from_json(cls, body: Any) -> CallDetails:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise UnexpectedResponseError("call object missing", code="UNEXPECTED_RESPONSE")
+        answer = body.get("sdpAnswer")
+        duration = body.get("durationSeconds")
+        return cls(
+            id=body["id"],
+            status=str(body.get("status") or "").upper(),
+            sdp_answer=answer if isinstance(answer, str) and answer else None,
+            duration=int(duration) if isinstance(duration, int | float) else None,
+        )
+
+
 class PilotStatusClient:
     """Calls Pilot Status with a number-scoped key.
 
@@ -137,7 +161,28 @@ class PilotStatusClient:
         data = await self._call("GET", "/v1/calls/permissions", params={"to": to}, idempotent=True)
         return CallPermission.from_json(data)
 
-    async def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+    async def start_call(self, to: str, sdp: str) -> str:
+        """Start a business-initiated call with the browser's offer; returns Pilot Status's call id.
+
+        Never resent once it may have reached Pilot Status: a second POST would ring the customer twice.
+        Only a request that certainly never left (connection refused) is tried again.
+        """
+        data = await self._call("POST", "/v1/calls", json={"to": to, "sdp": sdp}, idempotent=False, resend=False)
+        call_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(call_id, str) or not call_id:
+            raise UnexpectedResponseError("Pilot Status started a call without an id", code="UNEXPECTED_RESPONSE")
+        return call_id
+
+    async def get_call(self, call_id: str, *, include_sdp: bool = False) -> CallDetails:
+        params = {"includeSdp": "1"} if include_sdp else None
+        data = await self._call("GET", f"/v1/calls/{quote(call_id, safe='')}", params=params, idempotent=True)
+        return CallDetails.from_json(data)
+
+    async def terminate_call(self, call_id: str) -> None:
+        """Hang up. Terminating twice is harmless (the call simply stays ended), so it may be retried."""
+        await self._call("POST", f"/v1/calls/{quote(call_id, safe='')}/terminate", idempotent=True)
+
+    async def _call(self, method: str, path: str, *, idempotent: bool, resend: bool = True, **kwargs: Any) -> Any:
         attempt = 0
         while True:
             attempt += 1
@@ -145,7 +190,7 @@ class PilotStatusClient:
                 return await self._once(method, path, idempotent=idempotent, **kwargs)
             except PilotStatusError as error:
                 error.attempts = attempt
-                delay = self._retry_delay(error, attempt)
+                delay = self._retry_delay(error, attempt) if resend or isinstance(error, NetworkError) else None
                 if delay is None:
                     raise
                 log.warning(

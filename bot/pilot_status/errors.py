@@ -56,6 +56,10 @@ class FeatureNotSupportedError(PilotStatusError):
     """400 FEATURE_NOT_SUPPORTED: the number's provider cannot use calling."""
 
 
+class CallPermissionRequiredError(PilotStatusError):
+    """META_CALL_PERMISSION_REQUIRED (Meta 138006): the customer's permission to be called is gone."""
+
+
 class BadRequestError(PilotStatusError):
     """Any other 4xx: Pilot Status refused the request as it was."""
 
@@ -105,6 +109,8 @@ def error_from_response(status: int, body: object, retry_after: float | None) ->
     kwargs = {"status": status, "code": code, "retry_after": retry_after}
     if code == "META_CALL_PERMISSION_REQUEST_LIMIT":
         return RequestLimitError(message, **kwargs)
+    if code == "META_CALL_PERMISSION_REQUIRED":
+        return CallPermissionRequiredError(message, **kwargs)
     if code in OUTSIDE_WINDOW_CODES or (code and "24H_WINDOW" in code):
         return OutsideWindowError(message, **kwargs)
     if status == 401:

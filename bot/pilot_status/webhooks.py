@@ -1,4 +1,4 @@
-"""Pilot Status webhooks: signature check and the `call.permission_updated` payload.
+"""Pilot Status webhooks: signature check, the `call.permission_updated` payload and the calls' `call.*` events.
 
 Two kinds of bad input, answered differently: a body that is not a JSON object (`PayloadError`, a
 400: the sender has a bug) and a well-formed, signed event AskCall cannot use (`UnusableEvent`: a
@@ -20,6 +20,7 @@ from bot.phones import customer_key
 SIGNATURE_HEADER = "x-pilot-status-signature"
 PERMISSION_UPDATED = "call.permission_updated"
 PERMISSION_STATUSES = frozenset({"NO_PERMISSION", "TEMPORARY", "PERMANENT"})
+CALL_EVENTS = frozenset({"call.ringing", "call.connected", "call.ended", "call.missed"})
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
@@ -103,6 +104,44 @@ def parse_permission_updated(data: dict[str, Any]) -> PermissionUpdated:
         to_phone=to_phone if isinstance(to_phone, str) else None,
         timestamp=timestamp,
         answered_at=answered_at,
+    )
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """A flat `call.ringing` / `call.connected` / `call.ended` / `call.missed` event of one call."""
+
+    event: str
+    call_id: str
+    status: str
+    timestamp: str | None
+    duration: int | None
+    from_phone: str | None
+    to_phone: str | None
+
+    @property
+    def dedup_key(self) -> str:
+        """No event id: one call has each event once, so its name, the call and the status identify it."""
+        return f"{self.event}:{self.call_id}:{self.status}"
+
+
+def parse_call_event(data: dict[str, Any]) -> CallEvent:
+    event = data.get("event")
+    if event not in CALL_EVENTS:
+        raise UnusableEvent(f"event {_shown(event)} is not a call event")
+    call_id = data.get("callId")
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 200:
+        raise UnusableEvent("callId is missing")
+    status, timestamp, duration = data.get("status"), data.get("timestamp"), data.get("duration")
+    from_phone, to_phone = data.get("from"), data.get("to")
+    return CallEvent(
+        event=str(event),
+        call_id=call_id,
+        status=status.upper()[:50] if isinstance(status, str) else "",
+        timestamp=timestamp[:100] if isinstance(timestamp, str) else None,
+        duration=int(duration) if isinstance(duration, int | float) and 0 <= duration < 10**7 else None,
+        from_phone=from_phone[:100] if isinstance(from_phone, str) else None,
+        to_phone=to_phone[:100] if isinstance(to_phone, str) else None,
     )
 
 

@@ -63,7 +63,7 @@ def outcome_effects(
     )
     if request.parent_ts:
         effects.deliveries += [
-            NewDelivery(f"{key}:reply", REPLY, messages.thread_reply(answered, text)),
+            NewDelivery(f"{key}:reply", REPLY, messages.grant_reply(answered, text, now)),
             NewDelivery(f"{key}:update", UPDATE, messages.parent_update(answered)),
         ]
         if dm:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,19 +53,30 @@ def status_line(request: Request, tr: Translator) -> str:
 
 CHECK_ACTION = "askcall_check"
 AGAIN_ACTION = "askcall_again"
+CALL_ACTION = "askcall_call"
 
 
-def parent_message(request: Request, checked: str | None = None) -> dict[str, Any]:
+def parent_message(
+    request: Request, checked: str | None = None, *, last_call: str | None = None, now: float | None = None
+) -> dict[str, Any]:
     """AskCall's status message for the request: in the channel (its thread collects everything
     about the request) or, for a request started from someone's message, the first reply in that
-    message's thread. `checked` is the result of the last "Check status" click, if any."""
+    message's thread. `checked` is the result of the last "Check status" click, if any; `last_call`
+    the line about the request's last call (see `call_line`; default: the one the request keeps).
+    "Call now" shows while the grant holds."""
     tr = Translator(request.lang)
     phone = request.shown_phone
     status = status_line(request, tr)
     context = [{"type": "mrkdwn", "text": status}]
+    last_call = last_call or request.last_call
+    if last_call:
+        context.append({"type": "mrkdwn", "text": tr.t("status.last_call", call=last_call)})
     if checked:
         context.append({"type": "mrkdwn", "text": checked})
-    buttons: list[dict[str, Any]] = [_button(tr.t("button.check"), CHECK_ACTION, request.id)]
+    buttons: list[dict[str, Any]] = []
+    if request.grant_is_usable(time.time() if now is None else now):
+        buttons.append(_button(tr.t("button.call"), CALL_ACTION, request.id))
+    buttons.append(_button(tr.t("button.check"), CHECK_ACTION, request.id))
     if request.can_ask_again:
         buttons.append(_button(tr.t("button.again"), AGAIN_ACTION, request.id))
     blocks: list[dict[str, Any]] = [
@@ -105,8 +117,46 @@ def thread_reply(request: Request, text: str) -> dict[str, Any]:
     return {"channel": request.channel_id, "thread_ts": request.reply_thread, "text": text}
 
 
-def parent_update(request: Request, checked: str | None = None) -> dict[str, Any]:
-    message = parent_message(request, checked)
+def grant_reply(request: Request, text: str, now: float | None = None) -> dict[str, Any]:
+    """The thread reply with the customer's answer; a grant that holds gets the "Call now" button."""
+    message = thread_reply(request, text)
+    if request.grant_is_usable(time.time() if now is None else now):
+        tr = Translator(request.lang)
+        message["blocks"] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text)}},
+            {
+                "type": "actions",
+                "block_id": f"askcall_grant_{request.id}",
+                "elements": [_button(tr.t("button.call"), CALL_ACTION, request.id)],
+            },
+        ]
+    return message
+
+
+def duration_text(seconds: int, tr: Translator) -> str:
+    minutes, rest = divmod(max(int(seconds), 0), 60)
+    return tr.t("call.duration", minutes=minutes, seconds=rest) if minutes else tr.t("call.seconds", seconds=rest)
+
+
+def call_line(tr: Translator, user_id: str, state: str, end_reason: str | None, duration: int | None) -> str:
+    """One browser call as the thread tells it: in progress, its duration, or how it ended."""
+    if state in ("started", "ringing", "connected"):
+        return tr.t("call.in_progress", user=user_id)
+    if end_reason == "completed" and duration is not None:
+        return tr.t("call.completed", user=user_id, duration=duration_text(duration, tr))
+    if end_reason in ("missed", "completed"):  # ended with no duration: never answered (hung up while ringing)
+        return tr.t("call.missed", user=user_id)
+    if end_reason == "rejected":
+        return tr.t("call.rejected", user=user_id)
+    if end_reason == "META_CALL_PERMISSION_REQUIRED":
+        return tr.t("call.permission_required", user=user_id)
+    if end_reason == "FEATURE_NOT_SUPPORTED":
+        return tr.t("call.unsupported", user=user_id)
+    return tr.t("call.failed", user=user_id)
+
+
+def parent_update(request: Request, checked: str | None = None, *, last_call: str | None = None) -> dict[str, Any]:
+    message = parent_message(request, checked, last_call=last_call)
     message.pop("thread_ts", None)  # chat.update addresses the message by its own ts
     return {**message, "ts": request.parent_ts}
 

@@ -11,6 +11,8 @@ from bot.store.base import (
     DATA_TABLES,
     DEFAULT_LEASE_SECONDS,
     AnswerTarget,
+    Call,
+    CallSession,
     Delivery,
     MetricsSnapshot,
     NewDelivery,
@@ -59,6 +61,8 @@ async def open_store(url: str, *, pool_size: int = 10, owner: str | None = None)
 __all__ = [
     "DATA_TABLES",
     "AnswerTarget",
+    "Call",
+    "CallSession",
     "Delivery",
     "MetricsSnapshot",
     "NewDelivery",

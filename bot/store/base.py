@@ -30,7 +30,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.domain import (
@@ -172,6 +172,8 @@ class MetricsSnapshot:
     dead_deliveries: int
     pending_deliveries: int
     oldest_pending_at: float | None
+    # Browser calls by (state, end reason): (how many, how many connected, their total duration in seconds).
+    calls: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
 
 
 _OPEN = f"('{DeliveryState.PENDING}', '{DeliveryState.INFLIGHT}')"
@@ -183,13 +185,16 @@ METRICS_QUERIES = (
         FROM deliveries GROUP BY kind""",
     f"SELECT COUNT(*), 0 FROM deliveries WHERE state = '{DeliveryState.DEAD}'",
     f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN {_OPEN}",
+    """SELECT state, COALESCE(end_reason, ''), COUNT(*), COUNT(connected_at), COALESCE(SUM(duration), 0)
+       FROM calls GROUP BY state, end_reason""",
 )
 
 
 def metrics_from(results: list[list[Any]]) -> MetricsSnapshot:
     """The snapshot from the rows of METRICS_QUERIES, whatever the driver's row type (indexable)."""
-    requests, events, attempts, (dead,), (waiting,) = results
+    requests, events, attempts, (dead,), (waiting,), calls = results
     return MetricsSnapshot(
+        calls={(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4])) for r in calls},
         requests={(r[0], r[1]): int(r[2]) for r in requests},
         webhook_events={r[0]: int(r[1]) for r in events},
         delivery_attempts={r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in attempts},
@@ -221,6 +226,48 @@ class PurgeCounts:
 
 
 DEFAULT_LEASE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class CallSession:
+    """A call page's session: what one redeemed link lets its browser do (call about one request)."""
+
+    request_id: int
+    user_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """One browser call to a request's customer, made by `user_id` (the rep who called).
+
+    `state`: started (offer on its way) → ringing → connected → ended, or failed (never started);
+    `end_reason` for ended/failed: completed, missed, rejected, failed, or Pilot Status's error code.
+    `delivery_key`: the thread message that tells the call's story (posted once, then updated)."""
+
+    id: int
+    request_id: int
+    user_id: str
+    pilot_call_id: str | None
+    state: str
+    started_at: float
+    connected_at: float | None
+    ended_at: float | None
+    duration: int | None
+    end_reason: str | None
+    delivery_key: str
+    updated_at: float
+
+
+# What `advance_call` may set (column names go into SQL text: only these are accepted).
+CALL_UPDATABLE = frozenset({"pilot_call_id", "state", "connected_at", "ended_at", "duration", "end_reason"})
+
+
+def call_fields(fields_: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(fields_) - CALL_UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable on a call: {sorted(unknown)}")
+    return dict(fields_)
 
 
 def new_owner() -> str:
@@ -639,6 +686,59 @@ class Store(ABC):
     async def record_status_check(self, request_id: int, result: str) -> None:
         """Keep what the probe claimed by `claim_status_check` found, for the clicks that follow."""
 
+    # --- calls from the browser -------------------------------------------------------------------
+    # A "Call now" click stores a link (only its token's hash), redeemed once into a page session
+    # (only its cookie's hash); each call made from the page is a row updated by its webhooks.
+    @abstractmethod
+    async def create_call_link(
+        self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
+    ) -> None: ...
+
+    @abstractmethod
+    async def redeem_call_link(
+        self, token_hash: str, session_hash: str, now: float, session_expires_at: float
+    ) -> CallSession | None:
+        """Use a link once: when it exists, is unused and not expired, mark it used and open a
+        session bound to its user and request, in one transaction. None otherwise (also for the
+        loser of two racing redemptions)."""
+
+    @abstractmethod
+    async def call_session(self, session_hash: str, now: float) -> CallSession | None:
+        """The session with this hash, unless unknown or expired."""
+
+    @abstractmethod
+    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
+        """A call about to be started (state `started`), stored before Pilot Status is asked."""
+
+    @abstractmethod
+    async def get_call(self, call_id: int) -> Call | None: ...
+
+    @abstractmethod
+    async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None: ...
+
+    @abstractmethod
+    async def last_call(self, request_id: int) -> Call | None:
+        """The request's most recent call, if any."""
+
+    @abstractmethod
+    async def advance_call(
+        self,
+        call_id: int,
+        from_states: Iterable[str],
+        fields: Mapping[str, Any],
+        deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
+    ) -> Call | None:
+        """Set `fields` (state, pilot_call_id, connected_at, …) only while the call is in one of
+        `from_states`, and store `deliveries` (for the call's request) and the request's `last_call`
+        line (when given) in the same transaction. The updated call, or None when the guard did not
+        hold (nothing changed)."""
+
+    @abstractmethod
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        """The Slack ts of a delivered message, by its delivery key (None: not delivered)."""
+
     # --- records: export and retention ------------------------------------------------------------
     # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
     # Retention erases what identifies the customer and keeps every row, so counts stay right.
@@ -716,6 +816,9 @@ DATA_TABLES: tuple[tuple[str, str], ...] = (
     ("reminders", "id"),
     ("user_prefs", "user_id"),
     ("handled_actions", "action_key"),
+    ("call_links", "id"),
+    ("call_sessions", "id"),
+    ("calls", "id"),
 )
 
 

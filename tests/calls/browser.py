@@ -12,13 +12,15 @@ import math
 import os
 import socket
 import struct
+import time
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = Path(os.environ.get("ASKCALL_CHROMIUM", "/usr/bin/chromium"))
 # Playwright adds --headless and --no-sandbox itself (headless=True, chromium_sandbox=False).
@@ -35,6 +37,27 @@ CHROMIUM_FLAGS = [
     "--allow-loopback-in-peer-connection",
 ]
 MIC_TONE_HZ = 660
+INBOUND_AUDIO = """async () => {
+  const stats = await window.askcallCall.pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      const codec = report.codecId ? stats.get(report.codecId) : null;
+      return {packets: report.packetsReceived || 0, samples: report.totalSamplesReceived || 0,
+              codec: codec ? codec.mimeType : null};
+    }
+  }
+  return {packets: 0, samples: 0, codec: null};
+}"""
+# Installed before the page's own script: every state [data-testid=call-state] goes through, in order, however short.
+STATE_RECORDER = """window.__states = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const node = document.querySelector('[data-testid="call-state"]');
+  const record = () => {
+    if (window.__states[window.__states.length - 1] !== node.textContent) window.__states.push(node.textContent);
+  };
+  record();
+  new MutationObserver(record).observe(node, {childList: true, characterData: true, subtree: true});
+});"""
 
 
 def require_chromium(path: Path = CHROMIUM, *, ci: bool | None = None) -> None:
@@ -85,3 +108,18 @@ async def chromium(workdir: Path) -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def states(page: Page) -> list[str]:
+    recorded: list[str] = await page.evaluate("window.__states")
+    return recorded
+
+
+async def inbound_audio(page: Page, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    """The page's inbound-rtp audio counters, once samples have been received (or the last reading)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats: dict[str, Any] = await page.evaluate(INBOUND_AUDIO)
+        if stats["samples"] > 0 or time.monotonic() > deadline:
+            return stats
+        await page.wait_for_timeout(100)

@@ -6,65 +6,27 @@ Runs when Chromium is present; under CI a missing Chromium, or a network other t
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
 from bot.web import CALL_PAGE_CSP, page_strings
-from tests.calls.browser import chromium, loopback_only_network, require_chromium
+from tests.calls.browser import (
+    STATE_RECORDER,
+    inbound_audio,
+    states,
+)
 from tests.calls.conftest import CUSTOMER
 from tests.calls.helpers import wait_until
 from tests.calls.relay import CallRelay
 from tests.conftest import WEBHOOK_SECRET
 
 EN = page_strings("en")
-INBOUND_AUDIO = """async () => {
-  const stats = await window.askcallCall.pc.getStats();
-  for (const report of stats.values()) {
-    if (report.type === "inbound-rtp" && report.kind === "audio") {
-      const codec = report.codecId ? stats.get(report.codecId) : null;
-      return {packets: report.packetsReceived || 0, samples: report.totalSamplesReceived || 0,
-              codec: codec ? codec.mimeType : null};
-    }
-  }
-  return {packets: 0, samples: 0, codec: null};
-}"""
-# One Chromium for the module (its start costs ~2 s), a fresh context per test: the tests share the module's loop.
-# Installed before the page's own script: every state [data-testid=call-state] goes through, in order, however short.
-STATE_RECORDER = """window.__states = [];
-document.addEventListener("DOMContentLoaded", () => {
-  const node = document.querySelector('[data-testid="call-state"]');
-  const record = () => {
-    if (window.__states[window.__states.length - 1] !== node.textContent) window.__states.push(node.textContent);
-  };
-  record();
-  new MutationObserver(record).observe(node, {childList: true, characterData: true, subtree: true});
-});"""
 pytestmark = [pytest.mark.timeout(30), pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium_browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
-    require_chromium()
-    if os.environ.get("CI") and not loopback_only_network():
-        pytest.fail("CI runs the browser tests in a loopback-only network namespace: see .ci/run")
-    async with chromium(tmp_path_factory.mktemp("chromium")) as browser:
-        yield browser
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def browser(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await chromium_browser.new_context()
-    try:
-        yield context
-    finally:
-        await context.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -91,21 +53,6 @@ async def open_page(browser: BrowserContext, relay: CallRelay, errors: list[str]
     assert response.headers["referrer-policy"] == "no-referrer"
     await expect(page.get_by_test_id("call-state")).to_have_text("idle")
     return page
-
-
-async def states(page: Page) -> list[str]:
-    recorded: list[str] = await page.evaluate("window.__states")
-    return recorded
-
-
-async def inbound_audio(page: Page, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
-    """The page's inbound-rtp audio counters, once samples have been received (or the last reading)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stats: dict[str, Any] = await page.evaluate(INBOUND_AUDIO)
-        if stats["samples"] > 0 or time.monotonic() > deadline:
-            return stats
-        await page.wait_for_timeout(100)
 
 
 async def test_call_with_audio_both_ways_mute_and_hang_up(

@@ -76,6 +76,10 @@ async def fill(store: Store, requests: int = 3) -> None:
     await store.set_locale("U2", "en-US", ANSWER_AT)
     for key in ("b-action", "a-action", "c-action"):
         assert await store.claim_action(key)
+    await store.create_call_link("hash-1", request_id, "U1", ANSWER_AT, ANSWER_AT + 600)
+    assert await store.redeem_call_link("hash-1", "session-1", ANSWER_AT + 1, ANSWER_AT + 3600)
+    call = await store.create_call(request_id, "U2", ANSWER_AT + 2.5)
+    await store.advance_call(call.id, ["started"], {"state": "ended", "duration": 252, "end_reason": "completed"})
 
 
 async def all_rows(store: Store, batch: int = 1000) -> dict[str, list[dict[str, Any]]]:

@@ -55,6 +55,9 @@ async def test_row_counts_name_every_table(store: Store) -> None:
         "reminders": 3,
         "user_prefs": 2,
         "handled_actions": 3,
+        "call_links": 1,
+        "call_sessions": 1,
+        "calls": 1,
     }
 
 
@@ -158,6 +161,9 @@ async def test_read_only_connection_reads_and_writes_nothing(store: Store, datab
         "webhook_events": 1,
         "user_prefs": 2,
         "handled_actions": 3,
+        "call_links": 1,
+        "call_sessions": 1,
+        "calls": 1,
     }
 
 

@@ -8,6 +8,7 @@ nothing, probes nothing and sends nothing).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -15,9 +16,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.domain import BudgetSpent, OpenRequestExists, Request
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
+from bot.slack.listeners.calls import call_now
 from bot.slack.listeners.commands import budget_text, open_elsewhere_text
 from bot.slack.listeners.context import ListenerContext
-from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
+from bot.slack.messages import AGAIN_ACTION, CALL_ACTION, CHECK_ACTION
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     app.action(CHECK_ACTION)(check)
     app.action(AGAIN_ACTION)(again)
     app.action(DM_TOGGLE_ACTION)(toggle_dm)
+    app.action(CALL_ACTION)(partial(call_now, ctx=ctx))
 
 
 async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> None:

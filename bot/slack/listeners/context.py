@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import DEFAULT_NUMBER, Settings
 from bot.i18n import Translator
 from bot.services.access import AccessPolicy
+from bot.services.calls import CallService
 from bot.services.home import HomeService
 from bot.services.requests import RequestService
 from bot.services.status import StatusService
@@ -31,6 +32,7 @@ class ListenerContext:
     languages: UserLanguages
     tasks: Tasks
     client: AsyncWebClient
+    calls: CallService
 
     def number_name(self, channel_id: str | None) -> str:
         """The WhatsApp number serving a channel (the access check already refused unserved ones)."""

@@ -7,6 +7,7 @@ Nothing outside this package sees asyncpg types.
 from __future__ import annotations
 
 from bot.store.postgres.admin import AdminQueries
+from bot.store.postgres.calls import CallQueries
 from bot.store.postgres.deliveries import DeliveryQueries
 from bot.store.postgres.events import EventQueries
 from bot.store.postgres.leases import LeaseQueries
@@ -25,6 +26,7 @@ class PostgresStore(
     RecordQueries,
     LeaseQueries,
     AdminQueries,
+    CallQueries,
 ):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 

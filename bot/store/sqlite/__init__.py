@@ -7,6 +7,7 @@ Nothing outside this package sees sqlite3 or aiosqlite types.
 from __future__ import annotations
 
 from bot.store.sqlite.admin import AdminQueries
+from bot.store.sqlite.calls import CallQueries
 from bot.store.sqlite.deliveries import DeliveryQueries
 from bot.store.sqlite.events import EventQueries
 from bot.store.sqlite.leases import LeaseQueries
@@ -25,6 +26,7 @@ class SQLiteStore(
     RecordQueries,
     LeaseQueries,
     AdminQueries,
+    CallQueries,
 ):
     """AskCall's store in one SQLite file (WAL)."""
 

@@ -135,6 +135,42 @@ MIGRATIONS: list[str] = [
         result TEXT
     );
     """,
+    # 8: calls from the browser — single-use links (hashed), page sessions (hashed), and the calls made
+    """
+    CREATE TABLE call_links (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        used_at REAL
+    );
+    CREATE TABLE call_sessions (
+        id INTEGER PRIMARY KEY,
+        session_hash TEXT NOT NULL UNIQUE,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        user_id TEXT NOT NULL,
+        pilot_call_id TEXT UNIQUE,
+        state TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        connected_at REAL,
+        ended_at REAL,
+        duration INTEGER,
+        end_reason TEXT,
+        delivery_key TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX calls_by_request ON calls (request_id, id);
+    ALTER TABLE requests ADD COLUMN last_call TEXT;
+    """,
 ]
 
 

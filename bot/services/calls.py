@@ -1,0 +1,296 @@
+"""Calls from the browser: the personal link, the call page's session, the call and its story in the thread.
+
+Invariants:
+- a link's token and a page session's cookie exist only in the rep's hands; the store keeps their
+  SHA-256 (`digest`), so a database leak opens no call page;
+- a link is redeemed once, within `LINK_LIFETIME`, into a session bound to the rep who clicked and
+  to that one request; every page request is checked against that session;
+- a call is stored (state `started`) before Pilot Status is asked to ring the customer, and
+  `POST /v1/calls` is never resent once it may have landed (the client's `start_call`);
+- a call only moves forward (started → ringing → connected → ended; or failed), whatever order or
+  however often its webhooks arrive, and its thread message is posted once then updated in place
+  (deliveries keyed by the call and the state), in the same transaction as the move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.domain import DEFAULT_NUMBER, EventResult, Outcome, Request
+from bot.i18n import Translator
+from bot.phones import display_phone, log_phone
+from bot.pilot_status.errors import BadRequestError, PilotStatusError
+from bot.pilot_status.webhooks import CallEvent
+from bot.services.deps import Service, ServiceDeps
+from bot.slack import messages
+from bot.slack.gateway import REPLY, UPDATE
+from bot.store import Call, CallSession, NewDelivery
+
+log = logging.getLogger(__name__)
+
+LINK_LIFETIME = 600.0  # a link from "Call now" works once, within 10 minutes
+SESSION_LIFETIME = 4 * 3600.0  # the call page it opens, for a working session
+LIVE_STATES = ("started", "ringing", "connected")
+FINAL_STATES = ("ended", "failed")
+# A webhook may overtake the answer to POST /v1/calls: how long it waits for its call to be stored.
+CORRELATE_WAIT = 3.0
+# The page's event stream re-reads the call this often (another replica may have taken its webhooks).
+POLL_INTERVAL = 1.0
+END_REASONS = ("completed", "missed", "rejected", "failed")
+# Start failures the thread is told about (the others, e.g. a 429, are the rep's alone: they try again).
+TOLD_FAILURES = ("META_CALL_PERMISSION_REQUIRED", "FEATURE_NOT_SUPPORTED")
+
+
+def digest(secret: str) -> str:
+    """What the store keeps of a link token or a session cookie."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class LinkProblem(StrEnum):
+    NO_PUBLIC_URL = "no_public_url"  # ASKCALL_PUBLIC_URL is not set
+    NOT_CALLABLE = "not_callable"  # no usable grant (expired, declined, unknown request)
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    url: str
+    request: Request
+
+
+class CallStartError(Exception):
+    """The call could not be started; `code` is what the page shows (Pilot Status's code when it sent one)."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+
+
+class CallService(Service):
+    def __init__(self, deps: ServiceDeps, *, public_url: str | None, phone_display: str = "masked") -> None:
+        super().__init__(deps)
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._phone_display = phone_display
+        self._changed = asyncio.Event()
+        self._answers: dict[int, str] = {}  # call id -> the answer SDP, once read
+
+    # ------------------------------------------------------------------ the link and the session
+    async def issue_link(self, request_id: int, user_id: str) -> IssuedLink | LinkProblem:
+        request = await self._store.get_request(request_id)
+        now = self._clock()
+        if request is None or not request.grant_is_usable(now):
+            return LinkProblem.NOT_CALLABLE
+        if not self._public_url:
+            return LinkProblem.NO_PUBLIC_URL
+        token = secrets.token_urlsafe(32)
+        await self._store.create_call_link(digest(token), request.id, user_id, now, now + LINK_LIFETIME)
+        return IssuedLink(f"{self._public_url}/call/{token}", request)
+
+    async def redeem(self, token: str) -> tuple[str, CallSession] | None:
+        """The session cookie's value and its session, or None for a used, expired or unknown link."""
+        cookie = secrets.token_urlsafe(32)
+        now = self._clock()
+        session = await self._store.redeem_call_link(digest(token), digest(cookie), now, now + SESSION_LIFETIME)
+        return (cookie, session) if session is not None else None
+
+    async def session(self, cookie: str | None) -> CallSession | None:
+        if not cookie:
+            return None
+        return await self._store.call_session(digest(cookie), self._clock())
+
+    async def page_config(self, session: CallSession) -> dict[str, Any]:
+        """What the page shows: the customer (masked unless ASKCALL_PHONE_DISPLAY=full), who asked, why, until when."""
+        request = await self._request(session)
+        until = request.expires_at if request.outcome is Outcome.TEMPORARY else None
+        return {
+            "lang": request.lang,
+            "customer": display_phone(request.phone_e164, self._phone_display == "full"),
+            "askedBy": f"@{request.user_id}",
+            "reason": request.reason,
+            "validUntil": _iso(until) if until else None,
+            "iceServers": [],
+        }
+
+    async def _request(self, session: CallSession) -> Request:
+        request = await self._store.get_request(session.request_id)
+        if request is None:  # a session is never made for a request that does not exist
+            raise LookupError(session.request_id)
+        return request
+
+    # ------------------------------------------------------------------ the call
+    async def start(self, session: CallSession, sdp: str) -> Call:
+        request = await self._request(session)
+        now = self._clock()
+        if not request.grant_is_usable(now):
+            raise CallStartError(409, "META_CALL_PERMISSION_REQUIRED")
+        call = await self._store.create_call(request.id, session.user_id, now)
+        try:
+            pilot_call_id = await self._pilots.get(request.number_name or DEFAULT_NUMBER).start_call(
+                request.phone_e164, sdp
+            )
+        except PilotStatusError as error:
+            code = error.code or type(error).__name__
+            log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
+            told = []
+            if code in TOLD_FAILURES and request.reply_thread:  # the team should know: no one can call now
+                text = messages.call_line(Translator(request.lang), session.user_id, "failed", code, None)
+                told.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+            await self._store.advance_call(call.id, ["started"], {"state": "failed", "end_reason": code[:100]}, told)
+            self._wake_notifier()
+            raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
+        deliveries = []
+        if request.reply_thread:
+            tr = Translator(request.lang)
+            text = messages.call_line(tr, session.user_id, "started", None, None)
+            deliveries.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+        started = await self._store.advance_call(call.id, ["started"], {"pilot_call_id": pilot_call_id}, deliveries)
+        log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), pilot_call_id)
+        self._wake_notifier()
+        self._notify()
+        return started or call
+
+    async def hang_up(self, session: CallSession) -> bool:
+        """Terminate the session's live call; False when there is none."""
+        call = await self._store.last_call(session.request_id)
+        if call is None or call.user_id != session.user_id or call.state not in LIVE_STATES or not call.pilot_call_id:
+            return False
+        request = await self._request(session)
+        try:
+            await self._pilots.get(request.number_name or DEFAULT_NUMBER).terminate_call(call.pilot_call_id)
+        except BadRequestError as error:  # already over (e.g. the customer hung up first): nothing to stop
+            log.info("terminating call %d: %s", call.id, error.label)
+        return True
+
+    # ------------------------------------------------------------------ webhooks
+    async def on_event(self, event: CallEvent, body: bytes, number_name: str) -> bool:
+        """Apply a signed call.* event to its call (found by callId), then store it once. True when new."""
+        call = await self._find(event.call_id)
+        if call is not None:
+            await self._apply(call, event)
+        else:
+            log.warning("a %s webhook for a call AskCall did not start; stored only", event.event)
+        scoped = f"call:{event.dedup_key}"
+        recorded = await self._store.record_webhook_event(
+            dedup_key=scoped if number_name == DEFAULT_NUMBER else f"{number_name}:{scoped}",
+            event=event.event,
+            status=event.status or None,
+            from_phone=event.from_phone,
+            to_phone=event.to_phone,
+            event_ts=event.timestamp,
+            body=body.decode("utf-8", errors="replace"),
+            number_name=number_name,
+            result=EventResult.CALL,
+        )
+        return recorded.is_new
+
+    async def _find(self, pilot_call_id: str) -> Call | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CORRELATE_WAIT
+        while True:
+            call = await self._store.call_by_pilot_id(pilot_call_id)
+            if call is not None or loop.time() >= deadline:
+                return call
+            await asyncio.sleep(0.05)
+
+    async def _apply(self, call: Call, event: CallEvent) -> None:
+        now = self._clock()
+        if event.event == "call.ringing":
+            moved = await self._store.advance_call(call.id, ["started"], {"state": "ringing"})
+        elif event.event == "call.connected":
+            moved = await self._store.advance_call(
+                call.id, ["started", "ringing"], {"state": "connected", "connected_at": now}
+            )
+        else:
+            reason = "missed" if event.event == "call.missed" else event.status.lower()
+            reason = reason if reason in END_REASONS else "failed"
+            fields: dict[str, Any] = {"state": "ended", "ended_at": now, "end_reason": reason}
+            if event.duration is not None:
+                fields["duration"] = event.duration
+            line, deliveries = await self._outcome(call, reason, event.duration)
+            moved = await self._store.advance_call(call.id, LIVE_STATES, fields, deliveries, last_call=line)
+            if moved is not None:
+                self._wake_notifier()
+        if moved is not None:
+            self._notify()
+
+    async def _outcome(self, call: Call, reason: str, duration: int | None) -> tuple[str | None, list[NewDelivery]]:
+        """The call's final line (kept on the request for its status message) and the thread's updates."""
+        request = await self._store.get_request(call.request_id)
+        if request is None:
+            return None, []
+        line = messages.call_line(Translator(request.lang), call.user_id, "ended", reason, duration)
+        if not request.reply_thread:
+            return line, []
+        update = {"channel": request.channel_id, "ts_of": _post_key(call), "text": line}
+        deliveries = [NewDelivery(f"{call.delivery_key}:ended", UPDATE, update)]
+        if request.parent_ts:
+            parent = messages.parent_update(request, last_call=line)
+            deliveries.append(NewDelivery(f"{call.delivery_key}:parent", UPDATE, parent))
+        return line, deliveries
+
+    # ------------------------------------------------------------------ the page's event stream
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def page_updates(self, session: CallSession) -> AsyncIterator[dict[str, Any]]:
+        """The session's call as the page needs it, each time it changes (the current state first);
+        ends after the final state. Woken in-process by webhooks, and re-read every POLL_INTERVAL."""
+        sent: dict[str, Any] | None = None
+        while True:
+            changed = self._changed
+            call = await self._store.last_call(session.request_id)
+            if call is not None and call.user_id == session.user_id:
+                update = await self._page_update(call, session)
+                if update is not None and update != sent:
+                    sent = update
+                    yield update
+                if update is not None and call.state in FINAL_STATES:
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), POLL_INTERVAL)
+
+    async def _page_update(self, call: Call, session: CallSession) -> dict[str, Any] | None:
+        if call.state == "ringing":
+            return {"state": "ringing"}
+        if call.state == "connected":
+            answer = self._answers.get(call.id) or await self._read_answer(call, session)
+            return {"state": "connected", "sdpAnswer": answer} if answer else None
+        if call.state == "ended":
+            self._answers.pop(call.id, None)
+            return {"state": "ended", "reason": call.end_reason or "failed"}
+        if call.state == "failed":
+            return {"state": "failed", "reason": call.end_reason or "failed"}
+        return None
+
+    async def _read_answer(self, call: Call, session: CallSession) -> str | None:
+        if not call.pilot_call_id:
+            return None
+        request = await self._request(session)
+        try:
+            details = await self._pilots.get(request.number_name or DEFAULT_NUMBER).get_call(
+                call.pilot_call_id, include_sdp=True
+            )
+        except PilotStatusError as error:
+            log.warning("could not read call %d's answer: %s", call.id, error.label)
+            return None
+        if details.sdp_answer:
+            self._answers[call.id] = details.sdp_answer
+        return details.sdp_answer
+
+
+def _post_key(call: Call) -> str:
+    return f"{call.delivery_key}:post"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

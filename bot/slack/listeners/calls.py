@@ -1,0 +1,40 @@
+"""The "📞 Call now" button: the clicker, and only the clicker, gets a personal link to the call page.
+
+Invariant: the link is sent with chat.postEphemeral to the user who clicked (never in a message
+others can see); the access middleware has already checked that user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.services.calls import LinkProblem
+from bot.slack.listeners.context import ListenerContext
+
+
+async def call_now(
+    ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
+) -> None:
+    await ack()
+    user_id = body["user"]["id"]
+    tr = await ctx.translator(user_id)
+    issued = await ctx.calls.issue_link(int(action["value"]), user_id)
+    if issued is LinkProblem.NO_PUBLIC_URL:
+        text = tr.t("call.no_public_url")
+    elif issued is LinkProblem.NOT_CALLABLE:
+        text = tr.t("call.not_callable")
+    else:
+        text = tr.t("call.link", phone=issued.request.shown_phone, url=issued.url)
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    thread_ts = container.get("thread_ts")
+    args: dict[str, Any] = {"channel": channel, "user": user_id, "text": text}
+    if thread_ts:
+        args["thread_ts"] = thread_ts
+    try:
+        await ctx.client.chat_postEphemeral(**args)
+    except SlackApiError:  # a conversation AskCall can't post in: the click's own response_url, ephemeral too
+        await respond(text=text, response_type="ephemeral", replace_original=False)

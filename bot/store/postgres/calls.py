@@ -1,0 +1,128 @@
+"""Calls from the browser: hashed single-use links, hashed page sessions, and the calls themselves.
+
+Invariant: a link opens at most one session, across replicas (the guarded `UPDATE … WHERE used_at IS
+NULL` and the session insert share one transaction), and a call only moves forward (`advance_call`'s guard).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import asyncpg
+
+from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.store.postgres.connection import PostgresConnection
+from bot.store.postgres.effects import insert_deliveries
+
+
+def _call(row: asyncpg.Record) -> Call:
+    return Call(**dict(row))
+
+
+class CallQueries(PostgresConnection):
+    async def create_call_link(
+        self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
+    ) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                token_hash,
+                request_id,
+                user_id,
+                created_at,
+                expires_at,
+            )
+
+    async def redeem_call_link(
+        self, token_hash: str, session_hash: str, now: float, session_expires_at: float
+    ) -> CallSession | None:
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                """UPDATE call_links SET used_at = $1
+                   WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
+                   RETURNING request_id, user_id""",
+                now,
+                token_hash,
+            )
+            if row is None:
+                return None
+            await conn.execute(
+                """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                session_hash,
+                row[0],
+                row[1],
+                now,
+                session_expires_at,
+            )
+            return CallSession(int(row[0]), str(row[1]), session_expires_at)
+
+    async def call_session(self, session_hash: str, now: float) -> CallSession | None:
+        row = await self._fetchrow(
+            "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = $1 AND expires_at > $2",
+            session_hash,
+            now,
+        )
+        return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
+
+    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
+        async with self.transaction() as conn:
+            call_id = await conn.fetchval(
+                """INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
+                   VALUES ($1, $2, 'started', $3, '', $3) RETURNING id""",
+                request_id,
+                user_id,
+                started_at,
+            )
+            row = await conn.fetchrow(
+                "UPDATE calls SET delivery_key = $1 WHERE id = $2 RETURNING *", f"call{call_id}", call_id
+            )
+        return _call(row)
+
+    async def get_call(self, call_id: int) -> Call | None:
+        row = await self._fetchrow("SELECT * FROM calls WHERE id = $1", call_id)
+        return _call(row) if row else None
+
+    async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None:
+        row = await self._fetchrow("SELECT * FROM calls WHERE pilot_call_id = $1", pilot_call_id)
+        return _call(row) if row else None
+
+    async def last_call(self, request_id: int) -> Call | None:
+        row = await self._fetchrow("SELECT * FROM calls WHERE request_id = $1 ORDER BY id DESC LIMIT 1", request_id)
+        return _call(row) if row else None
+
+    async def advance_call(
+        self,
+        call_id: int,
+        from_states: Iterable[str],
+        fields: Mapping[str, Any],
+        deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
+    ) -> Call | None:
+        changes, states = call_fields(fields), list(from_states)
+        now = time.time()
+        assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=4))
+        async with self.transaction() as conn:
+            row = await conn.fetchrow(
+                f"""UPDATE calls SET {assignments}, updated_at = $1
+                    WHERE id = $2 AND state = ANY($3::text[]) RETURNING *""",
+                now,
+                call_id,
+                states,
+                *changes.values(),
+            )
+            if row is None:
+                return None
+            call = _call(row)
+            await insert_deliveries(conn, call.request_id, deliveries, now)
+            if last_call is not None:
+                await conn.execute("UPDATE requests SET last_call = $1 WHERE id = $2", last_call, call.request_id)
+        return call
+
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
+        return str(row[0]) if row and row[0] else None

@@ -1,0 +1,119 @@
+"""Calls from the browser: hashed single-use links, hashed page sessions, and the calls themselves.
+
+Invariant: a link opens at most one session (the guarded `UPDATE … WHERE used_at IS NULL` and the
+session insert share one transaction), and a call only moves forward (`advance_call`'s guard).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.sqlite.effects import insert_deliveries
+
+
+def _call(row: sqlite3.Row) -> Call:
+    return Call(**{key: row[key] for key in row.keys()})  # noqa: SIM118  (sqlite3.Row is not a Mapping)
+
+
+class CallQueries(SQLiteConnection):
+    async def create_call_link(
+        self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
+    ) -> None:
+        args = (token_hash, request_id, user_id, created_at, expires_at)
+        await self._write(
+            lambda conn: conn.execute(
+                """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                args,
+            )
+        )
+
+    async def redeem_call_link(
+        self, token_hash: str, session_hash: str, now: float, session_expires_at: float
+    ) -> CallSession | None:
+        def redeem(conn: sqlite3.Connection) -> CallSession | None:
+            row = conn.execute(
+                """UPDATE call_links SET used_at = ?
+                   WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+                   RETURNING request_id, user_id""",
+                (now, token_hash, now),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                (session_hash, row[0], row[1], now, session_expires_at),
+            )
+            return CallSession(int(row[0]), str(row[1]), session_expires_at)
+
+        return await self._write(redeem)
+
+    async def call_session(self, session_hash: str, now: float) -> CallSession | None:
+        row = await self._fetchone(
+            "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = ? AND expires_at > ?",
+            (session_hash, now),
+        )
+        return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
+
+    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
+        def insert(conn: sqlite3.Connection) -> Call:
+            call_id = conn.execute(
+                """INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
+                   VALUES (?, ?, 'started', ?, '', ?)""",
+                (request_id, user_id, started_at, started_at),
+            ).lastrowid
+            conn.execute("UPDATE calls SET delivery_key = ? WHERE id = ?", (f"call{call_id}", call_id))
+            return _call(conn.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone())
+
+        return await self._write(insert)
+
+    async def get_call(self, call_id: int) -> Call | None:
+        row = await self._fetchone("SELECT * FROM calls WHERE id = ?", (call_id,))
+        return _call(row) if row else None
+
+    async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None:
+        row = await self._fetchone("SELECT * FROM calls WHERE pilot_call_id = ?", (pilot_call_id,))
+        return _call(row) if row else None
+
+    async def last_call(self, request_id: int) -> Call | None:
+        row = await self._fetchone("SELECT * FROM calls WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,))
+        return _call(row) if row else None
+
+    async def advance_call(
+        self,
+        call_id: int,
+        from_states: Iterable[str],
+        fields: Mapping[str, Any],
+        deliveries: Iterable[NewDelivery] = (),
+        *,
+        last_call: str | None = None,
+    ) -> Call | None:
+        changes, states, pending = call_fields(fields), list(from_states), list(deliveries)
+
+        def advance(conn: sqlite3.Connection) -> Call | None:
+            now = time.time()
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            row = conn.execute(
+                f"""UPDATE calls SET {assignments}, updated_at = ?
+                    WHERE id = ? AND state IN ({marks(states)}) RETURNING *""",
+                (*changes.values(), now, call_id, *states),
+            ).fetchone()
+            if row is None:
+                return None
+            call = _call(row)
+            insert_deliveries(conn, call.request_id, pending, now)
+            if last_call is not None:
+                conn.execute("UPDATE requests SET last_call = ? WHERE id = ?", (last_call, call.request_id))
+            return call
+
+        return await self._write(advance)
+
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
+        return str(row[0]) if row and row[0] else None

@@ -1,0 +1,193 @@
+"""AskCall's call page over HTTP: the link, the page, and the page's protocol (see the header of call.js).
+
+- `GET /call/<token>` redeems a personal link into a session cookie (HttpOnly, SameSite=Strict, Secure
+  behind https, Path = that request's page) and redirects to the page, so the token leaves the address bar.
+- `GET /call/r/<request id>/` (the page), `config`, `POST offer`, `GET events` (Server-Sent Events) and
+  `POST hangup` need that session, for that request. The stream and the POSTs also need the request to come
+  from AskCall's own origin (`Origin` equal to ASKCALL_PUBLIC_URL's; a same-origin GET from a browser that
+  sends no Origin must say `Sec-Fetch-Site: same-origin`).
+- Every answer carries the page's security headers (strict CSP, no referrer, no caching).
+
+Invariant: without a valid session for the request in the path, nothing about the request or its
+customer is shown and no call is started; a refused link gets a page that says so, never the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.i18n import Translator
+from bot.services.calls import SESSION_LIFETIME, CallService, CallStartError
+from bot.store import CallSession
+from bot.web import CALL_PAGE_FILES, CALL_PAGE_HEADERS, asset, page_strings
+
+log = logging.getLogger(__name__)
+
+COOKIE = "askcall_call"
+PAGE_PATH = "/call/r/{request_id}/"
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+MAX_OFFER = 64 * 1024  # an audio-only offer with every candidate is a few KiB
+KEEPALIVE = 15.0  # SSE comment this often, so proxies keep an idle stream open
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class CallPages:
+    def __init__(self, calls: Callable[[], CallService], *, public_url: str | None, language: str) -> None:
+        self._calls = calls
+        self._origin = _origin(public_url) if public_url else None
+        self._secure = bool(public_url and public_url.startswith("https://"))
+        self._language = language
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/call/{token}", self._redeem)
+        router.add_get("/call/r/{request_id:\\d+}/", self._page)
+        for name in CALL_PAGE_FILES:
+            if name != "call.html":
+                router.add_get(f"/call/r/{{request_id:\\d+}}/{name}", self._asset)
+        router.add_get("/call/r/{request_id:\\d+}/config", self._config)
+        router.add_post("/call/r/{request_id:\\d+}/offer", self._offer)
+        router.add_get("/call/r/{request_id:\\d+}/events", self._events)
+        router.add_post("/call/r/{request_id:\\d+}/hangup", self._hangup)
+
+    # ------------------------------------------------------------------ link and page
+    async def _redeem(self, request: web.Request) -> web.StreamResponse:
+        token = request.match_info["token"]
+        redeemed = await self._calls().redeem(token) if TOKEN_RE.match(token) else None
+        if redeemed is None:
+            log.info("refused a call link (used, expired or unknown)")
+            return self._refusal()
+        cookie, session = redeemed
+        path = PAGE_PATH.format(request_id=session.request_id)
+        response = web.Response(status=303, headers={**CALL_PAGE_HEADERS, "Location": path})
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            path=path,
+            max_age=int(SESSION_LIFETIME),
+            httponly=True,
+            secure=self._secure,
+            samesite="Strict",
+        )
+        return response
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        if await self._session(request) is None:
+            return self._refusal()
+        return web.Response(body=asset("call.html"), content_type="text/html", headers=CALL_PAGE_HEADERS)
+
+    async def _asset(self, request: web.Request) -> web.StreamResponse:
+        name = request.path.rsplit("/", 1)[-1]
+        return web.Response(body=asset(name), content_type=CALL_PAGE_FILES[name], headers=CALL_PAGE_HEADERS)
+
+    def _refusal(self) -> web.Response:
+        tr = Translator(self._language)
+        title, text = html.escape(tr.t("callrefused.title")), html.escape(tr.t("callrefused.text"))
+        body = (
+            f'<!doctype html><html lang="{html.escape(tr.lang)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+            f'<body><h1 data-testid="refused">{title}</h1><p>{text}</p></body></html>'
+        )
+        return web.Response(status=403, text=body, content_type="text/html", headers=CALL_PAGE_HEADERS)
+
+    # ------------------------------------------------------------------ the page's protocol
+    async def _config(self, request: web.Request) -> web.StreamResponse:
+        session = await self._session(request)
+        if session is None:
+            return _json({"error": "no session", "code": "SESSION_REQUIRED"}, 401)
+        config = await self._calls().page_config(session)
+        return _json({"strings": page_strings(config["lang"]), **config})
+
+    async def _offer(self, request: web.Request) -> web.StreamResponse:
+        session, refused = await self._guarded(request)
+        if session is None:
+            return refused
+        raw = await request.content.read(MAX_OFFER + 1)
+        try:
+            body = json.loads(raw) if len(raw) <= MAX_OFFER else None
+        except ValueError:
+            body = None
+        sdp = body.get("sdp") if isinstance(body, dict) else None
+        if not isinstance(sdp, str) or not sdp.strip():
+            return _json({"error": "expected {sdp}: the WebRTC offer", "code": "VALIDATION_ERROR"}, 400)
+        try:
+            call = await self._calls().start(session, sdp)
+        except CallStartError as error:
+            return _json({"error": "the call did not start", "code": error.code}, error.status)
+        return _json({"callId": call.pilot_call_id})
+
+    async def _hangup(self, request: web.Request) -> web.StreamResponse:
+        session, refused = await self._guarded(request)
+        if session is None:
+            return refused
+        ended = await self._calls().hang_up(session)
+        return _json({"ok": True, "ended": ended})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        session, refused = await self._guarded(request)
+        if session is None:
+            return refused
+        response = web.StreamResponse(
+            headers={**CALL_PAGE_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+        )
+        await response.prepare(request)
+        updates = self._calls().page_updates(session)
+        try:
+            while True:
+                try:
+                    update = await asyncio.wait_for(anext(updates), KEEPALIVE)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                except StopAsyncIteration:
+                    break
+                await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
+        except ConnectionResetError:  # the page went away: nothing left to tell it
+            pass
+        finally:
+            await updates.aclose()
+        return response
+
+    # ------------------------------------------------------------------ checks
+    async def _session(self, request: web.Request) -> CallSession | None:
+        session = await self._calls().session(request.cookies.get(COOKIE))
+        if session is None or str(session.request_id) != request.match_info["request_id"]:
+            return None
+        return session
+
+    async def _guarded(self, request: web.Request) -> tuple[CallSession | None, web.Response]:
+        """The session, when the request comes from AskCall's own page; else the refusal to send."""
+        if not self._same_origin(request):
+            log.warning("refused a call page request from another origin")
+            return None, _json({"error": "cross-origin request refused", "code": "ORIGIN_REFUSED"}, 403)
+        session = await self._session(request)
+        if session is None:
+            return None, _json({"error": "no session", "code": "SESSION_REQUIRED"}, 401)
+        return session, _json({})
+
+    def _same_origin(self, request: web.Request) -> bool:
+        if self._origin is None:
+            return False
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            return origin == self._origin
+        # Browsers leave Origin off same-origin GETs (the EventSource); they always say where it came from.
+        return request.method == "GET" and request.headers.get("Sec-Fetch-Site") == "same-origin"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers=CALL_PAGE_HEADERS)

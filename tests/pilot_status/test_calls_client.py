@@ -1,0 +1,106 @@
+"""PilotStatusClient's calls methods (start, get, terminate) against the fake Pilot Status and its aiortc customer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.config import RetryPolicy
+from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
+from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.errors import (
+    CallPermissionRequiredError,
+    FeatureNotSupportedError,
+    RateLimitError,
+    ServerError,
+    UnconfirmedError,
+)
+from tests.calls.helpers import AiortcCaller, wait_until
+
+CUSTOMER = "+5511999999999"
+POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=5)
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def client(pilot: FakePilotStatus) -> AsyncIterator[PilotStatusClient]:
+    pilot.set_permission(CUSTOMER, "PERMANENT")
+    ps = PilotStatusClient(base_url=pilot.base_url, api_key=pilot.api_key, retry=POLICY, timeout=2.0, sleep=_no_sleep)
+    try:
+        yield ps
+    finally:
+        await ps.aclose()
+
+
+@pytest.fixture
+async def offer() -> AsyncIterator[str]:
+    caller = AiortcCaller()
+    try:
+        yield await caller.offer()
+    finally:
+        await caller.close()
+
+
+async def test_start_get_and_terminate_a_call(pilot: FakePilotStatus, client: PilotStatusClient, offer: str) -> None:
+    pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=30)
+    call_id = await client.start_call(CUSTOMER, offer)
+    assert call_id == "call_FAKE1"
+    assert pilot.requests_to("POST", "/v1/calls")[0].json == {"to": CUSTOMER, "sdp": offer}
+    await wait_until(lambda: pilot.calls[call_id].status == "RINGING", what="ringing")
+    details = await client.get_call(call_id, include_sdp=True)
+    assert (details.id, details.status, details.sdp_answer) == (call_id, "RINGING", None)
+    await client.terminate_call(call_id)
+    assert (await client.get_call(call_id)).status == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (400, "META_CALL_PERMISSION_REQUIRED", CallPermissionRequiredError),
+        (400, "FEATURE_NOT_SUPPORTED", FeatureNotSupportedError),
+        (429, "RATE_LIMITED", RateLimitError),
+        (503, "UPSTREAM", ServerError),
+    ],
+)
+async def test_start_call_errors_are_typed_and_never_resent(
+    pilot: FakePilotStatus, client: PilotStatusClient, offer: str, status: int, code: str, error: type[Exception]
+) -> None:
+    pilot.script("POST", "/v1/calls", status=status, body={"error": "no", "code": code}, times=5)
+    with pytest.raises(error):
+        await client.start_call(CUSTOMER, offer)
+    # A call Pilot Status may have started is never started again (the customer would ring twice).
+    assert len(pilot.requests_to("POST", "/v1/calls")) == 1
+
+
+async def test_expired_permission_is_permission_required(
+    pilot: FakePilotStatus, client: PilotStatusClient, offer: str
+) -> None:
+    pilot.permissions.clear()
+    with pytest.raises(CallPermissionRequiredError):
+        await client.start_call(CUSTOMER, offer)
+    assert pilot.calls == {}
+
+
+async def test_a_start_with_no_answer_is_unconfirmed_not_resent(pilot: FakePilotStatus, offer: str) -> None:
+    pilot.set_permission(CUSTOMER, "PERMANENT")
+    pilot.script("POST", "/v1/calls", delay=1.0)
+    ps = PilotStatusClient(base_url=pilot.base_url, api_key=pilot.api_key, retry=POLICY, timeout=0.3, sleep=_no_sleep)
+    try:
+        with pytest.raises(UnconfirmedError):
+            await ps.start_call(CUSTOMER, offer)
+    finally:
+        await ps.aclose()
+    assert len(pilot.requests_to("POST", "/v1/calls")) == 1
+
+
+async def test_a_dropped_start_is_unconfirmed_not_resent(
+    pilot: FakePilotStatus, client: PilotStatusClient, offer: str
+) -> None:
+    pilot.drop_connection_next("POST", "/v1/calls")
+    with pytest.raises(UnconfirmedError):
+        await client.start_call(CUSTOMER, offer)
+    assert len(pilot.requests_to("POST", "/v1/calls")) == 1
