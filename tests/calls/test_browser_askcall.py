@@ -70,7 +70,14 @@ async def test_call_now_from_slack_to_the_duration_in_the_thread(
     pilot.call_behaviour = CallBehaviour(answer_after=0.3)
     errors: list[str] = []
     page, request_id, _ = await open_call_page(browser, app, user=OTHER_REP)
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"{message.text} ({message.location.get('url')})")
+            if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
+            else None
+        ),
+    )
     assert await page.get_by_test_id("customer").text_content() == "+55 11 9••••-4321"
     assert await page.get_by_test_id("call").text_content() == PT["call"]
 
