@@ -58,8 +58,6 @@ class CallPages:
         router.add_post("/call/r/{request_id:\\d+}/offer", self._offer)
         router.add_get("/call/r/{request_id:\\d+}/events", self._events)
         router.add_post("/call/r/{request_id:\\d+}/hangup", self._hangup)
-        # Browsers ask every site for an icon; "no content" keeps a 404 out of the page's console.
-        router.add_get("/favicon.ico", self._no_icon)
 
     # ------------------------------------------------------------------ link and page
     async def _redeem(self, request: web.Request) -> web.StreamResponse:
@@ -86,9 +84,6 @@ class CallPages:
         if await self._session(request) is None:
             return self._refusal()
         return web.Response(body=asset("call.html"), content_type="text/html", headers=CALL_PAGE_HEADERS)
-
-    async def _no_icon(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]
