@@ -67,7 +67,19 @@ def run_inner_pytest(
     env = {name: value for name, value in os.environ.items() if not name.startswith(("ASKCALL_", "CI"))}
     env.update(environment, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", str(tmp_path)],
+        # A basetemp of its own: a nested session in the shared /tmp/pytest-of-<user> would rotate it and delete the
+        # outer session's temporary folders (the working folders of its later tests and processes).
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "-q",
+            f"--basetemp={tmp_path / 'inner-tmp'}",
+            str(tmp_path / "test_inner.py"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
