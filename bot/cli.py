@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -107,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A .env in the working directory fills in what the environment doesn't already set.
-    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    # Started from a folder that no longer exists: there is no .env to read.
+    with contextlib.suppress(FileNotFoundError):
+        load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
     if args.command != "serve":
         # Admin commands print plain-English results; only warnings and errors get logged.
         configure_logging("WARNING")

@@ -301,6 +301,7 @@ class PrivateServer:
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
             [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            cwd=self.data.parent,  # a folder the server's user can enter (never the test's own working folder)
             check=True,
             capture_output=True,
             timeout=PRIVATE_START_TIMEOUT + 10,
@@ -339,7 +340,8 @@ def pg_private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]
         pass
     try:
         subprocess.run(
-            [
+            cwd=folder,
+            args=[
                 *prefix,
                 str(bindir / "initdb"),
                 "-D",

@@ -38,7 +38,7 @@ class AskCallProcess:
     async def start(self) -> None:
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log
+            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log, cwd=self.log_path.parent
         )
         async with aiohttp.ClientSession() as http:
             for _ in range(1500):  # up to ~30 s on a loaded machine

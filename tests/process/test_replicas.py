@@ -81,7 +81,7 @@ class Replica:
     async def spawn(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log
+                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=log, stderr=log, cwd=self.log_path.parent
             )
 
     async def readiness(self, http: aiohttp.ClientSession) -> int | None:
