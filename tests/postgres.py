@@ -302,6 +302,7 @@ class PrivateServer:
         subprocess.run(
             [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
             cwd=self.data.parent,  # a folder the server's user can enter (never the test's own working folder)
+            env=server_environment(),
             check=True,
             capture_output=True,
             timeout=PRIVATE_START_TIMEOUT + 10,
@@ -315,6 +316,11 @@ class PrivateServer:
 
     def stop(self) -> None:
         self._pg_ctl("-m", "fast", "-w", "-t", str(PRIVATE_START_TIMEOUT), "stop")
+
+
+def server_environment() -> dict[str, str]:
+    """A plain environment for initdb and pg_ctl: nothing a test set (locale, PG* variables) reaches the server."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
 
 
 @pytest.fixture
@@ -341,6 +347,7 @@ def pg_private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]
     try:
         subprocess.run(
             cwd=folder,
+            env=server_environment(),
             args=[
                 *prefix,
                 str(bindir / "initdb"),
