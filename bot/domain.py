@@ -131,6 +131,86 @@ class EventResult(StrEnum):
 SETTLING_RESULTS = (EventResult.MATCHED, EventResult.CHANGED)
 
 
+class CallState(StrEnum):
+    """A browser call, in the order it goes: started (offer on its way to Pilot Status) → ringing →
+    connected → ended; or failed (Pilot Status refused to start it)."""
+
+    STARTED = "started"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    FAILED = "failed"
+
+    @property
+    def is_live(self) -> bool:
+        """The customer's phone may ring or be in the call: hanging up means something."""
+        return self in LIVE_CALL_STATES
+
+    @property
+    def is_final(self) -> bool:
+        return not self.is_live
+
+
+LIVE_CALL_STATES = (CallState.STARTED, CallState.RINGING, CallState.CONNECTED)
+
+
+class EndReason(StrEnum):
+    """How an ended call ended. A failed call's `end_reason` is Pilot Status's error code instead."""
+
+    COMPLETED = "completed"  # answered, then hung up by either side
+    MISSED = "missed"  # rang out unanswered
+    REJECTED = "rejected"  # the customer declined it
+    FAILED = "failed"  # anything else (a status AskCall does not know)
+
+    @classmethod
+    def of_event(cls, event: str, status: str) -> EndReason:
+        """The reason a `call.ended` / `call.missed` webhook gives."""
+        if event == "call.missed":
+            return cls.MISSED
+        try:
+            return cls(status.lower())
+        except ValueError:
+            return cls.FAILED
+
+
+# Pilot Status refusals that concern the whole team (nobody can call this customer now), so the thread is told.
+# Others (a 429, a 5xx) are the calling rep's alone: they try again.
+TEAM_CALL_FAILURES = ("META_CALL_PERMISSION_REQUIRED", "FEATURE_NOT_SUPPORTED")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One browser call to a request's customer, made by `user_id` (the rep who called).
+
+    `end_reason`: an `EndReason` once ended; Pilot Status's error code (or the error's name) once failed.
+    `delivery_key`: the thread message that tells the call's story (posted once, then updated)."""
+
+    id: int
+    request_id: int
+    user_id: str
+    pilot_call_id: str | None
+    state: CallState
+    started_at: float
+    connected_at: float | None
+    ended_at: float | None
+    duration: int | None
+    end_reason: str | None
+    delivery_key: str
+    updated_at: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", CallState(self.state))
+
+    @property
+    def is_live(self) -> bool:
+        return self.state.is_live
+
+    @property
+    def answered(self) -> bool:
+        """The customer picked up (the call has, or had, a connection)."""
+        return self.connected_at is not None
+
+
 @dataclass(frozen=True)
 class Request:
     id: int

@@ -25,7 +25,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, EventResult, Outcome, Request
+from bot.domain import (
+    DEFAULT_NUMBER,
+    LIVE_CALL_STATES,
+    TEAM_CALL_FAILURES,
+    Call,
+    CallState,
+    EndReason,
+    EventResult,
+    Outcome,
+    Request,
+)
 from bot.i18n import Translator
 from bot.phones import display_phone, log_phone
 from bot.pilot_status.errors import BadRequestError, PilotStatusError
@@ -33,21 +43,16 @@ from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
 from bot.slack.gateway import REPLY, UPDATE
-from bot.store import Call, CallSession, NewDelivery
+from bot.store import CallSession, NewDelivery
 
 log = logging.getLogger(__name__)
 
 LINK_LIFETIME = 600.0  # a link from "Call now" works once, within 10 minutes
 SESSION_LIFETIME = 4 * 3600.0  # the call page it opens, for a working session
-LIVE_STATES = ("started", "ringing", "connected")
-FINAL_STATES = ("ended", "failed")
 # A webhook may overtake the answer to POST /v1/calls: how long it waits for its call to be stored.
 CORRELATE_WAIT = 3.0
 # The page's event stream re-reads the call this often (another replica may have taken its webhooks).
 POLL_INTERVAL = 1.0
-END_REASONS = ("completed", "missed", "rejected", "failed")
-# Start failures the thread is told about (the others, e.g. a 429, are the rep's alone: they try again).
-TOLD_FAILURES = ("META_CALL_PERMISSION_REQUIRED", "FEATURE_NOT_SUPPORTED")
 
 
 def digest(secret: str) -> str:
@@ -141,18 +146,22 @@ class CallService(Service):
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
             told = []
-            if code in TOLD_FAILURES and request.reply_thread:  # the team should know: no one can call now
-                text = messages.call_line(Translator(request.lang), session.user_id, "failed", code, None)
+            if code in TEAM_CALL_FAILURES and request.reply_thread:  # the team should know: no one can call now
+                text = messages.call_line(Translator(request.lang), session.user_id, CallState.FAILED, code, None)
                 told.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
-            await self._store.advance_call(call.id, ["started"], {"state": "failed", "end_reason": code[:100]}, told)
+            await self._store.advance_call(
+                call.id, [CallState.STARTED], {"state": CallState.FAILED, "end_reason": code[:100]}, told
+            )
             self._wake_notifier()
             raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
         deliveries = []
         if request.reply_thread:
             tr = Translator(request.lang)
-            text = messages.call_line(tr, session.user_id, "started", None, None)
+            text = messages.call_line(tr, session.user_id, CallState.STARTED, None, None)
             deliveries.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
-        started = await self._store.advance_call(call.id, ["started"], {"pilot_call_id": pilot_call_id}, deliveries)
+        started = await self._store.advance_call(
+            call.id, [CallState.STARTED], {"pilot_call_id": pilot_call_id}, deliveries
+        )
         log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), pilot_call_id)
         self._wake_notifier()
         self._notify()
@@ -161,7 +170,7 @@ class CallService(Service):
     async def hang_up(self, session: CallSession) -> bool:
         """Terminate the session's live call; False when there is none."""
         call = await self._store.last_call(session.request_id)
-        if call is None or call.user_id != session.user_id or call.state not in LIVE_STATES or not call.pilot_call_id:
+        if call is None or call.user_id != session.user_id or not call.is_live or not call.pilot_call_id:
             return False
         request = await self._request(session)
         try:
@@ -204,30 +213,31 @@ class CallService(Service):
     async def _apply(self, call: Call, event: CallEvent) -> None:
         now = self._clock()
         if event.event == "call.ringing":
-            moved = await self._store.advance_call(call.id, ["started"], {"state": "ringing"})
+            moved = await self._store.advance_call(call.id, [CallState.STARTED], {"state": CallState.RINGING})
         elif event.event == "call.connected":
             moved = await self._store.advance_call(
-                call.id, ["started", "ringing"], {"state": "connected", "connected_at": now}
+                call.id, [CallState.STARTED, CallState.RINGING], {"state": CallState.CONNECTED, "connected_at": now}
             )
         else:
-            reason = "missed" if event.event == "call.missed" else event.status.lower()
-            reason = reason if reason in END_REASONS else "failed"
-            fields: dict[str, Any] = {"state": "ended", "ended_at": now, "end_reason": reason}
+            reason = EndReason.of_event(event.event, event.status)
+            fields: dict[str, Any] = {"state": CallState.ENDED, "ended_at": now, "end_reason": reason}
             if event.duration is not None:
                 fields["duration"] = event.duration
             line, deliveries = await self._outcome(call, reason, event.duration)
-            moved = await self._store.advance_call(call.id, LIVE_STATES, fields, deliveries, last_call=line)
+            moved = await self._store.advance_call(call.id, LIVE_CALL_STATES, fields, deliveries, last_call=line)
             if moved is not None:
                 self._wake_notifier()
         if moved is not None:
             self._notify()
 
-    async def _outcome(self, call: Call, reason: str, duration: int | None) -> tuple[str | None, list[NewDelivery]]:
+    async def _outcome(
+        self, call: Call, reason: EndReason, duration: int | None
+    ) -> tuple[str | None, list[NewDelivery]]:
         """The call's final line (kept on the request for its status message) and the thread's updates."""
         request = await self._store.get_request(call.request_id)
         if request is None:
             return None, []
-        line = messages.call_line(Translator(request.lang), call.user_id, "ended", reason, duration)
+        line = messages.call_line(Translator(request.lang), call.user_id, CallState.ENDED, reason, duration)
         if not request.reply_thread:
             return line, []
         update = {"channel": request.channel_id, "ts_of": _post_key(call), "text": line}
@@ -254,22 +264,20 @@ class CallService(Service):
                 if update is not None and update != sent:
                     sent = update
                     yield update
-                if update is not None and call.state in FINAL_STATES:
+                if update is not None and call.state.is_final:
                     return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), POLL_INTERVAL)
 
     async def _page_update(self, call: Call, session: CallSession) -> dict[str, Any] | None:
-        if call.state == "ringing":
-            return {"state": "ringing"}
-        if call.state == "connected":
+        if call.state is CallState.RINGING:
+            return {"state": call.state}
+        if call.state is CallState.CONNECTED:
             answer = self._answers.get(call.id) or await self._read_answer(call, session)
-            return {"state": "connected", "sdpAnswer": answer} if answer else None
-        if call.state == "ended":
+            return {"state": call.state, "sdpAnswer": answer} if answer else None
+        if call.state.is_final:
             self._answers.pop(call.id, None)
-            return {"state": "ended", "reason": call.end_reason or "failed"}
-        if call.state == "failed":
-            return {"state": "failed", "reason": call.end_reason or "failed"}
+            return {"state": call.state, "reason": call.end_reason or EndReason.FAILED}
         return None
 
     async def _read_answer(self, call: Call, session: CallSession) -> str | None:

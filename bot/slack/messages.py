@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import Outcome, Request, RequestState
+from bot.domain import CallState, EndReason, Outcome, Request, RequestState
 from bot.i18n import Translator
 
 MODAL_CALLBACK_ID = "askcall_request"
@@ -138,15 +138,15 @@ def duration_text(seconds: int, tr: Translator) -> str:
     return tr.t("call.duration", minutes=minutes, seconds=rest) if minutes else tr.t("call.seconds", seconds=rest)
 
 
-def call_line(tr: Translator, user_id: str, state: str, end_reason: str | None, duration: int | None) -> str:
+def call_line(tr: Translator, user_id: str, state: CallState, end_reason: str | None, duration: int | None) -> str:
     """One browser call as the thread tells it: in progress, its duration, or how it ended."""
-    if state in ("started", "ringing", "connected"):
+    if state.is_live:
         return tr.t("call.in_progress", user=user_id)
-    if end_reason == "completed" and duration is not None:
+    if end_reason == EndReason.COMPLETED and duration is not None:
         return tr.t("call.completed", user=user_id, duration=duration_text(duration, tr))
-    if end_reason in ("missed", "completed"):  # ended with no duration: never answered (hung up while ringing)
+    if end_reason in (EndReason.MISSED, EndReason.COMPLETED):  # no duration: never answered (hung up while ringing)
         return tr.t("call.missed", user=user_id)
-    if end_reason == "rejected":
+    if end_reason == EndReason.REJECTED:
         return tr.t("call.rejected", user=user_id)
     if end_reason == "META_CALL_PERMISSION_REQUIRED":
         return tr.t("call.permission_required", user=user_id)

@@ -35,6 +35,7 @@ from typing import Any
 
 from bot.domain import (
     DEFAULT_NUMBER,
+    Call,
     DeliveryState,
     EventResult,
     Request,
@@ -235,28 +236,6 @@ class CallSession:
     request_id: int
     user_id: str
     expires_at: float
-
-
-@dataclass(frozen=True)
-class Call:
-    """One browser call to a request's customer, made by `user_id` (the rep who called).
-
-    `state`: started (offer on its way) → ringing → connected → ended, or failed (never started);
-    `end_reason` for ended/failed: completed, missed, rejected, failed, or Pilot Status's error code.
-    `delivery_key`: the thread message that tells the call's story (posted once, then updated)."""
-
-    id: int
-    request_id: int
-    user_id: str
-    pilot_call_id: str | None
-    state: str
-    started_at: float
-    connected_at: float | None
-    ended_at: float | None
-    duration: int | None
-    end_reason: str | None
-    delivery_key: str
-    updated_at: float
 
 
 # What `advance_call` may set (column names go into SQL text: only these are accepted).

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bot.domain import CallState, EndReason
 from bot.fakes import blockkit
 from bot.i18n import Translator
 from bot.slack.messages import CALL_ACTION, call_line, duration_text, grant_reply, parent_message
@@ -43,20 +44,22 @@ def test_call_now_shows_only_while_the_grant_holds(overrides: dict[str, object],
 
 def test_the_last_call_shows_in_the_status_line() -> None:
     request = make_request(state="answered", outcome="PERMANENT")
-    parent = parent_message(request, last_call=call_line(PT, "U2", "ended", "completed", 252), now=EXPIRES)
+    parent = parent_message(
+        request, last_call=call_line(PT, "U2", CallState.ENDED, EndReason.COMPLETED, 252), now=EXPIRES
+    )
     context = json.dumps([b for b in parent["blocks"] if b["type"] == "context"], ensure_ascii=False)
     assert "Última ligação: 📞 <@U2> ligou — 4 min 12 s" in context
 
 
 def test_how_a_call_is_told() -> None:
-    assert call_line(PT, "U2", "started", None, None) == "📞 <@U2> ligou — em andamento"
-    assert call_line(PT, "U2", "connected", None, None) == "📞 <@U2> ligou — em andamento"
-    assert call_line(PT, "U2", "ended", "completed", 252) == "📞 <@U2> ligou — 4 min 12 s"
-    assert call_line(EN, "U2", "ended", "completed", 42) == "📞 <@U2> called — 42 s"
-    assert call_line(PT, "U2", "ended", "missed", None) == "📵 <@U2> ligou — não atendeu"
-    assert call_line(PT, "U2", "ended", "rejected", None) == "📵 <@U2> ligou — recusou"
+    assert call_line(PT, "U2", CallState.STARTED, None, None) == "📞 <@U2> ligou — em andamento"
+    assert call_line(PT, "U2", CallState.CONNECTED, None, None) == "📞 <@U2> ligou — em andamento"
+    assert call_line(PT, "U2", CallState.ENDED, EndReason.COMPLETED, 252) == "📞 <@U2> ligou — 4 min 12 s"
+    assert call_line(EN, "U2", CallState.ENDED, EndReason.COMPLETED, 42) == "📞 <@U2> called — 42 s"
+    assert call_line(PT, "U2", CallState.ENDED, "missed", None) == "📵 <@U2> ligou — não atendeu"
+    assert call_line(PT, "U2", CallState.ENDED, "rejected", None) == "📵 <@U2> ligou — recusou"
     # Ended without a duration: the customer never answered (the rep hung up while it rang).
-    assert call_line(EN, "U2", "ended", "completed", None) == "📵 <@U2> called — no answer"
-    assert "tentou ligar" in call_line(PT, "U2", "failed", "TIMEOUT", None)
-    assert "expirou" in call_line(PT, "U2", "failed", "META_CALL_PERMISSION_REQUIRED", None)
+    assert call_line(EN, "U2", CallState.ENDED, EndReason.COMPLETED, None) == "📵 <@U2> called — no answer"
+    assert "tentou ligar" in call_line(PT, "U2", CallState.FAILED, "TIMEOUT", None)
+    assert "expirou" in call_line(PT, "U2", CallState.FAILED, "META_CALL_PERMISSION_REQUIRED", None)
     assert duration_text(60, EN) == "1 min 0 s" and duration_text(0, EN) == "0 s"
