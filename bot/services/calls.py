@@ -89,10 +89,9 @@ class CallService(Service):
         self._answers: dict[int, str] = {}  # call id -> the answer SDP, once read
 
     # ------------------------------------------------------------------ the link and the session
-    async def issue_link(self, request_id: int, user_id: str) -> IssuedLink | LinkProblem:
-        request = await self._store.get_request(request_id)
+    async def issue_link(self, request: Request, user_id: str) -> IssuedLink | LinkProblem:
         now = self._clock()
-        if request is None or not request.grant_is_usable(now):
+        if not request.grant_is_usable(now):
             return LinkProblem.NOT_CALLABLE
         if not self._public_url:
             return LinkProblem.NO_PUBLIC_URL

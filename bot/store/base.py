@@ -718,6 +718,10 @@ class Store(ABC):
     async def posted_ts(self, dedup_key: str) -> str | None:
         """The Slack ts of a delivered message, by its delivery key (None: not delivered)."""
 
+    @abstractmethod
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        """Whether AskCall posted the message `ts` for this request (its replies, reminders, call lines)."""
+
     # --- records: export and retention ------------------------------------------------------------
     # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
     # Retention erases what identifies the customer and keeps every row, so counts stay right.

@@ -73,10 +73,30 @@ def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | No
     return interaction_body(payload)
 
 
-async def click_call_now(server: Server, request_id: int, *, user: str = REP) -> dict[str, Any]:
-    """Click "Call now" as `user`; returns the ephemeral message AskCall sent them."""
+def carrying_call_now(slack: FakeSlack, request_id: int) -> list[dict[str, Any]]:
+    """The messages in Slack that carry the request's "Call now" button (its status message, its grant reply)."""
+
+    def carries(message: dict[str, Any]) -> bool:
+        return any(
+            element.get("action_id") == "askcall_call" and element.get("value") == str(request_id)
+            for block in message.get("blocks") or []
+            for element in block.get("elements") or []
+        )
+
+    return [m for m in slack.messages if carries(m)]
+
+
+async def click_call_now(
+    server: Server, request_id: int, *, user: str = REP, message: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Click "Call now" as `user` on `message` (default: the newest message carrying the request's button);
+    returns the ephemeral message AskCall sent them."""
+    if message is None:
+        carrying = carrying_call_now(server.slack, request_id)
+        assert carrying, server.slack.summary()
+        message = carrying[-1]
     before = len(server.slack.ephemerals)
-    response = await server.post_slack(call_click(request_id, user=user))
+    response = await server.post_slack(call_click(request_id, user=user, message=message))
     assert response.status == 200
     await server.slack.wait_for(lambda: len(server.slack.ephemerals) > before)
     return server.slack.ephemerals[-1]

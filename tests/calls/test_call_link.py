@@ -84,6 +84,23 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
     assert reused.headers["Referrer-Policy"] == "no-referrer"
 
 
+async def test_call_now_works_from_its_own_messages_only(app: Server) -> None:
+    request_id, parent = await granted_request(app)
+    grant = replies(app.slack, parent)[-1]
+    for message in (parent, grant):  # the status message and the grant reply both carry the button
+        assert link_in(await click_call_now(app, request_id, message=message)).startswith(f"{app.url}/call/")
+    assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 2
+    # A click naming this request from any other message (another thread's, a made-up one) gets no link.
+    elsewhere = {**grant, "ts": "1700000000.000001"}
+    before = len(app.slack.ephemerals)
+    for message in (elsewhere, {"ts": "1.0", "text": ""}):
+        response = await app.post_slack(call_click(request_id, message=message))
+        assert response.status == 200
+    await app.wait_idle()
+    assert len(app.slack.ephemerals) == before
+    assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 2
+
+
 async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
     request_id, _ = await granted_request(app)
     link = link_in(await click_call_now(app, request_id))

@@ -64,5 +64,9 @@ async def test_a_call_only_moves_forward_and_stores_its_messages_with_it(store: 
     queued = await store.delivery_for(request_id, "reply")
     assert queued is not None and queued.dedup_key == f"{call.delivery_key}:post"
     assert await store.posted_ts(queued.dedup_key) is None
+    assert not await store.posted_for(request_id, "123.456")
     await store.complete_delivery(queued, "123.456", NOW)
     assert await store.posted_ts(queued.dedup_key) == "123.456"
+    assert await store.posted_for(request_id, "123.456")  # a button on it belongs to this request
+    assert not await store.posted_for(request_id, "123.457")
+    assert not await store.posted_for(await new_request(store, phone="+5511987650000"), "123.456")

@@ -126,3 +126,9 @@ class CallQueries(PostgresConnection):
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
         return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchrow(
+            "SELECT 1 FROM deliveries WHERE request_id = $1 AND result_ts = $2 LIMIT 1", request_id, ts
+        )
+        return row is not None

@@ -117,3 +117,9 @@ class CallQueries(SQLiteConnection):
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
         return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchone(
+            "SELECT 1 FROM deliveries WHERE request_id = ? AND result_ts = ? LIMIT 1", (request_id, ts)
+        )
+        return row is not None
