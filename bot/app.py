@@ -75,6 +75,7 @@ class AskCall:
     workspace: Workspace
     bolt: AsyncApp
     leases: LeaseKeeper
+    languages: UserLanguages
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -149,6 +150,7 @@ class AskCall:
             # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
             # sweep can start new sends (which also pass through the sending state).
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
+            languages,
             metrics,
         )
         await askcall.leases.sweep()
@@ -302,9 +304,12 @@ def create_web_app(
         app.router.add_post(number.webhook_path, partial(pilot_status_webhook, number))
     if settings.number_for_channel(None) is not None:
         app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
-    CallPages(lambda: app[ASKCALL].calls, public_url=settings.public_url, language=settings.language).register(
-        app.router
-    )
+    CallPages(
+        lambda: app[ASKCALL].calls,
+        lambda user_id: app[ASKCALL].languages.name_for(user_id),
+        public_url=settings.public_url,
+        language=settings.language,
+    ).register(app.router)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness)
     if settings.metrics_port is None:

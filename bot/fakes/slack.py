@@ -181,6 +181,7 @@ class FakeSlack(LoopbackServer):
 
         self.unreachable_channels: dict[str, str] = {}
         self.user_locales: dict[str, str] = {}
+        self.user_names: dict[str, str] = {}  # users.info's real_name (default "Rep <id>")
         self.usergroups: dict[str, list[str]] = {}
         self.fail_response_urls: bool = False
 
@@ -799,6 +800,8 @@ class FakeSlack(LoopbackServer):
                 "id": user,
                 "team_id": self.team_id,
                 "name": user.lower(),
+                "real_name": self.user_names.get(user, f"Rep {user}"),
+                "profile": {"display_name": "", "real_name": self.user_names.get(user, f"Rep {user}")},
                 "locale": self.user_locales.get(user, "pt-BR"),
                 "tz": "America/Sao_Paulo",
             }

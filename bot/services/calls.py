@@ -118,7 +118,7 @@ class CallService(Service):
         return {
             "lang": request.lang,
             "customer": display_phone(request.phone_e164, self._phone_display == "full"),
-            "askedBy": f"@{request.user_id}",
+            "askedById": request.user_id,  # the page shows the name Slack shows for them
             "reason": request.reason,
             "validUntil": _iso(until) if until else None,
             "iceServers": [],

@@ -42,8 +42,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class CallPages:
-    def __init__(self, calls: Callable[[], CallService], *, public_url: str | None, language: str) -> None:
+    def __init__(
+        self,
+        calls: Callable[[], CallService],
+        names: Callable[[str], Awaitable[str | None]],
+        *,
+        public_url: str | None,
+        language: str,
+    ) -> None:
         self._calls = calls
+        self._names = names  # a Slack user id -> the name Slack shows for them
         self._origin = _origin(public_url) if public_url else None
         self._secure = bool(public_url and public_url.startswith("https://"))
         self._language = language
@@ -105,6 +113,8 @@ class CallPages:
         if session is None:
             return _json({"error": "no session", "code": "SESSION_REQUIRED"}, 401)
         config = await self._calls().page_config(session)
+        asked_by = config.pop("askedById")
+        config["askedBy"] = await self._names(asked_by) or f"@{asked_by}"
         return _json({"strings": page_strings(config["lang"]), **config})
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:

@@ -112,6 +112,7 @@ async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
 
 
 async def test_a_session_opens_only_its_own_request_and_only_from_askcalls_origin(app: Server) -> None:
+    app.slack.user_names[REP] = "Maria <b>Souza</b>"  # the name Slack shows for the rep who asked
     request_id, _ = await granted_request(app)
     first = await redeem(app, link_in(await click_call_now(app, request_id)))
     cookie = {"Cookie": cookie_header(first)}
@@ -119,7 +120,7 @@ async def test_a_session_opens_only_its_own_request_and_only_from_askcalls_origi
 
     config = await app.http.get(f"{base}/config", headers=cookie)
     body = await config.json()
-    assert config.status == 200 and body["customer"] == "+55 11 9••••-4321" and body["askedBy"] == f"@{REP}"
+    assert config.status == 200 and body["customer"] == "+55 11 9••••-4321" and body["askedBy"] == "Maria <b>Souza</b>"
     assert E164 not in json.dumps(body)
     assert (await app.http.get(f"{base}/config")).status == 401  # no cookie
     other = request_id + 1
