@@ -117,7 +117,13 @@ class AskCall:
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
         answers = AnswerService(deps, tasks)
-        calls = CallService(deps, public_url=settings.public_url, phone_display=settings.phone_display)
+        calls = CallService(
+            deps,
+            tasks,
+            public_url=settings.public_url,
+            phone_display=settings.phone_display,
+            start_grace=2 * settings.pilot_status_timeout + 15,
+        )
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -160,6 +166,7 @@ class AskCall:
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
         askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
+        askcall.background.append(asyncio.create_task(calls.run_sweeps(), name="calls-sweep"))
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)

@@ -539,6 +539,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "A Pilot Status não conseguiu iniciar a ligação. Tente de novo em instantes; se continuar, avise quem administra o AskCall.",
         "en": "Pilot Status couldn't start the call. Try again shortly; if it keeps failing, tell whoever runs AskCall.",
     },
+    "callpage.pending": {
+        "pt-BR": "A Pilot Status demorou a responder; confirmando se a ligação começou…",
+        "en": "Pilot Status was slow to answer; checking whether the call started…",
+    },
+    "callpage.error.not_started": {
+        "pt-BR": "A Pilot Status não confirmou a ligação e ela não aparece lá: o telefone do cliente não tocou. Tente de novo.",
+        "en": "Pilot Status didn't confirm the call and doesn't list it: the customer's phone didn't ring. Try again.",
+    },
     "callpage.error.connection": {
         "pt-BR": "A conexão de áudio caiu. Verifique sua internet e tente de novo.",
         "en": "The audio connection dropped. Check your internet connection and try again.",

@@ -708,11 +708,23 @@ class Store(ABC):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         """Set `fields` (state, pilot_call_id, connected_at, …) only while the call is in one of
-        `from_states`, and store `deliveries` (for the call's request) and the request's `last_call`
-        line (when given) in the same transaction. The updated call, or None when the guard did not
-        hold (nothing changed)."""
+        `from_states` (and, with `unassigned`, has no Pilot Status id yet), and store `deliveries` (for
+        the call's request) and the request's `last_call` line (when given) in the same transaction.
+        The updated call, or None when the guard did not hold (nothing changed)."""
+
+    @abstractmethod
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        """Calls that need a look at Pilot Status, oldest first: started before `started_before` with no
+        Pilot Status id (the start's answer was lost), or live with an id and unchanged since `quiet_before`
+        (their webhooks stopped coming)."""
+
+    @abstractmethod
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        """The oldest call since `since` to this customer (`customer_key`) that has no Pilot Status id: a
+        start whose answer was lost (still `started`), or one its page gave up on (`failed`, CANCELLED)."""
 
     @abstractmethod
     async def posted_ts(self, dedup_key: str) -> str | None:

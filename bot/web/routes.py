@@ -133,6 +133,8 @@ class CallPages:
             call = await self._calls().start(session, sdp)
         except CallStartError as error:
             return _json({"error": "the call did not start", "code": error.code}, error.status)
+        if call.pilot_call_id is None:  # Pilot Status's answer was lost: AskCall finds out, the stream tells
+            return _json({"callId": None, "pending": True}, 202)
         return _json({"callId": call.pilot_call_id})
 
     async def _hangup(self, request: web.Request) -> web.StreamResponse:

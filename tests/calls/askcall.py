@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -26,13 +26,19 @@ LINK_RE = re.compile(r"<(https?://[^|>]+)\|")
 
 @asynccontextmanager
 async def calling_askcall(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, *, public_url: str | None = "", **overrides: Any
+    settings: Settings,
+    slack: FakeSlack,
+    pilot: FakePilotStatus,
+    *,
+    public_url: str | None = "",
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> AsyncIterator[Server]:
     """AskCall on a free loopback port; ASKCALL_PUBLIC_URL is that address unless `public_url` says otherwise."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = replace(settings, public_url=url if public_url == "" else public_url, **overrides)
-    runner = web.AppRunner(create_web_app(settings))
+    runner = web.AppRunner(create_web_app(settings, clock))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     server = Server(url, runner, aiohttp.ClientSession(), slack, pilot)

@@ -99,7 +99,8 @@ async def test_call_now_from_slack_to_the_duration_in_the_thread(
     await page.get_by_test_id("hangup").click()
     await expect(state).to_have_text("ended")
     await expect(page.get_by_test_id("message")).to_have_text(PT["ended.completed"])
-    assert [r.path for r in pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate")] != []
+    # The page shows "ended" at once; its hang-up request is on its way meanwhile.
+    await wait_until(lambda: pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate") != [], what="the hang-up")
 
     # The thread: the call's one message now shows how long it lasted, under the rep who called.
     parent = [m for m in app.slack.messages if m.get("thread_ts") is None][-1]

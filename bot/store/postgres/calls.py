@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState
+from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
 
@@ -102,14 +103,16 @@ class CallQueries(PostgresConnection):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         changes, states = call_fields(fields), list(from_states)
         now = time.time()
         assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=4))
+        guard = " AND pilot_call_id IS NULL" if unassigned else ""
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 f"""UPDATE calls SET {assignments}, updated_at = $1
-                    WHERE id = $2 AND state = ANY($3::text[]) RETURNING *""",
+                    WHERE id = $2 AND state = ANY($3::text[]){guard} RETURNING *""",
                 now,
                 call_id,
                 states,
@@ -122,6 +125,32 @@ class CallQueries(PostgresConnection):
             if last_call is not None:
                 await conn.execute("UPDATE requests SET last_call = $1 WHERE id = $2", last_call, call.request_id)
         return call
+
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        rows = await self._fetch(
+            """SELECT * FROM calls WHERE state = ANY($1::text[])
+               AND ((pilot_call_id IS NULL AND started_at < $2) OR (pilot_call_id IS NOT NULL AND updated_at < $3))
+               ORDER BY updated_at LIMIT $4""",
+            list(LIVE_CALL_STATES),
+            started_before,
+            quiet_before,
+            limit,
+        )
+        return [_call(row) for row in rows]
+
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        row = await self._fetchrow(
+            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
+               WHERE requests.phone_key = $1 AND calls.started_at >= $2 AND calls.pilot_call_id IS NULL
+               AND (calls.state = $3 OR (calls.state = $4 AND calls.end_reason = $5))
+               ORDER BY calls.started_at, calls.id LIMIT 1""",
+            phone_key,
+            since,
+            CallState.STARTED,
+            CallState.FAILED,
+            CANCELLED,
+        )
+        return _call(row) if row else None
 
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)

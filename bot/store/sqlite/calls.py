@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState
+from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
 
@@ -93,15 +94,17 @@ class CallQueries(SQLiteConnection):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         changes, states, pending = call_fields(fields), list(from_states), list(deliveries)
+        guard = " AND pilot_call_id IS NULL" if unassigned else ""
 
         def advance(conn: sqlite3.Connection) -> Call | None:
             now = time.time()
             assignments = ", ".join(f"{name} = ?" for name in changes)
             row = conn.execute(
                 f"""UPDATE calls SET {assignments}, updated_at = ?
-                    WHERE id = ? AND state IN ({marks(states)}) RETURNING *""",
+                    WHERE id = ? AND state IN ({marks(states)}){guard} RETURNING *""",
                 (*changes.values(), now, call_id, *states),
             ).fetchone()
             if row is None:
@@ -113,6 +116,25 @@ class CallQueries(SQLiteConnection):
             return call
 
         return await self._write(advance)
+
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        rows = await self._fetchall(
+            f"""SELECT * FROM calls WHERE state IN ({marks(LIVE_CALL_STATES)})
+                AND ((pilot_call_id IS NULL AND started_at < ?) OR (pilot_call_id IS NOT NULL AND updated_at < ?))
+                ORDER BY updated_at LIMIT ?""",
+            (*LIVE_CALL_STATES, started_before, quiet_before, limit),
+        )
+        return [_call(row) for row in rows]
+
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        row = await self._fetchone(
+            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
+               WHERE requests.phone_key = ? AND calls.started_at >= ? AND calls.pilot_call_id IS NULL
+               AND (calls.state = ? OR (calls.state = ? AND calls.end_reason = ?))
+               ORDER BY calls.started_at, calls.id LIMIT 1""",
+            (phone_key, since, CallState.STARTED, CallState.FAILED, CANCELLED),
+        )
+        return _call(row) if row else None
 
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
