@@ -119,7 +119,6 @@ class AskCall:
         answers = AnswerService(deps, tasks)
         calls = CallService(
             deps,
-            tasks,
             public_url=settings.public_url,
             phone_display=settings.phone_display,
             start_grace=2 * settings.pilot_status_timeout + 15,
@@ -204,6 +203,7 @@ class AskCall:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.calls.close()
         # No new work is claimed; deliveries in flight and Pilot Status calls get the grace period,
         # with their leases still renewed.
         await self.begin_shutdown()

@@ -47,8 +47,7 @@ from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
 from bot.slack.gateway import REPLY, UPDATE
-from bot.store import CallSession, NewDelivery
-from bot.tasks import Tasks
+from bot.store import CallSession, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +98,13 @@ class CallService(Service):
     def __init__(
         self,
         deps: ServiceDeps,
-        tasks: Tasks,
         *,
         public_url: str | None,
         phone_display: str = "masked",
         start_grace: float = 75.0,
     ) -> None:
         super().__init__(deps)
-        self._tasks = tasks
+        self._finders: set[asyncio.Task[None]] = set()
         # How long a start may still be waiting for Pilot Status's answer (the client's timeout and
         # retries): only older starts without an answer are looked for by the sweep.
         self._start_grace = start_grace
@@ -175,7 +173,9 @@ class CallService(Service):
                 log_phone(request.phone_e164),
                 error.label,
             )
-            self._tasks.spawn(self._find_lost_start(call.id), name=f"call-{call.id}-find")
+            finder = asyncio.create_task(self._find_lost_start(call.id), name=f"call-{call.id}-find")
+            self._finders.add(finder)
+            finder.add_done_callback(self._finders.discard)
             return call
         except PilotStatusError as error:
             code = error.code or type(error).__name__
@@ -236,15 +236,25 @@ class CallService(Service):
 
     # ------------------------------------------------------------------ starts whose answer was lost
     async def _find_lost_start(self, call_id: int) -> None:
-        """Right after a start whose answer was lost: look for the call a few times, then leave it to the sweep."""
-        for delay in FIND_DELAYS:
-            await asyncio.sleep(delay)
-            call = await self._store.get_call(call_id)
-            if call is None or call.pilot_call_id or not (call.is_live or call.end_reason == CANCELLED):
-                return  # found (by a webhook, the sweep or another replica) or settled
-            with contextlib.suppress(PilotStatusError):
-                if await self._look_for(call, give_up=False):
-                    return
+        """Right after a start whose answer was lost: look for the call a few times, then leave it to the sweep.
+        Not tracked as work in flight: cancelled at shutdown, the sweep (here or on another replica) takes over."""
+        try:
+            for delay in FIND_DELAYS:
+                await asyncio.sleep(delay)
+                call = await self._store.get_call(call_id)
+                if call is None or call.pilot_call_id or not (call.is_live or call.end_reason == CANCELLED):
+                    return  # found (by a webhook, the sweep or another replica) or settled
+                with contextlib.suppress(PilotStatusError):
+                    if await self._look_for(call, give_up=False):
+                        return
+        except StoreError as error:
+            log.warning("looking for call %d stopped (%s); the sweep takes over", call_id, error)
+
+    async def close(self) -> None:
+        """Stop looking for lost starts now (the sweep takes over)."""
+        for finder in list(self._finders):
+            finder.cancel()
+        await asyncio.gather(*self._finders, return_exceptions=True)
 
     async def _look_for(self, call: Call, *, give_up: bool) -> bool:
         """Find a call whose start's answer was lost in Pilot Status's list of the number's calls; True when
