@@ -384,7 +384,14 @@ class CallService(Service):
         request = await self._store.get_request(lost.request_id)
         if request is None:
             return None
-        await self._adopt(lost, request, CallDetails(id=event.call_id, status=""))
+        try:  # the marker AskCall sent tells its own call from another tool's call to the same customer
+            details = await self._pilot(request).get_call(event.call_id)
+        except PilotStatusError as error:
+            log.info("could not check call %s (%s); the list of calls will tell", event.call_id, error.label)
+            return None
+        if details.opaque not in (None, _opaque(lost)):
+            return None
+        await self._adopt(lost, request, details)
         return await self._store.get_call(lost.id)
 
     async def _apply(self, call: Call, event: CallEvent) -> None:

@@ -18,7 +18,7 @@ from bot.services.calls import QUIET
 from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.helpers import AiortcCaller, wait_until
 from tests.conftest import ManualClock, Server
-from tests.e2e.helpers import db_rows, replies
+from tests.e2e.helpers import E164, db_rows, replies
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -183,3 +183,34 @@ async def test_a_call_whose_webhooks_stopped_is_settled_by_asking(app: Server, c
     assert len(lines) == 1 and lines[0]["text"].endswith(" s") and "em andamento" not in lines[0]["text"]
     rows = await db_rows(app.askcall.settings, "SELECT * FROM calls")
     assert rows[0]["duration"] == fake_call.duration
+
+
+async def test_another_tools_call_to_the_same_customer_is_not_taken_for_a_lost_start(
+    app: Server, clock: ManualClock
+) -> None:
+    app.pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=20)
+    page, _ = await Page.open(app)
+    other = AiortcCaller()
+    try:
+        app.pilot.drop_connection_next("POST", "/v1/calls")  # AskCall's start never happened
+        assert (await page.offer()).status == 202
+        # Meanwhile another tool calls the same customer through the same number: its webhooks reach AskCall.
+        foreign = await app.http.post(
+            f"{app.pilot.base_url}/v1/calls",
+            json={"to": E164, "sdp": await other.offer(), "bizOpaqueCallbackData": "crm:42"},
+            headers={"x-api-key": app.pilot.api_key},
+        )
+        assert foreign.status == 200
+        foreign_id = (await foreign.json())["id"]
+        await wait_until(lambda: len(app.pilot.calls[foreign_id].events) > 0, what="the foreign call's webhook")
+        await app.wait_idle()
+        clock.advance(10 * 60)
+        await app.askcall.calls.sweep()
+        assert (await page.states("failed"))[-1] == {"state": "failed", "reason": "NOT_STARTED"}
+    finally:
+        await page.close()
+        await other.close()
+    rows = await db_rows(app.askcall.settings, "SELECT pilot_call_id, state FROM calls")
+    assert rows == [{"pilot_call_id": None, "state": "failed"}]
+    assert app.pilot.calls[foreign_id].ended_at is None or app.pilot.calls[foreign_id].status == "MISSED"
+    assert not app.pilot.requests_to("POST", f"/v1/calls/{foreign_id}/terminate")
