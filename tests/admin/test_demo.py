@@ -33,3 +33,32 @@ async def test_demo_in_english(tmp_path: Path) -> None:
 
     assert returncode == 0
     assert "@rep ✅ The customer allowed calls for 7 days." in out
+
+
+async def test_the_language_defaults_to_askcall_language(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "ASKCALL_LANGUAGE": "en"}
+    returncode, out, _ = await run_askcall("demo", env=env, cwd=tmp_path)
+
+    assert returncode == 0
+    assert "@rep ✅ The customer allowed calls for 7 days." in out
+
+
+async def test_demo_call_without_aiortc_says_what_to_install(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocked" / "aiortc"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError(\"No module named 'aiortc'\")\n")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(blocker.parent)}
+    returncode, out, err = await run_askcall("demo", "--call", env=env, cwd=tmp_path)
+
+    assert returncode == 1, out + err
+    assert out.startswith("✗ `askcall demo --call` needs aiortc, which plays the customer's WhatsApp: ")
+    assert "pip install 'askcall[demo]'" in out
+    assert "@rep" not in out  # nothing started
+
+
+async def test_open_and_port_go_with_call(tmp_path: Path) -> None:
+    returncode, out, err = await run_demo(tmp_path, "--open")
+
+    assert returncode == 2
+    assert out == ""
+    assert err == "askcall: --open and --port go with --call\n"
