@@ -36,7 +36,7 @@ PHONE = "+55 11 98765-4321"
 CUSTOMER = "+5511987654321"
 REASON = "Podemos te ligar para fechar o pedido?"
 CHANNEL, CHANNEL_NAME = "C1", "sales"
-REP, REP_NAME = "U1", "rep"
+REP, REP_NAME, REP_REAL_NAME = "U1", "ana", "Ana Souza"
 TIMEOUT = 15.0
 INDENT = "    "
 
@@ -77,7 +77,7 @@ _TOKEN = re.compile(r"<([^<>]*)>")
 
 
 def render_mrkdwn(text: str) -> str:
-    """`<@U1>` → `@rep`, `<!date^…|fallback>` → fallback, links → their label, entities decoded."""
+    """`<@U1>` → `@ana`, `<!date^…|fallback>` → fallback, links → their label, entities decoded."""
 
     def token(match: re.Match[str]) -> str:
         inner = match.group(1)
@@ -290,6 +290,7 @@ async def run_demo(
     with tempfile.TemporaryDirectory(prefix="askcall-demo-") as folder:
         async with FakeSlack() as slack, FakePilotStatus(webhook_secret=secrets.token_hex(16)) as pilot:
             slack.user_locales[REP] = "en-US" if language == "en" else "pt-BR"  # AskCall speaks the rep's language
+            slack.user_names[REP] = REP_REAL_NAME
             settings = demo_settings(slack, pilot, signing_secret, Path(folder) / "askcall.db", language, url)
             # An open call page keeps its event stream open: stopping does not wait for it.
             runner = web.AppRunner(create_web_app(settings), access_log=None, shutdown_timeout=1.0)

@@ -31,7 +31,7 @@ async def test_demo_call_from_the_printed_link_to_the_duration(browser: BrowserC
         found = LINK_RE.match(await demo.line(LINK_RE.match, "call link"))
         assert found is not None
         link, port = found.group(1), found.group(2)
-        assert "@rep clicks “📞 Ligar agora” on the message in #sales." in demo.lines
+        assert "@ana clicks “📞 Ligar agora” on the message in #sales." in demo.lines
         assert f"Press “{PT['call']}” there and allow the microphone." in demo.text
 
         page = await browser.new_page()
@@ -52,7 +52,7 @@ async def test_demo_call_from_the_printed_link_to_the_duration(browser: BrowserC
         assert await states(page) == ["idle", "connecting", "ringing", "connected", "ended"]
 
         thread = await demo.line(
-            lambda line: re.fullmatch(r"AskCall in the thread: 📞 @rep ligou — \d+ s", line) is not None,
+            lambda line: re.fullmatch(r"AskCall in the thread: 📞 @ana ligou — \d+ s", line) is not None,
             "thread line with the duration",
         )
         assert int(thread.split("— ")[1].removesuffix(" s")) >= 1
@@ -66,7 +66,7 @@ async def test_demo_call_from_the_printed_link_to_the_duration(browser: BrowserC
         status = await demo.stop(signal.SIGINT)
     steps = [
         "☎️  The page sent its offer: Pilot Status (fake) calls +55 11 9••••-4321.",
-        "AskCall in the thread: 📞 @rep ligou — em andamento",
+        "AskCall in the thread: 📞 @ana ligou — em andamento",
         "🔔 The customer's phone rings…",
         "📱 The customer picks up and plays a 440 Hz tone.",
     ]
