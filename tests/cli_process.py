@@ -9,7 +9,13 @@ from pathlib import Path
 
 
 async def _spawn(
-    args: Sequence[str], *, env: dict[str, str], cwd: Path, stderr: int, prefix: Sequence[str] = ()
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    stderr: int,
+    prefix: Sequence[str] = (),
+    stdin: int | None = None,
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *prefix,
@@ -19,6 +25,7 @@ async def _spawn(
         *args,
         cwd=cwd,
         env=env,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
     )
@@ -38,7 +45,8 @@ async def run_askcall(
 
 
 class AskcallOutput:
-    """`askcall args…` running as a child process whose output a test reads as it comes (stdout and stderr merged)."""
+    """`askcall args…` running as a child process whose output a test reads as it comes (stdout and stderr merged),
+    and whose standard input is a pipe the test types into."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -47,7 +55,14 @@ class AskcallOutput:
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str], cwd: Path) -> AskcallOutput:
-        return cls(await _spawn(args, env=env, cwd=cwd, stderr=asyncio.subprocess.STDOUT))
+        return cls(
+            await _spawn(args, env=env, cwd=cwd, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.PIPE)
+        )
+
+    async def type(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode())
+        await self.proc.stdin.drain()
 
     async def _read(self) -> None:
         assert self.proc.stdout is not None

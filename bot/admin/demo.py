@@ -169,14 +169,15 @@ class _Demo:
         await self.answer_reaches_thread(parent["ts"])
         return str(parent["ts"])
 
-    async def call_now(self, parent_ts: str) -> str:
+    async def call_now(self, parent_ts: str, *, again: bool = False) -> str:
         """The rep clicks "📞 Call now" on the channel message; the personal link AskCall sends them."""
+        self.deadline = time.monotonic() + TIMEOUT
         parent = self.slack.find_message(CHANNEL, parent_ts) or {}
         request_id = _call_request_id(parent)
         if request_id is None:
             raise DemoFailed("The channel message has no “Call now” button")
         label = demo_call.button_label(self.language)
-        say(self.out, f"@{REP_NAME} clicks “{label}” on the message in #{CHANNEL_NAME}.\n")
+        say(self.out, f"@{REP_NAME} clicks “{label}” on the message in #{CHANNEL_NAME}{' again' if again else ''}.\n")
         before = len(self.slack.ephemerals)
         status = await demo_call.click_call_now(
             self.url, self.signing_secret, request_id, user=REP, channel=CHANNEL, message_ts=parent_ts
@@ -185,23 +186,39 @@ class _Demo:
             raise DemoFailed(f"AskCall answered the click with HTTP {status}")
         await _until(lambda: len(self.slack.ephemerals) > before, "The ephemeral message with the link", self.deadline)
         ephemeral = self.slack.ephemerals[-1]
-        _show(self.out, f"AskCall answers @{REP_NAME} only (an ephemeral message):", message_lines(ephemeral))
+        if not again:
+            _show(self.out, f"AskCall answers @{REP_NAME} only (an ephemeral message):", message_lines(ephemeral))
         found = re.search(r"<(" + re.escape(self.url) + r"/call/[^|>]+)[|>]", str(ephemeral.get("text", "")))
         if found is None:
             raise DemoFailed("The ephemeral message has no call link")
         return found.group(1)
 
     async def serve_calls(self, parent_ts: str, link: str, *, open_browser: bool) -> None:
-        """Print the link and what to do, then every step of the calls made from the page, until stopped."""
+        """Print the link and what to do, then every step of the calls made from the page, until stopped.
+
+        Each line typed on the terminal (Enter) clicks "📞 Call now" again and prints a new link.
+        """
         stop = asyncio.Event()
         demo_call.stop_on_signals(stop)
-        say(self.out, *demo_call.instructions(link, self.language, CUSTOMER))
+        links = demo_call.LinkRequests(lambda: self.new_link(parent_ts))
+        say(self.out, *demo_call.instructions(link, self.language, CUSTOMER, new_links=links.watch_stdin()))
         if open_browser and not webbrowser.open(link):
             say(self.out, "(No browser could be opened here: open the link yourself.)\n")
         watcher = demo_call.CallWatcher(self.out, self.slack, self.pilot, CHANNEL, parent_ts, message_lines)
         watcher.skip_thread_so_far()
-        await watcher.run(stop)
+        try:
+            await watcher.run(stop)
+        finally:
+            await links.close()
         say(self.out, "", "Stopped.")
+
+    async def new_link(self, parent_ts: str) -> None:
+        try:
+            link = await self.call_now(parent_ts, again=True)
+        except DemoFailed as error:
+            say(self.out, f"✗ {error}.")
+            return
+        say(self.out, demo_call.NEW_LINK.format(minutes=demo_call.LINK_MINUTES), "", f"{INDENT}{link}", "")
 
     async def rep_asks(self) -> None:
         _show(self.out, f"@{REP_NAME} types in #{CHANNEL_NAME}:", [f"/askcall {PHONE} {REASON}"])

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -29,6 +32,7 @@ from bot.web import page_strings
 # The customer's phone rings long enough to be seen ringing, then picks up and plays a 440 Hz tone.
 DEMO_CALL = CallBehaviour(ring_after=0.3, answer_after=2.0, ring_timeout=60.0, media_timeout=20.0)
 LINK_MINUTES = 10
+NEW_LINK = "A new link (it works once, within {minutes} minutes):"
 WATCH_INTERVAL = 0.1
 AIORTC_MISSING = (
     "✗ `askcall demo --call` needs aiortc, which plays the customer's WhatsApp: "
@@ -76,10 +80,11 @@ def button_label(language: str) -> str:
     return Translator(language).t("button.call")
 
 
-def instructions(link: str, language: str, customer: str) -> list[str]:
+def instructions(link: str, language: str, customer: str, *, new_links: bool) -> list[str]:
     """What the person does with the link (the page's own words for its buttons)."""
     page = page_strings(language)
     ring = DEMO_CALL.answer_after or 0
+    enter = " Press Enter here for a new link." if new_links else ""
     return [
         f"Open the call page in your browser (the link works once, within {LINK_MINUTES} minutes, in one browser):",
         "",
@@ -89,9 +94,62 @@ def instructions(link: str, language: str, customer: str) -> list[str]:
         f"{ring:.0f} s,",
         f"then picks up and plays a {DEMO_CALL.tone_hz:.0f} Hz tone: you should hear it. Press “{page['hangup']}” "
         "to end the call;",
-        "reload the page to call again. This demo serves the page until you press Ctrl-C.",
+        f"reload the page to call again.{enter} This demo serves the page until you press Ctrl-C.",
         "",
     ]
+
+
+class LinkRequests:
+    """Runs `new_link` once per line typed on this process's standard input (one at a time, in the loop).
+
+    The descriptor is watched as it is (no change to its blocking mode, which a terminal shares with the output).
+    """
+
+    def __init__(self, new_link: Callable[[], Awaitable[None]]) -> None:
+        self._new_link = new_link
+        self._wanted = 0
+        self._task: asyncio.Task[None] | None = None
+        self._fd: int | None = None
+
+    def watch_stdin(self) -> bool:
+        """Start watching; False where standard input can't be watched (a file, none, no reader support)."""
+        loop = asyncio.get_running_loop()
+        try:
+            fd = sys.stdin.fileno()
+            loop.add_reader(fd, self._readable, fd)
+        except (AttributeError, NotImplementedError, OSError, ValueError):
+            return False
+        self._fd = fd
+        return True
+
+    def _readable(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:  # end of input: nothing more will ask for a link
+            self._unwatch()
+            return
+        self._wanted += data.count(b"\n")
+        if self._wanted and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self._wanted:
+            self._wanted = 0
+            await self._new_link()
+
+    def _unwatch(self) -> None:
+        if self._fd is not None:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            self._fd = None
+
+    async def close(self) -> None:
+        self._unwatch()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 @dataclass

@@ -33,6 +33,7 @@ async def test_demo_call_from_the_printed_link_to_the_duration(browser: BrowserC
         link, port = found.group(1), found.group(2)
         assert "@ana clicks “📞 Ligar agora” on the message in #sales." in demo.lines
         assert f"Press “{PT['call']}” there and allow the microphone." in demo.text
+        assert "Press Enter here for a new link." in demo.text
 
         page = await browser.new_page()
         await page.add_init_script(STATE_RECORDER)
@@ -56,6 +57,14 @@ async def test_demo_call_from_the_printed_link_to_the_duration(browser: BrowserC
             "thread line with the duration",
         )
         assert int(thread.split("— ")[1].removesuffix(" s")) >= 1
+
+        await demo.type("\n")  # Enter: "Call now" again, a new link for the same request
+        await demo.line(lambda line: line.startswith("A new link"), "new link")
+        new_link = [m.group(1) for m in map(LINK_RE.match, demo.lines) if m][-1]
+        assert new_link != link
+        for url, status in ((link, 403), (new_link, 200)):  # the used link is refused, the new one opens the page
+            response = await page.goto(url)
+            assert response is not None and response.status == status, url
         ended = await demo.line(lambda line: line.startswith("📴 The call ended"), "end of the call")
         assert re.fullmatch(
             r"📴 The call ended \(completed\) after \d+ s; the customer's phone heard \d+ s of your "
