@@ -34,6 +34,7 @@ DEMO_CALL = CallBehaviour(ring_after=0.3, answer_after=2.0, ring_timeout=60.0, m
 LINK_MINUTES = 10
 NEW_LINK = "A new link (it works once, within {minutes} minutes):"
 WATCH_INTERVAL = 0.1
+FRAME_SECONDS = 0.02  # one audio frame of the fake phone (bot.fakes.whatsapp_peer.PTIME, which needs aiortc)
 AIORTC_MISSING = (
     "✗ `askcall demo --call` needs aiortc, which plays the customer's WhatsApp: "
     "pip install 'askcall[demo]' (from a checkout: pip install '.[demo]')."
@@ -154,7 +155,8 @@ class LinkRequests:
 
 @dataclass
 class _Seen:
-    status: str = ""
+    offered: bool = False
+    events: int = 0  # how many of the call's webhooks (FakeCall.events) have been told
     audio: bool = False
 
 
@@ -167,7 +169,7 @@ class CallWatcher:
     pilot: FakePilotStatus
     channel: str
     parent_ts: str
-    render: Any  # message -> visible lines (bot.admin.demo.message_lines)
+    render: Callable[[dict[str, Any]], list[str]]  # a message's visible lines (bot.admin.demo.message_lines)
     calls: dict[str, _Seen] = field(default_factory=dict)
     thread: dict[str, list[str]] = field(default_factory=dict)
 
@@ -186,15 +188,16 @@ class CallWatcher:
             self.thread[message["ts"]] = self.render(message)
 
     def _call(self, call: FakeCall, seen: _Seen) -> None:
-        if not seen.status:
+        if not seen.offered:
+            seen.offered = True
             say(self.out, f"☎️  The page sent its offer: Pilot Status (fake) calls {mask(call.to)}.")
-        if call.status != seen.status:
-            seen.status = call.status
-            if call.status == "RINGING":
+        for event in call.events[seen.events :]:
+            seen.events += 1
+            if event["event"] == "call.ringing":
                 say(self.out, "🔔 The customer's phone rings…")
-            elif call.status == "ACCEPTED":
+            elif event["event"] == "call.connected":
                 say(self.out, f"📱 The customer picks up and plays a {call.behaviour.tone_hz:.0f} Hz tone.")
-            elif call.ended_at is not None:
+            else:  # call.ended or call.missed: the last one
                 self._ended(call)
         peer = call.peer
         if not seen.audio and peer is not None and peer.connected.is_set() and call.ended_at is None:
@@ -202,10 +205,13 @@ class CallWatcher:
             say(self.out, "🔊 Connected: audio flows both ways (WebRTC between your browser and the fake phone).")
 
     def _ended(self, call: FakeCall) -> None:
+        if call.error_code is not None:
+            say(self.out, f"📵 The call failed: {call.error_message} ({call.error_code}).")
+            return
         if call.duration is None:
             say(self.out, f"📵 The call ended: {call.status.lower()}.")
             return
-        heard = call.peer.frames_received * 0.02 if call.peer is not None else 0.0
+        heard = call.peer.frames_received * FRAME_SECONDS if call.peer is not None else 0.0
         say(
             self.out,
             f"📴 The call ended ({call.status.lower()}) after {call.duration} s; the customer's phone heard "
