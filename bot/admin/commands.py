@@ -62,7 +62,21 @@ def add_admin_commands(commands: Any) -> None:
         "customer answer, and print the Slack messages a rep would read. Needs no account or setting. "
         "Exit status 0 only if the answer reached the thread.",
     )
-    demo.add_argument("--language", choices=["pt-BR", "en"], default="pt-BR", help="language of the messages")
+    demo.add_argument(
+        "--language",
+        choices=["pt-BR", "en"],
+        help="language of the messages and the call page (default: ASKCALL_LANGUAGE, else pt-BR)",
+    )
+    demo.add_argument(
+        "--call",
+        action="store_true",
+        help="then click “📞 Call now” and serve the call page to this machine's browser until Ctrl-C: the fake "
+        "customer answers and plays a tone (needs the demo extra: pip install 'askcall[demo]')",
+    )
+    demo.add_argument("--open", action="store_true", help="with --call: open the link in the default browser")
+    demo.add_argument(
+        "--port", type=int, default=0, help="with --call: AskCall's port on 127.0.0.1 (default: a free one)"
+    )
     demo.set_defaults(handler=_demo)
 
     export = commands.add_parser(
@@ -218,8 +232,17 @@ def _print_or_explain(run: Callable[[], Any]) -> int:
 # --- demo ----------------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.demo import run_demo
+    from bot.i18n import normalize_language
 
-    return asyncio.run(run_demo(sys.stdout, language=args.language))
+    language = args.language or normalize_language(env.get("ASKCALL_LANGUAGE"))
+    if (args.open or args.port) and not args.call:
+        return _fail("--open and --port go with --call", 2)
+    try:
+        return asyncio.run(
+            run_demo(sys.stdout, language=language, call=args.call, open_browser=args.open, port=args.port)
+        )
+    except KeyboardInterrupt:  # Ctrl-C before the demo could take it over
+        return 130
 
 
 # --- export and purge ----------------------------------------------------------------------------

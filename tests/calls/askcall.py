@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.app import create_web_app
 from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
-from bot.fakes.slack import FakeSlack, interaction_body
+from bot.fakes.slack import FakeSlack, button_payload, interaction_body
 from bot.pilot_status.webhooks import CALL_EVENTS
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import E164, PHONE, REASON, free_port, parents, requests
@@ -63,19 +63,9 @@ async def granted_request(server: Server, *, status: str = "PERMANENT") -> tuple
 
 def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | None = None) -> str:
     """A signed-ready block_actions body: `user` clicks "📞 Call now" on the status message."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": CHANNEL, "name": "general"},
-        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": (message or {}).get("ts", "1.0")},
-        "message": message or {"ts": "1.0", "text": ""},
-        "response_url": "",
-        "actions": [{"type": "button", "action_id": "askcall_call", "value": str(request_id), "action_ts": "1.1"}],
-    }
+    payload = button_payload(
+        "askcall_call", str(request_id), user=user, channel=CHANNEL, message=message or {"ts": "1.0", "text": ""}
+    )
     return interaction_body(payload)
 
 

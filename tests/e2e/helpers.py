@@ -19,7 +19,7 @@ import asyncpg
 from bot.config import RetryPolicy, Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
-from bot.fakes.slack import FakeSlack, SlackCall, interaction_body
+from bot.fakes.slack import FakeSlack, SlackCall, button_payload, interaction_body
 from tests.conftest import CHANNEL, WEBHOOK_SECRET, Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
@@ -219,19 +219,15 @@ def button(
     message a forged payload claims)."""
     channel = channel or message["channel"]
     ts = ts or message["ts"]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": channel, "name": "general"},
-        "container": {"type": "message", "channel_id": channel, "message_ts": ts},
-        "message": {**message, "ts": ts},
-        "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": action_ts}],
-    }
+    payload = button_payload(
+        action_id,
+        value,
+        user=user,
+        channel=channel,
+        message={**message, "ts": ts},
+        response_url=response_url,
+        action_ts=action_ts,
+    )
     return interaction_body(payload)
 
 
