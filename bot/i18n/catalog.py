@@ -385,6 +385,7 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "call.duration": {"pt-BR": "{minutes} min {seconds} s", "en": "{minutes} min {seconds} s"},
     "call.seconds": {"pt-BR": "{seconds} s", "en": "{seconds} s"},
+    "callopen.text": {"pt-BR": "Abrindo a página da ligação…", "en": "Opening the call page…"},
     "callrefused.title": {"pt-BR": "Link inválido", "en": "Link not valid"},
     "callrefused.text": {
         "pt-BR": (

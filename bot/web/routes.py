@@ -1,7 +1,8 @@
 """AskCall's call page over HTTP: the link, the page, and the page's protocol (see the header of call.js).
 
 - `GET /call/<token>` redeems a personal link into a session cookie (HttpOnly, SameSite=Strict, Secure
-  behind https, Path = that request's page) and redirects to the page, so the token leaves the address bar.
+  behind https, Path = that request's page) and moves on to the page (a meta refresh, so the cookie goes
+  along even when the link was clicked on another site), so the token leaves the address bar.
 - `GET /call/r/<request id>/` (the page), `config`, `POST offer`, `GET events` (Server-Sent Events) and
   `POST hangup` need that session, for that request. The stream and the POSTs also need the request to come
   from AskCall's own origin (`Origin` equal to ASKCALL_PUBLIC_URL's; a same-origin GET from a browser that
@@ -76,7 +77,18 @@ class CallPages:
             return self._refusal()
         cookie, session = redeemed
         path = PAGE_PATH.format(request_id=session.request_id)
-        response = web.Response(status=303, headers={**CALL_PAGE_HEADERS, "Location": path})
+        # Not a 303: when the link was clicked on another site (Slack in a browser tab), a browser leaves a
+        # SameSite=Strict cookie off every request of that navigation, redirects included. A page of ours
+        # that moves on by itself starts a navigation of our own site, which carries the cookie.
+        tr = Translator(self._language)
+        text, url = html.escape(tr.t("callopen.text")), html.escape(path)
+        body = (
+            f'<!doctype html><html lang="{html.escape(tr.lang)}"><head><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="0;url={url}">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{text}</title></head>'
+            f'<body><p><a href="{url}">{text}</a></p></body></html>'
+        )
+        response = web.Response(text=body, content_type="text/html", headers=CALL_PAGE_HEADERS)
         response.set_cookie(
             COOKIE,
             cookie,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.config import Settings
@@ -23,7 +24,7 @@ from tests.calls.askcall import calling_askcall, click_call_now, granted_request
 from tests.calls.browser import STATE_RECORDER, inbound_audio
 from tests.calls.helpers import wait_until
 from tests.conftest import REP, WEBHOOK_SECRET, Server
-from tests.e2e.helpers import db_rows, replies
+from tests.e2e.helpers import db_rows, free_port, replies
 
 PT = page_strings("pt-BR")
 OTHER_REP = "U2"
@@ -57,11 +58,37 @@ async def open_call_page(browser: BrowserContext, app: Server, *, user: str = RE
     await page.add_init_script(STATE_RECORDER)
     response = await page.goto(link)
     assert response is not None and response.status == 200
-    assert page.url == f"{app.url}/call/r/{request_id}/"  # the token left the address bar
     assert response.headers["content-security-policy"] == CALL_PAGE_CSP
     assert response.headers["referrer-policy"] == "no-referrer"
+    await page.wait_for_url(f"{app.url}/call/r/{request_id}/")  # the token left the address bar
     await expect(page.get_by_test_id("call-state")).to_have_text("idle")
     return page, request_id, link
+
+
+async def test_a_link_clicked_on_another_site_opens_the_page(browser: BrowserContext, app: Server) -> None:
+    """Slack in a browser tab: the link is followed from another site, whose navigation carries no
+    SameSite=Strict cookie; the page must open all the same (and the link still works only once)."""
+    request_id, _ = await granted_request(app)
+    link = link_in(await click_call_now(app, request_id))
+    elsewhere = web.Application()
+    elsewhere.router.add_get(
+        "/", lambda _: web.Response(text=f'<a id="go" href="{link}">call</a>', content_type="text/html")
+    )
+    runner = web.AppRunner(elsewhere)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://localhost:{port}/")  # "localhost" and "127.0.0.1" are different sites
+        await page.click("#go")
+        await page.wait_for_url(f"{app.url}/call/r/{request_id}/")
+        await expect(page.get_by_test_id("call-state")).to_have_text("idle")
+        again = await page.goto(link)
+        assert again is not None and again.status == 403
+    finally:
+        await page.close()
+        await runner.cleanup()
 
 
 async def test_call_now_from_slack_to_the_duration_in_the_thread(
