@@ -316,6 +316,10 @@ class CallService(Service):
                         await self._look_for(call, give_up=now - call.started_at > self._start_grace + FIND_FOR)
                 except PilotStatusError as error:
                     log.info("call %d: Pilot Status did not say (%s); next sweep", call.id, error.label)
+                except StoreError:
+                    raise  # the database is down: this round is over
+                except Exception as error:  # one call's problem (e.g. its number left the settings) stops no other
+                    log.warning("call %d: could not settle it (%s: %s)", call.id, type(error).__name__, error)
 
     async def run_sweeps(self) -> None:
         """`sweep` every SWEEP_INTERVAL seconds, until cancelled."""
