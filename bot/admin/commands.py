@@ -98,8 +98,11 @@ def add_admin_commands(commands: Any) -> None:
         "purge",
         help="erase phone numbers and reasons of closed requests older than an age",
         description="Erase the customer's phone number and the reason of every closed request created more than "
-        "AGE ago, and the customer data of the webhook events and sent messages that belong to them. The "
-        "requests stay (with empty phone and reason), so counts do not change. Safe to run again. "
+        "AGE ago, and the customer data of the webhook events (call events included) and sent messages that "
+        "belong to them; their calls lose the Pilot Status call id (who called, when, how long and how it ended "
+        "stay), and their call links and call page sessions are deleted. Call links already used or expired, "
+        "and expired call page sessions, are deleted too, whatever their age. The requests stay (with empty "
+        "phone and reason), so counts do not change. Safe to run again. "
         "AskCall also does this by itself every hour for ASKCALL_RETENTION_DAYS (default 180). "
         "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
@@ -309,7 +312,7 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
-    from bot.admin.retention import purge
+    from bot.admin.retention import delete_spent_call_credentials, purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
     store = await _open_store(database)
@@ -319,13 +322,15 @@ async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, bat
             print(f"Would erase the phone numbers and reasons of {count} closed request(s) created before {when}.")
             return 0
         counts = await purge(store, cutoff, batch_size, progress=_progress_printer(batch_size, sys.stderr))
+        spent = await delete_spent_call_credentials(store, datetime.now(UTC).timestamp(), batch_size)
     finally:
         await store.close()
     print(
         f"Erased the phone numbers and reasons of {counts.requests} closed request(s) created before {when}, "
-        f"and the customer data of {counts.events} webhook event(s) and {counts.deliveries} sent message(s). "
-        "The requests themselves are kept, so counts do not change."
+        f"and the customer data of {counts.events} webhook event(s), {counts.deliveries} sent message(s) and "
+        f"{counts.calls} call(s). The requests and calls themselves are kept, so counts do not change."
     )
+    print(f"Deleted {counts.call_credentials + spent} call link(s) and call page session(s) no longer usable.")
     return 0
 
 
