@@ -84,8 +84,11 @@ def add_admin_commands(commands: Any) -> None:
         help="export the consent records (one per request) as CSV or JSON Lines",
         description="One record per request created between --since and --until (UTC dates, both included): "
         "requested_at, requested_by (Slack user id), channel, number, phone (masked unless --full-phones), "
-        "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at. "
-        "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
+        "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at; "
+        "then the browser calls made for it: calls (how many), calls_answered, call_seconds (talk time), and the "
+        "last call's last_call_at, last_call_by (Slack user id of the rep who called), last_call_result "
+        "(in_progress, completed, missed, rejected or failed), last_call_seconds, last_call_error (Pilot Status's "
+        "code when it failed). Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
     export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
     export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")

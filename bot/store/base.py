@@ -446,8 +446,8 @@ class Store(ABC):
 
     @abstractmethod
     async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        """Up to `limit` requests created since `since` on which `user_id` made at least one browser
-        call (whoever asked), most recently called first."""
+        """Up to `limit` requests created since `since`, asked by other reps, on which `user_id` made at
+        least one browser call, the most recently called by `user_id` first."""
 
     # --- webhook events -------------------------------------------------------------------------
     async def record_webhook_event(

@@ -64,11 +64,13 @@ async def test_calls_for_requests_gives_each_requests_calls_oldest_first(store: 
     assert await store.calls_for_requests([]) == {}
 
 
-async def test_requests_called_by_a_rep_whoever_asked_most_recently_called_first(store: Store) -> None:
+async def test_requests_called_by_a_rep_on_teammates_requests_most_recently_called_first(store: Store) -> None:
     older = await new_request(store, created_at=NOW - 2 * DAY)
     newer = await new_request(store, created_at=NOW - DAY)
     before_window = await new_request(store, created_at=NOW - 40 * DAY)
     not_called = await new_request(store, created_at=NOW - DAY)
+    own = await new_request(store, created_at=NOW - DAY, user_id="U2")
+    await ended_call(store, own, "U2", NOW + 20, "c6")  # U2's own request: in their own list, not here
     await ended_call(store, newer, "U2", NOW, "c1")
     await ended_call(store, older, "U2", NOW + 10, "c2")
     await ended_call(store, older, "U2", NOW + 5, "c3")
@@ -77,10 +79,11 @@ async def test_requests_called_by_a_rep_whoever_asked_most_recently_called_first
 
     called = await store.requests_called_by("U2", NOW - 30 * DAY)
 
-    assert [r.id for r in called] == [older, newer]  # every request once; asked by U1, called by U2
+    assert [r.id for r in called] == [older, newer]  # each request once; asked by U1, called by U2
     assert called[0].phone_e164 == CUSTOMER
     assert [r.id for r in await store.requests_called_by("U2", NOW - 30 * DAY, limit=1)] == [older]
     assert await store.requests_called_by("U1", NOW - 30 * DAY) == []
+    assert [r.id for r in await store.requests_called_by("U3", NOW - 30 * DAY)] == [not_called]
 
 
 async def test_request_records_carry_their_calls(store: Store) -> None:

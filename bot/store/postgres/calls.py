@@ -17,10 +17,11 @@ from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries, request_from
 
-# Requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
+# Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
 _CALLED_BY = """SELECT r.* FROM requests r
-    WHERE r.created_at >= $1 AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = $2)
+    WHERE r.created_at >= $1 AND r.user_id != $2
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = $2)
     ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = $2) DESC, r.id DESC
     LIMIT $3"""
 

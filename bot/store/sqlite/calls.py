@@ -16,10 +16,11 @@ from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries, request_from
 
-# Requests created since ? on which user ? called, most recently called first (requests_by_created, then
+# Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
 _CALLED_BY = """SELECT r.* FROM requests r
-    WHERE r.created_at >= ? AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = ?)
+    WHERE r.created_at >= ? AND r.user_id != ?
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = ?)
     ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = ?) DESC, r.id DESC
     LIMIT ?"""
 
@@ -112,7 +113,7 @@ class CallQueries(SQLiteConnection):
         return await self._in_db_thread(lambda conn: calls_of(conn, ids))
 
     async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        rows = await self._fetchall(_CALLED_BY, (since, user_id, user_id, limit))
+        rows = await self._fetchall(_CALLED_BY, (since, user_id, user_id, user_id, limit))
         return [request_from(row) for row in rows]
 
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
