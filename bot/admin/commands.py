@@ -88,12 +88,19 @@ def add_admin_commands(commands: Any) -> None:
         "then the browser calls made for it: calls (how many), calls_answered, call_seconds (talk time), and the "
         "last call's last_call_at, last_call_by (Slack user id of the rep who called), last_call_result "
         "(in_progress, completed, missed, rejected or failed), last_call_seconds, last_call_error (Pilot Status's "
-        "code when it failed). Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
+        "code when it failed). With --calls: one record per browser call started between --since and --until "
+        "instead. Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
     export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
     export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
     export.add_argument("--format", required=True, choices=["csv", "jsonl"], dest="fmt", help="output format")
     export.add_argument("--full-phones", action="store_true", help="full phone numbers instead of masked ones")
+    export.add_argument(
+        "--calls",
+        action="store_true",
+        help="one record per browser call started in the period instead (call_id, request_id, called_by, "
+        "requested_by, channel, number, phone, started_at, connected_at, ended_at, result, seconds, error)",
+    )
     export.add_argument("--output", metavar="FILE", help="write to FILE (created private) instead of the screen")
     export.set_defaults(handler=_export)
 
@@ -280,7 +287,9 @@ def _export(args: argparse.Namespace, env: Env) -> int:
     async def run(out: TextIO) -> int:
         store = await _open_store(database)
         try:
-            return await export(store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones)
+            return await export(
+                store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones, calls=args.calls
+            )
         finally:
             await store.close()
 
@@ -288,7 +297,8 @@ def _export(args: argparse.Namespace, env: Env) -> int:
         count = asyncio.run(run(out))
     phones = "full phone numbers" if args.full_phones else "phone numbers masked"
     where = f" to {args.output}" if args.output else ""
-    print(f"Exported {count} record(s) from {since} to {until or 'today'} ({phones}){where}.", file=sys.stderr)
+    kind = "call record(s)" if args.calls else "record(s)"
+    print(f"Exported {count} {kind} from {since} to {until or 'today'} ({phones}){where}.", file=sys.stderr)
     return 0
 
 

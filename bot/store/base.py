@@ -217,6 +217,14 @@ class RequestRecord:
 
 
 @dataclass(frozen=True)
+class CallRecord:
+    """A browser call with the request it was made for."""
+
+    call: Call
+    request: Request
+
+
+@dataclass(frozen=True)
 class PurgeCounts:
     """What a purge erased: requests, webhook events, finished deliveries, calls (their Pilot Status
     call id), and call links / page sessions deleted."""
@@ -779,6 +787,25 @@ class Store(ABC):
         self, after: tuple[float, int], until: float | None, limit: int
     ) -> list[RequestRecord]:
         """Up to `limit` records created at or after after[0] (ids past after[1] at that instant), before `until`."""
+
+    async def call_records(
+        self, since: float, until: float | None = None, batch_size: int = 500
+    ) -> AsyncIterator[CallRecord]:
+        """Calls started in [since, until), in the order they were made, with their requests, read in pages."""
+        after = 0
+        while True:
+            page = await self._call_records_page(after, since, until, batch_size)
+            if not page:
+                return
+            for record in page:
+                yield record
+            after = page[-1].call.id
+
+    @abstractmethod
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        """Up to `limit` calls with ids past `after_id` started in [since, until), by id, with their requests."""
 
     @abstractmethod
     async def count_purgeable_requests(self, cutoff: float) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.admin.export import FIELDS
+from bot.admin.export import CALL_FIELDS, FIELDS
 from bot.config import Settings
 from bot.domain import Call
 from bot.fakes.pilot_status import FakePilotStatus
@@ -80,6 +80,35 @@ async def test_csv_export_has_the_call_columns(called: Called, run_cli: RunCli) 
         "rejected",
     )
     assert row["call_seconds"] == str(called.answered.duration) and row["last_call_seconds"] == ""
+
+
+async def test_export_calls_gives_one_record_per_call(called: Called, run_cli: RunCli) -> None:
+    masked = await run_cli("export", "--since", TODAY, "--format", "jsonl", "--calls")
+    full = await run_cli("export", "--since", TODAY, "--format", "csv", "--calls", "--full-phones")
+
+    assert masked.code == 0, masked.err
+    records = [json.loads(line) for line in masked.lines]
+    assert [set(r) for r in records] == [set(CALL_FIELDS)] * 2
+    answered, rejected = records
+    assert (answered["call_id"], answered["request_id"], answered["called_by"], answered["requested_by"]) == (
+        called.answered.id,
+        called.request_id,
+        OTHER_REP,
+        REP,
+    )
+    assert (answered["result"], answered["seconds"], answered["error"]) == ("completed", called.answered.duration, None)
+    assert answered["started_at"] == _iso(called.answered.started_at) and answered["connected_at"] is not None
+    assert (rejected["called_by"], rejected["result"], rejected["seconds"], rejected["connected_at"]) == (
+        REP,
+        "rejected",
+        None,
+        None,
+    )
+    assert {r["phone"] for r in records} == {"+55 11 9••••-4321"}
+    assert "Exported 2 call record(s)" in masked.err
+    reader = csv.DictReader(io.StringIO(full.out))
+    assert tuple(reader.fieldnames or ()) == CALL_FIELDS
+    assert [row["phone"] for row in reader] == [E164, E164]
 
 
 async def test_purge_leaves_nothing_of_the_calls_that_leads_back_to_the_customer(

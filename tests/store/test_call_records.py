@@ -97,6 +97,23 @@ async def test_request_records_carry_their_calls(store: Store) -> None:
     assert (records[0].calls[0].duration, records[0].calls[0].end_reason) == (61, "completed")
 
 
+async def test_call_records_are_the_calls_started_in_the_period_with_their_requests(store: Store) -> None:
+    old = await new_request(store, created_at=NOW - 90 * DAY)  # a lasting grant, called long after it was asked
+    recent = await new_request(store, created_at=NOW)
+    before = await ended_call(store, old, "U2", NOW - DAY, "c0")
+    first = await ended_call(store, old, "U2", NOW, "c1")
+    second = (await store.create_call(recent, "U3", NOW + 10)).id
+    await ended_call(store, recent, "U2", NOW + DAY, "c3")  # the day after the period
+
+    records = [r async for r in store.call_records(NOW, NOW + DAY, batch_size=1)]
+
+    assert [(r.call.id, r.request.id) for r in records] == [(first, old), (second, recent)]
+    call, request = records[0].call, records[0].request
+    assert (call.user_id, request.user_id, request.phone_e164) == ("U2", "U1", CUSTOMER)
+    assert [r.call.id async for r in store.call_records(NOW - DAY)][:1] == [before]
+    assert len([r async for r in store.call_records(NOW - DAY)]) == 4
+
+
 async def test_a_call_event_is_stored_with_the_request_it_belongs_to(store: Store) -> None:
     request_id = await new_request(store)
 

@@ -30,6 +30,11 @@ def _call(row: asyncpg.Record) -> Call:
     return Call(**dict(row))
 
 
+def call_from(row: asyncpg.Record) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
 async def calls_of(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
     """The calls of these requests, oldest first, by request id."""
     found: dict[int, list[Call]] = {}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, PurgeCounts, RequestRecord
-from bot.store.postgres.calls import calls_of
+from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.store.postgres.calls import call_from, calls_of
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import request_from
 
@@ -59,6 +59,28 @@ class RecordQueries(PostgresConnection):
             calls = await calls_of(conn, [r.id for r in requests])
         sources = {int(row["request_id"]): (row["dedup_key"], row["event_ts"]) for row in events}
         return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
+
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        async with self.connection() as conn:
+            calls = [
+                call_from(row)
+                for row in await conn.fetch(
+                    """SELECT * FROM calls
+                       WHERE id > $1 AND started_at >= $2 AND ($3::double precision IS NULL OR started_at < $3)
+                       ORDER BY id LIMIT $4""",
+                    after_id,
+                    since,
+                    until,
+                    limit,
+                )
+            ]
+            rows = await conn.fetch(
+                "SELECT * FROM requests WHERE id = ANY($1::bigint[])", sorted({c.request_id for c in calls})
+            )
+        requests = {r.id: r for r in map(request_from, rows)}
+        return [CallRecord(c, requests[c.request_id]) for c in calls]
 
     async def count_purgeable_requests(self, cutoff: float) -> int:
         return int(await self._fetchval(f"SELECT COUNT(*) {_PURGEABLE_REQUESTS}", cutoff, texts(UNSENT_STATES)))

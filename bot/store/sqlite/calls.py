@@ -29,6 +29,11 @@ def _call(row: sqlite3.Row) -> Call:
     return Call(**{key: row[key] for key in row.keys()})  # noqa: SIM118  (sqlite3.Row is not a Mapping)
 
 
+def call_from(row: sqlite3.Row) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
 def calls_of(conn: sqlite3.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
     """The calls of these requests, oldest first, by request id."""
     found: dict[int, list[Call]] = {}

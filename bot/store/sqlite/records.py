@@ -9,8 +9,8 @@ import sqlite3
 import time
 
 from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, PurgeCounts, RequestRecord
-from bot.store.sqlite.calls import calls_of
+from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.store.sqlite.calls import call_from, calls_of
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import request_from
 
@@ -61,6 +61,27 @@ class RecordQueries(SQLiteConnection):
             }
             calls = calls_of(conn, ids)
             return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
+
+        return await self._in_db_thread(page)
+
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        def page(conn: sqlite3.Connection) -> list[CallRecord]:
+            calls = [
+                call_from(row)
+                for row in conn.execute(
+                    """SELECT * FROM calls WHERE id > ? AND started_at >= ? AND (? IS NULL OR started_at < ?)
+                       ORDER BY id LIMIT ?""",
+                    (after_id, since, until, until, limit),
+                )
+            ]
+            ids = sorted({c.request_id for c in calls})
+            requests = {
+                r.id: r
+                for r in map(request_from, conn.execute(f"SELECT * FROM requests WHERE id IN ({marks(ids)})", ids))
+            }
+            return [CallRecord(c, requests[c.request_id]) for c in calls]
 
         return await self._in_db_thread(page)
 
