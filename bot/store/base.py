@@ -208,7 +208,7 @@ def metrics_from(results: list[list[Any]]) -> MetricsSnapshot:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """A request with the webhook event that settled its answer, when there is one."""
+    """A request with the webhook event that settled its answer, when there is one, and its browser calls."""
 
     request: Request
     source_event: str | None  # the event's dedup key
