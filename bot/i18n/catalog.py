@@ -457,6 +457,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "{marker} *{phone}* · {reason}\n{when} · <{link}|ver conversa>",
         "en": "{marker} *{phone}* · {reason}\n{when} · <{link}|open thread>",
     },
+    "home.call": {"pt-BR": "{call} · {when}", "en": "{call} · {when}"},
+    "home.calls": {"pt-BR": "{last} · {count} ligações no total", "en": "{last} · {count} calls in all"},
+    "home.called": {
+        "pt-BR": "*Suas ligações em pedidos de colegas*",
+        "en": "*Your calls on teammates' requests*",
+    },
+    "home.called_item": {
+        "pt-BR": "{marker} *{phone}* · pedido por <@{asker}> · {reason}\n{calls}\n<{link}|ver conversa>",
+        "en": "{marker} *{phone}* · asked by <@{asker}> · {reason}\n{calls}\n<{link}|open thread>",
+    },
     "home.dm_toggle": {
         "pt-BR": "Receber também uma mensagem direta a cada resposta",
         "en": "Also send me a direct message for every answer",

@@ -367,6 +367,7 @@ class CallService(Service):
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
             result=EventResult.CALL,
+            request_id=call.request_id if call is not None else None,  # retention erases it with its request
         )
         return recorded.is_new
 

@@ -12,14 +12,39 @@ from typing import Any
 
 import asyncpg
 
-from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
 from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.postgres.connection import PostgresConnection
-from bot.store.postgres.effects import insert_deliveries
+from bot.store.postgres.effects import insert_deliveries, request_from
+
+# Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
+# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
+_CALLED_BY = """SELECT r.* FROM requests r
+    WHERE r.created_at >= $1 AND r.user_id != $2
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = $2)
+    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = $2) DESC, r.id DESC
+    LIMIT $3"""
 
 
 def _call(row: asyncpg.Record) -> Call:
     return Call(**dict(row))
+
+
+def call_from(row: asyncpg.Record) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
+async def calls_of(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
+    """The calls of these requests, oldest first, by request id."""
+    found: dict[int, list[Call]] = {}
+    rows = await conn.fetch(
+        "SELECT * FROM calls WHERE request_id = ANY($1::bigint[]) ORDER BY request_id, id", request_ids
+    )
+    for row in rows:
+        call = _call(row)
+        found.setdefault(call.request_id, []).append(call)
+    return found
 
 
 class CallQueries(PostgresConnection):
@@ -94,6 +119,39 @@ class CallQueries(PostgresConnection):
     async def last_call(self, request_id: int) -> Call | None:
         row = await self._fetchrow("SELECT * FROM calls WHERE request_id = $1 ORDER BY id DESC LIMIT 1", request_id)
         return _call(row) if row else None
+
+    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return {}
+        async with self.connection() as conn:
+            return await calls_of(conn, ids)
+
+    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        rows = await self._fetch(_CALLED_BY, since, user_id, limit)
+        return [request_from(row) for row in rows]
+
+    async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
+        async with self.transaction() as conn:
+            links = await conn.fetchval(
+                """WITH gone AS (
+                       DELETE FROM call_links WHERE id IN (
+                           SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT COUNT(*) FROM gone""",
+                now,
+                limit,
+            )
+            sessions = await conn.fetchval(
+                """WITH gone AS (
+                       DELETE FROM call_sessions WHERE id IN (
+                           SELECT id FROM call_sessions WHERE expires_at <= $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT COUNT(*) FROM gone""",
+                now,
+                limit,
+            )
+        return int(links) + int(sessions)
 
     async def advance_call(
         self,

@@ -11,14 +11,39 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
 from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.sqlite.connection import SQLiteConnection, marks
-from bot.store.sqlite.effects import insert_deliveries
+from bot.store.sqlite.effects import insert_deliveries, request_from
+
+# Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
+# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
+_CALLED_BY = """SELECT r.* FROM requests r
+    WHERE r.created_at >= ? AND r.user_id != ?
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = ?)
+    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = ?) DESC, r.id DESC
+    LIMIT ?"""
 
 
 def _call(row: sqlite3.Row) -> Call:
     return Call(**{key: row[key] for key in row.keys()})  # noqa: SIM118  (sqlite3.Row is not a Mapping)
+
+
+def call_from(row: sqlite3.Row) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
+def calls_of(conn: sqlite3.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
+    """The calls of these requests, oldest first, by request id."""
+    found: dict[int, list[Call]] = {}
+    for start in range(0, len(request_ids), 500):  # well under SQLite's bound on parameters
+        chunk = request_ids[start : start + 500]
+        rows = conn.execute(f"SELECT * FROM calls WHERE request_id IN ({marks(chunk)}) ORDER BY request_id, id", chunk)
+        for row in rows:
+            call = _call(row)
+            found.setdefault(call.request_id, []).append(call)
+    return found
 
 
 class CallQueries(SQLiteConnection):
@@ -85,6 +110,31 @@ class CallQueries(SQLiteConnection):
     async def last_call(self, request_id: int) -> Call | None:
         row = await self._fetchone("SELECT * FROM calls WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,))
         return _call(row) if row else None
+
+    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return {}
+        return await self._in_db_thread(lambda conn: calls_of(conn, ids))
+
+    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        rows = await self._fetchall(_CALLED_BY, (since, user_id, user_id, user_id, limit))
+        return [request_from(row) for row in rows]
+
+    async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            links = conn.execute(
+                """DELETE FROM call_links WHERE id IN (
+                       SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= ? LIMIT ?)""",
+                (now, limit),
+            )
+            sessions = conn.execute(
+                "DELETE FROM call_sessions WHERE id IN (SELECT id FROM call_sessions WHERE expires_at <= ? LIMIT ?)",
+                (now, limit),
+            )
+            return links.rowcount + sessions.rowcount
+
+        return await self._write(delete)
 
     async def advance_call(
         self,
