@@ -281,8 +281,8 @@ class Request:
         return self.state in (RequestState.FAILED, RequestState.EXPIRED) or self.declined
 
     def grant_is_usable(self, now: float) -> bool:
-        """The customer allows calls right now."""
-        if self.state is RequestState.EXPIRED:
+        """The customer allows calls right now (and AskCall still has their number: retention erases it)."""
+        if self.state is RequestState.EXPIRED or self.purged_at is not None:
             return False
         if self.outcome is Outcome.PERMANENT:
             return True
