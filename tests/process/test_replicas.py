@@ -183,6 +183,11 @@ class Fleet:
         return [self.replica_of_pid(int(row["lease_owner"].split(":")[1])) for row in held]
 
     async def stop_all(self) -> list[int]:
+        """The exit codes of the replicas still running, each stopped with SIGTERM. One that is gone already
+        has its log printed (pytest shows it with a failure)."""
+        for replica in self.replicas:
+            if replica.proc is not None and not replica.running:
+                print(f"===== {replica.name} had already exited ({replica.proc.returncode})\n{replica.log()}")
         return list(await asyncio.gather(*(r.terminate() for r in self.replicas if r.running)))
 
     def logs(self) -> str:
