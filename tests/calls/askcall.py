@@ -44,11 +44,14 @@ async def calling_askcall(
         await runner.cleanup()
 
 
-async def granted_request(server: Server, *, status: str = "PERMANENT") -> tuple[int, dict[str, Any]]:
-    """`/askcall` for the customer, who grants; returns (request id, the status message)."""
+async def granted_request(
+    server: Server, *, status: str = "PERMANENT", expiration_time: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """`/askcall` for the customer, who grants (until `expiration_time` for a TEMPORARY permission); returns
+    (request id, the status message)."""
     assert (await server.command(f"{PHONE} {REASON}")).status == 200
     await server.wait_idle()
-    server.pilot.set_permission(E164, status)
+    server.pilot.set_permission(E164, status, expiration_time)
     code, text = await server.answer(E164, status, timestamp=iso_timestamp(time.time()))
     assert code == 200, text
     await server.wait_idle()
