@@ -7,6 +7,8 @@
   from AskCall's own origin (`Origin` equal to ASKCALL_PUBLIC_URL's; a same-origin GET from a browser that
   sends no Origin must say `Sec-Fetch-Site: same-origin`).
 - Every answer carries the page's security headers (strict CSP, no referrer, no caching).
+- A call whose page went away while `POST offer` was starting it (tab closed, connection lost) is hung up
+  as soon as Pilot Status names it: nobody is left to hear the customer or to hang up.
 
 Invariant: without a valid session for the request in the path, nothing about the request or its
 customer is shown and no call is started; a refused link gets a page that says so, never the call.
@@ -123,6 +125,11 @@ class CallPages:
             call = await self._calls().start(session, sdp)
         except CallStartError as error:
             return _json({"error": "the call did not start", "code": error.code}, error.status)
+        if request.transport is None or request.transport.is_closing():
+            # The page went away (tab closed, connection lost) while Pilot Status started the call: no one
+            # will hear the customer pick up, and no one is left to hang up, so AskCall does.
+            log.info("the call page left while its call %d was starting: hanging up", call.id)
+            await self._calls().hang_up(session)
         return _json({"callId": call.pilot_call_id})
 
     async def _hangup(self, request: web.Request) -> web.StreamResponse:

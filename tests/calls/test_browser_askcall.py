@@ -231,22 +231,26 @@ async def test_the_customer_rejects_or_misses_the_call(
     assert pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate") == []
 
 
-async def test_hanging_up_while_the_offer_is_on_its_way_ends_the_call_it_started(
-    browser: BrowserContext, app: Server, pilot: FakePilotStatus
+@pytest.mark.parametrize("leaving", ["hang up", "close the tab"])
+async def test_leaving_while_the_offer_is_on_its_way_ends_the_call_it_started(
+    browser: BrowserContext, app: Server, pilot: FakePilotStatus, leaving: str
 ) -> None:
     pilot.call_behaviour = CallBehaviour(ring_after=2, answer_after=0.1)
     pilot.script("POST", "/v1/calls", delay=0.8)  # Pilot Status is slow to start the call
     page, _, _ = await open_call_page(browser, app)
     await page.get_by_test_id("call").click()
     await wait_until(lambda: starts(pilot) == 1, what="the offer to reach Pilot Status")
-    await page.get_by_test_id("hangup").click()
-    await shows(page, "ended", PT["ended.completed"])
+    if leaving == "hang up":
+        await page.get_by_test_id("hangup").click()
+        await shows(page, "ended", PT["ended.completed"])
+        assert await states(page) == ["idle", "connecting", "ended"]
+    else:
+        await page.close(run_before_unload=True)  # no page is left to hear the customer, or to hang up
     # The call Pilot Status started after all is terminated before it rings: the customer's phone never rang.
     await wait_until(lambda: "call_FAKE1" in pilot.calls and pilot.calls["call_FAKE1"].status == "COMPLETED")
     assert [e["event"] for e in pilot.calls["call_FAKE1"].events] == ["call.ended"]
     assert "duration" not in pilot.calls["call_FAKE1"].events[0]
     assert len(pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate")) == 1
-    assert await states(page) == ["idle", "connecting", "ended"]
     await thread_says(app, PT_THREAD.t("call.missed", user=REP))  # never answered
     assert [(r["state"], r["duration"]) for r in await settled_call_rows(app, "ended")] == [("ended", None)]
     assert starts(pilot) == 1
