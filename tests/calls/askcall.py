@@ -14,11 +14,11 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import create_web_app
-from bot.config import Settings
-from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
+from bot.config import Settings, WhatsAppNumber
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook
 from bot.fakes.slack import FakeSlack, interaction_body
 from bot.pilot_status.webhooks import CALL_EVENTS
-from tests.conftest import CHANNEL, REP, Server
+from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
 from tests.e2e.helpers import E164, PHONE, REASON, free_port, parents, requests
 
 LINK_RE = re.compile(r"<(https?://[^|>]+)\|")
@@ -45,20 +45,31 @@ async def calling_askcall(
 
 
 async def granted_request(
-    server: Server, *, status: str = "PERMANENT", expiration_time: int | None = None
+    server: Server,
+    *,
+    status: str = "PERMANENT",
+    expiration_time: int | None = None,
+    channel: str = CHANNEL,
+    number: WhatsAppNumber | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """`/askcall` for the customer, who grants (until `expiration_time` for a TEMPORARY permission); returns
-    (request id, the status message)."""
-    assert (await server.command(f"{PHONE} {REASON}")).status == 200
+    """`/askcall` for the customer in `channel`, who grants (until `expiration_time` for a TEMPORARY permission),
+    told by the webhook of `number` (the default number's when None); returns (request id, the status message)."""
+    assert (await server.command(f"{PHONE} {REASON}", channel_id=channel)).status == 200
     await server.wait_idle()
     server.pilot.set_permission(E164, status, expiration_time)
-    code, text = await server.answer(E164, status, timestamp=iso_timestamp(time.time()))
+    event = permission_event(E164, status, timestamp=iso_timestamp(time.time()))
+    if number is None:
+        code, text = await send_webhook(server.url + "/webhooks/pilot-status", event, secret=WEBHOOK_SECRET)
+    else:
+        code, text = await send_webhook(server.url + number.webhook_path, event, secret=number.webhook_secret or "")
     assert code == 200, text
     await server.wait_idle()
-    return (await requests(server))[-1].id, parents(server.slack)[-1]
+    return (await requests(server))[-1].id, parents(server.slack, channel)[-1]
 
 
-def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | None = None) -> str:
+def call_click(
+    request_id: int, *, user: str = REP, message: dict[str, Any] | None = None, channel: str = CHANNEL
+) -> str:
     """A signed-ready block_actions body: `user` clicks "📞 Call now" on the status message."""
     payload = {
         "type": "block_actions",
@@ -67,8 +78,8 @@ def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | No
         "api_app_id": "A1",
         "token": "legacy",
         "trigger_id": "111.222.abc",
-        "channel": {"id": CHANNEL, "name": "general"},
-        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": (message or {}).get("ts", "1.0")},
+        "channel": {"id": channel, "name": "general"},
+        "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
         "message": message or {"ts": "1.0", "text": ""},
         "response_url": "",
         "actions": [{"type": "button", "action_id": "askcall_call", "value": str(request_id), "action_ts": "1.1"}],
@@ -76,10 +87,10 @@ def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | No
     return interaction_body(payload)
 
 
-async def click_call_now(server: Server, request_id: int, *, user: str = REP) -> dict[str, Any]:
-    """Click "Call now" as `user`; returns the ephemeral message AskCall sent them."""
+async def click_call_now(server: Server, request_id: int, *, user: str = REP, channel: str = CHANNEL) -> dict[str, Any]:
+    """Click "Call now" as `user` in `channel`; returns the ephemeral message AskCall sent them."""
     before = len(server.slack.ephemerals)
-    response = await server.post_slack(call_click(request_id, user=user))
+    response = await server.post_slack(call_click(request_id, user=user, channel=channel))
     assert response.status == 200
     await server.slack.wait_for(lambda: len(server.slack.ephemerals) > before)
     return server.slack.ephemerals[-1]

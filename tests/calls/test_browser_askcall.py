@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from bot.config import Settings
+from bot.config import Settings, WhatsAppNumber
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.fakes.whatsapp_peer import TonePeer
@@ -33,12 +33,14 @@ from bot.web import CALL_PAGE_CSP, page_strings
 from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.browser import STATE_RECORDER, inbound_audio, states
 from tests.calls.helpers import wait_until
-from tests.conftest import REP, WEBHOOK_SECRET, Server
+from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
 from tests.e2e.helpers import E164, MASKED, db_rows, parents, replies
 
 PT = page_strings("pt-BR")
 PT_THREAD = Translator("pt-BR")
 OTHER_REP = "U2"
+# A team's own WhatsApp number, serving channel C2; the default number serves the others.
+TEAM_NUMBER = WhatsAppNumber("vendas-rj", "ps_rj_key", "whsec_rj", frozenset({"C2"}))
 FRAMES_PER_SECOND = 50  # the customer's phone decodes 20 ms frames
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
@@ -64,11 +66,11 @@ async def app(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> A
 
 # ---------------------------------------------------------------------------------------------------- helpers
 async def open_call_page(
-    browser: BrowserContext, app: Server, *, user: str = REP, **grant: Any
+    browser: BrowserContext, app: Server, *, user: str = REP, channel: str = CHANNEL, **grant: Any
 ) -> tuple[Page, int, str]:
     """Grant, click "Call now" as `user`, follow the ephemeral link: (the page, the request id, the link)."""
-    request_id, _ = await granted_request(app, **grant)
-    link = link_in(await click_call_now(app, request_id, user=user))
+    request_id, _ = await granted_request(app, channel=channel, **grant)
+    link = link_in(await click_call_now(app, request_id, user=user, channel=channel))
     page = await browser.new_page()
     await page.add_init_script(STATE_RECORDER)
     response = await page.goto(link)
@@ -86,18 +88,18 @@ async def shows(page: Page, state: str, message: str) -> None:
     await expect(page.get_by_test_id("message")).to_have_text(message)
 
 
-def call_lines(app: Server) -> list[str]:
+def call_lines(app: Server, channel: str = CHANNEL) -> list[str]:
     """The texts of the thread's call messages (as updated in place), under the request's status message."""
     return [
         m.get("text", "")
-        for m in replies(app.slack, parents(app.slack)[-1])
+        for m in replies(app.slack, parents(app.slack, channel)[-1])
         if m.get("text", "").startswith(("📞", "📵", "⚠️"))
     ]
 
 
-async def thread_says(app: Server, line: str) -> None:
-    await app.slack.wait_for(lambda: line in call_lines(app), timeout=10)
-    assert call_lines(app).count(line) == 1, call_lines(app)
+async def thread_says(app: Server, line: str, channel: str = CHANNEL) -> None:
+    await app.slack.wait_for(lambda: line in call_lines(app, channel), timeout=10)
+    assert call_lines(app, channel).count(line) == 1, call_lines(app, channel)
 
 
 async def call_rows(app: Server) -> list[dict[str, Any]]:
@@ -325,16 +327,21 @@ async def test_an_expired_permission_says_ask_again_and_the_thread_is_told(
 
 
 async def test_a_web_number_cannot_call_from_the_browser_and_says_so(
-    browser: BrowserContext, app: Server, pilot: FakePilotStatus
+    browser: BrowserContext, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
 ) -> None:
-    page, _, _ = await open_call_page(browser, app)
-    # Pilot Status answers 400 FEATURE_NOT_SUPPORTED on the calls endpoints of a number that can't take an SDP.
-    pilot.provider_supported = False
-    await page.get_by_test_id("call").click()
-    await shows(page, "failed", PT["error.number_unsupported"])
-    assert starts(pilot) == 1 and pilot.calls == {}
-    await thread_says(app, PT_THREAD.t("call.unsupported", user=REP))
-    assert [(r["state"], r["end_reason"]) for r in await call_rows(app)] == [("failed", "FEATURE_NOT_SUPPORTED")]
+    """AskCall starts a call with the key of the request's own number; Pilot Status, knowing that number is a web
+    (EVO_GO) one, answers 400 FEATURE_NOT_SUPPORTED: the page and the team's thread say it can't be done there."""
+    (channel,) = TEAM_NUMBER.channels
+    pilot.accepted_keys.add(TEAM_NUMBER.api_key)
+    async with calling_askcall(settings, slack, pilot, extra_numbers=(TEAM_NUMBER,)) as app:
+        page, _, _ = await open_call_page(browser, app, channel=channel, number=TEAM_NUMBER)
+        pilot.web_keys.add(TEAM_NUMBER.api_key)  # the team reconnected its number as a web number since the grant
+        await page.get_by_test_id("call").click()
+        await shows(page, "failed", PT["error.number_unsupported"])
+        assert [r.headers["x-api-key"] for r in pilot.requests_to("POST", "/v1/calls")] == [TEAM_NUMBER.api_key]
+        assert pilot.calls == {}
+        await thread_says(app, PT_THREAD.t("call.unsupported", user=REP), channel)
+        assert [(r["state"], r["end_reason"]) for r in await call_rows(app)] == [("failed", "FEATURE_NOT_SUPPORTED")]
 
 
 # ---------------------------------------------------------------------------------------------------- the browser
