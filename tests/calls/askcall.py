@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import create_web_app
+from bot.app import create_web_app, http_shutdown_timeout
 from bot.config import Settings, WhatsAppNumber
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook
 from bot.fakes.slack import FakeSlack, interaction_body
@@ -32,7 +32,8 @@ async def calling_askcall(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = replace(settings, public_url=url if public_url == "" else public_url, **overrides)
-    runner = web.AppRunner(create_web_app(settings))
+    # Stopped as `askcall serve` stops: a page's event stream whose browser went away does not hold the stop.
+    runner = web.AppRunner(create_web_app(settings), shutdown_timeout=http_shutdown_timeout(settings))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     server = Server(url, runner, aiohttp.ClientSession(), slack, pilot)

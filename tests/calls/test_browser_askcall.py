@@ -183,6 +183,7 @@ async def test_call_now_with_audio_both_ways_mute_and_the_duration_in_the_thread
 
     await page.get_by_test_id("hangup").click()
     await shows(page, "ended", PT["ended.completed"])
+    await wait_until(lambda: pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be terminated")
     assert len(pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate")) == 1
     assert await page.get_by_test_id("call").is_disabled()
 
@@ -288,6 +289,10 @@ async def test_pilot_status_refusing_the_start_says_what_to_do_and_a_new_try_wor
     await page.get_by_test_id("hangup").click()
     await shows(page, "ended", PT["ended.completed"])
     await wait_until(lambda: pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be terminated")
+    assert [(r["state"], r["end_reason"]) for r in await settled_call_rows(app, "ended")] == [
+        ("failed", code),
+        ("ended", "completed"),
+    ]
 
 
 @pytest.mark.parametrize("how", ["timeout", "dropped"])
