@@ -17,6 +17,7 @@ customer is shown and no call is started; a refused link gets a page that says s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -148,19 +149,29 @@ class CallPages:
         )
         await response.prepare(request)
         updates = self._calls().page_updates(session)
+        # The wait for the next update outlives a keepalive: cancelling it would end the updates' generator
+        # (and so the stream) after the first quiet spell.
+        pending: asyncio.Future[dict[str, Any]] | None = None
         try:
             while True:
-                try:
-                    update = await asyncio.wait_for(anext(updates), KEEPALIVE)
-                except TimeoutError:
+                pending = pending or asyncio.ensure_future(anext(updates))
+                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE)
+                if not done:
                     await response.write(b": keepalive\n\n")
                     continue
+                finished, pending = pending, None
+                try:
+                    update = finished.result()
                 except StopAsyncIteration:
                     break
                 await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
         except ConnectionResetError:  # the page went away: nothing left to tell it
             pass
         finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
             await updates.aclose()
         return response
 

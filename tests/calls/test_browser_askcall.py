@@ -431,3 +431,18 @@ async def test_closing_the_tab_mid_call_terminates_it(
     rows = await settled_call_rows(app, "ended")
     assert [(r["state"], r["end_reason"]) for r in rows] == [("ended", "completed")]
     await app.slack.wait_for(lambda: any(line.endswith(" s") for line in call_lines(app)), timeout=10)
+
+
+async def test_the_event_stream_stays_open_through_quiet_spells(
+    browser: BrowserContext, app: Server, pilot: FakePilotStatus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.web.routes.KEEPALIVE", 0.2)  # a quiet spell of a few keepalives, in a second
+    pilot.call_behaviour = CallBehaviour(answer_after=0.1, hang_up_after=1.5)  # the customer hangs up
+    page, _, _ = await open_call_page(browser, app)
+    streams: list[str] = []
+    page.on("request", lambda request: streams.append(request.url) if request.url.endswith("/events") else None)
+    await page.get_by_test_id("call").click()
+    await expect(page.get_by_test_id("call-state")).to_have_text("connected", timeout=10_000)
+    await shows(page, "ended", PT["ended.completed"])  # learnt from the stream: the page did not hang up
+    assert pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate") == []
+    assert len(streams) == 1, streams
