@@ -249,8 +249,9 @@ async def test_leaving_while_the_offer_is_on_its_way_ends_the_call_it_started(
     else:
         await page.close(run_before_unload=True)  # no page is left to hear the customer, or to hang up
     # The call Pilot Status started after all is terminated before it rings: the customer's phone never rang.
-    await wait_until(lambda: "call_FAKE1" in pilot.calls and pilot.calls["call_FAKE1"].status == "COMPLETED")
+    await wait_until(lambda: "call_FAKE1" in pilot.calls and bool(pilot.calls["call_FAKE1"].events), what="an event")
     assert [e["event"] for e in pilot.calls["call_FAKE1"].events] == ["call.ended"]
+    assert pilot.calls["call_FAKE1"].status == "COMPLETED"
     assert "duration" not in pilot.calls["call_FAKE1"].events[0]
     assert len(pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate")) == 1
     await thread_says(app, PT_THREAD.t("call.missed", user=REP))  # never answered
@@ -350,29 +351,29 @@ async def test_a_web_number_cannot_call_from_the_browser_and_says_so(
 
 
 # ---------------------------------------------------------------------------------------------------- the browser
+# The microphone refused for real: this context lacks the permission (headless Chromium then says no, as a rep
+# who blocks it does). No WebRTC and no microphone at all are made by scripts that run before the page's own.
+NO_WEBRTC = "delete window.RTCPeerConnection;"
+NO_MICROPHONE = "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('none', 'NotFoundError'));"
+
+
 @pytest.mark.parametrize(
     ("script", "key"),
-    [
-        ("delete window.RTCPeerConnection;", "error.no_webrtc"),
-        (
-            "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));",
-            "error.mic_denied",
-        ),
-        (
-            "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotFoundError'));",
-            "error.mic_missing",
-        ),
-    ],
+    [(NO_WEBRTC, "error.no_webrtc"), (None, "error.mic_denied"), (NO_MICROPHONE, "error.mic_missing")],
     ids=["no-webrtc", "mic-denied", "mic-missing"],
 )
 async def test_browser_problems_say_what_to_do(
-    browser: BrowserContext, app: Server, pilot: FakePilotStatus, script: str, key: str
+    browser: BrowserContext, app: Server, pilot: FakePilotStatus, script: str | None, key: str
 ) -> None:
-    await browser.add_init_script(script)
+    if script is None:
+        await browser.clear_permissions()
+    else:
+        await browser.add_init_script(script)
     page, _, _ = await open_call_page(browser, app)
     await page.get_by_test_id("call").click()
     await shows(page, "failed", PT[key])
     assert starts(pilot) == 0 and await call_rows(app) == []
+    await expect(page.get_by_test_id("call")).to_be_enabled()  # once fixed, the rep calls from the same page
 
 
 # ---------------------------------------------------------------------------------------------------- the page
