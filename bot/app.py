@@ -75,6 +75,7 @@ class AskCall:
     workspace: Workspace
     bolt: AsyncApp
     leases: LeaseKeeper
+    languages: UserLanguages
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -116,7 +117,12 @@ class AskCall:
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
         answers = AnswerService(deps, tasks)
-        calls = CallService(deps, public_url=settings.public_url, phone_display=settings.phone_display)
+        calls = CallService(
+            deps,
+            public_url=settings.public_url,
+            phone_display=settings.phone_display,
+            start_grace=2 * settings.pilot_status_timeout + 15,
+        )
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -149,6 +155,7 @@ class AskCall:
             # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
             # sweep can start new sends (which also pass through the sending state).
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
+            languages,
             metrics,
         )
         await askcall.leases.sweep()
@@ -158,6 +165,7 @@ class AskCall:
         askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
         askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
+        askcall.background.append(asyncio.create_task(calls.run_sweeps(), name="calls-sweep"))
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
@@ -195,6 +203,7 @@ class AskCall:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.calls.close()
         # No new work is claimed; deliveries in flight and Pilot Status calls get the grace period,
         # with their leases still renewed.
         await self.begin_shutdown()
@@ -302,9 +311,12 @@ def create_web_app(
         app.router.add_post(number.webhook_path, partial(pilot_status_webhook, number))
     if settings.number_for_channel(None) is not None:
         app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
-    CallPages(lambda: app[ASKCALL].calls, public_url=settings.public_url, language=settings.language).register(
-        app.router
-    )
+    CallPages(
+        lambda: app[ASKCALL].calls,
+        lambda user_id: app[ASKCALL].languages.name_for(user_id),
+        public_url=settings.public_url,
+        language=settings.language,
+    ).register(app.router)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness)
     if settings.metrics_port is None:

@@ -150,8 +150,22 @@ class CallState(StrEnum):
     def is_final(self) -> bool:
         return not self.is_live
 
+    @classmethod
+    def of_status(cls, status: str) -> tuple[CallState, EndReason | None] | None:
+        """What a Pilot Status call `status` (GET /v1/calls/{id}) means here; None for one AskCall doesn't know."""
+        status = status.upper()
+        if status in ("INITIATED", "RINGING", "ACCEPTED"):
+            return {"INITIATED": cls.STARTED, "RINGING": cls.RINGING, "ACCEPTED": cls.CONNECTED}[status], None
+        if status in ("COMPLETED", "REJECTED", "MISSED", "FAILED"):
+            return cls.ENDED, EndReason(status.lower())
+        return None
+
 
 LIVE_CALL_STATES = (CallState.STARTED, CallState.RINGING, CallState.CONNECTED)
+# A call whose start AskCall could not confirm, and whose page hung up before it was found (`Call.end_reason`).
+CANCELLED = "CANCELLED"
+# The end_reason of a start Pilot Status may have accepted but that it never listed: it did not happen.
+NOT_STARTED = "NOT_STARTED"
 
 
 class EndReason(StrEnum):
@@ -267,8 +281,8 @@ class Request:
         return self.state in (RequestState.FAILED, RequestState.EXPIRED) or self.declined
 
     def grant_is_usable(self, now: float) -> bool:
-        """The customer allows calls right now."""
-        if self.state is RequestState.EXPIRED:
+        """The customer allows calls right now (and AskCall still has their number: retention erases it)."""
+        if self.state is RequestState.EXPIRED or self.purged_at is not None:
             return False
         if self.outcome is Outcome.PERMANENT:
             return True

@@ -62,7 +62,21 @@ def add_admin_commands(commands: Any) -> None:
         "customer answer, and print the Slack messages a rep would read. Needs no account or setting. "
         "Exit status 0 only if the answer reached the thread.",
     )
-    demo.add_argument("--language", choices=["pt-BR", "en"], default="pt-BR", help="language of the messages")
+    demo.add_argument(
+        "--language",
+        choices=["pt-BR", "en"],
+        help="language of the messages and the call page (default: ASKCALL_LANGUAGE, else pt-BR)",
+    )
+    demo.add_argument(
+        "--call",
+        action="store_true",
+        help="then click “📞 Call now” and serve the call page to this machine's browser until Ctrl-C: the fake "
+        "customer answers and plays a tone (needs the demo extra: pip install 'askcall[demo]')",
+    )
+    demo.add_argument("--open", action="store_true", help="with --call: open the link in the default browser")
+    demo.add_argument(
+        "--port", type=int, default=0, help="with --call: AskCall's port on 127.0.0.1 (default: a free one)"
+    )
     demo.set_defaults(handler=_demo)
 
     export = commands.add_parser(
@@ -70,13 +84,23 @@ def add_admin_commands(commands: Any) -> None:
         help="export the consent records (one per request) as CSV or JSON Lines",
         description="One record per request created between --since and --until (UTC dates, both included): "
         "requested_at, requested_by (Slack user id), channel, number, phone (masked unless --full-phones), "
-        "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at. "
-        "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
+        "reason, outcome, error_code, answered_at, expires_at, source_event, source_event_timestamp, purged_at; "
+        "then the browser calls made for it: calls (how many), calls_answered, call_seconds (talk time), and the "
+        "last call's last_call_at, last_call_by (Slack user id of the rep who called), last_call_result "
+        "(in_progress, completed, missed, rejected or failed), last_call_seconds, last_call_error (Pilot Status's "
+        "code when it failed). With --calls: one record per browser call started between --since and --until "
+        "instead. Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
     export.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
     export.add_argument("--until", metavar="YYYY-MM-DD", help="last day (UTC); default: today")
     export.add_argument("--format", required=True, choices=["csv", "jsonl"], dest="fmt", help="output format")
     export.add_argument("--full-phones", action="store_true", help="full phone numbers instead of masked ones")
+    export.add_argument(
+        "--calls",
+        action="store_true",
+        help="one record per browser call started in the period instead (call_id, request_id, called_by, "
+        "requested_by, channel, number, phone, started_at, connected_at, ended_at, result, seconds, error)",
+    )
     export.add_argument("--output", metavar="FILE", help="write to FILE (created private) instead of the screen")
     export.set_defaults(handler=_export)
 
@@ -84,8 +108,11 @@ def add_admin_commands(commands: Any) -> None:
         "purge",
         help="erase phone numbers and reasons of closed requests older than an age",
         description="Erase the customer's phone number and the reason of every closed request created more than "
-        "AGE ago, and the customer data of the webhook events and sent messages that belong to them. The "
-        "requests stay (with empty phone and reason), so counts do not change. Safe to run again. "
+        "AGE ago, and the customer data of the webhook events (call events included) and sent messages that "
+        "belong to them; their calls lose the Pilot Status call id (who called, when, how long and how it ended "
+        "stay), and their call links and call page sessions are deleted. Call links already used or expired, "
+        "and expired call page sessions, are deleted too, whatever their age. The requests stay (with empty "
+        "phone and reason), so counts do not change. Safe to run again. "
         "AskCall also does this by itself every hour for ASKCALL_RETENTION_DAYS (default 180). "
         "Reads ASKCALL_DATABASE_URL or ASKCALL_DB_PATH.",
     )
@@ -218,8 +245,17 @@ def _print_or_explain(run: Callable[[], Any]) -> int:
 # --- demo ----------------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.demo import run_demo
+    from bot.i18n import normalize_language
 
-    return asyncio.run(run_demo(sys.stdout, language=args.language))
+    language = args.language or normalize_language(env.get("ASKCALL_LANGUAGE"))
+    if (args.open or args.port) and not args.call:
+        return _fail("--open and --port go with --call", 2)
+    try:
+        return asyncio.run(
+            run_demo(sys.stdout, language=language, call=args.call, open_browser=args.open, port=args.port)
+        )
+    except KeyboardInterrupt:  # Ctrl-C before the demo could take it over
+        return 130
 
 
 # --- export and purge ----------------------------------------------------------------------------
@@ -251,7 +287,9 @@ def _export(args: argparse.Namespace, env: Env) -> int:
     async def run(out: TextIO) -> int:
         store = await _open_store(database)
         try:
-            return await export(store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones)
+            return await export(
+                store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones, calls=args.calls
+            )
         finally:
             await store.close()
 
@@ -259,7 +297,8 @@ def _export(args: argparse.Namespace, env: Env) -> int:
         count = asyncio.run(run(out))
     phones = "full phone numbers" if args.full_phones else "phone numbers masked"
     where = f" to {args.output}" if args.output else ""
-    print(f"Exported {count} record(s) from {since} to {until or 'today'} ({phones}){where}.", file=sys.stderr)
+    kind = "call record(s)" if args.calls else "record(s)"
+    print(f"Exported {count} {kind} from {since} to {until or 'today'} ({phones}){where}.", file=sys.stderr)
     return 0
 
 
@@ -286,7 +325,7 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
-    from bot.admin.retention import purge
+    from bot.admin.retention import delete_spent_call_credentials, purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
     store = await _open_store(database)
@@ -296,13 +335,15 @@ async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, bat
             print(f"Would erase the phone numbers and reasons of {count} closed request(s) created before {when}.")
             return 0
         counts = await purge(store, cutoff, batch_size, progress=_progress_printer(batch_size, sys.stderr))
+        spent = await delete_spent_call_credentials(store, datetime.now(UTC).timestamp(), batch_size)
     finally:
         await store.close()
     print(
         f"Erased the phone numbers and reasons of {counts.requests} closed request(s) created before {when}, "
-        f"and the customer data of {counts.events} webhook event(s) and {counts.deliveries} sent message(s). "
-        "The requests themselves are kept, so counts do not change."
+        f"and the customer data of {counts.events} webhook event(s), {counts.deliveries} sent message(s) and "
+        f"{counts.calls} call(s). The requests and calls themselves are kept, so counts do not change."
     )
+    print(f"Deleted {counts.call_credentials + spent} call link(s) and call page session(s) no longer usable.")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 AskCall runs in-process against the same loopback fakes the tests use (shipped in `bot.fakes`):
 a rep's `/askcall`, the WhatsApp request, the customer's answer, and the Slack messages that result.
+With `--call` (bot.admin.demo_call) the rep then clicks "📞 Call now" and the demo serves the call page to this
+machine's browser until it is stopped. AskCall listens on 127.0.0.1 only, and ASKCALL_PUBLIC_URL is that address.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import socket
 import tempfile
 import time
+import webbrowser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +23,20 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
+from bot.admin import demo_call
+from bot.admin.demo_call import say
 from bot.app import ASKCALL, create_web_app
 from bot.config import RetryPolicy, Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
 from bot.phones import mask
+from bot.slack.messages import CALL_ACTION
 
 PHONE = "+55 11 98765-4321"
 CUSTOMER = "+5511987654321"
 REASON = "Podemos te ligar para fechar o pedido?"
 CHANNEL, CHANNEL_NAME = "C1", "sales"
-REP, REP_NAME = "U1", "rep"
+REP, REP_NAME, REP_REAL_NAME = "U1", "ana", "Ana Souza"
 TIMEOUT = 15.0
 INDENT = "    "
 
@@ -39,7 +46,7 @@ class DemoFailed(Exception):
 
 
 def demo_settings(
-    slack: FakeSlack, pilot: FakePilotStatus, signing_secret: str, db_path: Path, language: str
+    slack: FakeSlack, pilot: FakePilotStatus, signing_secret: str, db_path: Path, language: str, public_url: str
 ) -> Settings:
     fast = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2, max_retry_after=5)
     return Settings(
@@ -59,6 +66,7 @@ def demo_settings(
         pilot_status_timeout=5.0,
         shutdown_grace=2.0,
         retention_days=0,
+        public_url=public_url,
     )
 
 
@@ -69,7 +77,7 @@ _TOKEN = re.compile(r"<([^<>]*)>")
 
 
 def render_mrkdwn(text: str) -> str:
-    """`<@U1>` → `@rep`, `<!date^…|fallback>` → fallback, links → their label, entities decoded."""
+    """`<@U1>` → `@ana`, `<!date^…|fallback>` → fallback, links → their label, entities decoded."""
 
     def token(match: re.Match[str]) -> str:
         inner = match.group(1)
@@ -106,10 +114,7 @@ def message_lines(message: dict[str, Any]) -> list[str]:
 
 
 def _show(out: TextIO, title: str, lines: list[str]) -> None:
-    print(title, file=out)
-    for line in lines:
-        print(INDENT + line, file=out)
-    print(file=out)
+    say(out, title, *(INDENT + line for line in lines), "")
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -128,6 +133,15 @@ def _parent(slack: FakeSlack) -> dict[str, Any] | None:
     return tops[0] if tops else None
 
 
+def _call_request_id(message: dict[str, Any]) -> int | None:
+    """The request id on the message's "📞 Call now" button (what Slack sends back when it is clicked)."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or [] if isinstance(block, dict) else []:
+            if isinstance(element, dict) and element.get("action_id") == CALL_ACTION:
+                return int(element["value"])
+    return None
+
+
 def _first_post_args(slack: FakeSlack) -> dict[str, Any]:
     """The channel message as AskCall first posted it (before any status update)."""
     for call in slack.calls_to("chat.postMessage"):
@@ -144,13 +158,67 @@ class _Demo:
     pilot: FakePilotStatus
     signing_secret: str
     runner: web.AppRunner
+    language: str
     deadline: float = field(default_factory=lambda: time.monotonic() + TIMEOUT)
 
-    async def play(self) -> None:
+    async def play(self) -> str:
+        """The loop up to the answer in the thread; the channel message's ts."""
         await self.rep_asks()
         parent = await self.request_goes_out()
         await self.customer_answers()
         await self.answer_reaches_thread(parent["ts"])
+        return str(parent["ts"])
+
+    async def call_now(self, parent_ts: str, *, again: bool = False) -> str:
+        """The rep clicks "📞 Call now" on the channel message; the personal link AskCall sends them."""
+        self.deadline = time.monotonic() + TIMEOUT
+        parent = self.slack.find_message(CHANNEL, parent_ts) or {}
+        request_id = _call_request_id(parent)
+        if request_id is None:
+            raise DemoFailed("The channel message has no “Call now” button")
+        label = demo_call.button_label(self.language)
+        say(self.out, f"@{REP_NAME} clicks “{label}” on the message in #{CHANNEL_NAME}{' again' if again else ''}.\n")
+        before = len(self.slack.ephemerals)
+        status = await demo_call.click_call_now(
+            self.url, self.signing_secret, request_id, user=REP, channel=CHANNEL, message_ts=parent_ts
+        )
+        if status != 200:
+            raise DemoFailed(f"AskCall answered the click with HTTP {status}")
+        await _until(lambda: len(self.slack.ephemerals) > before, "The ephemeral message with the link", self.deadline)
+        ephemeral = self.slack.ephemerals[-1]
+        if not again:
+            _show(self.out, f"AskCall answers @{REP_NAME} only (an ephemeral message):", message_lines(ephemeral))
+        found = re.search(r"<(" + re.escape(self.url) + r"/call/[^|>]+)[|>]", str(ephemeral.get("text", "")))
+        if found is None:
+            raise DemoFailed("The ephemeral message has no call link")
+        return found.group(1)
+
+    async def serve_calls(self, parent_ts: str, link: str, *, open_browser: bool) -> None:
+        """Print the link and what to do, then every step of the calls made from the page, until stopped.
+
+        Each line typed on the terminal (Enter) clicks "📞 Call now" again and prints a new link.
+        """
+        stop = asyncio.Event()
+        demo_call.stop_on_signals(stop)
+        links = demo_call.LinkRequests(lambda: self.new_link(parent_ts))
+        say(self.out, *demo_call.instructions(link, self.language, CUSTOMER, new_links=links.watch_stdin()))
+        if open_browser and not webbrowser.open(link):
+            say(self.out, "(No browser could be opened here: open the link yourself.)\n")
+        watcher = demo_call.CallWatcher(self.out, self.slack, self.pilot, CHANNEL, parent_ts, message_lines)
+        watcher.skip_thread_so_far()
+        try:
+            await watcher.run(stop)
+        finally:
+            await links.close()
+        say(self.out, "", "Stopped.")
+
+    async def new_link(self, parent_ts: str) -> None:
+        try:
+            link = await self.call_now(parent_ts, again=True)
+        except DemoFailed as error:
+            say(self.out, f"✗ {error}.")
+            return
+        say(self.out, demo_call.NEW_LINK.format(minutes=demo_call.LINK_MINUTES), "", f"{INDENT}{link}", "")
 
     async def rep_asks(self) -> None:
         _show(self.out, f"@{REP_NAME} types in #{CHANNEL_NAME}:", [f"/askcall {PHONE} {REASON}"])
@@ -200,29 +268,64 @@ class _Demo:
         _show(self.out, f"The message in #{CHANNEL_NAME} now shows:", message_lines(parent))
 
 
-async def run_demo(out: TextIO, language: str = "pt-BR") -> int:
-    """Play the loop once; 0 when the customer's answer reached the thread, 1 otherwise."""
-    print(
+def _listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1 (`port` 0: a free one), bound before AskCall starts so its URL is known."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(128)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+async def run_demo(
+    out: TextIO, language: str = "pt-BR", *, call: bool = False, open_browser: bool = False, port: int = 0
+) -> int:
+    """Play the loop once; 0 when the customer's answer reached the thread, 1 otherwise.
+
+    With `call`, the rep then clicks "📞 Call now" and the demo serves the call page until Ctrl-C (or SIGTERM).
+    """
+    if call and (problem := demo_call.aiortc_problem()):
+        say(out, problem)
+        return 1
+    say(
+        out,
         "AskCall demo: AskCall runs here with stand-ins for Slack and Pilot Status. "
         "No account is needed and nothing leaves this computer.\n",
-        file=out,
     )
+    try:
+        listener = _listen(port)
+    except OSError as error:
+        say(out, f"✗ Can't listen on 127.0.0.1:{port} ({error.strerror}): choose another --port.")
+        return 1
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     signing_secret = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="askcall-demo-") as folder:
         async with FakeSlack() as slack, FakePilotStatus(webhook_secret=secrets.token_hex(16)) as pilot:
             slack.user_locales[REP] = "en-US" if language == "en" else "pt-BR"  # AskCall speaks the rep's language
-            settings = demo_settings(slack, pilot, signing_secret, Path(folder) / "askcall.db", language)
-            runner = web.AppRunner(create_web_app(settings), access_log=None)
+            slack.user_names[REP] = REP_REAL_NAME
+            settings = demo_settings(slack, pilot, signing_secret, Path(folder) / "askcall.db", language, url)
+            # An open call page keeps its event stream open: stopping does not wait for it.
+            runner = web.AppRunner(create_web_app(settings), access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-                await _Demo(out, url, slack, pilot, signing_secret, runner).play()
+                await web.SockSite(runner, listener).start()
+                demo = _Demo(out, url, slack, pilot, signing_secret, runner, language)
+                parent_ts = await demo.play()
+                say(out, "✓ The customer's answer reached the thread. The demo worked.")
+                if call:
+                    say(out, "")
+                    demo_call.subscribe_calls(pilot, url)
+                    link = await demo.call_now(parent_ts)
+                    await demo.serve_calls(parent_ts, link, open_browser=open_browser)
             except DemoFailed as error:
-                print(f"✗ {error}. The demo failed.", file=out)
+                say(out, f"✗ {error}. The demo failed.")
                 return 1
             finally:
                 await runner.cleanup()
-    print("✓ The customer's answer reached the thread. The demo worked.", file=out)
+                listener.close()
     return 0

@@ -1,6 +1,10 @@
 """LGPD retention: erase customers' phone numbers and reasons from closed requests after N days.
 
-Rows are kept (with empty phone and reason, `purged_at` set), so counts and outcomes stay.
+Rows are kept (with empty phone and reason, `purged_at` set), so counts and outcomes stay. With a
+request go the customer data of its webhook events (call events included), its sent messages, its
+calls' Pilot Status call ids, and its call links and page sessions; its calls stay (who called, when,
+how long, how it ended). Independently of the retention period, call links that can no longer be used
+and expired call page sessions are deleted: they are worth nothing once spent.
 Work happens in small transactions so a running AskCall is never blocked for long.
 """
 
@@ -48,8 +52,19 @@ async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Pr
     while True:
         batch = await store.purge_leftovers_batch(cutoff, batch_size)
         counts += batch
-        if batch.events == 0 and batch.deliveries == 0:
+        if not batch.leftovers:
             return counts
+        await asyncio.sleep(0)
+
+
+async def delete_spent_call_credentials(store: Store, now: float, batch_size: int = 500) -> int:
+    """Delete call links that can no longer open a page (used or expired) and expired page sessions."""
+    deleted = 0
+    while True:
+        batch = await store.delete_spent_call_credentials(now, batch_size)
+        deleted += batch
+        if batch == 0:
+            return deleted
         await asyncio.sleep(0)
 
 
@@ -62,22 +77,29 @@ async def purge_closed(store: Store, cutoff: float, batch_size: int = 500, progr
 async def retention_loop(
     store: Store, days: int, clock: Callable[[], float] = time.time, interval: float = 3600
 ) -> None:
-    """Purge requests older than `days` now and every `interval` seconds, until cancelled. `days` 0: no-op."""
+    """Until cancelled, now and every `interval` seconds: purge requests older than `days` (0: never), and
+    delete spent call links and expired call page sessions (always)."""
     if days <= 0:
-        log.info("data retention is off (ASKCALL_RETENTION_DAYS=0)")
-        return
+        log.info("data retention is off (ASKCALL_RETENTION_DAYS=0); spent call links are still deleted")
     while True:
         try:
             async with store.exclusive("retention") as mine:  # one replica purges; the others skip this round
-                counts = await purge(store, clock() - days * DAY) if mine else PurgeCounts()
+                counts = PurgeCounts()
+                if mine:
+                    now = clock()
+                    if days > 0:
+                        counts = await purge(store, now - days * DAY)
+                    await delete_spent_call_credentials(store, now)
         except Exception as error:  # a failed run must not end retention; the next one retries
             log.warning("data retention run failed (%s); next run in %.0f s", error, interval)
         else:
-            if counts.requests or counts.events:
+            if counts.requests or counts.events or counts.calls:
                 log.info(
-                    "retention: erased customer data of %d request(s) and %d webhook event(s) older than %d days",
+                    "retention: erased customer data of %d request(s), %d webhook event(s) and %d call(s) "
+                    "older than %d days",
                     counts.requests,
                     counts.events,
+                    counts.calls,
                     days,
                 )
         await asyncio.sleep(interval)

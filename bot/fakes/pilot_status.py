@@ -198,7 +198,8 @@ class _Script:
     headers: dict[str, str] | None
     delay: float
     remaining: int
-    drop: bool = False
+    drop: bool = False  # close the connection without handling the request
+    lose_answer: bool = False  # handle it (the call is made), then close the connection instead of answering
 
 
 _RECORD = web.RequestKey("ps_record", PSRequest)
@@ -426,6 +427,13 @@ class FakePilotStatus(LoopbackServer):
             _Script(status=0, body=None, headers=None, delay=0.0, remaining=times, drop=True)
         )
 
+    def lose_answer_next(self, method: str, path: str, times: int = 1) -> None:
+        """Handle the next ``times`` matching requests (a POST /v1/calls does ring), then close the connection
+        without answering: the client can't know whether it happened."""
+        self._scripts.setdefault((method.upper(), path), deque()).append(
+            _Script(status=0, body=None, headers=None, delay=0.0, remaining=times, lose_answer=True)
+        )
+
     def _take_script(self, method: str, path: str) -> _Script | None:
         queue = self._scripts.get((method, path))
         if not queue:
@@ -551,6 +559,11 @@ class FakePilotStatus(LoopbackServer):
 
         script = self._take_script(request.method, request.path)
         if script is not None:
+            if script.lose_answer:
+                record.status = (await self._default(request, handler)).status
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError  # the answer is lost with the connection
             if script.drop:
                 if request.transport is not None:
                     request.transport.abort()

@@ -50,6 +50,7 @@ __all__ = [
     "FakeChannel",
     "FakeSlack",
     "SlackCall",
+    "button_payload",
     "interaction_body",
     "manifest_scopes",
     "shortcut_payload",
@@ -181,6 +182,7 @@ class FakeSlack(LoopbackServer):
 
         self.unreachable_channels: dict[str, str] = {}
         self.user_locales: dict[str, str] = {}
+        self.user_names: dict[str, str] = {}  # users.info's real_name (default "Rep <id>")
         self.usergroups: dict[str, list[str]] = {}
         self.fail_response_urls: bool = False
 
@@ -799,6 +801,8 @@ class FakeSlack(LoopbackServer):
                 "id": user,
                 "team_id": self.team_id,
                 "name": user.lower(),
+                "real_name": self.user_names.get(user, f"Rep {user}"),
+                "profile": {"display_name": "", "real_name": self.user_names.get(user, f"Rep {user}")},
                 "locale": self.user_locales.get(user, "pt-BR"),
                 "tz": "America/Sao_Paulo",
             }
@@ -895,6 +899,32 @@ def slash_command_envelope(text: str, *, envelope_id: str | None = None, **field
 def interaction_body(payload: dict[str, Any]) -> str:
     """Form-encoded body ``payload=<urlencoded json>`` of an interactivity request."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+def button_payload(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    channel: str,
+    message: dict[str, Any],
+    response_url: str = "",
+    action_ts: str = "1.1",
+) -> dict[str, Any]:
+    """A ``block_actions`` payload: ``user`` clicks the button ``action_id`` of ``message`` (which has a ``ts``)."""
+    return {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "111.222.abc",
+        "channel": {"id": channel, "name": "general"},
+        "container": {"type": "message", "channel_id": channel, "message_ts": message["ts"]},
+        "message": message,
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": action_ts}],
+    }
 
 
 def shortcut_payload(

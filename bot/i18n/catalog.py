@@ -385,6 +385,7 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "call.duration": {"pt-BR": "{minutes} min {seconds} s", "en": "{minutes} min {seconds} s"},
     "call.seconds": {"pt-BR": "{seconds} s", "en": "{seconds} s"},
+    "callopen.text": {"pt-BR": "Abrindo a página da ligação…", "en": "Opening the call page…"},
     "callrefused.title": {"pt-BR": "Link inválido", "en": "Link not valid"},
     "callrefused.text": {
         "pt-BR": (
@@ -455,6 +456,16 @@ CATALOG: dict[str, dict[str, str]] = {
     "home.item": {
         "pt-BR": "{marker} *{phone}* · {reason}\n{when} · <{link}|ver conversa>",
         "en": "{marker} *{phone}* · {reason}\n{when} · <{link}|open thread>",
+    },
+    "home.call": {"pt-BR": "{call} · {when}", "en": "{call} · {when}"},
+    "home.calls": {"pt-BR": "{last} · {count} ligações no total", "en": "{last} · {count} calls in all"},
+    "home.called": {
+        "pt-BR": "*Suas ligações em pedidos de colegas*",
+        "en": "*Your calls on teammates' requests*",
+    },
+    "home.called_item": {
+        "pt-BR": "{marker} *{phone}* · pedido por <@{asker}> · {reason}\n{calls}\n<{link}|ver conversa>",
+        "en": "{marker} *{phone}* · asked by <@{asker}> · {reason}\n{calls}\n<{link}|open thread>",
     },
     "home.dm_toggle": {
         "pt-BR": "Receber também uma mensagem direta a cada resposta",
@@ -538,6 +549,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "callpage.error.provider": {
         "pt-BR": "A Pilot Status não conseguiu iniciar a ligação. Tente de novo em instantes; se continuar, avise quem administra o AskCall.",
         "en": "Pilot Status couldn't start the call. Try again shortly; if it keeps failing, tell whoever runs AskCall.",
+    },
+    "callpage.pending": {
+        "pt-BR": "A Pilot Status demorou a responder; confirmando se a ligação começou…",
+        "en": "Pilot Status was slow to answer; checking whether the call started…",
+    },
+    "callpage.error.not_started": {
+        "pt-BR": "A Pilot Status não confirmou a ligação e ela não aparece lá: o telefone do cliente não tocou. Tente de novo.",
+        "en": "Pilot Status didn't confirm the call and doesn't list it: the customer's phone didn't ring. Try again.",
     },
     "callpage.error.connection": {
         "pt-BR": "A conexão de áudio caiu. Verifique sua internet e tente de novo.",

@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
@@ -86,25 +87,42 @@ class CallPermission:
 
 @dataclass(frozen=True)
 class CallDetails:
-    """`GET /v1/calls/{id}`: the call's status (INITIATED, RINGING, ACCEPTED, …) and, asked for, its answer SDP."""
+    """A call as `GET /v1/calls/{id}` (and, without SDPs, `GET /v1/calls`) describes it: its status
+    (INITIATED, RINGING, ACCEPTED, …), whom it rings, and, asked for, the answer SDP."""
 
     id: str
     status: str
     sdp_answer: str | None = None
     duration: int | None = None
+    direction: str = ""
+    peer_digits: str = ""  # the customer's number, digits only (Pilot Status writes it without '+')
+    created_at: float | None = None
+    opaque: str | None = None  # bizOpaqueCallbackData, as sent with POST /v1/calls
 
     @classmethod
     def from_json(cls, body: Any) -> CallDetails:
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise UnexpectedResponseError("call object missing", code="UNEXPECTED_RESPONSE")
-        answer = body.get("sdpAnswer")
-        duration = body.get("durationSeconds")
+        answer, duration, opaque = body.get("sdpAnswer"), body.get("durationSeconds"), body.get("bizOpaqueCallbackData")
         return cls(
             id=body["id"],
             status=str(body.get("status") or "").upper(),
             sdp_answer=answer if isinstance(answer, str) and answer else None,
             duration=int(duration) if isinstance(duration, int | float) else None,
+            direction=str(body.get("direction") or "").upper(),
+            peer_digits="".join(ch for ch in str(body.get("peerNumber") or "") if ch.isdigit()),
+            created_at=_epoch(body.get("createdAt")),
+            opaque=opaque if isinstance(opaque, str) else None,
         )
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class PilotStatusClient:
@@ -161,13 +179,15 @@ class PilotStatusClient:
         data = await self._call("GET", "/v1/calls/permissions", params={"to": to}, idempotent=True)
         return CallPermission.from_json(data)
 
-    async def start_call(self, to: str, sdp: str) -> str:
+    async def start_call(self, to: str, sdp: str, opaque: str | None = None) -> str:
         """Start a business-initiated call with the browser's offer; returns Pilot Status's call id.
+        `opaque` (bizOpaqueCallbackData) marks the call as ours, so a start whose answer was lost can be found.
 
         Never resent once it may have reached Pilot Status: a second POST would ring the customer twice.
         Only a request that certainly never left (connection refused) is tried again.
         """
-        data = await self._call("POST", "/v1/calls", json={"to": to, "sdp": sdp}, idempotent=False, resend=False)
+        body = {"to": to, "sdp": sdp} | ({"bizOpaqueCallbackData": opaque} if opaque else {})
+        data = await self._call("POST", "/v1/calls", json=body, idempotent=False, resend=False)
         call_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(call_id, str) or not call_id:
             raise UnexpectedResponseError("Pilot Status started a call without an id", code="UNEXPECTED_RESPONSE")
@@ -177,6 +197,14 @@ class PilotStatusClient:
         params = {"includeSdp": "1"} if include_sdp else None
         data = await self._call("GET", f"/v1/calls/{quote(call_id, safe='')}", params=params, idempotent=True)
         return CallDetails.from_json(data)
+
+    async def list_calls(self, limit: int = 25) -> list[CallDetails]:
+        """The newest calls of the number, newest first (no SDPs)."""
+        data = await self._call("GET", "/v1/calls", params={"limit": str(limit)}, idempotent=True)
+        calls = data.get("calls") if isinstance(data, dict) else None
+        if not isinstance(calls, list):
+            raise UnexpectedResponseError("call list missing", code="UNEXPECTED_RESPONSE")
+        return [CallDetails.from_json(c) for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
     async def terminate_call(self, call_id: str) -> None:
         """Hang up. Terminating twice is harmless (the call simply stays ended), so it may be retried."""

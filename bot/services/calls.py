@@ -26,8 +26,11 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain import (
+    CANCELLED,
+    CLOCK_SKEW,
     DEFAULT_NUMBER,
     LIVE_CALL_STATES,
+    NOT_STARTED,
     TEAM_CALL_FAILURES,
     Call,
     CallState,
@@ -37,13 +40,14 @@ from bot.domain import (
     Request,
 )
 from bot.i18n import Translator
-from bot.phones import display_phone, log_phone
-from bot.pilot_status.errors import BadRequestError, PilotStatusError
+from bot.phones import customer_key, display_phone, log_phone
+from bot.pilot_status.client import CallDetails, PilotStatusClient
+from bot.pilot_status.errors import BadRequestError, PilotStatusError, UnconfirmedError, UnexpectedResponseError
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
 from bot.slack.gateway import REPLY, UPDATE
-from bot.store import CallSession, NewDelivery
+from bot.store import CallSession, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,16 @@ SESSION_LIFETIME = 4 * 3600.0  # the call page it opens, for a working session
 CORRELATE_WAIT = 3.0
 # The page's event stream re-reads the call this often (another replica may have taken its webhooks).
 POLL_INTERVAL = 1.0
+# A start whose answer was lost is looked for in Pilot Status's list of calls after these delays (seconds),
+# then by the sweep, which gives up FIND_FOR seconds after the start's grace: not listed by then, it never rang.
+FIND_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
+FIND_FOR = 60.0
+LIST_LIMIT = 50  # how many of the number's newest calls are searched
+# A webhook for an unknown call is matched to a lost start to the same customer this recent.
+ADOPT_WINDOW = 300.0
+# A live call unchanged this long is asked about (its webhooks may be lost), then again at most this often.
+QUIET = 60.0
+SWEEP_INTERVAL = 15.0
 
 
 def digest(secret: str) -> str:
@@ -81,18 +95,28 @@ class CallStartError(Exception):
 
 
 class CallService(Service):
-    def __init__(self, deps: ServiceDeps, *, public_url: str | None, phone_display: str = "masked") -> None:
+    def __init__(
+        self,
+        deps: ServiceDeps,
+        *,
+        public_url: str | None,
+        phone_display: str = "masked",
+        start_grace: float = 75.0,
+    ) -> None:
         super().__init__(deps)
+        self._finders: set[asyncio.Task[None]] = set()
+        # How long a start may still be waiting for Pilot Status's answer (the client's timeout and
+        # retries): only older starts without an answer are looked for by the sweep.
+        self._start_grace = start_grace
         self._public_url = public_url.rstrip("/") if public_url else None
         self._phone_display = phone_display
         self._changed = asyncio.Event()
         self._answers: dict[int, str] = {}  # call id -> the answer SDP, once read
 
     # ------------------------------------------------------------------ the link and the session
-    async def issue_link(self, request_id: int, user_id: str) -> IssuedLink | LinkProblem:
-        request = await self._store.get_request(request_id)
+    async def issue_link(self, request: Request, user_id: str) -> IssuedLink | LinkProblem:
         now = self._clock()
-        if request is None or not request.grant_is_usable(now):
+        if not request.grant_is_usable(now):
             return LinkProblem.NOT_CALLABLE
         if not self._public_url:
             return LinkProblem.NO_PUBLIC_URL
@@ -119,7 +143,7 @@ class CallService(Service):
         return {
             "lang": request.lang,
             "customer": display_phone(request.phone_e164, self._phone_display == "full"),
-            "askedBy": f"@{request.user_id}",
+            "askedById": request.user_id,  # the page shows the name Slack shows for them
             "reason": request.reason,
             "validUntil": _iso(until) if until else None,
             "iceServers": [],
@@ -133,15 +157,26 @@ class CallService(Service):
 
     # ------------------------------------------------------------------ the call
     async def start(self, session: CallSession, sdp: str) -> Call:
+        """Ring the customer with the page's offer. The call returned has no Pilot Status id when the start's
+        answer was lost (it may or may not ring): AskCall then looks for it (`_find_lost_start`), never resends."""
         request = await self._request(session)
         now = self._clock()
         if not request.grant_is_usable(now):
             raise CallStartError(409, "META_CALL_PERMISSION_REQUIRED")
         call = await self._store.create_call(request.id, session.user_id, now)
         try:
-            pilot_call_id = await self._pilots.get(request.number_name or DEFAULT_NUMBER).start_call(
-                request.phone_e164, sdp
+            pilot_call_id = await self._pilot(request).start_call(request.phone_e164, sdp, opaque=_opaque(call))
+        except (UnconfirmedError, UnexpectedResponseError) as error:
+            log.warning(
+                "call %d to %s: Pilot Status may have started it (%s); looking for it, never resending",
+                call.id,
+                log_phone(request.phone_e164),
+                error.label,
             )
+            finder = asyncio.create_task(self._find_lost_start(call.id), name=f"call-{call.id}-find")
+            self._finders.add(finder)
+            finder.add_done_callback(self._finders.discard)
+            return call
         except PilotStatusError as error:
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
@@ -154,35 +189,169 @@ class CallService(Service):
             )
             self._wake_notifier()
             raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
-        deliveries = []
-        if request.reply_thread:
-            tr = Translator(request.lang)
-            text = messages.call_line(tr, session.user_id, CallState.STARTED, None, None)
-            deliveries.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
-        started = await self._store.advance_call(
-            call.id, [CallState.STARTED], {"pilot_call_id": pilot_call_id}, deliveries
-        )
+        started = await self._assign(call, request, pilot_call_id)
         log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), pilot_call_id)
-        self._wake_notifier()
-        self._notify()
         return started or call
 
+    async def _assign(self, call: Call, request: Request, pilot_call_id: str) -> Call | None:
+        """Give a started call its Pilot Status id and post its line in the thread (once: the first to assign)."""
+        deliveries = []
+        if request.reply_thread:
+            text = messages.call_line(Translator(request.lang), call.user_id, CallState.STARTED, None, None)
+            deliveries.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+        assigned = await self._store.advance_call(
+            call.id, [CallState.STARTED], {"pilot_call_id": pilot_call_id}, deliveries, unassigned=True
+        )
+        if assigned is not None:
+            self._wake_notifier()
+            self._notify()
+        return assigned
+
     async def hang_up(self, session: CallSession) -> bool:
-        """Terminate the session's live call; False when there is none."""
+        """Terminate the session's live call; False when there is none. A call whose start is not confirmed
+        yet is marked cancelled: if it turns out to ring, it is terminated when found."""
         call = await self._store.last_call(session.request_id)
-        if call is None or call.user_id != session.user_id or not call.is_live or not call.pilot_call_id:
+        if call is None or call.user_id != session.user_id or not call.is_live:
             return False
+        if not call.pilot_call_id:
+            cancelled = {"state": CallState.FAILED, "end_reason": CANCELLED}
+            if await self._store.advance_call(call.id, [CallState.STARTED], cancelled, unassigned=True) is not None:
+                self._notify()
+                return True
+            call = await self._store.get_call(call.id) or call  # found meanwhile: terminate it below
+            if not call.pilot_call_id:
+                return False
         request = await self._request(session)
-        try:
-            await self._pilots.get(request.number_name or DEFAULT_NUMBER).terminate_call(call.pilot_call_id)
-        except BadRequestError as error:  # already over (e.g. the customer hung up first): nothing to stop
-            log.info("terminating call %d: %s", call.id, error.label)
+        await self._terminate(request, call.pilot_call_id)
         return True
+
+    async def _terminate(self, request: Request, pilot_call_id: str) -> None:
+        try:
+            await self._pilot(request).terminate_call(pilot_call_id)
+        except BadRequestError as error:  # already over (e.g. the customer hung up first): nothing to stop
+            log.info("terminating call %s: %s", pilot_call_id, error.label)
+
+    def _pilot(self, request: Request) -> PilotStatusClient:
+        return self._pilots.get(request.number_name or DEFAULT_NUMBER)
+
+    # ------------------------------------------------------------------ starts whose answer was lost
+    async def _find_lost_start(self, call_id: int) -> None:
+        """Right after a start whose answer was lost: look for the call a few times, then leave it to the sweep.
+        Not tracked as work in flight: cancelled at shutdown, the sweep (here or on another replica) takes over."""
+        try:
+            for delay in FIND_DELAYS:
+                await asyncio.sleep(delay)
+                call = await self._store.get_call(call_id)
+                if call is None or call.pilot_call_id or not (call.is_live or call.end_reason == CANCELLED):
+                    return  # found (by a webhook, the sweep or another replica) or settled
+                with contextlib.suppress(PilotStatusError):
+                    if await self._look_for(call, give_up=False):
+                        return
+        except StoreError as error:
+            log.warning("looking for call %d stopped (%s); the sweep takes over", call_id, error)
+
+    async def close(self) -> None:
+        """Stop looking for lost starts now (the sweep takes over)."""
+        for finder in list(self._finders):
+            finder.cancel()
+        await asyncio.gather(*self._finders, return_exceptions=True)
+
+    async def _look_for(self, call: Call, *, give_up: bool) -> bool:
+        """Find a call whose start's answer was lost in Pilot Status's list of the number's calls; True when
+        settled (found, or with `give_up` recorded as never started). Raises PilotStatusError."""
+        request = await self._store.get_request(call.request_id)
+        if request is None:
+            return False
+        client = self._pilot(request)
+        digits = request.phone_e164.lstrip("+")
+        for listed in await client.list_calls(LIST_LIMIT):
+            if (
+                listed.direction in ("OUTBOUND", "")
+                and listed.peer_digits == digits
+                and (listed.created_at is None or listed.created_at >= call.started_at - CLOCK_SKEW)
+                and await self._store.call_by_pilot_id(listed.id) is None
+            ):
+                details = await client.get_call(listed.id)
+                if details.opaque not in (None, _opaque(call)):
+                    continue  # another AskCall call (or another tool's) to the same customer
+                await self._adopt(call, request, details)
+                return True
+        if not give_up:
+            return False
+        log.warning(
+            "call %d to %s: not in Pilot Status's calls; it never started", call.id, log_phone(request.phone_e164)
+        )
+        gone = {"state": CallState.FAILED, "end_reason": NOT_STARTED}
+        if await self._store.advance_call(call.id, [CallState.STARTED], gone, unassigned=True) is not None:
+            self._notify()
+        return True
+
+    async def _adopt(self, call: Call, request: Request, details: CallDetails) -> None:
+        """The lost start was found: give it its id; a page that gave up on it meanwhile gets it terminated."""
+        log.info("call %d to %s found at Pilot Status (%s)", call.id, log_phone(request.phone_e164), details.id)
+        if call.state is CallState.FAILED:  # cancelled by its page: ring no more
+            assigned = await self._store.advance_call(
+                call.id, [CallState.FAILED], {"pilot_call_id": details.id}, unassigned=True
+            )
+            if assigned is not None:
+                await self._terminate(request, details.id)
+            return
+        assigned = await self._assign(call, request, details.id)
+        if assigned is not None:
+            await self._settle(assigned, details.status, details.duration)
+
+    # ------------------------------------------------------------------ the sweep
+    async def sweep(self) -> None:
+        """Once: settle calls that need a look at Pilot Status (one replica at a time). A start whose answer
+        was lost is looked for; a live call whose webhooks stopped coming is asked about."""
+        now = self._clock()
+        async with self._store.exclusive("calls") as mine:
+            if not mine:
+                return
+            for call in await self._store.unsettled_calls(now - self._start_grace, now - QUIET):
+                try:
+                    if call.pilot_call_id:
+                        await self._ask_about(call)
+                    else:
+                        await self._look_for(call, give_up=now - call.started_at > self._start_grace + FIND_FOR)
+                except PilotStatusError as error:
+                    log.info("call %d: Pilot Status did not say (%s); next sweep", call.id, error.label)
+                except StoreError:
+                    raise  # the database is down: this round is over
+                except Exception as error:  # one call's problem (e.g. its number left the settings) stops no other
+                    log.warning("call %d: could not settle it (%s: %s)", call.id, type(error).__name__, error)
+
+    async def run_sweeps(self) -> None:
+        """`sweep` every SWEEP_INTERVAL seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self.sweep()
+            except Exception as error:  # a failed round must not end the sweeps; the next one retries
+                log.warning("calls sweep failed (%s); next in %.0f s", type(error).__name__, SWEEP_INTERVAL)
+
+    async def _ask_about(self, call: Call) -> None:
+        request = await self._store.get_request(call.request_id)
+        if request is None or not call.pilot_call_id:
+            return
+        try:
+            details = await self._pilot(request).get_call(call.pilot_call_id)
+        except BadRequestError as error:
+            if error.status != 404:
+                raise
+            log.warning("call %d: Pilot Status no longer knows it; ended", call.id)
+            await self._settle(call, "FAILED", None)
+            return
+        if not await self._settle(call, details.status, details.duration):
+            await self._store.advance_call(call.id, [call.state], {"state": call.state})  # not again before QUIET
 
     # ------------------------------------------------------------------ webhooks
     async def on_event(self, event: CallEvent, body: bytes, number_name: str) -> bool:
-        """Apply a signed call.* event to its call (found by callId), then store it once. True when new."""
+        """Apply a signed call.* event to its call (found by callId, or a start whose answer was lost to the
+        same customer), then store it once. True when new."""
         call = await self._find(event.call_id)
+        if call is None:
+            call = await self._found_by_event(event)
         if call is not None:
             await self._apply(call, event)
         else:
@@ -198,6 +367,7 @@ class CallService(Service):
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
             result=EventResult.CALL,
+            request_id=call.request_id if call is not None else None,  # retention erases it with its request
         )
         return recorded.is_new
 
@@ -210,25 +380,65 @@ class CallService(Service):
                 return call
             await asyncio.sleep(0.05)
 
+    async def _found_by_event(self, event: CallEvent) -> Call | None:
+        """A webhook for an unknown call to a customer AskCall has a lost start for: that is the call."""
+        key = customer_key(event.to_phone or "")
+        lost = await self._store.unconfirmed_call_to(key, self._clock() - ADOPT_WINDOW) if key else None
+        if lost is None:
+            return None
+        request = await self._store.get_request(lost.request_id)
+        if request is None:
+            return None
+        try:  # the marker AskCall sent tells its own call from another tool's call to the same customer
+            details = await self._pilot(request).get_call(event.call_id)
+        except PilotStatusError as error:
+            log.info("could not check call %s (%s); the list of calls will tell", event.call_id, error.label)
+            return None
+        if details.opaque not in (None, _opaque(lost)):
+            return None
+        await self._adopt(lost, request, details)
+        return await self._store.get_call(lost.id)
+
     async def _apply(self, call: Call, event: CallEvent) -> None:
-        now = self._clock()
         if event.event == "call.ringing":
-            moved = await self._store.advance_call(call.id, [CallState.STARTED], {"state": CallState.RINGING})
+            await self._settle(call, "RINGING", None)
         elif event.event == "call.connected":
-            moved = await self._store.advance_call(
-                call.id, [CallState.STARTED, CallState.RINGING], {"state": CallState.CONNECTED, "connected_at": now}
-            )
+            await self._settle(call, "ACCEPTED", None)
         else:
-            reason = EndReason.of_event(event.event, event.status)
-            fields: dict[str, Any] = {"state": CallState.ENDED, "ended_at": now, "end_reason": reason}
-            if event.duration is not None:
-                fields["duration"] = event.duration
-            line, deliveries = await self._outcome(call, reason, event.duration)
-            moved = await self._store.advance_call(call.id, LIVE_CALL_STATES, fields, deliveries, last_call=line)
-            if moved is not None:
-                self._wake_notifier()
+            await self._ended(call, EndReason.of_event(event.event, event.status), event.duration)
+
+    async def _settle(self, call: Call, status: str, duration: int | None) -> bool:
+        """Move the call to what Pilot Status says of it (a webhook, or GET /v1/calls/{id}); True when it moved."""
+        meaning = CallState.of_status(status)
+        if meaning is None:
+            return False
+        state, reason = meaning
+        if state is CallState.RINGING:
+            moved = await self._store.advance_call(call.id, [CallState.STARTED], {"state": CallState.RINGING})
+        elif state is CallState.CONNECTED:
+            moved = await self._store.advance_call(
+                call.id,
+                [CallState.STARTED, CallState.RINGING],
+                {"state": CallState.CONNECTED, "connected_at": self._clock()},
+            )
+        elif state is CallState.ENDED and reason is not None:
+            return await self._ended(call, reason, duration)
+        else:
+            return False
         if moved is not None:
             self._notify()
+        return moved is not None
+
+    async def _ended(self, call: Call, reason: EndReason, duration: int | None) -> bool:
+        fields: dict[str, Any] = {"state": CallState.ENDED, "ended_at": self._clock(), "end_reason": reason}
+        if duration is not None:
+            fields["duration"] = duration
+        line, deliveries = await self._outcome(call, reason, duration)
+        moved = await self._store.advance_call(call.id, LIVE_CALL_STATES, fields, deliveries, last_call=line)
+        if moved is not None:
+            self._wake_notifier()
+            self._notify()
+        return moved is not None
 
     async def _outcome(
         self, call: Call, reason: EndReason, duration: int | None
@@ -294,6 +504,11 @@ class CallService(Service):
         if details.sdp_answer:
             self._answers[call.id] = details.sdp_answer
         return details.sdp_answer
+
+
+def _opaque(call: Call) -> str:
+    """What AskCall sends as bizOpaqueCallbackData: Pilot Status keeps it on the call, so it can be found as ours."""
+    return f"askcall:{call.delivery_key}"
 
 
 def _post_key(call: Call) -> str:

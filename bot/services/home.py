@@ -1,4 +1,5 @@
-"""The data behind the App Home tab."""
+"""The data behind the App Home tab: the rep's requests of the last 30 days, the teammates' requests of that
+window the rep called on, and the calls of the requests shown."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.i18n import Translator
-from bot.slack.home import home_view
+from bot.slack.home import MAX_CALLED_ITEMS, home_view, shown_requests
 from bot.slack.links import Workspace
 from bot.store import Store
 
@@ -22,6 +23,8 @@ class HomeService:
     async def view_for(self, user_id: str, lang: str) -> dict[str, Any]:
         now = self._clock()
         requests = await self._store.requests_by_user(user_id, now - HOME_WINDOW)
+        called = await self._store.requests_called_by(user_id, now - HOME_WINDOW, limit=MAX_CALLED_ITEMS)
+        calls = await self._store.calls_for_requests(r.id for r in shown_requests(requests, called, now))
         dm_answers, _, _ = await self._store.user_prefs(user_id)
         return home_view(
             requests,
@@ -29,6 +32,9 @@ class HomeService:
             now=now,
             dm_answers=dm_answers,
             link=lambda r: self._workspace.permalink(r.channel_id, r.parent_ts, r.thread_ts),
+            calls=calls,
+            called=called,
+            user_id=user_id,
         )
 
     async def set_dm_answers(self, user_id: str, enabled: bool) -> None:

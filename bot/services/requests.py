@@ -113,16 +113,22 @@ class RequestService(Service):
     def link_to(self, request: Request) -> str:
         return self._workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
 
-    async def on_its_message(self, request_id: int, channel_id: str | None, message_ts: str | None) -> Request | None:
-        """The request a status button names, if the click came from that request's own status
-        message (same channel, same message): a button can't act on a request elsewhere."""
+    async def on_its_message(
+        self, request_id: int, channel_id: str | None, message_ts: str | None, *, replies: bool = False
+    ) -> Request | None:
+        """The request a button names, if the click came from that request's own status message (same
+        channel, same message), or with `replies` from one of AskCall's replies about it: a button can't
+        act on a request elsewhere."""
         request = await self._store.get_request(request_id)
         if request is None or not request.parent_ts:
             return None
-        if channel_id != request.channel_id or message_ts != request.parent_ts:
-            log.warning("a button for request %d came from another message; ignored", request_id)
-            return None
-        return request
+        if channel_id == request.channel_id and message_ts:
+            if message_ts == request.parent_ts:
+                return request
+            if replies and await self._store.posted_for(request.id, message_ts):
+                return request
+        log.warning("a button for request %d came from another message; ignored", request_id)
+        return None
 
     async def claim_click(self, request: Request, action_id: str, action_ts: str | None) -> bool:
         """True the first time this click is seen: Slack's retries of one click act once."""

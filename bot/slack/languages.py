@@ -1,11 +1,14 @@
-"""Each rep's language, from their Slack locale (`users.info`), cached in memory and in the store."""
+"""Each rep's language, from their Slack locale (`users.info`), cached in memory and in the store; and the
+name Slack shows for them (from the same call), cached in memory only (AskCall stores no rep names)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,6 +36,7 @@ class UserLanguages:
         self._default = default
         self._clock = clock
         self._cache: dict[str, tuple[str, float]] = {}
+        self._names: dict[str, tuple[str, float]] = {}
         self._refreshing: set[str] = set()
         self._lookups: set[asyncio.Task[str]] = set()
 
@@ -59,6 +63,16 @@ class UserLanguages:
         except TimeoutError:
             return self._default
 
+    async def name_for(self, user_id: str, wait: float = FIRST_LOOKUP_WAIT) -> str | None:
+        """The name Slack shows for the user (display name, else full name); None when Slack doesn't say in time."""
+        cached = self._names.get(user_id)
+        if cached is not None and self._clock() - cached[1] <= LOCALE_TTL:
+            return cached[0]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._lookup(user_id)), wait)
+        cached = self._names.get(user_id)
+        return cached[0] if cached is not None else None
+
     def _lookup(self, user_id: str) -> asyncio.Task[str]:
         self._refreshing.add(user_id)
         task = asyncio.create_task(self._refresh(user_id), name=f"locale-{user_id}")
@@ -69,7 +83,8 @@ class UserLanguages:
     async def _refresh(self, user_id: str) -> str:
         try:
             response = await self._client.users_info(user=user_id, include_locale=True)
-            locale = str((response.get("user") or {}).get("locale") or "")
+            user = response.get("user") or {}
+            locale = str(user.get("locale") or "")
         except (TimeoutError, SlackApiError, OSError) as error:
             log.info("users.info failed for %s (%s); using the default language", user_id, type(error).__name__)
             return self._default
@@ -77,7 +92,19 @@ class UserLanguages:
             self._refreshing.discard(user_id)
         language = normalize_language(locale, self._default)
         now = self._clock()
+        name = shown_name(user)
+        if name:
+            self._names[user_id] = (name, now)
         self._cache[user_id] = (language, now)
         if locale:
             await self._store.set_locale(user_id, locale, now)
         return language
+
+
+def shown_name(user: dict[str, Any]) -> str:
+    """The name Slack shows for a user: the display name they chose, else their full name, else the handle."""
+    profile = user.get("profile") or {}
+    for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
+        if isinstance(name, str) and name.strip():
+            return " ".join(name.split())[:80]
+    return ""

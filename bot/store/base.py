@@ -154,6 +154,7 @@ class NewEvent:
     number_name: str
     answered_at: float | None
     result: EventResult | None = None  # stored already settled with this result (e.g. IGNORED)
+    request_id: int | None = None  # with `result`: the request the settled event belongs to
 
 
 @dataclass(frozen=True)
@@ -207,23 +208,40 @@ def metrics_from(results: list[list[Any]]) -> MetricsSnapshot:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """A request with the webhook event that settled its answer, when there is one."""
+    """A request with the webhook event that settled its answer, when there is one, and its browser calls."""
 
     request: Request
     source_event: str | None  # the event's dedup key
     source_event_ts: str | None  # the event's own timestamp, as Pilot Status sent it
+    calls: tuple[Call, ...] = ()  # the browser calls made to the customer for this request, oldest first
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A browser call with the request it was made for."""
+
+    call: Call
+    request: Request
 
 
 @dataclass(frozen=True)
 class PurgeCounts:
+    """What a purge erased: requests, webhook events, finished deliveries, calls (their Pilot Status
+    call id), and call links / page sessions deleted."""
+
     requests: int = 0
     events: int = 0
     deliveries: int = 0
+    calls: int = 0
+    call_credentials: int = 0
 
     def __add__(self, other: PurgeCounts) -> PurgeCounts:
-        return PurgeCounts(
-            self.requests + other.requests, self.events + other.events, self.deliveries + other.deliveries
-        )
+        return PurgeCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(PurgeCounts)))
+
+    @property
+    def leftovers(self) -> bool:
+        """A leftovers batch found something: there may be more."""
+        return bool(self.events or self.deliveries or self.calls)
 
 
 DEFAULT_LEASE_SECONDS = 30.0
@@ -434,6 +452,11 @@ class Store(ABC):
     @abstractmethod
     async def requests_by_user(self, user_id: str, since: float) -> list[Request]: ...
 
+    @abstractmethod
+    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        """Up to `limit` requests created since `since`, asked by other reps, on which `user_id` made at
+        least one browser call, the most recently called by `user_id` first."""
+
     # --- webhook events -------------------------------------------------------------------------
     async def record_webhook_event(
         self,
@@ -448,11 +471,14 @@ class Store(ABC):
         number_name: str = DEFAULT_NUMBER,
         answered_at: float | None = None,
         result: EventResult | None = None,
+        request_id: int | None = None,
     ) -> RecordedEvent:
         """Store a webhook delivery once; returns after it is committed.
 
         With `result` (e.g. IGNORED) the event is stored already settled, in the same transaction:
-        it is never processed, taken over or applied to a request.
+        it is never processed, taken over or applied to a request. `request_id` (with `result` only)
+        names the request it belongs to (a call event's call's request), so retention erases it with
+        that request.
 
         Deliveries arriving together share one transaction (group commit): each caller still
         returns only once its own row is durable, but N concurrent webhooks cost one commit.
@@ -472,6 +498,7 @@ class Store(ABC):
             number_name,
             answered_at,
             result,
+            request_id if result is not None else None,
         )
         future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
         self._event_queue.append((item, future))
@@ -700,6 +727,10 @@ class Store(ABC):
         """The request's most recent call, if any."""
 
     @abstractmethod
+    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+        """The calls of each of these requests (oldest first), by request id; requests without calls are absent."""
+
+    @abstractmethod
     async def advance_call(
         self,
         call_id: int,
@@ -708,15 +739,31 @@ class Store(ABC):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         """Set `fields` (state, pilot_call_id, connected_at, …) only while the call is in one of
-        `from_states`, and store `deliveries` (for the call's request) and the request's `last_call`
-        line (when given) in the same transaction. The updated call, or None when the guard did not
-        hold (nothing changed)."""
+        `from_states` (and, with `unassigned`, has no Pilot Status id yet), and store `deliveries` (for
+        the call's request) and the request's `last_call` line (when given) in the same transaction.
+        The updated call, or None when the guard did not hold (nothing changed)."""
+
+    @abstractmethod
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        """Calls that need a look at Pilot Status, oldest first: started before `started_before` with no
+        Pilot Status id (the start's answer was lost), or live with an id and unchanged since `quiet_before`
+        (their webhooks stopped coming)."""
+
+    @abstractmethod
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        """The oldest call since `since` to this customer (`customer_key`) that has no Pilot Status id: a
+        start whose answer was lost (still `started`), or one its page gave up on (`failed`, CANCELLED)."""
 
     @abstractmethod
     async def posted_ts(self, dedup_key: str) -> str | None:
         """The Slack ts of a delivered message, by its delivery key (None: not delivered)."""
+
+    @abstractmethod
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        """Whether AskCall posted the message `ts` for this request (its replies, reminders, call lines)."""
 
     # --- records: export and retention ------------------------------------------------------------
     # Consent records (`askcall export`) and LGPD retention (`askcall purge`, automatic retention).
@@ -741,18 +788,47 @@ class Store(ABC):
     ) -> list[RequestRecord]:
         """Up to `limit` records created at or after after[0] (ids past after[1] at that instant), before `until`."""
 
+    async def call_records(
+        self, since: float, until: float | None = None, batch_size: int = 500
+    ) -> AsyncIterator[CallRecord]:
+        """Calls started in [since, until), in the order they were made, with their requests, read in pages."""
+        after = 0
+        while True:
+            page = await self._call_records_page(after, since, until, batch_size)
+            if not page:
+                return
+            for record in page:
+                yield record
+            after = page[-1].call.id
+
+    @abstractmethod
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        """Up to `limit` calls with ids past `after_id` started in [since, until), by id, with their requests."""
+
     @abstractmethod
     async def count_purgeable_requests(self, cutoff: float) -> int:
         """Closed requests created before `cutoff` whose phone and reason are still stored."""
 
     @abstractmethod
     async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
-        """Erase the customer's data from up to `limit` purgeable requests, their events and finished deliveries."""
+        """Erase the customer's data from up to `limit` purgeable requests, their events (call events
+        included), their finished deliveries and their calls' Pilot Status call ids (which Pilot Status
+        could map back to the number), and delete their call links and page sessions. A call still live
+        keeps its id (its webhooks must find it) unless it started before `cutoff`; the leftovers
+        batch erases it once it is over. Calls keep who called, when, how long and how it ended."""
 
     @abstractmethod
     async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
-        """Erase processed events older than `cutoff` that matched no request (or a purged one), and
-        deliveries of purged requests that finished after their request was purged."""
+        """Erase processed events older than `cutoff` that matched no request (or a purged one),
+        deliveries of purged requests that finished after their request was purged, and the Pilot
+        Status call ids of purged requests' calls that were still live when their request was purged."""
+
+    @abstractmethod
+    async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
+        """Delete up to `limit` call links that can no longer open a page (used, or expired at `now`)
+        and call page sessions expired at `now`; returns how many rows went."""
 
     # --- administration: `askcall db status | migrate | copy` ----------------------------------------
     # Whole-table access by key, for moving an install between backends. Both backends hold the

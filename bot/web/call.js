@@ -5,7 +5,9 @@
 // It talks only to its own server, with URLs relative to the page:
 //   GET  config  -> {lang, strings, customer, askedBy, reason, validUntil, iceServers}
 //                   (validUntil: ISO-8601, null = permanent; iceServers: optional, default none)
-//   POST offer   {sdp} -> {callId}; an error answers {code, error} (e.g. META_CALL_PERMISSION_REQUIRED)
+//   POST offer   {sdp} -> {callId}; 202 {callId: null, pending: true} when Pilot Status's answer was lost (the
+//                server finds out whether the call started and says so on the stream); an error answers
+//                {code, error} (e.g. META_CALL_PERMISSION_REQUIRED)
 //   GET  events  Server-Sent Events named "state", data {state: "ringing"|"connected"|"ended"|"failed",
 //                sdpAnswer? (with "connected"), reason? ("completed"|"missed"|"rejected"|"failed"|an error code)}
 //   POST hangup  no body; also sent as a beacon when the tab is closed mid-call
@@ -89,6 +91,7 @@
 
   function errorKey(status, code) {
     if (code === "META_CALL_PERMISSION_REQUIRED") return "error.permission_required";
+    if (code === "NOT_STARTED") return "error.not_started";
     if (code === "FEATURE_NOT_SUPPORTED" || code === "WEB_NUMBER_NOT_SUPPORTED") return "error.number_unsupported";
     if (status === 429 || code === "RATE_LIMITED") return "error.rate_limited";
     return "error.provider";
@@ -142,7 +145,8 @@
         setState("failed", errorKey(response.status, body.code));
         return;
       }
-      call.callId = body.callId;
+      call.callId = body.callId || "pending";
+      if (body.pending) setState("connecting", "pending");
       listen();
     } catch (error) {
       console.warn(error);

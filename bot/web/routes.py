@@ -1,7 +1,8 @@
 """AskCall's call page over HTTP: the link, the page, and the page's protocol (see the header of call.js).
 
 - `GET /call/<token>` redeems a personal link into a session cookie (HttpOnly, SameSite=Strict, Secure
-  behind https, Path = that request's page) and redirects to the page, so the token leaves the address bar.
+  behind https, Path = that request's page) and moves on to the page (a meta refresh, so the cookie goes
+  along even when the link was clicked on another site), so the token leaves the address bar.
 - `GET /call/r/<request id>/` (the page), `config`, `POST offer`, `GET events` (Server-Sent Events) and
   `POST hangup` need that session, for that request. The stream and the POSTs also need the request to come
   from AskCall's own origin (`Origin` equal to ASKCALL_PUBLIC_URL's; a same-origin GET from a browser that
@@ -45,8 +46,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class CallPages:
-    def __init__(self, calls: Callable[[], CallService], *, public_url: str | None, language: str) -> None:
+    def __init__(
+        self,
+        calls: Callable[[], CallService],
+        names: Callable[[str], Awaitable[str | None]],
+        *,
+        public_url: str | None,
+        language: str,
+    ) -> None:
         self._calls = calls
+        self._names = names  # a Slack user id -> the name Slack shows for them
         self._origin = _origin(public_url) if public_url else None
         self._secure = bool(public_url and public_url.startswith("https://"))
         self._language = language
@@ -71,7 +80,18 @@ class CallPages:
             return self._refusal()
         cookie, session = redeemed
         path = PAGE_PATH.format(request_id=session.request_id)
-        response = web.Response(status=303, headers={**CALL_PAGE_HEADERS, "Location": path})
+        # Not a 303: when the link was clicked on another site (Slack in a browser tab), a browser leaves a
+        # SameSite=Strict cookie off every request of that navigation, redirects included. A page of ours
+        # that moves on by itself starts a navigation of our own site, which carries the cookie.
+        tr = Translator(self._language)
+        text, url = html.escape(tr.t("callopen.text")), html.escape(path)
+        body = (
+            f'<!doctype html><html lang="{html.escape(tr.lang)}"><head><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="0;url={url}">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{text}</title></head>'
+            f'<body><p><a href="{url}">{text}</a></p></body></html>'
+        )
+        response = web.Response(text=body, content_type="text/html", headers=CALL_PAGE_HEADERS)
         response.set_cookie(
             COOKIE,
             cookie,
@@ -108,6 +128,8 @@ class CallPages:
         if session is None:
             return _json({"error": "no session", "code": "SESSION_REQUIRED"}, 401)
         config = await self._calls().page_config(session)
+        asked_by = config.pop("askedById")
+        config["askedBy"] = await self._names(asked_by) or f"@{asked_by}"
         return _json({"strings": page_strings(config["lang"]), **config})
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:
@@ -128,9 +150,12 @@ class CallPages:
             return _json({"error": "the call did not start", "code": error.code}, error.status)
         if request.transport is None or request.transport.is_closing():
             # The page went away (tab closed, connection lost) while Pilot Status started the call: no one
-            # will hear the customer pick up, and no one is left to hang up, so AskCall does.
+            # will hear the customer pick up, and no one is left to hang up, so AskCall does (a start whose
+            # answer was lost is cancelled: terminated if it turns out to ring).
             log.info("the call page left while its call %d was starting: hanging up", call.id)
             await self._calls().hang_up(session)
+        if call.pilot_call_id is None:  # Pilot Status's answer was lost: AskCall finds out, the stream tells
+            return _json({"callId": None, "pending": True}, 202)
         return _json({"callId": call.pilot_call_id})
 
     async def _hangup(self, request: web.Request) -> web.StreamResponse:

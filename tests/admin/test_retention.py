@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin.retention import DAY, HOUR, parse_age, purge_closed, retention_loop
+from bot.admin.retention import DAY, HOUR, parse_age, purge, purge_closed, retention_loop
 from bot.domain import RequestState
 from bot.store import NewDelivery
 from bot.store.sqlite import SQLiteStore as Store
@@ -111,13 +111,50 @@ async def test_retention_loop_purges_by_its_clock_until_cancelled(store: Store) 
         await loop
 
 
-async def test_retention_loop_off_with_zero_days(store: Store) -> None:
+async def test_retention_loop_off_with_zero_days_still_deletes_spent_call_links(store: Store) -> None:
     request_id = await add_request(store, 1, days_old=10_000)
+    now = time.time()
+    await store.create_call_link("used", request_id, "U1", now - 60, now + 540)
+    assert await store.redeem_call_link("used", "session", now - 30, now + 3600)
+    await store.create_call_link("unused", request_id, "U1", now - 60, now + 540)
+    await store.create_call_link("expired", request_id, "U1", now - 900, now - 300)
 
-    await asyncio.wait_for(retention_loop(store, 0, interval=0.01), 5)
+    loop = asyncio.create_task(retention_loop(store, 0, interval=0.01))
+    try:
+        for _ in range(500):
+            if await _links(store) == ["unused"]:
+                break
+            await asyncio.sleep(0.01)
+        assert not loop.done()  # it keeps running: links expire all the time
+    finally:
+        loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
 
+    assert await _links(store) == ["unused"]
+    assert await store.call_session("session", now) is not None  # not expired: the page still works
     request = await store.get_request(request_id)
-    assert request is not None and request.reason == "motivo 1"
+    assert request is not None and request.reason == "motivo 1"  # nothing purged
+
+
+async def _links(store: Store) -> list[str]:
+    return [row["token_hash"] for row in await store.export_rows("call_links", None, 100)]
+
+
+async def test_purge_deletes_the_calls_links_of_purged_requests_and_keeps_their_calls(store: Store) -> None:
+    request_id = await add_request(store, 1)
+    call = await store.create_call(request_id, "U2", time.time() - 190 * DAY)
+    await store.advance_call(
+        call.id, ["started"], {"pilot_call_id": "call_1", "state": "ended", "end_reason": "missed"}
+    )
+    await store.create_call_link("old-link", request_id, "U2", time.time(), time.time() + 600)
+
+    counts = await purge(store, time.time() - 180 * DAY)
+
+    assert (counts.requests, counts.calls, counts.call_credentials) == (1, 1, 1)
+    kept = await store.get_call(call.id)
+    assert kept is not None and (kept.pilot_call_id, kept.user_id, kept.end_reason) == (None, "U2", "missed")
+    assert await _links(store) == []
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("180d", 180 * DAY), ("12h", 12 * HOUR), (" 1D ", DAY)])

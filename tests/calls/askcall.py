@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.app import create_web_app, http_shutdown_timeout
 from bot.config import Settings, WhatsAppNumber
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook
-from bot.fakes.slack import FakeSlack, interaction_body
+from bot.fakes.slack import FakeSlack, button_payload, interaction_body
 from bot.pilot_status.webhooks import CALL_EVENTS
 from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
 from tests.e2e.helpers import E164, PHONE, REASON, free_port, parents, requests
@@ -26,14 +26,20 @@ LINK_RE = re.compile(r"<(https?://[^|>]+)\|")
 
 @asynccontextmanager
 async def calling_askcall(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, *, public_url: str | None = "", **overrides: Any
+    settings: Settings,
+    slack: FakeSlack,
+    pilot: FakePilotStatus,
+    *,
+    public_url: str | None = "",
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> AsyncIterator[Server]:
     """AskCall on a free loopback port; ASKCALL_PUBLIC_URL is that address unless `public_url` says otherwise."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = replace(settings, public_url=url if public_url == "" else public_url, **overrides)
     # Stopped as `askcall serve` stops: a page's event stream whose browser went away does not hold the stop.
-    runner = web.AppRunner(create_web_app(settings), shutdown_timeout=http_shutdown_timeout(settings))
+    runner = web.AppRunner(create_web_app(settings, clock), shutdown_timeout=http_shutdown_timeout(settings))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     server = Server(url, runner, aiohttp.ClientSession(), slack, pilot)
@@ -72,26 +78,37 @@ def call_click(
     request_id: int, *, user: str = REP, message: dict[str, Any] | None = None, channel: str = CHANNEL
 ) -> str:
     """A signed-ready block_actions body: `user` clicks "📞 Call now" on the status message."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": channel, "name": "general"},
-        "container": {"type": "message", "channel_id": channel, "message_ts": (message or {}).get("ts", "1.0")},
-        "message": message or {"ts": "1.0", "text": ""},
-        "response_url": "",
-        "actions": [{"type": "button", "action_id": "askcall_call", "value": str(request_id), "action_ts": "1.1"}],
-    }
+    payload = button_payload(
+        "askcall_call", str(request_id), user=user, channel=channel, message=message or {"ts": "1.0", "text": ""}
+    )
     return interaction_body(payload)
 
 
-async def click_call_now(server: Server, request_id: int, *, user: str = REP, channel: str = CHANNEL) -> dict[str, Any]:
-    """Click "Call now" as `user` in `channel`; returns the ephemeral message AskCall sent them."""
+def carrying_call_now(slack: FakeSlack, request_id: int) -> list[dict[str, Any]]:
+    """The messages in Slack that carry the request's "Call now" button (its status message, its grant reply)."""
+
+    def carries(message: dict[str, Any]) -> bool:
+        return any(
+            element.get("action_id") == "askcall_call" and element.get("value") == str(request_id)
+            for block in message.get("blocks") or []
+            for element in block.get("elements") or []
+        )
+
+    return [m for m in slack.messages if carries(m)]
+
+
+async def click_call_now(
+    server: Server, request_id: int, *, user: str = REP, message: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Click "Call now" as `user` on `message` (default: the newest message carrying the request's button);
+    returns the ephemeral message AskCall sent them."""
+    if message is None:
+        carrying = carrying_call_now(server.slack, request_id)
+        assert carrying, server.slack.summary()
+        message = carrying[-1]
     before = len(server.slack.ephemerals)
-    response = await server.post_slack(call_click(request_id, user=user, channel=channel))
+    click = call_click(request_id, user=user, message=message, channel=message.get("channel", CHANNEL))
+    response = await server.post_slack(click)
     assert response.status == 200
     await server.slack.wait_for(lambda: len(server.slack.ephemerals) > before)
     return server.slack.ephemerals[-1]

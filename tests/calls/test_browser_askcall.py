@@ -5,10 +5,11 @@ page. Each test checks the page's `call-state`, the message it shows (from the c
 know, the thread; each runs on SQLite and PostgreSQL.
 
 Covered: audio both ways, mute and unmute heard (or not) by the customer, hang up with the duration in the thread;
-the customer rejecting or missing the call; hanging up while the offer is on its way; Pilot Status refusing the
-start (4xx, 5xx, 429) and a start that may have landed (never resent); an expired permission; a web (EVO_GO)
-number; the browser's own problems (microphone denied or missing, no WebRTC); the page in pt-BR and en; reused and
-foreign links; the tab closed mid-call.
+the customer rejecting or missing the call; hanging up or closing the tab while the offer is on its way; Pilot
+Status refusing the start (4xx, 5xx, 429), and a start whose answer was lost (found and carried on, or said not to
+have started; never resent); an expired permission; a web (EVO_GO) number; the browser's own problems (microphone
+denied or missing, no WebRTC); the page in pt-BR and en; the event stream through quiet spells; links clicked on
+another site, reused or foreign; the tab closed mid-call.
 
 Runs when Chromium is present; under CI a missing Chromium, or a network other than loopback, fails these tests.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.config import Settings, WhatsAppNumber
@@ -33,8 +35,8 @@ from bot.web import CALL_PAGE_CSP, page_strings
 from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.browser import STATE_RECORDER, inbound_audio, states
 from tests.calls.helpers import wait_until
-from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
-from tests.e2e.helpers import E164, MASKED, db_rows, parents, replies
+from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, ManualClock, Server
+from tests.e2e.helpers import E164, MASKED, db_rows, free_port, parents, replies
 
 PT = page_strings("pt-BR")
 PT_THREAD = Translator("pt-BR")
@@ -70,14 +72,14 @@ async def open_call_page(
 ) -> tuple[Page, int, str]:
     """Grant, click "Call now" as `user`, follow the ephemeral link: (the page, the request id, the link)."""
     request_id, _ = await granted_request(app, channel=channel, **grant)
-    link = link_in(await click_call_now(app, request_id, user=user, channel=channel))
+    link = link_in(await click_call_now(app, request_id, user=user))
     page = await browser.new_page()
     await page.add_init_script(STATE_RECORDER)
     response = await page.goto(link)
     assert response is not None and response.status == 200
-    assert page.url == f"{app.url}/call/r/{request_id}/"  # the token left the address bar
     assert response.headers["content-security-policy"] == CALL_PAGE_CSP
     assert response.headers["referrer-policy"] == "no-referrer"
+    await page.wait_for_url(f"{app.url}/call/r/{request_id}/")  # the token left the address bar
     await expect(page.get_by_test_id("call-state")).to_have_text("idle")
     return page, request_id, link
 
@@ -296,25 +298,36 @@ async def test_pilot_status_refusing_the_start_says_what_to_do_and_a_new_try_wor
     ]
 
 
-@pytest.mark.parametrize("how", ["timeout", "dropped"])
-async def test_a_start_that_may_have_landed_is_never_sent_again(
+@pytest.mark.parametrize("how", ["answer lost", "timeout", "never made"])
+async def test_a_start_whose_answer_was_lost_is_found_never_sent_again(
     browser: BrowserContext, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, how: str
 ) -> None:
-    pilot.call_behaviour = CallBehaviour(answer_after=None, ring_after=0.5)
-    if how == "timeout":
-        pilot.script("POST", "/v1/calls", delay=1.0)  # answered (and started) after AskCall stopped waiting
+    clock = ManualClock()
+    pilot.call_behaviour = CallBehaviour(answer_after=0.3)
+    if how == "answer lost":
+        pilot.lose_answer_next("POST", "/v1/calls")  # the call is made, its answer lost with the connection
+    elif how == "timeout":
+        pilot.script("POST", "/v1/calls", delay=1.0)  # the call is made after AskCall stopped waiting
     else:
-        pilot.drop_connection_next("POST", "/v1/calls")  # the connection drops once the request was sent
-    async with calling_askcall(settings, slack, pilot, pilot_status_timeout=0.5) as app:
+        pilot.drop_connection_next("POST", "/v1/calls")  # read, never handled: no call exists
+    async with calling_askcall(settings, slack, pilot, clock=clock, pilot_status_timeout=0.5) as app:
         page, _, _ = await open_call_page(browser, app)
         await page.get_by_test_id("call").click()
-        await expect(page.get_by_test_id("call-state")).to_have_text("failed", timeout=10_000)
-        assert (await page.get_by_test_id("message").text_content() or "") in set(PT.values()) - {""}
-        if how == "timeout":  # it did land, after AskCall stopped waiting: the customer's phone rang once
-            await wait_until(lambda: "call_FAKE1" in pilot.calls, what="the late start to land")
-        # AskCall answered the page only after its client gave up: nothing of it is left to resend the start.
-        assert starts(pilot) == 1
-        assert [r["state"] for r in await call_rows(app)] == ["failed"]
+        if how == "never made":
+            await expect(page.get_by_test_id("message")).to_have_text(PT["pending"], timeout=10_000)
+            await expect(page.get_by_test_id("call-state")).to_have_text("connecting")
+            clock.advance(10 * 60)  # long enough for AskCall to give up looking for it
+            await app.askcall.calls.sweep()
+            await shows(page, "failed", PT["error.not_started"])
+            assert pilot.calls == {} and call_lines(app) == []
+        else:  # found (its webhooks, or Pilot Status's list of calls): it goes on like any other call
+            await expect(page.get_by_test_id("call-state")).to_have_text("connected", timeout=10_000)
+            await expect(page.get_by_test_id("message")).to_have_text("")
+            await page.get_by_test_id("hangup").click()
+            await shows(page, "ended", PT["ended.completed"])
+            assert [r["state"] for r in await settled_call_rows(app, "ended")] == ["ended"]
+            assert list(pilot.calls) == ["call_FAKE1"]
+        assert starts(pilot) == 1  # never sent again
 
 
 async def test_an_expired_permission_says_ask_again_and_the_thread_is_told(
@@ -396,6 +409,32 @@ async def test_the_page_speaks_the_requests_language(
     assert await page.get_by_test_id("customer").text_content() == MASKED
     shown_until = await page.get_by_test_id("valid-until").text_content() or ""
     assert time.strftime("%Y", time.gmtime(until)) in shown_until
+
+
+async def test_a_link_clicked_on_another_site_opens_the_page(browser: BrowserContext, app: Server) -> None:
+    """Slack in a browser tab: the link is followed from another site, whose navigation carries no
+    SameSite=Strict cookie; the page must open all the same (and the link still works only once)."""
+    request_id, _ = await granted_request(app)
+    link = link_in(await click_call_now(app, request_id))
+    elsewhere = web.Application()
+    elsewhere.router.add_get(
+        "/", lambda _: web.Response(text=f'<a id="go" href="{link}">call</a>', content_type="text/html")
+    )
+    runner = web.AppRunner(elsewhere)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://localhost:{port}/")  # "localhost" and "127.0.0.1" are different sites
+        await page.click("#go")
+        await page.wait_for_url(f"{app.url}/call/r/{request_id}/")
+        await expect(page.get_by_test_id("call-state")).to_have_text("idle")
+        again = await page.goto(link)
+        assert again is not None and again.status == 403
+    finally:
+        await page.close()
+        await runner.cleanup()
 
 
 async def test_a_reused_or_foreign_link_is_refused(

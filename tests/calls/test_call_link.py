@@ -63,7 +63,9 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
     assert token not in json.dumps(rows, default=str)
 
     first = await redeem(app, link)
-    assert first.status == 303 and first.headers["Location"] == f"/call/r/{request_id}/"
+    handoff = await first.text()
+    assert first.status == 200 and f'content="0;url=/call/r/{request_id}/"' in handoff  # moves on to the page
+    assert token not in handoff
     assert first.headers["Referrer-Policy"] == "no-referrer"
     set_cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
@@ -84,6 +86,23 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
     assert reused.headers["Referrer-Policy"] == "no-referrer"
 
 
+async def test_call_now_works_from_its_own_messages_only(app: Server) -> None:
+    request_id, parent = await granted_request(app)
+    grant = replies(app.slack, parent)[-1]
+    for message in (parent, grant):  # the status message and the grant reply both carry the button
+        assert link_in(await click_call_now(app, request_id, message=message)).startswith(f"{app.url}/call/")
+    assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 2
+    # A click naming this request from any other message (another thread's, a made-up one) gets no link.
+    elsewhere = {**grant, "ts": "1700000000.000001"}
+    before = len(app.slack.ephemerals)
+    for message in (elsewhere, {"ts": "1.0", "text": ""}):
+        response = await app.post_slack(call_click(request_id, message=message))
+        assert response.status == 200
+    await app.wait_idle()
+    assert len(app.slack.ephemerals) == before
+    assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 2
+
+
 async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
     request_id, _ = await granted_request(app)
     link = link_in(await click_call_now(app, request_id))
@@ -95,6 +114,7 @@ async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
 
 
 async def test_a_session_opens_only_its_own_request_and_only_from_askcalls_origin(app: Server) -> None:
+    app.slack.user_names[REP] = "Maria <b>Souza</b>"  # the name Slack shows for the rep who asked
     request_id, _ = await granted_request(app)
     first = await redeem(app, link_in(await click_call_now(app, request_id)))
     cookie = {"Cookie": cookie_header(first)}
@@ -102,7 +122,7 @@ async def test_a_session_opens_only_its_own_request_and_only_from_askcalls_origi
 
     config = await app.http.get(f"{base}/config", headers=cookie)
     body = await config.json()
-    assert config.status == 200 and body["customer"] == "+55 11 9••••-4321" and body["askedBy"] == f"@{REP}"
+    assert config.status == 200 and body["customer"] == "+55 11 9••••-4321" and body["askedBy"] == "Maria <b>Souza</b>"
     assert E164 not in json.dumps(body)
     assert (await app.http.get(f"{base}/config")).status == 401  # no cookie
     other = request_id + 1

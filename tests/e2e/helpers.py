@@ -19,8 +19,8 @@ import asyncpg
 from bot.config import RetryPolicy, Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, send_webhook
-from bot.fakes.slack import FakeSlack, SlackCall, interaction_body
-from tests.conftest import CHANNEL, WEBHOOK_SECRET, Server, start_server, stop_server
+from bot.fakes.slack import FakeSlack, SlackCall, button_payload, interaction_body, slack_signed_headers
+from tests.conftest import CHANNEL, SIGNING_SECRET, WEBHOOK_SECRET, Server, start_server, stop_server
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
 PERMISSION_PROBE = "/v1/calls/permissions"
@@ -219,19 +219,15 @@ def button(
     message a forged payload claims)."""
     channel = channel or message["channel"]
     ts = ts or message["ts"]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "111.222.abc",
-        "channel": {"id": channel, "name": "general"},
-        "container": {"type": "message", "channel_id": channel, "message_ts": ts},
-        "message": {**message, "ts": ts},
-        "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "value": value, "action_ts": action_ts}],
-    }
+    payload = button_payload(
+        action_id,
+        value,
+        user=user,
+        channel=channel,
+        message={**message, "ts": ts},
+        response_url=response_url,
+        action_ts=action_ts,
+    )
     return interaction_body(payload)
 
 
@@ -241,3 +237,22 @@ def button_value(message: dict[str, Any], action_id: str = "askcall_check") -> s
             if element.get("action_id") == action_id:
                 return str(element["value"])
     raise AssertionError(f"no {action_id} button in {message}")
+
+
+async def open_home(app: Server, user: str, event_id: str = "Ev1") -> dict[str, Any]:
+    """`user` opens AskCall's Home tab (a signed `app_home_opened`); returns the view AskCall published."""
+    app.slack.home_views.pop(user, None)
+    event = {
+        "token": "t",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home", "event_ts": "1.0"},
+    }
+    raw = json.dumps(event)
+    headers = {**slack_signed_headers(raw, SIGNING_SECRET), "Content-Type": "application/json"}
+    assert (await app.post_slack(raw, headers)).status == 200
+    await app.slack.wait_for(lambda: user in app.slack.home_views)
+    return app.slack.home_views[user]

@@ -16,11 +16,10 @@ from bot.fakes.slack import (
     FakeSlack,
     interaction_body,
     shortcut_payload,
-    slack_signed_headers,
     view_submission_payload,
 )
-from tests.conftest import CHANNEL, REP, SIGNING_SECRET, ManualClock, Server, start_server, stop_server
-from tests.e2e.helpers import DAY, E164, button, button_value, posts, replies, status_messages
+from tests.conftest import CHANNEL, REP, ManualClock, Server, start_server, stop_server
+from tests.e2e.helpers import DAY, E164, button, button_value, open_home, posts, replies, status_messages
 
 PROBE = "/v1/calls/permissions"
 
@@ -311,20 +310,8 @@ async def test_home_tab_lists_only_that_reps_requests_in_groups(app: Server, clo
     await app.answer("5511987654321", "PERMANENT")
     await app.wait_idle()
 
-    event = {
-        "token": "t",
-        "team_id": "T1",
-        "api_app_id": "A1",
-        "type": "event_callback",
-        "event_id": "Ev1",
-        "event_time": 1,
-        "event": {"type": "app_home_opened", "user": REP, "channel": "D1", "tab": "home", "event_ts": "1.0"},
-    }
-    raw = json.dumps(event)
-    headers = {**slack_signed_headers(raw, SIGNING_SECRET), "Content-Type": "application/json"}
-    assert (await app.post_slack(raw, headers)).status == 200
-    await app.slack.wait_for(lambda: REP in app.slack.home_views)
-    text = json.dumps(app.slack.home_views[REP]["blocks"], ensure_ascii=False)
+    home = await open_home(app, REP)
+    text = json.dumps(home["blocks"], ensure_ascii=False)
     assert text.index("♾️ *+55 11 98765-4321*") < text.index("⏳ *+55 11 91234-5678*")
     assert "5432" not in text
 

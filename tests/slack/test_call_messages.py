@@ -28,6 +28,8 @@ def actions(message: dict[str, object]) -> list[str]:
         ({"state": "expired", "outcome": "TEMPORARY", "expires_at": EXPIRES}, EXPIRES - 1, False),
         ({"state": "answered", "outcome": "NO_PERMISSION"}, EXPIRES, False),
         ({"state": "waiting"}, EXPIRES, False),
+        # Retention erased the customer's number: nobody can call it any more, whatever the grant said.
+        ({"state": "answered", "outcome": "PERMANENT", "purged_at": EXPIRES - 1, "phone_e164": ""}, EXPIRES, False),
     ],
 )
 def test_call_now_shows_only_while_the_grant_holds(overrides: dict[str, object], now: float, callable_: bool) -> None:

@@ -23,6 +23,7 @@ async def new_request(
     source_key: str | None = None,
     state: RequestState | None = None,
     created_at: float | None = None,
+    user_id: str = "U1",
     **kwargs: Any,
 ) -> int:
     n = next(_counter)
@@ -30,7 +31,7 @@ async def new_request(
         source_key=source_key if source_key is not None else f"src-{n}",
         team_id="T1",
         channel_id="C1",
-        user_id="U1",
+        user_id=user_id,
         phone_e164=phone,
         reason="Podemos te ligar?",
         lang="pt-BR",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+from bot.phones import customer_key
 from bot.store import NewDelivery, Store
-from tests.store.helpers import ANSWER_AT, new_request
+from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
 
 NOW = ANSWER_AT
 
@@ -64,5 +66,35 @@ async def test_a_call_only_moves_forward_and_stores_its_messages_with_it(store: 
     queued = await store.delivery_for(request_id, "reply")
     assert queued is not None and queued.dedup_key == f"{call.delivery_key}:post"
     assert await store.posted_ts(queued.dedup_key) is None
+    assert not await store.posted_for(request_id, "123.456")
     await store.complete_delivery(queued, "123.456", NOW)
     assert await store.posted_ts(queued.dedup_key) == "123.456"
+    assert await store.posted_for(request_id, "123.456")  # a button on it belongs to this request
+    assert not await store.posted_for(request_id, "123.457")
+    assert not await store.posted_for(await new_request(store, phone="+5511987650000"), "123.456")
+
+
+async def test_calls_to_settle_and_lost_starts_by_customer(store: Store) -> None:
+    request_id = await new_request(store)
+    lost = await store.create_call(request_id, "U1", NOW)  # no Pilot Status id: its start's answer was lost
+    live = await store.create_call(request_id, "U1", NOW)
+    live = await store.advance_call(live.id, ["started"], {"pilot_call_id": "call_L", "state": "ringing"})
+    assert live is not None
+    done = await store.create_call(request_id, "U1", NOW)
+    await store.advance_call(done.id, ["started"], {"pilot_call_id": "call_D", "state": "ended"})
+    # A lost start is due once older than the start grace; a live call once quiet (updated_at is real time).
+    assert await store.unsettled_calls(NOW - 1, 0) == []
+    assert [c.id for c in await store.unsettled_calls(NOW + 1, 0)] == [lost.id]
+    assert {c.id for c in await store.unsettled_calls(NOW + 1, time.time() + 1)} == {lost.id, live.id}
+    # The customer's lost start, by their key; another customer has none.
+    found = await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10)
+    assert found is not None and found.id == lost.id
+    assert await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW + 1) is None
+    assert await store.unconfirmed_call_to(customer_key("+5511912345678"), NOW - 10) is None
+    # Given an id once only; a cancelled one is still found (to be terminated if it turns out to ring).
+    assert await store.advance_call(lost.id, ["started"], {"state": "failed", "end_reason": "CANCELLED"}) is not None
+    assert (await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10)).id == lost.id  # type: ignore[union-attr]
+    assigned = await store.advance_call(lost.id, ["failed"], {"pilot_call_id": "call_X"}, unassigned=True)
+    assert assigned is not None and assigned.pilot_call_id == "call_X"
+    assert await store.advance_call(lost.id, ["failed"], {"pilot_call_id": "call_Y"}, unassigned=True) is None
+    assert await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10) is None

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.domain import BudgetSpent, OpenRequestExists, Request
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
+from bot.slack.listeners.buttons import button_request, ephemeral
 from bot.slack.listeners.calls import call_now
 from bot.slack.listeners.commands import budget_text, open_elsewhere_text
 from bot.slack.listeners.context import ListenerContext
@@ -46,33 +47,6 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     app.action(AGAIN_ACTION)(again)
     app.action(DM_TOGGLE_ACTION)(toggle_dm)
     app.action(CALL_ACTION)(partial(call_now, ctx=ctx))
-
-
-async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> None:
-    """A note only the clicker sees, when Slack gave a way to answer (a response_url)."""
-    if body.get("response_url"):
-        try:
-            await respond(text=text, response_type="ephemeral", replace_original=False)
-        except Exception as error:  # Slack's response_url unreachable or expired: the note is lost, nothing else
-            log.warning("could not answer a button click (%s)", type(error).__name__)
-
-
-async def button_request(
-    action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
-) -> Request | None:
-    """The request a status button names, if the click came from that request's status message."""
-    value = str(action.get("value") or "")
-    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
-    request = (
-        await ctx.requests.on_its_message(int(value), channel_id, message_ts)
-        if value.isdigit() and len(value) < 19
-        else None
-    )
-    if request is None:
-        tr = await ctx.translator((body.get("user") or {}).get("id"))
-        await ephemeral(respond, body, tr.t("button.misplaced"))
-    return request
 
 
 async def check_status(

@@ -1,7 +1,8 @@
 """The "📞 Call now" button: the clicker, and only the clicker, gets a personal link to the call page.
 
 Invariant: the link is sent with chat.postEphemeral to the user who clicked (never in a message
-others can see); the access middleware has already checked that user.
+others can see); the access middleware has already checked that user, and the click must come from
+the request's own status message or one of AskCall's replies about it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot.services.calls import LinkProblem
+from bot.slack.listeners.buttons import button_request
 from bot.slack.listeners.context import ListenerContext
 
 
@@ -19,9 +21,12 @@ async def call_now(
     ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
 ) -> None:
     await ack()
+    request = await button_request(action, body, respond, ctx, replies=True)
+    if request is None:
+        return
     user_id = body["user"]["id"]
     tr = await ctx.translator(user_id)
-    issued = await ctx.calls.issue_link(int(action["value"]), user_id)
+    issued = await ctx.calls.issue_link(request, user_id)
     if issued is LinkProblem.NO_PUBLIC_URL:
         text = tr.t("call.no_public_url")
     elif issued is LinkProblem.NOT_CALLABLE:

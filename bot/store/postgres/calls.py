@@ -12,13 +12,39 @@ from typing import Any
 
 import asyncpg
 
-from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
+from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.postgres.connection import PostgresConnection
-from bot.store.postgres.effects import insert_deliveries
+from bot.store.postgres.effects import insert_deliveries, request_from
+
+# Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
+# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
+_CALLED_BY = """SELECT r.* FROM requests r
+    WHERE r.created_at >= $1 AND r.user_id != $2
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = $2)
+    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = $2) DESC, r.id DESC
+    LIMIT $3"""
 
 
 def _call(row: asyncpg.Record) -> Call:
     return Call(**dict(row))
+
+
+def call_from(row: asyncpg.Record) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
+async def calls_of(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
+    """The calls of these requests, oldest first, by request id."""
+    found: dict[int, list[Call]] = {}
+    rows = await conn.fetch(
+        "SELECT * FROM calls WHERE request_id = ANY($1::bigint[]) ORDER BY request_id, id", request_ids
+    )
+    for row in rows:
+        call = _call(row)
+        found.setdefault(call.request_id, []).append(call)
+    return found
 
 
 class CallQueries(PostgresConnection):
@@ -94,6 +120,39 @@ class CallQueries(PostgresConnection):
         row = await self._fetchrow("SELECT * FROM calls WHERE request_id = $1 ORDER BY id DESC LIMIT 1", request_id)
         return _call(row) if row else None
 
+    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return {}
+        async with self.connection() as conn:
+            return await calls_of(conn, ids)
+
+    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        rows = await self._fetch(_CALLED_BY, since, user_id, limit)
+        return [request_from(row) for row in rows]
+
+    async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
+        async with self.transaction() as conn:
+            links = await conn.fetchval(
+                """WITH gone AS (
+                       DELETE FROM call_links WHERE id IN (
+                           SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT COUNT(*) FROM gone""",
+                now,
+                limit,
+            )
+            sessions = await conn.fetchval(
+                """WITH gone AS (
+                       DELETE FROM call_sessions WHERE id IN (
+                           SELECT id FROM call_sessions WHERE expires_at <= $1 LIMIT $2)
+                       RETURNING 1)
+                   SELECT COUNT(*) FROM gone""",
+                now,
+                limit,
+            )
+        return int(links) + int(sessions)
+
     async def advance_call(
         self,
         call_id: int,
@@ -102,14 +161,16 @@ class CallQueries(PostgresConnection):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         changes, states = call_fields(fields), list(from_states)
         now = time.time()
         assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=4))
+        guard = " AND pilot_call_id IS NULL" if unassigned else ""
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 f"""UPDATE calls SET {assignments}, updated_at = $1
-                    WHERE id = $2 AND state = ANY($3::text[]) RETURNING *""",
+                    WHERE id = $2 AND state = ANY($3::text[]){guard} RETURNING *""",
                 now,
                 call_id,
                 states,
@@ -123,6 +184,38 @@ class CallQueries(PostgresConnection):
                 await conn.execute("UPDATE requests SET last_call = $1 WHERE id = $2", last_call, call.request_id)
         return call
 
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        rows = await self._fetch(
+            """SELECT * FROM calls WHERE state = ANY($1::text[])
+               AND ((pilot_call_id IS NULL AND started_at < $2) OR (pilot_call_id IS NOT NULL AND updated_at < $3))
+               ORDER BY updated_at LIMIT $4""",
+            list(LIVE_CALL_STATES),
+            started_before,
+            quiet_before,
+            limit,
+        )
+        return [_call(row) for row in rows]
+
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        row = await self._fetchrow(
+            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
+               WHERE requests.phone_key = $1 AND calls.started_at >= $2 AND calls.pilot_call_id IS NULL
+               AND (calls.state = $3 OR (calls.state = $4 AND calls.end_reason = $5))
+               ORDER BY calls.started_at, calls.id LIMIT 1""",
+            phone_key,
+            since,
+            CallState.STARTED,
+            CallState.FAILED,
+            CANCELLED,
+        )
+        return _call(row) if row else None
+
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
         return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchrow(
+            "SELECT 1 FROM deliveries WHERE request_id = $1 AND result_ts = $2 LIMIT 1", request_id, ts
+        )
+        return row is not None

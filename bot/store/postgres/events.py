@@ -31,14 +31,14 @@ _NEXT_UNPROCESSED = """SELECT id FROM webhook_events
 
 # One batch of webhook deliveries in one statement: insert what is new (by dedup key), settling at
 # once each answer that no request can own (as `answer_target_row` would find none) and each event
-# stored with a result already (e.g. ignored), and give back,
+# stored with a result already (e.g. ignored; with the request it belongs to, if given), and give back,
 # in input order, the new row's id or the id already stored under that key.
 _INSERT_BATCH = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::float8[], $10::text[], $11::float8[], $12::text[])
+                         $8::text[], $9::float8[], $10::text[], $11::float8[], $12::text[], $18::bigint[])
         WITH ORDINALITY AS t(dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
-                             received_at, number_name, answered_at, result, ord)
+                             received_at, number_name, answered_at, result, request_id, ord)
 ),
 decided AS (
     SELECT i.*, (i.result IS NULL AND i.answered_at IS NOT NULL AND (COALESCE(i.phone_key, '') = '' OR NOT EXISTS (
@@ -50,10 +50,11 @@ decided AS (
 ),
 inserted AS (
     INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
-                                received_at, number_name, processed_at, result)
+                                received_at, number_name, processed_at, result, request_id)
     SELECT dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body, received_at, number_name,
            CASE WHEN unmatched OR result IS NOT NULL THEN $16::float8 END,
-           COALESCE(result, CASE WHEN unmatched THEN $17::text END)
+           COALESCE(result, CASE WHEN unmatched THEN $17::text END),
+           CASE WHEN result IS NOT NULL THEN request_id END
     FROM decided ORDER BY ord
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING id, dedup_key, result IS NOT DISTINCT FROM $17::text AS unmatched
@@ -132,6 +133,7 @@ class EventQueries(PostgresConnection):
                 CLOCK_SKEW,
                 time.time(),
                 str(EventResult.UNMATCHED),
+                [item.request_id for item in unique],
             )
             late = [row["dedup_key"] for row in rows if row["new_id"] is None and row["old_id"] is None]
             # A key stored by another transaction after this statement's snapshot: read it again.

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, PurgeCounts, RequestRecord
+from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
+from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.store.postgres.calls import call_from, calls_of
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import request_from
 
@@ -18,6 +19,11 @@ _PURGEABLE_REQUESTS = """FROM requests
 # The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
 _ERASE_EVENTS = """UPDATE webhook_events
     SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
+
+# Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find
+# the call by it) unless it started before the cutoff ($2): no call lasts that long. $1: now, $3: live states.
+_ERASE_CALL_IDS = """UPDATE calls SET pilot_call_id = NULL, updated_at = $1"""
+_ERASABLE_CALLS = """pilot_call_id IS NOT NULL AND (NOT (state = ANY($3::text[])) OR started_at < $2)"""
 
 
 def _count(status: str) -> int:
@@ -50,8 +56,31 @@ class RecordQueries(PostgresConnection):
                 [r.id for r in requests],
                 texts(SETTLING_RESULTS),
             )
+            calls = await calls_of(conn, [r.id for r in requests])
         sources = {int(row["request_id"]): (row["dedup_key"], row["event_ts"]) for row in events}
-        return [RequestRecord(r, *sources.get(r.id, (None, None))) for r in requests]
+        return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
+
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        async with self.connection() as conn:
+            calls = [
+                call_from(row)
+                for row in await conn.fetch(
+                    """SELECT * FROM calls
+                       WHERE id > $1 AND started_at >= $2 AND ($3::double precision IS NULL OR started_at < $3)
+                       ORDER BY id LIMIT $4""",
+                    after_id,
+                    since,
+                    until,
+                    limit,
+                )
+            ]
+            rows = await conn.fetch(
+                "SELECT * FROM requests WHERE id = ANY($1::bigint[])", sorted({c.request_id for c in calls})
+            )
+        requests = {r.id: r for r in map(request_from, rows)}
+        return [CallRecord(c, requests[c.request_id]) for c in calls]
 
     async def count_purgeable_requests(self, cutoff: float) -> int:
         return int(await self._fetchval(f"SELECT COUNT(*) {_PURGEABLE_REQUESTS}", cutoff, texts(UNSENT_STATES)))
@@ -87,7 +116,18 @@ class RecordQueries(PostgresConnection):
                 now,
                 texts(FINISHED_DELIVERIES),
             )
-        return PurgeCounts(len(ids), _count(events), _count(deliveries))
+            calls = await conn.execute(
+                f"{_ERASE_CALL_IDS} WHERE {_ERASABLE_CALLS} AND request_id = ANY($4::bigint[])",
+                now,
+                cutoff,
+                texts(LIVE_CALL_STATES),
+                ids,
+            )
+            credentials = 0
+            for table in ("call_links", "call_sessions"):
+                status = await conn.execute(f"DELETE FROM {table} WHERE request_id = ANY($1::bigint[])", ids)
+                credentials += _count(status)
+        return PurgeCounts(len(ids), _count(events), _count(deliveries), _count(calls), credentials)
 
     async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
         now = time.time()
@@ -113,4 +153,14 @@ class RecordQueries(PostgresConnection):
                 texts(FINISHED_DELIVERIES),
                 limit,
             )
-        return PurgeCounts(0, _count(events), _count(deliveries))
+            calls = await conn.execute(
+                f"""{_ERASE_CALL_IDS} WHERE id IN (
+                        SELECT id FROM calls
+                        WHERE {_ERASABLE_CALLS} AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
+                        LIMIT $4)""",
+                now,
+                cutoff,
+                texts(LIVE_CALL_STATES),
+                limit,
+            )
+        return PurgeCounts(0, _count(events), _count(deliveries), _count(calls))

@@ -11,13 +11,39 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.store.base import Call, CallSession, NewDelivery, call_fields
+from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
+from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.sqlite.connection import SQLiteConnection, marks
-from bot.store.sqlite.effects import insert_deliveries
+from bot.store.sqlite.effects import insert_deliveries, request_from
+
+# Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
+# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
+_CALLED_BY = """SELECT r.* FROM requests r
+    WHERE r.created_at >= ? AND r.user_id != ?
+      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = ?)
+    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = ?) DESC, r.id DESC
+    LIMIT ?"""
 
 
 def _call(row: sqlite3.Row) -> Call:
     return Call(**{key: row[key] for key in row.keys()})  # noqa: SIM118  (sqlite3.Row is not a Mapping)
+
+
+def call_from(row: sqlite3.Row) -> Call:
+    """A call from its row, for the other query modules."""
+    return _call(row)
+
+
+def calls_of(conn: sqlite3.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
+    """The calls of these requests, oldest first, by request id."""
+    found: dict[int, list[Call]] = {}
+    for start in range(0, len(request_ids), 500):  # well under SQLite's bound on parameters
+        chunk = request_ids[start : start + 500]
+        rows = conn.execute(f"SELECT * FROM calls WHERE request_id IN ({marks(chunk)}) ORDER BY request_id, id", chunk)
+        for row in rows:
+            call = _call(row)
+            found.setdefault(call.request_id, []).append(call)
+    return found
 
 
 class CallQueries(SQLiteConnection):
@@ -85,6 +111,31 @@ class CallQueries(SQLiteConnection):
         row = await self._fetchone("SELECT * FROM calls WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,))
         return _call(row) if row else None
 
+    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return {}
+        return await self._in_db_thread(lambda conn: calls_of(conn, ids))
+
+    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        rows = await self._fetchall(_CALLED_BY, (since, user_id, user_id, user_id, limit))
+        return [request_from(row) for row in rows]
+
+    async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            links = conn.execute(
+                """DELETE FROM call_links WHERE id IN (
+                       SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= ? LIMIT ?)""",
+                (now, limit),
+            )
+            sessions = conn.execute(
+                "DELETE FROM call_sessions WHERE id IN (SELECT id FROM call_sessions WHERE expires_at <= ? LIMIT ?)",
+                (now, limit),
+            )
+            return links.rowcount + sessions.rowcount
+
+        return await self._write(delete)
+
     async def advance_call(
         self,
         call_id: int,
@@ -93,15 +144,17 @@ class CallQueries(SQLiteConnection):
         deliveries: Iterable[NewDelivery] = (),
         *,
         last_call: str | None = None,
+        unassigned: bool = False,
     ) -> Call | None:
         changes, states, pending = call_fields(fields), list(from_states), list(deliveries)
+        guard = " AND pilot_call_id IS NULL" if unassigned else ""
 
         def advance(conn: sqlite3.Connection) -> Call | None:
             now = time.time()
             assignments = ", ".join(f"{name} = ?" for name in changes)
             row = conn.execute(
                 f"""UPDATE calls SET {assignments}, updated_at = ?
-                    WHERE id = ? AND state IN ({marks(states)}) RETURNING *""",
+                    WHERE id = ? AND state IN ({marks(states)}){guard} RETURNING *""",
                 (*changes.values(), now, call_id, *states),
             ).fetchone()
             if row is None:
@@ -114,6 +167,31 @@ class CallQueries(SQLiteConnection):
 
         return await self._write(advance)
 
+    async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
+        rows = await self._fetchall(
+            f"""SELECT * FROM calls WHERE state IN ({marks(LIVE_CALL_STATES)})
+                AND ((pilot_call_id IS NULL AND started_at < ?) OR (pilot_call_id IS NOT NULL AND updated_at < ?))
+                ORDER BY updated_at LIMIT ?""",
+            (*LIVE_CALL_STATES, started_before, quiet_before, limit),
+        )
+        return [_call(row) for row in rows]
+
+    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+        row = await self._fetchone(
+            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
+               WHERE requests.phone_key = ? AND calls.started_at >= ? AND calls.pilot_call_id IS NULL
+               AND (calls.state = ? OR (calls.state = ? AND calls.end_reason = ?))
+               ORDER BY calls.started_at, calls.id LIMIT 1""",
+            (phone_key, since, CallState.STARTED, CallState.FAILED, CANCELLED),
+        )
+        return _call(row) if row else None
+
     async def posted_ts(self, dedup_key: str) -> str | None:
         row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
         return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchone(
+            "SELECT 1 FROM deliveries WHERE request_id = ? AND result_ts = ? LIMIT 1", (request_id, ts)
+        )
+        return row is not None

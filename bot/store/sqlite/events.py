@@ -85,8 +85,8 @@ class EventQueries(SQLiteConnection):
                 event_id = int(inserted[0])
                 if item.result is not None:  # stored already settled (an event AskCall can't use)
                     conn.execute(
-                        "UPDATE webhook_events SET processed_at = ?, result = ? WHERE id = ?",
-                        (now, item.result, event_id),
+                        "UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ? WHERE id = ?",
+                        (now, item.result, item.request_id, event_id),
                     )
                     results.append(RecordedEvent(event_id, is_new=True))
                     continue

@@ -8,8 +8,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, PurgeCounts, RequestRecord
+from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
+from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.store.sqlite.calls import call_from, calls_of
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import request_from
 
@@ -19,6 +20,11 @@ _PURGEABLE_REQUESTS = f"""FROM requests
 # The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
 _ERASE_EVENTS = """UPDATE webhook_events
     SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
+
+# Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find
+# the call by it) unless it started before the cutoff: no call lasts that long.
+_ERASABLE_CALLS = f"""pilot_call_id IS NOT NULL AND (state NOT IN ({marks(LIVE_CALL_STATES)}) OR started_at < ?)"""
+_ERASE_CALL_IDS = "UPDATE calls SET pilot_call_id = NULL, updated_at = ?"
 
 
 class RecordQueries(SQLiteConnection):
@@ -53,7 +59,29 @@ class RecordQueries(SQLiteConnection):
                     (*ids, *SETTLING_RESULTS),
                 )
             }
-            return [RequestRecord(r, *sources.get(r.id, (None, None))) for r in requests]
+            calls = calls_of(conn, ids)
+            return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
+
+        return await self._in_db_thread(page)
+
+    async def _call_records_page(
+        self, after_id: int, since: float, until: float | None, limit: int
+    ) -> list[CallRecord]:
+        def page(conn: sqlite3.Connection) -> list[CallRecord]:
+            calls = [
+                call_from(row)
+                for row in conn.execute(
+                    """SELECT * FROM calls WHERE id > ? AND started_at >= ? AND (? IS NULL OR started_at < ?)
+                       ORDER BY id LIMIT ?""",
+                    (after_id, since, until, until, limit),
+                )
+            ]
+            ids = sorted({c.request_id for c in calls})
+            requests = {
+                r.id: r
+                for r in map(request_from, conn.execute(f"SELECT * FROM requests WHERE id IN ({marks(ids)})", ids))
+            }
+            return [CallRecord(c, requests[c.request_id]) for c in calls]
 
         return await self._in_db_thread(page)
 
@@ -86,7 +114,15 @@ class RecordQueries(SQLiteConnection):
                     WHERE request_id IN ({marks(ids)}) AND state IN ({marks(FINISHED_DELIVERIES)})""",
                 (PURGED_PAYLOAD, now, *ids, *FINISHED_DELIVERIES),
             )
-            return PurgeCounts(len(ids), events.rowcount, deliveries.rowcount)
+            calls = conn.execute(
+                f"{_ERASE_CALL_IDS} WHERE {_ERASABLE_CALLS} AND request_id IN ({marks(ids)})",
+                (now, *LIVE_CALL_STATES, cutoff, *ids),
+            )
+            credentials = sum(
+                conn.execute(f"DELETE FROM {table} WHERE request_id IN ({marks(ids)})", ids).rowcount
+                for table in ("call_links", "call_sessions")
+            )
+            return PurgeCounts(len(ids), events.rowcount, deliveries.rowcount, calls.rowcount, credentials)
 
         return await self._write(purge)
 
@@ -112,6 +148,13 @@ class RecordQueries(SQLiteConnection):
                         LIMIT ?)""",
                 (PURGED_PAYLOAD, now, PURGED_PAYLOAD, *FINISHED_DELIVERIES, limit),
             )
-            return PurgeCounts(0, events.rowcount, deliveries.rowcount)
+            calls = conn.execute(
+                f"""{_ERASE_CALL_IDS} WHERE id IN (
+                        SELECT id FROM calls
+                        WHERE {_ERASABLE_CALLS} AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
+                        LIMIT ?)""",
+                (now, *LIVE_CALL_STATES, cutoff, limit),
+            )
+            return PurgeCounts(0, events.rowcount, deliveries.rowcount, calls.rowcount)
 
         return await self._write(purge)

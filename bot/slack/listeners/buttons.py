@@ -1,0 +1,45 @@
+"""What every button click needs first: the request it names, checked against the message it came from.
+
+Invariant: a button acts only on the request whose own message carries it (same channel, same
+message); a click from anywhere else changes nothing and the clicker is told so, privately.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncRespond
+
+from bot.domain import Request
+from bot.slack.listeners.context import ListenerContext
+
+log = logging.getLogger(__name__)
+
+
+async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> None:
+    """A note only the clicker sees, when Slack gave a way to answer (a response_url)."""
+    if body.get("response_url"):
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as error:  # Slack's response_url unreachable or expired: the note is lost, nothing else
+            log.warning("could not answer a button click (%s)", type(error).__name__)
+
+
+async def button_request(
+    action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext, *, replies: bool = False
+) -> Request | None:
+    """The request a button names, if the click came from that request's status message (or, with
+    `replies`, from one of AskCall's replies about it); otherwise the clicker is told, and None."""
+    value = str(action.get("value") or "")
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+    request = (
+        await ctx.requests.on_its_message(int(value), channel_id, message_ts, replies=replies)
+        if value.isdigit() and len(value) < 19
+        else None
+    )
+    if request is None:
+        tr = await ctx.translator((body.get("user") or {}).get("id"))
+        await ephemeral(respond, body, tr.t("button.misplaced"))
+    return request
