@@ -416,10 +416,12 @@ async def test_a_link_clicked_on_another_site_opens_the_page(browser: BrowserCon
     SameSite=Strict cookie; the page must open all the same (and the link still works only once)."""
     request_id, _ = await granted_request(app)
     link = link_in(await click_call_now(app, request_id))
+
+    async def other_site(_: web.Request) -> web.Response:
+        return web.Response(text=f'<a id="go" href="{link}">call</a>', content_type="text/html")
+
     elsewhere = web.Application()
-    elsewhere.router.add_get(
-        "/", lambda _: web.Response(text=f'<a id="go" href="{link}">call</a>', content_type="text/html")
-    )
+    elsewhere.router.add_get("/", other_site)
     runner = web.AppRunner(elsewhere)
     await runner.setup()
     port = free_port()
