@@ -15,6 +15,8 @@ every active webhook subscribed to it (:meth:`FakePilotStatus.subscribe`).
 Invariant: one task per call is the only sender of that call's webhooks, so they arrive in order
 (``call.ringing`` → ``call.connected`` → ``call.ended``, or ``call.missed``), exactly one final
 event per call, and ``call.ended`` carries ``duration`` only when the customer answered.
+A web (EVO_GO) number (its key in :attr:`FakePilotStatus.web_keys`) gets ``400 FEATURE_NOT_SUPPORTED`` from the
+Meta-only calls endpoints and from a start with a WebRTC offer.
 Where the vendor documents no behaviour the fake picks the strict one and says so below.
 """
 
@@ -203,6 +205,14 @@ class _Script:
 _RECORD = web.RequestKey("ps_record", PSRequest)
 
 
+def _meta_only(request: web.Request) -> bool:
+    """Calls endpoints a web (EVO_GO) number refuses: permissions and settings (Meta-only, documented), and a
+    start with a WebRTC offer (undocumented for web numbers, which take no SDP: the fake picks refusing it)."""
+    if request.path.startswith(("/v1/calls/permissions", "/v1/calls/settings")):
+        return True
+    return request.method == "POST" and request.path == "/v1/calls"
+
+
 # ---------------------------------------------------------------------- webhook helpers
 def sign_pilot_status(body: bytes, secret: str) -> str:
     """``x-pilot-status-signature`` value: lowercase hex HMAC-SHA256 of the raw body."""
@@ -338,6 +348,8 @@ class FakePilotStatus(LoopbackServer):
         self.tenant_key = False
         self.enforce_limits = False
         self.provider_supported = True
+        # Keys of web (EVO_GO) numbers: their media stays on Pilot Status's side, so they take no WebRTC offer.
+        self.web_keys: set[str] = set()
         self.calling_settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_CALLING_SETTINGS))
 
         self.requests: list[PSRequest] = []
@@ -585,6 +597,10 @@ class FakePilotStatus(LoopbackServer):
                 return _error(403, "TENANT_SCOPE_NOT_ALLOWED", "This endpoint requires a number-scoped API key")
             if not self.provider_supported:
                 return _error(400, "FEATURE_NOT_SUPPORTED", "Calling is only supported for Meta Cloud API numbers.")
+            if key in self.web_keys and _meta_only(request):
+                return _error(
+                    400, "FEATURE_NOT_SUPPORTED", "This endpoint is only supported for Meta Cloud API numbers."
+                )
         result: web.StreamResponse = await handler(request)
         return result
 

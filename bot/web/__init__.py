@@ -1,6 +1,6 @@
 """The call page: static HTML + JS + CSS (no build step, no CDN, no third-party script), and what serving it needs.
 
-Nothing serves it yet; the browser harness test (tests/calls) serves it behind a stand-in for AskCall's server.
+AskCall serves it (bot/web/routes.py); the browser tests in tests/calls drive it through AskCall itself.
 Invariant: the files run under :data:`CALL_PAGE_CSP` (no inline script or style, every request to the page's own
 origin), and every word the page shows comes from the catalogue's ``callpage.*`` entries (:func:`page_strings`,
 sent to the page as JSON) or from its server's JSON, never from the files themselves.

@@ -8,6 +8,8 @@
   from AskCall's own origin (`Origin` equal to ASKCALL_PUBLIC_URL's; a same-origin GET from a browser that
   sends no Origin must say `Sec-Fetch-Site: same-origin`).
 - Every answer carries the page's security headers (strict CSP, no referrer, no caching).
+- A call whose page went away while `POST offer` was starting it (tab closed, connection lost) is hung up
+  as soon as Pilot Status names it: nobody is left to hear the customer or to hang up.
 
 Invariant: without a valid session for the request in the path, nothing about the request or its
 customer is shown and no call is started; a refused link gets a page that says so, never the call.
@@ -16,6 +18,7 @@ customer is shown and no call is started; a refused link gets a page that says s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -145,6 +148,12 @@ class CallPages:
             call = await self._calls().start(session, sdp)
         except CallStartError as error:
             return _json({"error": "the call did not start", "code": error.code}, error.status)
+        if request.transport is None or request.transport.is_closing():
+            # The page went away (tab closed, connection lost) while Pilot Status started the call: no one
+            # will hear the customer pick up, and no one is left to hang up, so AskCall does (a start whose
+            # answer was lost is cancelled: terminated if it turns out to ring).
+            log.info("the call page left while its call %d was starting: hanging up", call.id)
+            await self._calls().hang_up(session)
         if call.pilot_call_id is None:  # Pilot Status's answer was lost: AskCall finds out, the stream tells
             return _json({"callId": None, "pending": True}, 202)
         return _json({"callId": call.pilot_call_id})
@@ -165,19 +174,29 @@ class CallPages:
         )
         await response.prepare(request)
         updates = self._calls().page_updates(session)
+        # The wait for the next update outlives a keepalive: cancelling it would end the updates' generator
+        # (and so the stream) after the first quiet spell.
+        pending: asyncio.Future[dict[str, Any]] | None = None
         try:
             while True:
-                try:
-                    update = await asyncio.wait_for(anext(updates), KEEPALIVE)
-                except TimeoutError:
+                pending = pending or asyncio.ensure_future(anext(updates))
+                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE)
+                if not done:
                     await response.write(b": keepalive\n\n")
                     continue
+                finished, pending = pending, None
+                try:
+                    update = finished.result()
                 except StopAsyncIteration:
                     break
                 await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
         except ConnectionResetError:  # the page went away: nothing left to tell it
             pass
         finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
             await updates.aclose()
         return response
 

@@ -13,12 +13,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import create_web_app
-from bot.config import Settings
-from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
+from bot.app import create_web_app, http_shutdown_timeout
+from bot.config import Settings, WhatsAppNumber
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook
 from bot.fakes.slack import FakeSlack, button_payload, interaction_body
 from bot.pilot_status.webhooks import CALL_EVENTS
-from tests.conftest import CHANNEL, REP, Server
+from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
 from tests.e2e.helpers import E164, PHONE, REASON, free_port, parents, requests
 
 LINK_RE = re.compile(r"<(https?://[^|>]+)\|")
@@ -38,7 +38,8 @@ async def calling_askcall(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = replace(settings, public_url=url if public_url == "" else public_url, **overrides)
-    runner = web.AppRunner(create_web_app(settings, clock))
+    # Stopped as `askcall serve` stops: a page's event stream whose browser went away does not hold the stop.
+    runner = web.AppRunner(create_web_app(settings, clock), shutdown_timeout=http_shutdown_timeout(settings))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     server = Server(url, runner, aiohttp.ClientSession(), slack, pilot)
@@ -50,21 +51,35 @@ async def calling_askcall(
         await runner.cleanup()
 
 
-async def granted_request(server: Server, *, status: str = "PERMANENT") -> tuple[int, dict[str, Any]]:
-    """`/askcall` for the customer, who grants; returns (request id, the status message)."""
-    assert (await server.command(f"{PHONE} {REASON}")).status == 200
+async def granted_request(
+    server: Server,
+    *,
+    status: str = "PERMANENT",
+    expiration_time: int | None = None,
+    channel: str = CHANNEL,
+    number: WhatsAppNumber | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """`/askcall` for the customer in `channel`, who grants (until `expiration_time` for a TEMPORARY permission),
+    told by the webhook of `number` (the default number's when None); returns (request id, the status message)."""
+    assert (await server.command(f"{PHONE} {REASON}", channel_id=channel)).status == 200
     await server.wait_idle()
-    server.pilot.set_permission(E164, status)
-    code, text = await server.answer(E164, status, timestamp=iso_timestamp(time.time()))
+    server.pilot.set_permission(E164, status, expiration_time)
+    event = permission_event(E164, status, timestamp=iso_timestamp(time.time()))
+    if number is None:
+        code, text = await send_webhook(server.url + "/webhooks/pilot-status", event, secret=WEBHOOK_SECRET)
+    else:
+        code, text = await send_webhook(server.url + number.webhook_path, event, secret=number.webhook_secret or "")
     assert code == 200, text
     await server.wait_idle()
-    return (await requests(server))[-1].id, parents(server.slack)[-1]
+    return (await requests(server))[-1].id, parents(server.slack, channel)[-1]
 
 
-def call_click(request_id: int, *, user: str = REP, message: dict[str, Any] | None = None) -> str:
+def call_click(
+    request_id: int, *, user: str = REP, message: dict[str, Any] | None = None, channel: str = CHANNEL
+) -> str:
     """A signed-ready block_actions body: `user` clicks "📞 Call now" on the status message."""
     payload = button_payload(
-        "askcall_call", str(request_id), user=user, channel=CHANNEL, message=message or {"ts": "1.0", "text": ""}
+        "askcall_call", str(request_id), user=user, channel=channel, message=message or {"ts": "1.0", "text": ""}
     )
     return interaction_body(payload)
 
@@ -92,7 +107,8 @@ async def click_call_now(
         assert carrying, server.slack.summary()
         message = carrying[-1]
     before = len(server.slack.ephemerals)
-    response = await server.post_slack(call_click(request_id, user=user, message=message))
+    click = call_click(request_id, user=user, message=message, channel=message.get("channel", CHANNEL))
+    response = await server.post_slack(click)
     assert response.status == 200
     await server.slack.wait_for(lambda: len(server.slack.ephemerals) > before)
     return server.slack.ephemerals[-1]

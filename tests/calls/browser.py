@@ -1,9 +1,10 @@
 """Headless Chromium for the call tests: Debian's package driven by Playwright (never ``playwright install``).
 
 Invariant: the browser gets no ICE server, a fresh profile (Playwright's own temporary one), no background
-networking, a fake microphone and camera with the permission prompt auto-accepted, and loopback ICE candidates
-allowed; with Chromium missing, a test using it fails under CI (``CI`` set) and is skipped elsewhere, never
-silently passed.
+networking, a fake microphone and camera that a page may use only where its context was granted the permission
+(``new_context(permissions=MICROPHONE)``; elsewhere Chromium refuses it, as for a rep who said no), and loopback
+ICE candidates allowed; with Chromium missing, a test using it fails under CI (``CI`` set) and is skipped
+elsewhere, never silently passed.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
     "--allow-loopback-in-peer-connection",
 ]
+MICROPHONE = ["microphone"]  # the permission a context needs for the page to use the (fake) microphone
 MIC_TONE_HZ = 660
 INBOUND_AUDIO = """async () => {
   const stats = await window.askcallCall.pc.getStats();
@@ -93,7 +94,8 @@ def write_tone_wav(path: Path, frequency: int = MIC_TONE_HZ, seconds: float = 1.
 async def chromium(workdir: Path) -> AsyncIterator[Browser]:
     """A headless Chromium (fresh temporary profile, made by Playwright) with a tone as the microphone.
 
-    Give each test its own ``browser.new_context()``: contexts share nothing (cookies, storage, permissions).
+    Give each test its own ``browser.new_context(permissions=MICROPHONE)``: contexts share nothing (cookies,
+    storage, permissions).
     """
     require_chromium()
     mic = write_tone_wav(workdir / "mic.wav")

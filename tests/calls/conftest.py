@@ -11,7 +11,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext
 
 from bot.fakes.pilot_status import FakePilotStatus
-from tests.calls.browser import chromium, loopback_only_network, require_chromium
+from tests.calls.browser import MICROPHONE, chromium, loopback_only_network, require_chromium
 from tests.calls.helpers import WebhookSink
 
 CUSTOMER = "+5511999999999"
@@ -45,7 +45,7 @@ async def chromium_browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def browser(chromium_browser: Browser) -> AsyncIterator[BrowserContext]:
-    context = await chromium_browser.new_context()
+    context = await chromium_browser.new_context(permissions=MICROPHONE)
     try:
         yield context
     finally:

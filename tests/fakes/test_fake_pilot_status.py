@@ -141,6 +141,24 @@ async def test_calling_settings(fake: FakePilotStatus, client: httpx.AsyncClient
     assert (unsupported.status_code, unsupported.json()["code"]) == (400, "FEATURE_NOT_SUPPORTED")
 
 
+async def test_a_web_number_refuses_the_meta_only_calls_endpoints_and_webrtc_starts(
+    fake: FakePilotStatus, client: httpx.AsyncClient
+) -> None:
+    fake.accepted_keys.add("ps_web")
+    fake.web_keys.add("ps_web")
+    web = {"x-api-key": "ps_web"}
+    refused = [
+        await client.get("/v1/calls/permissions", params={"to": CUSTOMER}, headers=web),
+        await client.post(REQUEST, json={"to": CUSTOMER}, headers=web),
+        await client.get("/v1/calls/settings", headers=web),
+        await client.post("/v1/calls", json={"to": CUSTOMER, "sdp": "v=0"}, headers=web),
+    ]
+    assert [(r.status_code, r.json()["code"]) for r in refused] == [(400, "FEATURE_NOT_SUPPORTED")] * 4
+    listed = await client.get("/v1/calls", headers=web)  # the endpoints web numbers have still answer
+    assert listed.status_code == 200
+    assert (await client.get("/v1/calls/settings")).status_code == 200  # the Meta number's key is unaffected
+
+
 async def test_webhooks_crud(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
     body = {"url": "https://askcall.example.com/webhooks/pilot", "events": ["call.permission_updated"]}
     created = await client.post("/v1/webhooks", json=body)
