@@ -187,9 +187,10 @@ class EndReason(StrEnum):
             return cls.FAILED
 
 
-# Pilot Status refusals that concern the whole team (nobody can call this customer now), so the thread is told.
-# Others (a 429, a 5xx) are the calling rep's alone: they try again.
-TEAM_CALL_FAILURES = ("META_CALL_PERMISSION_REQUIRED", "FEATURE_NOT_SUPPORTED")
+# A failed call's end_reason: Meta says the customer doesn't allow calls (138006), so the grant is over.
+PERMISSION_REQUIRED = "META_CALL_PERMISSION_REQUIRED"
+# A failed call's reason in the thread when Pilot Status rate-limited the start (whatever code it sent).
+RATE_LIMITED = "RATE_LIMITED"
 
 
 @dataclass(frozen=True)

@@ -366,8 +366,16 @@ CATALOG: dict[str, dict[str, str]] = {
     "call.missed": {"pt-BR": "📵 <@{user}> ligou — não atendeu", "en": "📵 <@{user}> called — no answer"},
     "call.rejected": {"pt-BR": "📵 <@{user}> ligou — recusou", "en": "📵 <@{user}> called — declined"},
     "call.failed": {
-        "pt-BR": "⚠️ <@{user}> tentou ligar — a ligação não se completou",
-        "en": "⚠️ <@{user}> tried to call — the call didn't go through",
+        "pt-BR": "⚠️ <@{user}> tentou ligar — a ligação não se completou. Tente de novo em instantes (📞 Ligar agora).",
+        "en": "⚠️ <@{user}> tried to call — the call didn't go through. Try again shortly (📞 Call now).",
+    },
+    "call.rate_limited": {
+        "pt-BR": "⚠️ <@{user}> tentou ligar — a Pilot Status está limitando as chamadas agora. Tente de novo em um minuto.",
+        "en": "⚠️ <@{user}> tried to call — Pilot Status is rate-limiting calls right now. Try again in a minute.",
+    },
+    "call.not_started": {
+        "pt-BR": "⚠️ <@{user}> tentou ligar — a Pilot Status não confirmou e a ligação não começou. Tente de novo.",
+        "en": "⚠️ <@{user}> tried to call — Pilot Status didn't confirm it and the call never started. Try again.",
     },
     "call.permission_required": {
         "pt-BR": "⚠️ <@{user}> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo.",

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,18 +31,26 @@ from bot.domain import (
     DEFAULT_NUMBER,
     LIVE_CALL_STATES,
     NOT_STARTED,
-    TEAM_CALL_FAILURES,
+    PERMISSION_REQUIRED,
+    RATE_LIMITED,
     Call,
     CallState,
     EndReason,
     EventResult,
     Outcome,
     Request,
+    RequestState,
 )
 from bot.i18n import Translator
 from bot.phones import customer_key, display_phone, log_phone
 from bot.pilot_status.client import CallDetails, PilotStatusClient
-from bot.pilot_status.errors import BadRequestError, PilotStatusError, UnconfirmedError, UnexpectedResponseError
+from bot.pilot_status.errors import (
+    BadRequestError,
+    PilotStatusError,
+    RateLimitError,
+    UnconfirmedError,
+    UnexpectedResponseError,
+)
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
@@ -162,7 +170,7 @@ class CallService(Service):
         request = await self._request(session)
         now = self._clock()
         if not request.grant_is_usable(now):
-            raise CallStartError(409, "META_CALL_PERMISSION_REQUIRED")
+            raise CallStartError(409, PERMISSION_REQUIRED)
         call = await self._store.create_call(request.id, session.user_id, now)
         try:
             pilot_call_id = await self._pilot(request).start_call(request.phone_e164, sdp, opaque=_opaque(call))
@@ -180,18 +188,35 @@ class CallService(Service):
         except PilotStatusError as error:
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
-            told = []
-            if code in TEAM_CALL_FAILURES and request.reply_thread:  # the team should know: no one can call now
-                text = messages.call_line(Translator(request.lang), session.user_id, CallState.FAILED, code, None)
-                told.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+            told = self._failure_told(call, request, RATE_LIMITED if isinstance(error, RateLimitError) else code)
             await self._store.advance_call(
                 call.id, [CallState.STARTED], {"state": CallState.FAILED, "end_reason": code[:100]}, told
             )
+            if code == PERMISSION_REQUIRED:
+                await self._permission_gone(request, call)
             self._wake_notifier()
             raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
         started = await self._assign(call, request, pilot_call_id)
         log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), pilot_call_id)
         return started or call
+
+    @staticmethod
+    def _failure_told(call: Call, request: Request, reason: str) -> list[NewDelivery]:
+        """The thread's line for a call that did not start, saying what to do next (its one message)."""
+        if not request.reply_thread:
+            return []
+        text = messages.call_line(Translator(request.lang), call.user_id, CallState.FAILED, reason, None)
+        return [NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text))]
+
+    async def _permission_gone(self, request: Request, call: Call) -> None:
+        """Meta says the customer doesn't allow calls (138006): the grant is over whatever AskCall knew, so the
+        request expires and its status message offers "Ask again" instead of "Call now"."""
+        expired = replace(request, state=RequestState.EXPIRED)
+        update = [NewDelivery(f"{call.delivery_key}:expired", UPDATE, messages.parent_update(expired))]
+        if await self._store.transition(
+            request.id, [RequestState.ANSWERED], RequestState.EXPIRED, update if request.parent_ts else []
+        ):
+            log.info("request %d: Meta says the customer's permission is gone; expired", request.id)
 
     async def _assign(self, call: Call, request: Request, pilot_call_id: str) -> Call | None:
         """Give a started call its Pilot Status id and post its line in the thread (once: the first to assign)."""
@@ -282,7 +307,9 @@ class CallService(Service):
             "call %d to %s: not in Pilot Status's calls; it never started", call.id, log_phone(request.phone_e164)
         )
         gone = {"state": CallState.FAILED, "end_reason": NOT_STARTED}
-        if await self._store.advance_call(call.id, [CallState.STARTED], gone, unassigned=True) is not None:
+        told = self._failure_told(call, request, NOT_STARTED)
+        if await self._store.advance_call(call.id, [CallState.STARTED], gone, told, unassigned=True) is not None:
+            self._wake_notifier()
             self._notify()
         return True
 

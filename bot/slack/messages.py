@@ -8,7 +8,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import CallState, EndReason, Outcome, Request, RequestState
+from bot.domain import (
+    NOT_STARTED,
+    PERMISSION_REQUIRED,
+    RATE_LIMITED,
+    CallState,
+    EndReason,
+    Outcome,
+    Request,
+    RequestState,
+)
 from bot.i18n import Translator
 
 MODAL_CALLBACK_ID = "askcall_request"
@@ -148,8 +157,12 @@ def call_line(tr: Translator, user_id: str, state: CallState, end_reason: str | 
         return tr.t("call.missed", user=user_id)
     if end_reason == EndReason.REJECTED:
         return tr.t("call.rejected", user=user_id)
-    if end_reason == "META_CALL_PERMISSION_REQUIRED":
+    if end_reason == PERMISSION_REQUIRED:
         return tr.t("call.permission_required", user=user_id)
+    if end_reason == RATE_LIMITED:
+        return tr.t("call.rate_limited", user=user_id)
+    if end_reason == NOT_STARTED:
+        return tr.t("call.not_started", user=user_id)
     if end_reason == "FEATURE_NOT_SUPPORTED":
         return tr.t("call.unsupported", user=user_id)
     return tr.t("call.failed", user=user_id)

@@ -263,15 +263,15 @@ async def test_leaving_while_the_offer_is_on_its_way_ends_the_call_it_started(
 
 # ---------------------------------------------------------------------------------------------------- Pilot Status
 @pytest.mark.parametrize(
-    ("status", "code", "key"),
+    ("status", "code", "key", "line"),
     [
-        (400, "VALIDATION_ERROR", "error.provider"),
-        (503, "UPSTREAM_ERROR", "error.provider"),
-        (429, "RATE_LIMITED", "error.rate_limited"),
+        (400, "VALIDATION_ERROR", "error.provider", "call.failed"),
+        (503, "UPSTREAM_ERROR", "error.provider", "call.failed"),
+        (429, "TOO_MANY_REQUESTS", "error.rate_limited", "call.rate_limited"),
     ],
 )
 async def test_pilot_status_refusing_the_start_says_what_to_do_and_a_new_try_works(
-    browser: BrowserContext, app: Server, pilot: FakePilotStatus, status: int, code: str, key: str
+    browser: BrowserContext, app: Server, pilot: FakePilotStatus, status: int, code: str, key: str, line: str
 ) -> None:
     pilot.script("POST", "/v1/calls", status=status, body={"error": "no", "code": code}, headers={"Retry-After": "1"})
     pilot.call_behaviour = CallBehaviour(answer_after=None)
@@ -282,7 +282,7 @@ async def test_pilot_status_refusing_the_start_says_what_to_do_and_a_new_try_wor
     assert starts(pilot) == 1  # a refused start is not sent again behind the rep's back
     assert pilot.calls == {}
     assert [(r["state"], r["end_reason"]) for r in await call_rows(app)] == [("failed", code)]
-    assert call_lines(app) == []  # the rep's own problem, for the rep to retry: the thread is not told
+    await thread_says(app, PT_THREAD.t(line, user=REP))  # the thread hears of the try, and what to do next
 
     # "Try again" means it: the same page calls again once Pilot Status is back.
     await page.get_by_test_id("call").click()
@@ -319,7 +319,8 @@ async def test_a_start_whose_answer_was_lost_is_found_never_sent_again(
             clock.advance(10 * 60)  # long enough for AskCall to give up looking for it
             await app.askcall.calls.sweep()
             await shows(page, "failed", PT["error.not_started"])
-            assert pilot.calls == {} and call_lines(app) == []
+            assert pilot.calls == {}
+            await thread_says(app, PT_THREAD.t("call.not_started", user=REP))
         else:  # found (its webhooks, or Pilot Status's list of calls): it goes on like any other call
             await expect(page.get_by_test_id("call-state")).to_have_text("connected", timeout=10_000)
             await expect(page.get_by_test_id("message")).to_have_text("")

@@ -291,3 +291,10 @@ async def test_an_expired_permission_is_refused_by_pilot_status_and_nothing_ring
     await app.wait_idle()
     told = [m["text"] for m in replies(app.slack, parent) if "<@U1> tentou ligar" in m.get("text", "")]
     assert told == ["⚠️ <@U1> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo."]
+    # Meta has the last word: the grant is over, so the status message offers "Ask again", not "Call now".
+    request = await app.askcall.store.get_request(request_id)
+    assert request is not None and request.state == "expired"
+    status = json.dumps(updates_of(app.slack, parent)[-1].get("blocks"))
+    assert "askcall_again" in status and "askcall_call" not in status
+    again = await click_call_now(app, request_id, message=parent)  # an old "Call now" is refused politely
+    assert "/call/" not in again["text"]

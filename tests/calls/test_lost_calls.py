@@ -83,7 +83,7 @@ def starts(pilot: FakePilotStatus) -> int:
 
 
 def call_lines(app: Server, parent: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in replies(app.slack, parent) if m.get("text", "").startswith(("📞", "📵"))]
+    return [m for m in replies(app.slack, parent) if m.get("text", "").startswith(("📞", "📵", "⚠️"))]
 
 
 @pytest.mark.parametrize("webhooks", [True, False], ids=["found-by-webhook", "found-in-the-call-list"])
@@ -139,7 +139,10 @@ async def test_a_start_pilot_status_never_made_is_said_to_have_not_started(app: 
         await page.close()
     assert starts(app.pilot) == 1 and not app.pilot.calls
     await app.wait_idle()
-    assert call_lines(app, parent) == []  # nobody called: the thread hears nothing
+    lines = call_lines(app, parent)  # the thread hears of the try, and what to do next
+    assert [m["text"] for m in lines] == [
+        "⚠️ <@U1> tentou ligar — a Pilot Status não confirmou e a ligação não começou. Tente de novo."
+    ]
 
 
 async def test_hanging_up_before_a_lost_start_is_found_terminates_it_when_found(app: Server) -> None:
