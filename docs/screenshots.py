@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.async_api import expect
 
-from tests.calls.browser import CHROMIUM, chromium
+from tests.calls.browser import CHROMIUM, MICROPHONE, chromium
 
 LINK_RE = re.compile(r"^\s+(http://127\.0\.0\.1:\d+/call/[A-Za-z0-9_-]+)$")
 LAPTOP = {"width": 1024, "height": 640}
@@ -60,6 +60,7 @@ async def take(out: Path, language: str) -> list[Path]:
         with tempfile.TemporaryDirectory(prefix="askcall-shots-") as folder:
             async with chromium(Path(folder)) as browser:
                 context = await browser.new_context(
+                    permissions=MICROPHONE,  # the rep allowed the microphone
                     viewport=LAPTOP,
                     device_scale_factor=SCALE,
                     locale=language,

@@ -28,4 +28,8 @@ def test_the_script_that_makes_them_is_documented() -> None:
     assert "python -m docs.screenshots" in README
     script = (ROOT / "docs" / "screenshots.py").read_text(encoding="utf-8")
     assert '"call-page.png"' in script and '"call-page-phone.png"' in script
-    assert "from tests.calls.browser import CHROMIUM, chromium" in script  # the browser tests' headless Chromium
+    from docs import screenshots
+    from tests.calls import browser
+
+    assert screenshots.chromium is browser.chromium  # the browser tests' headless Chromium
+    assert screenshots.MICROPHONE is browser.MICROPHONE  # with the microphone allowed, or the call fails

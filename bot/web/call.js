@@ -254,7 +254,9 @@
       let sum = 0;
       for (const sample of samples) sum += sample * sample;
       const muted = el("mute").getAttribute("aria-pressed") === "true";
-      el("mic-level").value = muted ? 0 : Math.min(1, Math.sqrt(sum / samples.length) * 4);
+      // In decibels, as ears hear it: -60 dBFS (silence) reads 0, 0 dBFS (the loudest) reads 1; speech sits mid-way.
+      const decibels = 20 * Math.log10(Math.sqrt(sum / samples.length) || 1e-6);
+      el("mic-level").value = muted ? 0 : Math.min(1, Math.max(0, (decibels + 60) / 60));
     }, 100);
   }
 
