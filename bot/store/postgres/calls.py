@@ -20,9 +20,10 @@ from bot.store.postgres.effects import insert_deliveries, request_from
 # Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
 _CALLED_BY = """SELECT r.* FROM requests r
+    JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
+          WHERE user_id = $2 AND started_at >= $1 GROUP BY request_id) c ON c.request_id = r.id
     WHERE r.created_at >= $1 AND r.user_id != $2
-      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = $2)
-    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = $2) DESC, r.id DESC
+    ORDER BY c.last_started DESC, r.id DESC
     LIMIT $3"""
 
 

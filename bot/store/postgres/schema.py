@@ -176,8 +176,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX calls_by_request ON calls (request_id, id);
     ALTER TABLE requests ADD COLUMN last_call TEXT;
     """,
-    # 9: calls to settle (a start AskCall could not confirm, a live call whose webhooks stopped coming)
+    # 9: calls to settle (a start AskCall could not confirm, a live call whose webhooks stopped coming), and a
+    # rep's own calls (App Home)
     """
     CREATE INDEX calls_unsettled ON calls (updated_at) WHERE state IN ('started', 'ringing', 'connected');
+    CREATE INDEX calls_by_caller ON calls (user_id, started_at);
     """,
 ]

@@ -19,9 +19,10 @@ from bot.store.sqlite.effects import insert_deliveries, request_from
 # Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
 _CALLED_BY = """SELECT r.* FROM requests r
+    JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
+          WHERE user_id = ? AND started_at >= ? GROUP BY request_id) c ON c.request_id = r.id
     WHERE r.created_at >= ? AND r.user_id != ?
-      AND EXISTS (SELECT 1 FROM calls c WHERE c.request_id = r.id AND c.user_id = ?)
-    ORDER BY (SELECT MAX(c.started_at) FROM calls c WHERE c.request_id = r.id AND c.user_id = ?) DESC, r.id DESC
+    ORDER BY c.last_started DESC, r.id DESC
     LIMIT ?"""
 
 
@@ -118,7 +119,7 @@ class CallQueries(SQLiteConnection):
         return await self._in_db_thread(lambda conn: calls_of(conn, ids))
 
     async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        rows = await self._fetchall(_CALLED_BY, (since, user_id, user_id, user_id, limit))
+        rows = await self._fetchall(_CALLED_BY, (user_id, since, since, user_id, limit))
         return [request_from(row) for row in rows]
 
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
