@@ -6,7 +6,11 @@ Invariants:
 - a link is redeemed once, within `LINK_LIFETIME`, into a session bound to the rep who clicked and
   to that one request; every page request is checked against that session;
 - a call is stored (state `started`) before Pilot Status is asked to ring the customer, and
-  `POST /v1/calls` is never resent once it may have landed (the client's `start_call`);
+  `POST /v1/calls` is never resent once it may have landed (the client's `start_call`): a start whose
+  answer was lost keeps no Pilot Status id until AskCall finds the call (its webhook, or the list of
+  calls, by the `bizOpaqueCallbackData` marker it sent), and is failed `NOT_STARTED` only once Pilot
+  Status doesn't list it;
+- no call stays live for ever: one whose webhooks stop coming is asked about (the sweep);
 - a call only moves forward (started → ringing → connected → ended; or failed), whatever order or
   however often its webhooks arrive, and its thread message is posted once then updated in place
   (deliveries keyed by the call and the state), in the same transaction as the move.
