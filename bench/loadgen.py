@@ -43,17 +43,14 @@ class Outcome:
 
 
 def slash_requests(spec: dict[str, Any]) -> list[Prepared]:
-    """`count` commands for customers `offset`.. in area `area`; a user per request, a channel per request when
-    prefixed."""
+    """`count` commands for customers `offset`.. in area `area`; channel/user per request when prefixed."""
     prepared = []
     for i in range(spec["count"]):
         number = spec["offset"] + i
         body = slash_command_body(
             f"{written(customer_e164(spec['area'], number))} {REASON}",
             channel_id=f"{spec['channel_prefix']}{number:08d}" if spec.get("channel_prefix") else "CBENCH",
-            # A rep per command: one rep sending thousands an hour would only measure AskCall's refusal
-            # (ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR, 30 by default).
-            user_id=f"{spec.get('user_prefix') or 'UBENCH'}{number:08d}",
+            user_id=f"{spec['user_prefix']}{number:08d}" if spec.get("user_prefix") else "UBENCH",
             response_url=spec["response_url"],
         )
         prepared.append(Prepared(body.encode(), slack_signed_headers(body, SIGNING_SECRET)))

@@ -281,6 +281,9 @@ class Bench:
                 "PILOT_STATUS_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "HOST": "127.0.0.1",
                 "PORT": str(port),
+                # The load comes from one rep (UBENCH): with the default budget (30 an hour) the bench would
+                # only measure the refusal. The highest budget keeps its check on every command, never refusing.
+                "ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR": "100000",
                 **database,
             }
         )
