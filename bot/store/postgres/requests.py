@@ -71,14 +71,16 @@ class RequestQueries(PostgresConnection):
                 if row is not None:
                     raise OpenRequestExists(request_from(row))
             if max_per_user_hour > 0:
+                # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
                 counted = await conn.fetch(
-                    "SELECT created_at FROM requests WHERE user_id = $1 AND created_at > $2 ORDER BY created_at",
+                    """SELECT created_at FROM requests WHERE user_id = $1 AND created_at > $2
+                       ORDER BY created_at DESC LIMIT $3""",
                     user_id,
                     now - BUDGET_WINDOW,
+                    max_per_user_hour,
                 )
-                if len(counted) >= max_per_user_hour:
-                    refills = float(counted[len(counted) - max_per_user_hour][0]) + BUDGET_WINDOW
-                    raise BudgetSpent(user_id, max_per_user_hour, refills)
+                if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
+                    raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
             request_id = await conn.fetchval(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
                        reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,

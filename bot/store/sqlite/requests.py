@@ -64,13 +64,14 @@ class RequestQueries(SQLiteConnection):
                     raise OpenRequestExists(request_from(row))
             if max_per_user_hour > 0:
                 # One writer at a time (BEGIN IMMEDIATE): nothing can slip in between count and insert.
+                # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
                 counted = conn.execute(
-                    "SELECT created_at FROM requests WHERE user_id = ? AND created_at > ? ORDER BY created_at",
-                    (user_id, now - BUDGET_WINDOW),
+                    """SELECT created_at FROM requests WHERE user_id = ? AND created_at > ?
+                       ORDER BY created_at DESC LIMIT ?""",
+                    (user_id, now - BUDGET_WINDOW, max_per_user_hour),
                 ).fetchall()
-                if len(counted) >= max_per_user_hour:
-                    refills = float(counted[len(counted) - max_per_user_hour][0]) + BUDGET_WINDOW
-                    raise BudgetSpent(user_id, max_per_user_hour, refills)
+                if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
+                    raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
             cursor = conn.execute(
                 """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
                        reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
