@@ -13,6 +13,14 @@ from enum import Enum, StrEnum
 from bot.phones import display_phone
 
 DEFAULT_NUMBER = "default"
+
+
+def number_scoped(dedup_key: str, number_name: str) -> str:
+    """A webhook's dedup key as stored: two numbers may hear the same customer at the same instant, so their
+    events are kept apart (the default number's keys stay as they are)."""
+    return dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{dedup_key}"
+
+
 # Meta expires an unanswered request 7 days after delivery, and an answer can change until then.
 REQUEST_LIFETIME = 7 * 24 * 3600
 # Tolerance for clock differences between Pilot Status and this machine.

@@ -172,6 +172,12 @@ class ManualClock:
 
 
 @pytest.fixture
+def clock() -> ManualClock:
+    """A hand-moved clock, for the app of a test that asks for it (reminders, budgets, call sweeps)."""
+    return ManualClock()
+
+
+@pytest.fixture
 def settings(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str) -> Settings:
     """AskCall's settings against the fakes; every test that uses them runs on both backends."""
     return make_settings(slack, pilot, tmp_path / "askcall.db", database_url=database_url)

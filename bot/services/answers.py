@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request
+from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request, number_scoped
 from bot.i18n import Translator
 from bot.leases import WEBHOOK_EVENTS
 from bot.phones import log_phone
@@ -37,7 +37,7 @@ class AnswerService(Service):
         """Persist the event (once); runs before the webhook's 200. An answer that matches no request
         is settled right there (and logged): only answers with a request need `process`."""
         recorded = await self._store.record_webhook_event(
-            dedup_key=_scoped(event.dedup_key, number_name),
+            dedup_key=number_scoped(event.dedup_key, number_name),
             event=PERMISSION_UPDATED,
             status=event.status,
             from_phone=event.from_phone,
@@ -57,7 +57,7 @@ class AnswerService(Service):
         status, from_phone, to_phone, event_ts = (data.get(k) for k in ("status", "from", "to", "timestamp"))
         event = data.get("event")
         recorded = await self._store.record_webhook_event(
-            dedup_key=_scoped(ignored_dedup_key(body), number_name),
+            dedup_key=number_scoped(ignored_dedup_key(body), number_name),
             event=event[:100] if isinstance(event, str) else "",
             status=status[:100] if isinstance(status, str) else None,
             from_phone=from_phone[:100] if isinstance(from_phone, str) else None,
@@ -175,11 +175,6 @@ def _renewed(request: Request, expires_at: float | None) -> bool:
     return (
         request.outcome is Outcome.TEMPORARY and bool(expires_at) and (expires_at or 0) > (request.expires_at or 0) + 60
     )
-
-
-def _scoped(dedup_key: str, number_name: str) -> str:
-    """Two numbers may hear the same customer at the same instant: keep their events apart."""
-    return dedup_key if number_name == DEFAULT_NUMBER else f"{number_name}:{dedup_key}"
 
 
 def _iso(epoch: float) -> str:

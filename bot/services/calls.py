@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,6 +44,7 @@ from bot.domain import (
     Outcome,
     Request,
     RequestState,
+    number_scoped,
 )
 from bot.i18n import Translator
 from bot.phones import customer_key, display_phone, log_phone
@@ -185,9 +186,7 @@ class CallService(Service):
                 log_phone(request.phone_e164),
                 error.label,
             )
-            finder = asyncio.create_task(self._find_lost_start(call.id), name=f"call-{call.id}-find")
-            self._finders.add(finder)
-            finder.add_done_callback(self._finders.discard)
+            self._look_in_background(self._find_lost_start(call.id), f"call-{call.id}-find")
             return call
         except PilotStatusError as error:
             code = error.code or type(error).__name__
@@ -278,6 +277,12 @@ class CallService(Service):
                         return
         except StoreError as error:
             log.warning("looking for call %d stopped (%s); the sweep takes over", call_id, error)
+
+    def _look_in_background(self, looking: Coroutine[Any, Any, None], name: str) -> None:
+        """Looking for a lost start is not work in flight: nothing waits on it, shutdown cancels it."""
+        finder = asyncio.create_task(looking, name=name)
+        self._finders.add(finder)
+        finder.add_done_callback(self._finders.discard)
 
     async def close(self) -> None:
         """Stop looking for lost starts now (the sweep takes over)."""
@@ -378,18 +383,16 @@ class CallService(Service):
 
     # ------------------------------------------------------------------ webhooks
     async def on_event(self, event: CallEvent, body: bytes, number_name: str) -> bool:
-        """Apply a signed call.* event to its call (found by callId, or a start whose answer was lost to the
-        same customer), then store it once. True when new."""
+        """Apply a signed call.* event to its call (found by callId), then store it once. True when new.
+        An unknown call to a customer with a start whose answer was lost may be that start: it is checked
+        after the webhook is answered (that takes Pilot Status), and adopted with Pilot Status's current state."""
         call = await self._find(event.call_id)
-        if call is None:
-            call = await self._found_by_event(event)
         if call is not None:
             await self._apply(call, event)
-        else:
+        elif not await self._maybe_lost_start(event):
             log.warning("a %s webhook for a call AskCall did not start; stored only", event.event)
-        scoped = f"call:{event.dedup_key}"
         recorded = await self._store.record_webhook_event(
-            dedup_key=scoped if number_name == DEFAULT_NUMBER else f"{number_name}:{scoped}",
+            dedup_key=number_scoped(f"call:{event.dedup_key}", number_name),
             event=event.event,
             status=event.status or None,
             from_phone=event.from_phone,
@@ -411,24 +414,32 @@ class CallService(Service):
                 return call
             await asyncio.sleep(0.05)
 
-    async def _found_by_event(self, event: CallEvent) -> Call | None:
-        """A webhook for an unknown call to a customer AskCall has a lost start for: that is the call."""
+    async def _maybe_lost_start(self, event: CallEvent) -> bool:
+        """Whether AskCall has a start whose answer was lost to this webhook's customer; if so the webhook's
+        call is checked against it in the background."""
         key = customer_key(event.to_phone or "")
         lost = await self._store.unconfirmed_call_to(key, self._clock() - ADOPT_WINDOW) if key else None
-        if lost is None:
-            return None
-        request = await self._store.get_request(lost.request_id)
-        if request is None:
-            return None
-        try:  # the marker AskCall sent tells its own call from another tool's call to the same customer
-            details = await self._pilot(request).get_call(event.call_id)
-        except PilotStatusError as error:
-            log.info("could not check call %s (%s); the list of calls will tell", event.call_id, error.label)
-            return None
-        if details.opaque not in (None, _opaque(lost)):
-            return None
-        await self._adopt(lost, request, details)
-        return await self._store.get_call(lost.id)
+        if lost is not None:
+            self._look_in_background(self._adopt_if_ours(lost, event.call_id), f"call-{lost.id}-check")
+        return lost is not None
+
+    async def _adopt_if_ours(self, lost: Call, pilot_call_id: str) -> None:
+        """The call is the lost start if it carries the marker AskCall sent (another tool's call to the same
+        customer doesn't); adopted with its state now. Whatever fails here, the list of calls will tell."""
+        try:
+            request = await self._store.get_request(lost.request_id)
+            if request is None:
+                return
+            details = await self._pilot(request).get_call(pilot_call_id)
+            if details.opaque in (None, _opaque(lost)):
+                await self._adopt(lost, request, details)
+        except (PilotStatusError, StoreError) as error:
+            log.info(
+                "could not check call %s against call %d (%s); the list of calls will tell",
+                pilot_call_id,
+                lost.id,
+                error,
+            )
 
     async def _apply(self, call: Call, event: CallEvent) -> None:
         if event.event == "call.ringing":

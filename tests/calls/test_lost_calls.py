@@ -24,11 +24,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def app(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
 ) -> AsyncIterator[Server]:

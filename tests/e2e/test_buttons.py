@@ -22,11 +22,6 @@ OUTSIDE_WINDOW = {"error": "x", "code": "META_OUTSIDE_24H_WINDOW"}
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def app(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
 ) -> AsyncIterator[Server]:

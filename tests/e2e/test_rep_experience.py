@@ -25,11 +25,6 @@ PROBE = "/v1/calls/permissions"
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 async def app(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
 ) -> AsyncIterator[Server]:
