@@ -1,5 +1,5 @@
 """`python -m bench`: see bench/README.md."""
 
-from bench.run import main
+from bench.cli import main
 
 raise SystemExit(main())

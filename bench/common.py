@@ -1,4 +1,5 @@
-"""Shared by every bench process: secrets, customer numbers, statistics, the ready-line protocol."""
+"""Shared by every bench process: secrets, customer numbers, webhook bodies, statistics, the ready-line
+protocol, progress lines."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import signal
 import socket
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+
+from bot.fakes.pilot_status import permission_event
 
 SLACK_TOKEN = "xoxb-bench"
 SIGNING_SECRET = "bench-signing-secret"
@@ -46,6 +50,12 @@ def without_ninth_digit(e164: str) -> str:
     return e164[1:5] + e164[6:]
 
 
+def webhook_body(sender: str, status: str, timestamp: str) -> str:
+    """A `call.permission_updated` webhook body from `sender` (digits) to the bench's business number."""
+    event = permission_event(sender, status, business=BUSINESS_NUMBER, timestamp=timestamp)
+    return json.dumps(event, separators=(",", ":"))
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """Linear-interpolated percentile (`pct` in 0..100)."""
     if not values:
@@ -66,6 +76,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def say(message: str) -> None:
+    """A progress line of the bench on stderr (stdout carries the results table)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def announce(payload: dict[str, Any]) -> None:

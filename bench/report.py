@@ -44,10 +44,13 @@ class Check:
 
 @dataclass
 class Report:
+    """Where every figure puts its results; `render` turns it into the markdown report."""
+
     rows: list[Row] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # markdown sections
     notes: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # AskCall CPU ms per operation, by figure (`cpu_section`)
 
     @property
     def correct(self) -> bool:
@@ -91,6 +94,25 @@ def checks_table(checks: list[Check]) -> str:
     lines = ["| check | passed? | detail |", "|---|---|---|"]
     lines += [f"| {c.name} | {'yes' if c.passed else '**NO**'} | {c.detail} |" for c in checks]
     return "\n".join(lines)
+
+
+def cpu_section(cpu: dict[str, float]) -> list[str]:
+    """The details section on AskCall's CPU time per operation (none when nothing was measured)."""
+    if not cpu:
+        return []
+    return [
+        "## AskCall CPU time per operation",
+        "",
+        "User + system CPU of the AskCall process(es) (all threads, /proc/<pid>/stat; summed over the "
+        "processes of a deployment), from the start of a run until AskCall was idle again, divided by the "
+        "operations of the run; medians of the runs. On one event loop this bounds what one process can "
+        "sustain: 1000 ms ÷ CPU per operation.",
+        "",
+        "| operation | CPU | sustainable rate on one core |",
+        "|---|---|---|",
+        *[f"| {k} | {v:.2f} ms | {1000 / v:,.0f}/s |" for k, v in cpu.items() if v > 0],
+        "",
+    ]
 
 
 def _read(path: str) -> str:

@@ -1,0 +1,185 @@
+"""Figure 1: signed `/askcall` ack latency, AskCall on SQLite against Bolt and bare aiohttp floors.
+
+Measures p50/p99 of the ack at c=1 and c=16 (closed loop: a new command the moment the previous ack
+arrives), plus an open-loop run at `--light-rate` that meets an idle server: the ack path alone.
+Every command is valid and for a distinct customer, so AskCall persists it before acking, then posts
+the parent message and calls the fake Pilot Status, which sleeps `--pilot-delay` s per request while
+AskCall is measured; after each AskCall repetition the delay is lifted and AskCall drains, so every
+repetition starts idle. Also AskCall's CPU time per command (acks plus all background work).
+
+Invariant (checked, exit 1 otherwise): every command is acked with an empty 200, by AskCall and by
+every floor: 0 refused, 0 failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench.common import AREA_ACK, median, say
+from bench.context import Context
+from bench.processes import Deployment
+from bench.report import Check, Row, fmt
+
+# The servers of figure 1, as the report names them (AskCall first, then the floors).
+TARGETS = (
+    ("askcall", "AskCall"),
+    ("bolt-pbr", "Bolt, process_before_response=True"),
+    ("bolt-default", "Bolt, default (False)"),
+    ("aiohttp", "bare aiohttp handler"),
+)
+
+
+# The load generator's results, by (server, load): load "1" and "16" are closed loops, "20/s" the open loop.
+Runs = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def per_run(results: list[dict[str, Any]], key: str) -> str:
+    return ", ".join(f"{r[key]:.2f}" for r in results)
+
+
+def mid(runs: Runs, name: str, mode: str, key: str) -> float:
+    """The median over repetitions of one server's percentile `key` under one load."""
+    return median([r[key] for r in runs[name, mode]])
+
+
+class AckLatency:
+    """Figure 1 on the SQLite deployment."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def commands(
+        self, url: str, concurrency: int, count: int, *, warmup: int = 0, rate: float | None = None
+    ) -> dict[str, Any]:
+        """Signed `/askcall` commands to `url`, each for a customer no one has used yet."""
+        offset = self.ctx.customers.take(AREA_ACK, warmup + count)
+        return await self.ctx.servers.slash(
+            [url + "/slack/events"], concurrency, count, area=AREA_ACK, offset=offset, warmup=warmup, rate=rate
+        )
+
+    async def measure(self, dep: Deployment) -> None:
+        o, servers, report = self.ctx.opts, self.ctx.servers, self.ctx.report
+        askcall = dep.replicas[0]
+        urls = {"askcall": dep.urls[0], **{k: servers.floor_urls[k] for k in ("bolt-pbr", "bolt-default", "aiohttp")}}
+        say(f"figure 1: /askcall ack latency, fake Pilot Status taking {o.pilot_delay:g} s per request")
+        for url in urls.values():  # warm-up: connections, Bolt's auth.test, first-call imports
+            await self.commands(url, 4, 50)
+        await self.ctx.settle(dep, "figure 1 warm-up")
+        runs: Runs = defaultdict(list)
+        drains, cpu_per_command = [], []
+        light = f"{o.light_rate:g}/s"
+        for rep in range(o.reps):
+            for name, url in urls.items():
+                cpu_before, sent = askcall.cpu_seconds(), 0
+                if name == "askcall":
+                    await servers.pilot_delay(o.pilot_delay)
+                # The open-loop run goes first, so that it meets an idle server.
+                modes: list[tuple[str, int, float | None]] = [("1", 1, None), ("16", 16, None)]
+                if name in ("askcall", "bolt-pbr") and o.light_rate > 0:
+                    modes.insert(0, (light, 1, o.light_rate))
+                for mode, concurrency, rate in modes:
+                    count = o.ack_requests * (2 if concurrency == 16 else 1) // (2 if rate else 1)
+                    result = await self.commands(url, concurrency, count, warmup=2 * concurrency, rate=rate)
+                    runs[name, mode].append(result)
+                    if name == "askcall":
+                        sent += count + 2 * concurrency
+                    say(
+                        f"  rep {rep + 1} {name:12} {mode if rate else 'c=' + mode:6} "
+                        f"p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms ({result['failures']} failed)"
+                    )
+                if name == "askcall":
+                    # Each repetition starts from an idle AskCall: lift the delay and let it drain.
+                    await servers.pilot_delay(0)
+                    started = time.monotonic()
+                    await self.ctx.settle(dep, f"figure 1 repetition {rep + 1}")
+                    drains.append(time.monotonic() - started)
+                    cpu_per_command.append((askcall.cpu_seconds() - cpu_before) / sent * 1000)
+        states = await dep.db.query(
+            "SELECT state, COUNT(*) FROM requests WHERE phone_key LIKE ? GROUP BY state ORDER BY 2 DESC",
+            (f"55{AREA_ACK}%",),
+        )
+        self.rows_and_checks(runs)
+        self.details(runs, cpu_per_command, drains, states)
+        report.cpu["figure 1 (per command)"] = median(cpu_per_command)
+
+    def rows_and_checks(self, runs: Runs) -> None:
+        """The table rows (targets at c=1, the other loads for scale) and the invariant: every command acked."""
+        o, report = self.ctx.opts, self.ctx.report
+        light = f"{o.light_rate:g}/s"
+        ack, pbr, default = (
+            mid(runs, "askcall", "1", "p50_ms"),
+            mid(runs, "bolt-pbr", "1", "p50_ms"),
+            mid(runs, "bolt-default", "1", "p50_ms"),
+        )
+        rows = report.rows
+        rows.append(Row("1", "ack p50, c=1 — vs Bolt pbr=True", ack, pbr, "ms", "≤ 3×", ack <= 3 * pbr))
+        rows.append(Row("1", "ack p50, c=1 — vs default Bolt", ack, default, "ms", "≤ 0.1×", ack <= 0.1 * default))
+        extra = [("1", "p99_ms", "p99, c=1"), ("16", "p50_ms", "p50, c=16"), ("16", "p99_ms", "p99, c=16")]
+        if o.light_rate > 0:
+            extra += [(light, "p50_ms", f"p50, open loop {light}"), (light, "p99_ms", f"p99, open loop {light}")]
+        for mode, key, label in extra:
+            askcall, floor = mid(runs, "askcall", mode, key), mid(runs, "bolt-pbr", mode, key)
+            rows.append(Row("1", f"ack {label} — vs Bolt pbr=True", askcall, floor, "ms"))
+        for name, label in TARGETS:
+            results = [r for (n, _), rs in runs.items() if n == name for r in rs]
+            failed, sent_total = sum(r["failures"] for r in results), sum(r["count"] for r in results)
+            samples = [x for r in results for x in r["failure_samples"]][:2]
+            report.checks.append(
+                Check(
+                    f"figure 1: {label} acked every command with an empty 200",
+                    failed == 0,
+                    f"{sent_total - failed}/{sent_total} {samples or ''}",
+                )
+            )
+
+    def details(
+        self, runs: Runs, cpu_per_command: list[float], drains: list[float], states: list[tuple[Any, ...]]
+    ) -> None:
+        o = self.ctx.opts
+        light = f"{o.light_rate:g}/s"
+        lines = [
+            "## Figure 1 — signed `/askcall` ack latency",
+            "",
+            "Per repetition and server: "
+            + (
+                f"(AskCall and the Bolt pbr=True floor only) {o.ack_requests // 2} commands open loop at {light}, "
+                f"one every {1000 / o.light_rate:.0f} ms, so that each ack meets an idle server: the ack path "
+                "alone; then "
+                if o.light_rate > 0
+                else ""
+            )
+            + f"{o.ack_requests} commands closed loop at c=1, then {2 * o.ack_requests} at c=16 (after 2×c "
+            "warm-up commands). "
+            f"{o.reps} repetition(s); medians of the per-run percentiles. Every command is a valid request for a "
+            "distinct customer, so AskCall persists it before the ack and then posts the parent message and calls "
+            f"the fake Pilot Status, which sleeps {o.pilot_delay:g} s on each request while AskCall is measured. "
+            "After each AskCall repetition the delay is lifted and AskCall drains, so every repetition starts idle.",
+            "",
+            "| server | load | p50 | p99 | p50 per run | p99 per run |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, label in TARGETS:
+            for (n, mode), r in runs.items():
+                if n != name:
+                    continue
+                load = f"c={mode}" if mode in ("1", "16") else f"open loop {mode}"
+                lines.append(
+                    f"| {label} | {load} | {fmt(mid(runs, name, mode, 'p50_ms'), 'ms')} "
+                    f"| {fmt(mid(runs, name, mode, 'p99_ms'), 'ms')} "
+                    f"| {per_run(r, 'p50_ms')} | {per_run(r, 'p99_ms')} |"
+                )
+        lines += [
+            "",
+            "AskCall CPU time per command (acks plus all background work until idle: parent message, Pilot Status "
+            "calls, state changes), per repetition: "
+            + ", ".join(f"{c:.1f} ms" for c in cpu_per_command)
+            + ". Seconds AskCall needed to drain once the Pilot Status delay was lifted: "
+            + ", ".join(f"{d:.0f}" for d in drains)
+            + ". Figure 1 requests by final state: "
+            + ", ".join(f"{state} {n}" for state, n in states)
+            + ".",
+            "",
+        ]
+        self.ctx.report.details += lines
