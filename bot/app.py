@@ -23,7 +23,8 @@ from bot.admin.retention import retention_loop
 from bot.config import Settings, WhatsAppNumber
 from bot.domain import CLOCK_SKEW
 from bot.leases import HeldWork, LeaseKeeper
-from bot.notifier import Notifier, ParentHooks
+from bot.listeners import inbound, register_listeners
+from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
 from bot.pilot_status.webhooks import (
@@ -44,12 +45,10 @@ from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.status import StatusService
-from bot.slack import inbound
 from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
-from bot.slack.listeners import register_listeners
-from bot.slack.listeners.context import ListenerContext
+from bot.slack.notifier import Notifier, ParentHooks
 from bot.store import Store, StoreError, create_store
 from bot.tasks import Tasks
 from bot.web.routes import CallPages

@@ -1,5 +1,8 @@
 """Delivers stored Slack messages: in order per request, with durable retries and backoff.
 
+Slack's outbound side, next to the gateway it drives: the services only store deliveries and wake it (a
+callable handed over by the app), so they never import it.
+
 Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
 `deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
 outcome; a failed call is rescheduled with backoff (or Slack's Retry-After).
