@@ -17,8 +17,8 @@ import subprocess
 import sys
 
 import bot.leases
-import bot.notifier
 import bot.services.reminders
+import bot.slack.notifier
 import bot.worker
 from bot.cli import main
 
@@ -34,7 +34,7 @@ def _no_start(self: object) -> None:
 
 
 def web() -> int:
-    bot.notifier.Notifier.start = _no_start  # type: ignore[method-assign]
+    bot.slack.notifier.Notifier.start = _no_start  # type: ignore[method-assign]
     bot.services.reminders.ReminderService.start = _no_start  # type: ignore[method-assign]
     bot.leases.LeaseKeeper.start = _no_start  # type: ignore[method-assign]
     bot.leases.LeaseKeeper.sweep = _no_sweep  # type: ignore[method-assign]

@@ -1,4 +1,9 @@
-"""App factory: wires the store, clients, services and Bolt into one aiohttp application."""
+"""The composition root: settings → store → clients → services → Bolt app → aiohttp app, and their lifecycle.
+
+Nothing here handles a request. The HTTP surfaces are in bot/web (one module per surface), Slack's listeners
+in bot/listeners, the work in bot/services. `AskCall.start` builds and starts what lives as long as the
+process; `create_web_app` builds the aiohttp application around it. Nothing happens at import time.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,20 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import observability
-from bot.admin.retention import retention_loop
-from bot.config import Settings, WhatsAppNumber
-from bot.domain import CLOCK_SKEW
+from bot.config import Settings
 from bot.leases import HeldWork, LeaseKeeper
-from bot.notifier import Notifier, ParentHooks
+from bot.listeners import register_listeners
+from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
-from bot.pilot_status.webhooks import (
-    CALL_EVENTS,
-    SIGNATURE_HEADER,
-    PayloadError,
-    UnusableEvent,
-    parse_body,
-    parse_call_event,
-    parse_permission_updated,
-    verify_signature,
-)
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
@@ -43,16 +34,20 @@ from bot.services.deps import ServiceDeps
 from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
+from bot.services.retention import retention_loop
 from bot.services.status import StatusService
-from bot.slack import inbound
 from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
-from bot.slack.listeners import register_listeners
-from bot.slack.listeners.context import ListenerContext
-from bot.store import Store, StoreError, create_store
+from bot.slack.notifier import Notifier, ParentHooks
+from bot.store import Store, create_store
 from bot.tasks import Tasks
-from bot.web.routes import CallPages
+from bot.web.body import LINGERING_TIME, MAX_BODY
+from bot.web.call_page import CallPages
+from bot.web.health import Health
+from bot.web.metrics import MetricsEndpoint, serve_metrics
+from bot.web.slack_events import SlackEvents
+from bot.web.webhooks import PilotStatusWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +81,14 @@ class AskCall:
         cls, settings: Settings, clock: Callable[[], float] = time.time, metrics: Metrics | None = None
     ) -> AskCall:
         metrics = metrics or Metrics(max_age=settings.metrics_max_age)
+        # The store.
         store = create_store(
             settings.database.url, pool_size=settings.database.pool_size, lease_seconds=settings.lease_seconds
         )
         await store.open()
         tasks = Tasks()
         held = HeldWork()
+        # Clients: Pilot Status (one per number) and Slack (the Web API, the delivery outbox, links, languages).
         pilot = PilotStatusPool(settings)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
@@ -106,6 +103,8 @@ class AskCall:
         notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held)
         workspace = Workspace(slack_client)
         await workspace.load()
+        languages = UserLanguages(store, slack_client, settings.language, clock)
+        # Services.
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
         deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock, held)
         requests = RequestService(
@@ -123,6 +122,10 @@ class AskCall:
             phone_display=settings.phone_display,
             start_grace=2 * settings.pilot_status_timeout + 15,
         )
+        status = StatusService(deps)
+        home = HomeService(store, workspace, clock)
+        access = AccessPolicy(settings, slack_client)
+        # The Bolt app, with the listeners.
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -131,10 +134,6 @@ class AskCall:
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
         )
-        status = StatusService(deps)
-        languages = UserLanguages(store, slack_client, settings.language, clock)
-        home = HomeService(store, workspace, clock)
-        access = AccessPolicy(settings, slack_client)
         register_listeners(
             bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client, calls)
         )
@@ -158,6 +157,7 @@ class AskCall:
             languages,
             metrics,
         )
+        # Start: first take over abandoned work, then the loops.
         await askcall.leases.sweep()
         askcall.leases.start()
         notifier.start()
@@ -242,12 +242,6 @@ def _quiet_sdk_logger() -> logging.Logger:
     return logger
 
 
-# What a 503 asks the sender to wait before retrying, while the database is unreachable.
-RETRY_AFTER = 30
-MAX_BODY = 1024**2  # larger bodies get 413 (Slack's and Pilot Status's are a few KiB)
-LINGERING_TIME = 1.0
-
-
 # Open HTTP connections (a request being handled, a body still arriving) get at most this long at
 # shutdown: a stalled client never holds the stop anywhere near a container's 10 s stop timeout.
 HTTP_SHUTDOWN_MAX = 3.0
@@ -286,14 +280,21 @@ def create_web_app(
         client_max_size=MAX_BODY,
         middlewares=[observability.middleware(metrics)],
         # After answering a request whose body never finished (408), aiohttp drains the rest for
-        # this long before closing; its default (10 s) would let a stalled client keep the socket.
-        # Requests it can't parse are logged as warnings, not as ERROR tracebacks.
+        # LINGERING_TIME before closing. Requests it can't parse are logged as warnings, not as
+        # ERROR tracebacks.
         handler_args={"lingering_time": LINGERING_TIME, "logger": observability.server_log()},
     )
 
+    def running() -> AskCall:
+        """The AskCall the routes serve: it starts with the server (`lifecycle`), after they are made."""
+        return app[ASKCALL]
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[ASKCALL] = await AskCall.start(settings, clock, metrics)
-        metrics_runner = await _serve_metrics(app[ASKCALL], settings) if settings.metrics_port is not None else None
+        metrics_runner = None
+        if settings.metrics_port is not None:
+            endpoint = MetricsEndpoint(running, settings.metrics_token)
+            metrics_runner = await serve_metrics(endpoint, settings.host, settings.metrics_port)
         log.info("AskCall ready on %s:%d", settings.host, settings.port)
         if handle_sigterm:  # replaces aiohttp's handler, which would close the listener at once
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _on_sigterm, app, settings)
@@ -305,144 +306,17 @@ def create_web_app(
         await app[ASKCALL].close(max(left, 1.0))
 
     app.cleanup_ctx.append(lifecycle)
+    # The HTTP surfaces, one module of bot/web each.
     if not settings.slack_app_token:
-        app.router.add_post("/slack/events", slack_events)
-    for number in settings.numbers:
-        app.router.add_post(number.webhook_path, partial(pilot_status_webhook, number))
-    if settings.number_for_channel(None) is not None:
-        app.router.add_post("/webhooks/pilot-status/default", partial(pilot_status_webhook, settings.numbers[0]))
+        SlackEvents(running, settings).register(app.router)
+    PilotStatusWebhooks(running, settings).register(app.router)
     CallPages(
-        lambda: app[ASKCALL].calls,
-        lambda user_id: app[ASKCALL].languages.name_for(user_id),
+        lambda: running().calls,
+        lambda user_id: running().languages.name_for(user_id),
         public_url=settings.public_url,
         language=settings.language,
     ).register(app.router)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readiness)
+    Health(running).register(app.router)
     if settings.metrics_port is None:
-        app.router.add_get("/metrics", metrics_endpoint)
+        MetricsEndpoint(running, settings.metrics_token).register(app.router)
     return app
-
-
-async def _serve_metrics(askcall: AskCall, settings: Settings) -> web.AppRunner:
-    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
-    metrics_app = web.Application()
-    metrics_app[ASKCALL] = askcall
-    metrics_app.router.add_get("/metrics", metrics_endpoint)
-    runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.metrics_port)
-    await site.start()
-    log.info("metrics on %s:%d", settings.host, settings.metrics_port)
-    return runner
-
-
-async def read_body(request: web.Request, timeout: float) -> bytes:  # noqa: ASYNC109
-    """The whole body; else 408 when the client has not sent it within `timeout`, 413 past the size
-    limit, 400 (logged at INFO, no traceback) when it hung up halfway.
-
-    A slow or stalled client holds nothing but its own connection: no request counts as inbound work
-    until its body is here, and the connection is closed soon after the 408 (`LINGERING_TIME`).
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            return await request.read()
-    except TimeoutError:
-        log.warning("a client did not send its request body within %.1f s", timeout)
-        raise web.HTTPRequestTimeout(
-            text='{"error": "request body not received in time"}', content_type="application/json"
-        ) from None
-    except ConnectionResetError:  # the client hung up mid-body: nobody is left to answer
-        log.info("a client hung up before sending its whole request body")
-        raise web.HTTPBadRequest(text='{"error": "connection lost"}', content_type="application/json") from None
-
-
-async def slack_events(request: web.Request) -> web.Response:
-    askcall = request.app[ASKCALL]
-    body = await read_body(request, askcall.settings.body_timeout)
-    secret = askcall.settings.slack_signing_secret
-    try:
-        bolt_request = inbound.bolt_request(body, request.query_string, request.headers, secret, time.time())
-    except inbound.Refused as refused:
-        log.warning("refused a Slack request: %s", refused.reason)
-        return web.json_response({"error": refused.reason}, status=refused.status)
-    with askcall.tasks.inbound():
-        response = await askcall.bolt.async_dispatch(bolt_request)
-        return await to_aiohttp_response(response)
-
-
-async def pilot_status_webhook(number: WhatsAppNumber, request: web.Request) -> web.Response:
-    askcall = request.app[ASKCALL]
-    body = await read_body(request, askcall.settings.body_timeout)
-    secret = number.webhook_secret
-    if secret is not None and not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
-        log.warning("rejected a Pilot Status webhook with a missing or wrong signature")
-        return web.json_response({"error": "invalid signature"}, status=401)
-    with askcall.tasks.inbound():
-        try:
-            return await _handle_webhook(askcall, number, body)
-        except StoreError as error:
-            # Never a 200 for what was not stored: Pilot Status retries it once the database is back.
-            log.warning("could not store a Pilot Status webhook (%s); answered 503", error)
-            return web.json_response(
-                {"error": "temporarily unavailable"}, status=503, headers={"Retry-After": str(RETRY_AFTER)}
-            )
-
-
-async def _handle_webhook(askcall: AskCall, number: WhatsAppNumber, body: bytes) -> web.Response:
-    try:
-        data = parse_body(body)
-    except PayloadError as error:
-        log.warning("refused a Pilot Status webhook: %s", error)
-        return web.json_response({"error": str(error)}, status=400)
-    if isinstance(data.get("event"), str) and data["event"] in CALL_EVENTS:
-        return await _handle_call_event(askcall, number, data, body)
-    try:
-        event = parse_permission_updated(data)
-    except UnusableEvent as unusable:
-        # Signed, but nothing AskCall can act on (a new status, another event): refusing it would
-        # only make Pilot Status retry for days. Kept and counted instead.
-        recorded = await askcall.answers.ignore(data, body, number.name, str(unusable))
-        return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
-    if event.answered_at > time.time() + CLOCK_SKEW:
-        log.warning("refused a Pilot Status webhook stamped %.0f s in the future", event.answered_at - time.time())
-        return web.json_response({"error": "timestamp is in the future"}, status=400)
-    recorded = await askcall.answers.ingest(event, body, number.name)
-    if recorded.is_new and not recorded.unmatched:
-        askcall.tasks.spawn(askcall.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
-    return web.json_response({"ok": True, "duplicate": not recorded.is_new})
-
-
-async def _handle_call_event(
-    askcall: AskCall, number: WhatsAppNumber, data: dict[str, Any], body: bytes
-) -> web.Response:
-    """A browser call's call.* event: applied to its call (by callId), stored once, pushed to its page."""
-    try:
-        event = parse_call_event(data)
-    except UnusableEvent as unusable:
-        recorded = await askcall.answers.ignore(data, body, number.name, str(unusable))
-        return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
-    is_new = await askcall.calls.on_event(event, body, number.name)
-    return web.json_response({"ok": True, "duplicate": not is_new})
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def readiness(request: web.Request) -> web.Response:
-    return await request.app[ASKCALL].readiness.response()
-
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    askcall = request.app[ASKCALL]
-    if not observability.authorized(request, askcall.settings.metrics_token):
-        return web.json_response(
-            {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
-    try:
-        body = await askcall.metrics.render(askcall.store, time.time())
-    except StoreError as error:  # the scrape fails (Prometheus marks it down), not the server
-        log.warning("could not read the counts for /metrics (%s)", error)
-        return web.json_response({"error": "the database can't be read"}, status=503)
-    return observability.metrics_response(body)

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from aiohttp import web
 from dotenv import load_dotenv
 
-from bot.admin.commands import add_admin_commands, run_admin_command
+from bot.admin.commands import add_data_commands, add_setup_commands, run_admin_command
 from bot.config import ConfigError, Settings
+from bot.demo.command import add_demo_command
 from bot.observability import JsonFormatter, RequestIdFilter
 from bot.store import StoreError
 
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve POST /slack/events, POST /webhooks/pilot-status and GET /healthz on HOST:PORT. "
         "Configuration comes from the environment; see .env.example.",
     )
-    add_admin_commands(commands)
+    add_setup_commands(commands)  # check, webhook
+    add_demo_command(commands)
+    add_data_commands(commands)  # export, purge, db
     return parser
 
 

@@ -1,4 +1,8 @@
-"""Settings read from the environment, validated once at start-up."""
+"""Settings read from the environment, validated once at start-up.
+
+Every layer reads settings, so this module sits near the bottom (pyproject.toml): it imports only the
+catalogue's language names (bot.i18n).
+"""
 
 from __future__ import annotations
 

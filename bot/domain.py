@@ -108,6 +108,16 @@ class DeliveryState(StrEnum):
 FINISHED_DELIVERIES = (DeliveryState.DONE, DeliveryState.DEAD)
 
 
+class DeliveryKind(StrEnum):
+    """What a stored Slack delivery does: the Slack call it makes (bot.slack.gateway carries it out)."""
+
+    PARENT = "parent"  # chat.postMessage in the channel; its ts becomes the request's thread
+    REPLY = "reply"  # chat.postMessage with thread_ts
+    UPDATE = "update"  # chat.update of the parent
+    RESPOND = "respond"  # POST to the slash command's response_url (ephemeral to the rep)
+    DIRECT = "direct"  # chat.postMessage to the rep's user id (app DM), when there is no response_url
+
+
 class ReminderKind(StrEnum):
     WARNING = "expiry_warning"  # 24 h before a temporary grant expires
     EXPIRY = "expiry"  # at expiry: probe, then renewed / permanent / expired

@@ -6,6 +6,9 @@ it is *held* here, and the lease loop renews the leases of held jobs only. A job
 its task (an exception, a failed write) is no longer held: its lease runs out and a sweep, here
 or in another replica, resumes the work. A process that dies renews nothing, so its work is
 resumed the same way within `lease_seconds` plus one sweep interval.
+
+Its layer (pyproject.toml) is below the services and the Slack outbox, whose work it holds, and above
+the store, which keeps the leases.
 """
 
 from __future__ import annotations

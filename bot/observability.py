@@ -7,6 +7,9 @@ never on the request path's connection. Only handler latency is measured in proc
 
 A request id comes from `X-Request-Id` only when it is short and safe (it ends up in every log
 line); otherwise one is generated. Readiness means the database can be written right now.
+
+Its layer (pyproject.toml) is below the HTTP surfaces (bot.web) and the app that use it; it knows only
+the store.
 """
 
 from __future__ import annotations

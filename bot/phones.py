@@ -22,6 +22,8 @@ sequence (👩‍💻) and the tag characters of a flag emoji (🏴󠁧󠁢󠁳�
 Brazilian mobiles gained a ninth digit (a leading 9) years ago, but WhatsApp ids created before
 that can still lack it, so `+55 31 98888-7777` may come back from WhatsApp as `553188887777`.
 `customer_key` folds both spellings (and `+`/no `+`) into one key used for correlation.
+
+At the bottom of the layers (pyproject.toml), with bot.i18n: it imports nothing else of AskCall.
 """
 
 from __future__ import annotations

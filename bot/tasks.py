@@ -1,4 +1,8 @@
-"""Background tasks that outlive the HTTP request that started them, and their priority."""
+"""Background tasks that outlive the HTTP request that started them, and their priority.
+
+Its layer (pyproject.toml) is below everything that starts background work (listeners, services, the
+Slack outbox, the app); it knows only the store's error type.
+"""
 
 from __future__ import annotations
 

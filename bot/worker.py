@@ -1,4 +1,8 @@
-"""A loop that runs stored work when it falls due: the shape shared by Slack deliveries and reminders."""
+"""A loop that runs stored work when it falls due: the shape shared by Slack deliveries and reminders.
+
+Its layer (pyproject.toml) is below the Slack outbox and the reminder service, which each run one; it
+knows only the store's error type.
+"""
 
 from __future__ import annotations
 

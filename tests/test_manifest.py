@@ -194,7 +194,7 @@ def test_socket_mode_manifest_validates_and_has_no_request_urls(
 
 
 def test_shortcuts_and_home_match_the_listeners(manifest: dict[str, Any]) -> None:
-    from bot.slack.listeners.shortcuts import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT
+    from bot.listeners.shortcuts import GLOBAL_SHORTCUT, MESSAGE_SHORTCUT
 
     shortcuts = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
     assert shortcuts == {MESSAGE_SHORTCUT: "message", GLOBAL_SHORTCUT: "global"}

@@ -1,1 +1,5 @@
-"""Operator commands behind `askcall check | webhook | demo | export | purge`, and data retention."""
+"""Operator commands behind `askcall check | webhook | export | purge | db`.
+
+A sibling of bot.app, not above or below it: neither imports the other. The retention these commands run
+is a service (bot.services.retention), shared with `askcall serve`; `askcall demo` is bot.demo.
+"""

@@ -1,8 +1,8 @@
-"""Argument parsing and dispatch for the admin commands (`askcall check | webhook | demo | export | purge | db`).
+"""Argument parsing and dispatch for the admin commands (`askcall check | webhook | export | purge | db`).
 
 Each command needs only the settings it uses: `webhook` only the Pilot Status key, `export`,
-`purge` and `db` only the database, `demo` nothing at all. Exit status: 0 done, 1 failed, 2 bad
-configuration or arguments.
+`purge` and `db` only the database. Exit status: 0 done, 1 failed, 2 bad configuration or arguments.
+`askcall demo` is bot.demo's: it runs the whole app, which the admin commands never import.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
 
 
-def add_admin_commands(commands: Any) -> None:
-    """Add the admin subcommands to the `askcall` parser's subparsers."""
+def add_setup_commands(commands: Any) -> None:
+    """Add `check` and `webhook` to the `askcall` parser's subparsers."""
     check = commands.add_parser(
         "check",
         help="check that this install is ready (Slack, Pilot Status, database, webhook)",
@@ -55,30 +55,9 @@ def add_admin_commands(commands: Any) -> None:
     )
     listing.set_defaults(handler=_webhook_list)
 
-    demo = commands.add_parser(
-        "demo",
-        help="run the whole loop on this machine, with stand-ins for Slack and Pilot Status",
-        description="Start AskCall with loopback fakes of Slack and Pilot Status, send a /askcall, let the "
-        "customer answer, and print the Slack messages a rep would read. Needs no account or setting. "
-        "Exit status 0 only if the answer reached the thread.",
-    )
-    demo.add_argument(
-        "--language",
-        choices=["pt-BR", "en"],
-        help="language of the messages and the call page (default: ASKCALL_LANGUAGE, else pt-BR)",
-    )
-    demo.add_argument(
-        "--call",
-        action="store_true",
-        help="then click “📞 Call now” and serve the call page to this machine's browser until Ctrl-C: the fake "
-        "customer answers and plays a tone (needs the demo extra: pip install 'askcall[demo]')",
-    )
-    demo.add_argument("--open", action="store_true", help="with --call: open the link in the default browser")
-    demo.add_argument(
-        "--port", type=int, default=0, help="with --call: AskCall's port on 127.0.0.1 (default: a free one)"
-    )
-    demo.set_defaults(handler=_demo)
 
+def add_data_commands(commands: Any) -> None:
+    """Add `export`, `purge` and `db` to the `askcall` parser's subparsers."""
     export = commands.add_parser(
         "export",
         help="export the consent records (one per request) as CSV or JSON Lines",
@@ -242,22 +221,6 @@ def _print_or_explain(run: Callable[[], Any]) -> int:
     return 0
 
 
-# --- demo ----------------------------------------------------------------------------------------
-def _demo(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.demo import run_demo
-    from bot.i18n import normalize_language
-
-    language = args.language or normalize_language(env.get("ASKCALL_LANGUAGE"))
-    if (args.open or args.port) and not args.call:
-        return _fail("--open and --port go with --call", 2)
-    try:
-        return asyncio.run(
-            run_demo(sys.stdout, language=language, call=args.call, open_browser=args.open, port=args.port)
-        )
-    except KeyboardInterrupt:  # Ctrl-C before the demo could take it over
-        return 130
-
-
 # --- export and purge ----------------------------------------------------------------------------
 def existing_database(env: Env) -> DatabaseConfig:
     """The database `askcall serve` would open (ASKCALL_DATABASE_URL, else ASKCALL_DB_PATH). A SQLite
@@ -311,7 +274,7 @@ def _output(path: str | None) -> AbstractContextManager[TextIO]:
 
 
 def _purge(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.retention import parse_age
+    from bot.services.retention import parse_age
 
     try:
         age = parse_age(args.older_than)
@@ -325,7 +288,7 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
-    from bot.admin.retention import delete_spent_call_credentials, purge
+    from bot.services.retention import delete_spent_call_credentials, purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
     store = await _open_store(database)

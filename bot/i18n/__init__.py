@@ -1,4 +1,7 @@
-"""Message catalogue lookup: `Translator("pt-BR").t("help")`."""
+"""Message catalogue lookup: `Translator("pt-BR").t("help")`.
+
+At the bottom of the layers (pyproject.toml), with bot.phones: it imports nothing else of AskCall.
+"""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from bot.domain import (
     RATE_LIMITED,
     Call,
     CallState,
+    DeliveryKind,
     EndReason,
     EventResult,
     Outcome,
@@ -59,7 +60,6 @@ from bot.pilot_status.errors import (
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
-from bot.slack.gateway import REPLY, UPDATE
 from bot.store import CallSession, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
@@ -209,13 +209,13 @@ class CallService(Service):
         if not request.reply_thread:
             return []
         text = messages.call_line(Translator(request.lang), call.user_id, CallState.FAILED, reason, None)
-        return [NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text))]
+        return [NewDelivery(_post_key(call), DeliveryKind.REPLY, messages.thread_reply(request, text))]
 
     async def _permission_gone(self, request: Request, call: Call) -> None:
         """Meta says the customer doesn't allow calls (138006): the grant is over whatever AskCall knew, so the
         request expires and its status message offers "Ask again" instead of "Call now"."""
         expired = replace(request, state=RequestState.EXPIRED)
-        update = [NewDelivery(f"{call.delivery_key}:expired", UPDATE, messages.parent_update(expired))]
+        update = [NewDelivery(f"{call.delivery_key}:expired", DeliveryKind.UPDATE, messages.parent_update(expired))]
         if await self._store.transition(
             request.id, [RequestState.ANSWERED], RequestState.EXPIRED, update if request.parent_ts else []
         ):
@@ -226,7 +226,7 @@ class CallService(Service):
         deliveries = []
         if request.reply_thread:
             text = messages.call_line(Translator(request.lang), call.user_id, CallState.STARTED, None, None)
-            deliveries.append(NewDelivery(_post_key(call), REPLY, messages.thread_reply(request, text)))
+            deliveries.append(NewDelivery(_post_key(call), DeliveryKind.REPLY, messages.thread_reply(request, text)))
         assigned = await self._store.advance_call(
             call.id, [CallState.STARTED], {"pilot_call_id": pilot_call_id}, deliveries, unassigned=True
         )
@@ -493,10 +493,10 @@ class CallService(Service):
         if not request.reply_thread:
             return line, []
         update = {"channel": request.channel_id, "ts_of": _post_key(call), "text": line}
-        deliveries = [NewDelivery(f"{call.delivery_key}:ended", UPDATE, update)]
+        deliveries = [NewDelivery(f"{call.delivery_key}:ended", DeliveryKind.UPDATE, update)]
         if request.parent_ts:
             parent = messages.parent_update(request, last_call=line)
-            deliveries.append(NewDelivery(f"{call.delivery_key}:parent", UPDATE, parent))
+            deliveries.append(NewDelivery(f"{call.delivery_key}:parent", DeliveryKind.UPDATE, parent))
         return line, deliveries
 
     # ------------------------------------------------------------------ the page's event stream

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.domain import Outcome, Request, RequestState
+from bot.domain import DeliveryKind, Outcome, Request, RequestState
 from bot.pilot_status.client import CallPermission
 from bot.services.reminders import reminders_for_grant
 from bot.slack import messages
-from bot.slack.gateway import DIRECT, REPLY, UPDATE
 from bot.slack.links import Workspace
 from bot.store import NewDelivery, NewReminder
 
@@ -63,13 +62,15 @@ def outcome_effects(
     )
     if request.parent_ts:
         effects.deliveries += [
-            NewDelivery(f"{key}:reply", REPLY, messages.grant_reply(answered, text, now)),
-            NewDelivery(f"{key}:update", UPDATE, messages.parent_update(answered)),
+            NewDelivery(f"{key}:reply", DeliveryKind.REPLY, messages.grant_reply(answered, text, now)),
+            NewDelivery(f"{key}:update", DeliveryKind.UPDATE, messages.parent_update(answered)),
         ]
         if dm:
             link = workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
             dm_text = messages.dm_text(answered, text, link)
-            effects.deliveries.append(NewDelivery(f"{key}:dm", DIRECT, {"channel": request.user_id, "text": dm_text}))
+            effects.deliveries.append(
+                NewDelivery(f"{key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, "text": dm_text})
+            )
     if outcome is Outcome.TEMPORARY and expires_at:
         effects.reminders = reminders_for_grant(expires_at, now)
     return answered, effects

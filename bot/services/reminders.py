@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from bot.domain import Outcome, ReminderKind, ReminderState, Request, RequestState
+from bot.domain import DeliveryKind, Outcome, ReminderKind, ReminderState, Request, RequestState
 from bot.i18n import Translator
 from bot.leases import REMINDERS, HeldWork
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack import messages
-from bot.slack.gateway import REPLY, UPDATE
 from bot.store import NewDelivery, NewReminder, Reminder, Store
 from bot.worker import DueWorkLoop
 
@@ -96,7 +95,7 @@ class ReminderService:
             phone=request.shown_phone,
             until=messages.slack_date(request.expires_at or 0),
         )
-        reply = NewDelivery(f"reminder{reminder.id}:reply", REPLY, messages.thread_reply(request, text))
+        reply = NewDelivery(f"reminder{reminder.id}:reply", DeliveryKind.REPLY, messages.thread_reply(request, text))
         await self._store.complete_reminder(reminder.id, ReminderState.FIRED, request_id=request.id, deliveries=[reply])
 
     async def _expire(self, reminder: Reminder, request: Request) -> None:
@@ -119,8 +118,8 @@ class ReminderService:
             update = {"state": RequestState.EXPIRED}
             new_reminders = []
         deliveries = [
-            NewDelivery(f"reminder{reminder.id}:reply", REPLY, messages.thread_reply(changed, text)),
-            NewDelivery(f"reminder{reminder.id}:update", UPDATE, messages.parent_update(changed)),
+            NewDelivery(f"reminder{reminder.id}:reply", DeliveryKind.REPLY, messages.thread_reply(changed, text)),
+            NewDelivery(f"reminder{reminder.id}:update", DeliveryKind.UPDATE, messages.parent_update(changed)),
         ]
         if await self._store.complete_reminder(
             reminder.id,

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum
 
-from bot.domain import DEFAULT_NUMBER, BudgetSpent, DeliveryState, OpenRequestExists, Outcome, Request, RequestState
+from bot.domain import (
+    DEFAULT_NUMBER,
+    BudgetSpent,
+    DeliveryKind,
+    DeliveryState,
+    OpenRequestExists,
+    Outcome,
+    Request,
+    RequestState,
+)
 from bot.i18n import Translator
 from bot.leases import REQUESTS, until_recorded
 from bot.phones import log_phone
@@ -29,7 +38,7 @@ from bot.pilot_status.errors import (
 from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
-from bot.slack.gateway import DIRECT, PARENT, REPLY, RESPOND, UPDATE, DeliveryError
+from bot.slack.gateway import DeliveryError
 from bot.store import NewDelivery
 from bot.tasks import Tasks
 
@@ -93,7 +102,7 @@ class RequestService(Service):
                 refuse_if_open=True,
                 phone_display=self._phone_display,
                 parent=lambda request_id: NewDelivery(
-                    parent_key, PARENT, messages.parent_message(replace(draft, id=request_id))
+                    parent_key, DeliveryKind.PARENT, messages.parent_message(replace(draft, id=request_id))
                 ),
                 max_per_user_hour=self._max_per_rep_per_hour,
             )
@@ -305,8 +314,8 @@ class RequestService(Service):
         """Move the request on, saying why in its thread and showing it on the status message."""
         settled = replace(request, state=to_state, **fields)
         deliveries = [
-            NewDelivery(f"req{request.id}:{key}", REPLY, messages.thread_reply(settled, text)),
-            NewDelivery(f"req{request.id}:{key}-update", UPDATE, messages.parent_update(settled)),
+            NewDelivery(f"req{request.id}:{key}", DeliveryKind.REPLY, messages.thread_reply(settled, text)),
+            NewDelivery(f"req{request.id}:{key}-update", DeliveryKind.UPDATE, messages.parent_update(settled)),
         ]
         moved = await until_recorded(
             lambda: self._store.transition(request.id, [from_state], to_state, deliveries, **fields),
@@ -324,7 +333,7 @@ class RequestService(Service):
             if (REQUESTS, request.id) in self._held:
                 continue  # a task of this process is on it (its lease lapsed while the database was down)
             if request.state is RequestState.NEW:
-                parent = await self._store.delivery_for(request.id, PARENT)
+                parent = await self._store.delivery_for(request.id, DeliveryKind.PARENT)
                 if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:
                     await self.parent_posted(request.id, parent.result_ts)
             elif request.state is RequestState.READY:
@@ -367,8 +376,8 @@ def _notice_to_rep(request: Request, text: str) -> NewDelivery:
     """An ephemeral note through the command's response_url, or a DM when there is none."""
     if request.response_url:
         payload = {"response_url": request.response_url, "text": text, "response_type": "ephemeral"}
-        return NewDelivery(f"req{request.id}:notice", RESPOND, payload)
-    return NewDelivery(f"req{request.id}:notice", DIRECT, {"channel": request.user_id, "text": text})
+        return NewDelivery(f"req{request.id}:notice", DeliveryKind.RESPOND, payload)
+    return NewDelivery(f"req{request.id}:notice", DeliveryKind.DIRECT, {"channel": request.user_id, "text": text})
 
 
 def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: str, thread_ts: str | None) -> Request:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from dataclasses import replace
 
-from bot.domain import STATUS_CHECK_INTERVAL, Request, RequestState
+from bot.domain import STATUS_CHECK_INTERVAL, DeliveryKind, Request, RequestState
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.pilot_status.client import CallPermission
@@ -14,7 +14,6 @@ from bot.pilot_status.errors import PilotStatusError
 from bot.services.deps import Service
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
-from bot.slack.gateway import UPDATE
 from bot.store import NewDelivery
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class StatusService(Service):
             if await self._settle_missed_answer(request, permission, tr):
                 return
         update = NewDelivery(
-            f"req{request.id}:check:{uuid.uuid4().hex}", UPDATE, messages.parent_update(request, checked)
+            f"req{request.id}:check:{uuid.uuid4().hex}", DeliveryKind.UPDATE, messages.parent_update(request, checked)
         )
         await self._store.add_deliveries(request.id, [update])
         self._wake_notifier()

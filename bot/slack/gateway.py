@@ -25,18 +25,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.domain import DeliveryKind
 from bot.store import Delivery
 
 log = logging.getLogger(__name__)
 
-# Delivery kinds and the Slack call each one makes.
-PARENT = "parent"  # chat.postMessage in the channel; its ts becomes the request's thread
-REPLY = "reply"  # chat.postMessage with thread_ts
-UPDATE = "update"  # chat.update of the parent
-RESPOND = "respond"  # POST to the slash command's response_url (ephemeral to the rep)
-DIRECT = "direct"  # chat.postMessage to the rep's user id (app DM), when there is no response_url
-
 METADATA_EVENT = "askcall_delivery"
+# Kinds that post a new message (carrying its delivery key): the ones that can be read back.
+POSTED_KINDS = (DeliveryKind.PARENT, DeliveryKind.REPLY, DeliveryKind.DIRECT)
 
 # `ok: false` errors that say "try again later" rather than "this will never work".
 TRANSIENT_ERRORS = frozenset(
@@ -86,10 +82,10 @@ class SlackGateway:
         """Make the Slack call; returns the message ts when Slack gives one. Raises DeliveryError."""
         args = dict(delivery.payload)
         try:
-            if delivery.kind == RESPOND:
+            if delivery.kind == DeliveryKind.RESPOND:
                 await self._respond(args)
                 return None
-            if delivery.kind == UPDATE:
+            if delivery.kind == DeliveryKind.UPDATE:
                 response = await self.client.chat_update(**args)
             else:
                 args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": delivery.dedup_key}}
@@ -107,7 +103,7 @@ class SlackGateway:
         Slack can't tell: transient (rate limit, network) → ask again later; permanent (the channel
         can't be joined or read, a response_url, a missing scope) → the caller must not resend.
         """
-        if delivery.kind not in (PARENT, REPLY, DIRECT):
+        if delivery.kind not in POSTED_KINDS:
             raise DeliveryError(f"{delivery.kind} can't be read back", transient=False)
         try:
             channel = await self._readable_channel(str(delivery.payload["channel"]))

@@ -1,6 +1,9 @@
-"""The call page: static HTML + JS + CSS (no build step, no CDN, no third-party script), and what serving it needs.
+"""AskCall's HTTP surfaces, in the inbound layer above the services: one module per surface (`slack_events`,
+`webhooks`, `call_page`, `health`, `metrics`), request bodies in `body`. bot.app routes them.
 
-AskCall serves it (bot/web/routes.py); the browser tests in tests/calls drive it through AskCall itself.
+This module: the call page's static HTML + JS + CSS (no build step, no CDN, no third-party script), and
+what serving it needs. AskCall serves it (bot/web/call_page.py); the browser tests in tests/calls drive it
+through AskCall itself.
 Invariant: the files run under :data:`CALL_PAGE_CSP` (no inline script or style, every request to the page's own
 origin), and every word the page shows comes from the catalogue's ``callpage.*`` entries (:func:`page_strings`,
 sent to the page as JSON) or from its server's JSON, never from the files themselves.

@@ -479,7 +479,7 @@ async def test_closing_the_tab_mid_call_terminates_it(
 async def test_the_event_stream_stays_open_through_quiet_spells(
     browser: BrowserContext, app: Server, pilot: FakePilotStatus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.web.routes.KEEPALIVE", 0.2)  # a quiet spell of a few keepalives, in a second
+    monkeypatch.setattr("bot.web.call_page.KEEPALIVE", 0.2)  # a quiet spell of a few keepalives, in a second
     pilot.call_behaviour = CallBehaviour(answer_after=0.1, hang_up_after=1.5)  # the customer hangs up
     page, _, _ = await open_call_page(browser, app)
     streams: list[str] = []

@@ -298,7 +298,7 @@ async def test_stopping_the_fake_ends_running_calls(pilot: FakePilotStatus, call
 
 def test_the_fake_loads_without_aiortc() -> None:
     """``askcall demo`` runs from the production image, which has no test extra: aiortc loads only for a call."""
-    code = "import sys, bot.fakes, bot.admin.demo; assert 'aiortc' not in sys.modules and 'av' not in sys.modules"
+    code = "import sys, bot.fakes, bot.demo.loop; assert 'aiortc' not in sys.modules and 'av' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

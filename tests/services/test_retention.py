@@ -1,4 +1,4 @@
-"""bot.admin.retention: purge_closed (batches, progress, idempotence) and the automatic retention loop."""
+"""bot.services.retention: purge_closed (batches, progress, idempotence) and the automatic retention loop."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin.retention import DAY, HOUR, parse_age, purge, purge_closed, retention_loop
 from bot.domain import RequestState
+from bot.services.retention import DAY, HOUR, parse_age, purge, purge_closed, retention_loop
 from bot.store import NewDelivery
 from bot.store.sqlite import SQLiteStore as Store
 

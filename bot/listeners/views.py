@@ -11,8 +11,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.domain import BudgetSpent, OpenRequestExists
+from bot.listeners.context import ListenerContext, problem_text
 from bot.services.validation import ValidInput, from_fields
-from bot.slack.listeners.context import ListenerContext, problem_text
 from bot.slack.messages import (
     CHANNEL_ACTION,
     CHANNEL_BLOCK,

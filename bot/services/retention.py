@@ -6,6 +6,9 @@ calls' Pilot Status call ids, and its call links and page sessions; its calls st
 how long, how it ended). Independently of the retention period, call links that can no longer be used
 and expired call page sessions are deleted: they are worth nothing once spent.
 Work happens in small transactions so a running AskCall is never blocked for long.
+
+`askcall serve` runs :func:`retention_loop`; `askcall purge` runs :func:`purge` and
+:func:`delete_spent_call_credentials` once (bot.admin.commands).
 """
 
 from __future__ import annotations

@@ -7,14 +7,20 @@ the request's own status message or one of AskCall's replies about it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from bot.listeners.common import button_request
+from bot.listeners.context import ListenerContext
 from bot.services.calls import LinkProblem
-from bot.slack.listeners.buttons import button_request
-from bot.slack.listeners.context import ListenerContext
+from bot.slack.messages import CALL_ACTION
+
+
+def register(app: AsyncApp, ctx: ListenerContext) -> None:
+    app.action(CALL_ACTION)(partial(call_now, ctx=ctx))
 
 
 async def call_now(

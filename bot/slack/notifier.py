@@ -1,5 +1,8 @@
 """Delivers stored Slack messages: in order per request, with durable retries and backoff.
 
+Slack's outbound side, next to the gateway it drives: the services only store deliveries and wake it (a
+callable handed over by the app), so they never import it.
+
 Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
 `deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
 outcome; a failed call is rescheduled with backoff (or Slack's Retry-After).
@@ -26,9 +29,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bot.config import RetryPolicy
-from bot.domain import DeliveryState
+from bot.domain import DeliveryKind, DeliveryState
 from bot.leases import DELIVERIES, HeldWork, until_recorded
-from bot.slack.gateway import PARENT, UNVERIFIABLE, UPDATE, DeliveryError, SlackGateway
+from bot.slack.gateway import UNVERIFIABLE, DeliveryError, SlackGateway
 from bot.store import Delivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
@@ -41,7 +44,7 @@ UNCONFIRMED = "unconfirmed: "
 
 def unconfirmed(delivery: Delivery) -> bool:
     """Whether the delivery's last attempt may have reached Slack (so it must be checked first)."""
-    return delivery.kind != UPDATE and (delivery.last_error or "").startswith(UNCONFIRMED)
+    return delivery.kind != DeliveryKind.UPDATE and (delivery.last_error or "").startswith(UNCONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class Notifier:
     async def _addressed(self, delivery: Delivery) -> Delivery:
         """An update of a message AskCall posted earlier names that post's delivery key (`ts_of`):
         its ts is known only once it was posted (deliveries of a request go in order)."""
-        key = delivery.payload.get("ts_of") if delivery.kind == UPDATE else None
+        key = delivery.payload.get("ts_of") if delivery.kind == DeliveryKind.UPDATE else None
         if not key:
             return delivery
         ts = await self._store.posted_ts(str(key))
@@ -172,7 +175,7 @@ class Notifier:
         )
         code = f"{UNVERIFIABLE}{error.code}"
         await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=code, count_attempt=True)
-        if delivery.kind == PARENT and self.hooks is not None:
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
             await self.hooks.failed(delivery.request_id, DeliveryError(code, transient=False))
 
     async def _succeeded(
@@ -183,7 +186,7 @@ class Notifier:
             lambda: self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next),
             f"Slack {delivery.kind} for request {delivery.request_id}",
         )
-        if delivery.kind == PARENT and self.hooks is not None and ts:
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None and ts:
             await self.hooks.posted(delivery.request_id, ts)
         return completed
 
@@ -213,7 +216,7 @@ class Notifier:
             return
         log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
         await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True)
-        if delivery.kind == PARENT and self.hooks is not None:
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
             await self.hooks.failed(delivery.request_id, error)
 
     def _backoff(self, attempt: int) -> float:

@@ -1,4 +1,4 @@
-"""What listeners need from the rest of the app, passed in explicitly (no globals)."""
+"""What listeners need from the rest of the app, passed in explicitly (no globals); shared by every listener."""
 
 from __future__ import annotations
 

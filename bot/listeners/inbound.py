@@ -4,6 +4,9 @@ Invariant: only a request that is signed (when a signing secret is set) and pars
 reaches Bolt, and only a payload carrying the fields AskCall's listeners read, with the types they
 expect, reaches a listener. Anything else is client garbage: a 4xx and a one-line warning, never a
 500 or a traceback.
+
+It lives with the listeners because it describes what they read: POST /slack/events (bot.web.slack_events)
+checks each HTTP request with it before Bolt, and the access middleware checks Socket Mode payloads with it.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import Any
 import phonenumbers
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.listeners.context import ListenerContext
 from bot.phones import parse_phone, strip_invisible
-from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import unescape_slack
 
 MESSAGE_SHORTCUT = "askcall_message"

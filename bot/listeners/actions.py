@@ -8,19 +8,16 @@ nothing, probes nothing and sends nothing).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.domain import BudgetSpent, OpenRequestExists, Request
+from bot.listeners.common import budget_text, button_request, ephemeral, open_elsewhere_text, publish_home
+from bot.listeners.context import ListenerContext
 from bot.services.requests import AskAgain
 from bot.slack.home import DM_OPTION, DM_TOGGLE_ACTION
-from bot.slack.listeners.buttons import button_request, ephemeral
-from bot.slack.listeners.calls import call_now
-from bot.slack.listeners.commands import budget_text, open_elsewhere_text
-from bot.slack.listeners.context import ListenerContext
-from bot.slack.messages import AGAIN_ACTION, CALL_ACTION, CHECK_ACTION
+from bot.slack.messages import AGAIN_ACTION, CHECK_ACTION
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,6 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     app.action(CHECK_ACTION)(check)
     app.action(AGAIN_ACTION)(again)
     app.action(DM_TOGGLE_ACTION)(toggle_dm)
-    app.action(CALL_ACTION)(partial(call_now, ctx=ctx))
 
 
 async def check_status(
@@ -80,8 +76,3 @@ async def ask_again(request: Request, user_id: str, respond: AsyncRespond, ctx: 
         )
     elif outcome is AskAgain.NOT_NOW:
         await respond(text=tr.t("again.not_now"), response_type="ephemeral", replace_original=False)
-
-
-async def publish_home(user_id: str, ctx: ListenerContext) -> None:
-    lang = await ctx.languages.language_for(user_id)
-    await ctx.client.views_publish(user_id=user_id, view=await ctx.home.view_for(user_id, lang))

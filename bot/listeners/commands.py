@@ -9,10 +9,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.domain import BudgetSpent, OpenRequestExists
 from bot.i18n import Translator
-from bot.phones import display_phone, strip_invisible
+from bot.listeners.common import budget_text, open_elsewhere_text
+from bot.listeners.context import ListenerContext, problem_text
+from bot.phones import strip_invisible
 from bot.services.validation import ValidInput, from_command_text
-from bot.slack.listeners.context import ListenerContext, problem_text
-from bot.slack.messages import slack_date, unescape_slack
+from bot.slack.messages import unescape_slack
 from bot.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -75,21 +76,6 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
         await ack(text=tr.t("error.internal"), response_type="ephemeral")
         return
     await ack()
-
-
-def open_elsewhere_text(exists: OpenRequestExists, tr: Translator, ctx: ListenerContext) -> str:
-    other = exists.request
-    return tr.t(
-        "precheck.open_elsewhere",
-        phone=display_phone(other.phone_e164, full=True),  # ephemeral, to a rep who typed it
-        user=other.user_id,
-        when=slack_date(other.created_at),
-        link=ctx.requests.link_to(other),
-    )
-
-
-def budget_text(spent: BudgetSpent, tr: Translator) -> str:
-    return tr.t("budget.spent", limit=spent.limit, when=slack_date(spent.refills_at))
 
 
 async def _status(

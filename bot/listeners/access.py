@@ -11,9 +11,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.response import BoltResponse
 
+from bot.listeners.context import ListenerContext
+from bot.listeners.inbound import payload_problem
 from bot.services.access import Refusal
-from bot.slack.inbound import payload_problem
-from bot.slack.listeners.context import ListenerContext
 from bot.slack.messages import CHANNEL_ACTION, CHANNEL_BLOCK, PHONE_BLOCK, notice_modal
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
         return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
 
     async def well_formed(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
-        # HTTP requests were checked (and answered 400) before Bolt saw them (bot.slack.inbound): what
+        # HTTP requests were checked (and answered 400) before Bolt saw them (bot.listeners.inbound): what
         # is caught here came over Socket Mode, where only an ack stops Slack from redelivering it.
         problem = payload_problem(body)
         if problem is not None:

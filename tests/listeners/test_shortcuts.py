@@ -1,10 +1,10 @@
-"""The message shortcut's pre-fill (bot/slack/listeners/shortcuts.py): bounded, and only a suggestion."""
+"""The message shortcut's pre-fill (bot/listeners/shortcuts.py): bounded, and only a suggestion."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.slack.listeners.shortcuts import FIRST_PHONE_SCAN_CHARS, first_phone
+from bot.listeners.shortcuts import FIRST_PHONE_SCAN_CHARS, first_phone
 from tests.opcount import python_lines
 
 REGION = "BR"

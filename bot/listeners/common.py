@@ -1,4 +1,6 @@
-"""What every button click needs first: the request it names, checked against the message it came from.
+"""What several listeners share: the request a button click names, private notes to the clicker, the texts
+that refuse a request, and publishing App Home. The listener modules import each other's code only from
+here and from `context` (the import contract in pyproject.toml holds them to it).
 
 Invariant: a button acts only on the request whose own message carries it (same channel, same
 message); a click from anywhere else changes nothing and the clicker is told so, privately.
@@ -11,8 +13,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 
-from bot.domain import Request
-from bot.slack.listeners.context import ListenerContext
+from bot.domain import BudgetSpent, OpenRequestExists, Request
+from bot.i18n import Translator
+from bot.listeners.context import ListenerContext
+from bot.phones import display_phone
+from bot.slack.messages import slack_date
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +48,23 @@ async def button_request(
         tr = await ctx.translator((body.get("user") or {}).get("id"))
         await ephemeral(respond, body, tr.t("button.misplaced"))
     return request
+
+
+def open_elsewhere_text(exists: OpenRequestExists, tr: Translator, ctx: ListenerContext) -> str:
+    other = exists.request
+    return tr.t(
+        "precheck.open_elsewhere",
+        phone=display_phone(other.phone_e164, full=True),  # ephemeral, to a rep who typed it
+        user=other.user_id,
+        when=slack_date(other.created_at),
+        link=ctx.requests.link_to(other),
+    )
+
+
+def budget_text(spent: BudgetSpent, tr: Translator) -> str:
+    return tr.t("budget.spent", limit=spent.limit, when=slack_date(spent.refills_at))
+
+
+async def publish_home(user_id: str, ctx: ListenerContext) -> None:
+    lang = await ctx.languages.language_for(user_id)
+    await ctx.client.views_publish(user_id=user_id, view=await ctx.home.view_for(user_id, lang))

@@ -2,7 +2,7 @@
 
 AskCall runs in-process against the same loopback fakes the tests use (shipped in `bot.fakes`):
 a rep's `/askcall`, the WhatsApp request, the customer's answer, and the Slack messages that result.
-With `--call` (bot.admin.demo_call) the rep then clicks "📞 Call now" and the demo serves the call page to this
+With `--call` (bot.demo.call) the rep then clicks "📞 Call now" and the demo serves the call page to this
 machine's browser until it is stopped. AskCall listens on 127.0.0.1 only, and ASKCALL_PUBLIC_URL is that address.
 """
 
@@ -23,10 +23,10 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
-from bot.admin import demo_call
-from bot.admin.demo_call import say
 from bot.app import ASKCALL, create_web_app
 from bot.config import RetryPolicy, Settings
+from bot.demo import call as demo_call
+from bot.demo.call import say
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
 from bot.phones import mask

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners.actions import publish_home
-from bot.slack.listeners.context import ListenerContext
+from bot.listeners.common import publish_home
+from bot.listeners.context import ListenerContext
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:

@@ -1,0 +1,62 @@
+"""GET /metrics: the Prometheus exposition (bot.observability.Metrics), on AskCall's port or alone on its own.
+
+Invariant: with ASKCALL_METRICS_TOKEN set, only `Authorization: Bearer <token>` gets the counts (401
+otherwise); a scrape that can't read the database fails (503, Prometheus marks the target down), the
+server doesn't.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from aiohttp import web
+
+from bot import observability
+from bot.observability import Metrics
+from bot.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class Running(Protocol):
+    """What this surface uses of the running AskCall (bot.app), which starts after the routes are made."""
+
+    metrics: Metrics
+    store: Store
+
+
+class MetricsEndpoint:
+    def __init__(self, running: Callable[[], Running], token: str | None) -> None:
+        self._running = running
+        self._token = token
+
+    def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/metrics", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        running = self._running()
+        if not observability.authorized(request, self._token):
+            return web.json_response(
+                {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            body = await running.metrics.render(running.store, time.time())
+        except StoreError as error:  # the scrape fails (Prometheus marks it down), not the server
+            log.warning("could not read the counts for /metrics (%s)", error)
+            return web.json_response({"error": "the database can't be read"}, status=503)
+        return observability.metrics_response(body)
+
+
+async def serve_metrics(endpoint: MetricsEndpoint, host: str, port: int) -> web.AppRunner:
+    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
+    metrics_app = web.Application()
+    endpoint.register(metrics_app.router)
+    runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("metrics on %s:%d", host, port)
+    return runner
