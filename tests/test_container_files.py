@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from bot.config import Settings
@@ -40,9 +42,49 @@ def test_dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck() -> Non
     assert ("ENTRYPOINT", '["askcall"]') in steps and ("CMD", '["serve"]') in steps
 
 
+def stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per stage (each starting with its FROM)."""
+    found: list[list[tuple[str, str]]] = []
+    for step in instructions():
+        if step[0] == "FROM":
+            found.append([])
+        if found:
+            found[-1].append(step)
+    return found
+
+
+def index_of(steps: list[tuple[str, str]], op: str, *words: str) -> int:
+    """The position of the one instruction `op` whose argument holds every word."""
+    (found,) = [i for i, (o, arg) in enumerate(steps) if o == op and all(w in arg.split() for w in words)]
+    return found
+
+
+def test_locked_dependencies_are_installed_in_their_own_layer_before_the_source() -> None:
+    """A code edit must not rebuild the dependencies: they come from requirements.lock alone, before `COPY . .`."""
+    builder, runtime = stages()
+    lock = index_of(builder, "COPY", "requirements.lock")
+    assert builder[lock][1].split() == ["requirements.lock", "./"]  # the lock and nothing else
+    wheels = index_of(builder, "RUN", "-r", "requirements.lock")
+    assert "--require-hashes" in builder[wheels][1].split()  # every download checked against the lock
+    source = index_of(builder, "COPY", ".")
+    project = index_of(builder, "RUN", "--no-deps", ".")
+    assert lock < wheels < source < project
+    assert not any(op == "COPY" for op, _ in builder[lock + 1 : wheels])
+    # The runtime installs the locked wheels, then AskCall's own, each without resolving anything again.
+    dependencies = index_of(runtime, "RUN", "/wheels/*.whl")
+    askcall = index_of(runtime, "RUN", "/dist/*.whl")
+    assert dependencies < askcall
+    for i in (dependencies, askcall):
+        assert {"--no-index", "--no-deps"} <= set(runtime[i][1].split())
+    assert "pip check" in runtime[askcall][1]  # the build fails if the lock doesn't satisfy AskCall
+
+
 def test_dockerignore_keeps_secrets_and_databases_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and "*.db" in ignored and ".git" in ignored
+    # What the build needs stays in: the lock, the license (pyproject's license-files) and the readme.
+    for needed in ("requirements.lock", "LICENSE", "README.md", "pyproject.toml"):
+        assert not any(fnmatch(needed, pattern) for pattern in ignored if not pattern.startswith("!")), needed
 
 
 def test_single_instance_compose_example_uses_the_volume_and_readiness() -> None:
@@ -52,6 +94,28 @@ def test_single_instance_compose_example_uses_the_volume_and_readiness() -> None
     assert service["environment"]["ASKCALL_DB_PATH"] == "/data/askcall.db"
     assert "/readyz" in " ".join(service["healthcheck"]["test"])
     assert "askcall-data" in compose["volumes"]
+
+
+def seconds(duration: str) -> float:
+    """A compose duration (`30s`, `1m30s`, `1500ms`) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+@pytest.mark.parametrize("name", ["docker-compose.sqlite.yml", "docker-compose.yml"])
+def test_compose_gives_askcall_longer_to_stop_than_its_shutdown_grace(name: str) -> None:
+    """Docker kills a container when stop_grace_period runs out: it must outlast ASKCALL_SHUTDOWN_GRACE."""
+    services = yaml.safe_load((ROOT / name).read_text())["services"]
+    askcall = {key: s for key, s in services.items() if s.get("build") == "." or "askcall" in str(s.get("image"))}
+    assert askcall, name
+    for key, service in askcall.items():
+        assert service.get("stop_signal") == "SIGTERM", key
+        grace = float(service.get("environment", {}).get("ASKCALL_SHUTDOWN_GRACE", Settings.shutdown_grace))
+        assert seconds(service["stop_grace_period"]) > grace, key
+        comment = re.findall(r"#.*?(\d+) s\b", (ROOT / name).read_text())
+        assert all(float(number) in (grace, seconds(service["stop_grace_period"])) for number in comment), comment
 
 
 def compose() -> dict[str, Any]:
@@ -132,8 +196,7 @@ def test_example_numbers_file_is_valid() -> None:
 
 def test_access_contact_examples_are_slack_links() -> None:
     """A bare #channel shows as plain text in Slack: the docs must not suggest one."""
-    root = Path(__file__).resolve().parent.parent
-    for name in ("README.md", ".env.example"):
-        lines = [line for line in (root / name).read_text().splitlines() if "ACCESS_CONTACT" in line]
+    for name in ("docs/configuration.md", ".env.example"):
+        lines = [line for line in (ROOT / name).read_text().splitlines() if "ACCESS_CONTACT" in line]
         assert lines, name
         assert not any(re.search(r"(?<![<\w])#[a-z][\w-]*", line) and "shows" not in line for line in lines), lines

@@ -1,9 +1,13 @@
-"""deploy/kubernetes, checked without a cluster: every manifest parses, and the properties that keep
-rolling restarts lossless hold (2 replicas, probes, termination grace, disruption budget, secrets)."""
+"""deploy/kubernetes, checked without a cluster: every manifest parses, the properties that keep rolling restarts
+lossless hold (2 replicas, probes, termination grace, disruption budget, secrets), and every pod (the Deployment's,
+and the copy Job that deploy/kubernetes/README.md shows) meets the "restricted" Pod Security Standard, so a
+namespace that enforces it admits them."""
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +109,174 @@ def test_secret_holds_the_variables_the_code_requires_as_placeholders() -> None:
     settings = Settings.from_env({**data, **env()})
     assert settings.database.scheme == "postgresql"
     assert "REPLACE-ME" not in settings.database.redacted()
+
+
+# --- the "restricted" Pod Security Standard -------------------------------------------------------------------
+# The rules of https://kubernetes.io/docs/concepts/security/pod-security-standards/ at the "restricted" level (which
+# includes "baseline"), as the Pod Security admission controller checks them (kubernetes/pod-security-admission,
+# policy/check_*.go): the fields each control restricts and the values it allows.
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# Baseline "Capabilities" allows adding these; restricted narrows it to NET_BIND_SERVICE only.
+RESTRICTED_ADDABLE_CAPABILITIES = {"NET_BIND_SERVICE"}
+# Restricted "Volume Types": spec.volumes[*] may only be of these kinds (hostPath is forbidden by baseline too).
+ALLOWED_VOLUME_SOURCES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+# Baseline "Sysctls": the safe set.
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_notsent_lowat",
+}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+SECCOMP_TYPES = {"RuntimeDefault", "Localhost"}
+APPARMOR_TYPES = {"RuntimeDefault", "Localhost"}
+
+
+def restricted_violations(template: dict[str, Any]) -> list[str]:
+    """Why a pod template (metadata + spec) breaks the restricted profile; empty when it meets it."""
+    spec, annotations = template["spec"], (template.get("metadata") or {}).get("annotations") or {}
+    pod = spec.get("securityContext") or {}
+    containers = [(f"{kind}[{c['name']}]", c) for kind in CONTAINER_LISTS for c in spec.get(kind) or []]
+    contexts = [("spec", pod)] + [(name, c.get("securityContext") or {}) for name, c in containers]
+    found: list[str] = []
+    # Baseline: HostProcess, Host Namespaces, HostPath Volumes, Host Ports, Host Probes / Lifecycle Hooks.
+    found += [
+        f"{name}: windowsOptions.hostProcess"
+        for name, sc in contexts
+        if (sc.get("windowsOptions") or {}).get("hostProcess")
+    ]
+    found += [f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if spec.get(field)]
+    for name, container in containers:
+        found += [f"{name}: hostPort {p['hostPort']}" for p in container.get("ports") or [] if p.get("hostPort")]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            handler = container.get(probe) or {}
+            found += [
+                f"{name}: {probe}.{kind}.host"
+                for kind in ("httpGet", "tcpSocket")
+                if (handler.get(kind) or {}).get("host")
+            ]
+        for hook in ((container.get("lifecycle") or {}).get(event) or {} for event in ("postStart", "preStop")):
+            found += [
+                f"{name}: lifecycle host" for kind in ("httpGet", "tcpSocket") if (hook.get(kind) or {}).get("host")
+            ]
+    # Baseline: Privileged Containers, /proc Mount Type, SELinux, AppArmor, Sysctls.
+    for name, sc in contexts:
+        if sc.get("privileged"):
+            found.append(f"{name}: privileged")
+        if sc.get("procMount", "Default") != "Default":
+            found.append(f"{name}: procMount {sc['procMount']}")
+        selinux = sc.get("seLinuxOptions") or {}
+        if selinux.get("type", "") not in SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
+            found.append(f"{name}: seLinuxOptions {selinux}")
+        apparmor = (sc.get("appArmorProfile") or {}).get("type")
+        if apparmor is not None and apparmor not in APPARMOR_TYPES:
+            found.append(f"{name}: appArmorProfile {apparmor}")
+    for key, value in annotations.items():
+        if key.startswith("container.apparmor.security.beta.kubernetes.io/") and not (
+            value == "runtime/default" or value.startswith("localhost/")
+        ):
+            found.append(f"annotation {key}: {value}")
+    found += [f"sysctl {s['name']}" for s in pod.get("sysctls") or [] if s["name"] not in SAFE_SYSCTLS]
+    # Restricted: Volume Types.
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= ALLOWED_VOLUME_SOURCES:
+            found.append(f"volume {volume['name']}: {sorted(kinds - ALLOWED_VOLUME_SOURCES)}")
+    # Restricted: Privilege Escalation (must be set to false), Capabilities (drop ALL; add only NET_BIND_SERVICE).
+    for name, container in containers:
+        sc = container.get("securityContext") or {}
+        if sc.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation is not false")
+        capabilities = sc.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            found.append(f"{name}: capabilities.drop lacks ALL")
+        if not set(capabilities.get("add") or []) <= RESTRICTED_ADDABLE_CAPABILITIES:
+            found.append(f"{name}: capabilities.add {capabilities['add']}")
+    # Restricted: Running as Non-root (pod-level true, or every container true; none false), Running as Non-root
+    # user (no runAsUser 0), Seccomp (RuntimeDefault or Localhost at pod level, or on every container).
+    for name, sc in contexts:
+        if sc.get("runAsUser") == 0:
+            found.append(f"{name}: runAsUser 0")
+        if sc.get("runAsNonRoot") is False:
+            found.append(f"{name}: runAsNonRoot false")
+        seccomp = (sc.get("seccompProfile") or {}).get("type")
+        if seccomp is not None and seccomp not in SECCOMP_TYPES:
+            found.append(f"{name}: seccompProfile {seccomp}")
+    for name, container in containers:
+        sc = container.get("securityContext") or {}
+        if pod.get("runAsNonRoot") is not True and sc.get("runAsNonRoot") is not True:
+            found.append(f"{name}: runAsNonRoot is set neither on the pod nor on the container")
+        if "seccompProfile" not in pod and "seccompProfile" not in sc:
+            found.append(f"{name}: seccompProfile is set neither on the pod nor on the container")
+    return found
+
+
+def pod_templates() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every pod template: the manifests' workloads, and the Job shown in deploy/kubernetes/README.md."""
+    readme = (FOLDER / "README.md").read_text()
+    shown = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)]
+    for manifest in [*manifests(), *shown]:
+        spec = manifest.get("spec") or {}
+        if manifest["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if "template" in spec:
+            yield f"{manifest['kind']}/{manifest['metadata']['name']}", spec["template"]
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard() -> None:
+    templates = dict(pod_templates())
+    assert set(templates) == {"Deployment/askcall", "Job/askcall-copy"}
+    for name, template in templates.items():
+        assert restricted_violations(template) == [], name
+
+
+def test_the_root_file_system_is_read_only_with_a_writable_tmp() -> None:
+    for name, template in pod_templates():
+        spec = template["spec"]
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        for container in spec["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert "emptyDir" in volumes[tmp["name"]], name
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pod: pod["securityContext"].pop("seccompProfile"),
+        lambda pod: pod["securityContext"].update(runAsNonRoot=False),
+        lambda pod: pod["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"),
+        lambda pod: pod["containers"][0]["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
+        lambda pod: pod["containers"][0]["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]),
+        lambda pod: pod["containers"][0]["securityContext"].update(privileged=True),
+        lambda pod: pod.update(hostNetwork=True),
+        lambda pod: pod["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+        lambda pod: pod["containers"][0]["ports"][0].update(hostPort=3000),
+        lambda pod: pod["containers"][0]["securityContext"].update(runAsUser=0),
+        lambda pod: pod["securityContext"].update(sysctls=[{"name": "kernel.msgmax", "value": "1"}]),
+    ],
+)
+def test_the_check_refuses_what_the_standard_refuses(change: Any) -> None:
+    template = copy.deepcopy(one("Deployment")["spec"]["template"])
+    change(template["spec"])
+    assert restricted_violations(template) != []

@@ -135,7 +135,8 @@ def add_db_commands(commands: Any) -> None:
         "move still reach their threads. SRC and DST are each sqlite:///absolute/path or "
         "postgresql://user@host:port/database (put the password in PGPASSWORD or ~/.pgpass rather than on the "
         "command line). Stop every AskCall that uses SRC first. SRC is opened read-only and never migrated; its "
-        "schema must be this AskCall's. DST is migrated first and must hold no AskCall rows, unless --force. "
+        "schema must be this AskCall's. DST must exist (a PostgreSQL database is not created; a SQLite file is), is "
+        "migrated first and must hold no AskCall rows, unless --force. "
         "Progress goes to stderr; at the end the row counts of every table are compared (exit status 1 if they "
         "differ).",
     )

@@ -5,6 +5,8 @@ Invariants:
   the one this AskCall knows (a copy is column for column);
 - nothing is copied from a source that a running AskCall still works on (a live lease), nor into a
   target one works on: rows written during the copy would be missed;
+- the target must exist: a PostgreSQL database is never created here (a missing one is refused with
+  how to create it; a SQLite file is created like at any first start);
 - the target is migrated first. It must hold no AskCall rows, unless `force`: then every AskCall
   table of the target is emptied (one transaction) before the copy. Nothing else is touched;
 - rows keep their ids, so answers to requests made before the move find their requests, threads and
@@ -29,10 +31,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from bot.config import DatabaseConfig
-from bot.store import DATA_TABLES, SchemaTooNew, Store, create_store
+from bot.store import DATA_TABLES, SchemaTooNew, Store, StoreError, create_store
 from bot.store.base import data_table_key
 
 DEFAULT_BATCH_SIZE = 1000
+# PostgreSQL's SQLSTATE for "database … does not exist".
+INVALID_CATALOG_NAME = "3D000"
 # (table, rows copied so far, rows in the source table)
 Progress = Callable[[str, int, int], None]
 
@@ -106,6 +110,16 @@ async def _open_target(target: Store, config: DatabaseConfig) -> None:
         await target.open()  # migrates it to this AskCall's schema
     except SchemaTooNew as error:
         raise CopyRefused(f"{config.redacted()} (--to) was migrated by a newer AskCall ({error})") from error
+    except StoreError as error:
+        if getattr(error.__cause__, "sqlstate", None) != INVALID_CATALOG_NAME or config.dsn is None:
+            raise
+        parts, (_, port, name) = urlsplit(config.dsn), _postgres_identity(config.dsn)
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+        raise CopyRefused(
+            f"{config.redacted()} (--to): the database {name!r} does not exist. The copy creates AskCall's tables "
+            "in an existing database, not the database itself: create it first (empty, owned by the user AskCall "
+            f"connects as), e.g. createdb -h {host} -p {port} -U postgres -O {parts.username or 'USER'} {name}"
+        ) from error
 
 
 async def _check_target(target: Store, config: DatabaseConfig, force: bool) -> None:
