@@ -162,10 +162,13 @@ class AskCall:
         askcall.leases.start()
         notifier.start()
         reminders.start()
-        askcall.background.append(asyncio.create_task(retention_loop(store, settings.retention_days), name="retention"))
+        retention = retention_loop(store, settings.retention_days, interval=settings.retention_interval_seconds)
+        askcall.background.append(asyncio.create_task(retention, name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
         askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
-        askcall.background.append(asyncio.create_task(calls.run_sweeps(), name="calls-sweep"))
+        askcall.background.append(
+            asyncio.create_task(calls.run_sweeps(settings.calls_sweep_seconds), name="calls-sweep")
+        )
         if settings.slack_app_token:
             # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
             askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
@@ -175,6 +178,7 @@ class AskCall:
     def __post_init__(self) -> None:
         self.readiness = Readiness(self.store)
         self.draining = False
+        self.aborted = False
 
     async def begin_shutdown(self) -> None:
         """SIGTERM: from this moment /readyz answers 503 and no new work is claimed; requests still
@@ -193,9 +197,28 @@ class AskCall:
         self.notifier.wake()
         self.reminders.wake()
 
+    async def abort(self) -> None:
+        """Stop at once, the way a killed process stops (for tests of what a crash leaves behind): leases are
+        neither renewed nor released, so other instances take the work over only when they run out; work in
+        flight is cancelled where it stands. `close` afterwards does nothing."""
+        self.aborted = True
+        self.readiness.stopping = True
+        await self.leases.stop()
+        for task in self.background:
+            task.cancel()
+        await self.tasks.drain(0, cancel_wait=CLOSE_TIMEOUT)
+        await asyncio.gather(*self.background, self.notifier.stop(), self.reminders.stop(), return_exceptions=True)
+        await self.calls.close()
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
+        await asyncio.gather(self.pilots.aclose(), self.session.close(), return_exceptions=True)
+        await self.store.close()
+
     async def close(self, grace: float | None = None) -> None:
         """Graceful stop within `grace` seconds (default: the settings' shutdown grace): let in-flight
         work finish (or leave it persisted), then close everything."""
+        if self.aborted:
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.settings.shutdown_grace if grace is None else grace)
         if self.socket_mode is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
@@ -260,6 +260,9 @@ class Settings:
     # How many requests one rep may make in an hour (0: no limit): a burst of permission requests
     # hurts the WhatsApp number's quality rating.
     max_requests_per_rep_per_hour: int = 30
+    # How often the calls sweep settles calls whose webhooks stopped, and how often retention runs.
+    calls_sweep_seconds: float = 15.0
+    retention_interval_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         database = (
@@ -394,6 +397,8 @@ class Settings:
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
         database = DatabaseConfig.from_env(env)
+        calls_sweep = _seconds(get, "ASKCALL_CALLS_SWEEP_SECONDS", 15.0, 1.0, 600.0)
+        retention_interval = _seconds(get, "ASKCALL_RETENTION_INTERVAL_SECONDS", 3600.0, 1.0, 7 * 86400.0)
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
@@ -425,7 +430,21 @@ class Settings:
             max_requests_per_rep_per_hour=int(budget_text),
             metrics_token=metrics_token or None,
             metrics_port=int(metrics_port_text) if metrics_port_text else None,
+            calls_sweep_seconds=calls_sweep,
+            retention_interval_seconds=retention_interval,
         )
+
+
+def _seconds(get: Callable[[str, str], str], name: str, default: float, low: float, high: float) -> float:
+    """A number of seconds from `name`, between `low` and `high`."""
+    text = get(name, f"{default:g}")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = low - 1
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name}={text!r} must be a number of seconds from {low:g} to {high:g}")
+    return seconds
 
 
 def _ids(text: str) -> frozenset[str]:

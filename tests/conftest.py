@@ -85,7 +85,9 @@ class Server:
         return self.runner.app[ASKCALL]
 
     async def command(self, text: str, **fields: Any) -> aiohttp.ClientResponse:
-        fields.setdefault("response_url", self.slack.response_url())
+        # Like Slack, each command comes with its own response_url and trigger_id.
+        fields.setdefault("response_url", self.slack.new_response_url())
+        fields.setdefault("trigger_id", self.slack.trigger_id())
         fields.setdefault("channel_id", CHANNEL)
         fields.setdefault("user_id", REP)
         body = slash_command_body(text, **fields)
@@ -121,12 +123,18 @@ class Server:
         )
 
     async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until no background task and no pending delivery is left, twice in a row a moment apart
-        (a sweep or a loop may be between two steps, holding no task for an instant)."""
+        """Wait until no background task, no pending delivery and no lease is left (one a crashed instance left
+        is taken over once it runs out), twice in a row a moment apart (a sweep or a loop may be between two
+        steps, holding no task for an instant)."""
         deadline = time.monotonic() + timeout
         quiet = 0
+        store = self.askcall.store
         while time.monotonic() < deadline:
-            if len(self.askcall.tasks) == 0 and await self.askcall.store.pending_delivery_count() == 0:
+            if (
+                len(self.askcall.tasks) == 0
+                and await store.pending_delivery_count() == 0
+                and not await store.open_leases(time.time())
+            ):
                 quiet += 1
                 if quiet == 2:
                     return
@@ -153,7 +161,11 @@ async def start_server(
     return Server(f"http://127.0.0.1:{port}", runner, aiohttp.ClientSession(), slack, pilot)
 
 
-async def stop_server(server: Server) -> None:
+async def stop_server(server: Server, *, crash: bool = False) -> None:
+    """Stop AskCall: gracefully (work in flight finishes, leases are released), or with `crash` the way a
+    killed process stops (nothing finishes, nothing is released: its leases run out by themselves)."""
+    if crash:
+        await server.askcall.abort()
     await server.http.close()
     await server.runner.cleanup()
 

@@ -20,15 +20,34 @@ passes here does not fail against Slack for a rule the fake skipped:
 * GET methods read their arguments from the query string only; POST from the query, form or JSON;
 * every Block Kit payload (messages, views, response_url bodies) is validated
   (:mod:`bot.fakes.blockkit`) and refused with ``invalid_blocks`` / ``invalid_arguments``;
-* :meth:`FakeSlack.hang_next` carries a call out and then never answers it (the caller dies meanwhile).
+* message metadata comes back from history reads only with ``include_all_metadata=true``; metadata that
+  is not an object with ``event_type`` and ``event_payload`` is refused (``invalid_metadata_format`` /
+  ``invalid_metadata_schema``);
+* ``conversations.history`` / ``.replies`` page with ``limit`` and an opaque ``cursor`` (``has_more``,
+  ``response_metadata.next_cursor``);
+* ``chat.update`` refuses messages the bot did not write (``cant_update_message``) and updates with
+  neither text nor blocks (``no_text``); ``chat.postEphemeral`` refuses a user who is not in the channel
+  (``user_not_in_channel``); ``users.info`` refuses ids that name no user (``user_not_found``);
+* lifetimes: a ``response_url`` takes :data:`RESPONSE_URL_POSTS` posts within
+  :data:`RESPONSE_URL_LIFETIME` (then 404 ``used_url`` / ``expired_url``); a ``trigger_id`` opens one view
+  within :data:`TRIGGER_LIFETIME` (``expired_trigger_id``, ``exchanged_trigger_id``, and
+  ``invalid_trigger_id`` for one Slack never issued). Time is the fake's ``clock``, injectable;
+* ``chat.postMessage`` is rate limited per channel (:data:`CHANNEL_POST_RATE` a second, bursts of
+  :data:`CHANNEL_POST_BURST`): 429 ``ratelimited`` with ``Retry-After``, nothing stored;
+* scripted failures: :meth:`FakeSlack.fail_next` (nothing is done), :meth:`FakeSlack.fail_after_storing`
+  and :meth:`FakeSlack.drop_after_storing` (the message IS stored, then a 5xx or a dropped connection),
+  :meth:`FakeSlack.hang_next` (carried out, then never answered: the caller dies meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
+import math
+import re
 import time
 import uuid
 from collections import deque
@@ -79,6 +98,20 @@ _BLOCK_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 _VIEW_METHODS = ("views.open", "views.update", "views.publish")
 # A hung call is answered (or dropped) at the latest after this long, so a forgotten test can't hang forever.
 HANG_LIMIT = 60.0
+# A response_url takes up to 5 posts within 30 minutes of the interaction: the limit Slack's docs commonly state.
+RESPONSE_URL_POSTS = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
+# A trigger_id opens one view, within about 3 seconds of the interaction.
+TRIGGER_LIFETIME = 3.0
+# chat.postMessage: "1 message per second per channel, short bursts >1 allowed" (Slack's rate-limit docs).
+# A token bucket: CHANNEL_POST_BURST posts at once, then one more every 1 / CHANNEL_POST_RATE seconds.
+CHANNEL_POST_RATE = 1.0
+CHANNEL_POST_BURST = 5
+# conversations.history pages 100 messages by default, conversations.replies 1000; both at most 1000.
+_DEFAULT_LIMITS = {"conversations.history": 100, "conversations.replies": 1000}
+_MAX_LIMIT = 1000
+# What a user id looks like (users.info answers user_not_found for anything else).
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 def manifest_scopes(path: Path = MANIFEST) -> str:
@@ -108,6 +141,14 @@ class SlackCall:
     at: float  # time.monotonic() when the request arrived
     wall: float  # time.time() when the request arrived
     outcome: str = "pending"  # "ok", the Slack error string, or the scripted HTTP status
+    # Carried out, but the caller never got the answer (the connection was dropped).
+    dropped: bool = False
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether the caller can't know if Slack carried the call out: no answer, a 5xx, or an error that
+        Slack documents as "some aspect of the operation may have succeeded"."""
+        return self.dropped or (self.outcome.isdigit() and int(self.outcome) >= 500) or self.outcome in _AMBIGUOUS
 
 
 @dataclass
@@ -119,6 +160,16 @@ class FakeChannel:
     member: bool
     archived: bool = False
     join_error: str | None = None  # what conversations.join answers instead (e.g. a Slack Connect channel)
+    # Who is in it: None means anyone a test names (the default for conversations it does not describe).
+    users: set[str] | None = None
+    # chat.postMessage's rate limit: posts left in the burst, and when that was last counted (fake clock).
+    post_tokens: float = CHANNEL_POST_BURST
+    counted_at: float | None = None
+
+    def has_user(self, user: str) -> bool:
+        if self.kind == IM:
+            return self.id == f"D{user}"
+        return self.users is None or user in self.users
 
 
 @dataclass
@@ -129,6 +180,21 @@ class _Scripted:
     delay: float = 0.0
     remaining: int = 1
     hang: bool = False
+    # Carry the call out first, then fail it (`status` / `error`) or, with `drop`, never answer.
+    after: bool = False
+    drop: bool = False
+
+
+@dataclass
+class _Issued:
+    """A response_url or trigger_id the fake handed out: when (fake clock), and how often it was used."""
+
+    at: float
+    uses: int = 0
+
+
+# `ok: false` errors after which Slack may have carried the call out anyway.
+_AMBIGUOUS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -140,9 +206,39 @@ def _truthy(value: Any) -> bool:
     return value in _BOOL_TRUE
 
 
-def _public(message: dict[str, Any]) -> dict[str, Any]:
-    """The message as the API returns it (None-valued keys dropped, like Slack)."""
-    return {k: v for k, v in message.items() if v is not None}
+def _public(message: dict[str, Any], *, metadata: bool = True) -> dict[str, Any]:
+    """The message as the API returns it (None-valued keys dropped, like Slack); its metadata only when asked."""
+    return {k: v for k, v in message.items() if v is not None and (metadata or k != "metadata")}
+
+
+def _cursor(ts: str) -> str:
+    """An opaque cursor, as Slack's look: base64 of ``next_ts:<ts>``."""
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> tuple[int, int] | None:
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+    except ValueError:
+        return None
+    if not text.startswith("next_ts:"):
+        return None
+    try:
+        return _ts_key(text.removeprefix("next_ts:"))
+    except ValueError:
+        return None
+
+
+def _metadata_error(metadata: Any) -> str | None:
+    """Why Slack refuses a message's ``metadata``, or None."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return "invalid_metadata_format"
+    event_type = metadata.get("event_type")
+    if not isinstance(event_type, str) or not event_type or not isinstance(metadata.get("event_payload"), dict):
+        return "invalid_metadata_schema"
+    return None
 
 
 class FakeSlack(LoopbackServer):
@@ -156,8 +252,12 @@ class FakeSlack(LoopbackServer):
         app_token: str = "xapp-test",
         *,
         validate_blocks: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        # Lifetimes (response_url, trigger_id) and rate limits run on this clock (plus `pass_time`).
+        self.clock = clock
+        self._time_passed = 0.0
         # Block Kit validation costs ~0.6 ms of CPU a message; only the benchmark's load fake turns it off.
         self.validate_blocks = validate_blocks
         # App-level token for Socket Mode: only `apps.connections.open` accepts it.
@@ -184,7 +284,13 @@ class FakeSlack(LoopbackServer):
         self.user_locales: dict[str, str] = {}
         self.user_names: dict[str, str] = {}  # users.info's real_name (default "Rep <id>")
         self.usergroups: dict[str, list[str]] = {}
+        self.unknown_users: set[str] = set()  # ids users.info answers user_not_found for
         self.fail_response_urls: bool = False
+        self._response_urls: dict[str, _Issued] = {}
+        self._triggers: dict[str, _Issued] = {}
+        # chat.postMessage's per-channel rate limit; None turns it off (the benchmark's load fake).
+        self.post_rate: float | None = CHANNEL_POST_RATE
+        self.post_burst: int = CHANNEL_POST_BURST
 
         # Socket Mode: open WebSockets (newest last), every connection ever made, and what clients sent.
         self.sockets: list[web.WebSocketResponse] = []
@@ -220,7 +326,30 @@ class FakeSlack(LoopbackServer):
         return f"{self.base_url}/api/"
 
     def response_url(self, name: str = "r1") -> str:
+        """The response_url ``name``: issued now (on the fake's clock) the first time it is asked for."""
+        self._response_urls.setdefault(name, _Issued(self.now()))
         return f"{self.base_url}/response/{name}"
+
+    def now(self) -> float:
+        """The fake's time: its clock, moved on by :meth:`pass_time`."""
+        return self.clock() + self._time_passed
+
+    def pass_time(self, seconds: float) -> None:
+        """Let ``seconds`` go by for the fake at once (response_urls and trigger_ids age, rate limits refill)."""
+        self._time_passed += seconds
+
+    def new_response_url(self) -> str:
+        """A response_url no one was given before (r1, r2, …), as each interaction gets its own."""
+        number = len(self._response_urls) + 1
+        while f"r{number}" in self._response_urls:
+            number += 1
+        return self.response_url(f"r{number}")
+
+    def trigger_id(self) -> str:
+        """A trigger_id for an interaction happening now (on the fake's clock): it opens one view, soon."""
+        trigger = _new_trigger_id()
+        self._triggers[trigger] = _Issued(self.now())
+        return trigger
 
     @property
     def socket_url(self) -> str:
@@ -249,6 +378,23 @@ class FakeSlack(LoopbackServer):
         self._scripts.setdefault(method, deque()).append(
             _Scripted(status=status, error=error, retry_after=retry_after, delay=delay, remaining=times)
         )
+
+    def fail_after_storing(
+        self, method: str, *, status: int | None = None, error: str | None = None, times: int = 1
+    ) -> None:
+        """Carry out the next ``times`` calls to ``method`` (a message IS stored), then answer with a failure:
+        ``status`` (default 500, a plain-text "upstream error") or, with ``error``, ``{"ok": false, "error":
+        error}`` (e.g. ``internal_error``, with status 200 unless given). The caller can't tell it from a
+        failure that did nothing."""
+        status = status if status is not None else (200 if error else 500)
+        self._scripts.setdefault(method, deque()).append(
+            _Scripted(status=status, error=error, remaining=times, after=True)
+        )
+
+    def drop_after_storing(self, method: str, times: int = 1) -> None:
+        """Carry out the next ``times`` calls to ``method`` (a message IS stored), then drop the connection
+        without answering."""
+        self._scripts.setdefault(method, deque()).append(_Scripted(remaining=times, after=True, drop=True))
 
     def clear_scripts(self) -> None:
         """Forget every scripted answer: the service is healthy again."""
@@ -468,21 +614,58 @@ class FakeSlack(LoopbackServer):
             return web.json_response(self._err("invalid_auth"))
 
         script = self._take_script(method)
-        if script is not None and not script.hang:
+        if script is not None and not script.hang and not script.after:
             if script.delay > 0:
                 await asyncio.sleep(script.delay)
             failed = self._scripted_response(script, call)
             if failed is not None:
                 return failed
 
+        if method == "chat.postMessage" and (wait := self._rate_limited(args)) is not None:
+            call.outcome = "ratelimited"
+            return web.json_response(
+                self._err("ratelimited"), status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))}
+            )
         body = self._answer(method, args)
         call.outcome = "ok" if body.get("ok") else str(body.get("error"))
-        if script is not None and script.hang and not await self._hang():
+        if script is not None and script.after and not script.drop:
+            return self._scripted_response(script, call) or web.json_response(body)
+        if script is not None and (script.drop or (script.hang and not await self._hang())):
+            call.dropped = True
             if request.transport is not None:
                 request.transport.abort()  # the answer never arrives
             return web.Response(status=504)
         headers = {"x-oauth-scopes": self.scopes} if method == "auth.test" else None
         return web.json_response(body, headers=headers)
+
+    def _rate_limited(self, args: dict[str, Any]) -> float | None:
+        """chat.postMessage's per-channel limit: None when a post may go now, else the seconds until it may.
+        Only a post that lands takes from the channel's burst (see :meth:`_take_post_token`)."""
+        if self.post_rate is None:
+            return None
+        channel = self._refill(self._post_channel(str(args.get("channel") or "")))
+        if channel.post_tokens >= 1:
+            return None
+        return (1 - channel.post_tokens) / self.post_rate
+
+    def _refill(self, channel_id: str) -> FakeChannel:
+        channel = self.channel(channel_id)
+        now = self.now()
+        if channel.counted_at is not None and self.post_rate is not None:
+            refilled = channel.post_tokens + (now - channel.counted_at) * self.post_rate
+            channel.post_tokens = min(float(self.post_burst), refilled)
+        channel.counted_at = now
+        return channel
+
+    def _take_post_token(self, channel_id: str) -> None:
+        if self.post_rate is not None:
+            self._refill(channel_id).post_tokens -= 1
+
+    def _post_channel(self, channel: str) -> str:
+        """Where chat.postMessage to ``channel`` lands: a user id means the app's DM with that user."""
+        if channel[:1] in ("U", "W") and channel not in self.unreachable_channels:
+            return self.dm_channel(channel)
+        return channel
 
     async def _hang(self) -> bool:
         """Wait for :meth:`release_hung`; True to answer, False to drop the connection."""
@@ -584,11 +767,23 @@ class FakeSlack(LoopbackServer):
             self.invalid_payloads.append(("response_url", why))
             self.rejected_responses.append(body)
             return web.Response(status=400, text="invalid_blocks")
-        if self.fail_response_urls:
+        if why := self._response_url_error(name):
             self.rejected_responses.append(body)
-            return web.Response(status=404, text="expired_url")
+            return web.Response(status=404, text=why)
         self.responses.append(body)
         return web.Response(text="ok")
+
+    def _response_url_error(self, name: str) -> str | None:
+        """Use ``name`` once; why Slack refuses the post (404 with this body), or None."""
+        issued = self._response_urls.get(name)
+        if issued is None:
+            return "invalid_url"  # never handed out
+        if self.fail_response_urls or self.now() - issued.at > RESPONSE_URL_LIFETIME:
+            return "expired_url"
+        if issued.uses >= RESPONSE_URL_POSTS:
+            return "used_url"
+        issued.uses += 1
+        return None
 
     # ------------------------------------------------------------------ API methods
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -605,12 +800,13 @@ class FakeSlack(LoopbackServer):
         channel = args.get("channel")
         if not channel:
             return self._err("channel_not_found")
-        if channel[:1] in ("U", "W") and channel not in self.unreachable_channels:
-            channel = self.dm_channel(channel)  # a user id: the app's DM with that user
+        channel = self._post_channel(channel)  # a user id: the app's DM with that user
         if error := self._post_error(channel):
             return self._err(error)
         if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
             return self._err("no_text")
+        if error := _metadata_error(args.get("metadata")):
+            return self._err(error)
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None:
             parent = self.find_message(channel, thread_ts)
@@ -630,6 +826,7 @@ class FakeSlack(LoopbackServer):
             "bot_id": "BBOT",
         }
         self.messages.append(message)
+        self._take_post_token(channel)
         return self._ok(channel=channel, ts=message["ts"], message=_public(message))
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -641,6 +838,12 @@ class FakeSlack(LoopbackServer):
         message = self.find_message(channel or "", ts or "")
         if message is None:
             return self._err("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            return self._err("cant_update_message")  # a bot token edits only the bot's own messages
+        if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
+            return self._err("no_text")
+        if error := _metadata_error(args.get("metadata")):
+            return self._err(error)
         for key in ("text", "blocks", "metadata"):
             if key in args:
                 message[key] = args[key]
@@ -662,6 +865,11 @@ class FakeSlack(LoopbackServer):
             return self._err("channel_not_found")
         if error := self._post_error(channel):
             return self._err(error)
+        user = str(args.get("user") or "")
+        if not _USER_ID.match(user) or user in self.unknown_users:
+            return self._err("user_not_found")
+        if not self.channel(channel).has_user(user):
+            return self._err("user_not_in_channel")
         ts = self._new_ts()
         self.ephemerals.append(
             {
@@ -675,8 +883,8 @@ class FakeSlack(LoopbackServer):
         )
         return self._ok(message_ts=ts)
 
-    def _with_thread_info(self, message: dict[str, Any]) -> dict[str, Any]:
-        out = _public(message)
+    def _with_thread_info(self, message: dict[str, Any], *, metadata: bool) -> dict[str, Any]:
+        out = _public(message, metadata=metadata)
         if message.get("thread_ts") is None:
             replies = self.thread_replies(message["channel"], message["ts"])
             if replies:
@@ -692,13 +900,36 @@ class FakeSlack(LoopbackServer):
         message = self.find_message(channel, ts)
         if message is None:
             return self._err("thread_not_found")
+        metadata = _truthy(args.get("include_all_metadata"))
         parent_ts = message.get("thread_ts") or message["ts"]
         parent = self.find_message(channel, parent_ts) or message
-        messages = [
-            self._with_thread_info(parent),
-            *(_public(m) for m in self.thread_replies(channel, parent_ts)),
-        ]
-        return self._ok(messages=messages, has_more=False, response_metadata={"next_cursor": ""})
+        thread = [parent, *self.thread_replies(channel, parent_ts)]  # oldest first, the parent leading
+        return self._page("conversations.replies", args, thread, metadata)
+
+    def _page(
+        self, method: str, args: dict[str, Any], messages: list[dict[str, Any]], metadata: bool
+    ) -> dict[str, Any]:
+        """One page of ``messages`` (in the order the method returns them), like Slack: at most ``limit``,
+        from the ``cursor`` on; ``has_more`` and ``response_metadata.next_cursor`` say where the next starts."""
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            after = _cursor_ts(cursor)
+            if after is None:
+                return self._err("invalid_cursor")
+            # A cursor names the first message of the next page.
+            start = next((i for i, m in enumerate(messages) if _ts_key(m["ts"]) == after), len(messages))
+            messages = messages[start:]
+        try:
+            limit = int(args.get("limit") or _DEFAULT_LIMITS[method])
+        except ValueError:
+            return self._err("invalid_limit")
+        limit = min(max(limit, 1), _MAX_LIMIT)
+        page, rest = messages[:limit], messages[limit:]
+        return self._ok(
+            messages=[self._with_thread_info(m, metadata=metadata) for m in page],
+            has_more=bool(rest),
+            response_metadata={"next_cursor": _cursor(rest[0]["ts"]) if rest else ""},
+        )
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel") or ""
@@ -713,21 +944,8 @@ class FakeSlack(LoopbackServer):
         if latest:
             la = _ts_key(str(latest))
             top = [m for m in top if _ts_key(m["ts"]) < la or (inclusive and _ts_key(m["ts"]) == la)]
-        top.reverse()
-        cursor = str(args.get("cursor") or "")
-        if cursor:
-            # Our cursors name the last message of the previous page; the next page starts below it.
-            below = _ts_key(cursor.removeprefix("next_ts:"))
-            top = [m for m in top if _ts_key(m["ts"]) < below]
-        # Slack's default page is 100 messages, at most 1000.
-        limit = min(int(args.get("limit") or 100), 1000)
-        has_more = len(top) > limit
-        top = top[:limit]
-        return self._ok(
-            messages=[self._with_thread_info(m) for m in top],
-            has_more=has_more,
-            response_metadata={"next_cursor": f"next_ts:{top[-1]['ts']}" if has_more else ""},
-        )
+        top.reverse()  # newest first
+        return self._page("conversations.history", args, top, _truthy(args.get("include_all_metadata")))
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = args.get("channel") or ""
@@ -764,6 +982,8 @@ class FakeSlack(LoopbackServer):
             return self._err("invalid_arguments")
         if not isinstance(args.get("view"), dict):
             return self._err("invalid_arguments")
+        if error := self._exchange_trigger(str(args["trigger_id"])):
+            return self._err(error)
         view = self._store_view(args["view"])
         self.views.append(view)
         return self._ok(view=view)
@@ -792,9 +1012,21 @@ class FakeSlack(LoopbackServer):
         self.home_views[user_id] = view
         return self._ok(view=view)
 
+    def _exchange_trigger(self, trigger_id: str) -> str | None:
+        """Use up ``trigger_id``; why Slack refuses it, or None."""
+        issued = self._triggers.get(trigger_id)
+        if issued is None:
+            return "invalid_trigger_id"  # one Slack never issued (tests get theirs from `trigger_id()`)
+        if issued.uses:
+            return "exchanged_trigger_id"
+        if self.now() - issued.at > TRIGGER_LIFETIME:
+            return "expired_trigger_id"
+        issued.uses += 1
+        return None
+
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user") or "")
-        if not user:
+        if not _USER_ID.match(user) or user in self.unknown_users:
             return self._err("user_not_found")
         return self._ok(
             user={

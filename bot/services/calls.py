@@ -357,14 +357,14 @@ class CallService(Service):
                 except Exception as error:  # one call's problem (e.g. its number left the settings) stops no other
                     log.warning("call %d: could not settle it (%s: %s)", call.id, type(error).__name__, error)
 
-    async def run_sweeps(self) -> None:
-        """`sweep` every SWEEP_INTERVAL seconds, until cancelled."""
+    async def run_sweeps(self, interval: float = SWEEP_INTERVAL) -> None:
+        """`sweep` every `interval` seconds, until cancelled."""
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
+            await asyncio.sleep(interval)
             try:
                 await self.sweep()
             except Exception as error:  # a failed round must not end the sweeps; the next one retries
-                log.warning("calls sweep failed (%s); next in %.0f s", type(error).__name__, SWEEP_INTERVAL)
+                log.warning("calls sweep failed (%s); next in %.0f s", type(error).__name__, interval)
 
     async def _ask_about(self, call: Call) -> None:
         request = await self._store.get_request(call.request_id)

@@ -45,6 +45,8 @@ UNREACHABLE_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archi
 AMBIGUOUS_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 # `DeliveryError.code` prefix of a post in doubt that Slack can't confirm either way.
 UNVERIFIABLE = "unverifiable: "
+# `DeliveryError.code` prefix of a response_url that takes no more posts (expired, used up, unknown).
+DEAD_RESPONSE_URL = "response_url: "
 # History pages read back when looking for a message (200 messages each, newest first).
 MAX_HISTORY_PAGES = 10
 # The search starts this long before the delivery was queued: Slack stamps messages with its own clock.
@@ -172,7 +174,7 @@ class SlackGateway:
             raise DeliveryError(f"http_{response.status_code}", transient=True, ambiguous=True)
         if response.status_code >= 400:
             # Expired or used-up response_url: nothing more can be done through it.
-            raise DeliveryError(f"response_url: {response.body or response.status_code}", transient=False)
+            raise DeliveryError(f"{DEAD_RESPONSE_URL}{response.body or response.status_code}", transient=False)
 
 
 def _carries_key(message: dict[str, Any], key: str) -> bool:

@@ -5,7 +5,7 @@ callable handed over by the app), so they never import it.
 
 Every Slack write (parent message, thread reply, chat.update, response_url) is a row in
 `deliveries`. The notifier claims due rows (pending → inflight), makes the call, and records the
-outcome; a failed call is rescheduled with backoff (or Slack's Retry-After).
+outcome; a failed call is rescheduled with backoff (or Slack's Retry-After, which costs no attempt).
 
 Exactly once: a post whose outcome is unknown (left inflight by a crash, or failed in a way that
 may have reached Slack: a dropped connection, a 5xx) is marked "unconfirmed" in its `last_error`,
@@ -17,6 +17,10 @@ response_url, a missing scope), the delivery is NOT sent again: it is marked dea
 `last_error` "unverifiable: …", logged and counted with the dead deliveries. A rare lost notice is
 better than a duplicate in front of a customer's team; the operator can see and act on it.
 Only chat.update is resent without a check: editing a message to the same content is idempotent.
+
+A note to the rep through a response_url that takes no more posts (they expire after 30 minutes and a
+few uses, and a request may need one much later, after a crash or a long Pilot Status outage) goes to
+the rep's DM with the app instead: a new delivery, with its own key, so it too is posted once.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from dataclasses import dataclass, replace
 from bot.config import RetryPolicy
 from bot.domain import DeliveryKind, DeliveryState
 from bot.leases import DELIVERIES, HeldWork, until_recorded
-from bot.slack.gateway import UNVERIFIABLE, DeliveryError, SlackGateway
-from bot.store import Delivery, Store
+from bot.slack.gateway import DEAD_RESPONSE_URL, UNVERIFIABLE, DeliveryError, SlackGateway
+from bot.store import Delivery, NewDelivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
 
@@ -191,7 +195,10 @@ class Notifier:
         return completed
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
-        attempt = delivery.attempts + 1
+        # A rate limit is Slack saying "later", not a failed attempt: a busy channel (Slack takes about one
+        # post a second in each) must not use up a message's attempts while it waits its turn.
+        counted = error.retry_after is None
+        attempt = delivery.attempts + (1 if counted else 0)
         if error.ambiguous and not error.code.startswith(UNCONFIRMED):
             error = DeliveryError(
                 f"{UNCONFIRMED}{error.code}", transient=error.transient, retry_after=error.retry_after, ambiguous=True
@@ -211,13 +218,32 @@ class Notifier:
                 DeliveryState.PENDING,
                 last_error=error.code,
                 next_attempt_at=self._clock() + delay,
-                count_attempt=True,
+                count_attempt=counted,
             )
             return
-        log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
+        if delivery.kind == DeliveryKind.RESPOND and error.code.startswith(DEAD_RESPONSE_URL):
+            await self._send_as_dm(delivery, error)
+        else:
+            log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
         await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True)
         if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
             await self.hooks.failed(delivery.request_id, error)
+
+    async def _send_as_dm(self, delivery: Delivery, error: DeliveryError) -> None:
+        """The rep's note could not go through its response_url: queue it for the rep's DM with the app
+        (queued before the note is marked dead, so a crash in between only queues it again, under the same key)."""
+        request = await self._store.get_request(delivery.request_id)
+        if request is None:
+            log.error("Slack note for request %d failed for good: %s", delivery.request_id, error.code)
+            return
+        log.warning(
+            "the response_url of request %d takes no more posts (%s); the note goes to the rep's DM",
+            delivery.request_id,
+            error.code,
+        )
+        payload = {key: delivery.payload[key] for key in ("text", "blocks") if key in delivery.payload}
+        direct = NewDelivery(f"{delivery.dedup_key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, **payload})
+        await self._store.add_deliveries(delivery.request_id, [direct])
 
     def _backoff(self, attempt: int) -> float:
         return self._policy.delay(attempt) * (0.75 + random.random() / 4)

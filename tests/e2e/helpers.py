@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -36,7 +37,7 @@ EXAMPLE = "Exemplo: `/askcall +55 11 98765-4321"
 
 
 def patient(settings: Settings) -> Settings:
-    """Slack retries that don't give up during the test, and a short shutdown grace (a crash, near enough)."""
+    """Slack retries that don't give up during the test, and a short shutdown grace."""
     return replace(
         settings,
         slack_retry=RetryPolicy(attempts=1000, base_delay=0.05, max_delay=0.1, max_retry_after=5),
@@ -101,6 +102,44 @@ def reply_attempts(slack: FakeSlack, parent: dict[str, Any]) -> list[SlackCall]:
     ]
 
 
+READ_BACKS = ("conversations.history", "conversations.replies")
+
+
+def delivery_key(call: SlackCall) -> str | None:
+    """The delivery key AskCall attached to a post as message metadata."""
+    metadata = call.args.get("metadata")
+    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+    return str(payload["key"]) if isinstance(payload, dict) and "key" in payload else None
+
+
+def assert_checked_before_each_retry(slack: FakeSlack) -> None:
+    """Every post AskCall sent again after an answer in doubt (no answer, a 5xx, internal_error) was preceded,
+    since that doubtful attempt, by a successful read-back of where it would have landed: conversations.replies
+    of its thread, or conversations.history of its channel or DM, with include_all_metadata."""
+    attempts: dict[str, list[int]] = {}
+    for index, call in enumerate(slack.calls):
+        if call.method == "chat.postMessage" and (key := delivery_key(call)) is not None:
+            attempts.setdefault(key, []).append(index)
+    for key, indexes in attempts.items():
+        for before, after in itertools.pairwise(indexes):
+            doubtful = slack.calls[before]
+            if not doubtful.in_doubt:
+                continue
+            where = str(doubtful.args.get("channel") or "")
+            where = slack.dm_channel(where) if where[:1] in ("U", "W") else where
+            thread = doubtful.args.get("thread_ts")
+            checked = [
+                call
+                for call in slack.calls[before + 1 : after]
+                if call.method == ("conversations.replies" if thread else "conversations.history")
+                and call.outcome == "ok"
+                and call.args.get("channel") == where
+                and (not thread or call.args.get("ts") == thread)
+                and str(call.args.get("include_all_metadata")).lower() in ("1", "true")
+            ]
+            assert checked, f"{key} was posted again without reading {where} back first\n{slack.summary()}"
+
+
 def update_attempts(slack: FakeSlack, parent: dict[str, Any]) -> list[SlackCall]:
     return [
         c
@@ -139,6 +178,14 @@ async def _run_sql(settings: Settings, sql: str, params: tuple[Any, ...], *, fet
         return rows if fetch else []
     finally:
         sqlite.close()
+
+
+async def quiet_past_a_lease(server: Server) -> None:
+    """Idle, then idle again after a whole lease and a sweep: work a dead owner left would have been taken over
+    (and posted twice, if AskCall got that wrong) by then, so "exactly once" is checked where it could fail."""
+    await server.wait_idle(timeout=10)
+    await asyncio.sleep(server.askcall.settings.lease_seconds * 4 / 3 + 0.2)
+    await server.wait_idle()
 
 
 async def requests(server: Server) -> list[Request]:
@@ -185,13 +232,16 @@ async def post_webhook(
 
 
 @asynccontextmanager
-async def running(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> AsyncIterator[Server]:
-    """AskCall with custom settings for the duration of a block."""
+async def running(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, *, crash: bool = False
+) -> AsyncIterator[Server]:
+    """AskCall with custom settings for the duration of a block; with `crash`, killed at its end (nothing it
+    holds is released: another instance takes its work over only once the leases run out)."""
     server = await start_server(settings, slack, pilot)
     try:
         yield server
     finally:
-        await stop_server(server)
+        await stop_server(server, crash=crash)
 
 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -261,13 +261,14 @@ async def test_help_shows_the_usage(server: Server, word: str) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\u200b \u2060"])
 async def test_bare_command_opens_the_modal(server: Server, text: str) -> None:
     slack: FakeSlack = server.slack
-    response = await server.command(text, trigger_id="1234.5678.trigger")
+    trigger = slack.trigger_id()
+    response = await server.command(text, trigger_id=trigger)
     assert response.status == 200
     assert await response.read() == b""
 
     await slack.wait_for(lambda: len(slack.calls_to("views.open")) == 1)
     (call,) = slack.calls_to("views.open")
-    assert call.args["trigger_id"] == "1234.5678.trigger"
+    assert call.args["trigger_id"] == trigger
     view = call.args["view"]
     assert view["type"] == "modal"
     assert view["callback_id"] == "askcall_request"

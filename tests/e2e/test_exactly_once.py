@@ -2,7 +2,9 @@
 
 The fake Slack is as strict as Slack: AskCall posts into the public channel C1 without being a member
 (chat:write.public), where history reads answer not_in_channel until it joins. `hang_next` makes Slack
-store a message and never answer: AskCall dies meanwhile (a crash) or sees the connection drop.
+store a message and never answer: AskCall dies meanwhile (a crash: it releases nothing, so the next instance
+takes the work over only once the dead one's lease runs out) or sees the connection drop. Each test then
+waits a whole lease more, where a second takeover would post a duplicate.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.e2e.helpers import (
     parents,
     patient,
     posts,
+    quiet_past_a_lease,
     render,
     replies,
     reply_attempts,
@@ -45,7 +48,7 @@ def joins(slack: FakeSlack) -> list[str]:
 
 async def crash_while_the_parent_is_posted(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> None:
     """`/askcall` in C1; Slack stores the parent but its answer never arrives; AskCall dies meanwhile."""
-    async with running(settings, slack, pilot) as first:
+    async with running(settings, slack, pilot, crash=True) as first:
         slack.hang_next("chat.postMessage")
         response = await first.command(f"{PHONE} {REASON}")
         assert response.status == 200
@@ -60,7 +63,7 @@ async def crash_while_the_reply_is_posted(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, status: str
 ) -> dict[str, Any]:
     """A request in C1 is answered; Slack stores the thread reply but its answer never arrives; AskCall dies."""
-    async with running(settings, slack, pilot) as first:
+    async with running(settings, slack, pilot, crash=True) as first:
         parent = await ask(first)
         slack.hang_next("chat.postMessage")
         code, _ = await first.answer(DIGITS, status)
@@ -83,7 +86,7 @@ async def test_parent_in_a_public_channel_askcall_never_joined_is_posted_once_af
     await crash_while_the_parent_is_posted(settings, slack, pilot)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         parent = only_parent(slack)
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert joins(slack) == [CHANNEL]  # to read the channel back, once
@@ -102,7 +105,7 @@ async def test_thread_reply_in_a_public_channel_askcall_never_joined_is_posted_o
     assert joins(slack) == []  # nothing needed reading until now
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         reply = only_reply(slack, parent)
         assert len(reply_attempts(slack, parent)) == 1
         assert joins(slack) == [CHANNEL]
@@ -117,7 +120,7 @@ async def test_dm_notice_whose_answer_never_arrived_is_sent_once_after_a_crash(
 ) -> None:
     settings = patient(settings)
     slack.add_channel(CHANNEL, private=True)  # AskCall can't post there: the rep is told in a DM
-    async with running(settings, slack, pilot) as first:
+    async with running(settings, slack, pilot, crash=True) as first:
         slack.fail_next("chat.postMessage", error="channel_not_found")  # the parent
         slack.hang_next("chat.postMessage")  # the DM
         await first.submit_modal(PHONE, REASON, metadata={"channel_id": CHANNEL})
@@ -127,7 +130,7 @@ async def test_dm_notice_whose_answer_never_arrived_is_sent_once_after_a_crash(
     assert [m["channel"] for m in slack.messages] == [dm]
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
     (notice,) = slack.messages
     assert "/invite @askcall" in notice["text"]
     assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == [REP]
@@ -146,7 +149,7 @@ async def test_parent_found_in_a_busy_channel_pages_back_through_history(
         slack.add_message(CHANNEL, f"chat {n}")
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert len(slack.calls_to("conversations.history")) == 2  # 200 + the page holding the parent
         assert (await only_request(second)).parent_ts == parent["ts"]
@@ -159,14 +162,14 @@ async def test_status_message_in_a_reps_thread_is_posted_once_after_a_crash(
     settings = patient(settings)
     original = slack.add_message(CHANNEL, REASON, user=REP)
     metadata = {"channel_id": CHANNEL, "thread_ts": original["ts"], "response_url": slack.response_url()}
-    async with running(settings, slack, pilot) as first:
+    async with running(settings, slack, pilot, crash=True) as first:
         slack.hang_next("chat.postMessage")
         assert (await first.submit_modal(PHONE, REASON, metadata=metadata)).status == 200
         await slack.wait_for(lambda: slack.hanging == 1)
     slack.release_hung(answer=False)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         (status,) = slack.thread_replies(CHANNEL, original["ts"])
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert [c.args["ts"] for c in slack.calls_to("conversations.replies")] == [original["ts"]]
@@ -183,7 +186,7 @@ async def test_lost_answer_is_checked_and_never_posted_again(server: Server) -> 
     assert (await server.command(f"{PHONE} {REASON}")).status == 200
     await slack.wait_for(lambda: slack.hanging == 1)
     slack.release_hung(answer=False)  # the connection drops: AskCall can't know whether Slack stored it
-    await server.wait_idle()
+    await quiet_past_a_lease(server)
 
     parent = only_parent(slack)
     assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
@@ -210,7 +213,7 @@ async def test_channel_askcall_was_invited_to_is_read_without_joining(
     slack.add_member(CHANNEL)  # someone ran /invite @askcall
     await crash_while_the_parent_is_posted(settings, slack, pilot)
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         only_parent(slack)
         assert joins(slack) == []
         assert len(slack.calls_to("conversations.history")) == 1
@@ -225,7 +228,7 @@ async def test_a_failed_check_is_retried_not_taken_as_absent(
     slack.fail_next("conversations.history", status=429, retry_after=0.1)
     slack.fail_next("conversations.history", status=503)
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         only_parent(slack)
         outcomes = [c.outcome for c in slack.calls_to("conversations.history", only_ok=False)]
         assert outcomes[:2] == ["ratelimited", "503"] and outcomes[-1] == "ok"
@@ -256,7 +259,7 @@ async def test_parent_that_cannot_be_checked_is_not_posted_again(
     make_unreadable(slack)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert len(parents(slack)) == 1
         assert posts(pilot) == []  # nothing reached the customer
@@ -278,7 +281,7 @@ async def test_reply_that_cannot_be_checked_is_not_posted_again(
     slack.add_channel(CHANNEL, archived=True)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
     assert len(reply_attempts(slack, parent)) == 1
     assert len(replies(slack, parent)) == 1
     (row,) = await deliveries(settings, "reply")

@@ -213,7 +213,7 @@ async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted:
     payload = shortcut_payload(
         "askcall_message",
         OTHER_REP,
-        trigger_id="1.2.3",
+        trigger_id=slack.trigger_id(),
         message={"ts": "1700000000.000100", "text": f"Cliente: {PHONE}"},
         channel_id=CHANNEL,
         response_url=slack.response_url("shortcut"),
@@ -230,14 +230,15 @@ async def test_message_shortcut_by_a_refused_rep_answers_ephemerally(restricted:
 
 async def test_global_shortcut_by_a_refused_rep_opens_a_notice_instead_of_the_form(restricted: Server) -> None:
     slack = restricted.slack
-    payload = shortcut_payload("askcall_global", OTHER_REP, trigger_id="1.2.4")
+    trigger = slack.trigger_id()
+    payload = shortcut_payload("askcall_global", OTHER_REP, trigger_id=trigger)
     assert (await restricted.post_slack(interaction_body(payload))).status == 200
     await slack.wait_for(lambda: len(slack.views) == 1)
     [view] = slack.views
     shown = json.dumps(view["blocks"], ensure_ascii=False)
     assert NO_ACCESS in shown and ASK_ADMIN in shown
     assert not any(block.get("type") == "input" for block in view["blocks"])  # not the request form
-    assert slack.calls_to("views.open")[0].args["trigger_id"] == "1.2.4"
+    assert slack.calls_to("views.open")[0].args["trigger_id"] == trigger
     await assert_nothing_happened(restricted)
 
 

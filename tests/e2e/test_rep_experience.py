@@ -121,7 +121,7 @@ async def test_message_shortcut_prefills_and_answers_in_that_thread(app: Server)
     payload = shortcut_payload(
         "askcall_message",
         REP,
-        trigger_id="1.2.3",
+        trigger_id=app.slack.trigger_id(),
         message=original,
         channel_id=CHANNEL,
         response_url=app.slack.response_url(),
@@ -157,7 +157,9 @@ async def test_message_shortcut_prefills_only_from_the_start_of_a_message(
     app: Server, text: str, prefilled: str | None
 ) -> None:
     original = {"ts": "1700000000.000200", "text": text}
-    payload = shortcut_payload("askcall_message", REP, trigger_id="1.2.5", message=original, channel_id=CHANNEL)
+    payload = shortcut_payload(
+        "askcall_message", REP, trigger_id=app.slack.trigger_id(), message=original, channel_id=CHANNEL
+    )
     assert (await app.post_slack(interaction_body(payload))).status == 200
     await app.slack.wait_for(lambda: len(app.slack.views) == 1)
     phone_block = next(b for b in app.slack.views[0]["blocks"] if b.get("block_id") == "phone")
@@ -165,7 +167,7 @@ async def test_message_shortcut_prefills_only_from_the_start_of_a_message(
 
 
 async def test_global_shortcut_opens_modal_with_channel_picker(app: Server) -> None:
-    payload = shortcut_payload("askcall_global", REP, trigger_id="1.2.4")
+    payload = shortcut_payload("askcall_global", REP, trigger_id=app.slack.trigger_id())
     assert (await app.post_slack(interaction_body(payload))).status == 200
     await app.slack.wait_for(lambda: len(app.slack.views) == 1)
     picker = next(b for b in app.slack.views[0]["blocks"] if b.get("block_id") == "channel")

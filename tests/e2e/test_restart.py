@@ -1,4 +1,7 @@
-"""Restarts (in-process): pending and half-done work is picked up again, nothing is lost or sent twice."""
+"""Restarts (in-process): pending and half-done work is picked up again, nothing is lost or sent twice.
+
+"The process died" is a crash (`stop_server(..., crash=True)`): nothing in flight finishes and no lease is
+released, so the next instance takes the work over when the leases run out, as after a kill -9."""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ async def test_reply_pending_while_slack_is_down_reaches_the_thread_after_a_rest
         assert status == 200
         await slack.wait_for(lambda: len(reply_attempts(slack, parent)) >= 3)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
     assert replies(slack, parent) == []
     assert (await reply_delivery(settings))["state"] in ("pending", "inflight")
 
@@ -72,7 +75,7 @@ async def test_reply_already_in_slack_when_the_process_died_is_not_posted_again(
         await first.answer(DIGITS, "PERMANENT")
         await slack.wait_for(lambda: len(reply_attempts(slack, parent)) == 1)
     finally:
-        await stop_server(first)  # the reply is still in Slack's hands: AskCall can't know it landed
+        await stop_server(first, crash=True)  # the reply is still in Slack's hands: AskCall can't know it landed
     assert (await reply_delivery(settings))["state"] == "inflight"
     await slack.wait_for(lambda: len(replies(slack, parent)) == 1)  # ...and then Slack did store it
 
@@ -100,7 +103,7 @@ async def test_reply_lost_with_the_process_is_posted_exactly_once_after_restart(
         await first.answer(DIGITS, "NO_PERMISSION")
         await slack.wait_for(lambda: len(reply_attempts(slack, parent)) == 1)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
     assert (await reply_delivery(settings))["state"] == "inflight"
     await slack.wait_for(lambda: reply_attempts(slack, parent)[0].outcome == "503")
     assert replies(slack, parent) == []
@@ -143,7 +146,7 @@ async def test_parent_already_in_slack_when_the_process_died_is_adopted(
         assert response.status == 200
         await slack.wait_for(lambda: len(slack.calls_to("chat.postMessage", only_ok=False)) == 1)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
     await slack.wait_for(lambda: len(slack.messages) == 1)
     assert posts(pilot) == []
 
@@ -166,7 +169,7 @@ async def test_crash_while_pilot_status_is_answering_is_never_resent(
         await first.command("+55 11 98765-4321 Podemos te ligar?")
         await slack.wait_for(lambda: len(posts(pilot)) == 1)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
 
     async with running(settings, slack, pilot) as second:
         await second.wait_idle()
@@ -193,7 +196,7 @@ async def test_answer_stored_but_not_processed_before_the_crash_is_processed_aft
         assert status == 200  # stored before the 200
         await slack.wait_for(lambda: len(pilot.requests_to("GET", PERMISSION_PROBE)) == 1)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
     (event,) = await db_rows(settings, "SELECT * FROM webhook_events")
     assert event["processed_at"] is None
     assert replies(slack, parent) == []
@@ -218,7 +221,7 @@ async def test_dm_notice_in_flight_during_a_crash_is_not_sent_twice(
         await first.submit_modal("+55 11 98765-4321", "motivo", metadata={"channel_id": CHANNEL})
         await slack.wait_for(lambda: len(slack.calls_to("chat.postMessage", only_ok=False)) == 2)
     finally:
-        await stop_server(first)
+        await stop_server(first, crash=True)
     await slack.wait_for(lambda: len(slack.messages) == 1)
 
     async with running(settings, slack, pilot) as second:

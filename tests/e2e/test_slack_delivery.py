@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.fakes.slack import CHANNEL_POST_BURST
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import (
     DIGITS,
@@ -11,10 +14,12 @@ from tests.e2e.helpers import (
     REASON,
     answer,
     ask,
+    assert_checked_before_each_retry,
     db_rows,
     only_parent,
     only_reply,
     only_request,
+    parents,
     posts,
     render,
     replies,
@@ -64,6 +69,43 @@ async def test_thread_reply_transient_failures_are_retried(
     assert "❌" in reply["text"]
     assert [a.outcome for a in reply_attempts(server.slack, parent)] == outcomes
     assert len(updates_of(server.slack, parent)) == 1
+    assert_checked_before_each_retry(server.slack)
+
+
+# --- Slack stored the message, then the answer said otherwise (or never came) --------------------------------
+
+STORED_THEN = {
+    "5xx": lambda slack: slack.fail_after_storing("chat.postMessage", status=503),
+    "internal_error": lambda slack: slack.fail_after_storing("chat.postMessage", error="internal_error"),
+    "dropped": lambda slack: slack.drop_after_storing("chat.postMessage"),
+}
+
+
+@pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
+async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(server: Server, fail) -> None:
+    slack = server.slack
+    parent = await ask(server)
+    fail(slack)
+    await answer(server, DIGITS, "PERMANENT")
+
+    reply = only_reply(slack, parent)
+    assert len(reply_attempts(slack, parent)) == 1
+    assert [c.args["ts"] for c in slack.calls_to("conversations.replies")] == [parent["ts"]]
+    (update,) = updates_of(slack, parent)
+    assert "♾️" in render(update)
+    (row,) = [d for d in await deliveries(server) if d["kind"] == "reply"]
+    assert (row["state"], row["result_ts"]) == ("done", reply["ts"])
+
+
+@pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
+async def test_parent_stored_then_failed_is_adopted_and_the_customer_asked_once(server: Server, fail) -> None:
+    slack = server.slack
+    fail(slack)
+    parent = await ask(server)
+    assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
+    assert len(slack.calls_to("conversations.history")) == 1
+    assert len(posts(server.pilot)) == 1
+    assert parent["ts"] == (await only_request(server)).parent_ts
 
 
 async def test_parent_update_5xx_is_retried(server: Server) -> None:
@@ -81,6 +123,7 @@ async def test_parent_message_5xx_is_retried_and_pilot_status_called_once(server
     assert len(server.slack.calls_to("chat.postMessage", only_ok=False)) == 3
     assert len(posts(server.pilot)) == 1
     assert parent["ts"] == (await only_request(server)).parent_ts
+    assert_checked_before_each_retry(server.slack)
 
 
 async def test_thread_reply_is_posted_before_the_parent_update(server: Server) -> None:
@@ -153,6 +196,24 @@ async def test_a_request_waiting_on_retry_after_does_not_hold_up_another(server:
     assert [a.outcome for a in reply_attempts(slack, parent_a)] == ["ratelimited", "ok"]
 
 
+async def test_a_burst_in_one_channel_meets_slacks_rate_limit_and_every_message_lands_once(server: Server) -> None:
+    """Slack takes about one post a second in a channel after a short burst. More requests at once than the burst
+    plus a message's attempts: the excess is refused with 429 and Retry-After (nothing scripted), waits its turn
+    without using up its attempts, and every status message lands once."""
+    slack = server.slack
+    count = CHANNEL_POST_BURST + server.askcall.settings.slack_retry.attempts + 1
+    phones = [f"+55 11 98765-{4300 + n}" for n in range(count)]
+    acks = await asyncio.gather(*(server.command(f"{phone} {REASON}") for phone in phones))
+    assert [ack.status for ack in acks] == [200] * count
+    await server.wait_idle(timeout=count + 10)
+
+    outcomes = [c.outcome for c in slack.calls_to("chat.postMessage", only_ok=False)]
+    assert outcomes.count("ok") == count and outcomes.count("ratelimited") >= count - CHANNEL_POST_BURST
+    assert len(parents(slack)) == count
+    assert len(posts(server.pilot)) == count
+    assert {d["state"] for d in await deliveries(server)} == {"done"}
+
+
 # --- the channel is out of reach ----------------------------------------------------------------------------
 
 
@@ -200,6 +261,31 @@ async def test_unreachable_channel_from_the_modal_uses_the_commands_response_url
     (notice,) = slack.responses
     assert notice["_name"] == "from-command"
     assert "/invite @askcall" in notice["text"]
+
+
+async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(server: Server) -> None:
+    """The rep left the form open for 40 minutes: the command's response_url (in the form) has expired by the
+    time AskCall finds the channel out of reach, so the note goes to the rep's DM with the app instead."""
+    slack = server.slack
+    slack.unreachable_channels[CHANNEL] = "not_in_channel"
+    metadata = {"channel_id": CHANNEL, "response_url": slack.response_url("from-command")}
+    slack.pass_time(40 * 60)
+    await server.submit_modal(PHONE, REASON, metadata=metadata)
+    await server.wait_idle()
+
+    assert posts(server.pilot) == []
+    assert slack.responses == []
+    (refused,) = slack.rejected_responses
+    assert "/invite @askcall" in refused["text"]
+    (dm,) = slack.messages
+    assert dm["channel"] == slack.dm_channel(REP)
+    assert dm["text"] == refused["text"]
+    kinds = {d["kind"]: (d["state"], d["last_error"]) for d in await deliveries(server)}
+    assert kinds == {
+        "parent": ("dead", "not_in_channel"),
+        "respond": ("dead", "response_url: expired_url"),
+        "direct": ("done", None),
+    }
 
 
 async def test_other_permanent_parent_failure_is_reported_and_nothing_sent(server: Server) -> None:

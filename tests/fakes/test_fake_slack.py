@@ -135,10 +135,15 @@ async def test_form_encoded_json_args_are_normalised(fake: FakeSlack, client: As
     blocks = [{"type": "divider"}]
     await client.api_call(
         "chat.postMessage",
-        data={"channel": "C1", "text": "t", "blocks": json.dumps(blocks), "metadata": '{"event_type": "e"}'},
+        data={
+            "channel": "C1",
+            "text": "t",
+            "blocks": json.dumps(blocks),
+            "metadata": '{"event_type": "e", "event_payload": {}}',
+        },
     )
     assert fake.messages[0]["blocks"] == blocks
-    assert fake.messages[0]["metadata"] == {"event_type": "e"}
+    assert fake.messages[0]["metadata"] == {"event_type": "e", "event_payload": {}}
 
 
 async def test_views_users_and_usergroups(fake: FakeSlack, client: AsyncWebClient) -> None:
@@ -151,7 +156,7 @@ async def test_views_users_and_usergroups(fake: FakeSlack, client: AsyncWebClien
         "title": {"type": "plain_text", "text": "A"},
         "blocks": blocks,
     }
-    opened = await client.views_open(trigger_id="1.2.abc", view=view)
+    opened = await client.views_open(trigger_id=fake.trigger_id(), view=view)
     await client.views_publish(user_id="U1", view={"type": "home", "blocks": blocks})
 
     assert opened["view"]["id"].startswith("V") and opened["view"]["callback_id"] == "askcall_modal"
