@@ -38,7 +38,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
         yield fake
     # Whatever else a test checks: AskCall never sent Slack a payload real Slack would refuse.
-    assert fake.invalid_payloads == [], f"Slack would refuse AskCall's Block Kit: {fake.invalid_payloads}"
+    assert fake.invalid_payloads == [], f"Slack would refuse what AskCall sent: {fake.invalid_payloads}"
 
 
 @pytest.fixture

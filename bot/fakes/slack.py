@@ -195,6 +195,20 @@ class _Issued:
 
 # `ok: false` errors after which Slack may have carried the call out anyway.
 _AMBIGUOUS = frozenset({"internal_error", "fatal_error", "request_timeout"})
+# Refusals of a call that was malformed (a bug in the caller, not a state of the workspace): kept in
+# `invalid_payloads` with the Block Kit ones.
+_MALFORMED = frozenset(
+    {
+        "no_text",
+        "cant_update_message",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "invalid_cursor",
+        "invalid_limit",
+        "invalid_trigger_id",
+        "exchanged_trigger_id",
+    }
+)
 
 
 def _ts_key(ts: str) -> tuple[int, int]:
@@ -276,7 +290,8 @@ class FakeSlack(LoopbackServer):
         self.home_views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self.rejected_responses: list[dict[str, Any]] = []
-        # Every Block Kit payload refused as real Slack would: (method or "response_url", why).
+        # Every payload refused as real Slack would, for being malformed (Block Kit, metadata, an empty update, a
+        # reused trigger_id…): (method or "response_url", why).
         self.invalid_payloads: list[tuple[str, str]] = []
         self.joined_channels: set[str] = set()
 
@@ -696,7 +711,10 @@ class FakeSlack(LoopbackServer):
             self.invalid_payloads.append((method, why))
             return self._err("invalid_arguments", why)
         handler = self._methods.get(method)
-        return handler(self, args) if handler is not None else self._ok()
+        body = handler(self, args) if handler is not None else self._ok()
+        if body.get("error") in _MALFORMED:
+            self.invalid_payloads.append((method, str(body["error"])))
+        return body
 
     @staticmethod
     def _scripted_response(script: _Scripted, call: SlackCall) -> web.Response | None:

@@ -16,7 +16,7 @@ import pytest
 
 from bot.config import Settings
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus, call_event
-from bot.fakes.slack import FakeSlack
+from bot.fakes.slack import FakeSlack, button_payload, interaction_body
 from bot.web import CALL_PAGE_CSP
 from tests.calls.askcall import call_click, calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.helpers import AiortcCaller, wait_until
@@ -101,6 +101,29 @@ async def test_call_now_works_from_its_own_messages_only(app: Server) -> None:
     await app.wait_idle()
     assert len(app.slack.ephemerals) == before
     assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 2
+
+
+async def test_a_clicker_not_in_the_channel_gets_the_link_through_the_clicks_response_url(app: Server) -> None:
+    """Anyone may read a public channel and click its buttons; Slack posts an ephemeral only to its members
+    (user_not_in_channel). The link then goes through the click's own response_url, still only to the clicker."""
+    request_id, parent = await granted_request(app)
+    app.slack.channel(CHANNEL).users = {REP}
+    click = button_payload(
+        "askcall_call",
+        str(request_id),
+        user=OTHER_REP,
+        channel=CHANNEL,
+        message=parent,
+        response_url=app.slack.response_url("click"),
+    )
+    assert (await app.post_slack(interaction_body(click))).status == 200
+    await app.slack.wait_for(lambda: len(app.slack.responses) == 1)
+    (response,) = app.slack.responses
+    assert response["_name"] == "click" and response["response_type"] == "ephemeral"
+    assert not response.get("replace_original")  # the status message stays as it is
+    assert app.slack.ephemerals == []
+    assert [c.outcome for c in app.slack.calls_to("chat.postEphemeral", only_ok=False)] == ["user_not_in_channel"]
+    assert (await redeem(app, link_in(response))).status == 200
 
 
 async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:

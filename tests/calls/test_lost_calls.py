@@ -183,6 +183,30 @@ async def test_a_call_whose_webhooks_stopped_is_settled_by_asking(app: Server, c
     assert rows[0]["duration"] == fake_call.duration
 
 
+async def test_the_sweep_loop_itself_settles_a_call_whose_webhooks_stopped(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, clock: ManualClock
+) -> None:
+    """Nobody calls `sweep()`: the loop `askcall serve` runs (every ASKCALL_CALLS_SWEEP_SECONDS) asks Pilot Status
+    about the quiet call by itself."""
+    async with calling_askcall(settings, slack, pilot, clock=clock, calls_sweep_seconds=0.2) as app:
+        app.pilot.call_behaviour = CallBehaviour(answer_after=0.2, hang_up_after=1.0)
+        page, parent = await Page.open(app)
+        try:
+            assert (await page.offer()).status == 200
+            seen = await page.states("connected")
+            await page.caller.accept(seen[-1]["sdpAnswer"])
+            app.pilot.webhooks.clear()  # the end of the call will never be announced
+            (fake_call,) = app.pilot.calls.values()
+            await wait_until(lambda: fake_call.ended_at is not None, timeout=15, what="the customer to hang up")
+            clock.advance(QUIET + 30)  # quiet long enough to be asked about, at the loop's next round
+            assert (await page.states("ended"))[-1] == {"state": "ended", "reason": "completed"}
+        finally:
+            await page.close()
+        await app.wait_idle()
+        assert len(call_lines(app, parent)) == 1
+        assert app.pilot.requests_to("GET", f"/v1/calls/{fake_call.id}")
+
+
 async def test_another_tools_call_to_the_same_customer_is_not_taken_for_a_lost_start(
     app: Server, clock: ManualClock
 ) -> None:

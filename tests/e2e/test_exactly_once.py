@@ -155,6 +155,28 @@ async def test_parent_found_in_a_busy_channel_pages_back_through_history(
         assert (await only_request(second)).parent_ts == parent["ts"]
 
 
+async def test_reply_found_in_a_long_thread_pages_through_the_replies(server: Server) -> None:
+    """300 people replied in the thread before the customer answered: AskCall's reply, whose answer was lost, is
+    on the second page of the thread's read-back (200 messages a page, like Slack's cursors)."""
+    slack = server.slack
+    parent = await ask(server)
+    for n in range(300):
+        slack.add_message(CHANNEL, f"chat {n}")["thread_ts"] = parent["ts"]
+    slack.drop_after_storing("chat.postMessage")
+    assert (await server.answer(DIGITS, "PERMANENT"))[0] == 200
+    await quiet_past_a_lease(server)
+
+    lookups = slack.calls_to("conversations.replies")
+    assert [bool(c.args.get("cursor")) for c in lookups] == [False, True]
+    assert {c.args["ts"] for c in lookups} == {parent["ts"]}
+    mine = [m for m in replies(slack, parent) if m.get("user") == slack.bot_user_id]
+    assert len(mine) == 1 and "♾️" in mine[0]["text"]
+    assert len(reply_attempts(slack, parent)) == 1
+    assert "♾️" in render(updates_of(slack, parent)[-1])
+    (row,) = await deliveries(server.askcall.settings, "reply")
+    assert (row["state"], row["result_ts"]) == ("done", mine[0]["ts"])
+
+
 async def test_status_message_in_a_reps_thread_is_posted_once_after_a_crash(
     settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
 ) -> None:
