@@ -131,7 +131,8 @@ async def _strand_and_recover(app: Server, outage: Outage, slack: FakeSlack, pil
     await slack.wait_for(lambda: len(posts(pilot)) == 2)
     slack.delay_next("chat.postMessage", 2.0)
     assert (await app.command("+55 11 98765-4302 segundo")).status == 200
-    await asyncio.sleep(0.3)  # the parent post is on its way
+    # Slack has request 2's status message in its hands (it answers 2 s later) when the disk fills.
+    await slack.wait_for(lambda: len(slack.calls_to("chat.postMessage", only_ok=False)) == 3)
 
     await outage.begin()
     # A command while writes fail either fails cleanly (the rep is told, nothing is half-stored) or,

@@ -104,6 +104,12 @@ async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     assert slack.invalid_payloads == []
 
 
+# The processes' leases, and how long "nothing more arrives" is watched: a whole lease and a sweep after the work
+# looked done, when a second takeover (the duplicate an "exactly once" test is about) would have posted.
+LEASE_SECONDS = 2
+PAST_A_LEASE = LEASE_SECONDS * 4 / 3 + 0.5
+
+
 def process_env(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PILOT_STATUS_", "ASKCALL_"))}
     env.update(
@@ -115,7 +121,7 @@ def process_env(slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path) -> dic
         PILOT_STATUS_WEBHOOK_SECRET=WEBHOOK_SECRET,
         ASKCALL_DB_PATH=str(tmp_path / "data" / "askcall.db"),
         # A killed process's work is taken over once its leases run out: keep that short here.
-        ASKCALL_LEASE_SECONDS="2",
+        ASKCALL_LEASE_SECONDS=str(LEASE_SECONDS),
         HOST="127.0.0.1",
         PORT=str(free_port()),
     )
@@ -152,7 +158,7 @@ async def test_kill9_with_pending_reply_then_restart_delivers_exactly_once(fakes
     await app.start()
     await slack.wait_for(lambda: len(replies(slack)) == 1, timeout=15)
     await slack.wait_for(lambda: any("✅" in (u.get("text") or "") for u in slack.updates), timeout=15)
-    await asyncio.sleep(0.5)  # nothing else may arrive
+    await asyncio.sleep(PAST_A_LEASE)  # nothing else may arrive, even from a second takeover
     assert len(replies(slack)) == 1
     assert await app.terminate() == 0
 
@@ -173,7 +179,7 @@ async def test_kill9_while_reply_is_in_flight_does_not_duplicate(fakes, tmp_path
 
     await app.start()
     await slack.wait_for(lambda: any("♾️" in (u.get("text") or "") for u in slack.updates), timeout=15)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(PAST_A_LEASE)
     assert len(replies(slack)) == 1
     assert await app.terminate() == 0
 
@@ -218,7 +224,7 @@ async def test_kill9_after_slack_stored_the_parent_in_a_channel_askcall_never_jo
 
     await app.start()
     await slack.wait_for(lambda: len(pilot.permission_requests) == 1, timeout=15)
-    await asyncio.sleep(0.5)  # nothing else may arrive
+    await asyncio.sleep(PAST_A_LEASE)  # nothing else may arrive, even from a second takeover
     assert len([m for m in slack.messages if not m.get("thread_ts")]) == 1
     assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
     assert [c.args["channel"] for c in slack.calls_to("conversations.join")] == ["C1"]

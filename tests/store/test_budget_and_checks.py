@@ -31,7 +31,15 @@ async def test_budget_refuses_the_request_past_the_limit_and_says_when_it_refill
 async def test_budget_counts_only_the_last_hour(store: Store) -> None:
     old = await new_request(store, phone="+5531988880001", max_per_user_hour=1)
     await store.update_request(old, created_at=time.time() - BUDGET_WINDOW - 1)
-    await new_request(store, phone="+5531988880002", max_per_user_hour=1)
+    recent = await new_request(store, phone="+5531988880002", max_per_user_hour=1)  # the old one no longer counts
+    assert {r.id for r in await store.requests_by_user("U1", 0)} == {old, recent}
+
+    # One made 59 minutes ago still counts: the next is refused until an hour after it.
+    await store.update_request(recent, created_at=time.time() - BUDGET_WINDOW + 60)
+    with pytest.raises(BudgetSpent) as refused:
+        await new_request(store, phone="+5531988880003", max_per_user_hour=1)
+    assert refused.value.refills_at == pytest.approx(time.time() + 60, abs=5)
+    assert len(await store.requests_by_user("U1", 0)) == 2
 
 
 async def test_budget_holds_against_concurrent_replicas(store: Store, rival: Store) -> None:
