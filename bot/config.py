@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
@@ -397,8 +397,10 @@ class Settings:
         if log_format not in ("text", "json"):
             raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
         database = DatabaseConfig.from_env(env)
-        calls_sweep = _seconds(get, "ASKCALL_CALLS_SWEEP_SECONDS", 15.0, 1.0, 600.0)
-        retention_interval = _seconds(get, "ASKCALL_RETENTION_INTERVAL_SECONDS", 3600.0, 1.0, 7 * 86400.0)
+        calls_sweep = _seconds("ASKCALL_CALLS_SWEEP_SECONDS", get("ASKCALL_CALLS_SWEEP_SECONDS", "15"), 1.0, 600.0)
+        retention_interval = _seconds(
+            "ASKCALL_RETENTION_INTERVAL_SECONDS", get("ASKCALL_RETENTION_INTERVAL_SECONDS", "3600"), 1.0, 7 * 86400.0
+        )
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
@@ -435,9 +437,8 @@ class Settings:
         )
 
 
-def _seconds(get: Callable[[str, str], str], name: str, default: float, low: float, high: float) -> float:
-    """A number of seconds from `name`, between `low` and `high`."""
-    text = get(name, f"{default:g}")
+def _seconds(name: str, text: str, low: float, high: float) -> float:
+    """The number of seconds `text` (read from `name`), between `low` and `high`."""
     try:
         seconds = float(text)
     except ValueError:

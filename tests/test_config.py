@@ -379,3 +379,19 @@ def test_metrics_port_is_read_and_checked() -> None:
     for bad in ("metrics", "0", "70000", "3000"):  # 3000 is PORT's default
         with pytest.raises(ConfigError, match="ASKCALL_METRICS_PORT"):
             Settings.from_env(env(ASKCALL_METRICS_PORT=bad))
+
+
+def test_loop_intervals_are_read_and_checked() -> None:
+    settings = Settings.from_env(env(ASKCALL_CALLS_SWEEP_SECONDS="30", ASKCALL_RETENTION_INTERVAL_SECONDS="600"))
+    assert (settings.calls_sweep_seconds, settings.retention_interval_seconds) == (30.0, 600.0)
+    defaults = Settings.from_env(env())
+    assert (defaults.calls_sweep_seconds, defaults.retention_interval_seconds) == (15.0, 3600.0)
+    for name, bad in [
+        ("ASKCALL_CALLS_SWEEP_SECONDS", "0"),
+        ("ASKCALL_CALLS_SWEEP_SECONDS", "601"),
+        ("ASKCALL_CALLS_SWEEP_SECONDS", "soon"),
+        ("ASKCALL_RETENTION_INTERVAL_SECONDS", "0.5"),
+        ("ASKCALL_RETENTION_INTERVAL_SECONDS", "nan"),
+    ]:
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env(env(**{name: bad}))
