@@ -1,4 +1,4 @@
-"""The store contract: what every backend guarantees (bot/store/base.py), run against each backend."""
+"""The store contract: what every backend guarantees (bot/store/interface.py), run against each backend."""
 
 from __future__ import annotations
 

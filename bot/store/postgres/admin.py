@@ -1,4 +1,4 @@
-"""Administration: row counts, and whole-table export and import (`askcall db …`).
+"""Administration: server version, row counts, and whole-table export and import (`askcall db …`).
 
 Table names come only from `DATA_TABLES` (checked by `data_table_key`); column names only from the
 table itself, so no text from outside ever reaches SQL unchecked. Imported rows keep their ids; the
@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.base import DATA_TABLES, StoreError, data_table_key
 from bot.store.postgres.connection import PostgresConnection
+from bot.store.types import DATA_TABLES, StoreError, data_table_key
 
 
 class AdminQueries(PostgresConnection):
     @property
     def backend(self) -> str:
         return "PostgreSQL"
+
+    async def server_version(self) -> str:
+        async with self.connection() as conn:
+            return str(await conn.fetchval("SHOW server_version"))
 
     async def row_counts(self) -> dict[str, int]:
         async with self.connection() as conn:

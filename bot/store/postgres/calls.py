@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 
 from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
-from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries, request_from
+from bot.store.types import CallSession, NewDelivery, call_fields
 
 # Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
@@ -210,13 +210,3 @@ class CallQueries(PostgresConnection):
             CANCELLED,
         )
         return _call(row) if row else None
-
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
-        return str(row[0]) if row and row[0] else None
-
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchrow(
-            "SELECT 1 FROM deliveries WHERE request_id = $1 AND result_ts = $2 LIMIT 1", request_id, ts
-        )
-        return row is not None

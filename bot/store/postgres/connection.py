@@ -22,8 +22,10 @@ from typing import Any
 import asyncpg
 
 from bot.config import redact_url
-from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
+from bot.store.connection import PROBE_TIMEOUT
+from bot.store.interface import Store
 from bot.store.postgres.schema import MIGRATIONS
+from bot.store.types import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +158,6 @@ class PostgresConnection(Store):
                 if connection is not None and not connection.is_closed():
                     connection.terminate()
             await asyncio.sleep(LISTEN_RETRY)
-
-    async def server_version(self) -> str:
-        async with self.connection() as conn:
-            return str(await conn.fetchval("SHOW server_version"))
 
     # --- connections and transactions -----------------------------------------------------------
     @asynccontextmanager

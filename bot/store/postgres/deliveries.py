@@ -13,9 +13,10 @@ from collections.abc import Iterable
 import asyncpg
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
+from bot.store.sql import METRICS_QUERIES
+from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
 PENDING, INFLIGHT, DONE, DEAD = (s.value for s in DeliveryState)
 
@@ -172,6 +173,16 @@ class DeliveryQueries(PostgresConnection):
     async def pending_delivery_count(self) -> int:
         return int(await self._fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"))
 
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
+        return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchrow(
+            "SELECT 1 FROM deliveries WHERE request_id = $1 AND result_ts = $2 LIMIT 1", request_id, ts
+        )
+        return row is not None
+
     async def metrics_snapshot(self) -> MetricsSnapshot:
         async with self.connection() as conn:  # a pooled connection: never one a request is using
-            return metrics_from([list(await conn.fetch(sql)) for sql in METRICS_QUERIES])
+            return MetricsSnapshot.from_rows([list(await conn.fetch(sql)) for sql in METRICS_QUERIES])

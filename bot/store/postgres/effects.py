@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request
-from bot.store.base import NewDelivery, NewReminder
 from bot.store.postgres.connection import WORK_CHANNEL, assignments
+from bot.store.types import NewDelivery, NewReminder
 
 
 async def apply_effects(

@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
-from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import apply_effects, request_from
+from bot.store.types import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""

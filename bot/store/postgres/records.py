@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 
 from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 from bot.store.postgres.calls import call_from, calls_of
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import request_from
+from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
 _PURGEABLE_REQUESTS = """FROM requests
     WHERE created_at < $1 AND purged_at IS NULL AND NOT (state = ANY($2::text[]))"""

@@ -18,9 +18,9 @@ from bot.domain import (
     RequestState,
 )
 from bot.phones import customer_key
-from bot.store.base import NewDelivery, NewReminder
 from bot.store.postgres.connection import PostgresConnection, assignments, texts
 from bot.store.postgres.effects import apply_effects, insert_deliveries, request_from
+from bot.store.types import NewDelivery, NewReminder
 
 _OPEN_FOR_CUSTOMER = """SELECT * FROM requests
     WHERE number_name = $1 AND phone_key = $2 AND state = ANY($3::text[]) AND created_at >= $4

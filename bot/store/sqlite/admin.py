@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.store.base import DATA_TABLES, StoreError, data_table_key
 from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.types import DATA_TABLES, StoreError, data_table_key
 
 T = TypeVar("T")
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
-from bot.store.base import CallSession, NewDelivery, call_fields
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries, request_from
+from bot.store.types import CallSession, NewDelivery, call_fields
 
 # Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
 # calls_by_request: bounded by the window's requests, whatever the size of the calls table).
@@ -186,13 +186,3 @@ class CallQueries(SQLiteConnection):
             (phone_key, since, CallState.STARTED, CallState.FAILED, CANCELLED),
         )
         return _call(row) if row else None
-
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
-        return str(row[0]) if row and row[0] else None
-
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchone(
-            "SELECT 1 FROM deliveries WHERE request_id = ? AND result_ts = ? LIMIT 1", (request_id, ts)
-        )
-        return row is not None

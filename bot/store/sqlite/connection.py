@@ -23,8 +23,10 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
+from bot.store.connection import PROBE_TIMEOUT
+from bot.store.interface import Store
 from bot.store.sqlite.schema import MIGRATIONS, statements
+from bot.store.types import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
 

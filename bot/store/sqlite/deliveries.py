@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterable
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
+from bot.store.sql import METRICS_QUERIES
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
+from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
 PENDING, INFLIGHT, DONE, DEAD = (
     DeliveryState.PENDING.value,
@@ -169,9 +170,19 @@ class DeliveryQueries(SQLiteConnection):
         row = await self._fetchone(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')")
         return int(row[0]) if row else 0
 
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
+        return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchone(
+            "SELECT 1 FROM deliveries WHERE request_id = ? AND result_ts = ? LIMIT 1", (request_id, ts)
+        )
+        return row is not None
+
     async def metrics_snapshot(self) -> MetricsSnapshot:
         return await self._read_only(_metrics_snapshot)
 
 
 def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
-    return metrics_from([conn.execute(sql).fetchall() for sql in METRICS_QUERIES])
+    return MetricsSnapshot.from_rows([conn.execute(sql).fetchall() for sql in METRICS_QUERIES])

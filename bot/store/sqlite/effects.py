@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request
-from bot.store.base import NewDelivery, NewReminder
+from bot.store.types import NewDelivery, NewReminder
 
 
 def apply_effects(

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
-from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import apply_effects, request_from
+from bot.store.types import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""

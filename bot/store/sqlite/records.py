@@ -9,10 +9,10 @@ import sqlite3
 import time
 
 from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 from bot.store.sqlite.calls import call_from, calls_of
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import request_from
+from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
 _PURGEABLE_REQUESTS = f"""FROM requests
     WHERE created_at < ? AND purged_at IS NULL AND state NOT IN ({marks(UNSENT_STATES)})"""

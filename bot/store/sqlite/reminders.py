@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.domain import ReminderState
-from bot.store.base import NewDelivery, NewReminder, Reminder
 from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects
+from bot.store.types import NewDelivery, NewReminder, Reminder
 
 _COLUMNS = "id, request_id, kind, due_at, state, fired_at"
 

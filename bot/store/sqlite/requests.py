@@ -19,9 +19,9 @@ from bot.domain import (
     RequestState,
 )
 from bot.phones import customer_key
-from bot.store.base import NewDelivery, NewReminder
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import apply_effects, insert_deliveries, request_from
+from bot.store.types import NewDelivery, NewReminder
 
 _OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
     WHERE number_name = ? AND phone_key = ? AND state IN ({marks(OPEN_STATES)}) AND created_at >= ?
