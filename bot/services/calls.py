@@ -60,7 +60,7 @@ from bot.pilot_status.errors import (
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
-from bot.store import CallSession, NewDelivery, StoreError
+from bot.store import CallSession, IncomingEvent, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ class CallService(Service):
             await self._apply(call, event)
         elif not await self._maybe_lost_start(event):
             log.warning("a %s webhook for a call AskCall did not start; stored only", event.event)
-        recorded = await self._store.record_webhook_event(
+        incoming = IncomingEvent(
             dedup_key=number_scoped(f"call:{event.dedup_key}", number_name),
             event=event.event,
             status=event.status or None,
@@ -400,6 +400,9 @@ class CallService(Service):
             event_ts=event.timestamp,
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
+        )
+        recorded = await self._store.record_webhook_event(
+            incoming,
             result=EventResult.CALL,
             request_id=call.request_id if call is not None else None,  # retention erases it with its request
         )

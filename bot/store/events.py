@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain import DEFAULT_NUMBER, EventResult, Request
 from bot.phones import customer_key
 from bot.store.connection import StoreConnection
-from bot.store.types import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.types import AnswerTarget, IncomingEvent, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
 
 
 class EventStore(StoreConnection):
@@ -28,15 +28,8 @@ class EventStore(StoreConnection):
 
     async def record_webhook_event(
         self,
+        incoming: IncomingEvent,
         *,
-        dedup_key: str,
-        event: str,
-        status: str | None,
-        from_phone: str | None,
-        to_phone: str | None,
-        event_ts: str | None,
-        body: str,
-        number_name: str = DEFAULT_NUMBER,
         answered_at: float | None = None,
         result: EventResult | None = None,
         request_id: int | None = None,
@@ -54,16 +47,16 @@ class EventStore(StoreConnection):
         same transaction, so it needs no processing afterwards.
         """
         item = NewEvent(
-            dedup_key,
-            event,
-            status,
-            from_phone,
-            to_phone,
-            customer_key(from_phone or ""),
-            event_ts,
-            body,
+            incoming.dedup_key,
+            incoming.event,
+            incoming.status,
+            incoming.from_phone,
+            incoming.to_phone,
+            customer_key(incoming.from_phone or ""),
+            incoming.event_ts,
+            incoming.body,
             time.time(),
-            number_name,
+            incoming.number_name,
             answered_at,
             result,
             request_id if result is not None else None,

@@ -11,38 +11,29 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, Request, RequestState
+from bot.domain import Request, RequestState
 from bot.store.connection import StoreConnection
-from bot.store.types import NewDelivery, NewReminder
+from bot.store.types import NewDelivery, NewReminder, NewRequest
 
 
 class RequestStore(StoreConnection):
     @abstractmethod
     async def create_request(
         self,
-        *,
-        source_key: str | None,
-        team_id: str | None,
-        channel_id: str,
-        user_id: str,
-        phone_e164: str,
-        reason: str,
-        lang: str,
-        response_url: str | None,
+        request: NewRequest,
         parent: NewDelivery | Callable[[int], NewDelivery],
-        thread_ts: str | None = None,
-        number_name: str = DEFAULT_NUMBER,
+        *,
         refuse_if_open: bool = False,
-        phone_display: str = "masked",
         max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         """Store a request and its parent-message delivery in one transaction.
 
         Returns (request id, created). A second submission with the same `source_key` (Slack's
-        trigger id) returns the first request instead of creating another. With `refuse_if_open`,
-        raises OpenRequestExists when the customer already has an open request (checked in the
-        same transaction, so two reps asking at once can't both get through). With
-        `max_per_user_hour` > 0, raises BudgetSpent when `user_id` already created that many requests
+        trigger id) returns the first request instead of creating another. `parent` is the parent
+        message, or what builds it from the new request's id (its buttons carry it). With
+        `refuse_if_open`, raises OpenRequestExists when the customer already has an open request
+        (checked in the same transaction, so two reps asking at once can't both get through). With
+        `max_per_user_hour` > 0, raises BudgetSpent when the rep already created that many requests
         in the last hour (counted in the same transaction, serialised per user across replicas).
         """
 

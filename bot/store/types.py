@@ -35,6 +35,28 @@ class SchemaTooNew(StoreError):
         self.known = known
 
 
+# --- requests -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewRequest:
+    """A request about to be stored: who asks, in which channel (and thread), whom and why.
+
+    `source_key` identifies the submission (Slack's trigger id, or the button's for "Ask again"): a
+    second submission with the same key returns the first request. None or "": no key. `phone_display`
+    is how channel messages show this request's number (ASKCALL_PHONE_DISPLAY when it was made)."""
+
+    channel_id: str
+    user_id: str
+    phone_e164: str
+    reason: str
+    lang: str
+    source_key: str | None = None
+    team_id: str | None = None
+    response_url: str | None = None
+    thread_ts: str | None = None
+    number_name: str = DEFAULT_NUMBER
+    phone_display: str = "masked"
+
+
 # --- deliveries -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NewDelivery:
@@ -111,8 +133,24 @@ class RecordedEvent:
 
 
 @dataclass(frozen=True)
+class IncomingEvent:
+    """A signed webhook delivery as AskCall keeps it: its dedup key (already scoped to its number, see
+    `number_scoped`), what it says, and its body as received."""
+
+    dedup_key: str
+    event: str
+    status: str | None
+    from_phone: str | None
+    to_phone: str | None
+    event_ts: str | None
+    body: str
+    number_name: str = DEFAULT_NUMBER
+
+
+@dataclass(frozen=True)
 class NewEvent:
-    """A webhook delivery about to be stored; `answered_at` is set for answers (see record_webhook_event)."""
+    """A webhook delivery about to be inserted (built by `record_webhook_event` from an IncomingEvent);
+    `answered_at` is set for answers."""
 
     dedup_key: str
     event: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import RequestState
-from bot.store import DATA_TABLES, NewDelivery, NewReminder, Store
+from bot.store import DATA_TABLES, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
 
 CUSTOMER = "+5531988887777"
 ANSWER_AT = 1_800_000_000.0
@@ -28,15 +28,17 @@ async def new_request(
 ) -> int:
     n = next(_counter)
     request_id, created = await store.create_request(
-        source_key=source_key if source_key is not None else f"src-{n}",
-        team_id="T1",
-        channel_id="C1",
-        user_id=user_id,
-        phone_e164=phone,
-        reason="Podemos te ligar?",
-        lang="pt-BR",
-        response_url=None,
-        parent=NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
+        NewRequest(
+            source_key=source_key if source_key is not None else f"src-{n}",
+            team_id="T1",
+            channel_id="C1",
+            user_id=user_id,
+            phone_e164=phone,
+            reason="Podemos te ligar?",
+            lang="pt-BR",
+            response_url=None,
+        ),
+        NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
         **kwargs,
     )
     assert created
@@ -65,13 +67,15 @@ async def fill(store: Store, requests: int = 3) -> None:
         )
     await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
     await store.record_webhook_event(
-        dedup_key="evt-1",
-        event="call.permission_updated",
-        status="PERMANENT",
-        from_phone=CUSTOMER,
-        to_phone=None,
-        event_ts="2027-01-15T10:00:00.000Z",
-        body='{"x": "ção"}',
+        IncomingEvent(
+            dedup_key="evt-1",
+            event="call.permission_updated",
+            status="PERMANENT",
+            from_phone=CUSTOMER,
+            to_phone=None,
+            event_ts="2027-01-15T10:00:00.000Z",
+            body='{"x": "ção"}',
+        ),
     )
     await store.set_dm_answers("U1", True)
     await store.set_locale("U2", "en-US", ANSWER_AT)

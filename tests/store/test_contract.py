@@ -10,7 +10,7 @@ import pytest
 
 from bot.domain import CLOCK_SKEW, REQUEST_LIFETIME, DeliveryState, RequestState
 from bot.phones import customer_key
-from bot.store import NewDelivery, RecordedEvent, Store
+from bot.store import IncomingEvent, NewDelivery, NewRequest, RecordedEvent, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, new_request, reply
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
@@ -45,18 +45,18 @@ async def test_create_request_stores_fields_and_customer_key(store: Store) -> No
 
 
 async def test_same_source_key_twice_returns_the_first_request(store: Store) -> None:
-    args: dict[str, Any] = {
-        "source_key": "view:V1",
-        "team_id": "T1",
-        "channel_id": "C1",
-        "user_id": "U1",
-        "phone_e164": CUSTOMER,
-        "reason": "oi",
-        "lang": "pt-BR",
-        "response_url": None,
-    }
-    first_id, first_created = await store.create_request(**args, parent=NewDelivery("parent-a", "parent", {"n": 1}))
-    second_id, second_created = await store.create_request(**args, parent=NewDelivery("parent-b", "parent", {"n": 2}))
+    new = NewRequest(
+        source_key="view:V1",
+        team_id="T1",
+        channel_id="C1",
+        user_id="U1",
+        phone_e164=CUSTOMER,
+        reason="oi",
+        lang="pt-BR",
+        response_url=None,
+    )
+    first_id, first_created = await store.create_request(new, NewDelivery("parent-a", "parent", {"n": 1}))
+    second_id, second_created = await store.create_request(new, NewDelivery("parent-b", "parent", {"n": 2}))
 
     assert first_created is True
     assert second_created is False
@@ -73,15 +73,17 @@ async def test_requests_without_source_key_are_never_merged(store: Store, source
     ids = set()
     for n in range(2):
         request_id, created = await store.create_request(
-            source_key=source_key,
-            team_id="T1",
-            channel_id="C1",
-            user_id="U1",
-            phone_e164=CUSTOMER,
-            reason="oi",
-            lang="pt-BR",
-            response_url=None,
-            parent=NewDelivery(f"parent-nokey-{n}", "parent", {}),
+            NewRequest(
+                source_key=source_key,
+                team_id="T1",
+                channel_id="C1",
+                user_id="U1",
+                phone_e164=CUSTOMER,
+                reason="oi",
+                lang="pt-BR",
+                response_url=None,
+            ),
+            NewDelivery(f"parent-nokey-{n}", "parent", {}),
         )
         assert created is True
         ids.add(request_id)
@@ -140,13 +142,15 @@ async def record_event(
     store: Store, key: str = "k1", from_phone: str = "553188887777", answered_at: float | None = None
 ) -> RecordedEvent:
     return await store.record_webhook_event(
-        dedup_key=key,
-        event="call.permission_updated",
-        status="TEMPORARY",
-        from_phone=from_phone,
-        to_phone="5511888888888",
-        event_ts="2026-07-03T15:00:00.000Z",
-        body="{}",
+        IncomingEvent(
+            dedup_key=key,
+            event="call.permission_updated",
+            status="TEMPORARY",
+            from_phone=from_phone,
+            to_phone="5511888888888",
+            event_ts="2026-07-03T15:00:00.000Z",
+            body="{}",
+        ),
         answered_at=answered_at,
     )
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.domain import DeliveryState, OpenRequestExists, RequestState
-from bot.store import NewDelivery, NewReminder, Store, create_store
+from bot.store import IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
@@ -20,13 +20,15 @@ async def record(
     store: Store, key: str, status: str = "TEMPORARY", phone: str = CUSTOMER, answered_at: float | None = None
 ) -> int:
     recorded = await store.record_webhook_event(
-        dedup_key=key,
-        event="call.permission_updated",
-        status=status,
-        from_phone=phone,
-        to_phone="+5511999990000",
-        event_ts="2026-12-01T12:00:00Z",
-        body="{}",
+        IncomingEvent(
+            dedup_key=key,
+            event="call.permission_updated",
+            status=status,
+            from_phone=phone,
+            to_phone="+5511999990000",
+            event_ts="2026-12-01T12:00:00Z",
+            body="{}",
+        ),
         answered_at=answered_at,
     )
     return recorded.id
@@ -142,15 +144,17 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
     async def ask(s: Store, n: int) -> int | None:
         try:
             request_id, _ = await s.create_request(
-                source_key=f"race-{n}",
-                team_id="T1",
-                channel_id="C1",
-                user_id=f"U{n}",
-                phone_e164=CUSTOMER,
-                reason="?",
-                lang="pt-BR",
-                response_url=None,
-                parent=NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+                NewRequest(
+                    source_key=f"race-{n}",
+                    team_id="T1",
+                    channel_id="C1",
+                    user_id=f"U{n}",
+                    phone_e164=CUSTOMER,
+                    reason="?",
+                    lang="pt-BR",
+                    response_url=None,
+                ),
+                NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
                 refuse_if_open=True,
             )
         except OpenRequestExists:
@@ -165,15 +169,17 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
 async def test_the_same_submission_on_two_owners_is_one_request(store: Store, rival: Store) -> None:
     async def submit(s: Store, n: int) -> tuple[int, bool]:
         return await s.create_request(
-            source_key="trigger-1",  # a Slack retry that reached another replica
-            team_id="T1",
-            channel_id="C1",
-            user_id="U1",
-            phone_e164=CUSTOMER,
-            reason="?",
-            lang="pt-BR",
-            response_url=None,
-            parent=NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+            NewRequest(
+                source_key="trigger-1",
+                team_id="T1",
+                channel_id="C1",
+                user_id="U1",
+                phone_e164=CUSTOMER,
+                reason="?",
+                lang="pt-BR",
+                response_url=None,
+            ),
+            NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
         )
 
     results = await asyncio.gather(*(submit(s, n) for n, s in enumerate([store, rival, store, rival])))

@@ -8,7 +8,6 @@ from typing import Any
 
 from bot.domain import (
     BUDGET_WINDOW,
-    DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
     BudgetSpent,
@@ -20,7 +19,7 @@ from bot.domain import (
 from bot.phones import customer_key
 from bot.store.postgres.connection import PostgresConnection, assignments, texts
 from bot.store.postgres.effects import apply_effects, insert_deliveries, request_from
-from bot.store.types import NewDelivery, NewReminder
+from bot.store.types import NewDelivery, NewReminder, NewRequest
 
 _OPEN_FOR_CUSTOMER = """SELECT * FROM requests
     WHERE number_name = $1 AND phone_key = $2 AND state = ANY($3::text[]) AND created_at >= $4
@@ -30,25 +29,16 @@ _OPEN_FOR_CUSTOMER = """SELECT * FROM requests
 class RequestQueries(PostgresConnection):
     async def create_request(
         self,
-        *,
-        source_key: str | None,
-        team_id: str | None,
-        channel_id: str,
-        user_id: str,
-        phone_e164: str,
-        reason: str,
-        lang: str,
-        response_url: str | None,
+        request: NewRequest,
         parent: NewDelivery | Callable[[int], NewDelivery],
-        thread_ts: str | None = None,
-        number_name: str = DEFAULT_NUMBER,
+        *,
         refuse_if_open: bool = False,
-        phone_display: str = "masked",
         max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
-        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
-        phone_key = customer_key(phone_e164)
+        source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(request.phone_e164)
+        number_name, user_id = request.number_name, request.user_id
         async with self.transaction() as conn:
             if refuse_if_open:
                 # Two replicas asking for the same customer at once: the second waits here until the
@@ -88,20 +78,20 @@ class RequestQueries(PostgresConnection):
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                    ON CONFLICT (source_key) DO NOTHING RETURNING id""",
                 source_key,
-                team_id,
-                channel_id,
+                request.team_id,
+                request.channel_id,
                 user_id,
-                phone_e164,
+                request.phone_e164,
                 phone_key,
-                reason,
-                lang,
-                response_url,
+                request.reason,
+                request.lang,
+                request.response_url,
                 str(RequestState.NEW),
                 now,
                 now,
-                thread_ts,
+                request.thread_ts,
                 number_name,
-                phone_display,
+                request.phone_display,
             )
             if request_id is None:  # the same submission, committed by another replica meanwhile
                 existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)

@@ -9,7 +9,6 @@ from typing import Any
 
 from bot.domain import (
     BUDGET_WINDOW,
-    DEFAULT_NUMBER,
     OPEN_STATES,
     REQUEST_LIFETIME,
     BudgetSpent,
@@ -21,7 +20,7 @@ from bot.domain import (
 from bot.phones import customer_key
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import apply_effects, insert_deliveries, request_from
-from bot.store.types import NewDelivery, NewReminder
+from bot.store.types import NewDelivery, NewReminder, NewRequest
 
 _OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
     WHERE number_name = ? AND phone_key = ? AND state IN ({marks(OPEN_STATES)}) AND created_at >= ?
@@ -31,25 +30,16 @@ _OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
 class RequestQueries(SQLiteConnection):
     async def create_request(
         self,
-        *,
-        source_key: str | None,
-        team_id: str | None,
-        channel_id: str,
-        user_id: str,
-        phone_e164: str,
-        reason: str,
-        lang: str,
-        response_url: str | None,
+        request: NewRequest,
         parent: NewDelivery | Callable[[int], NewDelivery],
-        thread_ts: str | None = None,
-        number_name: str = DEFAULT_NUMBER,
+        *,
         refuse_if_open: bool = False,
-        phone_display: str = "masked",
         max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
-        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
-        phone_key = customer_key(phone_e164)
+        source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(request.phone_e164)
+        number_name, user_id = request.number_name, request.user_id
 
         def create(conn: sqlite3.Connection) -> tuple[int, bool]:
             if source_key:
@@ -79,20 +69,20 @@ class RequestQueries(SQLiteConnection):
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     source_key,
-                    team_id,
-                    channel_id,
+                    request.team_id,
+                    request.channel_id,
                     user_id,
-                    phone_e164,
+                    request.phone_e164,
                     phone_key,
-                    reason,
-                    lang,
-                    response_url,
+                    request.reason,
+                    request.lang,
+                    request.response_url,
                     RequestState.NEW,
                     now,
                     now,
-                    thread_ts,
+                    request.thread_ts,
                     number_name,
-                    phone_display,
+                    request.phone_display,
                 ),
             )
             request_id = int(cursor.lastrowid or 0)
