@@ -143,9 +143,7 @@ class AnswerService(Service):
             event.id,
             EventResult.CHANGED if changed else EventResult.MATCHED,
             request_id=request.id,
-            request_update=effects.request_update,
-            deliveries=effects.deliveries,
-            reminders=effects.reminders,
+            effects=effects,
         )
         if settled:
             log.info("request %d answered %s by %s", request.id, event.status, customer)

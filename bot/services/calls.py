@@ -60,7 +60,7 @@ from bot.pilot_status.errors import (
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
-from bot.store import CallSession, IncomingEvent, NewDelivery, StoreError
+from bot.store import CallSession, Effects, IncomingEvent, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +216,8 @@ class CallService(Service):
         request expires and its status message offers "Ask again" instead of "Call now"."""
         expired = replace(request, state=RequestState.EXPIRED)
         update = [NewDelivery(f"{call.delivery_key}:expired", DeliveryKind.UPDATE, messages.parent_update(expired))]
-        if await self._store.transition(
-            request.id, [RequestState.ANSWERED], RequestState.EXPIRED, update if request.parent_ts else []
-        ):
+        effects = Effects(deliveries=update if request.parent_ts else ())
+        if await self._store.transition(request.id, [RequestState.ANSWERED], RequestState.EXPIRED, effects):
             log.info("request %d: Meta says the customer's permission is gone; expired", request.id)
 
     async def _assign(self, call: Call, request: Request, pilot_call_id: str) -> Call | None:

@@ -39,7 +39,7 @@ from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DeliveryError
-from bot.store import NewDelivery, NewRequest
+from bot.store import Effects, NewDelivery, NewRequest
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,11 @@ class RequestService(Service):
             text = tr.t("error.internal")
         notice = _notice_to_rep(request, text)
         if await self._store.transition(
-            request_id, [RequestState.NEW], RequestState.UNDELIVERABLE, [notice], error_code=error.code
+            request_id,
+            [RequestState.NEW],
+            RequestState.UNDELIVERABLE,
+            Effects(deliveries=[notice]),
+            error_code=error.code,
         ):
             log.warning("request %d: could not post in the channel (%s); nothing sent", request_id, error.code)
             self._wake_notifier()
@@ -269,14 +273,7 @@ class RequestService(Service):
                 dm=dm,
                 workspace=self._workspace,
             )
-            settled = await self._store.transition(
-                request.id,
-                [RequestState.READY],
-                RequestState.ANSWERED,
-                effects.deliveries,
-                effects.reminders,
-                **effects.changes,
-            )
+            settled = await self._store.transition(request.id, [RequestState.READY], RequestState.ANSWERED, effects)
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
                 self._wake_notifier()
@@ -318,7 +315,9 @@ class RequestService(Service):
             NewDelivery(f"req{request.id}:{key}-update", DeliveryKind.UPDATE, messages.parent_update(settled)),
         ]
         moved = await until_recorded(
-            lambda: self._store.transition(request.id, [from_state], to_state, deliveries, **fields),
+            lambda: self._store.transition(
+                request.id, [from_state], to_state, Effects(deliveries=deliveries), **fields
+            ),
             f"request {request.id}'s {to_state}",
         )
         if not moved:

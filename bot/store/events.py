@@ -11,13 +11,21 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from bot.domain import DEFAULT_NUMBER, EventResult, Request
 from bot.phones import customer_key
 from bot.store.connection import StoreConnection
-from bot.store.types import AnswerTarget, IncomingEvent, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.types import (
+    NO_EFFECTS,
+    AnswerTarget,
+    Effects,
+    IncomingEvent,
+    NewEvent,
+    RecordedEvent,
+    WebhookEvent,
+)
 
 
 class EventStore(StoreConnection):
@@ -128,13 +136,7 @@ class EventStore(StoreConnection):
 
     @abstractmethod
     async def settle_webhook_event(
-        self,
-        event_id: int,
-        result: EventResult,
-        *,
-        request_id: int | None = None,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
     ) -> bool:
-        """Mark an event processed and apply its effect on a request, atomically and only once."""
+        """Mark an event processed and, when it belongs to `request_id`, apply `effects` to that request,
+        atomically and only once."""

@@ -8,11 +8,9 @@ or a rival process, finds it no longer pending and does nothing.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable
-from typing import Any
 
 from bot.store.connection import StoreConnection
-from bot.store.types import NewDelivery, NewReminder, Reminder
+from bot.store.types import NO_EFFECTS, Effects, Reminder
 
 
 class ReminderStore(StoreConnection):
@@ -32,13 +30,7 @@ class ReminderStore(StoreConnection):
 
     @abstractmethod
     async def complete_reminder(
-        self,
-        reminder_id: int,
-        state: str,
-        *,
-        request_id: int,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, reminder_id: int, state: str, *, request_id: int, effects: Effects = NO_EFFECTS
     ) -> bool:
-        """Record a reminder's outcome with its effects, once (a replay after a crash does nothing)."""
+        """Record a reminder's outcome and apply `effects` to its request, once (a replay after a crash does
+        nothing)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import Request, RequestState
 from bot.store.connection import StoreConnection
-from bot.store.types import NewDelivery, NewReminder, NewRequest
+from bot.store.types import NO_EFFECTS, Effects, NewDelivery, NewRequest
 
 
 class RequestStore(StoreConnection):
@@ -48,23 +48,25 @@ class RequestStore(StoreConnection):
         request_id: int,
         from_states: Iterable[RequestState],
         to_state: RequestState,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        effects: Effects = NO_EFFECTS,
         **fields: Any,
     ) -> bool:
-        """Move a request to `to_state` if it is in one of `from_states`, and queue `deliveries`.
+        """Move a request to `to_state` (setting `fields` and the effects' request update) if it is in one
+        of `from_states`, and queue the effects' deliveries and reminders, in one transaction.
 
         The state check makes every step idempotent: a step replayed after a restart, or raced by
         a duplicate, finds the request already moved on and does nothing.
         """
-        moved = await self._move(request_id, tuple(from_states), to_state, list(deliveries), list(reminders), fields)
+        if effects.request_update.get("state", to_state) != to_state:
+            raise ValueError(f"effects move request {request_id} to {effects.request_update['state']}, not {to_state}")
+        moved = await self._move(request_id, tuple(from_states), to_state, effects, fields)
         return moved is not None
 
     async def advance(
         self, request_id: int, from_states: Iterable[RequestState], to_state: RequestState, **fields: Any
     ) -> Request | None:
         """`transition` that returns the request as it is now (None if it was not moved), in the same hop."""
-        return await self._move(request_id, tuple(from_states), to_state, [], [], fields)
+        return await self._move(request_id, tuple(from_states), to_state, NO_EFFECTS, fields)
 
     @abstractmethod
     async def _move(
@@ -72,8 +74,7 @@ class RequestStore(StoreConnection):
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
-        deliveries: list[NewDelivery],
-        reminders: list[NewReminder],
+        effects: Effects,
         fields: dict[str, Any],
     ) -> Request | None:
         """The guarded update behind `transition` and `advance`: the moved request, or None."""

@@ -7,8 +7,9 @@ a database that can't be used raises StoreError (with SchemaTooNew for one a new
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from bot.domain import DEFAULT_NUMBER, Call, DeliveryState, EventResult, Request
@@ -103,6 +104,26 @@ class Reminder:
     due_at: float
     state: str
     fired_at: float | None
+
+
+# --- effects --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Effects:
+    """What a step does besides its own guarded change, in the same transaction and only if the step acts:
+    columns to set on its request, Slack messages to queue for it, reminders to schedule for it."""
+
+    request_update: Mapping[str, Any] = field(default_factory=dict)
+    deliveries: Sequence[NewDelivery] = ()
+    reminders: Sequence[NewReminder] = ()
+
+    def __post_init__(self) -> None:
+        # Read-only copies: the effects a caller built can't change once handed to the store.
+        object.__setattr__(self, "request_update", MappingProxyType(dict(self.request_update)))
+        object.__setattr__(self, "deliveries", tuple(self.deliveries))
+        object.__setattr__(self, "reminders", tuple(self.reminders))
+
+
+NO_EFFECTS = Effects()
 
 
 # --- webhook events -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import RequestState
-from bot.store import DATA_TABLES, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
+from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
 
 CUSTOMER = "+5531988887777"
 ANSWER_AT = 1_800_000_000.0
@@ -61,8 +61,7 @@ async def fill(store: Store, requests: int = 3) -> None:
             request_id,
             [RequestState.NEW],
             RequestState.WAITING,
-            deliveries=[reply(f"reply-{request_id}")],
-            reminders=[NewReminder("expiry", ANSWER_AT + n)],
+            Effects(deliveries=[reply(f"reply-{request_id}")], reminders=[NewReminder("expiry", ANSWER_AT + n)]),
             sent_at=ANSWER_AT - 0.125,
         )
     await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain import CLOCK_SKEW, REQUEST_LIFETIME, DeliveryState, RequestState
+from bot.domain import CLOCK_SKEW, REQUEST_LIFETIME, DeliveryState, ReminderKind, RequestState
 from bot.phones import customer_key
-from bot.store import IncomingEvent, NewDelivery, NewRequest, RecordedEvent, Store
+from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, RecordedEvent, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, new_request, reply
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
@@ -107,7 +107,7 @@ async def test_refused_transition_queues_no_delivery(store: Store) -> None:
     request_id = await new_request(store)
     assert await store.transition(request_id, [NEW], READY)
 
-    assert await store.transition(request_id, [NEW], SENDING, deliveries=[reply("r1")]) is False
+    assert await store.transition(request_id, [NEW], SENDING, Effects(deliveries=[reply("r1")])) is False
 
     assert await store.delivery_for(request_id, "reply") is None
 
@@ -115,7 +115,7 @@ async def test_refused_transition_queues_no_delivery(store: Store) -> None:
 async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
     request_id = await new_request(store)
 
-    assert await store.transition(request_id, [NEW, READY], FAILED, deliveries=[reply("r1")], error_code="X")
+    assert await store.transition(request_id, [NEW, READY], FAILED, Effects(deliveries=[reply("r1")]), error_code="X")
 
     delivery = await store.delivery_for(request_id, "reply")
     assert delivery is not None
@@ -123,6 +123,34 @@ async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
     request = await store.get_request(request_id)
     assert request is not None
     assert (request.state, request.error_code) == (FAILED, "X")
+
+
+async def test_transition_applies_its_effects_whole(store: Store) -> None:
+    request_id = await new_request(store, state=READY)
+    answered = Effects(
+        {"state": ANSWERED, "outcome": "TEMPORARY", "expires_at": FAR_FUTURE},
+        [reply("granted")],
+        [NewReminder(ReminderKind.EXPIRY, FAR_FUTURE)],
+    )
+
+    assert await store.transition(request_id, [READY], ANSWERED, answered)
+
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert (request.state, request.outcome, request.expires_at) == (ANSWERED, "TEMPORARY", FAR_FUTURE)
+    assert await store.delivery_for(request_id, "reply") is not None
+    assert [(r.kind, r.due_at) for r in await store.reminders_for(request_id)] == [("expiry", FAR_FUTURE)]
+
+
+async def test_transition_refuses_effects_that_move_the_request_elsewhere(store: Store) -> None:
+    request_id = await new_request(store)
+
+    with pytest.raises(ValueError):
+        await store.transition(request_id, [NEW], READY, Effects({"state": FAILED}, [reply("r1")]))
+
+    request = await store.get_request(request_id)
+    assert request is not None and request.state == NEW
+    assert await store.delivery_for(request_id, "reply") is None
 
 
 async def test_transition_of_unknown_request_is_false(store: Store) -> None:
@@ -192,15 +220,13 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
         event_id,
         "answered",
         request_id=request_id,
-        request_update={"state": ANSWERED, "outcome": "TEMPORARY"},
-        deliveries=[reply("answer-1")],
+        effects=Effects({"state": ANSWERED, "outcome": "TEMPORARY"}, [reply("answer-1")]),
     )
     second = await store.settle_webhook_event(
         event_id,
         "answered-again",
         request_id=request_id,
-        request_update={"outcome": "NO_PERMISSION"},
-        deliveries=[reply("answer-2")],
+        effects=Effects({"outcome": "NO_PERMISSION"}, [reply("answer-2")]),
     )
 
     assert (first, second) == (True, False)

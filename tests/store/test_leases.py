@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bot.domain import DeliveryState, OpenRequestExists, RequestState
-from bot.store import IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, create_store
+from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
@@ -232,7 +232,7 @@ async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: 
     request_id = await new_request(store, state=RequestState.ANSWERED)
     await store.add_deliveries(request_id, [reply("r1")])
     assert await store.transition(
-        request_id, [RequestState.ANSWERED], RequestState.ANSWERED, reminders=[NewReminder("expiry", 100.0)]
+        request_id, [RequestState.ANSWERED], RequestState.ANSWERED, Effects(reminders=[NewReminder("expiry", 100.0)])
     )
 
     [mine] = await store.claim_due_reminders(200.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -11,7 +11,7 @@ import asyncpg
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import apply_effects, request_from
-from bot.store.types import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""
@@ -215,14 +215,7 @@ class EventQueries(PostgresConnection):
             return AnswerTarget(event, request, dm)
 
     async def settle_webhook_event(
-        self,
-        event_id: int,
-        result: EventResult,
-        *,
-        request_id: int | None = None,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:
@@ -238,5 +231,5 @@ class EventQueries(PostgresConnection):
             if status != "UPDATE 1":
                 return False
             if request_id is not None:
-                await apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+                await apply_effects(conn, request_id, effects, now)
             return True

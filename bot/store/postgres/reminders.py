@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
 
 from bot.domain import ReminderState
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import apply_effects
-from bot.store.types import NewDelivery, NewReminder, Reminder
+from bot.store.types import NO_EFFECTS, Effects, Reminder
 
 _COLUMNS = "id, request_id, kind, due_at, state, fired_at"
 
@@ -53,14 +51,7 @@ class ReminderQueries(PostgresConnection):
         return [Reminder(**dict(r)) for r in rows]
 
     async def complete_reminder(
-        self,
-        reminder_id: int,
-        state: str,
-        *,
-        request_id: int,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, reminder_id: int, state: str, *, request_id: int, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:
@@ -74,5 +65,5 @@ class ReminderQueries(PostgresConnection):
             )
             if status != "UPDATE 1":
                 return False
-            await apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            await apply_effects(conn, request_id, effects, now)
             return True

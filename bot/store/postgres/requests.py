@@ -18,8 +18,8 @@ from bot.domain import (
 )
 from bot.phones import customer_key
 from bot.store.postgres.connection import PostgresConnection, assignments, texts
-from bot.store.postgres.effects import apply_effects, insert_deliveries, request_from
-from bot.store.types import NewDelivery, NewReminder, NewRequest
+from bot.store.postgres.effects import insert_deliveries, queue_effects, request_from
+from bot.store.types import Effects, NewDelivery, NewRequest
 
 _OPEN_FOR_CUSTOMER = """SELECT * FROM requests
     WHERE number_name = $1 AND phone_key = $2 AND state = ANY($3::text[]) AND created_at >= $4
@@ -114,12 +114,17 @@ class RequestQueries(PostgresConnection):
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
-        deliveries: list[NewDelivery],
-        reminders: list[NewReminder],
+        effects: Effects,
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": str(to_state), "updated_at": now, **_lease_after(to_state), **fields}
+        columns = {
+            "state": str(to_state),
+            "updated_at": now,
+            **_lease_after(to_state),
+            **effects.request_update,
+            **fields,
+        }
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 f"""UPDATE requests SET {assignments(columns, 3)}
@@ -130,7 +135,7 @@ class RequestQueries(PostgresConnection):
             )
             if row is None:
                 return None
-            await apply_effects(conn, request_id, None, deliveries, reminders, now)
+            await queue_effects(conn, request_id, effects, now)
             return request_from(row)
 
     async def update_request(self, request_id: int, **fields: Any) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import apply_effects, request_from
-from bot.store.types import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
                    processed_at, request_id, result, number_name"""
@@ -166,17 +165,9 @@ class EventQueries(SQLiteConnection):
         return await self._write(open_)
 
     async def settle_webhook_event(
-        self,
-        event_id: int,
-        result: EventResult,
-        *,
-        request_id: int | None = None,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
-        deliveries, reminders = list(deliveries), list(reminders)
 
         def settle(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
@@ -188,7 +179,7 @@ class EventQueries(SQLiteConnection):
             if cursor.rowcount != 1:
                 return False
             if request_id is not None:
-                apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+                apply_effects(conn, request_id, effects, now)
             return True
 
         return await self._write(settle)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
-from typing import Any
 
 from bot.domain import ReminderState
 from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects
-from bot.store.types import NewDelivery, NewReminder, Reminder
+from bot.store.types import NO_EFFECTS, Effects, Reminder
 
 _COLUMNS = "id, request_id, kind, due_at, state, fired_at"
 
@@ -50,17 +48,9 @@ class ReminderQueries(SQLiteConnection):
         return [Reminder(**dict(r)) for r in rows]
 
     async def complete_reminder(
-        self,
-        reminder_id: int,
-        state: str,
-        *,
-        request_id: int,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, reminder_id: int, state: str, *, request_id: int, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
-        deliveries, reminders = list(deliveries), list(reminders)
 
         def complete(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
@@ -70,7 +60,7 @@ class ReminderQueries(SQLiteConnection):
             )
             if cursor.rowcount != 1:
                 return False
-            apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+            apply_effects(conn, request_id, effects, now)
             return True
 
         return await self._write(complete)

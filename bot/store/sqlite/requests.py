@@ -19,8 +19,8 @@ from bot.domain import (
 )
 from bot.phones import customer_key
 from bot.store.sqlite.connection import SQLiteConnection, marks
-from bot.store.sqlite.effects import apply_effects, insert_deliveries, request_from
-from bot.store.types import NewDelivery, NewReminder, NewRequest
+from bot.store.sqlite.effects import insert_deliveries, queue_effects, request_from
+from bot.store.types import Effects, NewDelivery, NewRequest
 
 _OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
     WHERE number_name = ? AND phone_key = ? AND state IN ({marks(OPEN_STATES)}) AND created_at >= ?
@@ -106,12 +106,12 @@ class RequestQueries(SQLiteConnection):
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
-        deliveries: list[NewDelivery],
-        reminders: list[NewReminder],
+        effects: Effects,
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": to_state, "updated_at": now, **_lease_after(to_state), **fields}
+        columns: dict[str, Any] = {"state": to_state, "updated_at": now, **_lease_after(to_state)}
+        columns.update(effects.request_update, **fields)
         assignments = ", ".join(f"{name} = ?" for name in columns)
 
         def move(conn: sqlite3.Connection) -> Request | None:
@@ -121,7 +121,7 @@ class RequestQueries(SQLiteConnection):
             ).fetchone()
             if row is None:
                 return None
-            apply_effects(conn, request_id, None, deliveries, reminders, now)
+            queue_effects(conn, request_id, effects, now)
             return request_from(row)
 
         return await self._write(move)
