@@ -20,6 +20,7 @@ from bot.domain import (
     DeliveryState,
     OpenRequestExists,
     Outcome,
+    PhoneDisplay,
     Request,
     RequestState,
 )
@@ -57,7 +58,7 @@ class RequestService(Service):
     ) -> None:
         super().__init__(deps)
         self._tasks = tasks
-        self._phone_display = phone_display
+        self._phone_display = PhoneDisplay(phone_display)
         self._max_per_rep_per_hour = max_per_rep_per_hour
         self._on_refused = on_refused
 

@@ -11,7 +11,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import Call, Request
+from bot.domain import Call, CallState, Request
 from bot.store.connection import StoreConnection
 from bot.store.types import CallSession, NewDelivery
 
@@ -66,7 +66,7 @@ class CallStore(StoreConnection):
     async def advance_call(
         self,
         call_id: int,
-        from_states: Iterable[str],
+        from_states: Iterable[CallState],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
         *,

@@ -12,13 +12,14 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 
 from bot.store.connection import StoreConnection
+from bot.store.types import LeasedTable
 
 
 class LeaseStore(StoreConnection):
     @abstractmethod
-    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
-        """Extend this process's leases on the rows it is working on right now (`held`: ids by table:
-        requests, deliveries, reminders, webhook_events); returns how many. A lease this process took
+    async def renew_leases(self, now: float, held: Mapping[LeasedTable, Iterable[int]]) -> int:
+        """Extend this process's leases on the rows it is working on right now (`held`: ids by table);
+        returns how many. A lease this process took
         but no longer works on (its job failed) is not renewed: it runs out, and the work is swept up
         again. Called well within `lease_seconds`."""
 
@@ -27,5 +28,5 @@ class LeaseStore(StoreConnection):
         """Give up every lease this process holds (at shutdown), so others may take the work at once."""
 
     @abstractmethod
-    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
+    async def open_leases(self, now: float) -> list[tuple[LeasedTable, str, int, bool]]:
         """(table, owner, how many, expired?) of every lease held: `askcall db status`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from bot.domain import ReminderState
 from bot.store.connection import StoreConnection
 from bot.store.types import NO_EFFECTS, Effects, Reminder
 
@@ -30,7 +31,7 @@ class ReminderStore(StoreConnection):
 
     @abstractmethod
     async def complete_reminder(
-        self, reminder_id: int, state: str, *, request_id: int, effects: Effects = NO_EFFECTS
+        self, reminder_id: int, state: ReminderState, *, request_id: int, effects: Effects = NO_EFFECTS
     ) -> bool:
         """Record a reminder's outcome and apply `effects` to its request, once (a replay after a crash does
         nothing)."""

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, Call, DeliveryState, EventResult, Request
+from bot.domain import (
+    DEFAULT_NUMBER,
+    Call,
+    DeliveryState,
+    EventResult,
+    PhoneDisplay,
+    ReminderKind,
+    ReminderState,
+    Request,
+)
 
 DEFAULT_LEASE_SECONDS = 30.0
 # Retention erases a finished delivery's payload down to this.
@@ -55,7 +65,10 @@ class NewRequest:
     response_url: str | None = None
     thread_ts: str | None = None
     number_name: str = DEFAULT_NUMBER
-    phone_display: str = "masked"
+    phone_display: PhoneDisplay = PhoneDisplay.MASKED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phone_display", PhoneDisplay(self.phone_display))
 
 
 # --- deliveries -----------------------------------------------------------------------------------
@@ -92,18 +105,26 @@ DELIVERY_FIELDS = frozenset(f.name for f in fields(Delivery))
 # --- reminders ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NewReminder:
-    kind: str
+    kind: ReminderKind
     due_at: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ReminderKind(self.kind))
 
 
 @dataclass(frozen=True)
 class Reminder:
     id: int
     request_id: int
-    kind: str
+    kind: ReminderKind
     due_at: float
-    state: str
+    state: ReminderState
     fired_at: float | None
+
+    def __post_init__(self) -> None:
+        # Rows come back as plain strings: give them their domain types once, here.
+        object.__setattr__(self, "kind", ReminderKind(self.kind))
+        object.__setattr__(self, "state", ReminderState(self.state))
 
 
 # --- effects --------------------------------------------------------------------------------------
@@ -139,8 +160,12 @@ class WebhookEvent:
     received_at: float
     processed_at: float | None
     request_id: int | None
-    result: str | None
+    result: EventResult | None
     number_name: str = DEFAULT_NUMBER
+
+    def __post_init__(self) -> None:
+        if self.result is not None:
+            object.__setattr__(self, "result", EventResult(self.result))
 
 
 @dataclass(frozen=True)
@@ -282,6 +307,16 @@ def call_fields(fields_: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"not updatable on a call: {sorted(unknown)}")
     return dict(fields_)
+
+
+# --- leases ---------------------------------------------------------------------------------------
+class LeasedTable(StrEnum):
+    """The tables whose rows are jobs claimed with a lease (`renew_leases`, `open_leases`)."""
+
+    REQUESTS = "requests"  # a request's pipeline step (pre-check and send)
+    DELIVERIES = "deliveries"  # a Slack call being made
+    REMINDERS = "reminders"  # a reminder being fired
+    WEBHOOK_EVENTS = "webhook_events"  # an answer being applied
 
 
 # --- administration -------------------------------------------------------------------------------

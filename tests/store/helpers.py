@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain import RequestState
+from bot.domain import CallState, ReminderKind, RequestState
 from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
 
 CUSTOMER = "+5531988887777"
@@ -61,7 +61,9 @@ async def fill(store: Store, requests: int = 3) -> None:
             request_id,
             [RequestState.NEW],
             RequestState.WAITING,
-            Effects(deliveries=[reply(f"reply-{request_id}")], reminders=[NewReminder("expiry", ANSWER_AT + n)]),
+            Effects(
+                deliveries=[reply(f"reply-{request_id}")], reminders=[NewReminder(ReminderKind.EXPIRY, ANSWER_AT + n)]
+            ),
             sent_at=ANSWER_AT - 0.125,
         )
     await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
@@ -83,7 +85,9 @@ async def fill(store: Store, requests: int = 3) -> None:
     await store.create_call_link("hash-1", request_id, "U1", ANSWER_AT, ANSWER_AT + 600)
     assert await store.redeem_call_link("hash-1", "session-1", ANSWER_AT + 1, ANSWER_AT + 3600)
     call = await store.create_call(request_id, "U2", ANSWER_AT + 2.5)
-    await store.advance_call(call.id, ["started"], {"state": "ended", "duration": 252, "end_reason": "completed"})
+    await store.advance_call(
+        call.id, [CallState.STARTED], {"state": "ended", "duration": 252, "end_reason": "completed"}
+    )
 
 
 async def all_rows(store: Store, batch: int = 1000) -> dict[str, list[dict[str, Any]]]:

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from bot.domain import CLOCK_SKEW, REQUEST_LIFETIME, DeliveryState, ReminderKind, RequestState
+from bot.domain import (
+    CLOCK_SKEW,
+    REQUEST_LIFETIME,
+    DeliveryState,
+    EventResult,
+    ReminderKind,
+    ReminderState,
+    RequestState,
+)
 from bot.phones import customer_key
 from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, RecordedEvent, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, new_request, reply
@@ -139,7 +147,9 @@ async def test_transition_applies_its_effects_whole(store: Store) -> None:
     assert request is not None
     assert (request.state, request.outcome, request.expires_at) == (ANSWERED, "TEMPORARY", FAR_FUTURE)
     assert await store.delivery_for(request_id, "reply") is not None
-    assert [(r.kind, r.due_at) for r in await store.reminders_for(request_id)] == [("expiry", FAR_FUTURE)]
+    [reminder] = await store.reminders_for(request_id)
+    assert (reminder.kind, reminder.state, reminder.due_at) == (ReminderKind.EXPIRY, ReminderState.PENDING, FAR_FUTURE)
+    assert reminder.kind is ReminderKind.EXPIRY and reminder.state is ReminderState.PENDING  # typed, not bare strings
 
 
 async def test_transition_refuses_effects_that_move_the_request_elsewhere(store: Store) -> None:
@@ -218,13 +228,13 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
 
     first = await store.settle_webhook_event(
         event_id,
-        "answered",
+        EventResult.MATCHED,
         request_id=request_id,
         effects=Effects({"state": ANSWERED, "outcome": "TEMPORARY"}, [reply("answer-1")]),
     )
     second = await store.settle_webhook_event(
         event_id,
-        "answered-again",
+        EventResult.CHANGED,
         request_id=request_id,
         effects=Effects({"outcome": "NO_PERMISSION"}, [reply("answer-2")]),
     )
@@ -233,7 +243,8 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
     event = await store.get_webhook_event(event_id)
     assert event is not None
     assert event.processed_at is not None
-    assert (event.result, event.request_id) == ("answered", request_id)
+    assert (event.result, event.request_id) == (EventResult.MATCHED, request_id)
+    assert event.result is EventResult.MATCHED
     request = await store.get_request(request_id)
     assert request is not None
     assert (request.state, request.outcome) == (ANSWERED, "TEMPORARY")
@@ -245,11 +256,11 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
 async def test_settle_without_request(store: Store) -> None:
     event_id, _ = await record(store)
 
-    assert await store.settle_webhook_event(event_id, "no_request") is True
+    assert await store.settle_webhook_event(event_id, EventResult.IGNORED) is True
 
     event = await store.get_webhook_event(event_id)
     assert event is not None
-    assert (event.result, event.request_id) == ("no_request", None)
+    assert (event.result, event.request_id) == (EventResult.IGNORED, None)
 
 
 # --- correlation -------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from bot.domain import DeliveryState, OpenRequestExists, RequestState
-from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, create_store
+from bot.domain import DeliveryState, OpenRequestExists, ReminderKind, ReminderState, RequestState
+from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, NewRequest, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, new_request, reply
 
@@ -68,7 +68,7 @@ async def test_renewing_keeps_held_deliveries_only(store: Store, rival: Store) -
     await new_request(store)
     held, dropped = await store.claim_due_deliveries(time.time())
 
-    assert await store.renew_leases(later() - 1, {"deliveries": [held.id]}) == 1
+    assert await store.renew_leases(later() - 1, {LeasedTable.DELIVERIES: [held.id]}) == 1
 
     taken = await rival.claim_abandoned_deliveries(later())
     assert [d.id for d in taken] == [dropped.id]
@@ -232,14 +232,17 @@ async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: 
     request_id = await new_request(store, state=RequestState.ANSWERED)
     await store.add_deliveries(request_id, [reply("r1")])
     assert await store.transition(
-        request_id, [RequestState.ANSWERED], RequestState.ANSWERED, Effects(reminders=[NewReminder("expiry", 100.0)])
+        request_id,
+        [RequestState.ANSWERED],
+        RequestState.ANSWERED,
+        Effects(reminders=[NewReminder(ReminderKind.EXPIRY, 100.0)]),
     )
 
     [mine] = await store.claim_due_reminders(200.0)
     assert await rival.claim_due_reminders(200.0) == []
     assert await store.next_reminder_time() == pytest.approx(200.0 + LEASE_SECONDS)
 
-    assert await store.complete_reminder(mine.id, "fired", request_id=request_id)
+    assert await store.complete_reminder(mine.id, ReminderState.FIRED, request_id=request_id)
     assert await rival.claim_due_reminders(later()) == []
 
 

@@ -157,7 +157,7 @@ class CallQueries(PostgresConnection):
     async def advance_call(
         self,
         call_id: int,
-        from_states: Iterable[str],
+        from_states: Iterable[CallState],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
         *,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from bot.store.postgres.connection import PostgresConnection
-
-LEASED_TABLES = ("requests", "deliveries", "reminders", "webhook_events")
+from bot.store.types import LeasedTable
 
 
 def _count(status: str) -> int:
@@ -14,10 +13,10 @@ def _count(status: str) -> int:
 
 
 class LeaseQueries(PostgresConnection):
-    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+    async def renew_leases(self, now: float, held: Mapping[LeasedTable, Iterable[int]]) -> int:
         renewed = 0
         async with self.transaction() as conn:
-            for table in LEASED_TABLES:
+            for table in LeasedTable:
                 ids = list(held.get(table, ()))
                 if ids:
                     status = await conn.execute(
@@ -39,14 +38,14 @@ class LeaseQueries(PostgresConnection):
                             self.owner,
                         )
                     )
-                    for table in LEASED_TABLES
+                    for table in LeasedTable
                 ]
             )
 
-    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
-        found: list[tuple[str, str, int, bool]] = []
+    async def open_leases(self, now: float) -> list[tuple[LeasedTable, str, int, bool]]:
+        found: list[tuple[LeasedTable, str, int, bool]] = []
         async with self.connection() as conn:
-            for table in LEASED_TABLES:
+            for table in LeasedTable:
                 rows = await conn.fetch(
                     f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < $1 AS expired FROM {table}
                         WHERE lease_owner IS NOT NULL GROUP BY lease_owner, expired""",

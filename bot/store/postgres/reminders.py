@@ -51,7 +51,7 @@ class ReminderQueries(PostgresConnection):
         return [Reminder(**dict(r)) for r in rows]
 
     async def complete_reminder(
-        self, reminder_id: int, state: str, *, request_id: int, effects: Effects = NO_EFFECTS
+        self, reminder_id: int, state: ReminderState, *, request_id: int, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:

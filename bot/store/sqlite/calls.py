@@ -140,7 +140,7 @@ class CallQueries(SQLiteConnection):
     async def advance_call(
         self,
         call_id: int,
-        from_states: Iterable[str],
+        from_states: Iterable[CallState],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
         *,
