@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.types import LeasedTable
 
@@ -28,12 +29,7 @@ class LeaseQueries(SQLiteConnection):
 
     async def release_leases(self) -> int:
         def release(conn: sqlite3.Connection) -> int:
-            return sum(
-                conn.execute(
-                    f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (self.owner,)
-                ).rowcount
-                for table in LeasedTable
-            )
+            return sum(conn.execute(sql.RELEASE_LEASES[table].sqlite, (self.owner,)).rowcount for table in LeasedTable)
 
         return await self._write(release)
 
@@ -41,11 +37,7 @@ class LeaseQueries(SQLiteConnection):
         def read(conn: sqlite3.Connection) -> list[tuple[LeasedTable, str, int, bool]]:
             found: list[tuple[LeasedTable, str, int, bool]] = []
             for table in LeasedTable:
-                for owner, count, expired in conn.execute(
-                    f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < ? FROM {table}
-                        WHERE lease_owner IS NOT NULL GROUP BY lease_owner, COALESCE(lease_until, 0) < ?""",
-                    (now, now),
-                ):
+                for owner, count, expired in conn.execute(sql.OPEN_LEASES[table].sqlite, (now,)):
                     found.append((table, str(owner), int(count), bool(expired)))
             return found
 
