@@ -1,8 +1,8 @@
 """Administration: `askcall db status | migrate | copy`.
 
 Whole-table access by key, for moving an install between backends. Both backends hold the same
-columns at the same schema version, so a row read from one can be written to the other. Table names
-come only from `DATA_TABLES`, so no text from outside reaches SQL.
+columns at the same schema version (tests/store/test_schema_parity.py), so a row read from one can be
+written to the other. Table names come only from `DATA_TABLES`, so no text from outside reaches SQL.
 """
 
 from __future__ import annotations
