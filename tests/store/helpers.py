@@ -16,6 +16,20 @@ TABLES = [table for table, _ in DATA_TABLES]
 _counter = iter(range(1, 1_000_000))
 
 
+def asking(source_key: str | None, *, user_id: str = "U1", phone: str = CUSTOMER) -> NewRequest:
+    """A request by `user_id` for `phone`, in channel C1 of team T1."""
+    return NewRequest(
+        source_key=source_key,
+        team_id="T1",
+        channel_id="C1",
+        user_id=user_id,
+        phone_e164=phone,
+        reason="Podemos te ligar?",
+        lang="pt-BR",
+        response_url=None,
+    )
+
+
 async def new_request(
     store: Store,
     *,
@@ -28,16 +42,7 @@ async def new_request(
 ) -> int:
     n = next(_counter)
     request_id, created = await store.create_request(
-        NewRequest(
-            source_key=source_key if source_key is not None else f"src-{n}",
-            team_id="T1",
-            channel_id="C1",
-            user_id=user_id,
-            phone_e164=phone,
-            reason="Podemos te ligar?",
-            lang="pt-BR",
-            response_url=None,
-        ),
+        asking(source_key if source_key is not None else f"src-{n}", user_id=user_id, phone=phone),
         NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
         **kwargs,
     )

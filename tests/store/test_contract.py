@@ -18,8 +18,8 @@ from bot.domain import (
     RequestState,
 )
 from bot.phones import customer_key
-from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, RecordedEvent, Store
-from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, new_request, reply
+from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, RecordedEvent, Store
+from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, asking, new_request, reply
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
     RequestState.NEW,
@@ -53,16 +53,7 @@ async def test_create_request_stores_fields_and_customer_key(store: Store) -> No
 
 
 async def test_same_source_key_twice_returns_the_first_request(store: Store) -> None:
-    new = NewRequest(
-        source_key="view:V1",
-        team_id="T1",
-        channel_id="C1",
-        user_id="U1",
-        phone_e164=CUSTOMER,
-        reason="oi",
-        lang="pt-BR",
-        response_url=None,
-    )
+    new = asking("view:V1")
     first_id, first_created = await store.create_request(new, NewDelivery("parent-a", "parent", {"n": 1}))
     second_id, second_created = await store.create_request(new, NewDelivery("parent-b", "parent", {"n": 2}))
 
@@ -81,17 +72,7 @@ async def test_requests_without_source_key_are_never_merged(store: Store, source
     ids = set()
     for n in range(2):
         request_id, created = await store.create_request(
-            NewRequest(
-                source_key=source_key,
-                team_id="T1",
-                channel_id="C1",
-                user_id="U1",
-                phone_e164=CUSTOMER,
-                reason="oi",
-                lang="pt-BR",
-                response_url=None,
-            ),
-            NewDelivery(f"parent-nokey-{n}", "parent", {}),
+            asking(source_key), NewDelivery(f"parent-nokey-{n}", "parent", {})
         )
         assert created is True
         ids.add(request_id)

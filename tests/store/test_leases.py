@@ -11,9 +11,9 @@ import time
 import pytest
 
 from bot.domain import DeliveryState, OpenRequestExists, ReminderKind, ReminderState, RequestState
-from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, NewRequest, Store, create_store
+from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
-from tests.store.helpers import CUSTOMER, new_request, reply
+from tests.store.helpers import CUSTOMER, asking, new_request, reply
 
 
 async def record(
@@ -144,16 +144,7 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
     async def ask(s: Store, n: int) -> int | None:
         try:
             request_id, _ = await s.create_request(
-                NewRequest(
-                    source_key=f"race-{n}",
-                    team_id="T1",
-                    channel_id="C1",
-                    user_id=f"U{n}",
-                    phone_e164=CUSTOMER,
-                    reason="?",
-                    lang="pt-BR",
-                    response_url=None,
-                ),
+                asking(f"race-{n}", user_id=f"U{n}"),
                 NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
                 refuse_if_open=True,
             )
@@ -169,16 +160,7 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
 async def test_the_same_submission_on_two_owners_is_one_request(store: Store, rival: Store) -> None:
     async def submit(s: Store, n: int) -> tuple[int, bool]:
         return await s.create_request(
-            NewRequest(
-                source_key="trigger-1",
-                team_id="T1",
-                channel_id="C1",
-                user_id="U1",
-                phone_e164=CUSTOMER,
-                reason="?",
-                lang="pt-BR",
-                response_url=None,
-            ),
+            asking("trigger-1"),  # a Slack retry that reached another replica
             NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
         )
 
