@@ -16,6 +16,7 @@ from typing import Any
 from bot.domain import (
     DEFAULT_NUMBER,
     Call,
+    DeliveryKind,
     DeliveryState,
     EventResult,
     PhoneDisplay,
@@ -77,8 +78,11 @@ class NewDelivery:
     """A Slack call to make later: `kind` names the Web API call, `payload` its arguments."""
 
     dedup_key: str
-    kind: str
+    kind: DeliveryKind
     payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", DeliveryKind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ class Delivery:
     id: int
     dedup_key: str
     request_id: int
-    kind: str
+    kind: DeliveryKind
     payload: dict[str, Any]
     state: DeliveryState
     attempts: int
@@ -96,6 +100,7 @@ class Delivery:
     created_at: float
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", DeliveryKind(self.kind))
         object.__setattr__(self, "state", DeliveryState(self.state))
 
 
