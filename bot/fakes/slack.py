@@ -266,6 +266,7 @@ class FakeSlack(LoopbackServer):
         app_token: str = "xapp-test",
         *,
         validate_blocks: bool = True,
+        limits: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
@@ -303,8 +304,10 @@ class FakeSlack(LoopbackServer):
         self.fail_response_urls: bool = False
         self._response_urls: dict[str, _Issued] = {}
         self._triggers: dict[str, _Issued] = {}
-        # chat.postMessage's per-channel rate limit; None turns it off (the benchmark's load fake).
-        self.post_rate: float | None = CHANNEL_POST_RATE
+        # Slack's limits on posting (per channel) and on a response_url's posts and lifetime. Only the benchmark's
+        # load fake turns them off: it measures AskCall, not Slack's limits.
+        self.limits = limits
+        self.post_rate: float | None = CHANNEL_POST_RATE if limits else None
         self.post_burst: int = CHANNEL_POST_BURST
 
         # Socket Mode: open WebSockets (newest last), every connection ever made, and what clients sent.
@@ -796,9 +799,9 @@ class FakeSlack(LoopbackServer):
         issued = self._response_urls.get(name)
         if issued is None:
             return "invalid_url"  # never handed out
-        if self.fail_response_urls or self.now() - issued.at > RESPONSE_URL_LIFETIME:
+        if self.fail_response_urls or (self.limits and self.now() - issued.at > RESPONSE_URL_LIFETIME):
             return "expired_url"
-        if issued.uses >= RESPONSE_URL_POSTS:
+        if self.limits and issued.uses >= RESPONSE_URL_POSTS:
             return "used_url"
         issued.uses += 1
         return None

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
+from bot.fakes.pilot_status import CallBehaviour, FakeCall, FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.services.calls import QUIET
 from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
@@ -158,7 +158,8 @@ async def test_hanging_up_before_a_lost_start_is_found_terminates_it_when_found(
     assert rows[0]["pilot_call_id"] == fake_call.id
 
 
-async def test_a_call_whose_webhooks_stopped_is_settled_by_asking(app: Server, clock: ManualClock) -> None:
+async def call_whose_webhooks_stop(app: Server) -> tuple[Page, dict[str, Any], FakeCall]:
+    """A connected call whose end Pilot Status never announces; returns once the customer hung up."""
     app.pilot.call_behaviour = CallBehaviour(answer_after=0.2, hang_up_after=1.0)
     page, parent = await Page.open(app)
     try:
@@ -168,6 +169,15 @@ async def test_a_call_whose_webhooks_stopped_is_settled_by_asking(app: Server, c
         app.pilot.webhooks.clear()  # the end of the call will never be announced
         (fake_call,) = app.pilot.calls.values()
         await wait_until(lambda: fake_call.ended_at is not None, timeout=15, what="the customer to hang up")
+    except BaseException:
+        await page.close()
+        raise
+    return page, parent, fake_call
+
+
+async def test_a_call_whose_webhooks_stopped_is_settled_by_asking(app: Server, clock: ManualClock) -> None:
+    page, parent, fake_call = await call_whose_webhooks_stop(app)
+    try:
         await app.askcall.calls.sweep()  # not quiet for long yet: not asked
         asked = app.pilot.requests_to("GET", f"/v1/calls/{fake_call.id}")
         assert all("includeSdp" in r.query for r in asked)  # only the answer SDP was read
@@ -189,15 +199,8 @@ async def test_the_sweep_loop_itself_settles_a_call_whose_webhooks_stopped(
     """Nobody calls `sweep()`: the loop `askcall serve` runs (every ASKCALL_CALLS_SWEEP_SECONDS) asks Pilot Status
     about the quiet call by itself."""
     async with calling_askcall(settings, slack, pilot, clock=clock, calls_sweep_seconds=0.2) as app:
-        app.pilot.call_behaviour = CallBehaviour(answer_after=0.2, hang_up_after=1.0)
-        page, parent = await Page.open(app)
+        page, parent, fake_call = await call_whose_webhooks_stop(app)
         try:
-            assert (await page.offer()).status == 200
-            seen = await page.states("connected")
-            await page.caller.accept(seen[-1]["sdpAnswer"])
-            app.pilot.webhooks.clear()  # the end of the call will never be announced
-            (fake_call,) = app.pilot.calls.values()
-            await wait_until(lambda: fake_call.ended_at is not None, timeout=15, what="the customer to hang up")
             clock.advance(QUIET + 30)  # quiet long enough to be asked about, at the loop's next round
             assert (await page.states("ended"))[-1] == {"state": "ended", "reason": "completed"}
         finally:

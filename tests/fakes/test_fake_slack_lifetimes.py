@@ -261,3 +261,15 @@ async def test_the_rate_limit_applies_to_concurrent_posts(fake: FakeSlack, clien
     refused = [r for r in results if isinstance(r, SlackApiError)]
     assert len(refused) == 3 and all(r.response.status_code == 429 for r in refused)
     assert len(fake.messages) == CHANNEL_POST_BURST
+
+
+async def test_the_benchmarks_load_fake_can_turn_slacks_limits_off() -> None:
+    async with FakeSlack(limits=False) as unlimited:
+        poster = AsyncWebClient(token="xoxb-test", base_url=unlimited.api_url, retry_handlers=[])
+        for n in range(3 * CHANNEL_POST_BURST):
+            await poster.chat_postMessage(channel="C1", text=str(n))
+        url = unlimited.response_url("bench")
+        unlimited.pass_time(2 * RESPONSE_URL_LIFETIME)
+        for _ in range(3 * RESPONSE_URL_POSTS):
+            assert (await AsyncWebhookClient(url).send(text="note")).status_code == 200
+    assert len(unlimited.messages) == 3 * CHANNEL_POST_BURST
