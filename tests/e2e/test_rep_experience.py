@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -317,3 +318,18 @@ async def test_rep_sees_their_slack_locale(app: Server) -> None:
     app.slack.user_locales["U3"] = "en-US"
     response = await app.command("hello", user_id="U3")
     assert "Example:" in (await response.json())["text"]
+
+
+async def test_a_user_slack_does_not_know_is_answered_in_the_workspace_language(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    """users.info answers user_not_found (an id from another workspace, a deleted user): the workspace language."""
+    slack.user_locales["U3"] = "pt-BR"
+    slack.unknown_users.add("U3")
+    server = await start_server(replace(settings, language="en"), slack, pilot)
+    try:
+        response = await server.command("hello", user_id="U3")
+        assert "Example:" in (await response.json())["text"]
+    finally:
+        await stop_server(server)
+    assert {c.outcome for c in slack.calls_to("users.info", only_ok=False)} == {"user_not_found"}
