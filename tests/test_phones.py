@@ -9,6 +9,7 @@ import pytest
 
 from bot.phones import (
     PHONE_MAX_CHARS,
+    PhoneParse,
     PhoneProblem,
     customer_key,
     digits,
@@ -416,3 +417,45 @@ def test_log_phone_never_contains_the_full_number(phone: str) -> None:
 @pytest.mark.parametrize("phone", ["1234", "123456", ""])
 def test_log_phone_of_a_short_number_shows_no_digit(phone: str) -> None:
     assert digits(log_phone(phone)) == ""
+
+
+# --- edges the mutation run (tests/MUTATION.md) found unchecked --------------------------------------------------
+def test_nothing_phone_like_is_missing_and_the_whole_text_is_the_rest() -> None:
+    assert split_phone_and_reason("", "BR") == PhoneParse(None, "", PhoneProblem.MISSING)
+    assert split_phone_and_reason("olá, tudo bem?", "BR") == PhoneParse(None, "olá, tudo bem?", PhoneProblem.MISSING)
+
+
+def test_a_lone_last_digit_group_is_refused_and_the_reason_kept() -> None:
+    parsed = split_phone_and_reason("11 98765-4321 2, pedidos", "BR")
+    assert parsed == PhoneParse(None, "pedidos", PhoneProblem.INVALID, raw="11 98765-4321 2")
+
+
+def test_a_form_field_with_words_after_the_number_keeps_no_rest() -> None:
+    assert read_phone_field("11 98765-4321 amanhã", "BR") == PhoneParse(
+        None, "", PhoneProblem.INVALID, raw="11 98765-4321 amanhã"
+    )
+
+
+def test_a_refused_run_of_exactly_the_longest_length_is_shown_whole() -> None:
+    run = "1" * PHONE_MAX_CHARS
+    assert read_phone_field(run, "BR") == PhoneParse(None, "", PhoneProblem.INVALID, raw=run)
+
+
+def test_a_link_number_of_the_longest_length_with_trailing_punctuation_is_read() -> None:
+    number = "+5" + "-" * 15 + "-".join("511987654321")  # 40 characters, then a full stop
+    assert len(number) == PHONE_MAX_CHARS
+    parsed = split_phone_and_reason(f"tel:{number}. motivo", "BR")
+    assert (parsed.e164, parsed.rest, parsed.problem) == ("+5511987654321", "motivo", None)
+
+
+def test_customer_key_folds_only_an_eleven_digit_brazilian_mobile() -> None:
+    assert customer_key("+55 11 99123-4567") == "551191234567"
+    assert customer_key("+55 11 9123-4567") == "551191234567"  # ten digits: nothing to fold, even after a 9
+
+
+def test_log_phone_of_seven_digits_shows_the_first_two_and_last_four() -> None:
+    assert log_phone("1234567") == "+12•4567"
+
+
+def test_ascii_control_characters_are_removed_not_replaced() -> None:
+    assert strip_invisible("a\x00b\x07c\x7f") == "abc"
