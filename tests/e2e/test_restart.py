@@ -22,6 +22,7 @@ from tests.e2e.helpers import (
     only_request,
     patient,
     posts,
+    quiet_past_a_lease,
     render,
     replies,
     reply_attempts,
@@ -53,7 +54,7 @@ async def test_reply_pending_while_slack_is_down_reaches_the_thread_after_a_rest
 
     slack.clear_scripts()  # Slack is healthy again
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         reply = only_reply(slack, parent)
         assert reply["text"].startswith(f"<@{REP}> ✅")
         (update,) = updates_of(slack, parent)
@@ -80,7 +81,7 @@ async def test_reply_already_in_slack_when_the_process_died_is_not_posted_again(
     await slack.wait_for(lambda: len(replies(slack, parent)) == 1)  # ...and then Slack did store it
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         only_reply(slack, parent)
         assert len(reply_attempts(slack, parent)) == 1
         lookups = slack.calls_to("conversations.replies")
@@ -109,7 +110,7 @@ async def test_reply_lost_with_the_process_is_posted_exactly_once_after_restart(
     assert replies(slack, parent) == []
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         reply = only_reply(slack, parent)
         assert "❌" in reply["text"]
         assert [a.outcome for a in reply_attempts(slack, parent)] == ["503", "ok"]
@@ -151,7 +152,7 @@ async def test_parent_already_in_slack_when_the_process_died_is_adopted(
     assert posts(pilot) == []
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         parent = only_parent(slack)
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert len(posts(pilot)) == 1
@@ -172,14 +173,14 @@ async def test_crash_while_pilot_status_is_answering_is_never_resent(
         await stop_server(first, crash=True)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         parent = only_parent(slack)
         reply = only_reply(slack, parent)
         assert "⚠️" in reply["text"]
         assert (await only_request(second)).state == "unconfirmed"
         await slack.wait_for(lambda: len(pilot.permission_requests) == 1)
     async with running(settings, slack, pilot) as third:
-        await third.wait_idle()
+        await quiet_past_a_lease(third)
     assert len(posts(pilot)) == 1
     assert len(replies(slack, parent)) == 1
 
@@ -202,7 +203,7 @@ async def test_answer_stored_but_not_processed_before_the_crash_is_processed_aft
     assert replies(slack, parent) == []
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
         reply = only_reply(slack, parent)
         assert "✅" in reply["text"]
         assert (await only_request(second)).outcome == "TEMPORARY"
@@ -225,7 +226,7 @@ async def test_dm_notice_in_flight_during_a_crash_is_not_sent_twice(
     await slack.wait_for(lambda: len(slack.messages) == 1)
 
     async with running(settings, slack, pilot) as second:
-        await second.wait_idle()
+        await quiet_past_a_lease(second)
     dm = slack.dm_channel(REP)
     assert [m["channel"] for m in slack.messages] == [dm]
     assert [c.args["users"] for c in slack.calls_to("conversations.open")] == [REP]
