@@ -9,6 +9,7 @@ waits a whole lease more, where a second takeover would post a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from tests.e2e.helpers import (
     PHONE,
     REASON,
     ask,
+    assert_checked_before_each_retry,
     db_rows,
     only_parent,
     only_reply,
@@ -36,6 +38,13 @@ from tests.e2e.helpers import (
     running,
     updates_of,
 )
+
+
+@pytest.fixture(autouse=True)
+def every_post_in_doubt_is_read_back_before_it_is_sent_again(slack: FakeSlack) -> Iterator[None]:
+    """Whatever else a test here checks: no post whose answer was in doubt was sent again unchecked."""
+    yield
+    assert_checked_before_each_retry(slack)
 
 
 async def deliveries(settings: Settings, kind: str) -> list[dict[str, object]]:

@@ -5,6 +5,10 @@ released, so the next instance takes the work over when the leases run out, as a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
@@ -15,6 +19,7 @@ from tests.e2e.helpers import (
     PERMISSION_REQUEST,
     answer,
     ask,
+    assert_checked_before_each_retry,
     db_execute,
     db_rows,
     only_parent,
@@ -29,6 +34,13 @@ from tests.e2e.helpers import (
     running,
     updates_of,
 )
+
+
+@pytest.fixture(autouse=True)
+def every_post_in_doubt_is_read_back_before_it_is_sent_again(slack: FakeSlack) -> Iterator[None]:
+    """Whatever else a test here checks: no post whose answer was in doubt was sent again unchecked."""
+    yield
+    assert_checked_before_each_retry(slack)
 
 
 async def reply_delivery(settings: Settings) -> dict[str, object]:

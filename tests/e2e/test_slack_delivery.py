@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
-from bot.fakes.slack import CHANNEL_POST_BURST
+from bot.fakes.slack import CHANNEL_POST_BURST, FakeSlack
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import (
     DIGITS,
@@ -27,6 +28,13 @@ from tests.e2e.helpers import (
     update_attempts,
     updates_of,
 )
+
+
+@pytest.fixture(autouse=True)
+def every_post_in_doubt_is_read_back_before_it_is_sent_again(slack: FakeSlack) -> Iterator[None]:
+    """Whatever else a test here checks: no post whose answer was in doubt was sent again unchecked."""
+    yield
+    assert_checked_before_each_retry(slack)
 
 
 async def deliveries(server: Server) -> list[dict[str, object]]:
@@ -69,7 +77,6 @@ async def test_thread_reply_transient_failures_are_retried(
     assert "❌" in reply["text"]
     assert [a.outcome for a in reply_attempts(server.slack, parent)] == outcomes
     assert len(updates_of(server.slack, parent)) == 1
-    assert_checked_before_each_retry(server.slack)
 
 
 # --- Slack stored the message, then the answer said otherwise (or never came) --------------------------------
@@ -123,7 +130,6 @@ async def test_parent_message_5xx_is_retried_and_pilot_status_called_once(server
     assert len(server.slack.calls_to("chat.postMessage", only_ok=False)) == 3
     assert len(posts(server.pilot)) == 1
     assert parent["ts"] == (await only_request(server)).parent_ts
-    assert_checked_before_each_retry(server.slack)
 
 
 async def test_thread_reply_is_posted_before_the_parent_update(server: Server) -> None:
