@@ -63,7 +63,7 @@ GROUPS = {
     ),
     "call-links": Group(
         ("bot/services/calls.py", "bot/store/sqlite/calls.py", "bot/store/postgres/calls.py"),
-        ("tests/store/test_calls.py", "tests/calls/test_call_link.py"),
+        ("tests/store/test_calls.py", "tests/store/test_call_records.py", "tests/calls/test_call_link.py"),
         names=(
             "bot.services.calls.x_digest*",
             *(f"bot.services.calls.xǁCallServiceǁ{name}__*" for name in ("issue_link", "redeem", "session")),

@@ -54,6 +54,7 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
     link = link_in(ephemeral)
     assert link.startswith(f"{app.url}/call/")
     token = link.rsplit("/", 1)[-1]
+    assert len(token) == 43  # 32 random bytes, base64url: not guessable
     # Never in a message others can see, never in the database in clear.
     assert all(token not in json.dumps(m) for m in app.slack.messages)
     rows = await db_rows(app.askcall.settings, "SELECT * FROM call_links")
@@ -72,6 +73,7 @@ async def test_the_clicker_alone_gets_a_single_use_link_stored_hashed(app: Serve
     assert f"Path=/call/r/{request_id}/" in set_cookie and "Secure" not in set_cookie  # http: no Secure
     sessions = await db_rows(app.askcall.settings, "SELECT * FROM call_sessions")
     cookie = first.cookies["askcall_call"].value
+    assert len(cookie) == 43  # 32 random bytes too
     assert sessions[0]["session_hash"] == hashlib.sha256(cookie.encode()).hexdigest()
     assert sessions[0]["user_id"] == OTHER_REP
 
@@ -124,6 +126,15 @@ async def test_a_clicker_not_in_the_channel_gets_the_link_through_the_clicks_res
     assert app.slack.ephemerals == []
     assert [c.outcome for c in app.slack.calls_to("chat.postEphemeral", only_ok=False)] == ["user_not_in_channel"]
     assert (await redeem(app, link_in(response))).status == 200
+
+
+async def test_a_temporary_grant_gives_links_until_it_runs_out(app: Server) -> None:
+    request_id, _ = await granted_request(app, status="TEMPORARY", expiration_time=int(time.time()) + 3 * 86400)
+    assert link_in(await click_call_now(app, request_id)).startswith(f"{app.url}/call/")
+    await db_execute(app.askcall.settings, "UPDATE requests SET expires_at = ?", (time.time() - 1,))
+    ephemeral = await click_call_now(app, request_id)
+    assert "/call/" not in ephemeral["text"]
+    assert len(await db_rows(app.askcall.settings, "SELECT * FROM call_links")) == 1
 
 
 async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
