@@ -59,7 +59,12 @@ GROUPS = {
             for backend in ("sqlite", "postgres")
             for concern in ("requests", "events", "deliveries", "leases")
         ),
-        ("tests/store/test_contract.py", "tests/store/test_leases.py", "tests/store/test_budget_and_checks.py"),
+        (
+            "tests/store/test_contract.py",
+            "tests/store/test_leases.py",
+            "tests/store/test_budget_and_checks.py",
+            "tests/store/test_calls.py",  # what deliveries posted (posted_ts, posted_for), asked by the calls
+        ),
     ),
     "call-links": Group(
         ("bot/services/calls.py", "bot/store/sqlite/calls.py", "bot/store/postgres/calls.py"),

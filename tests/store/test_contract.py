@@ -622,3 +622,23 @@ async def test_claim_due_says_when_the_next_delivery_falls_due(store: Store) -> 
 
     assert [d.dedup_key for d in claimed] == ["a-1"]
     assert next_at == FAR_FUTURE + 50 == await store.next_delivery_time()
+
+
+async def test_open_request_for_finds_the_newest_open_request_of_that_customer_on_that_number(store: Store) -> None:
+    key, now = customer_key(CUSTOMER), time.time()
+    assert await store.open_request_for("default", key, now) is None
+    older = await new_request(store, state=RequestState.WAITING, created_at=now - 60)
+    newer = await new_request(store, state=RequestState.WAITING, created_at=now - 30)
+
+    found = await store.open_request_for("default", key, now)
+    assert found is not None and (found.id, found.state) == (newer, RequestState.WAITING)
+    assert await store.open_request_for("sales-sp", key, now) is None  # another WhatsApp number
+    assert await store.open_request_for("default", customer_key("+5531977776666"), now) is None
+    # A week on, only a request made within the last seven days is still open.
+    late = await store.open_request_for("default", key, now + REQUEST_LIFETIME - 40)
+    assert late is not None and late.id == newer
+    assert await store.open_request_for("default", key, now + REQUEST_LIFETIME - 20) is None
+    # Answered: no longer open; the older one still is.
+    await store.update_request(newer, state=RequestState.ANSWERED)
+    found = await store.open_request_for("default", key, now)
+    assert found is not None and found.id == older
