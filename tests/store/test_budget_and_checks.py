@@ -21,7 +21,7 @@ async def test_budget_refuses_the_request_past_the_limit_and_says_when_it_refill
     with pytest.raises(BudgetSpent) as refused:
         await new_request(store, phone="+5531988880003", max_per_user_hour=2)
 
-    assert refused.value.limit == 2
+    assert (refused.value.user_id, refused.value.limit) == ("U1", 2)
     assert refused.value.refills_at == pytest.approx(oldest.created_at + BUDGET_WINDOW)
     assert len(await store.requests_by_user("U1", 0)) == 2  # nothing stored
     # 0 means no limit; another rep has their own budget.

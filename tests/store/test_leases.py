@@ -274,3 +274,68 @@ async def test_work_stored_by_another_replica_wakes_listeners_at_once(pg_url: st
         await asyncio.gather(listening, return_exceptions=True)
         await listener.close()
         await writer.close()
+
+
+# --- edges the mutation run (tests/MUTATION.md) found unchecked --------------------------------------------------
+async def test_unknown_ids_read_as_nothing(store: Store) -> None:
+    assert await store.get_request(10**6) is None
+    assert await store.get_delivery(10**6) is None
+    assert await store.get_webhook_event(10**6) is None
+
+
+async def test_an_attempt_is_counted_only_when_asked(store: Store) -> None:
+    request_id = await new_request(store)
+    [delivery] = await store.claim_due_deliveries(time.time() + 1)
+    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="ratelimited")
+    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="ratelimited")
+    stored = await store.delivery_for(request_id, "parent")
+    assert stored is not None and stored.attempts == 0
+    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="http_503", count_attempt=True)
+    stored = await store.delivery_for(request_id, "parent")
+    assert stored is not None and stored.attempts == 1
+
+
+async def test_abandoned_deliveries_come_back_in_order_leased_for_a_whole_lease(store: Store, rival: Store) -> None:
+    for _ in range(3):
+        await new_request(store)
+    t0 = time.time() + 1
+    claimed = await store.claim_due_deliveries(t0)
+    assert len(claimed) == 3
+    taken = await rival.claim_abandoned_deliveries(t0 + LEASE_SECONDS + 1)
+    assert [d.id for d in taken] == sorted(d.id for d in claimed)
+    # The rival now holds them for a whole lease from its takeover, then they are abandoned again.
+    assert await store.claim_abandoned_deliveries(t0 + 2 * LEASE_SECONDS) == []
+    again = await store.claim_abandoned_deliveries(t0 + 2 * LEASE_SECONDS + 2)
+    assert [d.id for d in again] == [d.id for d in taken]
+
+
+async def test_the_message_handed_over_on_completion_is_leased_to_this_process(store: Store, rival: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(request_id, [reply("r1")])
+    now = time.time() + 1
+    [parent] = await store.claim_due_deliveries(now)
+    handed, _ = await store.complete_delivery(parent, "1.0", now)
+    assert handed is not None and handed.dedup_key == "r1"
+    assert await rival.claim_abandoned_deliveries(now + LEASE_SECONDS - 1) == []
+    assert [d.id for d in await rival.claim_abandoned_deliveries(now + LEASE_SECONDS + 1)] == [handed.id]
+
+
+async def test_renewed_leases_last_a_whole_lease_from_the_renewal(store: Store, rival: Store) -> None:
+    request_id = await new_request(store, state=RequestState.READY)
+    t0 = time.time() + 1
+    assert await store.claim_request(request_id, RequestState.READY, t0) is not None
+    [delivery] = await store.claim_due_deliveries(t0)
+    held = {LeasedTable.REQUESTS: [request_id], LeasedTable.DELIVERIES: [delivery.id]}
+    assert await store.renew_leases(t0 + 20, held) == 2
+    assert await rival.claim_abandoned_deliveries(t0 + 20 + LEASE_SECONDS - 1) == []
+    assert await rival.claim_request(request_id, RequestState.READY, t0 + 20 + LEASE_SECONDS - 1) is None
+    assert [d.id for d in await rival.claim_abandoned_deliveries(t0 + 20 + LEASE_SECONDS + 1)] == [delivery.id]
+
+
+async def test_a_parent_built_from_the_new_requests_id_is_queued_under_that_id(store: Store) -> None:
+    request_id, created = await store.create_request(
+        asking("src-built"), lambda rid: NewDelivery(f"req{rid}:parent", "parent", {"channel": "C1", "text": "t"})
+    )
+    assert created
+    parent = await store.delivery_for(request_id, "parent")
+    assert parent is not None and parent.dedup_key == f"req{request_id}:parent"
