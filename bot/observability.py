@@ -22,7 +22,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -181,12 +181,22 @@ def authorized(request: web.Request, token: str | None) -> bool:
 
 class Readiness:
     """Ready means the schema is current AND the database takes a write right now (a lock held
-    elsewhere, a full disk, a read-only or corrupt file all make it unready). The answer is reused
-    for `max_age` seconds, so probes cost one tiny write per second at most."""
+    elsewhere, a full disk, a read-only or corrupt file all make it unready) AND nothing else keeps
+    work from arriving (`conditions`: Socket Mode disconnected). The database's answer is reused for
+    `max_age` seconds, so probes cost one tiny write per second at most.
 
-    def __init__(self, store: Store, max_age: float = READY_MAX_AGE) -> None:
+    The answer says what is wrong in words that don't say where the database lives (host, name, user,
+    path): /readyz is on the public port. The log line has the details."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_age: float = READY_MAX_AGE,
+        conditions: Sequence[Callable[[], str | None]] = (),
+    ) -> None:
         self._store = store
         self._max_age = max_age
+        self._conditions = list(conditions)
         self._lock = asyncio.Lock()
         self._last: tuple[float, int, dict[str, object]] | None = None
 
@@ -200,6 +210,9 @@ class Readiness:
                 status, body = await self._check()
                 self._last = (time.monotonic(), status, body)
             _, status, body = self._last
+        problems = [problem for condition in self._conditions if (problem := condition())]
+        if problems:
+            status, body = 503, {**body, "status": "unavailable", "slack": "; ".join(problems)}
         return web.json_response(body, status=status)
 
     async def _check(self) -> tuple[int, dict[str, object]]:
@@ -210,8 +223,27 @@ class Readiness:
             await self._store.probe_write()
         except Exception as error:  # any failure to reach or write the database means "not ready"
             log.warning("not ready: the database can't be written (%s)", error)
-            return 503, {"status": "unavailable", "database": str(error)[:200]}
+            return 503, {"status": "unavailable", "database": database_problem(error)}
         return 200, {"status": "ready", "schema": version}
+
+
+# What /readyz may say about a database failure: a kind, never the text (it names the host, database, user, path).
+DATABASE_PROBLEMS = (
+    (("read-only", "readonly"), "the database is read-only"),
+    (("locked", "busy", "lock timeout", "lock_timeout"), "the database is locked by another process"),
+    (("is full", "no space", "disk full"), "the disk holding the database is full"),
+    (("corrupt", "malformed", "not a database", "quick_check"), "the database is corrupt"),
+    (("cannot be reached", "refused", "timed out", "timeout", "connect", "closed"), "the database can't be reached"),
+)
+
+
+def database_problem(error: BaseException) -> str:
+    """A fixed phrase for what is wrong with the database; the details go to the log only."""
+    text = str(error).lower()
+    for words, phrase in DATABASE_PROBLEMS:
+        if any(word in text for word in words):
+            return phrase
+    return "the database can't be written (details in AskCall's log)"
 
 
 def metrics_response(body: bytes) -> web.Response:

@@ -213,7 +213,9 @@ def test_the_documented_defaults_are_the_code_s() -> None:
 
     rows = table((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"), "Variables")
     defaults = {row[0].strip("`"): row[2] for row in rows}
-    settings = Settings.from_env({"SLACK_BOT_TOKEN": "x", "PILOT_STATUS_API_KEY": "x", "ASKCALL_INSECURE_DEV": "1"})
+    settings = Settings.from_env(
+        {"SLACK_BOT_TOKEN": "xoxb-x", "PILOT_STATUS_API_KEY": "x", "ASKCALL_INSECURE_DEV": "1"}
+    )
     expected = {
         "SLACK_API_URL": settings.slack_api_url,
         "PILOT_STATUS_BASE_URL": settings.pilot_status_base_url,

@@ -16,7 +16,8 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.config import ConfigError, DatabaseConfig
+from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, webhook_path
+from bot.pilot_status.webhooks import HANDLED_EVENTS
 from bot.store import SchemaTooNew, Store, StoreError, create_store
 
 Env = Mapping[str, str]
@@ -42,18 +43,30 @@ def add_setup_commands(commands: Any) -> None:
     actions.required = True
     register = actions.add_parser(
         "register",
-        help="create the webhook, or update the one that already posts to the URL",
-        description="Make Pilot Status post call.permission_updated to URL. Safe to run again: a webhook that "
-        "already posts to URL is updated (turned on, event added) instead of duplicated.",
+        help="create the webhook, or repair the one that already posts to the URL",
+        description=f"Make Pilot Status post every event AskCall handles ({', '.join(HANDLED_EVENTS)}) to URL. "
+        "Safe to run again: a webhook that already posts to URL is repaired (turned on, subscribed to exactly "
+        "those events) instead of duplicated.",
     )
     register.add_argument("--url", required=True, help="https://<your-host>/webhooks/pilot-status")
     register.add_argument("--name", help="name shown in the Pilot Status dashboard (new webhooks: AskCall)")
     register.add_argument("--allow-http", action="store_true", help="accept an http:// URL (local tests only)")
+    _number_argument(register)
     register.set_defaults(handler=_webhook_register)
     listing = actions.add_parser(
         "list", help="list the number's webhooks", description="One line per webhook: id, URL, active, events."
     )
+    _number_argument(listing)
     listing.set_defaults(handler=_webhook_list)
+
+
+def _number_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--number",
+        default=DEFAULT_NUMBER,
+        metavar="NAME",
+        help="a number declared in ASKCALL_CONFIG, with its own key (default: the number of PILOT_STATUS_API_KEY)",
+    )
 
 
 def add_data_commands(commands: Any) -> None:
@@ -180,17 +193,18 @@ def _check(args: argparse.Namespace, env: Env) -> int:
 
 # --- webhook -------------------------------------------------------------------------------------
 def _webhook_register(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.webhooks import WEBHOOK_PATH, admin_from_env, register, registration_report, validate_url
+    from bot.admin.webhooks import admin_from_env, register, registration_report, validate_url
 
     try:
         url = validate_url(args.url, allow_http=args.allow_http)
     except ValueError as error:
         return _fail(f"{error}", 2)
-    if not url.rstrip("/").endswith(WEBHOOK_PATH):
-        print(f"Warning: AskCall receives answers at {WEBHOOK_PATH}; this URL ends differently.", file=sys.stderr)
+    path = webhook_path(args.number)
+    if not url.rstrip("/").endswith(path):
+        print(f"Warning: AskCall receives this number's events at {path}; this URL ends differently.", file=sys.stderr)
 
     async def run() -> list[str]:
-        async with admin_from_env(env) as admin:
+        async with admin_from_env(env, args.number) as admin:
             return registration_report(await register(admin, url, args.name))
 
     return _print_or_explain(run)
@@ -200,10 +214,11 @@ def _webhook_list(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.webhooks import admin_from_env, describe, register_hint
 
     async def run() -> list[str]:
-        async with admin_from_env(env) as admin:
+        async with admin_from_env(env, args.number) as admin:
             webhooks = await admin.list_webhooks()
         if not webhooks:
-            return ["This WhatsApp number has no Pilot Status webhook. To create one, " + register_hint(None)]
+            hint = register_hint(None, args.number)
+            return ["This WhatsApp number has no Pilot Status webhook. To create one, " + hint]
         return [describe(webhook) for webhook in webhooks]
 
     return _print_or_explain(run)

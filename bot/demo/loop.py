@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import socket
 import tempfile
 import time
 import webbrowser
@@ -31,6 +30,7 @@ from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
 from bot.phones import mask
 from bot.slack.messages import CALL_ACTION
+from bot.web.listener import ListenError, bind
 
 PHONE = "+55 11 98765-4321"
 CUSTOMER = "+5511987654321"
@@ -268,20 +268,6 @@ class _Demo:
         _show(self.out, f"The message in #{CHANNEL_NAME} now shows:", message_lines(parent))
 
 
-def _listen(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (`port` 0: a free one), bound before AskCall starts so its URL is known."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(128)
-        listener.setblocking(False)
-    except OSError:
-        listener.close()
-        raise
-    return listener
-
-
 async def run_demo(
     out: TextIO, language: str = "pt-BR", *, call: bool = False, open_browser: bool = False, port: int = 0
 ) -> int:
@@ -298,9 +284,10 @@ async def run_demo(
         "No account is needed and nothing leaves this computer.\n",
     )
     try:
-        listener = _listen(port)
-    except OSError as error:
-        say(out, f"✗ Can't listen on 127.0.0.1:{port} ({error.strerror}): choose another --port.")
+        # Bound before AskCall starts, so its URL is known (port 0: a free one).
+        listener = bind("127.0.0.1", port, port_variable="--port")
+    except ListenError as error:
+        say(out, f"✗ {error}.")
         return 1
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     signing_secret = secrets.token_hex(16)

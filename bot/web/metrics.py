@@ -8,6 +8,7 @@ server doesn't.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -50,13 +51,16 @@ class MetricsEndpoint:
         return observability.metrics_response(body)
 
 
-async def serve_metrics(endpoint: MetricsEndpoint, host: str, port: int) -> web.AppRunner:
-    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
+async def serve_metrics(
+    endpoint: MetricsEndpoint, host: str, port: int, sock: socket.socket | None = None
+) -> web.AppRunner:
+    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach), on `sock` when
+    `askcall serve` bound it already."""
     metrics_app = web.Application()
     endpoint.register(metrics_app.router)
     runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
     await site.start()
     log.info("metrics on %s:%d", host, port)
     return runner
