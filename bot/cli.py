@@ -17,7 +17,7 @@ from bot.admin.commands import add_data_commands, add_setup_commands, run_admin_
 from bot.config import ConfigError, Settings
 from bot.demo.command import add_demo_command
 from bot.observability import JsonFormatter, RequestIdFilter
-from bot.store import StoreError
+from bot.store import SchemaTooNew, StoreError
 
 # Third-party loggers that would print URLs, payloads or SQL parameters (phone numbers, tokens)
 # at INFO/DEBUG: only their warnings and errors are shown, whatever ASKCALL_LOG_LEVEL says.
@@ -102,6 +102,12 @@ def serve(settings: Settings) -> int:
             shutdown_timeout=http_shutdown_timeout(settings),
             access_log=None,
         )
+    except SchemaTooNew as error:
+        print(
+            f"askcall: {error}; to roll back instead, restore the backup taken before askcall db migrate",
+            file=sys.stderr,
+        )
+        return 1
     except StoreError as error:
         print(f"askcall: {error}", file=sys.stderr)
         return 1

@@ -135,11 +135,17 @@ def add_db_commands(commands: Any) -> None:
     status.set_defaults(handler=_db_status)
     migrate = actions.add_parser(
         "migrate",
-        help="bring the database's schema up to this AskCall's version",
+        help="bring the database's schema up to this AskCall's version (after a backup)",
         description="Apply the pending schema migrations and print the version before and after (askcall serve "
         "also does this at start-up). Safe to run again, and while replicas run: migrations take a lock. "
-        "Refuses a database that a newer AskCall migrated. A missing SQLite file is created.",
+        "Refuses a database that a newer AskCall migrated. A missing SQLite file is created. An older AskCall "
+        "refuses the migrated database, so rolling back means restoring the backup taken first: a SQLite "
+        "database is backed up next to itself (asked first on a terminal); for PostgreSQL the pg_dump command "
+        "is printed (and, on a terminal, AskCall asks before going on).",
     )
+    backup = migrate.add_mutually_exclusive_group()
+    backup.add_argument("--backup", metavar="FILE", help="SQLite: back the database up into FILE (a new file) first")
+    backup.add_argument("--no-backup", action="store_true", help="migrate without a backup, without asking")
     migrate.set_defaults(handler=_db_migrate)
     copy = actions.add_parser(
         "copy",
@@ -355,9 +361,16 @@ def _db_status(args: argparse.Namespace, env: Env) -> int:
 
 
 def _db_migrate(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.database import migrate_database
+    from bot.admin.database import migrate_database, schema_versions
 
     database = DatabaseConfig.from_env(env)
+    missing = database.sqlite_path is not None and not os.path.isfile(database.sqlite_path)
+    if not missing and not args.no_backup:
+        before, known = asyncio.run(schema_versions(database))
+        if 0 < before < known and not _backed_up_or_confirmed(database, before, args.backup):
+            return _fail("nothing migrated")
+    elif args.backup and missing:
+        return _fail(f"--backup: there is no database at {database.sqlite_path} yet", 2)
     try:
         done = asyncio.run(migrate_database(database))
     except SchemaTooNew as error:
@@ -367,6 +380,51 @@ def _db_migrate(args: argparse.Namespace, env: Env) -> int:
     else:
         print(f"{database.redacted()}: migrated from schema version {done.before} to {done.after}.")
     return 0
+
+
+def _backed_up_or_confirmed(database: DatabaseConfig, version: int, target: str | None) -> bool:
+    """Before migrating a database at `version`: back a SQLite one up (asking first on a terminal), or print the
+    pg_dump command for PostgreSQL (asking whether to go on, on a terminal). False: don't migrate."""
+    import sqlite3
+    import time
+
+    from bot.admin.database import backup_path, backup_sqlite, pg_dump_command
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    if database.sqlite_path is None:
+        if target:
+            print(
+                f"askcall: --backup is for SQLite; back PostgreSQL up with: {pg_dump_command(database, version)}",
+                file=sys.stderr,
+            )
+            return False
+        command = pg_dump_command(database, version)
+        if not interactive:  # a script or a job: it said what it wanted (--no-backup silences this)
+            print(
+                "Note: AskCall doesn't back PostgreSQL up itself, and an older AskCall refuses the migrated database; "
+                f"to be able to roll back, back it up before migrating: {command}"
+            )
+            return True
+        print(f"Back the database up first (an older AskCall refuses the migrated database): {command}")
+        return _yes("Migrate now? [y/N] ", default=False)
+    path = target or backup_path(database, version, time.time())
+    if not target and interactive and not _yes(f"Back the database up to {path} first? [Y/n] ", default=True):
+        return True
+    try:
+        backup_sqlite(database, path)
+    except (OSError, sqlite3.Error) as error:
+        print(f"askcall: could not back the database up to {path} ({error})", file=sys.stderr)
+        return False
+    print(f"Backed up {database.redacted()} (schema version {version}) to {path}: to roll back, restore it.")
+    return True
+
+
+def _yes(question: str, *, default: bool) -> bool:
+    try:
+        answer = input(question).strip().lower()
+    except EOFError:
+        return default
+    return default if not answer else answer in ("y", "yes", "s", "sim")
 
 
 def _db_copy(args: argparse.Namespace, env: Env) -> int:

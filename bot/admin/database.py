@@ -2,13 +2,20 @@
 
 Invariants: `status` changes nothing (it never migrates, never creates a SQLite file); `migrate` is
 the only step that changes the schema outside `askcall serve`, and refuses a database that a newer
-AskCall migrated. Neither prints a password: databases are shown by `DatabaseConfig.redacted()`.
+AskCall migrated. Before migrating, a backup is offered (rolling back means restoring it): SQLite's online
+backup into a new private file, or the `pg_dump` command for PostgreSQL. Nothing here prints a password:
+databases are shown by `DatabaseConfig.redacted()`.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from bot.config import DatabaseConfig
 from bot.store import Store, create_store
@@ -80,3 +87,53 @@ async def migrate_database(database: DatabaseConfig) -> Migration:
         return Migration(before, await store.schema_version(), store.latest_schema_version)
     finally:
         await store.close()
+
+
+async def schema_versions(database: DatabaseConfig) -> tuple[int, int]:
+    """(the database's schema version, this AskCall's), read without changing anything."""
+    store = create_store(database.url, pool_size=1)
+    await store.connect(read_only=True)
+    try:
+        return await store.schema_version(), store.latest_schema_version
+    finally:
+        await store.close()
+
+
+def backup_path(database: DatabaseConfig, version: int, now: float) -> str:
+    """Where the backup taken before migrating goes by default: next to the database, named after its schema."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{database.sqlite_path}.schema-{version}.{stamp}.bak"
+
+
+def backup_sqlite(database: DatabaseConfig, target: str) -> None:
+    """A consistent copy of the SQLite database (its online backup: safe while AskCall runs) into a new file that
+    only its owner may read (it holds customers' numbers). OSError/sqlite3.Error when it can't be made."""
+    source_path = str(database.sqlite_path)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never over an existing file
+    os.close(descriptor)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    except BaseException:
+        os.remove(target)
+        raise
+    finally:
+        source.close()
+
+
+def pg_dump_command(database: DatabaseConfig, version: int) -> str:
+    """The pg_dump command that backs up this PostgreSQL database, its file named after the schema version. The
+    password is left out of it (pg_dump reads PGPASSWORD or ~/.pgpass)."""
+    return f"pg_dump --format=custom --file=askcall-schema-{version}.dump {shlex.quote(without_password(database.url))}"
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.split(':', 1)[0]}@{hosts}" if at else hosts
+    query = "&".join(item for item in parts.query.split("&") if item and not item.lower().startswith("password="))
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")

@@ -1,8 +1,9 @@
 """GET /metrics: the Prometheus exposition (bot.observability.Metrics), on AskCall's port or alone on its own.
 
 Invariant: with ASKCALL_METRICS_TOKEN set, only `Authorization: Bearer <token>` gets the counts (401
-otherwise); a scrape that can't read the database fails (503, Prometheus marks the target down), the
-server doesn't.
+otherwise); a scrape while the database can't be read still succeeds, with the last counts, their age and
+`askcall_database_up 0` (bot.observability.Metrics), so an outage shows on the dashboards instead of as a
+failed scrape.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from bot import observability
 from bot.observability import Metrics
-from bot.store import Store, StoreError
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,7 @@ class MetricsEndpoint:
             return web.json_response(
                 {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
-        try:
-            body = await running.metrics.render(running.store, time.time())
-        except StoreError as error:  # the scrape fails (Prometheus marks it down), not the server
-            log.warning("could not read the counts for /metrics (%s)", error)
-            return web.json_response({"error": "the database can't be read"}, status=503)
+        body = await running.metrics.render(running.store, time.time())
         return observability.metrics_response(body)
 
 

@@ -230,7 +230,7 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
 
     metrics = await (await app.http.get(f"{app.url}/metrics")).text()
     assert 'askcall_calls{end_reason="completed",state="ended"} 1.0' in metrics
-    assert "askcall_calls_connected 1.0" in metrics
+    assert "askcall_calls_connected_total 1.0" in metrics
     assert f"askcall_call_duration_seconds_total {float(rows[0]['duration'])}" in metrics
 
     # The call's webhooks were stored once each; a redelivery changes nothing.

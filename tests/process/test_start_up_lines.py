@@ -5,21 +5,28 @@ backend and schema; in Socket Mode it rides out a lost connection, retrying with
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.metadata
+import os
 import re
 import signal
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from bot import __version__
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.store import known_schema_version
+from bot.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
+from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.admin.conftest import PASSWORD, with_password
-from tests.cli_process import AskcallOutput
+from tests.cli_process import AskcallOutput, run_askcall
 from tests.process.test_kill9 import WEBHOOK_SECRET, process_env
 
 READY = re.compile(r"AskCall \S+ ready on ")
@@ -236,3 +243,45 @@ async def eventually_ready(http: aiohttp.ClientSession, url: str, ready: bool, t
                 return
         assert asyncio.get_running_loop().time() < deadline, f"/readyz never became {'200' if ready else '503'}"
         await asyncio.sleep(0.1)
+
+
+# --- versions ---------------------------------------------------------------------------------------------------
+
+
+async def test_an_older_askcall_refuses_a_newer_schema_at_start_up(
+    fakes: tuple[FakeSlack, FakePilotStatus], tmp_path: Path, serve: list[AskcallOutput], database_url: str
+) -> None:
+    """What a rollback without restoring the backup meets: one line, exit 1, and the database left as it was."""
+    newer = known_schema_version() + 1
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite://")
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute(f"PRAGMA user_version = {newer}")
+    else:
+        connection = await asyncpg.connect(database_url)
+        await connection.execute("CREATE TABLE askcall_schema (version INTEGER NOT NULL)")
+        await connection.execute("INSERT INTO askcall_schema (version) VALUES ($1)", newer)
+        await connection.close()
+    slack, pilot = fakes
+    env = {**process_env(slack, pilot, tmp_path), "ASKCALL_DATABASE_URL": database_url}
+
+    process = await start(serve, env, tmp_path)
+
+    assert await exit_status(process) == 1
+    line = one_line_failure(process)
+    assert f"is at schema version {newer}, newer than this AskCall knows ({newer - 1})" in line, line
+    assert line.endswith("to roll back instead, restore the backup taken before askcall db migrate")
+
+
+async def test_version_prints_the_release_and_the_schema_version(tmp_path: Path) -> None:
+    code, out, err = await run_askcall("--version", env=process_env_without_settings(), cwd=tmp_path)
+
+    assert (code, err) == (0, "")
+    assert out == f"askcall {__version__} (database schema version {len(SQLITE_MIGRATIONS)})\n"
+    assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)  # semantic: MAJOR.MINOR.PATCH
+    assert importlib.metadata.version("askcall") == __version__  # what pip installed says the same
+
+
+def process_env_without_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PILOT_STATUS_", "ASKCALL_"))}
