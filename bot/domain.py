@@ -244,6 +244,13 @@ class Call:
         return self.connected_at is not None
 
 
+class PhoneDisplay(StrEnum):
+    """How channel messages show a request's number (ASKCALL_PHONE_DISPLAY when the request was made)."""
+
+    MASKED = "masked"
+    FULL = "full"
+
+
 @dataclass(frozen=True)
 class Request:
     id: int
@@ -270,7 +277,7 @@ class Request:
     thread_ts: str | None = None
     number_name: str = DEFAULT_NUMBER
     purged_at: float | None = None
-    phone_display: str = "masked"
+    phone_display: PhoneDisplay = PhoneDisplay.MASKED
     # The thread's line about the request's last browser call (its status message shows it).
     last_call: str | None = None
 
@@ -279,11 +286,12 @@ class Request:
         object.__setattr__(self, "state", RequestState(self.state))
         if self.outcome is not None:
             object.__setattr__(self, "outcome", Outcome(self.outcome))
+        object.__setattr__(self, "phone_display", PhoneDisplay(self.phone_display))
 
     @property
     def shown_phone(self) -> str:
         """The customer's number as channel messages show it."""
-        return display_phone(self.phone_e164, self.phone_display == "full")
+        return display_phone(self.phone_e164, self.phone_display is PhoneDisplay.FULL)
 
     @property
     def reply_thread(self) -> str | None:

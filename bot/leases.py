@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
-from bot.store import Store
+from bot.store import LeasedTable, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,20 +30,20 @@ T = TypeVar("T")
 # (Slack took the message, Pilot Status took the request) before giving the job up to the sweep.
 RECORD_PATIENCE = 600.0
 
-REQUESTS = "requests"
-DELIVERIES = "deliveries"
-REMINDERS = "reminders"
-WEBHOOK_EVENTS = "webhook_events"
+REQUESTS = LeasedTable.REQUESTS
+DELIVERIES = LeasedTable.DELIVERIES
+REMINDERS = LeasedTable.REMINDERS
+WEBHOOK_EVENTS = LeasedTable.WEBHOOK_EVENTS
 
 
 class HeldWork:
     """The stored jobs this process's tasks are running, by table."""
 
     def __init__(self) -> None:
-        self._held: dict[str, Counter[int]] = {}
+        self._held: dict[LeasedTable, Counter[int]] = {}
 
     @contextlib.contextmanager
-    def hold(self, table: str, row_id: int) -> Iterator[None]:
+    def hold(self, table: LeasedTable, row_id: int) -> Iterator[None]:
         counter = self._held.setdefault(table, Counter())
         counter[row_id] += 1
         try:
@@ -53,10 +53,10 @@ class HeldWork:
             if counter[row_id] <= 0:
                 del counter[row_id]
 
-    def snapshot(self) -> dict[str, list[int]]:
+    def snapshot(self) -> dict[LeasedTable, list[int]]:
         return {table: list(ids) for table, ids in self._held.items() if ids}
 
-    def __contains__(self, item: tuple[str, int]) -> bool:
+    def __contains__(self, item: tuple[LeasedTable, int]) -> bool:
         table, row_id = item
         return row_id in self._held.get(table, ())
 

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from bot.config import DatabaseConfig
-from bot.store import DATA_TABLES, SchemaTooNew, Store, StoreError, create_store
-from bot.store.base import data_table_key
+from bot.store import DATA_TABLES, SchemaTooNew, Store, StoreError, create_store, data_table_key
 
 DEFAULT_BATCH_SIZE = 1000
 # PostgreSQL's SQLSTATE for "database … does not exist".

@@ -19,7 +19,7 @@ from bot.pilot_status.webhooks import PERMISSION_UPDATED, PermissionUpdated, ign
 from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import outcome_effects
 from bot.slack import messages
-from bot.store import RecordedEvent, WebhookEvent
+from bot.store import IncomingEvent, RecordedEvent, WebhookEvent
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class AnswerService(Service):
     async def ingest(self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER) -> RecordedEvent:
         """Persist the event (once); runs before the webhook's 200. An answer that matches no request
         is settled right there (and logged): only answers with a request need `process`."""
-        recorded = await self._store.record_webhook_event(
+        incoming = IncomingEvent(
             dedup_key=number_scoped(event.dedup_key, number_name),
             event=PERMISSION_UPDATED,
             status=event.status,
@@ -45,8 +45,8 @@ class AnswerService(Service):
             event_ts=event.timestamp,
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
-            answered_at=event.answered_at,
         )
+        recorded = await self._store.record_webhook_event(incoming, answered_at=event.answered_at)
         if recorded.unmatched:
             _log_unmatched(event.status, event.from_phone)
         return recorded
@@ -56,7 +56,7 @@ class AnswerService(Service):
         processed), before the webhook's 200."""
         status, from_phone, to_phone, event_ts = (data.get(k) for k in ("status", "from", "to", "timestamp"))
         event = data.get("event")
-        recorded = await self._store.record_webhook_event(
+        incoming = IncomingEvent(
             dedup_key=number_scoped(ignored_dedup_key(body), number_name),
             event=event[:100] if isinstance(event, str) else "",
             status=status[:100] if isinstance(status, str) else None,
@@ -65,8 +65,8 @@ class AnswerService(Service):
             event_ts=event_ts[:100] if isinstance(event_ts, str) else None,
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
-            result=EventResult.IGNORED,
         )
+        recorded = await self._store.record_webhook_event(incoming, result=EventResult.IGNORED)
         if recorded.is_new:
             log.warning("ignored a Pilot Status webhook AskCall cannot use (%s); stored as event %d", why, recorded.id)
         return recorded
@@ -143,9 +143,7 @@ class AnswerService(Service):
             event.id,
             EventResult.CHANGED if changed else EventResult.MATCHED,
             request_id=request.id,
-            request_update=effects.request_update,
-            deliveries=effects.deliveries,
-            reminders=effects.reminders,
+            effects=effects,
         )
         if settled:
             log.info("request %d answered %s by %s", request.id, event.status, customer)

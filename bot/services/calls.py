@@ -60,7 +60,7 @@ from bot.pilot_status.errors import (
 from bot.pilot_status.webhooks import CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
-from bot.store import CallSession, NewDelivery, StoreError
+from bot.store import CallSession, Effects, IncomingEvent, NewDelivery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +216,8 @@ class CallService(Service):
         request expires and its status message offers "Ask again" instead of "Call now"."""
         expired = replace(request, state=RequestState.EXPIRED)
         update = [NewDelivery(f"{call.delivery_key}:expired", DeliveryKind.UPDATE, messages.parent_update(expired))]
-        if await self._store.transition(
-            request.id, [RequestState.ANSWERED], RequestState.EXPIRED, update if request.parent_ts else []
-        ):
+        effects = Effects(deliveries=update if request.parent_ts else ())
+        if await self._store.transition(request.id, [RequestState.ANSWERED], RequestState.EXPIRED, effects):
             log.info("request %d: Meta says the customer's permission is gone; expired", request.id)
 
     async def _assign(self, call: Call, request: Request, pilot_call_id: str) -> Call | None:
@@ -391,7 +390,7 @@ class CallService(Service):
             await self._apply(call, event)
         elif not await self._maybe_lost_start(event):
             log.warning("a %s webhook for a call AskCall did not start; stored only", event.event)
-        recorded = await self._store.record_webhook_event(
+        incoming = IncomingEvent(
             dedup_key=number_scoped(f"call:{event.dedup_key}", number_name),
             event=event.event,
             status=event.status or None,
@@ -400,6 +399,9 @@ class CallService(Service):
             event_ts=event.timestamp,
             body=body.decode("utf-8", errors="replace"),
             number_name=number_name,
+        )
+        recorded = await self._store.record_webhook_event(
+            incoming,
             result=EventResult.CALL,
             request_id=call.request_id if call is not None else None,  # retention erases it with its request
         )

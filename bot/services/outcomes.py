@@ -6,27 +6,14 @@ One place for it, because an outcome can come from the customer's webhook, from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from bot.domain import DeliveryKind, Outcome, Request, RequestState
 from bot.pilot_status.client import CallPermission
 from bot.services.reminders import reminders_for_grant
 from bot.slack import messages
 from bot.slack.links import Workspace
-from bot.store import NewDelivery, NewReminder
-
-
-@dataclass
-class Effects:
-    request_update: dict[str, Any]
-    deliveries: list[NewDelivery] = field(default_factory=list)
-    reminders: list[NewReminder] = field(default_factory=list)
-
-    @property
-    def changes(self) -> dict[str, Any]:
-        """The request's new fields for a state transition (which sets `state` itself)."""
-        return {k: v for k, v in self.request_update.items() if k != "state"}
+from bot.store import Effects, NewDelivery
 
 
 def outcome_effects(
@@ -51,29 +38,27 @@ def outcome_effects(
         expires_at=expires_at,
         answer_event_ts=answer_event_ts,
     )
-    effects = Effects(
-        request_update={
-            "state": RequestState.ANSWERED,
-            "outcome": outcome,
-            "answered_at": answered_at,
-            "expires_at": expires_at,
-            "answer_event_ts": answer_event_ts,
-        }
-    )
+    request_update = {
+        "state": RequestState.ANSWERED,
+        "outcome": outcome,
+        "answered_at": answered_at,
+        "expires_at": expires_at,
+        "answer_event_ts": answer_event_ts,
+    }
+    deliveries: list[NewDelivery] = []
     if request.parent_ts:
-        effects.deliveries += [
+        deliveries += [
             NewDelivery(f"{key}:reply", DeliveryKind.REPLY, messages.grant_reply(answered, text, now)),
             NewDelivery(f"{key}:update", DeliveryKind.UPDATE, messages.parent_update(answered)),
         ]
         if dm:
             link = workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
             dm_text = messages.dm_text(answered, text, link)
-            effects.deliveries.append(
+            deliveries.append(
                 NewDelivery(f"{key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, "text": dm_text})
             )
-    if outcome is Outcome.TEMPORARY and expires_at:
-        effects.reminders = reminders_for_grant(expires_at, now)
-    return answered, effects
+    reminders = reminders_for_grant(expires_at, now) if outcome is Outcome.TEMPORARY and expires_at else []
+    return answered, Effects(request_update, deliveries, reminders)
 
 
 def granted(permission: CallPermission) -> tuple[Outcome, float | None] | None:

@@ -19,7 +19,7 @@ from bot.leases import REMINDERS, HeldWork
 from bot.pilot_status.errors import PilotStatusError
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack import messages
-from bot.store import NewDelivery, NewReminder, Reminder, Store
+from bot.store import Effects, NewDelivery, NewReminder, Reminder, Store
 from bot.worker import DueWorkLoop
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class ReminderService:
             until=messages.slack_date(request.expires_at or 0),
         )
         reply = NewDelivery(f"reminder{reminder.id}:reply", DeliveryKind.REPLY, messages.thread_reply(request, text))
-        await self._store.complete_reminder(reminder.id, ReminderState.FIRED, request_id=request.id, deliveries=[reply])
+        await self._store.complete_reminder(
+            reminder.id, ReminderState.FIRED, request_id=request.id, effects=Effects(deliveries=[reply])
+        )
 
     async def _expire(self, reminder: Reminder, request: Request) -> None:
         tr = Translator(request.lang)
@@ -121,13 +123,9 @@ class ReminderService:
             NewDelivery(f"reminder{reminder.id}:reply", DeliveryKind.REPLY, messages.thread_reply(changed, text)),
             NewDelivery(f"reminder{reminder.id}:update", DeliveryKind.UPDATE, messages.parent_update(changed)),
         ]
+        effects = Effects(update, deliveries, new_reminders)
         if await self._store.complete_reminder(
-            reminder.id,
-            ReminderState.FIRED,
-            request_id=request.id,
-            request_update=update,
-            deliveries=deliveries,
-            reminders=new_reminders,
+            reminder.id, ReminderState.FIRED, request_id=request.id, effects=effects
         ):
             log.info("request %d: grant reached its expiry (%s)", request.id, update)
 

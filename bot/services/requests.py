@@ -20,6 +20,7 @@ from bot.domain import (
     DeliveryState,
     OpenRequestExists,
     Outcome,
+    PhoneDisplay,
     Request,
     RequestState,
 )
@@ -39,7 +40,7 @@ from bot.services.deps import Service, ServiceDeps
 from bot.services.outcomes import granted, outcome_effects
 from bot.slack import messages
 from bot.slack.gateway import DeliveryError
-from bot.store import NewDelivery
+from bot.store import Effects, NewDelivery, NewRequest
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class RequestService(Service):
     ) -> None:
         super().__init__(deps)
         self._tasks = tasks
-        self._phone_display = phone_display
+        self._phone_display = PhoneDisplay(phone_display)
         self._max_per_rep_per_hour = max_per_rep_per_hour
         self._on_refused = on_refused
 
@@ -82,28 +83,28 @@ class RequestService(Service):
         a second one could only spend the customer's quota. Raises BudgetSpent when the rep made
         ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR requests in the last hour.
         """
-        reason = reason or Translator(lang).t("reason.default")
-        draft = replace(
-            _draft(channel_id, user_id, phone_e164, reason, lang, thread_ts), phone_display=self._phone_display
+        new = NewRequest(
+            channel_id=channel_id,
+            user_id=user_id,
+            phone_e164=phone_e164,
+            reason=reason or Translator(lang).t("reason.default"),
+            lang=lang,
+            source_key=source_key,
+            team_id=team_id,
+            response_url=response_url,
+            thread_ts=thread_ts,
+            number_name=number_name,
+            phone_display=self._phone_display,
         )
+        draft = _draft(new)
         parent_key = f"{source_key or uuid.uuid4().hex}:parent"
         try:
             request_id, created = await self._store.create_request(
-                source_key=source_key,
-                team_id=team_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                phone_e164=phone_e164,
-                reason=reason,
-                lang=lang,
-                response_url=response_url,
-                thread_ts=thread_ts,
-                number_name=number_name,
-                refuse_if_open=True,
-                phone_display=self._phone_display,
-                parent=lambda request_id: NewDelivery(
+                new,
+                lambda request_id: NewDelivery(
                     parent_key, DeliveryKind.PARENT, messages.parent_message(replace(draft, id=request_id))
                 ),
+                refuse_if_open=True,
                 max_per_user_hour=self._max_per_rep_per_hour,
             )
         except BudgetSpent as spent:
@@ -190,7 +191,11 @@ class RequestService(Service):
             text = tr.t("error.internal")
         notice = _notice_to_rep(request, text)
         if await self._store.transition(
-            request_id, [RequestState.NEW], RequestState.UNDELIVERABLE, [notice], error_code=error.code
+            request_id,
+            [RequestState.NEW],
+            RequestState.UNDELIVERABLE,
+            Effects(deliveries=[notice]),
+            error_code=error.code,
         ):
             log.warning("request %d: could not post in the channel (%s); nothing sent", request_id, error.code)
             self._wake_notifier()
@@ -269,14 +274,7 @@ class RequestService(Service):
                 dm=dm,
                 workspace=self._workspace,
             )
-            settled = await self._store.transition(
-                request.id,
-                [RequestState.READY],
-                RequestState.ANSWERED,
-                effects.deliveries,
-                effects.reminders,
-                **effects.changes,
-            )
+            settled = await self._store.transition(request.id, [RequestState.READY], RequestState.ANSWERED, effects)
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
                 self._wake_notifier()
@@ -318,7 +316,9 @@ class RequestService(Service):
             NewDelivery(f"req{request.id}:{key}-update", DeliveryKind.UPDATE, messages.parent_update(settled)),
         ]
         moved = await until_recorded(
-            lambda: self._store.transition(request.id, [from_state], to_state, deliveries, **fields),
+            lambda: self._store.transition(
+                request.id, [from_state], to_state, Effects(deliveries=deliveries), **fields
+            ),
             f"request {request.id}'s {to_state}",
         )
         if not moved:
@@ -380,18 +380,18 @@ def _notice_to_rep(request: Request, text: str) -> NewDelivery:
     return NewDelivery(f"req{request.id}:notice", DeliveryKind.DIRECT, {"channel": request.user_id, "text": text})
 
 
-def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: str, thread_ts: str | None) -> Request:
+def _draft(new: NewRequest) -> Request:
     """A request as it will look once stored: what the parent message is rendered from."""
     return Request(
         id=0,
         source_key=None,
         team_id=None,
-        channel_id=channel_id,
-        user_id=user_id,
-        phone_e164=phone_e164,
+        channel_id=new.channel_id,
+        user_id=new.user_id,
+        phone_e164=new.phone_e164,
         phone_key="",
-        reason=reason,
-        lang=lang,
+        reason=new.reason,
+        lang=new.lang,
         response_url=None,
         state=RequestState.NEW,
         outcome=None,
@@ -404,7 +404,8 @@ def _draft(channel_id: str, user_id: str, phone_e164: str, reason: str, lang: st
         answered_at=None,
         expires_at=None,
         updated_at=0.0,
-        thread_ts=thread_ts,
+        thread_ts=new.thread_ts,
+        phone_display=new.phone_display,
     )
 
 

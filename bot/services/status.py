@@ -112,12 +112,7 @@ class StatusService(Service):
             workspace=self._workspace,
         )
         if await self._store.transition(
-            request.id,
-            [RequestState.WAITING, RequestState.UNCONFIRMED],
-            RequestState.ANSWERED,
-            effects.deliveries,
-            effects.reminders,
-            **effects.changes,
+            request.id, [RequestState.WAITING, RequestState.UNCONFIRMED], RequestState.ANSWERED, effects
         ):
             log.info("request %d: found granted on a status check", request.id)
             self._wake_notifier()

@@ -1,31 +1,36 @@
-"""AskCall's store: the interface (`bot.store.base`) and a backend chosen by URL scheme.
+"""AskCall's store: the interface (`Store`, from `bot.store.interface`) and a backend chosen by URL scheme.
 
 `open_store("sqlite:///abs/path.db")` or `open_store("postgresql://…")` returns an opened
-store. Callers use only the interface and the types re-exported here.
+store. Callers use only the interface and the types re-exported here (from `bot.store.types`).
+The interface is split by concern into the same modules as each backend's package.
 """
 
 from __future__ import annotations
 
-from bot.domain import OpenRequestExists
-from bot.store.base import (
+from bot.domain import Call, OpenRequestExists
+from bot.store.interface import Store
+from bot.store.types import (
     DATA_TABLES,
     DEFAULT_LEASE_SECONDS,
     AnswerTarget,
-    Call,
     CallRecord,
     CallSession,
     Delivery,
+    Effects,
+    IncomingEvent,
+    LeasedTable,
     MetricsSnapshot,
     NewDelivery,
     NewReminder,
+    NewRequest,
     PurgeCounts,
     RecordedEvent,
     Reminder,
     RequestRecord,
     SchemaTooNew,
-    Store,
     StoreError,
     WebhookEvent,
+    data_table_key,
 )
 
 SQLITE_PREFIX = "sqlite:///"
@@ -76,9 +81,13 @@ __all__ = [
     "CallRecord",
     "CallSession",
     "Delivery",
+    "Effects",
+    "IncomingEvent",
+    "LeasedTable",
     "MetricsSnapshot",
     "NewDelivery",
     "NewReminder",
+    "NewRequest",
     "OpenRequestExists",
     "PurgeCounts",
     "RecordedEvent",
@@ -89,6 +98,7 @@ __all__ = [
     "StoreError",
     "WebhookEvent",
     "create_store",
+    "data_table_key",
     "known_schema_version",
     "open_store",
     "sqlite_url",

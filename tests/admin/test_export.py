@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
-from bot.store import NewDelivery, open_store
+from bot.store import NewDelivery, NewRequest, open_store
 from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
 from tests.conftest import CHANNEL
@@ -164,15 +164,17 @@ async def test_export_reads_a_postgresql_database(cli_env, run_cli: RunCli, monk
     store = await open_store(pg_url)
     try:
         await store.create_request(
-            source_key="k1",
-            team_id="T1",
-            channel_id=CHANNEL,
-            user_id="U9",
-            phone_e164=GRANTED.e164,
-            reason="Reunião",
-            lang="pt-BR",
-            response_url=None,
-            parent=NewDelivery("k1:parent", "parent", {"channel": CHANNEL, "text": "x"}),
+            NewRequest(
+                source_key="k1",
+                team_id="T1",
+                channel_id=CHANNEL,
+                user_id="U9",
+                phone_e164=GRANTED.e164,
+                reason="Reunião",
+                lang="pt-BR",
+                response_url=None,
+            ),
+            NewDelivery("k1:parent", "parent", {"channel": CHANNEL, "text": "x"}),
         )
     finally:
         await store.close()

@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.domain import Request
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
-from bot.store import NewDelivery, open_store
+from bot.store import NewDelivery, NewRequest, open_store
 from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import FAILED, GRANTED, WAITING, backdate, build_records, requests_by_name
 from tests.conftest import CHANNEL
@@ -30,15 +30,17 @@ async def old_records(
     store = await open_store(settings.database.url)
     try:
         open_id, _ = await store.create_request(
-            source_key=None,
-            team_id="T1",
-            channel_id=CHANNEL,
-            user_id="UE",
-            phone_e164=OPEN_PHONE,
-            reason="Ainda na fila",
-            lang="pt-BR",
-            response_url="https://hooks.slack.invalid/ue",
-            parent=NewDelivery("open:parent", "parent", {"channel": CHANNEL, "text": "fila"}),
+            NewRequest(
+                source_key=None,
+                team_id="T1",
+                channel_id=CHANNEL,
+                user_id="UE",
+                phone_e164=OPEN_PHONE,
+                reason="Ainda na fila",
+                lang="pt-BR",
+                response_url="https://hooks.slack.invalid/ue",
+            ),
+            NewDelivery("open:parent", "parent", {"channel": CHANNEL, "text": "fila"}),
         )
     finally:
         await store.close()

@@ -11,7 +11,7 @@ import pytest
 
 from bot.domain import RequestState
 from bot.services.retention import DAY, HOUR, parse_age, purge, purge_closed, retention_loop
-from bot.store import NewDelivery
+from bot.store import IncomingEvent, NewDelivery, NewRequest
 from bot.store.sqlite import SQLiteStore as Store
 
 FAILED, NEW = RequestState.FAILED, RequestState.NEW
@@ -29,15 +29,17 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 async def add_request(store: Store, n: int, *, closed: bool = True, days_old: float = 200) -> int:
     request_id, _ = await store.create_request(
-        source_key=None,
-        team_id="T1",
-        channel_id="C1",
-        user_id="U1",
-        phone_e164=f"+55119876543{n:02d}",
-        reason=f"motivo {n}",
-        lang="en",
-        response_url=None,
-        parent=NewDelivery(f"r{n}:parent", "parent", {"channel": "C1", "text": f"+55119876543{n:02d}"}),
+        NewRequest(
+            source_key=None,
+            team_id="T1",
+            channel_id="C1",
+            user_id="U1",
+            phone_e164=f"+55119876543{n:02d}",
+            reason=f"motivo {n}",
+            lang="en",
+            response_url=None,
+        ),
+        NewDelivery(f"r{n}:parent", "parent", {"channel": "C1", "text": f"+55119876543{n:02d}"}),
     )
     if closed:
         assert await store.transition(request_id, [NEW], FAILED, error_code="HTTP 401")
@@ -65,22 +67,26 @@ async def test_purge_closed_works_in_batches_with_progress_and_is_idempotent(sto
 
 async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -> None:
     matched_later = await store.record_webhook_event(
-        dedup_key="k-unprocessed",
-        event="call.permission_updated",
-        status="TEMPORARY",
-        from_phone="5511987654399",
-        to_phone="5511888888888",
-        event_ts="2026-01-01T00:00:00.000Z",
-        body='{"from": "5511987654399"}',
+        IncomingEvent(
+            dedup_key="k-unprocessed",
+            event="call.permission_updated",
+            status="TEMPORARY",
+            from_phone="5511987654399",
+            to_phone="5511888888888",
+            event_ts="2026-01-01T00:00:00.000Z",
+            body='{"from": "5511987654399"}',
+        ),
     )
     unmatched = await store.record_webhook_event(
-        dedup_key="k-unmatched",
-        event="call.permission_updated",
-        status="PERMANENT",
-        from_phone="5511987654398",
-        to_phone="5511888888888",
-        event_ts="2026-01-01T00:00:00.000Z",
-        body='{"from": "5511987654398"}',
+        IncomingEvent(
+            dedup_key="k-unmatched",
+            event="call.permission_updated",
+            status="PERMANENT",
+            from_phone="5511987654398",
+            to_phone="5511888888888",
+            event_ts="2026-01-01T00:00:00.000Z",
+            body='{"from": "5511987654398"}',
+        ),
     )
     await store.settle_webhook_event(unmatched.id, "unmatched")
 

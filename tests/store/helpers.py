@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain import RequestState
-from bot.store import DATA_TABLES, NewDelivery, NewReminder, Store
+from bot.domain import CallState, ReminderKind, RequestState
+from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
 
 CUSTOMER = "+5531988887777"
 ANSWER_AT = 1_800_000_000.0
@@ -14,6 +14,20 @@ TABLES = [table for table, _ in DATA_TABLES]
 
 
 _counter = iter(range(1, 1_000_000))
+
+
+def asking(source_key: str | None, *, user_id: str = "U1", phone: str = CUSTOMER) -> NewRequest:
+    """A request by `user_id` for `phone`, in channel C1 of team T1."""
+    return NewRequest(
+        source_key=source_key,
+        team_id="T1",
+        channel_id="C1",
+        user_id=user_id,
+        phone_e164=phone,
+        reason="Podemos te ligar?",
+        lang="pt-BR",
+        response_url=None,
+    )
 
 
 async def new_request(
@@ -28,15 +42,8 @@ async def new_request(
 ) -> int:
     n = next(_counter)
     request_id, created = await store.create_request(
-        source_key=source_key if source_key is not None else f"src-{n}",
-        team_id="T1",
-        channel_id="C1",
-        user_id=user_id,
-        phone_e164=phone,
-        reason="Podemos te ligar?",
-        lang="pt-BR",
-        response_url=None,
-        parent=NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
+        asking(source_key if source_key is not None else f"src-{n}", user_id=user_id, phone=phone),
+        NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
         **kwargs,
     )
     assert created
@@ -59,19 +66,22 @@ async def fill(store: Store, requests: int = 3) -> None:
             request_id,
             [RequestState.NEW],
             RequestState.WAITING,
-            deliveries=[reply(f"reply-{request_id}")],
-            reminders=[NewReminder("expiry", ANSWER_AT + n)],
+            Effects(
+                deliveries=[reply(f"reply-{request_id}")], reminders=[NewReminder(ReminderKind.EXPIRY, ANSWER_AT + n)]
+            ),
             sent_at=ANSWER_AT - 0.125,
         )
     await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
     await store.record_webhook_event(
-        dedup_key="evt-1",
-        event="call.permission_updated",
-        status="PERMANENT",
-        from_phone=CUSTOMER,
-        to_phone=None,
-        event_ts="2027-01-15T10:00:00.000Z",
-        body='{"x": "ção"}',
+        IncomingEvent(
+            dedup_key="evt-1",
+            event="call.permission_updated",
+            status="PERMANENT",
+            from_phone=CUSTOMER,
+            to_phone=None,
+            event_ts="2027-01-15T10:00:00.000Z",
+            body='{"x": "ção"}',
+        ),
     )
     await store.set_dm_answers("U1", True)
     await store.set_locale("U2", "en-US", ANSWER_AT)
@@ -80,7 +90,9 @@ async def fill(store: Store, requests: int = 3) -> None:
     await store.create_call_link("hash-1", request_id, "U1", ANSWER_AT, ANSWER_AT + 600)
     assert await store.redeem_call_link("hash-1", "session-1", ANSWER_AT + 1, ANSWER_AT + 3600)
     call = await store.create_call(request_id, "U2", ANSWER_AT + 2.5)
-    await store.advance_call(call.id, ["started"], {"state": "ended", "duration": 252, "end_reason": "completed"})
+    await store.advance_call(
+        call.id, [CallState.STARTED], {"state": "ended", "duration": 252, "end_reason": "completed"}
+    )
 
 
 async def all_rows(store: Store, batch: int = 1000) -> dict[str, list[dict[str, Any]]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import CallState, EventResult, RequestState
-from bot.store import PurgeCounts, Store
+from bot.store import IncomingEvent, PurgeCounts, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
 
 NOW = ANSWER_AT
@@ -31,13 +31,15 @@ async def live_call(store: Store, request_id: int, started_at: float, pilot_id: 
 
 async def call_event(store: Store, pilot_id: str, request_id: int | None) -> int:
     recorded = await store.record_webhook_event(
-        dedup_key=f"call:call.ended:{pilot_id}:COMPLETED",
-        event="call.ended",
-        status="COMPLETED",
-        from_phone="5511888888888",
-        to_phone=CUSTOMER.lstrip("+"),
-        event_ts="2027-01-15T10:00:00.000Z",
-        body=f'{{"callId": "{pilot_id}", "to": "{CUSTOMER.lstrip("+")}"}}',
+        IncomingEvent(
+            dedup_key=f"call:call.ended:{pilot_id}:COMPLETED",
+            event="call.ended",
+            status="COMPLETED",
+            from_phone="5511888888888",
+            to_phone=CUSTOMER.lstrip("+"),
+            event_ts="2027-01-15T10:00:00.000Z",
+            body=f'{{"callId": "{pilot_id}", "to": "{CUSTOMER.lstrip("+")}"}}',
+        ),
         result=EventResult.CALL,
         request_id=request_id,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.domain import CallState
 from bot.phones import customer_key
 from bot.store import NewDelivery, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
@@ -51,12 +52,16 @@ async def test_a_call_only_moves_forward_and_stores_its_messages_with_it(store: 
         None,
     )
     post = NewDelivery(f"{call.delivery_key}:post", "reply", {"channel": "C1", "text": "calling"})
-    ringing = await store.advance_call(call.id, ["started"], {"state": "ringing", "pilot_call_id": "call_X"}, [post])
+    ringing = await store.advance_call(
+        call.id, [CallState.STARTED], {"state": "ringing", "pilot_call_id": "call_X"}, [post]
+    )
     assert ringing is not None and ringing.state == "ringing"
     assert await store.call_by_pilot_id("call_X") == ringing
-    assert await store.advance_call(call.id, ["started"], {"state": "ringing"}, [post]) is None
+    assert await store.advance_call(call.id, [CallState.STARTED], {"state": "ringing"}, [post]) is None
     ended = await store.advance_call(
-        call.id, ["ringing", "connected"], {"state": "ended", "duration": 252, "end_reason": "completed"}
+        call.id,
+        [CallState.RINGING, CallState.CONNECTED],
+        {"state": "ended", "duration": 252, "end_reason": "completed"},
     )
     assert ended is not None and (ended.duration, ended.end_reason) == (252, "completed")
     assert await store.get_call(call.id) == ended
@@ -78,10 +83,10 @@ async def test_calls_to_settle_and_lost_starts_by_customer(store: Store) -> None
     request_id = await new_request(store)
     lost = await store.create_call(request_id, "U1", NOW)  # no Pilot Status id: its start's answer was lost
     live = await store.create_call(request_id, "U1", NOW)
-    live = await store.advance_call(live.id, ["started"], {"pilot_call_id": "call_L", "state": "ringing"})
+    live = await store.advance_call(live.id, [CallState.STARTED], {"pilot_call_id": "call_L", "state": "ringing"})
     assert live is not None
     done = await store.create_call(request_id, "U1", NOW)
-    await store.advance_call(done.id, ["started"], {"pilot_call_id": "call_D", "state": "ended"})
+    await store.advance_call(done.id, [CallState.STARTED], {"pilot_call_id": "call_D", "state": "ended"})
     # A lost start is due once older than the start grace; a live call once quiet (updated_at is real time).
     assert await store.unsettled_calls(NOW - 1, 0) == []
     assert [c.id for c in await store.unsettled_calls(NOW + 1, 0)] == [lost.id]
@@ -92,9 +97,12 @@ async def test_calls_to_settle_and_lost_starts_by_customer(store: Store) -> None
     assert await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW + 1) is None
     assert await store.unconfirmed_call_to(customer_key("+5511912345678"), NOW - 10) is None
     # Given an id once only; a cancelled one is still found (to be terminated if it turns out to ring).
-    assert await store.advance_call(lost.id, ["started"], {"state": "failed", "end_reason": "CANCELLED"}) is not None
+    assert (
+        await store.advance_call(lost.id, [CallState.STARTED], {"state": "failed", "end_reason": "CANCELLED"})
+        is not None
+    )
     assert (await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10)).id == lost.id  # type: ignore[union-attr]
-    assigned = await store.advance_call(lost.id, ["failed"], {"pilot_call_id": "call_X"}, unassigned=True)
+    assigned = await store.advance_call(lost.id, [CallState.FAILED], {"pilot_call_id": "call_X"}, unassigned=True)
     assert assigned is not None and assigned.pilot_call_id == "call_X"
-    assert await store.advance_call(lost.id, ["failed"], {"pilot_call_id": "call_Y"}, unassigned=True) is None
+    assert await store.advance_call(lost.id, [CallState.FAILED], {"pilot_call_id": "call_Y"}, unassigned=True) is None
     assert await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10) is None

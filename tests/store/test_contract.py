@@ -1,4 +1,4 @@
-"""The store contract: what every backend guarantees (bot/store/base.py), run against each backend."""
+"""The store contract: what every backend guarantees (bot/store/interface.py), run against each backend."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from typing import Any
 
 import pytest
 
-from bot.domain import CLOCK_SKEW, REQUEST_LIFETIME, DeliveryState, RequestState
+from bot.domain import (
+    CLOCK_SKEW,
+    REQUEST_LIFETIME,
+    DeliveryState,
+    EventResult,
+    ReminderKind,
+    ReminderState,
+    RequestState,
+)
 from bot.phones import customer_key
-from bot.store import NewDelivery, RecordedEvent, Store
-from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, new_request, reply
+from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, RecordedEvent, Store
+from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, asking, new_request, reply
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
     RequestState.NEW,
@@ -45,18 +53,9 @@ async def test_create_request_stores_fields_and_customer_key(store: Store) -> No
 
 
 async def test_same_source_key_twice_returns_the_first_request(store: Store) -> None:
-    args: dict[str, Any] = {
-        "source_key": "view:V1",
-        "team_id": "T1",
-        "channel_id": "C1",
-        "user_id": "U1",
-        "phone_e164": CUSTOMER,
-        "reason": "oi",
-        "lang": "pt-BR",
-        "response_url": None,
-    }
-    first_id, first_created = await store.create_request(**args, parent=NewDelivery("parent-a", "parent", {"n": 1}))
-    second_id, second_created = await store.create_request(**args, parent=NewDelivery("parent-b", "parent", {"n": 2}))
+    new = asking("view:V1")
+    first_id, first_created = await store.create_request(new, NewDelivery("parent-a", "parent", {"n": 1}))
+    second_id, second_created = await store.create_request(new, NewDelivery("parent-b", "parent", {"n": 2}))
 
     assert first_created is True
     assert second_created is False
@@ -73,15 +72,7 @@ async def test_requests_without_source_key_are_never_merged(store: Store, source
     ids = set()
     for n in range(2):
         request_id, created = await store.create_request(
-            source_key=source_key,
-            team_id="T1",
-            channel_id="C1",
-            user_id="U1",
-            phone_e164=CUSTOMER,
-            reason="oi",
-            lang="pt-BR",
-            response_url=None,
-            parent=NewDelivery(f"parent-nokey-{n}", "parent", {}),
+            asking(source_key), NewDelivery(f"parent-nokey-{n}", "parent", {})
         )
         assert created is True
         ids.add(request_id)
@@ -105,7 +96,7 @@ async def test_refused_transition_queues_no_delivery(store: Store) -> None:
     request_id = await new_request(store)
     assert await store.transition(request_id, [NEW], READY)
 
-    assert await store.transition(request_id, [NEW], SENDING, deliveries=[reply("r1")]) is False
+    assert await store.transition(request_id, [NEW], SENDING, Effects(deliveries=[reply("r1")])) is False
 
     assert await store.delivery_for(request_id, "reply") is None
 
@@ -113,7 +104,7 @@ async def test_refused_transition_queues_no_delivery(store: Store) -> None:
 async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
     request_id = await new_request(store)
 
-    assert await store.transition(request_id, [NEW, READY], FAILED, deliveries=[reply("r1")], error_code="X")
+    assert await store.transition(request_id, [NEW, READY], FAILED, Effects(deliveries=[reply("r1")]), error_code="X")
 
     delivery = await store.delivery_for(request_id, "reply")
     assert delivery is not None
@@ -121,6 +112,36 @@ async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
     request = await store.get_request(request_id)
     assert request is not None
     assert (request.state, request.error_code) == (FAILED, "X")
+
+
+async def test_transition_applies_its_effects_whole(store: Store) -> None:
+    request_id = await new_request(store, state=READY)
+    answered = Effects(
+        {"state": ANSWERED, "outcome": "TEMPORARY", "expires_at": FAR_FUTURE},
+        [reply("granted")],
+        [NewReminder(ReminderKind.EXPIRY, FAR_FUTURE)],
+    )
+
+    assert await store.transition(request_id, [READY], ANSWERED, answered)
+
+    request = await store.get_request(request_id)
+    assert request is not None
+    assert (request.state, request.outcome, request.expires_at) == (ANSWERED, "TEMPORARY", FAR_FUTURE)
+    assert await store.delivery_for(request_id, "reply") is not None
+    [reminder] = await store.reminders_for(request_id)
+    assert (reminder.kind, reminder.state, reminder.due_at) == (ReminderKind.EXPIRY, ReminderState.PENDING, FAR_FUTURE)
+    assert reminder.kind is ReminderKind.EXPIRY and reminder.state is ReminderState.PENDING  # typed, not bare strings
+
+
+async def test_transition_refuses_effects_that_move_the_request_elsewhere(store: Store) -> None:
+    request_id = await new_request(store)
+
+    with pytest.raises(ValueError):
+        await store.transition(request_id, [NEW], READY, Effects({"state": FAILED}, [reply("r1")]))
+
+    request = await store.get_request(request_id)
+    assert request is not None and request.state == NEW
+    assert await store.delivery_for(request_id, "reply") is None
 
 
 async def test_transition_of_unknown_request_is_false(store: Store) -> None:
@@ -140,13 +161,15 @@ async def record_event(
     store: Store, key: str = "k1", from_phone: str = "553188887777", answered_at: float | None = None
 ) -> RecordedEvent:
     return await store.record_webhook_event(
-        dedup_key=key,
-        event="call.permission_updated",
-        status="TEMPORARY",
-        from_phone=from_phone,
-        to_phone="5511888888888",
-        event_ts="2026-07-03T15:00:00.000Z",
-        body="{}",
+        IncomingEvent(
+            dedup_key=key,
+            event="call.permission_updated",
+            status="TEMPORARY",
+            from_phone=from_phone,
+            to_phone="5511888888888",
+            event_ts="2026-07-03T15:00:00.000Z",
+            body="{}",
+        ),
         answered_at=answered_at,
     )
 
@@ -186,24 +209,23 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
 
     first = await store.settle_webhook_event(
         event_id,
-        "answered",
+        EventResult.MATCHED,
         request_id=request_id,
-        request_update={"state": ANSWERED, "outcome": "TEMPORARY"},
-        deliveries=[reply("answer-1")],
+        effects=Effects({"state": ANSWERED, "outcome": "TEMPORARY"}, [reply("answer-1")]),
     )
     second = await store.settle_webhook_event(
         event_id,
-        "answered-again",
+        EventResult.CHANGED,
         request_id=request_id,
-        request_update={"outcome": "NO_PERMISSION"},
-        deliveries=[reply("answer-2")],
+        effects=Effects({"outcome": "NO_PERMISSION"}, [reply("answer-2")]),
     )
 
     assert (first, second) == (True, False)
     event = await store.get_webhook_event(event_id)
     assert event is not None
     assert event.processed_at is not None
-    assert (event.result, event.request_id) == ("answered", request_id)
+    assert (event.result, event.request_id) == (EventResult.MATCHED, request_id)
+    assert event.result is EventResult.MATCHED
     request = await store.get_request(request_id)
     assert request is not None
     assert (request.state, request.outcome) == (ANSWERED, "TEMPORARY")
@@ -215,11 +237,11 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
 async def test_settle_without_request(store: Store) -> None:
     event_id, _ = await record(store)
 
-    assert await store.settle_webhook_event(event_id, "no_request") is True
+    assert await store.settle_webhook_event(event_id, EventResult.IGNORED) is True
 
     event = await store.get_webhook_event(event_id)
     assert event is not None
-    assert (event.result, event.request_id) == ("no_request", None)
+    assert (event.result, event.request_id) == (EventResult.IGNORED, None)
 
 
 # --- correlation -------------------------------------------------------------------------------

@@ -10,23 +10,25 @@ import time
 
 import pytest
 
-from bot.domain import DeliveryState, OpenRequestExists, RequestState
-from bot.store import NewDelivery, NewReminder, Store, create_store
+from bot.domain import DeliveryState, OpenRequestExists, ReminderKind, ReminderState, RequestState
+from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
-from tests.store.helpers import CUSTOMER, new_request, reply
+from tests.store.helpers import CUSTOMER, asking, new_request, reply
 
 
 async def record(
     store: Store, key: str, status: str = "TEMPORARY", phone: str = CUSTOMER, answered_at: float | None = None
 ) -> int:
     recorded = await store.record_webhook_event(
-        dedup_key=key,
-        event="call.permission_updated",
-        status=status,
-        from_phone=phone,
-        to_phone="+5511999990000",
-        event_ts="2026-12-01T12:00:00Z",
-        body="{}",
+        IncomingEvent(
+            dedup_key=key,
+            event="call.permission_updated",
+            status=status,
+            from_phone=phone,
+            to_phone="+5511999990000",
+            event_ts="2026-12-01T12:00:00Z",
+            body="{}",
+        ),
         answered_at=answered_at,
     )
     return recorded.id
@@ -66,7 +68,7 @@ async def test_renewing_keeps_held_deliveries_only(store: Store, rival: Store) -
     await new_request(store)
     held, dropped = await store.claim_due_deliveries(time.time())
 
-    assert await store.renew_leases(later() - 1, {"deliveries": [held.id]}) == 1
+    assert await store.renew_leases(later() - 1, {LeasedTable.DELIVERIES: [held.id]}) == 1
 
     taken = await rival.claim_abandoned_deliveries(later())
     assert [d.id for d in taken] == [dropped.id]
@@ -142,15 +144,8 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
     async def ask(s: Store, n: int) -> int | None:
         try:
             request_id, _ = await s.create_request(
-                source_key=f"race-{n}",
-                team_id="T1",
-                channel_id="C1",
-                user_id=f"U{n}",
-                phone_e164=CUSTOMER,
-                reason="?",
-                lang="pt-BR",
-                response_url=None,
-                parent=NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+                asking(f"race-{n}", user_id=f"U{n}"),
+                NewDelivery(f"race-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
                 refuse_if_open=True,
             )
         except OpenRequestExists:
@@ -165,15 +160,8 @@ async def test_two_owners_asking_for_one_customer_at_once_create_one_request(sto
 async def test_the_same_submission_on_two_owners_is_one_request(store: Store, rival: Store) -> None:
     async def submit(s: Store, n: int) -> tuple[int, bool]:
         return await s.create_request(
-            source_key="trigger-1",  # a Slack retry that reached another replica
-            team_id="T1",
-            channel_id="C1",
-            user_id="U1",
-            phone_e164=CUSTOMER,
-            reason="?",
-            lang="pt-BR",
-            response_url=None,
-            parent=NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
+            asking("trigger-1"),  # a Slack retry that reached another replica
+            NewDelivery(f"retry-parent-{n}", "parent", {"channel": "C1", "text": "x"}),
         )
 
     results = await asyncio.gather(*(submit(s, n) for n, s in enumerate([store, rival, store, rival])))
@@ -226,14 +214,17 @@ async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: 
     request_id = await new_request(store, state=RequestState.ANSWERED)
     await store.add_deliveries(request_id, [reply("r1")])
     assert await store.transition(
-        request_id, [RequestState.ANSWERED], RequestState.ANSWERED, reminders=[NewReminder("expiry", 100.0)]
+        request_id,
+        [RequestState.ANSWERED],
+        RequestState.ANSWERED,
+        Effects(reminders=[NewReminder(ReminderKind.EXPIRY, 100.0)]),
     )
 
     [mine] = await store.claim_due_reminders(200.0)
     assert await rival.claim_due_reminders(200.0) == []
     assert await store.next_reminder_time() == pytest.approx(200.0 + LEASE_SECONDS)
 
-    assert await store.complete_reminder(mine.id, "fired", request_id=request_id)
+    assert await store.complete_reminder(mine.id, ReminderState.FIRED, request_id=request_id)
     assert await rival.claim_due_reminders(later()) == []
 
 

@@ -1,4 +1,4 @@
-"""Administration: row counts, and whole-table export and import (`askcall db …`).
+"""Administration: server version, row counts, and whole-table export and import (`askcall db …`).
 
 Table names come only from `DATA_TABLES` (checked by `data_table_key`); column names only from the
 table itself, so no text from outside ever reaches SQL unchecked. Imported rows keep their ids; the
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.base import DATA_TABLES, StoreError, data_table_key
+from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection
+from bot.store.types import DATA_TABLES, StoreError, data_table_key
 
 
 class AdminQueries(PostgresConnection):
@@ -19,16 +20,20 @@ class AdminQueries(PostgresConnection):
     def backend(self) -> str:
         return "PostgreSQL"
 
+    async def server_version(self) -> str:
+        async with self.connection() as conn:
+            return str(await conn.fetchval("SHOW server_version"))
+
     async def row_counts(self) -> dict[str, int]:
         async with self.connection() as conn:
-            return {table: int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}")) for table, _ in DATA_TABLES}
+            return {table: int(await conn.fetchval(sql.ROW_COUNT[table].postgres)) for table, _ in DATA_TABLES}
 
     async def export_rows(self, table: str, after: Any, limit: int) -> list[dict[str, Any]]:
-        key = data_table_key(table)
+        data_table_key(table)
         if after is None:
-            rows = await self._fetch(f"SELECT * FROM {table} ORDER BY {key} LIMIT $1", limit)
+            rows = await self._fetch(sql.EXPORT_FIRST[table].postgres, limit)
         else:
-            rows = await self._fetch(f"SELECT * FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2", after, limit)
+            rows = await self._fetch(sql.EXPORT_AFTER[table].postgres, after, limit)
         return [dict(row) for row in rows]
 
     async def import_rows(self, table: str, rows: list[dict[str, Any]]) -> None:

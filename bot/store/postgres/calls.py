@@ -12,19 +12,11 @@ from typing import Any
 
 import asyncpg
 
-from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
-from bot.store.base import CallSession, NewDelivery, call_fields
-from bot.store.postgres.connection import PostgresConnection
+from bot.domain import Call, CallState, Request
+from bot.store import sql
+from bot.store.postgres.connection import PostgresConnection, row_count
 from bot.store.postgres.effects import insert_deliveries, request_from
-
-# Teammates' requests created since $1 on which user $2 called, most recently called first (requests_by_created, then
-# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
-_CALLED_BY = """SELECT r.* FROM requests r
-    JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
-          WHERE user_id = $2 AND started_at >= $1 GROUP BY request_id) c ON c.request_id = r.id
-    WHERE r.created_at >= $1 AND r.user_id != $2
-    ORDER BY c.last_started DESC, r.id DESC
-    LIMIT $3"""
+from bot.store.types import CallSession, NewDelivery, call_fields
 
 
 def _call(row: asyncpg.Record) -> Call:
@@ -53,72 +45,38 @@ class CallQueries(PostgresConnection):
         self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
     ) -> None:
         async with self.transaction() as conn:
-            await conn.execute(
-                """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
-                   VALUES ($1, $2, $3, $4, $5)""",
-                token_hash,
-                request_id,
-                user_id,
-                created_at,
-                expires_at,
-            )
+            await conn.execute(sql.INSERT_CALL_LINK.postgres, token_hash, request_id, user_id, created_at, expires_at)
 
     async def redeem_call_link(
         self, token_hash: str, session_hash: str, now: float, session_expires_at: float
     ) -> CallSession | None:
         async with self.transaction() as conn:
-            row = await conn.fetchrow(
-                """UPDATE call_links SET used_at = $1
-                   WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
-                   RETURNING request_id, user_id""",
-                now,
-                token_hash,
-            )
+            row = await conn.fetchrow(sql.REDEEM_CALL_LINK.postgres, now, token_hash)
             if row is None:
                 return None
-            await conn.execute(
-                """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
-                   VALUES ($1, $2, $3, $4, $5)""",
-                session_hash,
-                row[0],
-                row[1],
-                now,
-                session_expires_at,
-            )
+            await conn.execute(sql.INSERT_CALL_SESSION.postgres, session_hash, row[0], row[1], now, session_expires_at)
             return CallSession(int(row[0]), str(row[1]), session_expires_at)
 
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
-        row = await self._fetchrow(
-            "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = $1 AND expires_at > $2",
-            session_hash,
-            now,
-        )
+        row = await self._fetchrow(sql.CALL_SESSION.postgres, session_hash, now)
         return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
 
     async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
         async with self.transaction() as conn:
-            call_id = await conn.fetchval(
-                """INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
-                   VALUES ($1, $2, 'started', $3, '', $3) RETURNING id""",
-                request_id,
-                user_id,
-                started_at,
-            )
-            row = await conn.fetchrow(
-                "UPDATE calls SET delivery_key = $1 WHERE id = $2 RETURNING *", f"call{call_id}", call_id
-            )
+            call_id = await conn.fetchval(sql.INSERT_CALL.postgres, request_id, user_id, started_at)
+            row = await conn.fetchrow(sql.SET_CALL_DELIVERY_KEY.postgres, f"call{call_id}", call_id)
         return _call(row)
 
     async def get_call(self, call_id: int) -> Call | None:
-        row = await self._fetchrow("SELECT * FROM calls WHERE id = $1", call_id)
+        row = await self._fetchrow(sql.CALL.postgres, call_id)
         return _call(row) if row else None
 
     async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None:
-        row = await self._fetchrow("SELECT * FROM calls WHERE pilot_call_id = $1", pilot_call_id)
+        row = await self._fetchrow(sql.CALL_BY_PILOT_ID.postgres, pilot_call_id)
         return _call(row) if row else None
 
     async def last_call(self, request_id: int) -> Call | None:
-        row = await self._fetchrow("SELECT * FROM calls WHERE request_id = $1 ORDER BY id DESC LIMIT 1", request_id)
+        row = await self._fetchrow(sql.LAST_CALL.postgres, request_id)
         return _call(row) if row else None
 
     async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
@@ -129,35 +87,19 @@ class CallQueries(PostgresConnection):
             return await calls_of(conn, ids)
 
     async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        rows = await self._fetch(_CALLED_BY, since, user_id, limit)
+        rows = await self._fetch(sql.CALLED_BY.postgres, user_id, since, limit)
         return [request_from(row) for row in rows]
 
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
         async with self.transaction() as conn:
-            links = await conn.fetchval(
-                """WITH gone AS (
-                       DELETE FROM call_links WHERE id IN (
-                           SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= $1 LIMIT $2)
-                       RETURNING 1)
-                   SELECT COUNT(*) FROM gone""",
-                now,
-                limit,
-            )
-            sessions = await conn.fetchval(
-                """WITH gone AS (
-                       DELETE FROM call_sessions WHERE id IN (
-                           SELECT id FROM call_sessions WHERE expires_at <= $1 LIMIT $2)
-                       RETURNING 1)
-                   SELECT COUNT(*) FROM gone""",
-                now,
-                limit,
-            )
-        return int(links) + int(sessions)
+            links = row_count(await conn.execute(sql.DELETE_SPENT_CALL_LINKS.postgres, now, limit))
+            sessions = row_count(await conn.execute(sql.DELETE_EXPIRED_CALL_SESSIONS.postgres, now, limit))
+        return links + sessions
 
     async def advance_call(
         self,
         call_id: int,
-        from_states: Iterable[str],
+        from_states: Iterable[CallState],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
         *,
@@ -182,41 +124,13 @@ class CallQueries(PostgresConnection):
             call = _call(row)
             await insert_deliveries(conn, call.request_id, deliveries, now)
             if last_call is not None:
-                await conn.execute("UPDATE requests SET last_call = $1 WHERE id = $2", last_call, call.request_id)
+                await conn.execute(sql.SET_LAST_CALL.postgres, last_call, call.request_id)
         return call
 
     async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
-        rows = await self._fetch(
-            """SELECT * FROM calls WHERE state = ANY($1::text[])
-               AND ((pilot_call_id IS NULL AND started_at < $2) OR (pilot_call_id IS NOT NULL AND updated_at < $3))
-               ORDER BY updated_at LIMIT $4""",
-            list(LIVE_CALL_STATES),
-            started_before,
-            quiet_before,
-            limit,
-        )
+        rows = await self._fetch(sql.UNSETTLED_CALLS.postgres, started_before, quiet_before, limit)
         return [_call(row) for row in rows]
 
     async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
-        row = await self._fetchrow(
-            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
-               WHERE requests.phone_key = $1 AND calls.started_at >= $2 AND calls.pilot_call_id IS NULL
-               AND (calls.state = $3 OR (calls.state = $4 AND calls.end_reason = $5))
-               ORDER BY calls.started_at, calls.id LIMIT 1""",
-            phone_key,
-            since,
-            CallState.STARTED,
-            CallState.FAILED,
-            CANCELLED,
-        )
+        row = await self._fetchrow(sql.UNCONFIRMED_CALL_TO.postgres, phone_key, since)
         return _call(row) if row else None
-
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchrow("SELECT result_ts FROM deliveries WHERE dedup_key = $1", dedup_key)
-        return str(row[0]) if row and row[0] else None
-
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchrow(
-            "SELECT 1 FROM deliveries WHERE request_id = $1 AND result_ts = $2 LIMIT 1", request_id, ts
-        )
-        return row is not None

@@ -22,8 +22,11 @@ from typing import Any
 import asyncpg
 
 from bot.config import redact_url
-from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
+from bot.store import sql
+from bot.store.connection import PROBE_TIMEOUT
+from bot.store.interface import Store
 from bot.store.postgres.schema import MIGRATIONS
+from bot.store.types import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +120,7 @@ class PostgresConnection(Store):
             async with asyncio.timeout(timeout * 4):  # connecting included
                 async with self.transaction() as conn:
                     await conn.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
-                    await conn.execute(
-                        """INSERT INTO health (owner, probed_at) VALUES ($1, $2)
-                           ON CONFLICT (owner) DO UPDATE SET probed_at = excluded.probed_at""",
-                        self.owner,
-                        time.time(),
-                    )
+                    await conn.execute(sql.PROBE_WRITE.postgres, self.owner, time.time())
         except TimeoutError as error:
             raise StoreError(f"PostgreSQL at {self.description} did not take a write in time") from error
 
@@ -156,10 +154,6 @@ class PostgresConnection(Store):
                 if connection is not None and not connection.is_closed():
                     connection.terminate()
             await asyncio.sleep(LISTEN_RETRY)
-
-    async def server_version(self) -> str:
-        async with self.connection() as conn:
-            return str(await conn.fetchval("SHOW server_version"))
 
     # --- connections and transactions -----------------------------------------------------------
     @asynccontextmanager
@@ -195,6 +189,11 @@ class PostgresConnection(Store):
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         async with self.connection() as conn:
             return await conn.fetchval(sql, *args)
+
+
+def row_count(status: str) -> int:
+    """The row count of a command status (`UPDATE 3`, `DELETE 0`, `INSERT 0 1`)."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 def texts(values: Iterable[Any]) -> list[str]:

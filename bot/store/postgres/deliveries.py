@@ -13,15 +13,40 @@ from collections.abc import Iterable
 import asyncpg
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
+from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
+from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
 PENDING, INFLIGHT, DONE, DEAD = (s.value for s in DeliveryState)
 
 # A delivery may go only when no earlier delivery of the same request is still open.
 _HEAD_OF_QUEUE = f"""NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id AND e.id < d.id
                                  AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
+
+
+_NEXT_DELIVERY_TIME = (
+    f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
+)
+_CLAIM_DUE = f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, lease_owner = $3, lease_until = $4
+    WHERE id IN (
+        SELECT d.id FROM deliveries d
+        WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
+        ORDER BY d.next_attempt_at, d.id LIMIT $2
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *"""
+_CLAIM_NEXT_FOR_REQUEST = f"""UPDATE deliveries
+    SET state = '{INFLIGHT}', updated_at = $2, lease_owner = $3, lease_until = $4
+    WHERE id = (
+        SELECT d.id FROM deliveries d
+        WHERE d.request_id = $1 AND d.state = '{PENDING}' AND d.next_attempt_at <= $2 AND {_HEAD_OF_QUEUE}
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *"""
+_CLAIM_ABANDONED = f"""UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
+        SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
+          AND (lease_owner IS NULL OR lease_until < $3) ORDER BY id LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+    RETURNING *"""
 
 
 def _delivery(row: asyncpg.Record) -> Delivery:
@@ -31,9 +56,7 @@ def _delivery(row: asyncpg.Record) -> Delivery:
 
 
 async def _next_delivery_time(conn: asyncpg.Connection) -> float | None:
-    value = await conn.fetchval(
-        f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
-    )
+    value = await conn.fetchval(_NEXT_DELIVERY_TIME)
     return float(value) if value is not None else None
 
 
@@ -48,19 +71,14 @@ async def _mark_delivery(
     count_attempt: bool = False,
 ) -> None:
     await conn.execute(
-        """UPDATE deliveries SET state = $2, updated_at = $3, lease_owner = NULL, lease_until = NULL,
-               result_ts = COALESCE($4, result_ts),
-               last_error = COALESCE($5, last_error),
-               next_attempt_at = COALESCE($6, next_attempt_at),
-               attempts = attempts + $7
-           WHERE id = $1""",
-        delivery_id,
+        sql.MARK_DELIVERY.postgres,
         str(state),
         time.time(),
         result_ts,
         last_error,
         next_attempt_at,
         1 if count_attempt else 0,
+        delivery_id,
     )
 
 
@@ -73,13 +91,7 @@ class DeliveryQueries(PostgresConnection):
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         async with self.transaction() as conn:
             rows = await conn.fetch(
-                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, lease_owner = $3, lease_until = $4
-                    WHERE id IN (
-                        SELECT d.id FROM deliveries d
-                        WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
-                        ORDER BY d.next_attempt_at, d.id LIMIT $2
-                        FOR UPDATE SKIP LOCKED)
-                    RETURNING *""",
+                _CLAIM_DUE,
                 now,
                 limit,
                 self.owner,
@@ -94,16 +106,12 @@ class DeliveryQueries(PostgresConnection):
             return await _next_delivery_time(conn)
 
     async def inflight_deliveries(self) -> list[Delivery]:
-        rows = await self._fetch(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
+        rows = await self._fetch(sql.INFLIGHT_DELIVERIES.postgres)
         return [_delivery(r) for r in rows]
 
     async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         rows = await self._fetch_in_transaction(
-            f"""UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                    SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
-                      AND (lease_owner IS NULL OR lease_until < $3) ORDER BY id LIMIT $4
-                    FOR UPDATE SKIP LOCKED)
-                RETURNING *""",
+            _CLAIM_ABANDONED,
             self.owner,
             now + self.lease_seconds,
             now,
@@ -112,13 +120,11 @@ class DeliveryQueries(PostgresConnection):
         return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
     async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
-        row = await self._fetchrow(
-            "SELECT * FROM deliveries WHERE request_id = $1 AND kind = $2 ORDER BY id LIMIT 1", request_id, kind
-        )
+        row = await self._fetchrow(sql.DELIVERY_FOR.postgres, request_id, kind)
         return _delivery(row) if row else None
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = await self._fetchrow("SELECT * FROM deliveries WHERE id = $1", delivery_id)
+        row = await self._fetchrow(sql.DELIVERY.postgres, delivery_id)
         return _delivery(row) if row else None
 
     async def complete_delivery(
@@ -129,13 +135,7 @@ class DeliveryQueries(PostgresConnection):
             if not claim_next:
                 return None, False
             row = await conn.fetchrow(
-                f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $2, lease_owner = $3, lease_until = $4
-                    WHERE id = (
-                        SELECT d.id FROM deliveries d
-                        WHERE d.request_id = $1 AND d.state = '{PENDING}' AND d.next_attempt_at <= $2
-                          AND {_HEAD_OF_QUEUE}
-                        FOR UPDATE SKIP LOCKED)
-                    RETURNING *""",
+                _CLAIM_NEXT_FOR_REQUEST,
                 delivery.request_id,
                 now,
                 self.owner,
@@ -143,9 +143,7 @@ class DeliveryQueries(PostgresConnection):
             )
             if row is not None:
                 return _delivery(row), False
-            pending = await conn.fetchval(
-                f"SELECT 1 FROM deliveries WHERE request_id = $1 AND state = '{PENDING}' LIMIT 1", delivery.request_id
-            )
+            pending = await conn.fetchval(sql.REQUEST_HAS_PENDING.postgres, delivery.request_id)
             return None, pending is None
 
     async def mark_delivery(
@@ -170,8 +168,16 @@ class DeliveryQueries(PostgresConnection):
             )
 
     async def pending_delivery_count(self) -> int:
-        return int(await self._fetchval(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')"))
+        return int(await self._fetchval(sql.OPEN_DELIVERY_COUNT.postgres))
+
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchrow(sql.POSTED_TS.postgres, dedup_key)
+        return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchrow(sql.POSTED_FOR.postgres, request_id, ts)
+        return row is not None
 
     async def metrics_snapshot(self) -> MetricsSnapshot:
         async with self.connection() as conn:  # a pooled connection: never one a request is using
-            return metrics_from([list(await conn.fetch(sql)) for sql in METRICS_QUERIES])
+            return MetricsSnapshot.from_rows([list(await conn.fetch(query.postgres)) for query in sql.METRICS_QUERIES])

@@ -1,38 +1,35 @@
-"""What an outcome does to its request, inside the caller's transaction."""
+"""What a step does to its request (its `Effects`), inside the caller's transaction."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 import asyncpg
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request
-from bot.store.base import NewDelivery, NewReminder
 from bot.store.postgres.connection import WORK_CHANNEL, assignments
+from bot.store.types import Effects, NewDelivery
 
 
-async def apply_effects(
-    conn: asyncpg.Connection,
-    request_id: int,
-    request_update: dict[str, Any] | None,
-    deliveries: Iterable[NewDelivery],
-    reminders: Iterable[NewReminder],
-    now: float,
-) -> None:
-    if request_update:
-        columns = {**request_update, "updated_at": now}
+async def apply_effects(conn: asyncpg.Connection, request_id: int, effects: Effects, now: float) -> None:
+    """The effects' request update, deliveries and reminders."""
+    if effects.request_update:
+        columns = {**effects.request_update, "updated_at": now}
         await conn.execute(
             f"UPDATE requests SET {assignments(columns, 2)} WHERE id = $1", request_id, *columns.values()
         )
-    await insert_deliveries(conn, request_id, deliveries, now)
-    reminders = list(reminders)
-    if reminders:
+    await queue_effects(conn, request_id, effects, now)
+
+
+async def queue_effects(conn: asyncpg.Connection, request_id: int, effects: Effects, now: float) -> None:
+    """The effects' deliveries and reminders only (the caller's own update set the request's columns)."""
+    await insert_deliveries(conn, request_id, effects.deliveries, now)
+    if effects.reminders:
         await conn.executemany(
             """INSERT INTO reminders (request_id, kind, due_at) VALUES ($1, $2, $3)
                ON CONFLICT (request_id, kind, due_at) DO NOTHING""",
-            [(request_id, str(r.kind), r.due_at) for r in reminders],
+            [(request_id, str(r.kind), r.due_at) for r in effects.reminders],
         )
         await notify_work(conn)
 

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
 from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
-from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
+from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import apply_effects, request_from
+from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
-EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
-                   processed_at, request_id, result, number_name"""
-
-_ANSWER_TARGET = """SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
-    LEFT JOIN user_prefs p ON p.user_id = r.user_id
-    WHERE r.number_name = $1 AND r.phone_key = $2 AND r.state = ANY($3::text[])
-      AND r.created_at BETWEEN $4 AND $5
-    ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
-
-
-_EARLIER_UNPROCESSED = """SELECT 1 FROM webhook_events
-    WHERE processed_at IS NULL AND number_name = $1 AND phone_key = $2 AND id < $3 LIMIT 1"""
-_NEXT_UNPROCESSED = """SELECT id FROM webhook_events
-    WHERE processed_at IS NULL AND number_name = $1 AND phone_key = $2 AND id > $3 ORDER BY id LIMIT 1"""
-
+_EVENT_WITH_LEASE = f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = $1 FOR UPDATE"
 
 # One batch of webhook deliveries in one statement: insert what is new (by dedup key), settling at
 # once each answer that no request can own (as `answer_target_row` would find none) and each event
@@ -88,12 +75,7 @@ async def answer_target_row(
     conn: asyncpg.Connection, phone_key: str, answered_at: float, number_name: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        _ANSWER_TARGET,
-        number_name,
-        phone_key,
-        texts(CORRELATABLE_STATES),
-        answered_at - REQUEST_LIFETIME,
-        answered_at + CLOCK_SKEW,
+        sql.ANSWER_TARGET.postgres, number_name, phone_key, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW
     )
 
 
@@ -104,13 +86,7 @@ def _request_and_dm(row: asyncpg.Record | None) -> tuple[Request | None, bool]:
 
 
 async def _settle_unmatched(conn: asyncpg.Connection, event_id: int, now: float) -> None:
-    await conn.execute(
-        """UPDATE webhook_events SET processed_at = $2, result = $3, lease_owner = NULL, lease_until = NULL
-           WHERE id = $1 AND processed_at IS NULL""",
-        event_id,
-        now,
-        str(EventResult.UNMATCHED),
-    )
+    await conn.execute(sql.SETTLE_UNMATCHED.postgres, now, event_id)
 
 
 class EventQueries(PostgresConnection):
@@ -152,28 +128,21 @@ class EventQueries(PostgresConnection):
         return results
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
-        row = await self._fetchrow(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1", event_id)
+        row = await self._fetchrow(sql.WEBHOOK_EVENT.postgres, event_id)
         return WebhookEvent(**dict(row)) if row else None
 
     async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
-        rows = await self._fetch(
-            "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
-        )
+        rows = await self._fetch(sql.UNPROCESSED_EVENTS.postgres)
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
-        rows = await self._fetch(
-            """SELECT id, COALESCE(phone_key, '') FROM webhook_events
-               WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < $1)
-               ORDER BY id LIMIT 500""",
-            now,
-        )
+        rows = await self._fetch(sql.ABANDONED_EVENTS.postgres, now)
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
         if not event.phone_key:
             return None
-        value = await self._fetchval(_NEXT_UNPROCESSED, event.number_name, event.phone_key, event.id)
+        value = await self._fetchval(sql.NEXT_UNPROCESSED.postgres, event.number_name, event.phone_key, event.id)
         return int(value) if value is not None else None
 
     async def answer_target(
@@ -185,10 +154,7 @@ class EventQueries(PostgresConnection):
     async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
         now = time.time()
         async with self.transaction() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = $1 FOR UPDATE",
-                event_id,
-            )
+            row = await conn.fetchrow(_EVENT_WITH_LEASE, event_id)
             if row is None or row["processed_at"] is not None:
                 return None
             if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
@@ -197,15 +163,10 @@ class EventQueries(PostgresConnection):
             del fields["lease_owner"], fields["lease_until"]
             event = WebhookEvent(**fields)
             if event.phone_key and await conn.fetchval(
-                _EARLIER_UNPROCESSED, event.number_name, event.phone_key, event.id
+                sql.EARLIER_UNPROCESSED.postgres, event.number_name, event.phone_key, event.id
             ):
                 return None  # the customer's earlier answer goes first; its processor chains to this one
-            await conn.execute(
-                "UPDATE webhook_events SET lease_owner = $2, lease_until = $3 WHERE id = $1",
-                event_id,
-                self.owner,
-                now + self.lease_seconds,
-            )
+            await conn.execute(sql.LEASE_EVENT.postgres, self.owner, now + self.lease_seconds, event_id)
             target = None
             if event.phone_key:
                 target = await answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
@@ -215,28 +176,13 @@ class EventQueries(PostgresConnection):
             return AnswerTarget(event, request, dm)
 
     async def settle_webhook_event(
-        self,
-        event_id: int,
-        result: EventResult,
-        *,
-        request_id: int | None = None,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:
-            status = await conn.execute(
-                """UPDATE webhook_events SET processed_at = $2, result = $3, request_id = $4,
-                       lease_owner = NULL, lease_until = NULL
-                   WHERE id = $1 AND processed_at IS NULL""",
-                event_id,
-                now,
-                str(result),
-                request_id,
-            )
+            status = await conn.execute(sql.SETTLE_EVENT.postgres, now, str(result), request_id, event_id)
             if status != "UPDATE 1":
                 return False
             if request_id is not None:
-                await apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+                await apply_effects(conn, request_id, effects, now)
             return True

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bot.store.postgres.connection import PostgresConnection
-
-LEASED_TABLES = ("requests", "deliveries", "reminders", "webhook_events")
-
-
-def _count(status: str) -> int:
-    return int(status.rsplit(" ", 1)[-1])
+from bot.store import sql
+from bot.store.postgres.connection import PostgresConnection, row_count
+from bot.store.types import LeasedTable
 
 
 class LeaseQueries(PostgresConnection):
-    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+    async def renew_leases(self, now: float, held: Mapping[LeasedTable, Iterable[int]]) -> int:
         renewed = 0
         async with self.transaction() as conn:
-            for table in LEASED_TABLES:
+            for table in LeasedTable:
                 ids = list(held.get(table, ()))
                 if ids:
                     status = await conn.execute(
@@ -26,31 +22,19 @@ class LeaseQueries(PostgresConnection):
                         now + self.lease_seconds,
                         ids,
                     )
-                    renewed += _count(status)
+                    renewed += row_count(status)
         return renewed
 
     async def release_leases(self) -> int:
         async with self.transaction() as conn:
             return sum(
-                [
-                    _count(
-                        await conn.execute(
-                            f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-                            self.owner,
-                        )
-                    )
-                    for table in LEASED_TABLES
-                ]
+                [row_count(await conn.execute(sql.RELEASE_LEASES[table].postgres, self.owner)) for table in LeasedTable]
             )
 
-    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
-        found: list[tuple[str, str, int, bool]] = []
+    async def open_leases(self, now: float) -> list[tuple[LeasedTable, str, int, bool]]:
+        found: list[tuple[LeasedTable, str, int, bool]] = []
         async with self.connection() as conn:
-            for table in LEASED_TABLES:
-                rows = await conn.fetch(
-                    f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < $1 AS expired FROM {table}
-                        WHERE lease_owner IS NOT NULL GROUP BY lease_owner, expired""",
-                    now,
-                )
+            for table in LeasedTable:
+                rows = await conn.fetch(sql.OPEN_LEASES[table].postgres, now)
                 found += [(table, str(r[0]), int(r[1]), bool(r[2])) for r in rows]
         return found

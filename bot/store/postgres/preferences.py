@@ -4,39 +4,24 @@ from __future__ import annotations
 
 import time
 
+from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection
 
 
 class PreferenceQueries(PostgresConnection):
     async def user_prefs(self, user_id: str) -> tuple[bool, str | None, float | None]:
-        row = await self._fetchrow(
-            "SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = $1", user_id
-        )
+        row = await self._fetchrow(sql.USER_PREFS.postgres, user_id)
         if row is None:
             return False, None, None
         return bool(row[0]), row[1], row[2]
 
     async def set_dm_answers(self, user_id: str, enabled: bool) -> None:
         async with self.transaction() as conn:
-            await conn.execute(
-                """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES ($1, $2, $3)
-                   ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers,
-                                                       updated_at = excluded.updated_at""",
-                user_id,
-                int(enabled),
-                time.time(),
-            )
+            await conn.execute(sql.SET_DM_ANSWERS.postgres, user_id, int(enabled), time.time())
 
     async def set_locale(self, user_id: str, locale: str, fetched_at: float) -> None:
         async with self.transaction() as conn:
-            await conn.execute(
-                """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at) VALUES ($1, $2, $3, $3)
-                   ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
-                       locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at""",
-                user_id,
-                locale,
-                fetched_at,
-            )
+            await conn.execute(sql.SET_LOCALE.postgres, user_id, locale, fetched_at)
 
     async def claim_action(self, action_key: str) -> bool:
         async with self.transaction() as conn:
@@ -67,4 +52,4 @@ class PreferenceQueries(PostgresConnection):
 
     async def record_status_check(self, request_id: int, result: str) -> None:
         async with self.transaction() as conn:
-            await conn.execute("UPDATE status_checks SET result = $2 WHERE request_id = $1", request_id, result)
+            await conn.execute(sql.RECORD_STATUS_CHECK.postgres, result, request_id)

@@ -7,28 +7,16 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS
+from bot.store import sql
 from bot.store.postgres.calls import call_from, calls_of
-from bot.store.postgres.connection import PostgresConnection, texts
+from bot.store.postgres.connection import PostgresConnection, row_count, texts
 from bot.store.postgres.effects import request_from
+from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
-_PURGEABLE_REQUESTS = """FROM requests
-    WHERE created_at < $1 AND purged_at IS NULL AND NOT (state = ANY($2::text[]))"""
-
-# The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
-_ERASE_EVENTS = """UPDATE webhook_events
-    SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
-
-# Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find
-# the call by it) unless it started before the cutoff ($2): no call lasts that long. $1: now, $3: live states.
-_ERASE_CALL_IDS = """UPDATE calls SET pilot_call_id = NULL, updated_at = $1"""
-_ERASABLE_CALLS = """pilot_call_id IS NOT NULL AND (NOT (state = ANY($3::text[])) OR started_at < $2)"""
-
-
-def _count(status: str) -> int:
-    """The row count of an `UPDATE n` command status."""
-    return int(status.rsplit(" ", 1)[-1])
+_PURGEABLE_IDS = f"SELECT id {sql.purgeable_requests('$1')} ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+_ERASE_EVENTS_OF = f"{sql.ERASE_EVENTS} WHERE request_id = ANY($1::bigint[])"
+_ERASE_CALL_IDS = f"{sql.erase_call_ids('$1')} WHERE {sql.erasable_calls('$2')} AND request_id = ANY($3::bigint[])"
 
 
 class RecordQueries(PostgresConnection):
@@ -83,20 +71,12 @@ class RecordQueries(PostgresConnection):
         return [CallRecord(c, requests[c.request_id]) for c in calls]
 
     async def count_purgeable_requests(self, cutoff: float) -> int:
-        return int(await self._fetchval(f"SELECT COUNT(*) {_PURGEABLE_REQUESTS}", cutoff, texts(UNSENT_STATES)))
+        return int(await self._fetchval(sql.PURGEABLE_REQUEST_COUNT.postgres, cutoff))
 
     async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
         now = time.time()
         async with self.transaction() as conn:
-            ids = [
-                int(row[0])
-                for row in await conn.fetch(
-                    f"SELECT id {_PURGEABLE_REQUESTS} ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED",
-                    cutoff,
-                    texts(UNSENT_STATES),
-                    limit,
-                )
-            ]
+            ids = [int(row[0]) for row in await conn.fetch(_PURGEABLE_IDS, cutoff, limit)]
             if not ids:
                 return PurgeCounts()
             # message_id too: a WhatsApp message id (wamid) encodes the recipient's number.
@@ -107,7 +87,7 @@ class RecordQueries(PostgresConnection):
                 ids,
                 now,
             )
-            events = await conn.execute(f"{_ERASE_EVENTS} WHERE request_id = ANY($1::bigint[])", ids)
+            events = await conn.execute(_ERASE_EVENTS_OF, ids)
             deliveries = await conn.execute(
                 """UPDATE deliveries SET payload = $2, updated_at = $3
                    WHERE request_id = ANY($1::bigint[]) AND state = ANY($4::text[])""",
@@ -116,51 +96,17 @@ class RecordQueries(PostgresConnection):
                 now,
                 texts(FINISHED_DELIVERIES),
             )
-            calls = await conn.execute(
-                f"{_ERASE_CALL_IDS} WHERE {_ERASABLE_CALLS} AND request_id = ANY($4::bigint[])",
-                now,
-                cutoff,
-                texts(LIVE_CALL_STATES),
-                ids,
-            )
+            calls = await conn.execute(_ERASE_CALL_IDS, now, cutoff, ids)
             credentials = 0
             for table in ("call_links", "call_sessions"):
                 status = await conn.execute(f"DELETE FROM {table} WHERE request_id = ANY($1::bigint[])", ids)
-                credentials += _count(status)
-        return PurgeCounts(len(ids), _count(events), _count(deliveries), _count(calls), credentials)
+                credentials += row_count(status)
+        return PurgeCounts(len(ids), row_count(events), row_count(deliveries), row_count(calls), credentials)
 
     async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
         now = time.time()
         async with self.transaction() as conn:
-            events = await conn.execute(
-                f"""{_ERASE_EVENTS} WHERE id IN (
-                        SELECT e.id FROM webhook_events e
-                        WHERE e.received_at < $1 AND e.processed_at IS NOT NULL
-                          AND NOT e.dedup_key LIKE 'purged:%'
-                          AND (e.request_id IS NULL
-                               OR e.request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL))
-                        LIMIT $2)""",
-                cutoff,
-                limit,
-            )
-            deliveries = await conn.execute(
-                """UPDATE deliveries SET payload = $1, updated_at = $2 WHERE id IN (
-                       SELECT d.id FROM deliveries d JOIN requests r ON r.id = d.request_id
-                       WHERE r.purged_at IS NOT NULL AND d.payload != $1 AND d.state = ANY($3::text[])
-                       LIMIT $4)""",
-                PURGED_PAYLOAD,
-                now,
-                texts(FINISHED_DELIVERIES),
-                limit,
-            )
-            calls = await conn.execute(
-                f"""{_ERASE_CALL_IDS} WHERE id IN (
-                        SELECT id FROM calls
-                        WHERE {_ERASABLE_CALLS} AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
-                        LIMIT $4)""",
-                now,
-                cutoff,
-                texts(LIVE_CALL_STATES),
-                limit,
-            )
-        return PurgeCounts(0, _count(events), _count(deliveries), _count(calls))
+            events = await conn.execute(sql.LEFTOVER_EVENTS.postgres, cutoff, limit)
+            deliveries = await conn.execute(sql.LEFTOVER_DELIVERIES.postgres, PURGED_PAYLOAD, now, limit)
+            calls = await conn.execute(sql.LEFTOVER_CALLS.postgres, now, cutoff, limit)
+        return PurgeCounts(0, row_count(events), row_count(deliveries), row_count(calls))

@@ -8,47 +8,32 @@ from typing import Any
 
 from bot.domain import (
     BUDGET_WINDOW,
-    DEFAULT_NUMBER,
-    OPEN_STATES,
     REQUEST_LIFETIME,
     BudgetSpent,
-    DeliveryState,
     OpenRequestExists,
     Request,
     RequestState,
 )
 from bot.phones import customer_key
-from bot.store.base import NewDelivery, NewReminder
+from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection, assignments, texts
-from bot.store.postgres.effects import apply_effects, insert_deliveries, request_from
-
-_OPEN_FOR_CUSTOMER = """SELECT * FROM requests
-    WHERE number_name = $1 AND phone_key = $2 AND state = ANY($3::text[]) AND created_at >= $4
-    ORDER BY created_at DESC, id DESC LIMIT 1"""
+from bot.store.postgres.effects import insert_deliveries, queue_effects, request_from
+from bot.store.types import Effects, NewDelivery, NewRequest
 
 
 class RequestQueries(PostgresConnection):
     async def create_request(
         self,
-        *,
-        source_key: str | None,
-        team_id: str | None,
-        channel_id: str,
-        user_id: str,
-        phone_e164: str,
-        reason: str,
-        lang: str,
-        response_url: str | None,
+        request: NewRequest,
         parent: NewDelivery | Callable[[int], NewDelivery],
-        thread_ts: str | None = None,
-        number_name: str = DEFAULT_NUMBER,
+        *,
         refuse_if_open: bool = False,
-        phone_display: str = "masked",
         max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
-        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
-        phone_key = customer_key(phone_e164)
+        source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(request.phone_e164)
+        number_name, user_id = request.number_name, request.user_id
         async with self.transaction() as conn:
             if refuse_if_open:
                 # Two replicas asking for the same customer at once: the second waits here until the
@@ -61,50 +46,39 @@ class RequestQueries(PostgresConnection):
                 # (Always taken after the customer's lock, so two transactions never wait on each other.)
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"budget:{user_id}")
             if source_key:
-                existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)
+                existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, source_key)
                 if existing is not None:
                     return int(existing), False
             if refuse_if_open:
                 row = await conn.fetchrow(
-                    _OPEN_FOR_CUSTOMER, number_name, phone_key, texts(OPEN_STATES), now - REQUEST_LIFETIME
+                    sql.OPEN_REQUEST_FOR_CUSTOMER.postgres, number_name, phone_key, now - REQUEST_LIFETIME
                 )
                 if row is not None:
                     raise OpenRequestExists(request_from(row))
             if max_per_user_hour > 0:
                 # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
-                counted = await conn.fetch(
-                    """SELECT created_at FROM requests WHERE user_id = $1 AND created_at > $2
-                       ORDER BY created_at DESC LIMIT $3""",
-                    user_id,
-                    now - BUDGET_WINDOW,
-                    max_per_user_hour,
-                )
+                counted = await conn.fetch(sql.BUDGET_SPENT.postgres, user_id, now - BUDGET_WINDOW, max_per_user_hour)
                 if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
                     raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
             request_id = await conn.fetchval(
-                """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
-                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
-                       phone_display)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                   ON CONFLICT (source_key) DO NOTHING RETURNING id""",
+                sql.INSERT_REQUEST.postgres,
                 source_key,
-                team_id,
-                channel_id,
+                request.team_id,
+                request.channel_id,
                 user_id,
-                phone_e164,
+                request.phone_e164,
                 phone_key,
-                reason,
-                lang,
-                response_url,
+                request.reason,
+                request.lang,
+                request.response_url,
                 str(RequestState.NEW),
                 now,
-                now,
-                thread_ts,
+                request.thread_ts,
                 number_name,
-                phone_display,
+                str(request.phone_display),
             )
             if request_id is None:  # the same submission, committed by another replica meanwhile
-                existing = await conn.fetchval("SELECT id FROM requests WHERE source_key = $1", source_key)
+                existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, source_key)
                 return int(existing), False
             # The parent message carries the request id (its buttons do), so it may be built here.
             first = parent if isinstance(parent, NewDelivery) else parent(int(request_id))
@@ -112,7 +86,7 @@ class RequestQueries(PostgresConnection):
             return int(request_id), True
 
     async def get_request(self, request_id: int) -> Request | None:
-        row = await self._fetchrow("SELECT * FROM requests WHERE id = $1", request_id)
+        row = await self._fetchrow(sql.REQUEST.postgres, request_id)
         return request_from(row) if row else None
 
     async def requests_in_state(self, *states: RequestState) -> list[Request]:
@@ -124,12 +98,17 @@ class RequestQueries(PostgresConnection):
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
-        deliveries: list[NewDelivery],
-        reminders: list[NewReminder],
+        effects: Effects,
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": str(to_state), "updated_at": now, **_lease_after(to_state), **fields}
+        columns = {
+            "state": str(to_state),
+            "updated_at": now,
+            **_lease_after(to_state),
+            **effects.request_update,
+            **fields,
+        }
         async with self.transaction() as conn:
             row = await conn.fetchrow(
                 f"""UPDATE requests SET {assignments(columns, 3)}
@@ -140,7 +119,7 @@ class RequestQueries(PostgresConnection):
             )
             if row is None:
                 return None
-            await apply_effects(conn, request_id, None, deliveries, reminders, now)
+            await queue_effects(conn, request_id, effects, now)
             return request_from(row)
 
     async def update_request(self, request_id: int, **fields: Any) -> None:
@@ -152,45 +131,22 @@ class RequestQueries(PostgresConnection):
 
     async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
         row = await self._fetchrow_in_transaction(
-            """UPDATE requests SET lease_owner = $3, lease_until = $4
-               WHERE id = $1 AND state = $2 AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $5)
-               RETURNING *""",
-            request_id,
-            str(state),
-            self.owner,
-            now + self.lease_seconds,
-            now,
+            sql.CLAIM_REQUEST.postgres, self.owner, now + self.lease_seconds, request_id, str(state), now
         )
         return request_from(row) if row else None
 
     async def abandoned_requests(self, now: float) -> list[Request]:
-        rows = await self._fetch(
-            f"""SELECT * FROM requests r
-                WHERE (
-                    (r.state IN ($1, $2) AND (r.lease_owner IS NULL OR r.lease_until < $3))
-                    OR (r.state = $4 AND EXISTS (
-                        SELECT 1 FROM deliveries d WHERE d.request_id = r.id AND d.state = '{DeliveryState.DONE}'
-                          AND d.id = (SELECT MIN(f.id) FROM deliveries f WHERE f.request_id = r.id))))
-                ORDER BY r.id LIMIT 200""",
-            str(RequestState.READY),
-            str(RequestState.SENDING),
-            now,
-            str(RequestState.NEW),
-        )
+        rows = await self._fetch(sql.ABANDONED_REQUESTS.postgres, now)
         return [request_from(r) for r in rows]
 
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
         row = await self._fetchrow(
-            _OPEN_FOR_CUSTOMER, number_name, phone_key, texts(OPEN_STATES), now - REQUEST_LIFETIME
+            sql.OPEN_REQUEST_FOR_CUSTOMER.postgres, number_name, phone_key, now - REQUEST_LIFETIME
         )
         return request_from(row) if row else None
 
     async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
-        rows = await self._fetch(
-            "SELECT * FROM requests WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at DESC, id DESC",
-            user_id,
-            since,
-        )
+        rows = await self._fetch(sql.REQUESTS_BY_USER.postgres, user_id, since)
         return [request_from(r) for r in rows]
 
 

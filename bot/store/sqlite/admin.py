@@ -10,8 +10,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bot.store.base import DATA_TABLES, StoreError, data_table_key
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.store.types import DATA_TABLES, StoreError, data_table_key
 
 T = TypeVar("T")
 
@@ -26,18 +27,18 @@ class AdminQueries(SQLiteConnection):
 
     async def row_counts(self) -> dict[str, int]:
         def count(conn: sqlite3.Connection) -> dict[str, int]:
-            return {table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]) for table, _ in DATA_TABLES}
+            return {table: int(conn.execute(sql.ROW_COUNT[table].sqlite).fetchone()[0]) for table, _ in DATA_TABLES}
 
         return await self._admin(count)
 
     async def export_rows(self, table: str, after: Any, limit: int) -> list[dict[str, Any]]:
-        key = data_table_key(table)
-        where = "" if after is None else f"WHERE {key} > ?"
-        params = () if after is None else (after,)
+        data_table_key(table)
+        query, args = (
+            (sql.EXPORT_FIRST[table], (limit,)) if after is None else (sql.EXPORT_AFTER[table], (after, limit))
+        )
 
         def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            cursor = conn.execute(f"SELECT * FROM {table} {where} ORDER BY {key} LIMIT ?", (*params, limit))
-            return [dict(row) for row in cursor]
+            return [dict(row) for row in conn.execute(query.sqlite, args)]
 
         return await self._admin(read)
 

@@ -11,19 +11,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import CANCELLED, LIVE_CALL_STATES, Call, CallState, Request
-from bot.store.base import CallSession, NewDelivery, call_fields
+from bot.domain import Call, CallState, Request
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries, request_from
-
-# Teammates' requests created since ? on which user ? called, most recently called first (requests_by_created, then
-# calls_by_request: bounded by the window's requests, whatever the size of the calls table).
-_CALLED_BY = """SELECT r.* FROM requests r
-    JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
-          WHERE user_id = ? AND started_at >= ? GROUP BY request_id) c ON c.request_id = r.id
-    WHERE r.created_at >= ? AND r.user_id != ?
-    ORDER BY c.last_started DESC, r.id DESC
-    LIMIT ?"""
+from bot.store.types import CallSession, NewDelivery, call_fields
 
 
 def _call(row: sqlite3.Row) -> Call:
@@ -52,64 +44,41 @@ class CallQueries(SQLiteConnection):
         self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
     ) -> None:
         args = (token_hash, request_id, user_id, created_at, expires_at)
-        await self._write(
-            lambda conn: conn.execute(
-                """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                args,
-            )
-        )
+        await self._write(lambda conn: conn.execute(sql.INSERT_CALL_LINK.sqlite, args))
 
     async def redeem_call_link(
         self, token_hash: str, session_hash: str, now: float, session_expires_at: float
     ) -> CallSession | None:
         def redeem(conn: sqlite3.Connection) -> CallSession | None:
-            row = conn.execute(
-                """UPDATE call_links SET used_at = ?
-                   WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
-                   RETURNING request_id, user_id""",
-                (now, token_hash, now),
-            ).fetchone()
+            row = conn.execute(sql.REDEEM_CALL_LINK.sqlite, (now, token_hash)).fetchone()
             if row is None:
                 return None
-            conn.execute(
-                """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (session_hash, row[0], row[1], now, session_expires_at),
-            )
+            conn.execute(sql.INSERT_CALL_SESSION.sqlite, (session_hash, row[0], row[1], now, session_expires_at))
             return CallSession(int(row[0]), str(row[1]), session_expires_at)
 
         return await self._write(redeem)
 
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
-        row = await self._fetchone(
-            "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = ? AND expires_at > ?",
-            (session_hash, now),
-        )
+        row = await self._fetchone(sql.CALL_SESSION.sqlite, (session_hash, now))
         return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
 
     async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
         def insert(conn: sqlite3.Connection) -> Call:
-            call_id = conn.execute(
-                """INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
-                   VALUES (?, ?, 'started', ?, '', ?)""",
-                (request_id, user_id, started_at, started_at),
-            ).lastrowid
-            conn.execute("UPDATE calls SET delivery_key = ? WHERE id = ?", (f"call{call_id}", call_id))
-            return _call(conn.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone())
+            call_id = conn.execute(sql.INSERT_CALL.sqlite, (request_id, user_id, started_at)).fetchone()[0]
+            return _call(conn.execute(sql.SET_CALL_DELIVERY_KEY.sqlite, (f"call{call_id}", call_id)).fetchone())
 
         return await self._write(insert)
 
     async def get_call(self, call_id: int) -> Call | None:
-        row = await self._fetchone("SELECT * FROM calls WHERE id = ?", (call_id,))
+        row = await self._fetchone(sql.CALL.sqlite, (call_id,))
         return _call(row) if row else None
 
     async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None:
-        row = await self._fetchone("SELECT * FROM calls WHERE pilot_call_id = ?", (pilot_call_id,))
+        row = await self._fetchone(sql.CALL_BY_PILOT_ID.sqlite, (pilot_call_id,))
         return _call(row) if row else None
 
     async def last_call(self, request_id: int) -> Call | None:
-        row = await self._fetchone("SELECT * FROM calls WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,))
+        row = await self._fetchone(sql.LAST_CALL.sqlite, (request_id,))
         return _call(row) if row else None
 
     async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
@@ -119,20 +88,13 @@ class CallQueries(SQLiteConnection):
         return await self._in_db_thread(lambda conn: calls_of(conn, ids))
 
     async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        rows = await self._fetchall(_CALLED_BY, (user_id, since, since, user_id, limit))
+        rows = await self._fetchall(sql.CALLED_BY.sqlite, (user_id, since, limit))
         return [request_from(row) for row in rows]
 
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
         def delete(conn: sqlite3.Connection) -> int:
-            links = conn.execute(
-                """DELETE FROM call_links WHERE id IN (
-                       SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= ? LIMIT ?)""",
-                (now, limit),
-            )
-            sessions = conn.execute(
-                "DELETE FROM call_sessions WHERE id IN (SELECT id FROM call_sessions WHERE expires_at <= ? LIMIT ?)",
-                (now, limit),
-            )
+            links = conn.execute(sql.DELETE_SPENT_CALL_LINKS.sqlite, (now, limit))
+            sessions = conn.execute(sql.DELETE_EXPIRED_CALL_SESSIONS.sqlite, (now, limit))
             return links.rowcount + sessions.rowcount
 
         return await self._write(delete)
@@ -140,7 +102,7 @@ class CallQueries(SQLiteConnection):
     async def advance_call(
         self,
         call_id: int,
-        from_states: Iterable[str],
+        from_states: Iterable[CallState],
         fields: Mapping[str, Any],
         deliveries: Iterable[NewDelivery] = (),
         *,
@@ -163,36 +125,15 @@ class CallQueries(SQLiteConnection):
             call = _call(row)
             insert_deliveries(conn, call.request_id, pending, now)
             if last_call is not None:
-                conn.execute("UPDATE requests SET last_call = ? WHERE id = ?", (last_call, call.request_id))
+                conn.execute(sql.SET_LAST_CALL.sqlite, (last_call, call.request_id))
             return call
 
         return await self._write(advance)
 
     async def unsettled_calls(self, started_before: float, quiet_before: float, limit: int = 100) -> list[Call]:
-        rows = await self._fetchall(
-            f"""SELECT * FROM calls WHERE state IN ({marks(LIVE_CALL_STATES)})
-                AND ((pilot_call_id IS NULL AND started_at < ?) OR (pilot_call_id IS NOT NULL AND updated_at < ?))
-                ORDER BY updated_at LIMIT ?""",
-            (*LIVE_CALL_STATES, started_before, quiet_before, limit),
-        )
+        rows = await self._fetchall(sql.UNSETTLED_CALLS.sqlite, (started_before, quiet_before, limit))
         return [_call(row) for row in rows]
 
     async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
-        row = await self._fetchone(
-            """SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
-               WHERE requests.phone_key = ? AND calls.started_at >= ? AND calls.pilot_call_id IS NULL
-               AND (calls.state = ? OR (calls.state = ? AND calls.end_reason = ?))
-               ORDER BY calls.started_at, calls.id LIMIT 1""",
-            (phone_key, since, CallState.STARTED, CallState.FAILED, CANCELLED),
-        )
+        row = await self._fetchone(sql.UNCONFIRMED_CALL_TO.sqlite, (phone_key, since))
         return _call(row) if row else None
-
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchone("SELECT result_ts FROM deliveries WHERE dedup_key = ?", (dedup_key,))
-        return str(row[0]) if row and row[0] else None
-
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchone(
-            "SELECT 1 FROM deliveries WHERE request_id = ? AND result_ts = ? LIMIT 1", (request_id, ts)
-        )
-        return row is not None

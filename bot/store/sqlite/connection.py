@@ -23,8 +23,11 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from bot.store.base import PROBE_TIMEOUT, SchemaTooNew, Store, StoreError
+from bot.store import sql
+from bot.store.connection import PROBE_TIMEOUT
+from bot.store.interface import Store
 from bot.store.sqlite.schema import MIGRATIONS, statements
+from bot.store.types import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -375,10 +378,7 @@ def _probe_write(path: str, owner: str, timeout: float) -> None:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute(
-                "INSERT INTO health (owner, probed_at) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET probed_at = ?",
-                (owner, time.time(), time.time()),
-            )
+            connection.execute(sql.PROBE_WRITE.sqlite, (owner, time.time()))
         except BaseException:
             connection.execute("ROLLBACK")
             raise

@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterable
 
 from bot.domain import DeliveryState
-from bot.store.base import DELIVERY_FIELDS, METRICS_QUERIES, Delivery, MetricsSnapshot, NewDelivery, metrics_from
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
+from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
 PENDING, INFLIGHT, DONE, DEAD = (
     DeliveryState.PENDING.value,
@@ -24,6 +25,22 @@ _HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
                       WHERE e.request_id = d.request_id AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
 
 
+_NEXT_DELIVERY_TIME = (
+    f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
+)
+_DUE = f"""SELECT d.* FROM deliveries d
+    WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
+    ORDER BY d.next_attempt_at, d.id LIMIT ?"""
+_DUE_FOR_REQUEST = f"""SELECT d.* FROM deliveries d
+    WHERE d.request_id = ? AND d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"""
+_TAKE = f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ? WHERE id"
+_TAKE_ONE = f"{_TAKE} = ?"
+_CLAIM_ABANDONED = f"""UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (
+        SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
+          AND (lease_owner IS NULL OR lease_until < ?) ORDER BY id LIMIT ?)
+    RETURNING *"""
+
+
 def _delivery(row: sqlite3.Row) -> Delivery:
     data = dict(row)
     data["payload"] = json.loads(data["payload"])
@@ -31,9 +48,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 
 
 def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
-    row = conn.execute(
-        f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
-    ).fetchone()
+    row = conn.execute(_NEXT_DELIVERY_TIME).fetchone()
     return float(row[0]) if row and row[0] is not None else None
 
 
@@ -48,12 +63,7 @@ def _mark_delivery(
     count_attempt: bool = False,
 ) -> None:
     conn.execute(
-        """UPDATE deliveries SET state = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL,
-               result_ts = COALESCE(?, result_ts),
-               last_error = COALESCE(?, last_error),
-               next_attempt_at = COALESCE(?, next_attempt_at),
-               attempts = attempts + ?
-           WHERE id = ?""",
+        sql.MARK_DELIVERY.sqlite,
         (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
     )
 
@@ -65,19 +75,10 @@ class DeliveryQueries(SQLiteConnection):
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         def claim(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], float | None]:
-            rows = conn.execute(
-                f"""SELECT d.* FROM deliveries d
-                    WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
-                    ORDER BY d.next_attempt_at, d.id LIMIT ?""",
-                (now, limit),
-            ).fetchall()
+            rows = conn.execute(_DUE, (now, limit)).fetchall()
             if rows:
                 ids = [row["id"] for row in rows]
-                conn.execute(
-                    f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ?
-                        WHERE id IN ({marks(ids)})""",
-                    (now, self.owner, now + self.lease_seconds, *ids),
-                )
+                conn.execute(f"{_TAKE} IN ({marks(ids)})", (now, self.owner, now + self.lease_seconds, *ids))
             return rows, _next_delivery_time(conn)
 
         rows, next_at = await self._write(claim)
@@ -87,29 +88,21 @@ class DeliveryQueries(SQLiteConnection):
         return await self._in_db_thread(_next_delivery_time)
 
     async def inflight_deliveries(self) -> list[Delivery]:
-        rows = await self._fetchall(f"SELECT * FROM deliveries WHERE state = '{INFLIGHT}' ORDER BY id")
+        rows = await self._fetchall(sql.INFLIGHT_DELIVERIES.sqlite)
         return [_delivery(r) for r in rows]
 
     async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         rows = await self._write(
-            lambda conn: conn.execute(
-                f"""UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (
-                        SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
-                          AND (lease_owner IS NULL OR lease_until < ?) ORDER BY id LIMIT ?)
-                    RETURNING *""",
-                (self.owner, now + self.lease_seconds, now, limit),
-            ).fetchall()
+            lambda conn: conn.execute(_CLAIM_ABANDONED, (self.owner, now + self.lease_seconds, now, limit)).fetchall()
         )
         return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
     async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
-        row = await self._fetchone(
-            "SELECT * FROM deliveries WHERE request_id = ? AND kind = ? ORDER BY id LIMIT 1", (request_id, kind)
-        )
+        row = await self._fetchone(sql.DELIVERY_FOR.sqlite, (request_id, kind))
         return _delivery(row) if row else None
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = await self._fetchone("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        row = await self._fetchone(sql.DELIVERY.sqlite, (delivery_id,))
         return _delivery(row) if row else None
 
     async def complete_delivery(
@@ -122,22 +115,11 @@ class DeliveryQueries(SQLiteConnection):
             _mark_delivery(conn, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True)
             if not claim_next:
                 return None, False
-            row = conn.execute(
-                f"""SELECT d.* FROM deliveries d
-                    WHERE d.request_id = ? AND d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}""",
-                (delivery.request_id, now),
-            ).fetchone()
+            row = conn.execute(_DUE_FOR_REQUEST, (delivery.request_id, now)).fetchone()
             if row is not None:
-                conn.execute(
-                    f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ?
-                        WHERE id = ?""",
-                    (now, self.owner, now + self.lease_seconds, row["id"]),
-                )
+                conn.execute(_TAKE_ONE, (now, self.owner, now + self.lease_seconds, row["id"]))
                 return row, False
-            pending = conn.execute(
-                f"SELECT 1 FROM deliveries WHERE request_id = ? AND state = '{PENDING}' LIMIT 1",
-                (delivery.request_id,),
-            ).fetchone()
+            pending = conn.execute(sql.REQUEST_HAS_PENDING.sqlite, (delivery.request_id,)).fetchone()
             return None, pending is None
 
         row, drained = await self._write(complete)
@@ -166,12 +148,20 @@ class DeliveryQueries(SQLiteConnection):
         )
 
     async def pending_delivery_count(self) -> int:
-        row = await self._fetchone(f"SELECT COUNT(*) FROM deliveries WHERE state IN ('{PENDING}', '{INFLIGHT}')")
+        row = await self._fetchone(sql.OPEN_DELIVERY_COUNT.sqlite)
         return int(row[0]) if row else 0
+
+    async def posted_ts(self, dedup_key: str) -> str | None:
+        row = await self._fetchone(sql.POSTED_TS.sqlite, (dedup_key,))
+        return str(row[0]) if row and row[0] else None
+
+    async def posted_for(self, request_id: int, ts: str) -> bool:
+        row = await self._fetchone(sql.POSTED_FOR.sqlite, (request_id, ts))
+        return row is not None
 
     async def metrics_snapshot(self) -> MetricsSnapshot:
         return await self._read_only(_metrics_snapshot)
 
 
 def _metrics_snapshot(conn: sqlite3.Connection) -> MetricsSnapshot:
-    return metrics_from([conn.execute(sql).fetchall() for sql in METRICS_QUERIES])
+    return MetricsSnapshot.from_rows([conn.execute(query.sqlite).fetchall() for query in sql.METRICS_QUERIES])

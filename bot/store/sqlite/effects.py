@@ -1,30 +1,28 @@
-"""What an outcome does to its request, inside the caller's transaction (on the database thread)."""
+"""What a step does to its request (its `Effects`), inside the caller's transaction (on the database thread)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request
-from bot.store.base import NewDelivery, NewReminder
+from bot.store.types import Effects, NewDelivery
 
 
-def apply_effects(
-    conn: sqlite3.Connection,
-    request_id: int,
-    request_update: dict[str, Any] | None,
-    deliveries: Iterable[NewDelivery],
-    reminders: Iterable[NewReminder],
-    now: float,
-) -> None:
-    if request_update:
-        columns = {**request_update, "updated_at": now}
+def apply_effects(conn: sqlite3.Connection, request_id: int, effects: Effects, now: float) -> None:
+    """The effects' request update, deliveries and reminders."""
+    if effects.request_update:
+        columns = {**effects.request_update, "updated_at": now}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         conn.execute(f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id))
-    insert_deliveries(conn, request_id, deliveries, now)
-    for r in reminders:
+    queue_effects(conn, request_id, effects, now)
+
+
+def queue_effects(conn: sqlite3.Connection, request_id: int, effects: Effects, now: float) -> None:
+    """The effects' deliveries and reminders only (the caller's own update set the request's columns)."""
+    insert_deliveries(conn, request_id, effects.deliveries, now)
+    for r in effects.reminders:
         conn.execute(
             "INSERT OR IGNORE INTO reminders (request_id, kind, due_at) VALUES (?, ?, ?)",
             (request_id, r.kind, r.due_at),

@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
-from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
-from bot.store.base import AnswerTarget, NewDelivery, NewEvent, NewReminder, RecordedEvent, WebhookEvent
-from bot.store.sqlite.connection import SQLiteConnection, marks
+from bot.domain import CLOCK_SKEW, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
+from bot.store import sql
+from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects, request_from
+from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
-EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
-                   processed_at, request_id, result, number_name"""
-
-_ANSWER_TARGET = f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
-    LEFT JOIN user_prefs p ON p.user_id = r.user_id
-    WHERE r.number_name = ? AND r.phone_key = ? AND r.state IN ({marks(CORRELATABLE_STATES)})
-      AND r.created_at BETWEEN ? AND ?
-    ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
-
-
-_EARLIER_UNPROCESSED = """SELECT 1 FROM webhook_events
-    WHERE processed_at IS NULL AND number_name = ? AND phone_key = ? AND id < ? LIMIT 1"""
-_NEXT_UNPROCESSED = """SELECT id FROM webhook_events
-    WHERE processed_at IS NULL AND number_name = ? AND phone_key = ? AND id > ? ORDER BY id LIMIT 1"""
+_EVENT_WITH_LEASE = f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = ?"
 
 
 def answer_target_row(
     conn: sqlite3.Connection, phone_key: str, answered_at: float, number_name: str
 ) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        _ANSWER_TARGET,
-        (number_name, phone_key, *CORRELATABLE_STATES, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
+        sql.ANSWER_TARGET.sqlite, (number_name, phone_key, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW)
     ).fetchone()
     return row
 
@@ -45,11 +31,7 @@ def _request_and_dm(row: sqlite3.Row | None) -> tuple[Request | None, bool]:
 
 
 def _settle_unmatched(conn: sqlite3.Connection, event_id: int, now: float) -> None:
-    conn.execute(
-        """UPDATE webhook_events SET processed_at = ?, result = ?, lease_owner = NULL, lease_until = NULL
-           WHERE id = ? AND processed_at IS NULL""",
-        (now, EventResult.UNMATCHED, event_id),
-    )
+    conn.execute(sql.SETTLE_UNMATCHED.sqlite, (now, event_id))
 
 
 class EventQueries(SQLiteConnection):
@@ -102,28 +84,21 @@ class EventQueries(SQLiteConnection):
         return await self._write(insert)
 
     async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
-        row = await self._fetchone(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?", (event_id,))
+        row = await self._fetchone(sql.WEBHOOK_EVENT.sqlite, (event_id,))
         return WebhookEvent(**dict(row)) if row else None
 
     async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
-        rows = await self._fetchall(
-            "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
-        )
+        rows = await self._fetchall(sql.UNPROCESSED_EVENTS.sqlite)
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
-        rows = await self._fetchall(
-            """SELECT id, COALESCE(phone_key, '') FROM webhook_events
-               WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < ?)
-               ORDER BY id LIMIT 500""",
-            (now,),
-        )
+        rows = await self._fetchall(sql.ABANDONED_EVENTS.sqlite, (now,))
         return [(int(r[0]), str(r[1])) for r in rows]
 
     async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
         if not event.phone_key:
             return None
-        row = await self._fetchone(_NEXT_UNPROCESSED, (event.number_name, event.phone_key, event.id))
+        row = await self._fetchone(sql.NEXT_UNPROCESSED.sqlite, (event.number_name, event.phone_key, event.id))
         return int(row[0]) if row else None
 
     async def answer_target(
@@ -136,9 +111,7 @@ class EventQueries(SQLiteConnection):
         now = time.time()
 
         def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
-            row = conn.execute(
-                f"SELECT {EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = ?", (event_id,)
-            ).fetchone()
+            row = conn.execute(_EVENT_WITH_LEASE, (event_id,)).fetchone()
             if row is None or row["processed_at"] is not None:
                 return None
             if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
@@ -148,13 +121,12 @@ class EventQueries(SQLiteConnection):
             event = WebhookEvent(**fields)
             if (
                 event.phone_key
-                and conn.execute(_EARLIER_UNPROCESSED, (event.number_name, event.phone_key, event.id)).fetchone()
+                and conn.execute(
+                    sql.EARLIER_UNPROCESSED.sqlite, (event.number_name, event.phone_key, event.id)
+                ).fetchone()
             ):
                 return None  # the customer's earlier answer goes first; its processor chains to this one
-            conn.execute(
-                "UPDATE webhook_events SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                (self.owner, now + self.lease_seconds, event_id),
-            )
+            conn.execute(sql.LEASE_EVENT.sqlite, (self.owner, now + self.lease_seconds, event_id))
             target = None
             if event.phone_key:
                 target = answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
@@ -166,29 +138,16 @@ class EventQueries(SQLiteConnection):
         return await self._write(open_)
 
     async def settle_webhook_event(
-        self,
-        event_id: int,
-        result: EventResult,
-        *,
-        request_id: int | None = None,
-        request_update: dict[str, Any] | None = None,
-        deliveries: Iterable[NewDelivery] = (),
-        reminders: Iterable[NewReminder] = (),
+        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
     ) -> bool:
         now = time.time()
-        deliveries, reminders = list(deliveries), list(reminders)
 
         def settle(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                """UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ?,
-                       lease_owner = NULL, lease_until = NULL
-                   WHERE id = ? AND processed_at IS NULL""",
-                (now, result, request_id, event_id),
-            )
+            cursor = conn.execute(sql.SETTLE_EVENT.sqlite, (now, result, request_id, event_id))
             if cursor.rowcount != 1:
                 return False
             if request_id is not None:
-                apply_effects(conn, request_id, request_update, deliveries, reminders, now)
+                apply_effects(conn, request_id, effects, now)
             return True
 
         return await self._write(settle)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
-
-LEASED_TABLES = ("requests", "deliveries", "reminders", "webhook_events")
+from bot.store.types import LeasedTable
 
 
 class LeaseQueries(SQLiteConnection):
-    async def renew_leases(self, now: float, held: Mapping[str, Iterable[int]]) -> int:
+    async def renew_leases(self, now: float, held: Mapping[LeasedTable, Iterable[int]]) -> int:
         until = now + self.lease_seconds
-        work = {table: list(held.get(table, ())) for table in LEASED_TABLES}
+        work = {table: list(held.get(table, ())) for table in LeasedTable}
 
         def renew(conn: sqlite3.Connection) -> int:
             return sum(
@@ -29,24 +29,15 @@ class LeaseQueries(SQLiteConnection):
 
     async def release_leases(self) -> int:
         def release(conn: sqlite3.Connection) -> int:
-            return sum(
-                conn.execute(
-                    f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (self.owner,)
-                ).rowcount
-                for table in LEASED_TABLES
-            )
+            return sum(conn.execute(sql.RELEASE_LEASES[table].sqlite, (self.owner,)).rowcount for table in LeasedTable)
 
         return await self._write(release)
 
-    async def open_leases(self, now: float) -> list[tuple[str, str, int, bool]]:
-        def read(conn: sqlite3.Connection) -> list[tuple[str, str, int, bool]]:
-            found: list[tuple[str, str, int, bool]] = []
-            for table in LEASED_TABLES:
-                for owner, count, expired in conn.execute(
-                    f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < ? FROM {table}
-                        WHERE lease_owner IS NOT NULL GROUP BY lease_owner, COALESCE(lease_until, 0) < ?""",
-                    (now, now),
-                ):
+    async def open_leases(self, now: float) -> list[tuple[LeasedTable, str, int, bool]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[LeasedTable, str, int, bool]]:
+            found: list[tuple[LeasedTable, str, int, bool]] = []
+            for table in LeasedTable:
+                for owner, count, expired in conn.execute(sql.OPEN_LEASES[table].sqlite, (now,)):
                     found.append((table, str(owner), int(count), bool(expired)))
             return found
 

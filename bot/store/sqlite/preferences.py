@@ -5,39 +5,24 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection
 
 
 class PreferenceQueries(SQLiteConnection):
     async def user_prefs(self, user_id: str) -> tuple[bool, str | None, float | None]:
-        row = await self._fetchone(
-            "SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = ?", (user_id,)
-        )
+        row = await self._fetchone(sql.USER_PREFS.sqlite, (user_id,))
         if row is None:
             return False, None, None
         return bool(row[0]), row[1], row[2]
 
     async def set_dm_answers(self, user_id: str, enabled: bool) -> None:
         args = (user_id, int(enabled), time.time())
-        await self._write(
-            lambda conn: conn.execute(
-                """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES (?, ?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers,
-                                                       updated_at = excluded.updated_at""",
-                args,
-            )
-        )
+        await self._write(lambda conn: conn.execute(sql.SET_DM_ANSWERS.sqlite, args))
 
     async def set_locale(self, user_id: str, locale: str, fetched_at: float) -> None:
-        args = (user_id, locale, fetched_at, fetched_at)
-        await self._write(
-            lambda conn: conn.execute(
-                """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at) VALUES (?, ?, ?, ?)
-                   ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
-                       locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at""",
-                args,
-            )
-        )
+        args = (user_id, locale, fetched_at)
+        await self._write(lambda conn: conn.execute(sql.SET_LOCALE.sqlite, args))
 
     async def claim_action(self, action_key: str) -> bool:
         args = (action_key, time.time())
@@ -67,6 +52,4 @@ class PreferenceQueries(SQLiteConnection):
         return await self._write(claim)
 
     async def record_status_check(self, request_id: int, result: str) -> None:
-        await self._write(
-            lambda conn: conn.execute("UPDATE status_checks SET result = ? WHERE request_id = ?", (result, request_id))
-        )
+        await self._write(lambda conn: conn.execute(sql.RECORD_STATUS_CHECK.sqlite, (result, request_id)))

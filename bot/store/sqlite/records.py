@@ -8,23 +8,15 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from bot.domain import FINISHED_DELIVERIES, LIVE_CALL_STATES, SETTLING_RESULTS, UNSENT_STATES
-from bot.store.base import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
+from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS
+from bot.store import sql
 from bot.store.sqlite.calls import call_from, calls_of
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import request_from
+from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
-_PURGEABLE_REQUESTS = f"""FROM requests
-    WHERE created_at < ? AND purged_at IS NULL AND state NOT IN ({marks(UNSENT_STATES)})"""
-
-# The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
-_ERASE_EVENTS = """UPDATE webhook_events
-    SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
-
-# Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find
-# the call by it) unless it started before the cutoff: no call lasts that long.
-_ERASABLE_CALLS = f"""pilot_call_id IS NOT NULL AND (state NOT IN ({marks(LIVE_CALL_STATES)}) OR started_at < ?)"""
-_ERASE_CALL_IDS = "UPDATE calls SET pilot_call_id = NULL, updated_at = ?"
+_PURGEABLE_IDS = f"SELECT id {sql.purgeable_requests('?')} ORDER BY created_at, id LIMIT ?"
+_ERASE_CALL_IDS = f"{sql.erase_call_ids('?')} WHERE {sql.erasable_calls('?')} AND request_id IN"
 
 
 class RecordQueries(SQLiteConnection):
@@ -86,19 +78,14 @@ class RecordQueries(SQLiteConnection):
         return await self._in_db_thread(page)
 
     async def count_purgeable_requests(self, cutoff: float) -> int:
-        row = await self._fetchone(f"SELECT COUNT(*) {_PURGEABLE_REQUESTS}", (cutoff, *UNSENT_STATES))
+        row = await self._fetchone(sql.PURGEABLE_REQUEST_COUNT.sqlite, (cutoff,))
         return int(row[0]) if row else 0
 
     async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
         now = time.time()
 
         def purge(conn: sqlite3.Connection) -> PurgeCounts:
-            ids = [
-                int(row[0])
-                for row in conn.execute(
-                    f"SELECT id {_PURGEABLE_REQUESTS} ORDER BY created_at, id LIMIT ?", (cutoff, *UNSENT_STATES, limit)
-                )
-            ]
+            ids = [int(row[0]) for row in conn.execute(_PURGEABLE_IDS, (cutoff, limit))]
             if not ids:
                 return PurgeCounts()
             # message_id too: a WhatsApp message id (wamid) encodes the recipient's number.
@@ -108,16 +95,13 @@ class RecordQueries(SQLiteConnection):
                     WHERE id IN ({marks(ids)})""",
                 (now, now, *ids),
             )
-            events = conn.execute(f"{_ERASE_EVENTS} WHERE request_id IN ({marks(ids)})", ids)
+            events = conn.execute(f"{sql.ERASE_EVENTS} WHERE request_id IN ({marks(ids)})", ids)
             deliveries = conn.execute(
                 f"""UPDATE deliveries SET payload = ?, updated_at = ?
                     WHERE request_id IN ({marks(ids)}) AND state IN ({marks(FINISHED_DELIVERIES)})""",
                 (PURGED_PAYLOAD, now, *ids, *FINISHED_DELIVERIES),
             )
-            calls = conn.execute(
-                f"{_ERASE_CALL_IDS} WHERE {_ERASABLE_CALLS} AND request_id IN ({marks(ids)})",
-                (now, *LIVE_CALL_STATES, cutoff, *ids),
-            )
+            calls = conn.execute(f"{_ERASE_CALL_IDS} ({marks(ids)})", (now, cutoff, *ids))
             credentials = sum(
                 conn.execute(f"DELETE FROM {table} WHERE request_id IN ({marks(ids)})", ids).rowcount
                 for table in ("call_links", "call_sessions")
@@ -130,31 +114,9 @@ class RecordQueries(SQLiteConnection):
         now = time.time()
 
         def purge(conn: sqlite3.Connection) -> PurgeCounts:
-            events = conn.execute(
-                f"""{_ERASE_EVENTS} WHERE id IN (
-                        SELECT e.id FROM webhook_events e
-                        WHERE e.received_at < ? AND e.processed_at IS NOT NULL
-                          AND NOT e.dedup_key LIKE 'purged:%'
-                          AND (e.request_id IS NULL
-                               OR e.request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL))
-                        LIMIT ?)""",
-                (cutoff, limit),
-            )
-            deliveries = conn.execute(
-                f"""UPDATE deliveries SET payload = ?, updated_at = ? WHERE id IN (
-                        SELECT d.id FROM deliveries d JOIN requests r ON r.id = d.request_id
-                        WHERE r.purged_at IS NOT NULL AND d.payload != ?
-                          AND d.state IN ({marks(FINISHED_DELIVERIES)})
-                        LIMIT ?)""",
-                (PURGED_PAYLOAD, now, PURGED_PAYLOAD, *FINISHED_DELIVERIES, limit),
-            )
-            calls = conn.execute(
-                f"""{_ERASE_CALL_IDS} WHERE id IN (
-                        SELECT id FROM calls
-                        WHERE {_ERASABLE_CALLS} AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
-                        LIMIT ?)""",
-                (now, *LIVE_CALL_STATES, cutoff, limit),
-            )
+            events = conn.execute(sql.LEFTOVER_EVENTS.sqlite, (cutoff, limit))
+            deliveries = conn.execute(sql.LEFTOVER_DELIVERIES.sqlite, (PURGED_PAYLOAD, now, limit))
+            calls = conn.execute(sql.LEFTOVER_CALLS.sqlite, (now, cutoff, limit))
             return PurgeCounts(0, events.rowcount, deliveries.rowcount, calls.rowcount)
 
         return await self._write(purge)

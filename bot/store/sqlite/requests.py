@@ -9,56 +9,41 @@ from typing import Any
 
 from bot.domain import (
     BUDGET_WINDOW,
-    DEFAULT_NUMBER,
-    OPEN_STATES,
     REQUEST_LIFETIME,
     BudgetSpent,
-    DeliveryState,
     OpenRequestExists,
     Request,
     RequestState,
 )
 from bot.phones import customer_key
-from bot.store.base import NewDelivery, NewReminder
+from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
-from bot.store.sqlite.effects import apply_effects, insert_deliveries, request_from
-
-_OPEN_FOR_CUSTOMER = f"""SELECT * FROM requests
-    WHERE number_name = ? AND phone_key = ? AND state IN ({marks(OPEN_STATES)}) AND created_at >= ?
-    ORDER BY created_at DESC, id DESC LIMIT 1"""
+from bot.store.sqlite.effects import insert_deliveries, queue_effects, request_from
+from bot.store.types import Effects, NewDelivery, NewRequest
 
 
 class RequestQueries(SQLiteConnection):
     async def create_request(
         self,
-        *,
-        source_key: str | None,
-        team_id: str | None,
-        channel_id: str,
-        user_id: str,
-        phone_e164: str,
-        reason: str,
-        lang: str,
-        response_url: str | None,
+        request: NewRequest,
         parent: NewDelivery | Callable[[int], NewDelivery],
-        thread_ts: str | None = None,
-        number_name: str = DEFAULT_NUMBER,
+        *,
         refuse_if_open: bool = False,
-        phone_display: str = "masked",
         max_per_user_hour: int = 0,
     ) -> tuple[int, bool]:
         now = time.time()
-        source_key = source_key or None  # "" means no key; stored as NULL so it never collides
-        phone_key = customer_key(phone_e164)
+        source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
+        phone_key = customer_key(request.phone_e164)
+        number_name, user_id = request.number_name, request.user_id
 
         def create(conn: sqlite3.Connection) -> tuple[int, bool]:
             if source_key:
-                row = conn.execute("SELECT id FROM requests WHERE source_key = ?", (source_key,)).fetchone()
+                row = conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (source_key,)).fetchone()
                 if row:
                     return int(row[0]), False
             if refuse_if_open:
                 row = conn.execute(
-                    _OPEN_FOR_CUSTOMER, (number_name, phone_key, *OPEN_STATES, now - REQUEST_LIFETIME)
+                    sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (number_name, phone_key, now - REQUEST_LIFETIME)
                 ).fetchone()
                 if row:
                     raise OpenRequestExists(request_from(row))
@@ -66,36 +51,32 @@ class RequestQueries(SQLiteConnection):
                 # One writer at a time (BEGIN IMMEDIATE): nothing can slip in between count and insert.
                 # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
                 counted = conn.execute(
-                    """SELECT created_at FROM requests WHERE user_id = ? AND created_at > ?
-                       ORDER BY created_at DESC LIMIT ?""",
-                    (user_id, now - BUDGET_WINDOW, max_per_user_hour),
+                    sql.BUDGET_SPENT.sqlite, (user_id, now - BUDGET_WINDOW, max_per_user_hour)
                 ).fetchall()
                 if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
                     raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
-            cursor = conn.execute(
-                """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key,
-                       reason, lang, response_url, state, created_at, updated_at, thread_ts, number_name,
-                       phone_display)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            inserted = conn.execute(
+                sql.INSERT_REQUEST.sqlite,
                 (
                     source_key,
-                    team_id,
-                    channel_id,
+                    request.team_id,
+                    request.channel_id,
                     user_id,
-                    phone_e164,
+                    request.phone_e164,
                     phone_key,
-                    reason,
-                    lang,
-                    response_url,
+                    request.reason,
+                    request.lang,
+                    request.response_url,
                     RequestState.NEW,
                     now,
-                    now,
-                    thread_ts,
+                    request.thread_ts,
                     number_name,
-                    phone_display,
+                    request.phone_display,
                 ),
-            )
-            request_id = int(cursor.lastrowid or 0)
+            ).fetchone()
+            if inserted is None:  # the same source key (never here: it was read above under the write lock)
+                return int(conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (source_key,)).fetchone()[0]), False
+            request_id = int(inserted[0])
             # The parent message carries the request id (its buttons do), so it may be built here.
             first = parent if isinstance(parent, NewDelivery) else parent(request_id)
             insert_deliveries(conn, request_id, [first], now)
@@ -104,7 +85,7 @@ class RequestQueries(SQLiteConnection):
         return await self._write(create)
 
     async def get_request(self, request_id: int) -> Request | None:
-        row = await self._fetchone("SELECT * FROM requests WHERE id = ?", (request_id,))
+        row = await self._fetchone(sql.REQUEST.sqlite, (request_id,))
         return request_from(row) if row else None
 
     async def requests_in_state(self, *states: RequestState) -> list[Request]:
@@ -116,12 +97,12 @@ class RequestQueries(SQLiteConnection):
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
-        deliveries: list[NewDelivery],
-        reminders: list[NewReminder],
+        effects: Effects,
         fields: dict[str, Any],
     ) -> Request | None:
         now = time.time()
-        columns = {"state": to_state, "updated_at": now, **_lease_after(to_state), **fields}
+        columns: dict[str, Any] = {"state": to_state, "updated_at": now, **_lease_after(to_state)}
+        columns.update(effects.request_update, **fields)
         assignments = ", ".join(f"{name} = ?" for name in columns)
 
         def move(conn: sqlite3.Connection) -> Request | None:
@@ -131,7 +112,7 @@ class RequestQueries(SQLiteConnection):
             ).fetchone()
             if row is None:
                 return None
-            apply_effects(conn, request_id, None, deliveries, reminders, now)
+            queue_effects(conn, request_id, effects, now)
             return request_from(row)
 
         return await self._write(move)
@@ -146,38 +127,22 @@ class RequestQueries(SQLiteConnection):
         )
 
     async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
-        row = await self._write(
-            lambda conn: conn.execute(
-                """UPDATE requests SET lease_owner = ?, lease_until = ?
-                   WHERE id = ? AND state = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)
-                   RETURNING *""",
-                (self.owner, now + self.lease_seconds, request_id, state, self.owner, now),
-            ).fetchone()
-        )
+        args = (self.owner, now + self.lease_seconds, request_id, state, now)
+        row = await self._write(lambda conn: conn.execute(sql.CLAIM_REQUEST.sqlite, args).fetchone())
         return request_from(row) if row else None
 
     async def abandoned_requests(self, now: float) -> list[Request]:
-        rows = await self._fetchall(
-            f"""SELECT * FROM requests r
-                WHERE (
-                    (r.state IN (?, ?) AND (r.lease_owner IS NULL OR r.lease_until < ?))
-                    OR (r.state = ? AND EXISTS (
-                        SELECT 1 FROM deliveries d WHERE d.request_id = r.id AND d.state = '{DeliveryState.DONE}'
-                          AND d.id = (SELECT MIN(f.id) FROM deliveries f WHERE f.request_id = r.id))))
-                ORDER BY r.id LIMIT 200""",
-            (RequestState.READY, RequestState.SENDING, now, RequestState.NEW),
-        )
+        rows = await self._fetchall(sql.ABANDONED_REQUESTS.sqlite, (now,))
         return [request_from(r) for r in rows]
 
     async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
-        row = await self._fetchone(_OPEN_FOR_CUSTOMER, (number_name, phone_key, *OPEN_STATES, now - REQUEST_LIFETIME))
+        row = await self._fetchone(
+            sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (number_name, phone_key, now - REQUEST_LIFETIME)
+        )
         return request_from(row) if row else None
 
     async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
-        rows = await self._fetchall(
-            "SELECT * FROM requests WHERE user_id = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
-            (user_id, since),
-        )
+        rows = await self._fetchall(sql.REQUESTS_BY_USER.sqlite, (user_id, since))
         return [request_from(r) for r in rows]
 
 

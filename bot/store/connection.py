@@ -1,0 +1,93 @@
+"""The store's life: connecting, migrating, proving it takes writes, and the process that owns its leases.
+
+A store instance belongs to one process, its `owner` (unique across restarts); every lease it takes
+carries that name. Coordination between processes (`exclusive`, `listen`) defaults to what one
+process alone needs, which is nothing: the PostgreSQL backend overrides both for replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from bot.store.types import DEFAULT_LEASE_SECONDS
+
+# How long the readiness write probe waits for a lock before calling the store unready.
+PROBE_TIMEOUT = 0.5
+
+
+def new_owner() -> str:
+    """A name for this process's leases: readable in `askcall db status`, unique across restarts."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class StoreConnection(ABC):
+    """Lifecycle and process coordination; every concern of the store builds on it."""
+
+    def __init__(self, *, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+        self.owner = owner or new_owner()
+        self.lease_seconds = lease_seconds
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the data lives, safe to log (no password)."""
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (what `askcall serve` does)."""
+        await self.connect()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    @abstractmethod
+    async def connect(self, *, read_only: bool = False) -> None:
+        """Connect without touching the schema. `read_only`: every write is refused (the source of
+        `askcall db copy`); a SQLite file that does not exist is then an error, not a new database.
+        Raises StoreError."""
+
+    @abstractmethod
+    async def migrate(self) -> None:
+        """Bring the schema up to date, once, however many processes try at the same moment. Raises
+        StoreError (SchemaTooNew) for a database migrated by a newer AskCall."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def latest_schema_version(self) -> int:
+        """The schema version this AskCall knows."""
+
+    @abstractmethod
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+        """Prove the database takes a committed write now, waiting at most `timeout` for locks: a
+        lock held elsewhere, a full disk, a read-only or corrupt database raise StoreError. Used by
+        /readyz and `askcall check`; it never touches the connections the request path uses."""
+
+    @asynccontextmanager
+    async def exclusive(self, job: str) -> AsyncIterator[bool]:
+        """Whether this process runs the periodic `job` now: at most one process at a time does, across
+        replicas. One process alone (SQLite) always does."""
+        yield True
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever another process stores work this one may run (new deliveries or
+        reminders), so it runs at once rather than at the next poll. Runs until cancelled. One process
+        alone (SQLite) wakes itself in memory, so the default listens to nothing."""
+        await asyncio.Event().wait()
+
+    async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:
+        """Background housekeeping the backend needs while AskCall runs (forever; cancelled at
+        shutdown). `wait_idle` returns once no inbound request is being handled."""
+        await asyncio.Event().wait()

@@ -1,0 +1,314 @@
+"""SQL that both backends run as it is, written once with named parameters.
+
+Each statement is compiled at import (`bot.store.statement`) into SQLite's and PostgreSQL's
+placeholders: a backend runs `X.sqlite` or `X.postgres` with the arguments in the order their names
+first appear in the text. Fixed sets of states are written into the text (from the domain's enums),
+so no backend needs an array or a list of placeholders for them.
+
+Invariant: nothing here is specific to one database. What only one backend can run stays in its
+package, with the transaction flow and the DDL: PostgreSQL's row locks (`FOR UPDATE SKIP LOCKED`),
+advisory locks and NOTIFY; SQLite's `INSERT OR IGNORE`, `MAX()` of two values and single-trip
+transactions; and whatever takes a list of ids (an IN list there, an array here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.domain import (
+    CANCELLED,
+    CORRELATABLE_STATES,
+    FINISHED_DELIVERIES,
+    LIVE_CALL_STATES,
+    OPEN_STATES,
+    UNSENT_STATES,
+    CallState,
+    DeliveryState,
+    EventResult,
+    ReminderState,
+    RequestState,
+)
+from bot.store.statement import statement
+from bot.store.types import DATA_TABLES, LeasedTable
+
+
+def _values(values: Iterable[str]) -> str:
+    """`('a', 'b')`: a fixed set of the domain's values, written into the statement."""
+    quoted = []
+    for value in values:
+        if "'" in value:
+            raise ValueError(f"{value!r} can't be written into SQL")
+        quoted.append(f"'{value}'")
+    return f"({', '.join(quoted)})"
+
+
+_OPEN_DELIVERIES = _values([DeliveryState.PENDING, DeliveryState.INFLIGHT])
+
+# --- requests -------------------------------------------------------------------------------------
+REQUEST = statement("SELECT * FROM requests WHERE id = :id")
+REQUEST_BY_SOURCE_KEY = statement("SELECT id FROM requests WHERE source_key = :source_key")
+INSERT_REQUEST = statement(
+    """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason, lang,
+           response_url, state, created_at, updated_at, thread_ts, number_name, phone_display)
+       VALUES (:source_key, :team_id, :channel_id, :user_id, :phone_e164, :phone_key, :reason, :lang,
+           :response_url, :state, :now, :now, :thread_ts, :number_name, :phone_display)
+       ON CONFLICT (source_key) DO NOTHING RETURNING id"""
+)
+# The rep's newest requests since the budget window opened: at most `budget` rows, however busy the rep.
+BUDGET_SPENT = statement(
+    """SELECT created_at FROM requests WHERE user_id = :user_id AND created_at > :since
+       ORDER BY created_at DESC LIMIT :budget"""
+)
+OPEN_REQUEST_FOR_CUSTOMER = statement(
+    f"""SELECT * FROM requests
+        WHERE number_name = :number_name AND phone_key = :phone_key AND state IN {_values(OPEN_STATES)}
+          AND created_at >= :since
+        ORDER BY created_at DESC, id DESC LIMIT 1"""
+)
+CLAIM_REQUEST = statement(
+    """UPDATE requests SET lease_owner = :owner, lease_until = :until
+       WHERE id = :id AND state = :state AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)
+       RETURNING *"""
+)
+# READY or SENDING without a live lease, and NEW ones whose first delivery (the parent message) is done.
+ABANDONED_REQUESTS = statement(
+    f"""SELECT * FROM requests r
+        WHERE (
+            (r.state IN {_values([RequestState.READY, RequestState.SENDING])}
+             AND (r.lease_owner IS NULL OR r.lease_until < :now))
+            OR (r.state = '{RequestState.NEW}' AND EXISTS (
+                SELECT 1 FROM deliveries d WHERE d.request_id = r.id AND d.state = '{DeliveryState.DONE}'
+                  AND d.id = (SELECT MIN(f.id) FROM deliveries f WHERE f.request_id = r.id))))
+        ORDER BY r.id LIMIT 200"""
+)
+REQUESTS_BY_USER = statement(
+    "SELECT * FROM requests WHERE user_id = :user_id AND created_at >= :since ORDER BY created_at DESC, id DESC"
+)
+
+# --- webhook events -------------------------------------------------------------------------------
+EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
+                   processed_at, request_id, result, number_name"""
+WEBHOOK_EVENT = statement(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = :id")
+UNPROCESSED_EVENTS = statement(
+    "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+)
+ABANDONED_EVENTS = statement(
+    """SELECT id, COALESCE(phone_key, '') FROM webhook_events
+       WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < :now)
+       ORDER BY id LIMIT 500"""
+)
+EARLIER_UNPROCESSED = statement(
+    """SELECT 1 FROM webhook_events
+       WHERE processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key AND id < :id LIMIT 1"""
+)
+NEXT_UNPROCESSED = statement(
+    """SELECT id FROM webhook_events
+       WHERE processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key AND id > :id
+       ORDER BY id LIMIT 1"""
+)
+# The request an answer belongs to (the customer's most recent one it can reach), and its rep's DM wish.
+ANSWER_TARGET = statement(
+    f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
+        LEFT JOIN user_prefs p ON p.user_id = r.user_id
+        WHERE r.number_name = :number_name AND r.phone_key = :phone_key
+          AND r.state IN {_values(CORRELATABLE_STATES)} AND r.created_at BETWEEN :earliest AND :latest
+        ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
+)
+LEASE_EVENT = statement("UPDATE webhook_events SET lease_owner = :owner, lease_until = :until WHERE id = :id")
+SETTLE_UNMATCHED = statement(
+    f"""UPDATE webhook_events SET processed_at = :now, result = '{EventResult.UNMATCHED}',
+            lease_owner = NULL, lease_until = NULL
+        WHERE id = :id AND processed_at IS NULL"""
+)
+SETTLE_EVENT = statement(
+    """UPDATE webhook_events SET processed_at = :now, result = :result, request_id = :request_id,
+           lease_owner = NULL, lease_until = NULL
+       WHERE id = :id AND processed_at IS NULL"""
+)
+
+# --- deliveries -----------------------------------------------------------------------------------
+DELIVERY = statement("SELECT * FROM deliveries WHERE id = :id")
+DELIVERY_FOR = statement("SELECT * FROM deliveries WHERE request_id = :request_id AND kind = :kind ORDER BY id LIMIT 1")
+INFLIGHT_DELIVERIES = statement(f"SELECT * FROM deliveries WHERE state = '{DeliveryState.INFLIGHT}' ORDER BY id")
+MARK_DELIVERY = statement(
+    """UPDATE deliveries SET state = :state, updated_at = :now, lease_owner = NULL, lease_until = NULL,
+           result_ts = COALESCE(:result_ts, result_ts),
+           last_error = COALESCE(:last_error, last_error),
+           next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
+           attempts = attempts + :attempts
+       WHERE id = :id"""
+)
+REQUEST_HAS_PENDING = statement(
+    f"SELECT 1 FROM deliveries WHERE request_id = :request_id AND state = '{DeliveryState.PENDING}' LIMIT 1"
+)
+OPEN_DELIVERY_COUNT = statement(f"SELECT COUNT(*) FROM deliveries WHERE state IN {_OPEN_DELIVERIES}")
+POSTED_TS = statement("SELECT result_ts FROM deliveries WHERE dedup_key = :dedup_key")
+POSTED_FOR = statement("SELECT 1 FROM deliveries WHERE request_id = :request_id AND result_ts = :ts LIMIT 1")
+# The /metrics counts, in this order (see `MetricsSnapshot.from_rows`).
+METRICS_QUERIES = (
+    statement("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome"),
+    statement("SELECT result, COUNT(*) FROM webhook_events GROUP BY result"),
+    statement(
+        f"""SELECT kind, SUM(attempts),
+                   SUM(attempts) - SUM(CASE WHEN state = '{DeliveryState.DONE}' THEN 1 ELSE 0 END)
+            FROM deliveries GROUP BY kind"""
+    ),
+    statement(f"SELECT COUNT(*), 0 FROM deliveries WHERE state = '{DeliveryState.DEAD}'"),
+    statement(f"SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE state IN {_OPEN_DELIVERIES}"),
+    statement(
+        """SELECT state, COALESCE(end_reason, ''), COUNT(*), COUNT(connected_at), COALESCE(SUM(duration), 0)
+           FROM calls GROUP BY state, end_reason"""
+    ),
+)
+
+# --- reminders ------------------------------------------------------------------------------------
+REMINDER_COLUMNS = "id, request_id, kind, due_at, state, fired_at"
+DUE_REMINDERS = statement(
+    f"""SELECT {REMINDER_COLUMNS} FROM reminders
+        WHERE state = '{ReminderState.PENDING}' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"""
+)
+REMINDERS_FOR = statement(f"SELECT {REMINDER_COLUMNS} FROM reminders WHERE request_id = :request_id ORDER BY id")
+COMPLETE_REMINDER = statement(
+    f"""UPDATE reminders SET state = :state, fired_at = :now, lease_owner = NULL, lease_until = NULL
+        WHERE id = :id AND state = '{ReminderState.PENDING}'"""
+)
+
+# --- preferences and status checks ----------------------------------------------------------------
+USER_PREFS = statement("SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = :user_id")
+SET_DM_ANSWERS = statement(
+    """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES (:user_id, :dm_answers, :now)
+       ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers, updated_at = excluded.updated_at"""
+)
+SET_LOCALE = statement(
+    """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at)
+       VALUES (:user_id, :locale, :fetched_at, :fetched_at)
+       ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
+           locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at"""
+)
+RECORD_STATUS_CHECK = statement("UPDATE status_checks SET result = :result WHERE request_id = :request_id")
+
+
+# --- records and retention ------------------------------------------------------------------------
+# Rules that backend-specific statements share too (those that take a list of ids): each caller writes its own
+# placeholder into them.
+def purgeable_requests(cutoff: str) -> str:
+    """Closed requests (past Pilot Status) created before `cutoff` whose customer's data is still stored."""
+    return f"FROM requests WHERE created_at < {cutoff} AND purged_at IS NULL AND state NOT IN {_values(UNSENT_STATES)}"
+
+
+def erasable_calls(cutoff: str) -> str:
+    """Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find the
+    call by it) unless it started before `cutoff`: no call lasts that long."""
+    return f"pilot_call_id IS NOT NULL AND (state NOT IN {_values(LIVE_CALL_STATES)} OR started_at < {cutoff})"
+
+
+def erase_call_ids(now: str) -> str:
+    return f"UPDATE calls SET pilot_call_id = NULL, updated_at = {now}"
+
+
+# The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
+ERASE_EVENTS = """UPDATE webhook_events
+    SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
+PURGEABLE_REQUEST_COUNT = statement(f"SELECT COUNT(*) {purgeable_requests(':cutoff')}")
+LEFTOVER_EVENTS = statement(
+    f"""{ERASE_EVENTS} WHERE id IN (
+            SELECT e.id FROM webhook_events e
+            WHERE e.received_at < :cutoff AND e.processed_at IS NOT NULL
+              AND NOT e.dedup_key LIKE 'purged:%'
+              AND (e.request_id IS NULL OR e.request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL))
+            LIMIT :limit)"""
+)
+LEFTOVER_DELIVERIES = statement(
+    f"""UPDATE deliveries SET payload = :payload, updated_at = :now WHERE id IN (
+            SELECT d.id FROM deliveries d JOIN requests r ON r.id = d.request_id
+            WHERE r.purged_at IS NOT NULL AND d.payload != :payload AND d.state IN {_values(FINISHED_DELIVERIES)}
+            LIMIT :limit)"""
+)
+LEFTOVER_CALLS = statement(
+    f"""{erase_call_ids(":now")} WHERE id IN (
+            SELECT id FROM calls
+            WHERE {erasable_calls(":cutoff")}
+              AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
+            LIMIT :limit)"""
+)
+
+# --- leases and administration (table names from LeasedTable and DATA_TABLES only) ---------------
+RELEASE_LEASES = {
+    table: statement(f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = :owner")
+    for table in LeasedTable
+}
+OPEN_LEASES = {
+    table: statement(
+        f"""SELECT lease_owner, COUNT(*), COALESCE(lease_until, 0) < :now AS expired FROM {table}
+            WHERE lease_owner IS NOT NULL GROUP BY lease_owner, expired"""
+    )
+    for table in LeasedTable
+}
+ROW_COUNT = {table: statement(f"SELECT COUNT(*) FROM {table}") for table, _ in DATA_TABLES}
+EXPORT_FIRST = {table: statement(f"SELECT * FROM {table} ORDER BY {key} LIMIT :limit") for table, key in DATA_TABLES}
+EXPORT_AFTER = {
+    table: statement(f"SELECT * FROM {table} WHERE {key} > :after ORDER BY {key} LIMIT :limit")
+    for table, key in DATA_TABLES
+}
+PROBE_WRITE = statement(
+    """INSERT INTO health (owner, probed_at) VALUES (:owner, :probed_at)
+       ON CONFLICT (owner) DO UPDATE SET probed_at = excluded.probed_at"""
+)
+
+# --- calls from the browser -----------------------------------------------------------------------
+INSERT_CALL_LINK = statement(
+    """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
+       VALUES (:token_hash, :request_id, :user_id, :created_at, :expires_at)"""
+)
+REDEEM_CALL_LINK = statement(
+    """UPDATE call_links SET used_at = :now
+       WHERE token_hash = :token_hash AND used_at IS NULL AND expires_at > :now
+       RETURNING request_id, user_id"""
+)
+INSERT_CALL_SESSION = statement(
+    """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
+       VALUES (:session_hash, :request_id, :user_id, :now, :expires_at)"""
+)
+CALL_SESSION = statement(
+    "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = :session_hash AND expires_at > :now"
+)
+DELETE_SPENT_CALL_LINKS = statement(
+    """DELETE FROM call_links WHERE id IN (
+           SELECT id FROM call_links WHERE used_at IS NOT NULL OR expires_at <= :now LIMIT :limit)"""
+)
+DELETE_EXPIRED_CALL_SESSIONS = statement(
+    "DELETE FROM call_sessions WHERE id IN (SELECT id FROM call_sessions WHERE expires_at <= :now LIMIT :limit)"
+)
+INSERT_CALL = statement(
+    f"""INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
+        VALUES (:request_id, :user_id, '{CallState.STARTED}', :started_at, '', :started_at) RETURNING id"""
+)
+SET_CALL_DELIVERY_KEY = statement("UPDATE calls SET delivery_key = :delivery_key WHERE id = :id RETURNING *")
+CALL = statement("SELECT * FROM calls WHERE id = :id")
+CALL_BY_PILOT_ID = statement("SELECT * FROM calls WHERE pilot_call_id = :pilot_call_id")
+LAST_CALL = statement("SELECT * FROM calls WHERE request_id = :request_id ORDER BY id DESC LIMIT 1")
+SET_LAST_CALL = statement("UPDATE requests SET last_call = :last_call WHERE id = :id")
+# Teammates' requests created since :since on which :user_id called, most recently called first
+# (requests_by_created, then calls_by_request: bounded by the window's requests, whatever the size of calls).
+CALLED_BY = statement(
+    """SELECT r.* FROM requests r
+       JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
+             WHERE user_id = :user_id AND started_at >= :since GROUP BY request_id) c ON c.request_id = r.id
+       WHERE r.created_at >= :since AND r.user_id != :user_id
+       ORDER BY c.last_started DESC, r.id DESC
+       LIMIT :limit"""
+)
+UNSETTLED_CALLS = statement(
+    f"""SELECT * FROM calls WHERE state IN {_values(LIVE_CALL_STATES)}
+        AND ((pilot_call_id IS NULL AND started_at < :started_before)
+             OR (pilot_call_id IS NOT NULL AND updated_at < :quiet_before))
+        ORDER BY updated_at LIMIT :limit"""
+)
+# A start whose answer was lost (still started), or one its page gave up on (failed, CANCELLED).
+UNCONFIRMED_CALL_TO = statement(
+    f"""SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
+        WHERE requests.phone_key = :phone_key AND calls.started_at >= :since AND calls.pilot_call_id IS NULL
+          AND (calls.state = '{CallState.STARTED}'
+               OR (calls.state = '{CallState.FAILED}' AND calls.end_reason = '{CANCELLED}'))
+        ORDER BY calls.started_at, calls.id LIMIT 1"""
+)
