@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.admin.database import SchemaMismatch, open_existing
 from bot.admin.webhooks import register_hint
 from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, Settings, WhatsAppNumber, webhook_path
 from bot.pilot_status.admin import PilotStatusAdmin, Webhook
@@ -24,7 +26,7 @@ from bot.pilot_status.errors import (
 from bot.pilot_status.webhooks import PERMISSION_UPDATED
 from bot.slack.app_token import AppTokenRefused, open_connection_url
 from bot.slack.scopes import missing_scopes
-from bot.store import SchemaTooNew, StoreError, create_store
+from bot.store import StoreError
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -266,30 +268,51 @@ def _points_here(url: str, target: str | None, path: str) -> bool:
 
 # --- database ----------------------------------------------------------------------------------
 async def check_database(database: DatabaseConfig) -> Check:
-    """The database opens (created and migrated exactly as `askcall serve` would) and takes writes.
+    """The database is there, at this AskCall's schema, and takes writes, all found out without changing it:
+    never created or migrated (a mistyped path is a failure, not a new database), the write probe rolled back.
     The line names the backend and its server version; a password never appears in it."""
     if database.sqlite_path is not None:
         where = database.sqlite_path
         fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
+        if await asyncio.to_thread(os.path.isdir, where):
+            return failed(f"The database path {where} is a folder", "point ASKCALL_DB_PATH at the database file in it")
+        if not await asyncio.to_thread(os.path.isfile, where):
+            return failed(
+                f"There is no AskCall database at {where}",
+                "if ASKCALL_DB_PATH is right, run askcall db migrate (or start askcall serve) to create it; "
+                "otherwise fix ASKCALL_DB_PATH",
+            )
     else:
         where = database.redacted()
         fix = "check ASKCALL_DATABASE_URL (host, port, database, user, password) and that PostgreSQL is running"
-    store = create_store(database.url, pool_size=1)
     try:
-        await store.open()
-        version = await store.schema_version()
-        await store.probe_write()
-        server = f"{store.backend} {await store.server_version()}"
-    except SchemaTooNew as error:
+        # SQLite's write probe has a connection of its own; PostgreSQL's uses the pool, which must then take
+        # writes (connecting changes nothing).
+        store = await open_existing(database, writable=database.sqlite_path is None)
+    except SchemaMismatch as error:
+        if error.version == 0:
+            return failed(
+                f"The database at {where} holds no AskCall tables yet",
+                "run askcall db migrate (or start askcall serve) to create them",
+            )
         return failed(
-            f"The database at {where} is at schema version {error.version}, this AskCall knows {error.known}",
-            "upgrade AskCall to the version that last used this database",
+            f"The database at {where} is at schema version {error.version}, this AskCall's is {error.known}",
+            "run askcall db migrate (it offers a backup first)"
+            if error.version < error.known
+            else "use the AskCall version that migrated it (an older one refuses it)",
         )
+    except StoreError as error:
+        return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
+    try:
+        await store.probe_write(commit=False)
+        server = f"{store.backend} {await store.server_version()}"
     except StoreError as error:
         return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
     finally:
         await store.close()
-    return passed(f"Database {where} ({server}) is writable and up to date (schema version {version})")
+    return passed(
+        f"Database {where} ({server}) is writable and up to date (schema version {store.latest_schema_version})"
+    )
 
 
 # --- all together ------------------------------------------------------------------------------

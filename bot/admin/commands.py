@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, webhook_path
 from bot.pilot_status.webhooks import HANDLED_EVENTS
-from bot.store import SchemaTooNew, Store, StoreError, create_store
+from bot.store import SchemaTooNew, StoreError
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -171,11 +171,15 @@ def add_db_commands(commands: Any) -> None:
 
 
 def run_admin_command(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import SchemaMismatch
+
     handler: Handler = args.handler
     try:
         return handler(args, env)
     except ConfigError as error:
         return _fail(str(error), 2)
+    except SchemaMismatch as error:
+        return _fail(str(error))
     except StoreError as error:
         return _fail(f"the database could not be read or written ({error})")
 
@@ -257,6 +261,7 @@ def existing_database(env: Env) -> DatabaseConfig:
 
 
 def _export(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import open_existing
     from bot.admin.export import day_bounds, export, parse_date
 
     try:
@@ -270,7 +275,7 @@ def _export(args: argparse.Namespace, env: Env) -> int:
     database = existing_database(env)
 
     async def run(out: TextIO) -> int:
-        store = await _open_store(database)
+        store = await open_existing(database)
         try:
             return await export(
                 store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones, calls=args.calls
@@ -310,10 +315,11 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
+    from bot.admin.database import open_existing
     from bot.services.retention import delete_spent_call_credentials, purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    store = await _open_store(database)
+    store = await open_existing(database, writable=not dry_run)
     try:
         if dry_run:
             count = await store.count_purgeable_requests(cutoff)
@@ -338,16 +344,6 @@ def _progress_printer(batch_size: int, stream: TextIO) -> Callable[[int, int], N
             print(f"purged {done}/{total} requests…", file=stream, flush=True)
 
     return show
-
-
-async def _open_store(database: DatabaseConfig) -> Store:
-    store = create_store(database.url, pool_size=database.pool_size)
-    try:
-        await store.open()
-    except StoreError:
-        await store.close()
-        raise
-    return store
 
 
 # --- db ------------------------------------------------------------------------------------------

@@ -14,11 +14,20 @@ from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.pilot_status.admin import PilotStatusAdmin
 from bot.pilot_status.webhooks import HANDLED_EVENTS
+from bot.store import create_store
 from bot.store.sqlite import SQLiteStore as Store
 from bot.store.sqlite.schema import MIGRATIONS
 from tests.admin.conftest import PASSWORD, RunCli, printed_command, with_password
 
 URL = "https://askcall.example.com/webhooks/pilot-status"
+
+
+@pytest.fixture(autouse=True)
+async def migrated_database(cli_env: dict[str, str]) -> None:
+    """The database `askcall serve` (or `askcall db migrate`) made: check only looks at it, never creates one."""
+    store = Store(cli_env["ASKCALL_DB_PATH"])
+    await store.open()
+    await store.close()
 
 
 async def add_webhook(pilot: FakePilotStatus, url: str = URL, events: list[str] | None = None) -> str:
@@ -295,8 +304,8 @@ async def test_database_that_cannot_be_opened(
     result = await run_cli("check")
 
     assert result.code == 1
-    line = result.line_with("cannot be used")
-    assert line.startswith(f"✗ The database at {folder} cannot be used")
+    line = result.line_with("is a folder")
+    assert line.startswith(f"✗ The database path {folder} is a folder")
     assert "ASKCALL_DB_PATH" in line
 
 
@@ -314,7 +323,7 @@ async def test_database_from_a_newer_askcall(cli_env, run_cli: RunCli, pilot: Fa
     assert result.code == 1
     line = result.line_with("schema version")
     assert line.startswith(f"✗ The database at {path} is at schema version {len(MIGRATIONS) + 1}")
-    assert "upgrade AskCall" in line
+    assert "use the AskCall version that migrated it" in line
 
 
 async def test_database_check_leaves_no_trace(cli_env, run_cli: RunCli, pilot: FakePilotStatus) -> None:
@@ -438,6 +447,9 @@ async def test_postgresql_database_passes_with_its_server_version(
     connection = await asyncpg.connect(pg_url)
     version = await connection.fetchval("SHOW server_version")
     await connection.close()
+    store = create_store(pg_url)
+    await store.open()  # what askcall serve or askcall db migrate did
+    await store.close()
 
     result = await run_cli("check")
 
