@@ -70,43 +70,26 @@ def one_line_failure(process: AskcallOutput) -> str:
     return line
 
 
+@pytest.mark.parametrize("variable", ["PORT", "ASKCALL_METRICS_PORT"])
 async def test_a_port_in_use_is_one_line_and_a_non_zero_exit_before_anything_starts(
-    fakes: tuple[FakeSlack, FakePilotStatus], tmp_path: Path, serve: list[AskcallOutput]
+    fakes: tuple[FakeSlack, FakePilotStatus], tmp_path: Path, serve: list[AskcallOutput], variable: str
 ) -> None:
     slack, pilot = fakes
     env = process_env(slack, pilot, tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        env["PORT"] = str(taken.getsockname()[1])
+        env[variable] = str(taken.getsockname()[1])
         process = await start(serve, env, tmp_path)
         status = await exit_status(process)
 
     assert status == 1
     assert one_line_failure(process) == (
-        f"askcall: port {env['PORT']} on 127.0.0.1 is already in use (another AskCall, or another program, listens "
-        "there): stop it, or set PORT to a free port"
+        f"askcall: port {env[variable]} on 127.0.0.1 is already in use (another AskCall, or another program, listens "
+        f"there): stop it, or set {variable} to a free port"
     )
     assert not (tmp_path / "data").exists()  # the database was not even opened
     assert slack.calls == []
-
-
-async def test_the_metrics_port_in_use_is_named_too(
-    fakes: tuple[FakeSlack, FakePilotStatus], tmp_path: Path, serve: list[AskcallOutput]
-) -> None:
-    slack, pilot = fakes
-    env = process_env(slack, pilot, tmp_path)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        env["ASKCALL_METRICS_PORT"] = str(taken.getsockname()[1])
-        process = await start(serve, env, tmp_path)
-        status = await exit_status(process)
-
-    assert status == 1
-    line = one_line_failure(process)
-    assert line.startswith(f"askcall: port {env['ASKCALL_METRICS_PORT']} on 127.0.0.1 is already in use")
-    assert line.endswith("set ASKCALL_METRICS_PORT to a free port")
 
 
 @pytest.mark.parametrize(
