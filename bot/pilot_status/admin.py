@@ -13,6 +13,7 @@ from typing import Any, Self
 
 import httpx
 
+from bot import __version__
 from bot.pilot_status.client import _json_or_none, _retry_after
 from bot.pilot_status.errors import NetworkError, UnexpectedResponseError, error_from_response
 from bot.pilot_status.http import never_sent, new_http_client
@@ -66,7 +67,7 @@ class PilotStatusAdmin:
     ) -> None:
         self._owns_http = http is None
         self._http = http or new_http_client(
-            base_url=base_url, api_key=api_key, timeout=timeout, user_agent="askcall-admin/0.1"
+            base_url=base_url, api_key=api_key, timeout=timeout, user_agent=f"askcall-admin/{__version__}"
         )
 
     async def __aenter__(self) -> Self:
