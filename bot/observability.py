@@ -230,9 +230,13 @@ def authorized(request: web.Request, token: str | None) -> bool:
 
 class Readiness:
     """Ready means the schema is current AND the database takes a write right now (a lock held
-    elsewhere, a full disk, a read-only or corrupt file all make it unready) AND nothing else keeps
-    work from arriving (`conditions`: Socket Mode disconnected). The database's answer is reused for
-    `max_age` seconds, so probes cost one tiny write per second at most.
+    elsewhere, a full disk, a read-only or corrupt file all make it unready). The database's answer is
+    reused for `max_age` seconds, so probes cost one tiny write per second at most.
+
+    `conditions` (Socket Mode disconnected) degrade the answer without making it unready: it stays 200,
+    with `"status": "degraded"` and the reason in `"slack"`. A lost Slack connection is usually Slack's
+    outage, felt by every replica at once; pulling them all from the load balancer would refuse the
+    Pilot Status webhooks each replica can still store, and the outbox delivers once Slack is back.
 
     The answer says what is wrong in words that don't say where the database lives (host, name, user,
     path): /readyz is on the public port. The log line has the details."""
@@ -260,8 +264,10 @@ class Readiness:
                 self._last = (time.monotonic(), status, body)
             _, status, body = self._last
         problems = [problem for condition in self._conditions if (problem := condition())]
-        if problems:
-            status, body = 503, {**body, "status": "unavailable", "slack": "; ".join(problems)}
+        if problems and status == 200:
+            body = {**body, "status": "degraded", "slack": "; ".join(problems)}
+        elif problems:
+            body = {**body, "slack": "; ".join(problems)}
         return web.json_response(body, status=status)
 
     async def _check(self) -> tuple[int, dict[str, object]]:
