@@ -517,7 +517,8 @@ class CallService(Service):
                 update = await self._page_update(call, session)
                 if update is not None and update != sent:
                     sent = update
-                    yield update
+                    # `now`: the page times the call on this clock (from connectedAt), not on its computer's.
+                    yield {**update, "now": self._clock()}
                 if update is not None and call.state.is_final:
                     return
             with contextlib.suppress(TimeoutError):
@@ -528,10 +529,11 @@ class CallService(Service):
             return {"state": call.state}
         if call.state is CallState.CONNECTED:
             answer = self._answers.get(call.id) or await self._read_answer(call, session)
-            return {"state": call.state, "sdpAnswer": answer} if answer else None
+            return {"state": call.state, "sdpAnswer": answer, "connectedAt": call.connected_at} if answer else None
         if call.state.is_final:
             self._answers.pop(call.id, None)
-            return {"state": call.state, "reason": call.end_reason or EndReason.FAILED}
+            # The talk time the thread tells (messages.call_line), so the page ends on the same number.
+            return {"state": call.state, "reason": call.end_reason or EndReason.FAILED, "seconds": call.duration}
         return None
 
     async def _read_answer(self, call: Call, session: CallSession) -> str | None:
