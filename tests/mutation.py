@@ -45,7 +45,8 @@ GROUPS = {
     "phones": Group(("bot/phones.py",), ("tests/test_phones.py", "tests/test_phones_properties.py")),
     "webhooks": Group(
         ("bot/pilot_status/webhooks.py", "bot/web/webhooks.py"),
-        ("tests/pilot_status/test_webhooks.py", "tests/e2e/test_webhook.py"),
+        # Call events are parsed on their way to a call: the call-link tests place whole calls (aiortc, no browser).
+        ("tests/pilot_status/test_webhooks.py", "tests/e2e/test_webhook.py", "tests/calls/test_call_link.py"),
         pytest_args=SQLITE_ONLY,
     ),
     "slack": Group(
