@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import RetryPolicy
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
-from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.client import PilotStatusClient, StartedCall
 from bot.pilot_status.errors import (
     CallPermissionRequiredError,
     FeatureNotSupportedError,
@@ -47,14 +47,28 @@ async def offer() -> AsyncIterator[str]:
 
 async def test_start_get_and_terminate_a_call(pilot: FakePilotStatus, client: PilotStatusClient, offer: str) -> None:
     pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=30)
-    call_id = await client.start_call(CUSTOMER, offer)
-    assert call_id == "call_FAKE1"
+    started = await client.start_call(CUSTOMER, offer)
+    assert started == StartedCall("call_FAKE1", "wacid.FAKE1")
+    call_id = started.id
     assert pilot.requests_to("POST", "/v1/calls")[0].json == {"to": CUSTOMER, "sdp": offer}
     await wait_until(lambda: pilot.calls[call_id].status == "RINGING", what="ringing")
     details = await client.get_call(call_id, include_sdp=True)
     assert (details.id, details.status, details.sdp_answer) == (call_id, "RINGING", None)
     await client.terminate_call(call_id)
     assert (await client.get_call(call_id)).status == "COMPLETED"
+    # Hang-up as the SDK sends it: a bare POST, no body and no content type.
+    (terminate,) = pilot.requests_to("POST", f"/v1/calls/{call_id}/terminate")
+    assert "content-type" not in terminate.headers and terminate.json is None
+    assert terminate.headers.get("content-length", "0") == "0"
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", None])
+async def test_a_2xx_to_terminate_is_success_whatever_its_body(
+    pilot: FakePilotStatus, client: PilotStatusClient, body: bytes | None
+) -> None:
+    pilot.script("POST", "/v1/calls/call_X/terminate", status=204 if body is None else 200, body=body)
+    await client.terminate_call("call_X")  # no exception: the call is hung up
+    assert len(pilot.requests_to("POST", "/v1/calls/call_X/terminate")) == 1
 
 
 @pytest.mark.parametrize(

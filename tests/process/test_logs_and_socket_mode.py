@@ -32,7 +32,7 @@ LOG_KEYS = {"time", "level", "logger", "message", "request_id"}
 async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     async with (
         FakeSlack(token=BOT_TOKEN) as slack,
-        FakePilotStatus(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET) as pilot,
+        FakePilotStatus(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, window=False) as pilot,
     ):
         yield slack, pilot
 
