@@ -359,12 +359,14 @@ class CallService(Service):
         return True
 
     async def _session_call(self, session: CallSession) -> Call | None:
-        """The page session's own newest call (a session made before calls carried theirs: its rep's newest call
-        on the request)."""
-        if session.id:
-            return await self._store.session_call(session.id)
+        """The page session's own newest call. A call made before calls carried their session (an upgrade in the
+        middle of a call) is still its rep's, on the page of the same request."""
+        own = await self._store.session_call(session.id) if session.id else None
+        if own is not None:
+            return own
         call = await self._store.last_call(session.request_id)
-        return call if call is not None and call.user_id == session.user_id else None
+        legacy = call is not None and call.session_id is None and call.user_id == session.user_id
+        return call if legacy else None
 
     async def _terminate(self, request: Request, pilot_call_id: str) -> None:
         """Hang up at Pilot Status. Never raises: a call already over has nothing to stop, and a failure leaves the

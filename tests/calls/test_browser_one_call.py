@@ -8,11 +8,9 @@ Runs when Chromium is present; under CI a missing Chromium, or a network other t
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
@@ -21,24 +19,12 @@ from bot.web import page_strings
 from tests.calls.askcall import calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.browser import MICROPHONE
 from tests.calls.helpers import wait_until
-from tests.conftest import REP, WEBHOOK_SECRET, Server, make_settings
+from tests.calls.test_browser_askcall import pilot, slack  # noqa: F401 (the module-loop fakes, as fixtures)
+from tests.conftest import REP, Server, make_settings
 
 PT = page_strings("pt-BR")
 OTHER_REP = "U2"
 pytestmark = [pytest.mark.timeout(90), pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-    assert fake.invalid_payloads == [], f"Slack would refuse AskCall's Block Kit: {fake.invalid_payloads}"
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def pilot() -> AsyncIterator[FakePilotStatus]:
-    async with FakePilotStatus(webhook_secret=WEBHOOK_SECRET, window=False) as fake:
-        yield fake
 
 
 async def open_page(context: BrowserContext, replica: Server, request_id: int, user: str) -> Page:
@@ -55,8 +41,8 @@ async def open_page(context: BrowserContext, replica: Server, request_id: int, u
 async def test_two_reps_on_two_replicas_one_call_rings_the_other_is_told_who_and_since_when(
     chromium_browser: Browser,
     browser: BrowserContext,
-    slack: FakeSlack,
-    pilot: FakePilotStatus,
+    slack: FakeSlack,  # noqa: F811
+    pilot: FakePilotStatus,  # noqa: F811
     tmp_path: Path,
     pg_url: str,
 ) -> None:

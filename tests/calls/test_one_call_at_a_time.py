@@ -233,17 +233,23 @@ async def test_event_streams_are_limited_per_page_session_and_in_all(
             response.close()
 
 
+async def connected_without_an_answer(app: Server) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A call from a page that Pilot Status says is connected (its webhook) while it has no answer SDP to give (the
+    fake's call still rings): (request id, status message, the page's headers)."""
+    request_id, parent = await granted_request(app)
+    headers = await page_session(app, request_id)
+    assert (await offer(app, request_id, headers))[0] == 200
+    assert (await post_webhook(app, call_event("call.connected", "call_FAKE1", "ACCEPTED", customer=E164)))[0] == 200
+    return request_id, parent, headers
+
+
 async def test_forty_streams_of_a_connected_call_read_its_answer_once_with_backoff(
     app: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pilot Status says the call connected, but has no answer SDP yet: the 40 open streams don't each ask it
     every second (on the key permission requests use); one read per call, backing off."""
     monkeypatch.setattr("bot.web.call_page.MAX_STREAMS_PER_SESSION", 40, raising=False)
-    request_id, _ = await granted_request(app)
-    headers = await page_session(app, request_id)
-    assert (await offer(app, request_id, headers))[0] == 200
-    connected = call_event("call.connected", "call_FAKE1", "ACCEPTED", customer=E164)  # ahead of the answer SDP
-    assert (await post_webhook(app, connected))[0] == 200
+    request_id, _, headers = await connected_without_an_answer(app)
     reads_before = len(app.pilot.requests_to("GET", "/v1/calls/call_FAKE1"))
     url = f"{app.url}/call/r/{request_id}/events"
     streams = [await app.http.get(url, headers=stream_headers(headers)) for _ in range(40)]
@@ -261,10 +267,7 @@ async def test_a_connected_call_whose_answer_sdp_never_comes_is_ended_with_a_cle
     app: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bot.services.calls.ANSWER_WAIT", 1.0, raising=False)
-    request_id, parent = await granted_request(app)
-    headers = await page_session(app, request_id)
-    assert (await offer(app, request_id, headers))[0] == 200
-    assert (await post_webhook(app, call_event("call.connected", "call_FAKE1", "ACCEPTED", customer=E164)))[0] == 200
+    request_id, parent, headers = await connected_without_an_answer(app)
     async with app.http.get(f"{app.url}/call/r/{request_id}/events", headers=stream_headers(headers)) as stream:
         assert await next_state(stream) == {"state": "failed", "reason": "NO_ANSWER_SDP"}
     await wait_until(lambda: app.pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be hung up")
