@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import observability
+from bot import __version__, observability
 from bot.config import Settings
 from bot.leases import HeldWork, LeaseKeeper
 from bot.listeners import register_listeners
@@ -42,11 +42,13 @@ from bot.slack.links import Workspace
 from bot.slack.notifier import Notifier, ParentHooks
 from bot.store import Store, create_store
 from bot.tasks import Tasks
+from bot.web import socket_mode
 from bot.web.body import LINGERING_TIME, MAX_BODY
 from bot.web.call_page import CallPages
 from bot.web.health import Health
 from bot.web.metrics import MetricsEndpoint, serve_metrics
 from bot.web.slack_events import SlackEvents
+from bot.web.socket_mode import SocketMode
 from bot.web.webhooks import PilotStatusWebhooks
 
 log = logging.getLogger(__name__)
@@ -74,13 +76,18 @@ class AskCall:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    socket_mode: AsyncSocketModeHandler | None = None
+    socket_mode: SocketMode | None = None
 
     @classmethod
     async def start(
         cls, settings: Settings, clock: Callable[[], float] = time.time, metrics: Metrics | None = None
     ) -> AskCall:
         metrics = metrics or Metrics(max_age=settings.metrics_max_age)
+        first_socket_url = None
+        if settings.slack_app_token:
+            # A token Slack refuses stops the start here (AppTokenRefused), before anything is opened.
+            verifier = AsyncWebClient(base_url=settings.slack_api_url, retry_handlers=[], logger=_quiet_sdk_logger())
+            first_socket_url = await socket_mode.verify(verifier, settings.slack_app_token)
         # The store.
         store = create_store(
             settings.database.url, pool_size=settings.database.pool_size, lease_seconds=settings.lease_seconds
@@ -167,14 +174,27 @@ class AskCall:
         askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
         askcall.background.append(asyncio.create_task(calls.run_sweeps(), name="calls-sweep"))
         if settings.slack_app_token:
-            # Slack traffic over a WebSocket; the HTTP server still serves webhooks, health and metrics.
-            askcall.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token, web_client=slack_client)
-            await askcall.socket_mode.connect_async()
+            # Slack traffic over a WebSocket, connected (and reconnected) in the background: the HTTP server still
+            # serves webhooks, health and metrics meanwhile, and /readyz says why Slack can't reach AskCall.
+            askcall.socket_mode = SocketMode(bolt, settings.slack_app_token, slack_client, first_socket_url)
+            askcall.socket_mode.start()
         return askcall
 
     def __post_init__(self) -> None:
-        self.readiness = Readiness(self.store)
+        self.readiness = Readiness(self.store, conditions=[self._slack_problem])
         self.draining = False
+
+    def _slack_problem(self) -> str | None:
+        """Why Slack's traffic can't reach this AskCall now (Socket Mode disconnected), or None."""
+        return self.socket_mode.problem if self.socket_mode is not None else None
+
+    def startup_line(self, where: str) -> str:
+        """The line `askcall serve` logs once it listens: version, mode, backend and schema (never a password)."""
+        mode = "Socket Mode" if self.settings.slack_app_token else "HTTP"
+        return (
+            f"AskCall {__version__} ready on {where}: Slack over {mode}, database {self.store.backend} "
+            f"{self.settings.database.redacted()}, schema version {self.store.latest_schema_version}"
+        )
 
     async def begin_shutdown(self) -> None:
         """SIGTERM: from this moment /readyz answers 503 and no new work is claimed; requests still
@@ -199,7 +219,7 @@ class AskCall:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.settings.shutdown_grace if grace is None else grace)
         if self.socket_mode is not None:
-            await self.socket_mode.close_async()
+            await self.socket_mode.close()
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -273,7 +293,11 @@ def _on_sigterm(app: web.Application, settings: Settings) -> None:
 
 
 def create_web_app(
-    settings: Settings, clock: Callable[[], float] = time.time, *, handle_sigterm: bool = False
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    *,
+    handle_sigterm: bool = False,
+    metrics_socket: socket.socket | None = None,
 ) -> web.Application:
     metrics = Metrics(max_age=settings.metrics_max_age)
     app = web.Application(
@@ -294,8 +318,7 @@ def create_web_app(
         metrics_runner = None
         if settings.metrics_port is not None:
             endpoint = MetricsEndpoint(running, settings.metrics_token)
-            metrics_runner = await serve_metrics(endpoint, settings.host, settings.metrics_port)
-        log.info("AskCall ready on %s:%d", settings.host, settings.port)
+            metrics_runner = await serve_metrics(endpoint, settings.host, settings.metrics_port, metrics_socket)
         if handle_sigterm:  # replaces aiohttp's handler, which would close the listener at once
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, _on_sigterm, app, settings)
         yield

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from aiohttp import web
 from dotenv import load_dotenv
 
+from bot import __version__
 from bot.admin.commands import add_data_commands, add_setup_commands, run_admin_command
 from bot.config import ConfigError, Settings
 from bot.demo.command import add_demo_command
 from bot.observability import JsonFormatter, RequestIdFilter
-from bot.store import StoreError
+from bot.store import SchemaTooNew, StoreError
 
 # Third-party loggers that would print URLs, payloads or SQL parameters (phone numbers, tokens)
 # at INFO/DEBUG: only their warnings and errors are shown, whatever ASKCALL_LOG_LEVEL says.
@@ -68,25 +69,65 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 
 def serve(settings: Settings) -> int:
-    from bot.app import create_web_app, http_shutdown_timeout
+    """Listen, start, serve until SIGTERM. What stops the start (the port, HOST, the database, a token Slack
+    refuses) is one line on stderr and a non-zero exit; "ready" is logged only once the port listens."""
+    from bot.app import ASKCALL, create_web_app, http_shutdown_timeout
+    from bot.slack.app_token import AppTokenRefused
+    from bot.web.listener import ListenError, bind
 
+    log = logging.getLogger("bot")
     for warning in settings.startup_warnings():
-        logging.getLogger("bot").warning("%s", warning)
+        log.warning("%s", warning)
+    # Bound first: a port in use or a wrong HOST stops here, before the database or Slack is touched.
+    listeners = []
+    try:
+        listeners.append(bind(settings.host, settings.port))
+        if settings.metrics_port is not None:
+            listeners.append(bind(settings.host, settings.metrics_port, port_variable="ASKCALL_METRICS_PORT"))
+    except ListenError as error:
+        for listener in listeners:
+            listener.close()
+        print(f"askcall: {error}", file=sys.stderr)
+        return 1
+    app = create_web_app(settings, handle_sigterm=True, metrics_socket=listeners[1] if len(listeners) > 1 else None)
+    where = f"{settings.host}:{listeners[0].getsockname()[1]}"
     try:
         web.run_app(
-            create_web_app(settings, handle_sigterm=True),
-            host=settings.host,
-            port=settings.port,
-            print=None,
+            app,
+            sock=listeners[0],
+            # aiohttp calls this once every site listens: only then is AskCall ready.
+            print=lambda _: log.info("%s", app[ASKCALL].startup_line(where)),
             # Open connections (requests being handled, bodies still arriving) get this share of
             # the grace; the app's cleanup gets the rest (see bot.app).
             shutdown_timeout=http_shutdown_timeout(settings),
             access_log=None,
         )
+    except SchemaTooNew as error:
+        print(
+            f"askcall: {error}; to roll back instead, restore the backup taken before askcall db migrate",
+            file=sys.stderr,
+        )
+        return 1
     except StoreError as error:
         print(f"askcall: {error}", file=sys.stderr)
         return 1
+    except AppTokenRefused as error:
+        print(f"askcall: {error}: {error.fix}", file=sys.stderr)
+        return 1
     return 0
+
+
+class _Version(argparse.Action):
+    """`askcall --version`: the release and the database schema version it migrates to (read only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from bot.store import known_schema_version
+
+        print(f"askcall {__version__} (database schema version {known_schema_version()})")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="askcall",
         description="AskCall: ask customers on WhatsApp (Pilot Status) for permission to call, from Slack.",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and the database schema version")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     commands.add_parser(

@@ -16,13 +16,14 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import phonenumbers
 
+from bot import setting_values as values
 from bot.i18n import LANGUAGES, normalize_language
+from bot.setting_values import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
 DEFAULT_DB_PATH = "./askcall.db"
 DEFAULT_DB_POOL_SIZE = 10
-TRUTHY = {"1", "true", "yes", "on"}
 
 
 # "#sales-ops" or "@maria": Slack shows these as plain text; links need ids (<#C…>, <@U…>).
@@ -43,11 +44,12 @@ class WhatsAppNumber:
 
     @property
     def webhook_path(self) -> str:
-        return "/webhooks/pilot-status" if self.name == DEFAULT_NUMBER else f"/webhooks/pilot-status/{self.name}"
+        return webhook_path(self.name)
 
 
-class ConfigError(Exception):
-    """A setting is missing or wrong; the message names the variable and how to fix it."""
+def webhook_path(number: str) -> str:
+    """Where AskCall receives the Pilot Status webhooks of the number called `number`."""
+    return "/webhooks/pilot-status" if number == DEFAULT_NUMBER else f"/webhooks/pilot-status/{number}"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class RetryPolicy:
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-DATABASE_URL_FORMS = "postgresql://user:password@host:5432/askcall or sqlite:///absolute/path/askcall.db"
+DATABASE_URL_FORMS = (
+    "e.g. {variable}=postgresql://user:password@host:5432/askcall or sqlite:///absolute/path/askcall.db"
+)
 # One entry of a PostgreSQL URL's host list: a name, an IPv4 or a bracketed IPv6 address, and an optional port.
 _POSTGRES_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[^:\[\]/]+)(?::(\d*))?$")
 
@@ -102,28 +106,30 @@ class DatabaseConfig:
     ) -> DatabaseConfig:
         """Parse and check a `postgresql://`, `postgres://` or `sqlite:///` URL; errors name `variable`."""
         shown = f"{variable}={redact_url(url)!r}"
+        forms = DATABASE_URL_FORMS.format(variable=variable)
         try:
             parts = urlsplit(url.strip())
         except ValueError as error:
-            raise ConfigError(f"{shown} is not a valid URL ({error}); use {DATABASE_URL_FORMS}") from error
+            raise ConfigError(f"{shown} is not a valid URL ({error}); use {forms}") from error
         if parts.scheme == "sqlite":
             return cls.sqlite(_sqlite_path(parts, shown), pool_size)
         if parts.scheme in POSTGRES_SCHEMES:
             _check_postgres_url(parts, shown)
             return cls("postgresql", dsn=url.strip(), pool_size=pool_size)
         if not parts.scheme:
-            raise ConfigError(
-                f"{shown} is not a URL: use {DATABASE_URL_FORMS} (a plain file path goes in ASKCALL_DB_PATH)"
-            )
+            raise ConfigError(f"{shown} is not a URL: use {forms} (a plain file path goes in ASKCALL_DB_PATH)")
         hint = " (drop the driver suffix after +)" if parts.scheme.startswith(POSTGRES_SCHEMES) else ""
-        raise ConfigError(f"{shown} has an unknown scheme {parts.scheme!r}{hint}: use {DATABASE_URL_FORMS}")
+        raise ConfigError(f"{shown} has an unknown scheme {parts.scheme!r}{hint}: use {forms}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DatabaseConfig:
         """ASKCALL_DATABASE_URL when set, else SQLite at ASKCALL_DB_PATH; pool size from ASKCALL_DB_POOL_SIZE."""
         pool_text = (env.get("ASKCALL_DB_POOL_SIZE") or "").strip() or str(DEFAULT_DB_POOL_SIZE)
         if not pool_text.isdigit() or int(pool_text) < 1:
-            raise ConfigError(f"ASKCALL_DB_POOL_SIZE={pool_text!r} must be a whole number of connections, at least 1")
+            raise ConfigError(
+                f"ASKCALL_DB_POOL_SIZE={pool_text!r} must be a whole number of connections, at least 1, "
+                "e.g. ASKCALL_DB_POOL_SIZE=10"
+            )
         url = (env.get("ASKCALL_DATABASE_URL") or "").strip()
         if url:
             return cls.from_url(url, int(pool_text))
@@ -324,7 +330,7 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return (env.get(name) or default).strip()
 
-        insecure = get("ASKCALL_INSECURE_DEV").lower() in TRUTHY
+        insecure = values.boolean("ASKCALL_INSECURE_DEV", get("ASKCALL_INSECURE_DEV"))
         extra_numbers = _numbers_from_file(get("ASKCALL_CONFIG"), env, insecure)
         required = ["SLACK_BOT_TOKEN"] + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
         if not insecure and not get("SLACK_APP_TOKEN"):  # Socket Mode requests are not signed
@@ -338,98 +344,96 @@ class Settings:
                 "ASKCALL_INSECURE_DEV=1 starts without the two signing secrets and skips verification)"
             )
             raise ConfigError("Missing required environment variable(s): " + ", ".join(missing) + hint)
+        bot_token = values.token("SLACK_BOT_TOKEN", get("SLACK_BOT_TOKEN"), "xoxb-", "the Bot User OAuth Token")
+        app_token = values.token("SLACK_APP_TOKEN", get("SLACK_APP_TOKEN"), "xapp-", "an App-Level Token")
 
         region = get("ASKCALL_DEFAULT_REGION", "BR").upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ConfigError(f"ASKCALL_DEFAULT_REGION={region!r} is not a region code like BR or PT")
+            raise values.refused("ASKCALL_DEFAULT_REGION", region, "is not a region code (ISO 3166)", "BR")
         raw_language = get("ASKCALL_LANGUAGE", "pt-BR")
         language = normalize_language(raw_language, fallback="")
         if language not in LANGUAGES:
-            raise ConfigError(f"ASKCALL_LANGUAGE={raw_language!r} is not supported; use pt-BR or en")
-        port_text = get("PORT", "3000")
-        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-            raise ConfigError(f"PORT={port_text!r} is not a port number")
-        slack_api_url = get("SLACK_API_URL", DEFAULT_SLACK_API_URL)
-        retention_text = get("ASKCALL_RETENTION_DAYS", "180")
-        if not retention_text.isdigit():
-            raise ConfigError(
-                f"ASKCALL_RETENTION_DAYS={retention_text!r} is not a number of days (0 keeps data forever)"
-            )
+            raise values.refused("ASKCALL_LANGUAGE", raw_language, f"is not one of {', '.join(LANGUAGES)}", "pt-BR")
+        port = values.port("PORT", get("PORT"), default=3000) or 0
+        metrics_port = values.port("ASKCALL_METRICS_PORT", get("ASKCALL_METRICS_PORT"), example=9100)
+        if metrics_port is not None and metrics_port == port:
+            raise values.refused("ASKCALL_METRICS_PORT", str(metrics_port), "must be another port than PORT", "9100")
+        slack_api_url = values.url(
+            "SLACK_API_URL", get("SLACK_API_URL", DEFAULT_SLACK_API_URL), example=DEFAULT_SLACK_API_URL
+        )
+        pilot_status_base_url = values.url(
+            "PILOT_STATUS_BASE_URL",
+            get("PILOT_STATUS_BASE_URL", DEFAULT_PILOT_STATUS_BASE_URL),
+            example=DEFAULT_PILOT_STATUS_BASE_URL,
+        )
         public_url = get("ASKCALL_PUBLIC_URL").rstrip("/")
-        if public_url and not public_url.startswith(("https://", "http://")):
-            raise ConfigError(f"ASKCALL_PUBLIC_URL={public_url!r} must start with https://")
-        phone_display = get("ASKCALL_PHONE_DISPLAY", "masked").lower()
-        if phone_display not in ("masked", "full"):
-            raise ConfigError(f"ASKCALL_PHONE_DISPLAY={phone_display!r} must be masked or full")
-        grace_text = get("ASKCALL_SHUTDOWN_GRACE", "20")
-        try:
-            shutdown_grace = float(grace_text)
-        except ValueError:
-            shutdown_grace = -1.0
-        if not 1.0 <= shutdown_grace <= 600.0:
-            raise ConfigError(f"ASKCALL_SHUTDOWN_GRACE={grace_text!r} must be a number of seconds from 1 to 600")
-        lease_text = get("ASKCALL_LEASE_SECONDS", "30")
-        try:
-            lease_seconds = float(lease_text)
-        except ValueError:
-            lease_seconds = 0.0
-        if not 1.0 <= lease_seconds <= 600.0:
-            raise ConfigError(f"ASKCALL_LEASE_SECONDS={lease_text!r} must be a number of seconds from 1 to 600")
-        budget_text = get("ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR", "30")
-        if not budget_text.isdigit() or int(budget_text) > 100_000:
-            raise ConfigError(
-                f"ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR={budget_text!r} must be a whole number (0: no limit)"
-            )
-        metrics_port_text = get("ASKCALL_METRICS_PORT")
-        if metrics_port_text and (
-            not metrics_port_text.isdigit() or not 0 < int(metrics_port_text) <= 65535 or metrics_port_text == port_text
-        ):
-            raise ConfigError(f"ASKCALL_METRICS_PORT={metrics_port_text!r} must be a port number other than PORT")
+        if public_url:
+            values.url("ASKCALL_PUBLIC_URL", public_url, example="https://askcall.example.com")
         metrics_token = get("ASKCALL_METRICS_TOKEN")
         if metrics_token and (
             len(metrics_token) < 16 or not metrics_token.isascii() or not metrics_token.isprintable()
         ):
-            raise ConfigError("ASKCALL_METRICS_TOKEN must be at least 16 printable ASCII characters (or unset)")
-        log_format = get("ASKCALL_LOG_FORMAT", "text").lower()
-        if log_format not in ("text", "json"):
-            raise ConfigError(f"ASKCALL_LOG_FORMAT={log_format!r} must be text or json")
+            raise ConfigError(
+                "ASKCALL_METRICS_TOKEN must be at least 16 printable ASCII characters (or unset), "
+                "e.g. ASKCALL_METRICS_TOKEN=$(openssl rand -hex 24)"
+            )
         database = DatabaseConfig.from_env(env)
         return cls(
-            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_bot_token=bot_token,
             slack_signing_secret=get("SLACK_SIGNING_SECRET") or None,
             pilot_status_api_key=get("PILOT_STATUS_API_KEY"),
             pilot_status_webhook_secret=get("PILOT_STATUS_WEBHOOK_SECRET") or None,
             slack_api_url=slack_api_url if slack_api_url.endswith("/") else slack_api_url + "/",
-            pilot_status_base_url=get("PILOT_STATUS_BASE_URL", DEFAULT_PILOT_STATUS_BASE_URL).rstrip("/"),
+            pilot_status_base_url=pilot_status_base_url.rstrip("/"),
             db_path=database.sqlite_path or get("ASKCALL_DB_PATH", DEFAULT_DB_PATH),
             database_url=database.dsn,
             db_pool_size=database.pool_size,
             default_region=region,
             language=language,
-            host=get("HOST", "0.0.0.0"),
-            port=int(port_text),
-            log_level=get("ASKCALL_LOG_LEVEL", "INFO").upper(),
+            host=values.host("HOST", get("HOST"), default="0.0.0.0"),
+            port=port,
+            log_level=values.log_level("ASKCALL_LOG_LEVEL", get("ASKCALL_LOG_LEVEL")),
             insecure_dev=insecure,
-            retention_days=int(retention_text),
+            retention_days=values.whole_number(
+                "ASKCALL_RETENTION_DAYS", get("ASKCALL_RETENTION_DAYS"), low=0, high=36500, default=180, unit="days"
+            ),
             public_url=public_url or None,
             extra_numbers=extra_numbers,
-            allowed_channels=_ids(get("ASKCALL_ALLOWED_CHANNELS")),
-            allowed_users=_ids(get("ASKCALL_ALLOWED_USERS")),
-            allowed_usergroups=_ids(get("ASKCALL_ALLOWED_USERGROUPS")),
+            allowed_channels=values.slack_ids("ASKCALL_ALLOWED_CHANNELS", get("ASKCALL_ALLOWED_CHANNELS"), "channel"),
+            allowed_users=values.slack_ids("ASKCALL_ALLOWED_USERS", get("ASKCALL_ALLOWED_USERS"), "user"),
+            allowed_usergroups=values.slack_ids(
+                "ASKCALL_ALLOWED_USERGROUPS", get("ASKCALL_ALLOWED_USERGROUPS"), "usergroup"
+            ),
             access_contact=get("ASKCALL_ACCESS_CONTACT"),
-            phone_display=phone_display,
-            log_format=log_format,
-            slack_app_token=get("SLACK_APP_TOKEN") or None,
-            lease_seconds=lease_seconds,
-            shutdown_grace=shutdown_grace,
-            max_requests_per_rep_per_hour=int(budget_text),
+            phone_display=values.choice(
+                "ASKCALL_PHONE_DISPLAY", get("ASKCALL_PHONE_DISPLAY"), ("masked", "full"), default="masked"
+            ),
+            log_format=values.choice("ASKCALL_LOG_FORMAT", get("ASKCALL_LOG_FORMAT"), ("text", "json"), default="text"),
+            slack_app_token=app_token or None,
+            lease_seconds=values.seconds(
+                "ASKCALL_LEASE_SECONDS", get("ASKCALL_LEASE_SECONDS"), low=1, high=600, default=30
+            ),
+            shutdown_grace=values.seconds(
+                "ASKCALL_SHUTDOWN_GRACE", get("ASKCALL_SHUTDOWN_GRACE"), low=1, high=600, default=20
+            ),
+            max_requests_per_rep_per_hour=values.whole_number(
+                "ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR",
+                get("ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR"),
+                low=0,
+                high=100_000,
+                default=30,
+                unit="requests an hour (0: no limit)",
+            ),
             metrics_token=metrics_token or None,
-            metrics_port=int(metrics_port_text) if metrics_port_text else None,
+            metrics_port=metrics_port,
         )
 
 
-def _ids(text: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in text.split(",") if part.strip())
+def numbers_from_config(env: Mapping[str, str], *, need_secrets: bool = True) -> tuple[WhatsAppNumber, ...]:
+    """The numbers ASKCALL_CONFIG declares, with their keys; `need_secrets=False` when only the keys matter
+    (registering a webhook comes before its signing secret exists)."""
+    insecure = not need_secrets or values.boolean("ASKCALL_INSECURE_DEV", env.get("ASKCALL_INSECURE_DEV") or "")
+    return _numbers_from_file((env.get("ASKCALL_CONFIG") or "").strip(), env, insecure)
 
 
 def _numbers_from_file(path: str, env: Mapping[str, str], insecure: bool) -> tuple[WhatsAppNumber, ...]:
@@ -469,5 +473,6 @@ def _numbers_from_file(path: str, env: Mapping[str, str], insecure: bool) -> tup
         channels = entry.get("channels") or []
         if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
             raise ConfigError(f"{where} ({name}): channels must list the Slack channel ids this number serves")
-        numbers.append(WhatsAppNumber(name, api_key, secret or None, frozenset(channels)))
+        ids = values.slack_ids(f"{where} ({name}): channels", ",".join(channels), "channel")
+        numbers.append(WhatsAppNumber(name, api_key, secret or None, ids))
     return tuple(numbers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -96,3 +97,25 @@ class AskcallOutput:
             raise
         await self._reader
         return status
+
+
+async def run_askcall_on_a_terminal(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    typed: str,
+    timeout: float = 60,  # noqa: ASYNC109
+) -> tuple[int | None, str, str]:
+    """`askcall args…` with a terminal (a pty) as its standard input, where `typed` was typed ahead (each
+    answer ends with a newline): for commands that ask only a person. (exit status, stdout, stderr)."""
+    controller, terminal = os.openpty()
+    try:
+        proc = await _spawn(args, env=env, cwd=cwd, stderr=asyncio.subprocess.PIPE, stdin=terminal)
+    finally:
+        os.close(terminal)
+    try:
+        os.write(controller, typed.encode())
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        os.close(controller)
+    return proc.returncode, stdout.decode(), stderr.decode()

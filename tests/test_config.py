@@ -74,7 +74,7 @@ def test_insecure_dev_still_requires_token_and_key() -> None:
 @pytest.mark.parametrize("flag", ["0", "false", "no", ""])
 def test_insecure_dev_off_requires_secrets(flag: str) -> None:
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
-        Settings.from_env({"SLACK_BOT_TOKEN": "x", "PILOT_STATUS_API_KEY": "y", "ASKCALL_INSECURE_DEV": flag})
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-x", "PILOT_STATUS_API_KEY": "y", "ASKCALL_INSECURE_DEV": flag})
 
 
 @pytest.mark.parametrize("port", ["abc", "70000", "65536", "-1", "3000.5", "80 80"])
@@ -379,3 +379,109 @@ def test_metrics_port_is_read_and_checked() -> None:
     for bad in ("metrics", "0", "70000", "3000"):  # 3000 is PORT's default
         with pytest.raises(ConfigError, match="ASKCALL_METRICS_PORT"):
             Settings.from_env(env(ASKCALL_METRICS_PORT=bad))
+
+
+# --- every variable: a bad value is refused with its name and an example (issue 18) ---------------------------
+# (variable, a value a person might well write, what the message must say besides the name and an example)
+BAD_VALUES = [
+    ("ASKCALL_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR"),
+    ("ASKCALL_LOG_FORMAT", "xml", "text, json"),
+    ("ASKCALL_ALLOWED_CHANNELS", "#sales", "channel name, not its id"),
+    ("ASKCALL_ALLOWED_CHANNELS", "C0123456789,vendas", "channel name, not its id"),
+    ("ASKCALL_ALLOWED_USERS", "@maria", "user name, not its id"),
+    ("ASKCALL_ALLOWED_USERS", "C0123456789", "not a Slack user id"),
+    ("ASKCALL_ALLOWED_USERGROUPS", "sales-team", "usergroup name, not its id"),
+    ("ASKCALL_INSECURE_DEV", "maybe", "neither on"),
+    ("HOST", "not a host!", "IP address or host name"),
+    ("PORT", "3000/tcp", "port number"),
+    ("ASKCALL_METRICS_PORT", "9100x", "port number"),
+    ("SLACK_API_URL", "slack.com/api", "https://"),
+    ("PILOT_STATUS_BASE_URL", "ftp://pilotstatus.com.br", "https://"),
+    ("ASKCALL_PUBLIC_URL", "askcall.example.com", "https://"),
+    ("ASKCALL_PUBLIC_URL", "https://askcall.example.com/?x=1", "query"),
+    ("ASKCALL_RETENTION_DAYS", "six months", "whole number of days"),
+    ("ASKCALL_SHUTDOWN_GRACE", "20s", "seconds from 1 to 600"),
+    ("ASKCALL_LEASE_SECONDS", "0", "seconds from 1 to 600"),
+    ("ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR", "-1", "whole number"),
+    ("ASKCALL_PHONE_DISPLAY", "partial", "masked, full"),
+    ("ASKCALL_DEFAULT_REGION", "Brazil", "region code"),
+    ("ASKCALL_LANGUAGE", "fr", "pt-BR, en"),
+    ("ASKCALL_DB_POOL_SIZE", "zero", "at least 1"),
+    ("ASKCALL_DATABASE_URL", "mysql://db/askcall", "unknown scheme"),
+    ("ASKCALL_METRICS_TOKEN", "short", "16 printable ASCII characters"),
+    ("SLACK_BOT_TOKEN", "xoxp-1-user-token", "Bot User OAuth Token"),
+    ("SLACK_APP_TOKEN", "xoxb-1-bot-token", "App-Level Token"),
+]
+# Free text, paths and secrets Slack or Pilot Status check, which AskCall can't judge by their look.
+FREE_FORM = {
+    "SLACK_SIGNING_SECRET",
+    "PILOT_STATUS_API_KEY",
+    "PILOT_STATUS_WEBHOOK_SECRET",
+    "ASKCALL_DB_PATH",
+    "ASKCALL_CONFIG",  # a file that can't be read, or a bad entry in it, is refused (tests/e2e/test_operations.py)
+    "ASKCALL_ACCESS_CONTACT",  # any text; a bare #channel is warned about at start-up
+}
+SECRET_VALUES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ASKCALL_METRICS_TOKEN"}
+
+
+@pytest.mark.parametrize(("name", "value", "says"), BAD_VALUES, ids=[f"{n}={v}" for n, v, _ in BAD_VALUES])
+def test_a_bad_value_is_refused_with_the_variable_and_an_example(name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(**{name: value}))
+
+    message = str(info.value)
+    assert message.startswith(name), message
+    assert says in message
+    assert "e.g." in message and f"{name}=" in message.split("e.g.", 1)[1], message
+    if name in SECRET_VALUES:
+        assert value not in message  # a secret is never quoted back
+
+
+def test_every_variable_settings_read_is_checked_or_free_form() -> None:
+    """A new variable must come with a bad value above (or be free-form): nothing is accepted unchecked."""
+    import re
+    from pathlib import Path
+
+    import bot.config
+
+    source = Path(bot.config.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r'get\("([A-Z][A-Z_]+)"', source)) | set(re.findall(r'env\.get\("([A-Z][A-Z_]+)"', source))
+    assert len(read) >= 30, sorted(read)  # the pattern still finds them
+    checked = {name for name, _, _ in BAD_VALUES}
+    assert read - checked - FREE_FORM == set()
+
+
+@pytest.mark.parametrize("channel", ["#rio", "rio"])
+def test_a_channel_name_in_the_numbers_file_is_refused(channel: str, tmp_path) -> None:
+    config = tmp_path / "numbers.toml"
+    config.write_text(
+        f'[[numbers]]\nname = "rio"\napi_key_env = "RIO_KEY"\nwebhook_secret_env = "RIO_SECRET"\n'
+        f'channels = ["C0RIO", "{channel}"]\n'
+    )
+    values = env(ASKCALL_CONFIG=str(config), RIO_KEY="ps_rio", RIO_SECRET="whsec_rio")
+
+    with pytest.raises(ConfigError, match=r"numbers #1 \(rio\): channels: .* is a channel name, not its id"):
+        Settings.from_env(values)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ASKCALL_LOG_LEVEL", "debug", "DEBUG"),
+        ("ASKCALL_LOG_LEVEL", "warn", "WARNING"),
+        ("ASKCALL_ALLOWED_CHANNELS", " C0123456789 , G0123456789 ", frozenset({"C0123456789", "G0123456789"})),
+        ("ASKCALL_ALLOWED_USERS", "U0123456789,W0123456789", frozenset({"U0123456789", "W0123456789"})),
+        ("HOST", "::", "::"),
+        ("HOST", "askcall.internal", "askcall.internal"),
+        ("ASKCALL_INSECURE_DEV", "off", False),
+    ],
+)
+def test_right_values_are_read(name: str, value: str, expected: object) -> None:
+    field = {
+        "ASKCALL_LOG_LEVEL": "log_level",
+        "ASKCALL_ALLOWED_CHANNELS": "allowed_channels",
+        "ASKCALL_ALLOWED_USERS": "allowed_users",
+        "HOST": "host",
+        "ASKCALL_INSECURE_DEV": "insecure_dev",
+    }[name]
+    assert getattr(Settings.from_env(env(**{name: value})), field) == expected

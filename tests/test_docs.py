@@ -15,7 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 MAX_BYTES = 200 * 1024
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "deploy").rglob("*.md"))]
+DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "CHANGELOG.md",
+    *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted((ROOT / "deploy").rglob("*.md")),
+]
 # The commands the README promises, exactly as CI (.ci/run) runs them.
 RUN_COMMAND = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/askcall serve"
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
@@ -213,7 +218,9 @@ def test_the_documented_defaults_are_the_code_s() -> None:
 
     rows = table((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"), "Variables")
     defaults = {row[0].strip("`"): row[2] for row in rows}
-    settings = Settings.from_env({"SLACK_BOT_TOKEN": "x", "PILOT_STATUS_API_KEY": "x", "ASKCALL_INSECURE_DEV": "1"})
+    settings = Settings.from_env(
+        {"SLACK_BOT_TOKEN": "xoxb-x", "PILOT_STATUS_API_KEY": "x", "ASKCALL_INSECURE_DEV": "1"}
+    )
     expected = {
         "SLACK_API_URL": settings.slack_api_url,
         "PILOT_STATUS_BASE_URL": settings.pilot_status_base_url,
@@ -250,3 +257,26 @@ def test_askcall_is_apache_2_licensed_and_says_so() -> None:
     (setuptools,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
     assert re.fullmatch(r"setuptools>=(\d+)(\.\d+)*", setuptools) and int(setuptools[12:].split(".")[0]) >= 77
     assert "[Apache License 2.0](LICENSE)" in README
+
+
+# --- releases ------------------------------------------------------------------------------------------------------
+CHANGE_KINDS = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+
+
+def test_the_changelog_keeps_a_changelog_and_its_newest_release_is_this_version() -> None:
+    """CHANGELOG.md in the Keep a Changelog form: Unreleased first, then releases newest first, each with its date
+    and only the standard kinds of change; the newest is the version AskCall says it is."""
+    from bot import __version__
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert text.startswith("# Changelog\n")
+    assert "https://keepachangelog.com/" in text and "https://semver.org/" in text
+    releases = re.findall(r"^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?$", text, flags=re.MULTILINE)
+    assert releases[0] == ("Unreleased", "")
+    versions = [version for version, _ in releases[1:]]
+    assert versions[0] == __version__
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) and date for version, date in releases[1:])
+    assert versions == sorted(versions, key=lambda v: tuple(int(n) for n in v.split(".")), reverse=True)
+    kinds = re.findall(r"^### (.+)$", text, flags=re.MULTILINE)
+    assert kinds and set(kinds) <= set(CHANGE_KINDS), kinds
+    assert len(re.findall(r"^## ", text, flags=re.MULTILINE)) == len(releases)  # no other second-level heading

@@ -84,3 +84,28 @@ class Filler:
 
     def free(self) -> None:
         self._file.unlink()
+
+
+@contextlib.contextmanager
+def read_only_file_system(folder: Path) -> Iterator[None]:
+    """`folder` as a read-only file system for the duration (a read-only bind mount over itself), as a read-only
+    volume or a read-only root file system shows it. Needs root, like the tiny disk: skipped with the reason
+    elsewhere, a failure under CI (ASKCALL_REQUIRE_TMPFS=1, or CI)."""
+    reason = None
+    if os.geteuid() != 0:
+        reason = "a read-only bind mount needs root (CI runs the tests as root)"
+    else:
+        bound = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+        if bound.returncode != 0:
+            reason = f"mount --bind failed here: {bound.stderr.strip() or bound.returncode}"
+    if reason is not None:
+        if _required():
+            pytest.fail(
+                f"a read-only mount is required here (ASKCALL_REQUIRE_TMPFS=1 or CI) but: {reason}", pytrace=False
+            )
+        pytest.skip(reason)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder), str(folder)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,9 +12,10 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.admin.webhooks import WEBHOOK_PATH, register_hint
-from bot.config import ConfigError, DatabaseConfig, Settings
-from bot.pilot_status.admin import PERMISSION_UPDATED, PilotStatusAdmin, Webhook
+from bot.admin.database import SchemaMismatch, open_existing
+from bot.admin.webhooks import register_hint
+from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, Settings, WhatsAppNumber, webhook_path
+from bot.pilot_status.admin import PilotStatusAdmin, Webhook
 from bot.pilot_status.errors import (
     AuthenticationError,
     FeatureNotSupportedError,
@@ -21,8 +23,10 @@ from bot.pilot_status.errors import (
     PilotStatusError,
     TenantScopeError,
 )
+from bot.pilot_status.webhooks import PERMISSION_UPDATED
+from bot.slack.app_token import AppTokenRefused, open_connection_url
 from bot.slack.scopes import missing_scopes
-from bot.store import SchemaTooNew, StoreError, create_store
+from bot.store import StoreError
 
 SECRETS = {
     "SLACK_SIGNING_SECRET": "copy Basic Information → App Credentials → Signing Secret of your Slack app",
@@ -88,12 +92,7 @@ async def check_slack(settings: Settings) -> list[Check]:
     except SlackApiError as error:
         return [_slack_refused(error)]
     except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
-        return [
-            failed(
-                f"Could not reach Slack at {settings.slack_api_url} ({type(error).__name__})",
-                "check this machine's internet connection (and SLACK_API_URL if you set it)",
-            )
-        ]
+        return [_unreachable(settings, error)]
     who = f"bot @{response.get('user') or '?'} in workspace {response.get('team') or '?'}"
     checks = [passed(f"Slack bot token is valid ({who})")]
     header = _header(response.headers, "x-oauth-scopes")
@@ -111,16 +110,39 @@ async def check_slack(settings: Settings) -> list[Check]:
     return checks
 
 
-def _slack_refused(error: SlackApiError) -> Check:
+async def check_app_token(settings: Settings) -> list[Check]:
+    """With SLACK_APP_TOKEN (Socket Mode): Slack hands out a connection URL for it."""
+    if not settings.slack_app_token:
+        return []
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=10, retry_handlers=[])
+    try:
+        await open_connection_url(client, settings.slack_app_token)
+    except AppTokenRefused as error:
+        return [failed(str(error), error.fix)]
+    except SlackApiError as error:
+        return [_slack_refused(error, "apps.connections.open")]
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+        return [_unreachable(settings, error)]
+    return [passed("Slack accepts the app-level token (SLACK_APP_TOKEN): Socket Mode can connect")]
+
+
+def _unreachable(settings: Settings, error: BaseException) -> Check:
+    return failed(
+        f"Could not reach Slack at {settings.slack_api_url} ({type(error).__name__})",
+        "check this machine's internet connection (and SLACK_API_URL if you set it)",
+    )
+
+
+def _slack_refused(error: SlackApiError, method: str = "auth.test") -> Check:
     data = error.response.data
     code = str((data.get("error") if isinstance(data, dict) else None) or f"HTTP {error.response.status_code}")
-    if code in BAD_TOKEN_ERRORS:
+    if code in BAD_TOKEN_ERRORS and method == "auth.test":
         return failed(
             f"Slack rejected SLACK_BOT_TOKEN ({code})",
             "copy the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page into "
             "SLACK_BOT_TOKEN (install the app first if it is not installed)",
         )
-    return failed(f"Slack answered auth.test with an error ({code})", "try again in a few minutes")
+    return failed(f"Slack answered {method} with an error ({code})", "try again in a few minutes")
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -184,7 +206,7 @@ def _pilot_status_refused(error: PilotStatusError, base_url: str) -> Check:
     )
 
 
-async def check_webhook(admin: PilotStatusAdmin, public_url: str | None) -> Check:
+async def check_webhook(admin: PilotStatusAdmin, public_url: str | None, number: str = DEFAULT_NUMBER) -> Check:
     try:
         webhooks = await admin.list_webhooks()
     except PilotStatusError as error:
@@ -192,76 +214,134 @@ async def check_webhook(admin: PilotStatusAdmin, public_url: str | None) -> Chec
             f"Could not list the Pilot Status webhooks ({error.label})",
             "fix the Pilot Status API key or connection first (see above), then run askcall check again",
         )
-    return evaluate_webhooks(webhooks, public_url)
+    return evaluate_webhooks(webhooks, public_url, number)
 
 
-def evaluate_webhooks(webhooks: Sequence[Webhook], public_url: str | None) -> Check:
-    """A webhook that points at this AskCall, is active and sends `call.permission_updated`."""
-    target = f"{public_url.rstrip('/')}{WEBHOOK_PATH}" if public_url else None
-    candidates = [w for w in webhooks if _points_here(w.url, target)]
+def evaluate_webhooks(webhooks: Sequence[Webhook], public_url: str | None, number: str = DEFAULT_NUMBER) -> Check:
+    """A webhook of the number that points at this AskCall, is active and sends every event AskCall handles.
+
+    Without ASKCALL_PUBLIC_URL, any webhook posting to the number's path (…/webhooks/pilot-status) counts; with
+    it, only one posting to exactly that address, and one posting to the path on another host is named."""
+    path = webhook_path(number)
+    target = f"{public_url.rstrip('/')}{path}" if public_url else None
+    candidates = [w for w in webhooks if _points_here(w.url, target, path)]
     for webhook in candidates:
-        if webhook.active and webhook.receives_answers:
-            return passed(f"Pilot Status webhook {webhook.id} sends {PERMISSION_UPDATED} to {webhook.url}")
+        if webhook.active and not webhook.missing_events:
+            return passed(f"Pilot Status webhook {webhook.id} sends every event AskCall handles to {webhook.url}")
     if not candidates:
-        where = target or f"…{WEBHOOK_PATH}"
+        elsewhere = [w for w in webhooks if _points_here(w.url, None, path)]
+        if target and elsewhere:
+            urls = ", ".join(f"{w.id} to {w.url}" for w in elsewhere)
+            return failed(
+                f"No Pilot Status webhook points at {target}: AskCall's webhook posts elsewhere ({urls})",
+                register_hint(target, number) + " (it creates one for this address; then delete the old one in "
+                "the Pilot Status dashboard if nothing listens there any more)",
+            )
+        where = target or f"…{path}"
         others = f" ({len(webhooks)} other webhook(s) exist)" if webhooks else ""
-        return failed(f"No Pilot Status webhook points at {where}{others}", register_hint(target))
-    webhook = candidates[0]
+        return failed(f"No Pilot Status webhook points at {where}{others}", register_hint(target, number))
+    webhook = min(candidates, key=lambda w: (not w.active, len(w.missing_events)))
     if not webhook.active:
         return failed(
             f"The Pilot Status webhook {webhook.id} ({webhook.url}) is paused",
-            register_hint(webhook.url) + " (it turns the webhook back on)",
+            register_hint(webhook.url, number) + " (it turns the webhook back on)",
         )
     events = ", ".join(webhook.events) or "none"
     return failed(
-        f"The Pilot Status webhook {webhook.id} ({webhook.url}) does not send {PERMISSION_UPDATED} (events: {events})",
-        register_hint(webhook.url) + " (it adds the event)",
+        f"The Pilot Status webhook {webhook.id} ({webhook.url}) does not send {', '.join(webhook.missing_events)} "
+        f"(events: {events}){_consequence(webhook.missing_events)}",
+        register_hint(webhook.url, number) + " (it subscribes the webhook to every event AskCall handles)",
     )
 
 
-def _points_here(url: str, target: str | None) -> bool:
+def _consequence(missing: Sequence[str]) -> str:
+    """What a rep sees when these events never arrive."""
+    if PERMISSION_UPDATED in missing:
+        return ": customers' answers never reach Slack"
+    return ": Call now never rings (the call page waits forever)"
+
+
+def _points_here(url: str, target: str | None, path: str) -> bool:
     url = url.rstrip("/")
-    return url == target if target else url.endswith(WEBHOOK_PATH)
+    return url == target if target else url.endswith(path)
 
 
 # --- database ----------------------------------------------------------------------------------
 async def check_database(database: DatabaseConfig) -> Check:
-    """The database opens (created and migrated exactly as `askcall serve` would) and takes writes.
+    """The database is there, at this AskCall's schema, and takes writes, all found out without changing it:
+    never created or migrated (a mistyped path is a failure, not a new database), the write probe rolled back.
     The line names the backend and its server version; a password never appears in it."""
     if database.sqlite_path is not None:
         where = database.sqlite_path
         fix = "check ASKCALL_DB_PATH, and that its folder exists and is writable by the user running AskCall"
+        if await asyncio.to_thread(os.path.isdir, where):
+            return failed(f"The database path {where} is a folder", "point ASKCALL_DB_PATH at the database file in it")
+        if not await asyncio.to_thread(os.path.isfile, where):
+            return failed(
+                f"There is no AskCall database at {where}",
+                "if ASKCALL_DB_PATH is right, run askcall db migrate (or start askcall serve) to create it; "
+                "otherwise fix ASKCALL_DB_PATH",
+            )
     else:
         where = database.redacted()
         fix = "check ASKCALL_DATABASE_URL (host, port, database, user, password) and that PostgreSQL is running"
-    store = create_store(database.url, pool_size=1)
     try:
-        await store.open()
-        version = await store.schema_version()
-        await store.probe_write()
-        server = f"{store.backend} {await store.server_version()}"
-    except SchemaTooNew as error:
+        # SQLite's write probe has a connection of its own; PostgreSQL's uses the pool, which must then take
+        # writes (connecting changes nothing).
+        store = await open_existing(database, writable=database.sqlite_path is None)
+    except SchemaMismatch as error:
+        if error.version == 0:
+            return failed(
+                f"The database at {where} holds no AskCall tables yet",
+                "run askcall db migrate (or start askcall serve) to create them",
+            )
         return failed(
-            f"The database at {where} is at schema version {error.version}, this AskCall knows {error.known}",
-            "upgrade AskCall to the version that last used this database",
+            f"The database at {where} is at schema version {error.version}, this AskCall's is {error.known}",
+            "run askcall db migrate (it offers a backup first)"
+            if error.version < error.known
+            else "use the AskCall version that migrated it (an older one refuses it)",
         )
+    except StoreError as error:
+        return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
+    try:
+        await store.probe_write(commit=False)
+        server = f"{store.backend} {await store.server_version()}"
     except StoreError as error:
         return failed(f"The database at {where} cannot be used ({error.__cause__ or error})", fix)
     finally:
         await store.close()
-    return passed(f"Database {where} ({server}) is writable and up to date (schema version {version})")
+    return passed(
+        f"Database {where} ({server}) is writable and up to date (schema version {store.latest_schema_version})"
+    )
 
 
 # --- all together ------------------------------------------------------------------------------
+async def check_number(settings: Settings, number: WhatsAppNumber) -> tuple[list[Check], Check]:
+    """The number's key and calling, and its webhook; lines of a number of ASKCALL_CONFIG name it."""
+    async with PilotStatusAdmin(base_url=settings.pilot_status_base_url, api_key=number.api_key) as admin:
+        pilot, webhook = await asyncio.gather(
+            check_pilot_status(admin, settings.pilot_status_base_url),
+            check_webhook(admin, settings.public_url, number.name),
+        )
+    if number.name == DEFAULT_NUMBER:
+        return pilot, webhook
+    return [_for_number(check, number.name) for check in pilot], _for_number(webhook, number.name)
+
+
+def _for_number(check: Check, name: str) -> Check:
+    return replace(check, message=f"Number {name}: {check.message}")
+
+
 async def run_checks(env: Mapping[str, str]) -> list[Check]:
     settings, checks = load_settings(env)
     if settings is None:
         return checks
-    async with PilotStatusAdmin(base_url=settings.pilot_status_base_url, api_key=settings.pilot_status_api_key) as ps:
-        slack, pilot, database, webhook = await asyncio.gather(
-            check_slack(settings),
-            check_pilot_status(ps, settings.pilot_status_base_url),
-            check_database(settings.database),
-            check_webhook(ps, settings.public_url),
-        )
-    return [*checks, *slack, *pilot, database, webhook]
+    slack, app_token, database, *numbers = await asyncio.gather(
+        check_slack(settings),
+        check_app_token(settings),
+        check_database(settings.database),
+        *(check_number(settings, number) for number in settings.numbers),
+    )
+    pilot = [check for number_checks, _ in numbers for check in number_checks]
+    webhooks = [webhook for _, webhook in numbers]
+    return [*checks, *slack, *app_token, *pilot, database, *webhooks]

@@ -17,8 +17,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from bot.config import ConfigError, DatabaseConfig
-from bot.store import SchemaTooNew, Store, StoreError, create_store
+from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, webhook_path
+from bot.pilot_status.webhooks import HANDLED_EVENTS
+from bot.store import SchemaTooNew, StoreError
 
 Env = Mapping[str, str]
 Handler = Callable[[argparse.Namespace, Env], int]
@@ -43,18 +44,30 @@ def add_setup_commands(commands: Any) -> None:
     actions.required = True
     register = actions.add_parser(
         "register",
-        help="create the webhook, or update the one that already posts to the URL",
-        description="Make Pilot Status post call.permission_updated to URL. Safe to run again: a webhook that "
-        "already posts to URL is updated (turned on, event added) instead of duplicated.",
+        help="create the webhook, or repair the one that already posts to the URL",
+        description=f"Make Pilot Status post every event AskCall handles ({', '.join(HANDLED_EVENTS)}) to URL. "
+        "Safe to run again: a webhook that already posts to URL is repaired (turned on, subscribed to exactly "
+        "those events) instead of duplicated.",
     )
     register.add_argument("--url", required=True, help="https://<your-host>/webhooks/pilot-status")
     register.add_argument("--name", help="name shown in the Pilot Status dashboard (new webhooks: AskCall)")
     register.add_argument("--allow-http", action="store_true", help="accept an http:// URL (local tests only)")
+    _number_argument(register)
     register.set_defaults(handler=_webhook_register)
     listing = actions.add_parser(
         "list", help="list the number's webhooks", description="One line per webhook: id, URL, active, events."
     )
+    _number_argument(listing)
     listing.set_defaults(handler=_webhook_list)
+
+
+def _number_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--number",
+        default=DEFAULT_NUMBER,
+        metavar="NAME",
+        help="a number declared in ASKCALL_CONFIG, with its own key (default: the number of PILOT_STATUS_API_KEY)",
+    )
 
 
 def add_data_commands(commands: Any) -> None:
@@ -123,11 +136,17 @@ def add_db_commands(commands: Any) -> None:
     status.set_defaults(handler=_db_status)
     migrate = actions.add_parser(
         "migrate",
-        help="bring the database's schema up to this AskCall's version",
+        help="bring the database's schema up to this AskCall's version (after a backup)",
         description="Apply the pending schema migrations and print the version before and after (askcall serve "
         "also does this at start-up). Safe to run again, and while replicas run: migrations take a lock. "
-        "Refuses a database that a newer AskCall migrated. A missing SQLite file is created.",
+        "Refuses a database that a newer AskCall migrated. A missing SQLite file is created. An older AskCall "
+        "refuses the migrated database, so rolling back means restoring the backup taken first: a SQLite "
+        "database is backed up next to itself (asked first on a terminal); for PostgreSQL the pg_dump command "
+        "is printed (and, on a terminal, AskCall asks before going on).",
     )
+    backup = migrate.add_mutually_exclusive_group()
+    backup.add_argument("--backup", metavar="FILE", help="SQLite: back the database up into FILE (a new file) first")
+    backup.add_argument("--no-backup", action="store_true", help="migrate without a backup, without asking")
     migrate.set_defaults(handler=_db_migrate)
     copy = actions.add_parser(
         "copy",
@@ -153,11 +172,15 @@ def add_db_commands(commands: Any) -> None:
 
 
 def run_admin_command(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import SchemaMismatch
+
     handler: Handler = args.handler
     try:
         return handler(args, env)
     except ConfigError as error:
         return _fail(str(error), 2)
+    except SchemaMismatch as error:
+        return _fail(str(error))
     except StoreError as error:
         return _fail(f"the database could not be read or written ({error})")
 
@@ -181,17 +204,18 @@ def _check(args: argparse.Namespace, env: Env) -> int:
 
 # --- webhook -------------------------------------------------------------------------------------
 def _webhook_register(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.webhooks import WEBHOOK_PATH, admin_from_env, register, registration_report, validate_url
+    from bot.admin.webhooks import admin_from_env, register, registration_report, validate_url
 
     try:
         url = validate_url(args.url, allow_http=args.allow_http)
     except ValueError as error:
         return _fail(f"{error}", 2)
-    if not url.rstrip("/").endswith(WEBHOOK_PATH):
-        print(f"Warning: AskCall receives answers at {WEBHOOK_PATH}; this URL ends differently.", file=sys.stderr)
+    path = webhook_path(args.number)
+    if not url.rstrip("/").endswith(path):
+        print(f"Warning: AskCall receives this number's events at {path}; this URL ends differently.", file=sys.stderr)
 
     async def run() -> list[str]:
-        async with admin_from_env(env) as admin:
+        async with admin_from_env(env, args.number) as admin:
             return registration_report(await register(admin, url, args.name))
 
     return _print_or_explain(run)
@@ -201,10 +225,11 @@ def _webhook_list(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.webhooks import admin_from_env, describe, register_hint
 
     async def run() -> list[str]:
-        async with admin_from_env(env) as admin:
+        async with admin_from_env(env, args.number) as admin:
             webhooks = await admin.list_webhooks()
         if not webhooks:
-            return ["This WhatsApp number has no Pilot Status webhook. To create one, " + register_hint(None)]
+            hint = register_hint(None, args.number)
+            return ["This WhatsApp number has no Pilot Status webhook. To create one, " + hint]
         return [describe(webhook) for webhook in webhooks]
 
     return _print_or_explain(run)
@@ -237,6 +262,7 @@ def existing_database(env: Env) -> DatabaseConfig:
 
 
 def _export(args: argparse.Namespace, env: Env) -> int:
+    from bot.admin.database import open_existing
     from bot.admin.export import day_bounds, export, parse_date
 
     try:
@@ -250,7 +276,7 @@ def _export(args: argparse.Namespace, env: Env) -> int:
     database = existing_database(env)
 
     async def run(out: TextIO) -> int:
-        store = await _open_store(database)
+        store = await open_existing(database)
         try:
             return await export(
                 store, out, since=start, until=end, fmt=args.fmt, full_phones=args.full_phones, calls=args.calls
@@ -302,10 +328,11 @@ def _purge(args: argparse.Namespace, env: Env) -> int:
 
 
 async def _run_purge(database: DatabaseConfig, cutoff: float, dry_run: bool, batch_size: int) -> int:
+    from bot.admin.database import open_existing
     from bot.services.retention import delete_spent_call_credentials, purge
 
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    store = await _open_store(database)
+    store = await open_existing(database, writable=not dry_run)
     try:
         if dry_run:
             count = await store.count_purgeable_requests(cutoff)
@@ -332,16 +359,6 @@ def _progress_printer(batch_size: int, stream: TextIO) -> Callable[[int, int], N
     return show
 
 
-async def _open_store(database: DatabaseConfig) -> Store:
-    store = create_store(database.url, pool_size=database.pool_size)
-    try:
-        await store.open()
-    except StoreError:
-        await store.close()
-        raise
-    return store
-
-
 # --- db ------------------------------------------------------------------------------------------
 def _db_status(args: argparse.Namespace, env: Env) -> int:
     from bot.admin.database import database_status
@@ -353,9 +370,16 @@ def _db_status(args: argparse.Namespace, env: Env) -> int:
 
 
 def _db_migrate(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.database import migrate_database
+    from bot.admin.database import migrate_database, schema_versions
 
     database = DatabaseConfig.from_env(env)
+    missing = database.sqlite_path is not None and not os.path.isfile(database.sqlite_path)
+    if not missing and not args.no_backup:
+        before, known = asyncio.run(schema_versions(database))
+        if 0 < before < known and not _backed_up_or_confirmed(database, before, args.backup):
+            return _fail("nothing migrated")
+    elif args.backup and missing:
+        return _fail(f"--backup: there is no database at {database.sqlite_path} yet", 2)
     try:
         done = asyncio.run(migrate_database(database))
     except SchemaTooNew as error:
@@ -365,6 +389,51 @@ def _db_migrate(args: argparse.Namespace, env: Env) -> int:
     else:
         print(f"{database.redacted()}: migrated from schema version {done.before} to {done.after}.")
     return 0
+
+
+def _backed_up_or_confirmed(database: DatabaseConfig, version: int, target: str | None) -> bool:
+    """Before migrating a database at `version`: back a SQLite one up (asking first on a terminal), or print the
+    pg_dump command for PostgreSQL (asking whether to go on, on a terminal). False: don't migrate."""
+    import sqlite3
+    import time
+
+    from bot.admin.database import backup_path, backup_sqlite, pg_dump_command
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    if database.sqlite_path is None:
+        if target:
+            print(
+                f"askcall: --backup is for SQLite; back PostgreSQL up with: {pg_dump_command(database, version)}",
+                file=sys.stderr,
+            )
+            return False
+        command = pg_dump_command(database, version)
+        if not interactive:  # a script or a job: it said what it wanted (--no-backup silences this)
+            print(
+                "Note: AskCall doesn't back PostgreSQL up itself, and an older AskCall refuses the migrated database; "
+                f"to be able to roll back, back it up before migrating: {command}"
+            )
+            return True
+        print(f"Back the database up first (an older AskCall refuses the migrated database): {command}")
+        return _yes("Migrate now? [y/N] ", default=False)
+    path = target or backup_path(database, version, time.time())
+    if not target and interactive and not _yes(f"Back the database up to {path} first? [Y/n] ", default=True):
+        return True
+    try:
+        backup_sqlite(database, path)
+    except (OSError, sqlite3.Error) as error:
+        print(f"askcall: could not back the database up to {path} ({error})", file=sys.stderr)
+        return False
+    print(f"Backed up {database.redacted()} (schema version {version}) to {path}: to roll back, restore it.")
+    return True
+
+
+def _yes(question: str, *, default: bool) -> bool:
+    try:
+        answer = input(question).strip().lower()
+    except EOFError:
+        return default
+    return default if not answer else answer in ("y", "yes", "s", "sim")
 
 
 def _db_copy(args: argparse.Namespace, env: Env) -> int:

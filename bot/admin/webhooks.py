@@ -1,4 +1,10 @@
-"""`askcall webhook register | list`: point the Pilot Status webhook at AskCall, idempotently."""
+"""`askcall webhook register | list`: point a number's Pilot Status webhook at AskCall, idempotently.
+
+Invariant: after `register`, the number has an active webhook posting to the URL that sends exactly the
+events AskCall handles (`bot.pilot_status.webhooks.HANDLED_EVENTS`): a new one is created with that list, and an
+existing one is repaired with one PATCH carrying the whole list (Pilot Status replaces the list, it never
+merges). A webhook that needs nothing is left alone.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bot.config import DEFAULT_PILOT_STATUS_BASE_URL, ConfigError
-from bot.pilot_status.admin import ALL_EVENTS, PERMISSION_UPDATED, PilotStatusAdmin, Webhook
+from bot.config import DEFAULT_NUMBER, DEFAULT_PILOT_STATUS_BASE_URL, ConfigError, numbers_from_config, webhook_path
+from bot.pilot_status.admin import PilotStatusAdmin, Webhook
 from bot.pilot_status.errors import AuthenticationError, NetworkError, PilotStatusError, TenantScopeError
+from bot.pilot_status.webhooks import ALL_EVENTS, HANDLED_EVENTS
 
-WEBHOOK_PATH = "/webhooks/pilot-status"
+WEBHOOK_PATH = webhook_path(DEFAULT_NUMBER)
 DEFAULT_NAME = "AskCall"
 SECRET_REMINDER = (
     "Pilot Status shows this webhook's signing secret only in its dashboard (Webhooks); no API returns it. "
@@ -18,16 +25,37 @@ SECRET_REMINDER = (
 )
 
 
-def register_hint(url: str | None) -> str:
-    return f"run askcall webhook register --url {url or 'https://<your-host>' + WEBHOOK_PATH}"
+def register_command(url: str | None, number: str = DEFAULT_NUMBER) -> str:
+    """The `askcall webhook register` command line for `url`, exactly as it must be typed (http:// needs
+    --allow-http; a number of ASKCALL_CONFIG needs --number)."""
+    url = url or "https://<your-host>" + webhook_path(number)
+    options = " --allow-http" if url.startswith("http://") else ""
+    options += f" --number {number}" if number != DEFAULT_NUMBER else ""
+    return f"askcall webhook register --url {url}{options}"
 
 
-def admin_from_env(env: Mapping[str, str]) -> PilotStatusAdmin:
-    """Only the key is needed here: the webhook secret usually doesn't exist yet when registering."""
-    key = (env.get("PILOT_STATUS_API_KEY") or "").strip()
-    if not key:
-        raise ConfigError("PILOT_STATUS_API_KEY is not set: put the WhatsApp number's Pilot Status key (ps_…) in it")
+def register_hint(url: str | None, number: str = DEFAULT_NUMBER) -> str:
+    return "run " + register_command(url, number)
+
+
+def admin_from_env(env: Mapping[str, str], number: str = DEFAULT_NUMBER) -> PilotStatusAdmin:
+    """Only the number's key is needed here: the webhook secret usually doesn't exist yet when registering.
+    The default number's key is PILOT_STATUS_API_KEY; another number's is the variable ASKCALL_CONFIG names."""
     base_url = (env.get("PILOT_STATUS_BASE_URL") or "").strip() or DEFAULT_PILOT_STATUS_BASE_URL
+    if number == DEFAULT_NUMBER:
+        key = (env.get("PILOT_STATUS_API_KEY") or "").strip()
+        if not key:
+            raise ConfigError(
+                "PILOT_STATUS_API_KEY is not set: put the WhatsApp number's Pilot Status key (ps_…) in it"
+            )
+    else:
+        numbers = {n.name: n for n in numbers_from_config(env, need_secrets=False)}
+        if number not in numbers:
+            known = ", ".join(sorted(numbers)) or "none"
+            raise ConfigError(
+                f"--number {number}: ASKCALL_CONFIG declares no number of that name (numbers declared: {known})"
+            )
+        key = numbers[number].api_key
     return PilotStatusAdmin(base_url=base_url.rstrip("/"), api_key=key)
 
 
@@ -36,7 +64,8 @@ def validate_url(url: str, *, allow_http: bool = False) -> str:
     parts = urlsplit(url.strip())
     schemes = ("https", "http") if allow_http else ("https",)
     if parts.scheme not in schemes:
-        raise ValueError(f"{url!r} must start with https:// (Pilot Status posts answers over HTTPS)")
+        hint = " (or add --allow-http for a local test)" if parts.scheme == "http" else ""
+        raise ValueError(f"{url!r} must start with https:// (Pilot Status posts answers over HTTPS){hint}")
     if not parts.hostname:
         raise ValueError(f"{url!r} has no host name")
     return url.strip()
@@ -46,7 +75,15 @@ def validate_url(url: str, *, allow_http: bool = False) -> str:
 class Registration:
     webhook: Webhook
     created: bool
+    added: tuple[str, ...] = ()  # events the webhook did not send before
+    removed: tuple[str, ...] = ()  # events (or `*`) it sent that AskCall doesn't handle
+    turned_on: bool = False
+    renamed: bool = False
     duplicates: list[Webhook] = field(default_factory=list)  # other webhooks with the same URL
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.added or self.removed or self.turned_on or self.renamed)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -54,20 +91,32 @@ def _same_url(a: str, b: str) -> bool:
 
 
 async def register(admin: PilotStatusAdmin, url: str, name: str | None = None) -> Registration:
-    """Update the webhook that already posts to `url` (active, answers subscribed), or create one."""
+    """Repair the webhook that already posts to `url` (active, exactly the handled events), or create one."""
     existing = [w for w in await admin.list_webhooks() if _same_url(w.url, url)]
     if not existing:
-        webhook = await admin.create_webhook(url=url, name=name or DEFAULT_NAME, events=[PERMISSION_UPDATED])
-        return Registration(webhook, created=True)
+        webhook = await admin.create_webhook(url=url, name=name or DEFAULT_NAME, events=list(HANDLED_EVENTS))
+        return Registration(webhook, created=True, added=HANDLED_EVENTS)
     first = existing[0]
-    events = list(first.events)
-    if ALL_EVENTS not in events and PERMISSION_UPDATED not in events:
-        events.append(PERMISSION_UPDATED)  # PATCH replaces the list: keep what was there
-    fields: dict[str, object] = {"events": events, "active": True}
-    if name:
+    fields: dict[str, object] = {}
+    # `*` sends the handled events too, and every other one (AskCall stores those only to ignore them).
+    added = () if ALL_EVENTS in first.events else tuple(e for e in HANDLED_EVENTS if e not in first.events)
+    removed = tuple(event for event in first.events if event not in HANDLED_EVENTS)
+    if added or removed:
+        fields["events"] = list(HANDLED_EVENTS)  # the whole list: PATCH replaces it
+    if not first.active:
+        fields["active"] = True
+    if name and name != first.name:
         fields["name"] = name
-    webhook = await admin.update_webhook(first.id, **fields)
-    return Registration(webhook, created=False, duplicates=existing[1:])
+    webhook = await admin.update_webhook(first.id, **fields) if fields else first
+    return Registration(
+        webhook,
+        created=False,
+        added=added,
+        removed=removed,
+        turned_on="active" in fields,
+        renamed="name" in fields,
+        duplicates=existing[1:],
+    )
 
 
 def describe(webhook: Webhook) -> str:
@@ -78,16 +127,38 @@ def describe(webhook: Webhook) -> str:
 
 def registration_report(registration: Registration) -> list[str]:
     webhook = registration.webhook
-    verb = "Created" if registration.created else "Updated"
-    lines = [
-        f"{verb} Pilot Status webhook {webhook.id}: {webhook.url}",
-        f"  {'active' if webhook.active else 'paused'}; events: {', '.join(webhook.events) or 'none'}",
-    ]
+    if not registration.changed:
+        lines = [
+            f"Pilot Status webhook {webhook.id} already posts every event AskCall handles to {webhook.url}: "
+            "nothing to change.",
+            f"  active; events: {', '.join(webhook.events)}",
+        ]
+    else:
+        verb = "Created" if registration.created else "Updated"
+        lines = [
+            f"{verb} Pilot Status webhook {webhook.id}: {webhook.url}",
+            f"  {'active' if webhook.active else 'paused'}; events: {', '.join(webhook.events) or 'none'}",
+        ]
+        if not registration.created:
+            lines += _changes(registration)
     if registration.duplicates:
         ids = ", ".join(w.id for w in registration.duplicates)
         lines.append(f"Note: {ids} also post to this URL; delete the extra ones in the Pilot Status dashboard.")
     lines.append(SECRET_REMINDER)
     return lines
+
+
+def _changes(registration: Registration) -> list[str]:
+    changes = []
+    if registration.added:
+        changes.append(f"  added {', '.join(registration.added)}")
+    if ALL_EVENTS in registration.removed:
+        changes.append(f"  now sends only the events AskCall handles instead of every event ({ALL_EVENTS})")
+    elif registration.removed:
+        changes.append(f"  removed {', '.join(registration.removed)} (AskCall doesn't handle them)")
+    if registration.turned_on:
+        changes.append("  turned back on (it was paused)")
+    return changes
 
 
 def explain_error(error: PilotStatusError) -> str:

@@ -25,28 +25,23 @@ from bot.fakes.pilot_status import CallBehaviour, FakeCall, FakePilotStatus
 from bot.fakes.slack import FakeSlack, button_payload, interaction_body, slack_signed_headers
 from bot.i18n import Translator
 from bot.phones import mask
-from bot.pilot_status.webhooks import CALL_EVENTS
+from bot.pilot_status.webhooks import HANDLED_EVENTS
 from bot.slack.messages import CALL_ACTION
 from bot.web import page_strings
 
 # The customer's phone rings long enough to be seen ringing, then picks up and plays a 440 Hz tone.
 DEMO_CALL = CallBehaviour(ring_after=0.3, answer_after=2.0, ring_timeout=60.0, media_timeout=20.0)
 LINK_MINUTES = 10
-NEW_LINK = "A new link (it works once, within {minutes} minutes):"
 WATCH_INTERVAL = 0.1
 FRAME_SECONDS = 0.02  # one audio frame of the fake phone (bot.fakes.whatsapp_peer.PTIME, which needs aiortc)
-AIORTC_MISSING = (
-    "✗ `askcall demo --call` needs aiortc, which plays the customer's WhatsApp: "
-    "pip install 'askcall[demo]' (from a checkout: pip install '.[demo]')."
-)
 
 
-def aiortc_problem() -> str | None:
+def aiortc_problem(tr: Translator) -> str | None:
     """Why the fake customer's phone can't answer a call here, or None when it can."""
     try:
         import bot.fakes.whatsapp_peer  # noqa: F401
     except ImportError as error:
-        return f"{AIORTC_MISSING}\n  ({error})"
+        return f"{tr.t('demo.aiortc_missing')}\n  ({error})"
     return None
 
 
@@ -83,19 +78,16 @@ def button_label(language: str) -> str:
 
 def instructions(link: str, language: str, customer: str, *, new_links: bool) -> list[str]:
     """What the person does with the link (the page's own words for its buttons)."""
-    page = page_strings(language)
+    page, tr = page_strings(language), Translator(language)
     ring = DEMO_CALL.answer_after or 0
-    enter = " Press Enter here for a new link." if new_links else ""
     return [
-        f"Open the call page in your browser (the link works once, within {LINK_MINUTES} minutes, in one browser):",
+        tr.t("demo.open", minutes=LINK_MINUTES),
         "",
         f"{'':4}{link}",
         "",
-        f"Press “{page['call']}” there and allow the microphone. The fake customer ({mask(customer)}) rings for "
-        f"{ring:.0f} s,",
-        f"then picks up and plays a {DEMO_CALL.tone_hz:.0f} Hz tone: you should hear it. Press “{page['hangup']}” "
-        "to end the call;",
-        f"reload the page to call again.{enter} This demo serves the page until you press Ctrl-C.",
+        tr.t("demo.press", call=page["call"], customer=mask(customer), ring=f"{ring:.0f}"),
+        tr.t("demo.tone", hz=f"{DEMO_CALL.tone_hz:.0f}", hangup=page["hangup"]),
+        tr.t("demo.reload", enter=tr.t("demo.enter") if new_links else ""),
         "",
     ]
 
@@ -169,7 +161,8 @@ class CallWatcher:
     pilot: FakePilotStatus
     channel: str
     parent_ts: str
-    render: Callable[[dict[str, Any]], list[str]]  # a message's visible lines (bot.admin.demo.message_lines)
+    render: Callable[[dict[str, Any]], list[str]]  # a message's visible lines (bot.demo.loop.message_lines)
+    tr: Translator
     calls: dict[str, _Seen] = field(default_factory=dict)
     thread: dict[str, list[str]] = field(default_factory=dict)
 
@@ -180,7 +173,7 @@ class CallWatcher:
             lines = self.render(message)
             if self.thread.get(message["ts"]) != lines:
                 self.thread[message["ts"]] = lines
-                say(self.out, *(f"AskCall in the thread: {line}" for line in lines))
+                say(self.out, *(self.tr.t("demo.call.thread", line=line) for line in lines))
 
     def skip_thread_so_far(self) -> None:
         """The replies already shown (the customer's answer) are not news."""
@@ -190,32 +183,31 @@ class CallWatcher:
     def _call(self, call: FakeCall, seen: _Seen) -> None:
         if not seen.offered:
             seen.offered = True
-            say(self.out, f"☎️  The page sent its offer: Pilot Status (fake) calls {mask(call.to)}.")
+            say(self.out, self.tr.t("demo.call.offer", customer=mask(call.to)))
         for event in call.events[seen.events :]:
             seen.events += 1
             if event["event"] == "call.ringing":
-                say(self.out, "🔔 The customer's phone rings…")
+                say(self.out, self.tr.t("demo.call.rings"))
             elif event["event"] == "call.connected":
-                say(self.out, f"📱 The customer picks up and plays a {call.behaviour.tone_hz:.0f} Hz tone.")
+                say(self.out, self.tr.t("demo.call.picks_up", hz=f"{call.behaviour.tone_hz:.0f}"))
             else:  # call.ended or call.missed: the last one
                 self._ended(call)
         peer = call.peer
         if not seen.audio and peer is not None and peer.connected.is_set() and call.ended_at is None:
             seen.audio = True
-            say(self.out, "🔊 Connected: audio flows both ways (WebRTC between your browser and the fake phone).")
+            say(self.out, self.tr.t("demo.call.audio"))
 
     def _ended(self, call: FakeCall) -> None:
         if call.error_code is not None:
-            say(self.out, f"📵 The call failed: {call.error_message} ({call.error_code}).")
+            say(self.out, self.tr.t("demo.call.failed", message=call.error_message, code=call.error_code))
             return
         if call.duration is None:
-            say(self.out, f"📵 The call ended: {call.status.lower()}.")
+            say(self.out, self.tr.t("demo.call.ended", status=call.status.lower()))
             return
         heard = call.peer.frames_received * FRAME_SECONDS if call.peer is not None else 0.0
         say(
             self.out,
-            f"📴 The call ended ({call.status.lower()}) after {call.duration} s; the customer's phone heard "
-            f"{heard:.0f} s of your microphone.",
+            self.tr.t("demo.call.ended_after", status=call.status.lower(), seconds=call.duration, heard=f"{heard:.0f}"),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -236,5 +228,5 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 def subscribe_calls(pilot: FakePilotStatus, url: str) -> None:
     """The fake sends the call webhooks to AskCall (as `askcall webhook register` sets up for real)."""
-    pilot.subscribe(url + "/webhooks/pilot-status", sorted(CALL_EVENTS))
+    pilot.subscribe(url + "/webhooks/pilot-status", list(HANDLED_EVENTS))
     pilot.call_behaviour = DEMO_CALL

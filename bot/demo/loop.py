@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import socket
 import tempfile
 import time
 import webbrowser
@@ -29,12 +28,13 @@ from bot.demo import call as demo_call
 from bot.demo.call import say
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack, slack_signed_headers, slash_command_body
+from bot.i18n import Translator
 from bot.phones import mask
 from bot.slack.messages import CALL_ACTION
+from bot.web.listener import ListenError, bind
 
 PHONE = "+55 11 98765-4321"
 CUSTOMER = "+5511987654321"
-REASON = "Podemos te ligar para fechar o pedido?"
 CHANNEL, CHANNEL_NAME = "C1", "sales"
 REP, REP_NAME, REP_REAL_NAME = "U1", "ana", "Ana Souza"
 TIMEOUT = 15.0
@@ -118,13 +118,13 @@ def _show(out: TextIO, title: str, lines: list[str]) -> None:
 
 
 # --- the run -------------------------------------------------------------------------------------
-async def _until(check: Callable[[], bool | Awaitable[bool]], what: str, deadline: float) -> None:
+async def _until(check: Callable[[], bool | Awaitable[bool]], what: str, deadline: float, tr: Translator) -> None:
     while True:
         result = check()
         if result if isinstance(result, bool) else await result:
             return
         if time.monotonic() >= deadline:
-            raise DemoFailed(f"{what} did not happen within {TIMEOUT:.0f} s")
+            raise DemoFailed(tr.t("demo.timeout", what=what, seconds=f"{TIMEOUT:.0f}"))
         await asyncio.sleep(0.02)
 
 
@@ -161,6 +161,17 @@ class _Demo:
     language: str
     deadline: float = field(default_factory=lambda: time.monotonic() + TIMEOUT)
 
+    @property
+    def tr(self) -> Translator:
+        """The demo speaks the language its Slack messages are in (ASKCALL_LANGUAGE, or --language)."""
+        return Translator(self.language)
+
+    async def _until(self, check: Callable[[], bool | Awaitable[bool]], step: str) -> None:
+        await _until(check, self.tr.t(f"demo.step.{step}"), self.deadline, self.tr)
+
+    def _refused(self, what: str, status: int) -> DemoFailed:
+        return DemoFailed(self.tr.t("demo.http", what=self.tr.t(f"demo.http.{what}"), status=status))
+
     async def play(self) -> str:
         """The loop up to the answer in the thread; the channel message's ts."""
         await self.rep_asks()
@@ -174,23 +185,24 @@ class _Demo:
         self.deadline = time.monotonic() + TIMEOUT
         parent = self.slack.find_message(CHANNEL, parent_ts) or {}
         request_id = _call_request_id(parent)
-        if request_id is None:
-            raise DemoFailed("The channel message has no “Call now” button")
         label = demo_call.button_label(self.language)
-        say(self.out, f"@{REP_NAME} clicks “{label}” on the message in #{CHANNEL_NAME}{' again' if again else ''}.\n")
+        if request_id is None:
+            raise DemoFailed(self.tr.t("demo.no_button", label=label))
+        clicks = "demo.clicks_again" if again else "demo.clicks"
+        say(self.out, self.tr.t(clicks, rep=REP_NAME, label=label, channel=CHANNEL_NAME) + "\n")
         before = len(self.slack.ephemerals)
         status = await demo_call.click_call_now(
             self.url, self.signing_secret, request_id, user=REP, channel=CHANNEL, message_ts=parent_ts
         )
         if status != 200:
-            raise DemoFailed(f"AskCall answered the click with HTTP {status}")
-        await _until(lambda: len(self.slack.ephemerals) > before, "The ephemeral message with the link", self.deadline)
+            raise self._refused("click", status)
+        await self._until(lambda: len(self.slack.ephemerals) > before, "link_message")
         ephemeral = self.slack.ephemerals[-1]
         if not again:
-            _show(self.out, f"AskCall answers @{REP_NAME} only (an ephemeral message):", message_lines(ephemeral))
+            _show(self.out, self.tr.t("demo.ephemeral", rep=REP_NAME), message_lines(ephemeral))
         found = re.search(r"<(" + re.escape(self.url) + r"/call/[^|>]+)[|>]", str(ephemeral.get("text", "")))
         if found is None:
-            raise DemoFailed("The ephemeral message has no call link")
+            raise DemoFailed(self.tr.t("demo.no_link"))
         return found.group(1)
 
     async def serve_calls(self, parent_ts: str, link: str, *, open_browser: bool) -> None:
@@ -203,14 +215,14 @@ class _Demo:
         links = demo_call.LinkRequests(lambda: self.new_link(parent_ts))
         say(self.out, *demo_call.instructions(link, self.language, CUSTOMER, new_links=links.watch_stdin()))
         if open_browser and not webbrowser.open(link):
-            say(self.out, "(No browser could be opened here: open the link yourself.)\n")
-        watcher = demo_call.CallWatcher(self.out, self.slack, self.pilot, CHANNEL, parent_ts, message_lines)
+            say(self.out, self.tr.t("demo.no_browser") + "\n")
+        watcher = demo_call.CallWatcher(self.out, self.slack, self.pilot, CHANNEL, parent_ts, message_lines, self.tr)
         watcher.skip_thread_so_far()
         try:
             await watcher.run(stop)
         finally:
             await links.close()
-        say(self.out, "", "Stopped.")
+        say(self.out, "", self.tr.t("demo.stopped"))
 
     async def new_link(self, parent_ts: str) -> None:
         try:
@@ -218,38 +230,33 @@ class _Demo:
         except DemoFailed as error:
             say(self.out, f"✗ {error}.")
             return
-        say(self.out, demo_call.NEW_LINK.format(minutes=demo_call.LINK_MINUTES), "", f"{INDENT}{link}", "")
+        say(self.out, self.tr.t("demo.new_link", minutes=demo_call.LINK_MINUTES), "", f"{INDENT}{link}", "")
 
     async def rep_asks(self) -> None:
-        _show(self.out, f"@{REP_NAME} types in #{CHANNEL_NAME}:", [f"/askcall {PHONE} {REASON}"])
-        body = slash_command_body(
-            f"{PHONE} {REASON}", user_id=REP, channel_id=CHANNEL, response_url=self.slack.response_url("demo")
-        )
+        text = f"{PHONE} {self.tr.t('demo.reason')}"
+        _show(self.out, self.tr.t("demo.types", rep=REP_NAME, channel=CHANNEL_NAME), [f"/askcall {text}"])
+        body = slash_command_body(text, user_id=REP, channel_id=CHANNEL, response_url=self.slack.response_url("demo"))
         headers = slack_signed_headers(body, self.signing_secret)
         async with (
             aiohttp.ClientSession() as http,
             http.post(self.url + "/slack/events", data=body.encode(), headers=headers) as response,
         ):
             if response.status != 200:
-                raise DemoFailed(f"AskCall answered the slash command with HTTP {response.status}")
+                raise self._refused("command", response.status)
 
     async def request_goes_out(self) -> dict[str, Any]:
-        await _until(lambda: _parent(self.slack) is not None, "AskCall's message in the channel", self.deadline)
-        _show(self.out, f"AskCall posts in #{CHANNEL_NAME}:", message_lines(_first_post_args(self.slack)))
-        await _until(lambda: bool(self.pilot.permission_requests), "The WhatsApp request", self.deadline)
+        await self._until(lambda: _parent(self.slack) is not None, "channel_message")
+        _show(self.out, self.tr.t("demo.posts", channel=CHANNEL_NAME), message_lines(_first_post_args(self.slack)))
+        await self._until(lambda: bool(self.pilot.permission_requests), "whatsapp")
         sent = self.pilot.permission_requests[0]
-        _show(
-            self.out,
-            "AskCall asks the customer on WhatsApp, through Pilot Status:",
-            [f"to {mask(sent.to)}: {sent.text}"],
-        )
+        _show(self.out, self.tr.t("demo.asks"), [self.tr.t("demo.sent", to=mask(sent.to), text=sent.text)])
         return _parent(self.slack) or {}
 
     async def customer_answers(self) -> None:
         status, _ = await self.pilot.customer_answers(self.url + "/webhooks/pilot-status", CUSTOMER, "TEMPORARY")
         if status != 200:
-            raise DemoFailed(f"AskCall answered the customer's webhook with HTTP {status}")
-        print("The customer taps “allow calls” on WhatsApp (a temporary permission, 7 days).\n", file=self.out)
+            raise self._refused("webhook", status)
+        say(self.out, self.tr.t("demo.customer_allows") + "\n")
 
     async def answer_reaches_thread(self, parent_ts: str) -> None:
         def replied() -> bool:
@@ -260,26 +267,12 @@ class _Demo:
         async def idle() -> bool:
             return len(askcall.tasks) == 0 and await askcall.store.pending_delivery_count() == 0
 
-        await _until(replied, "The answer in the message's thread", self.deadline)
-        await _until(idle, "The status update of the channel message", self.deadline)
+        await self._until(replied, "answer")
+        await self._until(idle, "status")
         replies = self.slack.thread_replies(CHANNEL, parent_ts)
-        _show(self.out, "AskCall replies in the thread:", [line for r in replies for line in message_lines(r)])
+        _show(self.out, self.tr.t("demo.replies"), [line for r in replies for line in message_lines(r)])
         parent = self.slack.find_message(CHANNEL, parent_ts) or {}
-        _show(self.out, f"The message in #{CHANNEL_NAME} now shows:", message_lines(parent))
-
-
-def _listen(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (`port` 0: a free one), bound before AskCall starts so its URL is known."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(128)
-        listener.setblocking(False)
-    except OSError:
-        listener.close()
-        raise
-    return listener
+        _show(self.out, self.tr.t("demo.now_shows", channel=CHANNEL_NAME), message_lines(parent))
 
 
 async def run_demo(
@@ -289,18 +282,16 @@ async def run_demo(
 
     With `call`, the rep then clicks "📞 Call now" and the demo serves the call page until Ctrl-C (or SIGTERM).
     """
-    if call and (problem := demo_call.aiortc_problem()):
+    tr = Translator(language)
+    if call and (problem := demo_call.aiortc_problem(tr)):
         say(out, problem)
         return 1
-    say(
-        out,
-        "AskCall demo: AskCall runs here with stand-ins for Slack and Pilot Status. "
-        "No account is needed and nothing leaves this computer.\n",
-    )
+    say(out, tr.t("demo.intro") + "\n")
     try:
-        listener = _listen(port)
-    except OSError as error:
-        say(out, f"✗ Can't listen on 127.0.0.1:{port} ({error.strerror}): choose another --port.")
+        # Bound before AskCall starts, so its URL is known (port 0: a free one).
+        listener = bind("127.0.0.1", port, port_variable="--port")
+    except ListenError as error:
+        say(out, f"✗ {error}.")
         return 1
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     signing_secret = secrets.token_hex(16)
@@ -317,14 +308,14 @@ async def run_demo(
                 await web.SockSite(runner, listener).start()
                 demo = _Demo(out, url, slack, pilot, signing_secret, runner, language)
                 parent_ts = await demo.play()
-                say(out, "✓ The customer's answer reached the thread. The demo worked.")
+                say(out, tr.t("demo.worked"))
                 if call:
                     say(out, "")
                     demo_call.subscribe_calls(pilot, url)
                     link = await demo.call_now(parent_ts)
                     await demo.serve_calls(parent_ts, link, open_browser=open_browser)
             except DemoFailed as error:
-                say(out, f"✗ {error}. The demo failed.")
+                say(out, tr.t("demo.failed", error=error))
                 return 1
             finally:
                 await runner.cleanup()

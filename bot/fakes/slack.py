@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import secrets
 import time
 import uuid
 from collections import deque
@@ -190,6 +191,7 @@ class FakeSlack(LoopbackServer):
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_connections: int = 0
         self.socket_acks: list[dict[str, Any]] = []
+        self._socket_tickets: set[str] = set()  # issued by apps.connections.open, each good for one connection
 
         self._scripts: dict[str, deque[_Scripted]] = {}
         self._ts_counter = itertools.count(100)
@@ -464,8 +466,10 @@ class FakeSlack(LoopbackServer):
         self.calls.append(call)
 
         if token != (self.app_token if method == "apps.connections.open" else self.token):
-            call.outcome = "invalid_auth"
-            return web.json_response(self._err("invalid_auth"))
+            # Like Slack: the other kind of valid token is refused as such, anything else as invalid_auth.
+            wrong_kind = token in (self.token, self.app_token)
+            call.outcome = "not_allowed_token_type" if wrong_kind else "invalid_auth"
+            return web.json_response(self._err(call.outcome))
 
         script = self._take_script(method)
         if script is not None and not script.hang:
@@ -535,7 +539,12 @@ class FakeSlack(LoopbackServer):
         return None  # status 200, no error: answer normally (after the delay)
 
     async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
-        """Socket Mode WebSocket: says hello, then relays envelopes sent with :meth:`socket_send`."""
+        """Socket Mode WebSocket: says hello, then relays envelopes sent with :meth:`socket_send`. Like Slack's,
+        each URL apps.connections.open hands out opens one connection: a ticket used or never issued is refused."""
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._socket_tickets:
+            return web.Response(status=403, text="invalid or used ticket")
+        self._socket_tickets.discard(ticket)
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.sockets.append(socket)
@@ -564,6 +573,11 @@ class FakeSlack(LoopbackServer):
         if not self.sockets:
             raise AssertionError("no Socket Mode client is connected")
         await self.sockets[-1].send_json(envelope)
+
+    async def drop_sockets(self) -> None:
+        """Close every Socket Mode connection from Slack's side (as a Slack restart or a network cut would)."""
+        for socket in list(self.sockets):
+            await socket.close()
 
     def socket_ack(self, envelope_id: str) -> dict[str, Any] | None:
         """The client's acknowledgement of an envelope, if it came."""
@@ -812,7 +826,9 @@ class FakeSlack(LoopbackServer):
         return self._ok(users=list(self.usergroups.get(str(args.get("usergroup") or ""), [])))
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._ok(url=self.socket_url)
+        ticket = secrets.token_hex(8)
+        self._socket_tickets.add(ticket)
+        return self._ok(url=f"{self.socket_url}?ticket={ticket}")
 
     _methods: ClassVar[dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]]] = {
         "auth.test": _auth_test,

@@ -601,4 +601,117 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "A conexão de áudio caiu. Verifique sua internet e tente de novo.",
         "en": "The audio connection dropped. Check your internet connection and try again.",
     },
+    # --- `askcall demo`: the narration around the Slack messages it shows (bot/demo) --------------------
+    "demo.intro": {
+        "pt-BR": "Demonstração do AskCall: o AskCall roda aqui com substitutos do Slack e da Pilot Status. Não precisa de conta e nada sai deste computador.",
+        "en": "AskCall demo: AskCall runs here with stand-ins for Slack and Pilot Status. No account is needed and nothing leaves this computer.",
+    },
+    "demo.reason": {"pt-BR": "Podemos te ligar para fechar o pedido?", "en": "May we call you to close the order?"},
+    "demo.types": {"pt-BR": "@{rep} digita em #{channel}:", "en": "@{rep} types in #{channel}:"},
+    "demo.posts": {"pt-BR": "O AskCall publica em #{channel}:", "en": "AskCall posts in #{channel}:"},
+    "demo.asks": {
+        "pt-BR": "O AskCall pergunta ao cliente no WhatsApp, pela Pilot Status:",
+        "en": "AskCall asks the customer on WhatsApp, through Pilot Status:",
+    },
+    "demo.sent": {"pt-BR": "para {to}: {text}", "en": "to {to}: {text}"},
+    "demo.customer_allows": {
+        "pt-BR": "O cliente toca em “permitir ligações” no WhatsApp (uma permissão temporária, de 7 dias).",
+        "en": "The customer taps “allow calls” on WhatsApp (a temporary permission, 7 days).",
+    },
+    "demo.replies": {"pt-BR": "O AskCall responde na thread:", "en": "AskCall replies in the thread:"},
+    "demo.now_shows": {"pt-BR": "A mensagem em #{channel} agora mostra:", "en": "The message in #{channel} now shows:"},
+    "demo.worked": {
+        "pt-BR": "✓ A resposta do cliente chegou à thread. A demonstração funcionou.",
+        "en": "✓ The customer's answer reached the thread. The demo worked.",
+    },
+    "demo.failed": {"pt-BR": "✗ {error}. A demonstração falhou.", "en": "✗ {error}. The demo failed."},
+    "demo.timeout": {"pt-BR": "{what}: não aconteceu em {seconds} s", "en": "{what} did not happen within {seconds} s"},
+    "demo.step.channel_message": {"pt-BR": "A mensagem do AskCall no canal", "en": "AskCall's message in the channel"},
+    "demo.step.whatsapp": {"pt-BR": "O pedido pelo WhatsApp", "en": "The WhatsApp request"},
+    "demo.step.answer": {"pt-BR": "A resposta na thread da mensagem", "en": "The answer in the message's thread"},
+    "demo.step.status": {
+        "pt-BR": "A atualização de status da mensagem no canal",
+        "en": "The status update of the channel message",
+    },
+    "demo.step.link_message": {"pt-BR": "A mensagem efêmera com o link", "en": "The ephemeral message with the link"},
+    "demo.http": {
+        "pt-BR": "O AskCall respondeu {what} com HTTP {status}",
+        "en": "AskCall answered {what} with HTTP {status}",
+    },
+    "demo.http.command": {"pt-BR": "ao comando", "en": "the slash command"},
+    "demo.http.click": {"pt-BR": "ao clique", "en": "the click"},
+    "demo.http.webhook": {"pt-BR": "ao webhook do cliente", "en": "the customer's webhook"},
+    "demo.no_button": {
+        "pt-BR": "A mensagem no canal não tem o botão “{label}”",
+        "en": "The channel message has no “{label}” button",
+    },
+    "demo.no_link": {
+        "pt-BR": "A mensagem efêmera não tem link de ligação",
+        "en": "The ephemeral message has no call link",
+    },
+    "demo.clicks": {
+        "pt-BR": "@{rep} clica em “{label}” na mensagem em #{channel}.",
+        "en": "@{rep} clicks “{label}” on the message in #{channel}.",
+    },
+    "demo.clicks_again": {
+        "pt-BR": "@{rep} clica de novo em “{label}” na mensagem em #{channel}.",
+        "en": "@{rep} clicks “{label}” on the message in #{channel} again.",
+    },
+    "demo.ephemeral": {
+        "pt-BR": "O AskCall responde só para @{rep} (uma mensagem efêmera):",
+        "en": "AskCall answers @{rep} only (an ephemeral message):",
+    },
+    "demo.open": {
+        "pt-BR": "Abra a página da ligação no navegador (o link funciona uma vez, em até {minutes} minutos, em um só navegador):",
+        "en": "Open the call page in your browser (the link works once, within {minutes} minutes, in one browser):",
+    },
+    "demo.press": {
+        "pt-BR": "Aperte “{call}” lá e permita o microfone. O cliente de mentira ({customer}) ouve tocar por {ring} s,",
+        "en": "Press “{call}” there and allow the microphone. The fake customer ({customer}) rings for {ring} s,",
+    },
+    "demo.tone": {
+        "pt-BR": "depois atende e toca um tom de {hz} Hz: você deve ouvi-lo. Aperte “{hangup}” para encerrar a ligação;",
+        "en": "then picks up and plays a {hz} Hz tone: you should hear it. Press “{hangup}” to end the call;",
+    },
+    "demo.reload": {
+        "pt-BR": "recarregue a página para ligar de novo.{enter} Esta demonstração serve a página até você apertar Ctrl-C.",
+        "en": "reload the page to call again.{enter} This demo serves the page until you press Ctrl-C.",
+    },
+    "demo.enter": {"pt-BR": " Aperte Enter aqui para receber um link novo.", "en": " Press Enter here for a new link."},
+    "demo.no_browser": {
+        "pt-BR": "(Nenhum navegador pôde ser aberto aqui: abra o link você mesmo.)",
+        "en": "(No browser could be opened here: open the link yourself.)",
+    },
+    "demo.new_link": {
+        "pt-BR": "Um link novo (funciona uma vez, em até {minutes} minutos):",
+        "en": "A new link (it works once, within {minutes} minutes):",
+    },
+    "demo.stopped": {"pt-BR": "Encerrada.", "en": "Stopped."},
+    "demo.aiortc_missing": {
+        "pt-BR": "✗ `askcall demo --call` precisa do aiortc, que faz o papel do WhatsApp do cliente: pip install 'askcall[demo]' (de um checkout: pip install '.[demo]').",
+        "en": "✗ `askcall demo --call` needs aiortc, which plays the customer's WhatsApp: pip install 'askcall[demo]' (from a checkout: pip install '.[demo]').",
+    },
+    "demo.call.offer": {
+        "pt-BR": "☎️  A página enviou a oferta: a Pilot Status (de mentira) liga para {customer}.",
+        "en": "☎️  The page sent its offer: Pilot Status (fake) calls {customer}.",
+    },
+    "demo.call.rings": {"pt-BR": "🔔 O telefone do cliente toca…", "en": "🔔 The customer's phone rings…"},
+    "demo.call.picks_up": {
+        "pt-BR": "📱 O cliente atende e toca um tom de {hz} Hz.",
+        "en": "📱 The customer picks up and plays a {hz} Hz tone.",
+    },
+    "demo.call.audio": {
+        "pt-BR": "🔊 Conectado: o áudio vai e volta (WebRTC entre o seu navegador e o telefone de mentira).",
+        "en": "🔊 Connected: audio flows both ways (WebRTC between your browser and the fake phone).",
+    },
+    "demo.call.failed": {
+        "pt-BR": "📵 A ligação falhou: {message} ({code}).",
+        "en": "📵 The call failed: {message} ({code}).",
+    },
+    "demo.call.ended": {"pt-BR": "📵 A ligação terminou: {status}.", "en": "📵 The call ended: {status}."},
+    "demo.call.ended_after": {
+        "pt-BR": "📴 A ligação terminou ({status}) depois de {seconds} s; o telefone do cliente ouviu {heard} s do seu microfone.",
+        "en": "📴 The call ended ({status}) after {seconds} s; the customer's phone heard {heard} s of your microphone.",
+    },
+    "demo.call.thread": {"pt-BR": "AskCall na thread: {line}", "en": "AskCall in the thread: {line}"},
 }

@@ -13,12 +13,11 @@ from typing import Any, Self
 
 import httpx
 
+from bot import __version__
 from bot.pilot_status.client import _json_or_none, _retry_after
 from bot.pilot_status.errors import NetworkError, UnexpectedResponseError, error_from_response
 from bot.pilot_status.http import never_sent, new_http_client
-
-PERMISSION_UPDATED = "call.permission_updated"
-ALL_EVENTS = "*"
+from bot.pilot_status.webhooks import ALL_EVENTS, HANDLED_EVENTS
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,11 @@ class Webhook:
         )
 
     @property
-    def receives_answers(self) -> bool:
-        """Subscribed to `call.permission_updated`, by name or through `*`."""
-        return PERMISSION_UPDATED in self.events or ALL_EVENTS in self.events
+    def missing_events(self) -> tuple[str, ...]:
+        """The events AskCall handles that this webhook does not send (none when it is subscribed to `*`)."""
+        if ALL_EVENTS in self.events:
+            return ()
+        return tuple(event for event in HANDLED_EVENTS if event not in self.events)
 
 
 class PilotStatusAdmin:
@@ -66,7 +67,7 @@ class PilotStatusAdmin:
     ) -> None:
         self._owns_http = http is None
         self._http = http or new_http_client(
-            base_url=base_url, api_key=api_key, timeout=timeout, user_agent="askcall-admin/0.1"
+            base_url=base_url, api_key=api_key, timeout=timeout, user_agent=f"askcall-admin/{__version__}"
         )
 
     async def __aenter__(self) -> Self:

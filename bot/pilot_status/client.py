@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bot import __version__
 from bot.config import RetryPolicy
 from bot.pilot_status.errors import (
     NetworkError,
@@ -171,7 +172,7 @@ class PilotStatusClient:
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,
-            user_agent="askcall/0.1",
+            user_agent=f"askcall/{__version__}",
             max_connections=max_concurrency + CALL_LANE,
         )
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at

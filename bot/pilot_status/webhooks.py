@@ -20,7 +20,13 @@ from bot.phones import customer_key
 SIGNATURE_HEADER = "x-pilot-status-signature"
 PERMISSION_UPDATED = "call.permission_updated"
 PERMISSION_STATUSES = frozenset({"NO_PERMISSION", "TEMPORARY", "PERMANENT"})
-CALL_EVENTS = frozenset({"call.ringing", "call.connected", "call.ended", "call.missed"})
+# A browser call's life (Call now): without them the page never hears that the customer's phone rings.
+CALL_EVENTS = ("call.ringing", "call.connected", "call.ended", "call.missed")
+# Every event AskCall acts on: the one list `askcall webhook register` subscribes to and `askcall check` expects
+# (bot.admin), and what the webhook handler (bot.web.webhooks) dispatches. Any other event is kept as ignored.
+HANDLED_EVENTS = (PERMISSION_UPDATED, *CALL_EVENTS)
+# A webhook subscribed to this gets every event Pilot Status has, these included.
+ALL_EVENTS = "*"
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:

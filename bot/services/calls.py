@@ -698,7 +698,8 @@ class CallService(Service):
                 update = self._page_update(watch, session)
                 if update is not None and update != sent:
                     sent = update
-                    yield update
+                    # `now`: the page times the call on this clock (from connectedAt), not on its computer's.
+                    yield {**update, "now": self._clock()}
                 if update is not None and watch.call.state.is_final:
                     return
                 await changed.wait()
@@ -746,13 +747,14 @@ class CallService(Service):
             return {"state": call.state}
         if call.state is CallState.CONNECTED:
             if watch.answer:
-                return {"state": call.state, "sdpAnswer": watch.answer}
+                return {"state": call.state, "sdpAnswer": watch.answer, "connectedAt": call.connected_at}
             if call.id not in self._answering and call.pilot_call_id:
                 reading = asyncio.create_task(self._read_answer(watch, session), name=f"call-{call.id}-answer")
                 self._answering[call.id] = reading
             return None
         if call.state.is_final:
-            return {"state": call.state, "reason": call.end_reason or EndReason.FAILED}
+            # The talk time the thread tells (messages.call_line), so the page ends on the same number.
+            return {"state": call.state, "reason": call.end_reason or EndReason.FAILED, "seconds": call.duration}
         return None
 
     async def _read_answer(self, watch: _Watch, session: CallSession) -> None:

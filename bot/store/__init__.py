@@ -58,6 +58,16 @@ def sqlite_url(path: str) -> str:
     return SQLITE_PREFIX + os.path.abspath(path).lstrip("/")
 
 
+def known_schema_version() -> int:
+    """The schema version this AskCall's migrations lead to: the same on both backends."""
+    from bot.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
+    from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
+
+    if len(SQLITE_MIGRATIONS) != len(POSTGRES_MIGRATIONS):
+        raise RuntimeError(f"the backends disagree: {len(SQLITE_MIGRATIONS)} vs {len(POSTGRES_MIGRATIONS)} migrations")
+    return len(SQLITE_MIGRATIONS)
+
+
 async def open_store(url: str, *, pool_size: int = 10, owner: str | None = None) -> Store:
     store = create_store(url, pool_size=pool_size, owner=owner)
     await store.open()
@@ -89,6 +99,7 @@ __all__ = [
     "WebhookEvent",
     "create_store",
     "data_table_key",
+    "known_schema_version",
     "open_store",
     "sqlite_url",
 ]

@@ -70,10 +70,11 @@ class StoreConnection(ABC):
         """The schema version this AskCall knows."""
 
     @abstractmethod
-    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT, *, commit: bool = True) -> None:  # noqa: ASYNC109
         """Prove the database takes a committed write now, waiting at most `timeout` for locks: a
         lock held elsewhere, a full disk, a read-only or corrupt database raise StoreError. Used by
-        /readyz and `askcall check`; it never touches the connections the request path uses."""
+        /readyz and `askcall check`; it never touches the connections the request path uses.
+        `commit=False` (`askcall check`, which changes nothing) rolls the write back instead."""
 
     @asynccontextmanager
     async def exclusive(self, job: str) -> AsyncIterator[bool]:

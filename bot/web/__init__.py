@@ -16,7 +16,7 @@ from importlib.resources import files
 from bot.i18n import DEFAULT_LANGUAGE, normalize_language
 from bot.i18n.catalog import CATALOG
 
-__all__ = ["CALL_PAGE_CSP", "CALL_PAGE_FILES", "CALL_PAGE_HEADERS", "asset", "page_strings"]
+__all__ = ["CALL_PAGE_CSP", "CALL_PAGE_FILES", "CALL_PAGE_HEADERS", "asset", "favicon", "page_strings"]
 
 CALL_PAGE_FILES = {"call.html": "text/html", "call.js": "text/javascript", "call.css": "text/css"}
 STRINGS_PREFIX = "callpage."
@@ -37,6 +37,11 @@ def asset(name: str) -> bytes:
     if name not in CALL_PAGE_FILES:
         raise KeyError(name)
     return files(__name__).joinpath(name).read_bytes()
+
+
+def favicon() -> bytes:
+    """AskCall's icon, `/favicon.ico` (32×32, a PNG in an ICO): what a browser shows on the page's tab."""
+    return files(__name__).joinpath("favicon.ico").read_bytes()
 
 
 def page_strings(lang: str | None) -> dict[str, str]:

@@ -10,11 +10,16 @@
 //                when this page's call was already started (it is the same call); an error answers
 //                {code, error} (e.g. META_CALL_PERMISSION_REQUIRED), and 409 CALL_IN_PROGRESS also {by, since}
 //                (who is on a call with the customer, since when: ISO-8601)
-//   GET  events  Server-Sent Events named "state", data {state: "ringing"|"connected"|"ended"|"failed",
-//                sdpAnswer? (with "connected"), reason? ("completed"|"missed"|"rejected"|"failed"|an error code)}
+//   GET  events  Server-Sent Events named "state", data {state: "ringing"|"connected"|"ended"|"failed", now,
+//                sdpAnswer? and connectedAt? (with "connected"), reason? ("completed"|"missed"|"rejected"|"failed"|
+//                an error code) and seconds? (with "ended": the talk time the thread says, null if none)}
+//                (now, connectedAt: the server's clock, in seconds since 1970)
 //   POST hangup  no body; also sent as a beacon when the tab is closed mid-call
 // The server sends the call's states again on each (re)connection of the EventSource; repeats change nothing here.
 // [data-testid=call-state] always holds one of: idle | connecting | ringing | connected | ended | failed.
+// The timer runs on the server's clock: from when the server saw the call connected (connectedAt, placed on this
+// page's own monotonic clock with the server's `now`), in whole seconds (rounded down); once the call is over it
+// shows the server's `seconds`, the number the thread says, also when the rep hung up here.
 "use strict";
 
 (() => {
@@ -29,6 +34,7 @@
     events: null,
     callId: null,
     answered: false,
+    connectedAt: null, // performance.now() at the moment the server saw the call connected
     timer: null,
     meter: null,
     audioContext: null,
@@ -178,6 +184,10 @@
   }
 
   async function onServerState(update) {
+    if (update.state === "connected" && typeof update.connectedAt === "number" && typeof update.now === "number") {
+      call.connectedAt = performance.now() - Math.max(0, update.now - update.connectedAt) * 1000;
+    }
+    if (update.state === "ended" || update.state === "failed") showTalkTime(update.seconds);
     if (call.state === "ended" || call.state === "failed") return;
     if (update.state === "ringing") {
       if (call.state === "connecting") setState("ringing");
@@ -218,19 +228,21 @@
 
   function hangUp(state = "ended", messageKey = "ended.completed") {
     if (active()) sendHangup();
-    stop();
+    // An answered call's stream stays open for its end: the talk time the thread will say (showTalkTime).
+    stop({ keepEvents: call.answered });
     setState(state, messageKey);
   }
 
   // Everything local stops; the state is set by the caller.
-  function stop() {
-    if (call.events) call.events.close();
+  function stop({ keepEvents = false } = {}) {
+    if (call.events && !keepEvents) call.events.close();
     if (call.pc) call.pc.close();
     if (call.stream) for (const track of call.stream.getTracks()) track.stop();
     if (call.timer) clearInterval(call.timer);
     if (call.meter) clearInterval(call.meter);
     if (call.audioContext) call.audioContext.close().catch(() => {});
-    call.events = call.timer = call.meter = call.audioContext = null;
+    if (!keepEvents) call.events = null;
+    call.timer = call.meter = call.audioContext = null;
     el("mic-level").value = 0;
   }
 
@@ -243,15 +255,30 @@
     el("mute").textContent = t(muted ? "unmute" : "mute");
   }
 
+  function showSeconds(seconds) {
+    el("timer").textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  }
+
   function startTimer() {
-    const started = performance.now();
-    const show = () => {
-      const seconds = Math.floor((performance.now() - started) / 1000);
-      el("timer").textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
-    };
+    const started = call.connectedAt === null ? performance.now() : call.connectedAt;
+    const show = () => showSeconds(Math.max(0, Math.floor((performance.now() - started) / 1000)));
     el("timer").classList.add("started");
     show();
     call.timer = setInterval(show, 1000);
+  }
+
+  // The call is over on the server: the timer shows its talk time as the thread does, and the stream is done.
+  function showTalkTime(seconds) {
+    if (call.timer) clearInterval(call.timer);
+    call.timer = null;
+    if (typeof seconds === "number") {
+      showSeconds(seconds);
+      el("timer").classList.add("started");
+    }
+    if (call.events && (call.state === "ended" || call.state === "failed")) {
+      call.events.close();
+      call.events = null;
+    }
   }
 
   function startMeter(stream) {

@@ -37,7 +37,7 @@ from aiohttp import web
 from bot.i18n import Translator
 from bot.services.calls import SESSION_LIFETIME, CallBusyError, CallService, CallStartError
 from bot.store import CallSession
-from bot.web import CALL_PAGE_FILES, CALL_PAGE_HEADERS, asset, page_strings
+from bot.web import CALL_PAGE_FILES, CALL_PAGE_HEADERS, asset, favicon, page_strings
 from bot.web.body import read_body
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ GONE_CHECK = 1.0  # a stream whose page went away is noticed within this long (i
 # memory and connections whatever a client does.
 MAX_STREAMS_PER_SESSION = 4
 MAX_STREAMS = 500
+STYLESHEET_PATH = "/call/static/call.css"
+ICON_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,6 +86,9 @@ class CallPages:
             self._closing.set_result(None)
 
     def register(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/favicon.ico", serve_favicon)
+        # The refused link's page (at /call/<token>) is styled like the call page, by the same stylesheet.
+        router.add_get(STYLESHEET_PATH, self._asset)
         router.add_get("/call/{token}", self._redeem)
         router.add_get("/call/r/{request_id:\\d+}/", self._page)
         for name in CALL_PAGE_FILES:
@@ -100,7 +105,7 @@ class CallPages:
         redeemed = await self._calls().redeem(token) if TOKEN_RE.match(token) else None
         if redeemed is None:
             log.info("refused a call link (used, expired or unknown)")
-            return self._refusal()
+            return self._refusal(stylesheet=STYLESHEET_PATH.removeprefix("/call/"))
         cookie, session = redeemed
         path = PAGE_PATH.format(request_id=session.request_id)
         # Not a 303: when the link was clicked on another site (Slack in a browser tab), a browser leaves a
@@ -128,20 +133,25 @@ class CallPages:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         if await self._session(request) is None:
-            return self._refusal()
+            return self._refusal(stylesheet="call.css")
         return web.Response(body=asset("call.html"), content_type="text/html", headers=CALL_PAGE_HEADERS)
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]
         return web.Response(body=asset(name), content_type=CALL_PAGE_FILES[name], headers=CALL_PAGE_HEADERS)
 
-    def _refusal(self) -> web.Response:
+    def _refusal(self, *, stylesheet: str) -> web.Response:
+        """The page for a link or session that opens nothing: the call page's card and stylesheet (`stylesheet`,
+        relative to where it is served), the catalogue's words, nothing about the request."""
         tr = Translator(self._language)
         title, text = html.escape(tr.t("callrefused.title")), html.escape(tr.t("callrefused.text"))
         body = (
             f'<!doctype html><html lang="{html.escape(tr.lang)}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-            f'<body><h1 data-testid="refused">{title}</h1><p>{text}</p></body></html>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="referrer" content="no-referrer"><title>{title}</title>'
+            f'<link rel="stylesheet" href="{html.escape(stylesheet)}"></head>'
+            f'<body data-state="refused"><main class="card"><h1 data-testid="refused">{title}</h1>'
+            f'<p class="message">{text}</p></main></body></html>'
         )
         return web.Response(status=403, text=body, content_type="text/html", headers=CALL_PAGE_HEADERS)
 
@@ -292,6 +302,11 @@ class CallPages:
             return origin == self._origin
         # Browsers leave Origin off same-origin GETs (the EventSource); they always say where it came from.
         return request.method == "GET" and request.headers.get("Sec-Fetch-Site") == "same-origin"
+
+
+async def serve_favicon(request: web.Request) -> web.Response:
+    """AskCall's icon (a browser asks every origin for one): a green disc with a handset."""
+    return web.Response(body=favicon(), content_type="image/x-icon", headers=ICON_HEADERS)
 
 
 def _origin(url: str) -> str:

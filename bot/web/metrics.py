@@ -1,13 +1,15 @@
 """GET /metrics: the Prometheus exposition (bot.observability.Metrics), on AskCall's port or alone on its own.
 
 Invariant: with ASKCALL_METRICS_TOKEN set, only `Authorization: Bearer <token>` gets the counts (401
-otherwise); a scrape that can't read the database fails (503, Prometheus marks the target down), the
-server doesn't.
+otherwise); a scrape while the database can't be read still succeeds, with the last counts, their age and
+`askcall_database_up 0` (bot.observability.Metrics), so an outage shows on the dashboards instead of as a
+failed scrape.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -16,7 +18,7 @@ from aiohttp import web
 
 from bot import observability
 from bot.observability import Metrics
-from bot.store import Store, StoreError
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +44,20 @@ class MetricsEndpoint:
             return web.json_response(
                 {"error": "a bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
-        try:
-            body = await running.metrics.render(running.store, time.time())
-        except StoreError as error:  # the scrape fails (Prometheus marks it down), not the server
-            log.warning("could not read the counts for /metrics (%s)", error)
-            return web.json_response({"error": "the database can't be read"}, status=503)
+        body = await running.metrics.render(running.store, time.time())
         return observability.metrics_response(body)
 
 
-async def serve_metrics(endpoint: MetricsEndpoint, host: str, port: int) -> web.AppRunner:
-    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach)."""
+async def serve_metrics(
+    endpoint: MetricsEndpoint, host: str, port: int, sock: socket.socket | None = None
+) -> web.AppRunner:
+    """/metrics alone, on ASKCALL_METRICS_PORT (a port only the metrics network need reach), on `sock` when
+    `askcall serve` bound it already."""
     metrics_app = web.Application()
     endpoint.register(metrics_app.router)
     runner = web.AppRunner(metrics_app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
     await site.start()
     log.info("metrics on %s:%d", host, port)
     return runner

@@ -1,9 +1,11 @@
-"""Fixtures for the admin commands: the `askcall` CLI run in-process against the loopback fakes."""
+"""Fixtures for the admin commands: the `askcall` CLI, in-process (`run_cli`) or as the real process
+(`run_askcall_process`), against the loopback fakes."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from bot.cli import main
 from bot.config import Settings
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
+from tests.cli_process import run_askcall
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
 
 
@@ -87,3 +90,22 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def run_askcall_process(tmp_path: Path) -> RunCli:
+    """Run the real `askcall ARGS…` process with this test's environment (cli_env's settings), in tmp_path."""
+
+    async def run(*argv: str) -> CliResult:
+        code, out, err = await run_askcall(*argv, env=dict(os.environ), cwd=tmp_path)
+        assert code is not None
+        return CliResult(code, out, err)
+
+    return run
+
+
+def printed_command(line: str) -> list[str]:
+    """The arguments of the `askcall …` command a check line tells the operator to run, exactly as printed."""
+    _, _, fix = line.partition(" — fix: run askcall ")
+    assert fix, f"no `run askcall …` fix in: {line}"
+    return shlex.split(fix.split(" (", 1)[0])

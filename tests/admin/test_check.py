@@ -13,16 +13,26 @@ from bot.config import redact_url
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.pilot_status.admin import PilotStatusAdmin
+from bot.pilot_status.webhooks import HANDLED_EVENTS
+from bot.store import create_store
 from bot.store.sqlite import SQLiteStore as Store
 from bot.store.sqlite.schema import MIGRATIONS
-from tests.admin.conftest import PASSWORD, RunCli, with_password
+from tests.admin.conftest import PASSWORD, RunCli, printed_command, with_password
 
 URL = "https://askcall.example.com/webhooks/pilot-status"
 
 
+@pytest.fixture(autouse=True)
+async def migrated_database(cli_env: dict[str, str]) -> None:
+    """The database `askcall serve` (or `askcall db migrate`) made: check only looks at it, never creates one."""
+    store = Store(cli_env["ASKCALL_DB_PATH"])
+    await store.open()
+    await store.close()
+
+
 async def add_webhook(pilot: FakePilotStatus, url: str = URL, events: list[str] | None = None) -> str:
     async with PilotStatusAdmin(base_url=pilot.base_url, api_key=pilot.api_key) as admin:
-        webhook = await admin.create_webhook(url=url, name="AskCall", events=events or ["call.permission_updated"])
+        webhook = await admin.create_webhook(url=url, name="AskCall", events=events or list(HANDLED_EVENTS))
     return webhook.id
 
 
@@ -171,7 +181,94 @@ async def test_webhook_without_the_answer_event(cli_env, run_cli: RunCli, pilot:
     assert result.code == 1
     line = result.line_with(webhook_id)
     assert line.startswith(f"✗ The Pilot Status webhook {webhook_id} ({URL}) does not send call.permission_updated")
-    assert "(events: message.received)" in line
+    assert "(events: message.received): customers' answers never reach Slack" in line
+
+
+async def test_webhook_without_the_call_events_fails_naming_them_and_its_fix_repairs_it(
+    cli_env, run_askcall_process: RunCli, pilot: FakePilotStatus
+) -> None:
+    """The documented set-up used to subscribe only the answers: check passed, and Call now never rang."""
+    webhook_id = await add_webhook(pilot, events=["call.permission_updated"])
+
+    before = await run_askcall_process("check")
+
+    assert before.code == 1, before.out
+    line = before.line_with(webhook_id)
+    assert line.startswith(
+        f"✗ The Pilot Status webhook {webhook_id} ({URL}) does not send "
+        "call.ringing, call.connected, call.ended, call.missed (events: call.permission_updated): Call now never rings"
+    )
+    fix = printed_command(line)
+    assert fix == ["webhook", "register", "--url", URL]
+
+    repaired = await run_askcall_process(*fix)
+    after = await run_askcall_process("check")
+
+    assert repaired.code == 0, repaired.err
+    assert after.code == 0, after.out
+    assert f"Pilot Status webhook {webhook_id} sends every event AskCall handles" in after.line_with(webhook_id)
+
+
+async def test_the_fix_for_an_http_public_url_works_as_printed(
+    cli_env, run_askcall_process: RunCli, pilot: FakePilotStatus, monkeypatch
+) -> None:
+    monkeypatch.setenv("ASKCALL_PUBLIC_URL", "http://127.0.0.1:3000")
+    target = "http://127.0.0.1:3000/webhooks/pilot-status"
+
+    before = await run_askcall_process("check")
+
+    assert before.code == 1, before.out
+    fix = printed_command(before.line_with("No Pilot Status webhook"))
+    assert fix == ["webhook", "register", "--url", target, "--allow-http"]
+    registered = await run_askcall_process(*fix)
+    assert registered.code == 0, registered.err
+    after = await run_askcall_process("check")
+    assert after.code == 0, after.out
+    assert [w["url"] for w in pilot.webhooks.values()] == [target]
+
+
+async def test_a_webhook_at_another_address_is_named(
+    cli_env, run_askcall_process: RunCli, pilot: FakePilotStatus, monkeypatch
+) -> None:
+    old = await add_webhook(pilot, url="https://old-host.example.com/webhooks/pilot-status")
+    monkeypatch.setenv("ASKCALL_PUBLIC_URL", "https://askcall.example.com")
+
+    result = await run_askcall_process("check")
+
+    assert result.code == 1
+    line = result.line_with("No Pilot Status webhook")
+    assert line.startswith(
+        f"✗ No Pilot Status webhook points at {URL}: AskCall's webhook posts elsewhere "
+        f"({old} to https://old-host.example.com/webhooks/pilot-status)"
+    )
+    assert printed_command(line) == ["webhook", "register", "--url", URL]
+
+
+async def test_each_number_of_askcall_config_is_checked_with_its_own_fix(
+    cli_env, run_askcall_process: RunCli, pilot: FakePilotStatus, monkeypatch, tmp_path
+) -> None:
+    """A second number (ASKCALL_CONFIG) has its own key, path and webhook: check names it, and its fix works."""
+    config = tmp_path / "numbers.toml"
+    config.write_text(
+        '[[numbers]]\nname = "rio"\napi_key_env = "RIO_KEY"\nwebhook_secret_env = "RIO_SECRET"\nchannels = ["C0RIO"]\n'
+    )
+    monkeypatch.setenv("ASKCALL_CONFIG", str(config))
+    monkeypatch.setenv("RIO_KEY", pilot.api_key)  # the fake has one key; the path tells the numbers apart
+    monkeypatch.setenv("RIO_SECRET", "whsec_rio")
+    monkeypatch.setenv("ASKCALL_PUBLIC_URL", "https://askcall.example.com")
+    await add_webhook(pilot)
+
+    before = await run_askcall_process("check")
+
+    assert before.code == 1, before.out
+    line = before.line_with("Number rio: No Pilot Status webhook")
+    rio_url = "https://askcall.example.com/webhooks/pilot-status/rio"
+    assert line.startswith(f"✗ Number rio: No Pilot Status webhook points at {rio_url}")
+    fix = printed_command(line)
+    assert fix == ["webhook", "register", "--url", rio_url, "--number", "rio"]
+    assert (await run_askcall_process(*fix)).code == 0
+    after = await run_askcall_process("check")
+    assert after.code == 0, after.out
 
 
 async def test_webhook_subscribed_to_everything_passes(cli_env, run_cli: RunCli, pilot: FakePilotStatus) -> None:
@@ -207,8 +304,8 @@ async def test_database_that_cannot_be_opened(
     result = await run_cli("check")
 
     assert result.code == 1
-    line = result.line_with("cannot be used")
-    assert line.startswith(f"✗ The database at {folder} cannot be used")
+    line = result.line_with("is a folder")
+    assert line.startswith(f"✗ The database path {folder} is a folder")
     assert "ASKCALL_DB_PATH" in line
 
 
@@ -226,7 +323,7 @@ async def test_database_from_a_newer_askcall(cli_env, run_cli: RunCli, pilot: Fa
     assert result.code == 1
     line = result.line_with("schema version")
     assert line.startswith(f"✗ The database at {path} is at schema version {len(MIGRATIONS) + 1}")
-    assert "upgrade AskCall" in line
+    assert "use the AskCall version that migrated it" in line
 
 
 async def test_database_check_leaves_no_trace(cli_env, run_cli: RunCli, pilot: FakePilotStatus) -> None:
@@ -350,6 +447,9 @@ async def test_postgresql_database_passes_with_its_server_version(
     connection = await asyncpg.connect(pg_url)
     version = await connection.fetchval("SHOW server_version")
     await connection.close()
+    store = create_store(pg_url)
+    await store.open()  # what askcall serve or askcall db migrate did
+    await store.close()
 
     result = await run_cli("check")
 
@@ -375,3 +475,21 @@ async def test_unreachable_postgresql_is_a_clear_line_with_the_password_hidden(
     assert "fix: check ASKCALL_DATABASE_URL (host, port, database, user, password)" in line
     assert PASSWORD not in result.out + result.err
     assert "Traceback" not in result.out + result.err
+
+
+async def test_the_socket_mode_app_token_is_checked(
+    cli_env, run_askcall_process: RunCli, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch
+) -> None:
+    await add_webhook(pilot)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-revoked")
+
+    refused = await run_askcall_process("check")
+    monkeypatch.setenv("SLACK_APP_TOKEN", slack.app_token)
+    accepted = await run_askcall_process("check")
+
+    assert refused.code == 1, refused.out
+    line = refused.line_with("SLACK_APP_TOKEN")
+    assert line.startswith("✗ Slack refused SLACK_APP_TOKEN (invalid_auth) — fix: create an App-Level Token")
+    assert "xapp-1-revoked" not in refused.out + refused.err
+    assert accepted.code == 0, accepted.out
+    assert accepted.line_with("SLACK_APP_TOKEN").startswith("✓ Slack accepts the app-level token")

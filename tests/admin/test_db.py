@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from bot.store import Store, create_store
 from bot.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.admin.conftest import PASSWORD, RunCli, with_password
+from tests.cli_process import run_askcall_on_a_terminal
 from tests.e2e.helpers import free_port
 from tests.postgres import backend_of, empty_database, other_backend
 from tests.store.helpers import TABLES, all_rows, fill, new_request
@@ -488,3 +490,114 @@ async def test_migrate_creates_a_new_database(cli_env, run_cli: RunCli) -> None:
 
     assert result.code == 0 and f"migrated from schema version 0 to {LATEST}." in result.out
     assert exists(Path(cli_env["ASKCALL_DB_PATH"]))
+
+
+# --- migrate offers a backup first (the rollback path) -------------------------------------------------------
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def backups(folder: Path, name: str = "askcall.db") -> list[Path]:
+    return sorted(folder.glob(f"{name}.schema-*.bak"))
+
+
+@SQLITE
+async def test_migrate_backs_a_sqlite_database_up_first_and_restoring_the_backup_rolls_back(
+    cli_env, run_askcall_process: RunCli, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await install_schema(database_url, 3)
+    database = sqlite_file(database_url)
+    tables_before = sqlite_tables(database)
+    use_database(monkeypatch, database_url)
+
+    migrated = await run_askcall_process("db", "migrate")
+
+    assert migrated.code == 0, migrated.err
+    (backup,) = backups(database.parent)
+    assert migrated.lines[0] == (
+        f"Backed up sqlite://{database} (schema version 3) to {backup}: to roll back, restore it."
+    )
+    assert f"migrated from schema version 3 to {LATEST}." in migrated.out
+    assert backup.stat().st_mode & 0o777 == 0o600  # it holds customers' numbers
+    assert sqlite_version(backup) == 3 and sqlite_tables(backup) == tables_before
+    # Rolling back = the backup in place of the database (AskCall stopped): the old schema is back.
+    backup.replace(database)
+    status = await run_askcall_process("db", "status")
+    assert status.line_with("Schema version:") == f"Schema version: 3 (this AskCall knows {LATEST})"
+
+
+@SQLITE
+async def test_migrate_backs_up_where_asked_or_not_at_all(
+    cli_env, run_askcall_process: RunCli, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    await install_schema(database_url, 3)
+    use_database(monkeypatch, database_url)
+    target = tmp_path / "before-upgrade.db"
+
+    chosen = await run_askcall_process("db", "migrate", "--backup", str(target))
+    assert chosen.code == 0, chosen.err
+    assert sqlite_version(target) == 3 and backups(sqlite_file(database_url).parent) == []
+
+    other = f"sqlite://{tmp_path / 'other.db'}"
+    await install_schema(other, 3)
+    monkeypatch.setenv("ASKCALL_DATABASE_URL", other)
+    skipped = await run_askcall_process("db", "migrate", "--no-backup")
+    assert skipped.code == 0, skipped.err
+    assert "Backed up" not in skipped.out and backups(tmp_path, "other.db") == []
+
+
+@SQLITE
+async def test_on_a_terminal_migrate_asks_before_backing_up(
+    cli_env, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    await install_schema(database_url, 3)
+    use_database(monkeypatch, database_url)
+
+    code, out, err = await run_askcall_on_a_terminal("db", "migrate", env=dict(os.environ), cwd=tmp_path, typed="n\n")
+
+    assert code == 0, err
+    assert "Back the database up to " in out and "first? [Y/n]" in out
+    assert backups(sqlite_file(database_url).parent) == []  # declined
+    assert f"migrated from schema version 3 to {LATEST}." in out
+
+
+@POSTGRESQL
+async def test_migrate_of_postgresql_gives_the_pg_dump_command_and_asks_on_a_terminal(
+    cli_env, run_askcall_process: RunCli, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    await install_schema(database_url, 3)
+    use_database(monkeypatch, with_password(database_url))
+    without = database_url  # the test servers trust local users: no password in it
+
+    code, out, err = await run_askcall_on_a_terminal("db", "migrate", env=dict(os.environ), cwd=tmp_path, typed="n\n")
+
+    assert code == 1 and "nothing migrated" in err
+    assert f"pg_dump --format=custom --file=askcall-schema-3.dump {without}" in out
+    assert "Migrate now? [y/N]" in out
+    assert PASSWORD not in out + err and "***@" not in out  # the command works as printed
+    assert (await schema_of(database_url)) == 3
+
+    scripted = await run_askcall_process("db", "migrate")  # no terminal: a job, which says what it wants
+    assert scripted.code == 0, scripted.err
+    assert (
+        f"back it up before migrating: pg_dump --format=custom --file=askcall-schema-3.dump {without}" in scripted.out
+    )
+    assert (await schema_of(database_url)) == LATEST
+
+
+def sqlite_version(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def sqlite_tables(path: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [row[0] for row in db.execute("SELECT name FROM sqlite_master ORDER BY name")]
+
+
+async def schema_of(url: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        return int(await connection.fetchval("SELECT version FROM askcall_schema"))
+    finally:
+        await connection.close()

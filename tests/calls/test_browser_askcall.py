@@ -125,6 +125,24 @@ async def frames_while(phone: TonePeer, frames: int) -> int:
     return phone.audible_frames_received - start_audible
 
 
+LOOK = """() => {
+  const style = (selector, names) => {
+    const computed = getComputedStyle(document.querySelector(selector));
+    return Object.fromEntries(names.map((name) => [name, computed.getPropertyValue(name)]));
+  };
+  return {
+    body: style("body", ["display", "place-items", "background-color", "font-family"]),
+    card: style("main.card", ["max-width", "padding-top", "border-top-width", "border-top-left-radius"]),
+    title: style("h1", ["font-size", "margin-bottom"]),
+  };
+}"""
+
+
+async def look(page: Page) -> dict[str, dict[str, str]]:
+    """What makes the page look like AskCall's call page: the body's layout, the card, the title."""
+    return dict(await page.evaluate(LOOK))
+
+
 def starts(pilot: FakePilotStatus) -> int:
     """How many times AskCall asked Pilot Status to ring the customer."""
     return len(pilot.requests_to("POST", "/v1/calls"))
@@ -141,7 +159,7 @@ async def test_call_now_with_audio_both_ways_mute_and_the_duration_in_the_thread
         "console",
         lambda message: (
             errors.append(f"{message.text} ({message.location.get('url')})")
-            if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
+            if message.type == "error"  # a missing /favicon.ico would be one too
             else None
         ),
     )
@@ -183,18 +201,28 @@ async def test_call_now_with_audio_both_ways_mute_and_the_duration_in_the_thread
     assert await frames_while(phone, FRAMES_PER_SECOND) > FRAMES_PER_SECOND // 2
     await expect(page.get_by_test_id("call-state")).to_have_text("connected")
 
+    # Hang up late in a second of the page's timer: where a second ends must not depend on whose clock counts.
+    timer = page.get_by_test_id("timer")
+    shown = await timer.text_content()
+    await expect(timer).not_to_have_text(shown or "", timeout=3_000)
+    await asyncio.sleep(0.85)
     await page.get_by_test_id("hangup").click()
     await shows(page, "ended", PT["ended.completed"])
     await wait_until(lambda: pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be terminated")
     assert len(pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate")) == 1
     assert await page.get_by_test_id("call").is_disabled()
 
-    # The thread: the call's one message now shows how long it lasted, under the rep who called.
+    # The thread: the call's one message now shows how long it lasted, under the rep who called; the page's timer
+    # ends on the same number (one clock, one rounding).
     rows = await settled_call_rows(app, "ended")
     assert rows == [
         {"user_id": OTHER_REP, "state": "ended", "end_reason": "completed", "duration": rows[0]["duration"]}
     ]
-    assert rows[0]["duration"] >= 1
+    seconds = rows[0]["duration"]
+    assert seconds >= 1
+    await expect(timer).to_have_text(f"{seconds // 60}:{seconds % 60:02d}", timeout=5_000)
+    assert await timer.is_visible()
+    await thread_says(app, PT_THREAD.t("call.completed", user=OTHER_REP, duration=f"{seconds} s"))
     await app.slack.wait_for(
         lambda: any(line.startswith(f"📞 <@{OTHER_REP}> ligou — ") and line.endswith(" s") for line in call_lines(app)),
         timeout=10,
@@ -455,15 +483,28 @@ async def test_a_reused_or_foreign_link_is_refused(
     chromium_browser: Browser, browser: BrowserContext, app: Server, pilot: FakePilotStatus
 ) -> None:
     page, request_id, link = await open_call_page(browser, app)
+    call_page_look = await look(page)
     other_browser = await chromium_browser.new_context()
     try:
         intruder = await other_browser.new_page()
+        errors: list[tuple[str, str]] = []
+        intruder.on(
+            "console",
+            lambda message: (
+                errors.append((message.text, str(message.location.get("url")))) if message.type == "error" else None
+            ),
+        )
         reused = await intruder.goto(link)
         assert reused is not None and reused.status == 403
-        await expect(intruder.get_by_test_id("refused")).to_be_visible()
+        await expect(intruder.get_by_test_id("refused")).to_have_text(PT_THREAD.t("callrefused.title"))
         assert await intruder.get_by_test_id("call").count() == 0
+        # "Link not valid" looks like the call page: its card, type and colours, from the same stylesheet.
+        assert await look(intruder) == call_page_look
         direct = await intruder.goto(f"{app.url}/call/r/{request_id}/")  # the page itself, with no session
         assert direct is not None and direct.status == 403
+        assert await look(intruder) == call_page_look
+        # Nothing failed but the refused pages themselves (403): no stylesheet refused by the CSP, no missing icon.
+        assert [url for _, url in errors] == [link, f"{app.url}/call/r/{request_id}/"], errors
     finally:
         await other_browser.close()
     # This browser's session is for its own request only: another request's page stays closed to it.

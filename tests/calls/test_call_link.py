@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from bot.config import Settings
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus, call_event
 from bot.fakes.slack import FakeSlack
-from bot.web import CALL_PAGE_CSP
+from bot.web import CALL_PAGE_CSP, asset
 from tests.calls.askcall import call_click, calling_askcall, click_call_now, granted_request, link_in
 from tests.calls.helpers import AiortcCaller, wait_until
 from tests.conftest import CHANNEL, REP, Server
@@ -113,6 +114,25 @@ async def test_an_expired_or_made_up_link_is_refused(app: Server) -> None:
     assert await db_rows(app.askcall.settings, "SELECT * FROM call_sessions") == []
 
 
+async def test_the_refusal_uses_the_call_pages_stylesheet_and_the_icon_is_served(app: Server) -> None:
+    made_up = await app.http.get(f"{app.url}/call/{'x' * 43}")
+    page = await made_up.text()
+    assert made_up.status == 403 and made_up.headers["Content-Security-Policy"] == CALL_PAGE_CSP
+    assert '<link rel="stylesheet" href="static/call.css">' in page and '<main class="card">' in page
+    stylesheet = await app.http.get(f"{app.url}/call/static/call.css")
+    assert stylesheet.status == 200 and stylesheet.content_type == "text/css"
+    assert await stylesheet.read() == asset("call.css")
+
+    icon = await app.http.get(f"{app.url}/favicon.ico")
+    body = await icon.read()
+    assert icon.status == 200 and icon.content_type == "image/x-icon"
+    reserved, kind, count = struct.unpack("<HHH", body[:6])
+    assert (reserved, kind, count) == (0, 1, 1)  # an ICO with one image…
+    width, height, *_, size, offset = struct.unpack("<BBBBHHII", body[6:22])
+    assert (width, height) == (32, 32) and body[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"  # …a 32×32 PNG
+    assert offset + size == len(body)
+
+
 async def test_a_session_opens_only_its_own_request_and_only_from_askcalls_origin(app: Server) -> None:
     app.slack.user_names[REP] = "Maria <b>Souza</b>"  # the name Slack shows for the rep who asked
     request_id, _ = await granted_request(app)
@@ -175,6 +195,7 @@ async def sse_states(response: aiohttp.ClientResponse, until: str) -> AsyncItera
     async for line in response.content:
         if line.startswith(b"data: "):
             update = json.loads(line[6:])
+            assert isinstance(update.pop("now"), float)  # the server's clock, for the page's timer
             yield update
             if update["state"] in (until, "ended", "failed"):
                 return
@@ -202,7 +223,9 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
         await asyncio.sleep(1.1)
         assert (await app.http.post(f"{base}/hangup", headers=headers)).status == 200
         again = await app.http.get(f"{base}/events", headers=same_origin_get(headers))
-        assert [u async for u in sse_states(again, "ended")][-1] == {"state": "ended", "reason": "completed"}
+        ended = [u async for u in sse_states(again, "ended")][-1]
+        assert ended == {"state": "ended", "reason": "completed", "seconds": ended["seconds"]}
+        assert ended["seconds"] == app.pilot.calls[call_id].duration  # what the thread says (below)
     finally:
         await caller.close()
     await app.wait_idle()
@@ -230,7 +253,7 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
 
     metrics = await (await app.http.get(f"{app.url}/metrics")).text()
     assert 'askcall_calls{end_reason="completed",state="ended"} 1.0' in metrics
-    assert "askcall_calls_connected 1.0" in metrics
+    assert "askcall_calls_connected_total 1.0" in metrics
     assert f"askcall_call_duration_seconds_total {float(rows[0]['duration'])}" in metrics
 
     # The call's webhooks were stored once each; a redelivery changes nothing.
@@ -262,7 +285,11 @@ async def test_a_missed_call_says_so_in_the_thread(app: Server) -> None:
         )
         assert offer.status == 200
         events = await app.http.get(f"{app.url}/call/r/{request_id}/events", headers=same_origin_get(headers))
-        assert [u async for u in sse_states(events, "ended")][-1] == {"state": "ended", "reason": "missed"}
+        assert [u async for u in sse_states(events, "ended")][-1] == {
+            "state": "ended",
+            "reason": "missed",
+            "seconds": None,
+        }
     finally:
         await caller.close()
     await app.wait_idle()

@@ -522,8 +522,8 @@ async def test_metrics_count_requests_answers_and_handler_latency(server: Server
     assert samples[("askcall_http_request_duration_seconds_count", (("route", "/webhooks/pilot-status"),))] == 2
     assert samples[("askcall_pending_deliveries", ())] == 0
     assert samples[("askcall_oldest_pending_delivery_age_seconds", ())] == 0
-    assert total(samples, "askcall_slack_delivery_attempts") >= 3  # parent, update, reply at least
-    assert total(samples, "askcall_slack_delivery_failures") == 0
+    assert total(samples, "askcall_slack_delivery_attempts_total") >= 3  # parent, update, reply at least
+    assert total(samples, "askcall_slack_delivery_failures_total") == 0
 
 
 async def test_metrics_show_pending_deliveries_and_failures_while_slack_is_down(
@@ -539,7 +539,7 @@ async def test_metrics_show_pending_deliveries_and_failures_while_slack_is_down(
         _, down = await scrape(server)
         assert down[("askcall_pending_deliveries", ())] >= 1
         assert down[("askcall_oldest_pending_delivery_age_seconds", ())] > 0
-        assert total(down, "askcall_slack_delivery_failures") >= 1
+        assert total(down, "askcall_slack_delivery_failures_total") >= 1
 
         slack.clear_scripts()  # Slack is back
         await server.wait_idle(timeout=10)
@@ -547,5 +547,5 @@ async def test_metrics_show_pending_deliveries_and_failures_while_slack_is_down(
         _, up = await scrape(server)
         assert up[("askcall_pending_deliveries", ())] == 0
         assert up[("askcall_oldest_pending_delivery_age_seconds", ())] == 0
-        assert total(up, "askcall_slack_delivery_failures") >= 1
-        assert total(up, "askcall_slack_delivery_attempts") > total(up, "askcall_slack_delivery_failures")
+        assert total(up, "askcall_slack_delivery_failures_total") >= 1
+        assert total(up, "askcall_slack_delivery_attempts_total") > total(up, "askcall_slack_delivery_failures_total")

@@ -4,6 +4,7 @@ connection, is cached, and can require a bearer token."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -14,12 +15,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot import __version__
 from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
+from bot.observability import database_problem
+from bot.store import StoreError, known_schema_version
 from tests.conftest import Server, make_settings
-from tests.e2e.helpers import ask, free_port, running
+from tests.e2e.helpers import DIGITS, ask, free_port, running
 from tests.e2e.test_operations import readiness_becomes, scrape, total
+from tests.promtool import check_metrics, require_promtool
 
 TOKEN = "metrics-token-0123456789"
 # SQLite's own locks and files; PostgreSQL outages are tested with a server of the test's own.
@@ -105,7 +111,7 @@ async def test_not_ready_when_the_database_file_is_read_only(server: Server) -> 
     await readiness_becomes(server, 200)
     with read_only(Path(server.askcall.settings.db_path)):
         body = await readiness_becomes(server, 503)
-        assert body["status"] == "unavailable" and "readonly" in str(body["database"])
+        assert body == {"status": "unavailable", "database": "the database is read-only"}
     await readiness_becomes(server, 200)
 
 
@@ -193,11 +199,95 @@ async def test_metrics_on_their_own_port_only(slack: FakeSlack, pilot: FakePilot
 
 
 @SQLITE_ONLY
-async def test_a_scrape_that_cannot_read_the_database_is_a_503_not_a_traceback(
+async def test_while_the_database_is_down_metrics_serve_the_last_counts_with_their_age(
     server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server.askcall.store.path = str(tmp_path / "gone" / "askcall.db")  # as if the file had vanished
-    async with server.http.get(server.url + "/metrics") as response:
-        assert response.status == 503
+    """The outage is exactly what an operator wants to watch: the scrape succeeds, says the database is down,
+    and keeps the last counts, marked with their age (no 503, no traceback)."""
+    await ask(server)
+    _, before = await scrape(server)
+    assert before[("askcall_database_up", ())] == 1 and total(before, "askcall_requests") == 1
+    path, server.askcall.store.path = server.askcall.store.path, str(tmp_path / "gone" / "askcall.db")  # vanished
+
+    await asyncio.sleep(0.3)
+    _, down = await scrape(server)  # status 200, checked by scrape()
+    _, still_down = await scrape(server)
+
+    assert down[("askcall_database_up", ())] == 0
+    assert total(down, "askcall_requests") == 1  # the last counts
+    assert down[("askcall_stored_counts_age_seconds", ())] >= 0.3
+    assert still_down[("askcall_stored_counts_age_seconds", ())] > down[("askcall_stored_counts_age_seconds", ())]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    assert any("could not read the counts for /metrics" in r.getMessage() for r in caplog.records)
+    assert (
+        sum("could not read the counts for /metrics" in r.getMessage() for r in caplog.records) == 1
+    )  # not per scrape
+
+    server.askcall.store.path = path
+    _, back = await scrape(server)
+    assert back[("askcall_database_up", ())] == 1 and back[("askcall_stored_counts_age_seconds", ())] < 0.3
+
+
+@SQLITE_ONLY
+async def test_readyz_says_what_is_wrong_but_not_where_the_database_lives(server: Server, tmp_path: Path) -> None:
+    hidden = tmp_path / "secret-folder-name"
+    server.askcall.store.path = str(hidden / "askcall.db")  # the readiness probe can't write there
+
+    body = await readiness_becomes(server, 503)
+
+    assert body == {"status": "unavailable", "database": "the database is read-only"}
+    assert "secret-folder-name" not in json.dumps(body)
+
+
+def test_a_postgresql_failure_is_named_without_host_database_or_user() -> None:
+    error = StoreError("PostgreSQL at postgresql://askuser:***@db.internal:5432/askdb cannot be reached (refused)")
+    assert database_problem(error) == "the database can't be reached"
+    assert database_problem(StoreError("something new at db.internal")) == (
+        "the database can't be written (details in AskCall's log)"
+    )
+
+
+async def test_the_exposition_passes_promtool_with_counters_build_info_and_process_metrics(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path
+) -> None:
+    """Every family AskCall exposes, filled in (a request, its answer, a failed delivery, a refusal),
+    passes `promtool check metrics`: counters end in _total, gauges don't, each has its help."""
+    require_promtool()
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", max_requests_per_rep_per_hour=1)
+    async with running(settings, slack, pilot) as server:
+        slack.fail_next("chat.postMessage", status=503)  # one failed delivery attempt, retried
+        await ask(server)
+        refused = await server.command("+55 11 91234-5678 outro")  # over the budget: refused, counted in process
+        assert refused.status == 200
+        await server.answer(DIGITS, "TEMPORARY")
+        await server.wait_idle()
+        text, samples = await scrape(server)
+
+    status, problems = check_metrics(text)
+    assert (status, problems) == (0, ""), problems
+    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    for counter in (
+        "askcall_slack_delivery_attempts",
+        "askcall_slack_delivery_failures",
+        "askcall_calls_connected",
+        "askcall_call_duration_seconds",
+        "askcall_requests_refused",
+        "process_cpu_seconds",
+    ):
+        assert types[counter] == "counter", (counter, types.get(counter))
+    for gauge in ("askcall_requests", "askcall_webhook_events", "askcall_database_up", "askcall_pending_deliveries"):
+        assert types[gauge] == "gauge", (gauge, types.get(gauge))
+    assert total(samples, "askcall_slack_delivery_failures_total") == 1
+    assert samples[("askcall_requests_refused_total", (("reason", "budget"),))] == 1
+    build = (("schema", str(known_schema_version())), ("version", __version__))
+    assert samples[("askcall_build_info", build)] == 1
+    assert samples[("askcall_database_up", ())] == 1
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    assert any(name == "python_info" for name, _ in samples)
+
+
+def test_a_missing_promtool_fails_under_ci_and_skips_elsewhere() -> None:
+    with pytest.raises(pytest.fail.Exception, match="CI must check the metrics"):
+        require_promtool("", required=True)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y prometheus"):
+        require_promtool("", required=False)
+    assert require_promtool("/usr/bin/promtool", required=True) == Path("/usr/bin/promtool")

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.domain import CLOCK_SKEW
 from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, sign_pilot_status
 from bot.fakes.slack import FakeSlack
+from bot.pilot_status.webhooks import HANDLED_EVENTS
 from tests.conftest import REP, WEBHOOK_SECRET, Server, stop_server
 from tests.e2e.helpers import (
     DIGITS,
@@ -380,3 +381,21 @@ async def test_answer_arriving_while_the_request_is_still_being_sent(server: Ser
     assert (request.state, request.outcome) == ("answered", "PERMANENT")
     assert request.message_id == pilot.permission_requests[0].message_id
     assert "♾️" in render(slack.find_message(parent["channel"], parent["ts"]) or {})
+
+
+# --- the events AskCall handles ---------------------------------------------------------------------------
+
+
+async def test_every_event_in_the_one_list_is_acted_on_and_any_other_is_ignored(server: Server) -> None:
+    """HANDLED_EVENTS is what `askcall webhook register` subscribes to: each of them must reach a handler."""
+    stamp = iso_timestamp(time.time())
+    flat = {"callId": "call_unknown", "status": "RINGING", "from": "5511888888888", "to": DIGITS, "timestamp": stamp}
+    for event in HANDLED_EVENTS:
+        payload = (
+            permission_event(DIGITS, "TEMPORARY") if event == "call.permission_updated" else {**flat, "event": event}
+        )
+        status, text = await post_webhook(server, payload)
+        assert status == 200, text
+        assert "ignored" not in json.loads(text), f"{event} was not handled: {text}"
+    status, text = await post_webhook(server, {**flat, "event": "message.received"})
+    assert (status, json.loads(text).get("ignored")) == (200, True)

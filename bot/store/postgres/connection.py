@@ -113,14 +113,20 @@ class PostgresConnection(Store):
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
 
-    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
-        """A one-row upsert of this process's own `health` row (no two replicas contend for it). A
-        read-only server (a standby, default_transaction_read_only) or a full disk refuses it."""
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT, *, commit: bool = True) -> None:  # noqa: ASYNC109
+        """A one-row upsert of this process's own `health` row (no two replicas contend for it), committed or
+        rolled back. A read-only server (a standby, default_transaction_read_only) or a full disk refuses it."""
         try:
-            async with asyncio.timeout(timeout * 4):  # connecting included
-                async with self.transaction() as conn:
+            async with asyncio.timeout(timeout * 4), self.connection() as conn:  # connecting included
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
                     await conn.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
                     await conn.execute(sql.PROBE_WRITE.postgres, self.owner, time.time())
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                await (transaction.commit() if commit else transaction.rollback())
         except TimeoutError as error:
             raise StoreError(f"PostgreSQL at {self.description} did not take a write in time") from error
 

@@ -63,8 +63,7 @@ class SQLiteConnection(Store):
     # --- lifecycle --------------------------------------------------------------------------
     async def connect(self, *, read_only: bool = False) -> None:
         """StoreError (one line naming the problem and its fix) when the database can't be used."""
-        if not read_only:
-            _preflight(self.path)
+        _preflight_read(self.path) if read_only else _preflight(self.path)
         try:
             await self._connect(read_only)
         except StoreError:
@@ -143,9 +142,9 @@ class SQLiteConnection(Store):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={version}")
 
-    async def probe_write(self, timeout: float = PROBE_TIMEOUT) -> None:  # noqa: ASYNC109
+    async def probe_write(self, timeout: float = PROBE_TIMEOUT, *, commit: bool = True) -> None:  # noqa: ASYNC109
         try:
-            await asyncio.to_thread(_probe_write, self.path, self.owner, timeout)
+            await asyncio.to_thread(_probe_write, self.path, self.owner, timeout, commit)
         except (sqlite3.Error, OSError) as error:
             raise StoreError(_explain(self.path, error)) from error
 
@@ -252,11 +251,21 @@ def marks(values: Iterable[Any]) -> str:
 
 
 def _read_only_uri(path: str) -> str:
-    """A URI that opens `path` read-only (a missing file is an error, not a new database)."""
-    return f"file:{quote(os.path.abspath(path))}?mode=ro"
+    """A URI that opens `path` read-only (a missing file is an error, not a new database).
+
+    A WAL database read with mode=ro still needs its -shm file, which SQLite can't create in a folder it may not
+    write (a read-only file system, a read-only volume): there it is opened as immutable instead, which needs
+    none. That is safe only because nothing can be writing it then: a writer would need a -wal file there, and
+    there is none (or an empty one) and no one can create it."""
+    where = os.path.abspath(path)
+    wal = where + "-wal"
+    if not os.access(os.path.dirname(where), os.W_OK) and (not os.path.exists(wal) or os.path.getsize(wal) == 0):
+        return f"file:{quote(where)}?immutable=1"
+    return f"file:{quote(where)}?mode=ro"
 
 
 def _missing_side_files(path: str) -> list[str]:
+    """The -wal and -shm files that don't exist yet (a read-only connection may create them: see `close`)."""
     return [path + suffix for suffix in ("-wal", "-shm") if not os.path.exists(path + suffix)]
 
 
@@ -269,7 +278,9 @@ def _remove_empty_side_files(created: list[str]) -> None:
     if wal is not None and os.path.exists(wal) and os.path.getsize(wal) > 0:
         return
     for name in created:
-        with contextlib.suppress(FileNotFoundError):
+        # Not there (never created), or not ours to remove (a read-only folder): what went wrong before, if
+        # anything, is what the caller must hear about, not this.
+        with contextlib.suppress(OSError):
             os.remove(name)
 
 
@@ -328,6 +339,18 @@ def _preflight(path: str) -> None:
         )
 
 
+def _preflight_read(path: str) -> None:
+    """For a read-only connection, which creates nothing: the same plain words when the file can't be read."""
+    where = os.path.abspath(path)
+    if os.path.isdir(where):
+        raise StoreError(f"the database path {where} is a folder: point ASKCALL_DB_PATH at a file in it")
+    if os.path.exists(where) and not os.access(where, os.R_OK):
+        raise StoreError(
+            f"cannot read the database {where} (permission denied): give the user running AskCall read access to "
+            "it (chown/chmod), or set ASKCALL_DB_PATH to another location"
+        )
+
+
 def _quick_check(conn: sqlite3.Connection) -> None:
     rows = conn.execute("PRAGMA quick_check(3)").fetchall()
     if [tuple(r) for r in rows] != [("ok",)]:
@@ -357,16 +380,15 @@ def _explain(path: str, error: BaseException) -> str:
 
 
 def _read_only(path: str, work: Callable[[sqlite3.Connection], T]) -> T:
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    connection = sqlite3.connect(_read_only_uri(str(Path(path).resolve())), uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         return work(connection)
     finally:
         connection.close()
 
 
-def _probe_write(path: str, owner: str, timeout: float) -> None:
-    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT.
+def _probe_write(path: str, owner: str, timeout: float, commit: bool = True) -> None:
+    """BEGIN IMMEDIATE (the write lock, waiting at most `timeout`), a one-row upsert, COMMIT (or ROLLBACK).
 
     The file's own permission is asked first: SQLite reuses the process's open descriptors, so a
     file made read-only (chmod, a read-only remount, the immutable flag) would still take the write.
@@ -382,6 +404,6 @@ def _probe_write(path: str, owner: str, timeout: float) -> None:
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
+        connection.execute("COMMIT" if commit else "ROLLBACK")
     finally:
         connection.close()
