@@ -18,6 +18,7 @@ import httpx
 from bot import __version__
 from bot.config import RetryPolicy
 from bot.pilot_status.errors import (
+    FeatureNotSupportedError,
     NetworkError,
     PilotStatusError,
     RateLimitError,
@@ -223,6 +224,15 @@ class PilotStatusClient:
         params = {"includeSdp": "1"} if include_sdp else None
         data = await self._call("GET", f"/v1/calls/{quote(call_id, safe='')}", params=params, idempotent=True)
         return CallDetails.from_json(data)
+
+    async def is_meta_number(self) -> bool:
+        """Whether the key's number is a Meta Cloud API one: `GET /v1/calls/settings` is Meta-only (documented), so a
+        web (EVO_GO) number answers it 400 FEATURE_NOT_SUPPORTED. Raises PilotStatusError when it can't tell."""
+        try:
+            await self._call("GET", "/v1/calls/settings", idempotent=True)
+        except FeatureNotSupportedError:
+            return False
+        return True
 
     async def list_calls(self, limit: int = 25) -> list[CallDetails]:
         """The newest calls of the number, newest first (no SDPs)."""

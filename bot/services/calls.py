@@ -280,20 +280,23 @@ class CallService(Service):
         return Started(assigned)
 
     async def _takes_browser_audio(self, call: Call, request: Request) -> bool:
-        """Whether Pilot Status kept the browser's offer for this call. A web (EVO_GO) number takes no SDP (media
-        stays on Pilot Status's side, `sdpOffer` null): its call would ring with no audio for the page, so it is
-        ended at once with a clear message. Unknown (Pilot Status did not say): True, and a connected call whose
-        answer SDP never comes is ended then (`_read_answer`)."""
+        """Whether the browser can hear this call. A web (EVO_GO) number takes no SDP (its media stays on Pilot
+        Status's side): what it does with one is not documented, and if it starts the call anyway, the call would
+        ring with no audio for the page, so it is ended at once with a clear message. Two documented facts must
+        agree: Pilot Status keeps no offer for the call (`sdpOffer` null, as on web numbers), and the number is not a
+        Meta one (its calling settings, Meta-only, are refused). Anything else, or unknown: True, and a connected
+        call whose answer SDP never comes is ended then (`_read_answer`)."""
         if not call.pilot_call_id:
             return True
+        client = self._pilot(request)
         try:
-            details = await self._pilot(request).get_call(call.pilot_call_id, include_sdp=True)
+            details = await client.get_call(call.pilot_call_id, include_sdp=True)
+            if details.sdp_offer is not None or not details.sdp_known or await client.is_meta_number():
+                return True
         except PilotStatusError as error:
             log.info("call %d: could not check that Pilot Status took the offer (%s)", call.id, error.label)
             return True
-        if details.sdp_offer is not None or not details.sdp_known:
-            return True
-        log.warning("call %d: Pilot Status kept no offer (a web number?); no audio for the browser: ended", call.id)
+        log.warning("call %d: a web number started it without the offer; no audio for the browser: ended", call.id)
         await self._no_browser_audio(call, request)
         return False
 
@@ -577,8 +580,12 @@ class CallService(Service):
                 return
             for pilot_call_id, call in found.items():
                 waiting = self._unmatched.pop(pilot_call_id, None)
-                if waiting is not None:
+                if waiting is None:
+                    continue
+                try:
                     await self._apply(call, waiting.event)
+                except Exception as error:  # one event's problem stops no other; the sweep settles the call
+                    log.warning("call %d: a webhook matched late could not be applied (%s)", call.id, error)
             now = loop.time()
             for pilot_call_id in [k for k, v in self._unmatched.items() if v.until <= now]:
                 waited = self._unmatched.pop(pilot_call_id)
@@ -761,6 +768,13 @@ class CallService(Service):
         """Read the connected call's answer SDP once for all its streams, retrying with backoff (ANSWER_DELAYS)
         on the same key as permission requests, so never more than that. None by ANSWER_WAIT: the call has no
         audio for the browser (e.g. a web number that took the start anyway), and is ended with that reason."""
+        try:
+            await self._read_answer_until(watch, session)
+        except StoreError as error:  # the page's stream goes on; a new stream reads it again
+            log.warning("could not read call %d's answer (%s)", watch.call.id, error)
+            self._answering.pop(watch.call.id, None)
+
+    async def _read_answer_until(self, watch: _Watch, session: CallSession) -> None:
         call = watch.call
         assert call.pilot_call_id is not None
         request = await self._request(session)

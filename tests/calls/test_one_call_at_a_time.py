@@ -128,7 +128,7 @@ async def test_a_second_page_is_refused_naming_who_is_on_the_call_and_each_page_
 
     # The first page follows its own call to its end.
     async with app.http.get(f"{app.url}/call/r/{request_id}/events", headers=stream_headers(mine)) as stream:
-        assert await next_state(stream) == {"state": "ringing"}
+        assert (await next_state(stream))["state"] == "ringing"
         assert await hang_up(app, request_id, mine) == {"ok": True, "ended": True}
         assert (await next_state(stream))["state"] == "ended"
     await wait_until(lambda: app.pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be hung up")
@@ -269,7 +269,8 @@ async def test_a_connected_call_whose_answer_sdp_never_comes_is_ended_with_a_cle
     monkeypatch.setattr("bot.services.calls.ANSWER_WAIT", 1.0, raising=False)
     request_id, parent, headers = await connected_without_an_answer(app)
     async with app.http.get(f"{app.url}/call/r/{request_id}/events", headers=stream_headers(headers)) as stream:
-        assert await next_state(stream) == {"state": "failed", "reason": "NO_ANSWER_SDP"}
+        update = await next_state(stream)
+        assert (update["state"], update["reason"]) == ("failed", "NO_ANSWER_SDP")
     await wait_until(lambda: app.pilot.calls["call_FAKE1"].status == "COMPLETED", what="the call to be hung up")
     await app.wait_idle()
     assert call_lines(app, parent) == [Translator("pt-BR").t("call.no_browser_audio", user=REP)]
@@ -349,3 +350,17 @@ async def test_a_web_number_either_refuses_the_start_or_takes_it_without_audio_a
         rows = await db_rows(app.askcall.settings, "SELECT state, end_reason FROM calls")
         assert rows == [{"state": "failed", "end_reason": body["code"]}]
         assert call_lines(app, parent) == [line]
+
+
+async def test_a_meta_numbers_call_shown_without_its_offer_is_not_hung_up_on_that_alone(app: Server) -> None:
+    """`sdpOffer` null is what a web number shows; a Meta number showing it too (undocumented) is not taken for a
+    web number: its calling settings answer, so the call goes on (and its answer SDP is waited for)."""
+    request_id, _ = await granted_request(app)
+    headers = await page_session(app, request_id)
+    shown = {"id": "call_FAKE1", "status": "RINGING", "sdpOffer": None, "sdpAnswer": None}
+    app.pilot.script("GET", "/v1/calls/call_FAKE1", body=shown)
+    assert await offer(app, request_id, headers) == (200, {"callId": "call_FAKE1"})
+    assert len(app.pilot.requests_to("GET", "/v1/calls/settings")) == 1
+    assert app.pilot.requests_to("POST", "/v1/calls/call_FAKE1/terminate") == []
+    rows = await db_rows(app.askcall.settings, "SELECT state FROM calls")
+    assert rows[0]["state"] in ("started", "ringing")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.config import RetryPolicy
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
-from bot.pilot_status.client import PilotStatusClient, StartedCall
+from bot.pilot_status.client import CALL_LANE, PilotStatusClient, StartedCall
 from bot.pilot_status.errors import (
     CallPermissionRequiredError,
     FeatureNotSupportedError,
@@ -118,3 +119,17 @@ async def test_a_dropped_start_is_unconfirmed_not_resent(
     with pytest.raises(UnconfirmedError):
         await client.start_call(CUSTOMER, offer)
     assert len(pilot.requests_to("POST", "/v1/calls")) == 1
+
+
+async def test_reading_many_calls_never_holds_up_a_permission_request(
+    pilot: FakePilotStatus, client: PilotStatusClient
+) -> None:
+    """Browser calls' reads have a lane of their own: forty slow reads at once (Pilot Status taking a second each)
+    leave the permission request going out at once, not after them."""
+    pilot.script("GET", "/v1/calls/call_X", status=404, body={"code": "CALL_NOT_FOUND"}, delay=1.0, times=40)
+    reads = [asyncio.ensure_future(client.get_call("call_X")) for _ in range(40)]
+    await asyncio.sleep(0.1)  # the reads are on their way
+    await client.request_permission(CUSTOMER, "Podemos ligar?")
+    arrived = [(r.method, r.path) for r in pilot.requests]
+    assert arrived.index(("POST", "/v1/calls/permissions/request")) <= CALL_LANE, arrived
+    await asyncio.gather(*reads, return_exceptions=True)
