@@ -388,7 +388,6 @@ async def test_a_web_number_cannot_call_from_the_browser_and_says_so(
         page, _, _ = await open_call_page(browser, app, channel=channel, number=TEAM_NUMBER)
         pilot.web_keys.add(TEAM_NUMBER.api_key)  # the team reconnected its number as a web number since the grant
         await page.get_by_test_id("call").click()
-        assert [r.headers["x-api-key"] for r in pilot.requests_to("POST", "/v1/calls")] == [TEAM_NUMBER.api_key]
         if web_calls is WebCalls.REFUSE:
             await shows(page, "failed", PT["error.number_unsupported"])
             assert pilot.calls == {}
@@ -401,6 +400,7 @@ async def test_a_web_number_cannot_call_from_the_browser_and_says_so(
             assert pilot.calls["call_FAKE1"].status == "COMPLETED"  # hung up: the customer isn't left ringing
             await thread_says(app, PT_THREAD.t("call.no_browser_audio", user=REP), channel)
             assert [(r["state"], r["end_reason"]) for r in await call_rows(app)] == [("failed", "NO_ANSWER_SDP")]
+        assert [r.headers["x-api-key"] for r in pilot.requests_to("POST", "/v1/calls")] == [TEAM_NUMBER.api_key]
 
 
 # ---------------------------------------------------------------------------------------------------- the browser
