@@ -210,10 +210,12 @@ class PilotStatusClient:
         `opaque` (bizOpaqueCallbackData) marks the call as ours, so a start whose answer was lost can be found.
 
         Never resent once it may have reached Pilot Status: a second POST would ring the customer twice.
-        Only a request that certainly never left (connection refused) is tried again.
+        Only a request that certainly never left (connection refused) is tried again. A 5xx is
+        `UnconfirmedError` like a lost answer: nothing says Pilot Status answers 5xx only before it
+        asked Meta to ring, so the caller looks for the call (by `opaque`) instead of calling it failed.
         """
         body = {"to": to, "sdp": sdp} | ({"bizOpaqueCallbackData": opaque} if opaque else {})
-        data = await self._call("POST", "/v1/calls", json=body, idempotent=False, resend=False)
+        data = await self._call("POST", "/v1/calls", json=body, idempotent=False, resend=False, unsure_5xx=True)
         call_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(call_id, str) or not call_id:
             raise UnexpectedResponseError("Pilot Status started a call without an id", code="UNEXPECTED_RESPONSE")

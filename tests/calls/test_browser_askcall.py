@@ -294,7 +294,6 @@ async def test_leaving_while_the_offer_is_on_its_way_ends_the_call_it_started(
     ("status", "code", "key", "line"),
     [
         (400, "VALIDATION_ERROR", "error.provider", "call.failed"),
-        (503, "UPSTREAM_ERROR", "error.provider", "call.failed"),
         (429, "TOO_MANY_REQUESTS", "error.rate_limited", "call.rate_limited"),
     ],
 )
