@@ -356,12 +356,16 @@ def create_web_app(
     if not settings.slack_app_token:
         SlackEvents(running, settings).register(app.router)
     PilotStatusWebhooks(running, settings).register(app.router)
-    CallPages(
+    pages = CallPages(
         lambda: running().calls,
         lambda user_id: running().languages.name_for(user_id),
         public_url=settings.public_url,
         language=settings.language,
-    ).register(app.router)
+        body_timeout=settings.body_timeout,
+    )
+    pages.register(app.router)
+    # At shutdown, before aiohttp waits for open requests: the pages' event streams end at once.
+    app.on_shutdown.append(pages.close_streams)
     Health(running).register(app.router)
     if settings.metrics_port is None:
         MetricsEndpoint(running, settings.metrics_token).register(app.router)

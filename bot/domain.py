@@ -184,6 +184,9 @@ LIVE_CALL_STATES = (CallState.STARTED, CallState.RINGING, CallState.CONNECTED)
 CANCELLED = "CANCELLED"
 # The end_reason of a start Pilot Status may have accepted but that it never listed: it did not happen.
 NOT_STARTED = "NOT_STARTED"
+# The end_reason of a call Pilot Status took without the browser's offer (a web number keeps none), or that
+# connected with no answer SDP: the browser could never hear it, so AskCall ended it.
+NO_ANSWER_SDP = "NO_ANSWER_SDP"
 
 
 class EndReason(StrEnum):
@@ -230,6 +233,12 @@ class Call:
     end_reason: str | None
     delivery_key: str
     updated_at: float
+    # The customer called (the request's number and `customer_key`): at most one live call each (the store's
+    # unique index). Erased (None) with the customer's other data by retention.
+    number_name: str = DEFAULT_NUMBER
+    phone_key: str | None = None
+    session_id: int | None = None  # the call page session that started it: the one that follows and hangs it up
+    external_call_id: str | None = None  # the provider's id (Meta's wacid), which webhooks may carry instead
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", CallState(self.state))
@@ -338,6 +347,15 @@ class OpenRequestExists(Exception):
     def __init__(self, request: Request) -> None:
         super().__init__(f"request {request.id} is still open for this customer")
         self.request = request
+
+
+class CallInProgress(Exception):
+    """The customer already has a live call (from any rep, page or replica): a second one would ring them twice.
+    `call` is that call (who made it, since when, from which page session)."""
+
+    def __init__(self, call: Call) -> None:
+        super().__init__(f"call {call.id} to this customer is still live")
+        self.call = call
 
 
 class BudgetSpent(Exception):

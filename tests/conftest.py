@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.app import ASKCALL, AskCall, create_web_app
 from bot.config import RetryPolicy, Settings
-from bot.fakes.pilot_status import FakePilotStatus, permission_event, send_webhook
+from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import (
     FakeSlack,
     interaction_body,
@@ -43,7 +43,9 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def pilot() -> AsyncIterator[FakePilotStatus]:
-    async with FakePilotStatus(webhook_secret=WEBHOOK_SECRET) as fake:
+    """The fake Pilot Status, as strict as the real one (Meta's request limits on), except that the tests'
+    customers are in conversation with the team: their 24-hour window is open (tests of the window close it)."""
+    async with FakePilotStatus(webhook_secret=WEBHOOK_SECRET, window=False) as fake:
         yield fake
 
 
@@ -118,9 +120,9 @@ class Server:
         return response
 
     async def answer(self, customer: str, status: str, **kw: Any) -> tuple[int, str]:
-        return await send_webhook(
-            self.url + "/webhooks/pilot-status", permission_event(customer, status, **kw), secret=WEBHOOK_SECRET
-        )
+        """The customer answers, as one operation of the fake Pilot Status: its permission probe says so from now
+        on, and its signed webhook reaches AskCall (redelivered, as Pilot Status does, until it gets a 2xx)."""
+        return await self.pilot.customer_answers(self.url + "/webhooks/pilot-status", customer, status, **kw)
 
     async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until no background task and no pending delivery is left, twice in a row a moment apart

@@ -11,8 +11,9 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -293,11 +294,23 @@ def _export(args: argparse.Namespace, env: Env) -> int:
 
 
 def _output(path: str | None) -> AbstractContextManager[TextIO]:
-    if not path:
-        return nullcontext(sys.stdout)
-    # The file holds customers' data: readable by its owner only.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    return open(descriptor, "w", encoding="utf-8", newline="")
+    return _private_file(path) if path else nullcontext(sys.stdout)
+
+
+@contextmanager
+def _private_file(path: str) -> Iterator[TextIO]:
+    """The file holds customers' data: readable by its owner only, whatever file was there before. Written as a
+    new file (mode 0600) beside it, then renamed over it once complete; on failure the old file stays as it was."""
+    folder, name = os.path.split(os.path.abspath(path))
+    descriptor, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)  # mode 0600
+    try:
+        with open(descriptor, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
 
 
 def _purge(args: argparse.Namespace, env: Env) -> int:
@@ -424,7 +437,7 @@ def _yes(question: str, *, default: bool) -> bool:
 
 
 def _db_copy(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.dbcopy import CopyRefused, copy_database
+    from bot.admin.dbcopy import CopyFailed, CopyRefused, copy_database
 
     if args.batch_size < 1:
         return _fail("--batch-size must be at least 1", 2)
@@ -439,6 +452,8 @@ def _db_copy(args: argparse.Namespace, env: Env) -> int:
         counts = asyncio.run(copy_database(source, target, force=args.force, batch_size=args.batch_size, progress=show))
     except CopyRefused as error:
         return _fail(f"nothing copied: {error}")
+    except CopyFailed as error:
+        return _fail(f"the copy failed: {error}. The source is unchanged.")
     except StoreError as error:
         return _fail(
             f"the copy did not finish ({error}). The source is unchanged; once the problem is fixed, run the copy "

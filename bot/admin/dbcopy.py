@@ -1,6 +1,9 @@
 """`askcall db copy`: move an install's data between databases, SQLite ⇄ PostgreSQL, in either direction.
 
 Invariants:
+- the source and the target are never the same database, however they are named: databases are told apart
+  by what they say themselves (the id AskCall wrote into each database's `askcall_database` table when it
+  created its tables), a SQLite file also by its resolved device and inode, never by the text of their URLs;
 - the source is only read: it is opened read-only, never migrated, and its schema must be exactly
   the one this AskCall knows (a copy is column for column);
 - nothing is copied from a source that a running AskCall still works on (a live lease), nor into a
@@ -13,7 +16,8 @@ Invariants:
   deliveries; rows made afterwards get ids past the copied ones (PostgreSQL's identity sequences are
   moved with each batch);
 - memory is bounded: each table is read in key order, `batch_size` rows at a time;
-- the copy ends by comparing the row count of every table on both sides; any difference fails it.
+- the copy ends by comparing the row count of every table on both sides; any difference fails it, and so
+  does a target left empty by a source that had rows (never "Copied 0 rows").
 
 Transactions: one per batch on the target (each `import_rows`), not one for the whole copy. A batch
 is all or nothing, the transactions stay short (no long-held locks, no WAL the size of the database
@@ -42,6 +46,10 @@ Progress = Callable[[str, int, int], None]
 
 class CopyRefused(Exception):
     """The copy did not start: the message says why and what to do."""
+
+
+class CopyFailed(Exception):
+    """The copy ran but its result is wrong: the message says what (the source is unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,9 @@ async def copy_database(
         await _check_source(source, source_config)
         await _open_target(target, target_config)
         try:
-            await _check_target(target, target_config, force)
+            await _refuse_the_same_database(source, target, source_config)
             totals = await source.row_counts()
+            await _check_target(target, target_config, force)
             for table, _ in DATA_TABLES:
                 await _copy_table(source, target, table, totals[table], batch_size, progress)
             source_counts, target_counts = await source.row_counts(), await target.row_counts()
@@ -82,7 +91,23 @@ async def copy_database(
             await target.close()
     finally:
         await source.close()
+    if sum(totals.values()) and not sum(target_counts.values()):
+        raise CopyFailed(
+            f"the source had {sum(totals.values())} rows and the target got none: nothing was copied "
+            f"({target_config.redacted()} is empty)"
+        )
     return [TableCount(table, source_counts[table], target_counts[table]) for table, _ in DATA_TABLES]
+
+
+async def _refuse_the_same_database(source: Store, target: Store, config: DatabaseConfig) -> None:
+    """Whatever the URLs say (another host alias, a socket, another user), a database answers with its own id:
+    the same id is the same database (or a byte-for-byte copy of it), and a copy onto it would erase the source."""
+    mine = await source.database_id()
+    if mine is not None and mine == await target.database_id():
+        raise CopyRefused(
+            f"--from and --to are the same database ({config.redacted()}: the database says so itself, whatever "
+            "the URLs name), or a byte-for-byte copy of it: a copy would erase it"
+        )
 
 
 async def _check_source(source: Store, config: DatabaseConfig) -> None:
@@ -169,9 +194,16 @@ def check_arguments(source: DatabaseConfig, target: DatabaseConfig) -> None:
 
 
 def same_database(a: DatabaseConfig, b: DatabaseConfig) -> bool:
-    """Whether two configurations name the same database (as far as their URLs tell)."""
+    """Whether two configurations name the same database, as far as can be told before opening them: the same
+    resolved path or the same file (device and inode: a hard link, a bind mount) for SQLite, the same server and
+    name for PostgreSQL. Opened, databases are also compared by their own id (`_refuse_the_same_database`)."""
     if a.sqlite_path is not None and b.sqlite_path is not None:
-        return os.path.realpath(a.sqlite_path) == os.path.realpath(b.sqlite_path)
+        if os.path.realpath(a.sqlite_path) == os.path.realpath(b.sqlite_path):
+            return True
+        try:
+            return os.path.samefile(a.sqlite_path, b.sqlite_path)
+        except OSError:  # the target does not exist yet: not the same file
+            return False
     if a.dsn is not None and b.dsn is not None:
         return _postgres_identity(a.dsn) == _postgres_identity(b.dsn)
     return False

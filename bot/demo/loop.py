@@ -299,6 +299,7 @@ async def run_demo(
         async with FakeSlack() as slack, FakePilotStatus(webhook_secret=secrets.token_hex(16)) as pilot:
             slack.user_locales[REP] = "en-US" if language == "en" else "pt-BR"  # AskCall speaks the rep's language
             slack.user_names[REP] = REP_REAL_NAME
+            pilot.customer_writes(CUSTOMER)  # the customer is chatting with the rep: their 24-hour window is open
             settings = demo_settings(slack, pilot, signing_secret, Path(folder) / "askcall.db", language, url)
             # An open call page keeps its event stream open: stopping does not wait for it.
             runner = web.AppRunner(create_web_app(settings), access_log=None, shutdown_timeout=1.0)

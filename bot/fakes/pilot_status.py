@@ -16,7 +16,17 @@ Invariant: one task per call is the only sender of that call's webhooks, so they
 (``call.ringing`` → ``call.connected`` → ``call.ended``, or ``call.missed``), exactly one final
 event per call, and ``call.ended`` carries ``duration`` only when the customer answered.
 A web (EVO_GO) number (its key in :attr:`FakePilotStatus.web_keys`) gets ``400 FEATURE_NOT_SUPPORTED`` from the
-Meta-only calls endpoints and from a start with a WebRTC offer.
+Meta-only calls endpoints. What Pilot Status does with a WebRTC offer on a web number is not documented (web numbers
+start calls without an SDP): :attr:`FakePilotStatus.web_calls` says, either refused (``400 FEATURE_NOT_SUPPORTED``,
+the default) or accepted with the offer dropped (the call rings, ``sdpOffer``/``sdpAnswer`` stay null).
+
+Realistic by default, with opt-outs for tests (constructor arguments): Meta's limits on permission requests (1 per
+24 h, 2 per 7 days per customer: ``META_CALL_PERMISSION_REQUEST_LIMIT``) and the 24-hour customer-service window (a
+customer who has not written in 24 h, :meth:`FakePilotStatus.customer_writes`, can't be sent one:
+``FLOW_WINDOW_CLOSED``, the SDK's code). "The customer answers" is one operation
+(:meth:`FakePilotStatus.customer_answers`): the probe changes and the signed webhook goes out. Every webhook that
+gets no 2xx (or no answer within :attr:`FakePilotStatus.delivery_timeout`) is delivered again after the delays of
+:attr:`FakePilotStatus.redelivery_delays` (the real schedule is not documented), the same bytes each time.
 Where the vendor documents no behaviour the fake picks the strict one and says so below.
 """
 
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import hmac
 import itertools
@@ -47,12 +58,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY",
+    "REDELIVERY_DELAYS",
     "WEEK",
     "CallBehaviour",
     "FakeCall",
     "FakePilotStatus",
     "PSRequest",
     "PermissionRequestRecord",
+    "WebCalls",
     "WebhookDelivery",
     "call_event",
     "iso_timestamp",
@@ -65,6 +78,19 @@ DAY = 24 * 3600
 WEEK = 7 * DAY
 E164_RE = re.compile(r"^\+\d{8,15}$")
 PERMISSION_STATUSES = {"NO_PERMISSION": "no_permission", "TEMPORARY": "temporary", "PERMANENT": "permanent"}
+# Redeliveries of a webhook that got no 2xx: after these delays (seconds), then given up. Pilot Status documents
+# that it retries, not how: this is the fake's choice (a test may shorten it).
+REDELIVERY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+DELIVERY_TIMEOUT = 10.0  # an attempt unanswered this long counts as failed
+
+
+class WebCalls(enum.StrEnum):
+    """What a web (EVO_GO) number does with a start carrying a WebRTC offer (not documented)."""
+
+    REFUSE = "refuse"  # 400 FEATURE_NOT_SUPPORTED
+    ACCEPT = "accept"  # started, the offer dropped: media stays on Pilot Status's side, no answer SDP ever
+
+
 DEFAULT_CALLING_SETTINGS: dict[str, Any] = {
     "status": "ENABLED",
     "call_icon_visibility": "DEFAULT",
@@ -98,12 +124,17 @@ class PermissionRequestRecord:
 
 @dataclass
 class WebhookDelivery:
-    """A webhook sent by :meth:`FakePilotStatus.customer_answers`."""
+    """One attempt at delivering a webhook (``status`` 0: no answer, or the connection failed)."""
 
     url: str
     payload: dict[str, Any]
     status: int
     text: str
+    attempt: int = 1  # 1 for the first delivery, 2 for the first redelivery, …
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
@@ -130,7 +161,7 @@ class FakeCall:
     id: str
     external_id: str
     to: str  # customer, E.164 with '+'
-    sdp_offer: str
+    sdp_offer: str | None  # None on a web number: it keeps no offer
     behaviour: CallBehaviour
     biz_opaque: str | None
     created_at: float  # fake.now()
@@ -200,17 +231,18 @@ class _Script:
     remaining: int
     drop: bool = False  # close the connection without handling the request
     lose_answer: bool = False  # handle it (the call is made), then close the connection instead of answering
+    act_first: bool = False  # handle it (the message goes out), then answer the scripted status instead
 
 
 _RECORD = web.RequestKey("ps_record", PSRequest)
 
 
-def _meta_only(request: web.Request) -> bool:
-    """Calls endpoints a web (EVO_GO) number refuses: permissions and settings (Meta-only, documented), and a
-    start with a WebRTC offer (undocumented for web numbers, which take no SDP: the fake picks refusing it)."""
+def _meta_only(request: web.Request, web_calls: WebCalls) -> bool:
+    """Calls endpoints a web (EVO_GO) number refuses: permissions and settings (Meta-only, documented), and, as
+    `web_calls` says, a start (web numbers take no SDP; what they do with one is not documented)."""
     if request.path.startswith(("/v1/calls/permissions", "/v1/calls/settings")):
         return True
-    return request.method == "POST" and request.path == "/v1/calls"
+    return request.method == "POST" and request.path == "/v1/calls" and web_calls is WebCalls.REFUSE
 
 
 # ---------------------------------------------------------------------- webhook helpers
@@ -281,6 +313,7 @@ async def send_webhook(
     *,
     secret: str | None,
     signature: str | None = None,
+    timeout: float = 30.0,  # noqa: ASYNC109
 ) -> tuple[int, str]:
     """POST ``payload`` as JSON to ``url``; returns ``(status, response text)``.
 
@@ -293,9 +326,8 @@ async def send_webhook(
         headers["x-pilot-status-signature"] = signature
     elif secret is not None:
         headers["x-pilot-status-signature"] = sign_pilot_status(body, secret)
-    timeout = aiohttp.ClientTimeout(total=30)
     async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
         session.post(url, data=body, headers=headers) as resp,
     ):
         return resp.status, await resp.text()
@@ -337,6 +369,11 @@ class FakePilotStatus(LoopbackServer):
         api_key: str = "ps_test",
         business_number: str = "5511888888888",
         webhook_secret: str = "whsec_test",
+        *,
+        limits: bool = True,
+        window: bool = True,
+        web_calls: WebCalls = WebCalls.REFUSE,
+        redelivery_delays: tuple[float, ...] = REDELIVERY_DELAYS,
     ) -> None:
         self.api_key = api_key
         # More keys this fake answers to (other WhatsApp numbers of the same tenant sharing one fake).
@@ -346,10 +383,17 @@ class FakePilotStatus(LoopbackServer):
         self.now: Callable[[], float] = time.time
 
         self.tenant_key = False
-        self.enforce_limits = False
+        # Meta's limits on permission requests, and the 24-hour window (opt-outs for tests that test neither).
+        self.enforce_limits = limits
+        self.enforce_window = window
+        self.last_message_at: dict[str, float] = {}  # customer (E.164) -> when they last wrote to the business
         self.provider_supported = True
         # Keys of web (EVO_GO) numbers: their media stays on Pilot Status's side, so they take no WebRTC offer.
         self.web_keys: set[str] = set()
+        self.web_calls = web_calls
+        self.redelivery_delays = redelivery_delays
+        self.delivery_timeout = DELIVERY_TIMEOUT
+        self._redeliveries: set[asyncio.Task[None]] = set()
         self.calling_settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_CALLING_SETTINGS))
 
         self.requests: list[PSRequest] = []
@@ -388,8 +432,9 @@ class FakePilotStatus(LoopbackServer):
         return app
 
     async def stop(self) -> None:
-        """Hang up every call still running (no more webhooks), then stop serving."""
+        """Hang up every call still running and give up redeliveries (no more webhooks), then stop serving."""
         tasks = [call.task for call in self.calls.values() if call.task is not None and not call.task.done()]
+        tasks += [task for task in self._redeliveries if not task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -434,6 +479,16 @@ class FakePilotStatus(LoopbackServer):
             _Script(status=0, body=None, headers=None, delay=0.0, remaining=times, lose_answer=True)
         )
 
+    def act_then_fail_next(
+        self, method: str, path: str, *, status: int = 503, body: Any = None, times: int = 1
+    ) -> None:
+        """Handle the next ``times`` matching requests (a permission request does go out to the customer), then
+        answer ``status`` (with ``body``) instead of the result: a gateway's 502/504, or an ``UPSTREAM_TIMEOUT``
+        that came after Meta sent the message."""
+        self._scripts.setdefault((method.upper(), path), deque()).append(
+            _Script(status=status, body=body, headers=None, delay=0.0, remaining=times, act_first=True)
+        )
+
     def _take_script(self, method: str, path: str) -> _Script | None:
         queue = self._scripts.get((method, path))
         if not queue:
@@ -457,6 +512,15 @@ class FakePilotStatus(LoopbackServer):
         if expiration_time is not None:
             state["expiration_time"] = int(expiration_time)
         self.permissions["+" + _digits(e164)] = state
+
+    def customer_writes(self, e164: str, at: float | None = None) -> None:
+        """The customer writes to the business (at ``at``, default now): their 24-hour window opens."""
+        self.last_message_at["+" + _digits(e164)] = self.now() if at is None else at
+
+    def window_open(self, e164: str) -> bool:
+        """Whether the customer wrote within the last 24 h (per ``now()``): a permission request may be sent."""
+        wrote = self.last_message_at.get("+" + _digits(e164))
+        return wrote is not None and self.now() - wrote < DAY
 
     def permission_usage(self, e164: str) -> tuple[int, int]:
         """Permission requests for the customer in the last 24 h and 7 days (per ``now()``)."""
@@ -516,25 +580,31 @@ class FakePilotStatus(LoopbackServer):
     # ------------------------------------------------------------------ customer emulation
     async def customer_answers(
         self,
-        webhook_url: str,
+        webhook_url: str | None,
         customer: str,
         status: str,
         *,
         timestamp: str | None = None,
+        expiration_time: int | None = None,
+        secret: str | None = None,
     ) -> tuple[int, str]:
-        """The customer answers the permission request: update state, send the signed webhook."""
+        """The customer answers the permission request, as one operation: the probe says so from now on
+        (a TEMPORARY grant for 7 days, unless ``expiration_time``), and the signed ``call.permission_updated``
+        goes to ``webhook_url`` (None: every subscribed webhook), redelivered until it gets a 2xx. Returns the
+        first attempt's (status, text) (of the first subscriber)."""
         upper = status.upper()
         if upper not in PERMISSION_STATUSES:
             raise ValueError(f"unknown permission status {status!r}")
         digits = _digits(customer)
-        expiration = int(self.now()) + WEEK if upper == "TEMPORARY" else None
-        self.set_permission(digits, upper, expiration)
+        if upper == "TEMPORARY" and expiration_time is None:
+            expiration_time = int(self.now()) + WEEK
+        self.set_permission(digits, upper, expiration_time if upper == "TEMPORARY" else None)
         payload = permission_event(
             digits, upper, business=self.business_number, timestamp=timestamp or iso_timestamp(self.now())
         )
-        result = await send_webhook(webhook_url, payload, secret=self.webhook_secret)
-        self.deliveries.append(WebhookDelivery(webhook_url, payload, result[0], result[1]))
-        return result
+        urls = [webhook_url] if webhook_url is not None else self._subscribers("call.permission_updated")
+        results = [await self.deliver(url, payload, secret) for url in urls]
+        return results[0] if results else (0, "no webhook subscribed")
 
     # ------------------------------------------------------------------ middleware
     @web.middleware
@@ -568,6 +638,11 @@ class FakePilotStatus(LoopbackServer):
                 if request.transport is not None:
                     request.transport.abort()
                 raise asyncio.CancelledError  # nothing to answer on a dead connection
+            if script.act_first:
+                await self._default(request, handler)  # it happened; the caller is told otherwise
+                response = self._scripted_response(script)
+                record.status = response.status
+                return response
             if script.delay > 0:
                 await asyncio.sleep(script.delay)
             if script.body is not None or script.status != 200:
@@ -597,7 +672,7 @@ class FakePilotStatus(LoopbackServer):
                 return _error(403, "TENANT_SCOPE_NOT_ALLOWED", "This endpoint requires a number-scoped API key")
             if not self.provider_supported:
                 return _error(400, "FEATURE_NOT_SUPPORTED", "Calling is only supported for Meta Cloud API numbers.")
-            if key in self.web_keys and _meta_only(request):
+            if key in self.web_keys and _meta_only(request, self.web_calls):
                 return _error(
                     400, "FEATURE_NOT_SUPPORTED", "This endpoint is only supported for Meta Cloud API numbers."
                 )
@@ -622,6 +697,9 @@ class FakePilotStatus(LoopbackServer):
             return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
         if text is not None and not isinstance(text, str):
             return _error(400, "VALIDATION_ERROR", "`text` must be a string")
+        if self.enforce_window and not self.window_open(to):
+            # Which HTTP status and code Pilot Status answers here is not documented: the SDK's code, and 400.
+            return _error(400, "FLOW_WINDOW_CLOSED", "The customer has not written in the last 24 hours")
         if self.enforce_limits:
             day, week = self.permission_usage(to)
             if day >= 1 or week >= 2:
@@ -661,12 +739,14 @@ class FakePilotStatus(LoopbackServer):
         to, sdp, opaque = body.get("to"), body.get("sdp"), body.get("bizOpaqueCallbackData")
         if not isinstance(to, str) or not E164_RE.match(to):
             return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
+        if opaque is not None and not isinstance(opaque, str):
+            return _error(400, "VALIDATION_ERROR", "`bizOpaqueCallbackData` must be a string")
+        if request.headers.get("x-api-key") in self.web_keys:  # web_calls is ACCEPT: the middleware refused others
+            return self._started(FakeCall(**self._new_call(to, None, opaque)))
         if not isinstance(sdp, str) or not sdp.strip():
             return _error(400, "VALIDATION_ERROR", "`sdp` (the WebRTC offer) is required on Meta numbers")
         if body.get("sdpType", "offer") != "offer":
             return _error(400, "VALIDATION_ERROR", '`sdpType` must be "offer"')
-        if opaque is not None and not isinstance(opaque, str):
-            return _error(400, "VALIDATION_ERROR", "`bizOpaqueCallbackData` must be a string")
         problem = _offer_problem(sdp)
         if problem is not None:
             return _error(400, "VALIDATION_ERROR", problem)
@@ -678,18 +758,22 @@ class FakePilotStatus(LoopbackServer):
             import bot.fakes.whatsapp_peer  # noqa: F401  (the customer's phone needs aiortc)
         except ImportError:
             return _error(503, "FAKE_NEEDS_AIORTC", "The fake's calls need aiortc: pip install -e '.[test]'")
-        number = next(self._call_counter)
-        now = self.now()
-        call = FakeCall(
-            id=f"call_FAKE{number}",
-            external_id=f"wacid.FAKE{number}",
-            to=to,
-            sdp_offer=sdp,
-            behaviour=self.call_behaviour,
-            biz_opaque=opaque,
-            created_at=now,
-            updated_at=now,
-        )
+        return self._started(FakeCall(**self._new_call(to, sdp, opaque)))
+
+    def _new_call(self, to: str, sdp: str | None, opaque: str | None) -> dict[str, Any]:
+        number, now = next(self._call_counter), self.now()
+        return {
+            "id": f"call_FAKE{number}",
+            "external_id": f"wacid.FAKE{number}",
+            "to": to,
+            "sdp_offer": sdp,
+            "behaviour": self.call_behaviour,
+            "biz_opaque": opaque,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def _started(self, call: FakeCall) -> web.Response:
         self.calls[call.id] = call
         call.task = asyncio.ensure_future(self._run_call(call))
         return web.json_response({"id": call.id, "externalCallId": call.external_id, "status": call.status})
@@ -765,6 +849,13 @@ class FakePilotStatus(LoopbackServer):
         return await self._talk(call)
 
     async def _talk(self, call: FakeCall) -> str:
+        if call.sdp_offer is None:  # a web number: the media is Pilot Status's, nobody gets an answer SDP
+            now = self.now()
+            call.status, call.connected_at, call.updated_at = "ACCEPTED", now, now
+            await self._emit(call, "call.connected")
+            if await call.lasts(call.behaviour.hang_up_after):
+                call.end("COMPLETED", self.now())
+            return "call.ended"
         from bot.fakes.whatsapp_peer import WhatsAppPeer
 
         call.peer = peer = WhatsAppPeer(call.behaviour.tone_hz)
@@ -794,7 +885,7 @@ class FakePilotStatus(LoopbackServer):
         return "call.ended"
 
     async def _emit(self, call: FakeCall, event: str) -> None:
-        """Send one ``call.*`` webhook to every subscriber (a failed delivery is recorded, not retried)."""
+        """Send one ``call.*`` webhook to every subscriber (a failed delivery is recorded, and redelivered later)."""
         payload = call_event(
             event,
             call.id,
@@ -807,11 +898,42 @@ class FakePilotStatus(LoopbackServer):
         )
         call.events.append(payload)
         for url in self._subscribers(event):
-            try:
-                status, text = await send_webhook(url, payload, secret=self.webhook_secret)
-            except (aiohttp.ClientError, OSError) as exc:
-                status, text = 0, repr(exc)
-            self.deliveries.append(WebhookDelivery(url, payload, status, text))
+            await self.deliver(url, payload)
+
+    async def deliver(self, url: str, payload: dict[str, Any], secret: str | None = None) -> tuple[int, str]:
+        """Deliver a signed webhook as Pilot Status does: this first attempt now (its status and text returned);
+        without a 2xx, again after each of :attr:`redelivery_delays`, in the background, the same bytes each time."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        secret = self.webhook_secret if secret is None else secret
+        status, text = await self._attempt(url, payload, body, secret, 1)
+        if not 200 <= status < 300 and self.redelivery_delays:
+            task = asyncio.ensure_future(self._redeliver(url, payload, body, secret))
+            self._redeliveries.add(task)
+            task.add_done_callback(self._redeliveries.discard)
+        return status, text
+
+    async def _attempt(
+        self, url: str, payload: dict[str, Any], body: bytes, secret: str, attempt: int
+    ) -> tuple[int, str]:
+        try:
+            status, text = await send_webhook(url, body, secret=secret, timeout=self.delivery_timeout)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            status, text = 0, repr(exc)
+        self.deliveries.append(WebhookDelivery(url, payload, status, text, attempt))
+        return status, text
+
+    async def _redeliver(self, url: str, payload: dict[str, Any], body: bytes, secret: str) -> None:
+        for attempt, delay in enumerate(self.redelivery_delays, start=2):
+            await asyncio.sleep(delay)
+            status, _ = await self._attempt(url, payload, body, secret, attempt)
+            if 200 <= status < 300:
+                return
+
+    async def redeliveries_done(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until no webhook is waiting to be delivered again (each got a 2xx, or was given up)."""
+        async with asyncio.timeout(timeout):
+            while self._redeliveries:
+                await asyncio.gather(*list(self._redeliveries), return_exceptions=True)
 
     async def _get_settings(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"calling": self.calling_settings})

@@ -250,14 +250,26 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "failure.unconfirmed": {
         "pt-BR": (
-            "<@{user}> ⚠️ A Pilot Status não confirmou o envio a tempo, então não sei se o pedido chegou ao "
-            "cliente. Para não gastar o limite do cliente, não vou reenviar. Se ele responder, a resposta "
-            "aparece aqui."
+            "<@{user}> ⚠️ A Pilot Status não confirmou o envio (sem resposta a tempo, ou um erro que pode ter vindo "
+            "depois do envio), então não sei se o pedido chegou ao cliente. Para não gastar o limite do cliente, "
+            "não vou reenviar. Se ele responder, a resposta aparece aqui."
         ),
         "en": (
-            "<@{user}> ⚠️ Pilot Status didn't confirm the request in time, so I can't tell whether it reached "
-            "the customer. To avoid spending the customer's limit, I won't resend it. If they answer, it will "
-            "show up here."
+            "<@{user}> ⚠️ Pilot Status didn't confirm the request (no answer in time, or an error that may have "
+            "come after it went out), so I can't tell whether it reached the customer. To avoid spending the "
+            "customer's limit, I won't resend it. If they answer, it will show up here."
+        ),
+    },
+    "sent.probably": {
+        "pt-BR": (
+            "<@{user}> 📨 A Pilot Status respondeu com um erro, mas o limite de pedidos do cliente mostra que o "
+            "envio foi contado: o pedido muito provavelmente chegou ao cliente. Não vou reenviar; a resposta "
+            "dele aparece aqui."
+        ),
+        "en": (
+            "<@{user}> 📨 Pilot Status answered with an error, but the customer's request limit shows the send was "
+            "counted: the request most likely reached the customer. I won't resend it; their answer will show up "
+            "here."
         ),
     },
     # --- pre-check before sending (issue: never burn a request needlessly) ---------------------
@@ -389,6 +401,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": (
             "⚠️ <@{user}> tried to call, but this (web) WhatsApp number can't place browser calls: "
             "use an official API (Meta) number."
+        ),
+    },
+    "call.no_browser_audio": {
+        "pt-BR": (
+            "⚠️ <@{user}> tentou ligar, mas a Pilot Status iniciou a ligação sem áudio para o navegador (isso "
+            "acontece com números web do WhatsApp), então o AskCall desligou na hora. Ligue por um número da API "
+            "oficial (Meta)."
+        ),
+        "en": (
+            "⚠️ <@{user}> tried to call, but Pilot Status started the call with no audio for the browser (this "
+            "happens with web WhatsApp numbers), so AskCall hung up at once. Call from an official API (Meta) number."
         ),
     },
     "call.duration": {"pt-BR": "{minutes} min {seconds} s", "en": "{minutes} min {seconds} s"},
@@ -549,6 +572,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "callpage.error.number_unsupported": {
         "pt-BR": "Este número de WhatsApp não faz ligações pelo navegador: só números da API oficial da Meta fazem (números web não). Ligue por um número da API oficial.",
         "en": "This WhatsApp number can't make browser calls: only Meta Cloud API numbers can (web numbers can't). Call from a Meta Cloud API number.",
+    },
+    "callpage.error.busy": {
+        "pt-BR": "{name} já está em uma ligação com este cliente desde {since}. Espere terminar antes de ligar.",
+        "en": "{name} has been on a call with this customer since {since}. Wait for it to end before calling.",
+    },
+    "callpage.error.no_browser_audio": {
+        "pt-BR": "A Pilot Status iniciou a ligação sem áudio para o navegador (números web do WhatsApp fazem isso), então o AskCall desligou para o cliente não ficar esperando. Ligue por um número da API oficial da Meta.",
+        "en": "Pilot Status started the call with no audio for the browser (web WhatsApp numbers do that), so AskCall hung up rather than leave the customer waiting. Call from a Meta Cloud API number.",
     },
     "callpage.error.rate_limited": {
         "pt-BR": "A Pilot Status está limitando as chamadas agora. Espere um minuto e tente de novo.",

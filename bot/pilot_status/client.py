@@ -18,9 +18,11 @@ import httpx
 from bot import __version__
 from bot.config import RetryPolicy
 from bot.pilot_status.errors import (
+    FeatureNotSupportedError,
     NetworkError,
     PilotStatusError,
     RateLimitError,
+    ServerError,
     UnconfirmedError,
     UnexpectedResponseError,
     error_from_response,
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 # Concurrent calls per number; Meta itself allows 5 permission lookups per second.
 MAX_CONCURRENCY = 32
+# Of those, the calls endpoints (start, read, list, terminate) get their own lane of this many, on top: however
+# many calls are being read, permission requests and probes never queue behind them.
+CALL_LANE = 8
 
 
 @dataclass(frozen=True)
@@ -99,15 +104,24 @@ class CallDetails:
     peer_digits: str = ""  # the customer's number, digits only (Pilot Status writes it without '+')
     created_at: float | None = None
     opaque: str | None = None  # bizOpaqueCallbackData, as sent with POST /v1/calls
+    external_id: str | None = None  # the provider's call id (Meta's wacid)
+    # With includeSdp: the offer Pilot Status kept (null on web numbers, which take no SDP); `sdp_known` says
+    # whether the answer said anything about it.
+    sdp_offer: str | None = None
+    sdp_known: bool = False
 
     @classmethod
     def from_json(cls, body: Any) -> CallDetails:
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise UnexpectedResponseError("call object missing", code="UNEXPECTED_RESPONSE")
         answer, duration, opaque = body.get("sdpAnswer"), body.get("durationSeconds"), body.get("bizOpaqueCallbackData")
+        offer, external = body.get("sdpOffer"), body.get("externalCallId")
         return cls(
             id=body["id"],
             status=str(body.get("status") or "").upper(),
+            external_id=external if isinstance(external, str) and external else None,
+            sdp_offer=offer if isinstance(offer, str) and offer else None,
+            sdp_known="sdpOffer" in body,
             sdp_answer=answer if isinstance(answer, str) and answer else None,
             duration=int(duration) if isinstance(duration, int | float) else None,
             direction=str(body.get("direction") or "").upper(),
@@ -115,6 +129,14 @@ class CallDetails:
             created_at=_epoch(body.get("createdAt")),
             opaque=opaque if isinstance(opaque, str) else None,
         )
+
+
+@dataclass(frozen=True)
+class StartedCall:
+    """`POST /v1/calls` accepted: Pilot Status's call id and the provider's (Meta's wacid), when it said."""
+
+    id: str
+    external_id: str | None = None
 
 
 def _epoch(value: Any) -> float | None:
@@ -130,8 +152,9 @@ class PilotStatusClient:
     """Calls Pilot Status with a number-scoped key.
 
     POST /v1/calls/permissions/request is retried only when Pilot Status certainly did not accept
-    it (connection never made, 429, 5xx): a permission request spends the customer's quota, so a
-    request whose fate is unknown (read timeout) is reported as `UnconfirmedError`, never resent.
+    it (connection never made, or 429): a permission request spends the customer's quota, so a
+    request whose fate is unknown (read timeout, or any 5xx: nothing says a 5xx comes before the
+    message went out) is reported as `UnconfirmedError`, never resent. The SDK never resends a POST.
     """
 
     def __init__(
@@ -151,11 +174,13 @@ class PilotStatusClient:
             api_key=api_key,
             timeout=timeout,
             user_agent=f"askcall/{__version__}",
-            max_connections=max_concurrency,
+            max_connections=max_concurrency + CALL_LANE,
         )
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
-        # most `max_concurrency` requests in flight and the rest wait without a timeout ticking.
+        # most `max_concurrency` requests in flight and the rest wait without a timeout ticking. Browser
+        # calls' requests queue in a lane of their own: they never starve permission requests.
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._call_slots = asyncio.Semaphore(CALL_LANE)
         self._retry = retry
         self._sleep = sleep
 
@@ -168,7 +193,7 @@ class PilotStatusClient:
         body: dict[str, str] = {"to": to}
         if text:
             body["text"] = text
-        data = await self._call("POST", "/v1/calls/permissions/request", json=body, idempotent=False)
+        data = await self._call("POST", "/v1/calls/permissions/request", json=body, idempotent=False, unsure_5xx=True)
         message_id = data.get("messageId") if isinstance(data, dict) else None
         if not isinstance(message_id, str):
             # Accepted (2xx) but the id is missing: still accepted, so it must not be resent.
@@ -180,24 +205,36 @@ class PilotStatusClient:
         data = await self._call("GET", "/v1/calls/permissions", params={"to": to}, idempotent=True)
         return CallPermission.from_json(data)
 
-    async def start_call(self, to: str, sdp: str, opaque: str | None = None) -> str:
+    async def start_call(self, to: str, sdp: str, opaque: str | None = None) -> StartedCall:
         """Start a business-initiated call with the browser's offer; returns Pilot Status's call id.
         `opaque` (bizOpaqueCallbackData) marks the call as ours, so a start whose answer was lost can be found.
 
         Never resent once it may have reached Pilot Status: a second POST would ring the customer twice.
-        Only a request that certainly never left (connection refused) is tried again.
+        Only a request that certainly never left (connection refused) is tried again. A 5xx is
+        `UnconfirmedError` like a lost answer: nothing says Pilot Status answers 5xx only before it
+        asked Meta to ring, so the caller looks for the call (by `opaque`) instead of calling it failed.
         """
         body = {"to": to, "sdp": sdp} | ({"bizOpaqueCallbackData": opaque} if opaque else {})
-        data = await self._call("POST", "/v1/calls", json=body, idempotent=False, resend=False)
+        data = await self._call("POST", "/v1/calls", json=body, idempotent=False, resend=False, unsure_5xx=True)
         call_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(call_id, str) or not call_id:
             raise UnexpectedResponseError("Pilot Status started a call without an id", code="UNEXPECTED_RESPONSE")
-        return call_id
+        external = data.get("externalCallId")
+        return StartedCall(call_id, external if isinstance(external, str) and external else None)
 
     async def get_call(self, call_id: str, *, include_sdp: bool = False) -> CallDetails:
         params = {"includeSdp": "1"} if include_sdp else None
         data = await self._call("GET", f"/v1/calls/{quote(call_id, safe='')}", params=params, idempotent=True)
         return CallDetails.from_json(data)
+
+    async def is_meta_number(self) -> bool:
+        """Whether the key's number is a Meta Cloud API one: `GET /v1/calls/settings` is Meta-only (documented), so a
+        web (EVO_GO) number answers it 400 FEATURE_NOT_SUPPORTED. Raises PilotStatusError when it can't tell."""
+        try:
+            await self._call("GET", "/v1/calls/settings", idempotent=True)
+        except FeatureNotSupportedError:
+            return False
+        return True
 
     async def list_calls(self, limit: int = 25) -> list[CallDetails]:
         """The newest calls of the number, newest first (no SDPs)."""
@@ -208,17 +245,33 @@ class PilotStatusClient:
         return [CallDetails.from_json(c) for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)]
 
     async def terminate_call(self, call_id: str) -> None:
-        """Hang up. Terminating twice is harmless (the call simply stays ended), so it may be retried."""
-        await self._call("POST", f"/v1/calls/{quote(call_id, safe='')}/terminate", idempotent=True)
+        """Hang up. Terminating twice is harmless (the call simply stays ended), so it may be retried. Sent with
+        no body and no content-type, as the SDK does; any 2xx is success, whatever its body (even none)."""
+        await self._call("POST", f"/v1/calls/{quote(call_id, safe='')}/terminate", idempotent=True, any_body=True)
 
-    async def _call(self, method: str, path: str, *, idempotent: bool, resend: bool = True, **kwargs: Any) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        resend: bool = True,
+        unsure_5xx: bool = False,
+        any_body: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._once(method, path, idempotent=idempotent, **kwargs)
+                return await self._once(method, path, idempotent=idempotent, any_body=any_body, **kwargs)
             except PilotStatusError as error:
                 error.attempts = attempt
+                if unsure_5xx and isinstance(error, ServerError):
+                    # May have been acted on before it failed: unconfirmed, never resent.
+                    raise UnconfirmedError(
+                        error.message, status=error.status, code=error.code, retry_after=error.retry_after
+                    ) from error
                 delay = self._retry_delay(error, attempt) if resend or isinstance(error, NetworkError) else None
                 if delay is None:
                     raise
@@ -243,9 +296,9 @@ class PilotStatusClient:
         # Full jitter keeps many AskCall requests from retrying in lockstep.
         return self._retry.delay(attempt) * (0.5 + random.random() / 2)
 
-    async def _once(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+    async def _once(self, method: str, path: str, *, idempotent: bool, any_body: bool, **kwargs: Any) -> Any:
         try:
-            async with self._slots:
+            async with self._lane(path):
                 response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             if never_sent(exc):
@@ -255,12 +308,16 @@ class PilotStatusClient:
             raise error_type(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
         body = _json_or_none(response)
         if response.is_success:
-            if body is None and idempotent:
+            if body is None and idempotent and not any_body:
                 raise UnexpectedResponseError("response was not JSON", status=response.status_code)
             # A 2xx to a non-idempotent call means it was accepted, readable body or not: never report it
             # as failed (the caller would tell the rep "not sent" while the customer got the request).
             return body
         raise error_from_response(response.status_code, body, _retry_after(response))
+
+    def _lane(self, path: str) -> asyncio.Semaphore:
+        calls = path.startswith("/v1/calls") and not path.startswith("/v1/calls/permissions")
+        return self._call_slots if calls else self._slots
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -71,7 +71,9 @@ class RateLimitError(PilotStatusError):
 
 
 class ServerError(PilotStatusError):
-    """5xx: Pilot Status failed. It did not accept the request, so retrying is safe."""
+    """5xx: Pilot Status failed. Safe to retry only for a request that changes nothing (a GET): nothing says a
+    5xx comes before Pilot Status acted (a gateway's 502/504, or UPSTREAM_TIMEOUT, can come after Meta sent the
+    message), so a POST answered 5xx is unconfirmed (`UnconfirmedError`), never resent."""
 
     retryable = True
 
@@ -83,10 +85,11 @@ class NetworkError(PilotStatusError):
 
 
 class UnconfirmedError(PilotStatusError):
-    """The request was sent but no answer came back (read timeout, connection dropped mid-way).
+    """The request was sent and its outcome is unknown: no answer came back (read timeout, connection dropped
+    mid-way), or a 5xx to a request that is not safe to repeat (`status` then says which).
 
     Pilot Status may have accepted it, so it must not be retried: that could spend the customer's
-    request quota twice.
+    request quota twice, or ring them twice.
     """
 
 
@@ -94,7 +97,8 @@ class UnexpectedResponseError(PilotStatusError):
     """2xx with a body that is not what the API documents."""
 
 
-OUTSIDE_WINDOW_CODES = frozenset({"META_OUTSIDE_24H_WINDOW", "META_NO_CONVERSATION", "131047"})
+# FLOW_WINDOW_CLOSED: the official SDK's code for the closed 24-hour window.
+OUTSIDE_WINDOW_CODES = frozenset({"FLOW_WINDOW_CLOSED", "META_OUTSIDE_24H_WINDOW", "META_NO_CONVERSATION", "131047"})
 
 
 def error_from_response(status: int, body: object, retry_after: float | None) -> PilotStatusError:

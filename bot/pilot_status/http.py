@@ -9,17 +9,70 @@ aiohttp transport — AskCall already runs on aiohttp, and every command makes t
 from __future__ import annotations
 
 import asyncio
+import ssl
+from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
+from httpx_aiohttp.transport import AiohttpTransport
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+class _BarePostTransport(AiohttpTransport):
+    """The aiohttp transport, except that a request without a body carries no Content-Type: aiohttp would add
+    `application/octet-stream` to a bare POST (terminate), which the SDK sends with no body and no content type."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        if self.client is not None:
+            return super().get_client()
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            local_addr=(self.local_address, 0) if self.local_address else None,
+            limit=self.limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, skip_auto_headers=("Content-Type",))
+
+
+class _Client(HttpxAiohttpClient):
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        return _BarePostTransport(verify=verify, cert=cert, trust_env=trust_env, http1=http1, limits=limits)
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        **kwargs: Any,
+    ) -> httpx.AsyncBaseTransport:
+        return _BarePostTransport(
+            verify=verify, cert=cert, trust_env=trust_env, http1=http1, limits=limits, proxy=proxy
+        )
 
 
 def new_http_client(
     *, base_url: str, api_key: str, timeout: float, user_agent: str, max_connections: int = 100
 ) -> httpx.AsyncClient:
     """An httpx client on the aiohttp transport; env proxies (HTTPS_PROXY…) are honoured as httpx does."""
-    return HttpxAiohttpClient(
+    return _Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"x-api-key": api_key, "accept": "application/json", "user-agent": user_agent},

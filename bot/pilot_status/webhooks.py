@@ -115,31 +115,58 @@ def parse_permission_updated(data: dict[str, Any]) -> PermissionUpdated:
 
 @dataclass(frozen=True)
 class CallEvent:
-    """A flat `call.ringing` / `call.connected` / `call.ended` / `call.missed` event of one call."""
+    """A flat `call.ringing` / `call.connected` / `call.ended` / `call.missed` event of one call.
+
+    The SDK allows `callId: null`: such an event is still kept, and matched by `externalCallId` (the provider's
+    id) or by the customer where that is unambiguous."""
 
     event: str
-    call_id: str
+    call_id: str | None
     status: str
     timestamp: str | None
     duration: int | None
     from_phone: str | None
     to_phone: str | None
+    external_call_id: str | None = None
+    direction: str = ""  # INBOUND | OUTBOUND ("" when absent)
+    opaque: str | None = None  # bizOpaqueCallbackData, when Pilot Status echoes it (the field is not documented)
 
     @property
     def dedup_key(self) -> str:
-        """No event id: one call has each event once, so its name, the call and the status identify it."""
-        return f"{self.event}:{self.call_id}:{self.status}"
+        """No event id: one call has each event once, so its name, the call and the status identify it (a call
+        without a callId, by its provider id, else by its parties and timestamp)."""
+        if self.call_id:
+            return f"{self.event}:{self.call_id}:{self.status}"
+        if self.external_call_id:
+            return f"{self.event}:ext:{self.external_call_id}:{self.status}"
+        parts = [self.event, _digits(self.from_phone or ""), _digits(self.to_phone or ""), self.status]
+        return f"{self.event}:noid:" + hashlib.sha256("|".join([*parts, self.timestamp or ""]).encode()).hexdigest()
+
+    @property
+    def customer(self) -> str | None:
+        """The customer's number: the callee of an outbound (business-initiated) call, the caller of an inbound one."""
+        return self.from_phone if self.direction == "INBOUND" else self.to_phone
+
+    @property
+    def clearly_not_askcalls(self) -> bool:
+        """An inbound call, or one marked by another tool: no AskCall start can be waiting for it."""
+        return self.direction == "INBOUND" or (self.opaque is not None and not self.opaque.startswith(OPAQUE_PREFIX))
+
+
+# What AskCall sends as bizOpaqueCallbackData starts with this: its own calls can be told from other tools'.
+OPAQUE_PREFIX = "askcall:"
 
 
 def parse_call_event(data: dict[str, Any]) -> CallEvent:
     event = data.get("event")
     if event not in CALL_EVENTS:
         raise UnusableEvent(f"event {_shown(event)} is not a call event")
-    call_id = data.get("callId")
-    if not isinstance(call_id, str) or not call_id or len(call_id) > 200:
-        raise UnusableEvent("callId is missing")
+    call_id, external = _call_id(data.get("callId")), _call_id(data.get("externalCallId"))
     status, timestamp, duration = data.get("status"), data.get("timestamp"), data.get("duration")
     from_phone, to_phone = data.get("from"), data.get("to")
+    if call_id is None and external is None and not (isinstance(to_phone, str) or isinstance(from_phone, str)):
+        raise UnusableEvent("callId, externalCallId and the parties are all missing")
+    direction, opaque = data.get("direction"), data.get("bizOpaqueCallbackData")
     return CallEvent(
         event=str(event),
         call_id=call_id,
@@ -148,7 +175,14 @@ def parse_call_event(data: dict[str, Any]) -> CallEvent:
         duration=int(duration) if isinstance(duration, int | float) and 0 <= duration < 10**7 else None,
         from_phone=from_phone[:100] if isinstance(from_phone, str) else None,
         to_phone=to_phone[:100] if isinstance(to_phone, str) else None,
+        external_call_id=external,
+        direction=direction.upper()[:20] if isinstance(direction, str) else "",
+        opaque=opaque[:200] if isinstance(opaque, str) else None,
     )
+
+
+def _call_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value and len(value) <= 200 else None
 
 
 def _digits(value: str) -> str:

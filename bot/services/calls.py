@@ -10,10 +10,18 @@ Invariants:
   answer was lost keeps no Pilot Status id until AskCall finds the call (its webhook, or the list of
   calls, by the `bizOpaqueCallbackData` marker it sent), and is failed `NOT_STARTED` only once Pilot
   Status doesn't list it;
+- a customer has at most one live call, whoever starts it from whichever page or replica (the store's unique
+  index): a second start is refused before Pilot Status is asked, naming who is on the call and since when; the
+  same page session starting again (a double click, a retried offer) gets its own call back;
+- each page session follows and hangs up its own call (the call carries the session), never a teammate's;
 - no call stays live for ever: one whose webhooks stop coming is asked about (the sweep);
 - a call only moves forward (started → ringing → connected → ended; or failed), whatever order or
   however often its webhooks arrive, and its thread message is posted once then updated in place
-  (deliveries keyed by the call and the state), in the same transaction as the move.
+  (deliveries keyed by the call and the state), in the same transaction as the move;
+- a webhook never waits: it is applied when its call is known, stored, and answered; one that may belong to a
+  start still on its way (or whose answer was lost) is matched in the background (`_reconcile`);
+- the page's streams cost one store read per process and interval whatever their number, and one Pilot Status
+  read (with backoff) per call for its answer SDP (`_Watch`).
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import secrets
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -34,10 +43,12 @@ from bot.domain import (
     CLOCK_SKEW,
     DEFAULT_NUMBER,
     LIVE_CALL_STATES,
+    NO_ANSWER_SDP,
     NOT_STARTED,
     PERMISSION_REQUIRED,
     RATE_LIMITED,
     Call,
+    CallInProgress,
     CallState,
     DeliveryKind,
     EndReason,
@@ -57,7 +68,7 @@ from bot.pilot_status.errors import (
     UnconfirmedError,
     UnexpectedResponseError,
 )
-from bot.pilot_status.webhooks import CallEvent
+from bot.pilot_status.webhooks import OPAQUE_PREFIX, CallEvent
 from bot.services.deps import Service, ServiceDeps
 from bot.slack import messages
 from bot.store import CallSession, Effects, IncomingEvent, NewDelivery, StoreError
@@ -66,10 +77,16 @@ log = logging.getLogger(__name__)
 
 LINK_LIFETIME = 600.0  # a link from "Call now" works once, within 10 minutes
 SESSION_LIFETIME = 4 * 3600.0  # the call page it opens, for a working session
-# A webhook may overtake the answer to POST /v1/calls: how long it waits for its call to be stored.
+# A webhook may overtake the answer to POST /v1/calls: how long its call is looked for in the background.
 CORRELATE_WAIT = 3.0
-# The page's event stream re-reads the call this often (another replica may have taken its webhooks).
+RECONCILE_INTERVAL = 0.1
+MAX_UNMATCHED = 1000  # webhooks waiting for their call at once; past it, the sweep settles AskCall's own calls
+# The pages' event streams re-read their calls this often (another replica may have taken their webhooks).
 POLL_INTERVAL = 1.0
+# A connected call's answer SDP is read from Pilot Status once per call, retried after these delays (seconds);
+# none by ANSWER_WAIT after the page first needed it: the call has no audio for the browser, and is ended.
+ANSWER_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+ANSWER_WAIT = 15.0
 # A start whose answer was lost is looked for in Pilot Status's list of calls after these delays (seconds),
 # then by the sweep, which gives up FIND_FOR seconds after the start's grace: not listed by then, it never rang.
 FIND_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
@@ -107,6 +124,48 @@ class CallStartError(Exception):
         self.code = code
 
 
+CALL_IN_PROGRESS = "CALL_IN_PROGRESS"
+
+
+class CallBusyError(CallStartError):
+    """The customer is already on a call (a teammate's, or another page's): who made it and since when."""
+
+    def __init__(self, call: Call) -> None:
+        super().__init__(409, CALL_IN_PROGRESS)
+        self.user_id = call.user_id
+        self.since = _iso(call.started_at)  # ISO-8601 UTC: the page shows it in the rep's own time
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a start gave the page: its call, and whether that call was already there (the same page asked again)."""
+
+    call: Call
+    repeated: bool = False
+
+
+@dataclass
+class _Watch:
+    """A call followed by this process's page streams: its latest row and answer SDP, shared by all of them."""
+
+    call: Call
+    streams: int = 0
+    answer: str | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+
+@dataclass(frozen=True)
+class _Unmatched:
+    """A call webhook whose call AskCall does not know yet: its start may still be on its way."""
+
+    event: CallEvent
+    until: float  # loop time
+
+
 class CallService(Service):
     def __init__(
         self,
@@ -118,13 +177,17 @@ class CallService(Service):
     ) -> None:
         super().__init__(deps)
         self._finders: set[asyncio.Task[None]] = set()
+        self._watches: dict[int, _Watch] = {}  # call id -> what this process's streams know of it
+        self._watcher: asyncio.Task[None] | None = None
+        self._answering: dict[int, asyncio.Task[None]] = {}  # call id -> its one read of the answer SDP
+        self._unmatched: dict[str, _Unmatched] = {}  # Pilot Status call id -> its webhook, until matched
+        self._reconciler: asyncio.Task[None] | None = None
         # How long a start may still be waiting for Pilot Status's answer (the client's timeout and
         # retries): only older starts without an answer are looked for by the sweep.
         self._start_grace = start_grace
         self._public_url = public_url.rstrip("/") if public_url else None
         self._phone_display = phone_display
         self._changed = asyncio.Event()
-        self._answers: dict[int, str] = {}  # call id -> the answer SDP, once read
 
     # ------------------------------------------------------------------ the link and the session
     async def issue_link(self, request: Request, user_id: str) -> IssuedLink | LinkProblem:
@@ -169,16 +232,25 @@ class CallService(Service):
         return request
 
     # ------------------------------------------------------------------ the call
-    async def start(self, session: CallSession, sdp: str) -> Call:
+    async def start(self, session: CallSession, sdp: str) -> Started:
         """Ring the customer with the page's offer. The call returned has no Pilot Status id when the start's
-        answer was lost (it may or may not ring): AskCall then looks for it (`_find_lost_start`), never resends."""
+        answer was lost (it may or may not ring): AskCall then looks for it (`_find_lost_start`), never resends.
+        Raises CallBusyError, before Pilot Status is asked, when the customer is on another call; the same page
+        session asking again gets its own live call back."""
         request = await self._request(session)
         now = self._clock()
         if not request.grant_is_usable(now):
             raise CallStartError(409, PERMISSION_REQUIRED)
-        call = await self._store.create_call(request.id, session.user_id, now)
         try:
-            pilot_call_id = await self._pilot(request).start_call(request.phone_e164, sdp, opaque=_opaque(call))
+            call = await self._store.create_call(request.id, session.user_id, now, session.id or None)
+        except CallInProgress as busy:
+            if session.id and busy.call.session_id == session.id:
+                log.info("call %d: its page asked to start it again; the same call", busy.call.id)
+                return Started(busy.call, repeated=True)
+            log.info("a start to %s refused: call %d is live", log_phone(request.phone_e164), busy.call.id)
+            raise CallBusyError(busy.call) from None
+        try:
+            started = await self._pilot(request).start_call(request.phone_e164, sdp, opaque=_opaque(call))
         except (UnconfirmedError, UnexpectedResponseError) as error:
             log.warning(
                 "call %d to %s: Pilot Status may have started it (%s); looking for it, never resending",
@@ -187,7 +259,7 @@ class CallService(Service):
                 error.label,
             )
             self._look_in_background(self._find_lost_start(call.id), f"call-{call.id}-find")
-            return call
+            return Started(call)
         except PilotStatusError as error:
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
@@ -199,9 +271,45 @@ class CallService(Service):
                 await self._permission_gone(request, call)
             self._wake_notifier()
             raise CallStartError(error.status if error.status and error.status < 500 else 502, code) from error
-        started = await self._assign(call, request, pilot_call_id)
-        log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), pilot_call_id)
-        return started or call
+        assigned = await self._assign(call, request, started.id, started.external_id)
+        log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), started.id)
+        if assigned is None:  # a webhook matched it first (the id is the same): the call as it is now
+            return Started(await self._store.get_call(call.id) or call)
+        if not await self._takes_browser_audio(assigned, request):
+            raise CallStartError(502, NO_ANSWER_SDP)
+        return Started(assigned)
+
+    async def _takes_browser_audio(self, call: Call, request: Request) -> bool:
+        """Whether the browser can hear this call. A web (EVO_GO) number takes no SDP (its media stays on Pilot
+        Status's side): what it does with one is not documented, and if it starts the call anyway, the call would
+        ring with no audio for the page, so it is ended at once with a clear message. Two documented facts must
+        agree: Pilot Status keeps no offer for the call (`sdpOffer` null, as on web numbers), and the number is not a
+        Meta one (its calling settings, Meta-only, are refused). Anything else, or unknown: True, and a connected
+        call whose answer SDP never comes is ended then (`_read_answer`)."""
+        if not call.pilot_call_id:
+            return True
+        client = self._pilot(request)
+        try:
+            details = await client.get_call(call.pilot_call_id, include_sdp=True)
+            if details.sdp_offer is not None or not details.sdp_known or await client.is_meta_number():
+                return True
+        except PilotStatusError as error:
+            log.info("call %d: could not check that Pilot Status took the offer (%s)", call.id, error.label)
+            return True
+        log.warning("call %d: a web number started it without the offer; no audio for the browser: ended", call.id)
+        await self._no_browser_audio(call, request)
+        return False
+
+    async def _no_browser_audio(self, call: Call, request: Request) -> None:
+        """End a call the browser can't hear: failed with NO_ANSWER_SDP (the page and the thread say why), then
+        hung up at Pilot Status so the customer is not left ringing, or talking to nobody."""
+        line, told = await self._outcome(call, NO_ANSWER_SDP, None)  # the call's thread line, updated in place
+        failed = {"state": CallState.FAILED, "end_reason": NO_ANSWER_SDP, "ended_at": self._clock()}
+        if await self._store.advance_call(call.id, LIVE_CALL_STATES, failed, told, last_call=line) is not None:
+            self._wake_notifier()
+            self._notify()
+        if call.pilot_call_id:
+            await self._terminate(request, call.pilot_call_id)
 
     @staticmethod
     def _failure_told(call: Call, request: Request, reason: str) -> list[NewDelivery]:
@@ -220,25 +328,26 @@ class CallService(Service):
         if await self._store.transition(request.id, [RequestState.ANSWERED], RequestState.EXPIRED, effects):
             log.info("request %d: Meta says the customer's permission is gone; expired", request.id)
 
-    async def _assign(self, call: Call, request: Request, pilot_call_id: str) -> Call | None:
+    async def _assign(
+        self, call: Call, request: Request, pilot_call_id: str, external_call_id: str | None = None
+    ) -> Call | None:
         """Give a started call its Pilot Status id and post its line in the thread (once: the first to assign)."""
         deliveries = []
         if request.reply_thread:
             text = messages.call_line(Translator(request.lang), call.user_id, CallState.STARTED, None, None)
             deliveries.append(NewDelivery(_post_key(call), DeliveryKind.REPLY, messages.thread_reply(request, text)))
-        assigned = await self._store.advance_call(
-            call.id, [CallState.STARTED], {"pilot_call_id": pilot_call_id}, deliveries, unassigned=True
-        )
+        ids = {"pilot_call_id": pilot_call_id} | ({"external_call_id": external_call_id} if external_call_id else {})
+        assigned = await self._store.advance_call(call.id, [CallState.STARTED], ids, deliveries, unassigned=True)
         if assigned is not None:
             self._wake_notifier()
             self._notify()
         return assigned
 
     async def hang_up(self, session: CallSession) -> bool:
-        """Terminate the session's live call; False when there is none. A call whose start is not confirmed
-        yet is marked cancelled: if it turns out to ring, it is terminated when found."""
-        call = await self._store.last_call(session.request_id)
-        if call is None or call.user_id != session.user_id or not call.is_live:
+        """Terminate the session's own live call (never a teammate's); False when there is none. A call whose
+        start is not confirmed yet is marked cancelled: if it turns out to ring, it is terminated when found."""
+        call = await self._session_call(session)
+        if call is None or not call.is_live:
             return False
         if not call.pilot_call_id:
             cancelled = {"state": CallState.FAILED, "end_reason": CANCELLED}
@@ -252,11 +361,27 @@ class CallService(Service):
         await self._terminate(request, call.pilot_call_id)
         return True
 
+    async def _session_call(self, session: CallSession) -> Call | None:
+        """The page session's own newest call. A call made before calls carried their session (an upgrade in the
+        middle of a call) is still its rep's, on the page of the same request."""
+        own = await self._store.session_call(session.id) if session.id else None
+        if own is not None:
+            return own
+        call = await self._store.last_call(session.request_id)
+        legacy = call is not None and call.session_id is None and call.user_id == session.user_id
+        return call if legacy else None
+
     async def _terminate(self, request: Request, pilot_call_id: str) -> None:
+        """Hang up at Pilot Status. Never raises: a call already over has nothing to stop, and a failure leaves the
+        call to its webhooks and the sweep (the page is told it ended either way)."""
         try:
             await self._pilot(request).terminate_call(pilot_call_id)
         except BadRequestError as error:  # already over (e.g. the customer hung up first): nothing to stop
             log.info("terminating call %s: %s", pilot_call_id, error.label)
+        except PilotStatusError as error:
+            log.warning(
+                "terminating call %s failed (%s); its webhooks or the sweep will tell", pilot_call_id, error.label
+            )
 
     def _pilot(self, request: Request) -> PilotStatusClient:
         return self._pilots.get(request.number_name or DEFAULT_NUMBER)
@@ -284,10 +409,15 @@ class CallService(Service):
         finder.add_done_callback(self._finders.discard)
 
     async def close(self) -> None:
-        """Stop looking for lost starts now (the sweep takes over)."""
-        for finder in list(self._finders):
-            finder.cancel()
-        await asyncio.gather(*self._finders, return_exceptions=True)
+        """Stop looking for lost starts, matching webhooks and following calls now (the sweep takes over); the
+        pages' streams end."""
+        tasks = [*self._finders, *self._answering.values(), self._watcher, self._reconciler]
+        running = [task for task in tasks if task is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for watch in self._watches.values():
+            watch.wake()
 
     async def _look_for(self, call: Call, *, give_up: bool) -> bool:
         """Find a call whose start's answer was lost in Pilot Status's list of the number's calls; True when
@@ -331,7 +461,7 @@ class CallService(Service):
             if assigned is not None:
                 await self._terminate(request, details.id)
             return
-        assigned = await self._assign(call, request, details.id)
+        assigned = await self._assign(call, request, details.id, details.external_id)
         if assigned is not None:
             await self._settle(assigned, details.status, details.duration)
 
@@ -382,14 +512,13 @@ class CallService(Service):
 
     # ------------------------------------------------------------------ webhooks
     async def on_event(self, event: CallEvent, body: bytes, number_name: str) -> bool:
-        """Apply a signed call.* event to its call (found by callId), then store it once. True when new.
-        An unknown call to a customer with a start whose answer was lost may be that start: it is checked
-        after the webhook is answered (that takes Pilot Status), and adopted with Pilot Status's current state."""
-        call = await self._find(event.call_id)
+        """Apply a signed call.* event to its call, then store it once; True when new. Never waits: a call
+        AskCall does not know may be a start still on its way (its answer not back yet, maybe on another
+        replica) or one whose answer was lost: it is matched in the background (`_reconcile`). A call that is
+        clearly not AskCall's (inbound, or marked by another tool) is only stored."""
+        call = await self._call_of(event, number_name)
         if call is not None:
             await self._apply(call, event)
-        elif not await self._maybe_lost_start(event):
-            log.warning("a %s webhook for a call AskCall did not start; stored only", event.event)
         incoming = IncomingEvent(
             dedup_key=number_scoped(f"call:{event.dedup_key}", number_name),
             event=event.event,
@@ -405,25 +534,78 @@ class CallService(Service):
             result=EventResult.CALL,
             request_id=call.request_id if call is not None else None,  # retention erases it with its request
         )
+        if call is None and recorded.is_new:
+            if event.clearly_not_askcalls or not event.call_id:
+                log.info("a %s webhook for a call AskCall did not start; stored only", event.event)
+            else:
+                self._match_later(event)
         return recorded.is_new
 
-    async def _find(self, pilot_call_id: str) -> Call | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CORRELATE_WAIT
-        while True:
-            call = await self._store.call_by_pilot_id(pilot_call_id)
-            if call is not None or loop.time() >= deadline:
-                return call
-            await asyncio.sleep(0.05)
+    async def _call_of(self, event: CallEvent, number_name: str) -> Call | None:
+        """The event's call: by Pilot Status's id, else the provider's; an event with neither (the SDK allows a
+        null callId) is the customer's one live AskCall call, if any (there is at most one)."""
+        if event.call_id:
+            return await self._store.call_by_pilot_id(event.call_id)
+        if event.external_call_id:
+            return await self._store.call_by_external_id(event.external_call_id)
+        key = customer_key(event.customer or "")
+        if not key or event.clearly_not_askcalls:
+            return None
+        return await self._store.live_call_to(number_name, key)
 
-    async def _maybe_lost_start(self, event: CallEvent) -> bool:
+    def _match_later(self, event: CallEvent) -> None:
+        """Keep the webhook until its call is known (CORRELATE_WAIT at most), then check it against a start to the
+        same customer whose answer was lost. Memory is bounded: past MAX_UNMATCHED, the sweep settles AskCall's own
+        calls."""
+        assert event.call_id is not None
+        if len(self._unmatched) >= MAX_UNMATCHED and event.call_id not in self._unmatched:
+            log.warning("too many call webhooks waiting for their calls; this one is left to the sweep")
+            return
+        loop = asyncio.get_running_loop()
+        self._unmatched[event.call_id] = _Unmatched(event, loop.time() + CORRELATE_WAIT)
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(self._reconcile(), name="calls-reconcile")
+
+    async def _reconcile(self) -> None:
+        """While webhooks wait for their calls: look them all up in one query, apply those found, drop those
+        waited for long enough. Woken at once when this process gives a call its id."""
+        loop = asyncio.get_running_loop()
+        while self._unmatched:
+            changed = self._changed
+            try:
+                found = await self._store.calls_by_pilot_ids(list(self._unmatched))
+            except StoreError as error:
+                log.warning("matching call webhooks stopped (%s); the sweep takes over", error)
+                self._unmatched.clear()
+                return
+            for pilot_call_id, call in found.items():
+                waiting = self._unmatched.pop(pilot_call_id, None)
+                if waiting is None:
+                    continue
+                try:
+                    await self._apply(call, waiting.event)
+                except Exception as error:  # one event's problem stops no other; the sweep settles the call
+                    log.warning("call %d: a webhook matched late could not be applied (%s)", call.id, error)
+            now = loop.time()
+            for pilot_call_id in [k for k, v in self._unmatched.items() if v.until <= now]:
+                waited = self._unmatched.pop(pilot_call_id)
+                self._look_in_background(self._check_lost_start(waited.event), f"call-{pilot_call_id}-lost")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), RECONCILE_INTERVAL)
+
+    async def _check_lost_start(self, event: CallEvent) -> None:
         """Whether AskCall has a start whose answer was lost to this webhook's customer; if so the webhook's
-        call is checked against it in the background."""
-        key = customer_key(event.to_phone or "")
-        lost = await self._store.unconfirmed_call_to(key, self._clock() - ADOPT_WINDOW) if key else None
-        if lost is not None:
-            self._look_in_background(self._adopt_if_ours(lost, event.call_id), f"call-{lost.id}-check")
-        return lost is not None
+        call is checked against it (its marker, at Pilot Status)."""
+        key = customer_key(event.customer or "")
+        try:
+            lost = await self._store.unconfirmed_call_to(key, self._clock() - ADOPT_WINDOW) if key else None
+        except StoreError as error:
+            log.info("could not look for a lost start (%s); the sweep will", error)
+            return
+        if lost is None or not event.call_id:
+            log.info("a %s webhook for a call AskCall did not start; stored only", event.event)
+            return
+        await self._adopt_if_ours(lost, event.call_id)
 
     async def _adopt_if_ours(self, lost: Call, pilot_call_id: str) -> None:
         """The call is the lost start if it carries the marker AskCall sent (another tool's call to the same
@@ -484,9 +666,7 @@ class CallService(Service):
             self._notify()
         return moved is not None
 
-    async def _outcome(
-        self, call: Call, reason: EndReason, duration: int | None
-    ) -> tuple[str | None, list[NewDelivery]]:
+    async def _outcome(self, call: Call, reason: str, duration: int | None) -> tuple[str | None, list[NewDelivery]]:
         """The call's final line (kept on the request for its status message) and the thread's updates."""
         request = await self._store.get_request(call.request_id)
         if request is None:
@@ -507,54 +687,121 @@ class CallService(Service):
         changed.set()
 
     async def page_updates(self, session: CallSession) -> AsyncIterator[dict[str, Any]]:
-        """The session's call as the page needs it, each time it changes (the current state first);
-        ends after the final state. Woken in-process by webhooks, and re-read every POLL_INTERVAL."""
-        sent: dict[str, Any] | None = None
-        while True:
+        """The session's own call as the page needs it, each time it changes (the current state first); ends
+        after the final state. Every stream of a call in this process shares one `_Watch`: re-read with all the
+        others in one query each POLL_INTERVAL (another replica may have taken its webhooks), woken at once by
+        this process's own changes, and with one read of the answer SDP at Pilot Status."""
+        call = await self._session_call(session)
+        while call is None:  # the stream opened before its offer was stored: wait for the session's call
             changed = self._changed
-            call = await self._store.last_call(session.request_id)
-            if call is not None and call.user_id == session.user_id:
-                update = await self._page_update(call, session)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), POLL_INTERVAL)
+            call = await self._session_call(session)
+        watch = self._watch(call)
+        try:
+            sent: dict[str, Any] | None = None
+            while True:
+                changed = watch.changed
+                update = self._page_update(watch, session)
                 if update is not None and update != sent:
                     sent = update
                     # `now`: the page times the call on this clock (from connectedAt), not on its computer's.
                     yield {**update, "now": self._clock()}
-                if update is not None and call.state.is_final:
+                if update is not None and watch.call.state.is_final:
                     return
+                await changed.wait()
+        finally:
+            self._unwatch(watch)
+
+    def _watch(self, call: Call) -> _Watch:
+        watch = self._watches.get(call.id)
+        if watch is None:
+            watch = self._watches[call.id] = _Watch(call)
+        watch.streams += 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._follow(), name="calls-follow")
+        return watch
+
+    def _unwatch(self, watch: _Watch) -> None:
+        watch.streams -= 1
+        if watch.streams <= 0 and self._watches.get(watch.call.id) is watch:
+            del self._watches[watch.call.id]
+            reading = self._answering.pop(watch.call.id, None)
+            if reading is not None:
+                reading.cancel()
+
+    async def _follow(self) -> None:
+        """While streams are open: re-read every followed call in one query, each POLL_INTERVAL or as soon as this
+        process changed a call, and wake the streams of those that changed."""
+        while self._watches:
+            changed = self._changed
+            try:
+                fresh = await self._store.calls_by_ids(list(self._watches))
+            except StoreError as error:
+                log.info("could not re-read the followed calls (%s); next in %.0f s", error, POLL_INTERVAL)
+                fresh = {}
+            for call_id, call in fresh.items():
+                watch = self._watches.get(call_id)
+                if watch is not None and call != watch.call:
+                    watch.call = call
+                    watch.wake()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), POLL_INTERVAL)
 
-    async def _page_update(self, call: Call, session: CallSession) -> dict[str, Any] | None:
+    def _page_update(self, watch: _Watch, session: CallSession) -> dict[str, Any] | None:
+        call = watch.call
         if call.state is CallState.RINGING:
             return {"state": call.state}
         if call.state is CallState.CONNECTED:
-            answer = self._answers.get(call.id) or await self._read_answer(call, session)
-            return {"state": call.state, "sdpAnswer": answer, "connectedAt": call.connected_at} if answer else None
+            if watch.answer:
+                return {"state": call.state, "sdpAnswer": watch.answer, "connectedAt": call.connected_at}
+            if call.id not in self._answering and call.pilot_call_id:
+                reading = asyncio.create_task(self._read_answer(watch, session), name=f"call-{call.id}-answer")
+                self._answering[call.id] = reading
+            return None
         if call.state.is_final:
-            self._answers.pop(call.id, None)
             # The talk time the thread tells (messages.call_line), so the page ends on the same number.
             return {"state": call.state, "reason": call.end_reason or EndReason.FAILED, "seconds": call.duration}
         return None
 
-    async def _read_answer(self, call: Call, session: CallSession) -> str | None:
-        if not call.pilot_call_id:
-            return None
-        request = await self._request(session)
+    async def _read_answer(self, watch: _Watch, session: CallSession) -> None:
+        """Read the connected call's answer SDP once for all its streams, retrying with backoff (ANSWER_DELAYS)
+        on the same key as permission requests, so never more than that. None by ANSWER_WAIT: the call has no
+        audio for the browser (e.g. a web number that took the start anyway), and is ended with that reason."""
         try:
-            details = await self._pilots.get(request.number_name or DEFAULT_NUMBER).get_call(
-                call.pilot_call_id, include_sdp=True
-            )
-        except PilotStatusError as error:
-            log.warning("could not read call %d's answer: %s", call.id, error.label)
-            return None
-        if details.sdp_answer:
-            self._answers[call.id] = details.sdp_answer
-        return details.sdp_answer
+            await self._read_answer_until(watch, session)
+        except StoreError as error:  # the page's stream goes on; a new stream reads it again
+            log.warning("could not read call %d's answer (%s)", watch.call.id, error)
+            self._answering.pop(watch.call.id, None)
+
+    async def _read_answer_until(self, watch: _Watch, session: CallSession) -> None:
+        call = watch.call
+        assert call.pilot_call_id is not None
+        request = await self._request(session)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_WAIT
+        for attempt in itertools.count():
+            try:
+                details = await self._pilot(request).get_call(call.pilot_call_id, include_sdp=True)
+            except PilotStatusError as error:
+                log.warning("could not read call %d's answer: %s", call.id, error.label)
+            else:
+                if details.sdp_answer:
+                    watch.answer = details.sdp_answer
+                    watch.wake()
+                    return
+            if watch.call.state is not CallState.CONNECTED:
+                return
+            if loop.time() >= deadline:
+                log.warning("call %d: connected, but Pilot Status gives no answer SDP; ending it", call.id)
+                await self._no_browser_audio(watch.call, request)
+                return
+            await asyncio.sleep(ANSWER_DELAYS[min(attempt, len(ANSWER_DELAYS) - 1)])
 
 
 def _opaque(call: Call) -> str:
     """What AskCall sends as bizOpaqueCallbackData: Pilot Status keeps it on the call, so it can be found as ours."""
-    return f"askcall:{call.delivery_key}"
+    return f"{OPAQUE_PREFIX}{call.delivery_key}"
 
 
 def _post_key(call: Call) -> str:

@@ -27,6 +27,7 @@ from bot.domain import (
 from bot.i18n import Translator
 from bot.leases import REQUESTS, until_recorded
 from bot.phones import log_phone
+from bot.pilot_status.client import CallPermission
 from bot.pilot_status.errors import (
     AuthenticationError,
     FeatureNotSupportedError,
@@ -44,6 +45,8 @@ from bot.store import Effects, NewDelivery, NewRequest
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
+# The action of `GET /v1/calls/permissions` that says whether a permission request may be sent (and counts them).
+REQUEST_ACTION = "send_call_permission_request"
 
 
 class RequestService(Service):
@@ -212,7 +215,8 @@ class RequestService(Service):
 
     async def _send(self, request: Request) -> None:
         request_id = request.id
-        if await self._settled_by_precheck(request):
+        settled, before = await self._precheck(request)
+        if settled:
             return
         await self._tasks.yield_to_inbound()
         if not await self._store.transition(request_id, [RequestState.READY], RequestState.SENDING):
@@ -222,8 +226,8 @@ class RequestService(Service):
                 request.phone_e164, request.reason
             )
         except UnconfirmedError as error:
-            log.warning("request %d: Pilot Status did not confirm (%s)", request_id, error.label)
-            await self._unconfirmed(request)
+            log.warning("request %d: Pilot Status did not confirm (%s); never resent", request_id, error.label)
+            await self._unconfirmed(request, before)
         except PilotStatusError as error:
             log.warning("request %d: Pilot Status refused (%s)", request_id, error.label)
             await self._failed(request, error)
@@ -239,8 +243,8 @@ class RequestService(Service):
             # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
             await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
 
-    async def _settled_by_precheck(self, request: Request) -> bool:
-        """Ask Pilot Status first, so a request that can't help is never sent. True if settled here.
+    async def _precheck(self, request: Request) -> tuple[bool, CallPermission | None]:
+        """Ask Pilot Status first, so a request that can't help is never sent: (settled here, what it said).
 
         When the probe itself fails, AskCall sends anyway and claims nothing it doesn't know.
         """
@@ -248,7 +252,11 @@ class RequestService(Service):
             permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
-            return False
+            return False, None
+        return await self._settled_by_precheck(request, permission), permission
+
+    async def _settled_by_precheck(self, request: Request, permission: CallPermission) -> bool:
+        """True when the probe settles the request: already granted, or no request may be sent now."""
         await self._tasks.yield_to_inbound()
         tr = Translator(request.lang)
         now = self._clock()
@@ -281,7 +289,7 @@ class RequestService(Service):
                 if effects.reminders:
                     self._wake_reminders()
             return True
-        action = permission.actions.get("send_call_permission_request")
+        action = permission.actions.get(REQUEST_ACTION)
         if action is not None and not action.can_perform:
             when = action.limit_expiration_time
             text = (
@@ -302,12 +310,55 @@ class RequestService(Service):
         text = _failure_text(replace(request, state=RequestState.FAILED, error_code=code), error)
         await self._settle(request, RequestState.SENDING, RequestState.FAILED, "failure", text, error_code=code)
 
-    async def _unconfirmed(self, request: Request) -> None:
-        text = Translator(request.lang).t("failure.unconfirmed", user=request.user_id)
+    async def _unconfirmed(self, request: Request, before: CallPermission | None = None) -> None:
+        """A send whose outcome is unknown (no answer, a 5xx) is never resent: it is settled from what the permission
+        probe says now, compared with what it said just before the send. The request's quota used since (or used
+        up: Meta's limit after an unconfirmed send means it went out) → it was sent, and waits for the answer.
+        Otherwise it stays unconfirmed, still waiting: a later answer lands in its thread either way."""
+        tr = Translator(request.lang)
+        if before is not None and await self._counted_since(request, before):
+            log.info("request %d: the probe counts the unconfirmed send; most likely sent", request.id)
+            text = tr.t("sent.probably", user=request.user_id)
+            await self._settle(
+                request,
+                RequestState.SENDING,
+                RequestState.WAITING,
+                "probably-sent",
+                text,
+                sent_at=self._clock(),
+            )
+            return
+        text = tr.t("failure.unconfirmed", user=request.user_id)
         await self._settle(request, RequestState.SENDING, RequestState.UNCONFIRMED, "unconfirmed", text)
 
+    async def _counted_since(self, request: Request, before: CallPermission) -> bool:
+        """Whether the probe shows a permission request counted since `before` (or a grant: the customer answered
+        already). False when the probe can't say."""
+        try:
+            after = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
+        except PilotStatusError as error:
+            log.info("request %d: the probe can't settle the unconfirmed send (%s)", request.id, error.label)
+            return False
+        if granted(after) is not None:
+            return True
+        was, now = before.actions.get(REQUEST_ACTION), after.actions.get(REQUEST_ACTION)
+        if was is None or now is None:
+            return False
+        if was.can_perform and not now.can_perform:  # the limit is used up now: what used it was this send
+            return True
+        used_before = {limit.time_period: limit.current_usage for limit in was.limits}
+        return any(
+            limit.current_usage > used_before.get(limit.time_period, limit.current_usage) for limit in now.limits
+        )
+
     async def _settle(
-        self, request: Request, from_state: RequestState, to_state: RequestState, key: str, text: str, **fields: str
+        self,
+        request: Request,
+        from_state: RequestState,
+        to_state: RequestState,
+        key: str,
+        text: str,
+        **fields: str | float,
     ) -> bool:
         """Move the request on, saying why in its thread and showing it on the status message."""
         settled = replace(request, state=to_state, **fields)

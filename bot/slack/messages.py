@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain import (
+    NO_ANSWER_SDP,
     NOT_STARTED,
     PERMISSION_REQUIRED,
     RATE_LIMITED,
@@ -165,6 +166,8 @@ def call_line(tr: Translator, user_id: str, state: CallState, end_reason: str | 
         return tr.t("call.not_started", user=user_id)
     if end_reason == "FEATURE_NOT_SUPPORTED":
         return tr.t("call.unsupported", user=user_id)
+    if end_reason == NO_ANSWER_SDP:
+        return tr.t("call.no_browser_audio", user=user_id)
     return tr.t("call.failed", user=user_id)
 
 

@@ -39,5 +39,10 @@ class AdminStore(StoreConnection):
         transaction. New rows made afterwards get keys past every imported one."""
 
     @abstractmethod
+    async def database_id(self) -> str | None:
+        """The id this database was given when AskCall created its tables (migration 10): the same database
+        answers the same id whatever URL, host alias, user or path names it. None before that migration."""
+
+    @abstractmethod
     async def erase_all_rows(self) -> None:
         """Delete every row of every AskCall table, in one transaction (`askcall db copy --force`)."""

@@ -2,7 +2,9 @@
 
 A "Call now" click stores a link (only its token's hash), redeemed once into a page session (only its
 cookie's hash); each call made from the page is a row updated by its webhooks. Invariants: a link
-opens at most one session, across replicas, and a call only moves forward (`advance_call`'s guard).
+opens at most one session, across replicas; a call only moves forward (`advance_call`'s guard); and a
+customer (number and customer key) has at most one live call at any moment, across replicas (a unique
+index on the live calls: `create_call` raises `CallInProgress` for a second one).
 """
 
 from __future__ import annotations
@@ -40,8 +42,31 @@ class CallStore(StoreConnection):
         and call page sessions expired at `now`; returns how many rows went."""
 
     @abstractmethod
-    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
-        """A call about to be started (state `started`), stored before Pilot Status is asked."""
+    async def create_call(
+        self, request_id: int, user_id: str, started_at: float, session_id: int | None = None
+    ) -> Call:
+        """A call about to be started (state `started`) by the page session `session_id`, stored before Pilot Status
+        is asked. Raises CallInProgress (with that call) when the request's customer already has a live call."""
+
+    @abstractmethod
+    async def live_call_to(self, number_name: str, phone_key: str) -> Call | None:
+        """The customer's live call on this number, if any (there is at most one)."""
+
+    @abstractmethod
+    async def session_call(self, session_id: int) -> Call | None:
+        """The newest call the page session `session_id` made, if any."""
+
+    @abstractmethod
+    async def call_by_external_id(self, external_call_id: str) -> Call | None:
+        """The call whose provider id (Meta's wacid) this is."""
+
+    @abstractmethod
+    async def calls_by_ids(self, call_ids: Iterable[int]) -> dict[int, Call]:
+        """These calls (those that exist), by id: the page streams of a process re-read theirs in one query."""
+
+    @abstractmethod
+    async def calls_by_pilot_ids(self, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
+        """The calls with these Pilot Status ids (those that exist), by that id."""
 
     @abstractmethod
     async def get_call(self, call_id: int) -> Call | None: ...

@@ -197,13 +197,16 @@ def purgeable_requests(cutoff: str) -> str:
 
 
 def erasable_calls(cutoff: str) -> str:
-    """Pilot Status can map its call id back to the customer's number. A live call keeps it (its webhooks find the
-    call by it) unless it started before `cutoff`: no call lasts that long."""
-    return f"pilot_call_id IS NOT NULL AND (state NOT IN {_values(LIVE_CALL_STATES)} OR started_at < {cutoff})"
+    """Pilot Status can map its call ids back to the customer's number, and the customer key is the number. A live
+    call keeps them (its webhooks find the call by them) unless it started before `cutoff`: no call lasts that long."""
+    return (
+        "(pilot_call_id IS NOT NULL OR external_call_id IS NOT NULL OR phone_key IS NOT NULL)"
+        f" AND (state NOT IN {_values(LIVE_CALL_STATES)} OR started_at < {cutoff})"
+    )
 
 
 def erase_call_ids(now: str) -> str:
-    return f"UPDATE calls SET pilot_call_id = NULL, updated_at = {now}"
+    return f"UPDATE calls SET pilot_call_id = NULL, external_call_id = NULL, phone_key = NULL, updated_at = {now}"
 
 
 # The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
@@ -267,10 +270,11 @@ REDEEM_CALL_LINK = statement(
 )
 INSERT_CALL_SESSION = statement(
     """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
-       VALUES (:session_hash, :request_id, :user_id, :now, :expires_at)"""
+       VALUES (:session_hash, :request_id, :user_id, :now, :expires_at) RETURNING id"""
 )
 CALL_SESSION = statement(
-    "SELECT request_id, user_id, expires_at FROM call_sessions WHERE session_hash = :session_hash AND expires_at > :now"
+    """SELECT request_id, user_id, expires_at, id FROM call_sessions
+       WHERE session_hash = :session_hash AND expires_at > :now"""
 )
 DELETE_SPENT_CALL_LINKS = statement(
     """DELETE FROM call_links WHERE id IN (
@@ -279,10 +283,23 @@ DELETE_SPENT_CALL_LINKS = statement(
 DELETE_EXPIRED_CALL_SESSIONS = statement(
     "DELETE FROM call_sessions WHERE id IN (SELECT id FROM call_sessions WHERE expires_at <= :now LIMIT :limit)"
 )
+# The request's number and customer go on the call: the unique index on live calls per customer holds them.
 INSERT_CALL = statement(
-    f"""INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at)
-        VALUES (:request_id, :user_id, '{CallState.STARTED}', :started_at, '', :started_at) RETURNING id"""
+    f"""INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at, number_name, phone_key,
+                           session_id)
+        SELECT id, CAST(:user_id AS TEXT), '{CallState.STARTED}', CAST(:started_at AS DOUBLE PRECISION), '',
+               CAST(:started_at AS DOUBLE PRECISION), number_name, NULLIF(phone_key, ''), CAST(:session_id AS BIGINT)
+        FROM requests WHERE id = :request_id RETURNING id"""
 )
+LIVE_CALL_TO = statement(
+    f"""SELECT * FROM calls WHERE number_name = :number_name AND phone_key = :phone_key
+        AND state IN {_values(LIVE_CALL_STATES)} ORDER BY id DESC LIMIT 1"""
+)
+SESSION_CALL = statement("SELECT * FROM calls WHERE session_id = :session_id ORDER BY id DESC LIMIT 1")
+CALL_BY_EXTERNAL_ID = statement(
+    "SELECT * FROM calls WHERE external_call_id = :external_call_id ORDER BY id DESC LIMIT 1"
+)
+DATABASE_ID = statement("SELECT id FROM askcall_database")
 SET_CALL_DELIVERY_KEY = statement("UPDATE calls SET delivery_key = :delivery_key WHERE id = :id RETURNING *")
 CALL = statement("SELECT * FROM calls WHERE id = :id")
 CALL_BY_PILOT_ID = statement("SELECT * FROM calls WHERE pilot_call_id = :pilot_call_id")

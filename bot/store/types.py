@@ -301,10 +301,13 @@ class CallSession:
     request_id: int
     user_id: str
     expires_at: float
+    id: int = 0  # the session's row: its calls carry it (each page follows and hangs up its own call)
 
 
 # What `advance_call` may set (column names go into SQL text: only these are accepted).
-CALL_UPDATABLE = frozenset({"pilot_call_id", "state", "connected_at", "ended_at", "duration", "end_reason"})
+CALL_UPDATABLE = frozenset(
+    {"pilot_call_id", "external_call_id", "state", "connected_at", "ended_at", "duration", "end_reason"}
+)
 
 
 def call_fields(fields_: Mapping[str, Any]) -> dict[str, Any]:

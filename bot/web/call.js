@@ -6,8 +6,10 @@
 //   GET  config  -> {lang, strings, customer, askedBy, reason, validUntil, iceServers}
 //                   (validUntil: ISO-8601, null = permanent; iceServers: optional, default none)
 //   POST offer   {sdp} -> {callId}; 202 {callId: null, pending: true} when Pilot Status's answer was lost (the
-//                server finds out whether the call started and says so on the stream); an error answers
-//                {code, error} (e.g. META_CALL_PERMISSION_REQUIRED)
+//                server finds out whether the call started and says so on the stream); {callId, repeated: true}
+//                when this page's call was already started (it is the same call); an error answers
+//                {code, error} (e.g. META_CALL_PERMISSION_REQUIRED), and 409 CALL_IN_PROGRESS also {by, since}
+//                (who is on a call with the customer, since when: ISO-8601)
 //   GET  events  Server-Sent Events named "state", data {state: "ringing"|"connected"|"ended"|"failed", now,
 //                sdpAnswer? and connectedAt? (with "connected"), reason? ("completed"|"missed"|"rejected"|"failed"|
 //                an error code) and seconds? (with "ended": the talk time the thread says, null if none)}
@@ -44,12 +46,12 @@
 
   const active = () => ["connecting", "ringing", "connected"].includes(call.state) && call.callId !== null;
 
-  function setState(state, messageKey) {
+  function setState(state, messageKey, values = {}) {
     call.state = state;
     document.body.dataset.state = state;
     el("call-state").textContent = state;
     el("status-text").textContent = t(`state.${state}`);
-    el("message").textContent = messageKey ? t(messageKey) : "";
+    el("message").textContent = messageKey ? t(messageKey, values) : "";
     el("call").disabled = !(state === "idle" || (state === "failed" && call.callId === null));
     el("hangup").disabled = !["connecting", "ringing", "connected"].includes(state);
     el("mute").disabled = state !== "connected";
@@ -99,6 +101,8 @@
     if (code === "META_CALL_PERMISSION_REQUIRED") return "error.permission_required";
     if (code === "NOT_STARTED") return "error.not_started";
     if (code === "FEATURE_NOT_SUPPORTED" || code === "WEB_NUMBER_NOT_SUPPORTED") return "error.number_unsupported";
+    if (code === "NO_ANSWER_SDP") return "error.no_browser_audio";
+    if (code === "CALL_IN_PROGRESS") return "error.busy";
     if (status === 429 || code === "RATE_LIMITED") return "error.rate_limited";
     return "error.provider";
   }
@@ -148,7 +152,7 @@
       }
       if (!response.ok) {
         stop();
-        setState("failed", errorKey(response.status, body.code));
+        setState("failed", errorKey(response.status, body.code), busyValues(body));
         return;
       }
       call.callId = body.callId || "pending";
@@ -167,6 +171,16 @@
     call.events.addEventListener("state", (event) => {
       onServerState(JSON.parse(event.data)).catch((error) => console.warn(error));
     });
+  }
+
+  // Who is on the customer's call and since when, for "error.busy" (the time in the rep's own time zone).
+  function busyValues(body) {
+    if (body.code !== "CALL_IN_PROGRESS") return {};
+    const since = body.since ? new Date(body.since) : null;
+    const time = since && !Number.isNaN(since.getTime())
+      ? new Intl.DateTimeFormat(call.lang, { timeStyle: "short" }).format(since)
+      : "";
+    return { name: body.by || "", since: time };
   }
 
   async function onServerState(update) {

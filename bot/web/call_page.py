@@ -10,6 +10,11 @@
 - Every answer carries the page's security headers (strict CSP, no referrer, no caching).
 - A call whose page went away while `POST offer` was starting it (tab closed, connection lost) is hung up
   as soon as Pilot Status names it: nobody is left to hear the customer or to hang up.
+- `POST offer` reads its body like every other route (`read_body`: whole, within the body deadline, at most
+  MAX_OFFER bytes). A customer already on a call (a teammate's, another page's) gets 409 CALL_IN_PROGRESS with
+  who is on it and since when; the same page offering again gets its own call back.
+- Event streams are limited per page session (MAX_STREAMS_PER_SESSION) and in all (MAX_STREAMS), and all end
+  at once when the server shuts down (`close_streams`): an open stream never delays the stop.
 
 Invariant: without a valid session for the request in the path, nothing about the request or its
 customer is shown and no call is started; a refused link gets a page that says so, never the call.
@@ -30,9 +35,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.i18n import Translator
-from bot.services.calls import SESSION_LIFETIME, CallService, CallStartError
+from bot.services.calls import SESSION_LIFETIME, CallBusyError, CallService, CallStartError
 from bot.store import CallSession
 from bot.web import CALL_PAGE_FILES, CALL_PAGE_HEADERS, asset, favicon, page_strings
+from bot.web.body import read_body
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ PAGE_PATH = "/call/r/{request_id}/"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 MAX_OFFER = 64 * 1024  # an audio-only offer with every candidate is a few KiB
 KEEPALIVE = 15.0  # SSE comment this often, so proxies keep an idle stream open
+GONE_CHECK = 1.0  # a stream whose page went away is noticed within this long (its slot is freed)
+# A page opens one stream per call; a few more cover reloads and a second tab. In all, per process: bounded
+# memory and connections whatever a client does.
+MAX_STREAMS_PER_SESSION = 4
+MAX_STREAMS = 500
 STYLESHEET_PATH = "/call/static/call.css"
 ICON_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 
@@ -55,12 +66,24 @@ class CallPages:
         *,
         public_url: str | None,
         language: str,
+        body_timeout: float = 10.0,
     ) -> None:
         self._calls = calls
         self._names = names  # a Slack user id -> the name Slack shows for them
         self._origin = _origin(public_url) if public_url else None
         self._secure = bool(public_url and public_url.startswith("https://"))
         self._language = language
+        self._body_timeout = body_timeout
+        self._streams: dict[tuple[int, int], int] = {}  # (request, session) -> its open streams
+        self._open_streams = 0
+        self._closing: asyncio.Future[None] | None = None  # done once the server shuts down
+
+    async def close_streams(self, _app: web.Application | None = None) -> None:
+        """Shutdown: every open stream ends now (its page reconnects elsewhere) and no new one opens."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+        if not self._closing.done():
+            self._closing.set_result(None)
 
     def register(self, router: web.UrlDispatcher) -> None:
         router.add_get("/favicon.ico", serve_favicon)
@@ -146,18 +169,30 @@ class CallPages:
         session, refused = await self._guarded(request)
         if session is None:
             return refused
-        raw = await request.content.read(MAX_OFFER + 1)
         try:
-            body = json.loads(raw) if len(raw) <= MAX_OFFER else None
+            raw = await read_body(request, self._body_timeout, MAX_OFFER)
+        except web.HTTPException as refused:
+            return _json({"error": refused.reason, "code": "BODY_REFUSED"}, refused.status)
+        try:
+            body = json.loads(raw)
         except ValueError:
             body = None
         sdp = body.get("sdp") if isinstance(body, dict) else None
         if not isinstance(sdp, str) or not sdp.strip():
             return _json({"error": "expected {sdp}: the WebRTC offer", "code": "VALIDATION_ERROR"}, 400)
         try:
-            call = await self._calls().start(session, sdp)
+            started = await self._calls().start(session, sdp)
+        except CallBusyError as busy:
+            name = await self._names(busy.user_id) or f"@{busy.user_id}"
+            return _json(
+                {"error": "the customer is on another call", "code": busy.code, "by": name, "since": busy.since},
+                busy.status,
+            )
         except CallStartError as error:
             return _json({"error": "the call did not start", "code": error.code}, error.status)
+        call = started.call
+        if started.repeated:  # the same page asked again (a double click, a retried offer): its own call
+            return _json({"callId": call.pilot_call_id, "repeated": True})
         if request.transport is None or request.transport.is_closing():
             # The page went away (tab closed, connection lost) while Pilot Status started the call: no one
             # will hear the customer pick up, and no one is left to hang up, so AskCall does (a start whose
@@ -179,6 +214,27 @@ class CallPages:
         session, refused = await self._guarded(request)
         if session is None:
             return refused
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+        key = (session.request_id, session.id)
+        if self._closing.done():
+            return _json({"error": "shutting down", "code": "SHUTTING_DOWN"}, 503)
+        if self._streams.get(key, 0) >= MAX_STREAMS_PER_SESSION or self._open_streams >= MAX_STREAMS:
+            log.warning("refused a call page event stream: too many open")
+            return _json({"error": "too many event streams", "code": "TOO_MANY_STREAMS"}, 429)
+        self._streams[key] = self._streams.get(key, 0) + 1
+        self._open_streams += 1
+        try:
+            return await self._stream(request, session, self._closing)
+        finally:
+            self._open_streams -= 1
+            self._streams[key] -= 1
+            if not self._streams[key]:
+                del self._streams[key]
+
+    async def _stream(
+        self, request: web.Request, session: CallSession, closing: asyncio.Future[None]
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={**CALL_PAGE_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -187,19 +243,30 @@ class CallPages:
         # The wait for the next update outlives a keepalive: cancelling it would end the updates' generator
         # (and so the stream) after the first quiet spell.
         pending: asyncio.Future[dict[str, Any]] | None = None
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         try:
-            while True:
+            while not closing.done():
                 pending = pending or asyncio.ensure_future(anext(updates))
-                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE)
+                done, _ = await asyncio.wait(
+                    {pending, closing}, timeout=GONE_CHECK, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not done:
-                    await response.write(b": keepalive\n\n")
+                    if request.transport is None or request.transport.is_closing():
+                        break  # the page went away (aiohttp does not cancel the handler)
+                    if loop.time() - quiet_since >= KEEPALIVE:
+                        await response.write(b": keepalive\n\n")
+                        quiet_since = loop.time()
                     continue
+                if pending not in done:
+                    break  # shutting down: the page's EventSource reconnects (to another replica)
                 finished, pending = pending, None
                 try:
                     update = finished.result()
                 except StopAsyncIteration:
                     break
                 await response.write(f"event: state\ndata: {json.dumps(update)}\n\n".encode())
+                quiet_since = loop.time()
         except ConnectionResetError:  # the page went away: nothing left to tell it
             pass
         finally:

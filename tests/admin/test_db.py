@@ -199,6 +199,67 @@ async def test_copying_a_database_onto_itself_is_refused(cli_env, run_cli: RunCl
     assert await snapshot(database_url) == rows
 
 
+def other_names_for(url: str) -> list[str]:
+    """Other URLs naming the same PostgreSQL database: another address of this host, the Unix socket (when the
+    server listens on one here), the port spelt out in the query."""
+    parts = urlsplit(url)
+    name, user = parts.path.lstrip("/"), parts.username or "postgres"
+    names = [
+        url.replace(f"@{parts.hostname}:", "@0.0.0.0:"),
+        f"postgresql://{user}@/{name}?host=127.0.0.1&port={parts.port}",
+    ]
+    if Path(f"/var/run/postgresql/.s.PGSQL.{parts.port}").exists():
+        names.append(f"postgresql://{user}@/{name}?host=/var/run/postgresql&port={parts.port}")
+    return names
+
+
+async def test_a_copy_onto_the_same_postgresql_database_named_another_way_is_refused_and_erases_nothing(
+    cli_env, run_cli: RunCli, pg_url: str
+) -> None:
+    """The database says which it is (its own id), whatever the URL calls it: never "Copied 0 rows" over an
+    erased source."""
+    rows = await filled(pg_url)
+
+    for alias in other_names_for(pg_url):
+        result = await run_cli("db", "copy", "--from", pg_url, "--to", alias, "--force")
+
+        assert result.code == 1, (alias, result.out, result.err)
+        assert "same database" in result.err and "Copied" not in result.out, result.err
+        assert "Traceback" not in result.err
+        assert await snapshot(pg_url) == rows
+
+
+async def test_a_copy_onto_the_same_sqlite_file_by_another_path_is_refused(
+    cli_env, run_cli: RunCli, tmp_path: Path
+) -> None:
+    source = tmp_path / "askcall.db"
+    rows = await filled(f"sqlite://{source}")
+    (tmp_path / "elsewhere").mkdir()
+    linked = tmp_path / "elsewhere" / "linked.db"
+    os.link(source, linked)  # the same file (device and inode) under another name
+
+    result = await run_cli("db", "copy", "--from", f"sqlite://{source}", "--to", f"sqlite://{linked}", "--force")
+
+    assert result.code == 1 and "same database" in result.err, result.err
+    assert await snapshot(f"sqlite://{source}") == rows
+
+
+async def test_a_sqlite_source_with_text_in_a_numeric_column_is_one_line_naming_table_row_and_column(
+    cli_env, run_cli: RunCli, tmp_path: Path, pg_url: str
+) -> None:
+    source = tmp_path / "edited.db"
+    await filled(f"sqlite://{source}")
+    with sqlite3.connect(source) as db:  # someone edited the file by hand: SQLite keeps text in a REAL column
+        db.execute("UPDATE requests SET created_at = 'yesterday' WHERE id = 2")
+
+    result = await run_cli("db", "copy", "--from", f"sqlite://{source}", "--to", pg_url)
+
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    (line,) = [line for line in result.err.splitlines() if line.startswith("askcall: ")]
+    assert "requests row id 2" in line and "created_at" in line, line
+    assert "yesterday" not in line  # the value itself is not shown
+
+
 async def test_a_missing_source_file_is_refused_and_not_created(cli_env, run_cli: RunCli, tmp_path: Path) -> None:
     missing = tmp_path / "typo" / "askcall.db"
 

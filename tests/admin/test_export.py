@@ -128,6 +128,23 @@ async def test_output_file_is_private(records, run_cli: RunCli, tmp_path: Path) 
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
 
 
+async def test_output_onto_an_existing_readable_file_leaves_it_private(
+    records, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """An older export (or any file) readable by others is replaced by a new owner-only file, never rewritten in
+    place with its old mode; nothing is left beside it."""
+    target = tmp_path / "consent.csv"
+    target.write_text("an older export\n")
+    target.chmod(0o644)
+
+    result = await run_cli("export", "--since", TODAY, "--format", "csv", "--output", str(target), "--full-phones")
+
+    assert result.code == 0, result.err
+    assert GRANTED.e164 in target.read_text(encoding="utf-8") and "an older export" not in target.read_text()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".consent")] == []
+
+
 async def test_bad_dates_and_missing_database(cli_env, run_cli: RunCli, tmp_path: Path, monkeypatch) -> None:
     bad_date = await run_cli("export", "--since", "31/01/2025", "--format", "csv")
     reversed_range = await run_cli("export", "--since", "2025-02-01", "--until", "2025-01-01", "--format", "csv")

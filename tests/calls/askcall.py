@@ -15,10 +15,10 @@ from aiohttp import web
 
 from bot.app import create_web_app, http_shutdown_timeout
 from bot.config import Settings, WhatsAppNumber
-from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
 from bot.fakes.slack import FakeSlack, button_payload, interaction_body
 from bot.pilot_status.webhooks import CALL_EVENTS
-from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, Server
+from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import E164, PHONE, REASON, free_port, parents, requests
 
 LINK_RE = re.compile(r"<(https?://[^|>]+)\|")
@@ -63,12 +63,16 @@ async def granted_request(
     told by the webhook of `number` (the default number's when None); returns (request id, the status message)."""
     assert (await server.command(f"{PHONE} {REASON}", channel_id=channel)).status == 200
     await server.wait_idle()
-    server.pilot.set_permission(E164, status, expiration_time)
-    event = permission_event(E164, status, timestamp=iso_timestamp(time.time()))
-    if number is None:
-        code, text = await send_webhook(server.url + "/webhooks/pilot-status", event, secret=WEBHOOK_SECRET)
-    else:
-        code, text = await send_webhook(server.url + number.webhook_path, event, secret=number.webhook_secret or "")
+    # The customer answers: the fake's probe says so from now on, and its signed webhook reaches AskCall.
+    path, secret = ("/webhooks/pilot-status", None) if number is None else (number.webhook_path, number.webhook_secret)
+    code, text = await server.pilot.customer_answers(
+        server.url + path,
+        E164,
+        status,
+        timestamp=iso_timestamp(time.time()),
+        expiration_time=expiration_time,
+        secret=secret,
+    )
     assert code == 200, text
     await server.wait_idle()
     return (await requests(server))[-1].id, parents(server.slack, channel)[-1]

@@ -82,15 +82,19 @@ def call_lines(app: Server, parent: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("webhooks", [True, False], ids=["found-by-webhook", "found-in-the-call-list"])
+@pytest.mark.parametrize("lost", ["answer lost", "5xx after ringing"])
 async def test_a_start_whose_answer_was_lost_is_found_not_resent(
-    app: Server, clock: ManualClock, webhooks: bool
+    app: Server, clock: ManualClock, webhooks: bool, lost: str
 ) -> None:
     app.pilot.call_behaviour = CallBehaviour(answer_after=0.5)
     if not webhooks:
         app.pilot.webhooks.clear()  # nothing tells AskCall: it must look in Pilot Status's list of calls
     page, parent = await Page.open(app)
     try:
-        app.pilot.lose_answer_next("POST", "/v1/calls")
+        if lost == "answer lost":
+            app.pilot.lose_answer_next("POST", "/v1/calls")
+        else:  # a gateway's 502 after Pilot Status asked Meta to ring: nothing says a 5xx means "not started"
+            app.pilot.act_then_fail_next("POST", "/v1/calls", status=502, body={"error": "bad gateway"})
         offer = await page.offer()
         assert offer.status == 202 and await offer.json() == {"callId": None, "pending": True}
         seen = await page.states("connected")
@@ -119,10 +123,16 @@ async def test_a_start_whose_answer_was_lost_is_found_not_resent(
     assert len(lines) == 1 and lines[0]["text"].startswith("📞") and "em andamento" not in lines[0]["text"]
 
 
-async def test_a_start_pilot_status_never_made_is_said_to_have_not_started(app: Server, clock: ManualClock) -> None:
+@pytest.mark.parametrize("how", ["connection dropped", "5xx"])
+async def test_a_start_pilot_status_never_made_is_said_to_have_not_started(
+    app: Server, clock: ManualClock, how: str
+) -> None:
     page, parent = await Page.open(app)
     try:
-        app.pilot.drop_connection_next("POST", "/v1/calls")  # read, never handled: no call exists
+        if how == "5xx":  # refused before it rang, but AskCall can't know that: looked for, then said not started
+            app.pilot.script("POST", "/v1/calls", status=503, body={"error": "no", "code": "UPSTREAM_TIMEOUT"})
+        else:
+            app.pilot.drop_connection_next("POST", "/v1/calls")  # read, never handled: no call exists
         offer = await page.offer()
         assert offer.status == 202
         await app.askcall.calls.sweep()  # too early: the start may still be on its way somewhere

@@ -211,9 +211,13 @@ async def ask(server: Server, text: str = f"{PHONE} {REASON}", **fields: Any) ->
     return found[-1]
 
 
-async def answer(server: Server, customer: str, status: str, *, at: float | None = None) -> dict[str, Any]:
-    """The customer answers (signed webhook); waits until AskCall has acted on it; returns the response JSON."""
-    code, text = await server.answer(customer, status, timestamp=iso_timestamp(time.time() if at is None else at))
+async def answer(
+    server: Server, customer: str, status: str, *, at: float | None = None, expiration_time: int | None = None
+) -> dict[str, Any]:
+    """The customer answers (the fake's probe changes, its signed webhook goes out); waits until AskCall has acted
+    on it; returns the response JSON. A TEMPORARY grant lasts 7 days unless `expiration_time` says otherwise."""
+    stamp = iso_timestamp(time.time() if at is None else at)
+    code, text = await server.answer(customer, status, timestamp=stamp, expiration_time=expiration_time)
     assert code == 200, text
     await server.wait_idle()
     body: dict[str, Any] = json.loads(text)

@@ -62,9 +62,8 @@ async def test_command_happy_path_temporary(server: Server) -> None:
     assert request.message_id == pilot.permission_requests[0].message_id
 
     expiry = int(time.time()) + 3 * DAY + 1234
-    pilot.set_permission(E164, "TEMPORARY", expiry)
     probes_before = len(pilot.requests_to("GET", PERMISSION_PROBE))
-    result = await answer(server, DIGITS, "TEMPORARY")
+    result = await answer(server, DIGITS, "TEMPORARY", expiration_time=expiry)
     assert result["duplicate"] is False
 
     reply = only_reply(slack, parent)

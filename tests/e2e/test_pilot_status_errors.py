@@ -131,11 +131,9 @@ async def test_bad_api_key_is_explained(
         assert "ps_wrong" not in text
 
 
-@pytest.mark.parametrize(
-    ("status", "headers"),
-    [(429, {"Retry-After": "1"}), (503, None), (500, None)],
-)
+@pytest.mark.parametrize(("status", "headers"), [(429, {"Retry-After": "1"})])
 async def test_one_transient_failure_then_success(server: Server, status: int, headers: dict[str, str] | None) -> None:
+    """A 429 says Pilot Status did not take the request: it is sent again after Retry-After (a 5xx is not, below)."""
     server.pilot.script(
         "POST", PERMISSION_REQUEST, status=status, headers=headers, body={"error": "busy", "code": "BUSY"}
     )
@@ -153,15 +151,47 @@ async def test_one_transient_failure_then_success(server: Server, status: int, h
     assert updates_of(server.slack, parent) == []
 
 
-async def test_pilot_status_down_gives_up_after_the_configured_attempts(server: Server) -> None:
-    attempts = server.askcall.settings.pilot_status_retry.attempts
-    server.pilot.script("POST", PERMISSION_REQUEST, status=503, times=attempts + 10)
+@pytest.mark.parametrize(
+    ("went_out", "status", "body"),
+    [
+        (True, 503, {"error": "Meta did not answer in time", "code": "UPSTREAM_TIMEOUT"}),
+        (True, 504, None),
+        (False, 502, None),
+        (False, 503, {"error": "down", "code": "UPSTREAM_ERROR"}),
+    ],
+    ids=["sent-then-upstream-timeout", "sent-then-gateway-504", "gateway-502", "upstream-error"],
+)
+async def test_a_5xx_to_the_permission_request_is_never_resent_and_the_thread_tells_the_truth(
+    server: Server, went_out: bool, status: int, body: dict[str, Any] | None
+) -> None:
+    """Nothing says a 5xx comes before Meta sent the message. It is never sent again (a resend would meet
+    Meta's 1-per-24 h limit and be told as "limit reached" while the customer got the first one); the permission
+    probe settles it: the customer's request counted since the send → most likely sent, waiting for the answer;
+    otherwise it stays unconfirmed. Either way the thread says so, and the customer's answer lands in it."""
+    if went_out:
+        server.pilot.act_then_fail_next("POST", PERMISSION_REQUEST, status=status, body=body, times=5)
+    else:
+        server.pilot.script("POST", PERMISSION_REQUEST, status=status, body=body, times=5)
+
     parent = await ask(server)
-    assert len(posts(server.pilot)) == attempts
-    text = await assert_failed(server, parent, "está fora do ar ou sobrecarregada")
-    assert f"depois de {attempts} tentativas" in text
-    assert "HTTP 503" in text
-    assert (await only_request(server)).state == "failed"
+
+    assert [p.status for p in posts(server.pilot)] == [status]  # once, never again
+    assert len(server.pilot.permission_requests) == (1 if went_out else 0)
+    reply = only_reply(server.slack, parent)
+    request = await only_request(server)
+    if went_out:
+        assert "muito provavelmente chegou ao cliente" in reply["text"] and "Não vou reenviar" in reply["text"]
+        assert request.state == "waiting" and request.sent_at is not None
+    else:
+        assert reply["text"].startswith(f"<@{REP}> ⚠️") and "não vou reenviar" in reply["text"]
+        assert request.state == "unconfirmed"
+    assert all(NOT_SENT not in render(update) for update in updates_of(server.slack, parent))
+    assert "Traceback" not in reply["text"]
+
+    await answer(server, DIGITS, "PERMANENT")  # the customer answers the request that reached them
+    assert "♾️" in replies(server.slack, parent)[-1]["text"]
+    assert (await only_request(server)).state == "answered"
+    assert len(posts(server.pilot)) == 1
 
 
 async def test_connection_refused_is_retried_then_explained(

@@ -237,8 +237,7 @@ async def test_reminders_fire_once_each_across_restarts(
     try:
         parent = await started_request(app)
         expiry = int(clock() + 7 * DAY)
-        pilot.set_permission(E164, "temporary", expiration_time=expiry)
-        await app.answer("5511987654321", "TEMPORARY")
+        await app.answer("5511987654321", "TEMPORARY", expiration_time=expiry)
         await app.wait_idle()
         assert len(replies(slack, parent)) == 1
 
@@ -274,12 +273,11 @@ async def test_reminders_fire_once_each_across_restarts(
 
 async def test_a_renewed_grant_is_announced_with_its_new_expiry(app: Server, clock: ManualClock) -> None:
     parent = await started_request(app)
-    app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
-    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time()))
+    first = int(clock() + 7 * DAY)
+    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time()), expiration_time=first)
     await app.wait_idle()
     renewed = int(clock() + 9 * DAY)
-    app.pilot.set_permission(E164, "temporary", expiration_time=renewed)
-    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time() + 60))
+    await app.answer("5511987654321", "TEMPORARY", timestamp=iso_timestamp(time.time() + 60), expiration_time=renewed)
     await app.wait_idle()
     texts = [r["text"] for r in replies(app.slack, parent)]
     assert len(texts) == 2 and f"<!date^{renewed}^" in texts[1]
@@ -287,8 +285,7 @@ async def test_a_renewed_grant_is_announced_with_its_new_expiry(app: Server, clo
 
 async def test_expiry_probe_showing_renewal_updates_instead(app: Server, clock: ManualClock) -> None:
     parent = await started_request(app)
-    app.pilot.set_permission(E164, "temporary", expiration_time=int(clock() + 7 * DAY))
-    await app.answer("5511987654321", "TEMPORARY")
+    await app.answer("5511987654321", "TEMPORARY", expiration_time=int(clock() + 7 * DAY))
     await app.wait_idle()
     renewed = int(clock() + 14 * DAY)
     app.pilot.set_permission(E164, "temporary", expiration_time=renewed)

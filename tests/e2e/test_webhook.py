@@ -116,7 +116,7 @@ def assert_no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 UNUSABLE = [
-    {"event": "call.ended"},
+    {"event": "call.ended", "from": None, "to": None},  # a call event with no call id and no parties: no call
     {"event": "message.received"},
     {"event": None},
     {"event": ["call.permission_updated"]},
@@ -315,8 +315,9 @@ async def test_answer_for_an_unknown_number_is_stored_and_posted_nowhere(server:
 
 
 async def test_answer_before_any_request_is_not_applied_to_a_later_one(server: Server) -> None:
-    """An answer given long before a request was made belongs to an older request, not to this one."""
-    await answer(server, DIGITS, "PERMANENT", at=time.time() - 3600)
+    """An answer given long before a request was made belongs to an older request, not to this one. (A refusal:
+    a grant would be found by the pre-check, the fake's world being the webhook's.)"""
+    await answer(server, DIGITS, "NO_PERMISSION", at=time.time() - 3600)
     parent = await ask(server)
     await server.wait_idle()
     assert replies(server.slack, parent) == []

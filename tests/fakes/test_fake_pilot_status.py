@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from bot.fakes import FakePilotStatus, sign_pilot_status
-from bot.fakes.pilot_status import DAY, WEEK, permission_event, send_webhook
+from bot.fakes.pilot_status import DAY, WEEK, CallBehaviour, WebCalls, permission_event, send_webhook
 
 CUSTOMER = "+5511999999999"
 REQUEST = "/v1/calls/permissions/request"
@@ -23,6 +25,7 @@ REQUEST = "/v1/calls/permissions/request"
 @pytest.fixture
 async def fake() -> AsyncIterator[FakePilotStatus]:
     async with FakePilotStatus() as server:
+        server.customer_writes(CUSTOMER)  # the customer is chatting with the business: their window is open
         yield server
 
 
@@ -91,9 +94,36 @@ async def test_scripted_delay_and_dropped_connection(fake: FakePilotStatus, clie
     assert len(fake.requests) == 2 and len(fake.permission_requests) == 1
 
 
+async def test_realistic_by_default_with_opt_outs() -> None:
+    """Meta's request limits and the 24-hour window are on unless a test turns them off."""
+    async with FakePilotStatus() as strict, FakePilotStatus(limits=False, window=False) as lenient:
+        assert (strict.enforce_limits, strict.enforce_window) == (True, True)
+        assert (lenient.enforce_limits, lenient.enforce_window) == (False, False)
+        async with httpx.AsyncClient(base_url=lenient.base_url, headers={"x-api-key": "ps_test"}) as client:
+            answers = [await client.post(REQUEST, json={"to": CUSTOMER}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+
+
+async def test_the_24_hour_window_is_enforced(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
+    """A permission request goes out only within 24 h of the customer's last message (Pilot Status's endpoint
+    sends a free-form interactive message); outside it, FLOW_WINDOW_CLOSED (the SDK's code) and nothing is sent."""
+    fake.now = clock = Clock()
+    stranger = "+5521998765432"  # never wrote
+
+    never = await client.post(REQUEST, json={"to": stranger})
+    assert (never.status_code, never.json()["code"]) == (400, "FLOW_WINDOW_CLOSED")
+    fake.customer_writes(stranger, at=clock.t - DAY + 60)  # wrote 23 h 59 min ago
+    assert (await client.post(REQUEST, json={"to": stranger})).status_code == 200
+    fake.customer_writes(CUSTOMER, at=clock.t - DAY - 1)  # a day and a second ago
+    closed = await client.post(REQUEST, json={"to": CUSTOMER})
+    assert (closed.status_code, closed.json()["code"]) == (400, "FLOW_WINDOW_CLOSED")
+    assert [r.to for r in fake.permission_requests] == [stranger]
+
+
 async def test_meta_quota_is_enforced(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
     fake.now = clock = Clock()
-    fake.enforce_limits = True
+    fake.customer_writes(CUSTOMER, at=clock.t)
+    fake.customer_writes("+5511777777777", at=clock.t)
 
     async def ask() -> httpx.Response:
         return await client.post(REQUEST, json={"to": CUSTOMER})
@@ -102,8 +132,10 @@ async def test_meta_quota_is_enforced(fake: FakePilotStatus, client: httpx.Async
     again = await ask()
     assert (again.status_code, again.json()["code"]) == (400, "META_CALL_PERMISSION_REQUEST_LIMIT")
     clock.t += DAY + 60
+    fake.customer_writes(CUSTOMER)
     assert (await ask()).status_code == 200
     clock.t += DAY + 60
+    fake.customer_writes(CUSTOMER)
     assert (await ask()).json()["code"] == "META_CALL_PERMISSION_REQUEST_LIMIT"  # 2 in 7 days
 
     probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
@@ -111,6 +143,7 @@ async def test_meta_quota_is_enforced(fake: FakePilotStatus, client: httpx.Async
     assert action["can_perform_action"] is False
     assert [limit["current_usage"] for limit in action["limits"]] == [0, 2]
     assert action["limit_expiration_time"] == int(1_800_000_000 + WEEK)
+    fake.customer_writes("+5511777777777")
     assert (await client.post(REQUEST, json={"to": "+5511777777777"})).status_code == 200
 
 
@@ -157,6 +190,33 @@ async def test_a_web_number_refuses_the_meta_only_calls_endpoints_and_webrtc_sta
     listed = await client.get("/v1/calls", headers=web)  # the endpoints web numbers have still answer
     assert listed.status_code == 200
     assert (await client.get("/v1/calls/settings")).status_code == 200  # the Meta number's key is unaffected
+
+
+async def test_a_web_number_that_accepts_a_start_drops_the_offer_and_never_answers_with_sdp(
+    fake: FakePilotStatus, client: httpx.AsyncClient
+) -> None:
+    """What a web number does with an offer is not documented: with `web_calls=ACCEPT` the call starts (no
+    permission step on web numbers), rings and is answered, but Pilot Status keeps no offer and gives no answer."""
+    fake.web_calls = WebCalls.ACCEPT
+    fake.call_behaviour = CallBehaviour(ring_after=0.01, answer_after=0.05)
+    fake.accepted_keys.add("ps_web")
+    fake.web_keys.add("ps_web")
+    web = {"x-api-key": "ps_web"}
+    offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\n"
+    started = await client.post("/v1/calls", json={"to": "+5521998765432", "sdp": offer}, headers=web)
+    assert started.status_code == 200 and started.json()["id"] == "call_FAKE1"
+    call = fake.calls["call_FAKE1"]
+    for _ in range(100):
+        if call.status == "ACCEPTED":
+            break
+        await asyncio.sleep(0.02)
+    shown = (await client.get("/v1/calls/call_FAKE1", params={"includeSdp": "1"}, headers=web)).json()
+    assert (shown["status"], shown["sdpOffer"], shown["sdpAnswer"]) == ("ACCEPTED", None, None)
+    assert call.peer is None  # no WebRTC on the customer's side: the media is Pilot Status's
+    assert (await client.post("/v1/calls/call_FAKE1/terminate", headers=web)).status_code == 200
+    # The Meta-only endpoints still refuse a web number.
+    probe = await client.get("/v1/calls/permissions", params={"to": CUSTOMER}, headers=web)
+    assert (probe.status_code, probe.json()["code"]) == (400, "FEATURE_NOT_SUPPORTED")
 
 
 async def test_webhooks_crud(fake: FakePilotStatus, client: httpx.AsyncClient) -> None:
@@ -230,3 +290,71 @@ async def test_customer_answers_sends_signed_webhook(fake: FakePilotStatus) -> N
         assert received[2][1]["x-pilot-status-signature"] == "forged"
     finally:
         await runner.cleanup()
+
+
+class Receiver:
+    """A webhook endpoint that answers with the statuses it is given (then 200), recording each arrival."""
+
+    def __init__(self, statuses: list[int], delay: float = 0.0) -> None:
+        self.statuses = statuses
+        self.delay = delay
+        self.arrivals: list[tuple[float, bytes]] = []
+        self.runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> str:
+        async def receive(request: web.Request) -> web.Response:
+            self.arrivals.append((time.monotonic(), await request.read()))
+            if self.delay and len(self.arrivals) == 1:
+                await asyncio.sleep(self.delay)  # the first attempt times out
+            status = self.statuses.pop(0) if self.statuses else 200
+            return web.Response(status=status, text="ok" if status == 200 else "retry")
+
+        app = web.Application()
+        app.router.add_post("/hook", receive)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_the_customer_answering_is_one_operation_probe_and_webhook(
+    fake: FakePilotStatus, client: httpx.AsyncClient
+) -> None:
+    """Whoever asks afterwards (AskCall's status check, a call start) meets the world the webhook announced."""
+    async with Receiver([]) as url:
+        fake.subscribe(url, ["call.permission_updated"])
+        assert await fake.customer_answers(None, CUSTOMER, "PERMANENT") == (200, "ok")  # to every subscriber
+        probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+        assert probe["permission"] == {"status": "permanent"}
+        await fake.customer_answers(url, CUSTOMER, "NO_PERMISSION")
+        probe = (await client.get("/v1/calls/permissions", params={"to": CUSTOMER})).json()
+        assert probe["permission"] == {"status": "no_permission"}
+    assert [d.payload["status"] for d in fake.deliveries] == ["PERMANENT", "NO_PERMISSION"]
+
+
+@pytest.mark.parametrize("failure", ["503", "timeout", "refused"])
+async def test_a_webhook_without_a_2xx_is_redelivered_with_backoff_the_same_bytes(
+    fake: FakePilotStatus, failure: str
+) -> None:
+    fake.redelivery_delays = (0.1, 0.2, 0.4)
+    fake.delivery_timeout = 0.3
+    receiver = Receiver([503, 503] if failure == "503" else [], delay=1.0 if failure == "timeout" else 0.0)
+    async with receiver as url:
+        target = url if failure != "refused" else url.replace("/hook", "/nowhere")
+        first = await fake.customer_answers(target, CUSTOMER, "TEMPORARY")
+        assert not 200 <= first[0] < 300
+        await fake.redeliveries_done(timeout=10)
+    attempts = [(d.attempt, d.succeeded) for d in fake.deliveries]
+    if failure == "refused":  # a 404 every time: given up after the last delay
+        assert attempts == [(1, False), (2, False), (3, False), (4, False)]
+        return
+    expected = [(1, False), (2, False), (3, True)] if failure == "503" else [(1, False), (2, True)]
+    assert attempts == expected
+    times = [at for at, _ in receiver.arrivals]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= delay * 0.9 for gap, delay in zip(gaps, fake.redelivery_delays, strict=False)), gaps
+    assert len({body for _, body in receiver.arrivals}) == 1  # the same bytes (and so the same signature)

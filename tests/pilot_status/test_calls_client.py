@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.config import RetryPolicy
 from bot.fakes.pilot_status import CallBehaviour, FakePilotStatus
-from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.client import CALL_LANE, PilotStatusClient, StartedCall
 from bot.pilot_status.errors import (
     CallPermissionRequiredError,
     FeatureNotSupportedError,
     RateLimitError,
-    ServerError,
     UnconfirmedError,
 )
 from tests.calls.helpers import AiortcCaller, wait_until
@@ -47,14 +47,28 @@ async def offer() -> AsyncIterator[str]:
 
 async def test_start_get_and_terminate_a_call(pilot: FakePilotStatus, client: PilotStatusClient, offer: str) -> None:
     pilot.call_behaviour = CallBehaviour(answer_after=None, ring_timeout=30)
-    call_id = await client.start_call(CUSTOMER, offer)
-    assert call_id == "call_FAKE1"
+    started = await client.start_call(CUSTOMER, offer)
+    assert started == StartedCall("call_FAKE1", "wacid.FAKE1")
+    call_id = started.id
     assert pilot.requests_to("POST", "/v1/calls")[0].json == {"to": CUSTOMER, "sdp": offer}
     await wait_until(lambda: pilot.calls[call_id].status == "RINGING", what="ringing")
     details = await client.get_call(call_id, include_sdp=True)
     assert (details.id, details.status, details.sdp_answer) == (call_id, "RINGING", None)
     await client.terminate_call(call_id)
     assert (await client.get_call(call_id)).status == "COMPLETED"
+    # Hang-up as the SDK sends it: a bare POST, no body and no content type.
+    (terminate,) = pilot.requests_to("POST", f"/v1/calls/{call_id}/terminate")
+    assert "content-type" not in terminate.headers and terminate.json is None
+    assert terminate.headers.get("content-length", "0") == "0"
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", None])
+async def test_a_2xx_to_terminate_is_success_whatever_its_body(
+    pilot: FakePilotStatus, client: PilotStatusClient, body: bytes | None
+) -> None:
+    pilot.script("POST", "/v1/calls/call_X/terminate", status=204 if body is None else 200, body=body)
+    await client.terminate_call("call_X")  # no exception: the call is hung up
+    assert len(pilot.requests_to("POST", "/v1/calls/call_X/terminate")) == 1
 
 
 @pytest.mark.parametrize(
@@ -63,7 +77,10 @@ async def test_start_get_and_terminate_a_call(pilot: FakePilotStatus, client: Pi
         (400, "META_CALL_PERMISSION_REQUIRED", CallPermissionRequiredError),
         (400, "FEATURE_NOT_SUPPORTED", FeatureNotSupportedError),
         (429, "RATE_LIMITED", RateLimitError),
-        (503, "UPSTREAM", ServerError),
+        # Nothing says a 5xx comes before Pilot Status asked Meta to ring: the start is unconfirmed, looked for.
+        (502, "BAD_GATEWAY", UnconfirmedError),
+        (503, "UPSTREAM_TIMEOUT", UnconfirmedError),
+        (500, "INTERNAL", UnconfirmedError),
     ],
 )
 async def test_start_call_errors_are_typed_and_never_resent(
@@ -104,3 +121,17 @@ async def test_a_dropped_start_is_unconfirmed_not_resent(
     with pytest.raises(UnconfirmedError):
         await client.start_call(CUSTOMER, offer)
     assert len(pilot.requests_to("POST", "/v1/calls")) == 1
+
+
+async def test_reading_many_calls_never_holds_up_a_permission_request(
+    pilot: FakePilotStatus, client: PilotStatusClient
+) -> None:
+    """Browser calls' reads have a lane of their own: forty slow reads at once (Pilot Status taking a second each)
+    leave the permission request going out at once, not after them."""
+    pilot.script("GET", "/v1/calls/call_X", status=404, body={"code": "CALL_NOT_FOUND"}, delay=1.0, times=40)
+    reads = [asyncio.ensure_future(client.get_call("call_X")) for _ in range(40)]
+    await asyncio.sleep(0.1)  # the reads are on their way
+    await client.request_permission(CUSTOMER, "Podemos ligar?")
+    arrived = [(r.method, r.path) for r in pilot.requests]
+    assert arrived.index(("POST", "/v1/calls/permissions/request")) <= CALL_LANE, arrived
+    await asyncio.gather(*reads, return_exceptions=True)

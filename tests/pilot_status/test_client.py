@@ -18,7 +18,6 @@ from bot.pilot_status.errors import (
     OutsideWindowError,
     RateLimitError,
     RequestLimitError,
-    ServerError,
     TenantScopeError,
     UnconfirmedError,
     UnexpectedResponseError,
@@ -178,30 +177,36 @@ async def test_other_400_is_bad_request_with_its_code(
     assert sleep.delays == []
 
 
-async def test_503_twice_then_success_takes_exactly_three_posts(
-    client: PilotStatusClient, pilot: FakePilotStatus, sleep: RecordingSleep
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(502, None), (503, "UPSTREAM_TIMEOUT"), (503, "UPSTREAM_ERROR"), (504, None), (500, "INTERNAL")],
+)
+async def test_a_5xx_to_the_permission_request_is_unconfirmed_and_never_resent(
+    client: PilotStatusClient, pilot: FakePilotStatus, sleep: RecordingSleep, status: int, code: str | None
 ) -> None:
-    pilot.script("POST", REQUEST, status=503, body={"error": "down", "code": "UNAVAILABLE"}, times=2)
+    """Nothing says a 5xx comes before Meta sent the message (a gateway's 502/504, Pilot Status's UPSTREAM_TIMEOUT
+    after it called Meta): like a timeout, it is unconfirmed, and the POST is never sent again (as the SDK)."""
+    pilot.script("POST", REQUEST, status=status, body={"error": "down", "code": code} if code else None, times=5)
 
-    assert await client.request_permission(CUSTOMER, "oi") == "wamid.FAKE1"
-
-    assert [r.status for r in pilot.requests_to("POST", REQUEST)] == [503, 503, 200]
-    assert len(sleep.delays) == 2
-    assert all(0 < d <= POLICY.max_delay for d in sleep.delays)
-
-
-async def test_503_always_is_server_error_after_all_attempts(
-    client: PilotStatusClient, pilot: FakePilotStatus, sleep: RecordingSleep
-) -> None:
-    pilot.script("POST", REQUEST, status=503, times=10)
-
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(UnconfirmedError) as info:
         await client.request_permission(CUSTOMER, "oi")
 
-    assert info.value.status == 503
-    assert len(pilot.requests_to("POST", REQUEST)) == POLICY.attempts
-    assert len(sleep.delays) == POLICY.attempts - 1
-    assert pilot.permission_requests == []
+    assert (info.value.status, info.value.code) == (status, code)
+    assert len(pilot.requests_to("POST", REQUEST)) == 1
+    assert sleep.delays == []
+
+
+async def test_flow_window_closed_is_the_24_hour_window_error(
+    client: PilotStatusClient, pilot: FakePilotStatus
+) -> None:
+    """FLOW_WINDOW_CLOSED is the official SDK's code for the closed customer-service window."""
+    pilot.script("POST", REQUEST, status=400, body={"error": "window closed", "code": "FLOW_WINDOW_CLOSED"})
+
+    with pytest.raises(OutsideWindowError) as info:
+        await client.request_permission(CUSTOMER, "oi")
+
+    assert info.value.code == "FLOW_WINDOW_CLOSED"
+    assert len(pilot.requests_to("POST", REQUEST)) == 1
 
 
 async def test_429_with_retry_after_is_retried_after_that_delay(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.fakes.pilot_status import permission_event, sign_pilot_status
+from bot.fakes.pilot_status import call_event, permission_event, sign_pilot_status
 from bot.pilot_status.webhooks import (
     PERMISSION_UPDATED,
     SIGNATURE_HEADER,
@@ -18,6 +18,7 @@ from bot.pilot_status.webhooks import (
     PermissionUpdated,
     UnusableEvent,
     parse_body,
+    parse_call_event,
     parse_permission_updated,
     verify_signature,
 )
@@ -235,3 +236,22 @@ def test_dedup_key_differs_when_the_answer_differs(changes: dict[str, Any]) -> N
     other = parse_permission_updated(fixture_with(**changes))
 
     assert original.dedup_key != other.dedup_key
+
+
+def test_a_call_event_without_a_call_id_is_kept_with_what_it_has() -> None:
+    """The SDK allows `callId: null`: the event is usable, identified by the provider's id, else by its parties and
+    time, and says whose call it is (the customer: the callee of an outbound call, the caller of an inbound one)."""
+    base = call_event("call.ended", "x", "COMPLETED", customer="+5511999999999", external_call_id="wacid.ABGG")
+    by_external = parse_call_event({**base, "callId": None})
+    assert (by_external.call_id, by_external.external_call_id) == (None, "wacid.ABGG")
+    assert by_external.dedup_key == "call.ended:ext:wacid.ABGG:COMPLETED"
+    assert by_external.customer == "5511999999999" and not by_external.clearly_not_askcalls
+    bare = parse_call_event({**base, "callId": None, "externalCallId": None})
+    assert bare.dedup_key.startswith("call.ended:noid:") and bare.dedup_key != by_external.dedup_key
+    inbound = parse_call_event({**base, "direction": "INBOUND", "from": "5511999999999", "to": "5511888888888"})
+    assert inbound.customer == "5511999999999" and inbound.clearly_not_askcalls
+    other_tool = parse_call_event({**base, "bizOpaqueCallbackData": "crm:42"})
+    assert other_tool.clearly_not_askcalls
+    assert not parse_call_event({**base, "bizOpaqueCallbackData": "askcall:call7"}).clearly_not_askcalls
+    with pytest.raises(UnusableEvent):
+        parse_call_event({**base, "callId": None, "externalCallId": None, "from": None, "to": None})

@@ -32,7 +32,7 @@ LOG_KEYS = {"time", "level", "logger", "message", "request_id"}
 async def fakes() -> AsyncIterator[tuple[FakeSlack, FakePilotStatus]]:
     async with (
         FakeSlack(token=BOT_TOKEN) as slack,
-        FakePilotStatus(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET) as pilot,
+        FakePilotStatus(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, window=False) as pilot,
     ):
         yield slack, pilot
 
@@ -67,12 +67,15 @@ async def test_json_logs_have_request_ids_and_no_phone_numbers_or_secrets(
     app = AskCallProcess(env, log_path)
     await app.start()
     try:
-        pilot.script("POST", PERMISSION_REQUEST, status=503)  # Pilot Status fails once; AskCall retries
+        # Pilot Status is too busy once (a 429 proves it did not take the request); AskCall retries.
+        pilot.script(
+            "POST", PERMISSION_REQUEST, status=429, headers={"Retry-After": "0"}, body={"code": "RATE_LIMITED"}
+        )
         async with aiohttp.ClientSession() as http:
             status = await _command(app, http, "+55 11 98765-4321 Podemos ligar amanhã?", slack.response_url("ask"))
             assert status == 200
             await slack.wait_for(lambda: len(pilot.permission_requests) == 1, timeout=15)
-            assert [p.status for p in posts(pilot)] == [503, 200]
+            assert [p.status for p in posts(pilot)] == [429, 200]
             parent = only_parent(slack)
 
             # Another rep asks for the same customer: the answer (ephemeral, in the HTTP response to

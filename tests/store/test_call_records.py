@@ -12,6 +12,7 @@ from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
 NOW = ANSWER_AT
 DAY = 24 * 3600.0
 OLD = NOW - 200 * DAY  # created before the cutoff
+OTHER_CUSTOMER = "+5521998765432"
 CUTOFF = NOW - 180 * DAY
 ANSWERED = RequestState.ANSWERED
 
@@ -101,11 +102,11 @@ async def test_request_records_carry_their_calls(store: Store) -> None:
 
 async def test_call_records_are_the_calls_started_in_the_period_with_their_requests(store: Store) -> None:
     old = await new_request(store, created_at=NOW - 90 * DAY)  # a lasting grant, called long after it was asked
-    recent = await new_request(store, created_at=NOW)
+    recent = await new_request(store, created_at=NOW, phone=OTHER_CUSTOMER)
     before = await ended_call(store, old, "U2", NOW - DAY, "c0")
     first = await ended_call(store, old, "U2", NOW, "c1")
-    second = (await store.create_call(recent, "U3", NOW + 10)).id
     await ended_call(store, recent, "U2", NOW + DAY, "c3")  # the day after the period
+    second = (await store.create_call(recent, "U3", NOW + 10)).id  # still live: the customer's one live call
 
     records = [r async for r in store.call_records(NOW, NOW + DAY, batch_size=1)]
 
@@ -133,7 +134,7 @@ async def test_a_call_event_is_stored_with_the_request_it_belongs_to(store: Stor
 
 async def test_purge_erases_calls_call_ids_events_and_links_of_purged_requests(store: Store) -> None:
     old = await new_request(store, state=ANSWERED, created_at=OLD)
-    recent = await new_request(store, state=ANSWERED, created_at=NOW)
+    recent = await new_request(store, state=ANSWERED, created_at=NOW, phone=OTHER_CUSTOMER)
     ended = await ended_call(store, old, "U2", NOW - 170 * DAY, "call_OLD")
     live = await live_call(store, old, NOW, "call_LIVE")
     kept_call = await ended_call(store, recent, "U2", NOW, "call_RECENT")
@@ -149,6 +150,8 @@ async def test_purge_erases_calls_call_ids_events_and_links_of_purged_requests(s
     calls = {c.id: c for c in (await store.calls_for_requests([old, recent]))[old]}
     # Who called, when, how long and how it ended stay (counts); Pilot Status's id, which maps to the number, goes.
     assert (calls[ended].pilot_call_id, calls[ended].user_id, calls[ended].duration) == (None, "U2", 61)
+    assert calls[ended].phone_key is None  # the customer key is the number itself
+    assert calls[live].phone_key is not None  # the live call still holds the customer's one live slot
     assert calls[ended].end_reason == "completed"
     assert calls[live].pilot_call_id == "call_LIVE"  # its webhooks must still find it
     assert (await store.get_call(kept_call)).pilot_call_id == "call_RECENT"  # type: ignore[union-attr]

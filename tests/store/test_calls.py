@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
-from bot.domain import CallState
+from bot.domain import Call, CallInProgress, CallState
 from bot.phones import customer_key
 from bot.store import NewDelivery, Store
-from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
+from tests.store.helpers import ANSWER_AT, CUSTOMER, asking, new_request
 
 NOW = ANSWER_AT
 
@@ -82,10 +83,10 @@ async def test_a_call_only_moves_forward_and_stores_its_messages_with_it(store: 
 async def test_calls_to_settle_and_lost_starts_by_customer(store: Store) -> None:
     request_id = await new_request(store)
     lost = await store.create_call(request_id, "U1", NOW)  # no Pilot Status id: its start's answer was lost
-    live = await store.create_call(request_id, "U1", NOW)
+    live = await store.create_call(await new_request(store, phone="+5521998765432"), "U1", NOW)
     live = await store.advance_call(live.id, [CallState.STARTED], {"pilot_call_id": "call_L", "state": "ringing"})
     assert live is not None
-    done = await store.create_call(request_id, "U1", NOW)
+    done = await store.create_call(await new_request(store, phone="+5531912345678"), "U1", NOW)
     await store.advance_call(done.id, [CallState.STARTED], {"pilot_call_id": "call_D", "state": "ended"})
     # A lost start is due once older than the start grace; a live call once quiet (updated_at is real time).
     assert await store.unsettled_calls(NOW - 1, 0) == []
@@ -106,3 +107,67 @@ async def test_calls_to_settle_and_lost_starts_by_customer(store: Store) -> None
     assert assigned is not None and assigned.pilot_call_id == "call_X"
     assert await store.advance_call(lost.id, [CallState.FAILED], {"pilot_call_id": "call_Y"}, unassigned=True) is None
     assert await store.unconfirmed_call_to(customer_key(CUSTOMER), NOW - 10) is None
+
+
+# --- one live call per customer --------------------------------------------------------------------------------
+async def test_a_customer_has_one_live_call_across_requests_sessions_and_replicas(store: Store, rival: Store) -> None:
+    """Five starts at once, from two replicas, two requests and three page sessions for one customer: one call is
+    stored, the others are refused naming it. Another number, or another customer, calls freely; once the call is
+    over the customer can be called again."""
+    first_request = await new_request(store)
+    second_request = await new_request(store)  # a teammate's request for the same customer (spelt the same)
+    starts = [
+        (store, first_request, "U1", 1),
+        (rival, first_request, "U1", 1),
+        (store, first_request, "U2", 2),
+        (rival, second_request, "U3", 3),
+        (store, second_request, "U3", 3),
+    ]
+
+    async def start(s: Store, request_id: int, user_id: str, session_id: int) -> Call | CallInProgress:
+        try:
+            return await s.create_call(request_id, user_id, NOW, session_id)
+        except CallInProgress as busy:
+            return busy
+
+    results = await asyncio.gather(*(start(*args) for args in starts))
+
+    made = [r for r in results if isinstance(r, Call)]
+    refused = [r for r in results if isinstance(r, CallInProgress)]
+    assert len(made) == 1 and len(refused) == 4, results
+    (call,) = made
+    assert {busy.call.id for busy in refused} == {call.id}  # each refusal names the live call: who, since when
+    assert (call.number_name, call.phone_key) == ("default", customer_key(CUSTOMER))
+    assert await store.live_call_to("default", customer_key(CUSTOMER)) == call
+    assert await rival.session_call(call.session_id or 0) == call
+    # Another customer, and the same customer on another number, are not held up.
+    other = await store.create_call(await new_request(store, phone="+5521998765432"), "U1", NOW, 9)
+    team_request, _ = await store.create_request(
+        replace(asking("src-team"), number_name="vendas-rj"), NewDelivery("parent-team", "parent", {"text": "x"})
+    )
+    elsewhere = await store.create_call(team_request, "U1", NOW, 10)
+    assert other.phone_key != call.phone_key and elsewhere.number_name == "vendas-rj"
+    # Over (ended, or failed to start): the customer can be called again.
+    await store.advance_call(call.id, [CallState.STARTED], {"state": "failed", "end_reason": "VALIDATION_ERROR"})
+    again = await rival.create_call(second_request, "U3", NOW + 1, 3)
+    assert again.state == "started" and await store.live_call_to("default", customer_key(CUSTOMER)) == again
+
+
+async def test_calls_are_found_by_session_provider_id_and_in_batches(store: Store) -> None:
+    request_id = await new_request(store)
+    call = await store.create_call(request_id, "U1", NOW, 41)
+    assert await store.session_call(41) == call and await store.session_call(42) is None
+    moved = await store.advance_call(
+        call.id, [CallState.STARTED], {"pilot_call_id": "call_A", "external_call_id": "wacid.A", "state": "ringing"}
+    )
+    assert moved is not None and moved.external_call_id == "wacid.A"
+    assert await store.call_by_external_id("wacid.A") == moved and await store.call_by_external_id("x") is None
+    assert await store.calls_by_ids([call.id, call.id, 999]) == {call.id: moved}
+    assert await store.calls_by_pilot_ids(["call_A", "call_B"]) == {"call_A": moved}
+    assert await store.calls_by_ids([]) == {} and await store.calls_by_pilot_ids([]) == {}
+
+
+async def test_each_database_has_its_own_id_whatever_names_it(store: Store, rival: Store) -> None:
+    found = await store.database_id()
+    assert found and len(found) >= 16
+    assert await rival.database_id() == found  # another connection to the same database: the same id

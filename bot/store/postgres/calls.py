@@ -1,7 +1,9 @@
 """Calls from the browser: hashed single-use links, hashed page sessions, and the calls themselves.
 
 Invariant: a link opens at most one session, across replicas (the guarded `UPDATE … WHERE used_at IS
-NULL` and the session insert share one transaction), and a call only moves forward (`advance_call`'s guard).
+NULL` and the session insert share one transaction), a call only moves forward (`advance_call`'s guard), and a
+customer has at most one live call across replicas (the unique index `calls_one_live_per_customer`; `create_call`
+names the live one).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from bot.domain import Call, CallState, Request
+from bot.domain import Call, CallInProgress, CallState, Request
 from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection, row_count
 from bot.store.postgres.effects import insert_deliveries, request_from
-from bot.store.types import CallSession, NewDelivery, call_fields
+from bot.store.types import CallSession, NewDelivery, StoreError, call_fields
 
 
 def _call(row: asyncpg.Record) -> Call:
@@ -54,18 +56,70 @@ class CallQueries(PostgresConnection):
             row = await conn.fetchrow(sql.REDEEM_CALL_LINK.postgres, now, token_hash)
             if row is None:
                 return None
-            await conn.execute(sql.INSERT_CALL_SESSION.postgres, session_hash, row[0], row[1], now, session_expires_at)
-            return CallSession(int(row[0]), str(row[1]), session_expires_at)
+            session_id = await conn.fetchval(
+                sql.INSERT_CALL_SESSION.postgres, session_hash, row[0], row[1], now, session_expires_at
+            )
+            return CallSession(int(row[0]), str(row[1]), session_expires_at, int(session_id))
 
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
         row = await self._fetchrow(sql.CALL_SESSION.postgres, session_hash, now)
-        return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
+        return CallSession(int(row[0]), str(row[1]), float(row[2]), int(row[3])) if row else None
 
-    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
-        async with self.transaction() as conn:
-            call_id = await conn.fetchval(sql.INSERT_CALL.postgres, request_id, user_id, started_at)
-            row = await conn.fetchrow(sql.SET_CALL_DELIVERY_KEY.postgres, f"call{call_id}", call_id)
-        return _call(row)
+    async def create_call(
+        self, request_id: int, user_id: str, started_at: float, session_id: int | None = None
+    ) -> Call:
+        for _ in range(3):  # the live call may end between the refused insert and reading it: then try again
+            async with self.transaction() as conn:
+                try:
+                    async with conn.transaction():  # a savepoint: the refused insert leaves the rest usable
+                        call_id = await conn.fetchval(
+                            sql.INSERT_CALL.postgres, user_id, started_at, session_id, request_id
+                        )
+                except asyncpg.UniqueViolationError:
+                    request = await conn.fetchrow(sql.REQUEST.postgres, request_id)
+                    live = await conn.fetchrow(sql.LIVE_CALL_TO.postgres, request["number_name"], request["phone_key"])
+                    if live is None:
+                        continue
+                    raise CallInProgress(_call(live)) from None
+                if call_id is None:
+                    raise LookupError(f"no request {request_id}")
+                row = await conn.fetchrow(sql.SET_CALL_DELIVERY_KEY.postgres, f"call{call_id}", call_id)
+            return _call(row)
+        raise CallInProgress(await self._live_call_of(request_id))
+
+    async def _live_call_of(self, request_id: int) -> Call:
+        async with self.connection() as conn:
+            request = await conn.fetchrow(sql.REQUEST.postgres, request_id)
+            live = await conn.fetchrow(sql.LIVE_CALL_TO.postgres, request["number_name"], request["phone_key"])
+        if live is None:
+            raise StoreError("the customer's live call kept changing; try again")
+        return _call(live)
+
+    async def live_call_to(self, number_name: str, phone_key: str) -> Call | None:
+        row = await self._fetchrow(sql.LIVE_CALL_TO.postgres, number_name, phone_key)
+        return _call(row) if row else None
+
+    async def session_call(self, session_id: int) -> Call | None:
+        row = await self._fetchrow(sql.SESSION_CALL.postgres, session_id)
+        return _call(row) if row else None
+
+    async def call_by_external_id(self, external_call_id: str) -> Call | None:
+        row = await self._fetchrow(sql.CALL_BY_EXTERNAL_ID.postgres, external_call_id)
+        return _call(row) if row else None
+
+    async def calls_by_ids(self, call_ids: Iterable[int]) -> dict[int, Call]:
+        ids = list(dict.fromkeys(call_ids))
+        if not ids:
+            return {}
+        rows = await self._fetch("SELECT * FROM calls WHERE id = ANY($1::bigint[])", ids)
+        return {call.id: call for call in map(_call, rows)}
+
+    async def calls_by_pilot_ids(self, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
+        ids = list(dict.fromkeys(pilot_call_ids))
+        if not ids:
+            return {}
+        rows = await self._fetch("SELECT * FROM calls WHERE pilot_call_id = ANY($1::text[])", ids)
+        return {call.pilot_call_id: call for call in map(_call, rows) if call.pilot_call_id}
 
     async def get_call(self, call_id: int) -> Call | None:
         row = await self._fetchrow(sql.CALL.postgres, call_id)

@@ -182,4 +182,33 @@ MIGRATIONS: list[str] = [
     CREATE INDEX calls_unsettled ON calls (updated_at) WHERE state IN ('started', 'ringing', 'connected');
     CREATE INDEX calls_by_caller ON calls (user_id, started_at);
     """,
+    # 10: at most one live call per customer (its number and customer key on the call, a unique index on the live
+    # ones); the page session that made each call; the provider's call id; and this database's own id (what
+    # `askcall db copy` tells databases apart by, whatever URL names them)
+    """
+    ALTER TABLE calls ADD COLUMN number_name TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE calls ADD COLUMN phone_key TEXT;
+    ALTER TABLE calls ADD COLUMN session_id BIGINT;
+    ALTER TABLE calls ADD COLUMN external_call_id TEXT;
+    UPDATE calls SET number_name = requests.number_name, phone_key = NULLIF(requests.phone_key, '')
+        FROM requests WHERE requests.id = calls.request_id;
+    -- Before the index: a customer with several live calls (made before it existed) keeps only the newest live.
+    UPDATE calls SET state = 'failed', end_reason = 'SUPERSEDED'
+        WHERE state IN ('started', 'ringing', 'connected') AND phone_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM calls newer
+            WHERE newer.number_name = calls.number_name AND newer.phone_key = calls.phone_key
+              AND newer.state IN ('started', 'ringing', 'connected') AND newer.id > calls.id);
+    -- At most one live call per customer, across replicas. (Tenancy: the tenant goes first in this index.)
+    CREATE UNIQUE INDEX calls_one_live_per_customer ON calls (number_name, phone_key)
+        WHERE state IN ('started', 'ringing', 'connected');
+    CREATE INDEX calls_by_session ON calls (session_id, id);
+    CREATE INDEX calls_by_external_id ON calls (external_call_id);
+
+    CREATE TABLE askcall_database (
+        id TEXT PRIMARY KEY,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    INSERT INTO askcall_database (id, created_at)
+        VALUES (md5(random()::text || clock_timestamp()::text), EXTRACT(EPOCH FROM clock_timestamp()));
+    """,
 ]

@@ -61,6 +61,15 @@ class AdminQueries(SQLiteConnection):
 
         await self._admin(write, in_transaction=True)
 
+    async def database_id(self) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'askcall_database'").fetchone() is None:
+                return None
+            row = conn.execute(sql.DATABASE_ID.sqlite).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._admin(read)
+
     async def erase_all_rows(self) -> None:
         def erase(conn: sqlite3.Connection) -> None:
             for table, _ in reversed(DATA_TABLES):  # children first: foreign keys hold at every step

@@ -1,7 +1,8 @@
 """Calls from the browser: hashed single-use links, hashed page sessions, and the calls themselves.
 
 Invariant: a link opens at most one session (the guarded `UPDATE … WHERE used_at IS NULL` and the
-session insert share one transaction), and a call only moves forward (`advance_call`'s guard).
+session insert share one transaction), a call only moves forward (`advance_call`'s guard), and a customer has
+at most one live call (the unique index `calls_one_live_per_customer`; `create_call` names the live one).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import Call, CallState, Request
+from bot.domain import Call, CallInProgress, CallState, Request
 from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries, request_from
@@ -53,21 +54,64 @@ class CallQueries(SQLiteConnection):
             row = conn.execute(sql.REDEEM_CALL_LINK.sqlite, (now, token_hash)).fetchone()
             if row is None:
                 return None
-            conn.execute(sql.INSERT_CALL_SESSION.sqlite, (session_hash, row[0], row[1], now, session_expires_at))
-            return CallSession(int(row[0]), str(row[1]), session_expires_at)
+            session_id = conn.execute(
+                sql.INSERT_CALL_SESSION.sqlite, (session_hash, row[0], row[1], now, session_expires_at)
+            ).fetchone()[0]
+            return CallSession(int(row[0]), str(row[1]), session_expires_at, int(session_id))
 
         return await self._write(redeem)
 
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
         row = await self._fetchone(sql.CALL_SESSION.sqlite, (session_hash, now))
-        return CallSession(int(row[0]), str(row[1]), float(row[2])) if row else None
+        return CallSession(int(row[0]), str(row[1]), float(row[2]), int(row[3])) if row else None
 
-    async def create_call(self, request_id: int, user_id: str, started_at: float) -> Call:
-        def insert(conn: sqlite3.Connection) -> Call:
-            call_id = conn.execute(sql.INSERT_CALL.sqlite, (request_id, user_id, started_at)).fetchone()[0]
+    async def create_call(
+        self, request_id: int, user_id: str, started_at: float, session_id: int | None = None
+    ) -> Call:
+        def insert(conn: sqlite3.Connection) -> Call | CallInProgress:
+            try:
+                inserted = conn.execute(
+                    sql.INSERT_CALL.sqlite, (user_id, started_at, session_id, request_id)
+                ).fetchone()
+            except sqlite3.IntegrityError:  # the customer's live call (one writer: it is still there)
+                request = conn.execute(sql.REQUEST.sqlite, (request_id,)).fetchone()
+                live = conn.execute(sql.LIVE_CALL_TO.sqlite, (request["number_name"], request["phone_key"])).fetchone()
+                return CallInProgress(_call(live))
+            if inserted is None:
+                raise LookupError(f"no request {request_id}")
+            call_id = inserted[0]
             return _call(conn.execute(sql.SET_CALL_DELIVERY_KEY.sqlite, (f"call{call_id}", call_id)).fetchone())
 
-        return await self._write(insert)
+        made = await self._write(insert)
+        if isinstance(made, CallInProgress):
+            raise made
+        return made
+
+    async def live_call_to(self, number_name: str, phone_key: str) -> Call | None:
+        row = await self._fetchone(sql.LIVE_CALL_TO.sqlite, (number_name, phone_key))
+        return _call(row) if row else None
+
+    async def session_call(self, session_id: int) -> Call | None:
+        row = await self._fetchone(sql.SESSION_CALL.sqlite, (session_id,))
+        return _call(row) if row else None
+
+    async def call_by_external_id(self, external_call_id: str) -> Call | None:
+        row = await self._fetchone(sql.CALL_BY_EXTERNAL_ID.sqlite, (external_call_id,))
+        return _call(row) if row else None
+
+    async def calls_by_ids(self, call_ids: Iterable[int]) -> dict[int, Call]:
+        ids = list(dict.fromkeys(call_ids))[:500]  # well under SQLite's bound on parameters
+        if not ids:
+            return {}
+        rows = await self._fetchall(f"SELECT * FROM calls WHERE id IN ({marks(ids)})", ids)
+        return {call.id: call for call in map(_call, rows)}
+
+    async def calls_by_pilot_ids(self, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
+        ids = list(dict.fromkeys(pilot_call_ids))[:500]
+        if not ids:
+            return {}
+        rows = await self._fetchall(f"SELECT * FROM calls WHERE pilot_call_id IN ({marks(ids)})", ids)
+        return {call.pilot_call_id: call for call in map(_call, rows) if call.pilot_call_id}
 
     async def get_call(self, call_id: int) -> Call | None:
         row = await self._fetchone(sql.CALL.sqlite, (call_id,))
