@@ -216,7 +216,8 @@ async def test_the_sweep_loop_itself_settles_a_call_whose_webhooks_stopped(
         page, parent, fake_call = await call_whose_webhooks_stop(app)
         try:
             clock.advance(QUIET + 30)  # quiet long enough to be asked about, at the loop's next round
-            assert (await page.states("ended"))[-1] == {"state": "ended", "reason": "completed"}
+            ended = (await page.states("ended"))[-1]
+            assert ended == {"state": "ended", "reason": "completed", "seconds": fake_call.duration}
         finally:
             await page.close()
         await app.wait_idle()

@@ -22,8 +22,6 @@ from tests.conftest import Server, make_settings
 from tests.e2e.helpers import (
     DAY,
     DIGITS,
-    E164,
-    answer,
     ask,
     assert_checked_before_each_retry,
     db_execute,
@@ -38,11 +36,11 @@ from tests.e2e.helpers import (
 
 
 async def test_the_reminders_loop_fires_an_expiry_when_it_falls_due(server: Server) -> None:
-    slack, pilot = server.slack, server.pilot
+    slack = server.slack
     parent = await ask(server)
     expiry = int(time.time()) + 2
-    pilot.set_permission(E164, "temporary", expiration_time=expiry)
-    await answer(server, DIGITS, "TEMPORARY")
+    assert (await server.answer(DIGITS, "TEMPORARY", expiration_time=expiry))[0] == 200  # a two-second grant
+    await server.wait_idle()
     assert "✅" in only_reply(slack, parent)["text"]
 
     # Nobody wakes the loop: its own timer brings it to the expiry, and the fresh probe says it lapsed.
