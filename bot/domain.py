@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
+from typing import NewType
 
 from bot.phones import display_phone
 
 DEFAULT_NUMBER = "default"
+
+# A workspace's key on every row that belongs to it: the enterprise id for an org-wide install (one
+# installation serves every team of the organisation), the team id otherwise. Slack's ids carry their kind
+# as the first letter (T…, E…), so the two never collide.
+TenantId = NewType("TenantId", str)
+
+
+def tenant_key(*, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False) -> TenantId:
+    """The tenant a Slack request, an installation or a token belongs to (as Bolt models installs)."""
+    if is_enterprise_install:
+        if not enterprise_id:
+            raise ValueError("an org-wide install has an enterprise id")
+        return TenantId(enterprise_id)
+    if not team_id:
+        raise ValueError("a workspace install has a team id")
+    return TenantId(team_id)
 
 
 def number_scoped(dedup_key: str, number_name: str) -> str:
