@@ -256,9 +256,14 @@ class Call:
     phone_key: str | None = None
     session_id: int | None = None  # the call page session that started it: the one that follows and hangs it up
     external_call_id: str | None = None  # the provider's id (Meta's wacid), which webhooks may carry instead
+    tenant_id: str = ""  # the workspace the call belongs to (its request's)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", CallState(self.state))
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
     @property
     def is_live(self) -> bool:
@@ -306,6 +311,11 @@ class Request:
     phone_display: PhoneDisplay = PhoneDisplay.MASKED
     # The thread's line about the request's last browser call (its status message shows it).
     last_call: str | None = None
+    tenant_id: str = ""  # the workspace the request belongs to ('' only for rows made before tenancy)
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
     def __post_init__(self) -> None:
         # Rows come back from the database as plain strings: give them their domain types once, here.

@@ -71,7 +71,7 @@ class Filler:
                 try:
                     with junk:
                         junk.execute(
-                            "INSERT INTO handled_actions (action_key, created_at) VALUES (?, 0)",
+                            "INSERT INTO handled_actions (tenant_id, action_key, created_at) VALUES ('T1', ?, 0)",
                             (f"filler-{n}-" + "x" * 3000,),
                         )
                 except sqlite3.OperationalError as error:

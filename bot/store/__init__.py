@@ -23,6 +23,7 @@ from bot.store.types import (
     NewDelivery,
     NewReminder,
     NewRequest,
+    OtherWorkspaceRecorded,
     PurgeCounts,
     RecordedEvent,
     Reminder,
@@ -30,6 +31,7 @@ from bot.store.types import (
     SchemaTooNew,
     StoreError,
     WebhookEvent,
+    Workspace,
     data_table_key,
 )
 
@@ -89,6 +91,7 @@ __all__ = [
     "NewReminder",
     "NewRequest",
     "OpenRequestExists",
+    "OtherWorkspaceRecorded",
     "PurgeCounts",
     "RecordedEvent",
     "Reminder",
@@ -97,6 +100,7 @@ __all__ = [
     "Store",
     "StoreError",
     "WebhookEvent",
+    "Workspace",
     "create_store",
     "data_table_key",
     "known_schema_version",

@@ -13,7 +13,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import Call, CallState, Request
+from bot.domain import Call, CallState, Request, TenantId
 from bot.store.connection import StoreConnection
 from bot.store.types import CallSession, NewDelivery
 
@@ -21,8 +21,9 @@ from bot.store.types import CallSession, NewDelivery
 class CallStore(StoreConnection):
     @abstractmethod
     async def create_call_link(
-        self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
-    ) -> None: ...
+        self, tenant: TenantId, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
+    ) -> None:
+        """Store a link to call about the tenant's request `request_id` (nothing when it is not the tenant's)."""
 
     @abstractmethod
     async def redeem_call_link(
@@ -30,11 +31,12 @@ class CallStore(StoreConnection):
     ) -> CallSession | None:
         """Use a link once: when it exists, is unused and not expired, mark it used and open a
         session bound to its user and request, in one transaction. None otherwise (also for the
-        loser of two racing redemptions)."""
+        loser of two racing redemptions). Found by the secret alone: the session carries the link's tenant, and
+        every lookup the page makes afterwards is scoped by it."""
 
     @abstractmethod
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
-        """The session with this hash, unless unknown or expired."""
+        """The session with this hash, unless unknown or expired (it carries its tenant, like `redeem_call_link`)."""
 
     @abstractmethod
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
@@ -43,53 +45,55 @@ class CallStore(StoreConnection):
 
     @abstractmethod
     async def create_call(
-        self, request_id: int, user_id: str, started_at: float, session_id: int | None = None
+        self, tenant: TenantId, request_id: int, user_id: str, started_at: float, session_id: int | None = None
     ) -> Call:
         """A call about to be started (state `started`) by the page session `session_id`, stored before Pilot Status
         is asked. Raises CallInProgress (with that call) when the request's customer already has a live call."""
 
     @abstractmethod
-    async def live_call_to(self, number_name: str, phone_key: str) -> Call | None:
+    async def live_call_to(self, tenant: TenantId, number_name: str, phone_key: str) -> Call | None:
         """The customer's live call on this number, if any (there is at most one)."""
 
     @abstractmethod
-    async def session_call(self, session_id: int) -> Call | None:
+    async def session_call(self, tenant: TenantId, session_id: int) -> Call | None:
         """The newest call the page session `session_id` made, if any."""
 
     @abstractmethod
-    async def call_by_external_id(self, external_call_id: str) -> Call | None:
+    async def call_by_external_id(self, tenant: TenantId, external_call_id: str) -> Call | None:
         """The call whose provider id (Meta's wacid) this is."""
 
     @abstractmethod
     async def calls_by_ids(self, call_ids: Iterable[int]) -> dict[int, Call]:
-        """These calls (those that exist), by id: the page streams of a process re-read theirs in one query."""
+        """These calls (those that exist), by id, whatever their tenant: the page streams of a process re-read theirs
+        in one query (ids it took from its own tenant-scoped sessions; each call carries its tenant)."""
 
     @abstractmethod
-    async def calls_by_pilot_ids(self, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
+    async def calls_by_pilot_ids(self, tenant: TenantId, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
         """The calls with these Pilot Status ids (those that exist), by that id."""
 
     @abstractmethod
-    async def get_call(self, call_id: int) -> Call | None: ...
+    async def get_call(self, tenant: TenantId, call_id: int) -> Call | None: ...
 
     @abstractmethod
-    async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None: ...
+    async def call_by_pilot_id(self, tenant: TenantId, pilot_call_id: str) -> Call | None: ...
 
     @abstractmethod
-    async def last_call(self, request_id: int) -> Call | None:
+    async def last_call(self, tenant: TenantId, request_id: int) -> Call | None:
         """The request's most recent call, if any."""
 
     @abstractmethod
-    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+    async def calls_for_requests(self, tenant: TenantId, request_ids: Iterable[int]) -> dict[int, list[Call]]:
         """The calls of each of these requests (oldest first), by request id; requests without calls are absent."""
 
     @abstractmethod
-    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
+    async def requests_called_by(self, tenant: TenantId, user_id: str, since: float, limit: int = 50) -> list[Request]:
         """Up to `limit` requests created since `since`, asked by other reps, on which `user_id` made at
         least one browser call, the most recently called by `user_id` first."""
 
     @abstractmethod
     async def advance_call(
         self,
+        tenant: TenantId,
         call_id: int,
         from_states: Iterable[CallState],
         fields: Mapping[str, Any],
@@ -110,6 +114,6 @@ class CallStore(StoreConnection):
         (their webhooks stopped coming)."""
 
     @abstractmethod
-    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
+    async def unconfirmed_call_to(self, tenant: TenantId, phone_key: str, since: float) -> Call | None:
         """The oldest call since `since` to this customer (`customer_key`) that has no Pilot Status id: a
         start whose answer was lost (still `started`), or one its page gave up on (`failed`, CANCELLED)."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable
 
-from bot.domain import DeliveryState
+from bot.domain import DeliveryState, TenantId
 from bot.store.connection import StoreConnection
 from bot.store.types import Delivery, MetricsSnapshot, NewDelivery
 
 
 class DeliveryStore(StoreConnection):
     @abstractmethod
-    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None: ...
+    async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None: ...
 
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each
@@ -42,10 +42,10 @@ class DeliveryStore(StoreConnection):
         reconciliation: did the message reach Slack before the owner died?"""
 
     @abstractmethod
-    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None: ...
+    async def delivery_for(self, tenant: TenantId, request_id: int, kind: str) -> Delivery | None: ...
 
     @abstractmethod
-    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+    async def get_delivery(self, tenant: TenantId, delivery_id: int) -> Delivery | None: ...
 
     @abstractmethod
     async def complete_delivery(
@@ -59,6 +59,7 @@ class DeliveryStore(StoreConnection):
     @abstractmethod
     async def mark_delivery(
         self,
+        tenant: TenantId,
         delivery_id: int,
         state: DeliveryState,
         *,
@@ -72,11 +73,11 @@ class DeliveryStore(StoreConnection):
     async def pending_delivery_count(self) -> int: ...
 
     @abstractmethod
-    async def posted_ts(self, dedup_key: str) -> str | None:
+    async def posted_ts(self, tenant: TenantId, dedup_key: str) -> str | None:
         """The Slack ts of a delivered message, by its delivery key (None: not delivered)."""
 
     @abstractmethod
-    async def posted_for(self, request_id: int, ts: str) -> bool:
+    async def posted_for(self, tenant: TenantId, request_id: int, ts: str) -> bool:
         """Whether AskCall posted the message `ts` for this request (its replies, reminders, call lines)."""
 
     @abstractmethod

@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, EventResult, Request
+from bot.domain import DEFAULT_NUMBER, EventResult, Request, TenantId
 from bot.phones import customer_key
 from bot.store.connection import StoreConnection
 from bot.store.types import (
@@ -55,6 +55,7 @@ class EventStore(StoreConnection):
         same transaction, so it needs no processing afterwards.
         """
         item = NewEvent(
+            incoming.tenant,
             incoming.dedup_key,
             incoming.event,
             incoming.status,
@@ -96,36 +97,38 @@ class EventStore(StoreConnection):
         """Insert events (deduplicated by key) in one transaction, settling answers no request can own."""
 
     @abstractmethod
-    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None: ...
+    async def get_webhook_event(self, tenant: TenantId, event_id: int) -> WebhookEvent | None: ...
 
     @abstractmethod
-    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
-        """(id, customer key) of every event not yet processed, oldest first."""
+    async def unprocessed_webhook_events(self) -> list[tuple[int, TenantId, str]]:
+        """(id, tenant, customer key) of every tenant's event not yet processed, oldest first."""
 
     @abstractmethod
-    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
-        """(id, customer key) of unprocessed events nobody is processing (no live lease), oldest first."""
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, TenantId, str]]:
+        """(id, tenant, customer key) of unprocessed events nobody is processing (no live lease), oldest first."""
 
     @abstractmethod
     async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
         """The customer's next unprocessed event after `event`, if any: answers apply in order."""
 
     async def find_request_for_answer(
-        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+        self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> Request | None:
         """The most recent request for this customer that an answer given at `answered_at` can belong to."""
-        request, _ = await self.answer_target(phone_key, answered_at, number_name)
+        request, _ = await self.answer_target(tenant, phone_key, answered_at, number_name)
         return request
 
     @abstractmethod
     async def answer_target(
-        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+        self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
         """The request an answer given at `answered_at` belongs to (the customer's most recent open one),
         and whether its rep wants answers by DM too."""
 
     @abstractmethod
-    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+    async def open_answer(
+        self, tenant: TenantId, event_id: int, answered_at: Callable[[str | None], float]
+    ) -> AnswerTarget | None:
         """An unprocessed event, the request it answers and its rep's DM wish.
 
         None when the event is unknown, already processed, being processed by another live process,
@@ -136,7 +139,13 @@ class EventStore(StoreConnection):
 
     @abstractmethod
     async def settle_webhook_event(
-        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         """Mark an event processed and, when it belongs to `request_id`, apply `effects` to that request,
         atomically and only once."""

@@ -1,8 +1,8 @@
 """The store's interface: what AskCall asks of its database, one concern per module, put together.
 
 `Store` is the composition of the per-concern interfaces (`bot.store.requests`, `.events`,
-`.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`, on top of
-`.connection`), the same split as each backend's package; the values that cross it are in
+`.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`,
+`.workspaces`, on top of `.connection`), the same split as each backend's package; the values that cross it are in
 `bot.store.types`.
 """
 
@@ -17,6 +17,7 @@ from bot.store.preferences import PreferenceStore
 from bot.store.records import RecordStore
 from bot.store.reminders import ReminderStore
 from bot.store.requests import RequestStore
+from bot.store.workspaces import WorkspaceStore
 
 
 class Store(
@@ -29,6 +30,7 @@ class Store(
     LeaseStore,
     AdminStore,
     CallStore,
+    WorkspaceStore,
 ):
     """What AskCall asks of its database.
 

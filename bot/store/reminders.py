@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-from bot.domain import ReminderState
+from bot.domain import ReminderState, TenantId
 from bot.store.connection import StoreConnection
 from bot.store.types import NO_EFFECTS, Effects, Reminder
 
@@ -27,11 +27,17 @@ class ReminderStore(StoreConnection):
     async def next_reminder_time(self) -> float | None: ...
 
     @abstractmethod
-    async def reminders_for(self, request_id: int) -> list[Reminder]: ...
+    async def reminders_for(self, tenant: TenantId, request_id: int) -> list[Reminder]: ...
 
     @abstractmethod
     async def complete_reminder(
-        self, reminder_id: int, state: ReminderState, *, request_id: int, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        reminder_id: int,
+        state: ReminderState,
+        *,
+        request_id: int,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         """Record a reminder's outcome and apply `effects` to its request, once (a replay after a crash does
         nothing)."""

@@ -11,7 +11,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.domain import Request, RequestState
+from bot.domain import Request, RequestState, TenantId
 from bot.store.connection import StoreConnection
 from bot.store.types import NO_EFFECTS, Effects, NewDelivery, NewRequest
 
@@ -38,13 +38,15 @@ class RequestStore(StoreConnection):
         """
 
     @abstractmethod
-    async def get_request(self, request_id: int) -> Request | None: ...
+    async def get_request(self, tenant: TenantId, request_id: int) -> Request | None: ...
 
     @abstractmethod
-    async def requests_in_state(self, *states: RequestState) -> list[Request]: ...
+    async def requests_in_state(self, *states: RequestState) -> list[Request]:
+        """Every tenant's requests in these states (each carries its tenant)."""
 
     async def transition(
         self,
+        tenant: TenantId,
         request_id: int,
         from_states: Iterable[RequestState],
         to_state: RequestState,
@@ -59,18 +61,24 @@ class RequestStore(StoreConnection):
         """
         if effects.request_update.get("state", to_state) != to_state:
             raise ValueError(f"effects move request {request_id} to {effects.request_update['state']}, not {to_state}")
-        moved = await self._move(request_id, tuple(from_states), to_state, effects, fields)
+        moved = await self._move(tenant, request_id, tuple(from_states), to_state, effects, fields)
         return moved is not None
 
     async def advance(
-        self, request_id: int, from_states: Iterable[RequestState], to_state: RequestState, **fields: Any
+        self,
+        tenant: TenantId,
+        request_id: int,
+        from_states: Iterable[RequestState],
+        to_state: RequestState,
+        **fields: Any,
     ) -> Request | None:
         """`transition` that returns the request as it is now (None if it was not moved), in the same hop."""
-        return await self._move(request_id, tuple(from_states), to_state, NO_EFFECTS, fields)
+        return await self._move(tenant, request_id, tuple(from_states), to_state, NO_EFFECTS, fields)
 
     @abstractmethod
     async def _move(
         self,
+        tenant: TenantId,
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
@@ -80,10 +88,10 @@ class RequestStore(StoreConnection):
         """The guarded update behind `transition` and `advance`: the moved request, or None."""
 
     @abstractmethod
-    async def update_request(self, request_id: int, **fields: Any) -> None: ...
+    async def update_request(self, tenant: TenantId, request_id: int, **fields: Any) -> None: ...
 
     @abstractmethod
-    async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
+    async def claim_request(self, tenant: TenantId, request_id: int, state: RequestState, now: float) -> Request | None:
         """Lease a request in `state` to this process, unless another live process holds it.
 
         The request's pipeline step (pre-check and send for READY, the takeover of a dead process's
@@ -97,8 +105,8 @@ class RequestStore(StoreConnection):
         costs at most a wasted read."""
 
     @abstractmethod
-    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+    async def open_request_for(self, tenant: TenantId, number_name: str, phone_key: str, now: float) -> Request | None:
         """A request for this customer that is still waiting for them (any rep)."""
 
     @abstractmethod
-    async def requests_by_user(self, user_id: str, since: float) -> list[Request]: ...
+    async def requests_by_user(self, tenant: TenantId, user_id: str, since: float) -> list[Request]: ...

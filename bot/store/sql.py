@@ -45,29 +45,31 @@ def _values(values: Iterable[str]) -> str:
 _OPEN_DELIVERIES = _values([DeliveryState.PENDING, DeliveryState.INFLIGHT])
 
 # --- requests -------------------------------------------------------------------------------------
-REQUEST = statement("SELECT * FROM requests WHERE id = :id")
-REQUEST_BY_SOURCE_KEY = statement("SELECT id FROM requests WHERE source_key = :source_key")
+REQUEST = statement("SELECT * FROM requests WHERE tenant_id = :tenant AND id = :id")
+REQUEST_BY_SOURCE_KEY = statement("SELECT id FROM requests WHERE tenant_id = :tenant AND source_key = :source_key")
 INSERT_REQUEST = statement(
-    """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason, lang,
+    """INSERT INTO requests (tenant_id, source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason, lang,
            response_url, state, created_at, updated_at, thread_ts, number_name, phone_display)
-       VALUES (:source_key, :team_id, :channel_id, :user_id, :phone_e164, :phone_key, :reason, :lang,
+       VALUES (:tenant, :source_key, :team_id, :channel_id, :user_id, :phone_e164, :phone_key, :reason, :lang,
            :response_url, :state, :now, :now, :thread_ts, :number_name, :phone_display)
-       ON CONFLICT (source_key) DO NOTHING RETURNING id"""
+       ON CONFLICT (tenant_id, source_key) DO NOTHING RETURNING id"""
 )
 # The rep's newest requests since the budget window opened: at most `budget` rows, however busy the rep.
 BUDGET_SPENT = statement(
-    """SELECT created_at FROM requests WHERE user_id = :user_id AND created_at > :since
+    """SELECT created_at FROM requests WHERE tenant_id = :tenant AND user_id = :user_id AND created_at > :since
        ORDER BY created_at DESC LIMIT :budget"""
 )
 OPEN_REQUEST_FOR_CUSTOMER = statement(
     f"""SELECT * FROM requests
-        WHERE number_name = :number_name AND phone_key = :phone_key AND state IN {_values(OPEN_STATES)}
+        WHERE tenant_id = :tenant AND number_name = :number_name AND phone_key = :phone_key
+          AND state IN {_values(OPEN_STATES)}
           AND created_at >= :since
         ORDER BY created_at DESC, id DESC LIMIT 1"""
 )
 CLAIM_REQUEST = statement(
     """UPDATE requests SET lease_owner = :owner, lease_until = :until
-       WHERE id = :id AND state = :state AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)
+       WHERE tenant_id = :tenant AND id = :id AND state = :state
+         AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)
        RETURNING *"""
 )
 # READY or SENDING without a live lease, and NEW ones whose first delivery (the parent message) is done.
@@ -82,35 +84,38 @@ ABANDONED_REQUESTS = statement(
         ORDER BY r.id LIMIT 200"""
 )
 REQUESTS_BY_USER = statement(
-    "SELECT * FROM requests WHERE user_id = :user_id AND created_at >= :since ORDER BY created_at DESC, id DESC"
+    """SELECT * FROM requests WHERE tenant_id = :tenant AND user_id = :user_id AND created_at >= :since
+       ORDER BY created_at DESC, id DESC"""
 )
 
 # --- webhook events -------------------------------------------------------------------------------
 EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts, received_at,
-                   processed_at, request_id, result, number_name"""
-WEBHOOK_EVENT = statement(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = :id")
+                   processed_at, request_id, result, number_name, tenant_id"""
+WEBHOOK_EVENT = statement(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE tenant_id = :tenant AND id = :id")
 UNPROCESSED_EVENTS = statement(
-    "SELECT id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+    "SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
 )
 ABANDONED_EVENTS = statement(
-    """SELECT id, COALESCE(phone_key, '') FROM webhook_events
+    """SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events
        WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < :now)
        ORDER BY id LIMIT 500"""
 )
 EARLIER_UNPROCESSED = statement(
     """SELECT 1 FROM webhook_events
-       WHERE processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key AND id < :id LIMIT 1"""
+       WHERE tenant_id = :tenant AND processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key
+         AND id < :id LIMIT 1"""
 )
 NEXT_UNPROCESSED = statement(
     """SELECT id FROM webhook_events
-       WHERE processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key AND id > :id
+       WHERE tenant_id = :tenant AND processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key
+         AND id > :id
        ORDER BY id LIMIT 1"""
 )
 # The request an answer belongs to (the customer's most recent one it can reach), and its rep's DM wish.
 ANSWER_TARGET = statement(
     f"""SELECT r.*, COALESCE(p.dm_answers, 0) AS dm_answers FROM requests r
-        LEFT JOIN user_prefs p ON p.user_id = r.user_id
-        WHERE r.number_name = :number_name AND r.phone_key = :phone_key
+        LEFT JOIN user_prefs p ON p.tenant_id = r.tenant_id AND p.user_id = r.user_id
+        WHERE r.tenant_id = :tenant AND r.number_name = :number_name AND r.phone_key = :phone_key
           AND r.state IN {_values(CORRELATABLE_STATES)} AND r.created_at BETWEEN :earliest AND :latest
         ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
 )
@@ -123,12 +128,17 @@ SETTLE_UNMATCHED = statement(
 SETTLE_EVENT = statement(
     """UPDATE webhook_events SET processed_at = :now, result = :result, request_id = :request_id,
            lease_owner = NULL, lease_until = NULL
-       WHERE id = :id AND processed_at IS NULL"""
+       WHERE tenant_id = :tenant AND id = :id AND processed_at IS NULL
+         AND (CAST(:request_id AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM requests r WHERE r.id = :request_id
+                                             AND r.tenant_id = webhook_events.tenant_id))"""
 )
 
 # --- deliveries -----------------------------------------------------------------------------------
-DELIVERY = statement("SELECT * FROM deliveries WHERE id = :id")
-DELIVERY_FOR = statement("SELECT * FROM deliveries WHERE request_id = :request_id AND kind = :kind ORDER BY id LIMIT 1")
+DELIVERY = statement("SELECT * FROM deliveries WHERE tenant_id = :tenant AND id = :id")
+DELIVERY_FOR = statement(
+    """SELECT * FROM deliveries WHERE tenant_id = :tenant AND request_id = :request_id AND kind = :kind
+       ORDER BY id LIMIT 1"""
+)
 INFLIGHT_DELIVERIES = statement(f"SELECT * FROM deliveries WHERE state = '{DeliveryState.INFLIGHT}' ORDER BY id")
 MARK_DELIVERY = statement(
     """UPDATE deliveries SET state = :state, updated_at = :now, lease_owner = NULL, lease_until = NULL,
@@ -136,14 +146,16 @@ MARK_DELIVERY = statement(
            last_error = COALESCE(:last_error, last_error),
            next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
            attempts = attempts + :attempts
-       WHERE id = :id"""
+       WHERE id = :id AND tenant_id = :tenant"""
 )
 REQUEST_HAS_PENDING = statement(
     f"SELECT 1 FROM deliveries WHERE request_id = :request_id AND state = '{DeliveryState.PENDING}' LIMIT 1"
 )
 OPEN_DELIVERY_COUNT = statement(f"SELECT COUNT(*) FROM deliveries WHERE state IN {_OPEN_DELIVERIES}")
-POSTED_TS = statement("SELECT result_ts FROM deliveries WHERE dedup_key = :dedup_key")
-POSTED_FOR = statement("SELECT 1 FROM deliveries WHERE request_id = :request_id AND result_ts = :ts LIMIT 1")
+POSTED_TS = statement("SELECT result_ts FROM deliveries WHERE tenant_id = :tenant AND dedup_key = :dedup_key")
+POSTED_FOR = statement(
+    "SELECT 1 FROM deliveries WHERE tenant_id = :tenant AND request_id = :request_id AND result_ts = :ts LIMIT 1"
+)
 # The /metrics counts, in this order (see `MetricsSnapshot.from_rows`).
 METRICS_QUERIES = (
     statement("SELECT state, outcome, COUNT(*) FROM requests GROUP BY state, outcome"),
@@ -162,30 +174,38 @@ METRICS_QUERIES = (
 )
 
 # --- reminders ------------------------------------------------------------------------------------
-REMINDER_COLUMNS = "id, request_id, kind, due_at, state, fired_at"
+REMINDER_COLUMNS = "id, request_id, kind, due_at, state, fired_at, tenant_id"
 DUE_REMINDERS = statement(
     f"""SELECT {REMINDER_COLUMNS} FROM reminders
         WHERE state = '{ReminderState.PENDING}' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"""
 )
-REMINDERS_FOR = statement(f"SELECT {REMINDER_COLUMNS} FROM reminders WHERE request_id = :request_id ORDER BY id")
+REMINDERS_FOR = statement(
+    f"SELECT {REMINDER_COLUMNS} FROM reminders WHERE tenant_id = :tenant AND request_id = :request_id ORDER BY id"
+)
 COMPLETE_REMINDER = statement(
     f"""UPDATE reminders SET state = :state, fired_at = :now, lease_owner = NULL, lease_until = NULL
-        WHERE id = :id AND state = '{ReminderState.PENDING}'"""
+        WHERE id = :id AND tenant_id = :tenant AND request_id = :request_id AND state = '{ReminderState.PENDING}'"""
 )
 
 # --- preferences and status checks ----------------------------------------------------------------
-USER_PREFS = statement("SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE user_id = :user_id")
+USER_PREFS = statement(
+    "SELECT dm_answers, locale, locale_fetched_at FROM user_prefs WHERE tenant_id = :tenant AND user_id = :user_id"
+)
 SET_DM_ANSWERS = statement(
-    """INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES (:user_id, :dm_answers, :now)
-       ON CONFLICT (user_id) DO UPDATE SET dm_answers = excluded.dm_answers, updated_at = excluded.updated_at"""
+    """INSERT INTO user_prefs (tenant_id, user_id, dm_answers, updated_at)
+       VALUES (:tenant, :user_id, :dm_answers, :now)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET dm_answers = excluded.dm_answers,
+           updated_at = excluded.updated_at"""
 )
 SET_LOCALE = statement(
-    """INSERT INTO user_prefs (user_id, locale, locale_fetched_at, updated_at)
-       VALUES (:user_id, :locale, :fetched_at, :fetched_at)
-       ON CONFLICT (user_id) DO UPDATE SET locale = excluded.locale,
+    """INSERT INTO user_prefs (tenant_id, user_id, locale, locale_fetched_at, updated_at)
+       VALUES (:tenant, :user_id, :locale, :fetched_at, :fetched_at)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET locale = excluded.locale,
            locale_fetched_at = excluded.locale_fetched_at, updated_at = excluded.updated_at"""
 )
-RECORD_STATUS_CHECK = statement("UPDATE status_checks SET result = :result WHERE request_id = :request_id")
+RECORD_STATUS_CHECK = statement(
+    "UPDATE status_checks SET result = :result WHERE tenant_id = :tenant AND request_id = :request_id"
+)
 
 
 # --- records and retention ------------------------------------------------------------------------
@@ -260,20 +280,21 @@ PROBE_WRITE = statement(
 
 # --- calls from the browser -----------------------------------------------------------------------
 INSERT_CALL_LINK = statement(
-    """INSERT INTO call_links (token_hash, request_id, user_id, created_at, expires_at)
-       VALUES (:token_hash, :request_id, :user_id, :created_at, :expires_at)"""
+    """INSERT INTO call_links (tenant_id, token_hash, request_id, user_id, created_at, expires_at)
+       SELECT :tenant, :token_hash, id, :user_id, :created_at, :expires_at FROM requests
+       WHERE tenant_id = :tenant AND id = :request_id"""
 )
 REDEEM_CALL_LINK = statement(
     """UPDATE call_links SET used_at = :now
        WHERE token_hash = :token_hash AND used_at IS NULL AND expires_at > :now
-       RETURNING request_id, user_id"""
+       RETURNING request_id, user_id, tenant_id"""
 )
 INSERT_CALL_SESSION = statement(
-    """INSERT INTO call_sessions (session_hash, request_id, user_id, created_at, expires_at)
-       VALUES (:session_hash, :request_id, :user_id, :now, :expires_at) RETURNING id"""
+    """INSERT INTO call_sessions (tenant_id, session_hash, request_id, user_id, created_at, expires_at)
+       VALUES (:tenant, :session_hash, :request_id, :user_id, :now, :expires_at) RETURNING id"""
 )
 CALL_SESSION = statement(
-    """SELECT request_id, user_id, expires_at, id FROM call_sessions
+    """SELECT request_id, user_id, expires_at, id, tenant_id FROM call_sessions
        WHERE session_hash = :session_hash AND expires_at > :now"""
 )
 DELETE_SPENT_CALL_LINKS = statement(
@@ -285,33 +306,60 @@ DELETE_EXPIRED_CALL_SESSIONS = statement(
 )
 # The request's number and customer go on the call: the unique index on live calls per customer holds them.
 INSERT_CALL = statement(
-    f"""INSERT INTO calls (request_id, user_id, state, started_at, delivery_key, updated_at, number_name, phone_key,
-                           session_id)
-        SELECT id, CAST(:user_id AS TEXT), '{CallState.STARTED}', CAST(:started_at AS DOUBLE PRECISION), '',
+    f"""INSERT INTO calls (tenant_id, request_id, user_id, state, started_at, delivery_key, updated_at, number_name,
+                           phone_key, session_id)
+        SELECT CAST(:tenant AS TEXT), id, CAST(:user_id AS TEXT), '{CallState.STARTED}',
+               CAST(:started_at AS DOUBLE PRECISION), '',
                CAST(:started_at AS DOUBLE PRECISION), number_name, NULLIF(phone_key, ''), CAST(:session_id AS BIGINT)
-        FROM requests WHERE id = :request_id RETURNING id"""
+        FROM requests WHERE tenant_id = :tenant AND id = :request_id RETURNING id"""
 )
 LIVE_CALL_TO = statement(
-    f"""SELECT * FROM calls WHERE number_name = :number_name AND phone_key = :phone_key
+    f"""SELECT * FROM calls WHERE tenant_id = :tenant AND number_name = :number_name AND phone_key = :phone_key
         AND state IN {_values(LIVE_CALL_STATES)} ORDER BY id DESC LIMIT 1"""
 )
-SESSION_CALL = statement("SELECT * FROM calls WHERE session_id = :session_id ORDER BY id DESC LIMIT 1")
+SESSION_CALL = statement(
+    "SELECT * FROM calls WHERE tenant_id = :tenant AND session_id = :session_id ORDER BY id DESC LIMIT 1"
+)
 CALL_BY_EXTERNAL_ID = statement(
-    "SELECT * FROM calls WHERE external_call_id = :external_call_id ORDER BY id DESC LIMIT 1"
+    "SELECT * FROM calls WHERE tenant_id = :tenant AND external_call_id = :external_call_id ORDER BY id DESC LIMIT 1"
 )
 DATABASE_ID = statement("SELECT id FROM askcall_database")
+
+# --- workspaces -----------------------------------------------------------------------------------
+WORKSPACE_COLUMNS = (
+    "tenant_id, team_id, enterprise_id, is_enterprise_install, name, url, installed_at, uninstalled_at, disabled_at"
+)
+WORKSPACE = statement(f"SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE tenant_id = :tenant")
+WORKSPACES = statement(f"SELECT {WORKSPACE_COLUMNS} FROM workspaces ORDER BY installed_at, tenant_id")
+RECORD_WORKSPACE = statement(
+    """INSERT INTO workspaces (tenant_id, team_id, enterprise_id, is_enterprise_install, name, url, installed_at)
+       VALUES (:tenant, :team_id, :enterprise_id, :is_enterprise_install, :name, :url, :now)
+       ON CONFLICT (tenant_id) DO UPDATE SET team_id = excluded.team_id, enterprise_id = excluded.enterprise_id,
+           is_enterprise_install = excluded.is_enterprise_install,
+           name = COALESCE(excluded.name, workspaces.name), url = COALESCE(excluded.url, workspaces.url),
+           uninstalled_at = NULL"""
+)
+OTHER_WORKSPACES = statement("SELECT COUNT(*) FROM workspaces WHERE tenant_id != :tenant")
+# The tables whose rows carry a tenant: adopting the legacy tenant moves each one's '' rows.
+TENANT_TABLES = tuple(table for table, _ in DATA_TABLES if table != "workspaces")
+ADOPT_LEGACY_ROWS = {
+    table: statement(f"UPDATE {table} SET tenant_id = :tenant WHERE tenant_id = ''") for table in TENANT_TABLES
+}
 SET_CALL_DELIVERY_KEY = statement("UPDATE calls SET delivery_key = :delivery_key WHERE id = :id RETURNING *")
-CALL = statement("SELECT * FROM calls WHERE id = :id")
-CALL_BY_PILOT_ID = statement("SELECT * FROM calls WHERE pilot_call_id = :pilot_call_id")
-LAST_CALL = statement("SELECT * FROM calls WHERE request_id = :request_id ORDER BY id DESC LIMIT 1")
+CALL = statement("SELECT * FROM calls WHERE tenant_id = :tenant AND id = :id")
+CALL_BY_PILOT_ID = statement("SELECT * FROM calls WHERE tenant_id = :tenant AND pilot_call_id = :pilot_call_id")
+LAST_CALL = statement(
+    "SELECT * FROM calls WHERE tenant_id = :tenant AND request_id = :request_id ORDER BY id DESC LIMIT 1"
+)
 SET_LAST_CALL = statement("UPDATE requests SET last_call = :last_call WHERE id = :id")
 # Teammates' requests created since :since on which :user_id called, most recently called first
 # (requests_by_created, then calls_by_request: bounded by the window's requests, whatever the size of calls).
 CALLED_BY = statement(
     """SELECT r.* FROM requests r
        JOIN (SELECT request_id, MAX(started_at) AS last_started FROM calls
-             WHERE user_id = :user_id AND started_at >= :since GROUP BY request_id) c ON c.request_id = r.id
-       WHERE r.created_at >= :since AND r.user_id != :user_id
+             WHERE tenant_id = :tenant AND user_id = :user_id AND started_at >= :since GROUP BY request_id) c
+         ON c.request_id = r.id
+       WHERE r.tenant_id = :tenant AND r.created_at >= :since AND r.user_id != :user_id
        ORDER BY c.last_started DESC, r.id DESC
        LIMIT :limit"""
 )
@@ -324,7 +372,8 @@ UNSETTLED_CALLS = statement(
 # A start whose answer was lost (still started), or one its page gave up on (failed, CANCELLED).
 UNCONFIRMED_CALL_TO = statement(
     f"""SELECT calls.* FROM calls JOIN requests ON requests.id = calls.request_id
-        WHERE requests.phone_key = :phone_key AND calls.started_at >= :since AND calls.pilot_call_id IS NULL
+        WHERE calls.tenant_id = :tenant AND requests.tenant_id = :tenant AND requests.phone_key = :phone_key
+          AND calls.started_at >= :since AND calls.pilot_call_id IS NULL
           AND (calls.state = '{CallState.STARTED}'
                OR (calls.state = '{CallState.FAILED}' AND calls.end_reason = '{CANCELLED}'))
         ORDER BY calls.started_at, calls.id LIMIT 1"""

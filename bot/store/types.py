@@ -23,6 +23,7 @@ from bot.domain import (
     ReminderKind,
     ReminderState,
     Request,
+    TenantId,
 )
 
 DEFAULT_LEASE_SECONDS = 30.0
@@ -56,6 +57,7 @@ class NewRequest:
     second submission with the same key returns the first request. None or "": no key. `phone_display`
     is how channel messages show this request's number (ASKCALL_PHONE_DISPLAY when it was made)."""
 
+    tenant: TenantId
     channel_id: str
     user_id: str
     phone_e164: str
@@ -98,10 +100,15 @@ class Delivery:
     last_error: str | None
     result_ts: str | None
     created_at: float
+    tenant_id: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DeliveryKind(self.kind))
         object.__setattr__(self, "state", DeliveryState(self.state))
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
 
 DELIVERY_FIELDS = frozenset(f.name for f in fields(Delivery))
@@ -125,11 +132,16 @@ class Reminder:
     due_at: float
     state: ReminderState
     fired_at: float | None
+    tenant_id: str = ""
 
     def __post_init__(self) -> None:
         # Rows come back as plain strings: give them their domain types once, here.
         object.__setattr__(self, "kind", ReminderKind(self.kind))
         object.__setattr__(self, "state", ReminderState(self.state))
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
 
 # --- effects --------------------------------------------------------------------------------------
@@ -167,10 +179,15 @@ class WebhookEvent:
     request_id: int | None
     result: EventResult | None
     number_name: str = DEFAULT_NUMBER
+    tenant_id: str = ""
 
     def __post_init__(self) -> None:
         if self.result is not None:
             object.__setattr__(self, "result", EventResult(self.result))
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -186,8 +203,9 @@ class RecordedEvent:
 @dataclass(frozen=True)
 class IncomingEvent:
     """A signed webhook delivery as AskCall keeps it: its dedup key (already scoped to its number, see
-    `number_scoped`), what it says, and its body as received."""
+    `number_scoped`), what it says, and its body as received, for the tenant its webhook belongs to."""
 
+    tenant: TenantId
     dedup_key: str
     event: str
     status: str | None
@@ -203,6 +221,7 @@ class NewEvent:
     """A webhook delivery about to be inserted (built by `record_webhook_event` from an IncomingEvent);
     `answered_at` is set for answers."""
 
+    tenant: TenantId
     dedup_key: str
     event: str
     status: str | None
@@ -302,6 +321,11 @@ class CallSession:
     user_id: str
     expires_at: float
     id: int = 0  # the session's row: its calls carry it (each page follows and hangs up its own call)
+    tenant_id: str = ""  # the workspace whose link made it: every lookup the page makes is scoped by it
+
+    @property
+    def tenant(self) -> TenantId:
+        return TenantId(self.tenant_id)
 
 
 # What `advance_call` may set (column names go into SQL text: only these are accepted).
@@ -317,6 +341,34 @@ def call_fields(fields_: Mapping[str, Any]) -> dict[str, Any]:
     return dict(fields_)
 
 
+# --- workspaces -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace (or organisation) AskCall serves or served: its tenant, Slack ids, name and URL
+    (https://x.slack.com/, the base of permalinks), and when it was installed, uninstalled or disabled."""
+
+    tenant: TenantId
+    team_id: str | None
+    enterprise_id: str | None
+    is_enterprise_install: bool = False
+    name: str | None = None
+    url: str | None = None
+    installed_at: float = 0.0
+    uninstalled_at: float | None = None
+    disabled_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Workspace:
+        """From the columns of `sql.WORKSPACE_COLUMNS`, in that order."""
+        tenant, team, enterprise, org_wide, name, url, installed, uninstalled, disabled = row
+        return cls(TenantId(tenant), team, enterprise, bool(org_wide), name, url, installed, uninstalled, disabled)
+
+
+class OtherWorkspaceRecorded(StoreError):
+    """Legacy rows (made before tenancy) can't be given to a tenant once another workspace was recorded: they
+    might be that one's, and moving them would merge two companies' data."""
+
+
 # --- leases ---------------------------------------------------------------------------------------
 class LeasedTable(StrEnum):
     """The tables whose rows are jobs claimed with a lease (`renew_leases`, `open_leases`)."""
@@ -330,13 +382,14 @@ class LeasedTable(StrEnum):
 # --- administration -------------------------------------------------------------------------------
 # The tables that hold AskCall's data, parents before children, with the key each is read in order of.
 DATA_TABLES: tuple[tuple[str, str], ...] = (
+    ("workspaces", "tenant_id"),
     ("requests", "id"),
     ("status_checks", "request_id"),
     ("webhook_events", "id"),
     ("deliveries", "id"),
     ("reminders", "id"),
-    ("user_prefs", "user_id"),
-    ("handled_actions", "action_key"),
+    ("user_prefs", "id"),
+    ("handled_actions", "id"),
     ("call_links", "id"),
     ("call_sessions", "id"),
     ("calls", "id"),

@@ -11,6 +11,7 @@ from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp
 from bot.fakes.slack import FakeSlack
 from bot.store import open_store
 from tests.conftest import Server, start_server, stop_server
+from tests.tenants import TENANT
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
 DAY = 24 * 3600
@@ -87,6 +88,6 @@ async def backdate(url: str, request_ids: list[int], days: float) -> None:
     try:
         for request_id in request_ids:
             then = time.time() - days * DAY
-            await store.update_request(request_id, created_at=then, sent_at=then)
+            await store.update_request(TENANT, request_id, created_at=then, sent_at=then)
     finally:
         await store.close()

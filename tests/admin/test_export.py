@@ -21,6 +21,7 @@ from bot.store import NewDelivery, NewRequest, open_store
 from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
 from tests.conftest import CHANNEL
+from tests.tenants import TENANT
 
 TODAY = datetime.now(UTC).date().isoformat()
 
@@ -182,6 +183,7 @@ async def test_export_reads_a_postgresql_database(cli_env, run_cli: RunCli, monk
     try:
         await store.create_request(
             NewRequest(
+                TENANT,
                 source_key="k1",
                 team_id="T1",
                 channel_id=CHANNEL,

@@ -16,6 +16,7 @@ from tests.admin.conftest import RunCli, use_database
 from tests.admin.records import FAILED, GRANTED, WAITING, backdate, build_records, requests_by_name
 from tests.conftest import CHANNEL
 from tests.e2e.helpers import db_rows
+from tests.tenants import TENANT
 
 OPEN_PHONE = "+5511955554444"
 
@@ -31,6 +32,7 @@ async def old_records(
     try:
         open_id, _ = await store.create_request(
             NewRequest(
+                TENANT,
                 source_key=None,
                 team_id="T1",
                 channel_id=CHANNEL,

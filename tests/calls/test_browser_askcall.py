@@ -37,6 +37,7 @@ from tests.calls.browser import STATE_RECORDER, inbound_audio, states
 from tests.calls.helpers import wait_until
 from tests.conftest import CHANNEL, REP, WEBHOOK_SECRET, ManualClock, Server
 from tests.e2e.helpers import E164, MASKED, db_rows, free_port, parents, replies
+from tests.tenants import TENANT
 
 PT = page_strings("pt-BR")
 PT_THREAD = Translator("pt-BR")
@@ -229,7 +230,7 @@ async def test_call_now_with_audio_both_ways_mute_and_the_duration_in_the_thread
     )
     assert len(call_lines(app)) == 1, call_lines(app)
     assert errors == []
-    assert [c.request_id for c in [await app.askcall.store.last_call(request_id)] if c] == [request_id]
+    assert [c.request_id for c in [await app.askcall.store.last_call(TENANT, request_id)] if c] == [request_id]
     assert starts(pilot) == 1
 
 

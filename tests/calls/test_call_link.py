@@ -23,6 +23,7 @@ from tests.calls.askcall import call_click, calling_askcall, click_call_now, gra
 from tests.calls.helpers import AiortcCaller, wait_until
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import E164, db_execute, db_rows, post_webhook, replies, updates_of
+from tests.tenants import TENANT
 
 OTHER_REP = "U2"
 
@@ -273,7 +274,7 @@ async def test_a_whole_call_is_told_once_in_the_thread(app: Server) -> None:
         "Última ligação" in json.dumps(u.get("blocks"), ensure_ascii=False) for u in updates_of(app.slack, parent)
     )
     # Kept on the request: a later rebuild of the status message ("Check status") still shows the last call.
-    kept = await app.askcall.store.get_request(request_id)
+    kept = await app.askcall.store.get_request(TENANT, request_id)
     assert kept is not None and kept.last_call == call_messages[0]["text"]
     before = len(updates_of(app.slack, parent))
     assert (await app.post_slack(check_click(request_id, parent))).status == 200
@@ -353,7 +354,7 @@ async def test_an_expired_permission_is_refused_by_pilot_status_and_nothing_ring
     told = [m["text"] for m in replies(app.slack, parent) if "<@U1> tentou ligar" in m.get("text", "")]
     assert told == ["⚠️ <@U1> tentou ligar, mas a permissão do cliente expirou ou foi retirada: peça de novo."]
     # Meta has the last word: the grant is over, so the status message offers "Ask again", not "Call now".
-    request = await app.askcall.store.get_request(request_id)
+    request = await app.askcall.store.get_request(TENANT, request_id)
     assert request is not None and request.state == "expired"
     status = json.dumps(updates_of(app.slack, parent)[-1].get("blocks"))
     assert "askcall_again" in status and "askcall_call" not in status

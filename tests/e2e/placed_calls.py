@@ -12,6 +12,7 @@ from bot.fakes.pilot_status import CallBehaviour
 from tests.calls.askcall import click_call_now, link_in
 from tests.calls.helpers import AiortcCaller
 from tests.conftest import Server
+from tests.tenants import TENANT
 
 ANSWERED = CallBehaviour(answer_after=0.05, hang_up_after=1.2)  # the customer picks up, then hangs up
 REJECTED = CallBehaviour(answer_after=0.05, reject=True)  # the customer declines as it rings
@@ -55,7 +56,7 @@ async def _answer(server: Server, request_id: int, cookie: str) -> str:
 async def _over(server: Server, pilot_call_id: str) -> Call:
     async with asyncio.timeout(15):
         while True:
-            call = await server.askcall.store.call_by_pilot_id(pilot_call_id)
+            call = await server.askcall.store.call_by_pilot_id(TENANT, pilot_call_id)
             if call is not None and call.state.is_final:
                 return call
             await asyncio.sleep(0.05)

@@ -13,6 +13,7 @@ from bot.domain import RequestState
 from bot.services.retention import DAY, HOUR, parse_age, purge, purge_closed, retention_loop
 from bot.store import IncomingEvent, NewDelivery, NewRequest
 from bot.store.sqlite import SQLiteStore as Store
+from tests.tenants import TENANT
 
 FAILED, NEW = RequestState.FAILED, RequestState.NEW
 
@@ -30,6 +31,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def add_request(store: Store, n: int, *, closed: bool = True, days_old: float = 200) -> int:
     request_id, _ = await store.create_request(
         NewRequest(
+            TENANT,
             source_key=None,
             team_id="T1",
             channel_id="C1",
@@ -42,8 +44,8 @@ async def add_request(store: Store, n: int, *, closed: bool = True, days_old: fl
         NewDelivery(f"r{n}:parent", "parent", {"channel": "C1", "text": f"+55119876543{n:02d}"}),
     )
     if closed:
-        assert await store.transition(request_id, [NEW], FAILED, error_code="HTTP 401")
-    await store.update_request(request_id, created_at=time.time() - days_old * DAY)
+        assert await store.transition(TENANT, request_id, [NEW], FAILED, error_code="HTTP 401")
+    await store.update_request(TENANT, request_id, created_at=time.time() - days_old * DAY)
     return request_id
 
 
@@ -58,16 +60,17 @@ async def test_purge_closed_works_in_batches_with_progress_and_is_idempotent(sto
     assert (first, second) == (5, 0)
     assert seen == [(2, 5), (4, 5), (5, 5)]
     for request_id in ids:
-        request = await store.get_request(request_id)
+        request = await store.get_request(TENANT, request_id)
         assert request is not None
         assert (request.phone_e164, request.reason, request.state) == ("", "", FAILED)
-    still_open = await store.get_request(open_id)
+    still_open = await store.get_request(TENANT, open_id)
     assert still_open is not None and still_open.phone_e164 == "+5511987654309"
 
 
 async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -> None:
     matched_later = await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key="k-unprocessed",
             event="call.permission_updated",
             status="TEMPORARY",
@@ -79,6 +82,7 @@ async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -
     )
     unmatched = await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key="k-unmatched",
             event="call.permission_updated",
             status="PERMANENT",
@@ -88,14 +92,14 @@ async def test_unmatched_events_older_than_the_cutoff_are_erased(store: Store) -
             body='{"from": "5511987654398"}',
         ),
     )
-    await store.settle_webhook_event(unmatched.id, "unmatched")
+    await store.settle_webhook_event(TENANT, unmatched.id, "unmatched")
 
     await purge_closed(store, cutoff=time.time() + 60)  # both events are older than this cutoff
 
-    erased = await store.get_webhook_event(unmatched.id)
+    erased = await store.get_webhook_event(TENANT, unmatched.id)
     assert erased is not None
     assert (erased.from_phone, erased.to_phone, erased.phone_key, erased.status) == (None, None, None, "PERMANENT")
-    waiting = await store.get_webhook_event(matched_later.id)
+    waiting = await store.get_webhook_event(TENANT, matched_later.id)
     assert waiting is not None and waiting.from_phone == "5511987654399"  # not processed yet: kept for AskCall
 
 
@@ -105,7 +109,7 @@ async def test_retention_loop_purges_by_its_clock_until_cancelled(store: Store) 
     loop = asyncio.create_task(retention_loop(store, 180, clock=lambda: time.time() + 190 * DAY, interval=0.01))
     try:
         for _ in range(500):
-            request = await store.get_request(request_id)
+            request = await store.get_request(TENANT, request_id)
             if request is not None and request.purged_at is not None:
                 break
             await asyncio.sleep(0.01)
@@ -120,10 +124,10 @@ async def test_retention_loop_purges_by_its_clock_until_cancelled(store: Store) 
 async def test_retention_loop_off_with_zero_days_still_deletes_spent_call_links(store: Store) -> None:
     request_id = await add_request(store, 1, days_old=10_000)
     now = time.time()
-    await store.create_call_link("used", request_id, "U1", now - 60, now + 540)
+    await store.create_call_link(TENANT, "used", request_id, "U1", now - 60, now + 540)
     assert await store.redeem_call_link("used", "session", now - 30, now + 3600)
-    await store.create_call_link("unused", request_id, "U1", now - 60, now + 540)
-    await store.create_call_link("expired", request_id, "U1", now - 900, now - 300)
+    await store.create_call_link(TENANT, "unused", request_id, "U1", now - 60, now + 540)
+    await store.create_call_link(TENANT, "expired", request_id, "U1", now - 900, now - 300)
 
     loop = asyncio.create_task(retention_loop(store, 0, interval=0.01))
     try:
@@ -139,7 +143,7 @@ async def test_retention_loop_off_with_zero_days_still_deletes_spent_call_links(
 
     assert await _links(store) == ["unused"]
     assert await store.call_session("session", now) is not None  # not expired: the page still works
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None and request.reason == "motivo 1"  # nothing purged
 
 
@@ -149,16 +153,16 @@ async def _links(store: Store) -> list[str]:
 
 async def test_purge_deletes_the_calls_links_of_purged_requests_and_keeps_their_calls(store: Store) -> None:
     request_id = await add_request(store, 1)
-    call = await store.create_call(request_id, "U2", time.time() - 190 * DAY)
+    call = await store.create_call(TENANT, request_id, "U2", time.time() - 190 * DAY)
     await store.advance_call(
-        call.id, ["started"], {"pilot_call_id": "call_1", "state": "ended", "end_reason": "missed"}
+        TENANT, call.id, ["started"], {"pilot_call_id": "call_1", "state": "ended", "end_reason": "missed"}
     )
-    await store.create_call_link("old-link", request_id, "U2", time.time(), time.time() + 600)
+    await store.create_call_link(TENANT, "old-link", request_id, "U2", time.time(), time.time() + 600)
 
     counts = await purge(store, time.time() - 180 * DAY)
 
     assert (counts.requests, counts.calls, counts.call_credentials) == (1, 1, 1)
-    kept = await store.get_call(call.id)
+    kept = await store.get_call(TENANT, call.id)
     assert kept is not None and (kept.pilot_call_id, kept.user_id, kept.end_reason) == (None, "U2", "missed")
     assert await _links(store) == []
 

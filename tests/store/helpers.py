@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import CallState, ReminderKind, RequestState
-from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store
+from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, Workspace
+from tests.tenants import TENANT
 
 CUSTOMER = "+5531988887777"
 ANSWER_AT = 1_800_000_000.0
@@ -19,6 +20,7 @@ _counter = iter(range(1, 1_000_000))
 def asking(source_key: str | None, *, user_id: str = "U1", phone: str = CUSTOMER) -> NewRequest:
     """A request by `user_id` for `phone`, in channel C1 of team T1."""
     return NewRequest(
+        TENANT,
         source_key=source_key,
         team_id="T1",
         channel_id="C1",
@@ -48,9 +50,9 @@ async def new_request(
     )
     assert created
     if state is not None:
-        await store.update_request(request_id, state=state)
+        await store.update_request(TENANT, request_id, state=state)
     if created_at is not None:
-        await store.update_request(request_id, created_at=created_at)
+        await store.update_request(TENANT, request_id, created_at=created_at)
     return request_id
 
 
@@ -60,9 +62,11 @@ def reply(key: str) -> NewDelivery:
 
 async def fill(store: Store, requests: int = 3) -> None:
     """Rows in every AskCall table, with leases, NULLs, floats and text keys."""
+    await store.record_workspace(Workspace(TENANT, "T1", None, name="Fake", url="https://fake.slack.com/"))
     for n in range(requests):
         request_id = await new_request(store, phone=f"+55319888877{n:02d}")
         await store.transition(
+            TENANT,
             request_id,
             [RequestState.NEW],
             RequestState.WAITING,
@@ -74,6 +78,7 @@ async def fill(store: Store, requests: int = 3) -> None:
     await store.claim_due_deliveries(ANSWER_AT + 10, limit=2)  # leased rows
     await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key="evt-1",
             event="call.permission_updated",
             status="PERMANENT",
@@ -83,15 +88,15 @@ async def fill(store: Store, requests: int = 3) -> None:
             body='{"x": "ção"}',
         ),
     )
-    await store.set_dm_answers("U1", True)
-    await store.set_locale("U2", "en-US", ANSWER_AT)
+    await store.set_dm_answers(TENANT, "U1", True)
+    await store.set_locale(TENANT, "U2", "en-US", ANSWER_AT)
     for key in ("b-action", "a-action", "c-action"):
-        assert await store.claim_action(key)
-    await store.create_call_link("hash-1", request_id, "U1", ANSWER_AT, ANSWER_AT + 600)
+        assert await store.claim_action(TENANT, key)
+    await store.create_call_link(TENANT, "hash-1", request_id, "U1", ANSWER_AT, ANSWER_AT + 600)
     assert await store.redeem_call_link("hash-1", "session-1", ANSWER_AT + 1, ANSWER_AT + 3600)
-    call = await store.create_call(request_id, "U2", ANSWER_AT + 2.5)
+    call = await store.create_call(TENANT, request_id, "U2", ANSWER_AT + 2.5)
     await store.advance_call(
-        call.id, [CallState.STARTED], {"state": "ended", "duration": 252, "end_reason": "completed"}
+        TENANT, call.id, [CallState.STARTED], {"state": "ended", "duration": 252, "end_reason": "completed"}
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from bot.domain import CallState, EventResult, RequestState
 from bot.store import IncomingEvent, PurgeCounts, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, new_request
+from tests.tenants import TENANT
 
 NOW = ANSWER_AT
 DAY = 24 * 3600.0
@@ -18,21 +19,24 @@ ANSWERED = RequestState.ANSWERED
 
 
 async def ended_call(store: Store, request_id: int, user_id: str, started_at: float, pilot_id: str) -> int:
-    call = await store.create_call(request_id, user_id, started_at)
+    call = await store.create_call(TENANT, request_id, user_id, started_at)
     fields = {"pilot_call_id": pilot_id, "state": CallState.ENDED, "duration": 61, "end_reason": "completed"}
-    assert await store.advance_call(call.id, [CallState.STARTED], fields)
+    assert await store.advance_call(TENANT, call.id, [CallState.STARTED], fields)
     return call.id
 
 
 async def live_call(store: Store, request_id: int, started_at: float, pilot_id: str) -> int:
-    call = await store.create_call(request_id, "U2", started_at)
-    assert await store.advance_call(call.id, [CallState.STARTED], {"pilot_call_id": pilot_id, "state": "connected"})
+    call = await store.create_call(TENANT, request_id, "U2", started_at)
+    assert await store.advance_call(
+        TENANT, call.id, [CallState.STARTED], {"pilot_call_id": pilot_id, "state": "connected"}
+    )
     return call.id
 
 
 async def call_event(store: Store, pilot_id: str, request_id: int | None) -> int:
     recorded = await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key=f"call:call.ended:{pilot_id}:COMPLETED",
             event="call.ended",
             status="COMPLETED",
@@ -55,16 +59,16 @@ async def test_calls_for_requests_gives_each_requests_calls_oldest_first(store: 
     a, b, quiet = [await new_request(store) for _ in range(3)]
     first = await ended_call(store, a, "U1", NOW, "c1")
     other = await ended_call(store, b, "U3", NOW + 1, "c2")
-    second = (await store.create_call(a, "U2", NOW + 2)).id
+    second = (await store.create_call(TENANT, a, "U2", NOW + 2)).id
 
-    found = await store.calls_for_requests([a, b, quiet, 999_999, a])
+    found = await store.calls_for_requests(TENANT, [a, b, quiet, 999_999, a])
 
     assert {request_id: [c.id for c in calls] for request_id, calls in found.items()} == {
         a: [first, second],
         b: [other],
     }
     assert found[a][0].user_id == "U1" and found[a][1].state is CallState.STARTED
-    assert await store.calls_for_requests([]) == {}
+    assert await store.calls_for_requests(TENANT, []) == {}
 
 
 async def test_requests_called_by_a_rep_on_teammates_requests_most_recently_called_first(store: Store) -> None:
@@ -80,13 +84,13 @@ async def test_requests_called_by_a_rep_on_teammates_requests_most_recently_call
     await ended_call(store, before_window, "U2", NOW, "c4")
     await ended_call(store, not_called, "U3", NOW, "c5")
 
-    called = await store.requests_called_by("U2", NOW - 30 * DAY)
+    called = await store.requests_called_by(TENANT, "U2", NOW - 30 * DAY)
 
     assert [r.id for r in called] == [older, newer]  # each request once; asked by U1, called by U2
     assert called[0].phone_e164 == CUSTOMER
-    assert [r.id for r in await store.requests_called_by("U2", NOW - 30 * DAY, limit=1)] == [older]
-    assert await store.requests_called_by("U1", NOW - 30 * DAY) == []
-    assert [r.id for r in await store.requests_called_by("U3", NOW - 30 * DAY)] == [not_called]
+    assert [r.id for r in await store.requests_called_by(TENANT, "U2", NOW - 30 * DAY, limit=1)] == [older]
+    assert await store.requests_called_by(TENANT, "U1", NOW - 30 * DAY) == []
+    assert [r.id for r in await store.requests_called_by(TENANT, "U3", NOW - 30 * DAY)] == [not_called]
 
 
 async def test_request_records_carry_their_calls(store: Store) -> None:
@@ -106,7 +110,7 @@ async def test_call_records_are_the_calls_started_in_the_period_with_their_reque
     before = await ended_call(store, old, "U2", NOW - DAY, "c0")
     first = await ended_call(store, old, "U2", NOW, "c1")
     await ended_call(store, recent, "U2", NOW + DAY, "c3")  # the day after the period
-    second = (await store.create_call(recent, "U3", NOW + 10)).id  # still live: the customer's one live call
+    second = (await store.create_call(TENANT, recent, "U3", NOW + 10)).id  # still live: the customer's one live call
 
     records = [r async for r in store.call_records(NOW, NOW + DAY, batch_size=1)]
 
@@ -120,8 +124,8 @@ async def test_call_records_are_the_calls_started_in_the_period_with_their_reque
 async def test_a_call_event_is_stored_with_the_request_it_belongs_to(store: Store) -> None:
     request_id = await new_request(store)
 
-    linked = await store.get_webhook_event(await call_event(store, "c1", request_id))
-    loose = await store.get_webhook_event(await call_event(store, "c2", None))
+    linked = await store.get_webhook_event(TENANT, await call_event(store, "c1", request_id))
+    loose = await store.get_webhook_event(TENANT, await call_event(store, "c2", None))
 
     assert linked is not None and (linked.request_id, linked.result, linked.processed_at is not None) == (
         request_id,
@@ -139,22 +143,22 @@ async def test_purge_erases_calls_call_ids_events_and_links_of_purged_requests(s
     live = await live_call(store, old, NOW, "call_LIVE")
     kept_call = await ended_call(store, recent, "U2", NOW, "call_RECENT")
     old_event, kept_event = await call_event(store, "call_OLD", old), await call_event(store, "call_RECENT", recent)
-    await store.create_call_link("link-old", old, "U2", NOW, NOW + 600)
+    await store.create_call_link(TENANT, "link-old", old, "U2", NOW, NOW + 600)
     assert await store.redeem_call_link("link-old", "session-old", NOW, NOW + 3600)
-    await store.create_call_link("link-old-2", old, "U2", NOW, NOW + 600)
-    await store.create_call_link("link-recent", recent, "U2", NOW, NOW + 600)
+    await store.create_call_link(TENANT, "link-old-2", old, "U2", NOW, NOW + 600)
+    await store.create_call_link(TENANT, "link-recent", recent, "U2", NOW, NOW + 600)
 
     counts = await store.purge_requests_batch(CUTOFF)
 
     assert counts == PurgeCounts(requests=1, events=1, calls=1, call_credentials=3)
-    calls = {c.id: c for c in (await store.calls_for_requests([old, recent]))[old]}
+    calls = {c.id: c for c in (await store.calls_for_requests(TENANT, [old, recent]))[old]}
     # Who called, when, how long and how it ended stay (counts); Pilot Status's id, which maps to the number, goes.
     assert (calls[ended].pilot_call_id, calls[ended].user_id, calls[ended].duration) == (None, "U2", 61)
     assert calls[ended].phone_key is None  # the customer key is the number itself
     assert calls[live].phone_key is not None  # the live call still holds the customer's one live slot
     assert calls[ended].end_reason == "completed"
     assert calls[live].pilot_call_id == "call_LIVE"  # its webhooks must still find it
-    assert (await store.get_call(kept_call)).pilot_call_id == "call_RECENT"  # type: ignore[union-attr]
+    assert (await store.get_call(TENANT, kept_call)).pilot_call_id == "call_RECENT"  # type: ignore[union-attr]
     events = {e["id"]: e for e in await rows(store, "webhook_events")}
     assert (events[old_event]["body"], events[old_event]["to_phone"]) == ("", None)
     assert events[old_event]["dedup_key"] == f"purged:{old_event}"
@@ -163,9 +167,11 @@ async def test_purge_erases_calls_call_ids_events_and_links_of_purged_requests(s
     assert await rows(store, "call_sessions") == []
 
     # Once the live call is over, the leftovers pass erases its id too.
-    assert await store.advance_call(live, [CallState.CONNECTED], {"state": CallState.ENDED, "end_reason": "completed"})
+    assert await store.advance_call(
+        TENANT, live, [CallState.CONNECTED], {"state": CallState.ENDED, "end_reason": "completed"}
+    )
     assert await store.purge_leftovers_batch(CUTOFF) == PurgeCounts(calls=1)
-    assert (await store.get_call(live)).pilot_call_id is None  # type: ignore[union-attr]
+    assert (await store.get_call(TENANT, live)).pilot_call_id is None  # type: ignore[union-attr]
     assert await store.purge_leftovers_batch(CUTOFF) == PurgeCounts()
     assert await store.purge_requests_batch(CUTOFF) == PurgeCounts()
 
@@ -177,7 +183,7 @@ async def test_purge_erases_a_live_looking_call_that_started_before_the_cutoff(s
     counts = await store.purge_requests_batch(CUTOFF)
 
     assert counts.calls == 1
-    assert (await store.get_call(stuck)).pilot_call_id is None  # type: ignore[union-attr]
+    assert (await store.get_call(TENANT, stuck)).pilot_call_id is None  # type: ignore[union-attr]
 
 
 async def test_call_events_of_no_known_call_go_with_the_other_leftover_events(store: Store) -> None:
@@ -194,9 +200,9 @@ async def test_call_events_of_no_known_call_go_with_the_other_leftover_events(st
 async def test_spent_call_links_and_expired_sessions_are_deleted(store: Store) -> None:
     request_id = await new_request(store)
     for name, expires_at in (("used", NOW + 600), ("expired", NOW - 1), ("valid", NOW + 600), ("edge", NOW)):
-        await store.create_call_link(name, request_id, "U1", NOW - 600, expires_at)
+        await store.create_call_link(TENANT, name, request_id, "U1", NOW - 600, expires_at)
     assert await store.redeem_call_link("used", "session-live", NOW - 10, NOW + 3600)
-    await store.create_call_link("for-old-session", request_id, "U1", NOW - 9000, NOW - 8400)
+    await store.create_call_link(TENANT, "for-old-session", request_id, "U1", NOW - 9000, NOW - 8400)
     assert await store.redeem_call_link("for-old-session", "session-old", NOW - 9000, NOW - 1)
 
     assert await store.delete_spent_call_credentials(NOW, limit=1) == 2  # one link, one session

@@ -20,6 +20,7 @@ from bot.domain import (
 from bot.phones import customer_key
 from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, RecordedEvent, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, asking, new_request, reply
+from tests.tenants import TENANT
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
     RequestState.NEW,
@@ -39,13 +40,13 @@ PENDING, INFLIGHT, DONE = DeliveryState.PENDING, DeliveryState.INFLIGHT, Deliver
 async def test_create_request_stores_fields_and_customer_key(store: Store) -> None:
     request_id = await new_request(store, phone="+5531988887777")
 
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None
     assert request.state == NEW
     assert request.phone_key == customer_key("553188887777")
     assert request.channel_id == "C1"
     assert request.outcome is None
-    delivery = await store.delivery_for(request_id, "parent")
+    delivery = await store.delivery_for(TENANT, request_id, "parent")
     assert delivery is not None
     assert delivery.state == PENDING
     assert delivery.payload["channel"] == "C1"
@@ -62,7 +63,7 @@ async def test_same_source_key_twice_returns_the_first_request(store: Store) -> 
     assert second_id == first_id
     assert await store.pending_delivery_count() == 1
     assert len(await store.requests_in_state(NEW)) == 1
-    delivery = await store.delivery_for(first_id, "parent")
+    delivery = await store.delivery_for(TENANT, first_id, "parent")
     assert delivery is not None
     assert delivery.payload == {"n": 1}
 
@@ -83,10 +84,10 @@ async def test_requests_without_source_key_are_never_merged(store: Store, source
 async def test_transition_is_guarded(store: Store) -> None:
     request_id = await new_request(store)
 
-    assert await store.transition(request_id, [NEW], READY, parent_ts="1.0") is True
-    assert await store.transition(request_id, [NEW], READY, parent_ts="2.0") is False
+    assert await store.transition(TENANT, request_id, [NEW], READY, parent_ts="1.0") is True
+    assert await store.transition(TENANT, request_id, [NEW], READY, parent_ts="2.0") is False
 
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None
     assert request.state == READY
     assert request.parent_ts == "1.0"
@@ -94,22 +95,24 @@ async def test_transition_is_guarded(store: Store) -> None:
 
 async def test_refused_transition_queues_no_delivery(store: Store) -> None:
     request_id = await new_request(store)
-    assert await store.transition(request_id, [NEW], READY)
+    assert await store.transition(TENANT, request_id, [NEW], READY)
 
-    assert await store.transition(request_id, [NEW], SENDING, Effects(deliveries=[reply("r1")])) is False
+    assert await store.transition(TENANT, request_id, [NEW], SENDING, Effects(deliveries=[reply("r1")])) is False
 
-    assert await store.delivery_for(request_id, "reply") is None
+    assert await store.delivery_for(TENANT, request_id, "reply") is None
 
 
 async def test_accepted_transition_queues_its_deliveries(store: Store) -> None:
     request_id = await new_request(store)
 
-    assert await store.transition(request_id, [NEW, READY], FAILED, Effects(deliveries=[reply("r1")]), error_code="X")
+    assert await store.transition(
+        TENANT, request_id, [NEW, READY], FAILED, Effects(deliveries=[reply("r1")]), error_code="X"
+    )
 
-    delivery = await store.delivery_for(request_id, "reply")
+    delivery = await store.delivery_for(TENANT, request_id, "reply")
     assert delivery is not None
     assert delivery.state == PENDING
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None
     assert (request.state, request.error_code) == (FAILED, "X")
 
@@ -122,13 +125,13 @@ async def test_transition_applies_its_effects_whole(store: Store) -> None:
         [NewReminder(ReminderKind.EXPIRY, FAR_FUTURE)],
     )
 
-    assert await store.transition(request_id, [READY], ANSWERED, answered)
+    assert await store.transition(TENANT, request_id, [READY], ANSWERED, answered)
 
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None
     assert (request.state, request.outcome, request.expires_at) == (ANSWERED, "TEMPORARY", FAR_FUTURE)
-    assert await store.delivery_for(request_id, "reply") is not None
-    [reminder] = await store.reminders_for(request_id)
+    assert await store.delivery_for(TENANT, request_id, "reply") is not None
+    [reminder] = await store.reminders_for(TENANT, request_id)
     assert (reminder.kind, reminder.state, reminder.due_at) == (ReminderKind.EXPIRY, ReminderState.PENDING, FAR_FUTURE)
     assert reminder.kind is ReminderKind.EXPIRY and reminder.state is ReminderState.PENDING  # typed, not bare strings
 
@@ -137,15 +140,15 @@ async def test_transition_refuses_effects_that_move_the_request_elsewhere(store:
     request_id = await new_request(store)
 
     with pytest.raises(ValueError):
-        await store.transition(request_id, [NEW], READY, Effects({"state": FAILED}, [reply("r1")]))
+        await store.transition(TENANT, request_id, [NEW], READY, Effects({"state": FAILED}, [reply("r1")]))
 
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None and request.state == NEW
-    assert await store.delivery_for(request_id, "reply") is None
+    assert await store.delivery_for(TENANT, request_id, "reply") is None
 
 
 async def test_transition_of_unknown_request_is_false(store: Store) -> None:
-    assert await store.transition(999, [NEW], READY) is False
+    assert await store.transition(TENANT, 999, [NEW], READY) is False
 
 
 async def test_requests_in_state(store: Store) -> None:
@@ -162,6 +165,7 @@ async def record_event(
 ) -> RecordedEvent:
     return await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key=key,
             event="call.permission_updated",
             status="TEMPORARY",
@@ -191,13 +195,13 @@ async def test_record_webhook_event_dedups(store: Store) -> None:
     assert other_new is True
     assert other_id != first_id
     key = customer_key("553188887777")
-    assert await store.unprocessed_webhook_events() == [(first_id, key), (other_id, key)]
+    assert await store.unprocessed_webhook_events() == [(first_id, TENANT, key), (other_id, TENANT, key)]
 
 
 async def test_recorded_event_has_the_customer_key(store: Store) -> None:
     event_id, _ = await record(store, from_phone="553188887777")
 
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None
     assert event.phone_key == customer_key(CUSTOMER)
     assert event.processed_at is None
@@ -208,12 +212,14 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
     event_id, _ = await record(store)
 
     first = await store.settle_webhook_event(
+        TENANT,
         event_id,
         EventResult.MATCHED,
         request_id=request_id,
         effects=Effects({"state": ANSWERED, "outcome": "TEMPORARY"}, [reply("answer-1")]),
     )
     second = await store.settle_webhook_event(
+        TENANT,
         event_id,
         EventResult.CHANGED,
         request_id=request_id,
@@ -221,12 +227,12 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
     )
 
     assert (first, second) == (True, False)
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None
     assert event.processed_at is not None
     assert (event.result, event.request_id) == (EventResult.MATCHED, request_id)
     assert event.result is EventResult.MATCHED
-    request = await store.get_request(request_id)
+    request = await store.get_request(TENANT, request_id)
     assert request is not None
     assert (request.state, request.outcome) == (ANSWERED, "TEMPORARY")
     replies = [d for d in await claim_all(store) if d.kind == "reply"]
@@ -237,9 +243,9 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
 async def test_settle_without_request(store: Store) -> None:
     event_id, _ = await record(store)
 
-    assert await store.settle_webhook_event(event_id, EventResult.IGNORED) is True
+    assert await store.settle_webhook_event(TENANT, event_id, EventResult.IGNORED) is True
 
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None
     assert (event.result, event.request_id) == (EventResult.IGNORED, None)
 
@@ -250,7 +256,7 @@ async def test_find_request_picks_the_most_recent_correlatable_one(store: Store)
     newest = await new_request(store, phone="+55 31 98888-7777", state=UNCONFIRMED, created_at=ANSWER_AT - 3600)
     await new_request(store, phone="+5531977776666", state=WAITING, created_at=ANSWER_AT - 60)
 
-    found = await store.find_request_for_answer(customer_key("553188887777"), ANSWER_AT)
+    found = await store.find_request_for_answer(TENANT, customer_key("553188887777"), ANSWER_AT)
 
     assert found is not None
     assert found.id == newest
@@ -260,7 +266,7 @@ async def test_find_request_picks_the_most_recent_correlatable_one(store: Store)
 async def test_find_request_accepts_correlatable_states(store: Store, state: str) -> None:
     request_id = await new_request(store, state=state, created_at=ANSWER_AT - 60)
 
-    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+    found = await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT)
 
     assert found is not None
     assert found.id == request_id
@@ -271,7 +277,7 @@ async def test_find_request_ignores_requests_that_never_reached_the_customer(sto
     older = await new_request(store, state=WAITING, created_at=ANSWER_AT - 7200)
     await new_request(store, state=state, created_at=ANSWER_AT - 60)
 
-    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+    found = await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT)
 
     assert found is not None
     assert found.id == older
@@ -281,19 +287,19 @@ async def test_find_request_ignores_failed_and_new_only(store: Store) -> None:
     await new_request(store, state=FAILED, created_at=ANSWER_AT - 60)
     await new_request(store, created_at=ANSWER_AT - 30)
 
-    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+    assert await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT) is None
 
 
 async def test_find_request_ignores_requests_older_than_seven_days(store: Store) -> None:
     await new_request(store, state=WAITING, created_at=ANSWER_AT - REQUEST_LIFETIME - 1)
 
-    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+    assert await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT) is None
 
 
 async def test_find_request_accepts_a_request_just_inside_seven_days(store: Store) -> None:
     request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT - REQUEST_LIFETIME + 1)
 
-    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+    found = await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT)
 
     assert found is not None
     assert found.id == request_id
@@ -303,13 +309,13 @@ async def test_find_request_ignores_requests_newer_than_the_answer_plus_skew(sto
     await new_request(store, state=WAITING, created_at=ANSWER_AT + CLOCK_SKEW + 1)
 
     assert CLOCK_SKEW == 5 * 60
-    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+    assert await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT) is None
 
 
 async def test_find_request_tolerates_small_clock_skew(store: Store) -> None:
     request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT + CLOCK_SKEW - 1)
 
-    found = await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT)
+    found = await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT)
 
     assert found is not None
     assert found.id == request_id
@@ -318,7 +324,7 @@ async def test_find_request_tolerates_small_clock_skew(store: Store) -> None:
 async def test_find_request_ignores_other_customers(store: Store) -> None:
     await new_request(store, phone="+5531977776666", state=WAITING, created_at=ANSWER_AT - 60)
 
-    assert await store.find_request_for_answer(customer_key(CUSTOMER), ANSWER_AT) is None
+    assert await store.find_request_for_answer(TENANT, customer_key(CUSTOMER), ANSWER_AT) is None
 
 
 # --- deliveries --------------------------------------------------------------------------------
@@ -328,15 +334,15 @@ async def claim_all(store: Store) -> list[Any]:
     while batch := await store.claim_due_deliveries(FAR_FUTURE):
         claimed += batch
         for delivery in batch:
-            await store.mark_delivery(delivery.id, DONE, result_ts="1.0")
+            await store.mark_delivery(TENANT, delivery.id, DONE, result_ts="1.0")
     return claimed
 
 
 async def test_claim_returns_at_most_one_delivery_per_request(store: Store) -> None:
     a = await new_request(store)
     b = await new_request(store)
-    await store.add_deliveries(a, [reply("a-1"), reply("a-2")])
-    await store.add_deliveries(b, [reply("b-1")])
+    await store.add_deliveries(TENANT, a, [reply("a-1"), reply("a-2")])
+    await store.add_deliveries(TENANT, b, [reply("b-1")])
 
     claimed = await store.claim_due_deliveries(FAR_FUTURE)
 
@@ -350,7 +356,7 @@ async def test_claim_marks_deliveries_inflight(store: Store) -> None:
     [claimed] = await store.claim_due_deliveries(FAR_FUTURE)
 
     assert claimed.request_id == request_id
-    stored = await store.get_delivery(claimed.id)
+    stored = await store.get_delivery(TENANT, claimed.id)
     assert stored is not None
     assert stored.state == INFLIGHT
     assert [d.id for d in await store.inflight_deliveries()] == [claimed.id]
@@ -359,28 +365,28 @@ async def test_claim_marks_deliveries_inflight(store: Store) -> None:
 
 async def test_second_delivery_waits_until_the_first_is_done(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r-1"), reply("r-2")])
+    await store.add_deliveries(TENANT, request_id, [reply("r-1"), reply("r-2")])
 
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
     assert await store.claim_due_deliveries(FAR_FUTURE) == []
 
-    await store.mark_delivery(parent.id, DONE, result_ts="1.0")
+    await store.mark_delivery(TENANT, parent.id, DONE, result_ts="1.0")
     [first] = await store.claim_due_deliveries(FAR_FUTURE)
     assert first.dedup_key == "r-1"
     assert await store.claim_due_deliveries(FAR_FUTURE) == []
 
-    await store.mark_delivery(first.id, DONE)
+    await store.mark_delivery(TENANT, first.id, DONE)
     [second] = await store.claim_due_deliveries(FAR_FUTURE)
     assert second.dedup_key == "r-2"
 
 
 async def test_head_rescheduled_to_pending_still_blocks_the_rest(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r-1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
 
     # A failed attempt puts the head back as pending, due later: the reply must still wait.
-    await store.mark_delivery(parent.id, PENDING, next_attempt_at=FAR_FUTURE + 100, count_attempt=True)
+    await store.mark_delivery(TENANT, parent.id, PENDING, next_attempt_at=FAR_FUTURE + 100, count_attempt=True)
 
     assert await store.claim_due_deliveries(FAR_FUTURE) == []
     [again] = await store.claim_due_deliveries(FAR_FUTURE + 100)
@@ -392,9 +398,9 @@ async def test_claim_orders_by_due_time_then_id(store: Store) -> None:
     a = await new_request(store)
     b = await new_request(store)
     c = await new_request(store)
-    parent_a = await store.delivery_for(a, "parent")
+    parent_a = await store.delivery_for(TENANT, a, "parent")
     assert parent_a is not None
-    await store.mark_delivery(parent_a.id, PENDING, next_attempt_at=time.time() + 10)
+    await store.mark_delivery(TENANT, parent_a.id, PENDING, next_attempt_at=time.time() + 10)
 
     claimed = await store.claim_due_deliveries(FAR_FUTURE)
 
@@ -403,9 +409,9 @@ async def test_claim_orders_by_due_time_then_id(store: Store) -> None:
 
 async def test_claim_skips_deliveries_not_yet_due(store: Store) -> None:
     request_id = await new_request(store)
-    parent = await store.delivery_for(request_id, "parent")
+    parent = await store.delivery_for(TENANT, request_id, "parent")
     assert parent is not None
-    await store.mark_delivery(parent.id, PENDING, next_attempt_at=FAR_FUTURE)
+    await store.mark_delivery(TENANT, parent.id, PENDING, next_attempt_at=FAR_FUTURE)
 
     assert await store.claim_due_deliveries(FAR_FUTURE - 1) == []
     assert [d.id for d in await store.claim_due_deliveries(FAR_FUTURE)] == [parent.id]
@@ -421,31 +427,31 @@ async def test_claim_respects_limit(store: Store) -> None:
 
 async def test_duplicate_delivery_key_is_queued_once(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("same"), reply("same")])
-    await store.add_deliveries(request_id, [reply("same")])
+    await store.add_deliveries(TENANT, request_id, [reply("same"), reply("same")])
+    await store.add_deliveries(TENANT, request_id, [reply("same")])
 
     assert await store.pending_delivery_count() == 2  # the parent and one reply
 
 
 async def test_next_delivery_time_ignores_blocked_deliveries(store: Store) -> None:
     blocked = await new_request(store)
-    await store.add_deliveries(blocked, [reply("blocked-reply")])
+    await store.add_deliveries(TENANT, blocked, [reply("blocked-reply")])
     [head] = await store.claim_due_deliveries(FAR_FUTURE)
     assert head.request_id == blocked
-    queued = await store.delivery_for(blocked, "reply")
+    queued = await store.delivery_for(TENANT, blocked, "reply")
     assert queued is not None
-    await store.mark_delivery(queued.id, PENDING, next_attempt_at=100.0)
+    await store.mark_delivery(TENANT, queued.id, PENDING, next_attempt_at=100.0)
 
     assert await store.next_delivery_time() is None
 
     other = await new_request(store)
-    other_parent = await store.delivery_for(other, "parent")
+    other_parent = await store.delivery_for(TENANT, other, "parent")
     assert other_parent is not None
-    await store.mark_delivery(other_parent.id, PENDING, next_attempt_at=5000.0)
+    await store.mark_delivery(TENANT, other_parent.id, PENDING, next_attempt_at=5000.0)
 
     assert await store.next_delivery_time() == 5000.0
 
-    await store.mark_delivery(head.id, DONE)
+    await store.mark_delivery(TENANT, head.id, DONE)
     assert await store.next_delivery_time() == 100.0
 
 
@@ -457,10 +463,10 @@ async def test_mark_delivery_keeps_earlier_values_and_counts_attempts(store: Sto
     request_id = await new_request(store)
     [delivery] = await store.claim_due_deliveries(FAR_FUTURE)
 
-    await store.mark_delivery(delivery.id, PENDING, last_error="ratelimited", count_attempt=True)
-    await store.mark_delivery(delivery.id, DONE, result_ts="123.456", count_attempt=True)
+    await store.mark_delivery(TENANT, delivery.id, PENDING, last_error="ratelimited", count_attempt=True)
+    await store.mark_delivery(TENANT, delivery.id, DONE, result_ts="123.456", count_attempt=True)
 
-    stored = await store.delivery_for(request_id, "parent")
+    stored = await store.delivery_for(TENANT, request_id, "parent")
     assert stored is not None
     assert (stored.state, stored.attempts, stored.last_error, stored.result_ts) == (DONE, 2, "ratelimited", "123.456")
     assert await store.pending_delivery_count() == 0
@@ -469,17 +475,17 @@ async def test_mark_delivery_keeps_earlier_values_and_counts_attempts(store: Sto
 async def test_complete_delivery_hands_over_the_same_requests_next_message(store: Store) -> None:
     a = await new_request(store)
     b = await new_request(store)
-    await store.add_deliveries(a, [reply("a-1"), reply("a-2")])
-    await store.add_deliveries(b, [reply("b-1")])
+    await store.add_deliveries(TENANT, a, [reply("a-1"), reply("a-2")])
+    await store.add_deliveries(TENANT, b, [reply("b-1")])
     parents = {d.request_id: d for d in await store.claim_due_deliveries(FAR_FUTURE)}
 
     following, drained = await store.complete_delivery(parents[a], "1.0", FAR_FUTURE)
 
     assert following is not None and drained is False
     assert (following.request_id, following.dedup_key) == (a, "a-1")
-    stored = await store.get_delivery(following.id)
+    stored = await store.get_delivery(TENANT, following.id)
     assert stored is not None and stored.state == INFLIGHT
-    done = await store.get_delivery(parents[a].id)
+    done = await store.get_delivery(TENANT, parents[a].id)
     assert done is not None and (done.state, done.result_ts, done.attempts) == (DONE, "1.0", 1)
     # Only the head of each queue moves: a-2 waits behind a-1, b's reply behind b's parent.
     assert await store.claim_due_deliveries(FAR_FUTURE) == []
@@ -487,7 +493,7 @@ async def test_complete_delivery_hands_over_the_same_requests_next_message(store
 
 async def test_complete_delivery_leaves_a_message_not_yet_due(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r-1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
 
     # The reply was queued "now"; completing the parent at an earlier instant finds it not yet due.
@@ -498,7 +504,7 @@ async def test_complete_delivery_leaves_a_message_not_yet_due(store: Store) -> N
 
 async def test_complete_delivery_without_claiming_the_next(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r-1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
 
     assert await store.complete_delivery(parent, "1.0", FAR_FUTURE, claim_next=False) == (None, False)
@@ -510,44 +516,44 @@ async def test_complete_delivery_without_claiming_the_next(store: Store) -> None
 async def test_answer_target_says_whether_the_rep_wants_a_dm(store: Store) -> None:
     request_id = await new_request(store, state=WAITING, created_at=ANSWER_AT - 60)
 
-    assert await store.answer_target(customer_key(CUSTOMER), ANSWER_AT) == (
-        await store.get_request(request_id),
+    assert await store.answer_target(TENANT, customer_key(CUSTOMER), ANSWER_AT) == (
+        await store.get_request(TENANT, request_id),
         False,
     )
-    await store.set_dm_answers("U1", True)
-    request, dm = await store.answer_target(customer_key(CUSTOMER), ANSWER_AT)
+    await store.set_dm_answers(TENANT, "U1", True)
+    request, dm = await store.answer_target(TENANT, customer_key(CUSTOMER), ANSWER_AT)
     assert request is not None and request.id == request_id
     assert dm is True
 
 
 async def test_open_answer_returns_the_event_its_request_and_the_dm_wish(store: Store) -> None:
     request_id = await new_request(store, phone="+5531988887777", state=WAITING)
-    await store.set_dm_answers("U1", True)
+    await store.set_dm_answers(TENANT, "U1", True)
     event_id, _ = await record(store)
 
-    target = await store.open_answer(event_id, lambda ts: time.time())
+    target = await store.open_answer(TENANT, event_id, lambda ts: time.time())
 
     assert target is not None
     assert target.event.id == event_id
     assert target.request is not None and target.request.id == request_id
     assert target.dm is True
-    assert [e for e, _ in await store.unprocessed_webhook_events()] == [event_id]  # applied later, by settle
+    assert [e for e, _, _ in await store.unprocessed_webhook_events()] == [event_id]  # applied later, by settle
 
 
 async def test_open_answer_settles_an_unmatched_event_in_the_same_hop(store: Store) -> None:
     event_id, _ = await record(store, from_phone="5521977776666")
 
-    target = await store.open_answer(event_id, lambda ts: time.time())
+    target = await store.open_answer(TENANT, event_id, lambda ts: time.time())
 
     assert target is not None and target.request is None
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None and event.result == "unmatched" and event.processed_at is not None
-    assert await store.open_answer(event_id, lambda ts: time.time()) is None
+    assert await store.open_answer(TENANT, event_id, lambda ts: time.time()) is None
 
 
 async def test_complete_delivery_says_when_the_requests_queue_ran_dry(store: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r-1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
     [parent] = await store.claim_due_deliveries(FAR_FUTURE)
     following, _ = await store.complete_delivery(parent, "1.0", FAR_FUTURE)
     assert following is not None
@@ -559,7 +565,7 @@ async def test_an_answer_no_request_can_own_is_settled_when_it_is_stored(store: 
     event_id, is_new = await record(store, from_phone="5521977776666", answered_at=time.time())
 
     assert is_new is True
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None and event.result == "unmatched" and event.processed_at is not None
     assert await store.unprocessed_webhook_events() == []
 
@@ -570,7 +576,7 @@ async def test_an_answer_with_a_request_is_left_for_processing(store: Store) -> 
     recorded = await record_event(store, answered_at=time.time())
 
     assert (recorded.is_new, recorded.unmatched) == (True, False)
-    assert [event_id for event_id, _ in await store.unprocessed_webhook_events()] == [recorded.id]
+    assert [event_id for event_id, _, _ in await store.unprocessed_webhook_events()] == [recorded.id]
 
 
 async def test_webhooks_arriving_together_are_stored_once_each_in_arrival_order(store: Store) -> None:
@@ -595,28 +601,28 @@ async def test_webhooks_arriving_together_are_stored_once_each_in_arrival_order(
     assert (b.is_new, b.unmatched) == (True, True)
     assert (c.is_new, c.unmatched) == (True, False)
     assert a.id < b.id < c.id
-    unprocessed = [event_id for event_id, _ in await store.unprocessed_webhook_events()]
+    unprocessed = [event_id for event_id, _, _ in await store.unprocessed_webhook_events()]
     assert unprocessed == [already, a.id, c.id]
-    settled = await store.get_webhook_event(b.id)
+    settled = await store.get_webhook_event(TENANT, b.id)
     assert settled is not None and settled.result == "unmatched"
 
 
 async def test_advance_returns_the_moved_request_in_its_new_state(store: Store) -> None:
     request_id = await new_request(store)
 
-    moved = await store.advance(request_id, [NEW], READY, parent_ts="1.0")
+    moved = await store.advance(TENANT, request_id, [NEW], READY, parent_ts="1.0")
 
     assert moved is not None and (moved.id, moved.state, moved.parent_ts) == (request_id, READY, "1.0")
-    assert await store.advance(request_id, [NEW], READY) is None
+    assert await store.advance(TENANT, request_id, [NEW], READY) is None
 
 
 async def test_claim_due_says_when_the_next_delivery_falls_due(store: Store) -> None:
     a = await new_request(store)
     await new_request(store)
     [parent_a, parent_b] = await store.claim_due_deliveries(FAR_FUTURE)
-    await store.mark_delivery(parent_b.id, PENDING, next_attempt_at=FAR_FUTURE + 50, count_attempt=True)
+    await store.mark_delivery(TENANT, parent_b.id, PENDING, next_attempt_at=FAR_FUTURE + 50, count_attempt=True)
     await store.complete_delivery(parent_a, "1.0", FAR_FUTURE, claim_next=False)
-    await store.add_deliveries(a, [reply("a-1")])
+    await store.add_deliveries(TENANT, a, [reply("a-1")])
 
     claimed, next_at = await store.claim_due(FAR_FUTURE)
 
@@ -626,19 +632,19 @@ async def test_claim_due_says_when_the_next_delivery_falls_due(store: Store) -> 
 
 async def test_open_request_for_finds_the_newest_open_request_of_that_customer_on_that_number(store: Store) -> None:
     key, now = customer_key(CUSTOMER), time.time()
-    assert await store.open_request_for("default", key, now) is None
+    assert await store.open_request_for(TENANT, "default", key, now) is None
     older = await new_request(store, state=RequestState.WAITING, created_at=now - 60)
     newer = await new_request(store, state=RequestState.WAITING, created_at=now - 30)
 
-    found = await store.open_request_for("default", key, now)
+    found = await store.open_request_for(TENANT, "default", key, now)
     assert found is not None and (found.id, found.state) == (newer, RequestState.WAITING)
-    assert await store.open_request_for("sales-sp", key, now) is None  # another WhatsApp number
-    assert await store.open_request_for("default", customer_key("+5531977776666"), now) is None
+    assert await store.open_request_for(TENANT, "sales-sp", key, now) is None  # another WhatsApp number
+    assert await store.open_request_for(TENANT, "default", customer_key("+5531977776666"), now) is None
     # A week on, only a request made within the last seven days is still open.
-    late = await store.open_request_for("default", key, now + REQUEST_LIFETIME - 40)
+    late = await store.open_request_for(TENANT, "default", key, now + REQUEST_LIFETIME - 40)
     assert late is not None and late.id == newer
-    assert await store.open_request_for("default", key, now + REQUEST_LIFETIME - 20) is None
+    assert await store.open_request_for(TENANT, "default", key, now + REQUEST_LIFETIME - 20) is None
     # Answered: no longer open; the older one still is.
-    await store.update_request(newer, state=RequestState.ANSWERED)
-    found = await store.open_request_for("default", key, now)
+    await store.update_request(TENANT, newer, state=RequestState.ANSWERED)
+    found = await store.open_request_for(TENANT, "default", key, now)
     assert found is not None and found.id == older

@@ -14,6 +14,7 @@ from bot.domain import DeliveryState, OpenRequestExists, ReminderKind, ReminderS
 from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, asking, new_request, reply
+from tests.tenants import TENANT
 
 
 async def record(
@@ -21,6 +22,7 @@ async def record(
 ) -> int:
     recorded = await store.record_webhook_event(
         IncomingEvent(
+            TENANT,
             dedup_key=key,
             event="call.permission_updated",
             status=status,
@@ -111,23 +113,23 @@ async def test_rivals_claiming_at_once_never_share_a_delivery(store: Store, riva
 async def test_a_request_is_sent_under_one_owners_lease(store: Store, rival: Store) -> None:
     request_id = await new_request(store, state=RequestState.READY)
 
-    assert await store.claim_request(request_id, RequestState.READY, time.time()) is not None
-    assert await rival.claim_request(request_id, RequestState.READY, time.time()) is None
+    assert await store.claim_request(TENANT, request_id, RequestState.READY, time.time()) is not None
+    assert await rival.claim_request(TENANT, request_id, RequestState.READY, time.time()) is None
     assert await rival.abandoned_requests(time.time()) == []
 
-    taken = await rival.claim_request(request_id, RequestState.READY, later())
+    taken = await rival.claim_request(TENANT, request_id, RequestState.READY, later())
     assert taken is not None and taken.id == request_id
 
 
 async def test_the_send_keeps_its_lease_and_any_other_step_ends_it(store: Store, rival: Store) -> None:
     request_id = await new_request(store, state=RequestState.READY)
-    await store.claim_request(request_id, RequestState.READY, time.time())
+    await store.claim_request(TENANT, request_id, RequestState.READY, time.time())
 
-    assert await store.transition(request_id, [RequestState.READY], RequestState.SENDING)
+    assert await store.transition(TENANT, request_id, [RequestState.READY], RequestState.SENDING)
     assert await rival.abandoned_requests(time.time()) == []  # still being sent
     assert [r.id for r in await rival.abandoned_requests(later())] == [request_id]  # its sender died
 
-    assert await store.transition(request_id, [RequestState.SENDING], RequestState.WAITING)
+    assert await store.transition(TENANT, request_id, [RequestState.SENDING], RequestState.WAITING)
     assert await store.open_leases(time.time()) == []
 
 
@@ -175,10 +177,10 @@ async def test_an_answer_is_applied_under_one_owners_lease(store: Store, rival: 
     await new_request(store, state=RequestState.WAITING)
     event_id = await record(store, "e1")
 
-    assert await store.open_answer(event_id, epoch) is not None
-    assert await rival.open_answer(event_id, epoch) is None
+    assert await store.open_answer(TENANT, event_id, epoch) is not None
+    assert await rival.open_answer(TENANT, event_id, epoch) is None
     assert await rival.abandoned_webhook_events(time.time()) == []
-    assert [e for e, _ in await rival.abandoned_webhook_events(later())] == [event_id]
+    assert [e for e, _, _ in await rival.abandoned_webhook_events(later())] == [event_id]
 
 
 async def test_a_customers_answers_are_handed_out_in_order(store: Store, rival: Store) -> None:
@@ -186,25 +188,27 @@ async def test_a_customers_answers_are_handed_out_in_order(store: Store, rival: 
     first = await record(store, "e1")
     second = await record(store, "e2", status="NO_PERMISSION")
 
-    assert await rival.open_answer(second, epoch) is None  # the first answer goes first
-    target = await store.open_answer(first, epoch)
+    assert await rival.open_answer(TENANT, second, epoch) is None  # the first answer goes first
+    target = await store.open_answer(TENANT, first, epoch)
     assert target is not None
     assert await store.next_event_for_customer(target.event) == second
-    assert await store.settle_webhook_event(first, "matched", request_id=target.request.id if target.request else None)
+    assert await store.settle_webhook_event(
+        TENANT, first, "matched", request_id=target.request.id if target.request else None
+    )
 
-    assert await rival.open_answer(second, epoch) is not None
+    assert await rival.open_answer(TENANT, second, epoch) is not None
 
 
 async def test_an_answer_for_nobody_is_settled_without_a_lease(store: Store) -> None:
     event_id = await record(store, "e1", phone="+5521977776666", answered_at=time.time())  # settled on ingest
 
-    assert await store.open_answer(event_id, epoch) is None
+    assert await store.open_answer(TENANT, event_id, epoch) is None
     assert await store.open_leases(time.time()) == []
     assert await store.next_event_for_customer(await _event(store, event_id)) is None
 
 
 async def _event(store: Store, event_id: int):  # type: ignore[no-untyped-def]
-    event = await store.get_webhook_event(event_id)
+    event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None
     return event
 
@@ -212,8 +216,9 @@ async def _event(store: Store, event_id: int):  # type: ignore[no-untyped-def]
 # --- reminders -----------------------------------------------------------------------------------
 async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: Store) -> None:
     request_id = await new_request(store, state=RequestState.ANSWERED)
-    await store.add_deliveries(request_id, [reply("r1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r1")])
     assert await store.transition(
+        TENANT,
         request_id,
         [RequestState.ANSWERED],
         RequestState.ANSWERED,
@@ -224,7 +229,7 @@ async def test_a_due_reminder_fires_under_one_owners_lease(store: Store, rival: 
     assert await rival.claim_due_reminders(200.0) == []
     assert await store.next_reminder_time() == pytest.approx(200.0 + LEASE_SECONDS)
 
-    assert await store.complete_reminder(mine.id, ReminderState.FIRED, request_id=request_id)
+    assert await store.complete_reminder(TENANT, mine.id, ReminderState.FIRED, request_id=request_id)
     assert await rival.claim_due_reminders(later()) == []
 
 
@@ -278,20 +283,20 @@ async def test_work_stored_by_another_replica_wakes_listeners_at_once(pg_url: st
 
 # --- edges the mutation run (tests/MUTATION.md) found unchecked --------------------------------------------------
 async def test_unknown_ids_read_as_nothing(store: Store) -> None:
-    assert await store.get_request(10**6) is None
-    assert await store.get_delivery(10**6) is None
-    assert await store.get_webhook_event(10**6) is None
+    assert await store.get_request(TENANT, 10**6) is None
+    assert await store.get_delivery(TENANT, 10**6) is None
+    assert await store.get_webhook_event(TENANT, 10**6) is None
 
 
 async def test_an_attempt_is_counted_only_when_asked(store: Store) -> None:
     request_id = await new_request(store)
     [delivery] = await store.claim_due_deliveries(time.time() + 1)
-    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="ratelimited")
-    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="ratelimited")
-    stored = await store.delivery_for(request_id, "parent")
+    await store.mark_delivery(TENANT, delivery.id, DeliveryState.PENDING, last_error="ratelimited")
+    await store.mark_delivery(TENANT, delivery.id, DeliveryState.PENDING, last_error="ratelimited")
+    stored = await store.delivery_for(TENANT, request_id, "parent")
     assert stored is not None and stored.attempts == 0
-    await store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error="http_503", count_attempt=True)
-    stored = await store.delivery_for(request_id, "parent")
+    await store.mark_delivery(TENANT, delivery.id, DeliveryState.PENDING, last_error="http_503", count_attempt=True)
+    stored = await store.delivery_for(TENANT, request_id, "parent")
     assert stored is not None and stored.attempts == 1
 
 
@@ -311,7 +316,7 @@ async def test_abandoned_deliveries_come_back_in_order_leased_for_a_whole_lease(
 
 async def test_the_message_handed_over_on_completion_is_leased_to_this_process(store: Store, rival: Store) -> None:
     request_id = await new_request(store)
-    await store.add_deliveries(request_id, [reply("r1")])
+    await store.add_deliveries(TENANT, request_id, [reply("r1")])
     now = time.time() + 1
     [parent] = await store.claim_due_deliveries(now)
     handed, _ = await store.complete_delivery(parent, "1.0", now)
@@ -323,12 +328,12 @@ async def test_the_message_handed_over_on_completion_is_leased_to_this_process(s
 async def test_renewed_leases_last_a_whole_lease_from_the_renewal(store: Store, rival: Store) -> None:
     request_id = await new_request(store, state=RequestState.READY)
     t0 = time.time() + 1
-    assert await store.claim_request(request_id, RequestState.READY, t0) is not None
+    assert await store.claim_request(TENANT, request_id, RequestState.READY, t0) is not None
     [delivery] = await store.claim_due_deliveries(t0)
     held = {LeasedTable.REQUESTS: [request_id], LeasedTable.DELIVERIES: [delivery.id]}
     assert await store.renew_leases(t0 + 20, held) == 2
     assert await rival.claim_abandoned_deliveries(t0 + 20 + LEASE_SECONDS - 1) == []
-    assert await rival.claim_request(request_id, RequestState.READY, t0 + 20 + LEASE_SECONDS - 1) is None
+    assert await rival.claim_request(TENANT, request_id, RequestState.READY, t0 + 20 + LEASE_SECONDS - 1) is None
     assert [d.id for d in await rival.claim_abandoned_deliveries(t0 + 20 + LEASE_SECONDS + 1)] == [delivery.id]
 
 
@@ -337,5 +342,5 @@ async def test_a_parent_built_from_the_new_requests_id_is_queued_under_that_id(s
         asking("src-built"), lambda rid: NewDelivery(f"req{rid}:parent", "parent", {"channel": "C1", "text": "t"})
     )
     assert created
-    parent = await store.delivery_for(request_id, "parent")
+    parent = await store.delivery_for(TENANT, request_id, "parent")
     assert parent is not None and parent.dedup_key == f"req{request_id}:parent"

@@ -9,11 +9,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from bot.domain import TenantId
 from bot.phones import customer_key
 from bot.store import create_store
 from bot.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
 from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
+LEGACY = TenantId("")  # rows made before tenancy (migration 11) belong to the legacy tenant until adopted
 BEFORE = 9  # the schema version before calls knew their customer
 CUSTOMER = "+5511987654321"
 ROWS = [
@@ -56,14 +58,14 @@ async def test_existing_calls_get_their_customer_and_only_the_newest_live_one_st
     store = create_store(database_url)
     await store.open()  # migrates
     try:
-        calls = (await store.calls_for_requests([1]))[1]
+        calls = (await store.calls_for_requests(LEGACY, [1]))[1]
         assert [(c.id, c.state, c.end_reason) for c in calls] == [
             (1, "failed", "SUPERSEDED"),
             (2, "connected", None),
             (3, "ended", None),
         ]
         assert {(c.number_name, c.phone_key) for c in calls} == {("vendas", customer_key(CUSTOMER))}
-        assert (await store.live_call_to("vendas", customer_key(CUSTOMER))).id == 2  # type: ignore[union-attr]
+        assert (await store.live_call_to(LEGACY, "vendas", customer_key(CUSTOMER))).id == 2  # type: ignore[union-attr]
         assert await store.database_id()
     finally:
         await store.close()

@@ -179,7 +179,7 @@ async def test_both_backends_have_the_same_schema_after_all_migrations(tmp_path:
     assert {"requests", "webhook_events", "deliveries", "reminders", "calls", "health"} <= sqlite.columns.keys()
     assert {"requests_by_customer", "calls_unsettled", "webhook_events_by_customer"} <= sqlite.indexes.keys()
     assert sqlite.indexes["calls_unsettled"] == Index("calls", ("updated_at",), unique=False, partial=True)
-    assert ("deliveries", ("dedup_key",)) in sqlite.unique
+    assert ("deliveries", ("tenant_id", "dedup_key")) in sqlite.unique
     assert ("calls", "request_id", "requests", "id") in sqlite.foreign_keys
     assert sqlite.columns["reminders"]["state"] == Column("text", not_null=True, default="'pending'", primary_key=False)
 

@@ -16,6 +16,7 @@ from bot.domain import RequestState
 from bot.store.sqlite import SQLiteStore
 from bot.store.sqlite.schema import MIGRATIONS
 from tests.store.helpers import CUSTOMER, new_request
+from tests.tenants import TENANT
 
 NEW = RequestState.NEW
 Store = SQLiteStore
@@ -46,7 +47,7 @@ async def test_reopen_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
     await second.open()
     try:
         assert await second.schema_version() == len(MIGRATIONS)
-        request = await second.get_request(request_id)
+        request = await second.get_request(TENANT, request_id)
         assert request is not None
         assert request.phone_e164 == CUSTOMER
         assert await second.pending_delivery_count() == 1
@@ -60,7 +61,7 @@ async def test_migrate_twice_changes_nothing(store: Store) -> None:
     await store.migrate()
 
     assert await store.schema_version() == len(MIGRATIONS)
-    assert await store.get_request(request_id) is not None
+    assert await store.get_request(TENANT, request_id) is not None
 
 
 async def test_wal_mode_is_on(store: Store, tmp_path: Path) -> None:
@@ -157,14 +158,16 @@ async def test_a_hop_waits_for_an_open_multi_statement_transaction(store: Store)
     hop: asyncio.Task[int] | None = None
     with pytest.raises(RuntimeError):
         async with store.transaction() as db:
-            await db.execute("INSERT INTO user_prefs (user_id, dm_answers, updated_at) VALUES ('UX', 1, 0)")
+            await db.execute(
+                "INSERT INTO user_prefs (tenant_id, user_id, dm_answers, updated_at) VALUES ('T1', 'UX', 1, 0)"
+            )
             hop = asyncio.create_task(new_request(store))
             await asyncio.sleep(0.05)
             assert not hop.done()  # it must not run between this BEGIN and COMMIT
             raise RuntimeError("roll back")
     assert hop is not None
     await hop
-    assert await store.user_prefs("UX") == (False, None, None)  # rolled back, alone
+    assert await store.user_prefs(TENANT, "UX") == (False, None, None)  # rolled back, alone
     assert len(await store.requests_in_state(NEW)) == 1  # the hop committed on its own
 
 

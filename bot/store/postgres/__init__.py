@@ -15,6 +15,7 @@ from bot.store.postgres.preferences import PreferenceQueries
 from bot.store.postgres.records import RecordQueries
 from bot.store.postgres.reminders import ReminderQueries
 from bot.store.postgres.requests import RequestQueries
+from bot.store.postgres.workspaces import WorkspaceQueries
 
 
 class PostgresStore(
@@ -27,6 +28,7 @@ class PostgresStore(
     LeaseQueries,
     AdminQueries,
     CallQueries,
+    WorkspaceQueries,
 ):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 

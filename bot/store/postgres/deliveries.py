@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from bot.domain import DeliveryState
+from bot.domain import DeliveryState, TenantId
 from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
@@ -62,6 +62,7 @@ async def _next_delivery_time(conn: asyncpg.Connection) -> float | None:
 
 async def _mark_delivery(
     conn: asyncpg.Connection,
+    tenant: TenantId,
     delivery_id: int,
     state: DeliveryState,
     *,
@@ -79,14 +80,15 @@ async def _mark_delivery(
         next_attempt_at,
         1 if count_attempt else 0,
         delivery_id,
+        tenant,
     )
 
 
 class DeliveryQueries(PostgresConnection):
-    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
+    async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
         pending, now = list(deliveries), time.time()
         async with self.transaction() as conn:
-            await insert_deliveries(conn, request_id, pending, now)
+            await insert_deliveries(conn, tenant, request_id, pending, now)
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         async with self.transaction() as conn:
@@ -119,19 +121,21 @@ class DeliveryQueries(PostgresConnection):
         )
         return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
-    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
-        row = await self._fetchrow(sql.DELIVERY_FOR.postgres, request_id, kind)
+    async def delivery_for(self, tenant: TenantId, request_id: int, kind: str) -> Delivery | None:
+        row = await self._fetchrow(sql.DELIVERY_FOR.postgres, tenant, request_id, kind)
         return _delivery(row) if row else None
 
-    async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = await self._fetchrow(sql.DELIVERY.postgres, delivery_id)
+    async def get_delivery(self, tenant: TenantId, delivery_id: int) -> Delivery | None:
+        row = await self._fetchrow(sql.DELIVERY.postgres, tenant, delivery_id)
         return _delivery(row) if row else None
 
     async def complete_delivery(
         self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
     ) -> tuple[Delivery | None, bool]:
         async with self.transaction() as conn:
-            await _mark_delivery(conn, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True)
+            await _mark_delivery(
+                conn, delivery.tenant, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True
+            )
             if not claim_next:
                 return None, False
             row = await conn.fetchrow(
@@ -148,6 +152,7 @@ class DeliveryQueries(PostgresConnection):
 
     async def mark_delivery(
         self,
+        tenant: TenantId,
         delivery_id: int,
         state: DeliveryState,
         *,
@@ -159,6 +164,7 @@ class DeliveryQueries(PostgresConnection):
         async with self.transaction() as conn:
             await _mark_delivery(
                 conn,
+                tenant,
                 delivery_id,
                 state,
                 result_ts=result_ts,
@@ -170,12 +176,12 @@ class DeliveryQueries(PostgresConnection):
     async def pending_delivery_count(self) -> int:
         return int(await self._fetchval(sql.OPEN_DELIVERY_COUNT.postgres))
 
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchrow(sql.POSTED_TS.postgres, dedup_key)
+    async def posted_ts(self, tenant: TenantId, dedup_key: str) -> str | None:
+        row = await self._fetchrow(sql.POSTED_TS.postgres, tenant, dedup_key)
         return str(row[0]) if row and row[0] else None
 
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchrow(sql.POSTED_FOR.postgres, request_id, ts)
+    async def posted_for(self, tenant: TenantId, request_id: int, ts: str) -> bool:
+        row = await self._fetchrow(sql.POSTED_FOR.postgres, tenant, request_id, ts)
         return row is not None
 
     async def metrics_snapshot(self) -> MetricsSnapshot:

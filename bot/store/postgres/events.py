@@ -8,13 +8,22 @@ from typing import Any
 
 import asyncpg
 
-from bot.domain import CLOCK_SKEW, CORRELATABLE_STATES, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
+from bot.domain import (
+    CLOCK_SKEW,
+    CORRELATABLE_STATES,
+    DEFAULT_NUMBER,
+    REQUEST_LIFETIME,
+    EventResult,
+    Request,
+    TenantId,
+)
 from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection, texts
 from bot.store.postgres.effects import apply_effects, request_from
 from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
-_EVENT_WITH_LEASE = f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = $1 FOR UPDATE"
+_EVENT_WITH_LEASE = f"""SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events
+    WHERE tenant_id = $1 AND id = $2 FOR UPDATE"""
 
 # One batch of webhook deliveries in one statement: insert what is new (by dedup key), settling at
 # once each answer that no request can own (as `answer_target_row` would find none) and each event
@@ -23,35 +32,41 @@ _EVENT_WITH_LEASE = f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM 
 _INSERT_BATCH = """
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::float8[], $10::text[], $11::float8[], $12::text[], $18::bigint[])
+                         $8::text[], $9::float8[], $10::text[], $11::float8[], $12::text[], $18::bigint[],
+                         $19::text[])
         WITH ORDINALITY AS t(dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
-                             received_at, number_name, answered_at, result, request_id, ord)
+                             received_at, number_name, answered_at, result, request_id, tenant_id, ord)
 ),
 decided AS (
     SELECT i.*, (i.result IS NULL AND i.answered_at IS NOT NULL AND (COALESCE(i.phone_key, '') = '' OR NOT EXISTS (
         SELECT 1 FROM requests r
-        WHERE r.number_name = i.number_name AND r.phone_key = i.phone_key AND r.state = ANY($13::text[])
+        WHERE r.tenant_id = i.tenant_id AND r.number_name = i.number_name AND r.phone_key = i.phone_key
+          AND r.state = ANY($13::text[])
           AND r.created_at BETWEEN i.answered_at - $14::float8 AND i.answered_at + $15::float8
     ))) AS unmatched
     FROM input i
 ),
 inserted AS (
-    INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
+    INSERT INTO webhook_events (tenant_id, dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body,
                                 received_at, number_name, processed_at, result, request_id)
-    SELECT dedup_key, event, status, from_phone, to_phone, phone_key, event_ts, body, received_at, number_name,
-           CASE WHEN unmatched OR result IS NOT NULL THEN $16::float8 END,
-           COALESCE(result, CASE WHEN unmatched THEN $17::text END),
-           CASE WHEN result IS NOT NULL THEN request_id END
-    FROM decided ORDER BY ord
-    ON CONFLICT (dedup_key) DO NOTHING
-    RETURNING id, dedup_key, result IS NOT DISTINCT FROM $17::text AS unmatched
+    SELECT d.tenant_id, d.dedup_key, d.event, d.status, d.from_phone, d.to_phone, d.phone_key, d.event_ts, d.body,
+           d.received_at, d.number_name,
+           CASE WHEN d.unmatched OR d.result IS NOT NULL THEN $16::float8 END,
+           COALESCE(d.result, CASE WHEN d.unmatched THEN $17::text END),
+           CASE WHEN d.result IS NOT NULL THEN (
+               SELECT r.id FROM requests r WHERE r.id = d.request_id AND r.tenant_id = d.tenant_id) END
+    FROM decided d ORDER BY d.ord
+    ON CONFLICT (tenant_id, dedup_key) DO NOTHING
+    RETURNING id, tenant_id, dedup_key, result IS NOT DISTINCT FROM $17::text AS unmatched
 )
-SELECT i.dedup_key, n.id AS new_id, n.unmatched, w.id AS old_id
+SELECT i.dedup_key, i.tenant_id, n.id AS new_id, n.unmatched, w.id AS old_id
 FROM input i
-LEFT JOIN inserted n ON n.dedup_key = i.dedup_key
-LEFT JOIN webhook_events w ON n.id IS NULL AND w.dedup_key = i.dedup_key
+LEFT JOIN inserted n ON n.tenant_id = i.tenant_id AND n.dedup_key = i.dedup_key
+LEFT JOIN webhook_events w ON n.id IS NULL AND w.tenant_id = i.tenant_id AND w.dedup_key = i.dedup_key
 ORDER BY i.ord"""
-_IDS_BY_KEY = "SELECT dedup_key, id FROM webhook_events WHERE dedup_key = ANY($1::text[])"
+_IDS_BY_KEY = """SELECT k.tenant_id, k.dedup_key, w.id
+    FROM unnest($1::text[], $2::text[]) AS k(tenant_id, dedup_key)
+    JOIN webhook_events w ON w.tenant_id = k.tenant_id AND w.dedup_key = k.dedup_key"""
 
 
 def _event_values(item: NewEvent) -> tuple[Any, ...]:
@@ -72,10 +87,15 @@ def _event_values(item: NewEvent) -> tuple[Any, ...]:
 
 
 async def answer_target_row(
-    conn: asyncpg.Connection, phone_key: str, answered_at: float, number_name: str
+    conn: asyncpg.Connection, tenant: TenantId, phone_key: str, answered_at: float, number_name: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        sql.ANSWER_TARGET.postgres, number_name, phone_key, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW
+        sql.ANSWER_TARGET.postgres,
+        tenant,
+        number_name,
+        phone_key,
+        answered_at - REQUEST_LIFETIME,
+        answered_at + CLOCK_SKEW,
     )
 
 
@@ -93,11 +113,11 @@ class EventQueries(PostgresConnection):
     async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
         # The whole batch is one statement: one round trip, committed on its own. A key that comes
         # twice in the batch is sent once; its later copies are redeliveries of the first.
-        index: dict[str, int] = {}
+        index: dict[tuple[str, str], int] = {}
         unique: list[NewEvent] = []
         for item in items:
-            if item.dedup_key not in index:
-                index[item.dedup_key] = len(unique)
+            if (item.tenant, item.dedup_key) not in index:
+                index[item.tenant, item.dedup_key] = len(unique)
                 unique.append(item)
         columns = zip(*(_event_values(item) for item in unique), strict=True)
         async with self.connection() as conn:
@@ -110,51 +130,62 @@ class EventQueries(PostgresConnection):
                 time.time(),
                 str(EventResult.UNMATCHED),
                 [item.request_id for item in unique],
+                [item.tenant for item in unique],
             )
-            late = [row["dedup_key"] for row in rows if row["new_id"] is None and row["old_id"] is None]
+            late = [
+                (row["tenant_id"], row["dedup_key"]) for row in rows if row["new_id"] is None and row["old_id"] is None
+            ]
             # A key stored by another transaction after this statement's snapshot: read it again.
-            found = dict(await conn.fetch(_IDS_BY_KEY, late)) if late else {}
+            found: dict[tuple[str, str], int] = {}
+            if late:
+                again = await conn.fetch(_IDS_BY_KEY, [t for t, _ in late], [k for _, k in late])
+                found = {(row["tenant_id"], row["dedup_key"]): int(row["id"]) for row in again}
         stored = [
             RecordedEvent(int(row["new_id"]), is_new=True, unmatched=bool(row["unmatched"]))
             if row["new_id"] is not None
-            else RecordedEvent(int(row["old_id"] or found.get(row["dedup_key"]) or 0), is_new=False)
+            else RecordedEvent(int(row["old_id"] or found.get((row["tenant_id"], row["dedup_key"])) or 0), is_new=False)
             for row in rows
         ]
         results, seen = [], set()
         for item in items:
-            recorded = stored[index[item.dedup_key]]
-            results.append(recorded if item.dedup_key not in seen else RecordedEvent(recorded.id, is_new=False))
-            seen.add(item.dedup_key)
+            key = (item.tenant, item.dedup_key)
+            recorded = stored[index[key]]
+            results.append(recorded if key not in seen else RecordedEvent(recorded.id, is_new=False))
+            seen.add(key)
         return results
 
-    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
-        row = await self._fetchrow(sql.WEBHOOK_EVENT.postgres, event_id)
+    async def get_webhook_event(self, tenant: TenantId, event_id: int) -> WebhookEvent | None:
+        row = await self._fetchrow(sql.WEBHOOK_EVENT.postgres, tenant, event_id)
         return WebhookEvent(**dict(row)) if row else None
 
-    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+    async def unprocessed_webhook_events(self) -> list[tuple[int, TenantId, str]]:
         rows = await self._fetch(sql.UNPROCESSED_EVENTS.postgres)
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
-    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, TenantId, str]]:
         rows = await self._fetch(sql.ABANDONED_EVENTS.postgres, now)
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
     async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
         if not event.phone_key:
             return None
-        value = await self._fetchval(sql.NEXT_UNPROCESSED.postgres, event.number_name, event.phone_key, event.id)
+        value = await self._fetchval(
+            sql.NEXT_UNPROCESSED.postgres, event.tenant, event.number_name, event.phone_key, event.id
+        )
         return int(value) if value is not None else None
 
     async def answer_target(
-        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+        self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
         async with self.connection() as conn:
-            return _request_and_dm(await answer_target_row(conn, phone_key, answered_at, number_name))
+            return _request_and_dm(await answer_target_row(conn, tenant, phone_key, answered_at, number_name))
 
-    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+    async def open_answer(
+        self, tenant: TenantId, event_id: int, answered_at: Callable[[str | None], float]
+    ) -> AnswerTarget | None:
         now = time.time()
         async with self.transaction() as conn:
-            row = await conn.fetchrow(_EVENT_WITH_LEASE, event_id)
+            row = await conn.fetchrow(_EVENT_WITH_LEASE, tenant, event_id)
             if row is None or row["processed_at"] is not None:
                 return None
             if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
@@ -163,26 +194,34 @@ class EventQueries(PostgresConnection):
             del fields["lease_owner"], fields["lease_until"]
             event = WebhookEvent(**fields)
             if event.phone_key and await conn.fetchval(
-                sql.EARLIER_UNPROCESSED.postgres, event.number_name, event.phone_key, event.id
+                sql.EARLIER_UNPROCESSED.postgres, tenant, event.number_name, event.phone_key, event.id
             ):
                 return None  # the customer's earlier answer goes first; its processor chains to this one
             await conn.execute(sql.LEASE_EVENT.postgres, self.owner, now + self.lease_seconds, event_id)
             target = None
             if event.phone_key:
-                target = await answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
+                target = await answer_target_row(
+                    conn, tenant, event.phone_key, answered_at(event.event_ts), event.number_name
+                )
             if target is None:
                 await _settle_unmatched(conn, event_id, now)
             request, dm = _request_and_dm(target)
             return AnswerTarget(event, request, dm)
 
     async def settle_webhook_event(
-        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:
-            status = await conn.execute(sql.SETTLE_EVENT.postgres, now, str(result), request_id, event_id)
+            status = await conn.execute(sql.SETTLE_EVENT.postgres, now, str(result), request_id, tenant, event_id)
             if status != "UPDATE 1":
                 return False
             if request_id is not None:
-                await apply_effects(conn, request_id, effects, now)
+                await apply_effects(conn, tenant, request_id, effects, now)
             return True

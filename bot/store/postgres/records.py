@@ -44,7 +44,7 @@ class RecordQueries(PostgresConnection):
                 [r.id for r in requests],
                 texts(SETTLING_RESULTS),
             )
-            calls = await calls_of(conn, [r.id for r in requests])
+            calls = await calls_of(conn, None, [r.id for r in requests])
         sources = {int(row["request_id"]): (row["dedup_key"], row["event_ts"]) for row in events}
         return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import ReminderState
+from bot.domain import ReminderState, TenantId
 from bot.store import sql
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import apply_effects
@@ -34,17 +34,25 @@ class ReminderQueries(PostgresConnection):
         value = await self._fetchval(_NEXT_DUE)
         return float(value) if value is not None else None
 
-    async def reminders_for(self, request_id: int) -> list[Reminder]:
-        rows = await self._fetch(sql.REMINDERS_FOR.postgres, request_id)
+    async def reminders_for(self, tenant: TenantId, request_id: int) -> list[Reminder]:
+        rows = await self._fetch(sql.REMINDERS_FOR.postgres, tenant, request_id)
         return [Reminder(**dict(r)) for r in rows]
 
     async def complete_reminder(
-        self, reminder_id: int, state: ReminderState, *, request_id: int, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        reminder_id: int,
+        state: ReminderState,
+        *,
+        request_id: int,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
         async with self.transaction() as conn:
-            status = await conn.execute(sql.COMPLETE_REMINDER.postgres, str(state), now, reminder_id)
+            status = await conn.execute(
+                sql.COMPLETE_REMINDER.postgres, str(state), now, reminder_id, tenant, request_id
+            )
             if status != "UPDATE 1":
                 return False
-            await apply_effects(conn, request_id, effects, now)
+            await apply_effects(conn, tenant, request_id, effects, now)
             return True

@@ -15,6 +15,7 @@ from bot.store.sqlite.preferences import PreferenceQueries
 from bot.store.sqlite.records import RecordQueries
 from bot.store.sqlite.reminders import ReminderQueries
 from bot.store.sqlite.requests import RequestQueries
+from bot.store.sqlite.workspaces import WorkspaceQueries
 
 
 class SQLiteStore(
@@ -27,6 +28,7 @@ class SQLiteStore(
     LeaseQueries,
     AdminQueries,
     CallQueries,
+    WorkspaceQueries,
 ):
     """AskCall's store in one SQLite file (WAL)."""
 

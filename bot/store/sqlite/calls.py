@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.domain import Call, CallInProgress, CallState, Request
+from bot.domain import Call, CallInProgress, CallState, Request, TenantId
 from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries, request_from
@@ -28,12 +28,17 @@ def call_from(row: sqlite3.Row) -> Call:
     return _call(row)
 
 
-def calls_of(conn: sqlite3.Connection, request_ids: list[int]) -> dict[int, list[Call]]:
-    """The calls of these requests, oldest first, by request id."""
+def calls_of(conn: sqlite3.Connection, tenant: TenantId | None, request_ids: list[int]) -> dict[int, list[Call]]:
+    """The calls of the tenant's requests among these, oldest first, by request id (None: any tenant's, for the
+    operator's records)."""
     found: dict[int, list[Call]] = {}
     for start in range(0, len(request_ids), 500):  # well under SQLite's bound on parameters
         chunk = request_ids[start : start + 500]
-        rows = conn.execute(f"SELECT * FROM calls WHERE request_id IN ({marks(chunk)}) ORDER BY request_id, id", chunk)
+        rows = conn.execute(
+            f"""SELECT * FROM calls WHERE (?1 IS NULL OR tenant_id = ?1) AND request_id IN ({marks(chunk)})
+                ORDER BY request_id, id""",
+            (tenant, *chunk),
+        )
         for row in rows:
             call = _call(row)
             found.setdefault(call.request_id, []).append(call)
@@ -42,9 +47,9 @@ def calls_of(conn: sqlite3.Connection, request_ids: list[int]) -> dict[int, list
 
 class CallQueries(SQLiteConnection):
     async def create_call_link(
-        self, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
+        self, tenant: TenantId, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
     ) -> None:
-        args = (token_hash, request_id, user_id, created_at, expires_at)
+        args = (tenant, token_hash, user_id, created_at, expires_at, request_id)
         await self._write(lambda conn: conn.execute(sql.INSERT_CALL_LINK.sqlite, args))
 
     async def redeem_call_link(
@@ -55,27 +60,29 @@ class CallQueries(SQLiteConnection):
             if row is None:
                 return None
             session_id = conn.execute(
-                sql.INSERT_CALL_SESSION.sqlite, (session_hash, row[0], row[1], now, session_expires_at)
+                sql.INSERT_CALL_SESSION.sqlite, (row[2], session_hash, row[0], row[1], now, session_expires_at)
             ).fetchone()[0]
-            return CallSession(int(row[0]), str(row[1]), session_expires_at, int(session_id))
+            return CallSession(int(row[0]), str(row[1]), session_expires_at, int(session_id), str(row[2]))
 
         return await self._write(redeem)
 
     async def call_session(self, session_hash: str, now: float) -> CallSession | None:
         row = await self._fetchone(sql.CALL_SESSION.sqlite, (session_hash, now))
-        return CallSession(int(row[0]), str(row[1]), float(row[2]), int(row[3])) if row else None
+        return CallSession(int(row[0]), str(row[1]), float(row[2]), int(row[3]), str(row[4])) if row else None
 
     async def create_call(
-        self, request_id: int, user_id: str, started_at: float, session_id: int | None = None
+        self, tenant: TenantId, request_id: int, user_id: str, started_at: float, session_id: int | None = None
     ) -> Call:
         def insert(conn: sqlite3.Connection) -> Call | CallInProgress:
             try:
                 inserted = conn.execute(
-                    sql.INSERT_CALL.sqlite, (user_id, started_at, session_id, request_id)
+                    sql.INSERT_CALL.sqlite, (tenant, user_id, started_at, session_id, request_id)
                 ).fetchone()
             except sqlite3.IntegrityError:  # the customer's live call (one writer: it is still there)
-                request = conn.execute(sql.REQUEST.sqlite, (request_id,)).fetchone()
-                live = conn.execute(sql.LIVE_CALL_TO.sqlite, (request["number_name"], request["phone_key"])).fetchone()
+                request = conn.execute(sql.REQUEST.sqlite, (tenant, request_id)).fetchone()
+                live = conn.execute(
+                    sql.LIVE_CALL_TO.sqlite, (tenant, request["number_name"], request["phone_key"])
+                ).fetchone()
                 return CallInProgress(_call(live))
             if inserted is None:
                 raise LookupError(f"no request {request_id}")
@@ -87,16 +94,16 @@ class CallQueries(SQLiteConnection):
             raise made
         return made
 
-    async def live_call_to(self, number_name: str, phone_key: str) -> Call | None:
-        row = await self._fetchone(sql.LIVE_CALL_TO.sqlite, (number_name, phone_key))
+    async def live_call_to(self, tenant: TenantId, number_name: str, phone_key: str) -> Call | None:
+        row = await self._fetchone(sql.LIVE_CALL_TO.sqlite, (tenant, number_name, phone_key))
         return _call(row) if row else None
 
-    async def session_call(self, session_id: int) -> Call | None:
-        row = await self._fetchone(sql.SESSION_CALL.sqlite, (session_id,))
+    async def session_call(self, tenant: TenantId, session_id: int) -> Call | None:
+        row = await self._fetchone(sql.SESSION_CALL.sqlite, (tenant, session_id))
         return _call(row) if row else None
 
-    async def call_by_external_id(self, external_call_id: str) -> Call | None:
-        row = await self._fetchone(sql.CALL_BY_EXTERNAL_ID.sqlite, (external_call_id,))
+    async def call_by_external_id(self, tenant: TenantId, external_call_id: str) -> Call | None:
+        row = await self._fetchone(sql.CALL_BY_EXTERNAL_ID.sqlite, (tenant, external_call_id))
         return _call(row) if row else None
 
     async def calls_by_ids(self, call_ids: Iterable[int]) -> dict[int, Call]:
@@ -106,33 +113,35 @@ class CallQueries(SQLiteConnection):
         rows = await self._fetchall(f"SELECT * FROM calls WHERE id IN ({marks(ids)})", ids)
         return {call.id: call for call in map(_call, rows)}
 
-    async def calls_by_pilot_ids(self, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
+    async def calls_by_pilot_ids(self, tenant: TenantId, pilot_call_ids: Iterable[str]) -> dict[str, Call]:
         ids = list(dict.fromkeys(pilot_call_ids))[:500]
         if not ids:
             return {}
-        rows = await self._fetchall(f"SELECT * FROM calls WHERE pilot_call_id IN ({marks(ids)})", ids)
+        rows = await self._fetchall(
+            f"SELECT * FROM calls WHERE tenant_id = ? AND pilot_call_id IN ({marks(ids)})", (tenant, *ids)
+        )
         return {call.pilot_call_id: call for call in map(_call, rows) if call.pilot_call_id}
 
-    async def get_call(self, call_id: int) -> Call | None:
-        row = await self._fetchone(sql.CALL.sqlite, (call_id,))
+    async def get_call(self, tenant: TenantId, call_id: int) -> Call | None:
+        row = await self._fetchone(sql.CALL.sqlite, (tenant, call_id))
         return _call(row) if row else None
 
-    async def call_by_pilot_id(self, pilot_call_id: str) -> Call | None:
-        row = await self._fetchone(sql.CALL_BY_PILOT_ID.sqlite, (pilot_call_id,))
+    async def call_by_pilot_id(self, tenant: TenantId, pilot_call_id: str) -> Call | None:
+        row = await self._fetchone(sql.CALL_BY_PILOT_ID.sqlite, (tenant, pilot_call_id))
         return _call(row) if row else None
 
-    async def last_call(self, request_id: int) -> Call | None:
-        row = await self._fetchone(sql.LAST_CALL.sqlite, (request_id,))
+    async def last_call(self, tenant: TenantId, request_id: int) -> Call | None:
+        row = await self._fetchone(sql.LAST_CALL.sqlite, (tenant, request_id))
         return _call(row) if row else None
 
-    async def calls_for_requests(self, request_ids: Iterable[int]) -> dict[int, list[Call]]:
+    async def calls_for_requests(self, tenant: TenantId, request_ids: Iterable[int]) -> dict[int, list[Call]]:
         ids = list(dict.fromkeys(request_ids))
         if not ids:
             return {}
-        return await self._in_db_thread(lambda conn: calls_of(conn, ids))
+        return await self._in_db_thread(lambda conn: calls_of(conn, tenant, ids))
 
-    async def requests_called_by(self, user_id: str, since: float, limit: int = 50) -> list[Request]:
-        rows = await self._fetchall(sql.CALLED_BY.sqlite, (user_id, since, limit))
+    async def requests_called_by(self, tenant: TenantId, user_id: str, since: float, limit: int = 50) -> list[Request]:
+        rows = await self._fetchall(sql.CALLED_BY.sqlite, (tenant, user_id, since, limit))
         return [request_from(row) for row in rows]
 
     async def delete_spent_call_credentials(self, now: float, limit: int = 500) -> int:
@@ -145,6 +154,7 @@ class CallQueries(SQLiteConnection):
 
     async def advance_call(
         self,
+        tenant: TenantId,
         call_id: int,
         from_states: Iterable[CallState],
         fields: Mapping[str, Any],
@@ -161,13 +171,13 @@ class CallQueries(SQLiteConnection):
             assignments = ", ".join(f"{name} = ?" for name in changes)
             row = conn.execute(
                 f"""UPDATE calls SET {assignments}, updated_at = ?
-                    WHERE id = ? AND state IN ({marks(states)}){guard} RETURNING *""",
-                (*changes.values(), now, call_id, *states),
+                    WHERE id = ? AND tenant_id = ? AND state IN ({marks(states)}){guard} RETURNING *""",
+                (*changes.values(), now, call_id, tenant, *states),
             ).fetchone()
             if row is None:
                 return None
             call = _call(row)
-            insert_deliveries(conn, call.request_id, pending, now)
+            insert_deliveries(conn, tenant, call.request_id, pending, now)
             if last_call is not None:
                 conn.execute(sql.SET_LAST_CALL.sqlite, (last_call, call.request_id))
             return call
@@ -178,6 +188,6 @@ class CallQueries(SQLiteConnection):
         rows = await self._fetchall(sql.UNSETTLED_CALLS.sqlite, (started_before, quiet_before, limit))
         return [_call(row) for row in rows]
 
-    async def unconfirmed_call_to(self, phone_key: str, since: float) -> Call | None:
-        row = await self._fetchone(sql.UNCONFIRMED_CALL_TO.sqlite, (phone_key, since))
+    async def unconfirmed_call_to(self, tenant: TenantId, phone_key: str, since: float) -> Call | None:
+        row = await self._fetchone(sql.UNCONFIRMED_CALL_TO.sqlite, (tenant, phone_key, since))
         return _call(row) if row else None

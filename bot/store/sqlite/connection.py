@@ -131,6 +131,15 @@ class SQLiteConnection(Store):
             raise StoreError(f"the database at {self.path} cannot be migrated ({error})") from error
 
     async def _migrate(self) -> None:
+        # Foreign keys off while migrating (a migration may rebuild a parent table, which SQLite allows only
+        # so); every reference is checked before the migrations commit.
+        await self.db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            await self._migrate_unchecked()
+        finally:
+            await self.db.execute("PRAGMA foreign_keys=ON")
+
+    async def _migrate_unchecked(self) -> None:
         async with self.transaction() as db:
             async with db.execute("PRAGMA user_version") as cursor:
                 row = await cursor.fetchone()
@@ -141,6 +150,10 @@ class SQLiteConnection(Store):
                 for statement in statements(script):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={version}")
+            async with db.execute("PRAGMA foreign_key_check") as cursor:
+                broken = await cursor.fetchall()
+            if broken:
+                raise StoreError(f"the database at {self.path} holds {len(broken)} broken references after migrating")
 
     async def probe_write(self, timeout: float = PROBE_TIMEOUT, *, commit: bool = True) -> None:  # noqa: ASYNC109
         try:

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from bot.domain import DeliveryState
+from bot.domain import DeliveryState, TenantId
 from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
@@ -54,6 +54,7 @@ def _next_delivery_time(conn: sqlite3.Connection) -> float | None:
 
 def _mark_delivery(
     conn: sqlite3.Connection,
+    tenant: TenantId,
     delivery_id: int,
     state: DeliveryState,
     *,
@@ -64,14 +65,14 @@ def _mark_delivery(
 ) -> None:
     conn.execute(
         sql.MARK_DELIVERY.sqlite,
-        (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id),
+        (state, time.time(), result_ts, last_error, next_attempt_at, 1 if count_attempt else 0, delivery_id, tenant),
     )
 
 
 class DeliveryQueries(SQLiteConnection):
-    async def add_deliveries(self, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
+    async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
         pending, now = list(deliveries), time.time()
-        await self._write(lambda conn: insert_deliveries(conn, request_id, pending, now))
+        await self._write(lambda conn: insert_deliveries(conn, tenant, request_id, pending, now))
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         def claim(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], float | None]:
@@ -97,12 +98,12 @@ class DeliveryQueries(SQLiteConnection):
         )
         return sorted((_delivery(r) for r in rows), key=lambda d: d.id)
 
-    async def delivery_for(self, request_id: int, kind: str) -> Delivery | None:
-        row = await self._fetchone(sql.DELIVERY_FOR.sqlite, (request_id, kind))
+    async def delivery_for(self, tenant: TenantId, request_id: int, kind: str) -> Delivery | None:
+        row = await self._fetchone(sql.DELIVERY_FOR.sqlite, (tenant, request_id, kind))
         return _delivery(row) if row else None
 
-    async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        row = await self._fetchone(sql.DELIVERY.sqlite, (delivery_id,))
+    async def get_delivery(self, tenant: TenantId, delivery_id: int) -> Delivery | None:
+        row = await self._fetchone(sql.DELIVERY.sqlite, (tenant, delivery_id))
         return _delivery(row) if row else None
 
     async def complete_delivery(
@@ -112,7 +113,9 @@ class DeliveryQueries(SQLiteConnection):
         next one straight to the same worker saves a claim round trip and a pass of the loop."""
 
         def complete(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
-            _mark_delivery(conn, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True)
+            _mark_delivery(
+                conn, delivery.tenant, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True
+            )
             if not claim_next:
                 return None, False
             row = conn.execute(_DUE_FOR_REQUEST, (delivery.request_id, now)).fetchone()
@@ -127,6 +130,7 @@ class DeliveryQueries(SQLiteConnection):
 
     async def mark_delivery(
         self,
+        tenant: TenantId,
         delivery_id: int,
         state: DeliveryState,
         *,
@@ -138,6 +142,7 @@ class DeliveryQueries(SQLiteConnection):
         await self._write(
             lambda conn: _mark_delivery(
                 conn,
+                tenant,
                 delivery_id,
                 state,
                 result_ts=result_ts,
@@ -151,12 +156,12 @@ class DeliveryQueries(SQLiteConnection):
         row = await self._fetchone(sql.OPEN_DELIVERY_COUNT.sqlite)
         return int(row[0]) if row else 0
 
-    async def posted_ts(self, dedup_key: str) -> str | None:
-        row = await self._fetchone(sql.POSTED_TS.sqlite, (dedup_key,))
+    async def posted_ts(self, tenant: TenantId, dedup_key: str) -> str | None:
+        row = await self._fetchone(sql.POSTED_TS.sqlite, (tenant, dedup_key))
         return str(row[0]) if row and row[0] else None
 
-    async def posted_for(self, request_id: int, ts: str) -> bool:
-        row = await self._fetchone(sql.POSTED_FOR.sqlite, (request_id, ts))
+    async def posted_for(self, tenant: TenantId, request_id: int, ts: str) -> bool:
+        row = await self._fetchone(sql.POSTED_FOR.sqlite, (tenant, request_id, ts))
         return row is not None
 
     async def metrics_snapshot(self) -> MetricsSnapshot:

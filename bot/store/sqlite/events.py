@@ -6,20 +6,23 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from bot.domain import CLOCK_SKEW, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request
+from bot.domain import CLOCK_SKEW, DEFAULT_NUMBER, REQUEST_LIFETIME, EventResult, Request, TenantId
 from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects, request_from
 from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
-_EVENT_WITH_LEASE = f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE id = ?"
+_EVENT_WITH_LEASE = (
+    f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE tenant_id = ? AND id = ?"
+)
 
 
 def answer_target_row(
-    conn: sqlite3.Connection, phone_key: str, answered_at: float, number_name: str
+    conn: sqlite3.Connection, tenant: TenantId, phone_key: str, answered_at: float, number_name: str
 ) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        sql.ANSWER_TARGET.sqlite, (number_name, phone_key, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW)
+        sql.ANSWER_TARGET.sqlite,
+        (tenant, number_name, phone_key, answered_at - REQUEST_LIFETIME, answered_at + CLOCK_SKEW),
     ).fetchone()
     return row
 
@@ -41,11 +44,12 @@ class EventQueries(SQLiteConnection):
             results: list[RecordedEvent] = []
             for item in items:
                 inserted = conn.execute(
-                    """INSERT INTO webhook_events (dedup_key, event, status, from_phone, to_phone,
+                    """INSERT INTO webhook_events (tenant_id, dedup_key, event, status, from_phone, to_phone,
                            phone_key, event_ts, body, received_at, number_name)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (tenant_id, dedup_key) DO NOTHING RETURNING id""",
                     (
+                        item.tenant,
                         item.dedup_key,
                         item.event,
                         item.status,
@@ -60,21 +64,24 @@ class EventQueries(SQLiteConnection):
                 ).fetchone()
                 if inserted is None:
                     existing = conn.execute(
-                        "SELECT id FROM webhook_events WHERE dedup_key = ?", (item.dedup_key,)
+                        "SELECT id FROM webhook_events WHERE tenant_id = ? AND dedup_key = ?",
+                        (item.tenant, item.dedup_key),
                     ).fetchone()
                     results.append(RecordedEvent(int(existing[0]) if existing else 0, is_new=False))
                     continue
                 event_id = int(inserted[0])
                 if item.result is not None:  # stored already settled (an event AskCall can't use)
                     conn.execute(
-                        "UPDATE webhook_events SET processed_at = ?, result = ?, request_id = ? WHERE id = ?",
-                        (now, item.result, item.request_id, event_id),
+                        """UPDATE webhook_events SET processed_at = ?, result = ?,
+                               request_id = (SELECT id FROM requests WHERE id = ? AND tenant_id = ?)
+                           WHERE id = ?""",
+                        (now, item.result, item.request_id, item.tenant, event_id),
                     )
                     results.append(RecordedEvent(event_id, is_new=True))
                     continue
                 unmatched = item.answered_at is not None and (
                     not item.phone_key
-                    or answer_target_row(conn, item.phone_key, item.answered_at, item.number_name) is None
+                    or answer_target_row(conn, item.tenant, item.phone_key, item.answered_at, item.number_name) is None
                 )
                 if unmatched:
                     _settle_unmatched(conn, event_id, now)
@@ -83,35 +90,41 @@ class EventQueries(SQLiteConnection):
 
         return await self._write(insert)
 
-    async def get_webhook_event(self, event_id: int) -> WebhookEvent | None:
-        row = await self._fetchone(sql.WEBHOOK_EVENT.sqlite, (event_id,))
+    async def get_webhook_event(self, tenant: TenantId, event_id: int) -> WebhookEvent | None:
+        row = await self._fetchone(sql.WEBHOOK_EVENT.sqlite, (tenant, event_id))
         return WebhookEvent(**dict(row)) if row else None
 
-    async def unprocessed_webhook_events(self) -> list[tuple[int, str]]:
+    async def unprocessed_webhook_events(self) -> list[tuple[int, TenantId, str]]:
         rows = await self._fetchall(sql.UNPROCESSED_EVENTS.sqlite)
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
-    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, str]]:
+    async def abandoned_webhook_events(self, now: float) -> list[tuple[int, TenantId, str]]:
         rows = await self._fetchall(sql.ABANDONED_EVENTS.sqlite, (now,))
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
     async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
         if not event.phone_key:
             return None
-        row = await self._fetchone(sql.NEXT_UNPROCESSED.sqlite, (event.number_name, event.phone_key, event.id))
+        row = await self._fetchone(
+            sql.NEXT_UNPROCESSED.sqlite, (event.tenant, event.number_name, event.phone_key, event.id)
+        )
         return int(row[0]) if row else None
 
     async def answer_target(
-        self, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
+        self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
-        row = await self._in_db_thread(lambda conn: answer_target_row(conn, phone_key, answered_at, number_name))
+        row = await self._in_db_thread(
+            lambda conn: answer_target_row(conn, tenant, phone_key, answered_at, number_name)
+        )
         return _request_and_dm(row)
 
-    async def open_answer(self, event_id: int, answered_at: Callable[[str | None], float]) -> AnswerTarget | None:
+    async def open_answer(
+        self, tenant: TenantId, event_id: int, answered_at: Callable[[str | None], float]
+    ) -> AnswerTarget | None:
         now = time.time()
 
         def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
-            row = conn.execute(_EVENT_WITH_LEASE, (event_id,)).fetchone()
+            row = conn.execute(_EVENT_WITH_LEASE, (tenant, event_id)).fetchone()
             if row is None or row["processed_at"] is not None:
                 return None
             if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
@@ -122,14 +135,16 @@ class EventQueries(SQLiteConnection):
             if (
                 event.phone_key
                 and conn.execute(
-                    sql.EARLIER_UNPROCESSED.sqlite, (event.number_name, event.phone_key, event.id)
+                    sql.EARLIER_UNPROCESSED.sqlite, (tenant, event.number_name, event.phone_key, event.id)
                 ).fetchone()
             ):
                 return None  # the customer's earlier answer goes first; its processor chains to this one
             conn.execute(sql.LEASE_EVENT.sqlite, (self.owner, now + self.lease_seconds, event_id))
             target = None
             if event.phone_key:
-                target = answer_target_row(conn, event.phone_key, answered_at(event.event_ts), event.number_name)
+                target = answer_target_row(
+                    conn, tenant, event.phone_key, answered_at(event.event_ts), event.number_name
+                )
             if target is None:
                 _settle_unmatched(conn, event_id, now)
             request, dm = _request_and_dm(target)
@@ -138,16 +153,22 @@ class EventQueries(SQLiteConnection):
         return await self._write(open_)
 
     async def settle_webhook_event(
-        self, event_id: int, result: EventResult, *, request_id: int | None = None, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        event_id: int,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
 
         def settle(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(sql.SETTLE_EVENT.sqlite, (now, result, request_id, event_id))
+            cursor = conn.execute(sql.SETTLE_EVENT.sqlite, (now, result, request_id, tenant, event_id))
             if cursor.rowcount != 1:
                 return False
             if request_id is not None:
-                apply_effects(conn, request_id, effects, now)
+                apply_effects(conn, tenant, request_id, effects, now)
             return True
 
         return await self._write(settle)

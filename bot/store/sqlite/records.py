@@ -51,7 +51,7 @@ class RecordQueries(SQLiteConnection):
                     (*ids, *SETTLING_RESULTS),
                 )
             }
-            calls = calls_of(conn, ids)
+            calls = calls_of(conn, None, ids)
             return [RequestRecord(r, *sources.get(r.id, (None, None)), tuple(calls.get(r.id, ()))) for r in requests]
 
         return await self._in_db_thread(page)

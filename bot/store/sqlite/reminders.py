@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from bot.domain import ReminderState
+from bot.domain import ReminderState, TenantId
 from bot.store import sql
 from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects
@@ -33,20 +33,26 @@ class ReminderQueries(SQLiteConnection):
         row = await self._fetchone(_NEXT_DUE)
         return float(row[0]) if row and row[0] is not None else None
 
-    async def reminders_for(self, request_id: int) -> list[Reminder]:
-        rows = await self._fetchall(sql.REMINDERS_FOR.sqlite, (request_id,))
+    async def reminders_for(self, tenant: TenantId, request_id: int) -> list[Reminder]:
+        rows = await self._fetchall(sql.REMINDERS_FOR.sqlite, (tenant, request_id))
         return [Reminder(**dict(r)) for r in rows]
 
     async def complete_reminder(
-        self, reminder_id: int, state: ReminderState, *, request_id: int, effects: Effects = NO_EFFECTS
+        self,
+        tenant: TenantId,
+        reminder_id: int,
+        state: ReminderState,
+        *,
+        request_id: int,
+        effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
 
         def complete(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(sql.COMPLETE_REMINDER.sqlite, (state, now, reminder_id))
+            cursor = conn.execute(sql.COMPLETE_REMINDER.sqlite, (state, now, reminder_id, tenant, request_id))
             if cursor.rowcount != 1:
                 return False
-            apply_effects(conn, request_id, effects, now)
+            apply_effects(conn, tenant, request_id, effects, now)
             return True
 
         return await self._write(complete)

@@ -14,6 +14,7 @@ from bot.domain import (
     OpenRequestExists,
     Request,
     RequestState,
+    TenantId,
 )
 from bot.phones import customer_key
 from bot.store import sql
@@ -34,16 +35,16 @@ class RequestQueries(SQLiteConnection):
         now = time.time()
         source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
         phone_key = customer_key(request.phone_e164)
-        number_name, user_id = request.number_name, request.user_id
+        number_name, user_id, tenant = request.number_name, request.user_id, request.tenant
 
         def create(conn: sqlite3.Connection) -> tuple[int, bool]:
             if source_key:
-                row = conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (source_key,)).fetchone()
+                row = conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (tenant, source_key)).fetchone()
                 if row:
                     return int(row[0]), False
             if refuse_if_open:
                 row = conn.execute(
-                    sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (number_name, phone_key, now - REQUEST_LIFETIME)
+                    sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (tenant, number_name, phone_key, now - REQUEST_LIFETIME)
                 ).fetchone()
                 if row:
                     raise OpenRequestExists(request_from(row))
@@ -51,13 +52,14 @@ class RequestQueries(SQLiteConnection):
                 # One writer at a time (BEGIN IMMEDIATE): nothing can slip in between count and insert.
                 # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
                 counted = conn.execute(
-                    sql.BUDGET_SPENT.sqlite, (user_id, now - BUDGET_WINDOW, max_per_user_hour)
+                    sql.BUDGET_SPENT.sqlite, (tenant, user_id, now - BUDGET_WINDOW, max_per_user_hour)
                 ).fetchall()
                 if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
                     raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
             inserted = conn.execute(
                 sql.INSERT_REQUEST.sqlite,
                 (
+                    tenant,
                     source_key,
                     request.team_id,
                     request.channel_id,
@@ -75,17 +77,17 @@ class RequestQueries(SQLiteConnection):
                 ),
             ).fetchone()
             if inserted is None:  # the same source key (never here: it was read above under the write lock)
-                return int(conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (source_key,)).fetchone()[0]), False
+                return int(conn.execute(sql.REQUEST_BY_SOURCE_KEY.sqlite, (tenant, source_key)).fetchone()[0]), False
             request_id = int(inserted[0])
             # The parent message carries the request id (its buttons do), so it may be built here.
             first = parent if isinstance(parent, NewDelivery) else parent(request_id)
-            insert_deliveries(conn, request_id, [first], now)
+            insert_deliveries(conn, tenant, request_id, [first], now)
             return request_id, True
 
         return await self._write(create)
 
-    async def get_request(self, request_id: int) -> Request | None:
-        row = await self._fetchone(sql.REQUEST.sqlite, (request_id,))
+    async def get_request(self, tenant: TenantId, request_id: int) -> Request | None:
+        row = await self._fetchone(sql.REQUEST.sqlite, (tenant, request_id))
         return request_from(row) if row else None
 
     async def requests_in_state(self, *states: RequestState) -> list[Request]:
@@ -94,6 +96,7 @@ class RequestQueries(SQLiteConnection):
 
     async def _move(
         self,
+        tenant: TenantId,
         request_id: int,
         from_states: tuple[RequestState, ...],
         to_state: RequestState,
@@ -107,27 +110,29 @@ class RequestQueries(SQLiteConnection):
 
         def move(conn: sqlite3.Connection) -> Request | None:
             row = conn.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks(from_states)}) RETURNING *",
-                (*columns.values(), request_id, *from_states),
+                f"""UPDATE requests SET {assignments}
+                    WHERE id = ? AND tenant_id = ? AND state IN ({marks(from_states)}) RETURNING *""",
+                (*columns.values(), request_id, tenant, *from_states),
             ).fetchone()
             if row is None:
                 return None
-            queue_effects(conn, request_id, effects, now)
+            queue_effects(conn, tenant, request_id, effects, now)
             return request_from(row)
 
         return await self._write(move)
 
-    async def update_request(self, request_id: int, **fields: Any) -> None:
+    async def update_request(self, tenant: TenantId, request_id: int, **fields: Any) -> None:
         columns = {**fields, "updated_at": time.time()}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         await self._write(
             lambda conn: conn.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ?", (*columns.values(), request_id)
+                f"UPDATE requests SET {assignments} WHERE id = ? AND tenant_id = ?",
+                (*columns.values(), request_id, tenant),
             )
         )
 
-    async def claim_request(self, request_id: int, state: RequestState, now: float) -> Request | None:
-        args = (self.owner, now + self.lease_seconds, request_id, state, now)
+    async def claim_request(self, tenant: TenantId, request_id: int, state: RequestState, now: float) -> Request | None:
+        args = (self.owner, now + self.lease_seconds, tenant, request_id, state, now)
         row = await self._write(lambda conn: conn.execute(sql.CLAIM_REQUEST.sqlite, args).fetchone())
         return request_from(row) if row else None
 
@@ -135,14 +140,14 @@ class RequestQueries(SQLiteConnection):
         rows = await self._fetchall(sql.ABANDONED_REQUESTS.sqlite, (now,))
         return [request_from(r) for r in rows]
 
-    async def open_request_for(self, number_name: str, phone_key: str, now: float) -> Request | None:
+    async def open_request_for(self, tenant: TenantId, number_name: str, phone_key: str, now: float) -> Request | None:
         row = await self._fetchone(
-            sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (number_name, phone_key, now - REQUEST_LIFETIME)
+            sql.OPEN_REQUEST_FOR_CUSTOMER.sqlite, (tenant, number_name, phone_key, now - REQUEST_LIFETIME)
         )
         return request_from(row) if row else None
 
-    async def requests_by_user(self, user_id: str, since: float) -> list[Request]:
-        rows = await self._fetchall(sql.REQUESTS_BY_USER.sqlite, (user_id, since))
+    async def requests_by_user(self, tenant: TenantId, user_id: str, since: float) -> list[Request]:
+        rows = await self._fetchall(sql.REQUESTS_BY_USER.sqlite, (tenant, user_id, since))
         return [request_from(r) for r in rows]
 
 

@@ -207,6 +207,171 @@ MIGRATIONS: list[str] = [
     INSERT INTO askcall_database (id, created_at)
         VALUES (lower(hex(randomblob(16))), CAST(strftime('%s', 'now') AS REAL));
     """,
+    # 11: tenancy — every workspace's rows carry its tenant (`tenant_id`, '' for rows made before: the legacy tenant,
+    # adopted at start-up), every unique key and lookup index starts with it, and the workspaces AskCall serves.
+    # SQLite can't drop a column's UNIQUE: the tables whose keys change are rebuilt (migrations run with foreign
+    # keys off, checked before commit). Surrogate ids and secrets (request ids, token hashes, Pilot Status call
+    # ids) stay unique on their own: they identify one row of one tenant whoever looks.
+    """
+    CREATE TABLE requests_11 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        source_key TEXT,
+        team_id TEXT,
+        channel_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        phone_e164 TEXT NOT NULL,
+        phone_key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        response_url TEXT,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        error_code TEXT,
+        parent_ts TEXT,
+        message_id TEXT,
+        answer_event_ts TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        answered_at REAL,
+        expires_at REAL,
+        updated_at REAL NOT NULL,
+        thread_ts TEXT,
+        number_name TEXT NOT NULL DEFAULT 'default',
+        purged_at REAL,
+        phone_display TEXT NOT NULL DEFAULT 'masked',
+        lease_owner TEXT,
+        lease_until REAL,
+        last_call TEXT,
+        UNIQUE (tenant_id, source_key)
+    );
+    INSERT INTO requests_11 (id, tenant_id, source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason,
+        lang, response_url, state, outcome, error_code, parent_ts, message_id, answer_event_ts, created_at, sent_at,
+        answered_at, expires_at, updated_at, thread_ts, number_name, purged_at, phone_display, lease_owner,
+        lease_until, last_call)
+    SELECT id, '', source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason,
+        lang, response_url, state, outcome, error_code, parent_ts, message_id, answer_event_ts, created_at, sent_at,
+        answered_at, expires_at, updated_at, thread_ts, number_name, purged_at, phone_display, lease_owner,
+        lease_until, last_call
+    FROM requests;
+    DROP TABLE requests;
+    ALTER TABLE requests_11 RENAME TO requests;
+    CREATE INDEX requests_by_customer ON requests (tenant_id, number_name, phone_key, created_at);
+    CREATE INDEX requests_by_state ON requests (state);
+    CREATE INDEX requests_by_created ON requests (created_at);
+    CREATE INDEX requests_by_user ON requests (tenant_id, user_id, created_at);
+
+    CREATE TABLE webhook_events_11 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT,
+        from_phone TEXT,
+        to_phone TEXT,
+        phone_key TEXT,
+        event_ts TEXT,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        processed_at REAL,
+        request_id INTEGER REFERENCES requests (id),
+        result TEXT,
+        number_name TEXT NOT NULL DEFAULT 'default',
+        lease_owner TEXT,
+        lease_until REAL,
+        UNIQUE (tenant_id, dedup_key)
+    );
+    INSERT INTO webhook_events_11 (id, tenant_id, dedup_key, event, status, from_phone, to_phone, phone_key, event_ts,
+        body, received_at, processed_at, request_id, result, number_name, lease_owner, lease_until)
+    SELECT id, '', dedup_key, event, status, from_phone, to_phone, phone_key, event_ts,
+        body, received_at, processed_at, request_id, result, number_name, lease_owner, lease_until
+    FROM webhook_events;
+    DROP TABLE webhook_events;
+    ALTER TABLE webhook_events_11 RENAME TO webhook_events;
+    CREATE INDEX webhook_events_unprocessed ON webhook_events (id) WHERE processed_at IS NULL;
+    CREATE INDEX webhook_events_by_customer ON webhook_events (tenant_id, number_name, phone_key, id)
+        WHERE processed_at IS NULL;
+
+    CREATE TABLE deliveries_11 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        result_ts TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_until REAL,
+        UNIQUE (tenant_id, dedup_key)
+    );
+    INSERT INTO deliveries_11 (id, tenant_id, dedup_key, request_id, kind, payload, state, attempts, next_attempt_at,
+        last_error, result_ts, created_at, updated_at, lease_owner, lease_until)
+    SELECT id, '', dedup_key, request_id, kind, payload, state, attempts, next_attempt_at,
+        last_error, result_ts, created_at, updated_at, lease_owner, lease_until
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_11 RENAME TO deliveries;
+    CREATE INDEX deliveries_open ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_by_request ON deliveries (request_id, state);
+
+    CREATE TABLE user_prefs_11 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        dm_answers INTEGER NOT NULL DEFAULT 0,
+        locale TEXT,
+        locale_fetched_at REAL,
+        updated_at REAL NOT NULL,
+        UNIQUE (tenant_id, user_id)
+    );
+    INSERT INTO user_prefs_11 (tenant_id, user_id, dm_answers, locale, locale_fetched_at, updated_at)
+    SELECT '', user_id, dm_answers, locale, locale_fetched_at, updated_at FROM user_prefs ORDER BY user_id;
+    DROP TABLE user_prefs;
+    ALTER TABLE user_prefs_11 RENAME TO user_prefs;
+
+    CREATE TABLE handled_actions_11 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        action_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (tenant_id, action_key)
+    );
+    INSERT INTO handled_actions_11 (tenant_id, action_key, created_at)
+    SELECT '', action_key, created_at FROM handled_actions ORDER BY action_key;
+    DROP TABLE handled_actions;
+    ALTER TABLE handled_actions_11 RENAME TO handled_actions;
+
+    ALTER TABLE reminders ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE status_checks ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE call_links ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE call_sessions ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE calls ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';
+    DROP INDEX calls_one_live_per_customer;
+    CREATE UNIQUE INDEX calls_one_live_per_customer ON calls (tenant_id, number_name, phone_key)
+        WHERE state IN ('started', 'ringing', 'connected');
+    DROP INDEX calls_by_caller;
+    CREATE INDEX calls_by_caller ON calls (tenant_id, user_id, started_at);
+    DROP INDEX calls_by_external_id;
+    CREATE INDEX calls_by_external_id ON calls (tenant_id, external_call_id);
+
+    CREATE TABLE workspaces (
+        tenant_id TEXT PRIMARY KEY,
+        team_id TEXT,
+        enterprise_id TEXT,
+        is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+        name TEXT,
+        url TEXT,
+        installed_at REAL NOT NULL,
+        uninstalled_at REAL,
+        disabled_at REAL
+    );
+    """,
 ]
 
 
