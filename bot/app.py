@@ -24,6 +24,7 @@ from bot import __version__, observability
 from bot.config import Settings
 from bot.leases import HeldWork, LeaseKeeper
 from bot.listeners import register_listeners
+from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
@@ -36,9 +37,10 @@ from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.retention import retention_loop
 from bot.services.status import StatusService
+from bot.slack.env_installations import EnvInstallations
 from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
-from bot.slack.links import Workspace
+from bot.slack.links import WorkspaceLinks
 from bot.slack.notifier import Notifier, ParentHooks
 from bot.store import Store, create_store
 from bot.tasks import Tasks
@@ -69,10 +71,11 @@ class AskCall:
     answers: AnswerService
     calls: CallService
     reminders: ReminderService
-    workspace: Workspace
+    workspace: WorkspaceLinks
     bolt: AsyncApp
     leases: LeaseKeeper
     languages: UserLanguages
+    installations: EnvInstallations
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -108,8 +111,12 @@ class AskCall:
         )
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
         notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held)
-        workspace = Workspace(slack_client)
-        await workspace.load()
+        # Which workspace the env token serves (auth.test): recorded, and the rows made before tenancy adopted.
+        installations = await EnvInstallations.start(slack_client, settings.slack_bot_token, store)
+        workspace = WorkspaceLinks()
+        for known in await store.workspaces():
+            workspace.remember(known.tenant, known.url)
+        workspace.remember(installations.tenant, installations.url)
         languages = UserLanguages(store, slack_client, settings.language, clock)
         # Services.
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
@@ -133,8 +140,11 @@ class AskCall:
         home = HomeService(store, workspace, clock)
         access = AccessPolicy(settings, slack_client)
         # The Bolt app, with the listeners.
+        # Every request is authorized through the installations: its tenant goes in the context for the listeners,
+        # and a request naming a team AskCall doesn't serve gets Bolt's "not installed" answer.
         bolt = AsyncApp(
             client=slack_client,
+            authorize=InstalledAuthorize(installations),
             signing_secret=settings.slack_signing_secret or "insecure-dev",
             request_verification_enabled=settings.slack_signing_secret is not None,
             # Listeners persist, ack, and hand slow work to background tasks themselves, so the
@@ -162,6 +172,7 @@ class AskCall:
             # sweep can start new sends (which also pass through the sending state).
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
             languages,
+            installations,
             metrics,
         )
         # Start: first take over abandoned work, then the loops.
@@ -358,7 +369,7 @@ def create_web_app(
     PilotStatusWebhooks(running, settings).register(app.router)
     pages = CallPages(
         lambda: running().calls,
-        lambda user_id: running().languages.name_for(user_id),
+        lambda tenant, user_id: running().languages.name_for(tenant, user_id),
         public_url=settings.public_url,
         language=settings.language,
         body_timeout=settings.body_timeout,

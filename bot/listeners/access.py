@@ -8,9 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.response import BoltResponse
 
+from bot.listeners.authorize import tenant_of
 from bot.listeners.context import ListenerContext
 from bot.listeners.inbound import payload_problem
 from bot.services.access import Refusal
@@ -21,15 +22,20 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
     async def check_access(
-        body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond, next: Callable[[], Awaitable[None]]
+        body: dict[str, Any],
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+        next: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
         who_where = _user_and_channel(body)
         if who_where is None:
             await next()
             return None
         user_id, channel_id = who_where
-        tr = await ctx.translator(user_id)
-        refusal = await ctx.access.refusal(user_id, channel_id, tr)
+        tenant = tenant_of(context)
+        tr = await ctx.translator(tenant, user_id)
+        refusal = await ctx.access.refusal(tenant, user_id, channel_id, tr)
         if refusal is None:
             await next()
             return None

@@ -10,9 +10,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from bot.listeners.authorize import tenant_of
 from bot.listeners.common import button_request
 from bot.listeners.context import ListenerContext
 from bot.services.calls import LinkProblem
@@ -24,14 +25,19 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 
 
 async def call_now(
-    ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext
+    ack: AsyncAck,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    context: AsyncBoltContext,
+    ctx: ListenerContext,
 ) -> None:
     await ack()
-    request = await button_request(action, body, respond, ctx, replies=True)
+    request = await button_request(tenant_of(context), action, body, respond, ctx, replies=True)
     if request is None:
         return
     user_id = body["user"]["id"]
-    tr = await ctx.translator(user_id)
+    tr = await ctx.translator(request.tenant, user_id)
     issued = await ctx.calls.issue_link(request, user_id)
     if issued is LinkProblem.NO_PUBLIC_URL:
         text = tr.t("call.no_public_url")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
 from bot.domain import BudgetSpent, OpenRequestExists
 from bot.i18n import Translator
+from bot.listeners.authorize import tenant_of
 from bot.listeners.common import budget_text, open_elsewhere_text
 from bot.listeners.context import ListenerContext, problem_text
 from bot.phones import strip_invisible
@@ -23,14 +24,17 @@ STATUS_WORDS = frozenset({"status", "consultar"})
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
-    async def askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await handle_askcall(ack, command, respond, ctx)
+    async def askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext) -> None:
+        await handle_askcall(ack, command, respond, ctx, context)
 
     app.command("/askcall")(askcall)
 
 
-async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext) -> None:
-    tr = await ctx.translator(command.get("user_id"))
+async def handle_askcall(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext, context: AsyncBoltContext
+) -> None:
+    tenant = tenant_of(context)
+    tr = await ctx.translator(tenant, command.get("user_id"))
     text = strip_invisible(unescape_slack(command.get("text") or "")).strip()
     if not text:
         await ack()
@@ -51,6 +55,7 @@ async def handle_askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncR
         return
     try:
         await ctx.requests.submit(
+            tenant,
             source_key=f"cmd:{command['trigger_id']}" if command.get("trigger_id") else None,
             team_id=command.get("team_id"),
             channel_id=command["channel_id"],

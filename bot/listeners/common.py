@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
 
-from bot.domain import BudgetSpent, OpenRequestExists, Request
+from bot.domain import BudgetSpent, OpenRequestExists, Request, TenantId
 from bot.i18n import Translator
 from bot.listeners.context import ListenerContext
 from bot.phones import display_phone
@@ -32,20 +32,27 @@ async def ephemeral(respond: AsyncRespond, body: dict[str, Any], text: str) -> N
 
 
 async def button_request(
-    action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond, ctx: ListenerContext, *, replies: bool = False
+    tenant: TenantId,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    ctx: ListenerContext,
+    *,
+    replies: bool = False,
 ) -> Request | None:
-    """The request a button names, if the click came from that request's status message (or, with
-    `replies`, from one of AskCall's replies about it); otherwise the clicker is told, and None."""
+    """The tenant's request a button names, if the click came from that request's status message (or, with
+    `replies`, from one of AskCall's replies about it); otherwise the clicker is told, and None. A request id
+    of another workspace is never found: the store reads only the clicking workspace's rows."""
     value = str(action.get("value") or "")
     channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
     request = (
-        await ctx.requests.on_its_message(int(value), channel_id, message_ts, replies=replies)
+        await ctx.requests.on_its_message(tenant, int(value), channel_id, message_ts, replies=replies)
         if value.isdigit() and len(value) < 19
         else None
     )
     if request is None:
-        tr = await ctx.translator((body.get("user") or {}).get("id"))
+        tr = await ctx.translator(tenant, (body.get("user") or {}).get("id"))
         await ephemeral(respond, body, tr.t("button.misplaced"))
     return request
 
@@ -65,6 +72,6 @@ def budget_text(spent: BudgetSpent, tr: Translator) -> str:
     return tr.t("budget.spent", limit=spent.limit, when=slack_date(spent.refills_at))
 
 
-async def publish_home(user_id: str, ctx: ListenerContext) -> None:
-    lang = await ctx.languages.language_for(user_id)
-    await ctx.client.views_publish(user_id=user_id, view=await ctx.home.view_for(user_id, lang))
+async def publish_home(tenant: TenantId, user_id: str, ctx: ListenerContext) -> None:
+    lang = await ctx.languages.language_for(tenant, user_id)
+    await ctx.client.views_publish(user_id=user_id, view=await ctx.home.view_for(tenant, user_id, lang))

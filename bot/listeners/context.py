@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import DEFAULT_NUMBER, Settings
+from bot.domain import TenantId
 from bot.i18n import Translator
 from bot.services.access import AccessPolicy
 from bot.services.calls import CallService
@@ -39,8 +40,8 @@ class ListenerContext:
         number = self.settings.number_for_channel(channel_id)
         return number.name if number else DEFAULT_NUMBER
 
-    async def translator(self, user_id: str | None) -> Translator:
-        return Translator(await self.languages.language_for(user_id))
+    async def translator(self, tenant: TenantId, user_id: str | None) -> Translator:
+        return Translator(await self.languages.language_for(tenant, user_id))
 
     def open_modal(
         self,

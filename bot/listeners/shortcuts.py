@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.domain import TenantId
+from bot.listeners.authorize import tenant_of
 from bot.listeners.context import ListenerContext
 from bot.phones import parse_phone, strip_invisible
 from bot.slack.messages import unescape_slack
@@ -19,13 +21,13 @@ GLOBAL_SHORTCUT = "askcall_global"
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
-    async def from_message(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+    async def from_message(ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        await open_from_message(shortcut, ctx)
+        await open_from_message(tenant_of(context), shortcut, ctx)
 
-    async def from_anywhere(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
+    async def from_anywhere(ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        tr = await ctx.translator(shortcut["user"]["id"])
+        tr = await ctx.translator(tenant_of(context), shortcut["user"]["id"])
         ctx.open_modal(shortcut["trigger_id"], tr, {}, pick_channel=True)
 
     app.message_shortcut(MESSAGE_SHORTCUT)(from_message)
@@ -44,10 +46,10 @@ def first_phone(text: str, region: str) -> str:
     return ""
 
 
-async def open_from_message(shortcut: dict[str, Any], ctx: ListenerContext) -> None:
+async def open_from_message(tenant: TenantId, shortcut: dict[str, Any], ctx: ListenerContext) -> None:
     """The form, pre-filled; the answer will land in the message's thread."""
     message = shortcut.get("message") or {}
-    tr = await ctx.translator(shortcut["user"]["id"])
+    tr = await ctx.translator(tenant, shortcut["user"]["id"])
     metadata = {
         "channel_id": (shortcut.get("channel") or {}).get("id"),
         "thread_ts": message.get("thread_ts") or message.get("ts"),

@@ -8,9 +8,10 @@ import math
 import time
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.domain import BudgetSpent, OpenRequestExists
+from bot.listeners.authorize import tenant_of
 from bot.listeners.context import ListenerContext, problem_text
 from bot.services.validation import ValidInput, from_fields
 from bot.slack.messages import (
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
-    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await handle_submission(ack, body, view, ctx)
+    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext) -> None:
+        await handle_submission(ack, body, view, ctx, context)
 
     app.view(MODAL_CALLBACK_ID)(submitted)
 
@@ -47,9 +48,11 @@ def _destination(body: dict[str, Any], view: dict[str, Any], metadata: dict[str,
     return channel or body["user"]["id"], response_url
 
 
-async def handle_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], ctx: ListenerContext) -> None:
-    user_id = body["user"]["id"]
-    tr = await ctx.translator(user_id)
+async def handle_submission(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], ctx: ListenerContext, context: AsyncBoltContext
+) -> None:
+    tenant, user_id = tenant_of(context), body["user"]["id"]
+    tr = await ctx.translator(tenant, user_id)
     phone = _state(view, PHONE_BLOCK, PHONE_ACTION).get("value") or ""
     reason = _state(view, REASON_BLOCK, REASON_ACTION).get("value") or ""
     parsed = from_fields(phone, reason, ctx.settings.default_region)
@@ -61,6 +64,7 @@ async def handle_submission(ack: AsyncAck, body: dict[str, Any], view: dict[str,
     channel_id, response_url = _destination(body, view, metadata)
     try:
         await ctx.requests.submit(
+            tenant,
             source_key=f"view:{view['id']}",
             team_id=(body.get("team") or {}).get("id"),
             channel_id=channel_id,

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.domain import TenantId
 from bot.i18n import Translator
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,15 @@ class AccessPolicy:
         self._settings = settings
         self._client = client
         self._clock = clock
-        self._members: dict[str, tuple[frozenset[str], float]] = {}
+        self._members: dict[tuple[TenantId, str], tuple[frozenset[str], float]] = {}  # by (tenant, group)
 
-    async def refusal(self, user_id: str, channel_id: str | None, tr: Translator) -> Refusal | None:
+    async def refusal(self, tenant: TenantId, user_id: str, channel_id: str | None, tr: Translator) -> Refusal | None:
         """Why this rep may not use AskCall here, or None when they may.
 
         `channel_id` None means "not known yet" (a global shortcut): only the rep is checked.
         """
         settings = self._settings
-        if not await self._user_allowed(user_id):
+        if not await self._user_allowed(tenant, user_id):
             return Refusal(tr.t("access.user") + " " + self._whom_to_ask(tr))
         if channel_id is None:
             return None
@@ -54,19 +55,19 @@ class AccessPolicy:
         contact = self._settings.access_contact
         return tr.t("access.ask_contact", contact=contact) if contact else tr.t("access.ask_admin")
 
-    async def _user_allowed(self, user_id: str) -> bool:
+    async def _user_allowed(self, tenant: TenantId, user_id: str) -> bool:
         users, groups = self._settings.allowed_users, self._settings.allowed_usergroups
         if not users and not groups:
             return True
         if user_id in users:
             return True
         for group in groups:
-            if user_id in await self._group_members(group):
+            if user_id in await self._group_members(tenant, group):
                 return True
         return False
 
-    async def _group_members(self, group: str) -> frozenset[str]:
-        cached = self._members.get(group)
+    async def _group_members(self, tenant: TenantId, group: str) -> frozenset[str]:
+        cached = self._members.get((tenant, group))
         if cached is not None and self._clock() - cached[1] < USERGROUP_TTL:
             return cached[0]
         try:
@@ -75,5 +76,5 @@ class AccessPolicy:
             log.warning("could not read user group %s (%s)", group, type(error).__name__)
             return cached[0] if cached else frozenset()
         members = frozenset(response.get("users") or [])
-        self._members[group] = (members, self._clock())
+        self._members[tenant, group] = (members, self._clock())
         return members

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request, number_scoped
+from bot.domain import DEFAULT_NUMBER, TEMPORARY_GRANT, EventResult, Outcome, Request, TenantId, number_scoped
 from bot.i18n import Translator
 from bot.leases import WEBHOOK_EVENTS
 from bot.phones import log_phone
@@ -33,10 +33,14 @@ class AnswerService(Service):
         # customer's lock lives only while someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def ingest(self, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER) -> RecordedEvent:
-        """Persist the event (once); runs before the webhook's 200. An answer that matches no request
-        is settled right there (and logged): only answers with a request need `process`."""
+    async def ingest(
+        self, tenant: TenantId, event: PermissionUpdated, body: bytes, number_name: str = DEFAULT_NUMBER
+    ) -> RecordedEvent:
+        """Persist the event (once) for the tenant its webhook belongs to; runs before the webhook's 200. An
+        answer that matches none of the tenant's requests is settled right there (and logged): only answers with
+        a request need `process`."""
         incoming = IncomingEvent(
+            tenant,
             dedup_key=number_scoped(event.dedup_key, number_name),
             event=PERMISSION_UPDATED,
             status=event.status,
@@ -51,12 +55,15 @@ class AnswerService(Service):
             _log_unmatched(event.status, event.from_phone)
         return recorded
 
-    async def ignore(self, data: dict[str, Any], body: bytes, number_name: str, why: str) -> RecordedEvent:
+    async def ignore(
+        self, tenant: TenantId, data: dict[str, Any], body: bytes, number_name: str, why: str
+    ) -> RecordedEvent:
         """Keep a signed event AskCall cannot use, settled as `ignored` (so it is counted, and never
         processed), before the webhook's 200."""
         status, from_phone, to_phone, event_ts = (data.get(k) for k in ("status", "from", "to", "timestamp"))
         event = data.get("event")
         incoming = IncomingEvent(
+            tenant,
             dedup_key=number_scoped(ignored_dedup_key(body), number_name),
             event=event[:100] if isinstance(event, str) else "",
             status=status[:100] if isinstance(status, str) else None,
@@ -71,18 +78,19 @@ class AnswerService(Service):
             log.warning("ignored a Pilot Status webhook AskCall cannot use (%s); stored as event %d", why, recorded.id)
         return recorded
 
-    async def process(self, event_id: int, phone_key: str) -> None:
+    async def process(self, tenant: TenantId, event_id: int, phone_key: str) -> None:
         """Apply a stored answer, then the customer's next one if it is waiting.
 
         Answers from one customer apply in the order they were stored: in this process through a
         lock per customer, across processes because the store hands out only a customer's oldest
         unprocessed answer (under a lease), and whoever applies it goes on to the next.
         """
-        lock = self._locks.get(phone_key)
+        customer = f"{tenant}:{phone_key}"
+        lock = self._locks.get(customer)
         if lock is None:
-            lock = self._locks[phone_key] = asyncio.Lock()
+            lock = self._locks[customer] = asyncio.Lock()
         async with lock:
-            target = await self._store.open_answer(event_id, _epoch)
+            target = await self._store.open_answer(tenant, event_id, _epoch)
             if target is None:
                 return  # processed already, held by another live process, or an earlier answer goes first
             with self._held.hold(WEBHOOK_EVENTS, event_id):
@@ -92,17 +100,17 @@ class AnswerService(Service):
                     await self._apply(target.event, target.request, target.dm)
             next_id = await self._store.next_event_for_customer(target.event)
         if next_id is not None:
-            self._tasks.spawn(self.process(next_id, phone_key), name=f"answer-{next_id}")
+            self._tasks.spawn(self.process(tenant, next_id, phone_key), name=f"answer-{next_id}")
 
     async def sweep(self) -> None:
         """Apply the answers a dead process (or a failed step) stored but never applied."""
-        for event_id, phone_key in await self._store.abandoned_webhook_events(time.time()):
-            self._tasks.spawn(self.process(event_id, phone_key), name=f"answer-{event_id}")
+        for event_id, tenant, phone_key in await self._store.abandoned_webhook_events(time.time()):
+            self._tasks.spawn(self.process(tenant, event_id, phone_key), name=f"answer-{event_id}")
 
     async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
         outcome = Outcome.parse(event.status)
         if outcome is None:  # a status this AskCall doesn't know: stored, but it changes nothing
-            await self._store.settle_webhook_event(event.id, EventResult.IGNORED, request_id=request.id)
+            await self._store.settle_webhook_event(event.tenant, event.id, EventResult.IGNORED, request_id=request.id)
             return
         # Answers are ordered by when they were given, but never later than when AskCall heard of
         # them: an event stamped in the future must not outrank the customer's real, later answer.
@@ -114,7 +122,7 @@ class AnswerService(Service):
             previous_at = _epoch(request.answer_event_ts)
             if answered_at < previous_at:
                 log.info("answer from %s older than the one on request %d; ignored", customer, request.id)
-                await self._store.settle_webhook_event(event.id, EventResult.STALE, request_id=request.id)
+                await self._store.settle_webhook_event(event.tenant, event.id, EventResult.STALE, request_id=request.id)
                 return
         expires_at = await self._expiry(request, outcome, answered_at)
         tr = Translator(request.lang)
@@ -122,7 +130,9 @@ class AnswerService(Service):
         text = messages.answer_text(preview, tr)
         if changed and request.outcome is outcome:
             if not _renewed(request, expires_at):
-                await self._store.settle_webhook_event(event.id, EventResult.UNCHANGED, request_id=request.id)
+                await self._store.settle_webhook_event(
+                    event.tenant, event.id, EventResult.UNCHANGED, request_id=request.id
+                )
                 return
             text = tr.t("reminder.renewed", user=request.user_id, until=messages.slack_date(expires_at or 0))
         elif changed:
@@ -140,6 +150,7 @@ class AnswerService(Service):
             answer_event_ts=answer_ts,
         )
         settled = await self._store.settle_webhook_event(
+            event.tenant,
             event.id,
             EventResult.CHANGED if changed else EventResult.MATCHED,
             request_id=request.id,

@@ -56,6 +56,7 @@ from bot.domain import (
     Outcome,
     Request,
     RequestState,
+    TenantId,
     number_scoped,
 )
 from bot.i18n import Translator
@@ -180,7 +181,8 @@ class CallService(Service):
         self._watches: dict[int, _Watch] = {}  # call id -> what this process's streams know of it
         self._watcher: asyncio.Task[None] | None = None
         self._answering: dict[int, asyncio.Task[None]] = {}  # call id -> its one read of the answer SDP
-        self._unmatched: dict[str, _Unmatched] = {}  # Pilot Status call id -> its webhook, until matched
+        # (tenant, Pilot Status call id) -> its webhook, until matched (only ever against the tenant's own calls)
+        self._unmatched: dict[tuple[TenantId, str], _Unmatched] = {}
         self._reconciler: asyncio.Task[None] | None = None
         # How long a start may still be waiting for Pilot Status's answer (the client's timeout and
         # retries): only older starts without an answer are looked for by the sweep.
@@ -197,7 +199,7 @@ class CallService(Service):
         if not self._public_url:
             return LinkProblem.NO_PUBLIC_URL
         token = secrets.token_urlsafe(32)
-        await self._store.create_call_link(digest(token), request.id, user_id, now, now + LINK_LIFETIME)
+        await self._store.create_call_link(request.tenant, digest(token), request.id, user_id, now, now + LINK_LIFETIME)
         return IssuedLink(f"{self._public_url}/call/{token}", request)
 
     async def redeem(self, token: str) -> tuple[str, CallSession] | None:
@@ -226,7 +228,7 @@ class CallService(Service):
         }
 
     async def _request(self, session: CallSession) -> Request:
-        request = await self._store.get_request(session.request_id)
+        request = await self._store.get_request(session.tenant, session.request_id)
         if request is None:  # a session is never made for a request that does not exist
             raise LookupError(session.request_id)
         return request
@@ -242,7 +244,7 @@ class CallService(Service):
         if not request.grant_is_usable(now):
             raise CallStartError(409, PERMISSION_REQUIRED)
         try:
-            call = await self._store.create_call(request.id, session.user_id, now, session.id or None)
+            call = await self._store.create_call(request.tenant, request.id, session.user_id, now, session.id or None)
         except CallInProgress as busy:
             if session.id and busy.call.session_id == session.id:
                 log.info("call %d: its page asked to start it again; the same call", busy.call.id)
@@ -258,14 +260,14 @@ class CallService(Service):
                 log_phone(request.phone_e164),
                 error.label,
             )
-            self._look_in_background(self._find_lost_start(call.id), f"call-{call.id}-find")
+            self._look_in_background(self._find_lost_start(call.tenant, call.id), f"call-{call.id}-find")
             return Started(call)
         except PilotStatusError as error:
             code = error.code or type(error).__name__
             log.warning("call %d to %s did not start: %s", call.id, log_phone(request.phone_e164), error.label)
             told = self._failure_told(call, request, RATE_LIMITED if isinstance(error, RateLimitError) else code)
             await self._store.advance_call(
-                call.id, [CallState.STARTED], {"state": CallState.FAILED, "end_reason": code[:100]}, told
+                call.tenant, call.id, [CallState.STARTED], {"state": CallState.FAILED, "end_reason": code[:100]}, told
             )
             if code == PERMISSION_REQUIRED:
                 await self._permission_gone(request, call)
@@ -274,7 +276,7 @@ class CallService(Service):
         assigned = await self._assign(call, request, started.id, started.external_id)
         log.info("call %d to %s started (%s)", call.id, log_phone(request.phone_e164), started.id)
         if assigned is None:  # a webhook matched it first (the id is the same): the call as it is now
-            return Started(await self._store.get_call(call.id) or call)
+            return Started(await self._store.get_call(call.tenant, call.id) or call)
         if not await self._takes_browser_audio(assigned, request):
             raise CallStartError(502, NO_ANSWER_SDP)
         return Started(assigned)
@@ -305,7 +307,10 @@ class CallService(Service):
         hung up at Pilot Status so the customer is not left ringing, or talking to nobody."""
         line, told = await self._outcome(call, NO_ANSWER_SDP, None)  # the call's thread line, updated in place
         failed = {"state": CallState.FAILED, "end_reason": NO_ANSWER_SDP, "ended_at": self._clock()}
-        if await self._store.advance_call(call.id, LIVE_CALL_STATES, failed, told, last_call=line) is not None:
+        if (
+            await self._store.advance_call(call.tenant, call.id, LIVE_CALL_STATES, failed, told, last_call=line)
+            is not None
+        ):
             self._wake_notifier()
             self._notify()
         if call.pilot_call_id:
@@ -325,7 +330,9 @@ class CallService(Service):
         expired = replace(request, state=RequestState.EXPIRED)
         update = [NewDelivery(f"{call.delivery_key}:expired", DeliveryKind.UPDATE, messages.parent_update(expired))]
         effects = Effects(deliveries=update if request.parent_ts else ())
-        if await self._store.transition(request.id, [RequestState.ANSWERED], RequestState.EXPIRED, effects):
+        if await self._store.transition(
+            request.tenant, request.id, [RequestState.ANSWERED], RequestState.EXPIRED, effects
+        ):
             log.info("request %d: Meta says the customer's permission is gone; expired", request.id)
 
     async def _assign(
@@ -337,7 +344,9 @@ class CallService(Service):
             text = messages.call_line(Translator(request.lang), call.user_id, CallState.STARTED, None, None)
             deliveries.append(NewDelivery(_post_key(call), DeliveryKind.REPLY, messages.thread_reply(request, text)))
         ids = {"pilot_call_id": pilot_call_id} | ({"external_call_id": external_call_id} if external_call_id else {})
-        assigned = await self._store.advance_call(call.id, [CallState.STARTED], ids, deliveries, unassigned=True)
+        assigned = await self._store.advance_call(
+            call.tenant, call.id, [CallState.STARTED], ids, deliveries, unassigned=True
+        )
         if assigned is not None:
             self._wake_notifier()
             self._notify()
@@ -351,10 +360,13 @@ class CallService(Service):
             return False
         if not call.pilot_call_id:
             cancelled = {"state": CallState.FAILED, "end_reason": CANCELLED}
-            if await self._store.advance_call(call.id, [CallState.STARTED], cancelled, unassigned=True) is not None:
+            if (
+                await self._store.advance_call(call.tenant, call.id, [CallState.STARTED], cancelled, unassigned=True)
+                is not None
+            ):
                 self._notify()
                 return True
-            call = await self._store.get_call(call.id) or call  # found meanwhile: terminate it below
+            call = await self._store.get_call(call.tenant, call.id) or call  # found meanwhile: terminate it below
             if not call.pilot_call_id:
                 return False
         request = await self._request(session)
@@ -364,10 +376,10 @@ class CallService(Service):
     async def _session_call(self, session: CallSession) -> Call | None:
         """The page session's own newest call. A call made before calls carried their session (an upgrade in the
         middle of a call) is still its rep's, on the page of the same request."""
-        own = await self._store.session_call(session.id) if session.id else None
+        own = await self._store.session_call(session.tenant, session.id) if session.id else None
         if own is not None:
             return own
-        call = await self._store.last_call(session.request_id)
+        call = await self._store.last_call(session.tenant, session.request_id)
         legacy = call is not None and call.session_id is None and call.user_id == session.user_id
         return call if legacy else None
 
@@ -387,13 +399,13 @@ class CallService(Service):
         return self._pilots.get(request.number_name or DEFAULT_NUMBER)
 
     # ------------------------------------------------------------------ starts whose answer was lost
-    async def _find_lost_start(self, call_id: int) -> None:
+    async def _find_lost_start(self, tenant: TenantId, call_id: int) -> None:
         """Right after a start whose answer was lost: look for the call a few times, then leave it to the sweep.
         Not tracked as work in flight: cancelled at shutdown, the sweep (here or on another replica) takes over."""
         try:
             for delay in FIND_DELAYS:
                 await asyncio.sleep(delay)
-                call = await self._store.get_call(call_id)
+                call = await self._store.get_call(tenant, call_id)
                 if call is None or call.pilot_call_id or not (call.is_live or call.end_reason == CANCELLED):
                     return  # found (by a webhook, the sweep or another replica) or settled
                 with contextlib.suppress(PilotStatusError):
@@ -422,7 +434,7 @@ class CallService(Service):
     async def _look_for(self, call: Call, *, give_up: bool) -> bool:
         """Find a call whose start's answer was lost in Pilot Status's list of the number's calls; True when
         settled (found, or with `give_up` recorded as never started). Raises PilotStatusError."""
-        request = await self._store.get_request(call.request_id)
+        request = await self._store.get_request(call.tenant, call.request_id)
         if request is None:
             return False
         client = self._pilot(request)
@@ -432,7 +444,7 @@ class CallService(Service):
                 listed.direction in ("OUTBOUND", "")
                 and listed.peer_digits == digits
                 and (listed.created_at is None or listed.created_at >= call.started_at - CLOCK_SKEW)
-                and await self._store.call_by_pilot_id(listed.id) is None
+                and await self._store.call_by_pilot_id(call.tenant, listed.id) is None
             ):
                 details = await client.get_call(listed.id)
                 if details.opaque not in (None, _opaque(call)):
@@ -446,7 +458,10 @@ class CallService(Service):
         )
         gone = {"state": CallState.FAILED, "end_reason": NOT_STARTED}
         told = self._failure_told(call, request, NOT_STARTED)
-        if await self._store.advance_call(call.id, [CallState.STARTED], gone, told, unassigned=True) is not None:
+        if (
+            await self._store.advance_call(call.tenant, call.id, [CallState.STARTED], gone, told, unassigned=True)
+            is not None
+        ):
             self._wake_notifier()
             self._notify()
         return True
@@ -456,7 +471,7 @@ class CallService(Service):
         log.info("call %d to %s found at Pilot Status (%s)", call.id, log_phone(request.phone_e164), details.id)
         if call.state is CallState.FAILED:  # cancelled by its page: ring no more
             assigned = await self._store.advance_call(
-                call.id, [CallState.FAILED], {"pilot_call_id": details.id}, unassigned=True
+                call.tenant, call.id, [CallState.FAILED], {"pilot_call_id": details.id}, unassigned=True
             )
             if assigned is not None:
                 await self._terminate(request, details.id)
@@ -496,7 +511,7 @@ class CallService(Service):
                 log.warning("calls sweep failed (%s); next in %.0f s", type(error).__name__, interval)
 
     async def _ask_about(self, call: Call) -> None:
-        request = await self._store.get_request(call.request_id)
+        request = await self._store.get_request(call.tenant, call.request_id)
         if request is None or not call.pilot_call_id:
             return
         try:
@@ -508,18 +523,21 @@ class CallService(Service):
             await self._settle(call, "FAILED", None)
             return
         if not await self._settle(call, details.status, details.duration):
-            await self._store.advance_call(call.id, [call.state], {"state": call.state})  # not again before QUIET
+            await self._store.advance_call(
+                call.tenant, call.id, [call.state], {"state": call.state}
+            )  # not again before QUIET
 
     # ------------------------------------------------------------------ webhooks
-    async def on_event(self, event: CallEvent, body: bytes, number_name: str) -> bool:
+    async def on_event(self, tenant: TenantId, event: CallEvent, body: bytes, number_name: str) -> bool:
         """Apply a signed call.* event to its call, then store it once; True when new. Never waits: a call
         AskCall does not know may be a start still on its way (its answer not back yet, maybe on another
         replica) or one whose answer was lost: it is matched in the background (`_reconcile`). A call that is
         clearly not AskCall's (inbound, or marked by another tool) is only stored."""
-        call = await self._call_of(event, number_name)
+        call = await self._call_of(tenant, event, number_name)
         if call is not None:
             await self._apply(call, event)
         incoming = IncomingEvent(
+            tenant,
             dedup_key=number_scoped(f"call:{event.dedup_key}", number_name),
             event=event.event,
             status=event.status or None,
@@ -538,31 +556,31 @@ class CallService(Service):
             if event.clearly_not_askcalls or not event.call_id:
                 log.info("a %s webhook for a call AskCall did not start; stored only", event.event)
             else:
-                self._match_later(event)
+                self._match_later(tenant, event)
         return recorded.is_new
 
-    async def _call_of(self, event: CallEvent, number_name: str) -> Call | None:
+    async def _call_of(self, tenant: TenantId, event: CallEvent, number_name: str) -> Call | None:
         """The event's call: by Pilot Status's id, else the provider's; an event with neither (the SDK allows a
         null callId) is the customer's one live AskCall call, if any (there is at most one)."""
         if event.call_id:
-            return await self._store.call_by_pilot_id(event.call_id)
+            return await self._store.call_by_pilot_id(tenant, event.call_id)
         if event.external_call_id:
-            return await self._store.call_by_external_id(event.external_call_id)
+            return await self._store.call_by_external_id(tenant, event.external_call_id)
         key = customer_key(event.customer or "")
         if not key or event.clearly_not_askcalls:
             return None
-        return await self._store.live_call_to(number_name, key)
+        return await self._store.live_call_to(tenant, number_name, key)
 
-    def _match_later(self, event: CallEvent) -> None:
+    def _match_later(self, tenant: TenantId, event: CallEvent) -> None:
         """Keep the webhook until its call is known (CORRELATE_WAIT at most), then check it against a start to the
         same customer whose answer was lost. Memory is bounded: past MAX_UNMATCHED, the sweep settles AskCall's own
         calls."""
         assert event.call_id is not None
-        if len(self._unmatched) >= MAX_UNMATCHED and event.call_id not in self._unmatched:
+        if len(self._unmatched) >= MAX_UNMATCHED and (tenant, event.call_id) not in self._unmatched:
             log.warning("too many call webhooks waiting for their calls; this one is left to the sweep")
             return
         loop = asyncio.get_running_loop()
-        self._unmatched[event.call_id] = _Unmatched(event, loop.time() + CORRELATE_WAIT)
+        self._unmatched[tenant, event.call_id] = _Unmatched(event, loop.time() + CORRELATE_WAIT)
         if self._reconciler is None or self._reconciler.done():
             self._reconciler = asyncio.create_task(self._reconcile(), name="calls-reconcile")
 
@@ -573,13 +591,19 @@ class CallService(Service):
         while self._unmatched:
             changed = self._changed
             try:
-                found = await self._store.calls_by_pilot_ids(list(self._unmatched))
+                found = [
+                    ((tenant, pilot_call_id), call)
+                    for tenant in {tenant for tenant, _ in self._unmatched}
+                    for pilot_call_id, call in (
+                        await self._store.calls_by_pilot_ids(tenant, [k for t, k in self._unmatched if t == tenant])
+                    ).items()
+                ]
             except StoreError as error:
                 log.warning("matching call webhooks stopped (%s); the sweep takes over", error)
                 self._unmatched.clear()
                 return
-            for pilot_call_id, call in found.items():
-                waiting = self._unmatched.pop(pilot_call_id, None)
+            for key, call in found:
+                waiting = self._unmatched.pop(key, None)
                 if waiting is None:
                     continue
                 try:
@@ -587,18 +611,18 @@ class CallService(Service):
                 except Exception as error:  # one event's problem stops no other; the sweep settles the call
                     log.warning("call %d: a webhook matched late could not be applied (%s)", call.id, error)
             now = loop.time()
-            for pilot_call_id in [k for k, v in self._unmatched.items() if v.until <= now]:
-                waited = self._unmatched.pop(pilot_call_id)
-                self._look_in_background(self._check_lost_start(waited.event), f"call-{pilot_call_id}-lost")
+            for tenant, pilot_call_id in [k for k, v in self._unmatched.items() if v.until <= now]:
+                waited = self._unmatched.pop((tenant, pilot_call_id))
+                self._look_in_background(self._check_lost_start(tenant, waited.event), f"call-{pilot_call_id}-lost")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), RECONCILE_INTERVAL)
 
-    async def _check_lost_start(self, event: CallEvent) -> None:
+    async def _check_lost_start(self, tenant: TenantId, event: CallEvent) -> None:
         """Whether AskCall has a start whose answer was lost to this webhook's customer; if so the webhook's
         call is checked against it (its marker, at Pilot Status)."""
         key = customer_key(event.customer or "")
         try:
-            lost = await self._store.unconfirmed_call_to(key, self._clock() - ADOPT_WINDOW) if key else None
+            lost = await self._store.unconfirmed_call_to(tenant, key, self._clock() - ADOPT_WINDOW) if key else None
         except StoreError as error:
             log.info("could not look for a lost start (%s); the sweep will", error)
             return
@@ -611,7 +635,7 @@ class CallService(Service):
         """The call is the lost start if it carries the marker AskCall sent (another tool's call to the same
         customer doesn't); adopted with its state now. Whatever fails here, the list of calls will tell."""
         try:
-            request = await self._store.get_request(lost.request_id)
+            request = await self._store.get_request(lost.tenant, lost.request_id)
             if request is None:
                 return
             details = await self._pilot(request).get_call(pilot_call_id)
@@ -640,9 +664,12 @@ class CallService(Service):
             return False
         state, reason = meaning
         if state is CallState.RINGING:
-            moved = await self._store.advance_call(call.id, [CallState.STARTED], {"state": CallState.RINGING})
+            moved = await self._store.advance_call(
+                call.tenant, call.id, [CallState.STARTED], {"state": CallState.RINGING}
+            )
         elif state is CallState.CONNECTED:
             moved = await self._store.advance_call(
+                call.tenant,
                 call.id,
                 [CallState.STARTED, CallState.RINGING],
                 {"state": CallState.CONNECTED, "connected_at": self._clock()},
@@ -660,7 +687,9 @@ class CallService(Service):
         if duration is not None:
             fields["duration"] = duration
         line, deliveries = await self._outcome(call, reason, duration)
-        moved = await self._store.advance_call(call.id, LIVE_CALL_STATES, fields, deliveries, last_call=line)
+        moved = await self._store.advance_call(
+            call.tenant, call.id, LIVE_CALL_STATES, fields, deliveries, last_call=line
+        )
         if moved is not None:
             self._wake_notifier()
             self._notify()
@@ -668,7 +697,7 @@ class CallService(Service):
 
     async def _outcome(self, call: Call, reason: str, duration: int | None) -> tuple[str | None, list[NewDelivery]]:
         """The call's final line (kept on the request for its status message) and the thread's updates."""
-        request = await self._store.get_request(call.request_id)
+        request = await self._store.get_request(call.tenant, call.request_id)
         if request is None:
             return None, []
         line = messages.call_line(Translator(request.lang), call.user_id, CallState.ENDED, reason, duration)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.leases import HeldWork
 from bot.pilot_status.pool import PilotStatusPool
-from bot.slack.links import Workspace
+from bot.slack.links import WorkspaceLinks
 from bot.store import Store
 
 
@@ -15,7 +15,7 @@ from bot.store import Store
 class ServiceDeps:
     store: Store
     pilots: PilotStatusPool
-    workspace: Workspace
+    workspace: WorkspaceLinks
     # New deliveries or reminders were stored: their loops should look now rather than at their next tick.
     wake_notifier: Callable[[], None]
     wake_reminders: Callable[[], None]

@@ -12,7 +12,7 @@ from bot.domain import DeliveryKind, Outcome, Request, RequestState
 from bot.pilot_status.client import CallPermission
 from bot.services.reminders import reminders_for_grant
 from bot.slack import messages
-from bot.slack.links import Workspace
+from bot.slack.links import WorkspaceLinks
 from bot.store import Effects, NewDelivery
 
 
@@ -26,7 +26,7 @@ def outcome_effects(
     key: str,
     now: float,
     dm: bool,
-    workspace: Workspace,
+    workspace: WorkspaceLinks,
     answer_event_ts: str | None = None,
 ) -> tuple[Request, Effects]:
     """The request answered with `outcome`; `text` is the thread reply. `key` makes deliveries unique."""
@@ -52,7 +52,7 @@ def outcome_effects(
             NewDelivery(f"{key}:update", DeliveryKind.UPDATE, messages.parent_update(answered)),
         ]
         if dm:
-            link = workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
+            link = workspace.permalink(request.tenant, request.channel_id, request.parent_ts, request.thread_ts)
             dm_text = messages.dm_text(answered, text, link)
             deliveries.append(
                 NewDelivery(f"{key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, "text": dm_text})

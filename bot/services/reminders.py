@@ -77,9 +77,11 @@ class ReminderService:
         return await self._store.next_reminder_time()
 
     async def _fire(self, reminder: Reminder) -> None:
-        request = await self._store.get_request(reminder.request_id)
+        request = await self._store.get_request(reminder.tenant, reminder.request_id)
         if request is None or not _still_applies(request, reminder):
-            await self._store.complete_reminder(reminder.id, ReminderState.SKIPPED, request_id=reminder.request_id)
+            await self._store.complete_reminder(
+                reminder.tenant, reminder.id, ReminderState.SKIPPED, request_id=reminder.request_id
+            )
             return
         if reminder.kind == WARNING:
             await self._warn(reminder, request)
@@ -97,7 +99,7 @@ class ReminderService:
         )
         reply = NewDelivery(f"reminder{reminder.id}:reply", DeliveryKind.REPLY, messages.thread_reply(request, text))
         await self._store.complete_reminder(
-            reminder.id, ReminderState.FIRED, request_id=request.id, effects=Effects(deliveries=[reply])
+            request.tenant, reminder.id, ReminderState.FIRED, request_id=request.id, effects=Effects(deliveries=[reply])
         )
 
     async def _expire(self, reminder: Reminder, request: Request) -> None:
@@ -125,7 +127,7 @@ class ReminderService:
         ]
         effects = Effects(update, deliveries, new_reminders)
         if await self._store.complete_reminder(
-            reminder.id, ReminderState.FIRED, request_id=request.id, effects=effects
+            request.tenant, reminder.id, ReminderState.FIRED, request_id=request.id, effects=effects
         ):
             log.info("request %d: grant reached its expiry (%s)", request.id, update)
 

@@ -23,6 +23,7 @@ from bot.domain import (
     PhoneDisplay,
     Request,
     RequestState,
+    TenantId,
 )
 from bot.i18n import Translator
 from bot.leases import REQUESTS, until_recorded
@@ -67,6 +68,7 @@ class RequestService(Service):
 
     async def submit(
         self,
+        tenant: TenantId,
         *,
         source_key: str | None,
         team_id: str | None,
@@ -87,6 +89,7 @@ class RequestService(Service):
         ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR requests in the last hour.
         """
         new = NewRequest(
+            tenant,
             channel_id=channel_id,
             user_id=user_id,
             phone_e164=phone_e164,
@@ -127,18 +130,24 @@ class RequestService(Service):
         return self._workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
 
     async def on_its_message(
-        self, request_id: int, channel_id: str | None, message_ts: str | None, *, replies: bool = False
+        self,
+        tenant: TenantId,
+        request_id: int,
+        channel_id: str | None,
+        message_ts: str | None,
+        *,
+        replies: bool = False,
     ) -> Request | None:
         """The request a button names, if the click came from that request's own status message (same
         channel, same message), or with `replies` from one of AskCall's replies about it: a button can't
         act on a request elsewhere."""
-        request = await self._store.get_request(request_id)
+        request = await self._store.get_request(tenant, request_id)
         if request is None or not request.parent_ts:
             return None
         if channel_id == request.channel_id and message_ts:
             if message_ts == request.parent_ts:
                 return request
-            if replies and await self._store.posted_for(request.id, message_ts):
+            if replies and await self._store.posted_for(tenant, request.id, message_ts):
                 return request
         log.warning("a button for request %d came from another message; ignored", request_id)
         return None
@@ -147,7 +156,7 @@ class RequestService(Service):
         """True the first time this click is seen: Slack's retries of one click act once."""
         if not action_ts:
             return True
-        return await self._store.claim_action(f"{action_id}:{request.id}:{action_ts[:40]}")
+        return await self._store.claim_action(request.tenant, f"{action_id}:{request.id}:{action_ts[:40]}")
 
     async def ask_again(self, request: Request, user_id: str) -> AskAgain:
         """The "Ask again" button: a new request in the same thread, through the same pre-check.
@@ -162,6 +171,7 @@ class RequestService(Service):
             return AskAgain.NOT_NOW
         request_id = request.id
         _, created = await self.submit(
+            request.tenant,
             source_key=f"again:{request_id}",
             team_id=request.team_id,
             channel_id=request.channel_id,
@@ -176,13 +186,13 @@ class RequestService(Service):
         return AskAgain.ASKED if created else AskAgain.NOT_NOW
 
     # --- notifier hooks -------------------------------------------------------------------
-    async def parent_posted(self, request_id: int, ts: str) -> None:
-        request = await self._store.advance(request_id, [RequestState.NEW], RequestState.READY, parent_ts=ts)
+    async def parent_posted(self, tenant: TenantId, request_id: int, ts: str) -> None:
+        request = await self._store.advance(tenant, request_id, [RequestState.NEW], RequestState.READY, parent_ts=ts)
         if request is not None:
-            self._tasks.spawn(self.send(request_id), name=f"send-{request_id}")
+            self._tasks.spawn(self.send(tenant, request_id), name=f"send-{request_id}")
 
-    async def parent_failed(self, request_id: int, error: DeliveryError) -> None:
-        request = await self._store.get_request(request_id)
+    async def parent_failed(self, tenant: TenantId, request_id: int, error: DeliveryError) -> None:
+        request = await self._store.get_request(tenant, request_id)
         if request is None:
             return
         tr = Translator(request.lang)
@@ -194,6 +204,7 @@ class RequestService(Service):
             text = tr.t("error.internal")
         notice = _notice_to_rep(request, text)
         if await self._store.transition(
+            tenant,
             request_id,
             [RequestState.NEW],
             RequestState.UNDELIVERABLE,
@@ -204,10 +215,10 @@ class RequestService(Service):
             self._wake_notifier()
 
     # --- Pilot Status ---------------------------------------------------------------------
-    async def send(self, request_id: int) -> None:
+    async def send(self, tenant: TenantId, request_id: int) -> None:
         """Pre-check, then ask Pilot Status, under this process's lease on the request."""
         await self._tasks.yield_to_inbound()
-        request = await self._store.claim_request(request_id, RequestState.READY, time.time())
+        request = await self._store.claim_request(tenant, request_id, RequestState.READY, time.time())
         if request is None:
             return  # moved on, or another live process is sending it
         with self._held.hold(REQUESTS, request_id):
@@ -219,7 +230,7 @@ class RequestService(Service):
         if settled:
             return
         await self._tasks.yield_to_inbound()
-        if not await self._store.transition(request_id, [RequestState.READY], RequestState.SENDING):
+        if not await self._store.transition(request.tenant, request_id, [RequestState.READY], RequestState.SENDING):
             return
         try:
             message_id = await self._pilots.get(request.number_name).request_permission(
@@ -234,14 +245,21 @@ class RequestService(Service):
         else:
             log.info("request %d sent to %s", request_id, log_phone(request.phone_e164))
             await self._tasks.yield_to_inbound()
-            await until_recorded(lambda: self._sent(request_id, message_id), f"request {request_id}'s send")
+            await until_recorded(
+                lambda: self._sent(request.tenant, request_id, message_id), f"request {request_id}'s send"
+            )
 
-    async def _sent(self, request_id: int, message_id: str) -> None:
+    async def _sent(self, tenant: TenantId, request_id: int, message_id: str) -> None:
         if not await self._store.transition(
-            request_id, [RequestState.SENDING], RequestState.WAITING, message_id=message_id, sent_at=self._clock()
+            tenant,
+            request_id,
+            [RequestState.SENDING],
+            RequestState.WAITING,
+            message_id=message_id,
+            sent_at=self._clock(),
         ):
             # The answer outran our own bookkeeping (the webhook arrived first): keep the id anyway.
-            await self._store.update_request(request_id, message_id=message_id, sent_at=self._clock())
+            await self._store.update_request(tenant, request_id, message_id=message_id, sent_at=self._clock())
 
     async def _precheck(self, request: Request) -> tuple[bool, CallPermission | None]:
         """Ask Pilot Status first, so a request that can't help is never sent: (settled here, what it said).
@@ -270,7 +288,7 @@ class RequestService(Service):
                     "precheck.already_temporary", user=request.user_id, until=messages.slack_date(expires_at or 0)
                 )
             )
-            dm, _, _ = await self._store.user_prefs(request.user_id)
+            dm, _, _ = await self._store.user_prefs(request.tenant, request.user_id)
             _, effects = outcome_effects(
                 request,
                 outcome=outcome,
@@ -282,7 +300,9 @@ class RequestService(Service):
                 dm=dm,
                 workspace=self._workspace,
             )
-            settled = await self._store.transition(request.id, [RequestState.READY], RequestState.ANSWERED, effects)
+            settled = await self._store.transition(
+                request.tenant, request.id, [RequestState.READY], RequestState.ANSWERED, effects
+            )
             if settled:
                 log.info("request %d: customer already granted (%s); nothing sent", request.id, outcome)
                 self._wake_notifier()
@@ -368,7 +388,7 @@ class RequestService(Service):
         ]
         moved = await until_recorded(
             lambda: self._store.transition(
-                request.id, [from_state], to_state, Effects(deliveries=deliveries), **fields
+                request.tenant, request.id, [from_state], to_state, Effects(deliveries=deliveries), **fields
             ),
             f"request {request.id}'s {to_state}",
         )
@@ -384,15 +404,15 @@ class RequestService(Service):
             if (REQUESTS, request.id) in self._held:
                 continue  # a task of this process is on it (its lease lapsed while the database was down)
             if request.state is RequestState.NEW:
-                parent = await self._store.delivery_for(request.id, DeliveryKind.PARENT)
+                parent = await self._store.delivery_for(request.tenant, request.id, DeliveryKind.PARENT)
                 if parent is not None and parent.state is DeliveryState.DONE and parent.result_ts:
-                    await self.parent_posted(request.id, parent.result_ts)
+                    await self.parent_posted(request.tenant, request.id, parent.result_ts)
             elif request.state is RequestState.READY:
-                self._tasks.spawn(self.send(request.id), name=f"send-{request.id}")
+                self._tasks.spawn(self.send(request.tenant, request.id), name=f"send-{request.id}")
             elif request.state is RequestState.SENDING:
                 # Its sender died mid-call: it may have reached Pilot Status, and resending could
                 # burn the customer's quota. Only the process that takes it over says so.
-                taken = await self._store.claim_request(request.id, RequestState.SENDING, time.time())
+                taken = await self._store.claim_request(request.tenant, request.id, RequestState.SENDING, time.time())
                 if taken is not None:
                     await self._unconfirmed(taken)
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from dataclasses import replace
 
-from bot.domain import STATUS_CHECK_INTERVAL, DeliveryKind, Request, RequestState
+from bot.domain import STATUS_CHECK_INTERVAL, DeliveryKind, Request, RequestState, TenantId
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.pilot_status.client import CallPermission
@@ -60,15 +60,15 @@ class StatusService(Service):
     async def claim_check(self, request: Request) -> tuple[bool, str | None]:
         """Whether this click may probe Pilot Status now (at most once per request every
         STATUS_CHECK_INTERVAL seconds, across replicas), and the last probe's result otherwise."""
-        return await self._store.claim_status_check(request.id, self._clock(), STATUS_CHECK_INTERVAL)
+        return await self._store.claim_status_check(request.tenant, request.id, self._clock(), STATUS_CHECK_INTERVAL)
 
-    async def check_request(self, request_id: int) -> None:
+    async def check_request(self, tenant: TenantId, request_id: int) -> None:
         """The "Check status" button (once claimed): probe, and show what was found on the status message.
 
         If the customer granted while the webhook never reached AskCall, this is where the request
         learns it: it is settled exactly as if the answer had arrived.
         """
-        request = await self._store.get_request(request_id)
+        request = await self._store.get_request(tenant, request_id)
         if request is None or not request.parent_ts:
             return
         tr = Translator(request.lang)
@@ -76,20 +76,20 @@ class StatusService(Service):
             permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             checked = tr.t("status.unavailable", detail=error.label)
-            await self._store.record_status_check(request.id, checked)
+            await self._store.record_status_check(tenant, request.id, checked)
         else:
             checked = tr.t(
                 "status.checked",
                 when=messages.slack_date(self._clock()),
                 permission=permission_text(permission, tr),
             )
-            await self._store.record_status_check(request.id, checked)
+            await self._store.record_status_check(tenant, request.id, checked)
             if await self._settle_missed_answer(request, permission, tr):
                 return
         update = NewDelivery(
             f"req{request.id}:check:{uuid.uuid4().hex}", DeliveryKind.UPDATE, messages.parent_update(request, checked)
         )
-        await self._store.add_deliveries(request.id, [update])
+        await self._store.add_deliveries(tenant, request.id, [update])
         self._wake_notifier()
 
     async def _settle_missed_answer(self, request: Request, permission: CallPermission, tr: Translator) -> bool:
@@ -99,7 +99,7 @@ class StatusService(Service):
         outcome, expires_at = grant
         now = self._clock()
         preview = replace(request, outcome=outcome, expires_at=expires_at)
-        dm, _, _ = await self._store.user_prefs(request.user_id)
+        dm, _, _ = await self._store.user_prefs(request.tenant, request.user_id)
         _, effects = outcome_effects(
             request,
             outcome=outcome,
@@ -112,7 +112,7 @@ class StatusService(Service):
             workspace=self._workspace,
         )
         if await self._store.transition(
-            request.id, [RequestState.WAITING, RequestState.UNCONFIRMED], RequestState.ANSWERED, effects
+            request.tenant, request.id, [RequestState.WAITING, RequestState.UNCONFIRMED], RequestState.ANSWERED, effects
         ):
             log.info("request %d: found granted on a status check", request.id)
             self._wake_notifier()

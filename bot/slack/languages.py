@@ -1,5 +1,8 @@
 """Each rep's language, from their Slack locale (`users.info`), cached in memory and in the store; and the
-name Slack shows for them (from the same call), cached in memory only (AskCall stores no rep names)."""
+name Slack shows for them (from the same call), cached in memory only (AskCall stores no rep names).
+
+Invariant: every cache and every stored preference is keyed by (tenant, user): the same user id in two workspaces
+is two people."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain import TenantId
 from bot.i18n import normalize_language
 from bot.store import Store, StoreError
 
@@ -35,52 +39,53 @@ class UserLanguages:
         self._client = client
         self._default = default
         self._clock = clock
-        self._cache: dict[str, tuple[str, float]] = {}
-        self._names: dict[str, tuple[str, float]] = {}
-        self._refreshing: set[str] = set()
+        self._cache: dict[tuple[TenantId, str], tuple[str, float]] = {}
+        self._names: dict[tuple[TenantId, str], tuple[str, float]] = {}
+        self._refreshing: set[tuple[TenantId, str]] = set()
         self._lookups: set[asyncio.Task[str]] = set()
 
-    async def language_for(self, user_id: str | None, wait: float = FIRST_LOOKUP_WAIT) -> str:
+    async def language_for(self, tenant: TenantId, user_id: str | None, wait: float = FIRST_LOOKUP_WAIT) -> str:
         """The rep's language. Known reps never wait; an unknown one waits at most `wait` seconds."""
         if not user_id:
             return self._default
-        cached = self._cache.get(user_id)
+        key = (tenant, user_id)
+        cached = self._cache.get(key)
         if cached is None:
             try:
-                _, locale, fetched_at = await self._store.user_prefs(user_id)
+                _, locale, fetched_at = await self._store.user_prefs(tenant, user_id)
             except StoreError:  # the database is down: answer in the default language, don't fail
                 return self._default
             if locale and fetched_at:
                 cached = (normalize_language(locale, self._default), fetched_at)
-                self._cache[user_id] = cached
+                self._cache[key] = cached
         if cached is not None:
-            if self._clock() - cached[1] > LOCALE_TTL and user_id not in self._refreshing:
-                self._lookup(user_id)
+            if self._clock() - cached[1] > LOCALE_TTL and key not in self._refreshing:
+                self._lookup(tenant, user_id)
             return cached[0]
         try:
             # Shielded: if Slack is slow, this rep gets the default now and their locale next time.
-            return await asyncio.wait_for(asyncio.shield(self._lookup(user_id)), wait)
+            return await asyncio.wait_for(asyncio.shield(self._lookup(tenant, user_id)), wait)
         except TimeoutError:
             return self._default
 
-    async def name_for(self, user_id: str, wait: float = FIRST_LOOKUP_WAIT) -> str | None:
+    async def name_for(self, tenant: TenantId, user_id: str, wait: float = FIRST_LOOKUP_WAIT) -> str | None:
         """The name Slack shows for the user (display name, else full name); None when Slack doesn't say in time."""
-        cached = self._names.get(user_id)
+        cached = self._names.get((tenant, user_id))
         if cached is not None and self._clock() - cached[1] <= LOCALE_TTL:
             return cached[0]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._lookup(user_id)), wait)
-        cached = self._names.get(user_id)
+            await asyncio.wait_for(asyncio.shield(self._lookup(tenant, user_id)), wait)
+        cached = self._names.get((tenant, user_id))
         return cached[0] if cached is not None else None
 
-    def _lookup(self, user_id: str) -> asyncio.Task[str]:
-        self._refreshing.add(user_id)
-        task = asyncio.create_task(self._refresh(user_id), name=f"locale-{user_id}")
+    def _lookup(self, tenant: TenantId, user_id: str) -> asyncio.Task[str]:
+        self._refreshing.add((tenant, user_id))
+        task = asyncio.create_task(self._refresh(tenant, user_id), name=f"locale-{user_id}")
         self._lookups.add(task)
         task.add_done_callback(self._lookups.discard)
         return task
 
-    async def _refresh(self, user_id: str) -> str:
+    async def _refresh(self, tenant: TenantId, user_id: str) -> str:
         try:
             response = await self._client.users_info(user=user_id, include_locale=True)
             user = response.get("user") or {}
@@ -89,15 +94,15 @@ class UserLanguages:
             log.info("users.info failed for %s (%s); using the default language", user_id, type(error).__name__)
             return self._default
         finally:
-            self._refreshing.discard(user_id)
+            self._refreshing.discard((tenant, user_id))
         language = normalize_language(locale, self._default)
         now = self._clock()
         name = shown_name(user)
         if name:
-            self._names[user_id] = (name, now)
-        self._cache[user_id] = (language, now)
+            self._names[tenant, user_id] = (name, now)
+        self._cache[tenant, user_id] = (language, now)
         if locale:
-            await self._store.set_locale(user_id, locale, now)
+            await self._store.set_locale(tenant, user_id, locale, now)
         return language
 
 

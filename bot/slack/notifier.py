@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bot.config import RetryPolicy
-from bot.domain import DeliveryKind, DeliveryState
+from bot.domain import DeliveryKind, DeliveryState, TenantId
 from bot.leases import DELIVERIES, HeldWork, until_recorded
 from bot.slack.gateway import DEAD_RESPONSE_URL, UNVERIFIABLE, DeliveryError, SlackGateway
 from bot.store import Delivery, NewDelivery, Store
@@ -55,8 +55,8 @@ def unconfirmed(delivery: Delivery) -> bool:
 class ParentHooks:
     """What the request pipeline wants to hear about its parent message."""
 
-    posted: Callable[[int, str], Awaitable[None]]
-    failed: Callable[[int, DeliveryError], Awaitable[None]]
+    posted: Callable[[TenantId, int, str], Awaitable[None]]
+    failed: Callable[[TenantId, int, DeliveryError], Awaitable[None]]
 
 
 class Notifier:
@@ -96,7 +96,9 @@ class Notifier:
         for delivery in await self._store.claim_abandoned_deliveries(time.time()):
             if (DELIVERIES, delivery.id) in self._held:
                 continue  # a task of this process is on it (its lease lapsed while the database was down)
-            await self._store.mark_delivery(delivery.id, DeliveryState.PENDING, last_error=f"{UNCONFIRMED}takeover")
+            await self._store.mark_delivery(
+                delivery.tenant, delivery.id, DeliveryState.PENDING, last_error=f"{UNCONFIRMED}takeover"
+            )
         self.wake()
 
     async def _start_due(self) -> float | None:
@@ -150,7 +152,7 @@ class Notifier:
         key = delivery.payload.get("ts_of") if delivery.kind == DeliveryKind.UPDATE else None
         if not key:
             return delivery
-        ts = await self._store.posted_ts(str(key))
+        ts = await self._store.posted_ts(delivery.tenant, str(key))
         if ts is None:
             raise DeliveryError("message_not_posted", transient=True)
         payload = {name: value for name, value in delivery.payload.items() if name != "ts_of"}
@@ -178,9 +180,11 @@ class Notifier:
             error.code,
         )
         code = f"{UNVERIFIABLE}{error.code}"
-        await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=code, count_attempt=True)
+        await self._store.mark_delivery(
+            delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=code, count_attempt=True
+        )
         if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
-            await self.hooks.failed(delivery.request_id, DeliveryError(code, transient=False))
+            await self.hooks.failed(delivery.tenant, delivery.request_id, DeliveryError(code, transient=False))
 
     async def _succeeded(
         self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
@@ -191,7 +195,7 @@ class Notifier:
             f"Slack {delivery.kind} for request {delivery.request_id}",
         )
         if delivery.kind == DeliveryKind.PARENT and self.hooks is not None and ts:
-            await self.hooks.posted(delivery.request_id, ts)
+            await self.hooks.posted(delivery.tenant, delivery.request_id, ts)
         return completed
 
     async def _failed(self, delivery: Delivery, error: DeliveryError) -> None:
@@ -214,6 +218,7 @@ class Notifier:
                 delay,
             )
             await self._store.mark_delivery(
+                delivery.tenant,
                 delivery.id,
                 DeliveryState.PENDING,
                 last_error=error.code,
@@ -225,14 +230,16 @@ class Notifier:
             await self._send_as_dm(delivery, error)
         else:
             log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
-        await self._store.mark_delivery(delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True)
+        await self._store.mark_delivery(
+            delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True
+        )
         if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
-            await self.hooks.failed(delivery.request_id, error)
+            await self.hooks.failed(delivery.tenant, delivery.request_id, error)
 
     async def _send_as_dm(self, delivery: Delivery, error: DeliveryError) -> None:
         """The rep's note could not go through its response_url: queue it for the rep's DM with the app
         (queued before the note is marked dead, so a crash in between only queues it again, under the same key)."""
-        request = await self._store.get_request(delivery.request_id)
+        request = await self._store.get_request(delivery.tenant, delivery.request_id)
         if request is None:
             log.error("Slack note for request %d failed for good: %s", delivery.request_id, error.code)
             return
@@ -243,7 +250,7 @@ class Notifier:
         )
         payload = {key: delivery.payload[key] for key in ("text", "blocks") if key in delivery.payload}
         direct = NewDelivery(f"{delivery.dedup_key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, **payload})
-        await self._store.add_deliveries(delivery.request_id, [direct])
+        await self._store.add_deliveries(delivery.tenant, delivery.request_id, [direct])
 
     def _backoff(self, attempt: int) -> float:
         return self._policy.delay(attempt) * (0.75 + random.random() / 4)

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.domain import TenantId
 from bot.i18n import Translator
 from bot.services.calls import SESSION_LIFETIME, CallBusyError, CallService, CallStartError
 from bot.store import CallSession
@@ -62,14 +63,14 @@ class CallPages:
     def __init__(
         self,
         calls: Callable[[], CallService],
-        names: Callable[[str], Awaitable[str | None]],
+        names: Callable[[TenantId, str], Awaitable[str | None]],
         *,
         public_url: str | None,
         language: str,
         body_timeout: float = 10.0,
     ) -> None:
         self._calls = calls
-        self._names = names  # a Slack user id -> the name Slack shows for them
+        self._names = names  # (tenant, Slack user id) -> the name Slack shows for them
         self._origin = _origin(public_url) if public_url else None
         self._secure = bool(public_url and public_url.startswith("https://"))
         self._language = language
@@ -162,7 +163,7 @@ class CallPages:
             return _json({"error": "no session", "code": "SESSION_REQUIRED"}, 401)
         config = await self._calls().page_config(session)
         asked_by = config.pop("askedById")
-        config["askedBy"] = await self._names(asked_by) or f"@{asked_by}"
+        config["askedBy"] = await self._names(session.tenant, asked_by) or f"@{asked_by}"
         return _json({"strings": page_strings(config["lang"]), **config})
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:
@@ -183,7 +184,7 @@ class CallPages:
         try:
             started = await self._calls().start(session, sdp)
         except CallBusyError as busy:
-            name = await self._names(busy.user_id) or f"@{busy.user_id}"
+            name = await self._names(session.tenant, busy.user_id) or f"@{busy.user_id}"
             return _json(
                 {"error": "the customer is on another call", "code": busy.code, "by": name, "since": busy.since},
                 busy.status,

@@ -3,7 +3,9 @@
 Invariant: a webhook is answered 200 only once it is stored; while the database can't store it the answer
 is 503 with Retry-After, so Pilot Status sends it again. A missing or wrong signature is refused (401), a
 body that isn't an event or is stamped in the future gets 400, and a signed event AskCall can't act on is
-kept and counted rather than refused (refusing would only make Pilot Status retry it for days).
+kept and counted rather than refused (refusing would only make Pilot Status retry it for days). Every event is
+stored for the tenant its number serves (the env's workspace, in single-workspace mode) and matched against that
+tenant's requests and calls only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.config import Settings, WhatsAppNumber
-from bot.domain import CLOCK_SKEW
+from bot.domain import CLOCK_SKEW, TenantId
 from bot.pilot_status.webhooks import (
     CALL_EVENTS,
     SIGNATURE_HEADER,
@@ -30,6 +32,7 @@ from bot.pilot_status.webhooks import (
 )
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
+from bot.slack.env_installations import EnvInstallations
 from bot.store import StoreError
 from bot.tasks import Tasks
 from bot.web.body import read_body
@@ -48,6 +51,7 @@ class Running(Protocol):
     answers: AnswerService
     calls: CallService
     tasks: Tasks
+    installations: EnvInstallations
 
 
 class PilotStatusWebhooks:
@@ -92,14 +96,17 @@ async def _handle_webhook(running: Running, number: WhatsAppNumber, body: bytes)
     except UnusableEvent as unusable:
         # Signed, but nothing AskCall can act on (a new status, another event): refusing it would
         # only make Pilot Status retry for days. Kept and counted instead.
-        recorded = await running.answers.ignore(data, body, number.name, str(unusable))
+        recorded = await running.answers.ignore(_tenant(running), data, body, number.name, str(unusable))
         return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
     if event.answered_at > time.time() + CLOCK_SKEW:
         log.warning("refused a Pilot Status webhook stamped %.0f s in the future", event.answered_at - time.time())
         return web.json_response({"error": "timestamp is in the future"}, status=400)
-    recorded = await running.answers.ingest(event, body, number.name)
+    tenant = _tenant(running)
+    recorded = await running.answers.ingest(tenant, event, body, number.name)
     if recorded.is_new and not recorded.unmatched:
-        running.tasks.spawn(running.answers.process(recorded.id, event.customer_key), name=f"answer-{recorded.id}")
+        running.tasks.spawn(
+            running.answers.process(tenant, recorded.id, event.customer_key), name=f"answer-{recorded.id}"
+        )
     return web.json_response({"ok": True, "duplicate": not recorded.is_new})
 
 
@@ -110,7 +117,13 @@ async def _handle_call_event(
     try:
         event = parse_call_event(data)
     except UnusableEvent as unusable:
-        recorded = await running.answers.ignore(data, body, number.name, str(unusable))
+        recorded = await running.answers.ignore(_tenant(running), data, body, number.name, str(unusable))
         return web.json_response({"ok": True, "ignored": True, "duplicate": not recorded.is_new})
-    is_new = await running.calls.on_event(event, body, number.name)
+    is_new = await running.calls.on_event(_tenant(running), event, body, number.name)
     return web.json_response({"ok": True, "duplicate": not is_new})
+
+
+def _tenant(running: Running) -> TenantId:
+    """The tenant a webhook belongs to: the numbers configured in the environment serve the env's workspace
+    (single-workspace mode), so what they hear is stored for it and matched against its requests only."""
+    return running.installations.tenant

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain import CallState, ReminderKind, RequestState
+from bot.domain import CallState, ReminderKind, RequestState, TenantId
 from bot.store import DATA_TABLES, Effects, IncomingEvent, NewDelivery, NewReminder, NewRequest, Store, Workspace
 from tests.tenants import TENANT
 
@@ -17,10 +17,12 @@ TABLES = [table for table, _ in DATA_TABLES]
 _counter = iter(range(1, 1_000_000))
 
 
-def asking(source_key: str | None, *, user_id: str = "U1", phone: str = CUSTOMER) -> NewRequest:
-    """A request by `user_id` for `phone`, in channel C1 of team T1."""
+def asking(
+    source_key: str | None, *, user_id: str = "U1", phone: str = CUSTOMER, tenant: TenantId = TENANT
+) -> NewRequest:
+    """A request by `user_id` for `phone`, in channel C1 of the tenant's workspace (T1 by default)."""
     return NewRequest(
-        TENANT,
+        tenant,
         source_key=source_key,
         team_id="T1",
         channel_id="C1",
@@ -40,19 +42,20 @@ async def new_request(
     state: RequestState | None = None,
     created_at: float | None = None,
     user_id: str = "U1",
+    tenant: TenantId = TENANT,
     **kwargs: Any,
 ) -> int:
     n = next(_counter)
     request_id, created = await store.create_request(
-        asking(source_key if source_key is not None else f"src-{n}", user_id=user_id, phone=phone),
+        asking(source_key if source_key is not None else f"src-{n}", user_id=user_id, phone=phone, tenant=tenant),
         NewDelivery(f"parent-{n}", "parent", {"channel": "C1", "text": f"request {n}"}),
         **kwargs,
     )
     assert created
     if state is not None:
-        await store.update_request(TENANT, request_id, state=state)
+        await store.update_request(tenant, request_id, state=state)
     if created_at is not None:
-        await store.update_request(TENANT, request_id, created_at=created_at)
+        await store.update_request(tenant, request_id, created_at=created_at)
     return request_id
 
 
