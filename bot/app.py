@@ -27,7 +27,7 @@ from bot.listeners import register_listeners
 from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
-from bot.pilot_status.pool import PilotStatusPool
+from bot.pilot_status.pool import EnvAccounts, PilotStatusPool
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
@@ -98,26 +98,34 @@ class AskCall:
         await store.open()
         tasks = Tasks()
         held = HeldWork()
-        # Clients: Pilot Status (one per number) and Slack (the Web API, the delivery outbox, links, languages).
-        pilot = PilotStatusPool(settings)
+        # Clients: Pilot Status (one per tenant and number) and Slack (the Web API, the delivery outbox, links,
+        # languages).
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
+        # No token of its own: every call names the token of the tenant it is made for (`installations`).
         slack_client = AsyncWebClient(
-            token=settings.slack_bot_token,
             base_url=settings.slack_api_url,
             session=session,
             retry_handlers=[],
             logger=_quiet_sdk_logger(),
         )
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
-        notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held)
         # Which workspace the env token serves (auth.test): recorded, and the rows made before tenancy adopted.
-        installations = await EnvInstallations.start(slack_client, settings.slack_bot_token, store)
+        try:
+            installations = await EnvInstallations.start(slack_client, settings.slack_bot_token, store)
+        except BaseException:  # WorkspaceUnknown, or a database that failed meanwhile: nothing is left open
+            await session.close()
+            await store.close()
+            raise
         workspace = WorkspaceLinks()
         for known in await store.workspaces():
             workspace.remember(known.tenant, known.url)
         workspace.remember(installations.tenant, installations.url)
-        languages = UserLanguages(store, slack_client, settings.language, clock)
+        pilot = PilotStatusPool(settings, EnvAccounts(settings, installations.tenant))
+        notifier = Notifier(
+            store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held, installations
+        )
+        languages = UserLanguages(store, slack_client, installations, settings.language, clock)
         # Services.
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
         deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock, held)
@@ -138,7 +146,7 @@ class AskCall:
         )
         status = StatusService(deps)
         home = HomeService(store, workspace, clock)
-        access = AccessPolicy(settings, slack_client)
+        access = AccessPolicy(settings, slack_client, installations)
         # The Bolt app, with the listeners.
         # Every request is authorized through the installations: its tenant goes in the context for the listeners,
         # and a request naming a team AskCall doesn't serve gets Bolt's "not installed" answer.
@@ -151,9 +159,7 @@ class AskCall:
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
         )
-        register_listeners(
-            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client, calls)
-        )
+        register_listeners(bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, calls))
         askcall = cls(
             settings,
             store,

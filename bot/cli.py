@@ -73,6 +73,7 @@ def serve(settings: Settings) -> int:
     refuses) is one line on stderr and a non-zero exit; "ready" is logged only once the port listens."""
     from bot.app import ASKCALL, create_web_app, http_shutdown_timeout
     from bot.slack.app_token import AppTokenRefused
+    from bot.slack.env_installations import WorkspaceUnknown
     from bot.web.listener import ListenError, bind
 
     log = logging.getLogger("bot")
@@ -113,6 +114,9 @@ def serve(settings: Settings) -> int:
         return 1
     except AppTokenRefused as error:
         print(f"askcall: {error}: {error.fix}", file=sys.stderr)
+        return 1
+    except WorkspaceUnknown as error:
+        print(f"askcall: {error}", file=sys.stderr)
         return 1
     return 0
 

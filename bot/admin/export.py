@@ -1,6 +1,7 @@
 """`askcall export`: the consent records, one per request, as CSV or JSON Lines, each with a summary of the
 browser calls made to the customer for it (how many, how many answered, talk time, and the last call);
-or, with `--calls`, the browser calls themselves, one record per call.
+or, with `--calls`, the browser calls themselves, one record per call. Every record names its workspace (the
+tenant: team id, or organisation id for an org-wide install).
 
 Invariant: nothing in a record identifies the customer beyond its `phone` column, which is masked unless
 asked otherwise; a CSV cell of outside text never starts a spreadsheet formula."""
@@ -19,6 +20,7 @@ from bot.phones import mask
 from bot.store import CallRecord, RequestRecord, Store
 
 FIELDS = (
+    "workspace",
     "request_id",
     "requested_at",
     "requested_by",
@@ -44,6 +46,7 @@ FIELDS = (
 )
 # `--calls`: one record per call.
 CALL_FIELDS = (
+    "workspace",
     "call_id",
     "request_id",
     "called_by",
@@ -121,6 +124,12 @@ def call_result(call: Call) -> str:
     return "failed"
 
 
+def workspace_of(request: Request) -> str:
+    """The workspace (tenant) a record belongs to: its team id, or its organisation's id for an org-wide install.
+    Rows made before tenancy and never adopted show as `legacy`."""
+    return request.tenant or "legacy"
+
+
 def call_columns(calls: tuple[Call, ...]) -> dict[str, Any]:
     """The request's calls in a few columns: counts and talk time, then the last call."""
     last = calls[-1] if calls else None
@@ -145,6 +154,7 @@ def call_error(call: Call) -> str | None:
 def to_call_record(item: CallRecord, *, full_phones: bool) -> dict[str, Any]:
     call, request = item.call, item.request
     return {
+        "workspace": workspace_of(request),
         "call_id": call.id,
         "request_id": request.id,
         "called_by": call.user_id,
@@ -165,6 +175,7 @@ def to_record(item: RequestRecord, *, full_phones: bool, now: float) -> dict[str
     request = item.request
     phone = request.phone_e164 if full_phones else mask(request.phone_e164)
     return {
+        "workspace": workspace_of(request),
         "request_id": request.id,
         "requested_at": iso(request.created_at),
         "requested_by": request.user_id,

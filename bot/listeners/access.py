@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners.authorize import tenant_of
 from bot.listeners.context import ListenerContext
@@ -42,7 +43,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
         log.info("refused %s for %s in %s", body.get("type") or "command", user_id, channel_id)
         # A global middleware that doesn't call next() must return the response itself: Bolt
         # ignores what ack() recorded and would answer 404 (and log the whole request body).
-        return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"))
+        return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"), context.client)
 
     async def well_formed(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         # HTTP requests were checked (and answered 400) before Bolt saw them (bot.listeners.inbound): what
@@ -76,7 +77,13 @@ def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
 
 
 async def _refuse(
-    body: dict[str, Any], refusal: Refusal, ack: AsyncAck, respond: AsyncRespond, ctx: ListenerContext, title: str
+    body: dict[str, Any],
+    refusal: Refusal,
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    ctx: ListenerContext,
+    title: str,
+    client: AsyncWebClient,
 ) -> BoltResponse:
     kind, text = body.get("type"), refusal.text
     if body.get("command"):
@@ -88,7 +95,7 @@ async def _refuse(
         return await ack(response_action="errors", errors={block: text})
     response = await ack()
     if kind == "shortcut":
-        ctx.tasks.spawn(ctx.client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")
+        ctx.tasks.spawn(client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")
     elif body.get("response_url"):
         await respond(text=text, response_type="ephemeral", replace_original=False)
     return response

@@ -43,7 +43,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
         tenant, user_id = tenant_of(context), body["user"]["id"]
         enabled = any(option.get("value") == DM_OPTION for option in action.get("selected_options") or [])
         await ctx.home.set_dm_answers(tenant, user_id, enabled)
-        await publish_home(tenant, user_id, ctx)
+        await publish_home(tenant, user_id, ctx, context.client)
 
     app.action(CHECK_ACTION)(check)
     app.action(AGAIN_ACTION)(again)

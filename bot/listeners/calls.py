@@ -52,6 +52,6 @@ async def call_now(
     if thread_ts:
         args["thread_ts"] = thread_ts
     try:
-        await ctx.client.chat_postEphemeral(**args)
+        await context.client.chat_postEphemeral(**args)
     except SlackApiError:  # a conversation AskCall can't post in: the click's own response_url, ephemeral too
         await respond(text=text, response_type="ephemeral", replace_original=False)

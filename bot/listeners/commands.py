@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
-from bot.domain import BudgetSpent, OpenRequestExists
+from bot.domain import BudgetSpent, OpenRequestExists, TenantId
 from bot.i18n import Translator
 from bot.listeners.authorize import tenant_of
 from bot.listeners.common import budget_text, open_elsewhere_text
@@ -39,14 +39,14 @@ async def handle_askcall(
     if not text:
         await ack()
         metadata = {"channel_id": command.get("channel_id"), "response_url": command.get("response_url")}
-        ctx.open_modal(command["trigger_id"], tr, metadata)
+        ctx.open_modal(context.client, command["trigger_id"], tr, metadata)
         return
     first_word, _, rest = text.partition(" ")
     if first_word.lower() in HELP_WORDS:
         await ack(text=tr.t("help"), response_type="ephemeral")
         return
     if first_word.lower() in STATUS_WORDS:
-        await _status(ack, respond, rest, tr, ctx, ctx.number_name(command.get("channel_id")))
+        await _status(tenant, ack, respond, rest, tr, ctx, ctx.number_name(command.get("channel_id")))
         return
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
@@ -84,7 +84,13 @@ async def handle_askcall(
 
 
 async def _status(
-    ack: AsyncAck, respond: AsyncRespond, text: str, tr: Translator, ctx: ListenerContext, number_name: str
+    tenant: TenantId,
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    text: str,
+    tr: Translator,
+    ctx: ListenerContext,
+    number_name: str,
 ) -> None:
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
@@ -94,6 +100,8 @@ async def _status(
     await ack()
 
     async def report() -> None:
-        await respond(text=await ctx.status.describe(parsed.phone_e164, number_name, tr), response_type="ephemeral")
+        await respond(
+            text=await ctx.status.describe(tenant, parsed.phone_e164, number_name, tr), response_type="ephemeral"
+        )
 
     ctx.tasks.spawn(report(), name="status-report")

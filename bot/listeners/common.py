@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import BudgetSpent, OpenRequestExists, Request, TenantId
 from bot.i18n import Translator
@@ -72,6 +73,6 @@ def budget_text(spent: BudgetSpent, tr: Translator) -> str:
     return tr.t("budget.spent", limit=spent.limit, when=slack_date(spent.refills_at))
 
 
-async def publish_home(tenant: TenantId, user_id: str, ctx: ListenerContext) -> None:
+async def publish_home(tenant: TenantId, user_id: str, ctx: ListenerContext, client: AsyncWebClient) -> None:
     lang = await ctx.languages.language_for(tenant, user_id)
-    await ctx.client.views_publish(user_id=user_id, view=await ctx.home.view_for(tenant, user_id, lang))
+    await client.views_publish(user_id=user_id, view=await ctx.home.view_for(tenant, user_id, lang))

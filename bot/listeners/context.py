@@ -1,4 +1,8 @@
-"""What listeners need from the rest of the app, passed in explicitly (no globals); shared by every listener."""
+"""What listeners need from the rest of the app, passed in explicitly (no globals); shared by every listener.
+
+Slack is called only with Bolt's client for the request being handled (`context.client`), which authorize gave the
+token of that request's own workspace: there is no shared client with a token here.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,6 @@ class ListenerContext:
     home: HomeService
     languages: UserLanguages
     tasks: Tasks
-    client: AsyncWebClient
     calls: CallService
 
     def number_name(self, channel_id: str | None) -> str:
@@ -45,6 +48,7 @@ class ListenerContext:
 
     def open_modal(
         self,
+        client: AsyncWebClient,
         trigger_id: str,
         tr: Translator,
         metadata: dict[str, object],
@@ -52,9 +56,10 @@ class ListenerContext:
         phone: str = "",
         pick_channel: bool = False,
     ) -> None:
-        """Open the request form after the ack (the trigger id stays valid for 3 s)."""
+        """Open the request form after the ack (the trigger id stays valid for 3 s), with `client`: Bolt's client
+        for this request, authorized with its own workspace's token."""
         view = request_modal(tr, private_metadata=metadata, phone=phone, pick_channel=pick_channel)
-        self.tasks.spawn(self.client.views_open(trigger_id=trigger_id, view=view), name="open-modal")
+        self.tasks.spawn(client.views_open(trigger_id=trigger_id, view=view), name="open-modal")
 
 
 def problem_text(tr: Translator, problem: Problem) -> str:

@@ -15,6 +15,6 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     async def home_opened(event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Events are acknowledged when the listener returns: publish in the background.
         if event.get("tab") == "home":
-            ctx.tasks.spawn(publish_home(tenant_of(context), event["user"], ctx), name="publish-home")
+            ctx.tasks.spawn(publish_home(tenant_of(context), event["user"], ctx, context.client), name="publish-home")
 
     app.event("app_home_opened")(home_opened)

@@ -6,6 +6,7 @@ from typing import Any
 
 import phonenumbers
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import TenantId
 from bot.listeners.authorize import tenant_of
@@ -23,12 +24,12 @@ GLOBAL_SHORTCUT = "askcall_global"
 def register(app: AsyncApp, ctx: ListenerContext) -> None:
     async def from_message(ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        await open_from_message(tenant_of(context), shortcut, ctx)
+        await open_from_message(tenant_of(context), shortcut, ctx, context.client)
 
     async def from_anywhere(ack: AsyncAck, shortcut: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         tr = await ctx.translator(tenant_of(context), shortcut["user"]["id"])
-        ctx.open_modal(shortcut["trigger_id"], tr, {}, pick_channel=True)
+        ctx.open_modal(context.client, shortcut["trigger_id"], tr, {}, pick_channel=True)
 
     app.message_shortcut(MESSAGE_SHORTCUT)(from_message)
     app.global_shortcut(GLOBAL_SHORTCUT)(from_anywhere)
@@ -46,7 +47,9 @@ def first_phone(text: str, region: str) -> str:
     return ""
 
 
-async def open_from_message(tenant: TenantId, shortcut: dict[str, Any], ctx: ListenerContext) -> None:
+async def open_from_message(
+    tenant: TenantId, shortcut: dict[str, Any], ctx: ListenerContext, client: AsyncWebClient
+) -> None:
     """The form, pre-filled; the answer will land in the message's thread."""
     message = shortcut.get("message") or {}
     tr = await ctx.translator(tenant, shortcut["user"]["id"])
@@ -56,4 +59,4 @@ async def open_from_message(tenant: TenantId, shortcut: dict[str, Any], ctx: Lis
         "response_url": shortcut.get("response_url"),
     }
     phone = first_phone(message.get("text") or "", ctx.settings.default_region)
-    ctx.open_modal(shortcut["trigger_id"], tr, metadata, phone=phone)
+    ctx.open_modal(client, shortcut["trigger_id"], tr, metadata, phone=phone)

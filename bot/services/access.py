@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.domain import TenantId
 from bot.i18n import Translator
+from bot.slack.installations import Installations
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,16 @@ class Refusal:
 
 
 class AccessPolicy:
-    def __init__(self, settings: Settings, client: AsyncWebClient, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: AsyncWebClient,
+        installations: Installations,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._installations = installations
         self._clock = clock
         self._members: dict[tuple[TenantId, str], tuple[frozenset[str], float]] = {}  # by (tenant, group)
 
@@ -70,8 +78,11 @@ class AccessPolicy:
         cached = self._members.get((tenant, group))
         if cached is not None and self._clock() - cached[1] < USERGROUP_TTL:
             return cached[0]
+        installed = await self._installations.for_tenant(tenant)
+        if installed is None:
+            return frozenset()
         try:
-            response = await self._client.usergroups_users_list(usergroup=group)
+            response = await self._client.usergroups_users_list(token=installed.bot_token, usergroup=group)
         except (SlackApiError, OSError) as error:
             log.warning("could not read user group %s (%s)", group, type(error).__name__)
             return cached[0] if cached else frozenset()

@@ -166,7 +166,7 @@ class AnswerService(Service):
         if status is not Outcome.TEMPORARY:
             return None
         try:
-            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.warning("request %d: permission lookup failed (%s); assuming 7 days", request.id, error.label)
         else:

@@ -396,7 +396,7 @@ class CallService(Service):
             )
 
     def _pilot(self, request: Request) -> PilotStatusClient:
-        return self._pilots.get(request.number_name or DEFAULT_NUMBER)
+        return self._pilots.get(request.tenant, request.number_name or DEFAULT_NUMBER)
 
     # ------------------------------------------------------------------ starts whose answer was lost
     async def _find_lost_start(self, tenant: TenantId, call_id: int) -> None:

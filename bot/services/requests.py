@@ -233,7 +233,7 @@ class RequestService(Service):
         if not await self._store.transition(request.tenant, request_id, [RequestState.READY], RequestState.SENDING):
             return
         try:
-            message_id = await self._pilots.get(request.number_name).request_permission(
+            message_id = await self._pilots.get(request.tenant, request.number_name).request_permission(
                 request.phone_e164, request.reason
             )
         except UnconfirmedError as error:
@@ -267,7 +267,7 @@ class RequestService(Service):
         When the probe itself fails, AskCall sends anyway and claims nothing it doesn't know.
         """
         try:
-            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
             return False, None
@@ -355,7 +355,7 @@ class RequestService(Service):
         """Whether the probe shows a permission request counted since `before` (or a grant: the customer answered
         already). False when the probe can't say."""
         try:
-            after = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
+            after = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: the probe can't settle the unconfirmed send (%s)", request.id, error.label)
             return False

@@ -30,12 +30,13 @@ def permission_text(permission: CallPermission, tr: Translator) -> str:
 
 
 class StatusService(Service):
-    async def describe(self, phone_e164: str, number_name: str, tr: Translator) -> str:
-        """The `/askcall status` answer: permission and quota left, without sending anything.
+    async def describe(self, tenant: TenantId, phone_e164: str, number_name: str, tr: Translator) -> str:
+        """The `/askcall status` answer: permission and quota left, without sending anything, through the
+        tenant's own number (another workspace's numbers are never asked).
 
         Only the asking rep sees it (ephemeral), so the full number is shown."""
         try:
-            permission = await self._pilots.get(number_name).get_permission(phone_e164)
+            permission = await self._pilots.get(tenant, number_name).get_permission(phone_e164)
         except PilotStatusError as error:
             return tr.t("status.unavailable", detail=error.label)
         action = permission.actions.get(SEND_REQUEST)
@@ -73,7 +74,7 @@ class StatusService(Service):
             return
         tr = Translator(request.lang)
         try:
-            permission = await self._pilots.get(request.number_name).get_permission(request.phone_e164)
+            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
         except PilotStatusError as error:
             checked = tr.t("status.unavailable", detail=error.label)
             await self._store.record_status_check(tenant, request.id, checked)

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.domain import DeliveryKind
+from bot.domain import DeliveryKind, TenantId
 from bot.store import Delivery
 
 log = logging.getLogger(__name__)
@@ -78,27 +78,29 @@ class SlackGateway:
     def __init__(self, client: AsyncWebClient, session: aiohttp.ClientSession) -> None:
         self.client = client
         self._session = session
-        self._dm_channels: dict[str, str] = {}  # user id -> id of the app's DM with them
+        # (tenant, user id) -> id of the app's DM with them
+        self._dm_channels: dict[tuple[TenantId, str], str] = {}
 
-    async def execute(self, delivery: Delivery) -> str | None:
-        """Make the Slack call; returns the message ts when Slack gives one. Raises DeliveryError."""
+    async def execute(self, delivery: Delivery, token: str) -> str | None:
+        """Make the Slack call with the delivery's tenant's `token`; returns the message ts when Slack gives one.
+        Raises DeliveryError."""
         args = dict(delivery.payload)
         try:
             if delivery.kind == DeliveryKind.RESPOND:
                 await self._respond(args)
                 return None
             if delivery.kind == DeliveryKind.UPDATE:
-                response = await self.client.chat_update(**args)
+                response = await self.client.chat_update(token=token, **args)
             else:
                 args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": delivery.dedup_key}}
-                response = await self.client.chat_postMessage(**args)
+                response = await self.client.chat_postMessage(token=token, **args)
             return str(response.get("ts") or "") or None
         except SlackApiError as exc:
             raise _classify_api_error(exc) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _network_error(exc) from exc
 
-    async def find_posted(self, delivery: Delivery) -> str | None:
+    async def find_posted(self, delivery: Delivery, token: str) -> str | None:
         """After a crash or an ambiguous failure: the ts of the message if Slack already has it, else None.
 
         Looks for the delivery key AskCall attaches as message metadata. Raises DeliveryError when
@@ -108,45 +110,46 @@ class SlackGateway:
         if delivery.kind not in POSTED_KINDS:
             raise DeliveryError(f"{delivery.kind} can't be read back", transient=False)
         try:
-            channel = await self._readable_channel(str(delivery.payload["channel"]))
+            channel = await self._readable_channel(delivery.tenant, str(delivery.payload["channel"]), token)
             try:
-                return await self._search(delivery, channel)
+                return await self._search(delivery, channel, token)
             except SlackApiError as exc:
                 if _api_error(exc) != "not_in_channel":
                     raise
             # A public channel AskCall posts into without being a member: join, and its history shows.
-            await self.client.conversations_join(channel=channel)
+            await self.client.conversations_join(token=token, channel=channel)
             log.info("joined channel %s to check whether a message already landed there", channel)
-            return await self._search(delivery, channel)
+            return await self._search(delivery, channel, token)
         except SlackApiError as exc:
             raise _classify_api_error(exc) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _network_error(exc) from exc
 
-    async def _readable_channel(self, channel: str) -> str:
+    async def _readable_channel(self, tenant: TenantId, channel: str, token: str) -> str:
         """The conversation id to read: a user id (the app's DM with them) becomes the DM's D… id."""
         if channel[:1] not in ("U", "W"):
             return channel
-        known = self._dm_channels.get(channel)
+        known = self._dm_channels.get((tenant, channel))
         if known is None:
-            response = await self.client.conversations_open(users=channel)
+            response = await self.client.conversations_open(token=token, users=channel)
             known = str((response.get("channel") or {}).get("id") or "")
             if not known:
                 raise DeliveryError("conversations.open gave no channel", transient=False)
-            self._dm_channels[channel] = known
+            self._dm_channels[tenant, channel] = known
         return known
 
-    async def _search(self, delivery: Delivery, channel: str) -> str | None:
+    async def _search(self, delivery: Delivery, channel: str, token: str) -> str | None:
         """The ts of the message carrying the delivery's key, reading at most MAX_HISTORY_PAGES pages."""
         thread_ts = delivery.payload.get("thread_ts")
         cursor: str | None = None
         for _ in range(MAX_HISTORY_PAGES):
             if thread_ts:
                 response = await self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+                    token=token, channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
                 )
             else:
                 response = await self.client.conversations_history(
+                    token=token,
                     channel=channel,
                     oldest=str(delivery.created_at - CLOCK_SKEW_MARGIN),
                     include_all_metadata=True,

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain import TenantId
 from bot.i18n import normalize_language
+from bot.slack.installations import Installations
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,13 @@ class UserLanguages:
         self,
         store: Store,
         client: AsyncWebClient,
+        installations: Installations,
         default: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._client = client
+        self._installations = installations
         self._default = default
         self._clock = clock
         self._cache: dict[tuple[TenantId, str], tuple[str, float]] = {}
@@ -87,7 +90,10 @@ class UserLanguages:
 
     async def _refresh(self, tenant: TenantId, user_id: str) -> str:
         try:
-            response = await self._client.users_info(user=user_id, include_locale=True)
+            installed = await self._installations.for_tenant(tenant)
+            if installed is None:  # uninstalled meanwhile: the default language, and nothing asked of Slack
+                return self._default
+            response = await self._client.users_info(token=installed.bot_token, user=user_id, include_locale=True)
             user = response.get("user") or {}
             locale = str(user.get("locale") or "")
         except (TimeoutError, SlackApiError, OSError) as error:

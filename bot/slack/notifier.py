@@ -21,6 +21,9 @@ Only chat.update is resent without a check: editing a message to the same conten
 A note to the rep through a response_url that takes no more posts (they expire after 30 minutes and a
 few uses, and a request may need one much later, after a crash or a long Pilot Status outage) goes to
 the rep's DM with the app instead: a new delivery, with its own key, so it too is posted once.
+
+Every call is made with the token of the delivery's own workspace (`Installations.for_tenant`); a delivery whose
+workspace has no installation any more dies with `last_error` "uninstalled", never sent with another's token.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bot.config import RetryPolicy
 from bot.domain import DeliveryKind, DeliveryState, TenantId
 from bot.leases import DELIVERIES, HeldWork, until_recorded
 from bot.slack.gateway import DEAD_RESPONSE_URL, UNVERIFIABLE, DeliveryError, SlackGateway
+from bot.slack.installations import Installations
 from bot.store import Delivery, NewDelivery, Store
 from bot.tasks import Tasks
 from bot.worker import DueWorkLoop
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 
 # `last_error` prefix: the last attempt may have reached Slack (UNVERIFIABLE: and Slack can't tell).
 UNCONFIRMED = "unconfirmed: "
+# The last error of a delivery whose workspace has no installation any more (it is never sent).
+UNINSTALLED = "uninstalled"
 
 
 def unconfirmed(delivery: Delivery) -> bool:
@@ -67,6 +73,7 @@ class Notifier:
         policy: RetryPolicy,
         tasks: Tasks,
         held: HeldWork,
+        installations: Installations,
         *,
         concurrency: int = 16,
         clock: Callable[[], float] = time.time,
@@ -76,6 +83,7 @@ class Notifier:
         self._policy = policy
         self._tasks = tasks
         self._held = held
+        self._installations = installations
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._loop = DueWorkLoop("notifier", self._start_due, clock)
@@ -128,15 +136,20 @@ class Notifier:
         """Make one Slack call and record it. Returns (the request's next message if it is due now,
         whether the request has nothing else pending)."""
         await self._tasks.yield_to_inbound()
+        installed = await self._installations.for_tenant(delivery.tenant)
+        if installed is None:
+            await self._uninstalled(delivery)
+            return None, False
+        token = installed.bot_token
         try:
             if unconfirmed(delivery):
-                ts = await self._already_posted(delivery)
+                ts = await self._already_posted(delivery, token)
                 if ts is not None:
                     log.info(
                         "Slack %s for request %d had already landed; not sent again", delivery.kind, delivery.request_id
                     )
                     return await self._succeeded(delivery, ts)
-            ts = await self._gateway.execute(await self._addressed(delivery))
+            ts = await self._gateway.execute(await self._addressed(delivery), token)
         except _Unverifiable as unknown:
             await self._unverifiable(delivery, unknown.error)
             return None, False
@@ -158,10 +171,21 @@ class Notifier:
         payload = {name: value for name, value in delivery.payload.items() if name != "ts_of"}
         return replace(delivery, payload={**payload, "ts": ts})
 
-    async def _already_posted(self, delivery: Delivery) -> str | None:
+    async def _uninstalled(self, delivery: Delivery) -> None:
+        """The delivery's workspace has no installation any more: it dies, never sent with another's token."""
+        log.warning(
+            "Slack %s for request %d dropped: its workspace uninstalled AskCall", delivery.kind, delivery.request_id
+        )
+        await self._store.mark_delivery(
+            delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=UNINSTALLED, count_attempt=True
+        )
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
+            await self.hooks.failed(delivery.tenant, delivery.request_id, DeliveryError(UNINSTALLED, transient=False))
+
+    async def _already_posted(self, delivery: Delivery, token: str) -> str | None:
         """Slack's ts for the delivery if it landed. A transient failure to check keeps it unconfirmed."""
         try:
-            return await self._gateway.find_posted(delivery)
+            return await self._gateway.find_posted(delivery, token)
         except DeliveryError as error:
             if not error.transient:
                 raise _Unverifiable(error) from error

@@ -151,7 +151,7 @@ async def test_a_target_with_data_is_refused_then_replaced_with_force(
     refused = await run_cli("db", "copy", "--from", database_url, "--to", target_url)
 
     assert refused.code == 1
-    assert "nothing copied" in refused.err and "already holds AskCall data (requests 4," in refused.err
+    assert "nothing copied" in refused.err and "already holds AskCall data (workspaces 1, requests 4," in refused.err
     assert "--force" in refused.err
     assert await snapshot(target_url) == theirs
 
@@ -324,8 +324,8 @@ async def test_rows_added_to_the_source_during_the_copy_fail_the_count_check(tmp
         if table == "user_prefs" and done == 0:  # requests are copied already
             with sqlite3.connect(source) as db:
                 db.execute(
-                    "INSERT INTO requests (channel_id, user_id, phone_e164, phone_key, reason, lang, state, "
-                    "created_at, updated_at) VALUES ('C1', 'U1', '+5511900000000', 'k', 'r', 'en', 'new', 1, 1)"
+                    "INSERT INTO requests (tenant_id, channel_id, user_id, phone_e164, phone_key, reason, lang, state, "
+                    "created_at, updated_at) VALUES ('T1', 'C1', 'U1', '+5511900000000', 'k', 'r', 'en', 'new', 1, 1)"
                 )
 
     counts = await copy_database(

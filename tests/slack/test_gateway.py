@@ -39,14 +39,18 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+# The token of the delivery's workspace: the gateway's client holds none, every call names it.
+TOKEN = "xoxb-test"
+
+
 def gateway(http: aiohttp.ClientSession, base_url: str) -> SlackGateway:
-    return SlackGateway(AsyncWebClient(token="xoxb-test", base_url=base_url, session=http, retry_handlers=[]), http)
+    return SlackGateway(AsyncWebClient(base_url=base_url, session=http, retry_handlers=[]), http)
 
 
 async def test_a_connection_never_made_is_not_in_doubt(http: aiohttp.ClientSession) -> None:
     closed = gateway(http, f"http://127.0.0.1:{free_port()}/api/")
     with pytest.raises(DeliveryError) as error:
-        await closed.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}))
+        await closed.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}), TOKEN)
     assert error.value.transient and not error.value.ambiguous
 
 
@@ -55,7 +59,9 @@ async def test_a_dropped_answer_and_a_5xx_leave_the_post_in_doubt(
 ) -> None:
     slack_gateway = gateway(http, slack.api_url)
     slack.hang_next("chat.postMessage")
-    sending = asyncio.create_task(slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"})))
+    sending = asyncio.create_task(
+        slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}), TOKEN)
+    )
     await slack.wait_for(lambda: slack.hanging == 1)
     slack.release_hung(answer=False)
     with pytest.raises(DeliveryError) as dropped:
@@ -64,11 +70,11 @@ async def test_a_dropped_answer_and_a_5xx_leave_the_post_in_doubt(
 
     slack.fail_next("chat.postMessage", status=503)
     with pytest.raises(DeliveryError) as unavailable:
-        await slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}))
+        await slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}), TOKEN)
     assert unavailable.value.ambiguous
     slack.fail_next("chat.postMessage", status=429, retry_after=1)
     with pytest.raises(DeliveryError) as limited:
-        await slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}))
+        await slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}), TOKEN)
     assert limited.value.transient and not limited.value.ambiguous  # a 429 was not carried out
 
 
@@ -77,23 +83,23 @@ async def test_find_posted_joins_a_public_channel_once_and_finds_the_key(
 ) -> None:
     slack_gateway = gateway(http, slack.api_url)
     parent = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "parent"})
-    ts = await slack_gateway.execute(parent)
+    ts = await slack_gateway.execute(parent, TOKEN)
     reply = delivery(DeliveryKind.REPLY, {"channel": "C1", "thread_ts": ts, "text": "reply"}, key="req1:reply")
-    reply_ts = await slack_gateway.execute(reply)
+    reply_ts = await slack_gateway.execute(reply, TOKEN)
 
-    assert await slack_gateway.find_posted(parent) == ts
-    assert await slack_gateway.find_posted(reply) == reply_ts
+    assert await slack_gateway.find_posted(parent, TOKEN) == ts
+    assert await slack_gateway.find_posted(reply, TOKEN) == reply_ts
     other = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "never sent"}, key="req2:parent")
-    assert await slack_gateway.find_posted(other) is None
+    assert await slack_gateway.find_posted(other, TOKEN) is None
     assert [c.args["channel"] for c in slack.calls_to("conversations.join")] == ["C1"]
 
 
 async def test_find_posted_reads_the_app_dm_with_a_user(slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     slack_gateway = gateway(http, slack.api_url)
     notice = delivery(DeliveryKind.DIRECT, {"channel": "U1", "text": "notice"}, key="req1:notice")
-    ts = await slack_gateway.execute(notice)
-    assert await slack_gateway.find_posted(notice) == ts
-    assert await slack_gateway.find_posted(notice) == ts
+    ts = await slack_gateway.execute(notice, TOKEN)
+    assert await slack_gateway.find_posted(notice, TOKEN) == ts
+    assert await slack_gateway.find_posted(notice, TOKEN) == ts
     assert len(slack.calls_to("conversations.open")) == 1  # the DM id is remembered
 
 
@@ -102,12 +108,14 @@ async def test_what_cannot_be_read_back_is_a_permanent_doubt(
     slack: FakeSlack, http: aiohttp.ClientSession, kind: str
 ) -> None:
     with pytest.raises(DeliveryError) as error:
-        await gateway(http, slack.api_url).find_posted(delivery(kind, {"channel": "C1", "text": "t"}))
+        await gateway(http, slack.api_url).find_posted(delivery(kind, {"channel": "C1", "text": "t"}), TOKEN)
     assert not error.value.transient
 
 
 async def test_a_refused_join_is_a_permanent_doubt(slack: FakeSlack, http: aiohttp.ClientSession) -> None:
     slack.add_channel("CEXT", join_error="method_not_supported_for_channel_type")
     with pytest.raises(DeliveryError) as error:
-        await gateway(http, slack.api_url).find_posted(delivery(DeliveryKind.PARENT, {"channel": "CEXT", "text": "t"}))
+        await gateway(http, slack.api_url).find_posted(
+            delivery(DeliveryKind.PARENT, {"channel": "CEXT", "text": "t"}), TOKEN
+        )
     assert (error.value.code, error.value.transient) == ("method_not_supported_for_channel_type", False)
