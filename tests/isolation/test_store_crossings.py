@@ -1,6 +1,6 @@
-"""Two workspaces in one database, on every backend: the same customer phone, the same webhook dedup key, the same
-Slack user id, the same source key, and request ids guessed across. Nothing of one tenant is seen, matched, counted,
-budgeted or changed through the other."""
+"""Crossings at the store, on every backend: two workspaces in one database with the same customer phone, the same
+webhook dedup key, the same Slack user id, the same source key, and request ids guessed across. Nothing of one tenant
+is seen, matched, counted, budgeted or changed through the other."""
 
 from __future__ import annotations
 
