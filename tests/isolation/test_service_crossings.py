@@ -178,3 +178,22 @@ async def test_metrics_carry_no_workspace(server: Server) -> None:
     assert "askcall_requests" in text
     for leak in (TENANT, OTHER, "tenant", "team", "workspace", "Acme"):
         assert leak not in labels, leak
+
+
+async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_token(server: Server) -> None:
+    """Tries: the outbox (which claims every tenant's due messages) meets a message of T2, a workspace this AskCall
+    holds no installation for (uninstalled, or never installed here). Must: it dies as `uninstalled`, nothing reaches
+    Slack (T1's token is never used for it), and T2's request is settled undeliverable, not left pending."""
+    store = server.askcall.store
+    request_id, _ = await store.create_request(
+        NewRequest(OTHER, CHANNEL, REP, E164, THEIR_REASON, "pt-BR", source_key="theirs:new"),
+        NewDelivery("theirs:new:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": "theirs"}),
+    )
+
+    server.askcall.notifier.wake()
+    await server.wait_idle()
+
+    parent = await store.delivery_for(OTHER, request_id, DeliveryKind.PARENT)
+    assert parent is not None and (parent.state, parent.last_error) == ("dead", "uninstalled")
+    assert slack_writes(server.slack) == [] and server.slack.channel_messages(CHANNEL) == []
+    assert (await store.get_request(OTHER, request_id)).state is RequestState.UNDELIVERABLE  # type: ignore[union-attr]
