@@ -368,6 +368,12 @@ class OtherWorkspaceRecorded(StoreError):
     """Legacy rows (made before tenancy) can't be given to a tenant once another workspace was recorded: they
     might be that one's, and moving them would merge two companies' data."""
 
+    def __init__(self, rows: int, tenant: TenantId) -> None:
+        super().__init__(
+            f"{rows} rows made before tenancy can't be given to {tenant}: another workspace was recorded first, and "
+            "they might be its; nothing was moved"
+        )
+
 
 # --- leases ---------------------------------------------------------------------------------------
 class LeasedTable(StrEnum):

@@ -4,16 +4,10 @@ and the database gets its own id."""
 
 from __future__ import annotations
 
-import sqlite3
-from urllib.parse import urlsplit
-
-import asyncpg
-
 from bot.domain import TenantId
 from bot.phones import customer_key
 from bot.store import create_store
-from bot.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
-from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
+from tests.store.older import at_version
 
 LEGACY = TenantId("")  # rows made before tenancy (migration 11) belong to the legacy tenant until adopted
 BEFORE = 9  # the schema version before calls knew their customer
@@ -32,29 +26,8 @@ ROWS = [
 ]
 
 
-async def at_version_9(url: str) -> None:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(urlsplit(url).path) as db:
-            for script in SQLITE_MIGRATIONS[:BEFORE]:
-                db.executescript(script)
-            for row in ROWS:
-                db.execute(row)
-            db.execute(f"PRAGMA user_version = {BEFORE}")
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        for script in POSTGRES_MIGRATIONS[:BEFORE]:
-            await connection.execute(script)
-        for row in ROWS:
-            await connection.execute(row)
-        await connection.execute("CREATE TABLE askcall_schema (version INTEGER NOT NULL)")
-        await connection.execute(f"INSERT INTO askcall_schema (version) VALUES ({BEFORE})")
-    finally:
-        await connection.close()
-
-
 async def test_existing_calls_get_their_customer_and_only_the_newest_live_one_stays_live(database_url: str) -> None:
-    await at_version_9(database_url)
+    await at_version(database_url, BEFORE, ROWS, identities=("requests", "calls"))
     store = create_store(database_url)
     await store.open()  # migrates
     try:

@@ -4,17 +4,12 @@ workspace in one transaction, once, never when another workspace was recorded fi
 
 from __future__ import annotations
 
-import sqlite3
-from urllib.parse import urlsplit
-
-import asyncpg
 import pytest
 
 from bot.domain import RequestState, TenantId
 from bot.phones import customer_key
 from bot.store import IncomingEvent, OtherWorkspaceRecorded, Store, Workspace, create_store
-from bot.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
-from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
+from tests.store.older import at_version
 from tests.tenants import OTHER, TENANT
 
 BEFORE = 10
@@ -42,6 +37,7 @@ ROWS = [
                            number_name, phone_key)
         VALUES (1, 1, 'U1', 'connected', 10, 'call1', 10, 'call_A', 'default', '{customer_key(CUSTOMER)}')""",
 ]
+IDENTITIES = ("requests", "webhook_events", "deliveries", "reminders", "call_links", "call_sessions", "calls")
 TENANT_TABLES = [
     "requests",
     "webhook_events",
@@ -56,31 +52,8 @@ TENANT_TABLES = [
 ]
 
 
-async def at_version_10(url: str) -> None:
-    if url.startswith("sqlite"):
-        with sqlite3.connect(urlsplit(url).path) as db:
-            for script in SQLITE_MIGRATIONS[:BEFORE]:
-                db.executescript(script)
-            for row in ROWS:
-                db.execute(row)
-            db.execute(f"PRAGMA user_version = {BEFORE}")
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        for script in POSTGRES_MIGRATIONS[:BEFORE]:
-            await connection.execute(script)
-        for row in ROWS:
-            await connection.execute(row)
-        for table in ("requests", "webhook_events", "deliveries", "reminders", "call_links", "call_sessions", "calls"):
-            await connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1)")  # past the ids above
-        await connection.execute("CREATE TABLE askcall_schema (version INTEGER NOT NULL)")
-        await connection.execute(f"INSERT INTO askcall_schema (version) VALUES ({BEFORE})")
-    finally:
-        await connection.close()
-
-
 async def migrated(url: str) -> Store:
-    await at_version_10(url)
+    await at_version(url, BEFORE, ROWS, identities=IDENTITIES)
     store = create_store(url)
     await store.open()
     return store

@@ -42,8 +42,5 @@ class WorkspaceQueries(PostgresConnection):
             for table in sql.TENANT_TABLES:
                 moved += row_count(await conn.execute(sql.ADOPT_LEGACY_ROWS[table].postgres, tenant))
             if moved and others:
-                raise OtherWorkspaceRecorded(
-                    f"{moved} rows made before tenancy can't be given to {tenant}: another workspace was recorded "
-                    "first, and they might be its"
-                )
+                raise OtherWorkspaceRecorded(moved, tenant)
             return moved

@@ -41,10 +41,7 @@ class WorkspaceQueries(SQLiteConnection):
             for table in sql.TENANT_TABLES:
                 moved += conn.execute(sql.ADOPT_LEGACY_ROWS[table].sqlite, (tenant,)).rowcount
             if moved and others:
-                raise OtherWorkspaceRecorded(
-                    f"{moved} rows made before tenancy can't be given to {tenant}: another workspace was recorded "
-                    "first, and they might be its"
-                )
+                raise OtherWorkspaceRecorded(moved, tenant)
             return moved
 
         return await self._write(adopt)
