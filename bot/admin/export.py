@@ -20,7 +20,6 @@ from bot.phones import mask
 from bot.store import CallRecord, RequestRecord, Store
 
 FIELDS = (
-    "workspace",
     "request_id",
     "requested_at",
     "requested_by",
@@ -35,6 +34,7 @@ FIELDS = (
     "source_event",
     "source_event_timestamp",
     "purged_at",
+    "workspace",
     "calls",
     "calls_answered",
     "call_seconds",
@@ -46,7 +46,6 @@ FIELDS = (
 )
 # `--calls`: one record per call.
 CALL_FIELDS = (
-    "workspace",
     "call_id",
     "request_id",
     "called_by",
@@ -60,6 +59,7 @@ CALL_FIELDS = (
     "result",
     "seconds",
     "error",
+    "workspace",
 )
 # Outside text that ends up in CSV cells.
 _FREE_TEXT = ("reason", "error_code", "last_call_error", "error")
@@ -154,7 +154,6 @@ def call_error(call: Call) -> str | None:
 def to_call_record(item: CallRecord, *, full_phones: bool) -> dict[str, Any]:
     call, request = item.call, item.request
     return {
-        "workspace": workspace_of(request),
         "call_id": call.id,
         "request_id": request.id,
         "called_by": call.user_id,
@@ -168,6 +167,7 @@ def to_call_record(item: CallRecord, *, full_phones: bool) -> dict[str, Any]:
         "result": call_result(call),
         "seconds": call.duration,
         "error": call_error(call),
+        "workspace": workspace_of(request),
     }
 
 
@@ -175,7 +175,6 @@ def to_record(item: RequestRecord, *, full_phones: bool, now: float) -> dict[str
     request = item.request
     phone = request.phone_e164 if full_phones else mask(request.phone_e164)
     return {
-        "workspace": workspace_of(request),
         "request_id": request.id,
         "requested_at": iso(request.created_at),
         "requested_by": request.user_id,
@@ -190,6 +189,7 @@ def to_record(item: RequestRecord, *, full_phones: bool, now: float) -> dict[str
         "source_event": item.source_event,
         "source_event_timestamp": item.source_event_ts,
         "purged_at": iso(request.purged_at),
+        "workspace": workspace_of(request),
         **call_columns(item.calls),
     }
 
