@@ -127,7 +127,7 @@ class RequestService(Service):
         return request_id, created
 
     def link_to(self, request: Request) -> str:
-        return self._workspace.permalink(request.channel_id, request.parent_ts, request.thread_ts)
+        return self._workspace.permalink(request.tenant, request.channel_id, request.parent_ts, request.thread_ts)
 
     async def on_its_message(
         self,
