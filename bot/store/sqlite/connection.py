@@ -151,7 +151,7 @@ class SQLiteConnection(Store):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={version}")
             async with db.execute("PRAGMA foreign_key_check") as cursor:
-                broken = await cursor.fetchall()
+                broken = list(await cursor.fetchall())
             if broken:
                 raise StoreError(f"the database at {self.path} holds {len(broken)} broken references after migrating")
 
