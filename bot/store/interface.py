@@ -52,4 +52,11 @@ class Store(
     them up when it stops (`release_leases`); work whose lease ran out belongs to a dead process and
     is taken over by whoever sweeps first (`claim_abandoned_*`). A live process's work is never
     touched, so replicas never share a job and a restart never redoes a live one.
+
+    Every row of a workspace's data belongs to its tenant (`tenant_id`). A method that reads or writes such rows
+    takes the tenant first (or a value that carries it: `NewRequest`, `IncomingEvent`, `Delivery`, `WebhookEvent`,
+    `Workspace`) and its SQL filters by it, so a caller can't reach another workspace's rows even by guessing an
+    id; every record handed back carries its tenant. The methods that work across tenants by nature (claiming due
+    work, sweeps, leases, retention, the operator's commands) are listed, with why, in
+    tests/store/test_tenancy_contract.py, which walks this interface.
     """
