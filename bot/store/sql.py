@@ -7,10 +7,9 @@ so no backend needs an array or a list of placeholders for them.
 
 Invariant: nothing here is specific to one database. Every statement on a workspace's rows filters by its tenant
 (`tenant_id = :tenant`), except those that claim work or sweep across tenants and hand back rows carrying it.
-What only one backend can run stays in its
-package, with the transaction flow and the DDL: PostgreSQL's row locks (`FOR UPDATE SKIP LOCKED`),
-advisory locks and NOTIFY; SQLite's `INSERT OR IGNORE`, `MAX()` of two values and single-trip
-transactions; and whatever takes a list of ids (an IN list there, an array here).
+What only one backend can run stays in its package, with the transaction flow and the DDL: PostgreSQL's row locks
+(`FOR UPDATE SKIP LOCKED`), advisory locks and NOTIFY; SQLite's `INSERT OR IGNORE`, `MAX()` of two values and
+single-trip transactions; and whatever takes a list of ids (an IN list there, an array here).
 """
 
 from __future__ import annotations
