@@ -274,3 +274,26 @@ async def test_version_prints_the_release_and_the_schema_version(tmp_path: Path)
 
 def process_env_without_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PILOT_STATUS_", "ASKCALL_"))}
+
+
+# --- which workspace the bot token serves -------------------------------------------------------------------------
+
+
+async def test_a_first_start_while_slack_cant_say_which_workspace_stops_with_one_line(
+    fakes: tuple[FakeSlack, FakePilotStatus], tmp_path: Path, serve: list[AskcallOutput]
+) -> None:
+    """`auth.test` unreachable on a database that records no workspace: AskCall can't tell whose rows to serve, so it
+    stops with one line and exit status 1 (a later start, once Slack answers, records the workspace)."""
+    slack, pilot = fakes
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{unused.getsockname()[1]}/api/"
+    env = {**process_env(slack, pilot, tmp_path), "SLACK_API_URL": nowhere}
+
+    process = await start(serve, env, tmp_path)
+
+    assert await exit_status(process) == 1
+    line = one_line_failure(process)
+    assert line.startswith("askcall: Slack's auth.test could not be reached"), line
+    assert "can't tell which workspace SLACK_BOT_TOKEN serves" in line
+    assert slack.token not in process.text
