@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
 from bot.admin.export import export
 from bot.domain import DeliveryKind, RequestState
-from bot.fakes.slack import button_payload, interaction_body
+from bot.fakes.pilot_status import FakePilotStatus
+from bot.fakes.slack import FakeSlack, button_payload, interaction_body, slash_command_envelope
 from bot.phones import customer_key
 from bot.store import NewDelivery, NewRequest, Store
 from bot.store.types import CallSession
-from tests.conftest import CHANNEL, REP, Server
-from tests.e2e.helpers import E164, PERMISSION_PROBE, PHONE, open_home, posts, slack_writes
+from tests.conftest import CHANNEL, REP, Server, make_settings
+from tests.e2e.helpers import E164, PERMISSION_PROBE, PHONE, open_home, posts, running, slack_writes
 from tests.tenants import OTHER, TENANT
 
 THEIR_REASON = "Pedido do outro workspace"
@@ -197,3 +199,25 @@ async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_to
     assert parent is not None and (parent.state, parent.last_error) == ("dead", "uninstalled")
     assert slack_writes(server.slack) == [] and server.slack.channel_messages(CHANNEL) == []
     assert (await store.get_request(OTHER, request_id)).state is RequestState.UNDELIVERABLE  # type: ignore[union-attr]
+
+
+async def test_a_socket_mode_command_for_another_team_is_refused_the_same_way(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path
+) -> None:
+    """Tries: over Socket Mode, a /askcall envelope naming team T2. Must: the same "not installed" answer as over
+    HTTP (the envelope acked, the note on its response_url); nothing stored, nothing sent."""
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", slack_app_token=slack.app_token)
+    async with running(settings, slack, pilot) as server:
+        await slack.wait_for(lambda: len(slack.sockets) == 1)
+        envelope = slash_command_envelope(
+            f"{PHONE} Podemos ligar?", team_id="T2", response_url=slack.response_url("crossing")
+        )
+
+        await slack.socket_send(envelope)
+        await slack.wait_for(lambda: slack.socket_ack(envelope["envelope_id"]) is not None)
+        await slack.wait_for(lambda: len(slack.responses) == 1)
+        await server.wait_idle()
+
+        assert "install" in slack.responses[0]["text"]
+        assert await server.askcall.store.requests_in_state(*RequestState) == []
+        assert posts(pilot) == []
