@@ -17,13 +17,13 @@ import pytest
 from bot.admin.dbcopy import copy_database
 from bot.config import DatabaseConfig
 from bot.store import Store, create_store
-from bot.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from bot.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.admin.conftest import PASSWORD, RunCli, with_password
 from tests.cli_process import run_askcall_on_a_terminal
 from tests.e2e.helpers import free_port
 from tests.postgres import backend_of, empty_database, other_backend
 from tests.store.helpers import TABLES, all_rows, fill, new_request
+from tests.store.older import at_version
 
 LATEST = len(SQLITE_MIGRATIONS)
 
@@ -417,20 +417,7 @@ async def test_status_lists_live_and_expired_leases(
 
 async def install_schema(url: str, version: int) -> None:
     """A database as an older AskCall left it, at schema `version`."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(sqlite_file(url)) as db:
-            for script in SQLITE_MIGRATIONS[:version]:
-                db.executescript(script)
-            db.execute(f"PRAGMA user_version = {version}")
-        return
-    connection = await asyncpg.connect(url)
-    try:
-        for script in PG_MIGRATIONS[:version]:
-            await connection.execute(script)
-        await connection.execute("CREATE TABLE askcall_schema (version INTEGER NOT NULL)")
-        await connection.execute("INSERT INTO askcall_schema (version) VALUES ($1)", version)
-    finally:
-        await connection.close()
+    await at_version(url, version)
 
 
 async def test_status_shows_pending_migrations_and_migrate_applies_them(
