@@ -7,8 +7,11 @@ group's modules and tests (mutmut then runs, for each mutant, only those of them
 function), and mutmut runs there. Then the score of each module and every surviving mutant are printed, as
 markdown; `mutmut show NAME` in that folder shows a mutant's diff.
 
-Groups: phones, webhooks, slack, store, call-links (all of them by default). End-to-end tests run on SQLite only
-here; the store's contract tests run on both backends (PostgreSQL as for the suite: ASKCALL_TEST_DATABASE_URL).
+Groups: phones, webhooks, slack, store, call-links (all of them by default). `--module PATH` narrows the run to
+one module of the group(s) named (e.g. `python -m tests.mutation webhooks --module bot/pilot_status/webhooks.py`),
+against the same tests: to re-measure one module after its tests changed, in a fraction of the group's time.
+End-to-end tests run on SQLite only here; the store's contract tests run on both backends (PostgreSQL as for the
+suite: ASKCALL_TEST_DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -91,13 +94,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", help=f"any of {', '.join(GROUPS)} (default: all)")
     parser.add_argument("--report-only", action="store_true", help="print the last run's results, run nothing")
+    parser.add_argument("--module", help="mutate only this module of the group(s), e.g. bot/pilot_status/webhooks.py")
     args = parser.parse_args()
     unknown = set(args.groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown group(s) {sorted(unknown)}: choose from {', '.join(GROUPS)}")
     configured = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"])
-    for name in args.groups or list(GROUPS):
-        group = GROUPS[name]
+    names = args.groups or list(GROUPS)
+    if args.module:
+        names = [name for name in names if args.module in GROUPS[name].modules]
+        if not names:
+            parser.error(f"{args.module} is in none of the groups {', '.join(args.groups or GROUPS)}")
+    for name in names:
+        group = GROUPS[name] if not args.module else replace(GROUPS[name], modules=(args.module,))
         missing = set(group.modules) - configured
         assert not missing, f"{missing} are not in pyproject.toml's [tool.mutmut] only_mutate"
         folder = WORK / name
