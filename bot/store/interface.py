@@ -1,7 +1,7 @@
 """The store's interface: what AskCall asks of its database, one concern per module, put together.
 
 `Store` is the composition of the per-concern interfaces (`bot.store.requests`, `.events`,
-`.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`, on top of
+`.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`, `.installations`, on top of
 `.connection`), the same split as each backend's package; the values that cross it are in
 `bot.store.types`.
 """
@@ -12,6 +12,7 @@ from bot.store.admin import AdminStore
 from bot.store.calls import CallStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.events import EventStore
+from bot.store.installations import InstallationStore
 from bot.store.leases import LeaseStore
 from bot.store.preferences import PreferenceStore
 from bot.store.records import RecordStore
@@ -29,6 +30,7 @@ class Store(
     LeaseStore,
     AdminStore,
     CallStore,
+    InstallationStore,
 ):
     """What AskCall asks of its database.
 

@@ -11,7 +11,18 @@ import pytest
 from bot.store import Store
 from bot.store.connection import StoreConnection
 
-CONCERNS = ("requests", "events", "deliveries", "reminders", "preferences", "records", "leases", "admin", "calls")
+CONCERNS = (
+    "requests",
+    "events",
+    "deliveries",
+    "reminders",
+    "preferences",
+    "records",
+    "leases",
+    "admin",
+    "calls",
+    "installations",
+)
 BACKENDS = ("sqlite", "postgres")
 
 
