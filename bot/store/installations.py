@@ -83,6 +83,12 @@ class InstallationStore(StoreConnection):
         ciphertext. Returns how many values changed. `rotate` is pure CPU work (no I/O)."""
 
     @abstractmethod
+    async def listen_installations(self, changed: Callable[[str | None], None]) -> None:
+        """Call `changed(tenant_id)` whenever another process saves or uninstalls an installation, and
+        `changed(None)` (forget everything) whenever what was missed can't be known (a reconnection). Runs until
+        cancelled. One process alone (SQLite) hears nothing: its own writes invalidate in memory."""
+
+    @abstractmethod
     async def issue_oauth_state(self, state: str, expires_at: float) -> None: ...
 
     @abstractmethod

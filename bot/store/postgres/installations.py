@@ -14,6 +14,11 @@ from bot.store import sql
 from bot.store.installations import SlackInstallation
 from bot.store.postgres.connection import PostgresConnection, row_count
 
+# LISTEN/NOTIFY channel: "this tenant's installation changed" (saved, reinstalled, uninstalled), sent in the
+# transaction that changed it, so every replica forgets what it cached once the change is committed.
+INSTALLATIONS_CHANNEL = "askcall_installations"
+NOTIFY = f"SELECT pg_notify('{INSTALLATIONS_CHANNEL}', $1)"
+
 
 class InstallationQueries(PostgresConnection):
     async def save_slack_installation(self, installation: SlackInstallation) -> None:
@@ -21,6 +26,7 @@ class InstallationQueries(PostgresConnection):
         values[6] = int(installation.is_enterprise_install)
         async with self.transaction() as conn:
             await conn.execute(sql.SAVE_SLACK_INSTALLATION.postgres, *values)
+            await conn.execute(NOTIFY, installation.tenant_id)
 
     async def slack_installation(self, tenant_id: str) -> SlackInstallation | None:
         row = await self._fetchrow(sql.SLACK_INSTALLATION.postgres, tenant_id)
@@ -31,7 +37,13 @@ class InstallationQueries(PostgresConnection):
 
     async def uninstall_slack(self, tenant_id: str, now: float) -> bool:
         async with self.transaction() as conn:
-            return row_count(await conn.execute(sql.UNINSTALL_SLACK.postgres, now, tenant_id)) > 0
+            uninstalled = row_count(await conn.execute(sql.UNINSTALL_SLACK.postgres, now, tenant_id)) > 0
+            if uninstalled:
+                await conn.execute(NOTIFY, tenant_id)
+        return uninstalled
+
+    async def listen_installations(self, changed: Callable[[str | None], None]) -> None:
+        await self._listen(INSTALLATIONS_CHANNEL, changed, lambda: changed(None))
 
     async def rotate_slack_secrets(self, rotate: Callable[[str, str], str]) -> int:
         changed = 0

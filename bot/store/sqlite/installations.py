@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import astuple
@@ -39,6 +40,9 @@ class InstallationQueries(SQLiteConnection):
             return changed
 
         return await self._write(run)
+
+    async def listen_installations(self, changed: Callable[[str | None], None]) -> None:
+        await asyncio.Event().wait()  # one process: nobody else writes
 
     async def issue_oauth_state(self, state: str, expires_at: float) -> None:
         await self._write(lambda conn: conn.execute(sql.ISSUE_OAUTH_STATE.sqlite, (state, expires_at)))
