@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import __version__, observability
 from bot.config import Settings
 from bot.leases import HeldWork, LeaseKeeper
 from bot.listeners import register_listeners
+from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
@@ -40,9 +43,12 @@ from bot.slack.gateway import SlackGateway
 from bot.slack.languages import UserLanguages
 from bot.slack.links import Workspace
 from bot.slack.notifier import Notifier, ParentHooks
+from bot.slack.scopes import REQUIRED_BOT_SCOPES
+from bot.slack.stored_installations import StoredInstallations
 from bot.store import Store, create_store
+from bot.store.installations import OAUTH_STATE_SECONDS
 from bot.tasks import Tasks
-from bot.web import socket_mode
+from bot.web import install, socket_mode
 from bot.web.body import LINGERING_TIME, MAX_BODY
 from bot.web.call_page import CallPages
 from bot.web.health import Health
@@ -77,6 +83,8 @@ class AskCall:
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: SocketMode | None = None
+    # Multi-workspace mode: the installations Bolt's authorize step reads (None with one SLACK_BOT_TOKEN).
+    installations: StoredInstallations | None = None
 
     @classmethod
     async def start(
@@ -100,7 +108,7 @@ class AskCall:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         # Retries are ours (durable, from the store), so the SDK's own retry handlers are off.
         slack_client = AsyncWebClient(
-            token=settings.slack_bot_token,
+            token=settings.slack_bot_token or None,
             base_url=settings.slack_api_url,
             session=session,
             retry_handlers=[],
@@ -109,7 +117,8 @@ class AskCall:
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
         notifier = Notifier(store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held)
         workspace = Workspace(slack_client)
-        await workspace.load()
+        if not settings.multi_workspace:  # no token of its own: each workspace's comes with its installation
+            await workspace.load()
         languages = UserLanguages(store, slack_client, settings.language, clock)
         # Services.
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
@@ -133,6 +142,7 @@ class AskCall:
         home = HomeService(store, workspace, clock)
         access = AccessPolicy(settings, slack_client)
         # The Bolt app, with the listeners.
+        installations = multi_workspace_installations(settings, store, session)
         bolt = AsyncApp(
             client=slack_client,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
@@ -140,7 +150,11 @@ class AskCall:
             # Listeners persist, ack, and hand slow work to background tasks themselves, so the
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
+            **(oauth_options(settings, installations) if installations is not None else {}),
         )
+        if installations is not None:
+            # app_uninstalled and tokens_revoked: Bolt's listeners, deleting through AskCall's installation store.
+            bolt.enable_token_revocation_listeners()
         register_listeners(
             bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client, calls)
         )
@@ -164,6 +178,9 @@ class AskCall:
             languages,
             metrics,
         )
+        askcall.installations = installations
+        if installations is not None:
+            askcall.background.append(asyncio.create_task(installations.listen(), name="installations-listen"))
         # Start: first take over abandoned work, then the loops.
         await askcall.leases.sweep()
         askcall.leases.start()
@@ -268,6 +285,46 @@ class AskCall:
         await self.store.close()
 
 
+def multi_workspace_installations(
+    settings: Settings, store: Store, session: aiohttp.ClientSession
+) -> StoredInstallations | None:
+    """Multi-workspace mode's installations (with token rotation through Slack's API), or None with one bot token."""
+    if not settings.multi_workspace:
+        return None
+    assert settings.slack_client_id and settings.slack_client_secret
+    client = AsyncWebClient(
+        base_url=settings.slack_api_url, session=session, retry_handlers=[], logger=_quiet_sdk_logger()
+    )
+    rotator = AsyncTokenRotator(
+        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, client=client
+    )
+    return StoredInstallations(store, settings.secrets(), rotator)
+
+
+def oauth_options(settings: Settings, installations: StoredInstallations) -> dict[str, object]:
+    """Bolt's OAuth flow (Add to Slack) on AskCall's stores, and authorize through the installations' cache."""
+    return {
+        "oauth_settings": AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=list(REQUIRED_BOT_SCOPES),
+            redirect_uri=f"{settings.public_url}{install.REDIRECT_PATH}",
+            install_path=install.INSTALL_PATH,
+            redirect_uri_path=install.REDIRECT_PATH,
+            # The landing page is the install page: /slack/install goes straight to Slack.
+            install_page_rendering_enabled=False,
+            authorization_url=settings.slack_authorize_url,
+            installation_store=installations.sdk_store,
+            installation_store_bot_only=True,
+            state_store=installations.state_store,
+            state_expiration_seconds=OAUTH_STATE_SECONDS,
+            callback_options=install.callback_options(settings),
+        ),
+        "installation_store": installations.sdk_store,
+        "authorize": InstalledAuthorize(installations),
+    }
+
+
 ASKCALL = web.AppKey("askcall", AskCall)
 # Of the shutdown grace: what closing the HTTP clients may take at most.
 CLOSE_TIMEOUT = 1.0
@@ -356,6 +413,8 @@ def create_web_app(
     if not settings.slack_app_token:
         SlackEvents(running, settings).register(app.router)
     PilotStatusWebhooks(running, settings).register(app.router)
+    if settings.multi_workspace:
+        install.InstallPages(running, settings).register(app.router)
     pages = CallPages(
         lambda: running().calls,
         lambda user_id: running().languages.name_for(user_id),

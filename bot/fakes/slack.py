@@ -346,9 +346,9 @@ class FakeSlack(LoopbackServer):
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
-        app.router.add_get("/oauth/v2/authorize", lambda request: self.oauth.authorize_page(request))
-        app.router.add_get("/oauth/v2/authorize/allow", lambda request: self.oauth.allow(request))
-        app.router.add_get("/oauth/v2/authorize/cancel", lambda request: self.oauth.cancel(request))
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize_page)
+        app.router.add_get("/oauth/v2/authorize/allow", self.oauth.allow)
+        app.router.add_get("/oauth/v2/authorize/cancel", self.oauth.cancel)
         return app
 
     async def stop(self) -> None:

@@ -121,7 +121,7 @@ class SlackOAuth:
         self.grants[token].expires_at = at
 
     # ------------------------------------------------------------------ the authorize page
-    def authorize_page(self, request: web.Request) -> web.Response:
+    async def authorize_page(self, request: web.Request) -> web.Response:
         query = request.query
         if query.get("client_id") != self.client_id:
             return _page(400, "invalid_client_id", "<p>Invalid client_id parameter</p>")
@@ -143,7 +143,7 @@ class SlackOAuth:
         cancel = f'<a id="cancel" href="/oauth/v2/authorize/cancel?{html.escape(urlencode(common))}">Cancel</a>'
         return _page(200, "AskCall is requesting permission", f"<ul>{links}</ul>{cancel}")
 
-    def allow(self, request: web.Request) -> web.Response:
+    async def allow(self, request: web.Request) -> web.Response:
         query = request.query
         team = self.teams.get(query.get("team", ""))
         redirect = query.get("redirect_uri") or (self.redirect_urls[0] if self.redirect_urls else None)
@@ -161,7 +161,7 @@ class SlackOAuth:
         )
         _redirect(redirect, {"code": code, "state": query.get("state", "")})
 
-    def cancel(self, request: web.Request) -> web.Response:
+    async def cancel(self, request: web.Request) -> web.Response:
         redirect = request.query.get("redirect_uri") or (self.redirect_urls[0] if self.redirect_urls else None)
         if redirect is None or self._redirect_problem(request.query.get("redirect_uri")):
             return _page(400, "bad_redirect_uri", "<p>Invalid redirect</p>")
