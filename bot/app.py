@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import __version__, observability
 from bot.config import Settings
 from bot.leases import HeldWork, LeaseKeeper
-from bot.listeners import register_listeners
+from bot.listeners import installs, register_listeners
 from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
@@ -155,6 +155,8 @@ class AskCall:
         if installations is not None:
             # app_uninstalled and tokens_revoked: Bolt's listeners, deleting through AskCall's installation store.
             bolt.enable_token_revocation_listeners()
+        else:
+            installs.register_single_workspace(bolt)
         register_listeners(
             bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, slack_client, calls)
         )

@@ -14,7 +14,7 @@ from bot.domain import TenantId
 from bot.fakes import FakePilotStatus, FakeSlack
 from bot.fakes.slack import slack_signed_headers, slash_command_body
 from bot.fakes.slack_oauth import app_event_body
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET, Server
 from tests.oauth.install_helpers import (
     MultiServer,
     allow,
@@ -198,3 +198,17 @@ async def test_a_state_issued_by_one_askcall_is_consumed_by_another(
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_with_one_workspace_an_uninstall_is_acknowledged_and_told(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = app_event_body("T1", {"type": "app_uninstalled", "event_ts": "1.1"})
+    headers = {**slack_signed_headers(body, SIGNING_SECRET), "Content-Type": "application/json"}
+
+    answer = await server.post_slack(body, headers)
+
+    assert answer.status == 200
+    assert "uninstalled from workspace T1: SLACK_BOT_TOKEN no longer works" in caplog.text
+    assert server.askcall.installations is None
+    assert "/slack/install" not in {r.canonical for r in server.runner.app.router.resources()}
