@@ -10,6 +10,7 @@ import pytest
 from slack_sdk.oauth.installation_store import Installation
 
 from bot.domain import TenantId
+from bot.fakes import FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import create_store
@@ -113,3 +114,33 @@ async def test_new_key_is_a_working_key(run_cli: RunCli) -> None:
 
     assert result.code == 0
     Secrets(result.out.strip()).encrypt("works")
+
+
+def multi_env(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, key: str, secret: str | None = None) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_CLIENT_ID", slack.oauth.client_id)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", secret or slack.oauth.client_secret)
+    monkeypatch.setenv("ASKCALL_ENCRYPTION_KEY", key)
+    monkeypatch.setenv("ASKCALL_PUBLIC_URL", "http://127.0.0.1:3000")
+
+
+async def test_check_in_multi_workspace_mode_proves_the_credentials_and_the_key(
+    env_db: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack
+) -> None:
+    key = new_key()
+    await installed(env_db, key, "T1", "T2")
+    multi_env(monkeypatch, slack, key)
+
+    good = await run_cli("check")
+
+    assert "✓ Slack accepts the app's client id and secret" in good.out
+    assert "✓ 2 workspace(s) installed, 0 uninstalled; every stored token decrypts" in good.out
+    assert "SLACK_BOT_TOKEN" not in good.out
+
+    multi_env(monkeypatch, slack, new_key(), secret="not-the-secret")
+    bad = await run_cli("check")
+
+    assert bad.code == 1
+    assert "✗ Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET (invalid_client)" in bad.out
+    assert "✗ ASKCALL_ENCRYPTION_KEY decrypts no key of the tokens of T1, T2" in bad.out
+    assert "not-the-secret" not in bad.out and key not in bad.out
