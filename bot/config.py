@@ -6,6 +6,7 @@ catalogue's language names (bot.i18n).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -44,6 +45,8 @@ class WhatsAppNumber:
     webhook_secret: str | None
     # Channels this number serves; empty for the default number, which serves every other channel.
     channels: frozenset[str] = frozenset()
+    # The variables the numbers file names for its key and secret (they are settings too, not typos).
+    variables: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def webhook_path(self) -> str:
@@ -205,6 +208,70 @@ def _check_postgres_url(parts: SplitResult, shown: str) -> None:
             raise ConfigError(f"{shown}: sslmode={mode!r} is not one of {', '.join(SSL_MODES)}")
 
 
+# Every variable `Settings.from_env` reads (tests/test_docs.py keeps this, the code and docs/configuration.md equal).
+VARIABLES = frozenset(
+    {
+        "ASKCALL_ACCESS_CONTACT",
+        "ASKCALL_ALLOWED_CHANNELS",
+        "ASKCALL_ALLOWED_USERGROUPS",
+        "ASKCALL_ALLOWED_USERS",
+        "ASKCALL_CALLS_SWEEP_SECONDS",
+        "ASKCALL_CONFIG",
+        "ASKCALL_DATABASE_URL",
+        "ASKCALL_DB_PATH",
+        "ASKCALL_DB_POOL_SIZE",
+        "ASKCALL_DEFAULT_REGION",
+        "ASKCALL_ENCRYPTION_KEY",
+        "ASKCALL_INSECURE_DEV",
+        "ASKCALL_LANGUAGE",
+        "ASKCALL_LEASE_SECONDS",
+        "ASKCALL_LOG_FORMAT",
+        "ASKCALL_LOG_LEVEL",
+        "ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR",
+        "ASKCALL_METRICS_PORT",
+        "ASKCALL_METRICS_TOKEN",
+        "ASKCALL_PHONE_DISPLAY",
+        "ASKCALL_PRIVACY_POLICY_URL",
+        "ASKCALL_PUBLIC_URL",
+        "ASKCALL_RETENTION_DAYS",
+        "ASKCALL_RETENTION_INTERVAL_SECONDS",
+        "ASKCALL_SHUTDOWN_GRACE",
+        "ASKCALL_SUPPORT_URL",
+        "ASKCALL_UNINSTALL_GRACE_DAYS",
+        "HOST",
+        "PILOT_STATUS_API_KEY",
+        "PILOT_STATUS_BASE_URL",
+        "PILOT_STATUS_WEBHOOK_SECRET",
+        "PORT",
+        "SLACK_API_URL",
+        "SLACK_APP_TOKEN",
+        "SLACK_AUTHORIZE_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
+        "SLACK_SIGNING_SECRET",
+    }
+)
+# Variables of AskCall's own tooling (tests, CI, bench), not of the server: never reported as unknown.
+TOOLING_PREFIXES = ("ASKCALL_TEST_", "ASKCALL_REQUIRE_", "ASKCALL_BENCH_", "ASKCALL_CHROMIUM")
+
+
+def unknown_variables(env: Mapping[str, str], also_read: frozenset[str] = frozenset()) -> list[str]:
+    """Set variables that look like AskCall's but that it doesn't read (a typo is otherwise silent), each with
+    the setting it probably means: every unknown `ASKCALL_*` name, and `SLACK_*` / `PILOT_STATUS_*` names close to
+    a known one (other tools may use those prefixes). `also_read`: the variables a numbers file names."""
+    known = VARIABLES | also_read
+    found = []
+    for name in sorted(env):
+        if name in known or name.startswith(TOOLING_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        if name.startswith("ASKCALL_") or (close and name.startswith(("SLACK_", "PILOT_STATUS_"))):
+            hint = f" (did you mean {close[0]}?)" if close else " (docs/configuration.md lists every setting)"
+            found.append(f"{name} is set but is not a setting AskCall reads{hint}: it has no effect")
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str
@@ -272,6 +339,8 @@ class Settings:
     # How often the calls sweep settles calls whose webhooks stopped, and how often retention runs.
     calls_sweep_seconds: float = 15.0
     retention_interval_seconds: float = 3600.0
+    # Set variables that look like settings but aren't read (typos), as warnings for the start-up log.
+    unknown_variables: tuple[str, ...] = ()
     # Multi-workspace mode (Add to Slack): the app's OAuth credentials, the key its tokens are encrypted under
     # (comma-separated Fernet keys, the first encrypts), and where the install's authorize page is (Slack's; the
     # tests point it at the fake). Out of repr: secrets.
@@ -325,7 +394,7 @@ class Settings:
 
     def startup_warnings(self) -> list[str]:
         """Settings that work but probably not as intended; logged when the server starts."""
-        warnings: list[str] = []
+        warnings: list[str] = list(self.unknown_variables)
         if self.insecure_dev:
             skipped = []
             if self.slack_signing_secret is None and not self.slack_app_token:
@@ -493,7 +562,12 @@ class Settings:
                 "ASKCALL_PRIVACY_POLICY_URL", get("ASKCALL_PRIVACY_POLICY_URL"), "https://example.com/privacy"
             ),
             support_url=_optional_url("ASKCALL_SUPPORT_URL", get("ASKCALL_SUPPORT_URL"), "https://example.com/support"),
+            unknown_variables=tuple(unknown_variables(env, _named_by_numbers(extra_numbers))),
         )
+
+
+def _named_by_numbers(numbers: tuple[WhatsAppNumber, ...]) -> frozenset[str]:
+    return frozenset().union(*(number.variables for number in numbers))
 
 
 def _multi_workspace(get: Callable[[str], str]) -> bool:
@@ -582,5 +656,5 @@ def _numbers_from_file(path: str, env: Mapping[str, str], insecure: bool) -> tup
         if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
             raise ConfigError(f"{where} ({name}): channels must list the Slack channel ids this number serves")
         ids = values.slack_ids(f"{where} ({name}): channels", ",".join(channels), "channel")
-        numbers.append(WhatsAppNumber(name, api_key, secret or None, ids))
+        numbers.append(WhatsAppNumber(name, api_key, secret or None, ids, frozenset({key_var, secret_var} - {""})))
     return tuple(numbers)

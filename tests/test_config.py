@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -502,3 +503,43 @@ def test_loop_intervals_are_read() -> None:
     assert (settings.calls_sweep_seconds, settings.retention_interval_seconds) == (30.0, 600.0)
     defaults = Settings.from_env(env())
     assert (defaults.calls_sweep_seconds, defaults.retention_interval_seconds) == (15.0, 3600.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        (
+            "ASKCALL_LANGAUGE",
+            "ASKCALL_LANGAUGE is set but is not a setting AskCall reads (did you mean ASKCALL_LANGUAGE?)",
+        ),
+        ("ASKCALL_RETENTION", "ASKCALL_RETENTION is set but is not a setting AskCall reads (did you mean"),
+        ("ASKCALL_COLOUR", "ASKCALL_COLOUR is set but is not a setting AskCall reads (docs/configuration.md lists"),
+        (
+            "SLACK_SIGNNG_SECRET",
+            "SLACK_SIGNNG_SECRET is set but is not a setting AskCall reads (did you mean SLACK_SIGNING_SECRET?)",
+        ),
+        ("PILOT_STATUS_APIKEY", "(did you mean PILOT_STATUS_API_KEY?)"),
+    ],
+)
+def test_a_mistyped_setting_is_warned_about_with_the_name_it_probably_means(name: str, said: str) -> None:
+    (warning,) = Settings.from_env({**env(), name: "x"}).startup_warnings()
+    assert said in warning and warning.endswith("it has no effect")
+    assert "'x'" not in warning  # the value may be a secret: never repeated
+
+
+def test_other_tools_variables_and_askcall_s_own_tooling_are_not_warned_about() -> None:
+    others = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/x", "PILOT_STATUS_REGION": "br"}
+    tooling = {"ASKCALL_TEST_DATABASE_URL": "x", "ASKCALL_REQUIRE_POSTGRES": "1", "ASKCALL_BENCH_POSTGRES_URL": "x"}
+    assert Settings.from_env({**env(), **others, **tooling}).startup_warnings() == []
+
+
+def test_the_variables_a_numbers_file_names_are_settings_not_typos(tmp_path: Path) -> None:
+    config = tmp_path / "numbers.toml"
+    config.write_text(
+        '[[numbers]]\nname = "sp"\napi_key_env = "ASKCALL_SP_KEY"\nwebhook_secret_env = "ASKCALL_SP_SECRET"\n'
+        'channels = ["C0123456789"]\n'
+    )
+    settings = Settings.from_env(
+        {**env(), "ASKCALL_CONFIG": str(config), "ASKCALL_SP_KEY": "ps_sp", "ASKCALL_SP_SECRET": "whsec_sp"}
+    )
+    assert settings.startup_warnings() == []

@@ -205,6 +205,13 @@ def test_every_variable_the_settings_read_is_documented_with_type_default_and_ex
     assert sorted(set(documented) - read) == [], "documented but not read by bot/config.py"
 
 
+def test_the_list_of_known_variables_is_what_the_settings_read() -> None:
+    """`VARIABLES` (what a typo is checked against) names exactly the variables bot/config.py reads."""
+    from bot.config import VARIABLES
+
+    assert set(re.findall(r'get\("([A-Z][A-Z0-9_]+)"', config_source())) == VARIABLES
+
+
 def test_every_key_of_the_numbers_file_is_documented() -> None:
     keys = set(re.findall(r'entry\.get\("([a-z_]+)"', config_source()))
     assert {"name", "api_key_env", "webhook_secret_env", "channels"} <= keys

@@ -40,8 +40,10 @@ async def check_credentials(settings: Settings) -> tuple[bool, str, str]:
             return False, f"Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET ({code})", CREDENTIALS_FIX
         return True, "Slack accepts the app's client id and secret (Add to Slack can complete)", ""
     except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
-        return False, f"Could not reach Slack at {settings.slack_api_url} ({type(error).__name__})", (
-            "check this machine's internet connection (and SLACK_API_URL if you set it)"
+        return (
+            False,
+            f"Could not reach Slack at {settings.slack_api_url} ({type(error).__name__})",
+            ("check this machine's internet connection (and SLACK_API_URL if you set it)"),
         )
     return False, "Slack installed something with a made-up code", "check SLACK_API_URL points at Slack"
 

@@ -43,9 +43,18 @@ def add_demo_command(commands: Any) -> None:
 
 def _demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from bot.demo.loop import run_demo
-    from bot.i18n import normalize_language
+    from bot.i18n import LANGUAGES, normalize_language
 
-    language = args.language or normalize_language(env.get("ASKCALL_LANGUAGE"))
+    configured = (env.get("ASKCALL_LANGUAGE") or "").strip()
+    language = args.language or normalize_language(configured)
+    if not args.language and configured and normalize_language(configured, fallback="") not in LANGUAGES:
+        # The same refusal as `askcall serve`: a typo never silently becomes the default language.
+        print(
+            f"askcall: ASKCALL_LANGUAGE={configured!r} is not one of {', '.join(LANGUAGES)}, e.g. "
+            "ASKCALL_LANGUAGE=pt-BR (or pass --language)",
+            file=sys.stderr,
+        )
+        return 2
     if (args.open or args.port) and not args.call:
         print("askcall: --open and --port go with --call", file=sys.stderr)
         return 2

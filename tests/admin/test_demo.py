@@ -92,3 +92,18 @@ async def test_open_and_port_go_with_call(tmp_path: Path) -> None:
     assert returncode == 2
     assert out == ""
     assert err == "askcall: --open and --port go with --call\n"
+
+
+async def test_a_mistyped_language_is_refused_as_serve_refuses_it_not_replaced_by_portuguese(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "ASKCALL_LANGUAGE": "es"}
+    returncode, out, err = await run_askcall("demo", env=env, cwd=tmp_path)
+
+    assert returncode == 2
+    assert out == ""  # nothing started
+    assert err == (
+        "askcall: ASKCALL_LANGUAGE='es' is not one of pt-BR, en, e.g. ASKCALL_LANGUAGE=pt-BR (or pass --language)\n"
+    )
+    # The option still wins over the variable, as its help says.
+    returncode, out, err = await run_askcall("demo", "--language", "en", env=env, cwd=tmp_path)
+    assert returncode == 0, out + err
+    assert EN.t("demo.worked") in out
