@@ -214,6 +214,8 @@ class AskCall:
     def startup_line(self, where: str) -> str:
         """The line `askcall serve` logs once it listens: version, mode, backend and schema (never a password)."""
         mode = "Socket Mode" if self.settings.slack_app_token else "HTTP"
+        if self.settings.multi_workspace:
+            mode += f" for many workspaces (Add to Slack at {self.settings.public_url}/)"
         return (
             f"AskCall {__version__} ready on {where}: Slack over {mode}, database {self.store.backend} "
             f"{self.settings.database.redacted()}, schema version {self.store.latest_schema_version}"

@@ -212,3 +212,9 @@ async def test_with_one_workspace_an_uninstall_is_acknowledged_and_told(
     assert "uninstalled from workspace T1: SLACK_BOT_TOKEN no longer works" in caplog.text
     assert server.askcall.installations is None
     assert "/slack/install" not in {r.canonical for r in server.runner.app.router.resources()}
+
+
+async def test_the_start_up_line_says_multi_workspace_mode(askcall: MultiServer) -> None:
+    line = askcall.askcall.startup_line("127.0.0.1:3000")
+
+    assert f"Slack over HTTP for many workspaces (Add to Slack at {askcall.url}/)" in line
