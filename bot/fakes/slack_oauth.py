@@ -193,16 +193,17 @@ class SlackOAuth:
             team_id = self._refresh_tokens.pop(str(args.get("refresh_token") or ""), None)
             if team_id is None or not self.token_rotation:
                 return _error("invalid_refresh_token")
-            return self._issue(team_id, scopes=self.granted_scopes(), installer=None)
+            return self.issue(team_id, scopes=self.granted_scopes(), installer=None)
         code = self._codes.get(str(args.get("code") or ""))
         if code is None or code.used or self.clock() - code.issued_at > CODE_LIFETIME:
             return _error("invalid_code")
         code.used = True
         if (args.get("redirect_uri") or None) != code.redirect_uri:
             return _error("bad_redirect_uri")
-        return self._issue(code.team_id, scopes=code.scopes, installer=code.installer)
+        return self.issue(code.team_id, scopes=code.scopes, installer=code.installer)
 
-    def _issue(self, team_id: str, *, scopes: str, installer: str | None) -> dict[str, Any]:
+    def issue(self, team_id: str, *, scopes: str, installer: str | None) -> dict[str, Any]:
+        """What oauth.v2.access answers when it hands `team_id` a new bot token (tests may call it directly)."""
         team = self.teams[team_id]
         prefix = "xoxe.xoxb" if self.token_rotation else "xoxb"
         token = f"{prefix}-{team_id}-{secrets.token_hex(12)}"

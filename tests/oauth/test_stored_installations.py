@@ -167,7 +167,7 @@ async def test_an_expiring_token_is_rotated_saved_and_used(store: Store, secrets
         rotator = AsyncTokenRotator(
             client_id=slack.oauth.client_id, client_secret=slack.oauth.client_secret, client=client
         )
-        issued = slack.oauth._issue("T1", scopes="commands", installer="UINSTALLER")
+        issued = slack.oauth.issue("T1", scopes="commands", installer="UINSTALLER")
         installs = StoredInstallations(store, secrets, rotator)
         await installs.sdk_store.async_save_bot(
             Bot(
