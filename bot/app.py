@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import __version__, observability
 from bot.config import Settings
+from bot.domain import TenantId
 from bot.leases import HeldWork, LeaseKeeper
-from bot.listeners import register_listeners
+from bot.listeners import installs, register_listeners
 from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
@@ -39,12 +42,16 @@ from bot.services.retention import retention_loop
 from bot.services.status import StatusService
 from bot.slack.env_installations import EnvInstallations
 from bot.slack.gateway import SlackGateway
+from bot.slack.installations import Installations
 from bot.slack.languages import UserLanguages
 from bot.slack.links import WorkspaceLinks
 from bot.slack.notifier import Notifier, ParentHooks
+from bot.slack.scopes import REQUIRED_BOT_SCOPES
+from bot.slack.stored_installations import StoredInstallations
 from bot.store import Store, create_store
+from bot.store.installations import OAUTH_STATE_SECONDS
 from bot.tasks import Tasks
-from bot.web import socket_mode
+from bot.web import install, socket_mode
 from bot.web.body import LINGERING_TIME, MAX_BODY
 from bot.web.call_page import CallPages
 from bot.web.health import Health
@@ -75,7 +82,10 @@ class AskCall:
     bolt: AsyncApp
     leases: LeaseKeeper
     languages: UserLanguages
-    installations: EnvInstallations
+    # Who AskCall serves: the env token's workspace, or the workspaces installed through Add to Slack.
+    installations: Installations
+    # Single-workspace mode: the workspace the environment's numbers and webhook URLs serve (None with many).
+    env_tenant: TenantId | None
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -110,18 +120,28 @@ class AskCall:
             logger=_quiet_sdk_logger(),
         )
         # Deliveries run on real time (Slack retries are about now); reminders follow `clock`.
-        # Which workspace the env token serves (auth.test): recorded, and the rows made before tenancy adopted.
-        try:
-            installations = await EnvInstallations.start(slack_client, settings.slack_bot_token, store)
-        except BaseException:  # WorkspaceUnknown, or a database that failed meanwhile: nothing is left open
-            await session.close()
-            await store.close()
-            raise
+        # Which installations the requests are authorized through, and whose token each Slack call names.
+        stored = multi_workspace_installations(settings, store, session)
+        installations: Installations
+        if stored is not None:
+            # Many workspaces: each installed through Add to Slack, its token in the store (encrypted).
+            installations, env_tenant = stored, None
+        else:
+            # One workspace: the env token's (auth.test), recorded, and the rows made before tenancy adopted.
+            try:
+                env = await EnvInstallations.start(slack_client, settings.slack_bot_token or "", store)
+            except BaseException:  # WorkspaceUnknown, or a database that failed meanwhile: nothing is left open
+                await session.close()
+                await store.close()
+                raise
+            installations, env_tenant = env, env.tenant
         workspace = WorkspaceLinks()
         for known in await store.workspaces():
             workspace.remember(known.tenant, known.url)
-        workspace.remember(installations.tenant, installations.url)
-        pilot = PilotStatusPool(settings, EnvAccounts(settings, installations.tenant))
+        if stored is None:
+            workspace.remember(env.tenant, env.url)
+        # The environment's WhatsApp numbers serve the env's workspace only (none in multi-workspace mode).
+        pilot = PilotStatusPool(settings, EnvAccounts(settings, env_tenant))
         notifier = Notifier(
             store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held, installations
         )
@@ -158,7 +178,13 @@ class AskCall:
             # Listeners persist, ack, and hand slow work to background tasks themselves, so the
             # HTTP response can go out the moment the listener returns (no 10 ms ack polling).
             process_before_response=True,
+            **(oauth_options(settings, stored) if stored is not None else {}),
         )
+        if stored is not None:
+            # app_uninstalled and tokens_revoked: Bolt's listeners, deleting through AskCall's installation store.
+            bolt.enable_token_revocation_listeners()
+        else:
+            installs.register_single_workspace(bolt)
         register_listeners(bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, calls))
         askcall = cls(
             settings,
@@ -179,8 +205,11 @@ class AskCall:
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),
             languages,
             installations,
+            env_tenant,
             metrics,
         )
+        if stored is not None:
+            askcall.background.append(asyncio.create_task(stored.listen(), name="installations-listen"))
         # Start: first take over abandoned work, then the loops.
         await askcall.leases.sweep()
         askcall.leases.start()
@@ -212,6 +241,8 @@ class AskCall:
     def startup_line(self, where: str) -> str:
         """The line `askcall serve` logs once it listens: version, mode, backend and schema (never a password)."""
         mode = "Socket Mode" if self.settings.slack_app_token else "HTTP"
+        if self.settings.multi_workspace:
+            mode += f" for many workspaces (Add to Slack at {self.settings.public_url}/)"
         return (
             f"AskCall {__version__} ready on {where}: Slack over {mode}, database {self.store.backend} "
             f"{self.settings.database.redacted()}, schema version {self.store.latest_schema_version}"
@@ -283,6 +314,45 @@ class AskCall:
             except TimeoutError:
                 log.warning("an HTTP client did not close in time")
         await self.store.close()
+
+
+def multi_workspace_installations(
+    settings: Settings, store: Store, session: aiohttp.ClientSession
+) -> StoredInstallations | None:
+    """Multi-workspace mode's installations (with token rotation through Slack's API), or None with one bot token."""
+    if not settings.multi_workspace:
+        return None
+    assert settings.slack_client_id and settings.slack_client_secret
+    client = AsyncWebClient(
+        base_url=settings.slack_api_url, session=session, retry_handlers=[], logger=_quiet_sdk_logger()
+    )
+    rotator = AsyncTokenRotator(
+        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, client=client
+    )
+    return StoredInstallations(store, settings.secrets(), rotator)
+
+
+def oauth_options(settings: Settings, installations: StoredInstallations) -> dict[str, object]:
+    """Bolt's OAuth flow (Add to Slack) on AskCall's stores, and authorize through the installations' cache."""
+    return {
+        "oauth_settings": AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=list(REQUIRED_BOT_SCOPES),
+            redirect_uri=f"{settings.public_url}{install.REDIRECT_PATH}",
+            install_path=install.INSTALL_PATH,
+            redirect_uri_path=install.REDIRECT_PATH,
+            # The landing page is the install page: /slack/install goes straight to Slack.
+            install_page_rendering_enabled=False,
+            authorization_url=settings.slack_authorize_url,
+            installation_store=installations.sdk_store,
+            installation_store_bot_only=True,
+            state_store=installations.state_store,
+            state_expiration_seconds=OAUTH_STATE_SECONDS,
+            callback_options=install.callback_options(settings),
+        ),
+        "installation_store": installations.sdk_store,
+    }
 
 
 ASKCALL = web.AppKey("askcall", AskCall)
@@ -373,6 +443,8 @@ def create_web_app(
     if not settings.slack_app_token:
         SlackEvents(running, settings).register(app.router)
     PilotStatusWebhooks(running, settings).register(app.router)
+    if settings.multi_workspace:
+        install.InstallPages(running, settings).register(app.router)
     pages = CallPages(
         lambda: running().calls,
         lambda tenant, user_id: running().languages.name_for(tenant, user_id),

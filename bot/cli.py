@@ -14,6 +14,7 @@ from dotenv import load_dotenv
 
 from bot import __version__
 from bot.admin.commands import add_data_commands, add_setup_commands, run_admin_command
+from bot.admin.workspaces import add_workspace_commands
 from bot.config import ConfigError, Settings
 from bot.demo.command import add_demo_command
 from bot.observability import JsonFormatter, RequestIdFilter
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setup_commands(commands)  # check, webhook
     add_demo_command(commands)
     add_data_commands(commands)  # export, purge, db
+    add_workspace_commands(commands)  # workspaces
     return parser
 
 

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
@@ -19,12 +19,15 @@ import phonenumbers
 
 from bot import setting_values as values
 from bot.i18n import LANGUAGES, normalize_language
+from bot.secrets import BadEncryptionKey, Secrets
 from bot.setting_values import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
 DEFAULT_DB_PATH = "./askcall.db"
 DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 # "#sales-ops" or "@maria": Slack shows these as plain text; links need ids (<#C…>, <@U…>).
@@ -218,6 +221,7 @@ VARIABLES = frozenset(
         "ASKCALL_DB_PATH",
         "ASKCALL_DB_POOL_SIZE",
         "ASKCALL_DEFAULT_REGION",
+        "ASKCALL_ENCRYPTION_KEY",
         "ASKCALL_INSECURE_DEV",
         "ASKCALL_LANGUAGE",
         "ASKCALL_LEASE_SECONDS",
@@ -227,10 +231,13 @@ VARIABLES = frozenset(
         "ASKCALL_METRICS_PORT",
         "ASKCALL_METRICS_TOKEN",
         "ASKCALL_PHONE_DISPLAY",
+        "ASKCALL_PRIVACY_POLICY_URL",
         "ASKCALL_PUBLIC_URL",
         "ASKCALL_RETENTION_DAYS",
         "ASKCALL_RETENTION_INTERVAL_SECONDS",
         "ASKCALL_SHUTDOWN_GRACE",
+        "ASKCALL_SUPPORT_URL",
+        "ASKCALL_UNINSTALL_GRACE_DAYS",
         "HOST",
         "PILOT_STATUS_API_KEY",
         "PILOT_STATUS_BASE_URL",
@@ -238,7 +245,10 @@ VARIABLES = frozenset(
         "PORT",
         "SLACK_API_URL",
         "SLACK_APP_TOKEN",
+        "SLACK_AUTHORIZE_URL",
         "SLACK_BOT_TOKEN",
+        "SLACK_CLIENT_ID",
+        "SLACK_CLIENT_SECRET",
         "SLACK_SIGNING_SECRET",
     }
 )
@@ -331,6 +341,29 @@ class Settings:
     retention_interval_seconds: float = 3600.0
     # Set variables that look like settings but aren't read (typos), as warnings for the start-up log.
     unknown_variables: tuple[str, ...] = ()
+    # Multi-workspace mode (Add to Slack): the app's OAuth credentials, the key its tokens are encrypted under
+    # (comma-separated Fernet keys, the first encrypts), and where the install's authorize page is (Slack's; the
+    # tests point it at the fake). Out of repr: secrets.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+    slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
+    # Days a workspace's data is kept after AskCall is uninstalled there, in case it comes back.
+    uninstall_grace_days: int = 30
+    # The landing page's links (what the Slack Marketplace asks for); unset: not shown.
+    privacy_policy_url: str | None = None
+    support_url: str | None = None
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installed by workspaces through Add to Slack (OAuth), rather than with one SLACK_BOT_TOKEN."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def secrets(self) -> Secrets:
+        """What encrypts and decrypts the secrets at rest (multi-workspace mode needs ASKCALL_ENCRYPTION_KEY)."""
+        if not self.encryption_key:
+            raise ConfigError("ASKCALL_ENCRYPTION_KEY is not set: secrets at rest need it")
+        return Secrets(self.encryption_key)
 
     def __post_init__(self) -> None:
         database = (
@@ -397,8 +430,12 @@ class Settings:
 
         insecure = values.boolean("ASKCALL_INSECURE_DEV", get("ASKCALL_INSECURE_DEV"))
         extra_numbers = _numbers_from_file(get("ASKCALL_CONFIG"), env, insecure)
-        required = ["SLACK_BOT_TOKEN"] + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
-        if not insecure and not get("SLACK_APP_TOKEN"):  # Socket Mode requests are not signed
+        multi = _multi_workspace(get)
+        required = ([] if multi else ["SLACK_BOT_TOKEN"]) + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
+        if multi:
+            # Installs come over HTTP (the OAuth redirect) and every request is signed, whatever else is set.
+            required += ["SLACK_SIGNING_SECRET", "ASKCALL_PUBLIC_URL", "ASKCALL_ENCRYPTION_KEY"]
+        elif not insecure and not get("SLACK_APP_TOKEN"):  # Socket Mode requests are not signed
             required.append("SLACK_SIGNING_SECRET")
         if not insecure and (get("PILOT_STATUS_API_KEY") or not extra_numbers):
             required.append("PILOT_STATUS_WEBHOOK_SECRET")
@@ -434,6 +471,10 @@ class Settings:
         public_url = get("ASKCALL_PUBLIC_URL").rstrip("/")
         if public_url:
             values.url("ASKCALL_PUBLIC_URL", public_url, example="https://askcall.example.com")
+        if multi:
+            _check_public_url(public_url)
+        if get("ASKCALL_ENCRYPTION_KEY"):
+            _check_encryption_key(get("ASKCALL_ENCRYPTION_KEY"))
         metrics_token = get("ASKCALL_METRICS_TOKEN")
         if metrics_token and (
             len(metrics_token) < 16 or not metrics_token.isascii() or not metrics_token.isprintable()
@@ -501,12 +542,73 @@ class Settings:
                 high=7 * 86400,
                 default=3600,
             ),
+            slack_client_id=get("SLACK_CLIENT_ID") or None,
+            slack_client_secret=get("SLACK_CLIENT_SECRET") or None,
+            encryption_key=get("ASKCALL_ENCRYPTION_KEY") or None,
+            slack_authorize_url=values.url(
+                "SLACK_AUTHORIZE_URL",
+                get("SLACK_AUTHORIZE_URL", DEFAULT_SLACK_AUTHORIZE_URL),
+                example=DEFAULT_SLACK_AUTHORIZE_URL,
+            ),
+            uninstall_grace_days=values.whole_number(
+                "ASKCALL_UNINSTALL_GRACE_DAYS",
+                get("ASKCALL_UNINSTALL_GRACE_DAYS"),
+                low=0,
+                high=3650,
+                default=30,
+                unit="days",
+            ),
+            privacy_policy_url=_optional_url(
+                "ASKCALL_PRIVACY_POLICY_URL", get("ASKCALL_PRIVACY_POLICY_URL"), "https://example.com/privacy"
+            ),
+            support_url=_optional_url("ASKCALL_SUPPORT_URL", get("ASKCALL_SUPPORT_URL"), "https://example.com/support"),
             unknown_variables=tuple(unknown_variables(env, _named_by_numbers(extra_numbers))),
         )
 
 
 def _named_by_numbers(numbers: tuple[WhatsAppNumber, ...]) -> frozenset[str]:
     return frozenset().union(*(number.variables for number in numbers))
+
+
+def _multi_workspace(get: Callable[[str], str]) -> bool:
+    """Whether the environment asks for multi-workspace mode: both OAuth credentials, and no bot token."""
+    client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        given, other = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")[:: 1 if client_id else -1]
+        raise ConfigError(f"{given} is set but {other} is not: multi-workspace mode needs both (or neither)")
+    if client_id and get("SLACK_BOT_TOKEN"):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are both set: that is ambiguous. Set the bot "
+            "token for one workspace, or the client id and secret for installs through Add to Slack, not both"
+        )
+    if client_id and get("SLACK_APP_TOKEN"):
+        raise ConfigError("SLACK_APP_TOKEN (Socket Mode) and multi-workspace mode don't mix: installs come over HTTP")
+    return bool(client_id)
+
+
+def _check_public_url(public_url: str) -> None:
+    """The public URL is where Slack redirects installs to: https, or http on loopback (tests)."""
+    parts = urlsplit(public_url)
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise values.refused(
+            "ASKCALL_PUBLIC_URL",
+            public_url,
+            "must be https in multi-workspace mode (Slack redirects installs there)",
+            "https://askcall.example.com",
+        )
+
+
+def _check_encryption_key(keys: str) -> None:
+    try:
+        Secrets(keys)
+    except BadEncryptionKey as error:
+        raise ConfigError(
+            f"ASKCALL_ENCRYPTION_KEY: {error}, e.g. ASKCALL_ENCRYPTION_KEY=<the output of askcall workspaces new-key>"
+        ) from error
+
+
+def _optional_url(name: str, text: str, example: str) -> str | None:
+    return values.url(name, text, example=example) if text else None
 
 
 def numbers_from_config(env: Mapping[str, str], *, need_secrets: bool = True) -> tuple[WhatsAppNumber, ...]:

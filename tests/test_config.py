@@ -385,6 +385,11 @@ def test_metrics_port_is_read_and_checked() -> None:
 # --- every variable: a bad value is refused with its name and an example (issue 18) ---------------------------
 # (variable, a value a person might well write, what the message must say besides the name and an example)
 BAD_VALUES = [
+    ("ASKCALL_UNINSTALL_GRACE_DAYS", "forever", "whole number of days"),
+    ("SLACK_AUTHORIZE_URL", "slack.com/oauth/v2/authorize", "must start with"),
+    ("ASKCALL_ENCRYPTION_KEY", "not-a-fernet-key", "is not a Fernet key"),
+    ("ASKCALL_PRIVACY_POLICY_URL", "example.com/privacy", "must start with"),
+    ("ASKCALL_SUPPORT_URL", "example.com/support", "must start with"),
     ("ASKCALL_LOG_LEVEL", "verbose", "DEBUG, INFO, WARNING, ERROR"),
     ("ASKCALL_LOG_FORMAT", "xml", "text, json"),
     ("ASKCALL_ALLOWED_CHANNELS", "#sales", "channel name, not its id"),
@@ -423,8 +428,11 @@ FREE_FORM = {
     "ASKCALL_DB_PATH",
     "ASKCALL_CONFIG",  # a file that can't be read, or a bad entry in it, is refused (tests/e2e/test_operations.py)
     "ASKCALL_ACCESS_CONTACT",  # any text; a bare #channel is warned about at start-up
+    # Any text; half the pair, or the pair with SLACK_BOT_TOKEN, is refused (tests/oauth/test_settings_and_secrets.py)
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
 }
-SECRET_VALUES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ASKCALL_METRICS_TOKEN"}
+SECRET_VALUES = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ASKCALL_METRICS_TOKEN", "ASKCALL_ENCRYPTION_KEY"}
 
 
 @pytest.mark.parametrize(("name", "value", "says"), BAD_VALUES, ids=[f"{n}={v}" for n, v, _ in BAD_VALUES])

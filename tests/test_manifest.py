@@ -181,6 +181,10 @@ def socket_manifest() -> dict[str, Any]:
         return yaml.safe_load(file)
 
 
+# App Home, and leaving: an uninstall or a revocation deletes the workspace's tokens (bot/listeners/installs.py).
+EVENTS = ["app_home_opened", "app_uninstalled", "tokens_revoked"]
+
+
 def test_socket_mode_manifest_validates_and_has_no_request_urls(
     validator: Draft7Validator, socket_manifest: dict[str, Any], manifest: dict[str, Any]
 ) -> None:
@@ -188,9 +192,16 @@ def test_socket_mode_manifest_validates_and_has_no_request_urls(
     assert socket_manifest["settings"]["socket_mode_enabled"] is True
     assert "askcall.example.com" not in yaml.safe_dump(socket_manifest)
     # Same app otherwise: same command, shortcuts, events and scopes as the HTTP manifest.
-    assert socket_manifest["oauth_config"] == manifest["oauth_config"]
+    assert socket_manifest["oauth_config"]["scopes"] == manifest["oauth_config"]["scopes"]
+    assert "redirect_urls" not in socket_manifest["oauth_config"]  # Add to Slack needs HTTP
     assert socket_manifest["features"]["shortcuts"] == manifest["features"]["shortcuts"]
-    assert socket_manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert socket_manifest["settings"]["event_subscriptions"]["bot_events"] == EVENTS
+
+
+def test_the_redirect_url_is_the_oauth_flows(manifest: dict[str, Any]) -> None:
+    from bot.web.install import REDIRECT_PATH
+
+    assert manifest["oauth_config"]["redirect_urls"] == [f"https://askcall.example.com{REDIRECT_PATH}"]
 
 
 def test_shortcuts_and_home_match_the_listeners(manifest: dict[str, Any]) -> None:
@@ -199,5 +210,5 @@ def test_shortcuts_and_home_match_the_listeners(manifest: dict[str, Any]) -> Non
     shortcuts = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
     assert shortcuts == {MESSAGE_SHORTCUT: "message", GLOBAL_SHORTCUT: "global"}
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == EVENTS
     assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")

@@ -12,6 +12,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.admin.check_workspaces import check_credentials, check_installations
 from bot.admin.database import SchemaMismatch, open_existing
 from bot.admin.webhooks import register_hint
 from bot.config import DEFAULT_NUMBER, ConfigError, DatabaseConfig, Settings, WhatsAppNumber, webhook_path
@@ -108,6 +109,12 @@ async def check_slack(settings: Settings) -> list[Check]:
     else:
         checks.append(passed("The Slack app has every scope manifest.yml asks for"))
     return checks
+
+
+async def check_workspaces(settings: Settings) -> list[Check]:
+    """Multi-workspace mode: no bot token of its own; the app's OAuth credentials and the installed workspaces."""
+    results = await asyncio.gather(check_credentials(settings), check_installations(settings))
+    return [Check(ok, message, fix) for ok, message, fix in results]
 
 
 async def check_app_token(settings: Settings) -> list[Check]:
@@ -337,7 +344,7 @@ async def run_checks(env: Mapping[str, str]) -> list[Check]:
     if settings is None:
         return checks
     slack, app_token, database, *numbers = await asyncio.gather(
-        check_slack(settings),
+        check_workspaces(settings) if settings.multi_workspace else check_slack(settings),
         check_app_token(settings),
         check_database(settings.database),
         *(check_number(settings, number) for number in settings.numbers),

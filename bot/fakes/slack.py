@@ -64,6 +64,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.fakes import blockkit
 from bot.fakes.server import LoopbackServer
+from bot.fakes.slack_oauth import SlackOAuth
 from bot.slack.scopes import REQUIRED_BOT_SCOPES
 
 __all__ = [
@@ -144,6 +145,8 @@ class SlackCall:
     outcome: str = "pending"  # "ok", the Slack error string, or the scripted HTTP status
     # Carried out, but the caller never got the answer (the connection was dropped).
     dropped: bool = False
+    # The team whose token made the call.
+    team: str | None = None
 
     @property
     def in_doubt(self) -> bool:
@@ -283,6 +286,16 @@ class FakeSlack(LoopbackServer):
         # Comma separated, like Slack's x-oauth-scopes header; tests may narrow it.
         self.scopes: str = manifest_scopes()
         self.channels: dict[str, FakeChannel] = {}
+        # The workspaces, their bot tokens and the OAuth install flow (bot.fakes.slack_oauth). The token given here
+        # is the first team's; more teams come with `oauth.add_team`, their tokens from installs.
+        self.oauth = SlackOAuth(clock=self.now, granted_scopes=lambda: self.scopes)
+        self.oauth.add_team(team_id, "Fake", bot_user_id=bot_user_id).bot_id = "BBOT"
+        self.oauth.grant(team_id, token)
+        # Which team each conversation belongs to (set by the first team that names it): another team's token is
+        # told it does not exist (channel_not_found).
+        self.channel_teams: dict[str, str] = {}
+        self._caller_team = team_id
+        self._caller_token: str | None = None
 
         self.calls: list[SlackCall] = []
         self.messages: list[dict[str, Any]] = []
@@ -333,6 +346,9 @@ class FakeSlack(LoopbackServer):
         app.router.add_route("GET", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
         app.router.add_get("/socket", self._handle_socket)
+        app.router.add_get("/oauth/v2/authorize", self.oauth.authorize_page)
+        app.router.add_get("/oauth/v2/authorize/allow", self.oauth.allow)
+        app.router.add_get("/oauth/v2/authorize/cancel", self.oauth.cancel)
         return app
 
     async def stop(self) -> None:
@@ -629,11 +645,24 @@ class FakeSlack(LoopbackServer):
         call = SlackCall(method, args, now_mono, now_wall)
         self.calls.append(call)
 
-        if token != (self.app_token if method == "apps.connections.open" else self.token):
-            # Like Slack: the other kind of valid token is refused as such, anything else as invalid_auth.
-            wrong_kind = token in (self.token, self.app_token)
-            call.outcome = "not_allowed_token_type" if wrong_kind else "invalid_auth"
+        if method == "oauth.v2.access":  # the app authenticates with its client id and secret, not a token
+            body = self.oauth.access(args, request.headers.get("Authorization", ""))
+            call.outcome = "ok" if body.get("ok") else str(body.get("error"))
+            return web.json_response(body)
+        # Like Slack: the other kind of valid token is refused as such, anything else as invalid_auth (or as revoked
+        # or expired, for a bot token that was).
+        team, refusal = self.oauth.team_of(token)
+        if method == "apps.connections.open":
+            team, refusal = (self.team_id, "ok") if token == self.app_token else (None, "not_allowed_token_type")
+            if token != self.app_token and self.oauth.team_of(token)[0] is None:
+                refusal = "invalid_auth"
+        elif token == self.app_token:
+            refusal = "not_allowed_token_type"
+        if team is None:
+            call.outcome = refusal
             return web.json_response(self._err(call.outcome))
+        call.team = team
+        self._caller_team, self._caller_token = team, token
 
         script = self._take_script(method)
         if script is not None and not script.hang and not script.after:
@@ -717,6 +746,10 @@ class FakeSlack(LoopbackServer):
         if method in _VIEW_METHODS and self.validate_blocks and (why := blockkit.view_error(args.get("view"))):
             self.invalid_payloads.append((method, why))
             return self._err("invalid_arguments", why)
+        if (channel_id := args.get("channel")) and isinstance(channel_id, str) and channel_id[:1] not in ("U", "W"):
+            owner = self.channel_teams.setdefault(channel_id, self._caller_team)
+            if owner != self._caller_team:
+                return self._err("channel_not_found")  # another workspace's conversation does not exist for this one
         handler = self._methods.get(method)
         body = handler(self, args) if handler is not None else self._ok()
         if body.get("error") in _MALFORMED:
@@ -822,14 +855,22 @@ class FakeSlack(LoopbackServer):
 
     # ------------------------------------------------------------------ API methods
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        team = self.oauth.teams[self._caller_team]
+        first = team.team_id == self.team_id
         return self._ok(
-            url="https://fake.slack.com/",
-            team="Fake",
+            url="https://fake.slack.com/" if first else f"https://{team.team_id.lower()}.fake.slack.com/",
+            team=team.name,
             user="askcall",
-            team_id=self.team_id,
-            user_id=self.bot_user_id,
-            bot_id="BBOT",
+            team_id=team.team_id,
+            user_id=self.bot_user_id if first else team.bot_user_id,
+            bot_id=team.bot_id,
+            is_enterprise_install=False,
         )
+
+    def _auth_revoke(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not _truthy(args.get("test")):
+            self.oauth.revoke(self._caller_token or "")
+        return self._ok(revoked=not _truthy(args.get("test")))
 
     def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
@@ -1085,6 +1126,7 @@ class FakeSlack(LoopbackServer):
 
     _methods: ClassVar[dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]]] = {
         "auth.test": _auth_test,
+        "auth.revoke": _auth_revoke,
         "chat.postMessage": _chat_post_message,
         "chat.update": _chat_update,
         "chat.postEphemeral": _chat_post_ephemeral,

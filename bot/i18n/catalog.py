@@ -714,4 +714,41 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "📴 The call ended ({status}) after {seconds} s; the customer's phone heard {heard} s of your microphone.",
     },
     "demo.call.thread": {"pt-BR": "AskCall na thread: {line}", "en": "AskCall in the thread: {line}"},
+    # --- the landing page and the install pages (multi-workspace mode: bot/web/install.py) ------------------------
+    "install.title": {"pt-BR": "AskCall para o Slack", "en": "AskCall for Slack"},
+    "install.pitch": {
+        "pt-BR": (
+            "Peça ao cliente, pelo WhatsApp, permissão para ligar, sem sair do Slack. Quando ele aceitar, ligue do "
+            "navegador: a ligação aparece na mesma conversa."
+        ),
+        "en": (
+            "Ask your customer over WhatsApp for permission to call, without leaving Slack. Once they allow it, "
+            "call from the browser: the call shows up in the same thread."
+        ),
+    },
+    "install.add": {"pt-BR": "Adicionar ao Slack", "en": "Add to Slack"},
+    "install.privacy": {"pt-BR": "Política de privacidade", "en": "Privacy policy"},
+    "install.support": {"pt-BR": "Suporte", "en": "Support"},
+    "install.done_title": {"pt-BR": "AskCall instalado", "en": "AskCall is installed"},
+    "install.done": {
+        "pt-BR": "O AskCall foi instalado em {team}. Abra o Slack e digite /askcall em um canal para começar.",
+        "en": "AskCall is installed in {team}. Open Slack and type /askcall in a channel to start.",
+    },
+    "install.open_slack": {"pt-BR": "Abrir o Slack", "en": "Open Slack"},
+    "install.failed_title": {"pt-BR": "A instalação não foi concluída", "en": "The install did not finish"},
+    "install.failed.access_denied": {
+        "pt-BR": "A instalação foi cancelada no Slack. Nada foi instalado.",
+        "en": "The install was cancelled in Slack. Nothing was installed.",
+    },
+    "install.failed.expired": {
+        "pt-BR": (
+            "Este link de instalação expirou ou foi aberto em outro navegador. Comece de novo por este navegador."
+        ),
+        "en": "This install link expired or was opened in another browser. Start again from this browser.",
+    },
+    "install.failed.other": {
+        "pt-BR": "O Slack não concluiu a instalação. Tente de novo; se continuar, fale com o suporte.",
+        "en": "Slack did not complete the install. Try again; if it keeps failing, contact support.",
+    },
+    "install.again": {"pt-BR": "Tentar de novo", "en": "Try again"},
 }

@@ -24,14 +24,15 @@ class PilotStatusAccounts(Protocol):
 
 
 class EnvAccounts:
-    """Single-workspace mode: the environment's numbers serve the env tenant, and no other."""
+    """Single-workspace mode: the environment's numbers serve the env tenant, and no other (none at all with
+    many workspaces: `tenant` None)."""
 
-    def __init__(self, settings: Settings, tenant: TenantId) -> None:
+    def __init__(self, settings: Settings, tenant: TenantId | None) -> None:
         self._numbers = tuple(settings.numbers)
         self._tenant = tenant
 
     def numbers_of(self, tenant: TenantId) -> Sequence[WhatsAppNumber]:
-        return self._numbers if tenant == self._tenant else ()
+        return self._numbers if self._tenant is not None and tenant == self._tenant else ()
 
 
 class PilotStatusPool:

@@ -2,8 +2,8 @@
 
 `Store` is the composition of the per-concern interfaces (`bot.store.requests`, `.events`,
 `.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`,
-`.workspaces`, on top of `.connection`), the same split as each backend's package; the values that cross it are in
-`bot.store.types`.
+`.workspaces`, `.installations`, on top of `.connection`), the same split as each backend's package; the values
+that cross it are in `bot.store.types`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from bot.store.admin import AdminStore
 from bot.store.calls import CallStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.events import EventStore
+from bot.store.installations import InstallationStore
 from bot.store.leases import LeaseStore
 from bot.store.preferences import PreferenceStore
 from bot.store.records import RecordStore
@@ -31,6 +32,7 @@ class Store(
     AdminStore,
     CallStore,
     WorkspaceStore,
+    InstallationStore,
 ):
     """What AskCall asks of its database.
 

@@ -342,7 +342,11 @@ RECORD_WORKSPACE = statement(
 )
 OTHER_WORKSPACES = statement("SELECT COUNT(*) FROM workspaces WHERE tenant_id != :tenant")
 # The tables whose rows carry a tenant: adopting the legacy tenant moves each one's '' rows.
-TENANT_TABLES = tuple(table for table, _ in DATA_TABLES if table != "workspaces")
+# The tables of workspace data made before tenancy (tenant ""), adopted by the env workspace; not the registry
+# of workspaces, the installations (they came with tenancy) or the OAuth states (no workspace yet).
+TENANT_TABLES = tuple(
+    table for table, _ in DATA_TABLES if table not in {"workspaces", "slack_installations", "oauth_states"}
+)
 ADOPT_LEGACY_ROWS = {
     table: statement(f"UPDATE {table} SET tenant_id = :tenant WHERE tenant_id = ''") for table in TENANT_TABLES
 }
@@ -379,3 +383,41 @@ UNCONFIRMED_CALL_TO = statement(
                OR (calls.state = '{CallState.FAILED}' AND calls.end_reason = '{CANCELLED}'))
         ORDER BY calls.started_at, calls.id LIMIT 1"""
 )
+
+
+# --- Slack installations (multi-workspace mode) and OAuth states ------------------------------------
+_INSTALLATION_COLUMNS = (
+    "tenant_id, enterprise_id, enterprise_name, enterprise_url, team_id, team_name, is_enterprise_install, app_id, "
+    "bot_token, bot_id, bot_user_id, bot_scopes, bot_refresh_token, bot_token_expires_at, installer_user_id, "
+    "token_type, installed_at, updated_at, uninstalled_at"
+)
+SAVE_SLACK_INSTALLATION = statement(
+    f"""INSERT INTO slack_installations ({_INSTALLATION_COLUMNS})
+       VALUES (:tenant_id, :enterprise_id, :enterprise_name, :enterprise_url, :team_id, :team_name,
+               :is_enterprise_install, :app_id, :bot_token, :bot_id, :bot_user_id, :bot_scopes, :bot_refresh_token,
+               :bot_token_expires_at, :installer_user_id, :token_type, :installed_at, :updated_at, :uninstalled_at)
+       ON CONFLICT (tenant_id) DO UPDATE SET
+           enterprise_id = excluded.enterprise_id, enterprise_name = excluded.enterprise_name,
+           enterprise_url = excluded.enterprise_url, team_id = excluded.team_id, team_name = excluded.team_name,
+           is_enterprise_install = excluded.is_enterprise_install, app_id = excluded.app_id,
+           bot_token = excluded.bot_token, bot_id = excluded.bot_id, bot_user_id = excluded.bot_user_id,
+           bot_scopes = excluded.bot_scopes, bot_refresh_token = excluded.bot_refresh_token,
+           bot_token_expires_at = excluded.bot_token_expires_at, installer_user_id = excluded.installer_user_id,
+           token_type = excluded.token_type, updated_at = excluded.updated_at,
+           uninstalled_at = excluded.uninstalled_at"""
+)
+SLACK_INSTALLATION = statement(f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations WHERE tenant_id = :tenant_id")
+SLACK_INSTALLATIONS = statement(f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations ORDER BY tenant_id")
+UNINSTALL_SLACK = statement(
+    """UPDATE slack_installations SET bot_token = NULL, bot_refresh_token = NULL, bot_token_expires_at = NULL,
+           uninstalled_at = :now, updated_at = :now
+       WHERE tenant_id = :tenant_id AND bot_token IS NOT NULL"""
+)
+SLACK_SECRETS = statement("SELECT tenant_id, bot_token, bot_refresh_token FROM slack_installations ORDER BY tenant_id")
+SET_SLACK_SECRETS = statement(
+    """UPDATE slack_installations SET bot_token = :bot_token, bot_refresh_token = :bot_refresh_token
+       WHERE tenant_id = :tenant_id"""
+)
+ISSUE_OAUTH_STATE = statement("INSERT INTO oauth_states (state, expires_at) VALUES (:state, :expires_at)")
+CONSUME_OAUTH_STATE = statement("DELETE FROM oauth_states WHERE state = :state RETURNING expires_at")
+FORGET_EXPIRED_OAUTH_STATES = statement("DELETE FROM oauth_states WHERE expires_at <= :now")

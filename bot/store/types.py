@@ -399,6 +399,8 @@ DATA_TABLES: tuple[tuple[str, str], ...] = (
     ("call_links", "id"),
     ("call_sessions", "id"),
     ("calls", "id"),
+    ("slack_installations", "tenant_id"),
+    ("oauth_states", "state"),
 )
 
 

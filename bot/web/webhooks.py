@@ -32,7 +32,6 @@ from bot.pilot_status.webhooks import (
 )
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
-from bot.slack.env_installations import EnvInstallations
 from bot.store import StoreError
 from bot.tasks import Tasks
 from bot.web.body import read_body
@@ -51,7 +50,7 @@ class Running(Protocol):
     answers: AnswerService
     calls: CallService
     tasks: Tasks
-    installations: EnvInstallations
+    env_tenant: TenantId | None
 
 
 class PilotStatusWebhooks:
@@ -60,6 +59,9 @@ class PilotStatusWebhooks:
         self._settings = settings
 
     def register(self, router: web.UrlDispatcher) -> None:
+        if self._settings.multi_workspace:
+            # The environment's numbers serve the env token's workspace: with many workspaces there is none.
+            return
         for number in self._settings.numbers:
             router.add_post(number.webhook_path, partial(self.handle, number))
         if self._settings.number_for_channel(None) is not None:
@@ -126,4 +128,6 @@ async def _handle_call_event(
 def _tenant(running: Running) -> TenantId:
     """The tenant a webhook belongs to: the numbers configured in the environment serve the env's workspace
     (single-workspace mode), so what they hear is stored for it and matched against its requests only."""
-    return running.installations.tenant
+    if running.env_tenant is None:  # never: these routes exist only in single-workspace mode
+        raise LookupError("no workspace serves the environment's numbers")
+    return running.env_tenant

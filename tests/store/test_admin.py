@@ -60,6 +60,8 @@ async def test_row_counts_name_every_table(store: Store) -> None:
         "call_links": 1,
         "call_sessions": 1,
         "calls": 1,
+        "slack_installations": 0,
+        "oauth_states": 0,
     }
 
 

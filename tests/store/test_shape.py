@@ -22,6 +22,7 @@ CONCERNS = (
     "admin",
     "calls",
     "workspaces",
+    "installations",
 )
 BACKENDS = ("sqlite", "postgres")
 

@@ -64,6 +64,14 @@ CROSS_TENANT = {
     "database_id": "`askcall db copy`",
     "erase_all_rows": "`askcall db copy --force`",
     "workspaces": "start-up and the operator: every workspace recorded",
+    # Slack installations (multi-workspace mode): each row is one tenant's, and names it.
+    "save_slack_installation": "the installation carries its tenant (from Slack's own ids)",
+    "slack_installations": "`askcall workspaces list` and `check`: every installation",
+    "rotate_slack_secrets": "`askcall workspaces rotate-key`: every stored token, re-encrypted",
+    "listen_installations": "hears any tenant's installation change, to forget it from the cache",
+    # The OAuth flow's states come before any workspace: they name none.
+    "issue_oauth_state": "a state belongs to an install not yet made",
+    "consume_oauth_state": "a state belongs to an install not yet made",
 }
 
 

@@ -10,6 +10,7 @@ from bot.store.postgres.admin import AdminQueries
 from bot.store.postgres.calls import CallQueries
 from bot.store.postgres.deliveries import DeliveryQueries
 from bot.store.postgres.events import EventQueries
+from bot.store.postgres.installations import InstallationQueries
 from bot.store.postgres.leases import LeaseQueries
 from bot.store.postgres.preferences import PreferenceQueries
 from bot.store.postgres.records import RecordQueries
@@ -29,6 +30,7 @@ class PostgresStore(
     AdminQueries,
     CallQueries,
     WorkspaceQueries,
+    InstallationQueries,
 ):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 

@@ -144,14 +144,19 @@ class PostgresConnection(Store):
     async def listen(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own (not from the pool), reconnecting after an outage; each
         reconnection also wakes, in case something was stored while nobody listened."""
+        await self._listen(WORK_CHANNEL, lambda _payload: wake(), wake)
+
+    async def _listen(self, channel: str, heard: Callable[[str], None], connected: Callable[[], None]) -> None:
+        """LISTEN on `channel` (each notification's payload to `heard`), on a connection of its own, reconnecting
+        after an outage; `connected` runs on each (re)connection, for what was missed meanwhile."""
         while True:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _, lost=lost: lost.set())
-                await connection.add_listener(WORK_CHANNEL, lambda *_: wake())
-                wake()
+                await connection.add_listener(channel, lambda *args: heard(str(args[-1])))
+                connected()
                 await lost.wait()
                 log.warning("lost the LISTEN connection to PostgreSQL; reconnecting")
             except DRIVER_ERRORS as error:

@@ -276,4 +276,34 @@ MIGRATIONS: list[str] = [
         disabled_at DOUBLE PRECISION
     );
     """,
+    # 12: multi-workspace mode — one Slack installation per tenant (its tokens encrypted), and the OAuth flow's
+    # states (issued by one replica, consumed once by any)
+    """
+    CREATE TABLE slack_installations (
+        tenant_id TEXT PRIMARY KEY,
+        enterprise_id TEXT,
+        enterprise_name TEXT,
+        enterprise_url TEXT,
+        team_id TEXT,
+        team_name TEXT,
+        is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+        app_id TEXT,
+        bot_token TEXT,
+        bot_id TEXT,
+        bot_user_id TEXT,
+        bot_scopes TEXT NOT NULL DEFAULT '',
+        bot_refresh_token TEXT,
+        bot_token_expires_at DOUBLE PRECISION,
+        installer_user_id TEXT,
+        token_type TEXT,
+        installed_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        uninstalled_at DOUBLE PRECISION
+    );
+    CREATE TABLE oauth_states (
+        state TEXT PRIMARY KEY,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
+    """,
 ]

@@ -10,6 +10,7 @@ from bot.store.sqlite.admin import AdminQueries
 from bot.store.sqlite.calls import CallQueries
 from bot.store.sqlite.deliveries import DeliveryQueries
 from bot.store.sqlite.events import EventQueries
+from bot.store.sqlite.installations import InstallationQueries
 from bot.store.sqlite.leases import LeaseQueries
 from bot.store.sqlite.preferences import PreferenceQueries
 from bot.store.sqlite.records import RecordQueries
@@ -29,6 +30,7 @@ class SQLiteStore(
     AdminQueries,
     CallQueries,
     WorkspaceQueries,
+    InstallationQueries,
 ):
     """AskCall's store in one SQLite file (WAL)."""
 

@@ -1,0 +1,146 @@
+"""`askcall workspaces list | show | rotate-key | new-key` (bot/admin/workspaces.py), on both backends: no token is
+ever printed; rotate-key re-encrypts under the first key, all or nothing, and again changes nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from slack_sdk.oauth.installation_store import Installation
+
+from bot.domain import TenantId
+from bot.fakes import FakeSlack
+from bot.secrets import Secrets, new_key
+from bot.slack.stored_installations import StoredInstallations
+from bot.store import create_store
+from tests.admin.conftest import RunCli
+
+
+async def installed(url: str, key: str, *teams: str) -> None:
+    store = create_store(url)
+    await store.open()
+    try:
+        sdk = StoredInstallations(store, Secrets(key)).sdk_store
+        for team in teams:
+            await sdk.async_save(
+                Installation(
+                    team_id=team,
+                    team_name=f"Acme {team}",
+                    bot_token=f"xoxb-{team}-secret",
+                    bot_id="B1",
+                    bot_user_id="UBOT",
+                    bot_scopes="commands,chat:write",
+                    user_id="UINSTALLER",
+                    installed_at=time.time(),
+                )
+            )
+    finally:
+        await store.close()
+
+
+async def token_of(url: str, key: str, team: str) -> str | None:
+    store = create_store(url)
+    await store.open()
+    try:
+        found = await StoredInstallations(store, Secrets(key)).for_tenant(TenantId(team))
+        return found.bot_token if found else None
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def env_db(cli_env: dict[str, str], database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    if database_url.startswith("sqlite"):
+        monkeypatch.setenv("ASKCALL_DB_PATH", database_url.removeprefix("sqlite://"))
+    else:
+        monkeypatch.setenv("ASKCALL_DATABASE_URL", database_url)
+    return database_url
+
+
+async def test_list_and_show_never_print_a_token(env_db: str, run_cli: RunCli) -> None:
+    key = new_key()
+    await installed(env_db, key, "T1", "T2")
+
+    listing = await run_cli("workspaces", "list")
+    shown = await run_cli("workspaces", "show", "T2")
+    missing = await run_cli("workspaces", "show", "T9")
+
+    assert listing.code == 0 and "Acme T1" in listing.line_with("T1") and "installed" in listing.line_with("T2")
+    assert shown.code == 0 and "bot token: stored (encrypted)" in shown.out and "UINSTALLER" in shown.out
+    assert missing.code == 1 and "never installed in T9" in missing.out
+    for output in (listing.out, shown.out):
+        assert "xoxb" not in output and "gAAAA" not in output  # neither the token nor its ciphertext
+
+
+async def test_rotate_key_moves_every_token_to_the_first_key_once(
+    env_db: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = new_key(), new_key()
+    await installed(env_db, old, "T1", "T2")
+    monkeypatch.setenv("ASKCALL_ENCRYPTION_KEY", f"{new},{old}")
+
+    first = await run_cli("workspaces", "rotate-key")
+    again = await run_cli("workspaces", "rotate-key")
+
+    assert first.code == 0 and "Re-encrypted 2 stored token(s)" in first.out
+    assert again.code == 0 and "Re-encrypted 0 stored token(s)" in again.out
+    assert await token_of(env_db, new, "T1") == "xoxb-T1-secret"  # the old key is no longer needed
+    assert await token_of(env_db, new, "T2") == "xoxb-T2-secret"
+    assert new not in first.out + first.err and old not in first.out + first.err
+
+
+async def test_rotate_key_without_the_old_key_changes_nothing(
+    env_db: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = new_key()
+    await installed(env_db, old, "T1")
+    monkeypatch.setenv("ASKCALL_ENCRYPTION_KEY", new_key())
+
+    result = await run_cli("workspaces", "rotate-key")
+
+    assert result.code == 1 and "Slack installation of T1" in result.out and "nothing re-encrypted" in result.out
+    assert await token_of(env_db, old, "T1") == "xoxb-T1-secret"
+
+
+async def test_rotate_key_needs_a_key(env_db: str, run_cli: RunCli) -> None:
+    result = await run_cli("workspaces", "rotate-key")
+
+    assert result.code == 2 and "ASKCALL_ENCRYPTION_KEY is not set" in result.err
+
+
+async def test_new_key_is_a_working_key(run_cli: RunCli) -> None:
+    result = await run_cli("workspaces", "new-key")
+
+    assert result.code == 0
+    Secrets(result.out.strip()).encrypt("works")
+
+
+def multi_env(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, key: str, secret: str | None = None) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_CLIENT_ID", slack.oauth.client_id)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", secret or slack.oauth.client_secret)
+    monkeypatch.setenv("ASKCALL_ENCRYPTION_KEY", key)
+    monkeypatch.setenv("ASKCALL_PUBLIC_URL", "http://127.0.0.1:3000")
+
+
+async def test_check_in_multi_workspace_mode_proves_the_credentials_and_the_key(
+    env_db: str, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack
+) -> None:
+    key = new_key()
+    await installed(env_db, key, "T1", "T2")
+    multi_env(monkeypatch, slack, key)
+
+    good = await run_cli("check")
+
+    assert "✓ Slack accepts the app's client id and secret" in good.out
+    assert "✓ 2 workspace(s) installed, 0 uninstalled; every stored token decrypts" in good.out
+    assert "SLACK_BOT_TOKEN" not in good.out
+
+    multi_env(monkeypatch, slack, new_key(), secret="not-the-secret")
+    bad = await run_cli("check")
+
+    assert bad.code == 1
+    assert "✗ Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET (invalid_client)" in bad.out
+    assert "✗ ASKCALL_ENCRYPTION_KEY decrypts no key of the tokens of T1, T2" in bad.out
+    assert "not-the-secret" not in bad.out and key not in bad.out
