@@ -2,8 +2,8 @@
 
 `Store` is the composition of the per-concern interfaces (`bot.store.requests`, `.events`,
 `.deliveries`, `.reminders`, `.preferences`, `.records`, `.leases`, `.admin`, `.calls`,
-`.workspaces`, `.installations`, on top of `.connection`), the same split as each backend's package; the values
-that cross it are in `bot.store.types`.
+`.workspaces`, `.installations`, `.workspace_settings`, on top of `.connection`), the same split as each
+backend's package; the values that cross it are in `bot.store.types`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.store.preferences import PreferenceStore
 from bot.store.records import RecordStore
 from bot.store.reminders import ReminderStore
 from bot.store.requests import RequestStore
+from bot.store.workspace_settings import WorkspaceSettingsStore
 from bot.store.workspaces import WorkspaceStore
 
 
@@ -33,6 +34,7 @@ class Store(
     CallStore,
     WorkspaceStore,
     InstallationStore,
+    WorkspaceSettingsStore,
 ):
     """What AskCall asks of its database.
 

@@ -421,3 +421,38 @@ SET_SLACK_SECRETS = statement(
 ISSUE_OAUTH_STATE = statement("INSERT INTO oauth_states (state, expires_at) VALUES (:state, :expires_at)")
 CONSUME_OAUTH_STATE = statement("DELETE FROM oauth_states WHERE state = :state RETURNING expires_at")
 FORGET_EXPIRED_OAUTH_STATES = statement("DELETE FROM oauth_states WHERE expires_at <= :now")
+
+
+# --- Per-workspace settings and WhatsApp numbers (multi-workspace mode) ----------------------------
+_SETTINGS_COLUMNS = (
+    "tenant_id, language, hourly_budget, retention_days, allowed_channels, allowed_users, allowed_usergroups, "
+    "access_contact, updated_at"
+)
+WORKSPACE_SETTINGS = statement(f"SELECT {_SETTINGS_COLUMNS} FROM workspace_settings WHERE tenant_id = :tenant_id")
+SAVE_WORKSPACE_SETTINGS = statement(
+    f"""INSERT INTO workspace_settings ({_SETTINGS_COLUMNS})
+       VALUES (:tenant_id, :language, :hourly_budget, :retention_days, :allowed_channels, :allowed_users,
+               :allowed_usergroups, :access_contact, :updated_at)
+       ON CONFLICT (tenant_id) DO UPDATE SET
+           language = excluded.language, hourly_budget = excluded.hourly_budget,
+           retention_days = excluded.retention_days, allowed_channels = excluded.allowed_channels,
+           allowed_users = excluded.allowed_users, allowed_usergroups = excluded.allowed_usergroups,
+           access_contact = excluded.access_contact, updated_at = excluded.updated_at"""
+)
+_NUMBER_COLUMNS = (
+    "tenant_id, name, api_key, webhook_token, webhook_secret, webhook_id, phone_e164, channels, created_at, updated_at"
+)
+WORKSPACE_NUMBERS = statement(
+    f"SELECT {_NUMBER_COLUMNS} FROM workspace_numbers WHERE tenant_id = :tenant_id ORDER BY name"
+)
+NUMBER_BY_WEBHOOK_TOKEN = statement(f"SELECT {_NUMBER_COLUMNS} FROM workspace_numbers WHERE webhook_token = :token")
+SAVE_WORKSPACE_NUMBER = statement(
+    f"""INSERT INTO workspace_numbers ({_NUMBER_COLUMNS})
+       VALUES (:tenant_id, :name, :api_key, :webhook_token, :webhook_secret, :webhook_id, :phone_e164, :channels,
+               :created_at, :updated_at)
+       ON CONFLICT (tenant_id, name) DO UPDATE SET
+           api_key = excluded.api_key, webhook_token = excluded.webhook_token,
+           webhook_secret = excluded.webhook_secret, webhook_id = excluded.webhook_id,
+           phone_e164 = excluded.phone_e164, channels = excluded.channels, updated_at = excluded.updated_at"""
+)
+DELETE_WORKSPACE_NUMBER = statement("DELETE FROM workspace_numbers WHERE tenant_id = :tenant_id AND name = :name")

@@ -401,6 +401,8 @@ DATA_TABLES: tuple[tuple[str, str], ...] = (
     ("calls", "id"),
     ("slack_installations", "tenant_id"),
     ("oauth_states", "state"),
+    ("workspace_settings", "tenant_id"),
+    ("workspace_numbers", "webhook_token"),
 )
 
 

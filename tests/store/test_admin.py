@@ -62,6 +62,8 @@ async def test_row_counts_name_every_table(store: Store) -> None:
         "calls": 1,
         "slack_installations": 0,
         "oauth_states": 0,
+        "workspace_settings": 0,
+        "workspace_numbers": 0,
     }
 
 

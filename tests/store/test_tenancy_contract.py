@@ -13,7 +13,15 @@ import inspect
 from bot.store import Store
 
 # Values that carry the tenant they belong to: a method taking one is scoped by it.
-TENANT_CARRIERS = ("NewRequest", "IncomingEvent", "Delivery", "WebhookEvent", "Workspace")
+TENANT_CARRIERS = (
+    "NewRequest",
+    "IncomingEvent",
+    "Delivery",
+    "WebhookEvent",
+    "Workspace",
+    "WorkspaceSettings",
+    "StoredNumber",
+)
 
 CROSS_TENANT = {
     # The store's life: connecting, migrating, probing, coordinating processes.
@@ -72,6 +80,9 @@ CROSS_TENANT = {
     # The OAuth flow's states come before any workspace: they name none.
     "issue_oauth_state": "a state belongs to an install not yet made",
     "consume_oauth_state": "a state belongs to an install not yet made",
+    # Per-workspace settings: a number's unguessable webhook token names its own row, which carries its tenant.
+    "number_by_webhook_token": "the Pilot Status webhook URL's token; the number found carries its tenant",
+    "listen_workspace_settings": "hears any tenant's settings change, to forget it from the cache",
 }
 
 

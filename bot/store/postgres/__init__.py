@@ -16,6 +16,7 @@ from bot.store.postgres.preferences import PreferenceQueries
 from bot.store.postgres.records import RecordQueries
 from bot.store.postgres.reminders import ReminderQueries
 from bot.store.postgres.requests import RequestQueries
+from bot.store.postgres.workspace_settings import WorkspaceSettingsQueries
 from bot.store.postgres.workspaces import WorkspaceQueries
 
 
@@ -31,6 +32,7 @@ class PostgresStore(
     CallQueries,
     WorkspaceQueries,
     InstallationQueries,
+    WorkspaceSettingsQueries,
 ):
     """AskCall's store in a PostgreSQL database, shared by any number of replicas."""
 

@@ -16,6 +16,7 @@ from bot.store.sqlite.preferences import PreferenceQueries
 from bot.store.sqlite.records import RecordQueries
 from bot.store.sqlite.reminders import ReminderQueries
 from bot.store.sqlite.requests import RequestQueries
+from bot.store.sqlite.workspace_settings import WorkspaceSettingsQueries
 from bot.store.sqlite.workspaces import WorkspaceQueries
 
 
@@ -31,6 +32,7 @@ class SQLiteStore(
     CallQueries,
     WorkspaceQueries,
     InstallationQueries,
+    WorkspaceSettingsQueries,
 ):
     """AskCall's store in one SQLite file (WAL)."""
 

@@ -402,6 +402,34 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
     """,
+    # 13: multi-workspace mode — each workspace's settings as data, and its WhatsApp numbers (Pilot Status key and
+    # webhook secret encrypted; an unguessable webhook token per number)
+    """
+    CREATE TABLE workspace_settings (
+        tenant_id TEXT PRIMARY KEY,
+        language TEXT,
+        hourly_budget INTEGER,
+        retention_days INTEGER,
+        allowed_channels TEXT NOT NULL DEFAULT '',
+        allowed_users TEXT NOT NULL DEFAULT '',
+        allowed_usergroups TEXT NOT NULL DEFAULT '',
+        access_contact TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE workspace_numbers (
+        tenant_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        webhook_token TEXT NOT NULL UNIQUE,
+        webhook_secret TEXT,
+        webhook_id TEXT,
+        phone_e164 TEXT,
+        channels TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+    );
+    """,
 ]
 
 
