@@ -30,7 +30,7 @@ from bot.listeners import installs, register_listeners
 from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
 from bot.observability import Metrics, Readiness
-from bot.pilot_status.pool import EnvAccounts, PilotStatusPool
+from bot.pilot_status.pool import PilotStatusPool
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
@@ -51,6 +51,7 @@ from bot.slack.stored_installations import StoredInstallations
 from bot.store import Store, create_store
 from bot.store.installations import OAUTH_STATE_SECONDS
 from bot.tasks import Tasks
+from bot.tenant_config import EnvConfigs, StoredConfigs, TenantConfigs
 from bot.web import install, socket_mode
 from bot.web.body import LINGERING_TIME, MAX_BODY
 from bot.web.call_page import CallPages
@@ -86,6 +87,8 @@ class AskCall:
     installations: Installations
     # Single-workspace mode: the workspace the environment's numbers and webhook URLs serve (None with many).
     env_tenant: TenantId | None
+    # Each workspace's settings and WhatsApp numbers (bot.tenant_config).
+    configs: TenantConfigs
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -140,8 +143,14 @@ class AskCall:
             workspace.remember(known.tenant, known.url)
         if stored is None:
             workspace.remember(env.tenant, env.url)
-        # The environment's WhatsApp numbers serve the env's workspace only (none in multi-workspace mode).
-        pilot = PilotStatusPool(settings, EnvAccounts(settings, env_tenant))
+        # Each workspace's settings and numbers: the environment's serve the env's workspace only; in
+        # multi-workspace mode each workspace's own, as its admins set them in App Home.
+        configs: TenantConfigs = (
+            StoredConfigs(settings, store, settings.secrets(), clock=clock)
+            if stored is not None
+            else EnvConfigs(settings, env_tenant)
+        )
+        pilot = PilotStatusPool(settings, configs)
         notifier = Notifier(
             store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held, installations
         )
@@ -154,6 +163,7 @@ class AskCall:
             tasks,
             phone_display=settings.phone_display,
             max_per_rep_per_hour=settings.max_requests_per_rep_per_hour,
+            configs=configs,
             on_refused=metrics.count_refusal,
         )
         notifier.hooks = ParentHooks(posted=requests.parent_posted, failed=requests.parent_failed)
@@ -166,7 +176,7 @@ class AskCall:
         )
         status = StatusService(deps)
         home = HomeService(store, workspace, clock)
-        access = AccessPolicy(settings, slack_client, installations)
+        access = AccessPolicy(configs, slack_client, installations)
         # The Bolt app, with the listeners.
         # Every request is authorized through the installations: its tenant goes in the context for the listeners,
         # and a request naming a team AskCall doesn't serve gets Bolt's "not installed" answer.
@@ -185,7 +195,9 @@ class AskCall:
             bolt.enable_token_revocation_listeners()
         else:
             installs.register_single_workspace(bolt)
-        register_listeners(bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, calls))
+        register_listeners(
+            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs)
+        )
         askcall = cls(
             settings,
             store,
@@ -206,10 +218,12 @@ class AskCall:
             languages,
             installations,
             env_tenant,
+            configs,
             metrics,
         )
         if stored is not None:
             askcall.background.append(asyncio.create_task(stored.listen(), name="installations-listen"))
+            askcall.background.append(asyncio.create_task(configs.listen(), name="workspace-settings-listen"))
         # Start: first take over abandoned work, then the loops.
         await askcall.leases.sweep()
         askcall.leases.start()

@@ -516,6 +516,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "<#{channel}> não está ligado a nenhum número de WhatsApp do AskCall, então nada foi enviado.",
         "en": "<#{channel}> isn't linked to any AskCall WhatsApp number, so nothing was sent.",
     },
+    "access.no_account": {
+        "pt-BR": "Nenhuma conta do Pilot Status está conectada a este workspace ainda, então nada foi enviado. "
+        "Um administrador do Slack precisa conectá-la na aba Início do AskCall, em Configurações.",
+        "en": "No Pilot Status account is connected to this workspace yet, so nothing was sent. "
+        "A Slack admin must connect it in AskCall's App Home, under Settings.",
+    },
     "access.ask_contact": {"pt-BR": "Peça acesso a {contact}.", "en": "Ask {contact} for access."},
     "access.ask_admin": {
         "pt-BR": "Peça acesso a quem administra o AskCall na sua empresa.",

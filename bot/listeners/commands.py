@@ -46,7 +46,7 @@ async def handle_askcall(
         await ack(text=tr.t("help"), response_type="ephemeral")
         return
     if first_word.lower() in STATUS_WORDS:
-        await _status(tenant, ack, respond, rest, tr, ctx, ctx.number_name(command.get("channel_id")))
+        await _status(tenant, ack, respond, rest, tr, ctx, await ctx.number_name(tenant, command.get("channel_id")))
         return
     parsed = from_command_text(text, ctx.settings.default_region)
     if not isinstance(parsed, ValidInput):
@@ -64,7 +64,7 @@ async def handle_askcall(
             reason=parsed.reason,
             lang=tr.lang,
             response_url=command.get("response_url"),
-            number_name=ctx.number_name(command.get("channel_id")),
+            number_name=await ctx.number_name(tenant, command.get("channel_id")),
         )
     except OpenRequestExists as exists:
         await ack(text=open_elsewhere_text(exists, tr, ctx), response_type="ephemeral")

@@ -23,6 +23,7 @@ from bot.services.validation import Problem
 from bot.slack.languages import UserLanguages
 from bot.slack.messages import escape_mrkdwn, request_modal
 from bot.tasks import Tasks
+from bot.tenant_config import TenantConfigs
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,12 @@ class ListenerContext:
     languages: UserLanguages
     tasks: Tasks
     calls: CallService
+    configs: TenantConfigs
 
-    def number_name(self, channel_id: str | None) -> str:
-        """The WhatsApp number serving a channel (the access check already refused unserved ones)."""
-        number = self.settings.number_for_channel(channel_id)
+    async def number_name(self, tenant: TenantId, channel_id: str | None) -> str:
+        """The WhatsApp number serving a channel in the tenant's workspace (the access check already refused
+        unserved ones)."""
+        number = (await self.configs.config_of(tenant)).number_for_channel(channel_id)
         return number.name if number else DEFAULT_NUMBER
 
     async def translator(self, tenant: TenantId, user_id: str | None) -> Translator:

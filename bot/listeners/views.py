@@ -74,7 +74,7 @@ async def handle_submission(
             lang=tr.lang,
             response_url=response_url,
             thread_ts=metadata.get("thread_ts"),
-            number_name=ctx.number_name(channel_id),
+            number_name=await ctx.number_name(tenant, channel_id),
         )
     except OpenRequestExists:
         await ack(response_action="errors", errors={PHONE_BLOCK: tr.t("precheck.open_elsewhere_short")})

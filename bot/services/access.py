@@ -1,4 +1,8 @@
-"""Who may use AskCall, and where: ASKCALL_ALLOWED_CHANNELS / _USERS / _USERGROUPS (empty = everyone)."""
+"""Who may use AskCall, and where: each workspace's allowed channels, users and user groups (empty = everyone).
+
+Invariant: a rep is judged by their own workspace's settings (bot.tenant_config): in single-workspace mode
+ASKCALL_ALLOWED_CHANNELS / _USERS / _USERGROUPS, in multi-workspace mode what the workspace's admins set.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
 from bot.domain import TenantId
 from bot.i18n import Translator
 from bot.slack.installations import Installations
+from bot.tenant_config import TenantConfig, TenantConfigs
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +36,12 @@ class Refusal:
 class AccessPolicy:
     def __init__(
         self,
-        settings: Settings,
+        configs: TenantConfigs,
         client: AsyncWebClient,
         installations: Installations,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._settings = settings
+        self._configs = configs
         self._client = client
         self._installations = installations
         self._clock = clock
@@ -48,23 +52,21 @@ class AccessPolicy:
 
         `channel_id` None means "not known yet" (a global shortcut): only the rep is checked.
         """
-        settings = self._settings
-        if not await self._user_allowed(tenant, user_id):
-            return Refusal(tr.t("access.user") + " " + self._whom_to_ask(tr))
+        config = await self._configs.config_of(tenant)
+        if not config.numbers:  # nothing could be sent: say what unblocks it, whoever asks
+            return Refusal(tr.t("access.no_account"))
+        if not await self._user_allowed(tenant, config, user_id):
+            return Refusal(tr.t("access.user") + " " + _whom_to_ask(config, tr))
         if channel_id is None:
             return None
-        if settings.allowed_channels and channel_id not in settings.allowed_channels:
-            return Refusal(tr.t("access.channel", channel=channel_id) + " " + self._whom_to_ask(tr), channel=True)
-        if settings.number_for_channel(channel_id) is None:
-            return Refusal(tr.t("access.no_number", channel=channel_id) + " " + self._whom_to_ask(tr), channel=True)
+        if config.allowed_channels and channel_id not in config.allowed_channels:
+            return Refusal(tr.t("access.channel", channel=channel_id) + " " + _whom_to_ask(config, tr), channel=True)
+        if config.number_for_channel(channel_id) is None:
+            return Refusal(tr.t("access.no_number", channel=channel_id) + " " + _whom_to_ask(config, tr), channel=True)
         return None
 
-    def _whom_to_ask(self, tr: Translator) -> str:
-        contact = self._settings.access_contact
-        return tr.t("access.ask_contact", contact=contact) if contact else tr.t("access.ask_admin")
-
-    async def _user_allowed(self, tenant: TenantId, user_id: str) -> bool:
-        users, groups = self._settings.allowed_users, self._settings.allowed_usergroups
+    async def _user_allowed(self, tenant: TenantId, config: TenantConfig, user_id: str) -> bool:
+        users, groups = config.allowed_users, config.allowed_usergroups
         if not users and not groups:
             return True
         if user_id in users:
@@ -89,3 +91,8 @@ class AccessPolicy:
         members = frozenset(response.get("users") or [])
         self._members[tenant, group] = (members, self._clock())
         return members
+
+
+def _whom_to_ask(config: TenantConfig, tr: Translator) -> str:
+    contact = config.access_contact
+    return tr.t("access.ask_contact", contact=contact) if contact else tr.t("access.ask_admin")

@@ -166,7 +166,8 @@ class AnswerService(Service):
         if status is not Outcome.TEMPORARY:
             return None
         try:
-            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            permission = await pilot.get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.warning("request %d: permission lookup failed (%s); assuming 7 days", request.id, error.label)
         else:

@@ -252,7 +252,7 @@ class CallService(Service):
             log.info("a start to %s refused: call %d is live", log_phone(request.phone_e164), busy.call.id)
             raise CallBusyError(busy.call) from None
         try:
-            started = await self._pilot(request).start_call(request.phone_e164, sdp, opaque=_opaque(call))
+            started = await (await self._pilot(request)).start_call(request.phone_e164, sdp, opaque=_opaque(call))
         except (UnconfirmedError, UnexpectedResponseError) as error:
             log.warning(
                 "call %d to %s: Pilot Status may have started it (%s); looking for it, never resending",
@@ -290,7 +290,7 @@ class CallService(Service):
         call whose answer SDP never comes is ended then (`_read_answer`)."""
         if not call.pilot_call_id:
             return True
-        client = self._pilot(request)
+        client = await self._pilot(request)
         try:
             details = await client.get_call(call.pilot_call_id, include_sdp=True)
             if details.sdp_offer is not None or not details.sdp_known or await client.is_meta_number():
@@ -387,7 +387,7 @@ class CallService(Service):
         """Hang up at Pilot Status. Never raises: a call already over has nothing to stop, and a failure leaves the
         call to its webhooks and the sweep (the page is told it ended either way)."""
         try:
-            await self._pilot(request).terminate_call(pilot_call_id)
+            await (await self._pilot(request)).terminate_call(pilot_call_id)
         except BadRequestError as error:  # already over (e.g. the customer hung up first): nothing to stop
             log.info("terminating call %s: %s", pilot_call_id, error.label)
         except PilotStatusError as error:
@@ -395,8 +395,8 @@ class CallService(Service):
                 "terminating call %s failed (%s); its webhooks or the sweep will tell", pilot_call_id, error.label
             )
 
-    def _pilot(self, request: Request) -> PilotStatusClient:
-        return self._pilots.get(request.tenant, request.number_name or DEFAULT_NUMBER)
+    async def _pilot(self, request: Request) -> PilotStatusClient:
+        return await self._pilots.get(request.tenant, request.number_name or DEFAULT_NUMBER)
 
     # ------------------------------------------------------------------ starts whose answer was lost
     async def _find_lost_start(self, tenant: TenantId, call_id: int) -> None:
@@ -437,7 +437,7 @@ class CallService(Service):
         request = await self._store.get_request(call.tenant, call.request_id)
         if request is None:
             return False
-        client = self._pilot(request)
+        client = await self._pilot(request)
         digits = request.phone_e164.lstrip("+")
         for listed in await client.list_calls(LIST_LIMIT):
             if (
@@ -515,7 +515,7 @@ class CallService(Service):
         if request is None or not call.pilot_call_id:
             return
         try:
-            details = await self._pilot(request).get_call(call.pilot_call_id)
+            details = await (await self._pilot(request)).get_call(call.pilot_call_id)
         except BadRequestError as error:
             if error.status != 404:
                 raise
@@ -638,7 +638,7 @@ class CallService(Service):
             request = await self._store.get_request(lost.tenant, lost.request_id)
             if request is None:
                 return
-            details = await self._pilot(request).get_call(pilot_call_id)
+            details = await (await self._pilot(request)).get_call(pilot_call_id)
             if details.opaque in (None, _opaque(lost)):
                 await self._adopt(lost, request, details)
         except (PilotStatusError, StoreError) as error:
@@ -811,7 +811,7 @@ class CallService(Service):
         deadline = loop.time() + ANSWER_WAIT
         for attempt in itertools.count():
             try:
-                details = await self._pilot(request).get_call(call.pilot_call_id, include_sdp=True)
+                details = await (await self._pilot(request)).get_call(call.pilot_call_id, include_sdp=True)
             except PilotStatusError as error:
                 log.warning("could not read call %d's answer: %s", call.id, error.label)
             else:

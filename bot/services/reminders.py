@@ -133,7 +133,8 @@ class ReminderService:
 
     async def _probe(self, request: Request) -> tuple[str | None, int | None]:
         try:
-            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            permission = await pilot.get_permission(request.phone_e164)
         except PilotStatusError as error:
             # Without a fresh answer, the grant is treated as expired: that is what Meta says happens.
             log.warning("request %d: expiry probe failed (%s)", request.id, error.label)

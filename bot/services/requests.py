@@ -44,6 +44,7 @@ from bot.slack import messages
 from bot.slack.gateway import DeliveryError
 from bot.store import Effects, NewDelivery, NewRequest
 from bot.tasks import Tasks
+from bot.tenant_config import TenantConfigs
 
 log = logging.getLogger(__name__)
 # The action of `GET /v1/calls/permissions` that says whether a permission request may be sent (and counts them).
@@ -58,12 +59,15 @@ class RequestService(Service):
         *,
         phone_display: str = "masked",
         max_per_rep_per_hour: int = 0,
+        configs: TenantConfigs | None = None,
         on_refused: Callable[[str], None] = lambda reason: None,
     ) -> None:
         super().__init__(deps)
         self._tasks = tasks
         self._phone_display = PhoneDisplay(phone_display)
         self._max_per_rep_per_hour = max_per_rep_per_hour
+        # Each workspace's own budget when given (its admins may set it); else `max_per_rep_per_hour` for all.
+        self._configs = configs
         self._on_refused = on_refused
 
     async def submit(
@@ -85,9 +89,14 @@ class RequestService(Service):
 
         Returns (request id, whether this call created it: False when `source_key` had one already).
         Raises OpenRequestExists when the customer already has an open request (from any rep):
-        a second one could only spend the customer's quota. Raises BudgetSpent when the rep made
-        ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR requests in the last hour.
+        a second one could only spend the customer's quota. Raises BudgetSpent when the rep made their
+        workspace's budget of requests (ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR by default) in the last hour.
         """
+        budget = (
+            self._max_per_rep_per_hour
+            if self._configs is None
+            else (await self._configs.config_of(tenant)).max_per_rep_per_hour
+        )
         new = NewRequest(
             tenant,
             channel_id=channel_id,
@@ -111,7 +120,7 @@ class RequestService(Service):
                     parent_key, DeliveryKind.PARENT, messages.parent_message(replace(draft, id=request_id))
                 ),
                 refuse_if_open=True,
-                max_per_user_hour=self._max_per_rep_per_hour,
+                max_per_user_hour=budget,
             )
         except BudgetSpent as spent:
             log.warning("request by %s refused: %d requests in the last hour (the budget)", user_id, spent.limit)
@@ -233,9 +242,8 @@ class RequestService(Service):
         if not await self._store.transition(request.tenant, request_id, [RequestState.READY], RequestState.SENDING):
             return
         try:
-            message_id = await self._pilots.get(request.tenant, request.number_name).request_permission(
-                request.phone_e164, request.reason
-            )
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            message_id = await pilot.request_permission(request.phone_e164, request.reason)
         except UnconfirmedError as error:
             log.warning("request %d: Pilot Status did not confirm (%s); never resent", request_id, error.label)
             await self._unconfirmed(request, before)
@@ -267,7 +275,8 @@ class RequestService(Service):
         When the probe itself fails, AskCall sends anyway and claims nothing it doesn't know.
         """
         try:
-            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            permission = await pilot.get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: pre-check unavailable (%s); sending anyway", request.id, error.label)
             return False, None
@@ -355,7 +364,8 @@ class RequestService(Service):
         """Whether the probe shows a permission request counted since `before` (or a grant: the customer answered
         already). False when the probe can't say."""
         try:
-            after = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            after = await pilot.get_permission(request.phone_e164)
         except PilotStatusError as error:
             log.info("request %d: the probe can't settle the unconfirmed send (%s)", request.id, error.label)
             return False

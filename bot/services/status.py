@@ -36,7 +36,8 @@ class StatusService(Service):
 
         Only the asking rep sees it (ephemeral), so the full number is shown."""
         try:
-            permission = await self._pilots.get(tenant, number_name).get_permission(phone_e164)
+            pilot = await self._pilots.get(tenant, number_name)
+            permission = await pilot.get_permission(phone_e164)
         except PilotStatusError as error:
             return tr.t("status.unavailable", detail=error.label)
         action = permission.actions.get(SEND_REQUEST)
@@ -74,7 +75,8 @@ class StatusService(Service):
             return
         tr = Translator(request.lang)
         try:
-            permission = await self._pilots.get(request.tenant, request.number_name).get_permission(request.phone_e164)
+            pilot = await self._pilots.get(request.tenant, request.number_name)
+            permission = await pilot.get_permission(request.phone_e164)
         except PilotStatusError as error:
             checked = tr.t("status.unavailable", detail=error.label)
             await self._store.record_status_check(tenant, request.id, checked)

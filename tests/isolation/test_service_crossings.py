@@ -133,8 +133,8 @@ async def test_a_number_only_one_workspace_has_serves_no_other(server: Server) -
     """Tries: T2 asking Pilot Status through the number the environment configures (T1's), and a status check of T1's
     request claimed by T2. Must: no client for T2 (LookupError, never T1's key); no probe, no result handed over."""
     with pytest.raises(LookupError):
-        server.askcall.pilots.get(OTHER, "default")
-    assert server.askcall.pilots.get(TENANT, "default") is not None
+        await server.askcall.pilots.get(OTHER, "default")
+    assert await server.askcall.pilots.get(TENANT, "default") is not None
     assert (await server.command(f"{PHONE} Podemos ligar?")).status == 200
     await server.wait_idle()
     (mine,) = [r for r in await server.askcall.store.requests_in_state(*RequestState) if r.tenant == TENANT]

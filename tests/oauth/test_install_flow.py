@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.domain import TenantId
+from bot.domain import RequestState, TenantId
 from bot.fakes import FakePilotStatus, FakeSlack
 from bot.fakes.slack import slack_signed_headers, slash_command_body
 from bot.fakes.slack_oauth import app_event_body
@@ -42,7 +42,8 @@ async def askcall(
 
 
 async def command(server: MultiServer, team: str, text: str = "help") -> tuple[int, str]:
-    """A signed `/askcall help` from `team`: the answer's status and text (the help when authorized)."""
+    """A signed `/askcall help` from `team`: the answer's status and text (when authorized, and no Pilot Status
+    account is connected yet, the answer that an admin must connect one: "Pilot Status" marks it)."""
     body = slash_command_body(text, team_id=team, response_url=server.slack.new_response_url())
     async with (
         browser() as http,
@@ -88,32 +89,34 @@ async def test_two_workspaces_install_and_each_is_served_with_its_own_token(
     assert slack.oauth.team_of(found_two.bot_token)[0] == "T2"
     assert slack.oauth.team_of(found_three.bot_token)[0] == "T3"
 
-    # A signed command from each installed team is authorized (help, in its language); from a team where AskCall
+    # A signed command from each installed team is authorized: with no Pilot Status account connected yet, the
+    # answer says an admin must connect one in App Home (ephemeral; nothing stored). From a team where AskCall
     # isn't installed, Bolt's "not installed" answer.
     for team in ("T2", "T3"):
         status, text = await command(askcall, team)
-        assert status == 200 and "/askcall" in text, text
+        assert status == 200 and "Pilot Status" in text and "ephemeral" in text, text
+    assert await store.requests_in_state(*RequestState) == []
     status, text = await command(askcall, "T9")
-    assert status == 200 and "/askcall" not in text
+    assert status == 200 and "Pilot Status" not in text
     assert "install" in slack.responses[-1]["text"].lower()  # Bolt's "install this app" answer, by response_url
 
 
 async def test_uninstall_deletes_the_tokens_and_a_reinstall_works(askcall: MultiServer, slack: FakeSlack) -> None:
     async with browser() as http:
         await install(http, askcall.url, "T2")
-    assert (await command(askcall, "T2"))[1].count("/askcall") > 0
+    assert (await command(askcall, "T2"))[1].count("Pilot Status") > 0
 
     slack.oauth.uninstall("T2")
     assert await event(askcall, "T2", {"type": "app_uninstalled", "event_ts": "1.1"}) == 200
 
     row = await askcall.askcall.store.slack_installation("T2")
     assert row is not None and row.bot_token is None and row.uninstalled_at is not None
-    assert "/askcall" not in (await command(askcall, "T2"))[1]
+    assert "Pilot Status" not in (await command(askcall, "T2"))[1]
 
     async with browser() as http:
         status, _ = await install(http, askcall.url, "T2")
     assert status == 200
-    assert "/askcall" in (await command(askcall, "T2"))[1]
+    assert "Pilot Status" in (await command(askcall, "T2"))[1]
 
 
 async def test_tokens_revoked_removes_the_bot(askcall: MultiServer, slack: FakeSlack) -> None:
@@ -123,7 +126,7 @@ async def test_tokens_revoked_removes_the_bot(askcall: MultiServer, slack: FakeS
     revoked = {"type": "tokens_revoked", "tokens": {"bot": ["UBOTT3"]}, "event_ts": "1.1"}
     assert await event(askcall, "T3", revoked) == 200
 
-    assert "/askcall" not in (await command(askcall, "T3"))[1]
+    assert "Pilot Status" not in (await command(askcall, "T3"))[1]
 
 
 async def test_a_state_is_good_once(askcall: MultiServer) -> None:
@@ -198,7 +201,7 @@ async def test_a_state_issued_by_one_askcall_is_consumed_by_another(
             async with browser() as elsewhere, elsewhere.get(other, cookies=cookies) as done:
                 assert done.status == 200, await done.text()
         assert await second.askcall.store.slack_installation("T2") is not None
-        assert "/askcall" in (await command(first, "T2"))[1]
+        assert "Pilot Status" in (await command(first, "T2"))[1]
     finally:
         await first.stop()
         await second.stop()
