@@ -34,6 +34,7 @@ from bot.pilot_status.pool import PilotStatusPool
 from bot.services.access import AccessPolicy
 from bot.services.answers import AnswerService
 from bot.services.calls import CallService
+from bot.services.connect import ConnectService
 from bot.services.deps import ServiceDeps
 from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
@@ -89,6 +90,8 @@ class AskCall:
     env_tenant: TenantId | None
     # Each workspace's settings and WhatsApp numbers (bot.tenant_config).
     configs: TenantConfigs
+    # Multi-workspace mode: connecting each workspace's Pilot Status account from Slack (None with one workspace).
+    connect: ConnectService | None
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -151,6 +154,18 @@ class AskCall:
             else EnvConfigs(settings, env_tenant)
         )
         pilot = PilotStatusPool(settings, configs)
+        connect = (
+            ConnectService(
+                store,
+                configs,
+                settings.secrets(),
+                base_url=settings.pilot_status_base_url,
+                public_url=settings.public_url,
+                clock=clock,
+            )
+            if stored is not None
+            else None
+        )
         notifier = Notifier(
             store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held, installations
         )
@@ -219,6 +234,7 @@ class AskCall:
             installations,
             env_tenant,
             configs,
+            connect,
             metrics,
         )
         if stored is not None:

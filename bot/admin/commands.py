@@ -204,7 +204,8 @@ def _check(args: argparse.Namespace, env: Env) -> int:
 
 # --- webhook -------------------------------------------------------------------------------------
 def _webhook_register(args: argparse.Namespace, env: Env) -> int:
-    from bot.admin.webhooks import admin_from_env, register, registration_report, validate_url
+    from bot.admin.webhooks import admin_from_env, registration_report, validate_url
+    from bot.pilot_status.admin import register
 
     try:
         url = validate_url(args.url, allow_http=args.allow_http)

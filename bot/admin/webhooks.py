@@ -1,24 +1,21 @@
 """`askcall webhook register | list`: point a number's Pilot Status webhook at AskCall, idempotently.
 
-Invariant: after `register`, the number has an active webhook posting to the URL that sends exactly the
-events AskCall handles (`bot.pilot_status.webhooks.HANDLED_EVENTS`): a new one is created with that list, and an
-existing one is repaired with one PATCH carrying the whole list (Pilot Status replaces the list, it never
-merges). A webhook that needs nothing is left alone.
+Invariant: after `register` (bot.pilot_status.admin, shared with connecting a number from Slack), the number has
+an active webhook posting to the URL that sends exactly the events AskCall handles
+(`bot.pilot_status.webhooks.HANDLED_EVENTS`); a webhook that needs nothing is left alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.config import DEFAULT_NUMBER, DEFAULT_PILOT_STATUS_BASE_URL, ConfigError, numbers_from_config, webhook_path
-from bot.pilot_status.admin import PilotStatusAdmin, Webhook
+from bot.pilot_status.admin import PilotStatusAdmin, Registration, Webhook
 from bot.pilot_status.errors import AuthenticationError, NetworkError, PilotStatusError, TenantScopeError
-from bot.pilot_status.webhooks import ALL_EVENTS, HANDLED_EVENTS
+from bot.pilot_status.webhooks import ALL_EVENTS
 
 WEBHOOK_PATH = webhook_path(DEFAULT_NUMBER)
-DEFAULT_NAME = "AskCall"
 SECRET_REMINDER = (
     "Pilot Status shows this webhook's signing secret only in its dashboard (Webhooks); no API returns it. "
     "Copy it into PILOT_STATUS_WEBHOOK_SECRET, or AskCall will reject every answer with 401."
@@ -69,54 +66,6 @@ def validate_url(url: str, *, allow_http: bool = False) -> str:
     if not parts.hostname:
         raise ValueError(f"{url!r} has no host name")
     return url.strip()
-
-
-@dataclass(frozen=True)
-class Registration:
-    webhook: Webhook
-    created: bool
-    added: tuple[str, ...] = ()  # events the webhook did not send before
-    removed: tuple[str, ...] = ()  # events (or `*`) it sent that AskCall doesn't handle
-    turned_on: bool = False
-    renamed: bool = False
-    duplicates: list[Webhook] = field(default_factory=list)  # other webhooks with the same URL
-
-    @property
-    def changed(self) -> bool:
-        return self.created or bool(self.added or self.removed or self.turned_on or self.renamed)
-
-
-def _same_url(a: str, b: str) -> bool:
-    return a.rstrip("/") == b.rstrip("/")
-
-
-async def register(admin: PilotStatusAdmin, url: str, name: str | None = None) -> Registration:
-    """Repair the webhook that already posts to `url` (active, exactly the handled events), or create one."""
-    existing = [w for w in await admin.list_webhooks() if _same_url(w.url, url)]
-    if not existing:
-        webhook = await admin.create_webhook(url=url, name=name or DEFAULT_NAME, events=list(HANDLED_EVENTS))
-        return Registration(webhook, created=True, added=HANDLED_EVENTS)
-    first = existing[0]
-    fields: dict[str, object] = {}
-    # `*` sends the handled events too, and every other one (AskCall stores those only to ignore them).
-    added = () if ALL_EVENTS in first.events else tuple(e for e in HANDLED_EVENTS if e not in first.events)
-    removed = tuple(event for event in first.events if event not in HANDLED_EVENTS)
-    if added or removed:
-        fields["events"] = list(HANDLED_EVENTS)  # the whole list: PATCH replaces it
-    if not first.active:
-        fields["active"] = True
-    if name and name != first.name:
-        fields["name"] = name
-    webhook = await admin.update_webhook(first.id, **fields) if fields else first
-    return Registration(
-        webhook,
-        created=False,
-        added=added,
-        removed=removed,
-        turned_on="active" in fields,
-        renamed="name" in fields,
-        duplicates=existing[1:],
-    )
 
 
 def describe(webhook: Webhook) -> str:

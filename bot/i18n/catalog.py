@@ -522,6 +522,51 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "No Pilot Status account is connected to this workspace yet, so nothing was sent. "
         "A Slack admin must connect it in AskCall's App Home, under Settings.",
     },
+    # --- connecting Pilot Status (App Home settings) --------------------------------------------
+    "connect.key_malformed": {
+        "pt-BR": "Isso não parece uma chave do Pilot Status. Copie a chave do número em Chaves de API no painel.",
+        "en": "That doesn't look like a Pilot Status key. Copy the number's key from API keys in the dashboard.",
+    },
+    "connect.no_public_url": {
+        "pt-BR": "O AskCall não sabe o próprio endereço público (ASKCALL_PUBLIC_URL): avise quem o hospeda.",
+        "en": "AskCall doesn't know its public address (ASKCALL_PUBLIC_URL): tell whoever hosts it.",
+    },
+    "connect.key_refused": {
+        "pt-BR": "O Pilot Status recusou esta chave (errada ou revogada). Gere a chave do número de novo no painel.",
+        "en": "Pilot Status refused this key (wrong or revoked). Regenerate the number's key in the dashboard.",
+    },
+    "connect.key_tenant": {
+        "pt-BR": "Esta é a chave da conta; as ligações precisam da chave do próprio número (painel → Chaves de API).",
+        "en": "This is the account's key; calls need the number's own key (dashboard → API keys).",
+    },
+    "connect.not_meta": {
+        "pt-BR": "Este número não faz ligações: só números da API oficial da Meta (Cloud API) fazem.",
+        "en": "This number can't make calls: only Meta Cloud API numbers can.",
+    },
+    "connect.calling_disabled": {
+        "pt-BR": "As ligações estão desativadas neste número. Ative-as no painel do Pilot Status e tente de novo.",
+        "en": "Calling is turned off on this number. Turn it on in the Pilot Status dashboard and try again.",
+    },
+    "connect.unreachable": {
+        "pt-BR": "Não foi possível falar com o Pilot Status agora. Tente de novo em alguns minutos.",
+        "en": "Couldn't reach Pilot Status just now. Try again in a few minutes.",
+    },
+    "connect.error": {
+        "pt-BR": "O Pilot Status não confirmou a chave agora. Tente de novo em alguns minutos.",
+        "en": "Pilot Status didn't confirm the key just now. Try again in a few minutes.",
+    },
+    "connect.webhook_failed": {
+        "pt-BR": "A chave vale, mas o Pilot Status não aceitou o webhook do AskCall. Tente de novo em alguns minutos.",
+        "en": "The key is good, but Pilot Status didn't accept AskCall's webhook. Try again in a few minutes.",
+    },
+    "connect.secret_malformed": {
+        "pt-BR": "Isso não parece um segredo de webhook. Copie-o do painel do Pilot Status, em Webhooks.",
+        "en": "That doesn't look like a webhook secret. Copy it from the Pilot Status dashboard, under Webhooks.",
+    },
+    "connect.not_connected": {
+        "pt-BR": "Conecte a conta do Pilot Status antes de colar o segredo.",
+        "en": "Connect the Pilot Status account before pasting the secret.",
+    },
     "access.ask_contact": {"pt-BR": "Peça acesso a {contact}.", "en": "Ask {contact} for access."},
     "access.ask_admin": {
         "pt-BR": "Peça acesso a quem administra o AskCall na sua empresa.",

@@ -1,4 +1,10 @@
-"""Pilot Status calls used by the `askcall` admin commands: calling settings and webhook management.
+"""Pilot Status calls used by the `askcall` admin commands and by connecting a number from Slack: calling settings
+and webhook management.
+
+Invariant of `register`: after it, the number has an active webhook posting to the URL that sends exactly the
+events AskCall handles (`HANDLED_EVENTS`): a new one is created with that list, and an existing one is repaired with
+one PATCH carrying the whole list (Pilot Status replaces the list, it never merges). One that needs nothing is left
+alone.
 
 Kept apart from :class:`bot.pilot_status.client.PilotStatusClient` (the request path) but maps
 errors the same way, so callers branch on the same exception types. No retries: an admin sees
@@ -18,6 +24,8 @@ from bot.pilot_status.client import _json_or_none, _retry_after
 from bot.pilot_status.errors import NetworkError, UnexpectedResponseError, error_from_response
 from bot.pilot_status.http import never_sent, new_http_client
 from bot.pilot_status.webhooks import ALL_EVENTS, HANDLED_EVENTS
+
+DEFAULT_NAME = "AskCall"
 
 
 @dataclass(frozen=True)
@@ -119,3 +127,51 @@ class PilotStatusAdmin:
                 raise UnexpectedResponseError("response was not JSON", status=response.status_code)
             return body
         raise error_from_response(response.status_code, body, _retry_after(response))
+
+
+@dataclass(frozen=True)
+class Registration:
+    webhook: Webhook
+    created: bool
+    added: tuple[str, ...] = ()  # events the webhook did not send before
+    removed: tuple[str, ...] = ()  # events (or `*`) it sent that AskCall doesn't handle
+    turned_on: bool = False
+    renamed: bool = False
+    duplicates: list[Webhook] = field(default_factory=list)  # other webhooks with the same URL
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.added or self.removed or self.turned_on or self.renamed)
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+async def register(admin: PilotStatusAdmin, url: str, name: str | None = None) -> Registration:
+    """Repair the webhook that already posts to `url` (active, exactly the handled events), or create one."""
+    existing = [w for w in await admin.list_webhooks() if _same_url(w.url, url)]
+    if not existing:
+        webhook = await admin.create_webhook(url=url, name=name or DEFAULT_NAME, events=list(HANDLED_EVENTS))
+        return Registration(webhook, created=True, added=HANDLED_EVENTS)
+    first = existing[0]
+    fields: dict[str, object] = {}
+    # `*` sends the handled events too, and every other one (AskCall stores those only to ignore them).
+    added = () if ALL_EVENTS in first.events else tuple(e for e in HANDLED_EVENTS if e not in first.events)
+    removed = tuple(event for event in first.events if event not in HANDLED_EVENTS)
+    if added or removed:
+        fields["events"] = list(HANDLED_EVENTS)  # the whole list: PATCH replaces it
+    if not first.active:
+        fields["active"] = True
+    if name and name != first.name:
+        fields["name"] = name
+    webhook = await admin.update_webhook(first.id, **fields) if fields else first
+    return Registration(
+        webhook,
+        created=False,
+        added=added,
+        removed=removed,
+        turned_on="active" in fields,
+        renamed="name" in fields,
+        duplicates=existing[1:],
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import weakref
@@ -53,6 +54,42 @@ class AnswerService(Service):
         recorded = await self._store.record_webhook_event(incoming, answered_at=event.answered_at)
         if recorded.unmatched:
             _log_unmatched(event.status, event.from_phone)
+        return recorded
+
+    async def from_hint(self, tenant: TenantId, customer: str, number_name: str) -> RecordedEvent | None:
+        """Hint mode (a number whose webhook secret isn't set yet): an unsigned `call.permission_updated` only
+        says whom to ask about. Pilot Status is asked (`GET /v1/calls/permissions`) and only what it says is
+        stored and applied: a grant it reports, never the body's claim. No permission is not acted on (it can't be
+        told apart from "not answered yet"; a decline needs the signed webhook). None when nothing was stored.
+        Raises PilotStatusError when Pilot Status can't be asked (the webhook is then answered 503, and resent);
+        LookupError when the tenant has no such number."""
+        digits = "".join(c for c in customer if c.isdigit())
+        if not 8 <= len(digits) <= 15:
+            return None
+        e164 = "+" + digits
+        pilot = await self._pilots.get(tenant, number_name)
+        permission = await pilot.get_permission(e164)
+        if permission.status not in ("temporary", "permanent"):
+            log.info("hint for %s: Pilot Status reports %s; nothing applied", log_phone(e164), permission.status)
+            return None
+        # A stable time for the same grant (its redeliveries dedupe): a temporary one from its expiry.
+        if permission.status == "temporary" and permission.expiration_time:
+            answered_at = float(permission.expiration_time) - TEMPORARY_GRANT
+        else:
+            answered_at = self._clock()
+        event = PermissionUpdated(
+            status=permission.status.upper(),
+            from_phone=e164,
+            to_phone=None,
+            timestamp=_iso(answered_at),
+            answered_at=min(answered_at, self._clock()),
+        )
+        what_the_api_said = json.dumps(
+            {"event": PERMISSION_UPDATED, "status": event.status, "from": e164, "source": "GET /v1/calls/permissions"}
+        ).encode()
+        recorded = await self.ingest(tenant, event, what_the_api_said, number_name)
+        if recorded.is_new and not recorded.unmatched:
+            self._tasks.spawn(self.process(tenant, recorded.id, event.customer_key), name=f"answer-{recorded.id}")
         return recorded
 
     async def ignore(

@@ -559,6 +559,20 @@ class CallService(Service):
                 self._match_later(tenant, event)
         return recorded.is_new
 
+    async def from_hint(self, tenant: TenantId, pilot_call_id: str) -> bool:
+        """Hint mode (a number whose webhook secret isn't set yet): an unsigned call.* event only names a call.
+        The tenant's call of that id, if any, is settled from what Pilot Status says of it (`GET /v1/calls/{id}`),
+        never from the body. False when the tenant has no such call (nothing done). Raises PilotStatusError when
+        Pilot Status can't be asked (the webhook is then answered 503, and resent)."""
+        if not pilot_call_id or len(pilot_call_id) > 200:
+            return False
+        call = await self._store.call_by_pilot_id(tenant, pilot_call_id)
+        if call is None:
+            return False
+        await self._ask_about(call)
+        self._notify()
+        return True
+
     async def _call_of(self, tenant: TenantId, event: CallEvent, number_name: str) -> Call | None:
         """The event's call: by Pilot Status's id, else the provider's; an event with neither (the SDK allows a
         null callId) is the customer's one live AskCall call, if any (there is at most one)."""

@@ -1,0 +1,163 @@
+"""Connecting a workspace's Pilot Status account (bot/services/connect.py) and its webhook URL
+(/webhooks/pilot-status/t/<token>, bot/web/webhooks.py), in multi-workspace mode over loopback HTTP against the fake
+Pilot Status, on both backends: a refused key stores nothing; a good one registers the webhook at the number's own
+URL with every handled event; an unknown token is a 404; until the secret is pasted, a webhook body is only a hint
+that AskCall checks with Pilot Status (a forged grant changes nothing); once pasted, signatures are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain import DeliveryKind, Outcome, RequestState, TenantId
+from bot.fakes import FakePilotStatus, FakeSlack
+from bot.fakes.pilot_status import permission_event, send_webhook
+from bot.pilot_status.webhooks import HANDLED_EVENTS
+from bot.services.connect import Connected, ConnectService, Refused
+from bot.store import NewDelivery, NewRequest
+from tests.oauth.install_helpers import MultiServer, free_socket, multi_settings, start_multi
+
+T2 = TenantId("T2")
+CUSTOMER = "+5511999990001"
+
+
+@pytest.fixture
+async def askcall(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
+) -> AsyncIterator[MultiServer]:
+    sock = free_socket()
+    server = await start_multi(multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1]), sock, slack)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def connector(server: MultiServer) -> ConnectService:
+    connect = server.askcall.connect
+    assert connect is not None
+    return connect
+
+
+async def event_count(server: MultiServer) -> int:
+    return (await server.askcall.store.row_counts())["webhook_events"]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("wrong key", "connect.key_refused"),
+        ("account key", "connect.key_tenant"),
+        ("not meta", "connect.not_meta"),
+        ("calling off", "connect.calling_disabled"),
+        ("malformed", "connect.key_malformed"),
+    ],
+)
+async def test_a_refused_key_gets_its_reason_and_nothing_is_stored(
+    askcall: MultiServer, pilot: FakePilotStatus, breakage: str, reason: str
+) -> None:
+    key = {"wrong key": "ps_wrong", "malformed": "ps test with spaces"}.get(breakage, pilot.api_key)
+    pilot.tenant_key = breakage == "account key"
+    pilot.provider_supported = breakage != "not meta"
+    if breakage == "calling off":
+        pilot.calling_settings["status"] = "DISABLED"
+
+    result = await connector(askcall).connect(T2, key)
+
+    assert result == Refused(reason)
+    assert await askcall.askcall.store.workspace_numbers(T2) == []
+    assert pilot.webhooks == {}
+
+
+async def test_a_good_key_registers_the_webhook_at_the_numbers_own_url_and_is_stored_encrypted(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    result = await connector(askcall).connect(T2, pilot.api_key)
+
+    assert isinstance(result, Connected) and result.created
+    (webhook,) = pilot.webhooks.values()
+    assert (
+        webhook["url"] == result.webhook_url == f"{askcall.url}/webhooks/pilot-status/t/{result.number.webhook_token}"
+    )
+    assert webhook["events"] == list(HANDLED_EVENTS) and webhook["active"]
+    assert len(result.number.webhook_token) >= 40
+    (stored,) = await askcall.askcall.store.workspace_numbers(T2)
+    assert stored.webhook_id == webhook["id"] and stored.webhook_secret is None
+    assert pilot.api_key not in stored.api_key  # encrypted
+    assert [n.api_key for n in await askcall.askcall.configs.numbers_of(T2)] == [pilot.api_key]
+    assert await askcall.askcall.configs.numbers_of(TenantId("T3")) == ()
+
+    # Connecting again repairs the same webhook (PATCH with the whole list), keeping the URL.
+    webhook["events"] = ["call.ringing"]
+    webhook["active"] = False
+    again = await connector(askcall).connect(T2, pilot.api_key)
+
+    assert isinstance(again, Connected) and not again.created
+    assert again.webhook_url == result.webhook_url and len(pilot.webhooks) == 1
+    assert webhook["events"] == list(HANDLED_EVENTS) and webhook["active"]
+
+
+async def test_an_unknown_token_is_not_found_and_stores_nothing(askcall: MultiServer, pilot: FakePilotStatus) -> None:
+    await connector(askcall).connect(T2, pilot.api_key)
+    body = permission_event(CUSTOMER, "TEMPORARY")
+
+    for token in ("nope", "x" * 300):
+        status, _ = await send_webhook(f"{askcall.url}/webhooks/pilot-status/t/{token}", body, secret=None)
+        assert status == 404
+    status, _ = await send_webhook(f"{askcall.url}/webhooks/pilot-status", body, secret=pilot.webhook_secret)
+    assert status == 404  # the environment's URL serves no workspace in multi-workspace mode
+    assert await event_count(askcall) == 0
+
+
+async def test_hint_mode_believes_pilot_status_never_the_body_and_a_pasted_secret_ends_it(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    connected = await connector(askcall).connect(T2, pilot.api_key)
+    assert isinstance(connected, Connected)
+    store = askcall.askcall.store
+    request_id, _ = await store.create_request(
+        NewRequest(T2, "C1", "U1", CUSTOMER, "Podemos ligar?", "pt-BR", source_key="waiting"),
+        NewDelivery("waiting:parent", DeliveryKind.PARENT, {"channel": "C1", "text": "x"}),
+    )
+    await store.update_request(T2, request_id, state=RequestState.WAITING, parent_ts="1.2", message_id="m1")
+    url = connected.webhook_url
+
+    # A forged, unsigned body claiming a grant Pilot Status doesn't have: nothing stored, nothing changes.
+    status, text = await send_webhook(url, permission_event(CUSTOMER.lstrip("+"), "PERMANENT"), secret=None)
+    assert status == 200 and '"hint": true' in text
+    request = await store.get_request(T2, request_id)
+    assert request is not None and request.state is RequestState.WAITING and request.outcome is None
+    assert await event_count(askcall) == 0
+
+    # The customer really granted: the same kind of hint now applies what Pilot Status says (temporary).
+    pilot.permissions[CUSTOMER] = {"status": "temporary", "expiration_time": int(time.time()) + 7 * 86400}
+    status, _ = await send_webhook(url, permission_event(CUSTOMER.lstrip("+"), "PERMANENT"), secret=None)
+    assert status == 200
+    for _ in range(100):
+        request = await store.get_request(T2, request_id)
+        if request is not None and request.state is RequestState.ANSWERED:
+            break
+        await asyncio.sleep(0.05)
+    assert request is not None and request.state is RequestState.ANSWERED and request.outcome is Outcome.TEMPORARY
+
+    # The secret pasted: an unsigned body is refused, a signed one is taken as today.
+    assert await connector(askcall).set_secret(T2, pilot.webhook_secret) is None
+    (stored,) = await store.workspace_numbers(T2)
+    assert stored.webhook_secret is not None and pilot.webhook_secret not in stored.webhook_secret
+    before = await event_count(askcall)
+    status, _ = await send_webhook(url, permission_event("5511999990002", "TEMPORARY"), secret=None)
+    assert status == 401 and await event_count(askcall) == before
+    status, _ = await send_webhook(url, permission_event("5511999990002", "TEMPORARY"), secret=pilot.webhook_secret)
+    assert status == 200 and await event_count(askcall) == before + 1
+
+
+async def test_a_malformed_secret_or_one_for_no_number_is_refused(askcall: MultiServer, pilot: FakePilotStatus) -> None:
+    assert await connector(askcall).set_secret(T2, "whsec_x") == Refused("connect.not_connected")
+    await connector(askcall).connect(T2, pilot.api_key)
+    assert await connector(askcall).set_secret(T2, "   ") == Refused("connect.secret_malformed")
+    (stored,) = await askcall.askcall.store.workspace_numbers(T2)
+    assert stored.webhook_secret is None
