@@ -40,6 +40,7 @@ from bot.services.home import HomeService
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.retention import retention_loop
+from bot.services.settings import SettingsService
 from bot.services.status import StatusService
 from bot.slack.env_installations import EnvInstallations
 from bot.slack.gateway import SlackGateway
@@ -210,9 +211,9 @@ class AskCall:
             bolt.enable_token_revocation_listeners()
         else:
             installs.register_single_workspace(bolt)
-        register_listeners(
-            bolt, ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs)
-        )
+        admin = SettingsService(store, slack_client, installations, configs, connect, settings.public_url)
+        context = ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs, admin)
+        register_listeners(bolt, context)
         askcall = cls(
             settings,
             store,

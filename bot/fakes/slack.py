@@ -315,6 +315,8 @@ class FakeSlack(LoopbackServer):
         self.user_names: dict[str, str] = {}  # users.info's real_name (default "Rep <id>")
         self.usergroups: dict[str, list[str]] = {}
         self.unknown_users: set[str] = set()  # ids users.info answers user_not_found for
+        self.admins: set[str] = set()  # users.info's is_admin (workspace admins)
+        self.owners: set[str] = set()  # users.info's is_owner
         self.fail_response_urls: bool = False
         self._response_urls: dict[str, _Issued] = {}
         self._triggers: dict[str, _Issued] = {}
@@ -1113,6 +1115,8 @@ class FakeSlack(LoopbackServer):
                 "profile": {"display_name": "", "real_name": self.user_names.get(user, f"Rep {user}")},
                 "locale": self.user_locales.get(user, "pt-BR"),
                 "tz": "America/Sao_Paulo",
+                "is_admin": user in self.admins or user in self.owners,
+                "is_owner": user in self.owners,
             }
         )
 

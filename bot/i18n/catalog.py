@@ -522,6 +522,54 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "No Pilot Status account is connected to this workspace yet, so nothing was sent. "
         "A Slack admin must connect it in AskCall's App Home, under Settings.",
     },
+    # --- App Home settings (workspace admins) ---------------------------------------------------
+    "settings.header": {"pt-BR": "Configurações", "en": "Settings"},
+    "settings.env_only": {
+        "pt-BR": "Estas configurações vêm do ambiente do servidor; só quem hospeda o AskCall as muda.",
+        "en": "These settings come from the server's environment; only whoever hosts AskCall changes them.",
+    },
+    "settings.env_number": {"pt-BR": "Número *{name}*: chave {masked}", "en": "Number *{name}*: key {masked}"},
+    "settings.none": {"pt-BR": "Nenhum número de WhatsApp configurado.", "en": "No WhatsApp number configured."},
+    "settings.not_connected": {
+        "pt-BR": "Nenhuma conta do Pilot Status conectada ainda: conecte uma para o AskCall poder pedir permissão.",
+        "en": "No Pilot Status account connected yet: connect one so AskCall can ask for permission.",
+    },
+    "settings.number": {"pt-BR": "Número de WhatsApp *{name}* conectado", "en": "WhatsApp number *{name}* connected"},
+    "settings.secret_set": {
+        "pt-BR": "Segredo do webhook configurado: as respostas chegam assinadas.",
+        "en": "Webhook secret set: answers arrive signed.",
+    },
+    "settings.hint_mode": {
+        "pt-BR": "Falta o segredo do webhook: até lá o AskCall confere cada resposta com o Pilot Status e só "
+        "aplica permissões concedidas (recusas não chegam). Cole o segredo para terminar.",
+        "en": "The webhook secret is missing: until then AskCall checks every answer with Pilot Status and only "
+        "applies granted permissions (declines don't arrive). Paste the secret to finish.",
+    },
+    "settings.connect_button": {"pt-BR": "Conectar o Pilot Status", "en": "Connect Pilot Status"},
+    "settings.secret_button": {"pt-BR": "Colar o segredo do webhook", "en": "Paste the webhook secret"},
+    "settings.connect_title": {"pt-BR": "Conectar Pilot Status", "en": "Connect Pilot Status"},
+    "settings.connect_submit": {"pt-BR": "Conectar", "en": "Connect"},
+    "settings.cancel": {"pt-BR": "Cancelar", "en": "Cancel"},
+    "settings.connect_help": {
+        "pt-BR": "Cole a chave de API do número de WhatsApp (painel do Pilot Status → Chaves de API). O AskCall "
+        "confere a chave e registra o próprio webhook.",
+        "en": "Paste the WhatsApp number's API key (Pilot Status dashboard → API keys). AskCall checks the key and "
+        "registers its own webhook.",
+    },
+    "settings.key_label": {"pt-BR": "Chave de API do número", "en": "The number's API key"},
+    "settings.secret_title": {"pt-BR": "Segredo do webhook", "en": "Webhook secret"},
+    "settings.secret_submit": {"pt-BR": "Salvar", "en": "Save"},
+    "settings.secret_help": {
+        "pt-BR": "O Pilot Status não informa o segredo pela API. Abra o painel do Pilot Status → Webhooks, escolha "
+        "o webhook do AskCall ({url}) e copie o segredo de assinatura.",
+        "en": "Pilot Status never gives the secret through its API. Open the Pilot Status dashboard → Webhooks, "
+        "pick AskCall's webhook ({url}) and copy its signing secret.",
+    },
+    "settings.secret_label": {"pt-BR": "Segredo de assinatura", "en": "Signing secret"},
+    "settings.admins_only": {
+        "pt-BR": "Só administradores do Slack mudam as configurações do AskCall.",
+        "en": "Only Slack admins change AskCall's settings.",
+    },
     # --- connecting Pilot Status (App Home settings) --------------------------------------------
     "connect.key_malformed": {
         "pt-BR": "Isso não parece uma chave do Pilot Status. Copie a chave do número em Chaves de API no painel.",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import access, actions, calls, commands, events, shortcuts, views
+from bot.listeners import access, actions, calls, commands, events, settings, shortcuts, views
 from bot.listeners.context import ListenerContext
 
 
 def register_listeners(app: AsyncApp, ctx: ListenerContext) -> None:
     access.register(app, ctx)  # middleware first: it guards every listener below
-    for kind in (commands, views, shortcuts, actions, calls, events):
+    for kind in (commands, views, shortcuts, actions, calls, events, settings):
         kind.register(app, ctx)

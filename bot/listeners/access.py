@@ -17,6 +17,7 @@ from bot.listeners.context import ListenerContext
 from bot.listeners.inbound import payload_problem
 from bot.services.access import Refusal
 from bot.slack.messages import CHANNEL_ACTION, CHANNEL_BLOCK, PHONE_BLOCK, notice_modal
+from bot.slack.settings import SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,10 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 
 
 def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
-    """(user, channel) of a request that can lead to a WhatsApp message; None for the rest."""
+    """(user, channel) of a request that can lead to a WhatsApp message; None for the rest (App Home's Settings
+    among them: connecting Pilot Status must work before anyone may send; its listeners check the admin role)."""
+    if _is_settings(body):
+        return None
     if body.get("command"):
         return body["user_id"], body.get("channel_id")
     kind = body.get("type")
@@ -99,3 +103,12 @@ async def _refuse(
     elif body.get("response_url"):
         await respond(text=text, response_type="ephemeral", replace_original=False)
     return response
+
+
+def _is_settings(body: dict[str, Any]) -> bool:
+    if body.get("type") == "block_actions":
+        actions = body.get("actions") or []
+        return bool(actions) and all(str(a.get("action_id", "")).startswith(SETTINGS_PREFIX) for a in actions)
+    if body.get("type") == "view_submission":
+        return str((body.get("view") or {}).get("callback_id", "")).startswith(SETTINGS_PREFIX)
+    return False

@@ -75,4 +75,7 @@ def budget_text(spent: BudgetSpent, tr: Translator) -> str:
 
 async def publish_home(tenant: TenantId, user_id: str, ctx: ListenerContext, client: AsyncWebClient) -> None:
     lang = await ctx.languages.language_for(tenant, user_id)
-    await client.views_publish(user_id=user_id, view=await ctx.home.view_for(tenant, user_id, lang))
+    view = await ctx.home.view_for(tenant, user_id, lang)
+    # Workspace admins also see the Settings section (room for it is kept: bot.slack.home.MAX_CALLED_ITEMS).
+    view["blocks"] = view["blocks"] + await ctx.admin.section(tenant, user_id, Translator(lang))
+    await client.views_publish(user_id=user_id, view=view)

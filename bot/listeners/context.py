@@ -18,6 +18,7 @@ from bot.services.access import AccessPolicy
 from bot.services.calls import CallService
 from bot.services.home import HomeService
 from bot.services.requests import RequestService
+from bot.services.settings import SettingsService
 from bot.services.status import StatusService
 from bot.services.validation import Problem
 from bot.slack.languages import UserLanguages
@@ -39,6 +40,7 @@ class ListenerContext:
     tasks: Tasks
     calls: CallService
     configs: TenantConfigs
+    admin: SettingsService  # App Home's Settings: who is an admin, what the section shows
 
     async def number_name(self, tenant: TenantId, channel_id: str | None) -> str:
         """The WhatsApp number serving a channel in the tenant's workspace (the access check already refused

@@ -14,6 +14,7 @@ from bot.domain import Call, Outcome, Request, Standing
 from bot.i18n import Translator
 from bot.phones import display_phone
 from bot.slack.messages import call_line, escape_mrkdwn, slack_date
+from bot.slack.settings import MAX_SETTINGS_BLOCKS
 
 DM_TOGGLE_ACTION = "askcall_dm_toggle"
 DM_OPTION = "dm_answers"
@@ -21,7 +22,8 @@ DM_OPTION = "dm_answers"
 # and its items.
 MAX_VIEW_BLOCKS = 100
 MAX_ITEMS_PER_GROUP = 25
-MAX_CALLED_ITEMS = MAX_VIEW_BLOCKS - 2 - len(Standing) * (2 + MAX_ITEMS_PER_GROUP) - 2
+# Admins' Settings section (bot.slack.settings) comes after the groups: room is kept for it.
+MAX_CALLED_ITEMS = MAX_VIEW_BLOCKS - 2 - len(Standing) * (2 + MAX_ITEMS_PER_GROUP) - 2 - MAX_SETTINGS_BLOCKS
 REASON_PREVIEW = 80
 
 Calls = Mapping[int, Sequence[Call]]
