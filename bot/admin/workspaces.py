@@ -131,7 +131,7 @@ def _rotate_key(args: argparse.Namespace, env: Env) -> int:
     except Undecryptable as error:
         print(f"askcall: nothing re-encrypted: {error}")
         return 1
-    print(f"Re-encrypted {changed} stored token(s) under the first key of ASKCALL_ENCRYPTION_KEY.")
+    print(f"Re-encrypted {changed} stored token(s) and key(s) under the first key of ASKCALL_ENCRYPTION_KEY.")
     return 0
 
 
@@ -141,8 +141,14 @@ async def rotate_key(env: Env, secrets: Secrets) -> int:
             return value  # already under the first key: idempotent
         return secrets.rotate(value, what=f"the Slack installation of {tenant}")
 
+    def rotate_number(value: str, tenant: str) -> str:
+        if secrets.is_current(value):
+            return value
+        return secrets.rotate(value, what=f"a WhatsApp number of workspace {tenant}")
+
     store = await open_existing(existing_database(env), writable=True)
     try:
-        return await store.rotate_slack_secrets(rotate)
+        # The Slack tokens, then the Pilot Status keys and secrets: each in one transaction, each safe to run again.
+        return await store.rotate_slack_secrets(rotate) + await store.rotate_number_secrets(rotate_number)
     finally:
         await store.close()

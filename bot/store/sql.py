@@ -456,3 +456,10 @@ SAVE_WORKSPACE_NUMBER = statement(
            phone_e164 = excluded.phone_e164, channels = excluded.channels, updated_at = excluded.updated_at"""
 )
 DELETE_WORKSPACE_NUMBER = statement("DELETE FROM workspace_numbers WHERE tenant_id = :tenant_id AND name = :name")
+NUMBER_SECRETS = statement(
+    "SELECT tenant_id, name, api_key, webhook_secret FROM workspace_numbers ORDER BY tenant_id, name"
+)
+SET_NUMBER_SECRETS = statement(
+    """UPDATE workspace_numbers SET api_key = :api_key, webhook_secret = :webhook_secret
+       WHERE tenant_id = :tenant_id AND name = :name"""
+)

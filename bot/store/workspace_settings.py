@@ -78,6 +78,11 @@ class WorkspaceSettingsStore(StoreConnection):
         """The number a webhook token names (with its tenant); None for an unknown token."""
 
     @abstractmethod
+    async def rotate_number_secrets(self, rotate: Callable[[str, str], str]) -> int:
+        """Re-encrypt every number's key and webhook secret in one transaction: `rotate(ciphertext, tenant_id)`
+        gives the new ciphertext. Returns how many values changed. `rotate` is pure CPU work (no I/O)."""
+
+    @abstractmethod
     async def listen_workspace_settings(self, changed: Callable[[str | None], None]) -> None:
         """Call `changed(tenant_id)` whenever another process changes a tenant's settings or numbers, and
         `changed(None)` when what was missed can't be known (a reconnection). Runs until cancelled. One process

@@ -14,6 +14,7 @@ from bot.fakes import FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import create_store
+from bot.store.workspace_settings import StoredNumber
 from tests.admin.conftest import RunCli
 
 
@@ -58,6 +59,36 @@ def env_db(cli_env: dict[str, str], database_url: str, monkeypatch: pytest.Monke
     return database_url
 
 
+async def connected_number(url: str, key: str, tenant: str) -> None:
+    """A WhatsApp number connected from App Home, its key and webhook secret encrypted under `key`."""
+    store = create_store(url)
+    await store.open()
+    try:
+        secrets = Secrets(key)
+        await store.save_workspace_number(
+            StoredNumber(
+                tenant_id=tenant,
+                name="default",
+                api_key=secrets.encrypt(f"ps_{tenant}_key"),
+                webhook_token=f"tok-{tenant}",
+                webhook_secret=secrets.encrypt(f"whsec_{tenant}"),
+            )
+        )
+    finally:
+        await store.close()
+
+
+async def number_secrets_of(url: str, key: str, tenant: str) -> tuple[str, str | None]:
+    store = create_store(url)
+    await store.open()
+    try:
+        (number,) = await store.workspace_numbers(TenantId(tenant))
+    finally:
+        await store.close()
+    secrets = Secrets(key)  # the new key alone: the old one is no longer needed
+    return secrets.decrypt(number.api_key, what=tenant), secrets.decrypt_optional(number.webhook_secret, what=tenant)
+
+
 async def test_list_and_show_never_print_a_token(env_db: str, run_cli: RunCli) -> None:
     key = new_key()
     await installed(env_db, key, "T1", "T2")
@@ -78,15 +109,17 @@ async def test_rotate_key_moves_every_token_to_the_first_key_once(
 ) -> None:
     old, new = new_key(), new_key()
     await installed(env_db, old, "T1", "T2")
+    await connected_number(env_db, old, "T2")
     monkeypatch.setenv("ASKCALL_ENCRYPTION_KEY", f"{new},{old}")
 
     first = await run_cli("workspaces", "rotate-key")
     again = await run_cli("workspaces", "rotate-key")
 
-    assert first.code == 0 and "Re-encrypted 2 stored token(s)" in first.out
-    assert again.code == 0 and "Re-encrypted 0 stored token(s)" in again.out
+    assert first.code == 0 and "Re-encrypted 4 stored token(s) and key(s)" in first.out
+    assert again.code == 0 and "Re-encrypted 0 stored token(s) and key(s)" in again.out
     assert await token_of(env_db, new, "T1") == "xoxb-T1-secret"  # the old key is no longer needed
     assert await token_of(env_db, new, "T2") == "xoxb-T2-secret"
+    assert await number_secrets_of(env_db, new, "T2") == ("ps_T2_key", "whsec_T2")  # the number's too
     assert new not in first.out + first.err and old not in first.out + first.err
 
 

@@ -83,6 +83,7 @@ CROSS_TENANT = {
     # Per-workspace settings: a number's unguessable webhook token names its own row, which carries its tenant.
     "number_by_webhook_token": "the Pilot Status webhook URL's token; the number found carries its tenant",
     "listen_workspace_settings": "hears any tenant's settings change, to forget it from the cache",
+    "rotate_number_secrets": "`askcall workspaces rotate-key`: every stored Pilot Status key and secret, re-encrypted",
 }
 
 

@@ -108,3 +108,22 @@ def test_a_number_never_shows_its_key_secret_or_token() -> None:
     shown = repr(replace(number(), webhook_secret="enc-secret"))
 
     assert "enc-key" not in shown and "enc-secret" not in shown and "tok-1" not in shown
+
+
+async def test_rotating_number_secrets_rewrites_every_key_and_secret_once(store: Store) -> None:
+    await store.save_workspace_number(replace(number("T1", token="tok-1"), webhook_secret="enc-secret"))
+    await store.save_workspace_number(number("T2", token="tok-2"))  # no secret yet: stays None
+    seen: list[tuple[str, str]] = []
+
+    def rotate(value: str, tenant: str) -> str:
+        seen.append((value, tenant))
+        return value if value.startswith("new-") else "new-" + value
+
+    assert await store.rotate_number_secrets(rotate) == 3
+    assert await store.rotate_number_secrets(rotate) == 0
+
+    (one,) = await store.workspace_numbers("T1")
+    (two,) = await store.workspace_numbers("T2")
+    assert (one.api_key, one.webhook_secret) == ("new-enc-key", "new-enc-secret")
+    assert (two.api_key, two.webhook_secret) == ("new-enc-key", None)
+    assert ("enc-key", "T1") in seen and ("enc-key", "T2") in seen

@@ -58,5 +58,18 @@ class WorkspaceSettingsQueries(PostgresConnection):
         row = await self._fetchrow(sql.NUMBER_BY_WEBHOOK_TOKEN.postgres, token)
         return number_from(tuple(row.values())) if row is not None else None
 
+    async def rotate_number_secrets(self, rotate: Callable[[str, str], str]) -> int:
+        changed = 0
+        async with self.transaction() as conn:
+            for row in await conn.fetch(sql.NUMBER_SECRETS.postgres + " FOR UPDATE"):
+                tenant_id, key, secret = row["tenant_id"], row["api_key"], row["webhook_secret"]
+                new_key, new_secret = rotate(key, tenant_id), rotate(secret, tenant_id) if secret else secret
+                if (new_key, new_secret) != (key, secret):
+                    await conn.execute(sql.SET_NUMBER_SECRETS.postgres, new_key, new_secret, tenant_id, row["name"])
+                    changed += (new_key != key) + (new_secret != secret)
+            if changed:
+                await conn.execute(NOTIFY, "")  # every replica forgets every tenant (the ciphertexts changed)
+        return changed
+
     async def listen_workspace_settings(self, changed: Callable[[str | None], None]) -> None:
         await self._listen(SETTINGS_CHANNEL, changed, lambda: changed(None))

@@ -50,5 +50,17 @@ class WorkspaceSettingsQueries(SQLiteConnection):
         row = await self._fetchone(sql.NUMBER_BY_WEBHOOK_TOKEN.sqlite, (token,))
         return number_from(tuple(row)) if row is not None else None
 
+    async def rotate_number_secrets(self, rotate: Callable[[str, str], str]) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            changed = 0
+            for tenant_id, name, key, secret in conn.execute(sql.NUMBER_SECRETS.sqlite).fetchall():
+                new_key, new_secret = rotate(key, tenant_id), rotate(secret, tenant_id) if secret else secret
+                if (new_key, new_secret) != (key, secret):
+                    conn.execute(sql.SET_NUMBER_SECRETS.sqlite, (new_key, new_secret, tenant_id, name))
+                    changed += (new_key != key) + (new_secret != secret)
+            return changed
+
+        return await self._write(run)
+
     async def listen_workspace_settings(self, changed: Callable[[str | None], None]) -> None:
         await asyncio.Event().wait()  # one process: nobody else writes
