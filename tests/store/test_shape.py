@@ -23,6 +23,7 @@ CONCERNS = (
     "calls",
     "workspaces",
     "installations",
+    "workspace_settings",
 )
 BACKENDS = ("sqlite", "postgres")
 
