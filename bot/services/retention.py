@@ -19,7 +19,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.domain import TenantId
 from bot.store import PurgeCounts, Store
@@ -63,27 +63,26 @@ async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Pr
         await asyncio.sleep(0)
 
 
-async def delete_spent_call_credentials(store: Store, now: float, batch_size: int = 500) -> int:
-    """Delete call links that can no longer open a page (used or expired) and expired page sessions."""
+async def _in_batches(batch: Callable[[], Awaitable[int]]) -> int:
+    """Run `batch` until it deletes nothing, letting the app's own transactions in between; how many it deleted."""
     deleted = 0
     while True:
-        batch = await store.delete_spent_call_credentials(now, batch_size)
-        deleted += batch
-        if batch == 0:
+        count = await batch()
+        deleted += count
+        if count == 0:
             return deleted
         await asyncio.sleep(0)
+
+
+async def delete_spent_call_credentials(store: Store, now: float, batch_size: int = 500) -> int:
+    """Delete call links that can no longer open a page (used or expired) and expired page sessions."""
+    return await _in_batches(lambda: store.delete_spent_call_credentials(now, batch_size))
 
 
 async def purge_workspace(store: Store, tenant: TenantId, batch_size: int = 500) -> int:
     """Delete every row of the tenant, every table, in batches; how many rows. Idempotent (a purge cut short is
     finished by the next one: the workspace's registry row goes last)."""
-    deleted = 0
-    while True:
-        batch = await store.purge_workspace_batch(tenant, batch_size)
-        deleted += batch
-        if batch == 0:
-            return deleted
-        await asyncio.sleep(0)
+    return await _in_batches(lambda: store.purge_workspace_batch(tenant, batch_size))
 
 
 async def purge_left_workspaces(store: Store, before: float, batch_size: int = 500) -> dict[TenantId, int]:

@@ -7,8 +7,6 @@ any table and changes no other workspace's row."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,28 +15,15 @@ from bot.fakes import FakePilotStatus, FakeSlack
 from bot.services.calls import WORKSPACE_STOPPED, digest
 from bot.services.retention import purge_workspace
 from bot.store import DATA_TABLES, NewDelivery, NewRequest, Store
-from tests.oauth.install_helpers import MultiServer, browser, free_socket, install, multi_settings, start_multi
+from tests.oauth.install_helpers import MultiServer, browser, install
 from tests.oauth.test_install_flow import command, event
 
 TWO, THREE = TenantId("T2"), TenantId("T3")
 
 
 @pytest.fixture
-async def askcall(
-    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
-) -> AsyncIterator[MultiServer]:
-    slack.oauth.add_team("T2", "Acme Vendas")
-    slack.oauth.add_team("T3", "Beta Ltda")
-    sock = free_socket()
-    server = await start_multi(multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1]), sock, slack)
-    try:
-        for team in ("T2", "T3"):
-            async with browser() as http:
-                status, _ = await install(http, server.url, team)
-            assert status == 200
-        yield server
-    finally:
-        await server.stop()
+def askcall(two_installed: MultiServer) -> MultiServer:
+    return two_installed
 
 
 async def mid_work(store: Store, tenant: TenantId) -> tuple[int, str]:

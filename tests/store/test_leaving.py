@@ -1,6 +1,7 @@
 """Leaving (bot/store/workspaces.py), on both backends: a stopped workspace's open deliveries die with the reason,
 every claim across tenants skips it (on every replica: `rival` is another store on the same database), a
-reinstall or `enable` resumes it, and a purge deletes every row of it, every table, and no other tenant's row."""
+reinstall or `enable` resumes it, and a purge deletes every row of it, every table, and no other tenant's row.
+Fairness: a claim shares the outbox out in turns across workspaces."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from bot.secrets import Secrets, new_key
 from bot.services.retention import purge_left_workspaces, purge_workspace
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import Effects, IncomingEvent, NewReminder, Store, Workspace
-from tests.store.helpers import ANSWER_AT, TABLES, all_rows, fill, new_request, reply
+from tests.store.helpers import ANSWER_AT, FAR_FUTURE, TABLES, all_rows, fill, new_request, reply
 from tests.tenants import OTHER, TENANT
 
 
@@ -145,3 +146,15 @@ async def test_purge_deletes_every_row_of_the_tenant_and_no_other_tenants_row(st
         untouched = [row for row in before[table] if row.get("tenant_id") != TENANT]
         assert after[table] == untouched, table
     assert after["oauth_states"]  # OAuth states belong to no workspace
+
+
+async def test_a_claim_shares_the_outbox_out_in_turns_across_workspaces(store: Store, rival: Store) -> None:
+    for n in range(6):  # a backlog of TENANT's, all due before OTHER's one message
+        await new_request(store, tenant=TENANT, phone=f"+55319888800{n:02d}")
+    await new_request(store, tenant=OTHER, phone="+5531988881111")
+
+    first = await store.claim_due_deliveries(FAR_FUTURE, limit=2)
+    second = await rival.claim_due_deliveries(FAR_FUTURE, limit=3)
+
+    assert [d.tenant for d in first] == [TENANT, OTHER]  # OTHER's message doesn't wait behind TENANT's backlog
+    assert [d.tenant for d in second] == [TENANT] * 3 and not {d.id for d in first} & {d.id for d in second}

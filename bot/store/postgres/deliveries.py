@@ -14,6 +14,7 @@ import asyncpg
 
 from bot.domain import DeliveryState, TenantId
 from bot.store import sql
+from bot.store.deliveries import in_turns
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
 from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
@@ -31,8 +32,9 @@ _NEXT_DELIVERY_TIME = (
 _CLAIM_DUE = f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, lease_owner = $3, lease_until = $4
     WHERE id IN (
         SELECT d.id FROM deliveries d
-        WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
-        ORDER BY d.next_attempt_at, d.id LIMIT $2
+        WHERE d.state = '{PENDING}' AND d.id IN (
+            SELECT ranked.id FROM ({sql.due_in_turns(_HEAD_OF_QUEUE, "$1")}) ranked
+            ORDER BY ranked.turn, ranked.next_attempt_at, ranked.id LIMIT $2)
         FOR UPDATE SKIP LOCKED)
     RETURNING *"""
 _CLAIM_NEXT_FOR_REQUEST = f"""UPDATE deliveries
@@ -100,8 +102,7 @@ class DeliveryQueries(PostgresConnection):
                 now + self.lease_seconds,
             )
             next_at = await _next_delivery_time(conn)
-        claimed = sorted((_delivery(r) for r in rows), key=lambda d: (d.next_attempt_at, d.id))
-        return claimed, next_at
+        return in_turns(_delivery(r) for r in rows), next_at
 
     async def next_delivery_time(self) -> float | None:
         async with self.connection() as conn:
