@@ -46,14 +46,6 @@ def _values(values: Iterable[str]) -> str:
 _OPEN_DELIVERIES = _values([DeliveryState.PENDING, DeliveryState.INFLIGHT])
 
 
-def due_in_turns(head_of_queue: str, now: str) -> str:
-    """The due pending deliveries (alias `d`, each the head of its request's queue), ranked by their tenant's turn
-    (`turn`: 1 for each tenant's earliest, 2 for its next, …): ordered by it, a claim shares out the outbox fairly."""
-    return f"""SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.next_attempt_at, d.id) AS turn
-        FROM deliveries d
-        WHERE d.state = '{DeliveryState.PENDING}' AND d.next_attempt_at <= {now} AND {head_of_queue}"""
-
-
 def working(alias: str = "") -> str:
     """The row's tenant is not stopped (uninstalled, revoked or disabled): work claimed across tenants skips it."""
     column = f"{alias}.tenant_id" if alias else "tenant_id"

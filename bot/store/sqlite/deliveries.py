@@ -29,7 +29,12 @@ _HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
 _NEXT_DELIVERY_TIME = (
     f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
 )
-_DUE = f"""SELECT ranked.* FROM ({sql.due_in_turns(_HEAD_OF_QUEUE, "?1")}) ranked
+# The due pending deliveries (each the head of its request's queue) ranked by their tenant's turn (1 for each tenant's
+# earliest, 2 for its next, …): ordered by it, a claim shares out the outbox fairly (one writer at a time here, so
+# the window function needs no row locks; PostgreSQL caps each tenant's share instead).
+_DUE = f"""SELECT ranked.* FROM (
+        SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.next_attempt_at, d.id) AS turn
+        FROM deliveries d WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ?1 AND {_HEAD_OF_QUEUE}) ranked
     ORDER BY ranked.turn, ranked.next_attempt_at, ranked.id LIMIT ?2"""
 _DUE_FOR_REQUEST = f"""SELECT d.* FROM deliveries d
     WHERE d.request_id = ? AND d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"""
