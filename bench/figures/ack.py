@@ -86,7 +86,9 @@ class AckLatency:
         installation in the store, through its cache): ack p50 at c=1 next to the one-workspace figure."""
         o, report = self.ctx.opts, self.ctx.report
         say(f"figure 1, {workspaces:,} workspaces: /askcall ack latency, commands spread over every workspace")
-        await self.commands(dep.urls[0], 4, 50, teams=workspaces)  # warm-up
+        # Warm-up: one command in every workspace, so that each workspace's rep is known (a first-time rep's command
+        # waits for Slack to tell their locale, as UBENCH's first did in the one-workspace figure's warm-up).
+        await self.commands(dep.urls[0], 4, workspaces, teams=workspaces)
         runs = []
         for rep in range(o.reps):
             result = await self.commands(dep.urls[0], 1, o.ack_requests, warmup=2, teams=workspaces)
