@@ -40,19 +40,25 @@ def secrets() -> Secrets:
 
 
 @pytest.fixture
-async def two_installed(
+async def multi_askcall(
     slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
 ) -> AsyncIterator[MultiServer]:
-    """AskCall in multi-workspace mode with T2 (Acme Vendas) and T3 (Beta Ltda) installed through the OAuth flow."""
+    """AskCall in multi-workspace mode; the fake Slack knows T2 (Acme Vendas) and T3 (Beta Ltda), not installed."""
     slack.oauth.add_team("T2", "Acme Vendas")
     slack.oauth.add_team("T3", "Beta Ltda")
     sock = free_socket()
     server = await start_multi(multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1]), sock, slack)
     try:
-        for team in ("T2", "T3"):
-            async with browser() as http:
-                status, _ = await install(http, server.url, team)
-            assert status == 200
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def two_installed(multi_askcall: MultiServer) -> MultiServer:
+    """`multi_askcall` with T2 and T3 installed through the OAuth flow."""
+    for team in ("T2", "T3"):
+        async with browser() as http:
+            status, _ = await install(http, multi_askcall.url, team)
+        assert status == 200
+    return multi_askcall
