@@ -25,9 +25,9 @@ the rep's DM with the app instead: a new delivery, with its own key, so it too i
 Every call is made with the token of the delivery's own workspace (`Installations.for_tenant`); a delivery whose
 workspace has no installation any more dies with `last_error` "uninstalled", never sent with another's token.
 
-Fairness: each workspace has its own Slack rate-limit state. A 429 with Retry-After for one workspace pauses that
-workspace's deliveries in this process until then (each one met meanwhile is put back, due at the pause's end, no
-attempt counted); another workspace's go on as before. The claim shares the outbox out in turns across workspaces.
+Fairness: a 429's Retry-After reschedules only the message Slack refused (Slack limits per method and channel, and
+another message, even of the same workspace, may go meanwhile), so one workspace's rate limit never delays
+another's; the claim shares the outbox out in turns across workspaces.
 """
 
 from __future__ import annotations
@@ -90,8 +90,6 @@ class Notifier:
         self._installations = installations
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
-        # Each workspace's Slack rate limit: until when its deliveries wait (a 429's Retry-After).
-        self._paused: dict[TenantId, float] = {}
         self._loop = DueWorkLoop("notifier", self._start_due, clock)
         self.hooks: ParentHooks | None = None
 
@@ -146,8 +144,6 @@ class Notifier:
         if installed is None:
             await self._uninstalled(delivery)
             return None, False
-        if await self._waits_for_its_rate_limit(delivery):
-            return None, False
         token = installed.bot_token
         try:
             if unconfirmed(delivery):
@@ -178,19 +174,6 @@ class Notifier:
             raise DeliveryError("message_not_posted", transient=True)
         payload = {name: value for name, value in delivery.payload.items() if name != "ts_of"}
         return replace(delivery, payload={**payload, "ts": ts})
-
-    async def _waits_for_its_rate_limit(self, delivery: Delivery) -> bool:
-        """Put the delivery back, due when its workspace's rate limit ends, if Slack is pausing that workspace."""
-        until = self._paused.get(delivery.tenant)
-        if until is None:
-            return False
-        if until <= self._clock():
-            del self._paused[delivery.tenant]
-            return False
-        await self._store.mark_delivery(
-            delivery.tenant, delivery.id, DeliveryState.PENDING, last_error=delivery.last_error, next_attempt_at=until
-        )
-        return True
 
     async def _uninstalled(self, delivery: Delivery) -> None:
         """The delivery's workspace has no installation any more: it dies, never sent with another's token."""
@@ -252,9 +235,6 @@ class Notifier:
             error = DeliveryError(
                 f"{UNCONFIRMED}{error.code}", transient=error.transient, retry_after=error.retry_after, ambiguous=True
             )
-        if error.retry_after is not None:  # Slack rate-limits this workspace: its other deliveries wait too
-            until = self._clock() + error.retry_after
-            self._paused[delivery.tenant] = max(until, self._paused.get(delivery.tenant, 0.0))
         if error.transient and attempt < self._policy.attempts:
             delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
             log.warning(
