@@ -24,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import say
+from bench.common import WORKSPACES, say
 from bench.context import Context, Options
 from bench.figures.ack import AckLatency
 from bench.figures.correlation import CorrelationLookup
@@ -46,6 +46,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--quick", action="store_true", help="smoke run (< ~60 s): 1 repetition, small counts")
     parser.add_argument("--reps", type=int, help="repetitions per measurement; medians are reported (default 3)")
     parser.add_argument("--ack-requests", type=int, help="figure 1: commands per run at c=1; c=16 sends 2x (500)")
+    parser.add_argument(
+        "--workspaces",
+        type=int,
+        default=WORKSPACES,
+        help=f"figure 1's variant: installed workspaces in multi-workspace mode ({WORKSPACES:,}; 0 skips it)",
+    )
     parser.add_argument("--ingest-events", type=int, help="figure 2: webhooks per repetition (10000)")
     parser.add_argument("--answers", type=int, help="figure 3: seeded requests answered per repetition (1000)")
     parser.add_argument("--answer-rate", type=float, default=100.0, help="figure 3: webhooks per second (100)")
@@ -100,6 +106,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         quick=args.quick,
         reps=pick(args.reps, 3, 1),
         ack_requests=pick(args.ack_requests, 500, 100),
+        workspaces=args.workspaces,
         ingest_events=pick(args.ingest_events, 10_000, 1_000),
         answers=pick(args.answers, 1_000, 200),
         answer_rate=args.answer_rate,
@@ -148,17 +155,22 @@ async def on_deployments(opts: Options, processes: Processes, servers: Servers, 
     """Figures 1, 2, 3 and 5 on every deployment; returns the PostgreSQL version ("" when not used)."""
     ctx = Context(opts, processes.work, servers, report)
     ingest, replies = Ingest(ctx), Replies(ctx)  # for every deployment: the relay floor runs once per repetition
+    ack = AckLatency(ctx)  # keeps the one-workspace figure for the many-workspaces variant
     phases = opts.phases
     if opts.sqlite:
         dep = await processes.start_sqlite(servers)
         async with dep.stack:
             if 1 in phases:
-                await AckLatency(ctx).measure(dep)
+                await ack.measure(dep)
             if 2 in phases:
                 await ingest.measure(dep)
             if 3 in phases:
                 await replies.measure(dep)
             PeakMemory(ctx).measure(dep)
+        if 1 in phases and opts.workspaces > 0:
+            dep = await processes.start_many_workspaces(servers, opts.workspaces)
+            async with dep.stack:
+                await ack.measure_many(dep, opts.workspaces)
     if not (phases & {2, 3} and opts.postgres_replicas):
         return ""
     version = await postgres_available(opts, report)

@@ -26,6 +26,19 @@ REASON = "Podemos te ligar para fechar o pedido?"
 
 # Area codes keep each figure's customers apart, so no answer can correlate with another figure's request.
 AREA_ACK = 11  # figure 1: slash commands
+# Figure 1 with many workspaces: how many are installed, how they are named, and each one's bot token at the fake.
+WORKSPACES = 1_000
+WORKSPACE_PREFIX = "TB"
+
+
+def workspace_team(index: int) -> str:
+    return f"{WORKSPACE_PREFIX}{index:05d}"
+
+
+def workspace_token(team: str) -> str:
+    return f"xoxb-bench-{team}"
+
+
 AREA_INGEST = 21  # figure 2: webhooks for customers with no request (stored, matched to nothing)
 AREA_ANSWERS = 31  # figure 3: seeded requests and their answers
 AREA_RELAY = 41  # figure 3 floor: webhooks relayed straight to Slack

@@ -23,6 +23,7 @@ class Options:
     quick: bool
     reps: int
     ack_requests: int
+    workspaces: int  # figure 1 variant: installed workspaces in multi-workspace mode (0: none)
     ingest_events: int
     answers: int
     answer_rate: float

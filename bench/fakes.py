@@ -23,7 +23,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.common import PILOT_API_KEY, SLACK_TOKEN, WEBHOOK_SECRET, Served
+from bench.common import (
+    PILOT_API_KEY,
+    SLACK_TOKEN,
+    WEBHOOK_SECRET,
+    WORKSPACES,
+    Served,
+    workspace_team,
+    workspace_token,
+)
 from bot.fakes.pilot_status import FakePilotStatus, PermissionRequestRecord
 from bot.fakes.slack import FakeSlack, SlackCall
 
@@ -154,8 +162,12 @@ def pilot_control(pilot: FakePilotStatus) -> web.Application:
     return app
 
 
-async def run_slack() -> None:
+async def run_slack(teams: int) -> None:
     slack = IndexedFakeSlack(token=SLACK_TOKEN)
+    for index in range(teams):  # the workspaces of figure 1's multi-workspace variant, each with its own token
+        team = workspace_team(index)
+        slack.oauth.add_team(team)
+        slack.oauth.grant(team, workspace_token(team))
     served = Served()
     slack.port = await served.serve(slack.app)  # the fake's URLs are built from `port`
     control = await served.serve(slack_control(slack))
@@ -180,8 +192,9 @@ async def run_pilot() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fakes")
     parser.add_argument("which", choices=["slack", "pilot"])
+    parser.add_argument("--teams", type=int, default=WORKSPACES, help="workspaces the fake Slack knows (slack)")
     args = parser.parse_args()
-    asyncio.run(run_slack() if args.which == "slack" else run_pilot())
+    asyncio.run(run_slack(args.teams) if args.which == "slack" else run_pilot())
 
 
 if __name__ == "__main__":

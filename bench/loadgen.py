@@ -22,7 +22,16 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import REASON, SIGNING_SECRET, WEBHOOK_SECRET, announce, customer_e164, percentile, written
+from bench.common import (
+    REASON,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    announce,
+    customer_e164,
+    percentile,
+    workspace_team,
+    written,
+)
 from bot.fakes.pilot_status import sign_pilot_status
 from bot.fakes.slack import slack_signed_headers, slash_command_body
 
@@ -52,6 +61,8 @@ def slash_requests(spec: dict[str, Any]) -> list[Prepared]:
             channel_id=f"{spec['channel_prefix']}{number:08d}" if spec.get("channel_prefix") else "CBENCH",
             user_id=f"{spec['user_prefix']}{number:08d}" if spec.get("user_prefix") else "UBENCH",
             response_url=spec["response_url"],
+            # Spread over the installed workspaces when there are many (round robin), else the fake's one team.
+            **({"team_id": workspace_team(i % spec["teams"])} if spec.get("teams") else {}),
         )
         prepared.append(Prepared(body.encode(), slack_signed_headers(body, SIGNING_SECRET)))
     return prepared

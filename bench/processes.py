@@ -29,9 +29,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+from slack_sdk.oauth.installation_store import Installation
 
-from bench.common import PILOT_API_KEY, SIGNING_SECRET, SLACK_TOKEN, WEBHOOK_SECRET, free_port, say
+from bench.common import (
+    PILOT_API_KEY,
+    SIGNING_SECRET,
+    SLACK_TOKEN,
+    WEBHOOK_SECRET,
+    free_port,
+    say,
+    workspace_team,
+    workspace_token,
+)
 from bench.questions import Database, PostgresDatabase, WorkQuestions
+from bot.secrets import Secrets, new_key
+from bot.slack.scopes import REQUIRED_BOT_SCOPES
+from bot.slack.stored_installations import StoredInstallations
+from bot.store import create_store
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -266,6 +280,7 @@ class Servers:
         channel_prefix: str = "",
         user_prefix: str = "",
         rate: float | None = None,
+        teams: int = 0,
     ) -> dict[str, Any]:
         """`warmup + count` signed `/askcall` commands for customers `offset`… of `area` (see bench/loadgen.py)."""
         total = warmup + count
@@ -280,6 +295,7 @@ class Servers:
             "channel_prefix": channel_prefix,
             "user_prefix": user_prefix,
             "response_url": self.slack["response_url"],
+            "teams": teams,
         }
         if rate:
             spec["rate"] = rate
@@ -355,12 +371,15 @@ class Processes:
             await child.stop()
         self._children.clear()
 
-    async def start_askcall(self, name: str, database: dict[str, str], servers: Servers) -> tuple[Child, str]:
-        """One `askcall serve` process on `database` (its ASKCALL_* variables), pointed at the fakes."""
+    async def start_askcall(
+        self, name: str, database: dict[str, str], servers: Servers, slack: dict[str, str] | None = None
+    ) -> tuple[Child, str]:
+        """One `askcall serve` process on `database` (its ASKCALL_* variables), pointed at the fakes; `slack`: how it
+        knows its workspaces (the one bot token by default)."""
         port = free_port()
         env = child_env(
             {
-                "SLACK_BOT_TOKEN": SLACK_TOKEN,
+                **(slack if slack is not None else {"SLACK_BOT_TOKEN": SLACK_TOKEN}),
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                 "SLACK_API_URL": servers.slack["api_url"],
                 "PILOT_STATUS_API_KEY": PILOT_API_KEY,
@@ -399,6 +418,27 @@ class Processes:
         db = Database(self.work / "askcall" / "askcall.db")
         child, url = await self.start_askcall("askcall", {"ASKCALL_DB_PATH": str(db.path)}, servers)
         deployment = Deployment("SQLite", "sqlite", [child], [url], db, contextlib.AsyncExitStack())
+        deployment.stack.push_async_callback(self.stop_askcall, child)
+        return deployment
+
+    async def start_many_workspaces(self, servers: Servers, workspaces: int) -> Deployment:
+        """AskCall on SQLite in multi-workspace mode with `workspaces` installations stored beforehand through the
+        store (tokens encrypted), as Add to Slack would have: authorize reads them on every request."""
+        say(f"starting AskCall on SQLite with {workspaces:,} installed workspaces")
+        db = Database(self.work / "askcall-many" / "askcall.db")
+        db.path.parent.mkdir(parents=True, exist_ok=True)
+        key = new_key()
+        await install_workspaces(f"sqlite:///{db.path}", key, workspaces)
+        slack = {
+            "SLACK_CLIENT_ID": "bench.client",
+            "SLACK_CLIENT_SECRET": "bench-client-secret",
+            "ASKCALL_ENCRYPTION_KEY": key,
+            "ASKCALL_PUBLIC_URL": "https://askcall.bench.example",
+        }
+        child, url = await self.start_askcall("askcall-many", {"ASKCALL_DB_PATH": str(db.path)}, servers, slack)
+        deployment = Deployment(
+            f"SQLite, {workspaces:,} workspaces", "sqlite", [child], [url], db, contextlib.AsyncExitStack()
+        )
         deployment.stack.push_async_callback(self.stop_askcall, child)
         return deployment
 
@@ -447,3 +487,28 @@ class Processes:
         )
         await proc.wait()
         self.note(f"pyinstrument profile of {name}: {text} and {html}")
+
+
+async def install_workspaces(url: str, key: str, workspaces: int) -> None:
+    """Store `workspaces` Slack installations (bench teams, tokens the fake Slack accepts), encrypted under `key`."""
+    store = create_store(url)
+    await store.open()
+    try:
+        sdk = StoredInstallations(store, Secrets(key)).sdk_store
+        for index in range(workspaces):
+            team = workspace_team(index)
+            await sdk.async_save(
+                Installation(
+                    app_id="ABENCH",
+                    team_id=team,
+                    team_name=f"Bench {team}",
+                    bot_token=workspace_token(team),
+                    bot_id="BBENCH",
+                    bot_user_id="UBENCHBOT",
+                    bot_scopes=",".join(REQUIRED_BOT_SCOPES),
+                    user_id="UINSTALLER",
+                    installed_at=time.time(),
+                )
+            )
+    finally:
+        await store.close()

@@ -246,7 +246,12 @@ class AskCall:
         askcall.leases.start()
         notifier.start()
         reminders.start()
-        retention = retention_loop(store, settings.retention_days, interval=settings.retention_interval_seconds)
+        retention = retention_loop(
+            store,
+            settings.retention_days,
+            interval=settings.retention_interval_seconds,
+            grace_days=settings.uninstall_grace_days,
+        )
         askcall.background.append(asyncio.create_task(retention, name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
         askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))

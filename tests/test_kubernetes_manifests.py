@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from bot.config import ConfigError, Settings
 
@@ -280,3 +281,28 @@ def test_the_check_refuses_what_the_standard_refuses(change: Any) -> None:
     template = copy.deepcopy(one("Deployment")["spec"]["template"])
     change(template["spec"])
     assert restricted_violations(template) != []
+
+
+def uncommented(path: Path, indent: str) -> dict[str, Any]:
+    """The YAML mapping a file's commented-out settings make once uncommented (`# NAME: value` at `indent`)."""
+    lines = [
+        line.replace(f"{indent}# ", indent, 1)
+        for line in path.read_text().splitlines()
+        if line.startswith(f"{indent}# ") and re.match(r"^(- name|  value|[A-Z_]+):", line[len(indent) + 2 :])
+    ]
+    return yaml.safe_load("\n".join(lines)) or {}
+
+
+def test_multi_workspace_mode_is_the_commented_settings_uncommented() -> None:
+    """Client id, client secret and the encryption key are secrets; the public URL and the grace period are the
+    Deployment's; with them in place of SLACK_BOT_TOKEN the configuration is a valid multi-workspace one."""
+    secrets = uncommented(FOLDER / "secret.yaml", "  ")
+    assert set(secrets) == {"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "ASKCALL_ENCRYPTION_KEY"}
+    assert all(value == "REPLACE-ME" for value in secrets.values())
+    extra = uncommented(FOLDER / "deployment.yaml", "            ")
+    pairs = {item["name"]: item["value"] for item in extra} if isinstance(extra, list) else {}
+    assert set(pairs) == {"ASKCALL_PUBLIC_URL", "ASKCALL_UNINSTALL_GRACE_DAYS"}
+    data = {name: value for name, value in one("Secret")["stringData"].items() if name != "SLACK_BOT_TOKEN"}
+    key = Fernet.generate_key().decode()
+    settings = Settings.from_env({**data, **env(), **pairs, **secrets, "ASKCALL_ENCRYPTION_KEY": key})
+    assert settings.multi_workspace and settings.uninstall_grace_days == 30

@@ -416,9 +416,9 @@ def _backed_up_or_confirmed(database: DatabaseConfig, version: int, target: str 
             )
             return True
         print(f"Back the database up first (an older AskCall refuses the migrated database): {command}")
-        return _yes("Migrate now? [y/N] ", default=False)
+        return yes_to("Migrate now? [y/N] ", default=False)
     path = target or backup_path(database, version, time.time())
-    if not target and interactive and not _yes(f"Back the database up to {path} first? [Y/n] ", default=True):
+    if not target and interactive and not yes_to(f"Back the database up to {path} first? [Y/n] ", default=True):
         return True
     try:
         backup_sqlite(database, path)
@@ -429,7 +429,7 @@ def _backed_up_or_confirmed(database: DatabaseConfig, version: int, target: str 
     return True
 
 
-def _yes(question: str, *, default: bool) -> bool:
+def yes_to(question: str, *, default: bool) -> bool:
     try:
         answer = input(question).strip().lower()
     except EOFError:

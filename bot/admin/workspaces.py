@@ -1,24 +1,32 @@
-"""`askcall workspaces list | show TEAM | rotate-key | new-key`: the operator's view of multi-workspace mode.
+"""`askcall workspaces list | show | disable | enable | purge | rotate-key | new-key`: the operator's view of
+multi-workspace mode.
 
 Invariant: no token, key or secret is ever printed, even encrypted: a token shows only as whether it is there.
 `list` and `show` only read (the database opened read-only). `rotate-key` re-encrypts every stored Slack token under
 the first key of ASKCALL_ENCRYPTION_KEY in one transaction: all or nothing, and running it again changes nothing
 more; a value no key decrypts stops it, naming the installation, with nothing changed.
-(`disable` and `purge` come with the per-workspace data of the tenancy work.)
+`disable` stops a workspace's work as an uninstall does (its open Slack messages die "disabled", nothing more goes to
+Slack or Pilot Status for it) but keeps its tokens; `enable` resumes it. `purge` deletes every row of a workspace
+now, in batches; it asks first (unless --yes) and refuses a workspace still installed and enabled (unless --force).
+No customer's phone number is ever printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.admin.commands import existing_database
+from bot.admin.commands import existing_database, yes_to
 from bot.admin.database import open_existing
 from bot.config import ConfigError
+from bot.domain import TenantId
 from bot.secrets import BadEncryptionKey, Secrets, Undecryptable, new_key
+from bot.services.retention import purge_workspace
+from bot.store import Workspace
 from bot.store.installations import SlackInstallation
 
 Env = Mapping[str, str]
@@ -40,6 +48,23 @@ def add_workspace_commands(commands: Any) -> None:
     show = actions.add_parser("show", help="one workspace's installation", description="Everything but its tokens.")
     show.add_argument("team", metavar="TEAM", help="the team id (T…), or the enterprise id (E…) of an org-wide install")
     show.set_defaults(handler=_show)
+    for name, handler, summary in (
+        ("disable", _disable, "stop a workspace's work (as an uninstall does), keeping its tokens"),
+        ("enable", _enable, "resume a disabled workspace"),
+    ):
+        action = actions.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+        action.add_argument("team", metavar="TEAM", help="the workspace (its team id, or enterprise id)")
+        action.set_defaults(handler=handler)
+    purge = actions.add_parser(
+        "purge",
+        help="delete every row of a workspace now",
+        description="Delete the workspace's requests, consent records, calls, messages and installation now (LGPD), "
+        "instead of ASKCALL_UNINSTALL_GRACE_DAYS after its uninstall. Asks first.",
+    )
+    purge.add_argument("team", metavar="TEAM", help="the workspace (its team id, or enterprise id)")
+    purge.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    purge.add_argument("--force", action="store_true", help="purge a workspace that is still installed and enabled")
+    purge.set_defaults(handler=_purge)
     actions.add_parser(
         "rotate-key",
         help="re-encrypt every stored token under the first key of ASKCALL_ENCRYPTION_KEY",
@@ -60,27 +85,32 @@ def _when(moment: float | None) -> str:
     return "-" if moment is None else datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _state(row: SlackInstallation) -> str:
-    return "installed" if row.live else f"uninstalled {_when(row.uninstalled_at)}"
+def _state(row: SlackInstallation, workspace: Workspace | None) -> str:
+    if not row.live:
+        return f"uninstalled {_when(row.uninstalled_at)}"
+    if workspace is not None and workspace.disabled_at is not None:
+        return f"installed, disabled {_when(workspace.disabled_at)}"
+    return "installed"
 
 
-def list_lines(rows: list[SlackInstallation]) -> list[str]:
+def list_lines(rows: list[SlackInstallation], workspaces: Mapping[str, Workspace] | None = None) -> list[str]:
     if not rows:
         return ["No workspace has installed AskCall yet."]
+    known = workspaces or {}
     return [
-        f"{row.tenant_id}  {row.team_name or row.enterprise_name or '-'}  {_state(row)}  "
+        f"{row.tenant_id}  {row.team_name or row.enterprise_name or '-'}  {_state(row, known.get(row.tenant_id))}  "
         f"since {_when(row.installed_at)}"
         for row in rows
     ]
 
 
-def show_lines(row: SlackInstallation) -> list[str]:
+def show_lines(row: SlackInstallation, workspace: Workspace | None = None) -> list[str]:
     rotation = f"expires {_when(row.bot_token_expires_at)}" if row.bot_refresh_token else "off"
     return [
         f"workspace: {row.tenant_id}",
         f"team: {row.team_id or '-'} ({row.team_name or '-'})",
         f"enterprise: {row.enterprise_id or '-'}" + (" (org-wide install)" if row.is_enterprise_install else ""),
-        f"state: {_state(row)}",
+        f"state: {_state(row, workspace)}",
         f"installed: {_when(row.installed_at)} by {row.installer_user_id or '-'}",
         f"updated: {_when(row.updated_at)}",
         f"app: {row.app_id or '-'}, bot user {row.bot_user_id or '-'}",
@@ -90,26 +120,78 @@ def show_lines(row: SlackInstallation) -> list[str]:
 
 
 def _list(args: argparse.Namespace, env: Env) -> int:
-    rows = asyncio.run(_read(env, None))
-    assert isinstance(rows, list)
-    print("\n".join(list_lines(rows)))
+    rows, workspaces = asyncio.run(_read(env))
+    print("\n".join(list_lines(rows, workspaces)))
     return 0
 
 
 def _show(args: argparse.Namespace, env: Env) -> int:
-    row = asyncio.run(_read(env, args.team))
+    rows, workspaces = asyncio.run(_read(env))
+    row = next((row for row in rows if row.tenant_id == args.team), None)
     if row is None:
         print(f"askcall: AskCall was never installed in {args.team}")
         return 1
-    assert isinstance(row, SlackInstallation)
-    print("\n".join(show_lines(row)))
+    print("\n".join(show_lines(row, workspaces.get(row.tenant_id))))
     return 0
 
 
-async def _read(env: Env, tenant: str | None) -> list[SlackInstallation] | SlackInstallation | None:
+async def _read(env: Env) -> tuple[list[SlackInstallation], dict[str, Workspace]]:
     store = await open_existing(existing_database(env))
     try:
-        return await store.slack_installations() if tenant is None else await store.slack_installation(tenant)
+        return await store.slack_installations(), {w.tenant: w for w in await store.workspaces()}
+    finally:
+        await store.close()
+
+
+def _disable(args: argparse.Namespace, env: Env) -> int:
+    return asyncio.run(_set_enabled(env, TenantId(args.team), enabled=False))
+
+
+def _enable(args: argparse.Namespace, env: Env) -> int:
+    return asyncio.run(_set_enabled(env, TenantId(args.team), enabled=True))
+
+
+async def _set_enabled(env: Env, tenant: TenantId, *, enabled: bool) -> int:
+    store = await open_existing(existing_database(env), writable=True)
+    try:
+        if await store.workspace(tenant) is None:
+            print(f"askcall: AskCall has no workspace {tenant}")
+            return 1
+        if enabled:
+            done = await store.enable_workspace(tenant)
+            print(f"Workspace {tenant} enabled." if done else f"Workspace {tenant} was not disabled.")
+        else:
+            killed = await store.stop_workspace(tenant, time.time(), disabled=True)
+            print(f"Workspace {tenant} disabled; {killed} pending Slack message(s) dropped. `enable` resumes it.")
+        return 0
+    finally:
+        await store.close()
+
+
+def _purge(args: argparse.Namespace, env: Env) -> int:
+    return asyncio.run(_purge_workspace(env, TenantId(args.team), yes=args.yes, force=args.force))
+
+
+async def _purge_workspace(env: Env, tenant: TenantId, *, yes: bool, force: bool) -> int:
+    store = await open_existing(existing_database(env), writable=True)
+    try:
+        workspace = await store.workspace(tenant)
+        if workspace is None:
+            print(f"askcall: AskCall has no workspace {tenant}")
+            return 1
+        if not workspace.stopped and not force:
+            print(
+                f"askcall: {tenant} is installed and enabled: nothing purged. Disable it first "
+                f"(askcall workspaces disable {tenant}), or purge with --force."
+            )
+            return 1
+        question = f"Delete every row of workspace {tenant} ({workspace.name or '-'}) now? This can't be undone [y/N] "
+        if not yes and not yes_to(question, default=False):
+            print("Nothing purged.")
+            return 1
+        rows = await purge_workspace(store, tenant)
+        print(f"Purged workspace {tenant}: {rows} row(s) deleted.")
+        return 0
     finally:
         await store.close()
 

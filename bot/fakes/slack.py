@@ -333,6 +333,8 @@ class FakeSlack(LoopbackServer):
         self._socket_tickets: set[str] = set()  # issued by apps.connections.open, each good for one connection
 
         self._scripts: dict[str, deque[_Scripted]] = {}
+        # Workspaces Slack is rate-limiting as a whole: team → until when (the fake's clock), as `throttle_team` set.
+        self._throttled: dict[str, float] = {}
         self._ts_counter = itertools.count(100)
         self._last_sec = 0
         self._view_counter = itertools.count(1)
@@ -433,6 +435,11 @@ class FakeSlack(LoopbackServer):
         """Carry out the next ``times`` calls to ``method`` (a message IS stored), then drop the connection
         without answering."""
         self._scripts.setdefault(method, deque()).append(_Scripted(remaining=times, after=True, drop=True))
+
+    def throttle_team(self, team: str, seconds: float) -> None:
+        """Answer every Web API call made with `team`'s token 429 (Retry-After: the seconds left) for `seconds`:
+        that workspace is over its rate limit; the others are not."""
+        self._throttled[team] = self.now() + seconds
 
     def clear_scripts(self) -> None:
         """Forget every scripted answer: the service is healthy again."""
@@ -665,6 +672,11 @@ class FakeSlack(LoopbackServer):
             return web.json_response(self._err(call.outcome))
         call.team = team
         self._caller_team, self._caller_token = team, token
+        if (left := self._throttled.get(team, 0.0) - self.now()) > 0:
+            call.outcome = "ratelimited"
+            return web.json_response(
+                self._err("ratelimited"), status=429, headers={"Retry-After": str(max(1, math.ceil(left)))}
+            )
 
         script = self._take_script(method)
         if script is not None and not script.hang and not script.after:

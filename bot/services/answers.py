@@ -122,6 +122,8 @@ class AnswerService(Service):
         lock per customer, across processes because the store hands out only a customer's oldest
         unprocessed answer (under a lease), and whoever applies it goes on to the next.
         """
+        if await self._stopped(tenant):
+            return  # its workspace left or was disabled: the answer stays stored, acting on nothing
         customer = f"{tenant}:{phone_key}"
         lock = self._locks.get(customer)
         if lock is None:

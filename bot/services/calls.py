@@ -126,6 +126,8 @@ class CallStartError(Exception):
 
 
 CALL_IN_PROGRESS = "CALL_IN_PROGRESS"
+# The request's workspace uninstalled AskCall or was disabled: no call is started on its behalf.
+WORKSPACE_STOPPED = "WORKSPACE_STOPPED"
 
 
 class CallBusyError(CallStartError):
@@ -240,6 +242,8 @@ class CallService(Service):
         Raises CallBusyError, before Pilot Status is asked, when the customer is on another call; the same page
         session asking again gets its own live call back."""
         request = await self._request(session)
+        if await self._stopped(request.tenant):
+            raise CallStartError(403, WORKSPACE_STOPPED)
         now = self._clock()
         if not request.grant_is_usable(now):
             raise CallStartError(409, PERMISSION_REQUIRED)
@@ -533,8 +537,8 @@ class CallService(Service):
         AskCall does not know may be a start still on its way (its answer not back yet, maybe on another
         replica) or one whose answer was lost: it is matched in the background (`_reconcile`). A call that is
         clearly not AskCall's (inbound, or marked by another tool) is only stored."""
-        call = await self._call_of(tenant, event, number_name)
-        if call is not None:
+        call = None if await self._stopped(tenant) else await self._call_of(tenant, event, number_name)
+        if call is not None:  # a stopped workspace's event is only stored
             await self._apply(call, event)
         incoming = IncomingEvent(
             tenant,

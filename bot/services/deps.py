@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.domain import TenantId
 from bot.leases import HeldWork
 from bot.pilot_status.pool import PilotStatusPool
 from bot.slack.links import WorkspaceLinks
@@ -32,3 +33,10 @@ class Service:
         self._wake_reminders = deps.wake_reminders
         self._clock = deps.clock
         self._held = deps.held
+
+    async def _stopped(self, tenant: TenantId) -> bool:
+        """Whether the tenant's workspace left (uninstalled, revoked) or was disabled: no work is done for it, and
+        nothing is sent to Pilot Status on its behalf. A tenant never recorded (single-workspace mode before its
+        first start) works."""
+        workspace = await self._store.workspace(tenant)
+        return workspace is not None and workspace.stopped

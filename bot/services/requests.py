@@ -227,6 +227,8 @@ class RequestService(Service):
     async def send(self, tenant: TenantId, request_id: int) -> None:
         """Pre-check, then ask Pilot Status, under this process's lease on the request."""
         await self._tasks.yield_to_inbound()
+        if await self._stopped(tenant):
+            return  # its workspace left or was disabled: nothing goes to Pilot Status on its behalf
         request = await self._store.claim_request(tenant, request_id, RequestState.READY, time.time())
         if request is None:
             return  # moved on, or another live process is sending it

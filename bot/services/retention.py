@@ -5,6 +5,8 @@ request go the customer data of its webhook events (call events included), its s
 calls' Pilot Status call ids, and its call links and page sessions; its calls stay (who called, when,
 how long, how it ended). Independently of the retention period, call links that can no longer be used
 and expired call page sessions are deleted: they are worth nothing once spent.
+A workspace that uninstalled AskCall more than ASKCALL_UNINSTALL_GRACE_DAYS ago loses all its rows, every table, in
+batches (:func:`purge_workspace`; `askcall workspaces purge` does it at once); a reinstall before then keeps them.
 Work happens in small transactions so a running AskCall is never blocked for long.
 
 `askcall serve` runs :func:`retention_loop`; `askcall purge` runs :func:`purge` and
@@ -17,8 +19,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from bot.domain import TenantId
 from bot.store import PurgeCounts, Store
 
 log = logging.getLogger(__name__)
@@ -60,15 +63,34 @@ async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Pr
         await asyncio.sleep(0)
 
 
-async def delete_spent_call_credentials(store: Store, now: float, batch_size: int = 500) -> int:
-    """Delete call links that can no longer open a page (used or expired) and expired page sessions."""
+async def _in_batches(batch: Callable[[], Awaitable[int]]) -> int:
+    """Run `batch` until it deletes nothing, letting the app's own transactions in between; how many it deleted."""
     deleted = 0
     while True:
-        batch = await store.delete_spent_call_credentials(now, batch_size)
-        deleted += batch
-        if batch == 0:
+        count = await batch()
+        deleted += count
+        if count == 0:
             return deleted
         await asyncio.sleep(0)
+
+
+async def delete_spent_call_credentials(store: Store, now: float, batch_size: int = 500) -> int:
+    """Delete call links that can no longer open a page (used or expired) and expired page sessions."""
+    return await _in_batches(lambda: store.delete_spent_call_credentials(now, batch_size))
+
+
+async def purge_workspace(store: Store, tenant: TenantId, batch_size: int = 500) -> int:
+    """Delete every row of the tenant, every table, in batches; how many rows. Idempotent (a purge cut short is
+    finished by the next one: the workspace's registry row goes last)."""
+    return await _in_batches(lambda: store.purge_workspace_batch(tenant, batch_size))
+
+
+async def purge_left_workspaces(store: Store, before: float, batch_size: int = 500) -> dict[TenantId, int]:
+    """Purge every workspace uninstalled before `before` (its grace period over): tenant → rows deleted."""
+    return {
+        tenant: await purge_workspace(store, tenant, batch_size)
+        for tenant in await store.workspaces_left_before(before)
+    }
 
 
 async def purge_closed(store: Store, cutoff: float, batch_size: int = 500, progress: Progress | None = None) -> int:
@@ -78,10 +100,15 @@ async def purge_closed(store: Store, cutoff: float, batch_size: int = 500, progr
 
 
 async def retention_loop(
-    store: Store, days: int, clock: Callable[[], float] = time.time, interval: float = 3600
+    store: Store,
+    days: int,
+    clock: Callable[[], float] = time.time,
+    interval: float = 3600,
+    grace_days: int = 30,
 ) -> None:
-    """Until cancelled, now and every `interval` seconds: purge requests older than `days` (0: never), and
-    delete spent call links and expired call page sessions (always)."""
+    """Until cancelled, now and every `interval` seconds: purge requests older than `days` (0: never), delete
+    spent call links and expired call page sessions (always), and purge the workspaces uninstalled more than
+    `grace_days` ago."""
     if days <= 0:
         log.info("data retention is off (ASKCALL_RETENTION_DAYS=0); spent call links are still deleted")
     while True:
@@ -93,6 +120,13 @@ async def retention_loop(
                     if days > 0:
                         counts = await purge(store, now - days * DAY)
                     await delete_spent_call_credentials(store, now)
+                    for tenant, rows in (await purge_left_workspaces(store, now - grace_days * DAY)).items():
+                        log.info(
+                            "retention: deleted workspace %s (%d rows), uninstalled over %d days ago",
+                            tenant,
+                            rows,
+                            grace_days,
+                        )
         except Exception as error:  # a failed run must not end retention; the next one retries
             log.warning("data retention run failed (%s); next run in %.0f s", error, interval)
         else:

@@ -24,6 +24,10 @@ the rep's DM with the app instead: a new delivery, with its own key, so it too i
 
 Every call is made with the token of the delivery's own workspace (`Installations.for_tenant`); a delivery whose
 workspace has no installation any more dies with `last_error` "uninstalled", never sent with another's token.
+
+Fairness: a 429's Retry-After reschedules only the message Slack refused (Slack limits per method and channel, and
+another message, even of the same workspace, may go meanwhile), so one workspace's rate limit never delays
+another's; the claim shares the outbox out in turns across workspaces.
 """
 
 from __future__ import annotations

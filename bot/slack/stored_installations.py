@@ -1,13 +1,15 @@
 """Multi-workspace mode's installations: slack-sdk's installation and OAuth state stores on AskCall's own store, and
 `StoredInstallations`, the `Installations` port that Bolt's authorize step reads on every request.
 
-Invariant: a token is encrypted (bot.secrets) before it reaches the store and decrypted only here; an installation
-is found by its exact tenant (`tenant_key`), never by a neighbour. Every save, uninstall or revocation invalidates
-this process's cache at once and, through the store (PostgreSQL NOTIFY in the same transaction), every other
-replica's; a cached entry lives `CACHE_SECONDS` at most anyway, and a load that raced an invalidation is not
-cached. A stored token no key decrypts is logged as such, naming the tenant, and the workspace is treated as not
-installed (one error per load, never a crash loop). A bot token that expires within the rotation window is rotated
-(slack-sdk's `AsyncTokenRotator`) by one replica at a time, saved, and the cache invalidated everywhere.
+Invariant: a token is encrypted (bot.secrets) before it reaches the store and decrypted only here; an installation is
+found by its exact tenant (`tenant_key`), never by a neighbour. An uninstall or revocation stops the workspace's work
+(`stop_workspace`) before its tokens go; a disabled workspace is answered as not installed. Every save, uninstall or
+revocation invalidates this process's cache at once and, through the store (PostgreSQL NOTIFY in the same
+transaction), every other replica's; a cached entry lives `CACHE_SECONDS` at most anyway, and a load that raced an
+invalidation is not cached. A stored token no key decrypts is logged as such, naming the tenant, and the workspace is
+treated as not installed (one error per load, never a crash loop). A bot token that expires within the rotation
+window is rotated (slack-sdk's `AsyncTokenRotator`) by one replica at a time, saved, and the cache invalidated
+everywhere.
 """
 
 from __future__ import annotations
@@ -176,7 +178,13 @@ class SlackInstallationStore(AsyncInstallationStore):
         row = await self._installed_row(enterprise_id, team_id)
         if row is None:
             return
-        if await self._store.uninstall_slack(row.tenant_id, self._clock()):
+        now = self._clock()
+        # Its work stops first (every replica: the claims skip a stopped tenant; its open deliveries die), then its
+        # tokens go. Both are idempotent: Slack retries the event, and a retry finishes what a crash cut short.
+        killed = await self._store.stop_workspace(TenantId(row.tenant_id), now)
+        if killed:
+            log.info("%d pending Slack message(s) of %s dropped: uninstalled", killed, row.tenant_id)
+        if await self._store.uninstall_slack(row.tenant_id, now):
             log.info("Slack installation of %s removed (uninstalled or revoked): tokens deleted", row.tenant_id)
         self._changed(TenantId(row.tenant_id))
 
@@ -315,6 +323,9 @@ class StoredInstallations:
         row = await self._store.slack_installation(tenant)
         if row is None or not row.live:
             return None
+        workspace = await self._store.workspace(tenant)
+        if workspace is not None and workspace.disabled_at is not None:
+            return None  # `askcall workspaces disable`: answered as not installed, its tokens kept for `enable`
         try:
             bot = self.sdk_store.bot(row)
         except Undecryptable as error:

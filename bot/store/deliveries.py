@@ -3,6 +3,10 @@
 A request's messages reach Slack in the order they were queued: only the head of a request's queue
 is ever claimed. A claimed delivery is leased to this process until it is marked; one whose owner
 died is handed over for reconciliation (did it reach Slack?) rather than sent again blindly.
+
+Fairness: each workspace has its own share of the outbox. A claim takes the due deliveries in turns across tenants
+(every tenant's earliest first, then every tenant's second, …), so a backlog of one workspace's never sits in front
+of another's, and hands them back in that order (`in_turns`).
 """
 
 from __future__ import annotations
@@ -15,13 +19,24 @@ from bot.store.connection import StoreConnection
 from bot.store.types import Delivery, MetricsSnapshot, NewDelivery
 
 
+def in_turns(deliveries: Iterable[Delivery]) -> list[Delivery]:
+    """Deliveries in turns across tenants: each tenant's in (due time, id) order, one tenant after another."""
+    turn_of: dict[TenantId, int] = {}
+    ranked = []
+    for delivery in sorted(deliveries, key=lambda d: (d.next_attempt_at, d.id)):
+        turn = turn_of.get(delivery.tenant, 0)
+        turn_of[delivery.tenant] = turn + 1
+        ranked.append((turn, delivery.next_attempt_at, delivery.id, delivery))
+    return [delivery for *_, delivery in sorted(ranked, key=lambda r: r[:3])]
+
+
 class DeliveryStore(StoreConnection):
     @abstractmethod
     async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None: ...
 
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each
-        request's messages reach Slack in the order they were queued."""
+        request's messages reach Slack in the order they were queued, in turns across tenants (`in_turns`)."""
         deliveries, _ = await self.claim_due(now, limit)
         return deliveries
 

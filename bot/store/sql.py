@@ -45,6 +45,16 @@ def _values(values: Iterable[str]) -> str:
 
 _OPEN_DELIVERIES = _values([DeliveryState.PENDING, DeliveryState.INFLIGHT])
 
+
+def working(alias: str = "") -> str:
+    """The row's tenant is not stopped (uninstalled, revoked or disabled): work claimed across tenants skips it."""
+    column = f"{alias}.tenant_id" if alias else "tenant_id"
+    return (
+        f"{column} NOT IN (SELECT w.tenant_id FROM workspaces w"
+        " WHERE w.uninstalled_at IS NOT NULL OR w.disabled_at IS NOT NULL)"
+    )
+
+
 # --- requests -------------------------------------------------------------------------------------
 REQUEST = statement("SELECT * FROM requests WHERE tenant_id = :tenant AND id = :id")
 REQUEST_BY_SOURCE_KEY = statement("SELECT id FROM requests WHERE tenant_id = :tenant AND source_key = :source_key")
@@ -76,7 +86,7 @@ CLAIM_REQUEST = statement(
 # READY or SENDING without a live lease, and NEW ones whose first delivery (the parent message) is done.
 ABANDONED_REQUESTS = statement(
     f"""SELECT * FROM requests r
-        WHERE (
+        WHERE {working("r")} AND (
             (r.state IN {_values([RequestState.READY, RequestState.SENDING])}
              AND (r.lease_owner IS NULL OR r.lease_until < :now))
             OR (r.state = '{RequestState.NEW}' AND EXISTS (
@@ -94,11 +104,12 @@ EVENT_COLUMNS = """id, event, status, from_phone, to_phone, phone_key, event_ts,
                    processed_at, request_id, result, number_name, tenant_id"""
 WEBHOOK_EVENT = statement(f"SELECT {EVENT_COLUMNS} FROM webhook_events WHERE tenant_id = :tenant AND id = :id")
 UNPROCESSED_EVENTS = statement(
-    "SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL ORDER BY id"
+    f"""SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events WHERE processed_at IS NULL AND {working()}
+        ORDER BY id"""
 )
 ABANDONED_EVENTS = statement(
-    """SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events
-       WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < :now)
+    f"""SELECT id, tenant_id, COALESCE(phone_key, '') FROM webhook_events
+       WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < :now) AND {working()}
        ORDER BY id LIMIT 500"""
 )
 EARLIER_UNPROCESSED = statement(
@@ -178,7 +189,8 @@ METRICS_QUERIES = (
 REMINDER_COLUMNS = "id, request_id, kind, due_at, state, fired_at, tenant_id"
 DUE_REMINDERS = statement(
     f"""SELECT {REMINDER_COLUMNS} FROM reminders
-        WHERE state = '{ReminderState.PENDING}' AND due_at <= :now ORDER BY due_at, id LIMIT :limit"""
+        WHERE state = '{ReminderState.PENDING}' AND due_at <= :now AND {working()}
+        ORDER BY due_at, id LIMIT :limit"""
 )
 REMINDERS_FOR = statement(
     f"SELECT {REMINDER_COLUMNS} FROM reminders WHERE tenant_id = :tenant AND request_id = :request_id ORDER BY id"
@@ -340,12 +352,59 @@ RECORD_WORKSPACE = statement(
            name = COALESCE(excluded.name, workspaces.name), url = COALESCE(excluded.url, workspaces.url),
            uninstalled_at = NULL"""
 )
+STOP_WORKSPACE = {
+    column: statement(
+        f"""INSERT INTO workspaces (tenant_id, installed_at, {column}) VALUES (:tenant, :now, :now)
+            ON CONFLICT (tenant_id) DO UPDATE SET {column} = COALESCE(workspaces.{column}, excluded.{column})"""
+    )
+    for column in ("uninstalled_at", "disabled_at")
+}
+KILL_OPEN_DELIVERIES = statement(
+    f"""UPDATE deliveries SET state = '{DeliveryState.DEAD}', last_error = :reason, updated_at = :now,
+            lease_owner = NULL, lease_until = NULL
+        WHERE tenant_id = :tenant AND state IN {_OPEN_DELIVERIES}"""
+)
+ENABLE_WORKSPACE = statement(
+    "UPDATE workspaces SET disabled_at = NULL WHERE tenant_id = :tenant AND disabled_at IS NOT NULL"
+)
+WORKSPACES_LEFT_BEFORE = statement(
+    "SELECT tenant_id FROM workspaces WHERE uninstalled_at < :before ORDER BY uninstalled_at, tenant_id"
+)
+# Purging a workspace: its data tables, dependents first, the registry of workspaces last (so a purge cut short
+# is found again by `WORKSPACES_LEFT_BEFORE`). OAuth states belong to no workspace.
+PURGE_ORDER = (
+    "call_sessions",
+    "call_links",
+    "calls",
+    "reminders",
+    "deliveries",
+    "status_checks",
+    "webhook_events",
+    "handled_actions",
+    "user_prefs",
+    "requests",
+    "workspace_numbers",
+    "workspace_settings",
+    "slack_installations",
+    "workspaces",
+)
+PURGE_TENANT_ROWS = {
+    table: statement(
+        f"""DELETE FROM {table} WHERE tenant_id = :tenant AND {key} IN (
+                SELECT {key} FROM {table} WHERE tenant_id = :tenant LIMIT :limit)"""
+    )
+    for table, key in DATA_TABLES
+    if table in PURGE_ORDER
+}
 OTHER_WORKSPACES = statement("SELECT COUNT(*) FROM workspaces WHERE tenant_id != :tenant")
 # The tables whose rows carry a tenant: adopting the legacy tenant moves each one's '' rows.
 # The tables of workspace data made before tenancy (tenant ""), adopted by the env workspace; not the registry
-# of workspaces, the installations (they came with tenancy) or the OAuth states (no workspace yet).
+# of workspaces, the installations and the per-workspace settings (they came with tenancy) or the OAuth states (no
+# workspace yet).
 TENANT_TABLES = tuple(
-    table for table, _ in DATA_TABLES if table not in {"workspaces", "slack_installations", "oauth_states"}
+    table
+    for table, _ in DATA_TABLES
+    if table not in {"workspaces", "slack_installations", "oauth_states", "workspace_settings", "workspace_numbers"}
 )
 ADOPT_LEGACY_ROWS = {
     table: statement(f"UPDATE {table} SET tenant_id = :tenant WHERE tenant_id = ''") for table in TENANT_TABLES
@@ -369,7 +428,7 @@ CALLED_BY = statement(
        LIMIT :limit"""
 )
 UNSETTLED_CALLS = statement(
-    f"""SELECT * FROM calls WHERE state IN {_values(LIVE_CALL_STATES)}
+    f"""SELECT * FROM calls WHERE state IN {_values(LIVE_CALL_STATES)} AND {working()}
         AND ((pilot_call_id IS NULL AND started_at < :started_before)
              OR (pilot_call_id IS NOT NULL AND updated_at < :quiet_before))
         ORDER BY updated_at LIMIT :limit"""

@@ -357,6 +357,11 @@ class Workspace:
     uninstalled_at: float | None = None
     disabled_at: float | None = None
 
+    @property
+    def stopped(self) -> bool:
+        """Uninstalled, revoked or disabled: AskCall does no work for it (see bot.store.workspaces)."""
+        return self.uninstalled_at is not None or self.disabled_at is not None
+
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Workspace:
         """From the columns of `sql.WORKSPACE_COLUMNS`, in that order."""

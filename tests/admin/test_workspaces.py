@@ -13,7 +13,7 @@ from bot.domain import TenantId
 from bot.fakes import FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.slack.stored_installations import StoredInstallations
-from bot.store import create_store
+from bot.store import DATA_TABLES, NewDelivery, NewRequest, create_store
 from bot.store.workspace_settings import StoredNumber
 from tests.admin.conftest import RunCli
 
@@ -177,3 +177,52 @@ async def test_check_in_multi_workspace_mode_proves_the_credentials_and_the_key(
     assert "✗ Slack refused SLACK_CLIENT_ID / SLACK_CLIENT_SECRET (invalid_client)" in bad.out
     assert "✗ ASKCALL_ENCRYPTION_KEY decrypts no key of the tokens of T1, T2" in bad.out
     assert "not-the-secret" not in bad.out and key not in bad.out
+
+
+async def rows_of(url: str, tenant: str) -> int:
+    store = create_store(url)
+    await store.open()
+    try:
+        rows = [row for table, _ in DATA_TABLES for row in await store.export_rows(table, None, 10_000)]
+        return sum(1 for row in rows if row.get("tenant_id") == tenant)
+    finally:
+        await store.close()
+
+
+async def a_request(url: str, tenant: str) -> None:
+    store = create_store(url)
+    await store.open()
+    try:
+        await store.create_request(
+            NewRequest(TenantId(tenant), "C1", "U1", "+5531988887777", "why", "pt-BR"),
+            NewDelivery(f"parent-{tenant}", "parent", {"channel": "C1", "text": "x"}),
+        )
+    finally:
+        await store.close()
+
+
+async def test_disable_enable_and_purge_run_as_the_real_process(env_db: str, run_askcall_process: RunCli) -> None:
+    key = new_key()
+    await installed(env_db, key, "T1", "T2")
+    for team in ("T1", "T2"):
+        await a_request(env_db, team)
+    kept = await rows_of(env_db, "T2")
+
+    refused = await run_askcall_process("workspaces", "purge", "T1", "--yes")  # installed and enabled
+    disabled = await run_askcall_process("workspaces", "disable", "T1")
+    unconfirmed = await run_askcall_process("workspaces", "purge", "T1")  # no terminal: no answer is no
+    listing = await run_askcall_process("workspaces", "list")
+    enabled = await run_askcall_process("workspaces", "enable", "T1")
+    forced = await run_askcall_process("workspaces", "purge", "T1", "--force", "--yes")
+    unknown = await run_askcall_process("workspaces", "disable", "T9")
+
+    assert refused.code == 1 and "installed and enabled: nothing purged" in refused.out
+    assert disabled.code == 0 and "1 pending Slack message(s) dropped" in disabled.out
+    assert unconfirmed.code == 1 and "Nothing purged." in unconfirmed.out
+    assert "disabled" in listing.line_with("T1") and "disabled" not in listing.line_with("T2")
+    assert enabled.code == 0 and "enabled" in enabled.out
+    assert forced.code == 0 and "Purged workspace T1" in forced.out
+    assert unknown.code == 1 and "no workspace T9" in unknown.out
+    assert await rows_of(env_db, "T1") == 0 and await rows_of(env_db, "T2") == kept
+    for result in (refused, disabled, unconfirmed, listing, enabled, forced):
+        assert "88887777" not in result.out + result.err and "xoxb" not in result.out + result.err

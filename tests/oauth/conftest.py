@@ -4,11 +4,14 @@ would have), and keys."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from bot.fakes import FakePilotStatus, FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.store import Store, create_store
+from tests.oauth.install_helpers import MultiServer, browser, free_socket, install, multi_settings, start_multi
 
 
 @pytest.fixture
@@ -34,3 +37,28 @@ async def rival(store: Store, database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 def secrets() -> Secrets:
     return Secrets(new_key())
+
+
+@pytest.fixture
+async def multi_askcall(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
+) -> AsyncIterator[MultiServer]:
+    """AskCall in multi-workspace mode; the fake Slack knows T2 (Acme Vendas) and T3 (Beta Ltda), not installed."""
+    slack.oauth.add_team("T2", "Acme Vendas")
+    slack.oauth.add_team("T3", "Beta Ltda")
+    sock = free_socket()
+    server = await start_multi(multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1]), sock, slack)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def two_installed(multi_askcall: MultiServer) -> MultiServer:
+    """`multi_askcall` with T2 and T3 installed through the OAuth flow."""
+    for team in ("T2", "T3"):
+        async with browser() as http:
+            status, _ = await install(http, multi_askcall.url, team)
+        assert status == 200
+    return multi_askcall

@@ -4,7 +4,6 @@ by one AskCall and consumed by another on one PostgreSQL; the pages' rules."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,17 +27,8 @@ from tests.oauth.install_helpers import (
 
 
 @pytest.fixture
-async def askcall(
-    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
-) -> AsyncIterator[MultiServer]:
-    slack.oauth.add_team("T2", "Acme Vendas")
-    slack.oauth.add_team("T3", "Beta Ltda")
-    sock = free_socket()
-    server = await start_multi(multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1]), sock, slack)
-    try:
-        yield server
-    finally:
-        await server.stop()
+def askcall(multi_askcall: MultiServer) -> MultiServer:
+    return multi_askcall
 
 
 async def command(server: MultiServer, team: str, text: str = "help") -> tuple[int, str]:

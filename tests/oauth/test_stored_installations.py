@@ -16,7 +16,7 @@ from bot.domain import TenantId
 from bot.fakes import FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.slack.stored_installations import StoredInstallations
-from bot.store import Store
+from bot.store import NewDelivery, NewRequest, Store
 
 
 def installation(team: str = "T1", token: str = "xoxb-T1-secret", **extra: object) -> Installation:
@@ -191,3 +191,51 @@ async def test_an_expiring_token_is_rotated_saved_and_used(store: Store, secrets
         )
         assert len(slack.calls_to("oauth.v2.access")) == 1
         assert await installs.for_tenant(TenantId("T1")) == found  # not rotated again
+
+
+async def test_an_uninstall_stops_the_workspaces_work_and_a_reinstall_resumes_it(
+    store: Store, secrets: Secrets
+) -> None:
+    installs = StoredInstallations(store, secrets, cache_seconds=3600)
+    await installs.sdk_store.async_save(installation("T1"))
+    await installs.sdk_store.async_save(installation("T2", "xoxb-T2-secret"))
+    request_id, _ = await store.create_request(
+        NewRequest(TenantId("T1"), "C1", "U1", "+5531988887777", "why", "pt-BR"),
+        NewDelivery("parent-1", "parent", {"channel": "C1", "text": "x"}),
+    )
+
+    await installs.sdk_store.async_delete_bot(enterprise_id=None, team_id="T1")  # app_uninstalled
+    await installs.sdk_store.async_delete_bot(enterprise_id=None, team_id="T1")  # Slack retries it
+
+    stopped = await store.workspace(TenantId("T1"))
+    assert stopped is not None and stopped.stopped
+    parent = await store.delivery_for(TenantId("T1"), request_id, "parent")
+    assert parent is not None and (parent.state, parent.last_error) == ("dead", "uninstalled")
+    assert await installs.for_tenant(TenantId("T1")) is None
+    other = await store.workspace(TenantId("T2"))
+    assert other is not None and not other.stopped
+    assert await installs.for_tenant(TenantId("T2")) is not None
+
+    await installs.sdk_store.async_save(installation("T1", "xoxb-T1-again"))  # reinstalled within the grace period
+
+    resumed = await store.workspace(TenantId("T1"))
+    assert resumed is not None and not resumed.stopped
+    found = await installs.for_tenant(TenantId("T1"))
+    assert found is not None and found.bot_token == "xoxb-T1-again"
+    assert await store.get_request(TenantId("T1"), request_id) is not None
+
+
+async def test_a_disabled_workspace_is_answered_as_not_installed_and_keeps_its_tokens(
+    store: Store, secrets: Secrets
+) -> None:
+    installs = StoredInstallations(store, secrets)
+    await installs.sdk_store.async_save(installation("T1"))
+
+    await store.stop_workspace(TenantId("T1"), time.time(), disabled=True)
+
+    assert await installs.find(enterprise_id=None, team_id="T1", is_enterprise_install=False) is None
+    row = await store.slack_installation(TenantId("T1"))
+    assert row is not None and row.live
+    assert await store.enable_workspace(TenantId("T1"))
+    installs.invalidate(TenantId("T1"))  # what PostgreSQL's NOTIFY does on every replica (SQLite: within 30 s)
+    assert await installs.find(enterprise_id=None, team_id="T1", is_enterprise_install=False) is not None

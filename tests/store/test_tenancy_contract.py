@@ -64,6 +64,7 @@ CROSS_TENANT = {
     "call_records": "`askcall export`: each record carries its tenant",
     "count_purgeable_requests": "retention, every tenant's",
     "purge_requests_batch": "retention, every tenant's",
+    "workspaces_left_before": "retention: the workspaces whose grace period after uninstalling is over",
     "purge_leftovers_batch": "retention, every tenant's",
     "server_version": "`askcall db status`",
     "row_counts": "`askcall db status`",

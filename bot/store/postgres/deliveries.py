@@ -1,7 +1,8 @@
 """Deliveries: Slack calls queued per request, claimed in order, marked done, retried or given up.
 
 Claims lock the rows they take (`FOR UPDATE SKIP LOCKED`): replicas claiming at the same moment
-never take the same delivery, and none waits for another.
+never take the same delivery, and none waits for another. A claim caps each tenant's share at limit ÷ tenants due
+(row locks can't be taken under a window function), each tenant's rows skipping those another claim holds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncpg
 
 from bot.domain import DeliveryState, TenantId
 from bot.store import sql
+from bot.store.deliveries import in_turns
 from bot.store.postgres.connection import PostgresConnection
 from bot.store.postgres.effects import insert_deliveries
 from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
@@ -30,10 +32,19 @@ _NEXT_DELIVERY_TIME = (
 )
 _CLAIM_DUE = f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, lease_owner = $3, lease_until = $4
     WHERE id IN (
-        SELECT d.id FROM deliveries d
-        WHERE d.state = '{PENDING}' AND d.next_attempt_at <= $1 AND {_HEAD_OF_QUEUE}
-        ORDER BY d.next_attempt_at, d.id LIMIT $2
-        FOR UPDATE SKIP LOCKED)
+        SELECT picked.id FROM (
+            SELECT e.tenant_id, MIN(e.next_attempt_at) AS first_due, COUNT(*) OVER () AS tenants
+            FROM deliveries e WHERE e.state = '{PENDING}' AND e.next_attempt_at <= $1
+            GROUP BY e.tenant_id) due
+        CROSS JOIN LATERAL (
+            SELECT d.id FROM deliveries d
+            WHERE d.tenant_id = due.tenant_id AND d.state = '{PENDING}' AND d.next_attempt_at <= $1
+              AND {_HEAD_OF_QUEUE}
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT CEIL($2::bigint * 1.0 / due.tenants)
+            FOR UPDATE SKIP LOCKED) picked
+        ORDER BY due.first_due, due.tenant_id
+        LIMIT $2)
     RETURNING *"""
 _CLAIM_NEXT_FOR_REQUEST = f"""UPDATE deliveries
     SET state = '{INFLIGHT}', updated_at = $2, lease_owner = $3, lease_until = $4
@@ -100,8 +111,7 @@ class DeliveryQueries(PostgresConnection):
                 now + self.lease_seconds,
             )
             next_at = await _next_delivery_time(conn)
-        claimed = sorted((_delivery(r) for r in rows), key=lambda d: (d.next_attempt_at, d.id))
-        return claimed, next_at
+        return in_turns(_delivery(r) for r in rows), next_at
 
     async def next_delivery_time(self) -> float | None:
         async with self.connection() as conn:

@@ -12,7 +12,7 @@ from bot.store.types import NO_EFFECTS, Effects, Reminder
 
 _CLAIM_DUE = f"""UPDATE reminders SET lease_owner = $1, lease_until = $2 WHERE id IN (
         SELECT id FROM reminders WHERE state = '{ReminderState.PENDING}' AND due_at <= $3
-          AND (lease_owner IS NULL OR lease_until < $3) ORDER BY due_at, id LIMIT $4
+          AND (lease_owner IS NULL OR lease_until < $3) AND {sql.working()} ORDER BY due_at, id LIMIT $4
         FOR UPDATE SKIP LOCKED)
     RETURNING {sql.REMINDER_COLUMNS}"""
 # A reminder held by a lease (its firing failed, or another process fires it) is next due when that lease runs out.

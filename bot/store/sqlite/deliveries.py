@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from bot.domain import DeliveryState, TenantId
 from bot.store import sql
+from bot.store.deliveries import in_turns
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import insert_deliveries
 from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
@@ -28,9 +29,13 @@ _HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
 _NEXT_DELIVERY_TIME = (
     f"SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE}"
 )
-_DUE = f"""SELECT d.* FROM deliveries d
-    WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}
-    ORDER BY d.next_attempt_at, d.id LIMIT ?"""
+# The due pending deliveries (each the head of its request's queue) ranked by their tenant's turn (1 for each tenant's
+# earliest, 2 for its next, …): ordered by it, a claim shares out the outbox fairly (one writer at a time here, so
+# the window function needs no row locks; PostgreSQL caps each tenant's share instead).
+_DUE = f"""SELECT ranked.* FROM (
+        SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.next_attempt_at, d.id) AS turn
+        FROM deliveries d WHERE d.state = '{PENDING}' AND d.next_attempt_at <= ?1 AND {_HEAD_OF_QUEUE}) ranked
+    ORDER BY ranked.turn, ranked.next_attempt_at, ranked.id LIMIT ?2"""
 _DUE_FOR_REQUEST = f"""SELECT d.* FROM deliveries d
     WHERE d.request_id = ? AND d.state = '{PENDING}' AND d.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"""
 _TAKE = f"UPDATE deliveries SET state = '{INFLIGHT}', updated_at = ?, lease_owner = ?, lease_until = ? WHERE id"
@@ -83,7 +88,7 @@ class DeliveryQueries(SQLiteConnection):
             return rows, _next_delivery_time(conn)
 
         rows, next_at = await self._write(claim)
-        return [_delivery(r) for r in rows], next_at
+        return in_turns(_delivery(r) for r in rows), next_at
 
     async def next_delivery_time(self) -> float | None:
         return await self._in_db_thread(_next_delivery_time)

@@ -13,7 +13,7 @@ from bot.store.types import NO_EFFECTS, Effects, Reminder
 
 _CLAIM_DUE = f"""UPDATE reminders SET lease_owner = ?, lease_until = ? WHERE id IN (
         SELECT id FROM reminders WHERE state = '{ReminderState.PENDING}' AND due_at <= ?
-          AND (lease_owner IS NULL OR lease_until < ?) ORDER BY due_at, id LIMIT ?)
+          AND (lease_owner IS NULL OR lease_until < ?) AND {sql.working()} ORDER BY due_at, id LIMIT ?)
     RETURNING {sql.REMINDER_COLUMNS}"""
 # A reminder held by a lease (its firing failed, or another process fires it) is next due when that lease runs out.
 _NEXT_DUE = f"SELECT MIN(MAX(due_at, COALESCE(lease_until, 0))) FROM reminders WHERE state = '{ReminderState.PENDING}'"

@@ -31,6 +31,31 @@ class WorkspaceQueries(SQLiteConnection):
     async def workspaces(self) -> list[Workspace]:
         return [Workspace.from_row(tuple(row)) for row in await self._fetchall(sql.WORKSPACES.sqlite)]
 
+    async def stop_workspace(self, tenant: TenantId, now: float, *, disabled: bool = False) -> int:
+        column, reason = ("disabled_at", "disabled") if disabled else ("uninstalled_at", "uninstalled")
+
+        def stop(conn: sqlite3.Connection) -> int:
+            conn.execute(sql.STOP_WORKSPACE[column].sqlite, (tenant, now))
+            return conn.execute(sql.KILL_OPEN_DELIVERIES.sqlite, (reason, now, tenant)).rowcount
+
+        return await self._write(stop)
+
+    async def enable_workspace(self, tenant: TenantId) -> bool:
+        return bool(await self._write(lambda conn: conn.execute(sql.ENABLE_WORKSPACE.sqlite, (tenant,)).rowcount))
+
+    async def workspaces_left_before(self, before: float) -> list[TenantId]:
+        return [TenantId(row[0]) for row in await self._fetchall(sql.WORKSPACES_LEFT_BEFORE.sqlite, (before,))]
+
+    async def purge_workspace_batch(self, tenant: TenantId, limit: int) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            for table in sql.PURGE_ORDER:
+                deleted = conn.execute(sql.PURGE_TENANT_ROWS[table].sqlite, (tenant, limit)).rowcount
+                if deleted:
+                    return int(deleted)
+            return 0
+
+        return await self._write(purge)
+
     async def adopt_legacy_rows(self, tenant: TenantId) -> int:
         if not tenant:
             raise ValueError("the legacy tenant can't adopt its own rows")
