@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -21,6 +20,7 @@ from bot.domain import TenantId
 from bot.secrets import Secrets, Undecryptable
 from bot.store import Store
 from bot.store.workspace_settings import StoredNumber, WorkspaceSettings
+from bot.tenant_cache import TenantCache
 
 log = logging.getLogger(__name__)
 
@@ -118,34 +118,15 @@ class StoredConfigs(TenantConfigs):
         )
         self._store = store
         self._secrets = secrets
-        self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[float, TenantConfig]] = OrderedDict()
-        # Bumped by every invalidation: a load that started before one is not cached.
-        self._generation = 0
+        self._cache = TenantCache(
+            lambda tenant: self._load(TenantId(tenant)), seconds=cache_seconds, size=cache_size, clock=clock
+        )
 
     async def config_of(self, tenant: TenantId) -> TenantConfig:
-        now = self._clock()
-        cached = self._cache.get(tenant)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(tenant)
-            return cached[1]
-        generation = self._generation
-        config = await self._load(tenant)
-        if generation == self._generation:
-            self._cache[tenant] = (now + self._cache_seconds, config)
-            self._cache.move_to_end(tenant)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return config
+        return await self._cache.get(tenant)
 
     def invalidate(self, tenant: TenantId | None) -> None:
-        self._generation += 1
-        if tenant is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tenant, None)
+        self._cache.invalidate(tenant)
 
     async def listen(self) -> None:
         await self._store.listen_workspace_settings(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import secrets as random
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from slack_sdk.errors import SlackTokenRotationError
@@ -31,6 +30,7 @@ from bot.secrets import Secrets, Undecryptable
 from bot.slack.installations import Installed
 from bot.store import Store, Workspace
 from bot.store.installations import OAUTH_STATE_SECONDS, SlackInstallation
+from bot.tenant_cache import TenantCache
 
 log = logging.getLogger(__name__)
 
@@ -273,11 +273,9 @@ class StoredInstallations:
         self._store = store
         self._clock = clock
         self._rotator = rotator
-        self._cache_seconds = cache_seconds
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[float, Installed | None]] = OrderedDict()
-        # Bumped by every invalidation: a load that started before one is not cached.
-        self._generation = 0
+        self._cache = TenantCache(
+            lambda tenant: self._load(TenantId(tenant)), seconds=cache_seconds, size=cache_size, clock=clock
+        )
         self.sdk_store = SlackInstallationStore(store, secrets, self.invalidate, clock)
         self.state_store = SlackOAuthStateStore(store, clock)
 
@@ -293,27 +291,11 @@ class StoredInstallations:
         return await self.for_tenant(tenant)
 
     async def for_tenant(self, tenant: TenantId) -> Installed | None:
-        now = self._clock()
-        cached = self._cache.get(tenant)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(tenant)
-            return cached[1]
-        generation = self._generation
-        installed = await self._load(tenant)
-        if generation == self._generation:
-            self._cache[tenant] = (now + self._cache_seconds, installed)
-            self._cache.move_to_end(tenant)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return installed
+        return await self._cache.get(tenant)
 
     def invalidate(self, tenant: TenantId | None) -> None:
         """Forget a tenant (None: everything), in this process."""
-        self._generation += 1
-        if tenant is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tenant, None)
+        self._cache.invalidate(tenant)
 
     async def listen(self) -> None:
         """Forget what other replicas changed, as they change it (until cancelled)."""
