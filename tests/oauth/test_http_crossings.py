@@ -6,7 +6,7 @@ crossing is refused and nothing of the other workspace changes (its request row,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.domain import Request, RequestState
 from bot.fakes import FakeSlack
@@ -179,3 +179,24 @@ async def test_a_call_page_session_of_one_workspace_reaches_no_request_of_the_ot
     assert [ws.account.requests_to("POST", "/v1/calls") for ws in workspaces] == [[], []]
     assert await db_rows(deployed.replicas[0].askcall.settings, "SELECT * FROM calls") == []
     assert (await row(deployed, a), await row(deployed, b)) == (before_a, before_b)
+
+
+async def test_the_same_customer_asked_in_both_answers_only_the_number_they_granted(
+    deployed: Deployment, workspaces: tuple[Workspace, Workspace], slack: FakeSlack
+) -> None:
+    """Tries: one customer (the same phone) asked by both workspaces, each through its own number; the customer
+    grants only A's number (A's account's webhook, on A's URL). Must: A's request answered and told in A's thread;
+    B's request still waiting, its channel untouched, and B's account still says no permission."""
+    acme, beta = workspaces
+    beta = replace(beta, phone=acme.phone, e164=acme.e164)
+    beta.account.customer_writes(beta.e164)
+    a, b = await both_asked(deployed, (acme, beta))
+    before_b, seen_b = await row(deployed, b), channel_state(slack, b.ws)
+
+    await grant(deployed, a)
+
+    assert (await row(deployed, a)).state is RequestState.ANSWERED
+    after_b = await row(deployed, b)
+    assert after_b == before_b and after_b.state is RequestState.WAITING
+    assert channel_state(slack, b.ws) == seen_b
+    assert beta.account.current_permission(beta.e164) == {"status": "no_permission"}
