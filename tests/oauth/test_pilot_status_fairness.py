@@ -18,15 +18,16 @@ from tests.calls.helpers import wait_until
 from tests.oauth.deployment import Deployment, Workspace, deployment, join
 
 REASON = "Podemos te ligar?"
-PROBE, REQUEST = "/v1/calls/permissions", "/v1/calls/permissions/request"
-HANG = 3.0  # how long each of Acme's calls hangs: longer than AskCall's timeout (below), so each one times out
+PROBE = "/v1/calls/permissions"
+TIMEOUT = 2.0  # AskCall's Pilot Status timeout here: Acme's three tries take at least 3 × this
+HANG = 2 * TIMEOUT  # how long each of Acme's calls hangs: past AskCall's timeout, so each one times out
 
 
 @pytest.fixture
 async def deployed(
     slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
 ) -> AsyncIterator[Deployment]:
-    async with deployment(slack, pilot, tmp_path, database_url, pilot_status_timeout=1.0) as running:
+    async with deployment(slack, pilot, tmp_path, database_url, pilot_status_timeout=TIMEOUT) as running:
         yield running
 
 
