@@ -362,6 +362,11 @@ class Processes:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         return Servers(slack, pilot, floors, floor_urls, loadgen, list(self._children), self._http)
 
+    async def start_loadgen(self, name: str) -> Child:
+        """Another load generator (the soak drives two at once: commands and webhooks); stopped by `stop`."""
+        child, _ = await self._spawn(name, [PYTHON, "-m", "bench.loadgen"])
+        return child
+
     async def stop(self) -> None:
         """Stops the helpers started by `start_servers` (AskCall deployments stop with their stack)."""
         if self._http is not None:

@@ -158,9 +158,10 @@ def machine() -> dict[str, str]:
     }
 
 
-def render(report: Report, info: dict[str, str], command: str) -> str:
-    lines = [
-        "# AskCall benchmark results",
+def heading(title: str, command: str, info: dict[str, str]) -> list[str]:
+    """A results file's first lines: its title, the command that made it and the machine it ran on."""
+    return [
+        f"# {title}",
         "",
         f"Command: `{command}`",
         "",
@@ -168,6 +169,12 @@ def render(report: Report, info: dict[str, str], command: str) -> str:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in info.items()],
         "",
+    ]
+
+
+def render(report: Report, info: dict[str, str], command: str) -> str:
+    lines = [
+        *heading("AskCall benchmark results", command, info),
         "## Figures (medians of the repetitions)",
         "",
         table(report.rows),
