@@ -90,7 +90,7 @@ def timeline_chart(title: str, series: dict[str, list[tuple[float, float]]], pat
         ax.plot(
             [t for t, _ in rolled],
             [v for _, v in rolled],
-            color=dots.get_facecolor()[0],
+            color=tuple(dots.get_facecolor()[0][:3]),  # the dots' colour, without their transparency
             linewidth=1.2,
             label=f"{label}: p99 per {WINDOW_S:g} s",
         )
