@@ -3,7 +3,11 @@
 The `bench` process only orchestrates (bench/processes.py starts and stops every other process) and sits
 idle while load runs. Order: the helpers (fakes, floors, load generator); AskCall on SQLite for figures
 1, 2, 3 and 5; for each `--postgres-replicas` number, AskCall on a fresh PostgreSQL database for figures
-2 and 3; then, with every server stopped, figure 4. The table goes to stdout (and `--results`).
+2 and 3; then, with every server stopped, figure 4. The table goes to stdout (and `--results`, with the
+PNG charts of bench/charts.py next to it).
+
+`--soak SECONDS` runs the soak instead (bench/soak.py): mixed load on PostgreSQL with 2 replicas, its
+report to stdout and `--results` (default bench/SOAK.md); exit 1 also when RSS or the outbox keeps growing.
 
 Exit status: 0 when every correctness check passed, 1 when one failed (a lost or doubled reply, a
 refused webhook, an event stored twice, an AskCall process that did not exit 0 on SIGTERM…), 2 when the
@@ -286,9 +290,9 @@ async def soak(opts: Options, command: str) -> int:
         dep = await processes.start_postgres(2, opts.postgres_url, servers)
         async with dep.stack:
             say(f"soak: {opts.soak:g} s of mixed load at {opts.soak_rate:g} commands/s on {dep.label}")
-            run = Soak(opts, dep, servers, webhooks)
-            await run.run()
-            checks, latencies = await run.checks()
+            soaking = Soak(opts, dep, servers, webhooks)
+            await soaking.run()
+            checks, latencies = await soaking.checks()
     except BenchError as error:
         say(f"FAILED: {error}")
         say(f"logs kept in {work}")
@@ -299,15 +303,15 @@ async def soak(opts: Options, command: str) -> int:
         Check(f"{name} stops cleanly on SIGTERM", code == 0, f"exit code {code}; log {log}")
         for name, code, log in processes.stopped
     ]
-    verdicts = growth_verdicts(run.samples)
+    verdicts = growth_verdicts(soaking.samples)
     reply_p99 = reply_windows(latencies)
     chart = None
     if opts.results is not None and importlib.util.find_spec("matplotlib") is not None:
         opts.results.parent.mkdir(parents=True, exist_ok=True)
         chart = "chart-soak.png"
-        draw(run, reply_p99, opts.results.parent / chart)
-    run.notes += report.notes
-    text = soak_markdown(command, info, run, checks, verdicts, reply_p99, chart)
+        draw(soaking, reply_p99, opts.results.parent / chart)
+    soaking.notes += report.notes
+    text = soak_markdown(command, info, soaking, checks, verdicts, reply_p99, chart)
     print(text)
     if opts.results is not None:
         opts.results.write_text(text)
