@@ -442,17 +442,19 @@ class PilotAccount:
         wrote = self.last_message_at.get("+" + _digits(e164))
         return wrote is not None and self.now() - wrote < DAY
 
-    def _request_times(self, e164: str) -> list[float]:
+    def request_times(self, e164: str) -> list[float]:
+        """When the customer was sent a permission request, oldest first (the one scan of the requests: a subclass
+        may index them)."""
         return sorted(r.at for r in self.permission_requests if r.to == "+" + _digits(e164))
 
     def permission_usage(self, e164: str) -> tuple[int, int]:
         """Permission requests for the customer in the last 24 h and 7 days (per ``now()``)."""
-        now, times = self.now(), self._request_times(e164)
+        now, times = self.now(), self.request_times(e164)
         return sum(1 for t in times if now - t < DAY), sum(1 for t in times if now - t < WEEK)
 
     def limit_expiration(self, e164: str) -> int | None:
         """When the exhausted request limit(s) free up again (Unix seconds), else None."""
-        now, times = self.now(), self._request_times(e164)
+        now, times = self.now(), self.request_times(e164)
         day = [t for t in times if now - t < DAY]
         week = [t for t in times if now - t < WEEK]
         candidates: list[float] = []
@@ -535,6 +537,8 @@ class PilotAccount:
 class FakePilotStatus(LoopbackServer):
     """In-process fake of the Pilot Status API endpoints AskCall uses."""
 
+    account_type: type[PilotAccount] = PilotAccount  # what the default account and added ones are
+
     def __init__(
         self,
         api_key: str = "ps_test",
@@ -553,7 +557,7 @@ class FakePilotStatus(LoopbackServer):
         self._webhook_counter = itertools.count(1)
         self._call_counter = itertools.count(1)
         # The account of `api_key`; the attributes below (business_number, webhooks, calls, …) are its.
-        self.default = PilotAccount(self, api_key, business_number, webhook_secret)
+        self.default = self.account_type(self, api_key, business_number, webhook_secret)
         self.default.tenant_id = "tenant_fake"
         # More keys the default account answers to (other WhatsApp numbers of the same tenant sharing one world).
         self.accepted_keys: set[str] = set()
@@ -680,7 +684,7 @@ class FakePilotStatus(LoopbackServer):
         secret, permissions, limits and calls, invisible to every other key."""
         if self.account_for(api_key) is not None:
             raise ValueError("that key already has an account on this fake")
-        account = PilotAccount(self, api_key, business_number, webhook_secret)
+        account = self.account_type(self, api_key, business_number, webhook_secret)
         if tenant_id is not None:
             account.tenant_id = tenant_id
         self._accounts[api_key] = account
