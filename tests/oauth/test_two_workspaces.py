@@ -44,6 +44,9 @@ async def request_answer_call(deployed: Deployment, ws: Workspace) -> int:
     assert code == 200, text
     (parent,) = [m for m in slack.channel_messages(ws.channel) if m.get("thread_ts") is None]
     await wait_until(lambda: bool(carrying(slack, ws.channel, "askcall_call", _value_of(parent))), what="Call now")
+    # A button on the grant reply works once AskCall has recorded that reply as its own (a moment after Slack
+    # stored it): the rep clicks when the deployment is idle, as a person would, long after.
+    await deployed.wait_idle()
 
     # "Call now" → the link (to the clicker only) → the call page's session → the call, on the account's number.
     request_id = int(_value_of(parent))
