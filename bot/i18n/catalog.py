@@ -711,10 +711,6 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "Isso não parece um segredo de webhook. Copie-o do painel do Pilot Status, em Webhooks.",
         "en": "That doesn't look like a webhook secret. Copy it from the Pilot Status dashboard, under Webhooks.",
     },
-    "connect.timeout": {
-        "pt-BR": "O Pilot Status não respondeu a tempo. Nada foi salvo: tente de novo em alguns instantes.",
-        "en": "Pilot Status didn't answer in time. Nothing was saved: try again in a moment.",
-    },
     "connect.not_connected": {
         "pt-BR": "Conecte a conta do Pilot Status antes de colar o segredo.",
         "en": "Connect the Pilot Status account before pasting the secret.",

@@ -22,7 +22,7 @@ from bot.fakes.slack_oauth import app_event_body
 from bot.i18n import Translator
 from bot.services.access import AccessPolicy
 from bot.services.connect import Connected
-from bot.services.retention import DAY, purge_each_workspace
+from bot.services.retention import DAY, purge_each_workspace, retention_loop
 from bot.slack.settings import (
     BUDGET_BLOCK,
     CHANNELS_BLOCK,
@@ -297,6 +297,26 @@ async def test_connecting_acks_at_once_while_pilot_status_is_slow(
     assert len(await running.store.workspace_numbers(T2)) == 1 and len(pilot.webhooks) == 1
 
 
+async def test_when_pilot_status_is_down_the_form_says_so_in_place_and_nothing_is_saved(
+    askcall: MultiServer, slack: FakeSlack, pilot: FakePilotStatus
+) -> None:
+    running, url = askcall.askcall, askcall.url
+    pilot.script("GET", "/v1/calls/settings", status=503, times=20)
+    view = await open_modal(url, slack, ADMIN, CONNECT_ACTION)
+    values = {KEY_BLOCK: {KEY_INPUT: {"type": "plain_text_input", "value": pilot.api_key}}}
+
+    answer = await submit(url, CONNECT_VIEW, values, ADMIN, view_id=view["id"])
+
+    assert answer["response_action"] == "update"
+    await slack.wait_for(lambda: any(c.args.get("view_id") == view["id"] for c in slack.calls_to("views.update")))
+    (shown,) = [c.args["view"] for c in slack.calls_to("views.update") if c.args.get("view_id") == view["id"]]
+    text = json.dumps(shown, ensure_ascii=False)
+    assert shown["callback_id"] == CONNECT_VIEW and Translator("pt-BR").t("settings.try_again") in text
+    assert Translator("pt-BR").t("connect.error") in text
+    assert any(b.get("block_id") == KEY_BLOCK for b in shown["blocks"])  # it can be sent again
+    assert await running.store.workspace_numbers(T2) == [] and pilot.webhooks == {}
+
+
 async def add_closed_request(store: Store, tenant: TenantId, n: int, days_old: float) -> int:
     request_id, _ = await store.create_request(
         NewRequest(tenant, f"C{tenant}", "U1", f"+55119876541{n:02d}", "motivo", "pt-BR"),
@@ -323,11 +343,21 @@ async def test_each_workspace_is_purged_after_its_own_retention_period(askcall: 
     phones = {r: (await store.get_request(t, r)).phone_e164 for t, r in ((T2, old_t2), (T2, young_t2), (T3, old_t3))}  # type: ignore[union-attr]
     assert phones == {old_t2: "", young_t2: "+5511987654102", old_t3: "+5511987654103"}
 
-    # A change in Settings applies at the next run: T3 now keeps a year.
+    # A change in Settings applies at the retention loop's next run: T3 now keeps a year.
     await store.save_workspace_settings(WorkspaceSettings(tenant_id=T3, retention_days=365))
     running.configs.invalidate(T3)
-    assert (await purge_each_workspace(store, running.configs, time.time())).requests == 1
+    loop = asyncio.create_task(retention_loop(store, 0, interval=0.05, configs=running.configs))
+    try:
+        for _ in range(200):
+            request = await store.get_request(T3, old_t3)
+            if request is not None and request.phone_e164 == "":
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
     assert (await store.get_request(T3, old_t3)).phone_e164 == ""  # type: ignore[union-attr]
+    assert (await store.get_request(T2, young_t2)).phone_e164 == "+5511987654102"  # type: ignore[union-attr]
 
 
 async def test_single_workspace_mode_shows_the_environment_read_only(server: Server, slack: FakeSlack) -> None:

@@ -86,7 +86,7 @@ def test_the_section_tells_the_workspaces_settings() -> None:
 def test_the_modals_are_valid_and_say_where_the_secret_is(lang: str) -> None:
     tr = Translator(lang)
     assert blockkit.view_error(connect_modal(tr)) is None
-    refused = connect_modal(tr, problem=tr.t("connect.timeout"))
+    refused = connect_modal(tr, problem=tr.t("connect.unreachable"))
     assert blockkit.view_error(refused) is None and "Pilot Status" in json.dumps(refused)
     assert blockkit.view_error(checking_modal(tr)) is None
     modal = secret_modal(tr, "default", "https://askcall.example/webhooks/pilot-status/t/tok")
