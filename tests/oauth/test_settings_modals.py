@@ -260,6 +260,11 @@ async def test_an_admin_picks_which_channels_use_which_number(
     assert (await submit(url, NUMBERS_VIEW, picked([], ["C1"]), REP))["response_action"] == "errors"
     assert all(n.channels == () for n in await running.store.workspace_numbers(T2))
 
+    # T3's admin naming T2's numbers: T3 has none of that name, so nothing anywhere changes.
+    assert await submit(url, NUMBERS_VIEW, picked(["C7"], ["C8"]), ADMIN, "T3") == {}
+    assert all(n.channels == () for n in await running.store.workspace_numbers(T2))
+    assert await running.store.workspace_numbers(T3) == []
+
     assert await submit(url, NUMBERS_VIEW, picked([], ["C1", "C2"]), ADMIN) == {}
     config = await running.configs.config_of(T2)
     assert [config.number_for_channel(c).name for c in ("C1", "C2", "C5")] == ["rj", "rj", "default"]  # type: ignore[union-attr]
