@@ -98,7 +98,11 @@ def workspace_form(body: dict[str, Any]) -> WorkspaceForm:
 
 
 def numbers_form(body: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    values: Any = body
+    for key in ("view", "state", "values"):
+        values = values.get(key) if isinstance(values, dict) else None
+    if not isinstance(values, dict):
+        return {}
     return {
         block[len(NUMBER_BLOCK_PREFIX) :]: submitted_ids(body, block, "selected_conversations", NUMBER_INPUT)
         for block in values

@@ -255,9 +255,10 @@ def workspace_modal(tr: Translator, config: TenantConfig) -> dict[str, Any]:
 
 
 def submitted(body: dict[str, Any], block: str, action: str = VALUE) -> dict[str, Any]:
-    """The state of one input of a submitted view (empty when absent)."""
-    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
-    state = (values.get(block) or {}).get(action) or {}
+    """The state of one input of a submitted view (empty when absent or not shaped as Slack shapes it)."""
+    state: Any = body
+    for key in ("view", "state", "values", block, action):
+        state = state.get(key) if isinstance(state, dict) else None
     return state if isinstance(state, dict) else {}
 
 

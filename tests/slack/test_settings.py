@@ -27,6 +27,8 @@ from bot.slack.settings import (
     numbers_modal,
     secret_modal,
     settings_blocks,
+    submitted_ids,
+    submitted_text,
     workspace_modal,
 )
 from bot.tenant_config import TenantConfig
@@ -135,3 +137,10 @@ def test_the_fake_refuses_input_elements_slack_refuses() -> None:
     assert blockkit.view_error(broken("nothing")) is None
     for change in ("out of bounds", "decimal", "not a string", "bounds crossed", "unknown option", "too many"):
         assert blockkit.view_error(broken(change)) is not None, change
+
+
+def test_a_submission_not_shaped_as_slack_shapes_it_reads_as_empty() -> None:
+    good = {"view": {"state": {"values": {"b": {"a": {"value": "7", "selected_users": ["U1"]}}}}}}
+    assert submitted_text(good, "b", "a") == "7" and submitted_ids(good, "b", "selected_users", "a") == ("U1",)
+    for forged in ({"view": {"state": []}}, {"view": {"state": {"values": {"b": "x"}}}}, {"view": "x"}, {}):
+        assert submitted_text(forged, "b", "a") == "" and submitted_ids(forged, "b", "selected_users", "a") == ()
