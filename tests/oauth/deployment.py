@@ -210,10 +210,17 @@ def home_click(team: str, user: str, action_id: str, trigger_id: str) -> dict[st
 
 
 def text_submission(
-    team: str, user: str, callback_id: str, block: str, action: str, value: str, metadata: str = ""
+    team: str,
+    user: str,
+    callback_id: str,
+    block: str,
+    action: str,
+    value: str,
+    metadata: str = "",
+    view_id: str | None = None,
 ) -> dict[str, Any]:
     values = {block: {action: {"type": "plain_text_input", "value": value}}}
-    return view_submission_payload(callback_id, values, metadata, user_id=user, team_id=team)
+    return view_submission_payload(callback_id, values, metadata, user_id=user, team_id=team, view_id=view_id)
 
 
 async def install_from_landing(deployed: Deployment, team: str) -> None:
@@ -223,7 +230,8 @@ async def install_from_landing(deployed: Deployment, team: str) -> None:
 
 
 async def connect_from_app_home(deployed: Deployment, team: str, api_key: str, secret: str) -> None:
-    """The installer clicks Connect on App Home, submits the key in the modal, then pastes the secret."""
+    """The installer clicks Connect on App Home and submits the key in the modal ("checking…" at once, then the
+    modal asks for the webhook secret), then pastes the secret."""
     slack = deployed.slack
     trigger = slack.trigger_id()
     status, _ = await deployed.interact(home_click(team, ADMIN, CONNECT_ACTION, trigger))
@@ -231,11 +239,16 @@ async def connect_from_app_home(deployed: Deployment, team: str, api_key: str, s
     opened = lambda: [c for c in slack.calls_to("views.open") if c.args.get("trigger_id") == trigger]  # noqa: E731
     await wait_until(lambda: bool(opened()), what="the connect modal")
     assert opened()[0].team == team and opened()[0].args["view"]["callback_id"] == CONNECT_VIEW
-    status, text = await deployed.interact(text_submission(team, ADMIN, CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, api_key))
-    answer = json.loads(text)
-    assert status == 200 and answer["response_action"] == "update", text
-    assert answer["view"]["callback_id"] == SECRET_VIEW
-    submission = text_submission(team, ADMIN, SECRET_VIEW, SECRET_BLOCK, SECRET_INPUT, secret, DEFAULT_NUMBER_META)
+    view_id = [v for v in slack.views if v.get("callback_id") == CONNECT_VIEW][-1]["id"]
+    submission = text_submission(team, ADMIN, CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, api_key, view_id=view_id)
+    status, text = await deployed.interact(submission)
+    assert status == 200 and json.loads(text)["response_action"] == "update", text
+    updated = lambda: [c for c in slack.calls_to("views.update") if c.args.get("view_id") == view_id]  # noqa: E731
+    await wait_until(lambda: bool(updated()), what="the key checked")
+    (shown,) = [c.args["view"] for c in updated()]
+    assert shown["callback_id"] == SECRET_VIEW, shown
+    metadata = shown.get("private_metadata") or DEFAULT_NUMBER_META
+    submission = text_submission(team, ADMIN, SECRET_VIEW, SECRET_BLOCK, SECRET_INPUT, secret, metadata, view_id)
     status, text = await deployed.interact(submission)
     assert status == 200 and text in ("", "{}"), text
 
