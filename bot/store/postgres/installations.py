@@ -33,6 +33,10 @@ class InstallationQueries(PostgresConnection):
         row = await self._fetchrow(sql.SLACK_INSTALLATION.postgres, tenant)
         return _installation(row) if row is not None else None
 
+    async def served_slack_installation(self, tenant: TenantId) -> SlackInstallation | None:
+        row = await self._fetchrow(sql.SERVED_SLACK_INSTALLATION.postgres, tenant)
+        return _installation(row) if row is not None else None
+
     async def slack_installations(self) -> list[SlackInstallation]:
         return [_installation(row) for row in await self._fetch(sql.SLACK_INSTALLATIONS.postgres)]
 
