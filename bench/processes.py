@@ -42,10 +42,12 @@ from bench.common import (
     workspace_token,
 )
 from bench.questions import Database, PostgresDatabase, WorkQuestions
+from bot.domain import DEFAULT_NUMBER
 from bot.secrets import Secrets, new_key
 from bot.slack.scopes import REQUIRED_BOT_SCOPES
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import create_store
+from bot.store.workspace_settings import StoredNumber
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -494,7 +496,8 @@ async def install_workspaces(url: str, key: str, workspaces: int) -> None:
     store = create_store(url)
     await store.open()
     try:
-        sdk = StoredInstallations(store, Secrets(key)).sdk_store
+        secrets = Secrets(key)
+        sdk = StoredInstallations(store, secrets).sdk_store
         for index in range(workspaces):
             team = workspace_team(index)
             await sdk.async_save(
@@ -508,6 +511,17 @@ async def install_workspaces(url: str, key: str, workspaces: int) -> None:
                     bot_scopes=",".join(REQUIRED_BOT_SCOPES),
                     user_id="UINSTALLER",
                     installed_at=time.time(),
+                )
+            )
+            # Its Pilot Status account (what App Home's Connect saves), else the access check refuses every command.
+            await store.save_workspace_number(
+                StoredNumber(
+                    tenant_id=team,
+                    name=DEFAULT_NUMBER,
+                    api_key=secrets.encrypt(PILOT_API_KEY),
+                    webhook_token=f"bench-{team}",
+                    created_at=time.time(),
+                    updated_at=time.time(),
                 )
             )
     finally:
