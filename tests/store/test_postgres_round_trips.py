@@ -1,6 +1,7 @@
 """PostgreSQL round trips of the store (issue 19): a pooled connection goes back to the pool without asyncpg's reset
-query, so a one-statement read is one round trip; a connection that held a session advisory lock is still released
-of it before anyone else gets that connection. PostgreSQL only (SQLite has no pool)."""
+query, and a one-statement method runs without BEGIN and COMMIT, so either is one round trip; a connection that held a
+session advisory lock is still released of it before anyone else gets that connection. PostgreSQL only (SQLite has
+no pool)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ async def test_a_one_statement_read_is_one_round_trip(one_connection: Store) -> 
     await asyncio.sleep(0)  # asyncpg hands query records to loggers with call_soon: let them run
 
     assert seen == [sql.SLACK_INSTALLATION.postgres] * 3
+
+
+async def test_a_one_statement_write_is_one_round_trip_without_begin_and_commit(one_connection: Store) -> None:
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    await one_connection.set_locale(TenantId("T1"), "U1", "en", 1.0)
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert seen == [sql.SET_LOCALE.postgres]
+    assert (await one_connection.user_prefs(TenantId("T1"), "U1"))[1] == "en"  # committed: another read sees it
 
 
 async def test_a_session_lock_left_behind_is_released_before_its_connection_is_reused(

@@ -13,7 +13,8 @@ A connection goes back to the pool without asyncpg's reset query (`pg_advisory_u
 RESET ALL`, one more round trip per release: a quarter of all statements in figure 3): pooled connections open no
 cursor, LISTEN on none (listening has its own connection) and SET only LOCAL; an open transaction is still rolled
 back (asyncpg does that before any reset), and a connection that took a session advisory lock (migrations,
-`exclusive`) still has every lock released before another caller gets it.
+`exclusive`) still has every lock released before another caller gets it. A method that runs one statement runs it
+without an explicit transaction (a statement is atomic on its own): BEGIN and COMMIT would be two more round trips.
 """
 
 from __future__ import annotations
@@ -207,11 +208,13 @@ class PostgresConnection(Store):
             return await conn.fetchrow(sql, *args)
 
     async def _fetchrow_in_transaction(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        async with self.transaction() as conn:
+        """One statement that writes: atomic on its own (autocommit), so no BEGIN and COMMIT round trips."""
+        async with self.connection() as conn:
             return await conn.fetchrow(sql, *args)
 
     async def _fetch_in_transaction(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        async with self.transaction() as conn:
+        """One statement that writes: atomic on its own (autocommit), so no BEGIN and COMMIT round trips."""
+        async with self.connection() as conn:
             return list(await conn.fetch(sql, *args))
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

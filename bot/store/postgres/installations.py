@@ -63,7 +63,7 @@ class InstallationQueries(PostgresConnection):
         return changed
 
     async def issue_oauth_state(self, state: str, expires_at: float) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(sql.ISSUE_OAUTH_STATE.postgres, state, expires_at)
 
     async def consume_oauth_state(self, state: str, now: float) -> bool:
