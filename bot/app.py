@@ -212,7 +212,8 @@ class AskCall:
             # app_uninstalled and tokens_revoked: Bolt's listeners, deleting through AskCall's installation store.
             bolt.enable_token_revocation_listeners()
         else:
-            installs.register_single_workspace(bolt, SingleWorkspaceLeaving(store, env))
+            leaving = SingleWorkspaceLeaving(store, env)
+            installs.register_single_workspace(bolt, leaving)
         if stored is not None:
             # Right after Add to Slack, the installer's welcome DM: stored before the success page answers.
             stored.sdk_store.installed = WelcomeService(store, configs, notifier.wake).welcome
@@ -243,7 +244,9 @@ class AskCall:
             connect,
             metrics,
         )
-        if stored is not None:
+        if stored is None:
+            askcall.background.append(asyncio.create_task(leaving.watch(), name="workspace-left-watch"))
+        else:
             askcall.background.append(asyncio.create_task(stored.listen(), name="installations-listen"))
             askcall.background.append(asyncio.create_task(configs.listen(), name="workspace-settings-listen"))
         # Start: first take over abandoned work, then the loops.

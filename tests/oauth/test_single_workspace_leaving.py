@@ -1,18 +1,21 @@
 """Leaving with one workspace (SLACK_BOT_TOKEN), end to end over HTTP on both backends: Slack's `app_uninstalled`
 (or `tokens_revoked` naming the bot token) stops the work as multi-workspace mode does. The workspace is stamped
 uninstalled, its open Slack messages die "uninstalled" and later ones too, without a Slack call; /readyz stays up
-but says degraded, and why; the data is kept. A revocation of user tokens only changes nothing."""
+but says degraded, and why, on every replica; the data is kept. A revocation of user tokens only changes nothing."""
 
 from __future__ import annotations
+
+import asyncio
+from pathlib import Path
 
 import pytest
 
 from bot.domain import DeliveryState, RequestState
-from bot.fakes import FakeSlack
+from bot.fakes import FakePilotStatus, FakeSlack
 from bot.fakes.slack import slack_signed_headers
 from bot.fakes.slack_oauth import app_event_body
 from bot.store import NewDelivery, NewRequest, Store
-from tests.conftest import SIGNING_SECRET, Server
+from tests.conftest import SIGNING_SECRET, Server, make_settings, start_server, stop_server
 from tests.tenants import TENANT
 
 
@@ -81,3 +84,28 @@ async def test_a_revocation_of_user_tokens_only_changes_nothing(server: Server, 
     workspace = await server.askcall.store.workspace(TENANT)
     assert workspace is not None and not workspace.stopped
     assert (await readiness(server))[1]["status"] == "ready"
+
+
+@pytest.mark.postgresql
+async def test_another_replica_hears_of_it_and_stops_too(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, pg_url: str
+) -> None:
+    settings = make_settings(slack, pilot, tmp_path / "unused.db", database_url=pg_url)
+    heard, other = await start_server(settings, slack, pilot), await start_server(settings, slack, pilot)
+    try:
+        assert await slack_event(heard, {"type": "app_uninstalled", "event_ts": "1.1"}) == 200
+        for _ in range(100):  # PostgreSQL notifies the other replica; give up after a while rather than hang
+            if (await readiness(other))[1]["status"] == "degraded":
+                break
+            await asyncio.sleep(0.05)
+        status, body = await readiness(other)
+        assert status == 200 and body["status"] == "degraded" and "SLACK_BOT_TOKEN" in str(body["slack"])
+        late = await waiting_request(other.askcall.store, "late-elsewhere")  # queued on the other replica
+        other.askcall.notifier.wake()
+        await other.wait_idle()
+        dead = await other.askcall.store.delivery_for(TENANT, late, "parent")
+        assert dead is not None and (dead.state, dead.last_error) == (DeliveryState.DEAD, "uninstalled")
+        assert slack.calls_to("chat.postMessage", only_ok=False) == []
+    finally:
+        await stop_server(heard)
+        await stop_server(other)
