@@ -15,11 +15,9 @@ from bot.store import Store, create_store, sql
 
 
 @pytest.fixture
-async def one_connection(database_url: str) -> AsyncIterator[Store]:
+async def one_connection(pg_url: str) -> AsyncIterator[Store]:
     """A store whose pool holds one connection, so every call below runs on the connection the test watches."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's connection pool")
-    store = create_store(database_url, pool_size=1, owner="replica-a")
+    store = create_store(pg_url, pool_size=1, owner="replica-a")
     await store.open()
     try:
         yield store
@@ -52,9 +50,9 @@ async def test_a_one_statement_write_is_one_round_trip_without_begin_and_commit(
 
 
 async def test_a_session_lock_left_behind_is_released_before_its_connection_is_reused(
-    one_connection: Store, database_url: str
+    one_connection: Store, pg_url: str
 ) -> None:
-    rival = create_store(database_url, owner="replica-b")
+    rival = create_store(pg_url, owner="replica-b")
     await rival.open()
     try:
         # What `exclusive` does, with its unlock cut short (a cancellation or an error in its `finally`).
