@@ -7,13 +7,15 @@ that AskCall checks with Pilot Status (a forged grant changes nothing); once pas
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.domain import DeliveryKind, Outcome, RequestState, TenantId
+from bot.domain import CallState, DeliveryKind, Outcome, RequestState, TenantId
 from bot.fakes import FakePilotStatus, FakeSlack
 from bot.fakes.pilot_status import permission_event, send_webhook
 from bot.pilot_status.webhooks import HANDLED_EVENTS
@@ -161,3 +163,83 @@ async def test_a_malformed_secret_or_one_for_no_number_is_refused(askcall: Multi
     assert await connector(askcall).set_secret(T2, "   ") == Refused("connect.secret_malformed")
     (stored,) = await askcall.askcall.store.workspace_numbers(T2)
     assert stored.webhook_secret is None
+
+
+# --- edges the mutation run found unchecked (tests/MUTATION.md) ----------------------------------------------------
+
+
+async def hint_url(askcall: MultiServer, pilot: FakePilotStatus) -> str:
+    connected = await connector(askcall).connect(T2, pilot.api_key)
+    assert isinstance(connected, Connected)
+    return connected.webhook_url
+
+
+def asked(pilot: FakePilotStatus) -> list[tuple[str, str]]:
+    """What AskCall asked Pilot Status after connecting: reads of permissions and calls."""
+    return [(r.path, r.query.get("to", "")) for r in pilot.requests if r.method == "GET" and "/v1/calls" in r.path]
+
+
+async def test_a_hint_asks_only_about_the_customer_or_the_call_it_names(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    url = await hint_url(askcall, pilot)
+    store = askcall.askcall.store
+    request_id, _ = await store.create_request(
+        NewRequest(T2, "C1", "U1", CUSTOMER, "Podemos ligar?", "pt-BR", source_key="calling"),
+        NewDelivery("calling:parent", DeliveryKind.PARENT, {"channel": "C1", "text": "x"}),
+    )
+    call = await store.create_call(T2, request_id, "U1", time.time())
+    await store.advance_call(T2, call.id, [CallState.STARTED], {"state": "ringing", "pilot_call_id": "call_X"}, [])
+    before = asked(pilot)
+
+    nothing_to_ask = [
+        {"event": "call.permission_updated", "from": 5511999990001},  # the customer not as text
+        {"event": "message.received", "from": CUSTOMER, "callId": "call_X"},  # not an event AskCall handles
+        {"event": "call.ended", "callId": 7},  # a call id not as text
+        {"event": "call.ended", "from": CUSTOMER},  # a call event without a call id
+    ]
+    for payload in nothing_to_ask:
+        status, text = await send_webhook(url, payload, secret=None)
+        assert (status, json.loads(text)) == (200, {"ok": True, "hint": True}), payload
+    assert asked(pilot) == before
+
+    status, text = await send_webhook(url, permission_event(CUSTOMER.lstrip("+"), "PERMANENT"), secret=None)
+    assert (status, json.loads(text)) == (200, {"ok": True, "hint": True})
+    assert asked(pilot)[len(before) :] == [("/v1/calls/permissions", CUSTOMER)]
+    status, text = await send_webhook(url, {"event": "call.ended", "callId": "call_X"}, secret=None)
+    assert asked(pilot)[len(before) + 1 :] == [("/v1/calls/call_X", "")]
+    assert await event_count(askcall) == 0
+
+
+async def test_a_hint_that_cannot_be_read_is_a_400_and_one_pilot_status_cannot_answer_a_503(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    url = await hint_url(askcall, pilot)
+    status, text = await send_webhook(url, b"{not json", secret=None)
+    assert (status, json.loads(text)) == (400, {"error": "body is not valid JSON"})
+
+    pilot.script("GET", "/v1/calls/permissions", status=503, times=20)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=permission_event(CUSTOMER.lstrip("+"), "PERMANENT")) as response,
+    ):
+        assert (response.status, await response.json()) == (503, {"error": "temporarily unavailable"})
+        assert response.headers["Retry-After"] == "30"
+    assert await event_count(askcall) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a read-only SQLite file is the outage
+async def test_a_signed_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    url = await hint_url(askcall, pilot)
+    assert await connector(askcall).set_secret(T2, pilot.webhook_secret) is None
+    store = askcall.askcall.store
+    await store.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full or lost disk
+    body = permission_event("5511999990002", "TEMPORARY")
+    status, text = await send_webhook(url, body, secret=pilot.webhook_secret)
+    assert (status, json.loads(text)) == (503, {"error": "temporarily unavailable"})
+    await store.db.execute("PRAGMA query_only = OFF")
+    assert await event_count(askcall) == 0
+    assert (await send_webhook(url, body, secret=pilot.webhook_secret))[0] == 200
+    assert await event_count(askcall) == 1

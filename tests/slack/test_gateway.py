@@ -119,3 +119,108 @@ async def test_a_refused_join_is_a_permanent_doubt(slack: FakeSlack, http: aioht
             delivery(DeliveryKind.PARENT, {"channel": "CEXT", "text": "t"}), TOKEN
         )
     assert (error.value.code, error.value.transient) == ("method_not_supported_for_channel_type", False)
+
+
+# --- edges the mutation run found unchecked (tests/MUTATION.md) ----------------------------------------------------
+
+
+async def failure(slack_gateway: SlackGateway, kind: str = DeliveryKind.PARENT, **payload: object) -> DeliveryError:
+    with pytest.raises(DeliveryError) as error:
+        await slack_gateway.execute(delivery(kind, {"channel": "C1", "text": "t", **payload}), TOKEN)
+    return error.value
+
+
+@pytest.mark.parametrize(
+    ("error", "ambiguous"),
+    [
+        ("ratelimited", False),
+        ("internal_error", True),
+        ("fatal_error", True),
+        ("service_unavailable", False),
+        ("request_timeout", True),
+        ("team_not_ready", False),
+    ],
+)
+async def test_slacks_try_again_errors_are_transient_and_only_the_documented_ones_in_doubt(
+    slack: FakeSlack, http: aiohttp.ClientSession, error: str, ambiguous: bool
+) -> None:
+    slack.fail_next("chat.postMessage", error=error)
+    failed = await failure(gateway(http, slack.api_url))
+    assert (failed.code, failed.transient, failed.ambiguous, failed.retry_after) == (error, True, ambiguous, None)
+    assert not failed.unreachable and not failed.unverifiable
+
+
+@pytest.mark.parametrize(
+    ("error", "unreachable"),
+    [
+        ("channel_not_found", True),
+        ("not_in_channel", True),
+        ("is_archived", True),
+        ("restricted_action", True),
+        ("msg_too_long", False),
+        ("invalid_auth", False),
+    ],
+)
+async def test_a_refusal_is_permanent_and_names_the_channels_out_of_reach(
+    slack: FakeSlack, http: aiohttp.ClientSession, error: str, unreachable: bool
+) -> None:
+    slack.fail_next("chat.postMessage", error=error)
+    failed = await failure(gateway(http, slack.api_url))
+    assert (failed.code, failed.transient, failed.ambiguous, failed.retry_after) == (error, False, False, None)
+    assert failed.unreachable is unreachable and not failed.unverifiable
+
+
+@pytest.mark.parametrize(("header", "wait"), [(7, 7.0), (0.5, 0.5), (None, 1.0)])
+async def test_a_429_waits_as_long_as_slack_says_or_a_second(
+    slack: FakeSlack, http: aiohttp.ClientSession, header: float | None, wait: float
+) -> None:
+    slack.fail_next("chat.postMessage", status=429, retry_after=header)
+    failed = await failure(gateway(http, slack.api_url))
+    assert (failed.code, failed.transient, failed.ambiguous, failed.retry_after) == ("ratelimited", True, False, wait)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_5xx_is_named_by_its_status_and_in_doubt(
+    slack: FakeSlack, http: aiohttp.ClientSession, status: int
+) -> None:
+    slack.fail_next("chat.update", status=status)
+    failed = await failure(gateway(http, slack.api_url), DeliveryKind.UPDATE, ts="1.000001")
+    assert (failed.code, failed.transient, failed.ambiguous, failed.retry_after) == (f"http_{status}", True, True, None)
+
+
+async def test_a_missing_scope_names_the_scope_slack_says_is_needed(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack.scopes = ",".join(scope for scope in slack.granted() if scope != "chat:write")
+    failed = await failure(gateway(http, slack.api_url))
+    assert (failed.code, failed.transient, failed.ambiguous) == ("missing_scope: chat:write", False, False)
+    slack.fail_next("chat.postMessage", error="missing_scope")  # no `needed` in the answer
+    assert (await failure(gateway(http, slack.api_url))).code == "missing_scope"
+
+
+async def test_a_connection_never_made_is_named_by_its_exception(http: aiohttp.ClientSession) -> None:
+    failed = await failure(gateway(http, f"http://127.0.0.1:{free_port()}/api/"))
+    assert (failed.code, failed.retry_after) == ("network: ClientConnectorError", None)
+
+
+async def test_an_update_returns_the_messages_ts_and_a_response_url_post_none(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack_gateway = gateway(http, slack.api_url)
+    ts = await slack_gateway.execute(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "before"}), TOKEN)
+    update = delivery(DeliveryKind.UPDATE, {"channel": "C1", "ts": ts, "text": "after"}, key="req1:update")
+    assert await slack_gateway.execute(update, TOKEN) == ts
+    assert slack.find_message("C1", str(ts))["text"] == "after"  # type: ignore[index]
+
+    note = delivery(DeliveryKind.RESPOND, {"response_url": slack.response_url(), "text": "note"}, key="req1:note")
+    assert await slack_gateway.execute(note, TOKEN) is None
+    assert [(r["text"], "response_url" in r) for r in slack.responses] == [("note", False)]
+
+
+async def test_a_response_url_that_takes_no_more_posts_is_a_permanent_failure_named_by_slacks_answer(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack.fail_response_urls = True
+    failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=slack.response_url())
+    assert (failed.code, failed.transient, failed.ambiguous) == ("response_url: expired_url", False, False)
+    assert failed.code.startswith("response_url: ") and not failed.unverifiable
