@@ -51,7 +51,14 @@ GROUPS = {
     "webhooks": Group(
         ("bot/pilot_status/webhooks.py", "bot/web/webhooks.py"),
         # Call events are parsed on their way to a call: the call-link tests place whole calls (aiortc, no browser).
-        ("tests/pilot_status/test_webhooks.py", "tests/e2e/test_webhook.py", "tests/calls/test_call_link.py"),
+        # A workspace's own webhook URL and hint mode (multi-workspace): the connect tests; refusals over raw HTTP.
+        (
+            "tests/pilot_status/test_webhooks.py",
+            "tests/e2e/test_webhook.py",
+            "tests/calls/test_call_link.py",
+            "tests/oauth/test_connect.py",
+            "tests/e2e/test_hostile_http.py",
+        ),
         pytest_args=SQLITE_ONLY,
     ),
     "slack": Group(

@@ -50,14 +50,17 @@ async def stored_events(server: Server) -> list[dict[str, object]]:
         "WRONG_SECRET",
     ],
 )
-async def test_bad_or_missing_signature_is_refused(server: Server, signature: str | None) -> None:
+async def test_bad_or_missing_signature_is_refused(
+    server: Server, signature: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
     parent = await ask(server)
     payload = permission_event(DIGITS, "TEMPORARY")
     body = json.dumps(payload).encode()
     if signature == "WRONG_SECRET":
         signature = sign_pilot_status(body, "some-other-secret")
     status, text = await post_webhook(server, body, signature=signature, signed=False)
-    assert status == 401, text
+    assert (status, json.loads(text)) == (401, {"error": "invalid signature"}), text
+    assert warnings_of(caplog) == ["rejected a Pilot Status webhook with a missing or wrong signature"]
     await server.wait_idle()
     assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
@@ -217,7 +220,7 @@ async def test_redelivered_event_makes_one_reply(server: Server) -> None:
         assert status == 200
         results.append(json.loads(text))
         await server.wait_idle()
-    assert [r["duplicate"] for r in results] == [False, True, True]
+    assert results == [{"ok": True, "duplicate": duplicate} for duplicate in (False, True, True)]
     assert "✅" in only_reply(server.slack, parent)["text"]
     assert len(updates_of(server.slack, parent)) == 1
     assert len(await stored_events(server)) == 1
@@ -484,12 +487,19 @@ async def test_each_numbers_webhook_url_stores_what_it_hears_as_that_numbers(
         rj_url = server.url + "/webhooks/pilot-status/vendas-rj"
         assert (await send_webhook(rj_url, payload, secret="whsec_rj"))[0] == 200
         assert (await post_webhook(server, payload))[0] == 200  # the default number's URL: its own event
+        # The default number (the one for channels without a number of their own) also answers at /default.
+        default_url = server.url + "/webhooks/pilot-status/default"
+        later = permission_event(DIGITS, "TEMPORARY")
+        assert (await send_webhook(default_url, later, secret=WEBHOOK_SECRET))[0] == 200
         await server.wait_idle()
-        assert [event["number_name"] for event in await stored_events(server)] == ["vendas-rj", "default"]
+        numbers = [event["number_name"] for event in await stored_events(server)]
+        assert numbers == ["vendas-rj", "default", "default"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a read-only SQLite file is the outage
-async def test_a_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(server: Server) -> None:
+async def test_a_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     parent = await ask(server)
     store = server.askcall.store
     await store.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full or lost disk
@@ -505,6 +515,8 @@ async def test_a_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(ser
     ) as response:
         assert (response.status, await response.json()) == (503, {"error": "temporarily unavailable"})
         assert response.headers["Retry-After"] == "30"
+    (warning,) = warnings_of(caplog)
+    assert re.fullmatch(r"could not take a Pilot Status webhook \(the database .+ is read-only .+\); answered 503", warning)
     await store.db.execute("PRAGMA query_only = OFF")
     assert await stored_events(server) == []
     assert (await post_webhook(server, payload))[0] == 200  # sent again, it lands
