@@ -516,7 +516,8 @@ async def test_a_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(
         assert (response.status, await response.json()) == (503, {"error": "temporarily unavailable"})
         assert response.headers["Retry-After"] == "30"
     (warning,) = warnings_of(caplog)
-    assert re.fullmatch(r"could not take a Pilot Status webhook \(the database .+ is read-only .+\); answered 503", warning)
+    why = r"\(the database .+ is read-only .+\)"
+    assert re.fullmatch(rf"could not take a Pilot Status webhook {why}; answered 503", warning), warning
     await store.db.execute("PRAGMA query_only = OFF")
     assert await stored_events(server) == []
     assert (await post_webhook(server, payload))[0] == 200  # sent again, it lands

@@ -224,3 +224,33 @@ async def test_a_response_url_that_takes_no_more_posts_is_a_permanent_failure_na
     failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=slack.response_url())
     assert (failed.code, failed.transient, failed.ambiguous) == ("response_url: expired_url", False, False)
     assert failed.code.startswith("response_url: ") and not failed.unverifiable
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "transient", "ambiguous"),
+    [(429, "http_429", True, False), (500, "http_500", True, True), (503, "http_503", True, True)],
+)
+async def test_a_response_url_busy_or_failing_is_retried_and_a_5xx_left_in_doubt(
+    slack: FakeSlack, http: aiohttp.ClientSession, status: int, code: str, transient: bool, ambiguous: bool
+) -> None:
+    slack.fail_response_urls_next(status)
+    failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=slack.response_url())
+    assert (failed.code, failed.transient, failed.ambiguous, failed.retry_after) == (code, transient, ambiguous, None)
+    assert slack.responses == []
+
+
+async def test_a_response_url_post_slack_refuses_as_malformed_is_a_permanent_failure(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    blocks = [{"type": "no_such_block"}]
+    url = slack.response_url()
+    failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=url, blocks=blocks)
+    assert (failed.code, failed.transient, failed.ambiguous) == ("response_url: invalid_blocks", False, False)
+    assert [why for _, why in slack.invalid_payloads] == ["blocks[0]: unknown block type 'no_such_block'"]
+    slack.invalid_payloads.clear()  # sent on purpose
+
+
+async def test_a_response_url_never_reached_is_not_in_doubt(slack: FakeSlack, http: aiohttp.ClientSession) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/response/r1"
+    failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=closed)
+    assert (failed.code, failed.transient, failed.ambiguous) == ("network: ClientConnectorError", True, False)
