@@ -63,7 +63,13 @@ GROUPS = {
     ),
     "slack": Group(
         ("bot/slack/gateway.py", "bot/slack/notifier.py"),
-        ("tests/slack/test_gateway.py", "tests/e2e/test_slack_delivery.py", "tests/e2e/test_exactly_once.py"),
+        # The service crossings: a delivery whose workspace has no installation (it dies, never sent).
+        (
+            "tests/slack/test_gateway.py",
+            "tests/e2e/test_slack_delivery.py",
+            "tests/e2e/test_exactly_once.py",
+            "tests/isolation/test_service_crossings.py",
+        ),
         pytest_args=SQLITE_ONLY,
     ),
     "store": Group(

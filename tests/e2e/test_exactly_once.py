@@ -9,6 +9,7 @@ waits a whole lease more, where a second takeover would post a duplicate.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -305,7 +306,7 @@ async def test_parent_that_cannot_be_checked_is_not_posted_again(
 
 
 async def test_reply_that_cannot_be_checked_is_not_posted_again(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = patient(settings)
     parent = await crash_while_the_reply_is_posted(settings, slack, pilot, "TEMPORARY")
@@ -316,4 +317,8 @@ async def test_reply_that_cannot_be_checked_is_not_posted_again(
     assert len(reply_attempts(slack, parent)) == 1
     assert len(replies(slack, parent)) == 1
     (row,) = await deliveries(settings, "reply")
-    assert (row["state"], row["last_error"]) == ("dead", "unverifiable: is_archived")
+    assert (row["state"], row["last_error"], row["attempts"]) == ("dead", "unverifiable: is_archived", 1)
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and r.levelno == logging.ERROR]
+    assert logged[0] == (
+        "Slack reply for request 1 may or may not have landed, and Slack can't tell (is_archived); not sent again"
+    )

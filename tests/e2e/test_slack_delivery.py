@@ -269,7 +269,9 @@ async def test_unreachable_channel_from_the_modal_uses_the_commands_response_url
     assert "/invite @askcall" in notice["text"]
 
 
-async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(server: Server) -> None:
+async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     """The rep left the form open for 40 minutes: the command's response_url (in the form) has expired by the
     time AskCall finds the channel out of reach, so the note goes to the rep's DM with the app instead."""
     slack = server.slack
@@ -292,6 +294,10 @@ async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(se
         "respond": ("dead", "response_url: expired_url"),
         "direct": ("done", None),
     }
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier"] == [
+        "Slack parent for request 1 failed for good: not_in_channel",
+        "the response_url of request 1 takes no more posts (response_url: expired_url); the note goes to the rep's DM",
+    ]
 
 
 async def test_other_permanent_parent_failure_is_reported_and_nothing_sent(server: Server) -> None:
@@ -313,3 +319,35 @@ async def test_channel_reachable_again_works_for_the_next_request(server: Server
     parent = await ask(server)
     assert len(posts(server.pilot)) == 1
     assert parent == only_parent(slack)
+
+
+# --- edges the mutation run found unchecked (tests/MUTATION.md) ----------------------------------------------------
+
+
+async def test_a_rate_limit_on_the_last_attempt_costs_no_attempt(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack's "later" is not a failed attempt: after attempts-1 failures, a 429 still leaves the last one."""
+    slack = server.slack
+    attempts = server.askcall.settings.slack_retry.attempts
+    parent = await ask(server)
+    slack.fail_next("chat.update", status=503, times=attempts - 1)
+    slack.fail_next("chat.update", status=429, retry_after=0.1)
+    await answer(server, DIGITS, "PERMANENT")
+
+    assert [a.outcome for a in update_attempts(slack, parent)] == ["503"] * (attempts - 1) + ["ratelimited", "ok"]
+    (update,) = [d for d in await deliveries(server) if d["kind"] == "update"]
+    assert (update["state"], update["attempts"]) == ("done", attempts)
+    retries = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "retry" in r.getMessage()]
+    assert retries[0].startswith("Slack update for request 1 failed (unconfirmed: http_503); retry 1 in ")
+    assert retries[-1] == f"Slack update for request 1 failed (ratelimited); retry {attempts - 1} in 0.1s"
+
+
+async def test_the_jitter_spreads_each_retry_over_the_last_quarter_of_its_delay(server: Server) -> None:
+    """Retries of many messages don't all hit Slack in the same instant: each waits 75 % to 100 % of its delay."""
+    notifier, policy = server.askcall.notifier, server.askcall.settings.slack_retry
+    for attempt in (1, 3):
+        delay = policy.delay(attempt)
+        shares = [notifier._backoff(attempt) / delay for _ in range(2000)]
+        assert all(0.75 <= share < 1.0 for share in shares)
+        assert min(shares) < 0.76 and max(shares) > 0.99  # the whole quarter is used
