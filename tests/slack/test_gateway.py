@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -254,3 +255,97 @@ async def test_a_response_url_never_reached_is_not_in_doubt(slack: FakeSlack, ht
     closed = f"http://127.0.0.1:{free_port()}/response/r1"
     failed = await failure(gateway(http, slack.api_url), DeliveryKind.RESPOND, response_url=closed)
     assert (failed.code, failed.transient, failed.ambiguous) == ("network: ClientConnectorError", True, False)
+
+
+@pytest.mark.parametrize(("newer", "found"), [(1999, True), (2000, False)])
+async def test_the_read_back_pages_through_at_most_ten_pages_of_history(
+    slack: FakeSlack, http: aiohttp.ClientSession, newer: int, found: bool
+) -> None:
+    """Ten pages of 200, newest first: a post behind 2,000 newer messages can't be told apart from none."""
+    slack_gateway = gateway(http, slack.api_url)
+    parent = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "parent"})
+    ts = await slack_gateway.execute(parent, TOKEN)
+    for n in range(newer):
+        slack.add_message("C1", f"chatter {n}")
+    if found:
+        assert await slack_gateway.find_posted(parent, TOKEN) == ts
+    else:
+        with pytest.raises(DeliveryError) as error:
+            await slack_gateway.find_posted(parent, TOKEN)
+        assert (error.value.code, error.value.transient) == ("history_too_long", False)
+    pages = slack.calls_to("conversations.history")
+    assert len(pages) == 10 and {call.args["limit"] for call in pages} == {"200"}
+
+
+@pytest.mark.parametrize(("replies", "found"), [(1998, True), (1999, False)])
+async def test_the_read_back_of_a_reply_pages_through_at_most_ten_pages_of_its_thread(
+    slack: FakeSlack, http: aiohttp.ClientSession, replies: int, found: bool
+) -> None:
+    slack.add_member("C1")
+    slack_gateway = gateway(http, slack.api_url)
+    parent = slack.add_message("C1", "parent")
+    for n in range(replies):
+        slack.add_message("C1", f"reply {n}")["thread_ts"] = parent["ts"]
+    reply = delivery(DeliveryKind.REPLY, {"channel": "C1", "thread_ts": parent["ts"], "text": "r"}, key="req1:reply")
+    ts = await slack_gateway.execute(reply, TOKEN)  # the thread's 2,000th or 2,001st message, oldest first
+    if found:
+        assert await slack_gateway.find_posted(reply, TOKEN) == ts
+    else:
+        with pytest.raises(DeliveryError) as error:
+            await slack_gateway.find_posted(reply, TOKEN)
+        assert error.value.code == "history_too_long"
+    assert len(slack.calls_to("conversations.replies")) == 10
+    assert slack.calls_to("conversations.history") == []
+
+
+@pytest.mark.parametrize(("queued_after", "found"), [(290, True), (310, False)])
+async def test_the_read_back_starts_five_minutes_before_the_post_was_queued(
+    slack: FakeSlack, http: aiohttp.ClientSession, queued_after: float, found: bool
+) -> None:
+    """Slack stamps a message with its own clock: one stamped up to 300 s before AskCall queued it is still seen
+    (older history is not read)."""
+    slack_gateway = gateway(http, slack.api_url)
+    parent = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "parent"})
+    ts = await slack_gateway.execute(parent, TOKEN)
+    queued = replace(parent, created_at=float(str(ts).split(".")[0]) + queued_after)
+    assert await slack_gateway.find_posted(queued, TOKEN) == (ts if found else None)
+
+
+async def test_a_dm_with_an_enterprise_user_is_read_back_and_each_workspace_opens_its_own(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack_gateway = gateway(http, slack.api_url)
+    notice = delivery(DeliveryKind.DIRECT, {"channel": "W1", "text": "notice"}, key="req1:notice")
+    ts = await slack_gateway.execute(notice, TOKEN)
+    assert await slack_gateway.find_posted(notice, TOKEN) == ts
+    assert await slack_gateway.find_posted(replace(notice, tenant_id="T9"), TOKEN) == ts
+    assert [call.args["users"] for call in slack.calls_to("conversations.open")] == ["W1", "W1"]
+    assert [call.args["channel"] for call in slack.calls_to("conversations.history")] == ["DW1", "DW1"]
+
+
+async def test_a_read_back_slack_refuses_is_not_retried_by_joining(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack.add_channel("G1", private=True)
+    with pytest.raises(DeliveryError) as error:
+        await gateway(http, slack.api_url).find_posted(
+            delivery(DeliveryKind.PARENT, {"channel": "G1", "text": "t"}), TOKEN
+        )
+    assert (error.value.code, error.value.transient, error.value.unreachable) == ("channel_not_found", False, True)
+    assert slack.calls_to("conversations.join", only_ok=False) == []
+
+
+async def test_a_read_back_rate_limited_or_failing_is_asked_again_later(
+    slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    slack.add_member("C1")
+    slack_gateway = gateway(http, slack.api_url)
+    parent = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"})
+    slack.fail_next("conversations.history", status=429, retry_after=3)
+    with pytest.raises(DeliveryError) as limited:
+        await slack_gateway.find_posted(parent, TOKEN)
+    assert (limited.value.code, limited.value.transient, limited.value.retry_after) == ("ratelimited", True, 3.0)
+    slack.fail_next("conversations.history", status=503)
+    with pytest.raises(DeliveryError) as failing:
+        await slack_gateway.find_posted(parent, TOKEN)
+    assert (failing.value.code, failing.value.transient) == ("http_503", True)
