@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -103,20 +104,27 @@ async def test_a_good_key_registers_the_webhook_at_the_numbers_own_url_and_is_st
     assert webhook["events"] == list(HANDLED_EVENTS) and webhook["active"]
 
 
-async def test_an_unknown_token_is_not_found_and_stores_nothing(askcall: MultiServer, pilot: FakePilotStatus) -> None:
+def webhook_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot.web.webhooks" and r.levelno == logging.WARNING]
+
+
+async def test_an_unknown_token_is_not_found_and_stores_nothing(
+    askcall: MultiServer, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
+) -> None:
     await connector(askcall).connect(T2, pilot.api_key)
     body = permission_event(CUSTOMER, "TEMPORARY")
 
     for token in ("nope", "x" * 300):
-        status, _ = await send_webhook(f"{askcall.url}/webhooks/pilot-status/t/{token}", body, secret=None)
-        assert status == 404
+        status, text = await send_webhook(f"{askcall.url}/webhooks/pilot-status/t/{token}", body, secret=None)
+        assert (status, json.loads(text)) == (404, {"error": "not found"})
+    assert webhook_warnings(caplog) == ["refused a Pilot Status webhook to an unknown address"] * 2
     status, _ = await send_webhook(f"{askcall.url}/webhooks/pilot-status", body, secret=pilot.webhook_secret)
     assert status == 404  # the environment's URL serves no workspace in multi-workspace mode
     assert await event_count(askcall) == 0
 
 
 async def test_hint_mode_believes_pilot_status_never_the_body_and_a_pasted_secret_ends_it(
-    askcall: MultiServer, pilot: FakePilotStatus
+    askcall: MultiServer, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     connected = await connector(askcall).connect(T2, pilot.api_key)
     assert isinstance(connected, Connected)
@@ -151,8 +159,10 @@ async def test_hint_mode_believes_pilot_status_never_the_body_and_a_pasted_secre
     (stored,) = await store.workspace_numbers(T2)
     assert stored.webhook_secret is not None and pilot.webhook_secret not in stored.webhook_secret
     before = await event_count(askcall)
-    status, _ = await send_webhook(url, permission_event("5511999990002", "TEMPORARY"), secret=None)
-    assert status == 401 and await event_count(askcall) == before
+    status, text = await send_webhook(url, permission_event("5511999990002", "TEMPORARY"), secret=None)
+    assert (status, json.loads(text)) == (401, {"error": "invalid signature"})
+    assert await event_count(askcall) == before
+    assert webhook_warnings(caplog) == ["rejected a Pilot Status webhook with a missing or wrong signature"]
     status, _ = await send_webhook(url, permission_event("5511999990002", "TEMPORARY"), secret=pilot.webhook_secret)
     assert status == 200 and await event_count(askcall) == before + 1
 
@@ -212,7 +222,7 @@ async def test_a_hint_asks_only_about_the_customer_or_the_call_it_names(
 
 
 async def test_a_hint_that_cannot_be_read_is_a_400_and_one_pilot_status_cannot_answer_a_503(
-    askcall: MultiServer, pilot: FakePilotStatus
+    askcall: MultiServer, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = await hint_url(askcall, pilot)
     status, text = await send_webhook(url, b"{not json", secret=None)
@@ -225,12 +235,14 @@ async def test_a_hint_that_cannot_be_read_is_a_400_and_one_pilot_status_cannot_a
     ):
         assert (response.status, await response.json()) == (503, {"error": "temporarily unavailable"})
         assert response.headers["Retry-After"] == "30"
+    (warning,) = webhook_warnings(caplog)
+    assert warning == "could not take a Pilot Status webhook (HTTP 503); answered 503"  # Pilot Status's answer
     assert await event_count(askcall) == 0
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a read-only SQLite file is the outage
 async def test_a_signed_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(
-    askcall: MultiServer, pilot: FakePilotStatus
+    askcall: MultiServer, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = await hint_url(askcall, pilot)
     assert await connector(askcall).set_secret(T2, pilot.webhook_secret) is None
@@ -239,6 +251,8 @@ async def test_a_signed_webhook_the_database_cannot_store_is_a_503_to_be_sent_ag
     body = permission_event("5511999990002", "TEMPORARY")
     status, text = await send_webhook(url, body, secret=pilot.webhook_secret)
     assert (status, json.loads(text)) == (503, {"error": "temporarily unavailable"})
+    (warning,) = webhook_warnings(caplog)
+    assert warning.startswith("could not take a Pilot Status webhook (the database ") and "read-only" in warning
     await store.db.execute("PRAGMA query_only = OFF")
     assert await event_count(askcall) == 0
     assert (await send_webhook(url, body, secret=pilot.webhook_secret))[0] == 200
