@@ -10,6 +10,7 @@ waits a whole lease more, where a second takeover would post a duplicate.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -253,7 +254,7 @@ async def test_channel_askcall_was_invited_to_is_read_without_joining(
 
 
 async def test_a_failed_check_is_retried_not_taken_as_absent(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = patient(settings)
     await crash_while_the_parent_is_posted(settings, slack, pilot)
@@ -266,6 +267,10 @@ async def test_a_failed_check_is_retried_not_taken_as_absent(
         assert outcomes[:2] == ["ratelimited", "503"] and outcomes[-1] == "ok"
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert len(posts(pilot)) == 1
+    retries = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "retry" in r.getMessage()]
+    assert re.fullmatch(  # Slack's Retry-After kept, the check's own failure named
+        r"Slack parent for request 1 failed \(unconfirmed: check failed: ratelimited\); retry \d+ in 0\.1s", retries[0]
+    ), retries
 
 
 # --- history that can't be read at all: never a duplicate ---------------------------------------------------

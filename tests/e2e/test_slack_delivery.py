@@ -351,3 +351,22 @@ async def test_the_jitter_spreads_each_retry_over_the_last_quarter_of_its_delay(
         shares = [notifier._backoff(attempt) / delay for _ in range(2000)]
         assert all(0.75 <= share < 1.0 for share in shares)
         assert min(shares) < 0.76 and max(shares) > 0.99  # the whole quarter is used
+
+
+async def test_a_note_whose_response_url_stays_busy_is_given_up_not_sent_as_a_dm(server: Server) -> None:
+    """Only a response_url that takes no more posts sends the note to the DM: one that answered 429 until the
+    attempts ran out is given up (the rep's next command gets a fresh one)."""
+    slack = server.slack
+    attempts = server.askcall.settings.slack_retry.attempts
+    slack.unreachable_channels[CHANNEL] = "channel_not_found"
+    slack.fail_response_urls_next(429, times=attempts)
+    assert (await server.command(f"{PHONE} {REASON}")).status == 200
+    await server.wait_idle()
+
+    assert slack.responses == [] and len(slack.rejected_responses) == attempts
+    assert slack.messages == []  # no DM
+    kinds = {d["kind"]: (d["state"], d["last_error"], d["attempts"]) for d in await deliveries(server)}
+    assert kinds == {
+        "parent": ("dead", "channel_not_found", 1),
+        "respond": ("dead", "http_429", attempts),
+    }
