@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +23,7 @@ from bot.fakes.pilot_status import permission_event, send_webhook
 from bot.pilot_status.webhooks import HANDLED_EVENTS
 from bot.services.connect import Connected, ConnectService, Refused
 from bot.store import NewDelivery, NewRequest
+from tests.e2e.test_hostile_http import trickling
 from tests.oauth.install_helpers import MultiServer, free_socket, multi_settings, start_multi
 
 T2 = TenantId("T2")
@@ -257,3 +259,19 @@ async def test_a_signed_webhook_the_database_cannot_store_is_a_503_to_be_sent_ag
     assert await event_count(askcall) == 0
     assert (await send_webhook(url, body, secret=pilot.webhook_secret))[0] == 200
     assert await event_count(askcall) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the HTTP surface, not the store
+async def test_a_body_that_never_finishes_at_a_workspace_url_gets_408(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
+) -> None:
+    """The settings' body timeout holds at a workspace's own webhook URL too, before its token is even looked up."""
+    sock = free_socket()
+    settings = multi_settings(slack, pilot, tmp_path, database_url, sock.getsockname()[1])
+    server = await start_multi(replace(settings, body_timeout=0.5), sock, slack)
+    try:
+        async with trickling(server.url, "/webhooks/pilot-status/t/some-token") as reader:
+            answer = await asyncio.wait_for(reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    finally:
+        await server.stop()
