@@ -3,7 +3,11 @@
 The `bench` process only orchestrates (bench/processes.py starts and stops every other process) and sits
 idle while load runs. Order: the helpers (fakes, floors, load generator); AskCall on SQLite for figures
 1, 2, 3 and 5; for each `--postgres-replicas` number, AskCall on a fresh PostgreSQL database for figures
-2 and 3; then, with every server stopped, figure 4. The table goes to stdout (and `--results`).
+2 and 3; then, with every server stopped, figure 4. The table goes to stdout (and `--results`, with the
+PNG charts of bench/charts.py next to it).
+
+`--soak SECONDS` runs the soak instead (bench/soak.py): mixed load on PostgreSQL with 2 replicas, its
+report to stdout and `--results` (default bench/SOAK.md); exit 1 also when RSS or the outbox keeps growing.
 
 Exit status: 0 when every correctness check passed, 1 when one failed (a lost or doubled reply, a
 refused webhook, an event stored twice, an AskCall process that did not exit 0 on SIGTERM…), 2 when the
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import shlex
 import shutil
@@ -24,6 +29,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.charts import render_report_charts
 from bench.common import WORKSPACES, say
 from bench.context import Context, Options
 from bench.figures.ack import AckLatency
@@ -34,6 +40,7 @@ from bench.figures.replies import Replies
 from bench.processes import DEFAULT_ADMIN_URL, PYTHON, REPO, BenchError, Processes, Servers, make_workdir
 from bench.questions import checkpoints, server_version
 from bench.report import Check, Report, cpu_section, machine, render
+from bench.soak import Soak, draw, growth_verdicts, reply_windows, soak_markdown
 from bot.config import redact_url
 
 
@@ -91,6 +98,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--results", type=Path, help="markdown output (default bench/RESULTS.md; none with --quick unless given)"
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="instead of the figures: SECONDS of mixed load on PostgreSQL with 2 replicas, watched for growing RSS "
+        "and outbox depth (exit 1 if either keeps growing); writes bench/SOAK.md unless --results",
+    )
+    parser.add_argument("--soak-rate", type=float, default=10.0, help="the soak's /askcall commands per second (10)")
     args = parser.parse_args(argv)
 
     def pick(value: int | None, full: int, quick: int) -> int:
@@ -99,7 +115,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     phases = frozenset(int(p) for p in args.phases.split(",") if p.strip())
     if not phases <= {1, 2, 3, 4, 5}:
         parser.error("--phases takes figure numbers 1-5")
-    results = args.results if args.results is not None else (None if args.quick else REPO / "bench" / "RESULTS.md")
+    default_results = REPO / "bench" / ("SOAK.md" if args.soak > 0 else "RESULTS.md")
+    results = args.results if args.results is not None else (None if args.quick else default_results)
     replicas = tuple(sorted({int(r) for r in args.postgres_replicas.split(",") if r.strip() and int(r) > 0}))
     given = args.postgres_url or os.environ.get("ASKCALL_BENCH_POSTGRES_URL")
     return Options(
@@ -125,6 +142,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         workdir=args.workdir,
         keep=args.keep or args.profile,
         results=results,
+        soak=args.soak,
+        soak_rate=args.soak_rate,
     )
 
 
@@ -214,6 +233,16 @@ async def measure(opts: Options, work: Path, report: Report) -> str:
     return version
 
 
+def draw_charts(report: Report, directory: Path) -> None:
+    """The run's PNG charts next to the results file (the report embeds them); a note when matplotlib,
+    from the `bench` extra, is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        report.notes.append("No charts: matplotlib is missing (pip install -e '.[bench]').")
+        return
+    say(f"drawing the charts in {directory}")
+    report.charts = render_report_charts(report.cdfs, report.timelines, directory)
+
+
 async def run(opts: Options, command: str) -> int:
     work = make_workdir(opts.workdir)
     info = machine()
@@ -225,6 +254,8 @@ async def run(opts: Options, command: str) -> int:
         say(f"logs kept in {work}")
         return 2
     report.notes.insert(0, parameters(opts))
+    if opts.results is not None:
+        draw_charts(report, opts.results.parent)
     if postgres_version:
         info["postgresql"] = f"{postgres_version} at {redact_url(opts.postgres_url)}"
     text = render(report, info, command)
@@ -242,7 +273,64 @@ async def run(opts: Options, command: str) -> int:
     return 0
 
 
+async def soak(opts: Options, command: str) -> int:
+    """`--soak SECONDS`: the mixed load on PostgreSQL with 2 replicas (bench/soak.py); 1 when a check failed
+    or RSS or the outbox depth keeps growing, with a `soak FAILED: …` line for each reason."""
+    work = make_workdir(opts.workdir)
+    info = machine()
+    report = Report()
+    processes = Processes(work, opts.askcall_command, profile=opts.profile, note=report.notes.append)
+    try:
+        servers = await processes.start_servers()
+        version = await postgres_available(opts, report)
+        if not version:
+            raise BenchError("the soak needs PostgreSQL (see --postgres-url)")
+        info["postgresql"] = f"{version} at {redact_url(opts.postgres_url)}"
+        webhooks = await processes.start_loadgen("loadgen-webhooks")
+        dep = await processes.start_postgres(2, opts.postgres_url, servers)
+        async with dep.stack:
+            say(f"soak: {opts.soak:g} s of mixed load at {opts.soak_rate:g} commands/s on {dep.label}")
+            soaking = Soak(opts, dep, servers, webhooks)
+            await soaking.run()
+            checks, latencies = await soaking.checks()
+    except BenchError as error:
+        say(f"FAILED: {error}")
+        say(f"logs kept in {work}")
+        return 2
+    finally:
+        await processes.stop()
+    checks += [
+        Check(f"{name} stops cleanly on SIGTERM", code == 0, f"exit code {code}; log {log}")
+        for name, code, log in processes.stopped
+    ]
+    verdicts = growth_verdicts(soaking.samples)
+    reply_p99 = reply_windows(latencies)
+    chart = None
+    if opts.results is not None and importlib.util.find_spec("matplotlib") is not None:
+        opts.results.parent.mkdir(parents=True, exist_ok=True)
+        chart = "chart-soak.png"
+        draw(soaking, reply_p99, opts.results.parent / chart)
+    soaking.notes += report.notes
+    text = soak_markdown(command, info, soaking, checks, verdicts, reply_p99, chart)
+    print(text)
+    if opts.results is not None:
+        opts.results.write_text(text)
+        say(f"results written to {opts.results}")
+    failures = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
+    failures += [f"{what} keeps growing: {g.describe(unit)}" for what, unit, g in verdicts if g.growing]
+    for failure in failures:
+        say(f"soak FAILED: {failure}")
+    if opts.keep or failures:
+        say(f"workdir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if not failures:
+        say("soak passed: every check held, no RSS or outbox growth")
+    return 1 if failures else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts = parse_args(args)
-    return asyncio.run(run(opts, shlex.join(["python", "-m", "bench", *args])))
+    command = shlex.join(["python", "-m", "bench", *args])
+    return asyncio.run(soak(opts, command) if opts.soak > 0 else run(opts, command))

@@ -42,6 +42,7 @@ def workspace_token(team: str) -> str:
 AREA_INGEST = 21  # figure 2: webhooks for customers with no request (stored, matched to nothing)
 AREA_ANSWERS = 31  # figure 3: seeded requests and their answers
 AREA_RELAY = 41  # figure 3 floor: webhooks relayed straight to Slack
+AREA_SOAK = 51  # the soak (bench/soak.py): commands, their answers and calls' events
 STATUSES = ("TEMPORARY", "PERMANENT", "NO_PERMISSION")
 
 

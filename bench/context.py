@@ -42,6 +42,8 @@ class Options:
     workdir: Path | None
     keep: bool
     results: Path | None
+    soak: float = 0.0  # `--soak SECONDS`: the soak instead of the figures (bench/soak.py); 0: no soak
+    soak_rate: float = 10.0  # the soak's commands per second
 
 
 class Customers:

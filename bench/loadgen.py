@@ -176,6 +176,11 @@ async def open_loop(
     return outcome
 
 
+def samples(ms: list[float]) -> list[float]:
+    """Every latency of a run (ms, to the microsecond), in sending order: the raw samples of the charts."""
+    return [round(x, 3) for x in ms]
+
+
 async def op_slash(spec: dict[str, Any]) -> dict[str, Any]:
     """Closed loop at `concurrency`, or open loop at `rate` commands per second when given."""
     warmup = spec.get("warmup", 0)
@@ -193,6 +198,7 @@ async def op_slash(spec: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": percentile(ms, 50),
         "p99_ms": percentile(ms, 99),
         "max_ms": max(ms) if ms else 0.0,
+        "latencies_ms": samples(ms),
         "failures": len(outcome.failures),
         "failure_samples": outcome.failures[:5],
     }
@@ -210,6 +216,7 @@ async def op_webhooks(spec: dict[str, Any]) -> dict[str, Any]:
         "per_s": len(requests) / seconds,
         "p50_ms": percentile(ms, 50),
         "p99_ms": percentile(ms, 99),
+        "latencies_ms": samples(ms),
         "duplicates": outcome.duplicates,
         "failures": len(outcome.failures),
         "failure_samples": outcome.failures[:5],

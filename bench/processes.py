@@ -42,10 +42,12 @@ from bench.common import (
     workspace_token,
 )
 from bench.questions import Database, PostgresDatabase, WorkQuestions
+from bot.config import DEFAULT_NUMBER
 from bot.secrets import Secrets, new_key
 from bot.slack.scopes import REQUIRED_BOT_SCOPES
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import create_store
+from bot.store.workspace_settings import StoredNumber
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -362,6 +364,11 @@ class Processes:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         return Servers(slack, pilot, floors, floor_urls, loadgen, list(self._children), self._http)
 
+    async def start_loadgen(self, name: str) -> Child:
+        """Another load generator (the soak drives two at once: commands and webhooks); stopped by `stop`."""
+        child, _ = await self._spawn(name, [PYTHON, "-m", "bench.loadgen"])
+        return child
+
     async def stop(self) -> None:
         """Stops the helpers started by `start_servers` (AskCall deployments stop with their stack)."""
         if self._http is not None:
@@ -490,13 +497,28 @@ class Processes:
 
 
 async def install_workspaces(url: str, key: str, workspaces: int) -> None:
-    """Store `workspaces` Slack installations (bench teams, tokens the fake Slack accepts), encrypted under `key`."""
+    """Store `workspaces` Slack installations (bench teams, tokens the fake Slack accepts), encrypted under `key`,
+    each with the fake Pilot Status account connected (its WhatsApp number, as Settings would store it): a workspace
+    without one is refused before anything is stored, and the figure would measure that refusal."""
     store = create_store(url)
     await store.open()
     try:
-        sdk = StoredInstallations(store, Secrets(key)).sdk_store
+        secrets = Secrets(key)
+        sdk = StoredInstallations(store, secrets).sdk_store
         for index in range(workspaces):
             team = workspace_team(index)
+            await store.save_workspace_number(
+                StoredNumber(
+                    tenant_id=team,
+                    name=DEFAULT_NUMBER,
+                    api_key=secrets.encrypt(PILOT_API_KEY),
+                    webhook_token=f"bench-{team}-{uuid.uuid4().hex}",
+                    webhook_secret=secrets.encrypt(WEBHOOK_SECRET),
+                    webhook_id=f"wh-{team}",
+                    created_at=time.time(),
+                    updated_at=time.time(),
+                )
+            )
             await sdk.async_save(
                 Installation(
                     app_id="ABENCH",

@@ -51,6 +51,15 @@ class Report:
     details: list[str] = field(default_factory=list)  # markdown sections
     notes: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # AskCall CPU ms per operation, by figure (`cpu_section`)
+    # The raw samples of the charts (bench/charts.py): latency CDFs, chart → panel → series → every latency (ms,
+    # all repetitions); figure 3's reply latency over time, chart → series → (seconds since the run began, ms).
+    cdfs: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    timelines: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (title, file name next to the report), rendered
+
+    def cdf(self, chart: str, panel: str, series: str, values: list[float]) -> None:
+        """Adds `values` (ms) to one series of a CDF chart (repetitions accumulate)."""
+        self.cdfs.setdefault(chart, {}).setdefault(panel, {}).setdefault(series, []).extend(values)
 
     @property
     def correct(self) -> bool:
@@ -149,9 +158,10 @@ def machine() -> dict[str, str]:
     }
 
 
-def render(report: Report, info: dict[str, str], command: str) -> str:
-    lines = [
-        "# AskCall benchmark results",
+def heading(title: str, command: str, info: dict[str, str]) -> list[str]:
+    """A results file's first lines: its title, the command that made it and the machine it ran on."""
+    return [
+        f"# {title}",
         "",
         f"Command: `{command}`",
         "",
@@ -159,6 +169,12 @@ def render(report: Report, info: dict[str, str], command: str) -> str:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in info.items()],
         "",
+    ]
+
+
+def render(report: Report, info: dict[str, str], command: str) -> str:
+    lines = [
+        *heading("AskCall benchmark results", command, info),
         "## Figures (medians of the repetitions)",
         "",
         table(report.rows),
@@ -170,5 +186,8 @@ def render(report: Report, info: dict[str, str], command: str) -> str:
     ]
     if report.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
+    if report.charts:
+        lines += ["## Charts", ""]
+        lines += [f"### {title}\n\n![{title}]({name})\n" for title, name in report.charts]
     lines += report.details
     return "\n".join(lines).rstrip() + "\n"

@@ -35,6 +35,14 @@ TARGETS = (
 )
 
 
+CHART = "Figure 1 — /askcall ack latency, SQLite"
+
+
+def load_label(mode: str) -> str:
+    """How the report names a load: "c=1", "c=16", "open loop 20/s"."""
+    return f"c={mode}" if mode in ("1", "16") else f"open loop {mode}"
+
+
 # The load generator's results, by (server, load): load "1" and "16" are closed loops, "20/s" the open loop.
 Runs = dict[tuple[str, str], list[dict[str, Any]]]
 
@@ -94,6 +102,8 @@ class AckLatency:
             result = await self.commands(dep.urls[0], 1, o.ack_requests, warmup=2, teams=workspaces)
             runs.append(result)
             say(f"  rep {rep + 1} askcall-many c=1    p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms")
+        for result in runs:
+            report.cdf(CHART, load_label("1"), f"AskCall, {workspaces:,} workspaces", result["latencies_ms"])
         many = median([r["p50_ms"] for r in runs])
         one = median([r["p50_ms"] for r in self.one_workspace]) if self.one_workspace else None
         label = f"ack p50, c=1 — {workspaces:,} workspaces vs 1"
@@ -159,6 +169,9 @@ class AckLatency:
             (f"55{AREA_ACK}%",),
         )
         self.one_workspace = runs["askcall", "1"]
+        for (name, mode), results in runs.items():
+            for result in results:
+                report.cdf(CHART, load_label(mode), dict(TARGETS)[name], result["latencies_ms"])
         self.rows_and_checks(runs)
         self.details(runs, cpu_per_command, drains, states)
         report.cpu["figure 1 (per command)"] = median(cpu_per_command)
@@ -223,7 +236,7 @@ class AckLatency:
             for (n, mode), r in runs.items():
                 if n != name:
                     continue
-                load = f"c={mode}" if mode in ("1", "16") else f"open loop {mode}"
+                load = load_label(mode)
                 lines.append(
                     f"| {label} | {load} | {fmt(mid(runs, name, mode, 'p50_ms'), 'ms')} "
                     f"| {fmt(mid(runs, name, mode, 'p99_ms'), 'ms')} "

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import (
@@ -69,6 +69,40 @@ class Batch:
 
     def mention(self, i: int) -> str:
         return f"<@{self.user_prefix}{self.first + i:08d}>"
+
+
+@dataclass
+class Tally:
+    """The thread replies of one batch of requests, counted against the answers sent for them."""
+
+    lost: int = 0
+    doubled: int = 0
+    unmentioned: int = 0
+    latencies: list[tuple[float, float]] = field(default_factory=list)  # (wall time the answer left, ms)
+
+
+def tally(
+    batch: Batch,
+    count: int,
+    sent: dict[str, dict[str, Any]],
+    replies: dict[str, list[dict[str, Any]]],
+    into: Tally | None = None,
+) -> Tally:
+    """Request i of `batch` (of `count`) should have exactly one `ok` reply in its channel, mentioning its rep;
+    its latency runs from when its answer (key `a<customer index>` in `sent`) left to the reply's arrival.
+    Counted into `into` (several batches' total) when given, else into a new `Tally`."""
+    counted = into if into is not None else Tally()
+    for i in range(count):
+        got = replies.get(batch.channel(i), [])
+        if not got:
+            counted.lost += 1
+            continue
+        counted.doubled += len(got) > 1
+        counted.unmentioned += batch.mention(i) not in got[0]["text"]
+        answer = sent.get(f"a{batch.first + i}")
+        if answer is not None:
+            counted.latencies.append((answer["wall"], (got[0]["wall"] - answer["wall"]) * 1000))
+    return counted
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float, what: str) -> bool:
@@ -127,7 +161,9 @@ class Replies:
         for call in calls:
             if call["outcome"] == "ok":
                 replies[call["channel"]].append(call)
-        latencies, lost, doubled = await self.check(dep, batch, result["sent"], replies)
+        timed, lost, doubled = await self.check(dep, batch, result["sent"], replies)
+        latencies = [ms for _, ms in timed]
+        self.keep_samples(dep, rep, timed)
         arrivals = [c["wall"] for calls_in in replies.values() for c in calls_in]
         first_sent = min(s["wall"] for s in result["sent"])
         throughput = len(arrivals) / (max(arrivals) - first_sent) if arrivals else 0.0
@@ -140,7 +176,20 @@ class Replies:
         )
         if rep not in self.relay_runs:  # one floor run per repetition, shared by every deployment
             self.relay_runs[rep] = await self.relay(rep)
+        ctx.report.cdf(self.chart(dep), f"{o.answer_rate:g} webhooks/s", f"floor: {FLOOR_LABEL}", self.relay_runs[rep])
         return RunResult(latencies, self.relay_runs[rep], throughput, offered, seed_cpu, cpu)
+
+    def keep_samples(self, dep: Deployment, rep: int, timed: list[tuple[float, float]]) -> None:
+        """The run's raw samples for the charts: every reply's latency, and when its answer left (seconds
+        since the run's first answer)."""
+        o, report = self.ctx.opts, self.ctx.report
+        start = min((wall for wall, _ in timed), default=0.0)
+        report.cdf(self.chart(dep), f"{o.answer_rate:g} webhooks/s", "AskCall", [ms for _, ms in timed])
+        timeline = report.timelines.setdefault(f"Figure 3 — reply latency over time, {dep.label}", {})
+        timeline[f"run {rep + 1}"] = [(wall - start, ms) for wall, ms in timed]
+
+    def chart(self, dep: Deployment) -> str:
+        return f"Figure 3 — webhook → thread reply latency, {dep.label}"
 
     async def seed(self, dep: Deployment, batch: Batch) -> bool:
         """The run's requests through `/askcall`, round robin over the deployment's processes; whether
@@ -206,18 +255,12 @@ class Replies:
     async def check(
         self, dep: Deployment, batch: Batch, sent_list: list[dict[str, Any]], replies: dict[str, list[dict[str, Any]]]
     ) -> tuple[list[float], int, int]:
-        """The invariant for one run, as checks in the report; returns (latencies in ms, lost, doubled)."""
+        """The invariant for one run, as checks in the report; returns ((when each answer left, its reply's
+        latency in ms), lost, doubled)."""
         o, on = self.ctx.opts, dep.aside
         sent = {s["key"]: s for s in sent_list}
-        latencies, lost, doubled, unmentioned = [], 0, 0, 0
-        for i in range(o.answers):
-            got = replies.get(batch.channel(i), [])
-            if not got:
-                lost += 1
-                continue
-            doubled += len(got) > 1
-            unmentioned += batch.mention(i) not in got[0]["text"]
-            latencies.append((got[0]["wall"] - sent[f"a{batch.first + i}"]["wall"]) * 1000)
+        counted = tally(batch, o.answers, sent, replies)
+        lost, doubled, unmentioned = counted.lost, counted.doubled, counted.unmentioned
         # An answer and its redelivery: exactly one is stored and the other answered `duplicate`. With
         # several processes the redelivery, sent to another one, may be stored first when AskCall lags.
         redelivered = {s["key"][1:]: s for s in sent_list if s["key"].startswith("d")}
@@ -254,7 +297,7 @@ class Replies:
                 f"{unmentioned} without the mention; {answered}/{o.answers} answered in the DB",
             ),
         ]
-        return latencies, lost, doubled
+        return counted.latencies, lost, doubled
 
     async def relay(self, rep: int) -> list[float]:
         """The floor: the same pace against the relay server (verify, 200, one chat.postMessage)."""
