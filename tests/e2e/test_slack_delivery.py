@@ -341,6 +341,7 @@ async def test_a_rate_limit_on_the_last_attempt_costs_no_attempt(
     retries = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "retry" in r.getMessage()]
     assert retries[0].startswith("Slack update for request 1 failed (unconfirmed: http_503); retry 1 in ")
     assert retries[-1] == f"Slack update for request 1 failed (ratelimited); retry {attempts - 1} in 0.1s"
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []  # the loop itself never failed meanwhile
 
 
 async def test_the_jitter_spreads_each_retry_over_the_last_quarter_of_its_delay(server: Server) -> None:
