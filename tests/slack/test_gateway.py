@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -80,8 +81,9 @@ async def test_a_dropped_answer_and_a_5xx_leave_the_post_in_doubt(
 
 
 async def test_find_posted_joins_a_public_channel_once_and_finds_the_key(
-    slack: FakeSlack, http: aiohttp.ClientSession
+    slack: FakeSlack, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.slack.gateway")
     slack_gateway = gateway(http, slack.api_url)
     parent = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "parent"})
     ts = await slack_gateway.execute(parent, TOKEN)
@@ -93,6 +95,8 @@ async def test_find_posted_joins_a_public_channel_once_and_finds_the_key(
     other = delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "never sent"}, key="req2:parent")
     assert await slack_gateway.find_posted(other, TOKEN) is None
     assert [c.args["channel"] for c in slack.calls_to("conversations.join")] == ["C1"]
+    joined = [r.getMessage() for r in caplog.records if r.name == "bot.slack.gateway"]
+    assert joined == ["joined channel C1 to check whether a message already landed there"]
 
 
 async def test_find_posted_reads_the_app_dm_with_a_user(slack: FakeSlack, http: aiohttp.ClientSession) -> None:
@@ -110,7 +114,8 @@ async def test_what_cannot_be_read_back_is_a_permanent_doubt(
 ) -> None:
     with pytest.raises(DeliveryError) as error:
         await gateway(http, slack.api_url).find_posted(delivery(kind, {"channel": "C1", "text": "t"}), TOKEN)
-    assert not error.value.transient
+    assert (error.value.code, error.value.transient) == (f"{kind} can't be read back", False)
+    assert error.value.transient is False and slack.calls == []
 
 
 async def test_a_refused_join_is_a_permanent_doubt(slack: FakeSlack, http: aiohttp.ClientSession) -> None:
@@ -349,3 +354,16 @@ async def test_a_read_back_rate_limited_or_failing_is_asked_again_later(
     with pytest.raises(DeliveryError) as failing:
         await slack_gateway.find_posted(parent, TOKEN)
     assert (failing.value.code, failing.value.transient) == ("http_503", True)
+
+
+async def test_a_read_back_that_never_reaches_slack_is_asked_again_and_not_in_doubt(
+    http: aiohttp.ClientSession,
+) -> None:
+    closed = gateway(http, f"http://127.0.0.1:{free_port()}/api/")
+    with pytest.raises(DeliveryError) as error:
+        await closed.find_posted(delivery(DeliveryKind.PARENT, {"channel": "C1", "text": "t"}), TOKEN)
+    assert (error.value.code, error.value.transient, error.value.ambiguous) == (
+        "network: ClientConnectorError",
+        True,
+        False,
+    )
