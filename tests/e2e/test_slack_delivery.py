@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.domain import DeliveryKind
 from bot.fakes.slack import CHANNEL_POST_BURST, FakeSlack
+from bot.store import NewDelivery, NewRequest
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import (
     DIGITS,
+    E164,
     PHONE,
     REASON,
     answer,
@@ -28,6 +31,7 @@ from tests.e2e.helpers import (
     update_attempts,
     updates_of,
 )
+from tests.tenants import TENANT
 
 
 @pytest.fixture(autouse=True)
@@ -371,3 +375,38 @@ async def test_a_note_whose_response_url_stays_busy_is_given_up_not_sent_as_a_dm
         "parent": ("dead", "channel_not_found", 1),
         "respond": ("dead", "http_429", attempts),
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # leases set by hand in the SQLite file
+async def test_the_sweep_passes_over_what_this_process_is_still_sending_and_takes_the_rest_over(
+    server: Server,
+) -> None:
+    """Two parents left inflight past their leases: one this process is still posting (its lease lapsed while
+    Slack hung), one a dead process left. The sweep marks only the second "unconfirmed" (checked, then sent);
+    the first is never read back or sent again."""
+    slack, store = server.slack, server.askcall.store
+    ids = []
+    for name in ("held", "abandoned"):
+        request_id, _ = await store.create_request(
+            NewRequest(TENANT, CHANNEL, REP, E164, name, "pt-BR", source_key=name),
+            NewDelivery(f"{name}:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": name}),
+        )
+        ids.append(request_id)
+    await store.db.execute(
+        "UPDATE deliveries SET state = 'inflight', lease_owner = 'dead', lease_until = 0 WHERE request_id = ?",
+        (ids[1],),
+    )
+    await store.db.commit()
+    slack.hang_next("chat.postMessage")
+    server.askcall.notifier.wake()
+    await slack.wait_for(lambda: slack.hanging == 1)
+    await store.db.execute("UPDATE deliveries SET lease_until = 0 WHERE request_id = ?", (ids[0],))
+    await store.db.commit()
+
+    await server.askcall.notifier.sweep()
+    slack.release_hung()
+    await server.wait_idle()
+
+    posted = [c.args["text"] for c in slack.calls_to("chat.postMessage", only_ok=False) if "thread_ts" not in c.args]
+    assert sorted(posted) == ["abandoned", "held"]  # each parent posted once
+    assert len(slack.calls_to("conversations.history")) == 1  # only the abandoned one was checked first
