@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -93,7 +94,10 @@ STORED_THEN = {
 
 
 @pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
-async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(server: Server, fail) -> None:
+async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(
+    server: Server, fail, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.slack.notifier")
     slack = server.slack
     parent = await ask(server)
     fail(slack)
@@ -106,6 +110,8 @@ async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(ser
     assert "♾️" in render(update)
     (row,) = [d for d in await deliveries(server) if d["kind"] == "reply"]
     assert (row["state"], row["result_ts"]) == ("done", reply["ts"])
+    adopted = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "landed" in r.getMessage()]
+    assert adopted == ["Slack reply for request 1 had already landed; not sent again"]
 
 
 @pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
@@ -410,3 +416,22 @@ async def test_the_sweep_passes_over_what_this_process_is_still_sending_and_take
     posted = [c.args["text"] for c in slack.calls_to("chat.postMessage", only_ok=False) if "thread_ts" not in c.args]
     assert sorted(posted) == ["abandoned", "held"]  # each parent posted once
     assert len(slack.calls_to("conversations.history")) == 1  # only the abandoned one was checked first
+
+
+async def test_an_update_of_an_earlier_post_goes_to_that_posts_ts(server: Server) -> None:
+    """An update may name the post it edits by its delivery key (`ts_of`): its ts, known once that post landed,
+    is filled in; the key itself never goes to Slack."""
+    slack, store = server.slack, server.askcall.store
+    request_id, _ = await store.create_request(
+        NewRequest(TENANT, CHANNEL, REP, E164, "edit", "pt-BR", source_key="edit"),
+        NewDelivery("edit:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": "before"}),
+    )
+    edit = {"channel": CHANNEL, "ts_of": "edit:parent", "text": "after"}
+    await store.add_deliveries(TENANT, request_id, [NewDelivery("edit:update", DeliveryKind.UPDATE, edit)])
+    server.askcall.notifier.wake()
+    await server.wait_idle()
+
+    parent = await store.delivery_for(TENANT, request_id, "parent")
+    (update,) = [c for c in slack.calls_to("chat.update", only_ok=False) if c.args.get("text") == "after"]
+    assert update.outcome == "ok" and "ts_of" not in update.args
+    assert parent is not None and update.args["ts"] == parent.result_ts
