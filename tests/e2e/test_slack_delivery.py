@@ -427,7 +427,12 @@ async def test_an_update_of_an_earlier_post_goes_to_that_posts_ts(server: Server
         NewDelivery("edit:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": "before"}),
     )
     edit = {"channel": CHANNEL, "ts_of": "edit:parent", "text": "after"}
-    await store.add_deliveries(TENANT, request_id, [NewDelivery("edit:update", DeliveryKind.UPDATE, edit)])
+    lost = {"channel": CHANNEL, "ts_of": "never:posted", "text": "lost"}  # names a post that never landed
+    await store.add_deliveries(
+        TENANT,
+        request_id,
+        [NewDelivery("edit:update", DeliveryKind.UPDATE, edit), NewDelivery("edit:lost", DeliveryKind.UPDATE, lost)],
+    )
     server.askcall.notifier.wake()
     await server.wait_idle()
 
@@ -435,3 +440,8 @@ async def test_an_update_of_an_earlier_post_goes_to_that_posts_ts(server: Server
     (update,) = [c for c in slack.calls_to("chat.update", only_ok=False) if c.args.get("text") == "after"]
     assert update.outcome == "ok" and "ts_of" not in update.args
     assert parent is not None and update.args["ts"] == parent.result_ts
+    # An update of a post that never landed waits for it (a transient failure), then gives up; nothing is sent.
+    (gave_up,) = [d for d in await deliveries(server) if d["dedup_key"] == "edit:lost"]
+    attempts = server.askcall.settings.slack_retry.attempts
+    assert (gave_up["state"], gave_up["last_error"], gave_up["attempts"]) == ("dead", "message_not_posted", attempts)
+    assert [c for c in slack.calls if c.args.get("text") == "lost"] == []
