@@ -170,7 +170,7 @@ class AskCall:
         notifier = Notifier(
             store, SlackGateway(slack_client, session), settings.slack_retry, tasks, held, installations
         )
-        languages = UserLanguages(store, slack_client, installations, settings.language, clock)
+        languages = UserLanguages(store, slack_client, installations, settings.language, clock, configs)
         # Services.
         reminders = ReminderService(store, pilot, notifier.wake, clock, held)
         deps = ServiceDeps(store, pilot, workspace, notifier.wake, reminders.wake, clock, held)
@@ -211,7 +211,7 @@ class AskCall:
             bolt.enable_token_revocation_listeners()
         else:
             installs.register_single_workspace(bolt)
-        admin = SettingsService(store, slack_client, installations, configs, connect, settings.public_url)
+        admin = SettingsService(store, slack_client, installations, configs, connect, settings.public_url, clock)
         context = ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs, admin)
         register_listeners(bolt, context)
         askcall = cls(
@@ -251,6 +251,7 @@ class AskCall:
             settings.retention_days,
             interval=settings.retention_interval_seconds,
             grace_days=settings.uninstall_grace_days,
+            configs=configs if stored is not None else None,
         )
         askcall.background.append(asyncio.create_task(retention, name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))

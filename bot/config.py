@@ -431,13 +431,15 @@ class Settings:
         insecure = values.boolean("ASKCALL_INSECURE_DEV", get("ASKCALL_INSECURE_DEV"))
         extra_numbers = _numbers_from_file(get("ASKCALL_CONFIG"), env, insecure)
         multi = _multi_workspace(get)
-        required = ([] if multi else ["SLACK_BOT_TOKEN"]) + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
+        # In multi-workspace mode each workspace connects its own Pilot Status account from App Home: the
+        # environment's key and webhook secret are neither needed nor used.
+        required = [] if multi else ["SLACK_BOT_TOKEN"] + ([] if extra_numbers else ["PILOT_STATUS_API_KEY"])
         if multi:
             # Installs come over HTTP (the OAuth redirect) and every request is signed, whatever else is set.
             required += ["SLACK_SIGNING_SECRET", "ASKCALL_PUBLIC_URL", "ASKCALL_ENCRYPTION_KEY"]
         elif not insecure and not get("SLACK_APP_TOKEN"):  # Socket Mode requests are not signed
             required.append("SLACK_SIGNING_SECRET")
-        if not insecure and (get("PILOT_STATUS_API_KEY") or not extra_numbers):
+        if not insecure and not multi and (get("PILOT_STATUS_API_KEY") or not extra_numbers):
             required.append("PILOT_STATUS_WEBHOOK_SECRET")
         missing = [name for name in required if not get(name)]
         if missing:

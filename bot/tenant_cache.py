@@ -2,7 +2,8 @@
 
 Invariant: a value is served at most `seconds` after it was loaded, and never after an invalidation of its
 tenant (or of everything) that happened after its load started: a load racing an invalidation is returned to its
-caller but not cached. Bounded to `size` tenants, least recently used first out.
+caller but not cached. Bounded to `size` entries, least recently used first out. An entry is a tenant's, or one
+of a tenant's (`subkey(tenant, user)`: one per user); invalidating a tenant forgets all of its entries.
 """
 
 from __future__ import annotations
@@ -13,6 +14,17 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+SEPARATOR = "\x1f"  # never in a Slack id
+
+
+def subkey(tenant: str, sub: str) -> str:
+    """The key of one of a tenant's entries (a user's, say)."""
+    return tenant + SEPARATOR + sub
+
+
+def split_subkey(key: str) -> tuple[str, str]:
+    tenant, _, sub = key.partition(SEPARATOR)
+    return tenant, sub
 
 
 class TenantCache(Generic[T]):
@@ -51,9 +63,17 @@ class TenantCache(Generic[T]):
         return len(self._entries)
 
     def invalidate(self, tenant: str | None) -> None:
-        """Forget a tenant (None: everything), in this process."""
+        """Forget a tenant and its subkeys (None: everything), in this process."""
         self._generation += 1
         if tenant is None:
             self._entries.clear()
-        else:
-            self._entries.pop(tenant, None)
+            return
+        self._entries.pop(tenant, None)
+        prefix = tenant + SEPARATOR
+        for key in [k for k in self._entries if k.startswith(prefix)]:
+            del self._entries[key]
+
+    def forget(self, key: str) -> None:
+        """Forget one entry (a subkey, say), in this process."""
+        self._generation += 1
+        self._entries.pop(key, None)

@@ -108,10 +108,55 @@ def _raw_error(block: dict[str, Any]) -> str | None:
                 return f"{kind} text must be a non-empty string"
             if len(text) > MAX_TEXT_OBJECT:
                 return f"{kind} text exceeds {MAX_TEXT_OBJECT} characters"
+    for obj in _objects(block):
+        problem = _element_error(obj)
+        if problem is not None:
+            return problem
     for field in block.get("fields") or []:
         if isinstance(field, dict) and len(str(field.get("text") or "")) > MAX_FIELD:
             return f"a section field exceeds {MAX_FIELD} characters"
     return None
+
+
+def _element_error(element: dict[str, Any]) -> str | None:
+    """Rules of input elements Slack enforces and slack_sdk doesn't: a number input's bounds and initial value are
+    numbers (whole ones unless decimals are allowed) with the initial value within the bounds; a select's initial
+    option is one of its options; a multi-select starts with at most `max_selected_items`."""
+    kind = element.get("type")
+    if kind == "number_input":
+        decimal = bool(element.get("is_decimal_allowed"))
+        bounds: dict[str, float] = {}
+        for key in ("min_value", "max_value", "initial_value"):
+            if key in element:
+                number = _number(element[key], decimal)
+                if number is None:
+                    return f"number_input.{key} must be a {'decimal' if decimal else 'whole'} number as a string"
+                bounds[key] = number
+        low, high = bounds.get("min_value", float("-inf")), bounds.get("max_value", float("inf"))
+        if low > high:
+            return "number_input.min_value exceeds max_value"
+        if "initial_value" in bounds and not low <= bounds["initial_value"] <= high:
+            return "number_input.initial_value is out of its bounds"
+    if kind == "static_select" and "initial_option" in element:
+        values = [o.get("value") for o in element.get("options") or [] if isinstance(o, dict)]
+        if (element["initial_option"] or {}).get("value") not in values:
+            return "static_select.initial_option is not one of its options"
+    limit = element.get("max_selected_items")
+    if isinstance(kind, str) and kind.startswith("multi_") and isinstance(limit, int):
+        for key in ("initial_conversations", "initial_channels", "initial_users", "initial_options"):
+            if len(element.get(key) or []) > limit:
+                return f"{kind}.{key} holds more than max_selected_items"
+    return None
+
+
+def _number(value: Any, decimal: bool) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        number = float(value) if decimal else int(value)
+    except ValueError:
+        return None
+    return float(number)
 
 
 def _objects(value: Any) -> Iterator[dict[str, Any]]:

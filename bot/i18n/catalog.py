@@ -550,6 +550,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "settings.connect_title": {"pt-BR": "Conectar Pilot Status", "en": "Connect Pilot Status"},
     "settings.connect_submit": {"pt-BR": "Conectar", "en": "Connect"},
     "settings.cancel": {"pt-BR": "Cancelar", "en": "Cancel"},
+    "settings.save": {"pt-BR": "Salvar", "en": "Save"},
     "settings.connect_help": {
         "pt-BR": "Cole a chave de API do número de WhatsApp (painel do Pilot Status → Chaves de API). O AskCall "
         "confere a chave e registra o próprio webhook.",
@@ -569,6 +570,105 @@ CATALOG: dict[str, dict[str, str]] = {
     "settings.admins_only": {
         "pt-BR": "Só administradores do Slack mudam as configurações do AskCall.",
         "en": "Only Slack admins change AskCall's settings.",
+    },
+    "settings.checking": {
+        "pt-BR": "Conferindo a chave com o Pilot Status…",
+        "en": "Checking the key with Pilot Status…",
+    },
+    "settings.try_again": {
+        "pt-BR": "Nada foi salvo: confira a chave e tente de novo.",
+        "en": "Nothing was saved: check the key and try again.",
+    },
+    "settings.name_label": {"pt-BR": "Nome do número (opcional)", "en": "The number's name (optional)"},
+    "settings.name_hint": {
+        "pt-BR": "Vazio: o número padrão, que atende todos os canais sem número próprio. Para mais um número, dê "
+        "um nome curto (letras minúsculas, dígitos, - e _), por exemplo rj.",
+        "en": "Empty: the default number, serving every channel without a number of its own. For another number, "
+        "give a short name (lowercase letters, digits, - and _), e.g. rj.",
+    },
+    "settings.name_malformed": {
+        "pt-BR": "Use só letras minúsculas, dígitos, - e _ (até 40), começando por letra ou dígito.",
+        "en": "Use only lowercase letters, digits, - and _ (up to 40), starting with a letter or digit.",
+    },
+    "settings.number_channels": {"pt-BR": "Canais: {channels}", "en": "Channels: {channels}"},
+    "settings.number_other_channels": {
+        "pt-BR": "Canais: os que não têm número próprio",
+        "en": "Channels: those without a number of their own",
+    },
+    "settings.numbers_button": {"pt-BR": "Números e canais", "en": "Numbers and channels"},
+    "settings.numbers_title": {"pt-BR": "Números e canais", "en": "Numbers and channels"},
+    "settings.numbers_help": {
+        "pt-BR": "Escolha os canais de cada número de WhatsApp. O número padrão atende todos os canais que não "
+        "estão em outro número; um outro número sem canais não atende nenhum.",
+        "en": "Pick each WhatsApp number's channels. The default number serves every channel that is not on "
+        "another number; another number without channels serves none.",
+    },
+    "settings.number_label": {"pt-BR": "Canais do número {name}", "en": "Channels of number {name}"},
+    "settings.channel_twice": {
+        "pt-BR": "Um canal só pode usar um número: <#{channel}> também está no número {name}.",
+        "en": "A channel can use only one number: <#{channel}> is also on number {name}.",
+    },
+    "settings.workspace_button": {"pt-BR": "Editar configurações", "en": "Edit settings"},
+    "settings.workspace_title": {"pt-BR": "Configurações", "en": "Settings"},
+    "settings.summary": {
+        "pt-BR": "*Idioma padrão:* {language}\n*Limite por vendedor:* {budget}\n*Retenção:* {retention}\n"
+        "*Canais:* {channels}\n*Quem pode usar:* {people}",
+        "en": "*Default language:* {language}\n*Per-rep limit:* {budget}\n*Retention:* {retention}\n"
+        "*Channels:* {channels}\n*Who may use it:* {people}",
+    },
+    "settings.language_pt-BR": {"pt-BR": "Português (Brasil)", "en": "Portuguese (Brazil)"},
+    "settings.language_en": {"pt-BR": "Inglês", "en": "English"},
+    "settings.budget_none": {"pt-BR": "sem limite", "en": "no limit"},
+    "settings.budget_value": {"pt-BR": "{count} pedidos por hora", "en": "{count} requests per hour"},
+    "settings.retention_never": {"pt-BR": "nunca apagar", "en": "never erase"},
+    "settings.retention_value": {
+        "pt-BR": "telefones e motivos apagados após {days} dias",
+        "en": "phones and reasons erased after {days} days",
+    },
+    "settings.everywhere": {"pt-BR": "todos", "en": "all"},
+    "settings.everyone": {"pt-BR": "todos", "en": "everyone"},
+    "settings.language_label": {"pt-BR": "Idioma padrão", "en": "Default language"},
+    "settings.language_hint": {
+        "pt-BR": "Cada pessoa vê o idioma do próprio Slack quando é português ou inglês; senão, este.",
+        "en": "Everyone sees their own Slack language when it is Portuguese or English; otherwise this one.",
+    },
+    "settings.budget_label": {"pt-BR": "Pedidos por vendedor por hora", "en": "Requests per rep per hour"},
+    "settings.budget_hint": {"pt-BR": "0: sem limite.", "en": "0: no limit."},
+    "settings.retention_label": {"pt-BR": "Retenção (dias)", "en": "Retention (days)"},
+    "settings.retention_hint": {
+        "pt-BR": "Depois de quantos dias o telefone e o motivo de um pedido encerrado são apagados (LGPD). 0: nunca.",
+        "en": "After how many days a closed request's phone and reason are erased (LGPD). 0: never.",
+    },
+    "settings.channels_label": {"pt-BR": "Canais permitidos", "en": "Allowed channels"},
+    "settings.channels_hint": {"pt-BR": "Vazio: todos os canais.", "en": "Empty: every channel."},
+    "settings.users_label": {"pt-BR": "Pessoas permitidas", "en": "Allowed people"},
+    "settings.users_hint": {
+        "pt-BR": "Vazio (e sem grupos): todos do workspace.",
+        "en": "Empty (and no user groups): everyone in the workspace.",
+    },
+    "settings.groups_label": {"pt-BR": "Grupos de usuários permitidos", "en": "Allowed user groups"},
+    "settings.groups_hint": {
+        "pt-BR": "Ids dos grupos, separados por vírgula (S0123456789: na página do grupo, em Pessoas → Grupos).",
+        "en": "The groups' ids, comma-separated (S0123456789: on the group's page, under People → User groups).",
+    },
+    "settings.contact_label": {"pt-BR": "A quem pedir acesso", "en": "Whom to ask for access"},
+    "settings.contact_hint": {
+        "pt-BR": "Mostrado a quem não pode usar, por exemplo <#C0123456789> ou <@U0123456789>.",
+        "en": "Shown to whoever may not use it, e.g. <#C0123456789> or <@U0123456789>.",
+    },
+    "settings.bad_number": {
+        "pt-BR": "Use um número inteiro de 0 a {high}.",
+        "en": "Use a whole number from 0 to {high}.",
+    },
+    "settings.bad_language": {"pt-BR": "Escolha português ou inglês.", "en": "Pick Portuguese or English."},
+    "settings.bad_groups": {
+        "pt-BR": "{value} não é o id de um grupo de usuários: use ids como S0123456789, separados por vírgula.",
+        "en": "{value} is not a user group's id: use ids like S0123456789, comma-separated.",
+    },
+    "settings.too_many": {"pt-BR": "No máximo {count}.", "en": "At most {count}."},
+    "settings.bad_contact": {
+        "pt-BR": "Escreva um canal como <#C0123456789>, uma pessoa como <@U0123456789> ou um texto curto.",
+        "en": "Write a channel as <#C0123456789>, a person as <@U0123456789> or a short text.",
     },
     # --- connecting Pilot Status (App Home settings) --------------------------------------------
     "connect.key_malformed": {

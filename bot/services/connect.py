@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from bot.config import DEFAULT_NUMBER
+from bot.config import DEFAULT_NUMBER, NUMBER_NAME
 from bot.domain import TenantId
 from bot.pilot_status.admin import PilotStatusAdmin, register
 from bot.pilot_status.errors import (
@@ -91,6 +91,8 @@ class ConnectService:
         api_key = api_key.strip()
         if not well_formed(api_key, MAX_KEY_LENGTH):
             return Refused("connect.key_malformed")
+        if not NUMBER_NAME.match(name):
+            return Refused("settings.name_malformed")
         if not self._public_url:
             return Refused("connect.no_public_url")
         existing = next((n for n in await self._store.workspace_numbers(tenant) if n.name == name), None)

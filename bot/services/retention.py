@@ -8,6 +8,8 @@ and expired call page sessions are deleted: they are worth nothing once spent.
 A workspace that uninstalled AskCall more than ASKCALL_UNINSTALL_GRACE_DAYS ago loses all its rows, every table, in
 batches (:func:`purge_workspace`; `askcall workspaces purge` does it at once); a reinstall before then keeps them.
 Work happens in small transactions so a running AskCall is never blocked for long.
+In multi-workspace mode each workspace's own retention period applies to its rows only (what its admins set in
+App Home, else ASKCALL_RETENTION_DAYS), read at every run so a change applies at the next one.
 
 `askcall serve` runs :func:`retention_loop`; `askcall purge` runs :func:`purge` and
 :func:`delete_spent_call_credentials` once (bot.admin.commands).
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.domain import TenantId
 from bot.store import PurgeCounts, Store
+from bot.tenant_config import TenantConfigs
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,19 @@ def parse_age(text: str) -> float:
     return amount * (DAY if unit == "d" else HOUR)
 
 
-async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Progress | None = None) -> PurgeCounts:
-    """Erase customer data of closed requests created before `cutoff` (epoch seconds); idempotent."""
-    total = await store.count_purgeable_requests(cutoff)
+async def purge(
+    store: Store,
+    cutoff: float,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    tenant: TenantId | None = None,
+) -> PurgeCounts:
+    """Erase customer data of closed requests created before `cutoff` (epoch seconds), only the tenant's when
+    `tenant` is given; idempotent."""
+    total = await store.count_purgeable_requests(cutoff, tenant)
     counts = PurgeCounts()
     while True:
-        batch = await store.purge_requests_batch(cutoff, batch_size)
+        batch = await store.purge_requests_batch(cutoff, batch_size, tenant)
         if batch.requests == 0:
             break
         counts += batch
@@ -56,7 +66,7 @@ async def purge(store: Store, cutoff: float, batch_size: int = 500, progress: Pr
             progress(counts.requests, max(total, counts.requests))
         await asyncio.sleep(0)  # let the app's own transactions in between batches
     while True:
-        batch = await store.purge_leftovers_batch(cutoff, batch_size)
+        batch = await store.purge_leftovers_batch(cutoff, batch_size, tenant)
         counts += batch
         if not batch.leftovers:
             return counts
@@ -99,17 +109,29 @@ async def purge_closed(store: Store, cutoff: float, batch_size: int = 500, progr
     return counts.requests
 
 
+async def purge_each_workspace(store: Store, configs: TenantConfigs, now: float) -> PurgeCounts:
+    """Each workspace's closed requests older than its own retention period (0: never), its rows only."""
+    counts = PurgeCounts()
+    for workspace in await store.workspaces():
+        days = (await configs.config_of(workspace.tenant)).retention_days
+        if days > 0:
+            counts += await purge(store, now - days * DAY, tenant=workspace.tenant)
+    return counts
+
+
 async def retention_loop(
     store: Store,
     days: int,
     clock: Callable[[], float] = time.time,
     interval: float = 3600,
     grace_days: int = 30,
+    configs: TenantConfigs | None = None,
 ) -> None:
-    """Until cancelled, now and every `interval` seconds: purge requests older than `days` (0: never), delete
+    """Until cancelled, now and every `interval` seconds: purge requests older than `days` (0: never) — with
+    `configs` (multi-workspace mode), each workspace's older than its own retention period instead — delete
     spent call links and expired call page sessions (always), and purge the workspaces uninstalled more than
     `grace_days` ago."""
-    if days <= 0:
+    if days <= 0 and configs is None:
         log.info("data retention is off (ASKCALL_RETENTION_DAYS=0); spent call links are still deleted")
     while True:
         try:
@@ -117,7 +139,9 @@ async def retention_loop(
                 counts = PurgeCounts()
                 if mine:
                     now = clock()
-                    if days > 0:
+                    if configs is not None:
+                        counts = await purge_each_workspace(store, configs, now)
+                    elif days > 0:
                         counts = await purge(store, now - days * DAY)
                     await delete_spent_call_credentials(store, now)
                     for tenant, rows in (await purge_left_workspaces(store, now - grace_days * DAY)).items():
@@ -133,10 +157,9 @@ async def retention_loop(
             if counts.requests or counts.events or counts.calls:
                 log.info(
                     "retention: erased customer data of %d request(s), %d webhook event(s) and %d call(s) "
-                    "older than %d days",
+                    "past their retention period",
                     counts.requests,
                     counts.events,
                     counts.calls,
-                    days,
                 )
         await asyncio.sleep(interval)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 
+from bot.domain import TenantId
 from bot.store.connection import StoreConnection
 from bot.store.types import CallRecord, PurgeCounts, RequestRecord
 
@@ -55,19 +56,24 @@ class RecordStore(StoreConnection):
         """Up to `limit` calls with ids past `after_id` started in [since, until), by id, with their requests."""
 
     @abstractmethod
-    async def count_purgeable_requests(self, cutoff: float) -> int:
-        """Closed requests created before `cutoff` whose phone and reason are still stored."""
+    async def count_purgeable_requests(self, cutoff: float, tenant: TenantId | None = None) -> int:
+        """Closed requests created before `cutoff` whose phone and reason are still stored (only the tenant's when
+        `tenant` is given)."""
 
     @abstractmethod
-    async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
-        """Erase the customer's data from up to `limit` purgeable requests, their events (call events
-        included), their finished deliveries and their calls' Pilot Status call ids (which Pilot Status
-        could map back to the number), and delete their call links and page sessions. A call still live
-        keeps its id (its webhooks must find it) unless it started before `cutoff`; the leftovers
+    async def purge_requests_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
+        """Erase the customer's data from up to `limit` purgeable requests (only the tenant's when `tenant` is
+        given), their events (call events included), their finished deliveries and their calls' Pilot Status call
+        ids (which Pilot Status could map back to the number), and delete their call links and page sessions. A
+        call still live keeps its id (its webhooks must find it) unless it started before `cutoff`; the leftovers
         batch erases it once it is over. Calls keep who called, when, how long and how it ended."""
 
     @abstractmethod
-    async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
-        """Erase processed events older than `cutoff` that matched no request (or a purged one),
-        deliveries of purged requests that finished after their request was purged, and the Pilot
-        Status call ids of purged requests' calls that were still live when their request was purged."""
+    async def purge_leftovers_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
+        """Erase (only the tenant's when `tenant` is given) processed events older than `cutoff` that matched no
+        request (or a purged one), deliveries of purged requests that finished after their request was purged, and
+        the Pilot Status call ids of purged requests' calls that were still live when their request was purged."""

@@ -224,9 +224,18 @@ RECORD_STATUS_CHECK = statement(
 # --- records and retention ------------------------------------------------------------------------
 # Rules that backend-specific statements share too (those that take a list of ids): each caller writes its own
 # placeholder into them.
-def purgeable_requests(cutoff: str) -> str:
-    """Closed requests (past Pilot Status) created before `cutoff` whose customer's data is still stored."""
-    return f"FROM requests WHERE created_at < {cutoff} AND purged_at IS NULL AND state NOT IN {_values(UNSENT_STATES)}"
+def purgeable_requests(cutoff: str, tenant: str) -> str:
+    """Closed requests (past Pilot Status) created before `cutoff` whose customer's data is still stored, of the
+    tenant `tenant` (every tenant's when it is NULL)."""
+    return (
+        f"FROM requests WHERE created_at < {cutoff} AND purged_at IS NULL AND state NOT IN {_values(UNSENT_STATES)}"
+        f" AND {of_tenant(tenant)}"
+    )
+
+
+def of_tenant(tenant: str, column: str = "tenant_id") -> str:
+    """The row is the tenant's, or `tenant` is NULL (every tenant's)."""
+    return f"(CAST({tenant} AS TEXT) IS NULL OR {column} = {tenant})"
 
 
 def erasable_calls(cutoff: str) -> str:
@@ -245,19 +254,21 @@ def erase_call_ids(now: str) -> str:
 # The dedup key is a hash of the customer's number (and the event's timestamp), so it goes too.
 ERASE_EVENTS = """UPDATE webhook_events
     SET body = '', from_phone = NULL, to_phone = NULL, phone_key = NULL, dedup_key = 'purged:' || id"""
-PURGEABLE_REQUEST_COUNT = statement(f"SELECT COUNT(*) {purgeable_requests(':cutoff')}")
+PURGEABLE_REQUEST_COUNT = statement(f"SELECT COUNT(*) {purgeable_requests(':cutoff', ':tenant')}")
 LEFTOVER_EVENTS = statement(
     f"""{ERASE_EVENTS} WHERE id IN (
             SELECT e.id FROM webhook_events e
             WHERE e.received_at < :cutoff AND e.processed_at IS NOT NULL
               AND NOT e.dedup_key LIKE 'purged:%'
               AND (e.request_id IS NULL OR e.request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL))
+              AND {of_tenant(":tenant", "e.tenant_id")}
             LIMIT :limit)"""
 )
 LEFTOVER_DELIVERIES = statement(
     f"""UPDATE deliveries SET payload = :payload, updated_at = :now WHERE id IN (
             SELECT d.id FROM deliveries d JOIN requests r ON r.id = d.request_id
             WHERE r.purged_at IS NOT NULL AND d.payload != :payload AND d.state IN {_values(FINISHED_DELIVERIES)}
+              AND {of_tenant(":tenant", "d.tenant_id")}
             LIMIT :limit)"""
 )
 LEFTOVER_CALLS = statement(
@@ -265,6 +276,7 @@ LEFTOVER_CALLS = statement(
             SELECT id FROM calls
             WHERE {erasable_calls(":cutoff")}
               AND request_id IN (SELECT id FROM requests WHERE purged_at IS NOT NULL)
+              AND {of_tenant(":tenant")}
             LIMIT :limit)"""
 )
 

@@ -34,7 +34,6 @@ GRANTED = Customer("+55 11 98765-4321", "+5511987654321", "+55 11 9••••-
 DENIED = Customer("+55 21 99876-5432", "+5521998765432", "+55 21 9••••-5432", "Renovar contrato", "UB")
 FAILED = Customer("+55 31 98888-7777", "+5531988887777", "+55 31 9••••-7777", "Proposta nova", "UC")
 WAITING = Customer("+55 11 91234-5678", "+5511912345678", "+55 11 9••••-5678", "=2+3 ligar amanhã", "UD")
-ANSWER_TS = iso_timestamp(time.time() - 60)
 
 
 async def ask(server: Server, customer: Customer) -> None:
@@ -45,15 +44,24 @@ async def ask(server: Server, customer: Customer) -> None:
     await server.wait_idle()
 
 
-async def answer(server: Server, customer: Customer, status: str) -> None:
-    code, text = await server.answer(customer.digits, status, timestamp=ANSWER_TS)
+def answer_timestamp() -> str:
+    """The Pilot Status timestamp of the answers: a minute ago, read when the records are built (not when this
+    module is imported: an answer stamped before its request, beyond the clock skew allowed, matches nothing)."""
+    return iso_timestamp(time.time() - 60)
+
+
+async def answer(server: Server, customer: Customer, status: str, timestamp: str) -> None:
+    code, text = await server.answer(customer.digits, status, timestamp=timestamp)
     assert code == 200, text
     await server.wait_idle()
 
 
-async def build_records(settings: Settings, slack: FakeSlack, pilot: FakePilotStatus) -> dict[str, Request]:
-    """Four requests: granted (TEMPORARY), denied, failed at Pilot Status, still waiting. AskCall is stopped
-    afterwards; returns the stored requests by name."""
+async def build_records(
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, answered: str | None = None
+) -> dict[str, Request]:
+    """Four requests: granted (TEMPORARY), denied, failed at Pilot Status, still waiting, the two answers stamped
+    `answered` (default `answer_timestamp()`). AskCall is stopped afterwards; returns the stored requests by name."""
+    answered = answered or answer_timestamp()
     server = await start_server(settings, slack, pilot)
     try:
         for customer in (GRANTED, DENIED):
@@ -66,8 +74,8 @@ async def build_records(settings: Settings, slack: FakeSlack, pilot: FakePilotSt
         )
         await ask(server, FAILED)
         await ask(server, WAITING)
-        await answer(server, GRANTED, "TEMPORARY")
-        await answer(server, DENIED, "NO_PERMISSION")
+        await answer(server, GRANTED, "TEMPORARY", answered)
+        await answer(server, DENIED, "NO_PERMISSION", answered)
     finally:
         await stop_server(server)
     return await requests_by_name(settings.database.url)

@@ -19,7 +19,7 @@ from bot.fakes.pilot_status import FakePilotStatus
 from bot.fakes.slack import FakeSlack
 from bot.store import NewDelivery, NewRequest, open_store
 from tests.admin.conftest import RunCli, use_database
-from tests.admin.records import ANSWER_TS, DENIED, FAILED, GRANTED, WAITING, backdate, build_records
+from tests.admin.records import DENIED, FAILED, GRANTED, WAITING, answer_timestamp, backdate, build_records
 from tests.conftest import CHANNEL
 from tests.tenants import TENANT
 
@@ -27,18 +27,24 @@ TODAY = datetime.now(UTC).date().isoformat()
 
 
 @pytest.fixture
+def answered() -> str:
+    """The Pilot Status timestamp the records' answers carry."""
+    return answer_timestamp()
+
+
+@pytest.fixture
 async def records(
-    cli_env, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch
+    cli_env, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, monkeypatch, answered: str
 ) -> dict[str, Request]:
     use_database(monkeypatch, settings)
-    return await build_records(settings, slack, pilot)
+    return await build_records(settings, slack, pilot, answered)
 
 
 def by_user(rows: list[dict]) -> dict[str, dict]:
     return {row["requested_by"]: row for row in rows}
 
 
-async def test_jsonl_has_one_masked_record_per_request(records, run_cli: RunCli) -> None:
+async def test_jsonl_has_one_masked_record_per_request(records, run_cli: RunCli, answered: str) -> None:
     result = await run_cli("export", "--since", TODAY, "--format", "jsonl")
 
     assert result.code == 0, result.err
@@ -55,7 +61,7 @@ async def test_jsonl_has_one_masked_record_per_request(records, run_cli: RunCli)
     assert granted["requested_at"] == _iso(records["granted"].created_at)
     assert granted["answered_at"] == _iso(records["granted"].answered_at)
     assert granted["expires_at"] == _iso(records["granted"].expires_at)
-    assert granted["source_event_timestamp"] == ANSWER_TS
+    assert granted["source_event_timestamp"] == answered
     assert len(granted["source_event"]) == 64  # the event's dedup key
     assert granted["purged_at"] is None
 
@@ -80,7 +86,7 @@ async def test_full_phones_on_request(records, run_cli: RunCli) -> None:
     }
 
 
-async def test_csv_has_a_header_and_the_same_records(records, run_cli: RunCli) -> None:
+async def test_csv_has_a_header_and_the_same_records(records, run_cli: RunCli, answered: str) -> None:
     result = await run_cli("export", "--since", TODAY, "--format", "csv")
 
     assert result.code == 0
@@ -90,7 +96,7 @@ async def test_csv_has_a_header_and_the_same_records(records, run_cli: RunCli) -
     assert len(rows) == 4
     assert rows[GRANTED.user]["phone"] == GRANTED.masked
     assert rows[GRANTED.user]["outcome"] == "granted_temporary"
-    assert rows[GRANTED.user]["source_event_timestamp"] == ANSWER_TS
+    assert rows[GRANTED.user]["source_event_timestamp"] == answered
     assert rows[FAILED.user]["answered_at"] == ""
     # A reason that a spreadsheet would run as a formula stays text.
     assert rows[WAITING.user]["reason"] == "'" + WAITING.reason

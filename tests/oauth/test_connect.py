@@ -177,6 +177,14 @@ async def test_a_malformed_secret_or_one_for_no_number_is_refused(askcall: Multi
     assert stored.webhook_secret is None
 
 
+async def test_a_number_name_that_isnt_one_is_refused_before_pilot_status_is_asked(
+    askcall: MultiServer, pilot: FakePilotStatus
+) -> None:
+    for name in ("Rio de Janeiro", "", "-rj", "x" * 41):
+        assert await connector(askcall).connect(T2, pilot.api_key, name=name) == Refused("settings.name_malformed")
+    assert await askcall.askcall.store.workspace_numbers(T2) == [] and pilot.requests == []
+
+
 # --- edges the mutation run found unchecked (tests/MUTATION.md) ----------------------------------------------------
 
 

@@ -104,3 +104,17 @@ def test_no_key_is_refused() -> None:
     with pytest.raises(BadEncryptionKey):
         Secrets(" , ")
     assert repr(Secrets(f"{KEY},{new_key()}")) == "Secrets(2 keys)"
+
+
+def test_multi_workspace_mode_needs_no_pilot_status_key_or_webhook_secret() -> None:
+    """Each workspace connects its own Pilot Status account from App Home; single-workspace mode still needs both."""
+    env = {k: v for k, v in MULTI.items() if not k.startswith("PILOT_STATUS_")}
+
+    settings = Settings.from_env(env)
+
+    assert settings.multi_workspace and settings.pilot_status_api_key in ("", None)
+    single = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "signing"}
+    with pytest.raises(ConfigError, match="PILOT_STATUS_API_KEY"):
+        Settings.from_env(single)
+    with pytest.raises(ConfigError, match="PILOT_STATUS_WEBHOOK_SECRET"):
+        Settings.from_env({**single, "PILOT_STATUS_API_KEY": "ps_key"})

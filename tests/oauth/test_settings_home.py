@@ -97,9 +97,16 @@ def home_action(user: str, action_id: str, trigger_id: str, value: str = "connec
     }
 
 
-def submission(callback_id: str, block: str, action: str, value: str, user: str, metadata: str = "") -> dict[str, Any]:
+def submission(
+    callback_id: str, block: str, action: str, value: str, user: str, metadata: str = "", view: str | None = None
+) -> dict[str, Any]:
     values = {block: {action: {"type": "plain_text_input", "value": value}}}
-    return view_submission_payload(callback_id, values, metadata, user_id=user, team_id="T2")
+    return view_submission_payload(callback_id, values, metadata, user_id=user, team_id="T2", view_id=view)
+
+
+def updates(slack: FakeSlack, view_id: str) -> list[dict[str, Any]]:
+    """The views `views.update` put in the modal `view_id`, in order."""
+    return [c.args["view"] for c in slack.calls_to("views.update") if c.args.get("view_id") == view_id]
 
 
 def actions_of(view: dict[str, Any]) -> list[str]:
@@ -123,24 +130,42 @@ async def test_an_admin_connects_pilot_status_from_app_home_and_a_non_admin_chan
     await asyncio.sleep(0.2)
     assert slack.views == [] and await store.workspace_numbers(T2) == [] and pilot.webhooks == {}
 
-    # The admin opens the modal; a wrong key is refused in the modal, nothing saved.
+    # The admin opens the modal; a malformed key is refused under its field at once, nothing saved.
     status, _ = await interact(askcall, home_action(ADMIN, CONNECT_ACTION, slack.trigger_id()))
     assert status == 200
     await until(lambda: any(v.get("callback_id") == CONNECT_VIEW for v in slack.views))
-    status, text = await interact(askcall, submission(CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, "ps_wrong", ADMIN))
+    view_id = slack.views[-1]["id"]
+    status, text = await interact(
+        askcall, submission(CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, "ps wrong", ADMIN, view=view_id)
+    )
     answer = json.loads(text)
     assert answer["response_action"] == "errors" and "Pilot Status" in answer["errors"][KEY_BLOCK]
+
+    # A wrong key: "checking…" at once, then the form again saying why (nothing saved).
+    status, text = await interact(
+        askcall, submission(CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, "ps_wrong", ADMIN, view=view_id)
+    )
+    assert json.loads(text)["response_action"] == "update"
+    await until(lambda: len(updates(slack, view_id)) == 1)
+    (refused,) = updates(slack, view_id)
+    assert refused["callback_id"] == CONNECT_VIEW and "Pilot Status" in json.dumps(refused)
+    assert any(b.get("block_id") == KEY_BLOCK for b in refused["blocks"])  # the admin may try again in place
     assert await store.workspace_numbers(T2) == []
 
     # The right key: connected, the webhook registered, and the modal asks for the secret (and says where it is).
-    status, text = await interact(askcall, submission(CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, pilot.api_key, ADMIN))
+    status, text = await interact(
+        askcall, submission(CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, pilot.api_key, ADMIN, view=view_id)
+    )
     answer = json.loads(text)
-    assert answer["response_action"] == "update" and answer["view"]["callback_id"] == SECRET_VIEW
+    assert answer["response_action"] == "update" and answer["view"]["callback_id"] == CONNECT_VIEW
+    await until(lambda: len(updates(slack, view_id)) == 2)
+    shown = updates(slack, view_id)[-1]
+    assert shown["callback_id"] == SECRET_VIEW
     (number,) = await store.workspace_numbers(T2)
     assert [w["url"] for w in pilot.webhooks.values()] == [
         f"{askcall.url}/webhooks/pilot-status/t/{number.webhook_token}"
     ]
-    assert "Webhooks" in json.dumps(answer["view"])
+    assert "Webhooks" in json.dumps(shown)
 
     # A rep's forged secret changes nothing; the admin's is stored (encrypted), and hint mode ends.
     status, text = await interact(

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import time
 
-from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS
+from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS, TenantId
 from bot.store import sql
 from bot.store.postgres.calls import call_from, calls_of
 from bot.store.postgres.connection import PostgresConnection, row_count, texts
 from bot.store.postgres.effects import request_from
 from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
-_PURGEABLE_IDS = f"SELECT id {sql.purgeable_requests('$1')} ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+_PURGEABLE_IDS = (
+    f"SELECT id {sql.purgeable_requests('$1', '$3')} ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
 _ERASE_EVENTS_OF = f"{sql.ERASE_EVENTS} WHERE request_id = ANY($1::bigint[])"
 _ERASE_CALL_IDS = f"{sql.erase_call_ids('$1')} WHERE {sql.erasable_calls('$2')} AND request_id = ANY($3::bigint[])"
 
@@ -70,13 +72,15 @@ class RecordQueries(PostgresConnection):
         requests = {r.id: r for r in map(request_from, rows)}
         return [CallRecord(c, requests[c.request_id]) for c in calls]
 
-    async def count_purgeable_requests(self, cutoff: float) -> int:
-        return int(await self._fetchval(sql.PURGEABLE_REQUEST_COUNT.postgres, cutoff))
+    async def count_purgeable_requests(self, cutoff: float, tenant: TenantId | None = None) -> int:
+        return int(await self._fetchval(sql.PURGEABLE_REQUEST_COUNT.postgres, cutoff, tenant))
 
-    async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+    async def purge_requests_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
         now = time.time()
         async with self.transaction() as conn:
-            ids = [int(row[0]) for row in await conn.fetch(_PURGEABLE_IDS, cutoff, limit)]
+            ids = [int(row[0]) for row in await conn.fetch(_PURGEABLE_IDS, cutoff, limit, tenant)]
             if not ids:
                 return PurgeCounts()
             # message_id too: a WhatsApp message id (wamid) encodes the recipient's number.
@@ -103,10 +107,12 @@ class RecordQueries(PostgresConnection):
                 credentials += row_count(status)
         return PurgeCounts(len(ids), row_count(events), row_count(deliveries), row_count(calls), credentials)
 
-    async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+    async def purge_leftovers_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
         now = time.time()
         async with self.transaction() as conn:
-            events = await conn.execute(sql.LEFTOVER_EVENTS.postgres, cutoff, limit)
-            deliveries = await conn.execute(sql.LEFTOVER_DELIVERIES.postgres, PURGED_PAYLOAD, now, limit)
-            calls = await conn.execute(sql.LEFTOVER_CALLS.postgres, now, cutoff, limit)
+            events = await conn.execute(sql.LEFTOVER_EVENTS.postgres, cutoff, tenant, limit)
+            deliveries = await conn.execute(sql.LEFTOVER_DELIVERIES.postgres, PURGED_PAYLOAD, now, tenant, limit)
+            calls = await conn.execute(sql.LEFTOVER_CALLS.postgres, now, cutoff, tenant, limit)
         return PurgeCounts(0, row_count(events), row_count(deliveries), row_count(calls))

@@ -8,14 +8,14 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS
+from bot.domain import FINISHED_DELIVERIES, SETTLING_RESULTS, TenantId
 from bot.store import sql
 from bot.store.sqlite.calls import call_from, calls_of
 from bot.store.sqlite.connection import SQLiteConnection, marks
 from bot.store.sqlite.effects import request_from
 from bot.store.types import PURGED_PAYLOAD, CallRecord, PurgeCounts, RequestRecord
 
-_PURGEABLE_IDS = f"SELECT id {sql.purgeable_requests('?')} ORDER BY created_at, id LIMIT ?"
+_PURGEABLE_IDS = f"SELECT id {sql.purgeable_requests('?1', '?3')} ORDER BY created_at, id LIMIT ?2"
 _ERASE_CALL_IDS = f"{sql.erase_call_ids('?')} WHERE {sql.erasable_calls('?')} AND request_id IN"
 
 
@@ -77,15 +77,17 @@ class RecordQueries(SQLiteConnection):
 
         return await self._in_db_thread(page)
 
-    async def count_purgeable_requests(self, cutoff: float) -> int:
-        row = await self._fetchone(sql.PURGEABLE_REQUEST_COUNT.sqlite, (cutoff,))
+    async def count_purgeable_requests(self, cutoff: float, tenant: TenantId | None = None) -> int:
+        row = await self._fetchone(sql.PURGEABLE_REQUEST_COUNT.sqlite, (cutoff, tenant))
         return int(row[0]) if row else 0
 
-    async def purge_requests_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+    async def purge_requests_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
         now = time.time()
 
         def purge(conn: sqlite3.Connection) -> PurgeCounts:
-            ids = [int(row[0]) for row in conn.execute(_PURGEABLE_IDS, (cutoff, limit))]
+            ids = [int(row[0]) for row in conn.execute(_PURGEABLE_IDS, (cutoff, limit, tenant))]
             if not ids:
                 return PurgeCounts()
             # message_id too: a WhatsApp message id (wamid) encodes the recipient's number.
@@ -110,13 +112,15 @@ class RecordQueries(SQLiteConnection):
 
         return await self._write(purge)
 
-    async def purge_leftovers_batch(self, cutoff: float, limit: int = 500) -> PurgeCounts:
+    async def purge_leftovers_batch(
+        self, cutoff: float, limit: int = 500, tenant: TenantId | None = None
+    ) -> PurgeCounts:
         now = time.time()
 
         def purge(conn: sqlite3.Connection) -> PurgeCounts:
-            events = conn.execute(sql.LEFTOVER_EVENTS.sqlite, (cutoff, limit))
-            deliveries = conn.execute(sql.LEFTOVER_DELIVERIES.sqlite, (PURGED_PAYLOAD, now, limit))
-            calls = conn.execute(sql.LEFTOVER_CALLS.sqlite, (now, cutoff, limit))
+            events = conn.execute(sql.LEFTOVER_EVENTS.sqlite, (cutoff, tenant, limit))
+            deliveries = conn.execute(sql.LEFTOVER_DELIVERIES.sqlite, (PURGED_PAYLOAD, now, tenant, limit))
+            calls = conn.execute(sql.LEFTOVER_CALLS.sqlite, (now, cutoff, tenant, limit))
             return PurgeCounts(0, events.rowcount, deliveries.rowcount, calls.rowcount)
 
         return await self._write(purge)
