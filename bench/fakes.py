@@ -18,7 +18,6 @@ import argparse
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +31,7 @@ from bench.common import (
     workspace_team,
     workspace_token,
 )
-from bot.fakes.pilot_status import FakePilotStatus, PermissionRequestRecord
+from bot.fakes.pilot_status import FakePilotStatus, PermissionRequestRecord, PilotAccount
 from bot.fakes.slack import FakeSlack, SlackCall
 
 PERMISSION_REQUEST = "/v1/calls/permissions/request"
@@ -75,29 +74,21 @@ class PermissionLog(list[PermissionRequestRecord]):
         self.by_number[record.to].append(record)
 
 
-class IndexedFakePilotStatus(FakePilotStatus):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+class IndexedAccount(PilotAccount):
+    """A fake Pilot Status account whose permission requests are grouped by number, so the fake's limit checks
+    read one customer's requests instead of scanning them all."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
         self.permission_requests: PermissionLog = PermissionLog()
 
-    @contextmanager
-    def _only(self, e164: str) -> Iterator[None]:
-        """Let the fake's own (scanning) logic see this number's requests only; sync, so no task interleaves."""
-        everything = self.permission_requests
+    def request_times(self, e164: str) -> list[float]:
         number = "+" + e164.strip().removeprefix("+")
-        self.permission_requests = everything.by_number.get(number, [])  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            self.permission_requests = everything
+        return sorted(r.at for r in self.permission_requests.by_number.get(number, []))
 
-    def permission_usage(self, e164: str) -> tuple[int, int]:
-        with self._only(e164):
-            return super().permission_usage(e164)
 
-    def _limit_expiration(self, e164: str) -> int | None:
-        with self._only(e164):
-            return super()._limit_expiration(e164)
+class IndexedFakePilotStatus(FakePilotStatus):
+    account_type = IndexedAccount
 
 
 def _matching(slack: FakeSlack, request: web.Request) -> Iterator[SlackCall]:

@@ -28,6 +28,14 @@ customer who has not written in 24 h, :meth:`FakePilotStatus.customer_writes`, c
 gets no 2xx (or no answer within :attr:`FakePilotStatus.delivery_timeout`) is delivered again after the delays of
 :attr:`FakePilotStatus.redelivery_delays` (the real schedule is not documented), the same bytes each time.
 Where the vendor documents no behaviour the fake picks the strict one and says so below.
+
+Accounts: like the real API, everything is scoped per API key (one number): webhooks and their signing secret,
+permissions, permission requests and Meta's limits, 24-hour windows, calls, calling settings, the business number.
+Each key has one :class:`PilotAccount` (the constructor's ``api_key`` the default one, whose state the fake's
+single-account attributes are; :meth:`FakePilotStatus.add_account` adds more). Invariant: a request acts only on its
+key's account (another account's webhook or call is a 404, as outside the key's scope), and an account's webhooks get
+only its own customers' events, signed with its own secret. ``accepted_keys`` and ``web_keys`` are more keys of the
+default account.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -65,6 +73,7 @@ __all__ = [
     "FakePilotStatus",
     "PSRequest",
     "PermissionRequestRecord",
+    "PilotAccount",
     "WebCalls",
     "WebhookDelivery",
     "call_event",
@@ -235,6 +244,7 @@ class _Script:
 
 
 _RECORD = web.RequestKey("ps_record", PSRequest)
+_ACCOUNT: web.RequestKey[PilotAccount] = web.RequestKey("ps_account", "PilotAccount")
 
 
 def _meta_only(request: web.Request, web_calls: WebCalls) -> bool:
@@ -361,8 +371,173 @@ def _offer_problem(sdp: str) -> str | None:
 
 
 # ---------------------------------------------------------------------- the fake server
+def _default_attribute(name: str) -> property:
+    """An attribute of the fake that is its default account's (read and set)."""
+
+    def get(fake: FakePilotStatus) -> Any:
+        return getattr(fake.default, name)
+
+    def set_(fake: FakePilotStatus, value: Any) -> None:
+        setattr(fake.default, name, value)
+
+    return property(get, set_, doc=f"The default account's ``{name}``.")
+
+
+class PilotAccount:
+    """One Pilot Status account (one number-scoped API key): everything the real API scopes per key.
+
+    Its webhooks and their signing secret, its customers' permissions and permission requests (and Meta's limits on
+    them), their 24-hour windows, its calls, its calling settings and its business number. A request made with this
+    account's key sees and changes only these; a customer of this number answers only to this account's webhooks,
+    signed with this account's secret. Created by :meth:`FakePilotStatus.add_account` (the fake's constructor makes
+    the default one, whose key is ``api_key``).
+    """
+
+    def __init__(self, fake: FakePilotStatus, api_key: str, business_number: str, webhook_secret: str) -> None:
+        self._fake = fake
+        self.api_key = api_key
+        self.business_number = business_number
+        self.webhook_secret = webhook_secret
+        self.tenant_id = f"tenant_fake_{business_number}"
+        self.calling_settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_CALLING_SETTINGS))
+        self.last_message_at: dict[str, float] = {}  # customer (E.164) -> when they last wrote to the business
+        self.permission_requests: list[PermissionRequestRecord] = []
+        self.permissions: dict[str, dict[str, Any]] = {}
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        self.deliveries: list[WebhookDelivery] = []  # this account's webhooks' delivery attempts
+        self.call_behaviour = CallBehaviour()  # applies to calls started from now on
+        self.calls: dict[str, FakeCall] = {}
+
+    def now(self) -> float:
+        return self._fake.now()
+
+    @property
+    def requests(self) -> list[PSRequest]:
+        """The requests made with this account's key (the default account: with any key it answers to)."""
+        return [r for r in self._fake.requests if self._fake.account_for(r.headers.get("x-api-key")) is self]
+
+    def requests_to(self, method: str, path: str) -> list[PSRequest]:
+        return [r for r in self.requests if r.method == method.upper() and r.path == path]
+
+    def script(self, method: str, path: str, **kwargs: Any) -> None:
+        """:meth:`FakePilotStatus.script` for requests made with this account's key only."""
+        self._fake.script(method, path, key=self.api_key, **kwargs)
+
+    def set_permission(self, e164: str, status: str, expiration_time: int | None = None) -> None:
+        """Set the permission state of a customer (``status`` in either case)."""
+        normalized = PERMISSION_STATUSES.get(status.upper(), status.lower())
+        if normalized not in PERMISSION_STATUSES.values():
+            raise ValueError(f"unknown permission status {status!r}")
+        state: dict[str, Any] = {"status": normalized}
+        if expiration_time is not None:
+            state["expiration_time"] = int(expiration_time)
+        self.permissions["+" + _digits(e164)] = state
+
+    def customer_writes(self, e164: str, at: float | None = None) -> None:
+        """The customer writes to the business (at ``at``, default now): their 24-hour window opens."""
+        self.last_message_at["+" + _digits(e164)] = self.now() if at is None else at
+
+    def window_open(self, e164: str) -> bool:
+        """Whether the customer wrote within the last 24 h (per ``now()``): a permission request may be sent."""
+        wrote = self.last_message_at.get("+" + _digits(e164))
+        return wrote is not None and self.now() - wrote < DAY
+
+    def request_times(self, e164: str) -> list[float]:
+        """When the customer was sent a permission request, oldest first (the one scan of the requests: a subclass
+        may index them)."""
+        return sorted(r.at for r in self.permission_requests if r.to == "+" + _digits(e164))
+
+    def permission_usage(self, e164: str) -> tuple[int, int]:
+        """Permission requests for the customer in the last 24 h and 7 days (per ``now()``)."""
+        now, times = self.now(), self.request_times(e164)
+        return sum(1 for t in times if now - t < DAY), sum(1 for t in times if now - t < WEEK)
+
+    def limit_expiration(self, e164: str) -> int | None:
+        """When the exhausted request limit(s) free up again (Unix seconds), else None."""
+        now, times = self.now(), self.request_times(e164)
+        day = [t for t in times if now - t < DAY]
+        week = [t for t in times if now - t < WEEK]
+        candidates: list[float] = []
+        if len(day) >= 1:  # 1 per 24 h: free once the newest one is older than 24 h
+            candidates.append(day[-1] + DAY)
+        if len(week) >= 2:  # 2 per 7 days: free once the second newest is older than 7 days
+            candidates.append(week[-2] + WEEK)
+        return int(max(candidates)) if candidates else None
+
+    def current_permission(self, e164: str) -> dict[str, Any]:
+        state = dict(self.permissions.get(e164, {"status": "no_permission"}))
+        expires = state.get("expiration_time")
+        if state["status"] == "temporary" and expires is not None and expires <= self.now():
+            return {"status": "no_permission"}
+        return state
+
+    def new_webhook(self, url: str, events: list[str], name: str | None = None) -> dict[str, Any]:
+        """Register a webhook of this account (the fake's ids are unique across accounts)."""
+        stamp = iso_timestamp(self.now())
+        webhook = {
+            "id": self._fake.next_webhook_id(),
+            "tenantId": self.tenant_id,
+            "name": name or urlparse(url).hostname or url,
+            "url": url,
+            "environment": "LIVE",
+            "active": True,
+            "events": list(events),
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        self.webhooks[webhook["id"]] = webhook
+        return webhook
+
+    def subscribe(self, url: str, events: list[str] | None = None) -> dict[str, Any]:
+        """Register a webhook as ``POST /v1/webhooks`` would (default: every event)."""
+        return self.new_webhook(url, ["*"] if events is None else list(events))
+
+    def subscribers(self, event: str) -> list[str]:
+        return [
+            hook["url"]
+            for hook in self.webhooks.values()
+            if hook["active"] and ("*" in hook["events"] or event in hook["events"])
+        ]
+
+    def find_call(self, call_id: str) -> FakeCall | None:
+        """One of this account's calls by its Pilot Status id or its provider (``wacid``) id."""
+        found = self.calls.get(call_id)
+        return found or next((c for c in self.calls.values() if c.external_id == call_id), None)
+
+    async def customer_answers(
+        self,
+        webhook_url: str | None,
+        customer: str,
+        status: str,
+        *,
+        timestamp: str | None = None,
+        expiration_time: int | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
+        """A customer of this number answers the permission request, as one operation: the probe (with this key)
+        says so from now on (a TEMPORARY grant for 7 days, unless ``expiration_time``), and the
+        ``call.permission_updated`` signed with this account's secret goes to ``webhook_url`` (None: every webhook
+        of this account subscribed to it), redelivered until it gets a 2xx. Returns the first attempt's
+        (status, text) (of the first subscriber)."""
+        upper = status.upper()
+        if upper not in PERMISSION_STATUSES:
+            raise ValueError(f"unknown permission status {status!r}")
+        digits = _digits(customer)
+        if upper == "TEMPORARY" and expiration_time is None:
+            expiration_time = int(self.now()) + WEEK
+        self.set_permission(digits, upper, expiration_time if upper == "TEMPORARY" else None)
+        payload = permission_event(
+            digits, upper, business=self.business_number, timestamp=timestamp or iso_timestamp(self.now())
+        )
+        urls = [webhook_url] if webhook_url is not None else self.subscribers("call.permission_updated")
+        results = [await self._fake.deliver(url, payload, secret, account=self) for url in urls]
+        return results[0] if results else (0, "no webhook subscribed")
+
+
 class FakePilotStatus(LoopbackServer):
     """In-process fake of the Pilot Status API endpoints AskCall uses."""
+
+    account_type: type[PilotAccount] = PilotAccount  # what the default account and added ones are
 
     def __init__(
         self,
@@ -375,18 +550,23 @@ class FakePilotStatus(LoopbackServer):
         web_calls: WebCalls = WebCalls.REFUSE,
         redelivery_delays: tuple[float, ...] = REDELIVERY_DELAYS,
     ) -> None:
-        self.api_key = api_key
-        # More keys this fake answers to (other WhatsApp numbers of the same tenant sharing one fake).
-        self.accepted_keys: set[str] = set()
-        self.business_number = business_number
-        self.webhook_secret = webhook_secret
         self.now: Callable[[], float] = time.time
+        self.requests: list[PSRequest] = []
+        self.deliveries: list[WebhookDelivery] = []  # every account's
+        self._message_counter = itertools.count(1)
+        self._webhook_counter = itertools.count(1)
+        self._call_counter = itertools.count(1)
+        # The account of `api_key`; the attributes below (business_number, webhooks, calls, …) are its.
+        self.default = self.account_type(self, api_key, business_number, webhook_secret)
+        self.default.tenant_id = "tenant_fake"
+        # More keys the default account answers to (other WhatsApp numbers of the same tenant sharing one world).
+        self.accepted_keys: set[str] = set()
+        self._accounts: dict[str, PilotAccount] = {}  # added accounts, by key
 
         self.tenant_key = False
         # Meta's limits on permission requests, and the 24-hour window (opt-outs for tests that test neither).
         self.enforce_limits = limits
         self.enforce_window = window
-        self.last_message_at: dict[str, float] = {}  # customer (E.164) -> when they last wrote to the business
         self.provider_supported = True
         # Keys of web (EVO_GO) numbers: their media stays on Pilot Status's side, so they take no WebRTC offer.
         self.web_keys: set[str] = set()
@@ -394,20 +574,8 @@ class FakePilotStatus(LoopbackServer):
         self.redelivery_delays = redelivery_delays
         self.delivery_timeout = DELIVERY_TIMEOUT
         self._redeliveries: set[asyncio.Task[None]] = set()
-        self.calling_settings: dict[str, Any] = json.loads(json.dumps(DEFAULT_CALLING_SETTINGS))
 
-        self.requests: list[PSRequest] = []
-        self.permission_requests: list[PermissionRequestRecord] = []
-        self.permissions: dict[str, dict[str, Any]] = {}
-        self.webhooks: dict[str, dict[str, Any]] = {}
-        self.deliveries: list[WebhookDelivery] = []
-        self.call_behaviour = CallBehaviour()  # applies to calls started from now on
-        self.calls: dict[str, FakeCall] = {}
-
-        self._scripts: dict[tuple[str, str], deque[_Script]] = {}
-        self._message_counter = itertools.count(1)
-        self._webhook_counter = itertools.count(1)
-        self._call_counter = itertools.count(1)
+        self._scripts: dict[tuple[str, str, str | None], deque[_Script]] = {}
 
         super().__init__(self._build_app())
 
@@ -433,7 +601,8 @@ class FakePilotStatus(LoopbackServer):
 
     async def stop(self) -> None:
         """Hang up every call still running and give up redeliveries (no more webhooks), then stop serving."""
-        tasks = [call.task for call in self.calls.values() if call.task is not None and not call.task.done()]
+        calls = [call for account in self.accounts for call in account.calls.values()]
+        tasks = [call.task for call in calls if call.task is not None and not call.task.done()]
         tasks += [task for task in self._redeliveries if not task.done()]
         for task in tasks:
             task.cancel()
@@ -451,14 +620,16 @@ class FakePilotStatus(LoopbackServer):
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
         times: int = 1,
+        key: str | None = None,
     ) -> None:
-        """Queue a canned answer for the next ``times`` ``method path`` requests.
+        """Queue a canned answer for the next ``times`` ``method path`` requests (with ``key``: only requests made
+        with that API key, before any script for every key).
 
         ``body``: dict/list -> JSON, str/bytes -> sent as is. ``body=None`` with status 200
         means "sleep ``delay`` then run the default behaviour"; ``body=None`` with another
         status answers that status with an empty body. Auth is not checked for scripted answers.
         """
-        self._scripts.setdefault((method.upper(), path), deque()).append(
+        self._queue(method, path, key).append(
             _Script(status=status, body=body, headers=headers, delay=delay, remaining=times)
         )
 
@@ -466,31 +637,37 @@ class FakePilotStatus(LoopbackServer):
         """Forget every scripted answer: the service is healthy again."""
         self._scripts.clear()
 
-    def drop_connection_next(self, method: str, path: str, times: int = 1) -> None:
+    def _queue(self, method: str, path: str, key: str | None) -> deque[_Script]:
+        return self._scripts.setdefault((method.upper(), path, key), deque())
+
+    def drop_connection_next(self, method: str, path: str, times: int = 1, *, key: str | None = None) -> None:
         """Close the connection without answering the next ``times`` matching requests."""
-        self._scripts.setdefault((method.upper(), path), deque()).append(
+        self._queue(method, path, key).append(
             _Script(status=0, body=None, headers=None, delay=0.0, remaining=times, drop=True)
         )
 
-    def lose_answer_next(self, method: str, path: str, times: int = 1) -> None:
+    def lose_answer_next(self, method: str, path: str, times: int = 1, *, key: str | None = None) -> None:
         """Handle the next ``times`` matching requests (a POST /v1/calls does ring), then close the connection
         without answering: the client can't know whether it happened."""
-        self._scripts.setdefault((method.upper(), path), deque()).append(
+        self._queue(method, path, key).append(
             _Script(status=0, body=None, headers=None, delay=0.0, remaining=times, lose_answer=True)
         )
 
     def act_then_fail_next(
-        self, method: str, path: str, *, status: int = 503, body: Any = None, times: int = 1
+        self, method: str, path: str, *, status: int = 503, body: Any = None, times: int = 1, key: str | None = None
     ) -> None:
         """Handle the next ``times`` matching requests (a permission request does go out to the customer), then
         answer ``status`` (with ``body``) instead of the result: a gateway's 502/504, or an ``UPSTREAM_TIMEOUT``
         that came after Meta sent the message."""
-        self._scripts.setdefault((method.upper(), path), deque()).append(
+        self._queue(method, path, key).append(
             _Script(status=status, body=body, headers=None, delay=0.0, remaining=times, act_first=True)
         )
 
-    def _take_script(self, method: str, path: str) -> _Script | None:
-        queue = self._scripts.get((method, path))
+    def _take_script(self, method: str, path: str, key: str | None) -> _Script | None:
+        """The next script for this key's requests, else for any key's."""
+        queue = self._scripts.get((method, path, key)) if key is not None else None
+        if not queue:
+            queue = self._scripts.get((method, path, None))
         if not queue:
             return None
         script = queue[0]
@@ -499,112 +676,83 @@ class FakePilotStatus(LoopbackServer):
             queue.popleft()
         return script
 
-    # ------------------------------------------------------------------ state helpers
+    # ------------------------------------------------------------------ accounts
+    def add_account(
+        self, api_key: str, business_number: str, webhook_secret: str, *, tenant_id: str | None = None
+    ) -> PilotAccount:
+        """Another Pilot Status account (number) on this fake, answering to ``api_key`` only: its own webhooks,
+        secret, permissions, limits and calls, invisible to every other key."""
+        if self.account_for(api_key) is not None:
+            raise ValueError("that key already has an account on this fake")
+        account = self.account_type(self, api_key, business_number, webhook_secret)
+        if tenant_id is not None:
+            account.tenant_id = tenant_id
+        self._accounts[api_key] = account
+        return account
+
+    def account_for(self, key: str | None) -> PilotAccount | None:
+        """The account a key acts on, or None (the fake answers 401)."""
+        if key is None:
+            return None
+        if key in self._accounts:
+            return self._accounts[key]
+        if key == self.default.api_key or key in self.accepted_keys:
+            return self.default
+        return None
+
+    @property
+    def accounts(self) -> list[PilotAccount]:
+        """The default account, then the added ones."""
+        return [self.default, *self._accounts.values()]
+
+    def next_webhook_id(self) -> str:
+        return f"wh_{next(self._webhook_counter)}"
+
+    # The default account's state, as attributes of the fake (the single-account API).
+    api_key = _default_attribute("api_key")
+    business_number = _default_attribute("business_number")
+    webhook_secret = _default_attribute("webhook_secret")
+    calling_settings = _default_attribute("calling_settings")
+    last_message_at = _default_attribute("last_message_at")
+    permission_requests = _default_attribute("permission_requests")
+    permissions = _default_attribute("permissions")
+    webhooks = _default_attribute("webhooks")
+    call_behaviour = _default_attribute("call_behaviour")
+    calls = _default_attribute("calls")
+
+    # ------------------------------------------------------------------ state helpers (the default account's)
     def requests_to(self, method: str, path: str) -> list[PSRequest]:
+        """Requests to ``method path`` with any key."""
         return [r for r in self.requests if r.method == method.upper() and r.path == path]
 
-    def set_permission(self, e164: str, status: str, expiration_time: int | None = None) -> None:
-        """Set the permission state of a customer (``status`` in either case)."""
-        normalized = PERMISSION_STATUSES.get(status.upper(), status.lower())
-        if normalized not in PERMISSION_STATUSES.values():
-            raise ValueError(f"unknown permission status {status!r}")
-        state: dict[str, Any] = {"status": normalized}
-        if expiration_time is not None:
-            state["expiration_time"] = int(expiration_time)
-        self.permissions["+" + _digits(e164)] = state
+    # Each of these is the default account's method (see :class:`PilotAccount`).
+    @property
+    def set_permission(self) -> Callable[..., None]:
+        return self.default.set_permission
 
-    def customer_writes(self, e164: str, at: float | None = None) -> None:
-        """The customer writes to the business (at ``at``, default now): their 24-hour window opens."""
-        self.last_message_at["+" + _digits(e164)] = self.now() if at is None else at
+    @property
+    def customer_writes(self) -> Callable[..., None]:
+        return self.default.customer_writes
 
-    def window_open(self, e164: str) -> bool:
-        """Whether the customer wrote within the last 24 h (per ``now()``): a permission request may be sent."""
-        wrote = self.last_message_at.get("+" + _digits(e164))
-        return wrote is not None and self.now() - wrote < DAY
+    @property
+    def window_open(self) -> Callable[[str], bool]:
+        return self.default.window_open
 
-    def permission_usage(self, e164: str) -> tuple[int, int]:
-        """Permission requests for the customer in the last 24 h and 7 days (per ``now()``)."""
-        now = self.now()
-        times = [r.at for r in self.permission_requests if r.to == "+" + _digits(e164)]
-        return sum(1 for t in times if now - t < DAY), sum(1 for t in times if now - t < WEEK)
+    @property
+    def permission_usage(self) -> Callable[[str], tuple[int, int]]:
+        return self.default.permission_usage
 
-    def _limit_expiration(self, e164: str) -> int | None:
-        """When the exhausted request limit(s) free up again (Unix seconds), else None."""
-        now = self.now()
-        times = sorted(r.at for r in self.permission_requests if r.to == "+" + _digits(e164))
-        day = [t for t in times if now - t < DAY]
-        week = [t for t in times if now - t < WEEK]
-        candidates: list[float] = []
-        if len(day) >= 1:  # 1 per 24 h: free once the newest one is older than 24 h
-            candidates.append(day[-1] + DAY)
-        if len(week) >= 2:  # 2 per 7 days: free once the second newest is older than 7 days
-            candidates.append(week[-2] + WEEK)
-        return int(max(candidates)) if candidates else None
+    @property
+    def subscribe(self) -> Callable[..., dict[str, Any]]:
+        return self.default.subscribe
 
-    def _current_permission(self, e164: str) -> dict[str, Any]:
-        state = dict(self.permissions.get(e164, {"status": "no_permission"}))
-        expires = state.get("expiration_time")
-        if state["status"] == "temporary" and expires is not None and expires <= self.now():
-            return {"status": "no_permission"}
-        return state
+    @property
+    def find_call(self) -> Callable[[str], FakeCall | None]:
+        return self.default.find_call
 
-    def subscribe(self, url: str, events: list[str] | None = None) -> dict[str, Any]:
-        """Register a webhook as ``POST /v1/webhooks`` would (default: every event)."""
-        stamp = iso_timestamp(self.now())
-        webhook = {
-            "id": f"wh_{next(self._webhook_counter)}",
-            "tenantId": "tenant_fake",
-            "name": urlparse(url).hostname or url,
-            "url": url,
-            "environment": "LIVE",
-            "active": True,
-            "events": ["*"] if events is None else list(events),
-            "createdAt": stamp,
-            "updatedAt": stamp,
-        }
-        self.webhooks[webhook["id"]] = webhook
-        return webhook
-
-    def _subscribers(self, event: str) -> list[str]:
-        return [
-            hook["url"]
-            for hook in self.webhooks.values()
-            if hook["active"] and ("*" in hook["events"] or event in hook["events"])
-        ]
-
-    def find_call(self, call_id: str) -> FakeCall | None:
-        """A call by its Pilot Status id or its provider (``wacid``) id."""
-        found = self.calls.get(call_id)
-        return found or next((c for c in self.calls.values() if c.external_id == call_id), None)
-
-    # ------------------------------------------------------------------ customer emulation
-    async def customer_answers(
-        self,
-        webhook_url: str | None,
-        customer: str,
-        status: str,
-        *,
-        timestamp: str | None = None,
-        expiration_time: int | None = None,
-        secret: str | None = None,
-    ) -> tuple[int, str]:
-        """The customer answers the permission request, as one operation: the probe says so from now on
-        (a TEMPORARY grant for 7 days, unless ``expiration_time``), and the signed ``call.permission_updated``
-        goes to ``webhook_url`` (None: every subscribed webhook), redelivered until it gets a 2xx. Returns the
-        first attempt's (status, text) (of the first subscriber)."""
-        upper = status.upper()
-        if upper not in PERMISSION_STATUSES:
-            raise ValueError(f"unknown permission status {status!r}")
-        digits = _digits(customer)
-        if upper == "TEMPORARY" and expiration_time is None:
-            expiration_time = int(self.now()) + WEEK
-        self.set_permission(digits, upper, expiration_time if upper == "TEMPORARY" else None)
-        payload = permission_event(
-            digits, upper, business=self.business_number, timestamp=timestamp or iso_timestamp(self.now())
-        )
-        urls = [webhook_url] if webhook_url is not None else self._subscribers("call.permission_updated")
-        results = [await self.deliver(url, payload, secret) for url in urls]
-        return results[0] if results else (0, "no webhook subscribed")
+    @property
+    def customer_answers(self) -> Callable[..., Awaitable[tuple[int, str]]]:
+        return self.default.customer_answers
 
     # ------------------------------------------------------------------ middleware
     @web.middleware
@@ -627,7 +775,7 @@ class FakePilotStatus(LoopbackServer):
         self.requests.append(record)
         request[_RECORD] = record
 
-        script = self._take_script(request.method, request.path)
+        script = self._take_script(request.method, request.path, request.headers.get("x-api-key"))
         if script is not None:
             if script.lose_answer:
                 record.status = (await self._default(request, handler)).status
@@ -665,8 +813,10 @@ class FakePilotStatus(LoopbackServer):
 
     async def _default(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
         key = request.headers.get("x-api-key")
-        if key != self.api_key and key not in self.accepted_keys:
+        account = self.account_for(key)
+        if account is None:
             return _error(401, "UNAUTHORIZED", "Unauthorized")
+        request[_ACCOUNT] = account
         if request.path.startswith("/v1/calls"):
             if self.tenant_key:
                 return _error(403, "TENANT_SCOPE_NOT_ALLOWED", "This endpoint requires a number-scoped API key")
@@ -697,23 +847,25 @@ class FakePilotStatus(LoopbackServer):
             return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
         if text is not None and not isinstance(text, str):
             return _error(400, "VALIDATION_ERROR", "`text` must be a string")
-        if self.enforce_window and not self.window_open(to):
+        account = request[_ACCOUNT]
+        if self.enforce_window and not account.window_open(to):
             # Which HTTP status and code Pilot Status answers here is not documented: the SDK's code, and 400.
             return _error(400, "FLOW_WINDOW_CLOSED", "The customer has not written in the last 24 hours")
         if self.enforce_limits:
-            day, week = self.permission_usage(to)
+            day, week = account.permission_usage(to)
             if day >= 1 or week >= 2:
                 return _error(400, "META_CALL_PERMISSION_REQUEST_LIMIT", "Meta limits apply")
         message_id = f"wamid.FAKE{next(self._message_counter)}"
-        self.permission_requests.append(PermissionRequestRecord(to, text, message_id, self.now()))
+        account.permission_requests.append(PermissionRequestRecord(to, text, message_id, self.now()))
         return web.json_response({"messageId": message_id})
 
     async def _permission_probe(self, request: web.Request) -> web.StreamResponse:
         to = request.query.get("to", "")
         if not E164_RE.match(to):
             return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
-        permission = self._current_permission(to)
-        day, week = self.permission_usage(to)
+        account = request[_ACCOUNT]
+        permission = account.current_permission(to)
+        day, week = account.permission_usage(to)
         request_action: dict[str, Any] = {
             "action_name": "send_call_permission_request",
             "can_perform_action": day < 1 and week < 2,
@@ -722,7 +874,7 @@ class FakePilotStatus(LoopbackServer):
                 {"time_period": "P7D", "max_allowed": 2, "current_usage": week},
             ],
         }
-        limit_expiration = self._limit_expiration(to)
+        limit_expiration = account.limit_expiration(to)
         if not request_action["can_perform_action"] and limit_expiration is not None:
             request_action["limit_expiration_time"] = limit_expiration
         start_call = {
@@ -741,8 +893,9 @@ class FakePilotStatus(LoopbackServer):
             return _error(400, "VALIDATION_ERROR", "`to` must be an E.164 phone number, e.g. +5511999999999")
         if opaque is not None and not isinstance(opaque, str):
             return _error(400, "VALIDATION_ERROR", "`bizOpaqueCallbackData` must be a string")
+        account = request[_ACCOUNT]
         if request.headers.get("x-api-key") in self.web_keys:  # web_calls is ACCEPT: the middleware refused others
-            return self._started(FakeCall(**self._new_call(to, None, opaque)))
+            return self._started(account, FakeCall(**self._new_call(account, to, None, opaque)))
         if not isinstance(sdp, str) or not sdp.strip():
             return _error(400, "VALIDATION_ERROR", "`sdp` (the WebRTC offer) is required on Meta numbers")
         if body.get("sdpType", "offer") != "offer":
@@ -750,7 +903,7 @@ class FakePilotStatus(LoopbackServer):
         problem = _offer_problem(sdp)
         if problem is not None:
             return _error(400, "VALIDATION_ERROR", problem)
-        if self._current_permission(to)["status"] not in ("temporary", "permanent"):
+        if account.current_permission(to)["status"] not in ("temporary", "permanent"):
             return _error(
                 400, "META_CALL_PERMISSION_REQUIRED", "(#138006) The user has not granted permission to be called"
             )
@@ -758,24 +911,24 @@ class FakePilotStatus(LoopbackServer):
             import bot.fakes.whatsapp_peer  # noqa: F401  (the customer's phone needs aiortc)
         except ImportError:
             return _error(503, "FAKE_NEEDS_AIORTC", "The fake's calls need aiortc: pip install -e '.[test]'")
-        return self._started(FakeCall(**self._new_call(to, sdp, opaque)))
+        return self._started(account, FakeCall(**self._new_call(account, to, sdp, opaque)))
 
-    def _new_call(self, to: str, sdp: str | None, opaque: str | None) -> dict[str, Any]:
+    def _new_call(self, account: PilotAccount, to: str, sdp: str | None, opaque: str | None) -> dict[str, Any]:
         number, now = next(self._call_counter), self.now()
         return {
             "id": f"call_FAKE{number}",
             "external_id": f"wacid.FAKE{number}",
             "to": to,
             "sdp_offer": sdp,
-            "behaviour": self.call_behaviour,
+            "behaviour": account.call_behaviour,
             "biz_opaque": opaque,
             "created_at": now,
             "updated_at": now,
         }
 
-    def _started(self, call: FakeCall) -> web.Response:
-        self.calls[call.id] = call
-        call.task = asyncio.ensure_future(self._run_call(call))
+    def _started(self, account: PilotAccount, call: FakeCall) -> web.Response:
+        account.calls[call.id] = call
+        call.task = asyncio.ensure_future(self._run_call(account, call))
         return web.json_response({"id": call.id, "externalCallId": call.external_id, "status": call.status})
 
     async def _list_calls(self, request: web.Request) -> web.StreamResponse:
@@ -788,17 +941,18 @@ class FakePilotStatus(LoopbackServer):
                 cutoff = datetime.fromisoformat(before.replace("Z", "+00:00")).timestamp()
             except ValueError:
                 return _error(400, "VALIDATION_ERROR", "`before` must be an ISO-8601 date-time")
-        newest_first = sorted(self.calls.values(), key=lambda c: (c.created_at, int(c.id.removeprefix("call_FAKE"))))
+        account = request[_ACCOUNT]
+        newest_first = sorted(account.calls.values(), key=lambda c: (c.created_at, int(c.id.removeprefix("call_FAKE"))))
         newest_first.reverse()
         # The cursor compares at the millisecond precision of the `createdAt` it comes from.
         listed = [c for c in newest_first if cutoff is None or round(c.created_at, 3) < round(cutoff, 3)]
         return web.json_response(
-            {"calls": [c.dto(self.business_number, include_sdp=False) for c in listed[: int(raw_limit)]]}
+            {"calls": [c.dto(account.business_number, include_sdp=False) for c in listed[: int(raw_limit)]]}
         )
 
     def _call_or_404(self, request: web.Request) -> FakeCall | web.Response:
         # "Call not found" has no documented code: the fake picks CALL_NOT_FOUND.
-        call = self.find_call(request.match_info["id"])
+        call = request[_ACCOUNT].find_call(request.match_info["id"])  # another account's call: not found
         return _error(404, "CALL_NOT_FOUND", "Call not found") if call is None else call
 
     async def _get_call(self, request: web.Request) -> web.StreamResponse:
@@ -806,7 +960,7 @@ class FakePilotStatus(LoopbackServer):
         if isinstance(found, web.Response):
             return found
         include_sdp = request.query.get("includeSdp", "").lower() in ("1", "true")
-        return web.json_response(found.dto(self.business_number, include_sdp=include_sdp))
+        return web.json_response(found.dto(request[_ACCOUNT].business_number, include_sdp=include_sdp))
 
     async def _terminate_call(self, request: web.Request) -> web.StreamResponse:
         found = self._call_or_404(request)
@@ -819,22 +973,22 @@ class FakePilotStatus(LoopbackServer):
         return web.json_response({"success": True, "id": found.id, "status": found.status})
 
     # ------------------------------------------------------------------ the customer's phone
-    async def _run_call(self, call: FakeCall) -> None:
+    async def _run_call(self, account: PilotAccount, call: FakeCall) -> None:
         """The call's life, from ringing to its one final webhook; the peer is closed whatever happens."""
         try:
-            final = await self._ring_and_talk(call)
-            await self._emit(call, final)
+            final = await self._ring_and_talk(account, call)
+            await self._emit(account, call, final)
         finally:
             if call.peer is not None:
                 await call.peer.close()
 
-    async def _ring_and_talk(self, call: FakeCall) -> str:
+    async def _ring_and_talk(self, account: PilotAccount, call: FakeCall) -> str:
         """Play the customer until the call ends; return the final event (``call.ended`` or ``call.missed``)."""
         behaviour = call.behaviour
         if not await call.lasts(behaviour.ring_after):
             return "call.ended"
         call.status, call.updated_at = "RINGING", self.now()
-        await self._emit(call, "call.ringing")
+        await self._emit(account, call, "call.ringing")
         answer_after = behaviour.answer_after
         if answer_after is None or answer_after >= behaviour.ring_timeout:
             if await call.lasts(behaviour.ring_timeout):
@@ -846,13 +1000,13 @@ class FakePilotStatus(LoopbackServer):
         if behaviour.reject:
             call.end("REJECTED", self.now())
             return "call.ended"
-        return await self._talk(call)
+        return await self._talk(account, call)
 
-    async def _talk(self, call: FakeCall) -> str:
+    async def _talk(self, account: PilotAccount, call: FakeCall) -> str:
         if call.sdp_offer is None:  # a web number: the media is Pilot Status's, nobody gets an answer SDP
             now = self.now()
             call.status, call.connected_at, call.updated_at = "ACCEPTED", now, now
-            await self._emit(call, "call.connected")
+            await self._emit(account, call, "call.connected")
             if await call.lasts(call.behaviour.hang_up_after):
                 call.end("COMPLETED", self.now())
             return "call.ended"
@@ -868,7 +1022,7 @@ class FakePilotStatus(LoopbackServer):
             return "call.ended"
         now = self.now()
         call.sdp_answer, call.status, call.connected_at, call.updated_at = answer, "ACCEPTED", now, now
-        await self._emit(call, "call.connected")
+        await self._emit(account, call, "call.connected")
         media = asyncio.ensure_future(peer.wait_connected(call.behaviour.media_timeout))
         hung_up = asyncio.ensure_future(call.hung_up.wait())
         await asyncio.wait([media, hung_up], return_when=asyncio.FIRST_COMPLETED)
@@ -884,48 +1038,56 @@ class FakePilotStatus(LoopbackServer):
             call.end("COMPLETED", self.now())  # the customer hung up
         return "call.ended"
 
-    async def _emit(self, call: FakeCall, event: str) -> None:
+    async def _emit(self, account: PilotAccount, call: FakeCall, event: str) -> None:
         """Send one ``call.*`` webhook to every subscriber (a failed delivery is recorded, and redelivered later)."""
         payload = call_event(
             event,
             call.id,
             call.status,
             customer=call.to,
-            business=self.business_number,
+            business=account.business_number,
             external_call_id=call.external_id,
             timestamp=iso_timestamp(self.now()),
             duration=call.duration if event == "call.ended" else None,
         )
         call.events.append(payload)
-        for url in self._subscribers(event):
-            await self.deliver(url, payload)
+        for url in account.subscribers(event):
+            await self.deliver(url, payload, account=account)
 
-    async def deliver(self, url: str, payload: dict[str, Any], secret: str | None = None) -> tuple[int, str]:
-        """Deliver a signed webhook as Pilot Status does: this first attempt now (its status and text returned);
-        without a 2xx, again after each of :attr:`redelivery_delays`, in the background, the same bytes each time."""
+    async def deliver(
+        self, url: str, payload: dict[str, Any], secret: str | None = None, *, account: PilotAccount | None = None
+    ) -> tuple[int, str]:
+        """Deliver a webhook of ``account`` (default: the default one) signed with its secret (or ``secret``) as
+        Pilot Status does: this first attempt now (its status and text returned); without a 2xx, again after each of
+        :attr:`redelivery_delays`, in the background, the same bytes each time."""
+        account = self.default if account is None else account
         body = json.dumps(payload, separators=(",", ":")).encode()
-        secret = self.webhook_secret if secret is None else secret
-        status, text = await self._attempt(url, payload, body, secret, 1)
+        secret = account.webhook_secret if secret is None else secret
+        status, text = await self._attempt(account, url, payload, body, secret, 1)
         if not 200 <= status < 300 and self.redelivery_delays:
-            task = asyncio.ensure_future(self._redeliver(url, payload, body, secret))
+            task = asyncio.ensure_future(self._redeliver(account, url, payload, body, secret))
             self._redeliveries.add(task)
             task.add_done_callback(self._redeliveries.discard)
         return status, text
 
     async def _attempt(
-        self, url: str, payload: dict[str, Any], body: bytes, secret: str, attempt: int
+        self, account: PilotAccount, url: str, payload: dict[str, Any], body: bytes, secret: str, attempt: int
     ) -> tuple[int, str]:
         try:
             status, text = await send_webhook(url, body, secret=secret, timeout=self.delivery_timeout)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             status, text = 0, repr(exc)
-        self.deliveries.append(WebhookDelivery(url, payload, status, text, attempt))
+        delivery = WebhookDelivery(url, payload, status, text, attempt)
+        self.deliveries.append(delivery)
+        account.deliveries.append(delivery)
         return status, text
 
-    async def _redeliver(self, url: str, payload: dict[str, Any], body: bytes, secret: str) -> None:
+    async def _redeliver(
+        self, account: PilotAccount, url: str, payload: dict[str, Any], body: bytes, secret: str
+    ) -> None:
         for attempt, delay in enumerate(self.redelivery_delays, start=2):
             await asyncio.sleep(delay)
-            status, _ = await self._attempt(url, payload, body, secret, attempt)
+            status, _ = await self._attempt(account, url, payload, body, secret, attempt)
             if 200 <= status < 300:
                 return
 
@@ -936,18 +1098,18 @@ class FakePilotStatus(LoopbackServer):
                 await asyncio.gather(*list(self._redeliveries), return_exceptions=True)
 
     async def _get_settings(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"calling": self.calling_settings})
+        return web.json_response({"calling": request[_ACCOUNT].calling_settings})
 
     async def _put_settings(self, request: web.Request) -> web.StreamResponse:
         body = self._json_body(request)
         allowed = {"status", "call_icon_visibility", "callback_permission_status", "call_hours", "voicemail"}
         if body is None or not set(body) <= allowed:
             return _error(400, "VALIDATION_ERROR", f"Allowed keys: {sorted(allowed)}")
-        self.calling_settings.update(body)
+        request[_ACCOUNT].calling_settings.update(body)
         return web.json_response({"success": True})
 
     async def _list_webhooks(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(list(self.webhooks.values()))
+        return web.json_response(list(request[_ACCOUNT].webhooks.values()))
 
     async def _create_webhook(self, request: web.Request) -> web.StreamResponse:
         body = self._json_body(request)
@@ -956,23 +1118,11 @@ class FakePilotStatus(LoopbackServer):
         events = body.get("events", [])
         if not isinstance(events, list):
             return _error(400, "VALIDATION_ERROR", "`events` must be an array")
-        stamp = iso_timestamp(self.now())
-        webhook = {
-            "id": f"wh_{next(self._webhook_counter)}",
-            "tenantId": "tenant_fake",
-            "name": body.get("name") or urlparse(body["url"]).hostname or body["url"],
-            "url": body["url"],
-            "environment": "LIVE",
-            "active": True,
-            "events": events,
-            "createdAt": stamp,
-            "updatedAt": stamp,
-        }
-        self.webhooks[webhook["id"]] = webhook
+        webhook = request[_ACCOUNT].new_webhook(body["url"], events, body.get("name"))
         return web.json_response(webhook, status=201)
 
     def _webhook_or_404(self, request: web.Request) -> dict[str, Any] | web.Response:
-        webhook = self.webhooks.get(request.match_info["id"])
+        webhook = request[_ACCOUNT].webhooks.get(request.match_info["id"])  # another account's: not found
         if webhook is None:
             return _error(404, "WEBHOOK_NOT_FOUND", "Webhook not found")
         return webhook
@@ -998,5 +1148,5 @@ class FakePilotStatus(LoopbackServer):
         found = self._webhook_or_404(request)
         if isinstance(found, web.Response):
             return found
-        del self.webhooks[found["id"]]
+        del request[_ACCOUNT].webhooks[found["id"]]
         return web.json_response({"success": True})

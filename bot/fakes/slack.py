@@ -1247,12 +1247,14 @@ def button_payload(
     message: dict[str, Any],
     response_url: str = "",
     action_ts: str = "1.1",
+    team_id: str = "T1",
 ) -> dict[str, Any]:
-    """A ``block_actions`` payload: ``user`` clicks the button ``action_id`` of ``message`` (which has a ``ts``)."""
+    """A ``block_actions`` payload: ``user`` of ``team_id`` clicks the button ``action_id`` of ``message`` (which has
+    a ``ts``)."""
     return {
         "type": "block_actions",
-        "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": team_id},
         "api_app_id": "A1",
         "token": "legacy",
         "trigger_id": "111.222.abc",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -167,6 +168,7 @@ class PilotStatusClient:
         http: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         max_concurrency: int = MAX_CONCURRENCY,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._owns_http = http is None
         self._http = http or new_http_client(
@@ -175,6 +177,7 @@ class PilotStatusClient:
             timeout=timeout,
             user_agent=f"askcall/{__version__}",
             max_connections=max_concurrency + CALL_LANE,
+            tls=tls,
         )
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
         # most `max_concurrency` requests in flight and the rest wait without a timeout ticking. Browser

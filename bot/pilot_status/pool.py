@@ -5,17 +5,20 @@ Invariant: a tenant only ever gets a client for a number its own account configu
 number of another workspace, or one that doesn't exist, is a LookupError, never a client with another's key. In
 single-workspace mode the numbers configured in the environment serve the one tenant; in multi-workspace mode each
 workspace's connected numbers serve it (both through bot.tenant_config). A number whose key changed (reconnected)
-gets a new client with the new key.
+gets a new client with the new key. Every client of the pool verifies TLS with one context, its certificates
+loaded once (loading them per client cost ~40 ms of the event loop on each workspace's first command).
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Protocol
 
 from bot.config import Settings, WhatsAppNumber
 from bot.domain import TenantId
 from bot.pilot_status.client import PilotStatusClient
+from bot.pilot_status.http import tls_context
 
 
 class PilotStatusAccounts(Protocol):
@@ -30,6 +33,7 @@ class PilotStatusPool:
         self._accounts = accounts
         self._clients: dict[tuple[TenantId, str], tuple[str, PilotStatusClient]] = {}
         self._retired: list[PilotStatusClient] = []
+        self._tls: ssl.SSLContext | None = None  # made with the first client
 
     async def get(self, tenant: TenantId, number_name: str) -> PilotStatusClient:
         """The client for the tenant's number `number_name`; LookupError when the tenant has no such number."""
@@ -40,11 +44,14 @@ class PilotStatusPool:
                     return cached[1]
                 if cached is not None:  # reconnected with another key; calls in flight finish on the old one
                     self._retired.append(cached[1])
+                if self._tls is None:
+                    self._tls = tls_context()
                 client = PilotStatusClient(
                     base_url=self._settings.pilot_status_base_url,
                     api_key=number.api_key,
                     retry=self._settings.pilot_status_retry,
                     timeout=self._settings.pilot_status_timeout,
+                    tls=self._tls,
                 )
                 self._clients[tenant, number_name] = (number.api_key, client)
                 return client

@@ -302,12 +302,11 @@ class StoredInstallations:
         await self._store.listen_installations(lambda tenant: self.invalidate(TenantId(tenant) if tenant else None))
 
     async def _load(self, tenant: TenantId) -> Installed | None:
-        row = await self._store.slack_installation(tenant)
-        if row is None or not row.live:
+        # One round trip: a disabled workspace (`askcall workspaces disable`) is answered as not installed, its tokens
+        # kept for `enable`.
+        row = await self._store.served_slack_installation(tenant)
+        if row is None:
             return None
-        workspace = await self._store.workspace(tenant)
-        if workspace is not None and workspace.disabled_at is not None:
-            return None  # `askcall workspaces disable`: answered as not installed, its tokens kept for `enable`
         try:
             bot = self.sdk_store.bot(row)
         except Undecryptable as error:

@@ -71,6 +71,12 @@ class InstallationStore(StoreConnection):
         """The tenant's row, live or uninstalled; None when AskCall was never installed there."""
 
     @abstractmethod
+    async def served_slack_installation(self, tenant: TenantId) -> SlackInstallation | None:
+        """The tenant's row when AskCall serves that tenant: live, and its workspace not disabled; None otherwise
+        (never installed, uninstalled, revoked or disabled). One round trip: Bolt's authorize step reads it on a
+        cache miss."""
+
+    @abstractmethod
     async def slack_installations(self) -> list[SlackInstallation]:
         """Every installation, live or not, by tenant id (the operator's list)."""
 

@@ -478,6 +478,15 @@ SAVE_SLACK_INSTALLATION = statement(
            uninstalled_at = excluded.uninstalled_at"""
 )
 SLACK_INSTALLATION = statement(f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations WHERE tenant_id = :tenant_id")
+# The installation AskCall serves the tenant with, in one round trip: live (its tokens there, not uninstalled) and its
+# workspace not disabled (`askcall workspaces disable`); no row otherwise.
+SERVED_SLACK_INSTALLATION = statement(
+    f"""SELECT {_INSTALLATION_COLUMNS} FROM slack_installations
+       WHERE tenant_id = :tenant_id AND bot_token IS NOT NULL AND uninstalled_at IS NULL
+         AND NOT EXISTS (SELECT 1 FROM workspaces
+                         WHERE workspaces.tenant_id = slack_installations.tenant_id
+                           AND workspaces.disabled_at IS NOT NULL)"""
+)
 SLACK_INSTALLATIONS = statement(f"SELECT {_INSTALLATION_COLUMNS} FROM slack_installations ORDER BY tenant_id")
 UNINSTALL_SLACK = statement(
     """UPDATE slack_installations SET bot_token = NULL, bot_refresh_token = NULL, bot_token_expires_at = NULL,

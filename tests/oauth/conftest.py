@@ -11,6 +11,7 @@ import pytest
 from bot.fakes import FakePilotStatus, FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.store import Store, create_store
+from tests.oauth.deployment import Deployment, Workspace, deployment, two_workspaces
 from tests.oauth.install_helpers import MultiServer, browser, free_socket, install, multi_settings, start_multi
 
 
@@ -62,3 +63,18 @@ async def two_installed(multi_askcall: MultiServer) -> MultiServer:
             status, _ = await install(http, multi_askcall.url, team)
         assert status == 200
     return multi_askcall
+
+
+@pytest.fixture
+def workspaces(slack: FakeSlack, pilot: FakePilotStatus) -> tuple[Workspace, Workspace]:
+    """Acme (T2) and Beta (T3), each with its own channel and Pilot Status account; neither installed yet."""
+    return two_workspaces(slack, pilot)
+
+
+@pytest.fixture
+async def deployed(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path, database_url: str
+) -> AsyncIterator[Deployment]:
+    """One deployment in multi-workspace mode: 2 replicas on PostgreSQL, 1 on SQLite, behind a balancer."""
+    async with deployment(slack, pilot, tmp_path, database_url) as running:
+        yield running

@@ -1,22 +1,40 @@
-"""AskCall in multi-workspace mode on loopback, and a browser-like walk through Add to Slack (landing → install →
-the fake Slack's authorize page → redirect → success page)."""
+"""AskCall in multi-workspace mode on loopback, a browser-like walk through Add to Slack (landing → install →
+the fake Slack's authorize page → redirect → success page), and slack-sdk installations to store directly."""
 
 from __future__ import annotations
 
 import re
 import socket
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urljoin
 
 import aiohttp
 from aiohttp import web
+from slack_sdk.oauth.installation_store import Installation
 
 from bot.app import ASKCALL, AskCall, create_web_app
 from bot.config import Settings
 from bot.fakes import FakePilotStatus, FakeSlack
 from bot.secrets import new_key
 from tests.conftest import make_settings
+
+
+def installation(team: str = "T1", token: str = "xoxb-T1-secret", **extra: object) -> Installation:
+    """A bot installation of `team` as Bolt's OAuth flow would save it."""
+    return Installation(
+        app_id="A1",
+        team_id=team,
+        team_name=f"Team {team}",
+        bot_token=token,
+        bot_id="B1",
+        bot_user_id="UBOT",
+        bot_scopes="commands,chat:write",
+        user_id="UINSTALLER",
+        installed_at=time.time(),
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 def multi_settings(

@@ -8,7 +8,7 @@ import logging
 import time
 
 import pytest
-from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,21 +17,7 @@ from bot.fakes import FakeSlack
 from bot.secrets import Secrets, new_key
 from bot.slack.stored_installations import StoredInstallations
 from bot.store import NewDelivery, NewRequest, Store
-
-
-def installation(team: str = "T1", token: str = "xoxb-T1-secret", **extra: object) -> Installation:
-    return Installation(
-        app_id="A1",
-        team_id=team,
-        team_name=f"Team {team}",
-        bot_token=token,
-        bot_id="B1",
-        bot_user_id="UBOT",
-        bot_scopes="commands,chat:write",
-        user_id="UINSTALLER",
-        installed_at=time.time(),
-        **extra,  # type: ignore[arg-type]
-    )
+from tests.oauth.install_helpers import installation
 
 
 async def test_a_saved_installation_is_found_for_its_team_only_with_its_token_encrypted(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import replace
 
 import pytest
@@ -75,6 +76,25 @@ async def test_the_pool_serves_a_tenant_its_own_numbers_and_follows_a_new_key(
         again = await pool.get(T1, "default")
         assert again is not first
         assert again._http.headers["x-api-key"] == "ps_key_two"
+    finally:
+        await pool.aclose()
+
+
+async def test_every_workspaces_client_verifies_tls_with_one_context_loaded_once(
+    store: Store, secrets: Secrets, settings: Settings
+) -> None:
+    pool = PilotStatusPool(settings, StoredConfigs(settings, store, secrets))
+    await store.save_workspace_number(number(secrets, "T1", "ps_key_one"))
+    await store.save_workspace_number(number(secrets, "T2", "ps_key_two"))
+    try:
+        one, two = await pool.get(T1, "default"), await pool.get(T2, "default")
+
+        assert one is not two and two._http.headers["x-api-key"] == "ps_key_two"
+        contexts = {id(client._http._transport.ssl_context) for client in (one, two)}  # type: ignore[attr-defined]
+        assert len(contexts) == 1
+        context = one._http._transport.ssl_context  # type: ignore[attr-defined]
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 0  # the CA certificates, loaded once
     finally:
         await pool.aclose()
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import replace
 
+from bot.domain import TenantId
 from bot.store import Store
 from bot.store.installations import SlackInstallation
 
@@ -43,6 +44,23 @@ async def test_an_installation_is_found_by_its_tenant_only(store: Store) -> None
     assert found is not None and found.live
     assert await store.slack_installation("T3") is None
     assert [i.tenant_id for i in await store.slack_installations()] == ["T1", "T2"]
+
+
+async def test_the_served_installation_is_the_live_one_of_a_workspace_not_disabled(store: Store) -> None:
+    for tenant in ("T1", "T2", "T3"):
+        await store.save_slack_installation(installed(tenant))
+    await store.uninstall_slack("T2", 1_800_000_100.0)
+    await store.stop_workspace(TenantId("T3"), 1_800_000_100.0, disabled=True)
+    await store.stop_workspace(TenantId("T4"), 1_800_000_100.0, disabled=True)  # never installed, disabled
+
+    assert await store.served_slack_installation(TenantId("T1")) == installed("T1")
+    assert await store.served_slack_installation(TenantId("T2")) is None  # uninstalled
+    assert await store.served_slack_installation(TenantId("T3")) is None  # disabled: its row stays live
+    assert (await store.slack_installation("T3")) == installed("T3")
+    assert await store.served_slack_installation(TenantId("T4")) is None
+    assert await store.served_slack_installation(TenantId("T5")) is None  # never installed
+    await store.enable_workspace(TenantId("T3"))
+    assert await store.served_slack_installation(TenantId("T3")) == installed("T3")
 
 
 async def test_an_org_wide_install_round_trips(store: Store) -> None:

@@ -50,7 +50,7 @@ class CallQueries(PostgresConnection):
     async def create_call_link(
         self, tenant: TenantId, token_hash: str, request_id: int, user_id: str, created_at: float, expires_at: float
     ) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 sql.INSERT_CALL_LINK.postgres, tenant, token_hash, user_id, created_at, expires_at, request_id
             )

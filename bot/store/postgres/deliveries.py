@@ -171,7 +171,7 @@ class DeliveryQueries(PostgresConnection):
         next_attempt_at: float | None = None,
         count_attempt: bool = False,
     ) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await _mark_delivery(
                 conn,
                 tenant,

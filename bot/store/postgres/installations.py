@@ -33,6 +33,10 @@ class InstallationQueries(PostgresConnection):
         row = await self._fetchrow(sql.SLACK_INSTALLATION.postgres, tenant)
         return _installation(row) if row is not None else None
 
+    async def served_slack_installation(self, tenant: TenantId) -> SlackInstallation | None:
+        row = await self._fetchrow(sql.SERVED_SLACK_INSTALLATION.postgres, tenant)
+        return _installation(row) if row is not None else None
+
     async def slack_installations(self) -> list[SlackInstallation]:
         return [_installation(row) for row in await self._fetch(sql.SLACK_INSTALLATIONS.postgres)]
 
@@ -59,7 +63,7 @@ class InstallationQueries(PostgresConnection):
         return changed
 
     async def issue_oauth_state(self, state: str, expires_at: float) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(sql.ISSUE_OAUTH_STATE.postgres, state, expires_at)
 
     async def consume_oauth_state(self, state: str, now: float) -> bool:

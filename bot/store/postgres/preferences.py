@@ -17,15 +17,15 @@ class PreferenceQueries(PostgresConnection):
         return bool(row[0]), row[1], row[2]
 
     async def set_dm_answers(self, tenant: TenantId, user_id: str, enabled: bool) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(sql.SET_DM_ANSWERS.postgres, tenant, user_id, int(enabled), time.time())
 
     async def set_locale(self, tenant: TenantId, user_id: str, locale: str, fetched_at: float) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(sql.SET_LOCALE.postgres, tenant, user_id, locale, fetched_at)
 
     async def claim_action(self, tenant: TenantId, action_key: str) -> bool:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             status = await conn.execute(
                 """INSERT INTO handled_actions (tenant_id, action_key, created_at) VALUES ($1, $2, $3)
                    ON CONFLICT (tenant_id, action_key) DO NOTHING""",
@@ -62,5 +62,5 @@ class PreferenceQueries(PostgresConnection):
             return True, row["result"]
 
     async def record_status_check(self, tenant: TenantId, request_id: int, result: str) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(sql.RECORD_STATUS_CHECK.postgres, result, tenant, request_id)

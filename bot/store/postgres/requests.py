@@ -132,7 +132,7 @@ class RequestQueries(PostgresConnection):
 
     async def update_request(self, tenant: TenantId, request_id: int, **fields: Any) -> None:
         columns = {**fields, "updated_at": time.time()}
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 f"UPDATE requests SET {assignments(columns, 3)} WHERE id = $1 AND tenant_id = $2",
                 request_id,

@@ -13,7 +13,7 @@ from bot.store.types import OtherWorkspaceRecorded, Workspace
 
 class WorkspaceQueries(PostgresConnection):
     async def record_workspace(self, workspace: Workspace) -> None:
-        async with self.transaction() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 sql.RECORD_WORKSPACE.postgres,
                 workspace.tenant,

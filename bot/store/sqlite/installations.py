@@ -22,6 +22,10 @@ class InstallationQueries(SQLiteConnection):
         row = await self._fetchone(sql.SLACK_INSTALLATION.sqlite, (tenant,))
         return _installation(row) if row is not None else None
 
+    async def served_slack_installation(self, tenant: TenantId) -> SlackInstallation | None:
+        row = await self._fetchone(sql.SERVED_SLACK_INSTALLATION.sqlite, (tenant,))
+        return _installation(row) if row is not None else None
+
     async def slack_installations(self) -> list[SlackInstallation]:
         return [_installation(row) for row in await self._fetchall(sql.SLACK_INSTALLATIONS.sqlite)]
 

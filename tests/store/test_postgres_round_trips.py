@@ -1,0 +1,68 @@
+"""PostgreSQL round trips of the store (issue 19): a pooled connection goes back to the pool without asyncpg's reset
+query, and a one-statement method runs without BEGIN and COMMIT, so either is one round trip; a connection that held a
+session advisory lock is still released of it before anyone else gets that connection. PostgreSQL only (SQLite has
+no pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.domain import TenantId
+from bot.store import Store, create_store, sql
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[Store]:
+    """A store whose pool holds one connection, so every call below runs on the connection the test watches."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connection pool")
+    store = create_store(database_url, pool_size=1, owner="replica-a")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_a_one_statement_read_is_one_round_trip(one_connection: Store) -> None:
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    for _ in range(3):
+        assert await one_connection.slack_installation(TenantId("T1")) is None
+    await asyncio.sleep(0)  # asyncpg hands query records to loggers with call_soon: let them run
+
+    assert seen == [sql.SLACK_INSTALLATION.postgres] * 3
+
+
+async def test_a_one_statement_write_is_one_round_trip_without_begin_and_commit(one_connection: Store) -> None:
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    await one_connection.set_locale(TenantId("T1"), "U1", "en", 1.0)
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert seen == [sql.SET_LOCALE.postgres]
+    assert (await one_connection.user_prefs(TenantId("T1"), "U1"))[1] == "en"  # committed: another read sees it
+
+
+async def test_a_session_lock_left_behind_is_released_before_its_connection_is_reused(
+    one_connection: Store, database_url: str
+) -> None:
+    rival = create_store(database_url, owner="replica-b")
+    await rival.open()
+    try:
+        # What `exclusive` does, with its unlock cut short (a cancellation or an error in its `finally`).
+        async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+            one_connection._takes_session_lock(conn)  # type: ignore[attr-defined]
+            assert await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", "retention")
+
+        async with rival.exclusive("retention") as theirs:
+            assert theirs
+    finally:
+        await rival.close()
