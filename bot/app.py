@@ -37,11 +37,13 @@ from bot.services.calls import CallService
 from bot.services.connect import ConnectService
 from bot.services.deps import ServiceDeps
 from bot.services.home import HomeService
+from bot.services.leaving import SingleWorkspaceLeaving
 from bot.services.reminders import ReminderService
 from bot.services.requests import RequestService
 from bot.services.retention import retention_loop
 from bot.services.settings import SettingsService
 from bot.services.status import StatusService
+from bot.services.welcome import WelcomeService
 from bot.slack.env_installations import EnvInstallations
 from bot.slack.gateway import SlackGateway
 from bot.slack.installations import Installations
@@ -210,7 +212,11 @@ class AskCall:
             # app_uninstalled and tokens_revoked: Bolt's listeners, deleting through AskCall's installation store.
             bolt.enable_token_revocation_listeners()
         else:
-            installs.register_single_workspace(bolt)
+            leaving = SingleWorkspaceLeaving(store, env)
+            installs.register_single_workspace(bolt, leaving)
+        if stored is not None:
+            # Right after Add to Slack, the installer's welcome DM: stored before the success page answers.
+            stored.sdk_store.installed = WelcomeService(store, configs, notifier.wake).welcome
         admin = SettingsService(store, slack_client, installations, configs, connect, settings.public_url, clock)
         context = ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs, admin)
         register_listeners(bolt, context)
@@ -238,7 +244,9 @@ class AskCall:
             connect,
             metrics,
         )
-        if stored is not None:
+        if stored is None:
+            askcall.background.append(asyncio.create_task(leaving.watch(), name="workspace-left-watch"))
+        else:
             askcall.background.append(asyncio.create_task(stored.listen(), name="installations-listen"))
             askcall.background.append(asyncio.create_task(configs.listen(), name="workspace-settings-listen"))
         # Start: first take over abandoned work, then the loops.
@@ -272,8 +280,13 @@ class AskCall:
         self.aborted = False
 
     def _slack_problem(self) -> str | None:
-        """Why Slack's traffic can't reach this AskCall now (Socket Mode disconnected), or None."""
-        return self.socket_mode.problem if self.socket_mode is not None else None
+        """Why Slack's traffic can't reach this AskCall now (Socket Mode disconnected; with one workspace, Slack
+        said AskCall was uninstalled there or its token revoked), or None."""
+        problems = [
+            self.socket_mode.problem if self.socket_mode is not None else None,
+            self.installations.problem if isinstance(self.installations, EnvInstallations) else None,
+        ]
+        return "; ".join(problem for problem in problems if problem) or None
 
     def startup_line(self, where: str) -> str:
         """The line `askcall serve` logs once it listens: version, mode, backend and schema (never a password)."""

@@ -31,6 +31,13 @@ from bot.store.installations import SlackInstallation
 
 Env = Mapping[str, str]
 
+# When running AskCall servers act on `disable` / `enable` (bot.store: PostgreSQL notifies them in the same
+# transaction; on SQLite each server looks for such changes every second, INSTALLATIONS_POLL_SECONDS).
+SEEN_BY_SERVERS = {
+    "PostgreSQL": "Running AskCall servers see this at once.",
+    "SQLite": "A running AskCall server sees this within a few seconds (it looks for changes every second).",
+}
+
 
 def add_workspace_commands(commands: Any) -> None:
     """Add `workspaces` to the `askcall` parser's subparsers."""
@@ -163,6 +170,7 @@ async def _set_enabled(env: Env, tenant: TenantId, *, enabled: bool) -> int:
         else:
             killed = await store.stop_workspace(tenant, time.time(), disabled=True)
             print(f"Workspace {tenant} disabled; {killed} pending Slack message(s) dropped. `enable` resumes it.")
+        print(SEEN_BY_SERVERS.get(store.backend, ""))
         return 0
     finally:
         await store.close()

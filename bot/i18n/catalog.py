@@ -796,6 +796,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "A Pilot Status não confirmou a ligação e ela não aparece lá: o telefone do cliente não tocou. Tente de novo.",
         "en": "Pilot Status didn't confirm the call and doesn't list it: the customer's phone didn't ring. Try again.",
     },
+    "callpage.error.workspace_stopped": {
+        "pt-BR": (
+            "O AskCall não está mais ativo neste workspace do Slack (foi removido ou desativado), então não faz "
+            "ligações. Fale com quem administra o Slack de vocês."
+        ),
+        "en": (
+            "AskCall is no longer active in this Slack workspace (it was removed or disabled), so it makes no "
+            "calls. Talk to whoever administers your Slack."
+        ),
+    },
     "callpage.error.connection": {
         "pt-BR": "A conexão de áudio caiu. Verifique sua internet e tente de novo.",
         "en": "The audio connection dropped. Check your internet connection and try again.",
@@ -950,4 +960,38 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Slack did not complete the install. Try again; if it keeps failing, contact support.",
     },
     "install.again": {"pt-BR": "Tentar de novo", "en": "Try again"},
+    # --- the installer's welcome DM, right after Add to Slack (bot/services/welcome.py) ---------------------------
+    "welcome.text": {
+        "pt-BR": "O AskCall foi instalado em {team}. Próximo passo: conecte a Pilot Status em {settings}, na aba {home} do AskCall.",
+        "en": "AskCall is installed in {team}. Next step: connect Pilot Status in {settings}, on AskCall's {home} tab.",
+    },
+    "welcome.title": {
+        "pt-BR": "*Olá! O AskCall foi instalado em {team}.*",
+        "en": "*Hi! AskCall is installed in {team}.*",
+    },
+    "welcome.what": {
+        "pt-BR": (
+            "Com o AskCall, seu time pede ao cliente, pelo WhatsApp, permissão para ligar, sem sair do Slack: "
+            "`/askcall +55 11 98765-4321 Podemos te ligar para fechar o pedido?`. A resposta do cliente aparece na "
+            "conversa do pedido e, quando ele aceita, a ligação sai do navegador."
+        ),
+        "en": (
+            "With AskCall, your team asks customers over WhatsApp for permission to call, without leaving Slack: "
+            "`/askcall +55 11 98765-4321 May we call you to close the order?`. The customer's answer shows up in "
+            "the request's thread and, once they allow it, the call goes out from the browser."
+        ),
+    },
+    "welcome.next": {
+        "pt-BR": (
+            "*Próximo passo:* conecte a sua conta da Pilot Status. Abra a aba {home} do AskCall, vá em "
+            "*{settings}* e toque em *{connect}*: cole a chave de API do número de WhatsApp (do painel da Pilot "
+            "Status). Até lá, o `/askcall` só lembra disso a quem o usar."
+        ),
+        "en": (
+            "*Next step:* connect your Pilot Status account. Open AskCall's {home} tab, go to *{settings}* and "
+            "press *{connect}*: paste your WhatsApp number's API key (from the Pilot Status dashboard). Until then, "
+            "`/askcall` only reminds whoever uses it."
+        ),
+    },
+    "welcome.home": {"pt-BR": "Início", "en": "Home"},
 }

@@ -4,7 +4,9 @@ Invariant: AskCall serves exactly the workspace (or organisation, for an org-wid
 to. At start-up `auth.test` names it; it is recorded in `workspaces`, and the rows made before tenancy (tenant '')
 are adopted by it, in one transaction, unless another workspace was recorded first. Requests naming any other team
 or organisation find no installation (Bolt's "not installed" answer; nothing is stored), and a token is handed out
-only for the env tenant.
+only for the env tenant. Once Slack says the app was uninstalled or its bot token revoked (`stop`), no token is handed
+out at all in this process (its late messages die "uninstalled") and `problem` says why, until a restart with a new
+token (whose `auth.test` records the workspace again, which resumes it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class EnvInstallations:
     def __init__(self, installed: Installed, url: str | None = None) -> None:
         self.installed = installed
         self.url = url
+        # Why the env token stopped working (Slack said so): /readyz and the log say it; None while it works.
+        self.problem: str | None = None
+
+    def stop(self, problem: str) -> None:
+        """Slack says the app was uninstalled or its bot token revoked: serve nothing more, and say why."""
+        self.problem = problem
 
     @property
     def tenant(self) -> TenantId:
@@ -96,12 +104,14 @@ class EnvInstallations:
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool
     ) -> Installed | None:
         mine = self.installed
+        if self.problem is not None:
+            return None
         if mine.is_enterprise_install:
             return mine if enterprise_id and enterprise_id == mine.enterprise_id else None
         return mine if team_id and team_id == mine.team_id else None
 
     async def for_tenant(self, tenant: TenantId) -> Installed | None:
-        return self.installed if tenant == self.installed.tenant else None
+        return self.installed if tenant == self.installed.tenant and self.problem is None else None
 
     def invalidate(self, tenant: TenantId) -> None:
         """Nothing cached beyond the one installation the environment defines."""

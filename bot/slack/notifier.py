@@ -23,7 +23,9 @@ few uses, and a request may need one much later, after a crash or a long Pilot S
 the rep's DM with the app instead: a new delivery, with its own key, so it too is posted once.
 
 Every call is made with the token of the delivery's own workspace (`Installations.for_tenant`); a delivery whose
-workspace has no installation any more dies with `last_error` "uninstalled", never sent with another's token.
+workspace has no installation any more dies with `last_error` "uninstalled" ("disabled" when the operator disabled
+it), never sent with another's token. A delivery of no request (the installer's welcome DM, `request_id` None) is
+delivered the same way, a queue of its own, with no request hooks.
 
 Fairness: a 429's Retry-After reschedules only the message Slack refused (Slack limits per method and channel, and
 another message, even of the same workspace, may go meanwhile), so one workspace's rate limit never delays
@@ -52,8 +54,17 @@ log = logging.getLogger(__name__)
 
 # `last_error` prefix: the last attempt may have reached Slack (UNVERIFIABLE: and Slack can't tell).
 UNCONFIRMED = "unconfirmed: "
-# The last error of a delivery whose workspace has no installation any more (it is never sent).
+# The last error of a delivery whose workspace has no installation any more (it is never sent), or was disabled by
+# the operator (`askcall workspaces disable`, as `stop_workspace` says it).
 UNINSTALLED = "uninstalled"
+DISABLED = "disabled"
+
+
+def _of(delivery: Delivery) -> str:
+    """Which message, for a log line: its request's, or its workspace's own (the welcome DM)."""
+    if delivery.request_id is None:
+        return f"of workspace {delivery.tenant} ({delivery.dedup_key})"
+    return f"for request {delivery.request_id}"
 
 
 def unconfirmed(delivery: Delivery) -> bool:
@@ -149,9 +160,7 @@ class Notifier:
             if unconfirmed(delivery):
                 ts = await self._already_posted(delivery, token)
                 if ts is not None:
-                    log.info(
-                        "Slack %s for request %d had already landed; not sent again", delivery.kind, delivery.request_id
-                    )
+                    log.info("Slack %s %s had already landed; not sent again", delivery.kind, _of(delivery))
                     return await self._succeeded(delivery, ts)
             ts = await self._gateway.execute(await self._addressed(delivery), token)
         except _Unverifiable as unknown:
@@ -176,15 +185,15 @@ class Notifier:
         return replace(delivery, payload={**payload, "ts": ts})
 
     async def _uninstalled(self, delivery: Delivery) -> None:
-        """The delivery's workspace has no installation any more: it dies, never sent with another's token."""
-        log.warning(
-            "Slack %s for request %d dropped: its workspace uninstalled AskCall", delivery.kind, delivery.request_id
-        )
+        """The delivery's workspace has no installation any more, or the operator disabled it: it dies (last error
+        "uninstalled" or "disabled", as `stop_workspace` would have said), never sent with another's token."""
+        workspace = await self._store.workspace(delivery.tenant)
+        reason = DISABLED if workspace is not None and workspace.disabled_at is not None else UNINSTALLED
+        log.warning("Slack %s %s dropped: its workspace is %s", delivery.kind, _of(delivery), reason)
         await self._store.mark_delivery(
-            delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=UNINSTALLED, count_attempt=True
+            delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=reason, count_attempt=True
         )
-        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
-            await self.hooks.failed(delivery.tenant, delivery.request_id, DeliveryError(UNINSTALLED, transient=False))
+        await self._parent_failed(delivery, DeliveryError(reason, transient=False))
 
     async def _already_posted(self, delivery: Delivery, token: str) -> str | None:
         """Slack's ts for the delivery if it landed. A transient failure to check keeps it unconfirmed."""
@@ -202,17 +211,16 @@ class Notifier:
 
     async def _unverifiable(self, delivery: Delivery, error: DeliveryError) -> None:
         log.error(
-            "Slack %s for request %d may or may not have landed, and Slack can't tell (%s); not sent again",
+            "Slack %s %s may or may not have landed, and Slack can't tell (%s); not sent again",
             delivery.kind,
-            delivery.request_id,
+            _of(delivery),
             error.code,
         )
         code = f"{UNVERIFIABLE}{error.code}"
         await self._store.mark_delivery(
             delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=code, count_attempt=True
         )
-        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
-            await self.hooks.failed(delivery.tenant, delivery.request_id, DeliveryError(code, transient=False))
+        await self._parent_failed(delivery, DeliveryError(code, transient=False))
 
     async def _succeeded(
         self, delivery: Delivery, ts: str | None, *, claim_next: bool = True
@@ -220,9 +228,9 @@ class Notifier:
         # Slack has the message: record that, rather than leave it to an "is it there?" check later.
         completed = await until_recorded(
             lambda: self._store.complete_delivery(delivery, ts, self._clock(), claim_next=claim_next),
-            f"Slack {delivery.kind} for request {delivery.request_id}",
+            f"Slack {delivery.kind} {_of(delivery)}",
         )
-        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None and ts:
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None and ts and delivery.request_id is not None:
             await self.hooks.posted(delivery.tenant, delivery.request_id, ts)
         return completed
 
@@ -238,9 +246,9 @@ class Notifier:
         if error.transient and attempt < self._policy.attempts:
             delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
             log.warning(
-                "Slack %s for request %d failed (%s); retry %d in %.1fs",
+                "Slack %s %s failed (%s); retry %d in %.1fs",
                 delivery.kind,
-                delivery.request_id,
+                _of(delivery),
                 error.code,
                 attempt,
                 delay,
@@ -257,28 +265,33 @@ class Notifier:
         if delivery.kind == DeliveryKind.RESPOND and error.code.startswith(DEAD_RESPONSE_URL):
             await self._send_as_dm(delivery, error)
         else:
-            log.error("Slack %s for request %d failed for good: %s", delivery.kind, delivery.request_id, error.code)
+            log.error("Slack %s %s failed for good: %s", delivery.kind, _of(delivery), error.code)
         await self._store.mark_delivery(
             delivery.tenant, delivery.id, DeliveryState.DEAD, last_error=error.code, count_attempt=True
         )
-        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None:
+        await self._parent_failed(delivery, error)
+
+    async def _parent_failed(self, delivery: Delivery, error: DeliveryError) -> None:
+        """A request's parent message failed for good: the request pipeline hears of it."""
+        if delivery.kind == DeliveryKind.PARENT and self.hooks is not None and delivery.request_id is not None:
             await self.hooks.failed(delivery.tenant, delivery.request_id, error)
 
     async def _send_as_dm(self, delivery: Delivery, error: DeliveryError) -> None:
         """The rep's note could not go through its response_url: queue it for the rep's DM with the app
         (queued before the note is marked dead, so a crash in between only queues it again, under the same key)."""
-        request = await self._store.get_request(delivery.tenant, delivery.request_id)
+        rid = delivery.request_id
+        request = None if rid is None else await self._store.get_request(delivery.tenant, rid)
         if request is None:
-            log.error("Slack note for request %d failed for good: %s", delivery.request_id, error.code)
+            log.error("Slack note %s failed for good: %s", _of(delivery), error.code)
             return
         log.warning(
             "the response_url of request %d takes no more posts (%s); the note goes to the rep's DM",
-            delivery.request_id,
+            request.id,
             error.code,
         )
         payload = {key: delivery.payload[key] for key in ("text", "blocks") if key in delivery.payload}
         direct = NewDelivery(f"{delivery.dedup_key}:dm", DeliveryKind.DIRECT, {"channel": request.user_id, **payload})
-        await self._store.add_deliveries(delivery.tenant, delivery.request_id, [direct])
+        await self._store.add_deliveries(delivery.tenant, request.id, [direct])
 
     def _backoff(self, attempt: int) -> float:
         return self._policy.delay(attempt) * (0.75 + random.random() / 4)

@@ -18,6 +18,7 @@ import logging
 import secrets as random
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -47,10 +48,19 @@ def _scopes(value: str | list[str] | None) -> str:
     return value if isinstance(value, str) else ",".join(value)
 
 
+class InstalledHook(Protocol):
+    """What runs once an install through the OAuth flow is saved, before Bolt's success page (the welcome DM)."""
+
+    async def __call__(
+        self, tenant: TenantId, installer: str, *, team: str, team_id: str | None, app_id: str | None
+    ) -> object: ...
+
+
 class SlackInstallationStore(AsyncInstallationStore):
     """slack-sdk's installation store on AskCall's store: bot installations only (AskCall asks for no user token).
 
-    `changed(tenant)` runs after every write, so the `StoredInstallations` cache forgets the tenant at once."""
+    `changed(tenant)` runs after every write, so the `StoredInstallations` cache forgets the tenant at once;
+    `installed` (set by the app) after an install through the OAuth flow, which names its installer, is saved."""
 
     def __init__(
         self,
@@ -63,13 +73,24 @@ class SlackInstallationStore(AsyncInstallationStore):
         self._secrets = secrets
         self._changed = changed
         self._clock = clock
+        self.installed: InstalledHook | None = None
 
     @property
     def logger(self) -> logging.Logger:
         return log
 
     async def async_save(self, installation: Installation) -> None:
-        await self._save(installation.to_bot(), installer_user_id=installation.user_id, token_type="bot")
+        tenant = await self._save(installation.to_bot(), installer_user_id=installation.user_id, token_type="bot")
+        if self.installed is not None and installation.user_id:
+            # Stored before Bolt answers with the success page; a failure here ends on the failure page instead
+            # (the installation is saved, and installing again finishes the job).
+            await self.installed(
+                tenant,
+                installation.user_id,
+                team=installation.team_name or installation.enterprise_name or "",
+                team_id=installation.team_id,
+                app_id=installation.app_id,
+            )
 
     async def async_save_bot(self, bot: Bot) -> None:
         tenant = tenant_key(
@@ -85,7 +106,7 @@ class SlackInstallationStore(AsyncInstallationStore):
 
     async def _save(
         self, bot: Bot, *, installer_user_id: str | None, token_type: str | None, enterprise_url: str | None = None
-    ) -> None:
+    ) -> TenantId:
         tenant = tenant_key(
             enterprise_id=bot.enterprise_id, team_id=bot.team_id, is_enterprise_install=bool(bot.is_enterprise_install)
         )
@@ -125,6 +146,7 @@ class SlackInstallationStore(AsyncInstallationStore):
         )
         self._changed(tenant)
         log.info("Slack installation saved for %s", tenant)
+        return tenant
 
     async def async_find_bot(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False

@@ -1,7 +1,8 @@
 """Deliveries: the durable outbox of Slack calls, queued per request, claimed in order, done or retried.
 
 A request's messages reach Slack in the order they were queued: only the head of a request's queue
-is ever claimed. A claimed delivery is leased to this process until it is marked; one whose owner
+is ever claimed. A delivery of no request (`request_id` None: the installer's welcome DM) is a queue of its own,
+still its tenant's. A claimed delivery is leased to this process until it is marked; one whose owner
 died is handed over for reconciliation (did it reach Slack?) rather than sent again blindly.
 
 Fairness: each workspace has its own share of the outbox. A claim takes the due deliveries in turns across tenants
@@ -33,6 +34,12 @@ def in_turns(deliveries: Iterable[Delivery]) -> list[Delivery]:
 class DeliveryStore(StoreConnection):
     @abstractmethod
     async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None: ...
+
+    @abstractmethod
+    async def add_workspace_delivery(self, tenant: TenantId, delivery: NewDelivery) -> bool:
+        """Queue a delivery of no request (the installer's welcome DM) for the tenant; False when its key was
+        queued before (once per key, ever, until the workspace is purged) or the workspace is not recorded or is
+        stopped. It heads a queue of its own."""
 
     async def claim_due_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
         """Take due pending deliveries (pending → inflight), at most one per request so that each

@@ -93,7 +93,8 @@ class InstallationStore(StoreConnection):
     async def listen_installations(self, changed: Callable[[str | None], None]) -> None:
         """Call `changed(tenant_id)` whenever another process saves or uninstalls an installation, and
         `changed(None)` (forget everything) whenever what was missed can't be known (a reconnection). Runs until
-        cancelled. One process alone (SQLite) hears nothing: its own writes invalidate in memory."""
+        cancelled. On SQLite (one server process) the other writers are the operator's commands: a change is noticed
+        within a second or so, and everything is forgotten."""
 
     @abstractmethod
     async def issue_oauth_state(self, state: str, expires_at: float) -> None: ...

@@ -163,6 +163,15 @@ MARK_DELIVERY = statement(
 REQUEST_HAS_PENDING = statement(
     f"SELECT 1 FROM deliveries WHERE request_id = :request_id AND state = '{DeliveryState.PENDING}' LIMIT 1"
 )
+# A delivery of no request (the installer's welcome DM): queued only for a recorded workspace that is not stopped,
+# once per key.
+ADD_WORKSPACE_DELIVERY = statement(
+    """INSERT INTO deliveries
+           (tenant_id, dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+       SELECT tenant_id, :dedup_key, NULL, :kind, :payload, :state, :now, :now, :now FROM workspaces
+       WHERE tenant_id = :tenant AND uninstalled_at IS NULL AND disabled_at IS NULL
+       ON CONFLICT (tenant_id, dedup_key) DO NOTHING"""
+)
 OPEN_DELIVERY_COUNT = statement(f"SELECT COUNT(*) FROM deliveries WHERE state IN {_OPEN_DELIVERIES}")
 POSTED_TS = statement("SELECT result_ts FROM deliveries WHERE tenant_id = :tenant AND dedup_key = :dedup_key")
 POSTED_FOR = statement(

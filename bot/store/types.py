@@ -91,7 +91,7 @@ class NewDelivery:
 class Delivery:
     id: int
     dedup_key: str
-    request_id: int
+    request_id: int | None  # None: a message of the workspace's own (the installer's welcome DM)
     kind: DeliveryKind
     payload: dict[str, Any]
     state: DeliveryState

@@ -103,6 +103,7 @@
     if (code === "FEATURE_NOT_SUPPORTED" || code === "WEB_NUMBER_NOT_SUPPORTED") return "error.number_unsupported";
     if (code === "NO_ANSWER_SDP") return "error.no_browser_audio";
     if (code === "CALL_IN_PROGRESS") return "error.busy";
+    if (code === "WORKSPACE_STOPPED") return "error.workspace_stopped";
     if (status === 429 || code === "RATE_LIMITED") return "error.rate_limited";
     return "error.provider";
   }

@@ -326,6 +326,18 @@ async def test_pilot_status_refusing_the_start_says_what_to_do_and_a_new_try_wor
     ]
 
 
+async def test_a_stopped_workspace_starts_no_call_and_the_page_says_why(
+    browser: BrowserContext, app: Server, pilot: FakePilotStatus
+) -> None:
+    page, _, _ = await open_call_page(browser, app)
+    await app.askcall.store.stop_workspace(TENANT, time.time(), disabled=True)  # `askcall workspaces disable`
+    await page.get_by_test_id("call").click()
+    await shows(page, "failed", PT["error.workspace_stopped"])  # not "Pilot Status couldn't start the call"
+    assert PT["error.workspace_stopped"] != PT["error.provider"]
+    assert starts(pilot) == 0
+    assert await call_rows(app) == []
+
+
 @pytest.mark.parametrize("how", ["answer lost", "timeout", "never made"])
 async def test_a_start_whose_answer_was_lost_is_found_never_sent_again(
     browser: BrowserContext, settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, how: str

@@ -57,11 +57,15 @@ async def multi_askcall(
 
 @pytest.fixture
 async def two_installed(multi_askcall: MultiServer) -> MultiServer:
-    """`multi_askcall` with T2 and T3 installed through the OAuth flow."""
+    """`multi_askcall` with T2 and T3 installed through the OAuth flow, and their installers welcomed (a DM each,
+    tests/oauth/test_welcome_dm.py): the fake Slack's call log starts after that."""
     for team in ("T2", "T3"):
         async with browser() as http:
             status, _ = await install(http, multi_askcall.url, team)
         assert status == 200
+    slack = multi_askcall.slack
+    await slack.wait_for(lambda: {call.team for call in slack.calls_to("chat.postMessage")} == {"T2", "T3"})
+    slack.calls.clear()
     return multi_askcall
 
 

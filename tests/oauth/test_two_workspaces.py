@@ -116,9 +116,17 @@ async def test_two_workspaces_each_complete_request_answer_call_and_share_nothin
         assert texts[1] == request.last_call == f"📵 <@{ws.rep}> ligou — não atendeu"
         assert [u for u in slack.updates if u["channel"] == ws.channel and u["ts"] == parent["ts"]]
 
-        # Slack: what this workspace's token wrote went only to its own channels (and its rep, installer).
+        # Slack: what this workspace's token wrote went only to its own channels (and its rep, and the installer's
+        # welcome, addressed by user id: once per workspace).
         written = [c for c in slack.calls if c.method.startswith("chat.") and c.team == ws.team]
-        assert written and {c.args.get("channel") for c in written} <= {ws.channel, f"D{ws.rep}", "DUINSTALLER", ws.rep}
+        assert written and {c.args.get("channel") for c in written} <= {
+            ws.channel,
+            f"D{ws.rep}",
+            "DUINSTALLER",
+            "UINSTALLER",
+            ws.rep,
+        }
+        assert len([c for c in written if c.args.get("channel") == "UINSTALLER" and c.outcome == "ok"]) == 1
         assert not [c for c in slack.calls if c.args.get("channel") == ws.channel and c.team != ws.team]
         # Pilot Status: only this account's key ever asked about this customer, started its call.
         asked = {r.headers.get("x-api-key") for r in pilot.requests if ws.e164 in json.dumps([r.query, r.json])}

@@ -17,12 +17,13 @@ from bot.domain import DeliveryState, TenantId
 from bot.store import sql
 from bot.store.deliveries import in_turns
 from bot.store.postgres.connection import PostgresConnection
-from bot.store.postgres.effects import insert_deliveries
+from bot.store.postgres.effects import insert_deliveries, notify_work
 from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
 PENDING, INFLIGHT, DONE, DEAD = (s.value for s in DeliveryState)
 
-# A delivery may go only when no earlier delivery of the same request is still open.
+# A delivery may go only when no earlier delivery of the same request is still open (one of no request heads a
+# queue of its own: NULL equals nothing).
 _HEAD_OF_QUEUE = f"""NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id AND e.id < d.id
                                  AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
 
@@ -100,6 +101,15 @@ class DeliveryQueries(PostgresConnection):
         pending, now = list(deliveries), time.time()
         async with self.transaction() as conn:
             await insert_deliveries(conn, tenant, request_id, pending, now)
+
+    async def add_workspace_delivery(self, tenant: TenantId, delivery: NewDelivery) -> bool:
+        args = (delivery.dedup_key, str(delivery.kind), json.dumps(delivery.payload), PENDING, time.time(), tenant)
+        async with self.transaction() as conn:
+            added = await conn.execute(sql.ADD_WORKSPACE_DELIVERY.postgres, *args)
+            if added == "INSERT 0 0":
+                return False
+            await notify_work(conn)
+            return True
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         async with self.transaction() as conn:

@@ -334,4 +334,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant_id, name)
     );
     """,
+    # 14: deliveries that belong to no request (the installer's welcome DM): `request_id` may be NULL; such a
+    # delivery is still its tenant's (`tenant_id` NOT NULL, its key unique per tenant) and heads its own queue
+    """
+    ALTER TABLE deliveries ALTER COLUMN request_id DROP NOT NULL;
+    """,
 ]

@@ -22,8 +22,9 @@ PENDING, INFLIGHT, DONE, DEAD = (
 )
 
 # A delivery may go only when no earlier delivery of the same request is still open.
-_HEAD_OF_QUEUE = f"""d.id = (SELECT MIN(e.id) FROM deliveries e
-                      WHERE e.request_id = d.request_id AND e.state IN ('{PENDING}', '{INFLIGHT}'))"""
+# A delivery of no request heads a queue of its own.
+_HEAD_OF_QUEUE = f"""(d.request_id IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e
+                      WHERE e.request_id = d.request_id AND e.state IN ('{PENDING}', '{INFLIGHT}')))"""
 
 
 _NEXT_DELIVERY_TIME = (
@@ -78,6 +79,11 @@ class DeliveryQueries(SQLiteConnection):
     async def add_deliveries(self, tenant: TenantId, request_id: int, deliveries: Iterable[NewDelivery]) -> None:
         pending, now = list(deliveries), time.time()
         await self._write(lambda conn: insert_deliveries(conn, tenant, request_id, pending, now))
+
+    async def add_workspace_delivery(self, tenant: TenantId, delivery: NewDelivery) -> bool:
+        now = time.time()
+        args = (delivery.dedup_key, delivery.kind, json.dumps(delivery.payload), PENDING, now, tenant)
+        return bool(await self._write(lambda conn: conn.execute(sql.ADD_WORKSPACE_DELIVERY.sqlite, args).rowcount))
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
         def claim(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], float | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import astuple
@@ -11,6 +12,19 @@ from bot.domain import TenantId
 from bot.store import sql
 from bot.store.installations import SlackInstallation
 from bot.store.sqlite.connection import SQLiteConnection
+
+log = logging.getLogger(__name__)
+
+# How often a server process looks for installation and workspace changes another process (the operator's
+# `askcall workspaces` commands) made: what it cached is forgotten within this long of such a change.
+INSTALLATIONS_POLL_SECONDS = 1.0
+# What changes whenever an installation is saved, uninstalled or re-keyed, or a workspace recorded, stopped or
+# enabled (a disabled_at or uninstalled_at that goes back to NULL changes its column's total).
+_FINGERPRINT = """SELECT
+    (SELECT COUNT(*) FROM workspaces), (SELECT TOTAL(disabled_at) FROM workspaces),
+    (SELECT TOTAL(uninstalled_at) FROM workspaces), (SELECT TOTAL(installed_at) FROM workspaces),
+    (SELECT COUNT(*) FROM slack_installations), (SELECT TOTAL(updated_at) FROM slack_installations),
+    (SELECT TOTAL(uninstalled_at) FROM slack_installations)"""
 
 
 class InstallationQueries(SQLiteConnection):
@@ -47,7 +61,21 @@ class InstallationQueries(SQLiteConnection):
         return await self._write(run)
 
     async def listen_installations(self, changed: Callable[[str | None], None]) -> None:
-        await asyncio.Event().wait()  # one process: nobody else writes
+        """One server process, but the operator's commands (`askcall workspaces disable | enable`) write from
+        another: a cheap fingerprint of the installations and workspaces is read every
+        `INSTALLATIONS_POLL_SECONDS`, and any change makes this process forget everything it cached."""
+        last: tuple[object, ...] | None = None
+        while True:
+            try:
+                row = await self._fetchone(_FINGERPRINT)
+            except (sqlite3.Error, OSError) as error:
+                log.debug("could not read the installations' fingerprint (%s); trying again", error)
+            else:
+                fingerprint = tuple(row) if row is not None else ()
+                if last is not None and fingerprint != last:
+                    changed(None)
+                last = fingerprint
+            await asyncio.sleep(INSTALLATIONS_POLL_SECONDS)
 
     async def issue_oauth_state(self, state: str, expires_at: float) -> None:
         await self._write(lambda conn: conn.execute(sql.ISSUE_OAUTH_STATE.sqlite, (state, expires_at)))

@@ -430,6 +430,37 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant_id, name)
     );
     """,
+    # 14: deliveries that belong to no request (the installer's welcome DM): `request_id` may be NULL; such a
+    # delivery is still its tenant's (`tenant_id` NOT NULL, its key unique per tenant) and heads its own queue
+    """
+    CREATE TABLE deliveries_14 (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        request_id INTEGER REFERENCES requests (id),
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        result_ts TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_until REAL,
+        UNIQUE (tenant_id, dedup_key)
+    );
+    INSERT INTO deliveries_14 (id, tenant_id, dedup_key, request_id, kind, payload, state, attempts, next_attempt_at,
+        last_error, result_ts, created_at, updated_at, lease_owner, lease_until)
+    SELECT id, tenant_id, dedup_key, request_id, kind, payload, state, attempts, next_attempt_at,
+        last_error, result_ts, created_at, updated_at, lease_owner, lease_until
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_14 RENAME TO deliveries;
+    CREATE INDEX deliveries_open ON deliveries (state, next_attempt_at);
+    CREATE INDEX deliveries_by_request ON deliveries (request_id, state);
+    """,
 ]
 
 
