@@ -199,7 +199,7 @@ async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_to
 
     parent = await store.delivery_for(OTHER, request_id, DeliveryKind.PARENT)
     assert parent is not None and (parent.state, parent.last_error, parent.attempts) == ("dead", "uninstalled", 1)
-    assert f"Slack parent for request {request_id} dropped: its workspace uninstalled AskCall" in [
+    assert f"Slack parent for request {request_id} dropped: its workspace is uninstalled" in [
         r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier"
     ]
     assert slack_writes(server.slack) == [] and server.slack.channel_messages(CHANNEL) == []
