@@ -9,7 +9,9 @@ markdown; `mutmut show NAME` in that folder shows a mutant's diff.
 
 Groups: phones, webhooks, slack, store, call-links (all of them by default). `--module PATH` narrows the run to
 one module of the group(s) named (e.g. `python -m tests.mutation webhooks --module bot/pilot_status/webhooks.py`),
-against the same tests: to re-measure one module after its tests changed, in a fraction of the group's time.
+against the same tests: to re-measure one module after its tests changed, in a fraction of the group's time. Such a
+run has its own folder (.mutation/<group>--<module>, e.g. .mutation/slack--bot.slack.gateway), so the modules of a
+group can run side by side and one's results do not replace another's.
 End-to-end tests run on SQLite only here; the store's contract tests run on both backends (PostgreSQL as for the
 suite: ASKCALL_TEST_DATABASE_URL).
 """
@@ -49,12 +51,25 @@ GROUPS = {
     "webhooks": Group(
         ("bot/pilot_status/webhooks.py", "bot/web/webhooks.py"),
         # Call events are parsed on their way to a call: the call-link tests place whole calls (aiortc, no browser).
-        ("tests/pilot_status/test_webhooks.py", "tests/e2e/test_webhook.py", "tests/calls/test_call_link.py"),
+        # A workspace's own webhook URL and hint mode (multi-workspace): the connect tests; refusals over raw HTTP.
+        (
+            "tests/pilot_status/test_webhooks.py",
+            "tests/e2e/test_webhook.py",
+            "tests/calls/test_call_link.py",
+            "tests/oauth/test_connect.py",
+            "tests/e2e/test_hostile_http.py",
+        ),
         pytest_args=SQLITE_ONLY,
     ),
     "slack": Group(
         ("bot/slack/gateway.py", "bot/slack/notifier.py"),
-        ("tests/slack/test_gateway.py", "tests/e2e/test_slack_delivery.py", "tests/e2e/test_exactly_once.py"),
+        # The service crossings: a delivery whose workspace has no installation (it dies, never sent).
+        (
+            "tests/slack/test_gateway.py",
+            "tests/e2e/test_slack_delivery.py",
+            "tests/e2e/test_exactly_once.py",
+            "tests/isolation/test_service_crossings.py",
+        ),
         pytest_args=SQLITE_ONLY,
     ),
     "store": Group(
@@ -109,13 +124,20 @@ def main() -> int:
         group = GROUPS[name] if not args.module else replace(GROUPS[name], modules=(args.module,))
         missing = set(group.modules) - configured
         assert not missing, f"{missing} are not in pyproject.toml's [tool.mutmut] only_mutate"
-        folder = WORK / name
+        folder = _folder(name, args.module)
         if not args.report_only:
             _prepare(folder, group)
             mutmut = Path(sys.executable).parent / "mutmut"
             subprocess.run([str(mutmut), "run", *group.names], cwd=folder, check=False, stdout=subprocess.DEVNULL)
         print(_report(name, folder, group))
     return 0
+
+
+def _folder(name: str, module: str | None) -> Path:
+    """A group's run folder; a one-module run has its own, so the modules of a group can run side by side."""
+    if not module:
+        return WORK / name
+    return WORK / f"{name}--{module.removesuffix('.py').replace('/', '.')}"
 
 
 def _prepare(folder: Path, group: Group) -> None:

@@ -197,6 +197,8 @@ class _Issued:
     uses: int = 0
 
 
+# The key of response_url posts among the scripted failures (`fail_response_urls_next`).
+_RESPONSE_URL = "response_url"
 # `ok: false` errors after which Slack may have carried the call out anyway.
 _AMBIGUOUS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 # Refusals of a call that was malformed (a bug in the caller, not a state of the workspace): kept in
@@ -430,6 +432,11 @@ class FakeSlack(LoopbackServer):
         self._scripts.setdefault(method, deque()).append(
             _Scripted(status=status, error=error, remaining=times, after=True)
         )
+
+    def fail_response_urls_next(self, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` posts to any response_url with ``status`` (a 429, or a 5xx with a plain-text
+        "upstream error"), storing nothing and using nothing up."""
+        self._scripts.setdefault(_RESPONSE_URL, deque()).append(_Scripted(status=status, remaining=times))
 
     def drop_after_storing(self, method: str, times: int = 1) -> None:
         """Carry out the next ``times`` calls to ``method`` (a message IS stored), then drop the connection
@@ -844,6 +851,9 @@ class FakeSlack(LoopbackServer):
         if not isinstance(body, dict):
             body = {"_body": body}
         body["_name"] = name
+        if (script := self._take_script(_RESPONSE_URL)) is not None:
+            self.rejected_responses.append(body)
+            return web.Response(status=script.status, text="rate_limited" if script.status == 429 else "upstream error")
         blocks = body.get("blocks") if self.validate_blocks else None
         if blocks is not None and (why := blockkit.message_blocks_error(blocks)):
             self.invalid_payloads.append(("response_url", why))

@@ -9,6 +9,8 @@ waits a whole lease more, where a second takeover would post a duplicate.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -252,7 +254,7 @@ async def test_channel_askcall_was_invited_to_is_read_without_joining(
 
 
 async def test_a_failed_check_is_retried_not_taken_as_absent(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = patient(settings)
     await crash_while_the_parent_is_posted(settings, slack, pilot)
@@ -265,6 +267,10 @@ async def test_a_failed_check_is_retried_not_taken_as_absent(
         assert outcomes[:2] == ["ratelimited", "503"] and outcomes[-1] == "ok"
         assert len(slack.calls_to("chat.postMessage", only_ok=False)) == 1
         assert len(posts(pilot)) == 1
+    retries = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "retry" in r.getMessage()]
+    assert re.fullmatch(  # Slack's Retry-After kept, the check's own failure named
+        r"Slack parent for request 1 failed \(unconfirmed: check failed: ratelimited\); retry \d+ in 0\.1s", retries[0]
+    ), retries
 
 
 # --- history that can't be read at all: never a duplicate ---------------------------------------------------
@@ -305,7 +311,7 @@ async def test_parent_that_cannot_be_checked_is_not_posted_again(
 
 
 async def test_reply_that_cannot_be_checked_is_not_posted_again(
-    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus
+    settings: Settings, slack: FakeSlack, pilot: FakePilotStatus, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = patient(settings)
     parent = await crash_while_the_reply_is_posted(settings, slack, pilot, "TEMPORARY")
@@ -316,4 +322,8 @@ async def test_reply_that_cannot_be_checked_is_not_posted_again(
     assert len(reply_attempts(slack, parent)) == 1
     assert len(replies(slack, parent)) == 1
     (row,) = await deliveries(settings, "reply")
-    assert (row["state"], row["last_error"]) == ("dead", "unverifiable: is_archived")
+    assert (row["state"], row["last_error"], row["attempts"]) == ("dead", "unverifiable: is_archived", 1)
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and r.levelno == logging.ERROR]
+    assert logged[0] == (
+        "Slack reply for request 1 may or may not have landed, and Slack can't tell (is_archived); not sent again"
+    )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
 
+from bot.domain import DeliveryKind
 from bot.fakes.slack import CHANNEL_POST_BURST, FakeSlack
+from bot.store import NewDelivery, NewRequest
 from tests.conftest import CHANNEL, REP, Server
 from tests.e2e.helpers import (
     DIGITS,
+    E164,
     PHONE,
     REASON,
     answer,
@@ -28,6 +32,7 @@ from tests.e2e.helpers import (
     update_attempts,
     updates_of,
 )
+from tests.tenants import TENANT
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +94,10 @@ STORED_THEN = {
 
 
 @pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
-async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(server: Server, fail) -> None:
+async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(
+    server: Server, fail, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.slack.notifier")
     slack = server.slack
     parent = await ask(server)
     fail(slack)
@@ -102,6 +110,8 @@ async def test_thread_reply_stored_then_failed_is_found_and_not_posted_again(ser
     assert "♾️" in render(update)
     (row,) = [d for d in await deliveries(server) if d["kind"] == "reply"]
     assert (row["state"], row["result_ts"]) == ("done", reply["ts"])
+    adopted = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "landed" in r.getMessage()]
+    assert adopted == ["Slack reply for request 1 had already landed; not sent again"]
 
 
 @pytest.mark.parametrize("fail", STORED_THEN.values(), ids=STORED_THEN.keys())
@@ -269,7 +279,9 @@ async def test_unreachable_channel_from_the_modal_uses_the_commands_response_url
     assert "/invite @askcall" in notice["text"]
 
 
-async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(server: Server) -> None:
+async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     """The rep left the form open for 40 minutes: the command's response_url (in the form) has expired by the
     time AskCall finds the channel out of reach, so the note goes to the rep's DM with the app instead."""
     slack = server.slack
@@ -292,6 +304,10 @@ async def test_notice_through_an_expired_response_url_reaches_the_rep_in_a_dm(se
         "respond": ("dead", "response_url: expired_url"),
         "direct": ("done", None),
     }
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier"] == [
+        "Slack parent for request 1 failed for good: not_in_channel",
+        "the response_url of request 1 takes no more posts (response_url: expired_url); the note goes to the rep's DM",
+    ]
 
 
 async def test_other_permanent_parent_failure_is_reported_and_nothing_sent(server: Server) -> None:
@@ -313,3 +329,119 @@ async def test_channel_reachable_again_works_for_the_next_request(server: Server
     parent = await ask(server)
     assert len(posts(server.pilot)) == 1
     assert parent == only_parent(slack)
+
+
+# --- edges the mutation run found unchecked (tests/MUTATION.md) ----------------------------------------------------
+
+
+async def test_a_rate_limit_on_the_last_attempt_costs_no_attempt(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack's "later" is not a failed attempt: after attempts-1 failures, a 429 still leaves the last one."""
+    slack = server.slack
+    attempts = server.askcall.settings.slack_retry.attempts
+    parent = await ask(server)
+    slack.fail_next("chat.update", status=503, times=attempts - 1)
+    slack.fail_next("chat.update", status=429, retry_after=0.1)
+    await answer(server, DIGITS, "PERMANENT")
+
+    assert [a.outcome for a in update_attempts(slack, parent)] == ["503"] * (attempts - 1) + ["ratelimited", "ok"]
+    (update,) = [d for d in await deliveries(server) if d["kind"] == "update"]
+    assert (update["state"], update["attempts"]) == ("done", attempts)
+    retries = [r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier" and "retry" in r.getMessage()]
+    assert retries[0].startswith("Slack update for request 1 failed (unconfirmed: http_503); retry 1 in ")
+    assert retries[-1] == f"Slack update for request 1 failed (ratelimited); retry {attempts - 1} in 0.1s"
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []  # the loop itself never failed meanwhile
+
+
+async def test_the_jitter_spreads_each_retry_over_the_last_quarter_of_its_delay(server: Server) -> None:
+    """Retries of many messages don't all hit Slack in the same instant: each waits 75 % to 100 % of its delay."""
+    notifier, policy = server.askcall.notifier, server.askcall.settings.slack_retry
+    for attempt in (1, 3):
+        delay = policy.delay(attempt)
+        shares = [notifier._backoff(attempt) / delay for _ in range(2000)]
+        assert all(0.75 <= share < 1.0 for share in shares)
+        assert min(shares) < 0.76 and max(shares) > 0.99  # the whole quarter is used
+
+
+async def test_a_note_whose_response_url_stays_busy_is_given_up_not_sent_as_a_dm(server: Server) -> None:
+    """Only a response_url that takes no more posts sends the note to the DM: one that answered 429 until the
+    attempts ran out is given up (the rep's next command gets a fresh one)."""
+    slack = server.slack
+    attempts = server.askcall.settings.slack_retry.attempts
+    slack.unreachable_channels[CHANNEL] = "channel_not_found"
+    slack.fail_response_urls_next(429, times=attempts)
+    assert (await server.command(f"{PHONE} {REASON}")).status == 200
+    await server.wait_idle()
+
+    assert slack.responses == [] and len(slack.rejected_responses) == attempts
+    assert slack.messages == []  # no DM
+    kinds = {d["kind"]: (d["state"], d["last_error"], d["attempts"]) for d in await deliveries(server)}
+    assert kinds == {
+        "parent": ("dead", "channel_not_found", 1),
+        "respond": ("dead", "http_429", attempts),
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # leases set by hand in the SQLite file
+async def test_the_sweep_passes_over_what_this_process_is_still_sending_and_takes_the_rest_over(
+    server: Server,
+) -> None:
+    """Two parents left inflight past their leases: one this process is still posting (its lease lapsed while
+    Slack hung), one a dead process left. The sweep marks only the second "unconfirmed" (checked, then sent);
+    the first is never read back or sent again."""
+    slack, store = server.slack, server.askcall.store
+    ids = []
+    for name in ("held", "abandoned"):
+        request_id, _ = await store.create_request(
+            NewRequest(TENANT, CHANNEL, REP, E164, name, "pt-BR", source_key=name),
+            NewDelivery(f"{name}:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": name}),
+        )
+        ids.append(request_id)
+    await store.db.execute(
+        "UPDATE deliveries SET state = 'inflight', lease_owner = 'dead', lease_until = 0 WHERE request_id = ?",
+        (ids[1],),
+    )
+    await store.db.commit()
+    slack.hang_next("chat.postMessage")
+    server.askcall.notifier.wake()
+    await slack.wait_for(lambda: slack.hanging == 1)
+    await store.db.execute("UPDATE deliveries SET lease_until = 0 WHERE request_id = ?", (ids[0],))
+    await store.db.commit()
+
+    await server.askcall.notifier.sweep()
+    slack.release_hung()
+    await server.wait_idle()
+
+    posted = [c.args["text"] for c in slack.calls_to("chat.postMessage", only_ok=False) if "thread_ts" not in c.args]
+    assert sorted(posted) == ["abandoned", "held"]  # each parent posted once
+    assert len(slack.calls_to("conversations.history")) == 1  # only the abandoned one was checked first
+
+
+async def test_an_update_of_an_earlier_post_goes_to_that_posts_ts(server: Server) -> None:
+    """An update may name the post it edits by its delivery key (`ts_of`): its ts, known once that post landed,
+    is filled in; the key itself never goes to Slack."""
+    slack, store = server.slack, server.askcall.store
+    request_id, _ = await store.create_request(
+        NewRequest(TENANT, CHANNEL, REP, E164, "edit", "pt-BR", source_key="edit"),
+        NewDelivery("edit:parent", DeliveryKind.PARENT, {"channel": CHANNEL, "text": "before"}),
+    )
+    edit = {"channel": CHANNEL, "ts_of": "edit:parent", "text": "after"}
+    lost = {"channel": CHANNEL, "ts_of": "never:posted", "text": "lost"}  # names a post that never landed
+    await store.add_deliveries(
+        TENANT,
+        request_id,
+        [NewDelivery("edit:update", DeliveryKind.UPDATE, edit), NewDelivery("edit:lost", DeliveryKind.UPDATE, lost)],
+    )
+    server.askcall.notifier.wake()
+    await server.wait_idle()
+
+    parent = await store.delivery_for(TENANT, request_id, "parent")
+    (update,) = [c for c in slack.calls_to("chat.update", only_ok=False) if c.args.get("text") == "after"]
+    assert update.outcome == "ok" and "ts_of" not in update.args
+    assert parent is not None and update.args["ts"] == parent.result_ts
+    # An update of a post that never landed waits for it (a transient failure), then gives up; nothing is sent.
+    (gave_up,) = [d for d in await deliveries(server) if d["dedup_key"] == "edit:lost"]
+    attempts = server.askcall.settings.slack_retry.attempts
+    assert (gave_up["state"], gave_up["last_error"], gave_up["attempts"]) == ("dead", "message_not_posted", attempts)
+    assert [c for c in slack.calls if c.args.get("text") == "lost"] == []

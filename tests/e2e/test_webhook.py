@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from bot.config import Settings, WhatsAppNumber
 from bot.domain import CLOCK_SKEW
-from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, sign_pilot_status
+from bot.fakes.pilot_status import FakePilotStatus, iso_timestamp, permission_event, send_webhook, sign_pilot_status
 from bot.fakes.slack import FakeSlack
 from bot.pilot_status.webhooks import HANDLED_EVENTS
-from tests.conftest import REP, WEBHOOK_SECRET, Server, stop_server
+from tests.conftest import REP, WEBHOOK_SECRET, Server, make_settings, stop_server
 from tests.e2e.helpers import (
     DIGITS,
     E164,
@@ -48,14 +50,17 @@ async def stored_events(server: Server) -> list[dict[str, object]]:
         "WRONG_SECRET",
     ],
 )
-async def test_bad_or_missing_signature_is_refused(server: Server, signature: str | None) -> None:
+async def test_bad_or_missing_signature_is_refused(
+    server: Server, signature: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
     parent = await ask(server)
     payload = permission_event(DIGITS, "TEMPORARY")
     body = json.dumps(payload).encode()
     if signature == "WRONG_SECRET":
         signature = sign_pilot_status(body, "some-other-secret")
     status, text = await post_webhook(server, body, signature=signature, signed=False)
-    assert status == 401, text
+    assert (status, json.loads(text)) == (401, {"error": "invalid signature"}), text
+    assert warnings_of(caplog) == ["rejected a Pilot Status webhook with a missing or wrong signature"]
     await server.wait_idle()
     assert await stored_events(server) == []
     assert replies(server.slack, parent) == []
@@ -215,7 +220,7 @@ async def test_redelivered_event_makes_one_reply(server: Server) -> None:
         assert status == 200
         results.append(json.loads(text))
         await server.wait_idle()
-    assert [r["duplicate"] for r in results] == [False, True, True]
+    assert results == [{"ok": True, "duplicate": duplicate} for duplicate in (False, True, True)]
     assert "✅" in only_reply(server.slack, parent)["text"]
     assert len(updates_of(server.slack, parent)) == 1
     assert len(await stored_events(server)) == 1
@@ -399,3 +404,122 @@ async def test_every_event_in_the_one_list_is_acted_on_and_any_other_is_ignored(
         assert "ignored" not in json.loads(text), f"{event} was not handled: {text}"
     status, text = await post_webhook(server, {**flat, "event": "message.received"})
     assert (status, json.loads(text).get("ignored")) == (200, True)
+
+
+# --- edges the mutation run found unchecked (tests/MUTATION.md) ------------------------------------------------
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.web.webhooks"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "body is not valid JSON"),
+        (b"[1, 2]", "body is not a JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "body is nested too deeply"),
+    ],
+    ids=["broken", "array", "deep"],
+)
+async def test_an_unparseable_body_is_refused_with_its_reason_sent_back_and_logged(
+    server: Server, body: bytes, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, text = await post_webhook(server, body)
+    assert (status, json.loads(text)) == (400, {"error": reason})
+    assert warnings_of(caplog) == [f"refused a Pilot Status webhook: {reason}"]
+
+
+async def test_a_future_stamp_is_refused_with_its_reason_and_logged_with_how_far_ahead(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    ahead = 3 * 3600
+    status, text = await post_webhook(
+        server, permission_event(DIGITS, "PERMANENT", timestamp=iso_timestamp(time.time() + ahead))
+    )
+    assert (status, json.loads(text)) == (400, {"error": "timestamp is in the future"})
+    (warning,) = warnings_of(caplog)
+    logged = re.fullmatch(r"refused a Pilot Status webhook stamped (\d+) s in the future", warning)
+    assert logged is not None, warning
+    assert ahead - 600 < int(logged[1]) <= ahead  # how far ahead the event is (not a sum of two clocks)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({**permission_event(DIGITS, "TEMPORARY"), "status": "MAYBE"}, "status 'MAYBE' is not one of"),
+        ({"event": "call.ringing", "from": None, "to": None}, "callId, externalCallId and the parties are all missing"),
+    ],
+    ids=["permission", "call"],
+)
+async def test_an_ignored_event_is_logged_with_why_it_cannot_be_used(
+    server: Server, payload: dict[str, object], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, text = await post_webhook(server, payload)
+    assert (status, json.loads(text)) == (200, {"ok": True, "ignored": True, "duplicate": False})
+    (warning,) = [r.getMessage() for r in caplog.records if "ignored a Pilot Status webhook" in r.getMessage()]
+    assert f"AskCall cannot use ({reason}" in warning
+
+
+async def test_a_call_event_is_acknowledged_once_and_its_redelivery_as_a_duplicate(server: Server) -> None:
+    payload = {
+        "event": "call.ringing",
+        "callId": "call_unknown",
+        "status": "RINGING",
+        "from": "5511888888888",
+        "to": DIGITS,
+        "timestamp": iso_timestamp(time.time()),
+    }
+    answers = [await post_webhook(server, payload) for _ in range(2)]
+    assert [(status, json.loads(text)) for status, text in answers] == [
+        (200, {"ok": True, "duplicate": False}),
+        (200, {"ok": True, "duplicate": True}),
+    ]
+
+
+async def test_each_numbers_webhook_url_stores_what_it_hears_as_that_numbers(
+    slack: FakeSlack, pilot: FakePilotStatus, tmp_path: Path
+) -> None:
+    rj = WhatsAppNumber("vendas-rj", "ps_rj_key", "whsec_rj", frozenset({"C2"}))
+    settings = make_settings(slack, pilot, tmp_path / "askcall.db", extra_numbers=(rj,))
+    async with running(settings, slack, pilot) as server:
+        payload = permission_event(DIGITS, "PERMANENT")
+        rj_url = server.url + "/webhooks/pilot-status/vendas-rj"
+        assert (await send_webhook(rj_url, payload, secret="whsec_rj"))[0] == 200
+        assert (await post_webhook(server, payload))[0] == 200  # the default number's URL: its own event
+        # The default number (the one for channels without a number of their own) also answers at /default.
+        default_url = server.url + "/webhooks/pilot-status/default"
+        later = permission_event(DIGITS, "TEMPORARY")
+        assert (await send_webhook(default_url, later, secret=WEBHOOK_SECRET))[0] == 200
+        await server.wait_idle()
+        numbers = [event["number_name"] for event in await stored_events(server)]
+        assert numbers == ["vendas-rj", "default", "default"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a read-only SQLite file is the outage
+async def test_a_webhook_the_database_cannot_store_is_a_503_to_be_sent_again(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    parent = await ask(server)
+    store = server.askcall.store
+    await store.db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full or lost disk
+    payload = permission_event(DIGITS, "PERMANENT")
+    body = json.dumps(payload).encode()
+    async with server.http.post(
+        server.url + "/webhooks/pilot-status",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "x-pilot-status-signature": sign_pilot_status(body, WEBHOOK_SECRET),
+        },
+    ) as response:
+        assert (response.status, await response.json()) == (503, {"error": "temporarily unavailable"})
+        assert response.headers["Retry-After"] == "30"
+    (warning,) = warnings_of(caplog)
+    why = r"\(the database .+ is read-only .+\)"
+    assert re.fullmatch(rf"could not take a Pilot Status webhook {why}; answered 503", warning), warning
+    await store.db.execute("PRAGMA query_only = OFF")
+    assert await stored_events(server) == []
+    assert (await post_webhook(server, payload))[0] == 200  # sent again, it lands
+    await server.wait_idle()
+    assert "♾️" in only_reply(server.slack, parent)["text"]

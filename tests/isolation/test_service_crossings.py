@@ -182,7 +182,9 @@ async def test_metrics_carry_no_workspace(server: Server) -> None:
         assert leak not in labels, leak
 
 
-async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_token(server: Server) -> None:
+async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_token(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
     """Tries: the outbox (which claims every tenant's due messages) meets a message of T2, a workspace this AskCall
     holds no installation for (uninstalled, or never installed here). Must: it dies as `uninstalled`, nothing reaches
     Slack (T1's token is never used for it), and T2's request is settled undeliverable, not left pending."""
@@ -196,7 +198,10 @@ async def test_another_workspaces_delivery_is_never_sent_with_this_workspaces_to
     await server.wait_idle()
 
     parent = await store.delivery_for(OTHER, request_id, DeliveryKind.PARENT)
-    assert parent is not None and (parent.state, parent.last_error) == ("dead", "uninstalled")
+    assert parent is not None and (parent.state, parent.last_error, parent.attempts) == ("dead", "uninstalled", 1)
+    assert f"Slack parent for request {request_id} dropped: its workspace is uninstalled" in [
+        r.getMessage() for r in caplog.records if r.name == "bot.slack.notifier"
+    ]
     assert slack_writes(server.slack) == [] and server.slack.channel_messages(CHANNEL) == []
     assert (await store.get_request(OTHER, request_id)).state is RequestState.UNDELIVERABLE  # type: ignore[union-attr]
 
