@@ -35,7 +35,6 @@ def test_windows_give_the_p99_of_each_window_that_has_samples() -> None:
 
 
 def test_the_report_draws_every_chart_next_to_itself_and_embeds_it(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the bench extra draws the charts: pip install -e '.[bench]'")
     report = Report()
     chart = "Figure 2 — webhook response latency, SQLite"
     report.cdf(chart, "c=16", "AskCall", [5.0, 6.0, 7.0, 40.0])
