@@ -203,19 +203,11 @@ class PostgresConnection(Store):
         async with self.connection() as conn, conn.transaction():
             yield conn
 
+    # One statement, read or write, runs without an explicit transaction: atomic on its own (autocommit), so no
+    # BEGIN and COMMIT round trips.
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self.connection() as conn:
             return await conn.fetchrow(sql, *args)
-
-    async def _fetchrow_in_transaction(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        """One statement that writes: atomic on its own (autocommit), so no BEGIN and COMMIT round trips."""
-        async with self.connection() as conn:
-            return await conn.fetchrow(sql, *args)
-
-    async def _fetch_in_transaction(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        """One statement that writes: atomic on its own (autocommit), so no BEGIN and COMMIT round trips."""
-        async with self.connection() as conn:
-            return list(await conn.fetch(sql, *args))
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self.connection() as conn:

@@ -132,7 +132,7 @@ class DeliveryQueries(PostgresConnection):
         return [_delivery(r) for r in rows]
 
     async def claim_abandoned_deliveries(self, now: float, limit: int = 50) -> list[Delivery]:
-        rows = await self._fetch_in_transaction(
+        rows = await self._fetch(
             _CLAIM_ABANDONED,
             self.owner,
             now + self.lease_seconds,

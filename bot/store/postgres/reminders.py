@@ -27,7 +27,7 @@ class ReminderQueries(PostgresConnection):
         return [Reminder(**dict(r)) for r in rows]
 
     async def claim_due_reminders(self, now: float, limit: int = 50) -> list[Reminder]:
-        rows = await self._fetch_in_transaction(_CLAIM_DUE, self.owner, now + self.lease_seconds, now, limit)
+        rows = await self._fetch(_CLAIM_DUE, self.owner, now + self.lease_seconds, now, limit)
         return sorted((Reminder(**dict(r)) for r in rows), key=lambda r: (r.due_at, r.id))
 
     async def next_reminder_time(self) -> float | None:

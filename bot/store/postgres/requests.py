@@ -141,7 +141,7 @@ class RequestQueries(PostgresConnection):
             )
 
     async def claim_request(self, tenant: TenantId, request_id: int, state: RequestState, now: float) -> Request | None:
-        row = await self._fetchrow_in_transaction(
+        row = await self._fetchrow(
             sql.CLAIM_REQUEST.postgres, self.owner, now + self.lease_seconds, tenant, request_id, str(state), now
         )
         return request_from(row) if row else None
