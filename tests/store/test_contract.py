@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from bot.domain import (
 from bot.phones import customer_key
 from bot.store import Effects, IncomingEvent, NewDelivery, NewReminder, RecordedEvent, Store
 from tests.store.helpers import ANSWER_AT, CUSTOMER, FAR_FUTURE, asking, new_request, reply
-from tests.tenants import TENANT
+from tests.tenants import OTHER, TENANT
 
 NEW, READY, SENDING, WAITING, UNCONFIRMED, FAILED, ANSWERED, UNDELIVERABLE = (
     RequestState.NEW,
@@ -511,6 +512,20 @@ async def test_complete_delivery_without_claiming_the_next(store: Store) -> None
 
     [following] = await store.claim_due_deliveries(FAR_FUTURE)
     assert following.dedup_key == "r-1"
+
+
+async def test_complete_delivery_that_marks_nothing_hands_nothing_over(store: Store) -> None:
+    request_id = await new_request(store)
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+
+    # Named under another tenant, the parent is not marked: it still heads its queue, so the reply is not claimed.
+    assert await store.complete_delivery(replace(parent, tenant_id=OTHER), "1.0", FAR_FUTURE) == (None, False)
+
+    stored = await store.get_delivery(TENANT, parent.id)
+    assert stored is not None and (stored.state, stored.result_ts, stored.attempts) == (INFLIGHT, None, 0)
+    queued = await store.delivery_for(TENANT, request_id, "reply")
+    assert queued is not None and queued.state == PENDING
 
 
 async def test_answer_target_says_whether_the_rep_wants_a_dm(store: Store) -> None:

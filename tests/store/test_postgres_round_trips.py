@@ -12,6 +12,8 @@ import pytest
 
 from bot.domain import TenantId
 from bot.store import Store, create_store, sql
+from tests.store.helpers import FAR_FUTURE, new_request, reply
+from tests.tenants import TENANT
 
 
 @pytest.fixture
@@ -47,6 +49,23 @@ async def test_a_one_statement_write_is_one_round_trip_without_begin_and_commit(
 
     assert seen == [sql.SET_LOCALE.postgres]
     assert (await one_connection.user_prefs(TenantId("T1"), "U1"))[1] == "en"  # committed: another read sees it
+
+
+async def test_completing_a_post_and_claiming_the_requests_next_is_one_round_trip(one_connection: Store) -> None:
+    store = one_connection
+    request_id = await new_request(store)
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
+    [parent] = await store.claim_due_deliveries(FAR_FUTURE)
+    seen: list[str] = []
+    async with store.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    following, drained = await store.complete_delivery(parent, "1.0", FAR_FUTURE)
+    assert following is not None and following.dedup_key == "r-1" and drained is False
+    assert await store.complete_delivery(following, "2.0", FAR_FUTURE) == (None, True)
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert len(seen) == 2 and not {"BEGIN;", "COMMIT;"} & set(seen)
 
 
 async def test_a_session_lock_left_behind_is_released_before_its_connection_is_reused(

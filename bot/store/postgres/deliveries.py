@@ -47,13 +47,28 @@ _CLAIM_DUE = f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, le
         ORDER BY due.first_due, due.tenant_id
         LIMIT $2)
     RETURNING *"""
-_CLAIM_NEXT_FOR_REQUEST = f"""UPDATE deliveries
-    SET state = '{INFLIGHT}', updated_at = $2, lease_owner = $3, lease_until = $4
-    WHERE id = (
-        SELECT d.id FROM deliveries d
-        WHERE d.request_id = $1 AND d.state = '{PENDING}' AND d.next_attempt_at <= $2 AND {_HEAD_OF_QUEUE}
-        FOR UPDATE SKIP LOCKED)
-    RETURNING *"""
+# Record a post done and hand its request's next message to the same worker, in one statement (one round trip, no
+# BEGIN/COMMIT). Every part of a statement sees the snapshot taken before it, where the delivery just completed is
+# still in flight: the claim's head-of-queue test and the pending check leave it out by id, but only when `done`
+# really marked it (a row another process took over stays in the way, as it would after a separate UPDATE).
+_COMPLETE_AND_CLAIM_NEXT = f"""WITH done AS (
+        UPDATE deliveries SET state = '{DONE}', updated_at = $1, lease_owner = NULL, lease_until = NULL,
+            result_ts = COALESCE($2, result_ts), attempts = attempts + 1
+        WHERE id = $3 AND tenant_id = $4
+        RETURNING id),
+    claimed AS (
+        UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $6, lease_owner = $7, lease_until = $8
+        WHERE id = (
+            SELECT d.id FROM deliveries d
+            WHERE d.request_id = $5 AND d.id <> $3 AND d.state = '{PENDING}' AND d.next_attempt_at <= $6
+              AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.request_id = d.request_id AND e.id < d.id
+                              AND e.state IN ('{PENDING}', '{INFLIGHT}') AND e.id NOT IN (SELECT id FROM done))
+            FOR UPDATE SKIP LOCKED)
+        RETURNING *)
+    SELECT claimed.*, claimed.id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM deliveries p WHERE p.request_id = $5 AND p.state = '{PENDING}'
+              AND p.id NOT IN (SELECT id FROM done)) AS drained
+    FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE"""
 _CLAIM_ABANDONED = f"""UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (
         SELECT id FROM deliveries WHERE state = '{INFLIGHT}'
           AND (lease_owner IS NULL OR lease_until < $3) ORDER BY id LIMIT $4
@@ -152,23 +167,25 @@ class DeliveryQueries(PostgresConnection):
     async def complete_delivery(
         self, delivery: Delivery, result_ts: str | None, now: float, *, claim_next: bool = True
     ) -> tuple[Delivery | None, bool]:
-        async with self.transaction() as conn:
-            await _mark_delivery(
-                conn, delivery.tenant, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True
+        if not claim_next:
+            await self.mark_delivery(
+                delivery.tenant, delivery.id, DeliveryState.DONE, result_ts=result_ts, count_attempt=True
             )
-            if not claim_next:
-                return None, False
-            row = await conn.fetchrow(
-                _CLAIM_NEXT_FOR_REQUEST,
-                delivery.request_id,
-                now,
-                self.owner,
-                now + self.lease_seconds,
-            )
-            if row is not None:
-                return _delivery(row), False
-            pending = await conn.fetchval(sql.REQUEST_HAS_PENDING.postgres, delivery.request_id)
-            return None, pending is None
+            return None, False
+        row = await self._fetchrow(
+            _COMPLETE_AND_CLAIM_NEXT,
+            time.time(),
+            result_ts,
+            delivery.id,
+            delivery.tenant,
+            delivery.request_id,
+            now,
+            self.owner,
+            now + self.lease_seconds,
+        )
+        if row is None or row["id"] is None:
+            return None, bool(row and row["drained"])
+        return _delivery(row), False
 
     async def mark_delivery(
         self,
