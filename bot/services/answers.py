@@ -122,8 +122,6 @@ class AnswerService(Service):
         lock per customer, across processes because the store hands out only a customer's oldest
         unprocessed answer (under a lease), and whoever applies it goes on to the next.
         """
-        if await self._stopped(tenant):
-            return  # its workspace left or was disabled: the answer stays stored, acting on nothing
         customer = f"{tenant}:{phone_key}"
         lock = self._locks.get(customer)
         if lock is None:
@@ -131,7 +129,10 @@ class AnswerService(Service):
         async with lock:
             target = await self._store.open_answer(tenant, event_id, _epoch)
             if target is None:
-                return  # processed already, held by another live process, or an earlier answer goes first
+                # Processed already, held by another live process, an earlier answer goes first, or the workspace
+                # left or was disabled (the answer stays stored, acting on nothing): the store checks that in the
+                # same statement that leases the event.
+                return
             with self._held.hold(WEBHOOK_EVENTS, event_id):
                 if target.request is None:
                     _log_unmatched(target.event.status, target.event.from_phone)

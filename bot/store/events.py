@@ -132,9 +132,10 @@ class EventStore(StoreConnection):
         """An unprocessed event, the request it answers and its rep's DM wish.
 
         None when the event is unknown, already processed, being processed by another live process,
-        or not the customer's oldest unprocessed event (answers from one customer apply in order,
-        across processes). Otherwise the event is leased to this process until it is settled. An
-        event that answers no request is settled as `unmatched` in the same transaction.
+        not the customer's oldest unprocessed event (answers from one customer apply in order,
+        across processes), or its tenant's workspace left or was disabled (the answer stays stored, acting on
+        nothing). Otherwise the event is leased to this process until it is settled. An event that answers no
+        request is settled as `unmatched` right away (a crash before that leaves only a lease that runs out).
         """
 
     @abstractmethod

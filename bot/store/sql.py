@@ -112,11 +112,6 @@ ABANDONED_EVENTS = statement(
        WHERE processed_at IS NULL AND (lease_owner IS NULL OR lease_until < :now) AND {working()}
        ORDER BY id LIMIT 500"""
 )
-EARLIER_UNPROCESSED = statement(
-    """SELECT 1 FROM webhook_events
-       WHERE tenant_id = :tenant AND processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key
-         AND id < :id LIMIT 1"""
-)
 NEXT_UNPROCESSED = statement(
     """SELECT id FROM webhook_events
        WHERE tenant_id = :tenant AND processed_at IS NULL AND number_name = :number_name AND phone_key = :phone_key
@@ -131,7 +126,21 @@ ANSWER_TARGET = statement(
           AND r.state IN {_values(CORRELATABLE_STATES)} AND r.created_at BETWEEN :earliest AND :latest
         ORDER BY r.created_at DESC, r.id DESC LIMIT 1"""
 )
-LEASE_EVENT = statement("UPDATE webhook_events SET lease_owner = :owner, lease_until = :until WHERE id = :id")
+# Open an answer for this process: lease the event, in one statement, when it is unprocessed, not leased to another
+# live process, the customer's oldest unprocessed one (answers apply in order) and its workspace is not stopped (left
+# or disabled: the answer stays stored, acting on nothing). No row back: none of that holds.
+OPEN_EVENT = statement(
+    f"""UPDATE webhook_events SET lease_owner = :owner, lease_until = :until
+        WHERE tenant_id = :tenant AND id = :id AND processed_at IS NULL
+          AND (lease_owner IS NULL OR lease_owner = :owner OR COALESCE(lease_until, 0) < :now)
+          AND NOT (COALESCE(phone_key, '') <> '' AND EXISTS (
+              SELECT 1 FROM webhook_events e
+              WHERE e.tenant_id = webhook_events.tenant_id AND e.processed_at IS NULL
+                AND e.number_name = webhook_events.number_name AND e.phone_key = webhook_events.phone_key
+                AND e.id < webhook_events.id))
+          AND {working()}
+        RETURNING {EVENT_COLUMNS}"""
+)
 SETTLE_UNMATCHED = statement(
     f"""UPDATE webhook_events SET processed_at = :now, result = '{EventResult.UNMATCHED}',
             lease_owner = NULL, lease_until = NULL

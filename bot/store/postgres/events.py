@@ -18,12 +18,9 @@ from bot.domain import (
     TenantId,
 )
 from bot.store import sql
-from bot.store.postgres.connection import PostgresConnection, texts
-from bot.store.postgres.effects import apply_effects, request_from
+from bot.store.postgres.connection import WORK_CHANNEL, PostgresConnection, texts
+from bot.store.postgres.effects import guarded_effects, request_from
 from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
-
-_EVENT_WITH_LEASE = f"""SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events
-    WHERE tenant_id = $1 AND id = $2 FOR UPDATE"""
 
 # One batch of webhook deliveries in one statement: insert what is new (by dedup key), settling at
 # once each answer that no request can own (as `answer_target_row` would find none) and each event
@@ -184,20 +181,15 @@ class EventQueries(PostgresConnection):
         self, tenant: TenantId, event_id: int, answered_at: Callable[[str | None], float]
     ) -> AnswerTarget | None:
         now = time.time()
-        async with self.transaction() as conn:
-            row = await conn.fetchrow(_EVENT_WITH_LEASE, tenant, event_id)
-            if row is None or row["processed_at"] is not None:
+        # One round trip leases the event (or says why not); the target's read and an unmatched event's settling
+        # follow on the same connection, each committed on its own: a crash in between leaves a lease that runs out.
+        async with self.connection() as conn:
+            row = await conn.fetchrow(
+                sql.OPEN_EVENT.postgres, self.owner, now + self.lease_seconds, tenant, event_id, now
+            )
+            if row is None:
                 return None
-            if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
-                return None  # another live process is applying it
-            fields = dict(row)
-            del fields["lease_owner"], fields["lease_until"]
-            event = WebhookEvent(**fields)
-            if event.phone_key and await conn.fetchval(
-                sql.EARLIER_UNPROCESSED.postgres, tenant, event.number_name, event.phone_key, event.id
-            ):
-                return None  # the customer's earlier answer goes first; its processor chains to this one
-            await conn.execute(sql.LEASE_EVENT.postgres, self.owner, now + self.lease_seconds, event_id)
+            event = WebhookEvent(**dict(row))
             target = None
             if event.phone_key:
                 target = await answer_target_row(
@@ -218,10 +210,17 @@ class EventQueries(PostgresConnection):
         effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
-        async with self.transaction() as conn:
-            status = await conn.execute(sql.SETTLE_EVENT.postgres, now, str(result), request_id, tenant, event_id)
-            if status != "UPDATE 1":
-                return False
-            if request_id is not None:
-                await apply_effects(conn, tenant, request_id, effects, now)
-            return True
+        # The event's settling and its effects in one statement (one round trip, no BEGIN/COMMIT): the effects apply
+        # only when this call settled the event, and the work it stored is announced only then.
+        args: list[Any] = [now, str(result), request_id, tenant, event_id]
+        items, stores_work = ("", False)
+        if request_id is not None:
+            items, stores_work = guarded_effects(effects, args, request=3, tenant=4, now=1)
+        notify = ""
+        if stores_work:
+            args.append(WORK_CHANNEL)
+            notify = f", CASE WHEN EXISTS (SELECT 1 FROM guard) THEN pg_notify(${len(args)}, '') END AS notified"
+        query = f"""WITH guard AS ({sql.SETTLE_EVENT.postgres} RETURNING id){items}
+            SELECT EXISTS (SELECT 1 FROM guard) AS settled{notify}"""
+        async with self.connection() as conn:
+            return bool(await conn.fetchval(query, *args))

@@ -12,10 +12,6 @@ from bot.store.sqlite.connection import SQLiteConnection
 from bot.store.sqlite.effects import apply_effects, request_from
 from bot.store.types import NO_EFFECTS, AnswerTarget, Effects, NewEvent, RecordedEvent, WebhookEvent
 
-_EVENT_WITH_LEASE = (
-    f"SELECT {sql.EVENT_COLUMNS}, lease_owner, lease_until FROM webhook_events WHERE tenant_id = ? AND id = ?"
-)
-
 
 def answer_target_row(
     conn: sqlite3.Connection, tenant: TenantId, phone_key: str, answered_at: float, number_name: str
@@ -124,22 +120,12 @@ class EventQueries(SQLiteConnection):
         now = time.time()
 
         def open_(conn: sqlite3.Connection) -> AnswerTarget | None:
-            row = conn.execute(_EVENT_WITH_LEASE, (tenant, event_id)).fetchone()
-            if row is None or row["processed_at"] is not None:
+            row = conn.execute(
+                sql.OPEN_EVENT.sqlite, (self.owner, now + self.lease_seconds, tenant, event_id, now)
+            ).fetchone()
+            if row is None:
                 return None
-            if row["lease_owner"] not in (None, self.owner) and (row["lease_until"] or 0) >= now:
-                return None  # another live process is applying it
-            fields = dict(row)
-            del fields["lease_owner"], fields["lease_until"]
-            event = WebhookEvent(**fields)
-            if (
-                event.phone_key
-                and conn.execute(
-                    sql.EARLIER_UNPROCESSED.sqlite, (tenant, event.number_name, event.phone_key, event.id)
-                ).fetchone()
-            ):
-                return None  # the customer's earlier answer goes first; its processor chains to this one
-            conn.execute(sql.LEASE_EVENT.sqlite, (self.owner, now + self.lease_seconds, event_id))
+            event = WebhookEvent(**dict(row))
             target = None
             if event.phone_key:
                 target = answer_target_row(
