@@ -241,6 +241,32 @@ async def test_settle_webhook_event_only_once(store: Store) -> None:
     assert await store.unprocessed_webhook_events() == []
 
 
+async def test_settle_webhook_event_applies_every_effect_to_its_own_request_only(store: Store) -> None:
+    request_id = await new_request(store, state=WAITING)
+    event_id, _ = await record(store)
+    effects = Effects(
+        {"state": ANSWERED, "outcome": "TEMPORARY", "expires_at": ANSWER_AT + 60},
+        [reply("answer-1"), reply("answer-2"), reply("answer-3")],
+        [NewReminder(ReminderKind.EXPIRY, ANSWER_AT), NewReminder(ReminderKind.EXPIRY, ANSWER_AT + 1)],
+    )
+    # Another tenant's request of the same id: nothing is applied, and the event stays unsettled.
+    assert await store.settle_webhook_event(OTHER, event_id, EventResult.MATCHED, request_id=request_id) is False
+
+    assert await store.settle_webhook_event(
+        TENANT, event_id, EventResult.MATCHED, request_id=request_id, effects=effects
+    )
+
+    request = await store.get_request(TENANT, request_id)
+    assert request is not None
+    assert (request.state, request.outcome, request.expires_at) == (ANSWERED, "TEMPORARY", ANSWER_AT + 60)
+    assert request.updated_at >= request.created_at
+    replies = [d for d in await claim_all(store) if d.kind == "reply"]
+    assert [d.dedup_key for d in replies] == ["answer-1", "answer-2", "answer-3"]  # queued, and sent, in order
+    assert [d.id for d in replies] == sorted(d.id for d in replies)
+    reminders = await store.reminders_for(TENANT, request_id)
+    assert sorted(r.due_at for r in reminders) == [ANSWER_AT, ANSWER_AT + 1]
+
+
 async def test_settle_without_request(store: Store) -> None:
     event_id, _ = await record(store)
 
@@ -564,6 +590,22 @@ async def test_open_answer_settles_an_unmatched_event_in_the_same_hop(store: Sto
     event = await store.get_webhook_event(TENANT, event_id)
     assert event is not None and event.result == "unmatched" and event.processed_at is not None
     assert await store.open_answer(TENANT, event_id, lambda ts: time.time()) is None
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+async def test_open_answer_leaves_an_answer_of_a_stopped_workspace_stored(store: Store, disabled: bool) -> None:
+    await new_request(store, phone="+5531988887777", state=WAITING)
+    event_id, _ = await record(store)
+    await store.stop_workspace(TENANT, time.time(), disabled=disabled)
+
+    assert await store.open_answer(TENANT, event_id, lambda ts: time.time()) is None
+    event = await store.get_webhook_event(TENANT, event_id)
+    assert event is not None and event.processed_at is None and event.result is None
+    # Enabled again, the workspace's stored answer opens.
+    if disabled:
+        await store.enable_workspace(TENANT)
+        target = await store.open_answer(TENANT, event_id, lambda ts: time.time())
+        assert target is not None and target.request is not None
 
 
 async def test_complete_delivery_says_when_the_requests_queue_ran_dry(store: Store) -> None:

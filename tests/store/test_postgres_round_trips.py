@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.domain import TenantId
-from bot.store import Store, create_store, sql
+from bot.domain import EventResult, ReminderKind, TenantId
+from bot.store import Effects, IncomingEvent, NewReminder, Store, create_store, sql
 from tests.store.helpers import FAR_FUTURE, new_request, reply
 from tests.tenants import TENANT
 
@@ -66,6 +66,55 @@ async def test_completing_a_post_and_claiming_the_requests_next_is_one_round_tri
     await asyncio.sleep(0)  # the query records' call_soon
 
     assert len(seen) == 2 and not {"BEGIN;", "COMMIT;"} & set(seen)
+
+
+async def test_settling_an_answer_with_its_effects_is_one_round_trip_that_wakes_listeners(
+    one_connection: Store, pg_url: str
+) -> None:
+    store = one_connection
+    request_id = await new_request(store)
+    event = await store.record_webhook_event(
+        IncomingEvent(
+            TENANT,
+            dedup_key="k1",
+            event="call.permission_updated",
+            status="PERMANENT",
+            from_phone=None,
+            to_phone=None,
+            event_ts=None,
+            body="{}",
+        )
+    )
+    listener = create_store(pg_url, owner="replica-b")
+    await listener.open()
+    woken = asyncio.Event()
+    listening = asyncio.create_task(listener.listen(woken.set))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # connecting wakes once
+        woken.clear()
+        seen: list[str] = []
+        async with store.connection() as conn:  # type: ignore[attr-defined]
+            conn.add_query_logger(lambda record: seen.append(record.query))
+        effects = Effects({"outcome": "PERMANENT"}, [reply("answer-1")], [NewReminder(ReminderKind.EXPIRY, 1.0)])
+
+        assert await store.settle_webhook_event(
+            TENANT, event.id, EventResult.MATCHED, request_id=request_id, effects=effects
+        )
+        await asyncio.wait_for(woken.wait(), 10)
+        await asyncio.sleep(0)  # the query records' call_soon
+        assert len(seen) == 1
+
+        # Settled already: nothing applied, and no one is woken for it.
+        woken.clear()
+        assert not await store.settle_webhook_event(
+            TENANT, event.id, EventResult.CHANGED, request_id=request_id, effects=effects
+        )
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(woken.wait(), 0.5)
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await listener.close()
 
 
 async def test_a_session_lock_left_behind_is_released_before_its_connection_is_reused(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
@@ -65,6 +66,57 @@ async def notify_work(conn: asyncpg.Connection) -> None:
     """Tell every replica listening (`PostgresConnection.listen`) that work was stored; PostgreSQL
     delivers it when this transaction commits, and folds repeats within one transaction."""
     await conn.execute("SELECT pg_notify($1, '')", WORK_CHANNEL)
+
+
+def guarded_effects(effects: Effects, args: list[Any], *, request: int, tenant: int, now: int) -> tuple[str, bool]:
+    """`WITH` items that apply `effects` to request `$request` of tenant `$tenant` in the same statement as a first
+    item named `guard`, and only when that one returned a row: one round trip, atomic without BEGIN and COMMIT. Their
+    parameters are appended to `args`. Returns the items (each starting with a comma) and whether they store work
+    (deliveries or reminders: the statement should notify, as `notify_work` would).
+
+    The items see the snapshot taken before `guard` ran, like `guard` itself: they only read the request's
+    `tenant_id` and `id`, which no step changes."""
+    items: list[str] = []
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    owned = f"JOIN requests r ON r.id = ${request} AND r.tenant_id = ${tenant} WHERE EXISTS (SELECT 1 FROM guard)"
+    if effects.request_update:
+        sets = ", ".join(f"{name} = {param(value)}" for name, value in effects.request_update.items())
+        items.append(
+            f""", updated AS (UPDATE requests SET {sets}, updated_at = ${now}
+                WHERE id = ${request} AND tenant_id = ${tenant} AND EXISTS (SELECT 1 FROM guard) RETURNING id)"""
+        )
+    if effects.deliveries:
+        keys, kinds, payloads = (
+            param(list(column))
+            for column in zip(
+                *((d.dedup_key, str(d.kind), json.dumps(d.payload)) for d in effects.deliveries), strict=True
+            )
+        )
+        items.append(
+            f""", queued AS (INSERT INTO deliveries
+                (tenant_id, dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+                SELECT r.tenant_id, q.dedup_key, r.id, q.kind, q.payload, '{DeliveryState.PENDING}',
+                       ${now}, ${now}, ${now}
+                FROM unnest({keys}::text[], {kinds}::text[], {payloads}::text[]) WITH ORDINALITY
+                    AS q(dedup_key, kind, payload, ord)
+                {owned}
+                ORDER BY q.ord
+                ON CONFLICT (tenant_id, dedup_key) DO NOTHING RETURNING id)"""
+        )
+    if effects.reminders:
+        kinds, dues = param([str(r.kind) for r in effects.reminders]), param([r.due_at for r in effects.reminders])
+        items.append(
+            f""", reminded AS (INSERT INTO reminders (tenant_id, request_id, kind, due_at)
+                SELECT r.tenant_id, r.id, m.kind, m.due_at
+                FROM unnest({kinds}::text[], {dues}::float8[]) AS m(kind, due_at)
+                {owned}
+                ON CONFLICT (request_id, kind, due_at) DO NOTHING RETURNING id)"""
+        )
+    return "".join(items), bool(effects.deliveries or effects.reminders)
 
 
 def request_from(row: asyncpg.Record) -> Request:
