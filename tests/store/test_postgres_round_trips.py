@@ -51,6 +51,22 @@ async def test_a_one_statement_write_is_one_round_trip_without_begin_and_commit(
     assert (await one_connection.user_prefs(TenantId("T1"), "U1"))[1] == "en"  # committed: another read sees it
 
 
+async def test_a_claim_and_the_next_due_time_are_one_round_trip(one_connection: Store) -> None:
+    store = one_connection
+    request_id = await new_request(store)
+    await store.add_deliveries(TENANT, request_id, [reply("r-1")])
+    seen: list[str] = []
+    async with store.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    claimed, next_at = await store.claim_due(FAR_FUTURE)
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert [d.kind for d in claimed] == ["parent"] and len(seen) == 1
+    assert next_at is None  # the reply waits behind its parent, just claimed
+    assert await store.claim_due(FAR_FUTURE) == ([], None)
+
+
 async def test_completing_a_post_and_claiming_the_requests_next_is_one_round_trip(one_connection: Store) -> None:
     store = one_connection
     request_id = await new_request(store)

@@ -47,6 +47,14 @@ _CLAIM_DUE = f"""UPDATE deliveries SET state = '{INFLIGHT}', updated_at = $1, le
         ORDER BY due.first_due, due.tenant_id
         LIMIT $2)
     RETURNING *"""
+# A claim and when the next delivery falls due after it, in one statement (one round trip, no BEGIN/COMMIT): the
+# snapshot still shows the rows just claimed as pending, so the next due time leaves them out by id (as they block
+# the rows behind them, the head-of-queue test still holds those back).
+_CLAIM_DUE_AND_NEXT = f"""WITH claimed AS ({_CLAIM_DUE})
+    SELECT claimed.*, next.next_at FROM (
+        SELECT MIN(d.next_attempt_at) AS next_at FROM deliveries d
+        WHERE d.state = '{PENDING}' AND {_HEAD_OF_QUEUE} AND d.id NOT IN (SELECT id FROM claimed)) AS next
+    LEFT JOIN claimed ON TRUE"""
 # Record a post done and hand its request's next message to the same worker, in one statement (one round trip, no
 # BEGIN/COMMIT). Every part of a statement sees the snapshot taken before it, where the delivery just completed is
 # still in flight: the claim's head-of-queue test and the pending check leave it out by id, but only when `done`
@@ -127,16 +135,10 @@ class DeliveryQueries(PostgresConnection):
             return True
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:
-        async with self.transaction() as conn:
-            rows = await conn.fetch(
-                _CLAIM_DUE,
-                now,
-                limit,
-                self.owner,
-                now + self.lease_seconds,
-            )
-            next_at = await _next_delivery_time(conn)
-        return in_turns(_delivery(r) for r in rows), next_at
+        rows = await self._fetch(_CLAIM_DUE_AND_NEXT, now, limit, self.owner, now + self.lease_seconds)
+        next_at = rows[0]["next_at"] if rows else None
+        claimed = (_delivery(r) for r in rows if r["id"] is not None)
+        return in_turns(claimed), float(next_at) if next_at is not None else None
 
     async def next_delivery_time(self) -> float | None:
         async with self.connection() as conn:
