@@ -263,7 +263,11 @@ class AskCall:
         )
         askcall.background.append(asyncio.create_task(retention, name="retention"))
         askcall.background.append(asyncio.create_task(store.upkeep(tasks.yield_to_inbound), name="store-upkeep"))
-        askcall.background.append(asyncio.create_task(store.listen(askcall._work_stored), name="store-listen"))
+        askcall.background.append(
+            asyncio.create_task(
+                store.listen(askcall.notifier.wake, reminders=askcall.reminders.wake), name="store-listen"
+            )
+        )
         askcall.background.append(
             asyncio.create_task(calls.run_sweeps(settings.calls_sweep_seconds), name="calls-sweep")
         )
@@ -309,11 +313,6 @@ class AskCall:
         log.info("stopping: not ready any more, claiming no new work")
         await self.notifier.stop()
         await self.reminders.stop()
-
-    def _work_stored(self) -> None:
-        """Another replica stored deliveries or reminders: look now, not at the next poll."""
-        self.notifier.wake()
-        self.reminders.wake()
 
     async def abort(self) -> None:
         """Stop at once, the way a killed process stops (for tests of what a crash leaves behind): leases are

@@ -82,10 +82,11 @@ class StoreConnection(ABC):
         replicas. One process alone (SQLite) always does."""
         yield True
 
-    async def listen(self, wake: Callable[[], None]) -> None:
+    async def listen(self, wake: Callable[[], None], *, reminders: Callable[[], None] | None = None) -> None:
         """Call `wake` whenever another process stores work this one may run (new deliveries or
-        reminders), so it runs at once rather than at the next poll. Runs until cancelled. One process
-        alone (SQLite) wakes itself in memory, so the default listens to nothing."""
+        reminders), so it runs at once rather than at the next poll; with `reminders`, `wake` hears of deliveries
+        and `reminders` of reminders only. Runs until cancelled. One process alone (SQLite) wakes itself in memory,
+        so the default listens to nothing."""
         await asyncio.Event().wait()
 
     async def upkeep(self, wait_idle: Callable[[], Awaitable[None]]) -> None:

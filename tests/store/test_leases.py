@@ -281,6 +281,35 @@ async def test_work_stored_by_another_replica_wakes_listeners_at_once(pg_url: st
         await writer.close()
 
 
+async def test_a_listener_wakes_only_the_side_of_the_work_that_was_stored(pg_url: str) -> None:
+    listener = create_store(pg_url, owner="replica-a")
+    writer = create_store(pg_url, owner="replica-b")
+    await listener.open()
+    await writer.open()
+    deliveries, reminders = asyncio.Event(), asyncio.Event()
+    listening = asyncio.create_task(listener.listen(deliveries.set, reminders=reminders.set))
+    try:
+        await asyncio.wait_for(asyncio.gather(deliveries.wait(), reminders.wait()), 10)  # connecting wakes both
+        deliveries.clear(), reminders.clear()
+        request_id = await new_request(writer)  # its parent message: deliveries only
+
+        await asyncio.wait_for(deliveries.wait(), 10)
+        assert not reminders.is_set()  # a notification's wake-ups run at once, together
+        deliveries.clear()
+        reminder = NewReminder(ReminderKind.EXPIRY, 1.0)
+        await writer.transition(
+            TENANT, request_id, [RequestState.NEW], RequestState.WAITING, Effects(reminders=[reminder])
+        )
+
+        await asyncio.wait_for(reminders.wait(), 10)
+        assert not deliveries.is_set()
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await listener.close()
+        await writer.close()
+
+
 # --- edges the mutation run (tests/MUTATION.md) found unchecked --------------------------------------------------
 async def test_unknown_ids_read_as_nothing(store: Store) -> None:
     assert await store.get_request(TENANT, 10**6) is None

@@ -46,6 +46,9 @@ COMMAND_TIMEOUT = 15.0
 
 # LISTEN/NOTIFY channel: "work was stored" (new deliveries or reminders), for every replica.
 WORK_CHANNEL = "askcall_work"
+# What a notification on WORK_CHANNEL says was stored (its payload names one or both); an empty payload (a replica of
+# an older AskCall during a rolling upgrade) means either.
+DELIVERIES_STORED, REMINDERS_STORED = "deliveries", "reminders"
 LISTEN_RETRY = 2.0
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
@@ -163,10 +166,26 @@ class PostgresConnection(Store):
                 if mine:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", job)
 
-    async def listen(self, wake: Callable[[], None]) -> None:
+    async def listen(self, wake: Callable[[], None], *, reminders: Callable[[], None] | None = None) -> None:
         """LISTEN on a connection of its own (not from the pool), reconnecting after an outage; each
-        reconnection also wakes, in case something was stored while nobody listened."""
-        await self._listen(WORK_CHANNEL, lambda _payload: wake(), wake)
+        reconnection also wakes, in case something was stored while nobody listened. With `reminders`, a
+        notification wakes only the side its payload names (an answer's deliveries don't wake the reminder loop)."""
+
+        def heard(payload: str) -> None:
+            if reminders is None:
+                wake()
+                return
+            if not payload or DELIVERIES_STORED in payload:
+                wake()
+            if not payload or REMINDERS_STORED in payload:
+                reminders()
+
+        def connected() -> None:
+            wake()
+            if reminders is not None:
+                reminders()
+
+        await self._listen(WORK_CHANNEL, heard, connected)
 
     async def _listen(self, channel: str, heard: Callable[[str], None], connected: Callable[[], None]) -> None:
         """LISTEN on `channel` (each notification's payload to `heard`), on a connection of its own, reconnecting

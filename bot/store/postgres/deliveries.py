@@ -16,7 +16,7 @@ import asyncpg
 from bot.domain import DeliveryState, TenantId
 from bot.store import sql
 from bot.store.deliveries import in_turns
-from bot.store.postgres.connection import PostgresConnection
+from bot.store.postgres.connection import DELIVERIES_STORED, PostgresConnection
 from bot.store.postgres.effects import insert_deliveries, notify_work
 from bot.store.types import DELIVERY_FIELDS, Delivery, MetricsSnapshot, NewDelivery
 
@@ -131,7 +131,7 @@ class DeliveryQueries(PostgresConnection):
             added = await conn.execute(sql.ADD_WORKSPACE_DELIVERY.postgres, *args)
             if added == "INSERT 0 0":
                 return False
-            await notify_work(conn)
+            await notify_work(conn, DELIVERIES_STORED)
             return True
 
     async def claim_due(self, now: float, limit: int = 50) -> tuple[list[Delivery], float | None]:

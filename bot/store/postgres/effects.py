@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bot.domain import REQUEST_FIELDS, DeliveryState, Request, TenantId
-from bot.store.postgres.connection import WORK_CHANNEL, assignments
+from bot.store.postgres.connection import DELIVERIES_STORED, REMINDERS_STORED, WORK_CHANNEL, assignments
 from bot.store.types import Effects, NewDelivery
 
 
@@ -40,7 +40,7 @@ async def queue_effects(
                ON CONFLICT (request_id, kind, due_at) DO NOTHING""",
             [(request_id, tenant, str(r.kind), r.due_at) for r in effects.reminders],
         )
-        await notify_work(conn)
+        await notify_work(conn, REMINDERS_STORED)
 
 
 async def insert_deliveries(
@@ -59,20 +59,26 @@ async def insert_deliveries(
                ON CONFLICT (tenant_id, dedup_key) DO NOTHING""",
             rows,
         )
-        await notify_work(conn)
+        await notify_work(conn, DELIVERIES_STORED)
 
 
-async def notify_work(conn: asyncpg.Connection) -> None:
-    """Tell every replica listening (`PostgresConnection.listen`) that work was stored; PostgreSQL
-    delivers it when this transaction commits, and folds repeats within one transaction."""
-    await conn.execute("SELECT pg_notify($1, '')", WORK_CHANNEL)
+async def notify_work(conn: asyncpg.Connection, stored: str) -> None:
+    """Tell every replica listening (`PostgresConnection.listen`) that work was stored (`stored`: which, as
+    `work_stored` says); PostgreSQL delivers it when this transaction commits, and folds repeats within one
+    transaction."""
+    await conn.execute("SELECT pg_notify($1, $2)", WORK_CHANNEL, stored)
 
 
-def guarded_effects(effects: Effects, args: list[Any], *, request: int, tenant: int, now: int) -> tuple[str, bool]:
+def work_stored(deliveries: bool, reminders: bool) -> str:
+    """A WORK_CHANNEL payload: what was stored ("" when nothing was: no notification is due)."""
+    return " ".join(what for what, stored in ((DELIVERIES_STORED, deliveries), (REMINDERS_STORED, reminders)) if stored)
+
+
+def guarded_effects(effects: Effects, args: list[Any], *, request: int, tenant: int, now: int) -> tuple[str, str]:
     """`WITH` items that apply `effects` to request `$request` of tenant `$tenant` in the same statement as a first
     item named `guard`, and only when that one returned a row: one round trip, atomic without BEGIN and COMMIT. Their
-    parameters are appended to `args`. Returns the items (each starting with a comma) and whether they store work
-    (deliveries or reminders: the statement should notify, as `notify_work` would).
+    parameters are appended to `args`. Returns the items (each starting with a comma) and what work they store (the
+    WORK_CHANNEL payload the statement should notify, as `notify_work` would; "" for none).
 
     The items see the snapshot taken before `guard` ran, like `guard` itself: they only read the request's
     `tenant_id` and `id`, which no step changes."""
@@ -116,7 +122,7 @@ def guarded_effects(effects: Effects, args: list[Any], *, request: int, tenant: 
                 {owned}
                 ON CONFLICT (request_id, kind, due_at) DO NOTHING RETURNING id)"""
         )
-    return "".join(items), bool(effects.deliveries or effects.reminders)
+    return "".join(items), work_stored(bool(effects.deliveries), bool(effects.reminders))
 
 
 def request_from(row: asyncpg.Record) -> Request:

@@ -213,13 +213,13 @@ class EventQueries(PostgresConnection):
         # The event's settling and its effects in one statement (one round trip, no BEGIN/COMMIT): the effects apply
         # only when this call settled the event, and the work it stored is announced only then.
         args: list[Any] = [now, str(result), request_id, tenant, event_id]
-        items, stores_work = ("", False)
+        items, stored = ("", "")
         if request_id is not None:
-            items, stores_work = guarded_effects(effects, args, request=3, tenant=4, now=1)
+            items, stored = guarded_effects(effects, args, request=3, tenant=4, now=1)
         notify = ""
-        if stores_work:
-            args.append(WORK_CHANNEL)
-            notify = f", CASE WHEN EXISTS (SELECT 1 FROM guard) THEN pg_notify(${len(args)}, '') END AS notified"
+        if stored:
+            args += [WORK_CHANNEL, stored]
+            notify = f", CASE WHEN EXISTS (SELECT 1 FROM guard) THEN pg_notify(${len(args) - 1}, ${len(args)}) END"
         query = f"""WITH guard AS ({sql.SETTLE_EVENT.postgres} RETURNING id){items}
             SELECT EXISTS (SELECT 1 FROM guard) AS settled{notify}"""
         async with self.connection() as conn:
