@@ -97,11 +97,17 @@ class AckLatency:
         # Warm-up: one command in every workspace, so that each workspace's rep is known (a first-time rep's command
         # waits for Slack to tell their locale, as UBENCH's first did in the one-workspace figure's warm-up).
         await self.commands(dep.urls[0], 4, workspaces, teams=workspaces)
+        await self.ctx.settle(dep, "figure 1 (many workspaces) warm-up")
         runs = []
         for rep in range(o.reps):
+            # Measured as the one-workspace figure is: Pilot Status taking --pilot-delay on each permission request,
+            # then lifted and drained, so both figures meet the same background work.
+            await self.ctx.servers.pilot_delay(o.pilot_delay)
             result = await self.commands(dep.urls[0], 1, o.ack_requests, warmup=2, teams=workspaces)
             runs.append(result)
             say(f"  rep {rep + 1} askcall-many c=1    p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms")
+            await self.ctx.servers.pilot_delay(0)
+            await self.ctx.settle(dep, f"figure 1 (many workspaces) repetition {rep + 1}")
         for result in runs:
             report.cdf(CHART, load_label("1"), f"AskCall, {workspaces:,} workspaces", result["latencies_ms"])
         many = median([r["p50_ms"] for r in runs])
