@@ -88,18 +88,20 @@ async def test_a_workspace_flooding_a_hanging_account_does_not_hold_another_back
     pilot.script("GET", PROBE, delay=2.0, times=10, key=key_of("T1"))  # T1's account hangs (within the timeout)
     slow = await pool.get(flooding, "default")
     flood = [asyncio.create_task(slow.get_permission(CUSTOMER)) for _ in range(10)]
-    await wait_until(lambda: pilot.in_flight == CAP // 2, what="T1's share in flight")
+    try:
+        await wait_until(lambda: pilot.in_flight == CAP // 2, what="T1's share in flight")
 
-    permission = await (await pool.get(other, "default")).get_permission(CUSTOMER)
+        permission = await (await pool.get(other, "default")).get_permission(CUSTOMER)
 
-    # T2 was answered while T1's flood waits: half the slots are T1's, the rest never were.
-    assert permission.status == "no_permission"
-    assert not any(task.done() for task in flood)
-    assert len(pilot.requests_to("GET", PROBE)) == CAP // 2 + 1
-    assert pilot.most_in_flight == CAP // 2 + 1
-    for task in flood:  # T1 gives up: its slots, held or awaited, are freed
-        task.cancel()
-    await asyncio.gather(*flood, return_exceptions=True)
+        # T2 was answered while T1's flood waits: half the slots are T1's, the rest never were.
+        assert permission.status == "no_permission"
+        assert not any(task.done() for task in flood)
+        assert len(pilot.requests_to("GET", PROBE)) == CAP // 2 + 1
+        assert pilot.most_in_flight == CAP // 2 + 1
+    finally:
+        for task in flood:  # T1 gives up: its slots, held or awaited, are freed
+            task.cancel()
+        await asyncio.gather(*flood, return_exceptions=True)
     pilot.clear_scripts()
     answers = await asyncio.gather(*(slow.get_permission(CUSTOMER) for _ in range(CAP)))
     assert [a.status for a in answers] == ["no_permission"] * CAP

@@ -49,6 +49,25 @@ async def test_waiting_workspaces_are_served_in_turn_however_many_one_of_them_qu
     assert granted.count("A") == 3 and limiter.in_flight == 0
 
 
+async def test_a_workspace_whose_requests_end_at_once_still_waits_its_turn() -> None:
+    limiter, granted, release = FairLimiter(1), [], asyncio.Event()
+
+    async def quick(party: str) -> None:
+        async with limiter.slot(party):
+            granted.append(party)
+            await asyncio.sleep(0)
+
+    holder = asyncio.create_task(hold(limiter, "P", granted, release))
+    await settle()
+    waiting = [asyncio.create_task(quick(party)) for party in ("A", "A", "A", "B")]
+    await settle()
+    release.set()
+    await asyncio.gather(holder, *waiting)
+
+    # Each time A's slot came back A had none, yet B, waiting, came next: not behind A's whole queue.
+    assert granted == ["P", "A", "B", "A", "A"]
+
+
 async def test_a_lone_workspace_takes_half_and_a_cancelled_waiter_takes_nothing() -> None:
     limiter, granted, release = FairLimiter(4), [], asyncio.Event()
     mine = [asyncio.create_task(hold(limiter, "A", granted, release)) for _ in range(4)]
