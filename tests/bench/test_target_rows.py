@@ -125,13 +125,13 @@ def test_the_table_groups_rows_by_figure_in_measured_order() -> None:
     assert labels == ["ack, SQLite", "ack, PostgreSQL", "ingest, PostgreSQL", "reply, SQLite"]
 
 
-def test_the_summary_counts_the_targets_and_names_the_missed_ones() -> None:
+def test_the_summary_counts_the_targets_met_and_missed() -> None:
     rows = [
         cpu_row("3", "CPU per answer", 2.5, 2.0),
         cpu_row("1", "CPU per command", 2.5, 3.0),
         Row("1", "ack p99, c=1", 9.0, 1.0, "ms"),  # no target: not counted
         Row("1", "ack p99, c=16", 120.0, 7.0, "ms", "≤ 100 ms", False),
     ]
-    assert targets_summary(rows) == "Targets met: 1 of 3. Missed: ack p99, c=16; CPU per answer."
+    assert targets_summary(rows) == "Targets met: 1 of 3; 2 missed (met? **no**)."
     report = Report(rows=rows[1:2])
     assert "Targets met: 1 of 1.\n" in render(report, {}, "python -m bench --quick")
