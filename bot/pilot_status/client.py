@@ -6,7 +6,8 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -28,9 +29,12 @@ from bot.pilot_status.errors import (
     UnexpectedResponseError,
     error_from_response,
 )
+from bot.pilot_status.fair import FairLimiter
 from bot.pilot_status.http import never_sent, new_http_client
 
 log = logging.getLogger(__name__)
+
+USER_AGENT = f"askcall/{__version__}"
 
 Sleep = Callable[[float], Awaitable[None]]
 # Concurrent calls per number; Meta itself allows 5 permission lookups per second.
@@ -169,21 +173,30 @@ class PilotStatusClient:
         sleep: Sleep = asyncio.sleep,
         max_concurrency: int = MAX_CONCURRENCY,
         tls: ssl.SSLContext | None = None,
+        fair: FairLimiter | None = None,
+        party: Hashable = None,
     ) -> None:
+        """`http`: a client shared with other numbers' (`shared_http_client`), which this one never closes; None
+        makes one of its own. `fair`: the deployment-wide cap this client's requests also take a slot of, as
+        `party` (with its lane: a workspace's browser calls are a party apart from its permission requests)."""
         self._owns_http = http is None
         self._http = http or new_http_client(
             base_url=base_url,
-            api_key=api_key,
+            api_key=None,
             timeout=timeout,
-            user_agent=f"askcall/{__version__}",
+            user_agent=USER_AGENT,
             max_connections=max_concurrency + CALL_LANE,
             tls=tls,
         )
+        # The key goes with each request, so clients of every number and workspace can share one connection pool.
+        self._headers = {"x-api-key": api_key}
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
         # most `max_concurrency` requests in flight and the rest wait without a timeout ticking. Browser
         # calls' requests queue in a lane of their own: they never starve permission requests.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._call_slots = asyncio.Semaphore(CALL_LANE)
+        self._fair = fair
+        self._party = party
         self._retry = retry
         self._sleep = sleep
 
@@ -301,8 +314,8 @@ class PilotStatusClient:
 
     async def _once(self, method: str, path: str, *, idempotent: bool, any_body: bool, **kwargs: Any) -> Any:
         try:
-            async with self._lane(path):
-                response = await self._http.request(method, path, **kwargs)
+            async with self._slot(path):
+                response = await self._http.request(method, path, headers=self._headers, **kwargs)
         except httpx.TransportError as exc:
             if never_sent(exc):
                 raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
@@ -318,9 +331,17 @@ class PilotStatusClient:
             return body
         raise error_from_response(response.status_code, body, _retry_after(response))
 
-    def _lane(self, path: str) -> asyncio.Semaphore:
+    @asynccontextmanager
+    async def _slot(self, path: str) -> AsyncIterator[None]:
+        """A slot of the request's lane for this number, then one of the deployment's (the lane first, so a number
+        never queues at the deployment's cap more requests than its lane lets through)."""
         calls = path.startswith("/v1/calls") and not path.startswith("/v1/calls/permissions")
-        return self._call_slots if calls else self._slots
+        async with self._call_slots if calls else self._slots:
+            if self._fair is None:
+                yield
+                return
+            async with self._fair.slot((self._party, calls)):
+                yield
 
 
 def _json_or_none(response: httpx.Response) -> Any:

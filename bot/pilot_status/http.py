@@ -77,19 +77,23 @@ def tls_context() -> ssl.SSLContext:
 def new_http_client(
     *,
     base_url: str,
-    api_key: str,
+    api_key: str | None,
     timeout: float,
     user_agent: str,
     max_connections: int = 100,
     tls: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client on the aiohttp transport; env proxies (HTTPS_PROXY…) are honoured as httpx does. `tls`: a
-    context shared with other clients (`tls_context()`); None loads the certificates for this client alone."""
+    context shared with other clients (`tls_context()`); None loads the certificates for this client alone.
+    `api_key` None: each request brings its own (one client, so one connection pool, serves many keys)."""
+    headers = {"accept": "application/json", "user-agent": user_agent}
+    if api_key is not None:
+        headers["x-api-key"] = api_key
     return _Client(
         verify=tls if tls is not None else True,
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        headers={"x-api-key": api_key, "accept": "application/json", "user-agent": user_agent},
+        headers=headers,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
 
