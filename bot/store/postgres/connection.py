@@ -163,6 +163,26 @@ class PostgresConnection(Store):
                 if mine:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", job)
 
+    @asynccontextmanager
+    async def serialized(self, key: str, wait: float) -> AsyncIterator[bool]:
+        """A transaction advisory lock on `key`, waited for at most `wait` seconds, held on one pooled connection
+        (its transaction open, nothing written) while the work runs; a crashed holder's lock ends with its
+        connection."""
+        async with self.connection() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await conn.execute(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+                try:
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+                except asyncpg.LockNotAvailableError:
+                    mine = False
+                else:
+                    mine = True
+                yield mine
+            finally:
+                await transaction.rollback()  # nothing was written: ending it releases the lock
+
     async def listen(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own (not from the pool), reconnecting after an outage; each
         reconnection also wakes, in case something was stored while nobody listened."""
