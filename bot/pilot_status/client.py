@@ -1,8 +1,9 @@
-"""Async Pilot Status client for the calls-permission and calls endpoints (httpx on the aiohttp transport)."""
+"""Async Pilot Status client for the calls-permission and calls endpoints (on aiohttp: bot.pilot_status.http)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import ssl
@@ -14,7 +15,7 @@ from time import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from bot import __version__
 from bot.config import RetryPolicy
@@ -28,7 +29,7 @@ from bot.pilot_status.errors import (
     UnexpectedResponseError,
     error_from_response,
 )
-from bot.pilot_status.http import never_sent, new_http_client
+from bot.pilot_status.http import never_sent_by_aiohttp, new_session
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +166,18 @@ class PilotStatusClient:
         api_key: str,
         retry: RetryPolicy,
         timeout: float = 30.0,
-        http: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         max_concurrency: int = MAX_CONCURRENCY,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._owns_http = http is None
-        self._http = http or new_http_client(
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            user_agent=f"askcall/{__version__}",
-            max_connections=max_concurrency + CALL_LANE,
-            tls=tls,
-        )
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._tls = tls
+        self._max_connections = max_concurrency + CALL_LANE
+        # Made with the first call, on the running loop (a client may be built outside one).
+        self._http: aiohttp.ClientSession | None = None
+        self._closed = False
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
         # most `max_concurrency` requests in flight and the rest wait without a timeout ticking. Browser
         # calls' requests queue in a lane of their own: they never starve permission requests.
@@ -188,8 +187,22 @@ class PilotStatusClient:
         self._sleep = sleep
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        self._closed = True
+        if self._http is not None:
+            await self._http.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:  # as httpx did: a closed client sends nothing
+            raise RuntimeError("this Pilot Status client is closed")
+        if self._http is None:
+            self._http = new_session(
+                api_key=self._api_key,
+                timeout=self._timeout,
+                user_agent=f"askcall/{__version__}",
+                max_connections=self._max_connections,
+                tls=self._tls,
+            )
+        return self._http
 
     async def request_permission(self, to: str, text: str | None) -> str:
         """Send the WhatsApp call-permission request; returns the message id (wamid)."""
@@ -299,39 +312,62 @@ class PilotStatusClient:
         # Full jitter keeps many AskCall requests from retrying in lockstep.
         return self._retry.delay(attempt) * (0.5 + random.random() / 2)
 
-    async def _once(self, method: str, path: str, *, idempotent: bool, any_body: bool, **kwargs: Any) -> Any:
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        any_body: bool,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        # As httpx sent it: compact UTF-8 JSON, declared; no body (and no Content-Type) otherwise.
+        data, headers = (None, None) if json is None else (_json_bytes(json), _JSON_HEADERS)
         try:
-            async with self._lane(path):
-                response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            if never_sent(exc):
+            async with (
+                self._lane(path),
+                self._session().request(
+                    method, self._base_url + path, params=params, data=data, headers=headers, allow_redirects=False
+                ) as response,
+            ):
+                status, raw = response.status, await response.read()
+                retry_after = response.headers.get("retry-after")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if never_sent_by_aiohttp(exc):
                 raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
             # Sent (maybe fully) but no answer: only safe to repeat for idempotent calls.
             error_type = NetworkError if idempotent else UnconfirmedError
             raise error_type(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
-        body = _json_or_none(response)
-        if response.is_success:
+        body = _json_or_none(raw)
+        if 200 <= status < 300:
             if body is None and idempotent and not any_body:
-                raise UnexpectedResponseError("response was not JSON", status=response.status_code)
+                raise UnexpectedResponseError("response was not JSON", status=status)
             # A 2xx to a non-idempotent call means it was accepted, readable body or not: never report it
             # as failed (the caller would tell the rep "not sent" while the customer got the request).
             return body
-        raise error_from_response(response.status_code, body, _retry_after(response))
+        raise error_from_response(status, body, _retry_after(retry_after))
 
     def _lane(self, path: str) -> asyncio.Semaphore:
         calls = path.startswith("/v1/calls") and not path.startswith("/v1/calls/permissions")
         return self._call_slots if calls else self._slots
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _json_or_none(raw: bytes) -> Any:
     try:
-        return response.json()
+        return json.loads(raw)
     except ValueError:
         return None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:

@@ -1,9 +1,11 @@
-"""The httpx client every Pilot Status call goes through, and how its transport failures read.
+"""The HTTP clients Pilot Status calls go through, and how their transport failures read.
 
-httpx stays the client API; the transport underneath is aiohttp (`httpx-aiohttp`, by an httpx
-maintainer). httpx's default transport (httpcore on anyio) cost about 2.8 ms of CPU per call on the
-benchmark machine and grew with the number of pooled connections, against about 1.1 ms through the
-aiohttp transport — AskCall already runs on aiohttp, and every command makes two calls.
+The number-scoped API (`PilotStatusClient`: every command's two calls) runs on a plain aiohttp session
+(`new_session`): httpx on top of the aiohttp transport spent about as much CPU again building URLs, requests
+and cookie jars as aiohttp spent sending (issue 19's profile). The admin client stays on httpx, on the aiohttp
+transport (`new_http_client`, `httpx-aiohttp`, by an httpx maintainer): httpx's default transport (httpcore
+on anyio) cost about 2.8 ms of CPU per call on the benchmark machine. Either way, whether a failed request
+may have reached Pilot Status is read from the aiohttp exception (`never_sent`, `never_sent_by_aiohttp`).
 """
 
 from __future__ import annotations
@@ -94,6 +96,38 @@ def new_http_client(
     )
 
 
+# httpx's keep-alive expiry, which the Pilot Status clients used before they left httpx.
+KEEPALIVE_SECONDS = 5.0
+
+
+def new_session(
+    *, api_key: str, timeout: float, user_agent: str, max_connections: int, tls: ssl.SSLContext | None = None
+) -> aiohttp.ClientSession:
+    """An aiohttp session for one number-scoped key, made on the running loop. As the httpx client was: env proxies
+    honoured (`trust_env`), no Content-Type on a bodiless POST, each of connect (`min(timeout, 10)`), waiting for a
+    pooled connection and reading limited to `timeout`. Redirects are not followed (`allow_redirects=False` per
+    call, as httpx's default)."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,
+        ssl=tls if tls is not None else tls_context(),
+        keepalive_timeout=KEEPALIVE_SECONDS,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"x-api-key": api_key, "accept": "application/json", "user-agent": user_agent},
+        timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=min(timeout, 10.0), sock_read=timeout),
+        skip_auto_headers=("Content-Type",),
+        trust_env=True,
+    )
+
+
+def never_sent_by_aiohttp(error: BaseException) -> bool:
+    """True when the aiohttp failure certainly came before the request reached Pilot Status: no connection was
+    made (ClientConnectorError), or none was made or free within the time allowed (ConnectionTimeoutError).
+    Anything else (a dropped connection, a read timeout) may have happened after the request was sent."""
+    return isinstance(error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
 def never_sent(exc: httpx.TransportError) -> bool:
     """True when the request certainly never reached Pilot Status, so repeating it is safe.
 
@@ -103,7 +137,5 @@ def never_sent(exc: httpx.TransportError) -> bool:
     """
     cause = exc.__cause__
     if isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
-        # ClientConnectorError: no connection was made. ConnectionTimeoutError: no pooled connection
-        # or connect within the time allowed. Anything else may have happened after the request was sent.
-        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+        return never_sent_by_aiohttp(cause)
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
