@@ -196,6 +196,7 @@ class PilotStatusClient:
             raise RuntimeError("this Pilot Status client is closed")
         if self._http is None:
             self._http = new_session(
+                base_url=self._base_url,
                 api_key=self._api_key,
                 timeout=self._timeout,
                 user_agent=f"askcall/{__version__}",
