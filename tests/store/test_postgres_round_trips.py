@@ -6,12 +6,16 @@ no pool)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from bot.domain import TenantId
 from bot.store import Store, create_store, sql
+from bot.store.postgres.connection import WORK_CHANNEL
+from tests.store.helpers import asking, reply
 
 
 @pytest.fixture
@@ -64,3 +68,34 @@ async def test_a_session_lock_left_behind_is_released_before_its_connection_is_r
             assert theirs
     finally:
         await rival.close()
+
+
+async def test_a_new_request_with_its_parent_is_five_round_trips_and_wakes_every_replica(
+    one_connection: Store, pg_url: str
+) -> None:
+    """BEGIN, the customer's and the rep's locks (one statement), every check and the new id (one), the request
+    with its parent message and the wake-up (one), COMMIT: what the ack waits for on PostgreSQL."""
+    listener = await asyncpg.connect(pg_url)
+    woken: list[str] = []
+    await listener.add_listener(WORK_CHANNEL, lambda *args: woken.append(args[2]))
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    try:
+        request_id, created = await one_connection.create_request(
+            asking("cmd:1"), lambda rid: reply(f"{rid}:parent"), refuse_if_open=True, max_per_user_hour=5
+        )
+        await asyncio.sleep(0.2)  # the query records' call_soon, and the notification
+    finally:
+        await listener.close()
+
+    assert created
+    assert len(seen) == 5, seen
+    assert [seen[0].strip(), seen[-1].strip()] == ["BEGIN;", "COMMIT;"]
+    assert woken == [WORK_CHANNEL]
+    due = await one_connection.claim_due_deliveries(time.time() + 1)
+    assert [(d.request_id, d.dedup_key) for d in due] == [(request_id, f"{request_id}:parent")]
+    # The same command again (Slack's retry): the request it made, nothing new.
+    assert await one_connection.create_request(
+        asking("cmd:1"), lambda rid: reply(f"{rid}:again"), refuse_if_open=True, max_per_user_hour=5
+    ) == (request_id, False)
