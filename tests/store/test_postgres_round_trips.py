@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bot.domain import TenantId
+from bot.domain import RequestState, TenantId
 from bot.store import Store, create_store, sql
 from bot.store.postgres.connection import WORK_CHANNEL
 from tests.store.helpers import asking, reply
+from tests.tenants import TENANT
 
 
 @pytest.fixture
@@ -99,3 +100,20 @@ async def test_a_new_request_with_its_parent_is_five_round_trips_and_wakes_every
     assert await one_connection.create_request(
         asking("cmd:1"), lambda rid: reply(f"{rid}:again"), refuse_if_open=True, max_per_user_hour=5
     ) == (request_id, False)
+
+
+async def test_a_step_without_effects_is_one_round_trip(one_connection: Store) -> None:
+    request_id, _ = await one_connection.create_request(asking("cmd:2"), reply("cmd:2:parent"))
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    moved = await one_connection.advance(TENANT, request_id, [RequestState.NEW], RequestState.READY, parent_ts="1.5")
+    again = await one_connection.advance(TENANT, request_id, [RequestState.NEW], RequestState.READY, parent_ts="2.5")
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert len(seen) == 2 and not any(q.strip() in ("BEGIN;", "COMMIT;") for q in seen), seen
+    assert moved is not None and (moved.state, moved.parent_ts) == (RequestState.READY, "1.5")
+    assert again is None  # guarded: it moved already
+    request = await one_connection.get_request(TENANT, request_id)
+    assert request is not None and request.parent_ts == "1.5"

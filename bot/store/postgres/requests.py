@@ -170,15 +170,16 @@ class RequestQueries(PostgresConnection):
             **effects.request_update,
             **fields,
         }
+        update = f"""UPDATE requests SET {assignments(columns, 4)}
+                     WHERE id = $1 AND state = ANY($2::text[]) AND tenant_id = $3 RETURNING *"""
+        args = (request_id, texts(from_states), tenant, *columns.values())
+        if not effects.deliveries and not effects.reminders:
+            # One statement (most steps: NEW → READY, READY → SENDING, SENDING → WAITING): atomic on its own,
+            # without BEGIN and COMMIT, two round trips fewer.
+            row = await self._fetchrow(update, *args)
+            return request_from(row) if row is not None else None
         async with self.transaction() as conn:
-            row = await conn.fetchrow(
-                f"""UPDATE requests SET {assignments(columns, 4)}
-                    WHERE id = $1 AND state = ANY($2::text[]) AND tenant_id = $3 RETURNING *""",
-                request_id,
-                texts(from_states),
-                tenant,
-                *columns.values(),
-            )
+            row = await conn.fetchrow(update, *args)
             if row is None:
                 return None
             await queue_effects(conn, tenant, request_id, effects, now)
