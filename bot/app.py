@@ -29,6 +29,7 @@ from bot.leases import HeldWork, LeaseKeeper
 from bot.listeners import installs, register_listeners
 from bot.listeners.authorize import InstalledAuthorize
 from bot.listeners.context import ListenerContext
+from bot.listeners.direct import DirectCommand
 from bot.observability import Metrics, Readiness
 from bot.pilot_status.pool import PilotStatusPool
 from bot.services.access import AccessPolicy
@@ -85,6 +86,8 @@ class AskCall:
     reminders: ReminderService
     workspace: WorkspaceLinks
     bolt: AsyncApp
+    # Slack's HTTP requests: `/askcall` directly, the rest through `bolt` (bot.listeners.direct).
+    slack_http: DirectCommand
     leases: LeaseKeeper
     languages: UserLanguages
     # Who AskCall serves: the env token's workspace, or the workspaces installed through Add to Slack.
@@ -198,9 +201,10 @@ class AskCall:
         # The Bolt app, with the listeners.
         # Every request is authorized through the installations: its tenant goes in the context for the listeners,
         # and a request naming a team AskCall doesn't serve gets Bolt's "not installed" answer.
+        authorize = InstalledAuthorize(installations)
         bolt = AsyncApp(
             client=slack_client,
-            authorize=InstalledAuthorize(installations),
+            authorize=authorize,
             signing_secret=settings.slack_signing_secret or "insecure-dev",
             request_verification_enabled=settings.slack_signing_secret is not None,
             # Listeners persist, ack, and hand slow work to background tasks themselves, so the
@@ -220,6 +224,8 @@ class AskCall:
         admin = SettingsService(store, slack_client, installations, configs, connect, settings.public_url, clock)
         context = ListenerContext(settings, requests, status, access, home, languages, tasks, calls, configs, admin)
         register_listeners(bolt, context)
+        # POST /slack/events: `/askcall` without Bolt's dispatch around it (same steps), the rest through Bolt.
+        slack_http = DirectCommand(bolt, authorize, context)
         askcall = cls(
             settings,
             store,
@@ -234,6 +240,7 @@ class AskCall:
             reminders,
             workspace,
             bolt,
+            slack_http,
             # Requests first: one caught mid-send must be marked unconfirmed before the notifier's
             # sweep can start new sends (which also pass through the sending state).
             LeaseKeeper(store, held, [requests.sweep, notifier.sweep, answers.sweep]),

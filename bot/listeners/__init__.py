@@ -2,7 +2,9 @@
 
 Each listener module exposes `register(app, ctx)` and imports no other listener module: what they share
 lives in `context` (the `ListenerContext` they are given), `common` (helpers) and `inbound` (the shape of
-Slack's requests). The import contract in pyproject.toml checks both.
+Slack's requests). The import contract in pyproject.toml checks both. `direct` is not a listener but, like this
+package, a composition: `/askcall` over HTTP runs the access check and the command's listener without Bolt's
+dispatch around them.
 """
 
 from __future__ import annotations

@@ -30,21 +30,12 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
         context: AsyncBoltContext,
         next: Callable[[], Awaitable[None]],
     ) -> BoltResponse | None:
-        who_where = _user_and_channel(body)
-        if who_where is None:
+        refused = await refusal_response(body, ack, respond, context, ctx)
+        if refused is None:
             await next()
-            return None
-        user_id, channel_id = who_where
-        tenant = tenant_of(context)
-        tr = await ctx.translator(tenant, user_id)
-        refusal = await ctx.access.refusal(tenant, user_id, channel_id, tr)
-        if refusal is None:
-            await next()
-            return None
-        log.info("refused %s for %s in %s", body.get("type") or "command", user_id, channel_id)
         # A global middleware that doesn't call next() must return the response itself: Bolt
         # ignores what ack() recorded and would answer 404 (and log the whole request body).
-        return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"), context.client)
+        return refused
 
     async def well_formed(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         # HTTP requests were checked (and answered 400) before Bolt saw them (bot.listeners.inbound): what
@@ -58,6 +49,24 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
 
     app.middleware(well_formed)  # first: check_access reads the payload's fields
     app.middleware(check_access)
+
+
+async def refusal_response(
+    body: dict[str, Any], ack: AsyncAck, respond: AsyncRespond | None, context: AsyncBoltContext, ctx: ListenerContext
+) -> BoltResponse | None:
+    """The access check: the answer to a request it refuses (the rep told why and whom to ask), or None when the
+    request may go on (allowed, or nothing it checks: App Home's Settings, events)."""
+    who_where = _user_and_channel(body)
+    if who_where is None:
+        return None
+    user_id, channel_id = who_where
+    tenant = tenant_of(context)
+    tr = await ctx.translator(tenant, user_id)
+    refusal = await ctx.access.refusal(tenant, user_id, channel_id, tr)
+    if refusal is None:
+        return None
+    log.info("refused %s for %s in %s", body.get("type") or "command", user_id, channel_id)
+    return await _refuse(body, refusal, ack, respond, ctx, tr.t("modal.title"), context.client)
 
 
 def _user_and_channel(body: dict[str, Any]) -> tuple[str, str | None] | None:
@@ -84,7 +93,7 @@ async def _refuse(
     body: dict[str, Any],
     refusal: Refusal,
     ack: AsyncAck,
-    respond: AsyncRespond,
+    respond: AsyncRespond | None,
     ctx: ListenerContext,
     title: str,
     client: AsyncWebClient,
@@ -100,7 +109,7 @@ async def _refuse(
     response = await ack()
     if kind == "shortcut":
         ctx.tasks.spawn(client.views_open(trigger_id=body["trigger_id"], view=notice_modal(title, text)), "notice")
-    elif body.get("response_url"):
+    elif body.get("response_url") and respond is not None:
         await respond(text=text, response_type="ephemeral", replace_original=False)
     return response
 

@@ -19,6 +19,7 @@ from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
+COMMAND = "/askcall"
 HELP_WORDS = frozenset({"help", "ajuda", "?", "-h", "--help"})
 STATUS_WORDS = frozenset({"status", "consultar"})
 
@@ -27,7 +28,7 @@ def register(app: AsyncApp, ctx: ListenerContext) -> None:
     async def askcall(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext) -> None:
         await handle_askcall(ack, command, respond, ctx, context)
 
-    app.command("/askcall")(askcall)
+    app.command(COMMAND)(askcall)
 
 
 async def handle_askcall(

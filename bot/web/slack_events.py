@@ -1,4 +1,5 @@
-"""POST /slack/events: Slack's HTTP requests, checked (bot.listeners.inbound), then handed to Bolt.
+"""POST /slack/events: Slack's HTTP requests, checked (bot.listeners.inbound), then handed to Bolt
+(`/askcall` through bot.listeners.direct: the same steps without Bolt's dispatch around them).
 
 Invariant: only a request that is signed (when a signing secret is set) and carries a payload AskCall's
 listeners can read reaches Bolt; anything else gets a 4xx and a one-line warning, never a 500. Bolt runs
@@ -14,10 +15,10 @@ from typing import Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
 from bot.listeners import inbound
+from bot.listeners.direct import DirectCommand
 from bot.tasks import Tasks
 from bot.web.body import read_body
 
@@ -29,7 +30,7 @@ PATH = "/slack/events"
 class Running(Protocol):
     """What this surface uses of the running AskCall (bot.app), which starts after the routes are made."""
 
-    bolt: AsyncApp
+    slack_http: DirectCommand
     tasks: Tasks
 
 
@@ -51,5 +52,5 @@ class SlackEvents:
             log.warning("refused a Slack request: %s", refused.reason)
             return web.json_response({"error": refused.reason}, status=refused.status)
         with running.tasks.inbound():
-            response = await running.bolt.async_dispatch(bolt_request)
+            response = await running.slack_http.dispatch(bolt_request)
             return await to_aiohttp_response(response)
