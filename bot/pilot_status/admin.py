@@ -121,12 +121,12 @@ class PilotStatusAdmin:
             if never_sent(exc):
                 raise NetworkError(f"could not reach Pilot Status ({type(exc).__name__})", code="NETWORK") from exc
             raise NetworkError(f"no answer from Pilot Status ({type(exc).__name__})", code="TIMEOUT") from exc
-        body = _json_or_none(response)
+        body = _json_or_none(response.content)
         if response.is_success:
             if body is None:
                 raise UnexpectedResponseError("response was not JSON", status=response.status_code)
             return body
-        raise error_from_response(response.status_code, body, _retry_after(response))
+        raise error_from_response(response.status_code, body, _retry_after(response.headers.get("retry-after")))
 
 
 @dataclass(frozen=True)
