@@ -2,8 +2,9 @@
 
 The `bench` process only orchestrates (bench/processes.py starts and stops every other process) and sits
 idle while load runs. Order: the helpers (fakes, floors, load generator); AskCall on SQLite for figures
-1, 2, 3 and 5; for each `--postgres-replicas` number, AskCall on a fresh PostgreSQL database for figures
-2 and 3; then, with every server stopped, figure 4. The table goes to stdout (and `--results`, with the
+1, 2, 3 and 5; for each `--postgres-replicas` number, AskCall on a fresh PostgreSQL database for figure 1
+(1 replica only; the floors' runs come from SQLite's), 2 and 3 (at N × `--answer-rate` with N replicas);
+then, with every server stopped, figure 4. The table goes to stdout (and `--results`, with the
 PNG charts of bench/charts.py next to it).
 
 `--soak SECONDS` runs the soak instead (bench/soak.py): mixed load on PostgreSQL with 2 replicas, its
@@ -61,7 +62,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--ingest-events", type=int, help="figure 2: webhooks per repetition (10000)")
     parser.add_argument("--answers", type=int, help="figure 3: seeded requests answered per repetition (1000)")
-    parser.add_argument("--answer-rate", type=float, default=100.0, help="figure 3: webhooks per second (100)")
+    parser.add_argument(
+        "--answer-rate",
+        type=float,
+        default=100.0,
+        help="figure 3: webhooks per second per process; N replicas get N times it (100)",
+    )
     parser.add_argument(
         "--duplicates", type=float, default=0.1, help="figure 3: share of answers delivered twice (0.1)"
     )
@@ -75,15 +81,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--postgres-replicas",
         default="1,2",
-        help="PostgreSQL rows of figures 2 and 3: how many `askcall serve` processes share the database, "
-        "one deployment per number (default 1,2; 0 skips PostgreSQL)",
+        help="PostgreSQL rows of figures 1 (1 replica), 2 and 3: how many `askcall serve` processes share the "
+        "database, one deployment per number (default 1,2; 0 skips PostgreSQL)",
     )
     parser.add_argument(
         "--postgres-url",
         help="a PostgreSQL server's admin URL; the bench creates and drops its databases there "
         f"(default $ASKCALL_BENCH_POSTGRES_URL or {DEFAULT_ADMIN_URL})",
     )
-    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite deployment (figures 1 and 5 need it)")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite deployment (and figure 5)")
     parser.add_argument(
         "--profile", action="store_true", help="run AskCall under pyinstrument; the report lands in the workdir"
     )
@@ -151,7 +157,7 @@ def parameters(opts: Options) -> str:
     return (
         f"Parameters: {opts.reps} repetition(s); figure 1: {opts.ack_requests} commands at c=1, "
         f"{2 * opts.ack_requests} at c=16, fake Pilot Status delay {opts.pilot_delay:g} s; figure 2: "
-        f"{opts.ingest_events:,} events; figure 3: {opts.answers} answers at {opts.answer_rate:g}/s with "
+        f"{opts.ingest_events:,} events; figure 3: {opts.answers} answers at {opts.answer_rate:g}/s per process with "
         f"{opts.duplicate_share:.0%} redeliveries; figure 4: {opts.lookup_rows:,} rows, {opts.lookups:,} lookups."
     )
 
@@ -171,7 +177,8 @@ async def postgres_available(opts: Options, report: Report) -> str:
 
 
 async def on_deployments(opts: Options, processes: Processes, servers: Servers, report: Report) -> str:
-    """Figures 1, 2, 3 and 5 on every deployment; returns the PostgreSQL version ("" when not used)."""
+    """Figures 1, 2, 3 and 5 on SQLite, 1 (1 replica), 2 and 3 on each PostgreSQL deployment; returns the
+    PostgreSQL version ("" when not used)."""
     ctx = Context(opts, processes.work, servers, report)
     ingest, replies = Ingest(ctx), Replies(ctx)  # for every deployment: the relay floor runs once per repetition
     ack = AckLatency(ctx)  # keeps the one-workspace figure for the many-workspaces variant
@@ -190,7 +197,7 @@ async def on_deployments(opts: Options, processes: Processes, servers: Servers, 
             dep = await processes.start_many_workspaces(servers, opts.workspaces)
             async with dep.stack:
                 await ack.measure_many(dep, opts.workspaces)
-    if not (phases & {2, 3} and opts.postgres_replicas):
+    if not (phases & {1, 2, 3} and opts.postgres_replicas):
         return ""
     version = await postgres_available(opts, report)
     if not version:
@@ -199,6 +206,8 @@ async def on_deployments(opts: Options, processes: Processes, servers: Servers, 
         dep = await processes.start_postgres(replicas, opts.postgres_url, servers)
         async with dep.stack:  # stops the processes, then drops the database
             before, started = await checkpoints(opts.postgres_url), time.monotonic()
+            if 1 in phases and replicas == 1:
+                await ack.measure(dep)
             if 2 in phases:
                 await ingest.measure(dep)
             if 3 in phases:
@@ -207,7 +216,7 @@ async def on_deployments(opts: Options, processes: Processes, servers: Servers, 
         # The server is shared: other clients' CREATE/DROP DATABASE (a test suite's fresh database per
         # test) each force a checkpoint, which stalls every commit while it flushes.
         report.notes.append(
-            f"{dep.label}: the PostgreSQL server ran {ran} checkpoints during figures 2–3 "
+            f"{dep.label}: the PostgreSQL server ran {ran} checkpoints during its figures "
             f"({ran / (time.monotonic() - started):.1f}/s; dropping the floor's own database accounts for one)."
         )
     return version

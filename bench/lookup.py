@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.common import REASON, announce, customer_e164, percentile, without_ninth_digit
+from bot.domain import TenantId
 from bot.phones import customer_key
 from bot.store.sqlite import SQLiteStore as Store
 
@@ -40,9 +41,11 @@ STATES = (
     ("undeliverable", None, 5),
 )
 
-INSERT_SQL = """INSERT INTO requests (source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason,
-    lang, response_url, state, outcome, parent_ts, message_id, created_at, sent_at, answered_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+# Every row belongs to one workspace's tenant: the legacy one ('', a single-workspace install), as the lookups ask.
+TENANT = TenantId("")
+INSERT_SQL = """INSERT INTO requests (tenant_id, source_key, team_id, channel_id, user_id, phone_e164, phone_key,
+    reason, lang, response_url, state, outcome, parent_ts, message_id, created_at, sent_at, answered_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 def customer(index: int) -> str:
@@ -63,6 +66,7 @@ def generate(
         answered = created + rng.uniform(60, 3 * DAY) if outcome else None
         made.append((c, created))
         yield (
+            TENANT,
             f"cmd:bench{i}",
             "T1",
             f"C{c % 500:08d}",
@@ -129,12 +133,12 @@ async def time_store(path: str, keys: list[tuple[str, float]]) -> tuple[list[flo
         await store.db.set_trace_callback(lambda sql: statements[-1].append(sql))
         for key, at in keys:  # warms the connection and the page cache, and records the SQL
             statements.append([])
-            await store.find_request_for_answer(key, at)
+            await store.find_request_for_answer(TENANT, key, at)
         await store.db.set_trace_callback(None)  # type: ignore[arg-type]  # None stops tracing (sqlite3 API)
         latencies, hits = [], 0
         for key, at in keys:
             started = time.perf_counter()
-            found = await store.find_request_for_answer(key, at)
+            found = await store.find_request_for_answer(TENANT, key, at)
             latencies.append((time.perf_counter() - started) * 1000)
             hits += found is not None
     finally:

@@ -35,6 +35,13 @@ class Row:
         return self.askcall / self.floor
 
 
+def cpu_row(figure: str, label: str, cpu_ms: float, target_ms: float | None) -> Row:
+    """A row for AskCall's CPU time per operation (no floor), held to `target_ms` when given."""
+    if target_ms is None:
+        return Row(figure, label, cpu_ms, None, "ms")
+    return Row(figure, label, cpu_ms, None, "ms", f"≤ {target_ms:g} ms", cpu_ms <= target_ms)
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -89,14 +96,25 @@ def verdict(met: bool | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
+    """The figures table, grouped by figure number (each figure's rows in the order they were measured:
+    SQLite, then each PostgreSQL deployment)."""
     lines = ["| # | figure | AskCall | floor | ratio | target | met? |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in sorted(rows, key=lambda row: row.figure):
         floor = fmt(r.floor, r.unit) + (f" ({r.floor_label})" if r.floor_label and r.floor is not None else "")
         lines.append(
             f"| {r.figure} | {r.label} | {fmt(r.askcall, r.unit)} | {floor} | {fmt_ratio(r.ratio)} "
             f"| {r.target} | {verdict(r.met)} |"
         )
     return "\n".join(lines)
+
+
+def targets_summary(rows: list[Row]) -> str:
+    """How many of the rows' targets were met (the table marks each missed one **no**)."""
+    held = [r for r in rows if r.met is not None]
+    met = sum(1 for r in held if r.met)
+    return f"Targets met: {met} of {len(held)}" + (
+        f"; {len(held) - met} missed (met? **no**)." if met < len(held) else "."
+    )
 
 
 def checks_table(checks: list[Check]) -> str:
@@ -178,6 +196,8 @@ def render(report: Report, info: dict[str, str], command: str) -> str:
         "## Figures (medians of the repetitions)",
         "",
         table(report.rows),
+        "",
+        targets_summary(report.rows),
         "",
         "## Correctness under load",
         "",

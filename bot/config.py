@@ -26,6 +26,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PILOT_STATUS_BASE_URL = "https://pilotstatus.com.br"
 DEFAULT_DB_PATH = "./askcall.db"
 DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_PILOT_STATUS_MAX_IN_FLIGHT = 64
 DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -231,6 +232,7 @@ VARIABLES = frozenset(
         "ASKCALL_METRICS_PORT",
         "ASKCALL_METRICS_TOKEN",
         "ASKCALL_PHONE_DISPLAY",
+        "ASKCALL_PILOT_STATUS_MAX_IN_FLIGHT",
         "ASKCALL_PRIVACY_POLICY_URL",
         "ASKCALL_PUBLIC_URL",
         "ASKCALL_RETENTION_DAYS",
@@ -296,6 +298,9 @@ class Settings:
     insecure_dev: bool = False
     pilot_status_timeout: float = 30.0
     pilot_status_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Pilot Status requests one process has in flight at most, every workspace's together; a workspace takes a slot
+    # only while more stay free than it holds (bot.pilot_status.fair), so a hanging one never holds them all.
+    pilot_status_max_in_flight: int = DEFAULT_PILOT_STATUS_MAX_IN_FLIGHT
     # Slack deliveries retry durably (from the store) with this backoff, capped at 5 minutes: about
     # a day of trying before a transient failure counts as final (metrics show dead deliveries).
     slack_retry: RetryPolicy = field(
@@ -534,6 +539,14 @@ class Settings:
             ),
             metrics_token=metrics_token or None,
             metrics_port=metrics_port,
+            pilot_status_max_in_flight=values.whole_number(
+                "ASKCALL_PILOT_STATUS_MAX_IN_FLIGHT",
+                get("ASKCALL_PILOT_STATUS_MAX_IN_FLIGHT"),
+                low=1,
+                high=10_000,
+                default=DEFAULT_PILOT_STATUS_MAX_IN_FLIGHT,
+                unit="requests in flight",
+            ),
             calls_sweep_seconds=values.seconds(
                 "ASKCALL_CALLS_SWEEP_SECONDS", get("ASKCALL_CALLS_SWEEP_SECONDS"), low=1, high=600, default=15
             ),

@@ -409,6 +409,7 @@ BAD_VALUES = [
     ("ASKCALL_SHUTDOWN_GRACE", "20s", "seconds from 1 to 600"),
     ("ASKCALL_LEASE_SECONDS", "0", "seconds from 1 to 600"),
     ("ASKCALL_CALLS_SWEEP_SECONDS", "soon", "seconds from 1 to 600"),
+    ("ASKCALL_PILOT_STATUS_MAX_IN_FLIGHT", "0", "whole number of requests in flight from 1 to 10000"),
     ("ASKCALL_RETENTION_INTERVAL_SECONDS", "0.5", "seconds from 1 to 604800"),
     ("ASKCALL_MAX_REQUESTS_PER_REP_PER_HOUR", "-1", "whole number"),
     ("ASKCALL_PHONE_DISPLAY", "partial", "masked, full"),
@@ -503,6 +504,11 @@ def test_loop_intervals_are_read() -> None:
     assert (settings.calls_sweep_seconds, settings.retention_interval_seconds) == (30.0, 600.0)
     defaults = Settings.from_env(env())
     assert (defaults.calls_sweep_seconds, defaults.retention_interval_seconds) == (15.0, 3600.0)
+
+
+def test_the_pilot_status_cap_is_read() -> None:
+    assert Settings.from_env(env(ASKCALL_PILOT_STATUS_MAX_IN_FLIGHT="128")).pilot_status_max_in_flight == 128
+    assert Settings.from_env(env()).pilot_status_max_in_flight == 64
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Figure 1: signed `/askcall` ack latency, AskCall on SQLite against Bolt and bare aiohttp floors, and the same
+"""Figure 1: signed `/askcall` ack latency, AskCall on SQLite and on PostgreSQL (1 replica) against Bolt and bare
+aiohttp floors (measured once, on the first deployment, and shared by the others), and the same
 AskCall in multi-workspace mode with `--workspaces` (1,000) installations stored, commands spread round robin over
 them, so authorize finds each one's installation (mostly not yet cached): its ack p50 at c=1 against the
 one-workspace figure (target ≤ 1.1×). Those workspaces have no Pilot Status account yet (per-workspace accounts come
@@ -10,6 +11,9 @@ Every command is valid and for a distinct customer, so AskCall persists it befor
 the parent message and calls the fake Pilot Status, which sleeps `--pilot-delay` s per request while
 AskCall is measured; after each AskCall repetition the delay is lifted and AskCall drains, so every
 repetition starts idle. Also AskCall's CPU time per command (acks plus all background work).
+
+Targets (issue 19), on each backend: ack p50 at c=1 ≤ 2× the Bolt `process_before_response=True` floor's,
+ack p99 at c=16 ≤ 100 ms, CPU per command ≤ 3 ms; on SQLite also ack p50 at c=1 ≤ 0.1× default Bolt's.
 
 Invariant (checked, exit 1 otherwise): every command is acked with an empty 200, by AskCall and by
 every floor: 0 refused, 0 failed.
@@ -24,7 +28,7 @@ from typing import Any
 from bench.common import AREA_ACK, median, say
 from bench.context import Context
 from bench.processes import Deployment
-from bench.report import Check, Row, fmt
+from bench.report import Check, Row, cpu_row, fmt
 
 # The servers of figure 1, as the report names them (AskCall first, then the floors).
 TARGETS = (
@@ -33,9 +37,16 @@ TARGETS = (
     ("bolt-default", "Bolt, default (False)"),
     ("aiohttp", "bare aiohttp handler"),
 )
-
+FLOORS = tuple(name for name, _ in TARGETS[1:])
 
 CHART = "Figure 1 — /askcall ack latency, SQLite"
+ACK_P99_C16_MS = 100.0  # issue 19: ack p99 at c=16, both backends
+CPU_PER_COMMAND_MS = 3.0  # issue 19: AskCall CPU per command (ack + background work), both backends
+
+
+def chart(dep: Deployment) -> str:
+    """The ack CDF chart of a deployment (the many-workspaces variant shares SQLite's)."""
+    return CHART if not dep.postgres else f"Figure 1 — /askcall ack latency, {dep.label}"
 
 
 def load_label(mode: str) -> str:
@@ -56,12 +67,43 @@ def mid(runs: Runs, name: str, mode: str, key: str) -> float:
     return median([r[key] for r in runs[name, mode]])
 
 
+def ack_rows(runs: Runs, light: str | None, *, postgres: bool, suffix: str = "") -> list[Row]:
+    """Figure 1's table rows from AskCall's and the floors' runs (`suffix` names a PostgreSQL deployment): the
+    targets first (p50 at c=1 ≤ 2× Bolt pbr=True; on SQLite ≤ 0.1× default Bolt; p99 at c=16 ≤ 100 ms), then the
+    other loads against Bolt pbr=True, for scale. `light` is the open-loop load ("20/s"), None when not run."""
+    ack, pbr = mid(runs, "askcall", "1", "p50_ms"), mid(runs, "bolt-pbr", "1", "p50_ms")
+    rows = [Row("1", f"ack p50, c=1 — vs Bolt pbr=True{suffix}", ack, pbr, "ms", "≤ 2×", ack <= 2 * pbr)]
+    if not postgres:
+        default = mid(runs, "bolt-default", "1", "p50_ms")
+        rows.append(Row("1", "ack p50, c=1 — vs default Bolt", ack, default, "ms", "≤ 0.1×", ack <= 0.1 * default))
+    tail, tail_floor = mid(runs, "askcall", "16", "p99_ms"), mid(runs, "bolt-pbr", "16", "p99_ms")
+    rows.append(
+        Row(
+            "1",
+            f"ack p99, c=16 — vs Bolt pbr=True{suffix}",
+            tail,
+            tail_floor,
+            "ms",
+            f"≤ {ACK_P99_C16_MS:g} ms",
+            tail <= ACK_P99_C16_MS,
+        )
+    )
+    extra = [("1", "p99_ms", "p99, c=1"), ("16", "p50_ms", "p50, c=16")]
+    if light is not None:
+        extra += [(light, "p50_ms", f"p50, open loop {light}"), (light, "p99_ms", f"p99, open loop {light}")]
+    for mode, key, label in extra:
+        askcall, floor = mid(runs, "askcall", mode, key), mid(runs, "bolt-pbr", mode, key)
+        rows.append(Row("1", f"ack {label} — vs Bolt pbr=True{suffix}", askcall, floor, "ms"))
+    return rows
+
+
 class AckLatency:
-    """Figure 1 on the SQLite deployment."""
+    """Figure 1 on the SQLite deployment and on PostgreSQL with 1 replica; the floors run with the first."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.one_workspace: list[dict[str, Any]] = []  # AskCall's c=1 runs with one workspace, per repetition
+        self.floor_runs: Runs = {}  # the floors' runs, from the first deployment measured
 
     async def commands(
         self,
@@ -97,11 +139,17 @@ class AckLatency:
         # Warm-up: one command in every workspace, so that each workspace's rep is known (a first-time rep's command
         # waits for Slack to tell their locale, as UBENCH's first did in the one-workspace figure's warm-up).
         await self.commands(dep.urls[0], 4, workspaces, teams=workspaces)
+        await self.ctx.settle(dep, "figure 1 (many workspaces) warm-up")
         runs = []
         for rep in range(o.reps):
+            # Measured as the one-workspace figure is: Pilot Status taking --pilot-delay on each permission request,
+            # then lifted and drained, so both figures meet the same background work.
+            await self.ctx.servers.pilot_delay(o.pilot_delay)
             result = await self.commands(dep.urls[0], 1, o.ack_requests, warmup=2, teams=workspaces)
             runs.append(result)
             say(f"  rep {rep + 1} askcall-many c=1    p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms")
+            await self.ctx.servers.pilot_delay(0)
+            await self.ctx.settle(dep, f"figure 1 (many workspaces) repetition {rep + 1}")
         for result in runs:
             report.cdf(CHART, load_label("1"), f"AskCall, {workspaces:,} workspaces", result["latencies_ms"])
         many = median([r["p50_ms"] for r in runs])
@@ -129,18 +177,20 @@ class AckLatency:
 
     async def measure(self, dep: Deployment) -> None:
         o, servers, report = self.ctx.opts, self.ctx.servers, self.ctx.report
-        askcall = dep.replicas[0]
-        urls = {"askcall": dep.urls[0], **{k: servers.floor_urls[k] for k in ("bolt-pbr", "bolt-default", "aiohttp")}}
-        say(f"figure 1: /askcall ack latency, fake Pilot Status taking {o.pilot_delay:g} s per request")
+        on = dep.aside
+        # The floors don't depend on AskCall's database: measured with the first deployment only.
+        floors = () if self.floor_runs else FLOORS
+        urls = {"askcall": dep.urls[0], **{k: servers.floor_urls[k] for k in floors}}
+        say(f"figure 1{on}: /askcall ack latency, fake Pilot Status taking {o.pilot_delay:g} s per request")
         for url in urls.values():  # warm-up: connections, Bolt's auth.test, first-call imports
             await self.commands(url, 4, 50)
-        await self.ctx.settle(dep, "figure 1 warm-up")
+        await self.ctx.settle(dep, f"figure 1 warm-up{on}")
         runs: Runs = defaultdict(list)
         drains, cpu_per_command = [], []
         light = f"{o.light_rate:g}/s"
         for rep in range(o.reps):
             for name, url in urls.items():
-                cpu_before, sent = askcall.cpu_seconds(), 0
+                cpu_before, sent = dep.cpu_seconds(), 0
                 if name == "askcall":
                     await servers.pilot_delay(o.pilot_delay)
                 # The open-loop run goes first, so that it meets an idle server.
@@ -161,59 +211,84 @@ class AckLatency:
                     # Each repetition starts from an idle AskCall: lift the delay and let it drain.
                     await servers.pilot_delay(0)
                     started = time.monotonic()
-                    await self.ctx.settle(dep, f"figure 1 repetition {rep + 1}")
+                    await self.ctx.settle(dep, f"figure 1 repetition {rep + 1}{on}")
                     drains.append(time.monotonic() - started)
-                    cpu_per_command.append((askcall.cpu_seconds() - cpu_before) / sent * 1000)
+                    cpu_per_command.append((dep.cpu_seconds() - cpu_before) / sent * 1000)
         states = await dep.db.query(
             "SELECT state, COUNT(*) FROM requests WHERE phone_key LIKE ? GROUP BY state ORDER BY 2 DESC",
             (f"55{AREA_ACK}%",),
         )
-        self.one_workspace = runs["askcall", "1"]
+        if floors:
+            self.floor_runs = {key: results for key, results in runs.items() if key[0] != "askcall"}
+        if not dep.postgres:
+            self.one_workspace = runs["askcall", "1"]
         for (name, mode), results in runs.items():
             for result in results:
-                report.cdf(CHART, load_label(mode), dict(TARGETS)[name], result["latencies_ms"])
-        self.rows_and_checks(runs)
-        self.details(runs, cpu_per_command, drains, states)
-        report.cpu["figure 1 (per command)"] = median(cpu_per_command)
-
-    def rows_and_checks(self, runs: Runs) -> None:
-        """The table rows (targets at c=1, the other loads for scale) and the invariant: every command acked."""
-        o, report = self.ctx.opts, self.ctx.report
-        light = f"{o.light_rate:g}/s"
-        ack, pbr, default = (
-            mid(runs, "askcall", "1", "p50_ms"),
-            mid(runs, "bolt-pbr", "1", "p50_ms"),
-            mid(runs, "bolt-default", "1", "p50_ms"),
+                report.cdf(chart(dep), load_label(mode), dict(TARGETS)[name], result["latencies_ms"])
+        if dep.postgres and not floors:  # the shared floors, for comparison: Bolt pbr=True only
+            for (name, mode), results in self.floor_runs.items():
+                if name == "bolt-pbr":
+                    for result in results:
+                        report.cdf(
+                            chart(dep),
+                            load_label(mode),
+                            f"{dict(TARGETS)[name]} (the floor runs of SQLite's figure 1)",
+                            result["latencies_ms"],
+                        )
+        every: Runs = {**self.floor_runs, **runs}
+        report.rows += ack_rows(
+            every,
+            light if o.light_rate > 0 else None,
+            postgres=dep.postgres,
+            suffix=f" — {dep.label}" if dep.postgres else "",
         )
-        rows = report.rows
-        rows.append(Row("1", "ack p50, c=1 — vs Bolt pbr=True", ack, pbr, "ms", "≤ 3×", ack <= 3 * pbr))
-        rows.append(Row("1", "ack p50, c=1 — vs default Bolt", ack, default, "ms", "≤ 0.1×", ack <= 0.1 * default))
-        extra = [("1", "p99_ms", "p99, c=1"), ("16", "p50_ms", "p50, c=16"), ("16", "p99_ms", "p99, c=16")]
-        if o.light_rate > 0:
-            extra += [(light, "p50_ms", f"p50, open loop {light}"), (light, "p99_ms", f"p99, open loop {light}")]
-        for mode, key, label in extra:
-            askcall, floor = mid(runs, "askcall", mode, key), mid(runs, "bolt-pbr", mode, key)
-            rows.append(Row("1", f"ack {label} — vs Bolt pbr=True", askcall, floor, "ms"))
+        cpu = median(cpu_per_command)
+        report.cpu[f"figure 1 (per command){on}"] = cpu
+        suffix = f" — {dep.label}" if dep.postgres else ""
+        report.rows.append(cpu_row("1", f"CPU per command (ack + background work){suffix}", cpu, CPU_PER_COMMAND_MS))
+        self.checks(runs, on)
+        self.details(dep, every, cpu_per_command, drains, states)
+
+    def checks(self, runs: Runs, on: str) -> None:
+        """The invariant: every command acked with an empty 200, by AskCall and by each floor measured here."""
         for name, label in TARGETS:
             results = [r for (n, _), rs in runs.items() if n == name for r in rs]
+            if not results:
+                continue
             failed, sent_total = sum(r["failures"] for r in results), sum(r["count"] for r in results)
             samples = [x for r in results for x in r["failure_samples"]][:2]
-            report.checks.append(
+            self.ctx.report.checks.append(
                 Check(
-                    f"figure 1: {label} acked every command with an empty 200",
+                    f"figure 1{on if name == 'askcall' else ''}: {label} acked every command with an empty 200",
                     failed == 0,
                     f"{sent_total - failed}/{sent_total} {samples or ''}",
                 )
             )
 
     def details(
-        self, runs: Runs, cpu_per_command: list[float], drains: list[float], states: list[tuple[Any, ...]]
+        self,
+        dep: Deployment,
+        runs: Runs,
+        cpu_per_command: list[float],
+        drains: list[float],
+        states: list[tuple[Any, ...]],
     ) -> None:
         o = self.ctx.opts
         light = f"{o.light_rate:g}/s"
-        lines = [
-            "## Figure 1 — signed `/askcall` ack latency",
-            "",
+        if dep.postgres:
+            lines = [
+                f"## Figure 1 on {dep.label}",
+                "",
+                "As on SQLite, AskCall only, on one `askcall serve` process and a fresh PostgreSQL database; the "
+                "floors' rows are those of the same run (measured once, with the first deployment).",
+                "",
+            ]
+        else:
+            lines = [
+                "## Figure 1 — signed `/askcall` ack latency",
+                "",
+            ]
+        lines += [
             "Per repetition and server: "
             + (
                 f"(AskCall and the Bolt pbr=True floor only) {o.ack_requests // 2} commands open loop at {light}, "
@@ -232,7 +307,7 @@ class AckLatency:
             "| server | load | p50 | p99 | p50 per run | p99 per run |",
             "|---|---|---|---|---|---|",
         ]
-        for name, label in TARGETS:
+        for name, label in TARGETS[:1] if dep.postgres else TARGETS:
             for (n, mode), r in runs.items():
                 if n != name:
                     continue

@@ -119,6 +119,7 @@ class PSRequest:
     headers: dict[str, str]  # names lower-cased
     at: float  # time.monotonic() when the request arrived
     status: int | None = None  # HTTP status answered (None: pending or connection dropped)
+    connection: int = 0  # the client's port: requests with the same one came over the same TCP connection
 
 
 @dataclass
@@ -343,6 +344,11 @@ async def send_webhook(
         return resp.status, await resp.text()
 
 
+def _client_port(request: web.Request) -> int:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return int(peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else 0
+
+
 def _digits(phone: str) -> str:
     return phone.strip().removeprefix("+")
 
@@ -552,6 +558,9 @@ class FakePilotStatus(LoopbackServer):
     ) -> None:
         self.now: Callable[[], float] = time.time
         self.requests: list[PSRequest] = []
+        # Requests being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.deliveries: list[WebhookDelivery] = []  # every account's
         self._message_counter = itertools.count(1)
         self._webhook_counter = itertools.count(1)
@@ -757,6 +766,16 @@ class FakePilotStatus(LoopbackServer):
     # ------------------------------------------------------------------ middleware
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._record_and_answer(request, handler)
+        finally:
+            self.in_flight -= 1
+
+    async def _record_and_answer(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         body: Any = None
         raw = await request.read() if request.can_read_body else b""
         if raw:
@@ -771,6 +790,7 @@ class FakePilotStatus(LoopbackServer):
             json=body,
             headers={k.lower(): v for k, v in request.headers.items()},
             at=time.monotonic(),
+            connection=_client_port(request),
         )
         self.requests.append(record)
         request[_RECORD] = record

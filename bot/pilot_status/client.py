@@ -7,7 +7,8 @@ import json
 import logging
 import random
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -29,9 +30,12 @@ from bot.pilot_status.errors import (
     UnexpectedResponseError,
     error_from_response,
 )
+from bot.pilot_status.fair import FairLimiter
 from bot.pilot_status.http import never_sent_by_aiohttp, new_session
 
 log = logging.getLogger(__name__)
+
+USER_AGENT = f"askcall/{__version__}"
 
 Sleep = Callable[[float], Awaitable[None]]
 # Concurrent calls per number; Meta itself allows 5 permission lookups per second.
@@ -167,28 +171,39 @@ class PilotStatusClient:
         retry: RetryPolicy,
         timeout: float = 30.0,
         sleep: Sleep = asyncio.sleep,
+        http: aiohttp.ClientSession | None = None,
         max_concurrency: int = MAX_CONCURRENCY,
         tls: ssl.SSLContext | None = None,
+        fair: FairLimiter | None = None,
+        party: Hashable = None,
     ) -> None:
+        """`http`: a session shared with other numbers' (the pool's), which this one never closes; None makes one of
+        its own with the first call. `fair`: the deployment-wide cap this client's requests also take a slot of, as
+        `party` (with its lane: a workspace's browser calls are a party apart from its permission requests)."""
         self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
         self._timeout = timeout
         self._tls = tls
         self._max_connections = max_concurrency + CALL_LANE
-        # Made with the first call, on the running loop (a client may be built outside one).
-        self._http: aiohttp.ClientSession | None = None
+        self._owns_http = http is None
+        self._http = http
         self._closed = False
+        # The key goes with each request, so clients of every number and workspace can share one connection pool.
+        self._headers = {"x-api-key": api_key}
+        self._json_headers = {**self._headers, "content-type": "application/json"}
         # Callers queue here rather than inside the connection pool, so a slow Pilot Status holds at
         # most `max_concurrency` requests in flight and the rest wait without a timeout ticking. Browser
         # calls' requests queue in a lane of their own: they never starve permission requests.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._call_slots = asyncio.Semaphore(CALL_LANE)
+        self._fair = fair
+        self._party = party
         self._retry = retry
         self._sleep = sleep
 
     async def aclose(self) -> None:
+        """Close this client's own session (a shared one is its owner's to close)."""
         self._closed = True
-        if self._http is not None:
+        if self._owns_http and self._http is not None:
             await self._http.close()
 
     def _session(self) -> aiohttp.ClientSession:
@@ -197,9 +212,8 @@ class PilotStatusClient:
         if self._http is None:
             self._http = new_session(
                 base_url=self._base_url,
-                api_key=self._api_key,
                 timeout=self._timeout,
-                user_agent=f"askcall/{__version__}",
+                user_agent=USER_AGENT,
                 max_connections=self._max_connections,
                 tls=self._tls,
             )
@@ -324,10 +338,10 @@ class PilotStatusClient:
         params: dict[str, str] | None = None,
     ) -> Any:
         # As httpx sent it: compact UTF-8 JSON, declared; no body (and no Content-Type) otherwise.
-        data, headers = (None, None) if json is None else (_json_bytes(json), _JSON_HEADERS)
+        data, headers = (None, self._headers) if json is None else (_json_bytes(json), self._json_headers)
         try:
             async with (
-                self._lane(path),
+                self._slot(path),
                 self._session().request(
                     method, self._base_url + path, params=params, data=data, headers=headers, allow_redirects=False
                 ) as response,
@@ -349,12 +363,17 @@ class PilotStatusClient:
             return body
         raise error_from_response(status, body, _retry_after(retry_after))
 
-    def _lane(self, path: str) -> asyncio.Semaphore:
+    @asynccontextmanager
+    async def _slot(self, path: str) -> AsyncIterator[None]:
+        """A slot of the request's lane for this number, then one of the deployment's (the lane first, so a number
+        never queues at the deployment's cap more requests than its lane lets through)."""
         calls = path.startswith("/v1/calls") and not path.startswith("/v1/calls/permissions")
-        return self._call_slots if calls else self._slots
-
-
-_JSON_HEADERS = {"content-type": "application/json"}
+        async with self._call_slots if calls else self._slots:
+            if self._fair is None:
+                yield
+                return
+            async with self._fair.slot((self._party, calls)):
+                yield
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -81,19 +81,23 @@ def tls_context() -> ssl.SSLContext:
 def new_http_client(
     *,
     base_url: str,
-    api_key: str,
+    api_key: str | None,
     timeout: float,
     user_agent: str,
     max_connections: int = 100,
     tls: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client on the aiohttp transport; env proxies (HTTPS_PROXY…) are honoured as httpx does. `tls`: a
-    context shared with other clients (`tls_context()`); None loads the certificates for this client alone."""
+    context shared with other clients (`tls_context()`); None loads the certificates for this client alone.
+    `api_key` None: each request brings its own (one client, so one connection pool, serves many keys)."""
+    headers = {"accept": "application/json", "user-agent": user_agent}
+    if api_key is not None:
+        headers["x-api-key"] = api_key
     return _Client(
         verify=tls if tls is not None else True,
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        headers={"x-api-key": api_key, "accept": "application/json", "user-agent": user_agent},
+        headers=headers,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
 
@@ -105,13 +109,13 @@ KEEPALIVE_SECONDS = 5.0
 def new_session(
     *,
     base_url: str,
-    api_key: str,
     timeout: float,
     user_agent: str,
     max_connections: int,
     tls: ssl.SSLContext | None = None,
 ) -> aiohttp.ClientSession:
-    """An aiohttp session for one number-scoped key, made on the running loop. As the httpx client was: the env's
+    """An aiohttp session for Pilot Status's API, made on the running loop; each request brings its number's key (so
+    one session, one connection pool, serves every number and workspace). As the httpx client was: the env's
     proxy for `base_url` honoured (HTTPS_PROXY, NO_PROXY…), no Content-Type on a bodiless POST, each of connect
     (`min(timeout, 10)`), waiting for a pooled connection and reading limited to `timeout`. Redirects are not
     followed (`allow_redirects=False` per call, as httpx's default). The proxy is read once, here: aiohttp's
@@ -123,7 +127,7 @@ def new_session(
     )
     return aiohttp.ClientSession(
         connector=connector,
-        headers={"x-api-key": api_key, "accept": "application/json", "user-agent": user_agent},
+        headers={"accept": "application/json", "user-agent": user_agent},
         timeout=aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=min(timeout, 10.0), sock_read=timeout),
         skip_auto_headers=("Content-Type",),
         proxy=env_proxy(base_url),

@@ -65,7 +65,7 @@ async def test_the_pool_serves_a_tenant_its_own_numbers_and_follows_a_new_key(
     await store.save_workspace_number(number(secrets, "T1", "ps_key_one"))
     try:
         first = await pool.get(T1, "default")
-        assert first._session().headers["x-api-key"] == "ps_key_one"
+        assert first._headers["x-api-key"] == "ps_key_one"
         assert await pool.get(T1, "default") is first
         with pytest.raises(LookupError):
             await pool.get(T2, "default")
@@ -75,7 +75,7 @@ async def test_the_pool_serves_a_tenant_its_own_numbers_and_follows_a_new_key(
 
         again = await pool.get(T1, "default")
         assert again is not first
-        assert again._session().headers["x-api-key"] == "ps_key_two"
+        assert again._headers["x-api-key"] == "ps_key_two"
     finally:
         await pool.aclose()
 
@@ -89,7 +89,7 @@ async def test_every_workspaces_client_verifies_tls_with_one_context_loaded_once
     try:
         one, two = await pool.get(T1, "default"), await pool.get(T2, "default")
 
-        assert one is not two and two._session().headers["x-api-key"] == "ps_key_two"
+        assert one is not two and two._headers["x-api-key"] == "ps_key_two"
         contexts = {id(client._session().connector._ssl) for client in (one, two)}  # type: ignore[union-attr]
         assert len(contexts) == 1
         context = one._session().connector._ssl  # type: ignore[union-attr]
