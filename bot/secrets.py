@@ -9,6 +9,10 @@ no message here ever holds a secret or a key.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 __all__ = ["BadEncryptionKey", "Secrets", "Undecryptable", "new_key"]
@@ -53,6 +57,7 @@ class Secrets:
                 ) from error
         self._fernet = MultiFernet(fernets)
         self._first = fernets[0]
+        self._derivation_key = hashlib.sha256(b"askcall derived tokens\x00" + parts[0].encode("ascii")).digest()
         self.key_count = len(fernets)
 
     def __repr__(self) -> str:  # never the keys
@@ -80,6 +85,13 @@ class Secrets:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError, ValueError) as error:
             raise Undecryptable(what) from error
+
+    def derive(self, *parts: str) -> str:
+        """An unguessable token that only these keys make from `parts` (HMAC-SHA256 under a key derived from the
+        first one), the same every time: url-safe, 43 characters. Not a secret's encryption: nothing decrypts it."""
+        message = "\x00".join(parts).encode("utf-8")
+        digest = hmac.new(self._derivation_key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
     def is_current(self, token: str) -> bool:
         """Whether the first key (the one that encrypts) decrypts `token` already."""

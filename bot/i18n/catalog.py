@@ -707,6 +707,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "pt-BR": "A chave vale, mas o Pilot Status não aceitou o webhook do AskCall. Tente de novo em alguns minutos.",
         "en": "The key is good, but Pilot Status didn't accept AskCall's webhook. Try again in a few minutes.",
     },
+    "connect.in_progress": {
+        "pt-BR": "Este número já está sendo conectado agora, por outro envio. Reabra as Configurações em instantes.",
+        "en": "This number is being connected right now, by another submission. Reopen Settings in a moment.",
+    },
     "connect.secret_malformed": {
         "pt-BR": "Isso não parece um segredo de webhook. Copie-o do painel do Pilot Status, em Webhooks.",
         "en": "That doesn't look like a webhook secret. Copy it from the Pilot Status dashboard, under Webhooks.",

@@ -8,12 +8,18 @@ must be enabled), or when the webhook can't be registered. A key and a secret ar
 a reconnect keeps the token (the webhook keeps its URL) and the pasted secret, unless Pilot Status made a new
 webhook (whose secret is new). Every change is forgotten from the per-tenant cache at once. No key, secret or token
 is ever logged.
+
+One webhook per (tenant, number), however the connect form is submitted: connects of the same (tenant, number) run
+one at a time across replicas (`Store.serialized`), and a number's first token is derived from the encryption key,
+the tenant and the name (`Secrets.derive`), so an attempt that died after Pilot Status created the webhook (an answer
+lost, a 5xx after the fact, a crash before the commit) left it at the very URL the next attempt registers: that one
+finds it in `GET /v1/webhooks` and adopts it (`register`) instead of creating another. The later of two simultaneous
+submissions finds the number stored and the webhook in place, and gets the same answer.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets as random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -75,6 +81,7 @@ class ConnectService:
         public_url: str | None,
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
+        serial_wait: float | None = None,
     ) -> None:
         self._store = store
         self._configs = configs
@@ -83,6 +90,9 @@ class ConnectService:
         self._public_url = public_url
         self._timeout = timeout
         self._clock = clock
+        # How long a submission waits for another one of the same number to finish: that one asks Pilot Status
+        # at most 4 times (settings, list, create or patch), each within `timeout`.
+        self._serial_wait = serial_wait if serial_wait is not None else 4 * timeout + 5.0
 
     async def connect(
         self, tenant: TenantId, api_key: str, *, name: str = DEFAULT_NUMBER, channels: tuple[str, ...] = ()
@@ -95,9 +105,18 @@ class ConnectService:
             return Refused("settings.name_malformed")
         if not self._public_url:
             return Refused("connect.no_public_url")
+        async with self._store.serialized(f"connect {tenant} {name}", self._serial_wait) as alone:
+            if not alone:
+                log.info("workspace %s: WhatsApp number %r is being connected by another submission", tenant, name)
+                return Refused("connect.in_progress")
+            return await self._connect_alone(tenant, api_key, name, channels, self._public_url)
+
+    async def _connect_alone(
+        self, tenant: TenantId, api_key: str, name: str, channels: tuple[str, ...], public_url: str
+    ) -> Connected | Refused:
         existing = next((n for n in await self._store.workspace_numbers(tenant) if n.name == name), None)
-        token = existing.webhook_token if existing is not None else random.token_urlsafe(32)
-        url = webhook_url(self._public_url, token)
+        token = existing.webhook_token if existing is not None else self._secrets.derive("webhook-token", tenant, name)
+        url = webhook_url(public_url, token)
         async with PilotStatusAdmin(base_url=self._base_url, api_key=api_key, timeout=self._timeout) as admin:
             try:
                 calling = await admin.get_calling_settings()

@@ -1,8 +1,8 @@
 """The store's life: connecting, migrating, proving it takes writes, and the process that owns its leases.
 
 A store instance belongs to one process, its `owner` (unique across restarts); every lease it takes
-carries that name. Coordination between processes (`exclusive`, `listen`) defaults to what one
-process alone needs, which is nothing: the PostgreSQL backend overrides both for replicas.
+carries that name. Coordination between processes (`exclusive`, `serialized`, `listen`) defaults to what one
+process alone needs (nothing, or a lock in memory): the PostgreSQL backend overrides them for replicas.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class StoreConnection(ABC):
     def __init__(self, *, owner: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.owner = owner or new_owner()
         self.lease_seconds = lease_seconds
+        # `serialized` in one process: a lock per key while anyone holds or waits for it (then forgotten).
+        self._serial_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @property
     @abstractmethod
@@ -81,6 +83,30 @@ class StoreConnection(ABC):
         """Whether this process runs the periodic `job` now: at most one process at a time does, across
         replicas. One process alone (SQLite) always does."""
         yield True
+
+    @asynccontextmanager
+    async def serialized(self, key: str, wait: float) -> AsyncIterator[bool]:
+        """Whether this holder alone runs the work named `key` now, across replicas: waits up to `wait` seconds for
+        whoever holds it (False: still held, the caller should not run it). One process alone locks in memory."""
+        lock, users = self._serial_locks.get(key) or (asyncio.Lock(), 0)
+        self._serial_locks[key] = (lock, users + 1)
+        try:
+            try:
+                async with asyncio.timeout(wait):
+                    await lock.acquire()
+            except TimeoutError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._serial_locks[key]
+            if users <= 1:
+                del self._serial_locks[key]
+            else:
+                self._serial_locks[key] = (lock, users - 1)
 
     async def listen(self, wake: Callable[[], None]) -> None:
         """Call `wake` whenever another process stores work this one may run (new deliveries or

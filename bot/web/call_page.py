@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.domain import TenantId
-from bot.i18n import Translator
+from bot.i18n import Translator, browser_language
 from bot.services.calls import SESSION_LIFETIME, CallBusyError, CallService, CallStartError
 from bot.store import CallSession
 from bot.web import CALL_PAGE_FILES, CALL_PAGE_HEADERS, asset, favicon, page_strings
@@ -106,7 +106,7 @@ class CallPages:
         redeemed = await self._calls().redeem(token) if TOKEN_RE.match(token) else None
         if redeemed is None:
             log.info("refused a call link (used, expired or unknown)")
-            return self._refusal(stylesheet=STYLESHEET_PATH.removeprefix("/call/"))
+            return self._refusal(request, stylesheet=STYLESHEET_PATH.removeprefix("/call/"))
         cookie, session = redeemed
         path = PAGE_PATH.format(request_id=session.request_id)
         # Not a 303: when the link was clicked on another site (Slack in a browser tab), a browser leaves a
@@ -134,17 +134,18 @@ class CallPages:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         if await self._session(request) is None:
-            return self._refusal(stylesheet="call.css")
+            return self._refusal(request, stylesheet="call.css")
         return web.Response(body=asset("call.html"), content_type="text/html", headers=CALL_PAGE_HEADERS)
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         name = request.path.rsplit("/", 1)[-1]
         return web.Response(body=asset(name), content_type=CALL_PAGE_FILES[name], headers=CALL_PAGE_HEADERS)
 
-    def _refusal(self, *, stylesheet: str) -> web.Response:
+    def _refusal(self, request: web.Request, *, stylesheet: str) -> web.Response:
         """The page for a link or session that opens nothing: the call page's card and stylesheet (`stylesheet`,
-        relative to where it is served), the catalogue's words, nothing about the request."""
-        tr = Translator(self._language)
+        relative to where it is served), the catalogue's words, nothing about the request. It can't know the
+        workspace, so it speaks the browser's language (Accept-Language), else the deployment's."""
+        tr = Translator(browser_language(request.headers.get("Accept-Language"), self._language))
         title, text = html.escape(tr.t("callrefused.title")), html.escape(tr.t("callrefused.text"))
         body = (
             f'<!doctype html><html lang="{html.escape(tr.lang)}"><head><meta charset="utf-8">'
@@ -154,7 +155,8 @@ class CallPages:
             f'<body data-state="refused"><main class="card"><h1 data-testid="refused">{title}</h1>'
             f'<p class="message">{text}</p></main></body></html>'
         )
-        return web.Response(status=403, text=body, content_type="text/html", headers=CALL_PAGE_HEADERS)
+        headers = {**CALL_PAGE_HEADERS, "Vary": "Accept-Language"}
+        return web.Response(status=403, text=body, content_type="text/html", headers=headers)
 
     # ------------------------------------------------------------------ the page's protocol
     async def _config(self, request: web.Request) -> web.StreamResponse:

@@ -27,7 +27,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.config import Settings
-from bot.i18n import DEFAULT_LANGUAGE, Translator, normalize_language
+from bot.i18n import Translator, browser_language
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +51,6 @@ class Running(Protocol):
     bolt: AsyncApp
 
 
-def language_of(accept_language: str | None) -> str:
-    """The first of pt-BR and en the browser prefers (by q-value), else pt-BR."""
-    best: tuple[float, str] | None = None
-    for position, part in enumerate((accept_language or "").split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        language = normalize_language(tag.strip(), fallback="")
-        if language and quality > 0 and (best is None or quality > best[0]):
-            best = (quality - position * 1e-6, language)
-    return best[1] if best else DEFAULT_LANGUAGE
-
-
 def page(language: str, title: str, body: str) -> str:
     """A whole page: `title` and `body` are already HTML (escaped by the caller)."""
     return (
@@ -87,7 +70,7 @@ def callback_options(settings: Settings) -> AsyncCallbackOptions:
     """The pages Bolt's OAuth flow ends on."""
 
     async def success(args: AsyncSuccessArgs) -> BoltResponse:
-        language = language_of(_header(args.request, "accept-language"))
+        language = browser_language(_header(args.request, "accept-language"))
         t = Translator(language).t
         installation = args.installation
         team = installation.team_name or installation.enterprise_name or installation.team_id or ""
@@ -102,7 +85,7 @@ def callback_options(settings: Settings) -> AsyncCallbackOptions:
         return _bolt_page(200, page(language, html.escape(t("install.done_title")), body), {"Set-Cookie": deletion})
 
     async def failure(args: AsyncFailureArgs) -> BoltResponse:
-        language = language_of(_header(args.request, "accept-language"))
+        language = browser_language(_header(args.request, "accept-language"))
         t = Translator(language).t
         reason = args.reason if args.reason in ("access_denied", *_EXPIRED_REASONS) else "other"
         key = "install.failed.expired" if reason in _EXPIRED_REASONS else f"install.failed.{reason}"
@@ -140,7 +123,7 @@ class InstallPages:
         router.add_get(STYLESHEET, self.stylesheet)
 
     async def landing(self, request: web.Request) -> web.Response:
-        language = language_of(request.headers.get("Accept-Language"))
+        language = browser_language(request.headers.get("Accept-Language"))
         t = Translator(language).t
         wanted = (("privacy", self._settings.privacy_policy_url), ("support", self._settings.support_url))
         links = [

@@ -496,7 +496,8 @@ async def test_a_reused_or_foreign_link_is_refused(
 ) -> None:
     page, request_id, link = await open_call_page(browser, app)
     call_page_look = await look(page)
-    other_browser = await chromium_browser.new_context()
+    # The refused page can't know the workspace: it speaks the browser's language (the thread's is pt-BR).
+    other_browser = await chromium_browser.new_context(locale="en-US")
     try:
         intruder = await other_browser.new_page()
         errors: list[tuple[str, str]] = []
@@ -508,7 +509,7 @@ async def test_a_reused_or_foreign_link_is_refused(
         )
         reused = await intruder.goto(link)
         assert reused is not None and reused.status == 403
-        await expect(intruder.get_by_test_id("refused")).to_have_text(PT_THREAD.t("callrefused.title"))
+        await expect(intruder.get_by_test_id("refused")).to_have_text(Translator("en").t("callrefused.title"))
         assert await intruder.get_by_test_id("call").count() == 0
         # "Link not valid" looks like the call page: its card, type and colours, from the same stylesheet.
         assert await look(intruder) == call_page_look

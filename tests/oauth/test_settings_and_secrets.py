@@ -91,6 +91,20 @@ def test_the_first_key_encrypts_and_every_key_decrypts() -> None:
     assert "xoxb-secret" not in under_old and "xoxb-secret" not in rotated
 
 
+def test_a_derived_token_is_the_same_every_time_and_only_the_first_key_makes_it() -> None:
+    first, second = new_key(), new_key()
+    secrets = Secrets(f"{first},{second}")
+    token = secrets.derive("webhook-token", "T2", "default")
+
+    assert token == Secrets(first).derive("webhook-token", "T2", "default")  # only the first key counts
+    assert len(token) == 43 and token.replace("-", "").replace("_", "").isalnum()
+    assert first not in token and "T2" not in token
+    assert token != secrets.derive("webhook-token", "T3", "default")
+    assert token != secrets.derive("webhook-token", "T2", "vendas")
+    assert secrets.derive("webhook-token", "T2", "default") != secrets.derive("webhook-token", "T2default", "")
+    assert token != Secrets(second).derive("webhook-token", "T2", "default")
+
+
 def test_a_secret_no_key_decrypts_names_its_owner() -> None:
     stored = Secrets(new_key()).encrypt("xoxb-secret")
 

@@ -261,6 +261,34 @@ async def test_a_periodic_job_runs_in_one_process_at_a_time(store: Store, rival:
         assert theirs_now
 
 
+async def test_serialized_work_takes_turns_across_replicas_and_a_waiter_gives_up_in_time(
+    store: Store, rival: Store, database_url: str
+) -> None:
+    # PostgreSQL: `rival` is another replica. SQLite serves one process, whose one store keeps the turns in memory.
+    waiter = rival if database_url.startswith("postgres") else store
+    order: list[str] = []
+
+    async def second() -> None:
+        async with waiter.serialized("connect T2 default", wait=5.0) as mine:
+            assert mine
+            order.append("second")
+
+    async with store.serialized("connect T2 default", wait=1.0) as mine:
+        assert mine
+        started = time.monotonic()
+        async with waiter.serialized("connect T2 default", wait=0.2) as theirs:
+            assert not theirs and time.monotonic() - started >= 0.15  # it waited its time, then gave up
+        async with waiter.serialized("connect T3 default", wait=0.2) as other:
+            assert other  # another name never waits
+        turn = asyncio.create_task(second())
+        await asyncio.sleep(0.2)
+        order.append("first")
+    await turn
+    assert order == ["first", "second"]  # the waiter went as soon as the holder was done
+    async with waiter.serialized("connect T2 default", wait=0.2) as again:
+        assert again
+
+
 async def test_work_stored_by_another_replica_wakes_listeners_at_once(pg_url: str) -> None:
     listener = create_store(pg_url, owner="replica-a")
     writer = create_store(pg_url, owner="replica-b")

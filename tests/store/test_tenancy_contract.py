@@ -32,6 +32,7 @@ CROSS_TENANT = {
     "schema_version": "lifecycle",
     "probe_write": "readiness: writes only the process's own health row",
     "exclusive": "which process runs a periodic job",
+    "serialized": "a lock on a name the caller makes (a connect names its tenant in it); touches no row",
     "listen": "wakes this process for any tenant's new work",
     "upkeep": "backend housekeeping (WAL checkpoints)",
     # Work claiming and sweeps: each record handed out carries its tenant, and every later step is scoped by it.

@@ -163,6 +163,35 @@ class PostgresConnection(Store):
                 if mine:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", job)
 
+    @asynccontextmanager
+    async def serialized(self, key: str, wait: float) -> AsyncIterator[bool]:
+        """A transaction advisory lock on `key`, waited for at most `wait` seconds, on a connection of its own (not
+        the pool's: holders and waiters never starve the work they wait for), its transaction open and nothing
+        written while the work runs; a crashed holder's lock ends with its connection."""
+        try:
+            conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT)
+        except DRIVER_ERRORS as error:
+            raise StoreError(f"PostgreSQL at {self.description} failed ({_reason(error)})") from error
+        try:
+            try:
+                await conn.execute(f"BEGIN; SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            except asyncpg.LockNotAvailableError:
+                mine = False
+            except DRIVER_ERRORS as error:
+                raise StoreError(f"PostgreSQL at {self.description} failed ({_reason(error)})") from error
+            else:
+                mine = True
+            yield mine
+        finally:
+            try:  # the lock ends with the transaction: at once for whoever waits
+                await conn.execute("ROLLBACK")
+                await conn.close(timeout=CONNECT_TIMEOUT)
+            except BaseException as error:  # cancelled, or the connection broke
+                conn.terminate()  # the server ends the transaction, and the lock, when it sees the connection go
+                if not isinstance(error, DRIVER_ERRORS):
+                    raise
+
     async def listen(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own (not from the pool), reconnecting after an outage; each
         reconnection also wakes, in case something was stored while nobody listened."""
