@@ -6,13 +6,16 @@ no pool)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
-from bot.domain import EventResult, ReminderKind, TenantId
+from bot.domain import EventResult, ReminderKind, RequestState, TenantId
 from bot.store import Effects, IncomingEvent, NewReminder, Store, create_store, sql
-from tests.store.helpers import FAR_FUTURE, new_request, reply
+from bot.store.postgres.connection import WORK_CHANNEL
+from tests.store.helpers import FAR_FUTURE, asking, new_request, reply
 from tests.tenants import TENANT
 
 
@@ -148,3 +151,51 @@ async def test_a_session_lock_left_behind_is_released_before_its_connection_is_r
             assert theirs
     finally:
         await rival.close()
+
+
+async def test_a_new_request_with_its_parent_is_five_round_trips_and_wakes_every_replica(
+    one_connection: Store, pg_url: str
+) -> None:
+    """BEGIN, the customer's and the rep's locks (one statement), every check and the new id (one), the request
+    with its parent message and the wake-up (one), COMMIT: what the ack waits for on PostgreSQL."""
+    listener = await asyncpg.connect(pg_url)
+    woken: list[str] = []
+    await listener.add_listener(WORK_CHANNEL, lambda *args: woken.append(args[2]))
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    try:
+        request_id, created = await one_connection.create_request(
+            asking("cmd:1"), lambda rid: reply(f"{rid}:parent"), refuse_if_open=True, max_per_user_hour=5
+        )
+        await asyncio.sleep(0.2)  # the query records' call_soon, and the notification
+    finally:
+        await listener.close()
+
+    assert created
+    assert len(seen) == 5, seen
+    assert [seen[0].strip(), seen[-1].strip()] == ["BEGIN;", "COMMIT;"]
+    assert woken == [WORK_CHANNEL]
+    due = await one_connection.claim_due_deliveries(time.time() + 1)
+    assert [(d.request_id, d.dedup_key) for d in due] == [(request_id, f"{request_id}:parent")]
+    # The same command again (Slack's retry): the request it made, nothing new.
+    assert await one_connection.create_request(
+        asking("cmd:1"), lambda rid: reply(f"{rid}:again"), refuse_if_open=True, max_per_user_hour=5
+    ) == (request_id, False)
+
+
+async def test_a_step_without_effects_is_one_round_trip(one_connection: Store) -> None:
+    request_id, _ = await one_connection.create_request(asking("cmd:2"), reply("cmd:2:parent"))
+    seen: list[str] = []
+    async with one_connection.connection() as conn:  # type: ignore[attr-defined]
+        conn.add_query_logger(lambda record: seen.append(record.query))
+
+    moved = await one_connection.advance(TENANT, request_id, [RequestState.NEW], RequestState.READY, parent_ts="1.5")
+    again = await one_connection.advance(TENANT, request_id, [RequestState.NEW], RequestState.READY, parent_ts="2.5")
+    await asyncio.sleep(0)  # the query records' call_soon
+
+    assert len(seen) == 2 and not any(q.strip() in ("BEGIN;", "COMMIT;") for q in seen), seen
+    assert moved is not None and (moved.state, moved.parent_ts) == (RequestState.READY, "1.5")
+    assert again is None  # guarded: it moved already
+    request = await one_connection.get_request(TENANT, request_id)
+    assert request is not None and request.parent_ts == "1.5"

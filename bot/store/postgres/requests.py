@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bot.domain import (
     BUDGET_WINDOW,
+    OPEN_STATES,
     REQUEST_LIFETIME,
     BudgetSpent,
+    DeliveryState,
     OpenRequestExists,
     Request,
     RequestState,
@@ -17,9 +20,53 @@ from bot.domain import (
 )
 from bot.phones import customer_key
 from bot.store import sql
-from bot.store.postgres.connection import PostgresConnection, assignments, texts
-from bot.store.postgres.effects import insert_deliveries, queue_effects, request_from
+from bot.store.postgres.connection import WORK_CHANNEL, PostgresConnection, assignments, texts
+from bot.store.postgres.effects import queue_effects, request_from
 from bot.store.types import Effects, NewDelivery, NewRequest
+
+# The customer's lock, and with a budget the rep's after it (a select list is evaluated left to right).
+_LOCKS = {
+    1: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+    2: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock(hashtextextended($2, 0))",
+}
+# Everything a new request is checked against, in one round trip: the request a retried submission made already
+# (by source key); the customer's open request, when it refuses one; the rep's newest requests in the budget
+# window (at most the budget: how many, and the oldest); and, when none of these refuses it, the new request's id.
+_CHECKS = """
+    SELECT existing.id AS existing, opened.id AS open_id, spent.n AS spent, spent.oldest,
+           CASE WHEN existing.id IS NULL AND opened.id IS NULL AND ($10 = 0 OR spent.n < $10)
+                THEN nextval(pg_get_serial_sequence('requests', 'id')) END AS new_id
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (SELECT id FROM requests WHERE tenant_id = $1 AND source_key = $2) existing ON true
+    LEFT JOIN LATERAL (
+        SELECT id FROM requests
+        WHERE $3 AND tenant_id = $1 AND number_name = $4 AND phone_key = $5 AND state = ANY($7::text[])
+          AND created_at >= $6
+        ORDER BY created_at DESC, id DESC LIMIT 1
+    ) opened ON true
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n, min(created_at) AS oldest FROM (
+            SELECT created_at FROM requests WHERE tenant_id = $1 AND user_id = $8 AND created_at > $9
+            ORDER BY created_at DESC LIMIT $10
+        ) newest
+    ) spent
+"""
+# The request, its parent message queued, and the wake-up of every replica (sent at commit), in one round trip.
+# No request row (a replica committed the same source key meanwhile): no delivery, no wake-up.
+_INSERT_WITH_PARENT = """
+    WITH request AS (
+        INSERT INTO requests (id, tenant_id, source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason,
+            lang, response_url, state, created_at, updated_at, thread_ts, number_name, phone_display)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+        ON CONFLICT (tenant_id, source_key) DO NOTHING RETURNING id, tenant_id
+    ), parent AS (
+        INSERT INTO deliveries
+            (tenant_id, dedup_key, request_id, kind, payload, state, next_attempt_at, created_at, updated_at)
+        SELECT tenant_id, $17, id, $18, $19, $20, $13, $13, $13 FROM request
+        ON CONFLICT (tenant_id, dedup_key) DO NOTHING
+    )
+    SELECT id, pg_notify($21, '') FROM request
+"""
 
 
 class RequestQueries(PostgresConnection):
@@ -35,38 +82,43 @@ class RequestQueries(PostgresConnection):
         source_key = request.source_key or None  # "" means no key; stored as NULL so it never collides
         phone_key = customer_key(request.phone_e164)
         number_name, user_id, tenant = request.number_name, request.user_id, request.tenant
+        budget = max(max_per_user_hour, 0)
         async with self.transaction() as conn:
-            if refuse_if_open:
-                # Two replicas asking for the same customer at once: the second waits here until the
-                # first commits, then sees its request. (Scoped to this transaction.)
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{tenant}:{number_name}:{phone_key}"
-                )
-            if max_per_user_hour > 0:
-                # The same for one rep's budget: concurrent commands on several replicas count in turn.
-                # (Always taken after the customer's lock, so two transactions never wait on each other.)
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"budget:{tenant}:{user_id}"
-                )
-            if source_key:
-                existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, tenant, source_key)
-                if existing is not None:
-                    return int(existing), False
-            if refuse_if_open:
-                row = await conn.fetchrow(
-                    sql.OPEN_REQUEST_FOR_CUSTOMER.postgres, tenant, number_name, phone_key, now - REQUEST_LIFETIME
-                )
-                if row is not None:
-                    raise OpenRequestExists(request_from(row))
-            if max_per_user_hour > 0:
-                # The newest `max_per_user_hour` only: the check reads at most that many rows, however busy.
-                counted = await conn.fetch(
-                    sql.BUDGET_SPENT.postgres, tenant, user_id, now - BUDGET_WINDOW, max_per_user_hour
-                )
-                if len(counted) >= max_per_user_hour:  # the budget refills when the oldest of them leaves the hour
-                    raise BudgetSpent(user_id, max_per_user_hour, float(counted[-1][0]) + BUDGET_WINDOW)
-            request_id = await conn.fetchval(
-                sql.INSERT_REQUEST.postgres,
+            # Two replicas asking for the same customer at once: the second waits here until the first commits,
+            # then sees its request. The same for one rep's budget, always after the customer's lock (left to
+            # right), so two transactions never wait on each other. (Scoped to this transaction.)
+            locks = [f"{tenant}:{number_name}:{phone_key}"] if refuse_if_open else []
+            if budget:
+                locks.append(f"budget:{tenant}:{user_id}")
+            if locks:
+                await conn.execute(_LOCKS[len(locks)], *locks)
+            # Once the locks are held (a statement of its own: its snapshot must be taken after the wait).
+            checks = await conn.fetchrow(
+                _CHECKS,
+                tenant,
+                source_key,
+                refuse_if_open,
+                number_name,
+                phone_key,
+                now - REQUEST_LIFETIME,
+                texts(OPEN_STATES),
+                user_id,
+                now - BUDGET_WINDOW,
+                budget,
+            )
+            if checks["existing"] is not None:
+                return int(checks["existing"]), False
+            if checks["open_id"] is not None:
+                row = await conn.fetchrow(sql.REQUEST.postgres, tenant, checks["open_id"])
+                raise OpenRequestExists(request_from(row))
+            if budget and checks["spent"] >= budget:  # the budget refills when the oldest of them leaves the hour
+                raise BudgetSpent(user_id, budget, float(checks["oldest"]) + BUDGET_WINDOW)
+            # The parent message carries the request id (its buttons do), so the id comes first.
+            request_id = int(checks["new_id"])
+            first = parent if isinstance(parent, NewDelivery) else parent(request_id)
+            inserted = await conn.fetchval(
+                _INSERT_WITH_PARENT,
+                request_id,
                 tenant,
                 source_key,
                 request.team_id,
@@ -82,14 +134,16 @@ class RequestQueries(PostgresConnection):
                 request.thread_ts,
                 number_name,
                 str(request.phone_display),
+                first.dedup_key,
+                first.kind,
+                json.dumps(first.payload),
+                str(DeliveryState.PENDING),
+                WORK_CHANNEL,
             )
-            if request_id is None:  # the same submission, committed by another replica meanwhile
+            if inserted is None:  # the same submission, committed by another replica meanwhile
                 existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, tenant, source_key)
                 return int(existing), False
-            # The parent message carries the request id (its buttons do), so it may be built here.
-            first = parent if isinstance(parent, NewDelivery) else parent(int(request_id))
-            await insert_deliveries(conn, tenant, int(request_id), [first], now)
-            return int(request_id), True
+            return request_id, True
 
     async def get_request(self, tenant: TenantId, request_id: int) -> Request | None:
         row = await self._fetchrow(sql.REQUEST.postgres, tenant, request_id)
@@ -116,15 +170,16 @@ class RequestQueries(PostgresConnection):
             **effects.request_update,
             **fields,
         }
+        update = f"""UPDATE requests SET {assignments(columns, 4)}
+                     WHERE id = $1 AND state = ANY($2::text[]) AND tenant_id = $3 RETURNING *"""
+        args = (request_id, texts(from_states), tenant, *columns.values())
+        if not effects.deliveries and not effects.reminders:
+            # One statement (most steps: NEW → READY, READY → SENDING, SENDING → WAITING): atomic on its own,
+            # without BEGIN and COMMIT, two round trips fewer.
+            row = await self._fetchrow(update, *args)
+            return request_from(row) if row is not None else None
         async with self.transaction() as conn:
-            row = await conn.fetchrow(
-                f"""UPDATE requests SET {assignments(columns, 4)}
-                    WHERE id = $1 AND state = ANY($2::text[]) AND tenant_id = $3 RETURNING *""",
-                request_id,
-                texts(from_states),
-                tenant,
-                *columns.values(),
-            )
+            row = await conn.fetchrow(update, *args)
             if row is None:
                 return None
             await queue_effects(conn, tenant, request_id, effects, now)
