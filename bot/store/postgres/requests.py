@@ -20,7 +20,7 @@ from bot.domain import (
 )
 from bot.phones import customer_key
 from bot.store import sql
-from bot.store.postgres.connection import WORK_CHANNEL, PostgresConnection, assignments, texts
+from bot.store.postgres.connection import DELIVERIES_STORED, WORK_CHANNEL, PostgresConnection, assignments, texts
 from bot.store.postgres.effects import queue_effects, request_from
 from bot.store.types import Effects, NewDelivery, NewRequest
 
@@ -51,7 +51,8 @@ _CHECKS = """
         ) newest
     ) spent
 """
-# The request, its parent message queued, and the wake-up of every replica (sent at commit), in one round trip.
+# The request, its parent message queued, and the wake-up of every replica's notifier (sent at commit), in one round
+# trip.
 # No request row (a replica committed the same source key meanwhile): no delivery, no wake-up.
 _INSERT_WITH_PARENT = """
     WITH request AS (
@@ -65,7 +66,7 @@ _INSERT_WITH_PARENT = """
         SELECT tenant_id, $17, id, $18, $19, $20, $13, $13, $13 FROM request
         ON CONFLICT (tenant_id, dedup_key) DO NOTHING
     )
-    SELECT id, pg_notify($21, '') FROM request
+    SELECT id, pg_notify($21, $22) FROM request
 """
 
 
@@ -139,6 +140,7 @@ class RequestQueries(PostgresConnection):
                 json.dumps(first.payload),
                 str(DeliveryState.PENDING),
                 WORK_CHANNEL,
+                DELIVERIES_STORED,
             )
             if inserted is None:  # the same submission, committed by another replica meanwhile
                 existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, tenant, source_key)
