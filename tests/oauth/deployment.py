@@ -229,17 +229,23 @@ async def install_from_landing(deployed: Deployment, team: str) -> None:
     assert status == 200, text
 
 
-async def connect_from_app_home(deployed: Deployment, team: str, api_key: str, secret: str) -> None:
-    """The installer clicks Connect on App Home and submits the key in the modal ("checking…" at once, then the
-    modal asks for the webhook secret), then pastes the secret."""
+async def open_connect_form(deployed: Deployment, team: str, user: str) -> str:
+    """The admin clicks Connect on App Home; the id of the modal Slack opened (in that team)."""
     slack = deployed.slack
     trigger = slack.trigger_id()
-    status, _ = await deployed.interact(home_click(team, ADMIN, CONNECT_ACTION, trigger))
+    status, _ = await deployed.interact(home_click(team, user, CONNECT_ACTION, trigger))
     assert status == 200
     opened = lambda: [c for c in slack.calls_to("views.open") if c.args.get("trigger_id") == trigger]  # noqa: E731
     await wait_until(lambda: bool(opened()), what="the connect modal")
     assert opened()[0].team == team and opened()[0].args["view"]["callback_id"] == CONNECT_VIEW
-    view_id = [v for v in slack.views if v.get("callback_id") == CONNECT_VIEW][-1]["id"]
+    return next(v["id"] for v in reversed(slack.views) if v.get("callback_id") == CONNECT_VIEW)
+
+
+async def connect_from_app_home(deployed: Deployment, team: str, api_key: str, secret: str) -> None:
+    """The installer clicks Connect on App Home and submits the key in the modal ("checking…" at once, then the
+    modal asks for the webhook secret), then pastes the secret."""
+    slack = deployed.slack
+    view_id = await open_connect_form(deployed, team, ADMIN)
     submission = text_submission(team, ADMIN, CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, api_key, view_id=view_id)
     status, text = await deployed.interact(submission)
     assert status == 200 and json.loads(text)["response_action"] == "update", text

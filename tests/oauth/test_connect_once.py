@@ -17,32 +17,19 @@ from bot.domain import TenantId
 from bot.fakes import FakeSlack
 from bot.pilot_status.webhooks import HANDLED_EVENTS
 from bot.services.connect import Connected, ConnectService, Refused
-from bot.slack.settings import CONNECT_ACTION, CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, SECRET_VIEW
+from bot.slack.settings import CONNECT_VIEW, KEY_BLOCK, KEY_INPUT, SECRET_VIEW
 from tests.calls.helpers import wait_until
 from tests.oauth.deployment import (
     ADMIN,
     Deployment,
     Workspace,
-    home_click,
     install_from_landing,
+    open_connect_form,
     text_submission,
     two_workspaces,
 )
 
 OTHER_ADMIN = "UADMIN2"
-
-
-async def open_connect_form(deployed: Deployment, team: str, user: str) -> str:
-    """The admin clicks Connect on App Home; the id of the modal Slack opened."""
-    slack = deployed.slack
-    trigger = slack.trigger_id()
-    status, _ = await deployed.interact(home_click(team, user, CONNECT_ACTION, trigger))
-    assert status == 200
-    opened = lambda: [c for c in slack.calls_to("views.open") if c.args.get("trigger_id") == trigger]  # noqa: E731
-    await wait_until(lambda: bool(opened()), what="the connect modal")
-    view = opened()[0].args["view"]
-    assert view["callback_id"] == CONNECT_VIEW
-    return next(v["id"] for v in reversed(slack.views) if v.get("callback_id") == CONNECT_VIEW)
 
 
 async def submit_key(deployed: Deployment, team: str, user: str, view_id: str, api_key: str) -> None:
