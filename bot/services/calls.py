@@ -750,11 +750,14 @@ class CallService(Service):
             while True:
                 changed = watch.changed
                 update = self._page_update(watch, session)
+                # Read with the update, not after the yield: the call may end while its stream writes (the
+                # followed row is replaced meanwhile), and that end must still be sent before the stream ends.
+                final = watch.call.state.is_final
                 if update is not None and update != sent:
                     sent = update
                     # `now`: the page times the call on this clock (from connectedAt), not on its computer's.
                     yield {**update, "now": self._clock()}
-                if update is not None and watch.call.state.is_final:
+                if update is not None and final:
                     return
                 await changed.wait()
         finally:

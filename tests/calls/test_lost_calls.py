@@ -168,6 +168,33 @@ async def test_hanging_up_before_a_lost_start_is_found_terminates_it_when_found(
     assert rows[0]["pilot_call_id"] == fake_call.id
 
 
+async def test_a_stream_between_two_updates_when_its_call_ends_still_tells_the_end(app: Server) -> None:
+    """The page's stream is suspended after an update while the server writes it; if the call ends meanwhile
+    (this process re-reads the followed call), the stream's next update is the end, never the stream's end
+    without it (the page would show a live call that is over)."""
+    app.pilot.call_behaviour = CallBehaviour(answer_after=0.2)
+    page, _ = await Page.open(app)
+    updates = None
+    try:
+        assert (await page.offer()).status == 200
+        seen = await page.states("connected")
+        await page.caller.accept(seen[-1]["sdpAnswer"])
+        session = await app.askcall.calls.session(page.headers["Cookie"].split("=", 1)[1])
+        assert session is not None
+        updates = app.askcall.calls.page_updates(session)
+        assert (await anext(updates))["state"] == "connected"  # suspended at its yield, as while written
+        await page.hang_up()
+        # Another stream of the same call (sharing what this process follows) sees it end: the followed row is
+        # the ended one now, while the first stream has not asked for its next update yet.
+        assert (await page.states("ended"))[-1]["state"] == "ended"
+        end = await anext(updates)
+        assert end["state"] == "ended" and end["reason"] == "completed", end
+    finally:
+        if updates is not None:
+            await updates.aclose()
+        await page.close()
+
+
 async def call_whose_webhooks_stop(app: Server) -> tuple[Page, dict[str, Any], FakeCall]:
     """A connected call whose end Pilot Status never announces; returns once the customer hung up."""
     app.pilot.call_behaviour = CallBehaviour(answer_after=0.2, hang_up_after=1.0)
