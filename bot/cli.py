@@ -1,9 +1,14 @@
-"""`askcall` command line."""
+"""`askcall` command line.
+
+`askcall serve` freezes the cyclic garbage collector's view of the heap once it listens: what imports and start-up
+created lives as long as the process, and a full collection that walks it stalls every request in flight.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -69,6 +74,15 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     )
 
 
+def _ready(log: logging.Logger, line: str) -> None:
+    """AskCall listens: the objects start-up made (modules, the Bolt app, clients, the pool) go to the collector's
+    permanent generation, so its full collections walk only what was made since (measured in figure 3 on PostgreSQL:
+    gen-2 collections over the whole heap paused the event loop for tens of ms, every answer in flight with them)."""
+    gc.collect()
+    gc.freeze()
+    log.info("%s", line)
+
+
 def serve(settings: Settings) -> int:
     """Listen, start, serve until SIGTERM. What stops the start (the port, HOST, the database, a token Slack
     refuses) is one line on stderr and a non-zero exit; "ready" is logged only once the port listens."""
@@ -98,7 +112,7 @@ def serve(settings: Settings) -> int:
             app,
             sock=listeners[0],
             # aiohttp calls this once every site listens: only then is AskCall ready.
-            print=lambda _: log.info("%s", app[ASKCALL].startup_line(where)),
+            print=lambda _: _ready(log, app[ASKCALL].startup_line(where)),
             # Open connections (requests being handled, bodies still arriving) get this share of
             # the grace; the app's cleanup gets the rest (see bot.app).
             shutdown_timeout=http_shutdown_timeout(settings),

@@ -15,6 +15,8 @@ cursor, LISTEN on none (listening has its own connection) and SET only LOCAL; an
 back (asyncpg does that before any reset), and a connection that took a session advisory lock (migrations,
 `exclusive`) still has every lock released before another caller gets it. A method that runs one statement runs it
 without an explicit transaction (a statement is atomic on its own): BEGIN and COMMIT would be two more round trips.
+A new pooled connection looks up the array types AskCall binds before it is handed out, so no statement pays
+asyncpg's type lookup in the middle of a request.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ WORK_CHANNEL = "askcall_work"
 DELIVERIES_STORED, REMINDERS_STORED = "deliveries", "reminders"
 LISTEN_RETRY = 2.0
 
+# Parameter types that asyncpg has no built-in codec for (text[] has one): it looks each up in pg_type the first time
+# a statement binds it on a connection (three statements, the lookup itself slow on a new backend: 5-30 ms here, more
+# on a busy server), i.e. in the middle of the first webhooks' group commit on each pooled connection. Looked up for
+# both at once when the connection opens instead.
+_ARRAY_PARAMETERS = "SELECT $1::float8[], $2::bigint[]"
+
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
@@ -83,6 +91,7 @@ class PostgresConnection(Store):
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
                 server_settings=settings,
+                init=_know_array_types,
                 reset=self._reset,
             )
         except DRIVER_ERRORS as error:
@@ -279,6 +288,11 @@ def texts(values: Iterable[Any]) -> list[str]:
 def assignments(columns: Iterable[str], first: int) -> str:
     """`a = $2, b = $3` for the given column names, numbering from `first`."""
     return ", ".join(f"{name} = ${n}" for n, name in enumerate(columns, start=first))
+
+
+async def _know_array_types(conn: asyncpg.Connection) -> None:
+    """A new pooled connection learns the array types AskCall binds (`_ARRAY_PARAMETERS`) before its first request."""
+    await conn.prepare(_ARRAY_PARAMETERS)
 
 
 async def _version(conn: asyncpg.Connection) -> int:
