@@ -28,6 +28,7 @@ from bench.common import (
     WEBHOOK_SECRET,
     WORKSPACES,
     Served,
+    steady_clock_servers,
     workspace_team,
     workspace_token,
 )
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("which", choices=["slack", "pilot"])
     parser.add_argument("--teams", type=int, default=WORKSPACES, help="workspaces the fake Slack knows (slack)")
     args = parser.parse_args()
+    steady_clock_servers()
     asyncio.run(run_slack(args.teams) if args.which == "slack" else run_pilot())
 
 

@@ -29,6 +29,7 @@ from bench.common import (
     announce,
     customer_e164,
     percentile,
+    steady_clock_servers,
     workspace_team,
     written,
 )
@@ -281,4 +282,5 @@ async def serve_commands() -> None:
 
 
 if __name__ == "__main__":
+    steady_clock_servers()
     asyncio.run(serve_commands())
