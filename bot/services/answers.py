@@ -134,11 +134,11 @@ class AnswerService(Service):
                 # same statement that leases the event.
                 return
             with self._held.hold(WEBHOOK_EVENTS, event_id):
-                if target.request is None:
+                if target.request is None:  # settled `unmatched` as it was opened
                     _log_unmatched(target.event.status, target.event.from_phone)
+                    next_id = target.next_id
                 else:
-                    await self._apply(target.event, target.request, target.dm)
-            next_id = await self._store.next_event_for_customer(target.event)
+                    next_id = await self._apply(target.event, target.request, target.dm)
         if next_id is not None:
             self._tasks.spawn(self.process(tenant, next_id, phone_key), name=f"answer-{next_id}")
 
@@ -147,11 +147,11 @@ class AnswerService(Service):
         for event_id, tenant, phone_key in await self._store.abandoned_webhook_events(time.time()):
             self._tasks.spawn(self.process(tenant, event_id, phone_key), name=f"answer-{event_id}")
 
-    async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> None:
+    async def _apply(self, event: WebhookEvent, request: Request, dm: bool) -> int | None:
+        """Settle the event on its request; returns the customer's next unprocessed event (read with the settling)."""
         outcome = Outcome.parse(event.status)
         if outcome is None:  # a status this AskCall doesn't know: stored, but it changes nothing
-            await self._store.settle_webhook_event(event.tenant, event.id, EventResult.IGNORED, request_id=request.id)
-            return
+            return await self._settle(event, EventResult.IGNORED, request)
         # Answers are ordered by when they were given, but never later than when AskCall heard of
         # them: an event stamped in the future must not outrank the customer's real, later answer.
         answered_at = min(_epoch(event.event_ts), event.received_at)
@@ -162,18 +162,14 @@ class AnswerService(Service):
             previous_at = _epoch(request.answer_event_ts)
             if answered_at < previous_at:
                 log.info("answer from %s older than the one on request %d; ignored", customer, request.id)
-                await self._store.settle_webhook_event(event.tenant, event.id, EventResult.STALE, request_id=request.id)
-                return
+                return await self._settle(event, EventResult.STALE, request)
         expires_at = await self._expiry(request, outcome, answered_at)
         tr = Translator(request.lang)
         preview = replace(request, outcome=outcome, expires_at=expires_at)
         text = messages.answer_text(preview, tr)
         if changed and request.outcome is outcome:
             if not _renewed(request, expires_at):
-                await self._store.settle_webhook_event(
-                    event.tenant, event.id, EventResult.UNCHANGED, request_id=request.id
-                )
-                return
+                return await self._settle(event, EventResult.UNCHANGED, request)
             text = tr.t("reminder.renewed", user=request.user_id, until=messages.slack_date(expires_at or 0))
         elif changed:
             text = tr.t("answer.changed") + " " + text
@@ -189,18 +185,20 @@ class AnswerService(Service):
             workspace=self._workspace,
             answer_event_ts=answer_ts,
         )
-        settled = await self._store.settle_webhook_event(
-            event.tenant,
-            event.id,
-            EventResult.CHANGED if changed else EventResult.MATCHED,
-            request_id=request.id,
-            effects=effects,
+        settled, next_id = await self._store.settle_answer(
+            event, EventResult.CHANGED if changed else EventResult.MATCHED, request_id=request.id, effects=effects
         )
         if settled:
             log.info("request %d answered %s by %s", request.id, event.status, customer)
             self._wake_notifier()
             if effects.reminders:
                 self._wake_reminders()
+        return next_id
+
+    async def _settle(self, event: WebhookEvent, result: EventResult, request: Request) -> int | None:
+        """Settle an answer that changes nothing on its request; the customer's next unprocessed event."""
+        _, next_id = await self._store.settle_answer(event, result, request_id=request.id)
+        return next_id
 
     async def _expiry(self, request: Request, status: Outcome, answered_at: float) -> float | None:
         if status is not Outcome.TEMPORARY:

@@ -107,10 +107,6 @@ class EventStore(StoreConnection):
     async def abandoned_webhook_events(self, now: float) -> list[tuple[int, TenantId, str]]:
         """(id, tenant, customer key) of unprocessed events nobody is processing (no live lease), oldest first."""
 
-    @abstractmethod
-    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
-        """The customer's next unprocessed event after `event`, if any: answers apply in order."""
-
     async def find_request_for_answer(
         self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> Request | None:
@@ -150,3 +146,16 @@ class EventStore(StoreConnection):
     ) -> bool:
         """Mark an event processed and, when it belongs to `request_id`, apply `effects` to that request,
         atomically and only once."""
+
+    @abstractmethod
+    async def settle_answer(
+        self,
+        event: WebhookEvent,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
+    ) -> tuple[bool, int | None]:
+        """`settle_webhook_event` for an answer being processed, then (read after the settling is committed, so an
+        answer stored meanwhile is seen either here or by its own `open_answer`) the customer's next unprocessed
+        event: whether this call settled it, and the next event's id (None: none)."""

@@ -239,11 +239,14 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class AnswerTarget:
-    """A webhook event being processed, the request it answers (None: none) and the rep's DM wish."""
+    """A webhook event being processed, the request it answers (None: none) and the rep's DM wish. An event that
+    answers no request is settled (`unmatched`) when it is opened: `next_id` is then the customer's next unprocessed
+    event, read after that settling (None: none, or the event still has to be settled)."""
 
     event: WebhookEvent
     request: Request | None
     dm: bool
+    next_id: int | None = None
 
 
 # --- metrics --------------------------------------------------------------------------------------

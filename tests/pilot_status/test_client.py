@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from bot.config import RetryPolicy
@@ -405,3 +406,32 @@ async def test_get_dropped_connection_is_retried(
     assert len(pilot.requests_to("GET", PROBE)) == 2
     # Repeated by our retry loop (after a pause) or, on a kept-alive connection, by aiohttp at once.
     assert len(sleep.delays) <= 1
+
+
+async def test_a_base_url_with_a_path_keeps_it_for_every_endpoint(sleep: RecordingSleep) -> None:
+    """Behind a proxy at a path: each request goes to that path + the endpoint's, with the key, fixed paths (built once
+    per client) and paths with an id alike."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, str(request.url), request.headers.get("x-api-key")))
+        if request.url.path.endswith("/permissions"):
+            return httpx.Response(200, json={"permission": {"status": "permanent"}, "actions": []})
+        if request.url.path.endswith("/request"):
+            return httpx.Response(200, json={"messageId": "wamid.1"})
+        return httpx.Response(200, json={"id": "call 1", "status": "RINGING"})
+
+    http = httpx.AsyncClient(base_url="http://pilot.test/proxy", transport=httpx.MockTransport(answer))
+    ps = PilotStatusClient(base_url="http://unused.test", api_key="ps_test", retry=POLICY, http=http, sleep=sleep)
+    try:
+        assert (await ps.get_permission(CUSTOMER)).status == "permanent"
+        assert await ps.request_permission(CUSTOMER, None) == "wamid.1"
+        assert (await ps.get_call("call 1")).status == "RINGING"
+    finally:
+        await http.aclose()
+
+    assert seen == [
+        ("GET", "http://pilot.test/proxy/v1/calls/permissions?to=%2B5511987654321", "ps_test"),
+        ("POST", "http://pilot.test/proxy/v1/calls/permissions/request", "ps_test"),
+        ("GET", "http://pilot.test/proxy/v1/calls/call%201", "ps_test"),
+    ]

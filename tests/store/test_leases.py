@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.domain import DeliveryState, OpenRequestExists, ReminderKind, ReminderState, RequestState
+from bot.domain import DeliveryState, EventResult, OpenRequestExists, ReminderKind, ReminderState, RequestState
 from bot.store import Effects, IncomingEvent, LeasedTable, NewDelivery, NewReminder, Store, create_store
 from tests.store.conftest import LEASE_SECONDS
 from tests.store.helpers import CUSTOMER, asking, new_request, reply
@@ -191,12 +191,23 @@ async def test_a_customers_answers_are_handed_out_in_order(store: Store, rival: 
     assert await rival.open_answer(TENANT, second, epoch) is None  # the first answer goes first
     target = await store.open_answer(TENANT, first, epoch)
     assert target is not None
-    assert await store.next_event_for_customer(target.event) == second
-    assert await store.settle_webhook_event(
-        TENANT, first, "matched", request_id=target.request.id if target.request else None
-    )
+    assert target.next_id is None  # not settled yet: the settling tells the next one
+    assert await store.settle_answer(
+        target.event, EventResult.MATCHED, request_id=target.request.id if target.request else None
+    ) == (True, second)
 
     assert await rival.open_answer(TENANT, second, epoch) is not None
+
+
+async def test_an_answer_opened_for_nobody_is_settled_and_names_the_customers_next(store: Store) -> None:
+    first = await record(store, "e1", phone="+5521977776666")  # no answered_at: left to processing
+    second = await record(store, "e2", phone="+5521977776666", status="NO_PERMISSION")
+
+    target = await store.open_answer(TENANT, first, epoch)
+
+    assert target is not None and target.request is None and target.next_id == second
+    assert await store.open_answer(TENANT, first, epoch) is None  # settled `unmatched` as it was opened
+    assert await store.open_answer(TENANT, second, epoch) is not None
 
 
 async def test_an_answer_for_nobody_is_settled_without_a_lease(store: Store) -> None:
@@ -204,7 +215,7 @@ async def test_an_answer_for_nobody_is_settled_without_a_lease(store: Store) -> 
 
     assert await store.open_answer(TENANT, event_id, epoch) is None
     assert await store.open_leases(time.time()) == []
-    assert await store.next_event_for_customer(await _event(store, event_id)) is None
+    assert await store.settle_answer(await _event(store, event_id), EventResult.UNMATCHED) == (False, None)
 
 
 async def _event(store: Store, event_id: int):  # type: ignore[no-untyped-def]

@@ -153,11 +153,11 @@ async def test_a_session_lock_left_behind_is_released_before_its_connection_is_r
         await rival.close()
 
 
-async def test_a_new_request_with_its_parent_is_five_round_trips_and_wakes_every_replica(
+async def test_a_new_request_with_its_parent_is_four_round_trips_and_wakes_every_replica(
     one_connection: Store, pg_url: str
 ) -> None:
-    """BEGIN, the customer's and the rep's locks (one statement), every check and the new id (one), the request
-    with its parent message and the wake-up (one), COMMIT: what the ack waits for on PostgreSQL."""
+    """BEGIN, the customer's and the rep's locks with the new id (one statement), every check with the request, its
+    parent message and the wake-up (one), COMMIT: what the ack waits for on PostgreSQL."""
     listener = await asyncpg.connect(pg_url)
     woken: list[str] = []
     await listener.add_listener(WORK_CHANNEL, lambda *args: woken.append(args[2]))
@@ -173,7 +173,7 @@ async def test_a_new_request_with_its_parent_is_five_round_trips_and_wakes_every
         await listener.close()
 
     assert created
-    assert len(seen) == 5, seen
+    assert len(seen) == 4, seen
     assert [seen[0].strip(), seen[-1].strip()] == ["BEGIN;", "COMMIT;"]
     assert woken == [WORK_CHANNEL]
     due = await one_connection.claim_due_deliveries(time.time() + 1)

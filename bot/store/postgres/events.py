@@ -106,6 +106,42 @@ async def _settle_unmatched(conn: asyncpg.Connection, event_id: int, now: float)
     await conn.execute(sql.SETTLE_UNMATCHED.postgres, now, event_id)
 
 
+async def _next_unprocessed(conn: asyncpg.Connection, event: WebhookEvent) -> int | None:
+    """Read in a statement of its own, after the settling's commit: a replica's answer stored meanwhile is then seen
+    either here or by its own `open_answer` (which this statement's settling no longer blocks). In the settling's
+    statement it could be seen by neither, and wait for the sweep."""
+    if not event.phone_key:
+        return None
+    value = await conn.fetchval(
+        sql.NEXT_UNPROCESSED.postgres, event.tenant, event.number_name, event.phone_key, event.id
+    )
+    return int(value) if value is not None else None
+
+
+async def _settle(
+    conn: asyncpg.Connection,
+    tenant: TenantId,
+    event_id: int,
+    result: EventResult,
+    request_id: int | None,
+    effects: Effects,
+) -> bool:
+    now = time.time()
+    # The event's settling and its effects in one statement (one round trip, no BEGIN/COMMIT): the effects apply
+    # only when this call settled the event, and the work it stored is announced only then.
+    args: list[Any] = [now, str(result), request_id, tenant, event_id]
+    items, stored = ("", "")
+    if request_id is not None:
+        items, stored = guarded_effects(effects, args, request=3, tenant=4, now=1)
+    notify = ""
+    if stored:
+        args += [WORK_CHANNEL, stored]
+        notify = f", CASE WHEN EXISTS (SELECT 1 FROM guard) THEN pg_notify(${len(args) - 1}, ${len(args)}) END"
+    query = f"""WITH guard AS ({sql.SETTLE_EVENT.postgres} RETURNING id){items}
+        SELECT EXISTS (SELECT 1 FROM guard) AS settled{notify}"""
+    return bool(await conn.fetchval(query, *args))
+
+
 class EventQueries(PostgresConnection):
     async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
         # The whole batch is one statement: one round trip, committed on its own. A key that comes
@@ -163,14 +199,6 @@ class EventQueries(PostgresConnection):
         rows = await self._fetch(sql.ABANDONED_EVENTS.postgres, now)
         return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
-    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
-        if not event.phone_key:
-            return None
-        value = await self._fetchval(
-            sql.NEXT_UNPROCESSED.postgres, event.tenant, event.number_name, event.phone_key, event.id
-        )
-        return int(value) if value is not None else None
-
     async def answer_target(
         self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
@@ -195,10 +223,11 @@ class EventQueries(PostgresConnection):
                 target = await answer_target_row(
                     conn, tenant, event.phone_key, answered_at(event.event_ts), event.number_name
                 )
-            if target is None:
-                await _settle_unmatched(conn, event_id, now)
-            request, dm = _request_and_dm(target)
-            return AnswerTarget(event, request, dm)
+            if target is not None:
+                request, dm = _request_and_dm(target)
+                return AnswerTarget(event, request, dm)
+            await _settle_unmatched(conn, event_id, now)
+            return AnswerTarget(event, None, False, await _next_unprocessed(conn, event))
 
     async def settle_webhook_event(
         self,
@@ -209,18 +238,18 @@ class EventQueries(PostgresConnection):
         request_id: int | None = None,
         effects: Effects = NO_EFFECTS,
     ) -> bool:
-        now = time.time()
-        # The event's settling and its effects in one statement (one round trip, no BEGIN/COMMIT): the effects apply
-        # only when this call settled the event, and the work it stored is announced only then.
-        args: list[Any] = [now, str(result), request_id, tenant, event_id]
-        items, stored = ("", "")
-        if request_id is not None:
-            items, stored = guarded_effects(effects, args, request=3, tenant=4, now=1)
-        notify = ""
-        if stored:
-            args += [WORK_CHANNEL, stored]
-            notify = f", CASE WHEN EXISTS (SELECT 1 FROM guard) THEN pg_notify(${len(args) - 1}, ${len(args)}) END"
-        query = f"""WITH guard AS ({sql.SETTLE_EVENT.postgres} RETURNING id){items}
-            SELECT EXISTS (SELECT 1 FROM guard) AS settled{notify}"""
         async with self.connection() as conn:
-            return bool(await conn.fetchval(query, *args))
+            return await _settle(conn, tenant, event_id, result, request_id, effects)
+
+    async def settle_answer(
+        self,
+        event: WebhookEvent,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
+    ) -> tuple[bool, int | None]:
+        # One connection from the pool for both statements (each committed on its own).
+        async with self.connection() as conn:
+            settled = await _settle(conn, event.tenant, event.id, result, request_id, effects)
+            return settled, await _next_unprocessed(conn, event)

@@ -24,41 +24,43 @@ from bot.store.postgres.connection import DELIVERIES_STORED, WORK_CHANNEL, Postg
 from bot.store.postgres.effects import queue_effects, request_from
 from bot.store.types import Effects, NewDelivery, NewRequest
 
-# The customer's lock, and with a budget the rep's after it (a select list is evaluated left to right).
+# The customer's lock, and with a budget the rep's after it (a select list is evaluated left to right), then the new
+# request's id: the parent message carries it (its buttons do), so it is drawn before the insert. A refused request
+# leaves a gap in the ids, as a rolled-back one always did.
 _LOCKS = {
-    1: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-    2: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock(hashtextextended($2, 0))",
+    0: "SELECT nextval(pg_get_serial_sequence('requests', 'id'))",
+    1: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), nextval(pg_get_serial_sequence('requests', 'id'))",
+    2: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), pg_advisory_xact_lock(hashtextextended($2, 0)),"
+    " nextval(pg_get_serial_sequence('requests', 'id'))",
 }
-# Everything a new request is checked against, in one round trip: the request a retried submission made already
-# (by source key); the customer's open request, when it refuses one; the rep's newest requests in the budget
-# window (at most the budget: how many, and the oldest); and, when none of these refuses it, the new request's id.
-_CHECKS = """
-    SELECT existing.id AS existing, opened.id AS open_id, spent.n AS spent, spent.oldest,
-           CASE WHEN existing.id IS NULL AND opened.id IS NULL AND ($10 = 0 OR spent.n < $10)
-                THEN nextval(pg_get_serial_sequence('requests', 'id')) END AS new_id
-    FROM (SELECT 1) one
-    LEFT JOIN LATERAL (SELECT id FROM requests WHERE tenant_id = $1 AND source_key = $2) existing ON true
-    LEFT JOIN LATERAL (
-        SELECT id FROM requests
-        WHERE $3 AND tenant_id = $1 AND number_name = $4 AND phone_key = $5 AND state = ANY($7::text[])
-          AND created_at >= $6
-        ORDER BY created_at DESC, id DESC LIMIT 1
-    ) opened ON true
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS n, min(created_at) AS oldest FROM (
-            SELECT created_at FROM requests WHERE tenant_id = $1 AND user_id = $8 AND created_at > $9
-            ORDER BY created_at DESC LIMIT $10
-        ) newest
-    ) spent
-"""
-# The request, its parent message queued, and the wake-up of every replica's notifier (sent at commit), in one round
-# trip.
-# No request row (a replica committed the same source key meanwhile): no delivery, no wake-up.
-_INSERT_WITH_PARENT = """
-    WITH request AS (
+# Once the locks are held (the statement above: this one's snapshot must be taken after the wait), in one round trip:
+# everything a new request is checked against (the request a retried submission made already, by source key; the
+# customer's open request, when it refuses one; the rep's newest requests in the budget window, at most the budget:
+# how many, and the oldest) and, when none of these refuses it, the request, its parent message queued and the
+# wake-up of every replica's notifier (sent at commit). No request row from a passing check (a replica committed the
+# same source key meanwhile): no delivery, no wake-up.
+_CHECK_AND_INSERT = """
+    WITH checks AS (
+        SELECT existing.id AS existing, opened.id AS open_id, spent.n AS spent, spent.oldest
+        FROM (SELECT 1) one
+        LEFT JOIN LATERAL (SELECT id FROM requests WHERE tenant_id = $2 AND source_key = $3) existing ON true
+        LEFT JOIN LATERAL (
+            SELECT id FROM requests
+            WHERE $23 AND tenant_id = $2 AND number_name = $15 AND phone_key = $8 AND state = ANY($25::text[])
+              AND created_at >= $24
+            ORDER BY created_at DESC, id DESC LIMIT 1
+        ) opened ON true
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n, min(created_at) AS oldest FROM (
+                SELECT created_at FROM requests WHERE tenant_id = $2 AND user_id = $6 AND created_at > $26
+                ORDER BY created_at DESC LIMIT $27
+            ) newest
+        ) spent
+    ), request AS (
         INSERT INTO requests (id, tenant_id, source_key, team_id, channel_id, user_id, phone_e164, phone_key, reason,
             lang, response_url, state, created_at, updated_at, thread_ts, number_name, phone_display)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16 FROM checks
+        WHERE checks.existing IS NULL AND checks.open_id IS NULL AND ($27 = 0 OR checks.spent < $27)
         ON CONFLICT (tenant_id, source_key) DO NOTHING RETURNING id, tenant_id
     ), parent AS (
         INSERT INTO deliveries
@@ -66,7 +68,9 @@ _INSERT_WITH_PARENT = """
         SELECT tenant_id, $17, id, $18, $19, $20, $13, $13, $13 FROM request
         ON CONFLICT (tenant_id, dedup_key) DO NOTHING
     )
-    SELECT id, pg_notify($21, $22) FROM request
+    SELECT checks.*, (SELECT id FROM request) AS inserted,
+           (SELECT pg_notify($21, $22) FROM request) AS notified
+    FROM checks
 """
 
 
@@ -91,34 +95,10 @@ class RequestQueries(PostgresConnection):
             locks = [f"{tenant}:{number_name}:{phone_key}"] if refuse_if_open else []
             if budget:
                 locks.append(f"budget:{tenant}:{user_id}")
-            if locks:
-                await conn.execute(_LOCKS[len(locks)], *locks)
-            # Once the locks are held (a statement of its own: its snapshot must be taken after the wait).
-            checks = await conn.fetchrow(
-                _CHECKS,
-                tenant,
-                source_key,
-                refuse_if_open,
-                number_name,
-                phone_key,
-                now - REQUEST_LIFETIME,
-                texts(OPEN_STATES),
-                user_id,
-                now - BUDGET_WINDOW,
-                budget,
-            )
-            if checks["existing"] is not None:
-                return int(checks["existing"]), False
-            if checks["open_id"] is not None:
-                row = await conn.fetchrow(sql.REQUEST.postgres, tenant, checks["open_id"])
-                raise OpenRequestExists(request_from(row))
-            if budget and checks["spent"] >= budget:  # the budget refills when the oldest of them leaves the hour
-                raise BudgetSpent(user_id, budget, float(checks["oldest"]) + BUDGET_WINDOW)
-            # The parent message carries the request id (its buttons do), so the id comes first.
-            request_id = int(checks["new_id"])
+            request_id = int(await conn.fetchval(_LOCKS[len(locks)], *locks, column=len(locks)))
             first = parent if isinstance(parent, NewDelivery) else parent(request_id)
-            inserted = await conn.fetchval(
-                _INSERT_WITH_PARENT,
+            row = await conn.fetchrow(
+                _CHECK_AND_INSERT,
                 request_id,
                 tenant,
                 source_key,
@@ -141,8 +121,20 @@ class RequestQueries(PostgresConnection):
                 str(DeliveryState.PENDING),
                 WORK_CHANNEL,
                 DELIVERIES_STORED,
+                refuse_if_open,
+                now - REQUEST_LIFETIME,
+                texts(OPEN_STATES),
+                now - BUDGET_WINDOW,
+                budget,
             )
-            if inserted is None:  # the same submission, committed by another replica meanwhile
+            if row["existing"] is not None:
+                return int(row["existing"]), False
+            if row["open_id"] is not None:
+                open_row = await conn.fetchrow(sql.REQUEST.postgres, tenant, row["open_id"])
+                raise OpenRequestExists(request_from(open_row))
+            if budget and row["spent"] >= budget:  # the budget refills when the oldest of them leaves the hour
+                raise BudgetSpent(user_id, budget, float(row["oldest"]) + BUDGET_WINDOW)
+            if row["inserted"] is None:  # the same submission, committed by another replica meanwhile
                 existing = await conn.fetchval(sql.REQUEST_BY_SOURCE_KEY.postgres, tenant, source_key)
                 return int(existing), False
             return request_id, True

@@ -33,6 +33,32 @@ def _settle_unmatched(conn: sqlite3.Connection, event_id: int, now: float) -> No
     conn.execute(sql.SETTLE_UNMATCHED.sqlite, (now, event_id))
 
 
+def _next_unprocessed(conn: sqlite3.Connection, event: WebhookEvent) -> int | None:
+    if not event.phone_key:
+        return None
+    row = conn.execute(
+        sql.NEXT_UNPROCESSED.sqlite, (event.tenant, event.number_name, event.phone_key, event.id)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _settle(
+    conn: sqlite3.Connection,
+    tenant: TenantId,
+    event_id: int,
+    result: EventResult,
+    request_id: int | None,
+    effects: Effects,
+    now: float,
+) -> bool:
+    cursor = conn.execute(sql.SETTLE_EVENT.sqlite, (now, result, request_id, tenant, event_id))
+    if cursor.rowcount != 1:
+        return False
+    if request_id is not None:
+        apply_effects(conn, tenant, request_id, effects, now)
+    return True
+
+
 class EventQueries(SQLiteConnection):
     async def _insert_events(self, items: list[NewEvent]) -> list[RecordedEvent]:
         def insert(conn: sqlite3.Connection) -> list[RecordedEvent]:
@@ -98,14 +124,6 @@ class EventQueries(SQLiteConnection):
         rows = await self._fetchall(sql.ABANDONED_EVENTS.sqlite, (now,))
         return [(int(r[0]), TenantId(r[1]), str(r[2])) for r in rows]
 
-    async def next_event_for_customer(self, event: WebhookEvent) -> int | None:
-        if not event.phone_key:
-            return None
-        row = await self._fetchone(
-            sql.NEXT_UNPROCESSED.sqlite, (event.tenant, event.number_name, event.phone_key, event.id)
-        )
-        return int(row[0]) if row else None
-
     async def answer_target(
         self, tenant: TenantId, phone_key: str, answered_at: float, number_name: str = DEFAULT_NUMBER
     ) -> tuple[Request | None, bool]:
@@ -131,10 +149,11 @@ class EventQueries(SQLiteConnection):
                 target = answer_target_row(
                     conn, tenant, event.phone_key, answered_at(event.event_ts), event.number_name
                 )
-            if target is None:
-                _settle_unmatched(conn, event_id, now)
-            request, dm = _request_and_dm(target)
-            return AnswerTarget(event, request, dm)
+            if target is not None:
+                request, dm = _request_and_dm(target)
+                return AnswerTarget(event, request, dm)
+            _settle_unmatched(conn, event_id, now)
+            return AnswerTarget(event, None, False, _next_unprocessed(conn, event))
 
         return await self._write(open_)
 
@@ -148,13 +167,21 @@ class EventQueries(SQLiteConnection):
         effects: Effects = NO_EFFECTS,
     ) -> bool:
         now = time.time()
+        return await self._write(lambda conn: _settle(conn, tenant, event_id, result, request_id, effects, now))
 
-        def settle(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(sql.SETTLE_EVENT.sqlite, (now, result, request_id, tenant, event_id))
-            if cursor.rowcount != 1:
-                return False
-            if request_id is not None:
-                apply_effects(conn, tenant, request_id, effects, now)
-            return True
+    async def settle_answer(
+        self,
+        event: WebhookEvent,
+        result: EventResult,
+        *,
+        request_id: int | None = None,
+        effects: Effects = NO_EFFECTS,
+    ) -> tuple[bool, int | None]:
+        now = time.time()
+
+        def settle(conn: sqlite3.Connection) -> tuple[bool, int | None]:
+            # One hop: the writes are serialised, so an answer stored after this transaction finds this one settled.
+            settled = _settle(conn, event.tenant, event.id, result, request_id, effects, now)
+            return settled, _next_unprocessed(conn, event)
 
         return await self._write(settle)
