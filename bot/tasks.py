@@ -8,30 +8,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from bot.store import StoreError
+from bot.store import StoreError, priority
 
 log = logging.getLogger(__name__)
 
 # Longest a background step defers to inbound requests, so a steady stream of them cannot starve it.
 MAX_YIELD = 0.05
+# Past that, while requests keep coming, waiting steps go on in single file, one per DRIP seconds: a
+# backlog released all at once would hold every request behind it.
+DRIP = 0.002
 
 
 class InboundFirst:
     """Slack wants its ack within 3 s and a webhook sender its 200; background work (posting,
     calling Pilot Status) has no such deadline. All of it shares one event loop, so background
-    steps wait at their checkpoints while a request is being handled (at most `max_yield`): a
-    request is not slowed down by work that can just as well run a moment later.
+    steps wait at their checkpoints while a request is being handled: a request is not slowed down by
+    work that can just as well run a moment later. A step that has waited `max_yield` while requests
+    keep coming goes on, but in single file with the others so delayed, one per `drip` seconds, so a
+    backlog (every send answered at once after a Pilot Status delay) never floods the event loop and
+    the store ahead of the requests; once no request is in flight, all go on at once.
     """
 
-    def __init__(self, *, max_yield: float = MAX_YIELD) -> None:
+    def __init__(self, *, max_yield: float = MAX_YIELD, drip: float = DRIP) -> None:
         self._max_yield = max_yield
+        self._drip = drip
         self._inbound = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._single_file = asyncio.Lock()
+        self._next_pass = 0.0
 
     @contextlib.contextmanager
     def inbound(self) -> Iterator[None]:
@@ -39,7 +49,8 @@ class InboundFirst:
         self._inbound += 1
         self._idle.clear()
         try:
-            yield
+            with priority.inbound():
+                yield
         finally:
             self._inbound -= 1
             if self._inbound == 0:
@@ -52,6 +63,14 @@ class InboundFirst:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._max_yield):
                 await self._idle.wait()
+                return
+        loop = asyncio.get_running_loop()
+        async with self._single_file:
+            while self._inbound and (wait := self._next_pass - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._idle.wait()
+            self._next_pass = loop.time() + self._drip
 
 
 class Tasks:
@@ -76,7 +95,10 @@ class Tasks:
         if self.closing:
             coro.close()
             return None
-        task = asyncio.create_task(coro, name=name)
+        # Started from an inbound request or not, a task is background work at the store's door.
+        context = contextvars.copy_context()
+        context.run(priority.background)
+        task = asyncio.create_task(coro, name=name, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task

@@ -1,7 +1,8 @@
 """The SQLite backend's connection: one aiosqlite connection, one writer, one hop per transaction.
 
 SQLite serialises writers anyway, and a single aiosqlite connection shared by coroutines must not
-interleave two transactions, so every transaction holds `_lock`. On the hot paths a whole
+interleave two transactions, so every transaction holds `_lock` (inbound requests' transactions go
+before background ones: bot.store.priority). On the hot paths a whole
 transaction runs as one function on the database thread (`_write`), so an ack or a webhook costs
 one round trip between the event loop and that thread. WAL checkpoints run off the request path
 (`upkeep`). One process only: several replicas need the PostgreSQL backend.
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -26,6 +28,7 @@ import aiosqlite
 from bot.store import sql
 from bot.store.connection import PROBE_TIMEOUT
 from bot.store.interface import Store
+from bot.store.priority import InboundFirstQueue
 from bot.store.sqlite.schema import MIGRATIONS, statements
 from bot.store.types import SchemaTooNew, StoreError
 
@@ -48,7 +51,7 @@ class SQLiteConnection(Store):
         super().__init__(**lease)
         self.path = path
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # held only by a transaction of several hops (migrations)
         # WAL side files that a read-only connection created (see `close`).
         self._created_side_files: list[str] = []
 
@@ -80,6 +83,7 @@ class SQLiteConnection(Store):
             connection = aiosqlite.connect(_read_only_uri(self.path), uri=True)
         else:
             connection = aiosqlite.connect(self.path, isolation_level=None)
+            _inbound_first(connection)
         # aiosqlite's worker thread is not a daemon: a caller that never reaches close() (a crashed
         # test, an aborted CLI command) would keep the process alive forever. Every write is
         # committed before it is acknowledged, so letting the thread die with the process is safe.
@@ -208,11 +212,13 @@ class SQLiteConnection(Store):
         between the event loop and that thread; on the hot paths (the ack, webhook ingest,
         deliveries) one round trip per transaction keeps latency low when the loop is busy."""
         connection = self.db
-        async with self._lock:
-            try:
-                return await connection._execute(work, connection._conn)
-            except sqlite3.Error as error:  # a full disk, a lock held too long, a corrupt page
-                raise StoreError(_explain(self.path, error)) from error
+        try:
+            if self._lock.locked():  # a transaction of several hops is open: after it, not inside it
+                async with self._lock:
+                    return await connection._execute(work, connection._conn)
+            return await connection._execute(work, connection._conn)
+        except sqlite3.Error as error:  # a full disk, a lock held too long, a corrupt page
+            raise StoreError(_explain(self.path, error)) from error
 
     async def _in_db_thread_unlocked(self, work: Callable[[sqlite3.Connection], T]) -> T:
         connection = self.db
@@ -240,6 +246,25 @@ class SQLiteConnection(Store):
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         args = tuple(params)
         return await self._in_db_thread(lambda conn: conn.execute(sql, args).fetchall())
+
+
+def _inbound_first(connection: aiosqlite.Connection) -> None:
+    """Give the (not yet started) database thread an InboundFirstQueue in place of aiosqlite's FIFO, so
+    an ack's transaction waits for the one in progress, not for a backlog of background ones.
+
+    aiosqlite has no public hook for this: its thread reads `_tx`, handed to it at construction
+    (checked against the installed aiosqlite by tests/store/test_inbound_first.py). With other
+    internals, the FIFO stays: slower under load, never wrong.
+    """
+    worker = getattr(aiosqlite.core, "_connection_worker_thread", None)
+    thread = getattr(connection, "_thread", None)
+    unstarted = isinstance(thread, threading.Thread) and not thread.is_alive()
+    if worker is None or not hasattr(connection, "_tx") or not unstarted:
+        log.warning("aiosqlite's internals changed: inbound requests get no priority at the database")
+        return
+    tx = InboundFirstQueue()
+    connection._tx = tx  # type: ignore[assignment]
+    connection._thread = threading.Thread(target=worker, args=(tx,), name="askcall-sqlite")
 
 
 def _begin(conn: sqlite3.Connection) -> None:
