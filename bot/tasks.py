@@ -19,29 +19,21 @@ log = logging.getLogger(__name__)
 
 # Longest a background step defers to inbound requests, so a steady stream of them cannot starve it.
 MAX_YIELD = 0.05
-# Past that, while requests keep coming, waiting steps go on in single file, one per DRIP seconds: a
-# backlog released all at once would hold every request behind it.
-DRIP = 0.002
 
 
 class InboundFirst:
     """Slack wants its ack within 3 s and a webhook sender its 200; background work (posting,
     calling Pilot Status) has no such deadline. All of it shares one event loop, so background
-    steps wait at their checkpoints while a request is being handled: a request is not slowed down by
-    work that can just as well run a moment later. A step that has waited `max_yield` while requests
-    keep coming goes on, but in single file with the others so delayed, one per `drip` seconds, so a
-    backlog (every send answered at once after a Pilot Status delay) never floods the event loop and
-    the store ahead of the requests; once no request is in flight, all go on at once.
+    steps wait at their checkpoints while a request is being handled (at most `max_yield`): a
+    request is not slowed down by work that can just as well run a moment later. What a request
+    asks of the store goes first there too (bot.store.priority).
     """
 
-    def __init__(self, *, max_yield: float = MAX_YIELD, drip: float = DRIP) -> None:
+    def __init__(self, *, max_yield: float = MAX_YIELD) -> None:
         self._max_yield = max_yield
-        self._drip = drip
         self._inbound = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._single_file = asyncio.Lock()
-        self._next_pass = 0.0
 
     @contextlib.contextmanager
     def inbound(self) -> Iterator[None]:
@@ -63,14 +55,6 @@ class InboundFirst:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._max_yield):
                 await self._idle.wait()
-                return
-        loop = asyncio.get_running_loop()
-        async with self._single_file:
-            while self._inbound and (wait := self._next_pass - loop.time()) > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await self._idle.wait()
-            self._next_pass = loop.time() + self._drip
 
 
 class Tasks:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.domain import DEFAULT_NUMBER, EventResult, Request, TenantId
 from bot.phones import customer_key
+from bot.store import priority
 from bot.store.connection import StoreConnection
 from bot.store.types import (
     NO_EFFECTS,
@@ -73,7 +74,8 @@ class EventStore(StoreConnection):
         future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
         self._event_queue.append((item, future))
         if self._event_writer is None or self._event_writer.done():
-            self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
+            with priority.inbound():  # a webhook's 200 waits for it, whoever started the writer
+                self._event_writer = asyncio.create_task(self._write_events(), name="webhook-event-writer")
         return await future
 
     async def _write_events(self) -> None:
