@@ -35,6 +35,7 @@ from bot.store import sql
 from bot.store.connection import PROBE_TIMEOUT
 from bot.store.interface import Store
 from bot.store.postgres.schema import MIGRATIONS
+from bot.store.priority import InboundFirstSlots
 from bot.store.types import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class PostgresConnection(Store):
         self.url = url
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        # One slot per pooled connection: inbound requests get the next free connection first.
+        self._slots = InboundFirstSlots(pool_size)
         # Server pids of pooled connections that took a session advisory lock: released whole before reuse.
         self._session_locked: set[int] = set()
 
@@ -248,9 +251,9 @@ class PostgresConnection(Store):
     # --- connections and transactions -----------------------------------------------------------
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; driver errors become StoreError."""
+        """A pooled connection, inbound requests first when all are taken; driver errors become StoreError."""
         try:
-            async with self.pool.acquire() as conn:
+            async with self._slots.slot(), self.pool.acquire() as conn:
                 yield conn
         except DRIVER_ERRORS as error:
             raise StoreError(f"PostgreSQL at {self.description} failed ({_reason(error)})") from error
