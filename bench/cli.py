@@ -40,7 +40,7 @@ from bench.figures.memory import PeakMemory
 from bench.figures.replies import Replies
 from bench.processes import DEFAULT_ADMIN_URL, PYTHON, REPO, BenchError, Processes, Servers, make_workdir
 from bench.questions import checkpoints, server_version
-from bench.report import Check, Report, cpu_section, machine, render
+from bench.report import Check, Report, cpu_section, machine, python_speed_ns, render
 from bench.soak import Soak, draw, growth_verdicts, reply_windows, soak_markdown
 from bot.config import redact_url
 
@@ -258,6 +258,7 @@ async def run(opts: Options, command: str) -> int:
     report = Report()
     try:
         postgres_version = await measure(opts, work, report)
+        info["python speed"] += f", {python_speed_ns():.0f} ns at the end"
     except BenchError as error:
         say(f"FAILED: {error}")
         say(f"logs kept in {work}")
