@@ -164,8 +164,8 @@ async def test_call_now_with_audio_both_ways_mute_and_the_duration_in_the_thread
             else None
         ),
     )
-    assert await page.get_by_test_id("customer").text_content() == MASKED
-    assert await page.get_by_test_id("call").text_content() == PT["call"]
+    await expect(page.get_by_test_id("customer")).to_have_text(MASKED)  # once the page has loaded its config
+    await expect(page.get_by_test_id("call")).to_have_text(PT["call"])
     assert await page.get_by_test_id("hangup").is_disabled() and await page.get_by_test_id("mute").is_disabled()
 
     await page.get_by_test_id("call").click()
@@ -451,16 +451,17 @@ async def test_the_page_speaks_the_requests_language(
     slack.user_locales[REP] = locale
     until = int(time.time()) + 3 * 24 * 3600
     page, _, _ = await open_call_page(browser, app, status="TEMPORARY", expiration_time=until)
-    assert await page.get_attribute("html", "lang") == lang
-    assert await page.title() == strings["title"]
-    assert await page.get_by_test_id("call").text_content() == strings["call"]
-    assert await page.get_by_test_id("hangup").text_content() == strings["hangup"]
-    assert await page.get_by_test_id("mute").text_content() == strings["mute"]
-    assert await page.get_by_test_id("status-text").text_content() == strings["state.idle"]
-    assert await page.get_by_test_id("validity-label").text_content() == strings["valid_until"]
-    assert await page.get_by_test_id("customer").text_content() == MASKED
-    shown_until = await page.get_by_test_id("valid-until").text_content() or ""
-    assert time.strftime("%Y", time.gmtime(until)) in shown_until
+    # The page fills itself in from `config` once loaded; its static HTML says pt-BR and "AskCall" until then,
+    # so each check waits for what the request's language says (a pt-BR page passed `lang` before it had loaded).
+    await expect(page).to_have_title(strings["title"])
+    await expect(page.locator("html")).to_have_attribute("lang", lang)
+    await expect(page.get_by_test_id("call")).to_have_text(strings["call"])
+    await expect(page.get_by_test_id("hangup")).to_have_text(strings["hangup"])
+    await expect(page.get_by_test_id("mute")).to_have_text(strings["mute"])
+    await expect(page.get_by_test_id("status-text")).to_have_text(strings["state.idle"])
+    await expect(page.get_by_test_id("validity-label")).to_have_text(strings["valid_until"])
+    await expect(page.get_by_test_id("customer")).to_have_text(MASKED)
+    await expect(page.get_by_test_id("valid-until")).to_contain_text(time.strftime("%Y", time.gmtime(until)))
 
 
 async def test_a_link_clicked_on_another_site_opens_the_page(browser: BrowserContext, app: Server) -> None:
