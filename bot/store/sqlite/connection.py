@@ -1,11 +1,11 @@
 """The SQLite backend's connection: one aiosqlite connection, one writer, one hop per transaction.
 
-SQLite serialises writers anyway, and a single aiosqlite connection shared by coroutines must not
-interleave two transactions, so every transaction holds `_lock` (inbound requests' transactions go
-before background ones: bot.store.priority). On the hot paths a whole
-transaction runs as one function on the database thread (`_write`), so an ack or a webhook costs
-one round trip between the event loop and that thread. WAL checkpoints run off the request path
-(`upkeep`). One process only: several replicas need the PostgreSQL backend.
+SQLite serialises writers anyway. On the hot paths a whole transaction runs as one function on the
+database thread (`_write`), so an ack or a webhook costs one round trip between the event loop and that
+thread, and the thread runs one such function at a time: they need no lock, and the thread takes an
+inbound request's before background ones (bot.store.priority). Only a transaction of several hops
+(`transaction()`, migrations) holds `_lock`, and single hops wait for it to end, never run inside it.
+WAL checkpoints run off the request path (`upkeep`). One process only: several replicas need the PostgreSQL backend.
 """
 
 from __future__ import annotations
@@ -211,12 +211,11 @@ class SQLiteConnection(Store):
         """Run `work` on the database thread in one hop. Each aiosqlite call is a round trip
         between the event loop and that thread; on the hot paths (the ack, webhook ingest,
         deliveries) one round trip per transaction keeps latency low when the loop is busy."""
-        connection = self.db
         try:
             if self._lock.locked():  # a transaction of several hops is open: after it, not inside it
                 async with self._lock:
-                    return await connection._execute(work, connection._conn)
-            return await connection._execute(work, connection._conn)
+                    return await self._in_db_thread_unlocked(work)
+            return await self._in_db_thread_unlocked(work)
         except sqlite3.Error as error:  # a full disk, a lock held too long, a corrupt page
             raise StoreError(_explain(self.path, error)) from error
 
